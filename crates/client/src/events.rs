@@ -1,0 +1,57 @@
+//! Reading back `emit_cpi!` events: each is a self-invocation of the program whose data is
+//! `EVENT_IX_TAG_LE ‖ event discriminator ‖ borsh(event)`.
+
+use anchor_lang::{event::EVENT_IX_TAG_LE, AnchorDeserialize, Discriminator};
+use tensorgrid::events::*;
+
+/// Every event the program emits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    MarketInitialized(MarketInitialized),
+    MarketUpdated(MarketUpdated),
+    WorkerRegistered(WorkerRegistered),
+    WorkerUpdated(WorkerUpdated),
+    WorkerDeregistered(WorkerDeregistered),
+    JobPosted(JobPosted),
+    JobCancelled(JobCancelled),
+    JobClaimed(JobClaimed),
+    JobAbandoned(JobAbandoned),
+    JobSubmitted(JobSubmitted),
+    JobPaid(JobPaid),
+    JobDisputed(JobDisputed),
+    JobRefunded(JobRefunded),
+    JobReclaimed(JobReclaimed),
+}
+
+fn try_as<E: AnchorDeserialize + Discriminator>(body: &[u8]) -> Option<E> {
+    let rest = body.strip_prefix(E::DISCRIMINATOR)?;
+    E::try_from_slice(rest).ok()
+}
+
+/// Decodes the data of an inner instruction addressed to the program; `None` when it is not
+/// an event (or not one of ours).
+pub fn decode_event(ix_data: &[u8]) -> Option<Event> {
+    let body = ix_data.strip_prefix(EVENT_IX_TAG_LE)?;
+    macro_rules! first_match {
+        ($($t:ident),*) => {
+            $( if let Some(e) = try_as::<$t>(body) { return Some(Event::$t(e)); } )*
+        };
+    }
+    first_match!(
+        MarketInitialized,
+        MarketUpdated,
+        WorkerRegistered,
+        WorkerUpdated,
+        WorkerDeregistered,
+        JobPosted,
+        JobCancelled,
+        JobClaimed,
+        JobAbandoned,
+        JobSubmitted,
+        JobPaid,
+        JobDisputed,
+        JobRefunded,
+        JobReclaimed
+    );
+    None
+}

@@ -1,0 +1,276 @@
+//! One builder per program instruction. Account lists come from Anchor's generated client
+//! structs, so they cannot drift from the program.
+
+use anchor_lang::{prelude::Pubkey, system_program, InstructionData, ToAccountMetas};
+use tensorgrid::{accounts as acc, instruction as data, instructions::*};
+
+pub use anchor_lang::solana_program::instruction::Instruction;
+
+use crate::{pda, PROGRAM_ID};
+
+fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
+    Instruction {
+        program_id: PROGRAM_ID,
+        accounts: accounts.to_account_metas(None),
+        data: data.data(),
+    }
+}
+
+pub fn market_init(authority: Pubkey, treasury: Pubkey, args: MarketInitArgs) -> Instruction {
+    let market = pda::market(&authority, args.market_id).0;
+    build(
+        acc::MarketInit {
+            authority,
+            market,
+            treasury,
+            system_program: system_program::ID,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::MarketInit { args },
+    )
+}
+
+pub fn market_update(
+    authority: Pubkey,
+    market: Pubkey,
+    new_treasury: Option<Pubkey>,
+    args: MarketUpdateArgs,
+) -> Instruction {
+    build(
+        acc::MarketUpdate {
+            authority,
+            market,
+            new_treasury,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::MarketUpdate { args },
+    )
+}
+
+pub fn worker_register(operator: Pubkey, market: Pubkey, args: WorkerRegisterArgs) -> Instruction {
+    build(
+        acc::WorkerRegister {
+            operator,
+            market,
+            worker: pda::worker(&market, &operator).0,
+            system_program: system_program::ID,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::WorkerRegister { args },
+    )
+}
+
+pub fn worker_update(
+    operator: Pubkey,
+    market: Pubkey,
+    worker: Pubkey,
+    args: WorkerUpdateArgs,
+) -> Instruction {
+    build(
+        acc::WorkerUpdate {
+            operator,
+            market,
+            worker,
+            system_program: system_program::ID,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::WorkerUpdate { args },
+    )
+}
+
+pub fn worker_deregister(operator: Pubkey, worker: Pubkey) -> Instruction {
+    build(
+        acc::WorkerDeregister {
+            operator,
+            worker,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::WorkerDeregister {},
+    )
+}
+
+/// `job` is `pda::job(&market, market.job_count)`: the id the market will assign.
+pub fn job_post(poster: Pubkey, market: Pubkey, job: Pubkey, args: JobPostArgs) -> Instruction {
+    build(
+        acc::JobPost {
+            poster,
+            market,
+            job,
+            system_program: system_program::ID,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::JobPost { args },
+    )
+}
+
+pub fn job_cancel(poster: Pubkey, job: Pubkey) -> Instruction {
+    build(
+        acc::JobCancel {
+            poster,
+            job,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::JobCancel {},
+    )
+}
+
+/// The accounts a worker-side instruction names.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerKeys {
+    pub operator: Pubkey,
+    pub market: Pubkey,
+    pub worker: Pubkey,
+}
+
+pub fn job_claim(w: WorkerKeys, job: Pubkey) -> Instruction {
+    build(
+        acc::JobClaim {
+            operator: w.operator,
+            market: w.market,
+            worker: w.worker,
+            job,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::JobClaim {},
+    )
+}
+
+pub fn job_abandon(w: WorkerKeys, job: Pubkey, poster: Pubkey) -> Instruction {
+    build(
+        acc::JobAbandon {
+            operator: w.operator,
+            market: w.market,
+            worker: w.worker,
+            job,
+            poster,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::JobAbandon {},
+    )
+}
+
+pub fn job_submit(w: WorkerKeys, job: Pubkey, args: JobSubmitArgs) -> Instruction {
+    build(
+        acc::JobSubmit {
+            operator: w.operator,
+            market: w.market,
+            worker: w.worker,
+            job,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::JobSubmit { args },
+    )
+}
+
+/// The accounts a settlement (accept, finalize, resolve) names.
+#[derive(Clone, Copy, Debug)]
+pub struct SettleKeys {
+    pub market: Pubkey,
+    pub worker: Pubkey,
+    pub job: Pubkey,
+    pub poster: Pubkey,
+    pub operator: Pubkey,
+    pub treasury: Pubkey,
+}
+
+impl SettleKeys {
+    fn accounts(&self) -> acc::SettleAccounts {
+        acc::SettleAccounts {
+            market: self.market,
+            worker: self.worker,
+            job: self.job,
+            poster: self.poster,
+            operator: self.operator,
+            treasury: self.treasury,
+        }
+    }
+}
+
+/// The poster signs: `s.poster` is marked as a signer.
+pub fn job_accept(s: SettleKeys) -> Instruction {
+    let mut ix = build(
+        acc::JobAccept {
+            settle: s.accounts(),
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::JobAccept {},
+    );
+    mark_signer(&mut ix, &s.poster);
+    ix
+}
+
+pub fn job_finalize(s: SettleKeys) -> Instruction {
+    build(
+        acc::JobFinalize {
+            settle: s.accounts(),
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::JobFinalize {},
+    )
+}
+
+pub fn job_dispute(poster: Pubkey, job: Pubkey) -> Instruction {
+    build(
+        acc::JobDispute {
+            poster,
+            job,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::JobDispute {},
+    )
+}
+
+pub fn job_resolve(authority: Pubkey, s: SettleKeys, worker_wins: bool) -> Instruction {
+    build(
+        acc::JobResolve {
+            authority,
+            settle: s.accounts(),
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::JobResolve {
+            args: JobResolveArgs { worker_wins },
+        },
+    )
+}
+
+pub fn job_reclaim(
+    cranker: Pubkey,
+    market: Pubkey,
+    worker: Pubkey,
+    job: Pubkey,
+    poster: Pubkey,
+) -> Instruction {
+    build(
+        acc::JobReclaim {
+            cranker,
+            market,
+            worker,
+            job,
+            poster,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::JobReclaim {},
+    )
+}
+
+/// Marks every meta for `key` as a signer (for accounts the program checks with `is_signer`).
+pub fn mark_signer(ix: &mut Instruction, key: &Pubkey) {
+    for meta in ix.accounts.iter_mut().filter(|m| m.pubkey == *key) {
+        meta.is_signer = true;
+    }
+}

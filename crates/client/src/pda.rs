@@ -1,0 +1,32 @@
+//! Program-derived addresses, from the seeds the program itself declares.
+
+use anchor_lang::prelude::Pubkey;
+use tensorgrid::constants::{JOB_SEED, MARKET_SEED, WORKER_SEED};
+
+use crate::PROGRAM_ID;
+
+pub fn market(authority: &Pubkey, market_id: u64) -> (Pubkey, u8) {
+    Pubkey::find_program_address(
+        &[MARKET_SEED, authority.as_ref(), &market_id.to_le_bytes()],
+        &PROGRAM_ID,
+    )
+}
+
+pub fn worker(market: &Pubkey, operator: &Pubkey) -> (Pubkey, u8) {
+    Pubkey::find_program_address(
+        &[WORKER_SEED, market.as_ref(), operator.as_ref()],
+        &PROGRAM_ID,
+    )
+}
+
+pub fn job(market: &Pubkey, job_id: u64) -> (Pubkey, u8) {
+    Pubkey::find_program_address(
+        &[JOB_SEED, market.as_ref(), &job_id.to_le_bytes()],
+        &PROGRAM_ID,
+    )
+}
+
+/// Signer PDA Anchor uses for `emit_cpi!` self-invocations.
+pub fn event_authority() -> Pubkey {
+    Pubkey::find_program_address(&[b"__event_authority"], &PROGRAM_ID).0
+}

@@ -1,0 +1,77 @@
+use anchor_lang::prelude::*;
+
+/// Every rejection the program makes. Codes start at 6000 (Anchor's custom range) and are
+/// part of the public interface: append new variants at the end, never reorder.
+#[error_code]
+pub enum TensorgridError {
+    #[msg("The market is paused: no new posts or claims")]
+    MarketPaused,
+    #[msg("A basis-point value is above 10000")]
+    InvalidBps,
+    #[msg("Challenge window and maximum claim duration must be positive")]
+    InvalidWindow,
+    #[msg("Only the market authority may do this")]
+    NotMarketAuthority,
+    #[msg("The treasury account does not match the market's treasury")]
+    TreasuryMismatch,
+    #[msg("The treasury account must hold at least its rent-exempt minimum")]
+    TreasuryNotRentExempt,
+    #[msg("Stake is below the market minimum")]
+    StakeBelowMinimum,
+    #[msg("Worker stake is below the market minimum: top it up before claiming")]
+    InsufficientStake,
+    #[msg("Withdrawal would leave the stake below the market minimum")]
+    WithdrawBelowMinimum,
+    #[msg("Hardware label is longer than 32 bytes")]
+    LabelTooLong,
+    #[msg("Only the worker's operator may do this")]
+    NotOperator,
+    #[msg("The worker still has an active job")]
+    WorkerHasActiveJob,
+    #[msg("Spec URI is empty or longer than 200 bytes")]
+    SpecUriInvalid,
+    #[msg("Result URI is empty or longer than 200 bytes")]
+    ResultUriInvalid,
+    #[msg("Reward must be greater than zero")]
+    ZeroReward,
+    #[msg("Max duration must be positive and within the market's maximum claim duration")]
+    InvalidMaxDuration,
+    #[msg("Spec hash must not be all zeros")]
+    ZeroSpecHash,
+    #[msg("Result hash must not be all zeros")]
+    ZeroResultHash,
+    #[msg("Only the job's poster may do this")]
+    NotPoster,
+    #[msg("The account does not belong to this market")]
+    MarketMismatch,
+    #[msg("The worker's device kind does not meet the job's requirement")]
+    DeviceMismatch,
+    #[msg("The worker has less VRAM than the job requires")]
+    InsufficientVram,
+    #[msg("The job is not open")]
+    JobNotOpen,
+    #[msg("The job is not claimed")]
+    JobNotClaimed,
+    #[msg("The job has no submitted result")]
+    JobNotSubmitted,
+    #[msg("The job is not disputed")]
+    JobNotDisputed,
+    #[msg("This worker is not assigned to the job")]
+    NotAssignedWorker,
+    #[msg("The claim deadline has passed")]
+    DeadlinePassed,
+    #[msg("The claim deadline has not passed yet")]
+    DeadlineNotReached,
+    #[msg("The challenge window is still open")]
+    ChallengeWindowOpen,
+    #[msg("The challenge window has closed")]
+    ChallengeWindowClosed,
+    #[msg("The receiving account does not match the one recorded on-chain")]
+    RecipientMismatch,
+    #[msg("Arithmetic overflow")]
+    ArithmeticOverflow,
+    #[msg("Account would fall below its rent-exempt minimum")]
+    BelowRentExempt,
+    #[msg("Account invariant violated")]
+    InvariantViolated,
+}

@@ -1,0 +1,41 @@
+use anchor_lang::prelude::*;
+
+use crate::{
+    errors::TensorgridError,
+    events::JobCancelled,
+    state::{Job, JobState},
+};
+
+#[event_cpi]
+#[derive(Accounts)]
+pub struct JobCancel<'info> {
+    #[account(mut)]
+    pub poster: Signer<'info>,
+    /// Closing refunds reward and rent to the poster.
+    #[account(
+        mut,
+        close = poster,
+        has_one = poster @ TensorgridError::NotPoster,
+    )]
+    pub job: Account<'info, Job>,
+}
+
+impl JobCancel<'_> {
+    fn validate(&self) -> Result<()> {
+        require!(
+            self.job.state == JobState::Open,
+            TensorgridError::JobNotOpen
+        );
+        Ok(())
+    }
+
+    #[access_control(ctx.accounts.validate())]
+    pub fn handler(ctx: Context<Self>) -> Result<()> {
+        emit_cpi!(JobCancelled {
+            job: ctx.accounts.job.key(),
+            job_id: ctx.accounts.job.job_id,
+            refunded: ctx.accounts.job.to_account_info().lamports(),
+        });
+        Ok(())
+    }
+}

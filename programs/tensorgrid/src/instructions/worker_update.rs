@@ -1,0 +1,100 @@
+use anchor_lang::{
+    prelude::*,
+    system_program::{transfer, Transfer},
+};
+
+use crate::{
+    errors::TensorgridError,
+    events::WorkerUpdated,
+    state::{checked_add, checked_sub, move_lamports, Hardware, Market, Worker},
+};
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, Default)]
+pub struct WorkerUpdateArgs {
+    /// New hardware profile, if it changed.
+    pub hardware: Option<Hardware>,
+    /// Lamports to add to the stake (e.g. to top up after a slash).
+    pub add_stake: u64,
+    /// Lamports to withdraw; only without an active job, and the rest must stay ≥ `min_stake`.
+    pub withdraw_stake: u64,
+}
+
+#[event_cpi]
+#[derive(Accounts)]
+pub struct WorkerUpdate<'info> {
+    #[account(mut)]
+    pub operator: Signer<'info>,
+    pub market: Account<'info, Market>,
+    #[account(
+        mut,
+        has_one = operator @ TensorgridError::NotOperator,
+        has_one = market @ TensorgridError::MarketMismatch,
+    )]
+    pub worker: Account<'info, Worker>,
+    pub system_program: Program<'info, System>,
+}
+
+impl WorkerUpdate<'_> {
+    fn validate(&self, args: &WorkerUpdateArgs) -> Result<()> {
+        if let Some(hw) = &args.hardware {
+            hw.validate()?;
+            // Changing hardware mid-job would defeat the claim-time requirement check.
+            require!(
+                self.worker.active_job.is_none(),
+                TensorgridError::WorkerHasActiveJob
+            );
+        }
+        if args.withdraw_stake > 0 {
+            require!(
+                self.worker.active_job.is_none(),
+                TensorgridError::WorkerHasActiveJob
+            );
+            let remaining = checked_sub(
+                checked_add(self.worker.stake, args.add_stake)?,
+                args.withdraw_stake,
+            )?;
+            require!(
+                remaining >= self.market.params.min_stake,
+                TensorgridError::WithdrawBelowMinimum
+            );
+        }
+        Ok(())
+    }
+
+    #[access_control(ctx.accounts.validate(&args))]
+    pub fn handler(ctx: Context<Self>, args: WorkerUpdateArgs) -> Result<()> {
+        if args.add_stake > 0 {
+            transfer(
+                CpiContext::new(
+                    ctx.accounts.system_program.key(),
+                    Transfer {
+                        from: ctx.accounts.operator.to_account_info(),
+                        to: ctx.accounts.worker.to_account_info(),
+                    },
+                ),
+                args.add_stake,
+            )?;
+        }
+        let worker_info = ctx.accounts.worker.to_account_info();
+        move_lamports(
+            &worker_info,
+            &ctx.accounts.operator.to_account_info(),
+            args.withdraw_stake,
+        )?;
+        let worker = &mut ctx.accounts.worker;
+        worker.stake = checked_sub(
+            checked_add(worker.stake, args.add_stake)?,
+            args.withdraw_stake,
+        )?;
+        if let Some(hw) = args.hardware {
+            worker.hardware = hw;
+        }
+        worker.invariant(&worker_info)?;
+        emit_cpi!(WorkerUpdated {
+            worker: worker.key(),
+            stake: worker.stake,
+            hardware: worker.hardware.clone(),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+use anchor_lang::prelude::*;
+
+use crate::errors::TensorgridError;
+
+/// The accelerator a worker trains on.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+/// What a job needs from a worker's device.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceRequirement {
+    /// Any device, CPU included.
+    Any,
+    /// Any GPU (CUDA or Metal).
+    Gpu,
+    Cuda,
+    Metal,
+}
+
+impl DeviceRequirement {
+    pub fn accepts(&self, kind: DeviceKind) -> bool {
+        match self {
+            DeviceRequirement::Any => true,
+            DeviceRequirement::Gpu => kind != DeviceKind::Cpu,
+            DeviceRequirement::Cuda => kind == DeviceKind::Cuda,
+            DeviceRequirement::Metal => kind == DeviceKind::Metal,
+        }
+    }
+}
+
+/// A worker's self-reported hardware profile.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Debug, PartialEq, Eq)]
+pub struct Hardware {
+    pub device: DeviceKind,
+    /// Device memory in MiB (0 for CPU workers).
+    pub vram_mib: u32,
+    /// Free-form description, e.g. "RTX 4090". At most `MAX_LABEL_LEN` bytes.
+    #[max_len(32)]
+    pub label: String,
+}
+
+impl Hardware {
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            self.label.len() <= crate::constants::MAX_LABEL_LEN,
+            TensorgridError::LabelTooLong
+        );
+        Ok(())
+    }
+}
+
+/// The hardware a job requires of the worker that claims it.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobRequirements {
+    pub device: DeviceRequirement,
+    pub min_vram_mib: u32,
+}
+
+impl JobRequirements {
+    /// Ok when `hw` can run the job; otherwise the specific mismatch.
+    pub fn check(&self, hw: &Hardware) -> Result<()> {
+        require!(
+            self.device.accepts(hw.device),
+            TensorgridError::DeviceMismatch
+        );
+        require!(
+            hw.vram_mib >= self.min_vram_mib,
+            TensorgridError::InsufficientVram
+        );
+        Ok(())
+    }
+}

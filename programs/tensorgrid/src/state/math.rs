@@ -1,0 +1,48 @@
+//! Checked lamport arithmetic and lamport movement between accounts.
+
+use anchor_lang::prelude::*;
+
+use crate::{constants::BPS_DENOMINATOR, errors::TensorgridError};
+
+/// `amount * bps / 10_000`, rounded down, computed without overflow.
+pub fn bps_of(amount: u64, bps: u16) -> Result<u64> {
+    require!(bps <= BPS_DENOMINATOR, TensorgridError::InvalidBps);
+    let v = (amount as u128)
+        .checked_mul(bps as u128)
+        .and_then(|v| v.checked_div(BPS_DENOMINATOR as u128))
+        .ok_or(TensorgridError::ArithmeticOverflow)?;
+    u64::try_from(v).map_err(|_| error!(TensorgridError::ArithmeticOverflow))
+}
+
+pub fn checked_add(a: u64, b: u64) -> Result<u64> {
+    a.checked_add(b)
+        .ok_or_else(|| error!(TensorgridError::ArithmeticOverflow))
+}
+
+pub fn checked_sub(a: u64, b: u64) -> Result<u64> {
+    a.checked_sub(b)
+        .ok_or_else(|| error!(TensorgridError::ArithmeticOverflow))
+}
+
+pub fn checked_add_i64(a: i64, b: i64) -> Result<i64> {
+    a.checked_add(b)
+        .ok_or_else(|| error!(TensorgridError::ArithmeticOverflow))
+}
+
+/// Moves lamports out of an account this program owns (no CPI needed: the runtime lets an
+/// owner debit its accounts and anyone credit any writable account).
+pub fn move_lamports(from: &AccountInfo, to: &AccountInfo, amount: u64) -> Result<()> {
+    if amount == 0 {
+        return Ok(());
+    }
+    let from_balance = checked_sub(from.lamports(), amount)?;
+    let to_balance = checked_add(to.lamports(), amount)?;
+    **from.try_borrow_mut_lamports()? = from_balance;
+    **to.try_borrow_mut_lamports()? = to_balance;
+    Ok(())
+}
+
+/// Lamports an account of `data_len` bytes must keep to stay rent-exempt.
+pub fn rent_exempt_minimum(data_len: usize) -> Result<u64> {
+    Ok(Rent::get()?.minimum_balance(data_len))
+}

@@ -1,0 +1,177 @@
+//! `TestEnv`: a LiteSVM chain with the program loaded, a clock you can move, and checks that
+//! run after every transaction (lamport conservation and account invariants).
+
+use anchor_lang::{
+    prelude::{Clock, Pubkey},
+    solana_program::instruction::Instruction,
+    AccountDeserialize,
+};
+use litesvm::{
+    types::{FailedTransactionMetadata, TransactionMetadata},
+    LiteSVM,
+};
+use solana_account::Account;
+use solana_keypair::Keypair;
+use solana_message::Message;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+use tensorgrid_client::{
+    events::{decode_event, Event},
+    PROGRAM_ID,
+};
+
+use crate::{invariants, native};
+
+/// Unix time the chain starts at.
+pub const GENESIS_UNIX_TIME: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+/// A failed transaction: the runtime's error and the program logs.
+#[derive(Debug)]
+pub struct TxFailure {
+    pub err: TransactionError,
+    pub logs: Vec<String>,
+}
+
+/// A transaction that executed: its metadata and the message's account keys.
+#[derive(Debug)]
+pub struct Executed {
+    pub meta: TransactionMetadata,
+    pub account_keys: Vec<Pubkey>,
+}
+
+impl Executed {
+    /// The program's events, in order, read from the inner instructions addressed to it.
+    pub fn events(&self) -> Vec<Event> {
+        self.meta
+            .inner_instructions
+            .iter()
+            .flatten()
+            .filter(|inner| {
+                self.account_keys
+                    .get(inner.instruction.program_id_index as usize)
+                    == Some(&PROGRAM_ID)
+            })
+            .filter_map(|inner| decode_event(&inner.instruction.data))
+            .collect()
+    }
+}
+
+pub type TxResult = Result<Executed, TxFailure>;
+
+/// How the program is executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runtime {
+    /// Compiled into the test binary, run as a builtin with real CPIs (see `native`).
+    Native,
+}
+
+#[derive(Clone)]
+pub struct TestEnv {
+    pub svm: LiteSVM,
+    pub runtime: Runtime,
+    /// Run lamport-conservation and invariant checks after every transaction.
+    pub check_each_tx: bool,
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let mut svm = LiteSVM::new();
+        svm.add_builtin(PROGRAM_ID, native::tensorgrid_builtin());
+        let mut clock: Clock = svm.get_sysvar();
+        clock.unix_timestamp = GENESIS_UNIX_TIME;
+        svm.set_sysvar(&clock);
+        Self {
+            svm,
+            runtime: Runtime::Native,
+            check_each_tx: true,
+        }
+    }
+
+    /// A new keypair holding `lamports`.
+    pub fn funded(&mut self, lamports: u64) -> Keypair {
+        let kp = Keypair::new();
+        self.svm
+            .airdrop(&kp.pubkey(), lamports)
+            .expect("airdrop to a fresh keypair");
+        kp
+    }
+
+    /// Signs with `signers` (the first pays the fee) and sends. Each call gets a fresh
+    /// blockhash, so identical transactions are not deduplicated.
+    pub fn send(&mut self, ixs: &[Instruction], signers: &[&Keypair]) -> TxResult {
+        let payer = signers.first().expect("at least one signer").pubkey();
+        self.svm.expire_blockhash();
+        let msg = Message::new(ixs, Some(&payer));
+        let keys = msg.account_keys.clone();
+        let tx = Transaction::new(signers, msg, self.svm.latest_blockhash());
+        let before = self.total_lamports(&keys);
+        let result = self.svm.send_transaction(tx);
+        let fee = match &result {
+            Ok(meta) => meta.fee,
+            Err(FailedTransactionMetadata { meta, .. }) => meta.fee,
+        };
+        if self.check_each_tx {
+            let after = self.total_lamports(&keys);
+            assert_eq!(
+                before - after,
+                fee as u128,
+                "lamports not conserved: the accounts of the transaction lost {} but the fee was {fee}",
+                before as i128 - after as i128,
+            );
+            invariants::check_program_accounts(self).unwrap_or_else(|e| panic!("{e}"));
+        }
+        match result {
+            Ok(meta) => Ok(Executed {
+                meta,
+                account_keys: keys,
+            }),
+            Err(f) => Err(TxFailure {
+                err: f.err,
+                logs: f.meta.logs,
+            }),
+        }
+    }
+
+    /// Sum of the lamports of `keys` (closed accounts count 0).
+    pub fn total_lamports(&self, keys: &[Pubkey]) -> u128 {
+        keys.iter().map(|k| self.lamports(k) as u128).sum()
+    }
+
+    pub fn lamports(&self, key: &Pubkey) -> u64 {
+        self.svm.get_balance(key).unwrap_or(0)
+    }
+
+    pub fn account(&self, key: &Pubkey) -> Option<Account> {
+        self.svm.get_account(key).filter(|a| a.lamports > 0)
+    }
+
+    /// Decodes a program account, `None` when it does not exist.
+    pub fn get<T: AccountDeserialize>(&self, key: &Pubkey) -> Option<T> {
+        let acc = self.account(key)?;
+        Some(T::try_deserialize(&mut &acc.data[..]).expect("account decodes"))
+    }
+
+    pub fn rent_exempt(&self, data_len: usize) -> u64 {
+        self.svm.minimum_balance_for_rent_exemption(data_len)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.svm.get_sysvar::<Clock>().unix_timestamp
+    }
+
+    /// Moves the clock forward `secs` seconds (and the slot with it).
+    pub fn warp(&mut self, secs: i64) {
+        let mut clock: Clock = self.svm.get_sysvar();
+        clock.unix_timestamp += secs;
+        clock.slot += (secs.max(0) as u64) * 5 / 2;
+        self.svm.set_sysvar(&clock);
+        self.svm.expire_blockhash();
+    }
+}

@@ -1,0 +1,317 @@
+//! Ready-made markets, workers and jobs, and error assertions, so each test case states only
+//! what it is about.
+
+use anchor_lang::{error::ErrorCode as AnchorErrorCode, prelude::Pubkey};
+use solana_instruction_error::InstructionError;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use solana_transaction_error::TransactionError;
+use tensorgrid::instructions::{JobPostArgs, JobSubmitArgs, MarketInitArgs, WorkerRegisterArgs};
+use tensorgrid_client::{
+    error_code,
+    instructions::{self as ix, SettleKeys, WorkerKeys},
+    pda,
+    state::{DeviceKind, DeviceRequirement, Hardware, Job, JobRequirements, Market, MarketParams},
+    TensorgridError,
+};
+
+use crate::env::{TestEnv, TxResult};
+
+pub const SOL: u64 = 1_000_000_000;
+
+/// Economics used unless a test says otherwise.
+pub fn default_params() -> MarketParams {
+    MarketParams {
+        fee_bps: 250,
+        min_stake: SOL,
+        slash_bps: 5_000,
+        abandon_penalty_bps: 500,
+        crank_bounty_bps: 1_000,
+        challenge_window_s: 3_600,
+        max_claim_s: 86_400,
+    }
+}
+
+pub fn cpu() -> Hardware {
+    Hardware {
+        device: DeviceKind::Cpu,
+        vram_mib: 0,
+        label: "test cpu".into(),
+    }
+}
+
+pub fn cuda(vram_mib: u32) -> Hardware {
+    Hardware {
+        device: DeviceKind::Cuda,
+        vram_mib,
+        label: "test gpu".into(),
+    }
+}
+
+pub fn any_device() -> JobRequirements {
+    JobRequirements {
+        device: DeviceRequirement::Any,
+        min_vram_mib: 0,
+    }
+}
+
+pub fn job_args(reward: u64) -> JobPostArgs {
+    JobPostArgs {
+        reward,
+        spec_hash: [7; 32],
+        spec_uri: "file:///jobs/digits-mlp.json".into(),
+        requirements: any_device(),
+        max_duration_s: 3_600,
+    }
+}
+
+pub fn submit_args() -> JobSubmitArgs {
+    JobSubmitArgs {
+        result_hash: [9; 32],
+        result_uri: "file:///results/0/manifest.json".into(),
+        reported_metric: 972_000,
+    }
+}
+
+pub struct MarketFx {
+    pub authority: Keypair,
+    pub treasury: Pubkey,
+    pub address: Pubkey,
+    pub id: u64,
+}
+
+impl MarketFx {
+    pub fn create(env: &mut TestEnv, params: MarketParams) -> Self {
+        Self::create_with_id(env, params, 0)
+    }
+
+    pub fn create_with_id(env: &mut TestEnv, params: MarketParams, id: u64) -> Self {
+        let authority = env.funded(100 * SOL);
+        let treasury = env.funded(SOL).pubkey();
+        let ix = ix::market_init(
+            authority.pubkey(),
+            treasury,
+            MarketInitArgs {
+                market_id: id,
+                params,
+            },
+        );
+        env.send(&[ix], &[&authority]).expect("market_init");
+        Self {
+            address: pda::market(&authority.pubkey(), id).0,
+            authority,
+            treasury,
+            id,
+        }
+    }
+
+    pub fn state(&self, env: &TestEnv) -> Market {
+        env.get(&self.address).expect("market exists")
+    }
+
+    /// Registers a new operator with `stake` and `hardware`.
+    pub fn worker(&self, env: &mut TestEnv, hardware: Hardware, stake: u64) -> WorkerFx {
+        let operator = env.funded(stake + 10 * SOL);
+        let ix = ix::worker_register(
+            operator.pubkey(),
+            self.address,
+            WorkerRegisterArgs { stake, hardware },
+        );
+        env.send(&[ix], &[&operator]).expect("worker_register");
+        WorkerFx {
+            address: pda::worker(&self.address, &operator.pubkey()).0,
+            market: self.address,
+            operator,
+        }
+    }
+
+    /// The address the next posted job will get.
+    pub fn next_job(&self, env: &TestEnv) -> (Pubkey, u64) {
+        let id = self.state(env).job_count;
+        (pda::job(&self.address, id).0, id)
+    }
+
+    pub fn post_ix(&self, env: &TestEnv, poster: &Pubkey, args: JobPostArgs) -> ix::Instruction {
+        ix::job_post(*poster, self.address, self.next_job(env).0, args)
+    }
+
+    /// Posts a job from `poster`; panics if it fails.
+    pub fn post(&self, env: &mut TestEnv, poster: &Keypair, args: JobPostArgs) -> JobFx {
+        let (address, id) = self.next_job(env);
+        let ix = ix::job_post(poster.pubkey(), self.address, address, args);
+        env.send(&[ix], &[poster]).expect("job_post");
+        JobFx {
+            address,
+            id,
+            poster: poster.pubkey(),
+        }
+    }
+
+    pub fn settle_keys(&self, job: &JobFx, worker: &WorkerFx) -> SettleKeys {
+        SettleKeys {
+            market: self.address,
+            worker: worker.address,
+            job: job.address,
+            poster: job.poster,
+            operator: worker.operator.pubkey(),
+            treasury: self.treasury,
+        }
+    }
+}
+
+pub struct WorkerFx {
+    pub operator: Keypair,
+    pub address: Pubkey,
+    pub market: Pubkey,
+}
+
+impl WorkerFx {
+    pub fn keys(&self) -> WorkerKeys {
+        WorkerKeys {
+            operator: self.operator.pubkey(),
+            market: self.market,
+            worker: self.address,
+        }
+    }
+
+    pub fn state(&self, env: &TestEnv) -> tensorgrid_client::state::Worker {
+        env.get(&self.address).expect("worker exists")
+    }
+
+    pub fn claim(&self, env: &mut TestEnv, job: &JobFx) -> TxResult {
+        env.send(
+            &[ix::job_claim(self.keys(), job.address)],
+            &[&self.operator],
+        )
+    }
+
+    pub fn submit(&self, env: &mut TestEnv, job: &JobFx) -> TxResult {
+        env.send(
+            &[ix::job_submit(self.keys(), job.address, submit_args())],
+            &[&self.operator],
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct JobFx {
+    pub address: Pubkey,
+    pub id: u64,
+    pub poster: Pubkey,
+}
+
+impl JobFx {
+    pub fn state(&self, env: &TestEnv) -> Option<Job> {
+        env.get(&self.address)
+    }
+}
+
+/// A market, a poster with a posted job and a registered CPU worker.
+pub struct Lifecycle {
+    pub market: MarketFx,
+    pub poster: Keypair,
+    pub worker: WorkerFx,
+    pub job: JobFx,
+    pub reward: u64,
+}
+
+impl Lifecycle {
+    pub fn new(env: &mut TestEnv) -> Self {
+        let market = MarketFx::create(env, default_params());
+        let poster = env.funded(100 * SOL);
+        let reward = 2 * SOL;
+        let job = market.post(env, &poster, job_args(reward));
+        let worker = market.worker(env, cpu(), 2 * SOL);
+        Self {
+            market,
+            poster,
+            worker,
+            job,
+            reward,
+        }
+    }
+
+    /// Posted, then claimed by `worker`.
+    pub fn claimed(env: &mut TestEnv) -> Self {
+        let lc = Self::new(env);
+        lc.worker.claim(env, &lc.job).expect("job_claim");
+        lc
+    }
+
+    /// Claimed, then submitted.
+    pub fn submitted(env: &mut TestEnv) -> Self {
+        let lc = Self::claimed(env);
+        lc.worker.submit(env, &lc.job).expect("job_submit");
+        lc
+    }
+
+    /// Submitted, then disputed by the poster.
+    pub fn disputed(env: &mut TestEnv) -> Self {
+        let lc = Self::submitted(env);
+        env.send(
+            &[ix::job_dispute(lc.poster.pubkey(), lc.job.address)],
+            &[&lc.poster],
+        )
+        .expect("job_dispute");
+        lc
+    }
+
+    pub fn settle_keys(&self) -> SettleKeys {
+        self.market.settle_keys(&self.job, &self.worker)
+    }
+}
+
+/// The custom error code a failed transaction carries, if any.
+pub fn custom_code(res: &TxResult) -> Option<u32> {
+    match res {
+        Err(f) => match &f.err {
+            TransactionError::InstructionError(_, InstructionError::Custom(code)) => Some(*code),
+            _ => None,
+        },
+        Ok(_) => None,
+    }
+}
+
+/// Asserts the transaction failed with the program's error `expected`.
+#[track_caller]
+pub fn assert_err(res: TxResult, expected: TensorgridError) {
+    let want = error_code(expected);
+    let got = custom_code(&res);
+    assert_eq!(
+        got,
+        Some(want),
+        "expected {expected:?} ({want}), got {:?}",
+        res.as_ref()
+            .map(|_| "success")
+            .map_err(|f| (&f.err, &f.logs))
+    );
+}
+
+/// Asserts the transaction failed with Anchor's framework error `expected`.
+#[track_caller]
+pub fn assert_anchor_err(res: TxResult, expected: AnchorErrorCode) {
+    let want = expected as u32;
+    let got = custom_code(&res);
+    assert_eq!(
+        got,
+        Some(want),
+        "expected anchor {expected:?} ({want}), got {:?}",
+        res.as_ref()
+            .map(|_| "success")
+            .map_err(|f| (&f.err, &f.logs))
+    );
+}
+
+/// Asserts the transaction failed in the runtime with `expected` (not a program error code).
+#[track_caller]
+pub fn assert_ix_err(res: TxResult, expected: InstructionError) {
+    match res {
+        Err(f) => assert_eq!(
+            f.err,
+            TransactionError::InstructionError(0, expected),
+            "logs: {:?}",
+            f.logs
+        ),
+        Ok(_) => panic!("expected {expected:?}, got success"),
+    }
+}

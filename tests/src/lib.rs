@@ -1,0 +1,10 @@
+//! Test harness for the tensorgrid program on LiteSVM: the program runs natively as a builtin
+//! with real CPIs (`native`), every transaction is checked for lamport conservation and
+//! account invariants (`env`, `invariants`), and `fixtures` sets up markets, workers and jobs.
+
+pub mod env;
+pub mod fixtures;
+pub mod invariants;
+pub mod native;
+
+pub use env::{Executed, TestEnv, TxFailure, TxResult};
