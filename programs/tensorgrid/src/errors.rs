@@ -70,8 +70,6 @@ pub enum TensorgridError {
     RecipientMismatch,
     #[msg("Arithmetic overflow")]
     ArithmeticOverflow,
-    #[msg("Account would fall below its rent-exempt minimum")]
-    BelowRentExempt,
     #[msg("Account invariant violated")]
     InvariantViolated,
 }

@@ -1,1 +1,2 @@
 mod test_lifecycle;
+mod test_market;

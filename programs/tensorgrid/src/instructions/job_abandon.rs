@@ -1,6 +1,7 @@
 use anchor_lang::prelude::*;
 
 use crate::{
+    constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::JobAbandoned,
     state::{bps_of, checked_add, move_lamports, Job, JobState, Market, Worker},
@@ -10,17 +11,25 @@ use crate::{
 #[derive(Accounts)]
 pub struct JobAbandon<'info> {
     pub operator: Signer<'info>,
+    #[account(
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
     pub market: Account<'info, Market>,
     #[account(
         mut,
         has_one = operator @ TensorgridError::NotOperator,
         has_one = market @ TensorgridError::MarketMismatch,
+        seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
+        bump = worker.bump,
     )]
     pub worker: Account<'info, Worker>,
     #[account(
         mut,
         has_one = market @ TensorgridError::MarketMismatch,
         has_one = poster @ TensorgridError::RecipientMismatch,
+        seeds = [JOB_SEED, job.market.as_ref(), &job.job_id.to_le_bytes()],
+        bump = job.bump,
     )]
     pub job: Account<'info, Job>,
     /// CHECK: the job's poster (checked by `has_one`); receives the penalty.

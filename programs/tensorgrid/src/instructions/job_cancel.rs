@@ -1,6 +1,7 @@
 use anchor_lang::prelude::*;
 
 use crate::{
+    constants::JOB_SEED,
     errors::TensorgridError,
     events::JobCancelled,
     state::{Job, JobState},
@@ -16,6 +17,8 @@ pub struct JobCancel<'info> {
         mut,
         close = poster,
         has_one = poster @ TensorgridError::NotPoster,
+        seeds = [JOB_SEED, job.market.as_ref(), &job.job_id.to_le_bytes()],
+        bump = job.bump,
     )]
     pub job: Account<'info, Job>,
 }

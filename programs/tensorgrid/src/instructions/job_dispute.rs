@@ -1,6 +1,7 @@
 use anchor_lang::prelude::*;
 
 use crate::{
+    constants::JOB_SEED,
     errors::TensorgridError,
     events::JobDisputed,
     state::{Job, JobState},
@@ -10,7 +11,11 @@ use crate::{
 #[derive(Accounts)]
 pub struct JobDispute<'info> {
     pub poster: Signer<'info>,
-    #[account(mut, has_one = poster @ TensorgridError::NotPoster)]
+    #[account(
+        mut, has_one = poster @ TensorgridError::NotPoster,
+        seeds = [JOB_SEED, job.market.as_ref(), &job.job_id.to_le_bytes()],
+        bump = job.bump,
+    )]
     pub job: Account<'info, Job>,
 }
 

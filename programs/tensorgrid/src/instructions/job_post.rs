@@ -4,7 +4,7 @@ use anchor_lang::{
 };
 
 use crate::{
-    constants::{JOB_SEED, MAX_URI_LEN},
+    constants::{JOB_SEED, MARKET_SEED, MAX_URI_LEN},
     errors::TensorgridError,
     events::JobPosted,
     state::{checked_add, rent_exempt_minimum, Job, JobRequirements, JobState, Market},
@@ -28,7 +28,11 @@ pub struct JobPostArgs {
 pub struct JobPost<'info> {
     #[account(mut)]
     pub poster: Signer<'info>,
-    #[account(mut)]
+    #[account(
+        mut,
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
     pub market: Account<'info, Market>,
     /// The job id is the market's counter, so clients derive the address from `market.job_count`.
     #[account(

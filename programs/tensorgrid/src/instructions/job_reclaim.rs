@@ -1,6 +1,7 @@
 use anchor_lang::prelude::*;
 
 use crate::{
+    constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::JobReclaimed,
     state::{bps_of, checked_add, checked_sub, move_lamports, Job, JobState, Market, Worker},
@@ -13,13 +14,23 @@ pub struct JobReclaim<'info> {
     /// Whoever cranks; receives the bounty share of the slash.
     #[account(mut)]
     pub cranker: Signer<'info>,
+    #[account(
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
     pub market: Account<'info, Market>,
-    #[account(mut, has_one = market @ TensorgridError::MarketMismatch)]
+    #[account(
+        mut, has_one = market @ TensorgridError::MarketMismatch,
+        seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
+        bump = worker.bump,
+    )]
     pub worker: Account<'info, Worker>,
     #[account(
         mut,
         has_one = market @ TensorgridError::MarketMismatch,
         has_one = poster @ TensorgridError::RecipientMismatch,
+        seeds = [JOB_SEED, job.market.as_ref(), &job.job_id.to_le_bytes()],
+        bump = job.bump,
     )]
     pub job: Account<'info, Job>,
     /// CHECK: the job's poster (checked by `has_one`); receives the rest of the slash.

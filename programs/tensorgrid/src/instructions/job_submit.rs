@@ -1,7 +1,7 @@
 use anchor_lang::prelude::*;
 
 use crate::{
-    constants::MAX_URI_LEN,
+    constants::{JOB_SEED, MARKET_SEED, MAX_URI_LEN, WORKER_SEED},
     errors::TensorgridError,
     events::JobSubmitted,
     state::{checked_add_i64, Job, JobState, Market, Worker},
@@ -21,13 +21,23 @@ pub struct JobSubmitArgs {
 #[derive(Accounts)]
 pub struct JobSubmit<'info> {
     pub operator: Signer<'info>,
+    #[account(
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
     pub market: Account<'info, Market>,
     #[account(
         has_one = operator @ TensorgridError::NotOperator,
         has_one = market @ TensorgridError::MarketMismatch,
+        seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
+        bump = worker.bump,
     )]
     pub worker: Account<'info, Worker>,
-    #[account(mut, has_one = market @ TensorgridError::MarketMismatch)]
+    #[account(
+        mut, has_one = market @ TensorgridError::MarketMismatch,
+        seeds = [JOB_SEED, job.market.as_ref(), &job.job_id.to_le_bytes()],
+        bump = job.bump,
+    )]
     pub job: Account<'info, Job>,
 }
 

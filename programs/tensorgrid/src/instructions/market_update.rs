@@ -2,6 +2,7 @@ use anchor_lang::prelude::*;
 
 use super::market_init::check_treasury;
 use crate::{
+    constants::MARKET_SEED,
     errors::TensorgridError,
     events::MarketUpdated,
     state::{Market, MarketParams},
@@ -18,7 +19,12 @@ pub struct MarketUpdateArgs {
 #[derive(Accounts)]
 pub struct MarketUpdate<'info> {
     pub authority: Signer<'info>,
-    #[account(mut, has_one = authority @ TensorgridError::NotMarketAuthority)]
+    #[account(
+        mut,
+        has_one = authority @ TensorgridError::NotMarketAuthority,
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
     pub market: Account<'info, Market>,
     /// CHECK: optional new treasury; checked to be rent-exempt in `validate`.
     pub new_treasury: Option<UncheckedAccount<'info>>,

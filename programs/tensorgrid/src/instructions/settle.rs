@@ -4,6 +4,7 @@
 use anchor_lang::prelude::*;
 
 use crate::{
+    constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
     state::{bps_of, checked_add, checked_sub, move_lamports, Job, Market, Worker},
 };
@@ -12,11 +13,17 @@ use crate::{
 /// on a refund, its escrow) goes back to whoever paid it.
 #[derive(Accounts)]
 pub struct SettleAccounts<'info> {
+    #[account(
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
     pub market: Account<'info, Market>,
     #[account(
         mut,
         has_one = market @ TensorgridError::MarketMismatch,
         has_one = operator @ TensorgridError::RecipientMismatch,
+        seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
+        bump = worker.bump,
     )]
     pub worker: Account<'info, Worker>,
     #[account(
@@ -24,6 +31,8 @@ pub struct SettleAccounts<'info> {
         close = poster,
         has_one = market @ TensorgridError::MarketMismatch,
         has_one = poster @ TensorgridError::RecipientMismatch,
+        seeds = [JOB_SEED, job.market.as_ref(), &job.job_id.to_le_bytes()],
+        bump = job.bump,
     )]
     pub job: Account<'info, Job>,
     /// CHECK: the job's poster (checked by `has_one`); receives rent and any refund.

@@ -1,6 +1,8 @@
 use anchor_lang::prelude::*;
 
-use crate::{errors::TensorgridError, events::WorkerDeregistered, state::Worker};
+use crate::{
+    constants::WORKER_SEED, errors::TensorgridError, events::WorkerDeregistered, state::Worker,
+};
 
 #[event_cpi]
 #[derive(Accounts)]
@@ -12,6 +14,8 @@ pub struct WorkerDeregister<'info> {
         mut,
         close = operator,
         has_one = operator @ TensorgridError::NotOperator,
+        seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
+        bump = worker.bump,
     )]
     pub worker: Account<'info, Worker>,
 }

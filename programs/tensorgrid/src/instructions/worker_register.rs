@@ -4,7 +4,7 @@ use anchor_lang::{
 };
 
 use crate::{
-    constants::WORKER_SEED,
+    constants::{MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::WorkerRegistered,
     state::{Hardware, Market, Worker},
@@ -22,6 +22,10 @@ pub struct WorkerRegisterArgs {
 pub struct WorkerRegister<'info> {
     #[account(mut)]
     pub operator: Signer<'info>,
+    #[account(
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
     pub market: Account<'info, Market>,
     #[account(
         init,

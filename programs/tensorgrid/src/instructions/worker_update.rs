@@ -4,6 +4,7 @@ use anchor_lang::{
 };
 
 use crate::{
+    constants::{MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::WorkerUpdated,
     state::{checked_add, checked_sub, move_lamports, Hardware, Market, Worker},
@@ -24,11 +25,17 @@ pub struct WorkerUpdateArgs {
 pub struct WorkerUpdate<'info> {
     #[account(mut)]
     pub operator: Signer<'info>,
+    #[account(
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
     pub market: Account<'info, Market>,
     #[account(
         mut,
         has_one = operator @ TensorgridError::NotOperator,
         has_one = market @ TensorgridError::MarketMismatch,
+        seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
+        bump = worker.bump,
     )]
     pub worker: Account<'info, Worker>,
     pub system_program: Program<'info, System>,
