@@ -1,2 +1,3 @@
 mod test_lifecycle;
 mod test_market;
+mod test_worker;
