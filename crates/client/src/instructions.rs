@@ -274,3 +274,4 @@ pub fn mark_signer(ix: &mut Instruction, key: &Pubkey) {
         meta.is_signer = true;
     }
 }
+

@@ -3,3 +3,8 @@ mod test_market;
 mod test_worker;
 mod test_job_claim;
 mod test_job_post;
+mod test_job_abandon;
+mod test_job_settle;
+mod test_job_submit;
+mod test_job_dispute;
+mod test_job_reclaim;
