@@ -31,6 +31,8 @@ pub const GENESIS_UNIX_TIME: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 pub struct TxFailure {
     pub err: TransactionError,
     pub logs: Vec<String>,
+    /// The fee is charged even when the transaction fails.
+    pub fee: u64,
 }
 
 /// A transaction that executed: its metadata and the message's account keys.
@@ -135,6 +137,7 @@ impl TestEnv {
             Err(f) => Err(TxFailure {
                 err: f.err,
                 logs: f.meta.logs,
+                fee: f.meta.fee,
             }),
         }
     }

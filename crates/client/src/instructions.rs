@@ -274,4 +274,3 @@ pub fn mark_signer(ix: &mut Instruction, key: &Pubkey) {
         meta.is_signer = true;
     }
 }
-

@@ -2,7 +2,8 @@ use anchor_lang::error::ErrorCode as Anchor;
 use solana_signer::Signer;
 use tensorgrid::instructions::{JobPostArgs, MarketUpdateArgs};
 use tensorgrid_client::{
-    events::Event, instructions as ix,
+    events::Event,
+    instructions as ix,
     state::{DeviceKind, DeviceRequirement, Hardware, JobRequirements, JobState, MarketParams},
     TensorgridError,
 };
@@ -18,11 +19,16 @@ fn claim_assigns_worker_and_sets_deadline() {
     assert_eq!(j.worker, Some(lc.worker.address));
     assert_eq!((j.claimed_at, j.deadline), (env.now(), env.now() + 3_600));
     assert_eq!(lc.worker.state(&env).active_job, Some(lc.job.id));
-    assert!(matches!(&tx.events()[..], [Event::JobClaimed(e)] if e.deadline == j.deadline && e.worker == lc.worker.address));
+    assert!(
+        matches!(&tx.events()[..], [Event::JobClaimed(e)] if e.deadline == j.deadline && e.worker == lc.worker.address)
+    );
 }
 
 fn gpu_job(requirements: JobRequirements) -> JobPostArgs {
-    JobPostArgs { requirements, ..job_args(SOL) }
+    JobPostArgs {
+        requirements,
+        ..job_args(SOL)
+    }
 }
 
 #[test]
@@ -31,11 +37,39 @@ fn claim_checks_device_kind() {
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
     let cpu_worker = m.worker(&mut env, cpu(), SOL);
-    let metal = m.worker(&mut env, Hardware { device: DeviceKind::Metal, vram_mib: 32_768, label: "m2".into() }, SOL);
-    let gpu = m.post(&mut env, &poster, gpu_job(JobRequirements { device: DeviceRequirement::Gpu, min_vram_mib: 0 }));
-    let cuda_only = m.post(&mut env, &poster, gpu_job(JobRequirements { device: DeviceRequirement::Cuda, min_vram_mib: 0 }));
-    assert_err(cpu_worker.claim(&mut env, &gpu), TensorgridError::DeviceMismatch);
-    assert_err(metal.claim(&mut env, &cuda_only), TensorgridError::DeviceMismatch);
+    let metal = m.worker(
+        &mut env,
+        Hardware {
+            device: DeviceKind::Metal,
+            vram_mib: 32_768,
+            label: "m2".into(),
+        },
+        SOL,
+    );
+    let gpu = m.post(
+        &mut env,
+        &poster,
+        gpu_job(JobRequirements {
+            device: DeviceRequirement::Gpu,
+            min_vram_mib: 0,
+        }),
+    );
+    let cuda_only = m.post(
+        &mut env,
+        &poster,
+        gpu_job(JobRequirements {
+            device: DeviceRequirement::Cuda,
+            min_vram_mib: 0,
+        }),
+    );
+    assert_err(
+        cpu_worker.claim(&mut env, &gpu),
+        TensorgridError::DeviceMismatch,
+    );
+    assert_err(
+        metal.claim(&mut env, &cuda_only),
+        TensorgridError::DeviceMismatch,
+    );
     metal.claim(&mut env, &gpu).unwrap();
 }
 
@@ -46,8 +80,18 @@ fn claim_checks_vram() {
     let poster = env.funded(10 * SOL);
     let small = m.worker(&mut env, cuda(8_192), SOL);
     let big = m.worker(&mut env, cuda(24_576), SOL);
-    let job = m.post(&mut env, &poster, gpu_job(JobRequirements { device: DeviceRequirement::Cuda, min_vram_mib: 16_384 }));
-    assert_err(small.claim(&mut env, &job), TensorgridError::InsufficientVram);
+    let job = m.post(
+        &mut env,
+        &poster,
+        gpu_job(JobRequirements {
+            device: DeviceRequirement::Cuda,
+            min_vram_mib: 16_384,
+        }),
+    );
+    assert_err(
+        small.claim(&mut env, &job),
+        TensorgridError::InsufficientVram,
+    );
     big.claim(&mut env, &job).unwrap();
 }
 
@@ -58,7 +102,10 @@ fn claim_of_claimed_job_is_rejected() {
     let rival = lc.market.worker(&mut env, cpu(), SOL);
     assert_err(rival.claim(&mut env, &lc.job), TensorgridError::JobNotOpen);
     // The same worker claiming twice is refused too.
-    assert_err(lc.worker.claim(&mut env, &lc.job), TensorgridError::JobNotOpen);
+    assert_err(
+        lc.worker.claim(&mut env, &lc.job),
+        TensorgridError::JobNotOpen,
+    );
 }
 
 #[test]
@@ -66,11 +113,18 @@ fn second_active_job_is_rejected() {
     let mut env = TestEnv::new();
     let lc = Lifecycle::claimed(&mut env);
     let second = lc.market.post(&mut env, &lc.poster, job_args(SOL));
-    assert_err(lc.worker.claim(&mut env, &second), TensorgridError::WorkerHasActiveJob);
+    assert_err(
+        lc.worker.claim(&mut env, &second),
+        TensorgridError::WorkerHasActiveJob,
+    );
     // Still active while submitted: the stake backs the result until it settles.
     lc.worker.submit(&mut env, &lc.job).unwrap();
-    assert_err(lc.worker.claim(&mut env, &second), TensorgridError::WorkerHasActiveJob);
-    env.send(&[ix::job_accept(lc.settle_keys())], &[&lc.poster]).unwrap();
+    assert_err(
+        lc.worker.claim(&mut env, &second),
+        TensorgridError::WorkerHasActiveJob,
+    );
+    env.send(&[ix::job_accept(lc.settle_keys())], &[&lc.poster])
+        .unwrap();
     lc.worker.claim(&mut env, &second).unwrap();
 }
 
@@ -78,10 +132,24 @@ fn second_active_job_is_rejected() {
 fn claim_with_stake_below_raised_minimum_is_rejected() {
     let mut env = TestEnv::new();
     let lc = Lifecycle::new(&mut env);
-    let params = MarketParams { min_stake: 5 * SOL, ..default_params() };
-    let up = ix::market_update(lc.market.authority.pubkey(), lc.market.address, None, MarketUpdateArgs { params: Some(params), paused: None });
+    let params = MarketParams {
+        min_stake: 5 * SOL,
+        ..default_params()
+    };
+    let up = ix::market_update(
+        lc.market.authority.pubkey(),
+        lc.market.address,
+        None,
+        MarketUpdateArgs {
+            params: Some(params),
+            paused: None,
+        },
+    );
     env.send(&[up], &[&lc.market.authority]).unwrap();
-    assert_err(lc.worker.claim(&mut env, &lc.job), TensorgridError::InsufficientStake);
+    assert_err(
+        lc.worker.claim(&mut env, &lc.job),
+        TensorgridError::InsufficientStake,
+    );
 }
 
 #[test]
@@ -91,7 +159,10 @@ fn claim_by_non_operator_is_rejected() {
     let thief = env.funded(SOL);
     let mut keys = lc.worker.keys();
     keys.operator = thief.pubkey();
-    assert_err(env.send(&[ix::job_claim(keys, lc.job.address)], &[&thief]), TensorgridError::NotOperator);
+    assert_err(
+        env.send(&[ix::job_claim(keys, lc.job.address)], &[&thief]),
+        TensorgridError::NotOperator,
+    );
 }
 
 #[test]
@@ -100,12 +171,18 @@ fn claim_of_another_markets_job_is_rejected() {
     let lc = Lifecycle::new(&mut env);
     let other = MarketFx::create_with_id(&mut env, default_params(), 9);
     let foreign_job = other.post(&mut env, &lc.poster, job_args(SOL));
-    assert_err(lc.worker.claim(&mut env, &foreign_job), TensorgridError::MarketMismatch);
+    assert_err(
+        lc.worker.claim(&mut env, &foreign_job),
+        TensorgridError::MarketMismatch,
+    );
     // Naming the other market with our worker fails on the worker instead.
     let mut keys = lc.worker.keys();
     keys.market = other.address;
     assert_err(
-        env.send(&[ix::job_claim(keys, foreign_job.address)], &[&lc.worker.operator]),
+        env.send(
+            &[ix::job_claim(keys, foreign_job.address)],
+            &[&lc.worker.operator],
+        ),
         TensorgridError::MarketMismatch,
     );
 }
@@ -117,12 +194,30 @@ fn claim_of_forged_job_is_rejected() {
     let acc = env.account(&lc.job.address).unwrap();
     let fake = solana_keypair::Keypair::new().pubkey();
     env.svm.set_account(fake, acc.clone()).unwrap();
-    let fake_job = JobFx { address: fake, ..lc.job.clone() };
-    assert_anchor_err(lc.worker.claim(&mut env, &fake_job), Anchor::ConstraintSeeds);
+    let fake_job = JobFx {
+        address: fake,
+        ..lc.job.clone()
+    };
+    assert_anchor_err(
+        lc.worker.claim(&mut env, &fake_job),
+        Anchor::ConstraintSeeds,
+    );
     let foreign = solana_keypair::Keypair::new().pubkey();
     env.svm
-        .set_account(foreign, solana_account::Account { owner: anchor_lang::system_program::ID, ..acc })
+        .set_account(
+            foreign,
+            solana_account::Account {
+                owner: anchor_lang::system_program::ID,
+                ..acc
+            },
+        )
         .unwrap();
-    let foreign_job = JobFx { address: foreign, ..lc.job.clone() };
-    assert_anchor_err(lc.worker.claim(&mut env, &foreign_job), Anchor::AccountOwnedByWrongProgram);
+    let foreign_job = JobFx {
+        address: foreign,
+        ..lc.job.clone()
+    };
+    assert_anchor_err(
+        lc.worker.claim(&mut env, &foreign_job),
+        Anchor::AccountOwnedByWrongProgram,
+    );
 }

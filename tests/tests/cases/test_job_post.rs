@@ -1,7 +1,8 @@
 use anchor_lang::error::ErrorCode as Anchor;
 use solana_signer::Signer;
 use tensorgrid_client::{
-    events::Event, instructions as ix, pda,
+    events::Event,
+    instructions as ix, pda,
     state::{DeviceRequirement, Job, JobRequirements, JobState},
     TensorgridError,
 };
@@ -19,13 +20,24 @@ fn post_escrows_reward_assigns_sequential_ids_and_emits_event() {
         let tx = env.send(&[post], &[&poster]).unwrap();
         let address = pda::job(&m.address, id).0;
         assert_eq!(env.lamports(&address), rent + SOL + id);
-        assert_eq!(before - env.lamports(&poster.pubkey()), rent + SOL + id + 5_000);
+        assert_eq!(
+            before - env.lamports(&poster.pubkey()),
+            rent + SOL + id + 5_000
+        );
         let j: Job = env.get(&address).unwrap();
-        assert_eq!((j.job_id, j.state, j.reward, j.poster), (id, JobState::Open, SOL + id, poster.pubkey()));
-        assert_eq!((j.spec_hash, j.spec_uri.as_str()), ([7; 32], "file:///jobs/digits-mlp.json"));
+        assert_eq!(
+            (j.job_id, j.state, j.reward, j.poster),
+            (id, JobState::Open, SOL + id, poster.pubkey())
+        );
+        assert_eq!(
+            (j.spec_hash, j.spec_uri.as_str()),
+            ([7; 32], "file:///jobs/digits-mlp.json")
+        );
         assert_eq!(j.created_at, env.now());
         match &tx.events()[..] {
-            [Event::JobPosted(e)] => assert_eq!((e.job, e.job_id, e.reward), (address, id, SOL + id)),
+            [Event::JobPosted(e)] => {
+                assert_eq!((e.job, e.job_id, e.reward), (address, id, SOL + id))
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -48,7 +60,10 @@ fn post_rejects_reward_that_overflows_with_rent() {
     let poster = env.funded(10 * SOL);
     for reward in [u64::MAX, u64::MAX - 1_000] {
         let post = m.post_ix(&env, &poster.pubkey(), job_args(reward));
-        assert_err(env.send(&[post], &[&poster]), TensorgridError::ArithmeticOverflow);
+        assert_err(
+            env.send(&[post], &[&poster]),
+            TensorgridError::ArithmeticOverflow,
+        );
     }
     assert_eq!(m.state(&env).job_count, 0);
 }
@@ -72,10 +87,27 @@ fn post_rejects_bad_spec_uri() {
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
     for uri in [String::new(), "h".repeat(201)] {
-        let post = m.post_ix(&env, &poster.pubkey(), tensorgrid::instructions::JobPostArgs { spec_uri: uri, ..job_args(SOL) });
-        assert_err(env.send(&[post], &[&poster]), TensorgridError::SpecUriInvalid);
+        let post = m.post_ix(
+            &env,
+            &poster.pubkey(),
+            tensorgrid::instructions::JobPostArgs {
+                spec_uri: uri,
+                ..job_args(SOL)
+            },
+        );
+        assert_err(
+            env.send(&[post], &[&poster]),
+            TensorgridError::SpecUriInvalid,
+        );
     }
-    let post = m.post_ix(&env, &poster.pubkey(), tensorgrid::instructions::JobPostArgs { spec_uri: "h".repeat(200), ..job_args(SOL) });
+    let post = m.post_ix(
+        &env,
+        &poster.pubkey(),
+        tensorgrid::instructions::JobPostArgs {
+            spec_uri: "h".repeat(200),
+            ..job_args(SOL)
+        },
+    );
     env.send(&[post], &[&poster]).unwrap();
 }
 
@@ -84,7 +116,14 @@ fn post_rejects_zero_spec_hash() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
-    let post = m.post_ix(&env, &poster.pubkey(), tensorgrid::instructions::JobPostArgs { spec_hash: [0; 32], ..job_args(SOL) });
+    let post = m.post_ix(
+        &env,
+        &poster.pubkey(),
+        tensorgrid::instructions::JobPostArgs {
+            spec_hash: [0; 32],
+            ..job_args(SOL)
+        },
+    );
     assert_err(env.send(&[post], &[&poster]), TensorgridError::ZeroSpecHash);
 }
 
@@ -94,10 +133,27 @@ fn post_rejects_duration_outside_market_limit() {
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
     for d in [0, -1, default_params().max_claim_s + 1] {
-        let post = m.post_ix(&env, &poster.pubkey(), tensorgrid::instructions::JobPostArgs { max_duration_s: d, ..job_args(SOL) });
-        assert_err(env.send(&[post], &[&poster]), TensorgridError::InvalidMaxDuration);
+        let post = m.post_ix(
+            &env,
+            &poster.pubkey(),
+            tensorgrid::instructions::JobPostArgs {
+                max_duration_s: d,
+                ..job_args(SOL)
+            },
+        );
+        assert_err(
+            env.send(&[post], &[&poster]),
+            TensorgridError::InvalidMaxDuration,
+        );
     }
-    let post = m.post_ix(&env, &poster.pubkey(), tensorgrid::instructions::JobPostArgs { max_duration_s: default_params().max_claim_s, ..job_args(SOL) });
+    let post = m.post_ix(
+        &env,
+        &poster.pubkey(),
+        tensorgrid::instructions::JobPostArgs {
+            max_duration_s: default_params().max_claim_s,
+            ..job_args(SOL)
+        },
+    );
     env.send(&[post], &[&poster]).unwrap();
 }
 
@@ -117,8 +173,18 @@ fn post_records_requirements() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
-    let requirements = JobRequirements { device: DeviceRequirement::Cuda, min_vram_mib: 16_000 };
-    let job = m.post(&mut env, &poster, tensorgrid::instructions::JobPostArgs { requirements, ..job_args(SOL) });
+    let requirements = JobRequirements {
+        device: DeviceRequirement::Cuda,
+        min_vram_mib: 16_000,
+    };
+    let job = m.post(
+        &mut env,
+        &poster,
+        tensorgrid::instructions::JobPostArgs {
+            requirements,
+            ..job_args(SOL)
+        },
+    );
     assert_eq!(job.state(&env).unwrap().requirements, requirements);
 }
 
@@ -130,10 +196,18 @@ fn cancel_refunds_everything_and_closes() {
     let start = env.lamports(&poster.pubkey());
     let job = m.post(&mut env, &poster, job_args(3 * SOL));
     let held = env.lamports(&job.address);
-    let tx = env.send(&[ix::job_cancel(poster.pubkey(), job.address)], &[&poster]).unwrap();
+    let tx = env
+        .send(&[ix::job_cancel(poster.pubkey(), job.address)], &[&poster])
+        .unwrap();
     assert!(env.account(&job.address).is_none());
-    assert_eq!(env.lamports(&poster.pubkey()), start - 2 * 5_000, "only fees spent");
-    assert!(matches!(&tx.events()[..], [Event::JobCancelled(e)] if e.refunded == held && e.job_id == job.id));
+    assert_eq!(
+        env.lamports(&poster.pubkey()),
+        start - 2 * 5_000,
+        "only fees spent"
+    );
+    assert!(
+        matches!(&tx.events()[..], [Event::JobCancelled(e)] if e.refunded == held && e.job_id == job.id)
+    );
 }
 
 #[test]
@@ -143,7 +217,10 @@ fn cancel_by_non_poster_is_rejected() {
     let poster = env.funded(10 * SOL);
     let job = m.post(&mut env, &poster, job_args(SOL));
     let thief = env.funded(SOL);
-    assert_err(env.send(&[ix::job_cancel(thief.pubkey(), job.address)], &[&thief]), TensorgridError::NotPoster);
+    assert_err(
+        env.send(&[ix::job_cancel(thief.pubkey(), job.address)], &[&thief]),
+        TensorgridError::NotPoster,
+    );
     assert!(job.state(&env).is_some());
 }
 
@@ -152,7 +229,10 @@ fn cancel_after_claim_is_rejected() {
     let mut env = TestEnv::new();
     let lc = Lifecycle::claimed(&mut env);
     assert_err(
-        env.send(&[ix::job_cancel(lc.poster.pubkey(), lc.job.address)], &[&lc.poster]),
+        env.send(
+            &[ix::job_cancel(lc.poster.pubkey(), lc.job.address)],
+            &[&lc.poster],
+        ),
         TensorgridError::JobNotOpen,
     );
 }
@@ -166,10 +246,19 @@ fn forged_job_accounts_are_rejected() {
     let acc = env.account(&job.address).unwrap();
     let fake = solana_keypair::Keypair::new().pubkey();
     env.svm.set_account(fake, acc.clone()).unwrap();
-    assert_anchor_err(env.send(&[ix::job_cancel(poster.pubkey(), fake)], &[&poster]), Anchor::ConstraintSeeds);
+    assert_anchor_err(
+        env.send(&[ix::job_cancel(poster.pubkey(), fake)], &[&poster]),
+        Anchor::ConstraintSeeds,
+    );
     let foreign = solana_keypair::Keypair::new().pubkey();
     env.svm
-        .set_account(foreign, solana_account::Account { owner: anchor_lang::system_program::ID, ..acc })
+        .set_account(
+            foreign,
+            solana_account::Account {
+                owner: anchor_lang::system_program::ID,
+                ..acc
+            },
+        )
         .unwrap();
     assert_anchor_err(
         env.send(&[ix::job_cancel(poster.pubkey(), foreign)], &[&poster]),
