@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod fixtures;
+pub mod idl;
 pub mod invariants;
 pub mod native;
 

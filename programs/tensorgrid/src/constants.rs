@@ -15,9 +15,8 @@ pub const JOB_SEED: &[u8] = b"job";
 /// Basis-point denominator: 10_000 bps = 100 %.
 #[constant]
 pub const BPS_DENOMINATOR: u16 = 10_000;
-/// Longest `spec_uri` / `result_uri`, in bytes.
-#[constant]
+/// Longest `spec_uri` / `result_uri`, in bytes. (`usize` constants cannot go in the IDL; the
+/// limit appears there as the `max_len` of the account fields.)
 pub const MAX_URI_LEN: usize = 200;
 /// Longest worker hardware label, in bytes.
-#[constant]
 pub const MAX_LABEL_LEN: usize = 32;
