@@ -15,6 +15,9 @@ fn committed_idl_is_fresh() {
     assert_eq!(idl["instructions"].as_array().unwrap().len(), 15);
     assert_eq!(
         idl["errors"].as_array().unwrap().len(),
-        tensorgrid_client::error_code(tensorgrid_client::TensorgridError::InvariantViolated) as usize - 6000 + 1
+        tensorgrid_client::error_code(tensorgrid_client::TensorgridError::InvariantViolated)
+            as usize
+            - 6000
+            + 1
     );
 }

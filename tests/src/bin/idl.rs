@@ -11,7 +11,10 @@ fn main() -> anyhow::Result<()> {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if check {
         if committed != fresh {
-            bail!("{} is stale: run `cargo run -p tensorgrid-harness --bin idl`", path.display());
+            bail!(
+                "{} is stale: run `cargo run -p tensorgrid-harness --bin idl`",
+                path.display()
+            );
         }
         println!("{} is up to date", path.display());
         return Ok(());

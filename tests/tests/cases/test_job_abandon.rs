@@ -76,7 +76,7 @@ fn abandon_of_open_or_submitted_job_is_rejected() {
     let lc = Lifecycle::new(&mut env);
     let abandon = ix::job_abandon(lc.worker.keys(), lc.job.address, lc.poster.pubkey());
     assert_err(
-        env.send(&[abandon.clone()], &[&lc.worker.operator]),
+        env.send(std::slice::from_ref(&abandon), &[&lc.worker.operator]),
         TensorgridError::JobNotClaimed,
     );
     lc.worker.claim(&mut env, &lc.job).unwrap();

@@ -13,12 +13,12 @@ fn finalize_after_window_pays_worker_and_treasury() {
     let cranker = env.funded(SOL);
     let finalize = ix::job_finalize(lc.settle_keys());
     assert_err(
-        env.send(&[finalize.clone()], &[&cranker]),
+        env.send(std::slice::from_ref(&finalize), &[&cranker]),
         TensorgridError::ChallengeWindowOpen,
     );
     env.warp(3_600);
     assert_err(
-        env.send(&[finalize.clone()], &[&cranker]),
+        env.send(std::slice::from_ref(&finalize), &[&cranker]),
         TensorgridError::ChallengeWindowOpen,
     );
     env.warp(1);

@@ -307,12 +307,14 @@ impl World {
                 worker: c % WORKERS,
                 job,
             },
-            Some((JobState::Claimed, _)) if c % 5 == 0 => Action::Abandon { worker: own, job },
+            Some((JobState::Claimed, _)) if c.is_multiple_of(5) => {
+                Action::Abandon { worker: own, job }
+            }
             Some((JobState::Claimed, _)) => Action::Submit { worker: own, job },
             Some((JobState::Submitted, ends)) if self.env.now() > ends => {
                 Action::Finalize { job, worker: own }
             }
-            Some((JobState::Submitted, _)) if c % 3 == 0 => Action::Dispute {
+            Some((JobState::Submitted, _)) if c.is_multiple_of(3) => Action::Dispute {
                 poster: POSTERS,
                 job,
             },
@@ -324,7 +326,7 @@ impl World {
             Some((JobState::Disputed, _)) => Action::Resolve {
                 job,
                 worker: own,
-                worker_wins: c % 2 == 0,
+                worker_wins: c.is_multiple_of(2),
             },
         }
     }

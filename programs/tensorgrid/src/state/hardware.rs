@@ -74,3 +74,25 @@ impl JobRequirements {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirement_matrix() {
+        use DeviceKind::*;
+        use DeviceRequirement as R;
+        let table = [
+            (R::Any, [true, true, true]),
+            (R::Gpu, [false, true, true]),
+            (R::Cuda, [false, true, false]),
+            (R::Metal, [false, false, true]),
+        ];
+        for (req, expect) in table {
+            for (kind, ok) in [Cpu, Cuda, Metal].into_iter().zip(expect) {
+                assert_eq!(req.accepts(kind), ok, "{req:?} vs {kind:?}");
+            }
+        }
+    }
+}

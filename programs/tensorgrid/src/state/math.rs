@@ -46,3 +46,35 @@ pub fn move_lamports(from: &AccountInfo, to: &AccountInfo, amount: u64) -> Resul
 pub fn rent_exempt_minimum(data_len: usize) -> Result<u64> {
     Ok(Rent::get()?.minimum_balance(data_len))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn bps_share_never_exceeds_amount_and_splits_exactly(amount: u64, bps in 0u16..=10_000) {
+            let share = bps_of(amount, bps).unwrap();
+            prop_assert!(share <= amount);
+            prop_assert_eq!(share as u128, amount as u128 * bps as u128 / 10_000);
+            // The two sides of a split always add back to the whole.
+            prop_assert_eq!(checked_add(share, checked_sub(amount, share).unwrap()).unwrap(), amount);
+        }
+
+        #[test]
+        fn bps_above_denominator_is_rejected(amount: u64, bps in 10_001u16..) {
+            prop_assert!(bps_of(amount, bps).is_err());
+        }
+    }
+
+    #[test]
+    fn bps_extremes() {
+        assert_eq!(bps_of(u64::MAX, 10_000).unwrap(), u64::MAX);
+        assert_eq!(bps_of(u64::MAX, 0).unwrap(), 0);
+        assert_eq!(bps_of(9_999, 1).unwrap(), 0, "rounds down");
+        assert!(checked_add(u64::MAX, 1).is_err());
+        assert!(checked_sub(0, 1).is_err());
+        assert!(checked_add_i64(i64::MAX, 1).is_err());
+    }
+}
