@@ -1,6 +1,8 @@
 //! `TestEnv`: a LiteSVM chain with the program loaded, a clock you can move, and checks that
 //! run after every transaction (lamport conservation and account invariants).
 
+use std::path::PathBuf;
+
 use anchor_lang::{
     prelude::{Clock, Pubkey},
     solana_program::instruction::Instruction,
@@ -66,6 +68,37 @@ pub type TxResult = Result<Executed, TxFailure>;
 pub enum Runtime {
     /// Compiled into the test binary, run as a builtin with real CPIs (see `native`).
     Native,
+    /// The SBF bytecode at this path, run by LiteSVM's VM: compute units, stack, heap and
+    /// alignment are enforced as on a cluster.
+    Sbf(PathBuf),
+}
+
+impl Runtime {
+    /// Chosen by `TENSORGRID_RUNTIME` (`native`, the default, or `sbf`); the `.so` path comes
+    /// from `TENSORGRID_SO`, else `target/deploy/tensorgrid.so`.
+    pub fn from_env() -> Self {
+        match std::env::var("TENSORGRID_RUNTIME").as_deref() {
+            Ok("sbf") => Runtime::Sbf(so_path()),
+            Ok("native") | Err(_) => Runtime::Native,
+            Ok(other) => panic!("TENSORGRID_RUNTIME={other}: expected `native` or `sbf`"),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Runtime::Native => {
+                "native (program compiled into this binary, CPIs routed to the runtime)".into()
+            }
+            Runtime::Sbf(p) => format!("SBF bytecode {}", p.display()),
+        }
+    }
+}
+
+/// Where `scripts/build-sbf.sh` puts the program (or `TENSORGRID_SO`).
+pub fn so_path() -> PathBuf {
+    std::env::var_os("TENSORGRID_SO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::idl::workspace_root().join("target/deploy/tensorgrid.so"))
 }
 
 #[derive(Clone)]
@@ -83,22 +116,43 @@ impl Default for TestEnv {
 }
 
 impl TestEnv {
+    /// A chain with the program loaded the way `TENSORGRID_RUNTIME` says (native by default).
     pub fn new() -> Self {
+        Self::with_runtime(Runtime::from_env())
+    }
+
+    pub fn with_runtime(runtime: Runtime) -> Self {
         let mut svm = LiteSVM::new();
-        svm.add_builtin(PROGRAM_ID, native::tensorgrid_builtin());
+        match &runtime {
+            Runtime::Native => svm.add_builtin(PROGRAM_ID, native::tensorgrid_builtin()),
+            Runtime::Sbf(path) => {
+                let bytes = std::fs::read(path).unwrap_or_else(|e| {
+                    panic!(
+                        "{}: {e}; build it with scripts/build-sbf.sh",
+                        path.display()
+                    )
+                });
+                svm.add_program(PROGRAM_ID, &bytes)
+                    .unwrap_or_else(|e| panic!("loading {}: {e:?}", path.display()));
+            }
+        }
         let mut clock: Clock = svm.get_sysvar();
         clock.unix_timestamp = GENESIS_UNIX_TIME;
         svm.set_sysvar(&clock);
         Self {
             svm,
-            runtime: Runtime::Native,
+            runtime,
             check_each_tx: true,
         }
     }
 
     /// A new keypair holding `lamports`.
     pub fn funded(&mut self, lamports: u64) -> Keypair {
-        let kp = Keypair::new();
+        self.fund(Keypair::new(), lamports)
+    }
+
+    /// Airdrops `lamports` to `kp` and hands it back.
+    pub fn fund(&mut self, kp: Keypair, lamports: u64) -> Keypair {
         self.svm
             .airdrop(&kp.pubkey(), lamports)
             .expect("airdrop to a fresh keypair");

@@ -2,6 +2,7 @@
 //! with real CPIs (`native`), every transaction is checked for lamport conservation and
 //! account invariants (`env`, `invariants`), and `fixtures` sets up markets, workers and jobs.
 
+pub mod compute;
 pub mod env;
 pub mod fixtures;
 pub mod idl;

@@ -9,7 +9,11 @@ use anyhow::{anyhow, Result};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use tensorgrid_client::{events::Event, instructions as ix};
-use tensorgrid_harness::{fixtures::*, TestEnv, TxResult};
+use tensorgrid_harness::{
+    env::{so_path, Runtime},
+    fixtures::*,
+    TestEnv, TxResult,
+};
 
 fn sol(lamports: u64) -> String {
     format!("{:.6} SOL", lamports as f64 / SOL as f64)
@@ -17,7 +21,11 @@ fn sol(lamports: u64) -> String {
 
 fn step(name: &str, res: TxResult) -> Result<()> {
     let tx = res.map_err(|f| anyhow!("{name} failed: {:?}\n{}", f.err, f.logs.join("\n")))?;
-    println!("✔ {name}");
+    if SBF.with(|s| s.get()) {
+        println!("✔ {name}  ({} CU)", tx.meta.compute_units_consumed);
+    } else {
+        println!("✔ {name}");
+    }
     for event in tx.events() {
         println!("    event: {}", describe(&event));
     }
@@ -87,9 +95,29 @@ fn balances(env: &TestEnv, who: &[(&str, &Keypair)], treasury: &anchor_lang::pre
     println!("    balances: {}", line.join(" · "));
 }
 
+thread_local! {
+    /// Compute units mean something only when the bytecode runs.
+    static SBF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The `.so` when it has been built (scripts/build-sbf.sh), native execution otherwise;
+/// `TENSORGRID_RUNTIME` overrides.
+fn runtime() -> Runtime {
+    if std::env::var_os("TENSORGRID_RUNTIME").is_none() && so_path().exists() {
+        Runtime::Sbf(so_path())
+    } else {
+        Runtime::from_env()
+    }
+}
+
 fn main() -> Result<()> {
-    let mut env = TestEnv::new();
-    println!("tensorgrid lifecycle on LiteSVM (program executed natively, CPIs real)\n");
+    let runtime = runtime();
+    SBF.with(|s| s.set(matches!(runtime, Runtime::Sbf(_))));
+    println!(
+        "tensorgrid lifecycle on LiteSVM — program: {}\n",
+        runtime.describe()
+    );
+    let mut env = TestEnv::with_runtime(runtime);
     let market = MarketFx::create(&mut env, default_params());
     println!(
         "✔ market_init  authority={} treasury={}",

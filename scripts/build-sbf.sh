@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Builds programs/tensorgrid to real SBF bytecode (SBPF v3) at target/deploy/tensorgrid.so,
+# without Solana's platform-tools: a pinned nightly with rust-src, a patched copy of its std,
+# LLVM's upstream BPF backend and sbpf-linker. Installs what is missing (cached afterwards).
+#
+#   scripts/build-sbf.sh            build (incremental)
+#   SBF_CLEAN=1 scripts/build-sbf.sh   rebuild std and the program from scratch
+#
+# Users with the Solana toolchain can run `anchor build` instead; the crate is a normal Anchor
+# program. Files used: scripts/sbf/{bpfel-solana-solana.json,std-solana.patch}.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+toolchain="${SBF_TOOLCHAIN:-nightly-2026-10-29}"   # LLVM 23: what sbpf-linker 0.2.6 links with
+linker_version="0.2.6"
+cache="${TENSORGRID_CACHE:-$HOME/.cache/tensorgrid}"
+target_dir="${CARGO_TARGET_DIR:-$root/target}/sbf"
+spec="$root/scripts/sbf/bpfel-solana-solana.json"
+patch_file="$root/scripts/sbf/std-solana.patch"
+out="$root/target/deploy/tensorgrid.so"
+
+say() { printf '[build-sbf] %s\n' "$*" >&2; }
+
+# 1. Toolchain with rust-src.
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1 \
+   || [ ! -d "$(rustup run "$toolchain" rustc --print sysroot)/lib/rustlib/src/rust/library" ]; then
+  say "installing $toolchain with rust-src"
+  rustup toolchain install "$toolchain" --profile minimal -c rust-src >&2
+fi
+sysroot="$(rustup run "$toolchain" rustc --print sysroot)"
+
+# 2. sbpf-linker (built with the default toolchain; it loads the nightly's libLLVM at link time).
+linker="$cache/sbpf-linker-$linker_version/bin/sbpf-linker"
+if [ ! -x "$linker" ]; then
+  say "installing sbpf-linker $linker_version (a few minutes, once)"
+  cargo install sbpf-linker --version "$linker_version" --locked --root "$cache/sbpf-linker-$linker_version" >&2
+fi
+
+# 3. A patched copy of the nightly's std (keyed by toolchain and patch contents).
+patch_id="$(sha256sum "$patch_file" | cut -c1-12)"
+std_root="$cache/std-$toolchain-$patch_id"
+if [ ! -f "$std_root/.patched" ]; then
+  say "preparing patched std in $std_root"
+  rm -rf "$std_root"
+  mkdir -p "$std_root"
+  cp -r "$sysroot/lib/rustlib/src/rust/library" "$std_root/library"
+  (cd "$std_root/library" && patch -p2 --quiet < "$patch_file")
+  touch "$std_root/.patched"
+  rm -rf "$target_dir/bpfel-solana-solana"   # std changed: its build must not be reused
+fi
+[ "${SBF_CLEAN:-0}" = 1 ] && rm -rf "$target_dir"
+
+# 4. Build. Flags: SBPF v3, 4 KiB stack frames, no instructions the v3 VM lacks.
+flags=(
+  -C "linker=$linker" -C panic=abort -C passes=lower-atomic -C relocation-model=static
+  -C target-cpu=v4 -C target-feature=+allows-misaligned-mem-access
+  -C link-arg=--arch=v3 ${SBF_EXTRA_LINK_ARG:+-C link-arg=$SBF_EXTRA_LINK_ARG}
+  -C link-arg=--llvm-args=--bpf-stack-size=4096
+  -C link-arg=--llvm-args=--bpf-max-stores-per-memfunc=5
+  -C link-arg=--llvm-args=--disable-gotox -C link-arg=--llvm-args=--disable-ldsx
+  -C link-arg=--llvm-args=--disable-movsx -C link-arg=--llvm-args=--disable-bswap
+)
+rustflags="$(printf '%s\x1f' "${flags[@]}")"
+say "building programs/tensorgrid for SBF ($toolchain)"
+__CARGO_TESTS_ONLY_SRC_ROOT="$std_root/library" \
+CARGO_ENCODED_RUSTFLAGS="${rustflags%$'\x1f'}" \
+  cargo "+$toolchain" build --release --locked -p tensorgrid \
+    --target "$spec" --target-dir "$target_dir" \
+    -Z build-std=std,panic_abort -Z json-target-spec >&2
+
+mkdir -p "$(dirname "$out")"
+cp "$target_dir/bpfel-solana-solana/release/libtensorgrid.so" "$out"
+say "wrote $out ($(stat -c %s "$out") bytes, SBPF v3)"
+echo "$out"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it:
+#   1. builds the program to SBF (scripts/build-sbf.sh; installs the pinned nightly and
+#      sbpf-linker on first use),
+#   2. runs every workspace test with the program executed natively (the fast loop), plus the
+#      compute-unit budgets on the .so,
+#   3. runs the program test suite again against the .so (same cases, TENSORGRID_RUNTIME=sbf).
+# For a quick native-only loop: cargo test --workspace
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== build SBF"
+scripts/build-sbf.sh >/dev/null
+export TENSORGRID_REQUIRE_SBF=1
+
+echo "== tests, program run natively"
+cargo test --workspace
+
+echo "== program tests against the SBF bytecode"
+TENSORGRID_RUNTIME=sbf cargo test -p tensorgrid-harness --test program

@@ -1,0 +1,292 @@
+//! Compute-unit measurement of every instruction, on the SBF bytecode.
+//!
+//! Each instruction runs in a short and a long flow: the long one uses the largest inputs the
+//! program accepts (200-byte URIs, a 32-byte label), which is what makes account
+//! (de)serialisation and events most expensive. For instructions that run more than once in
+//! a flow, the most expensive run counts.
+
+use std::collections::BTreeMap;
+
+use solana_signer::Signer;
+use tensorgrid::instructions::{
+    JobPostArgs, JobSubmitArgs, MarketInitArgs, MarketUpdateArgs, WorkerRegisterArgs,
+    WorkerUpdateArgs,
+};
+use tensorgrid_client::{instructions as ix, pda, state::Hardware};
+
+use crate::{env::TestEnv, fixtures::*};
+
+/// Per-instruction CU: the short flow's median (happy path) and the most expensive run of
+/// any flow (worst case). Runs differ by more than their inputs: `init` searches for the PDA
+/// bump, whose cost depends on the keys, so each flow runs `RUNS` times with fresh keys.
+#[derive(Debug, Clone)]
+pub struct CuReport {
+    pub happy: BTreeMap<&'static str, u64>,
+    pub worst: BTreeMap<&'static str, u64>,
+    /// post + claim + submit + accept, short flow.
+    pub lifecycle_accept: u64,
+    /// post + claim + submit + finalize, short flow.
+    pub lifecycle_finalize: u64,
+    /// post + claim + submit + the dearer settlement, worst cases.
+    pub lifecycle_worst: u64,
+}
+
+/// Fresh-key runs of each flow.
+pub const RUNS: usize = 9;
+
+/// Runs both flows `RUNS` times on fresh chains made by `new_env`.
+pub fn measure(new_env: impl Fn() -> TestEnv) -> CuReport {
+    let short: Vec<_> = (0..RUNS)
+        .map(|run| flow(&mut new_env(), run as u8, false))
+        .collect();
+    let long: Vec<_> = (0..RUNS)
+        .map(|run| flow(&mut new_env(), run as u8, true))
+        .collect();
+    let mut happy = BTreeMap::new();
+    let mut worst = BTreeMap::new();
+    for name in INSTRUCTIONS {
+        let mut runs: Vec<u64> = short.iter().map(|r| r[name]).collect();
+        runs.sort_unstable();
+        happy.insert(name, runs[RUNS / 2]);
+        let max = short
+            .iter()
+            .chain(&long)
+            .map(|r| r[name])
+            .max()
+            .unwrap_or(0);
+        worst.insert(name, max);
+    }
+    let sum = |names: &[&str]| names.iter().map(|n| happy[n]).sum();
+    // The dearest settlement stands in for the lifecycle's last step.
+    CuReport {
+        lifecycle_accept: sum(&["job_post", "job_claim", "job_submit", "job_accept"]),
+        lifecycle_finalize: sum(&["job_post", "job_claim", "job_submit", "job_finalize"]),
+        lifecycle_worst: [
+            "job_post",
+            "job_claim",
+            "job_submit",
+            "job_accept",
+            "job_finalize",
+        ]
+        .iter()
+        .map(|n| worst[n])
+        .sum::<u64>()
+            - worst["job_accept"].min(worst["job_finalize"]),
+        happy,
+        worst,
+    }
+}
+
+/// One scripted pass over every instruction. Keys are derived from `seed`, so a run's CU is
+/// reproducible (PDA bump searches depend on the keys).
+fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> {
+    let mut n = 0u8;
+    let mut key = |env: &mut TestEnv, lamports| {
+        n += 1;
+        let mut secret = [seed; 32];
+        secret[0] = n;
+        env.fund(solana_keypair::Keypair::new_from_array(secret), lamports)
+    };
+    let mut cu: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut send = |env: &mut TestEnv,
+                    name: &'static str,
+                    i: ix::Instruction,
+                    signer: &solana_keypair::Keypair| {
+        let tx = env
+            .send(&[i], &[signer])
+            .unwrap_or_else(|f| panic!("{name}: {:?}\n{}", f.err, f.logs.join("\n")));
+        let e = cu.entry(name).or_default();
+        *e = (*e).max(tx.meta.compute_units_consumed);
+    };
+    let uri = |c: char| {
+        if long {
+            c.to_string().repeat(200)
+        } else {
+            format!("file:///{c}")
+        }
+    };
+    let label = if long { "L".repeat(32) } else { "gpu".into() };
+    let hw = Hardware {
+        label,
+        ..cuda(24_576)
+    };
+
+    let authority = key(env, 100 * SOL);
+    let treasury = key(env, SOL).pubkey();
+    let init = MarketInitArgs {
+        market_id: 1,
+        params: default_params(),
+    };
+    send(
+        env,
+        "market_init",
+        ix::market_init(authority.pubkey(), treasury, init),
+        &authority,
+    );
+    let market = pda::market(&authority.pubkey(), 1).0;
+    let update = if long {
+        MarketUpdateArgs {
+            params: Some(default_params()),
+            paused: Some(false),
+        }
+    } else {
+        MarketUpdateArgs {
+            params: None,
+            paused: Some(false),
+        }
+    };
+    let new_treasury = long.then_some(treasury);
+    send(
+        env,
+        "market_update",
+        ix::market_update(authority.pubkey(), market, new_treasury, update),
+        &authority,
+    );
+
+    let poster = key(env, 100 * SOL);
+    let ops: Vec<_> = (0..2).map(|_| key(env, 20 * SOL)).collect();
+    for op in &ops {
+        let args = WorkerRegisterArgs {
+            stake: 4 * SOL,
+            hardware: hw.clone(),
+        };
+        send(
+            env,
+            "worker_register",
+            ix::worker_register(op.pubkey(), market, args),
+            op,
+        );
+    }
+    let keys = |i: usize| ix::WorkerKeys {
+        operator: ops[i].pubkey(),
+        market,
+        worker: pda::worker(&market, &ops[i].pubkey()).0,
+    };
+    let update = WorkerUpdateArgs {
+        hardware: long.then(|| hw.clone()),
+        add_stake: SOL,
+        withdraw_stake: if long { SOL / 2 } else { 0 },
+    };
+    send(
+        env,
+        "worker_update",
+        ix::worker_update(ops[0].pubkey(), market, keys(0).worker, update),
+        &ops[0],
+    );
+
+    let mut jobs = Vec::new();
+    for id in 0..6u64 {
+        let args = JobPostArgs {
+            spec_uri: uri('s'),
+            ..job_args(SOL)
+        };
+        let job = pda::job(&market, id).0;
+        send(
+            env,
+            "job_post",
+            ix::job_post(poster.pubkey(), market, job, args),
+            &poster,
+        );
+        jobs.push(job);
+    }
+    let submit = || JobSubmitArgs {
+        result_uri: uri('r'),
+        ..submit_args()
+    };
+    let settle = |job, w: usize| ix::SettleKeys {
+        market,
+        worker: keys(w).worker,
+        job,
+        poster: poster.pubkey(),
+        operator: ops[w].pubkey(),
+        treasury,
+    };
+    // Job 0: accept. Job 1: finalize. Jobs 2 and 3: dispute, resolved each way.
+    for (n, &job) in jobs[..4].iter().enumerate() {
+        send(env, "job_claim", ix::job_claim(keys(0), job), &ops[0]);
+        send(
+            env,
+            "job_submit",
+            ix::job_submit(keys(0), job, submit()),
+            &ops[0],
+        );
+        match n {
+            0 => send(env, "job_accept", ix::job_accept(settle(job, 0)), &poster),
+            1 => {
+                env.warp(3_601);
+                send(
+                    env,
+                    "job_finalize",
+                    ix::job_finalize(settle(job, 0)),
+                    &poster,
+                );
+            }
+            _ => {
+                send(
+                    env,
+                    "job_dispute",
+                    ix::job_dispute(poster.pubkey(), job),
+                    &poster,
+                );
+                send(
+                    env,
+                    "job_resolve",
+                    ix::job_resolve(authority.pubkey(), settle(job, 0), n == 2),
+                    &authority,
+                );
+            }
+        }
+    }
+    // Job 4: abandoned, then reclaimed after a missed deadline, then cancelled.
+    let job = jobs[4];
+    send(env, "job_claim", ix::job_claim(keys(1), job), &ops[1]);
+    send(
+        env,
+        "job_abandon",
+        ix::job_abandon(keys(1), job, poster.pubkey()),
+        &ops[1],
+    );
+    send(env, "job_claim", ix::job_claim(keys(1), job), &ops[1]);
+    env.warp(3_601);
+    let cranker = key(env, SOL);
+    let reclaim = ix::job_reclaim(
+        cranker.pubkey(),
+        market,
+        keys(1).worker,
+        job,
+        poster.pubkey(),
+    );
+    send(env, "job_reclaim", reclaim, &cranker);
+    send(
+        env,
+        "job_cancel",
+        ix::job_cancel(poster.pubkey(), job),
+        &poster,
+    );
+    send(
+        env,
+        "worker_deregister",
+        ix::worker_deregister(ops[1].pubkey(), keys(1).worker),
+        &ops[1],
+    );
+    cu
+}
+
+/// Every instruction the program has, in the order the README lists them.
+pub const INSTRUCTIONS: [&str; 15] = [
+    "market_init",
+    "market_update",
+    "worker_register",
+    "worker_update",
+    "worker_deregister",
+    "job_post",
+    "job_cancel",
+    "job_claim",
+    "job_abandon",
+    "job_submit",
+    "job_accept",
+    "job_finalize",
+    "job_dispute",
+    "job_resolve",
+    "job_reclaim",
+];

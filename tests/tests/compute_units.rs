@@ -1,0 +1,46 @@
+//! Compute-unit budgets, checked on the SBF bytecode (`target/deploy/tensorgrid.so`).
+//! A budget, not a timing: CU counts are deterministic for a given `.so`.
+//!
+//! Without a `.so` the test says so and passes, unless `TENSORGRID_REQUIRE_SBF=1`
+//! (set by scripts/test.sh and CI, which build the `.so` first).
+
+use tensorgrid_harness::{
+    compute::{measure, INSTRUCTIONS},
+    env::{so_path, Runtime},
+    TestEnv,
+};
+
+/// No instruction may approach the 200k default; the target is 30k each.
+const INSTRUCTION_BUDGET: u64 = 30_000;
+const LIFECYCLE_BUDGET: u64 = 100_000;
+
+#[test]
+fn every_instruction_stays_within_its_compute_budget() {
+    let so = so_path();
+    if !so.exists() {
+        assert!(
+            std::env::var("TENSORGRID_REQUIRE_SBF").as_deref() != Ok("1"),
+            "{} is missing: run scripts/build-sbf.sh",
+            so.display()
+        );
+        eprintln!(
+            "skipping CU budgets: {} not built (scripts/build-sbf.sh)",
+            so.display()
+        );
+        return;
+    }
+    let report = measure(|| TestEnv::with_runtime(Runtime::Sbf(so.clone())));
+    for name in INSTRUCTIONS {
+        let (happy, worst) = (report.happy[name], report.worst[name]);
+        assert!(happy > 0 && worst > 0, "{name}: no CU measured");
+        assert!(
+            worst <= INSTRUCTION_BUDGET,
+            "{name}: {worst} CU > budget {INSTRUCTION_BUDGET}"
+        );
+    }
+    assert!(
+        report.lifecycle_worst <= LIFECYCLE_BUDGET,
+        "lifecycle worst case {} CU > {LIFECYCLE_BUDGET}",
+        report.lifecycle_worst
+    );
+}
