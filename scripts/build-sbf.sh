@@ -51,10 +51,12 @@ if [ ! -f "$std_root/.patched" ]; then
 fi
 [ "${SBF_CLEAN:-0}" = 1 ] && rm -rf "$target_dir"
 
-# 4. Build. Flags: SBPF v3, 4 KiB stack frames, no instructions the v3 VM lacks.
+# 4. Build. Flags: SBPF v3, 4 KiB stack frames, no instructions the v3 VM lacks; paths in
+#    panic messages remapped so the bytes do not depend on where the repository lives.
 flags=(
   -C "linker=$linker" -C panic=abort -C passes=lower-atomic -C relocation-model=static
   -C target-cpu=v4 -C target-feature=+allows-misaligned-mem-access
+  -C "remap-path-prefix=$root=." -C "remap-path-prefix=$HOME=~"
   -C link-arg=--arch=v3 ${SBF_EXTRA_LINK_ARG:+-C link-arg=$SBF_EXTRA_LINK_ARG}
   -C link-arg=--llvm-args=--bpf-stack-size=4096
   -C link-arg=--llvm-args=--bpf-max-stores-per-memfunc=5

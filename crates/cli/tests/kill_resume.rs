@@ -1,0 +1,78 @@
+//! A training process killed mid-run (SIGKILL, no chance to save) and restarted from its last
+//! periodic checkpoint ends with weights bit-identical to an uninterrupted run.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The shipped digits MLP spec with an absolute dataset URI, written into `dir`.
+fn spec_in(dir: &Path) -> PathBuf {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("jobs/digits-mlp.json")).unwrap())
+            .unwrap();
+    let data = repo()
+        .join("data/digits.safetensors")
+        .canonicalize()
+        .unwrap();
+    v["dataset"]["uri"] = format!("file://{}", data.display()).into();
+    v["training"]["epochs"] = 60.into();
+    v["training"]["checkpoint_every"] = 25.into();
+    let path = dir.join("spec.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    path
+}
+
+fn tensorgrid(spec: &Path, out: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tensorgrid"));
+    c.args(["--threads", "1", "train", "--device", "cpu", "--spec"])
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    c
+}
+
+#[test]
+fn killed_run_resumes_to_identical_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_in(tmp.path());
+    let whole = tmp.path().join("whole");
+    let out = tensorgrid(&spec, &whole).output().unwrap();
+    assert!(out.status.success(), "uninterrupted run failed");
+
+    let killed = tmp.path().join("killed");
+    let mut child = tensorgrid(&spec, &killed).spawn().unwrap();
+    let meta = killed.join("checkpoint/meta.json");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !meta.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !killed.join("manifest.json").exists(),
+        "killed before finishing"
+    );
+
+    let out = tensorgrid(&spec, &killed).output().unwrap();
+    assert!(out.status.success(), "resumed run failed");
+    for file in ["weights.safetensors", "metrics.jsonl", "manifest.json"] {
+        assert_eq!(
+            std::fs::read(whole.join(file)).unwrap(),
+            std::fs::read(killed.join(file)).unwrap(),
+            "{file} differs after kill + resume"
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! Getting dataset bytes: from a local file or over HTTP(S), with a size limit, verified
+//! against the spec's sha256 before anything uses them, and cached by hash.
+
+use std::{
+    fs,
+    io::Read,
+    path::{Path, PathBuf},
+};
+
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// Returns the dataset bytes once their sha256 equals `expected` (hex).
+pub fn fetch(
+    uri: &str,
+    expected: &str,
+    max_bytes: u64,
+    base_dir: &Path,
+    cache_dir: Option<&Path>,
+) -> Result<Vec<u8>> {
+    let expected = expected.to_ascii_lowercase();
+    let bytes = if let Some(path) = uri.strip_prefix("file:") {
+        read_file(uri, &resolve(path, base_dir), max_bytes)?
+    } else if uri.starts_with("http://") || uri.starts_with("https://") {
+        if let Some(hit) = cache_dir.and_then(|c| cached(c, &expected)) {
+            tracing::debug!(uri, "dataset from cache");
+            return Ok(hit);
+        }
+        download(uri, max_bytes)?
+    } else {
+        return Err(Error::Fetch {
+            uri: uri.into(),
+            reason: "unsupported scheme".into(),
+        });
+    };
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != expected {
+        return Err(Error::HashMismatch {
+            uri: uri.into(),
+            expected,
+            actual,
+        });
+    }
+    if let (Some(dir), true) = (cache_dir, uri.starts_with("http")) {
+        store(dir, &actual, &bytes)?;
+    }
+    Ok(bytes)
+}
+
+/// `file:///abs`, `file:/abs` and `file:rel` (relative to `base_dir`).
+fn resolve(path: &str, base_dir: &Path) -> PathBuf {
+    let path = path.strip_prefix("//").unwrap_or(path);
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base_dir.join(p)
+    }
+}
+
+fn read_file(uri: &str, path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    let len = fs::metadata(path).map_err(Error::io(path))?.len();
+    if len > max_bytes {
+        return Err(Error::TooLarge {
+            uri: uri.into(),
+            limit: max_bytes,
+        });
+    }
+    fs::read(path).map_err(Error::io(path))
+}
+
+fn download(uri: &str, max_bytes: u64) -> Result<Vec<u8>> {
+    let fail = |reason: String| Error::Fetch {
+        uri: uri.into(),
+        reason,
+    };
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(300))
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let resp = client.get(uri).send().map_err(|e| fail(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(fail(format!("HTTP {}", resp.status())));
+    }
+    if resp.content_length().is_some_and(|n| n > max_bytes) {
+        return Err(Error::TooLarge {
+            uri: uri.into(),
+            limit: max_bytes,
+        });
+    }
+    // Stream with a hard cap: a server may lie about (or omit) its length.
+    let mut bytes = Vec::new();
+    resp.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Error::TooLarge {
+            uri: uri.into(),
+            limit: max_bytes,
+        });
+    }
+    Ok(bytes)
+}
+
+fn cached(dir: &Path, sha256: &str) -> Option<Vec<u8>> {
+    let bytes = fs::read(dir.join(sha256)).ok()?;
+    // A corrupted cache entry is ignored, not trusted.
+    (hex::encode(Sha256::digest(&bytes)) == sha256).then_some(bytes)
+}
+
+fn store(dir: &Path, sha256: &str, bytes: &[u8]) -> Result<()> {
+    fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let tmp = dir.join(format!("{sha256}.partial"));
+    fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
+    fs::rename(&tmp, dir.join(sha256)).map_err(Error::io(dir))
+}

@@ -1,0 +1,283 @@
+//! Parsing verified dataset bytes into a [`Table`]: CSV/TSV, safetensors, `.npy`.
+
+use candle_core::{DType, Device};
+
+use super::Table;
+use crate::{spec::DatasetFormat, Error, Result};
+
+pub fn parse_table(format: &DatasetFormat, bytes: &[u8]) -> Result<Table> {
+    let mut table = match format {
+        DatasetFormat::Csv {
+            delimiter,
+            header,
+            label_column,
+            ..
+        } => parse_csv(bytes, *delimiter, *header, *label_column)?,
+        DatasetFormat::Safetensors {
+            features, labels, ..
+        } => parse_safetensors(bytes, features, labels)?,
+        DatasetFormat::Npy { .. } => parse_npy(bytes)?,
+        DatasetFormat::Text => return Err(Error::Format("text is not a table".into())),
+    };
+    let scale = match format {
+        DatasetFormat::Csv { scale, .. }
+        | DatasetFormat::Safetensors { scale, .. }
+        | DatasetFormat::Npy { scale } => *scale,
+        DatasetFormat::Text => 1.0,
+    };
+    if scale != 1.0 {
+        table.features.iter_mut().for_each(|v| *v *= scale);
+    }
+    Ok(table)
+}
+
+fn label(v: f64, row: usize) -> Result<u32> {
+    if v.fract() != 0.0 || !(0.0..=u32::MAX as f64).contains(&v) {
+        return Err(Error::Format(format!(
+            "row {row}: label {v} is not a non-negative integer"
+        )));
+    }
+    Ok(v as u32)
+}
+
+pub fn parse_csv(bytes: &[u8], delimiter: char, header: bool, label_column: i64) -> Result<Table> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| Error::Format(format!("CSV is not UTF-8: {e}")))?;
+    let mut features = Vec::new();
+    let mut labels = Vec::new();
+    let mut dim = None;
+    for (n, line) in text.lines().enumerate().skip(header as usize) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(delimiter).map(str::trim).collect();
+        let col = if label_column < 0 {
+            cells.len() as i64 + label_column
+        } else {
+            label_column
+        };
+        if col < 0 || col as usize >= cells.len() {
+            return Err(Error::Format(format!(
+                "line {}: no column {label_column}",
+                n + 1
+            )));
+        }
+        let mut row = Vec::with_capacity(cells.len() - 1);
+        for (i, cell) in cells.iter().enumerate() {
+            let v: f64 = cell
+                .parse()
+                .map_err(|_| Error::Format(format!("line {}: `{cell}` is not a number", n + 1)))?;
+            if i == col as usize {
+                labels.push(label(v, n + 1)?);
+            } else {
+                row.push(v as f32);
+            }
+        }
+        match dim {
+            None => dim = Some(row.len()),
+            Some(d) if d != row.len() => {
+                return Err(Error::Format(format!(
+                    "line {}: {} features, earlier rows have {d}",
+                    n + 1,
+                    row.len()
+                )))
+            }
+            _ => {}
+        }
+        features.extend(row);
+    }
+    let dim = dim.ok_or_else(|| Error::Format("CSV has no rows".into()))?;
+    Ok(Table {
+        features,
+        labels,
+        dim,
+    })
+}
+
+pub fn parse_safetensors(bytes: &[u8], features: &str, labels: &str) -> Result<Table> {
+    let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)?;
+    let get = |name: &str| {
+        tensors.get(name).ok_or_else(|| {
+            Error::Format(format!(
+                "safetensors has no tensor `{name}` (has {:?})",
+                tensors.keys().collect::<Vec<_>>()
+            ))
+        })
+    };
+    let x = get(features)?;
+    let y = get(labels)?;
+    let rows = x.dims().first().copied().unwrap_or(0);
+    if y.dims() != [rows] {
+        return Err(Error::Format(format!(
+            "labels shape {:?} does not match {rows} samples",
+            y.dims()
+        )));
+    }
+    let x = x.to_dtype(DType::F32)?.flatten_from(1)?;
+    let dim = x.dims()[1];
+    let y: Vec<f32> = y.to_dtype(DType::F32)?.to_vec1()?;
+    let labels = y
+        .iter()
+        .enumerate()
+        .map(|(i, v)| label(*v as f64, i))
+        .collect::<Result<_>>()?;
+    Ok(Table {
+        features: x.flatten_all()?.to_vec1()?,
+        labels,
+        dim,
+    })
+}
+
+/// A 2-D little-endian `.npy` (`<f4`, `<f8`, `|u1`, `<i4`, `<i8`), C order; label last.
+pub fn parse_npy(bytes: &[u8]) -> Result<Table> {
+    let bad = |m: &str| Error::Format(format!(".npy: {m}"));
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("missing magic"));
+    }
+    let (hlen, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            12,
+        ),
+        v => return Err(bad(&format!("version {v} not supported"))),
+    };
+    let header = std::str::from_utf8(
+        bytes
+            .get(start..start + hlen)
+            .ok_or_else(|| bad("truncated header"))?,
+    )
+    .map_err(|_| bad("header not UTF-8"))?;
+    let field = |key: &str| {
+        let i = header.find(key).ok_or_else(|| bad(&format!("no {key}")))?;
+        Ok::<&str, Error>(header[i + key.len()..].trim_start_matches([':', ' ', '\'']))
+    };
+    let descr: String = field("'descr'")?
+        .chars()
+        .take_while(|c| *c != '\'')
+        .collect();
+    if field("'fortran_order'")?.starts_with("True") {
+        return Err(bad("Fortran order not supported"));
+    }
+    let shape_txt = field("'shape'")?;
+    let shape: Vec<usize> = shape_txt[1..shape_txt.find(')').ok_or_else(|| bad("bad shape"))?]
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().map_err(|_| bad("bad shape")))
+        .collect::<Result<_>>()?;
+    let [rows, cols] = shape[..] else {
+        return Err(bad("need a 2-D array (samples, features + label)"));
+    };
+    if cols < 2 {
+        return Err(bad("need at least one feature column and the label"));
+    }
+    let data = &bytes[start + hlen..];
+    let n = rows * cols;
+    let values: Vec<f64> = match descr.as_str() {
+        "<f4" => chunks::<4>(data, n)?
+            .map(|b| f32::from_le_bytes(b) as f64)
+            .collect(),
+        "<f8" => chunks::<8>(data, n)?.map(f64::from_le_bytes).collect(),
+        "|u1" => chunks::<1>(data, n)?.map(|b| b[0] as f64).collect(),
+        "<i4" => chunks::<4>(data, n)?
+            .map(|b| i32::from_le_bytes(b) as f64)
+            .collect(),
+        "<i8" => chunks::<8>(data, n)?
+            .map(|b| i64::from_le_bytes(b) as f64)
+            .collect(),
+        other => return Err(bad(&format!("dtype {other} not supported"))),
+    };
+    let mut features = Vec::with_capacity(rows * (cols - 1));
+    let mut labels = Vec::with_capacity(rows);
+    for (r, row) in values.chunks(cols).enumerate() {
+        features.extend(row[..cols - 1].iter().map(|v| *v as f32));
+        labels.push(label(row[cols - 1], r)?);
+    }
+    Ok(Table {
+        features,
+        labels,
+        dim: cols - 1,
+    })
+}
+
+fn chunks<const N: usize>(data: &[u8], n: usize) -> Result<impl Iterator<Item = [u8; N]> + '_> {
+    if data.len() < n * N {
+        return Err(Error::Format(format!(
+            ".npy: {} data bytes, expected {}",
+            data.len(),
+            n * N
+        )));
+    }
+    Ok(data[..n * N]
+        .chunks_exact(N)
+        .map(|c| c.try_into().expect("chunk")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_with_header_label_first_and_tsv() {
+        let t = parse_csv(b"label,a,b\n1,0.5,2\n0,1,3\n", ',', true, 0).unwrap();
+        assert_eq!(
+            (t.features, t.labels, t.dim),
+            (vec![0.5, 2.0, 1.0, 3.0], vec![1, 0], 2)
+        );
+        let t = parse_csv(b"0.5\t2\t1\n", '\t', false, -1).unwrap();
+        assert_eq!((t.features, t.labels), (vec![0.5, 2.0], vec![1]));
+    }
+
+    #[test]
+    fn csv_errors_name_the_line() {
+        let e = parse_csv(b"1,2,0\n1,x,0\n", ',', false, -1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("`x`"), "{e}");
+        let e = parse_csv(b"1,2,0\n1,0\n", ',', false, -1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        let e = parse_csv(b"1,2,0.5\n", ',', false, -1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("label"), "{e}");
+    }
+
+    fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+        let mut header =
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut v = b"\x93NUMPY\x01\x00".to_vec();
+        v.extend((header.len() as u16).to_le_bytes());
+        v.extend(header.as_bytes());
+        v.extend(data);
+        v
+    }
+
+    #[test]
+    fn npy_f4_and_u1() {
+        let data: Vec<u8> = [1.5f32, 2.0, 1.0, 3.0, 4.0, 0.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let t = parse_npy(&npy("<f4", "(2, 3)", &data)).unwrap();
+        assert_eq!(
+            (t.features, t.labels, t.dim),
+            (vec![1.5, 2.0, 3.0, 4.0], vec![1, 0], 2)
+        );
+        let t = parse_npy(&npy("|u1", "(1, 3)", &[7, 8, 2])).unwrap();
+        assert_eq!((t.features, t.labels), (vec![7.0, 8.0], vec![2]));
+        assert!(
+            parse_npy(&npy("<f4", "(2, 3)", &data[..8])).is_err(),
+            "truncated data"
+        );
+        assert!(
+            parse_npy(&npy("<c8", "(1, 2)", &[0; 16])).is_err(),
+            "unsupported dtype"
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! Datasets: fetched and verified bytes ([`fetch`]), parsed by format ([`formats`]), split
+//! deterministically into train and eval parts.
+
+pub mod fetch;
+pub mod formats;
+
+use std::path::Path;
+
+use crate::{
+    rng,
+    spec::{DatasetFormat, JobSpec},
+    Error, Result,
+};
+
+/// Samples with numeric features and a class label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// Row-major `(rows, dim)`.
+    pub features: Vec<f32>,
+    pub labels: Vec<u32>,
+    pub dim: usize,
+}
+
+impl Table {
+    pub fn rows(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn classes(&self) -> usize {
+        self.labels.iter().max().map_or(0, |m| *m as usize + 1)
+    }
+
+    /// The rows at `idx`, in that order.
+    pub fn select(&self, idx: &[u32]) -> Table {
+        let mut features = Vec::with_capacity(idx.len() * self.dim);
+        let mut labels = Vec::with_capacity(idx.len());
+        for &i in idx {
+            let i = i as usize;
+            features.extend_from_slice(&self.features[i * self.dim..(i + 1) * self.dim]);
+            labels.push(self.labels[i]);
+        }
+        Table {
+            features,
+            labels,
+            dim: self.dim,
+        }
+    }
+}
+
+/// Text encoded over its own character vocabulary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Corpus {
+    /// Sorted distinct characters; a token id indexes this.
+    pub vocab: Vec<char>,
+    pub ids: Vec<u32>,
+}
+
+impl Corpus {
+    pub fn from_text(text: &str) -> Self {
+        let mut vocab: Vec<char> = text.chars().collect();
+        vocab.sort_unstable();
+        vocab.dedup();
+        let ids = text
+            .chars()
+            .map(|c| vocab.binary_search(&c).expect("char in vocab") as u32)
+            .collect();
+        Corpus { vocab, ids }
+    }
+}
+
+/// A dataset after the train/eval split.
+#[derive(Debug, Clone)]
+pub enum Split {
+    Table {
+        train: Table,
+        eval: Table,
+        classes: usize,
+    },
+    Text {
+        train: Vec<u32>,
+        eval: Vec<u32>,
+        vocab: Vec<char>,
+    },
+}
+
+/// Fetches (verifying size and hash), parses and splits the spec's dataset. Relative `file:`
+/// URIs resolve against `base_dir` (the spec file's directory).
+pub fn load(spec: &JobSpec, base_dir: &Path, cache_dir: Option<&Path>) -> Result<Split> {
+    let d = &spec.dataset;
+    let bytes = fetch::fetch(
+        &d.uri,
+        &d.sha256,
+        spec.limits.max_dataset_bytes,
+        base_dir,
+        cache_dir,
+    )?;
+    split(spec, &bytes)
+}
+
+/// Parses verified bytes and splits them.
+pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
+    let d = &spec.dataset;
+    if let DatasetFormat::Text = d.format {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Error::Format(format!("text is not UTF-8: {e}")))?;
+        let corpus = Corpus::from_text(text);
+        let n = corpus.ids.len();
+        let n_eval = ((n as f64) * d.eval_fraction).round() as usize;
+        // Contiguous: the held-out text is the end of the corpus, unseen in training.
+        let (train, eval) = corpus.ids.split_at(n - n_eval);
+        if let crate::spec::ModelSpec::CharTransformer { context, .. } = spec.model {
+            if train.len() <= context + 1 || eval.len() <= context + 1 {
+                return Err(Error::Format(format!(
+                    "text too short: {} train / {} eval characters for context {context}",
+                    train.len(),
+                    eval.len()
+                )));
+            }
+        }
+        return Ok(Split::Text {
+            train: train.to_vec(),
+            eval: eval.to_vec(),
+            vocab: corpus.vocab,
+        });
+    }
+    let table = formats::parse_table(&d.format, bytes)?;
+    if table.rows() < 2 {
+        return Err(Error::Format("need at least two samples".into()));
+    }
+    if let crate::spec::ModelSpec::Cnn { input_shape, .. } = spec.model {
+        let want: usize = input_shape.iter().product();
+        if want != table.dim {
+            return Err(Error::Format(format!(
+                "model.input_shape {input_shape:?} has {want} values, samples have {}",
+                table.dim
+            )));
+        }
+    }
+    let perm = rng::permutation(spec.training.seed, "split", 0, table.rows());
+    let n_eval = ((table.rows() as f64) * d.eval_fraction)
+        .round()
+        .clamp(1.0, (table.rows() - 1) as f64) as usize;
+    let classes = table.classes();
+    Ok(Split::Table {
+        eval: table.select(&perm[..n_eval]),
+        train: table.select(&perm[n_eval..]),
+        classes,
+    })
+}

@@ -1,0 +1,44 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong between a job spec and a result.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid job spec:\n  - {}", .0.join("\n  - "))]
+    InvalidSpec(Vec<String>),
+    #[error("cannot parse job spec: {0}")]
+    SpecSyntax(#[from] serde_json::Error),
+    #[error("dataset {uri}: sha256 is {actual}, the spec says {expected}")]
+    HashMismatch {
+        uri: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("dataset {uri}: larger than the limit of {limit} bytes")]
+    TooLarge { uri: String, limit: u64 },
+    #[error("dataset {uri}: {reason}")]
+    Fetch { uri: String, reason: String },
+    #[error("dataset: {0}")]
+    Format(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("device: {0}")]
+    Device(String),
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    #[error("training cancelled at step {0}")]
+    Cancelled(u64),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}

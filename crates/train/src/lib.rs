@@ -1,0 +1,23 @@
+//! tensorgrid's training engine.
+//!
+//! A declarative [`spec::JobSpec`] names a dataset (fetched and sha256-verified by
+//! [`data`]), a model from the built-in zoo ([`models`]) and how to train it. [`trainer`]
+//! trains deterministically (own seeded init, own optimizers, seed-derived batch order) with
+//! checkpoints that resume bit-identically, and [`manifest`] writes the result whose sha256 is
+//! the hash a worker submits on-chain. [`verify`] re-checks a result.
+
+pub mod checkpoint;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod manifest;
+pub mod models;
+pub mod optim;
+pub mod rng;
+pub mod spec;
+pub mod trainer;
+pub mod verify;
+
+/// The device type runs are made on (re-exported so callers need not depend on candle).
+pub use candle_core::Device;
+pub use error::{Error, Result};

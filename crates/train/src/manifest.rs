@@ -1,0 +1,124 @@
+//! The result manifest: what a worker publishes and what its on-chain `result_hash` commits
+//! to (the sha256 of `manifest.json`). It lists the weights and the metrics log with their
+//! own hashes, the spec hash, the device and software versions. No timestamps: two runs of
+//! the same spec on the same kind of machine produce the same bytes.
+
+use std::{collections::BTreeMap, io::Write, path::Path};
+
+use candle_core::Device;
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{device, spec::JobSpec, trainer::MetricsRecord, Error, Result};
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const MANIFEST_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalMetric {
+    pub metric: crate::spec::Metric,
+    pub value: f64,
+    pub threshold: f64,
+    pub meets_threshold: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub spec_sha256: String,
+    pub weights: FileEntry,
+    pub metrics: FileEntry,
+    pub result: FinalMetric,
+    pub steps: u64,
+    pub device: String,
+    pub cpu_isa: String,
+    pub threads: usize,
+    pub software: BTreeMap<String, String>,
+}
+
+fn entry(dir: &Path, name: &str) -> Result<FileEntry> {
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+    Ok(FileEntry {
+        path: name.into(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        bytes: bytes.len() as u64,
+    })
+}
+
+/// Writes weights, metrics log and manifest into `dir`.
+pub fn write(
+    spec: &JobSpec,
+    spec_bytes: &[u8],
+    varmap: &VarMap,
+    records: &[MetricsRecord],
+    dev: &Device,
+    steps: u64,
+    dir: &Path,
+) -> Result<Manifest> {
+    varmap.save(dir.join(WEIGHTS_FILE))?;
+    let metrics_path = dir.join(METRICS_FILE);
+    let mut f = std::fs::File::create(&metrics_path).map_err(Error::io(&metrics_path))?;
+    for r in records {
+        writeln!(
+            f,
+            "{}",
+            serde_json::to_string(r).expect("record serialises")
+        )
+        .map_err(Error::io(&metrics_path))?;
+    }
+    let last = records
+        .last()
+        .ok_or_else(|| Error::Format("no evaluation was recorded".into()))?;
+    let metric = spec.evaluation.metric;
+    let value = last.metric(metric);
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        spec_sha256: hex::encode(JobSpec::hash_bytes(spec_bytes)),
+        weights: entry(dir, WEIGHTS_FILE)?,
+        metrics: entry(dir, METRICS_FILE)?,
+        result: FinalMetric {
+            metric,
+            value,
+            threshold: spec.evaluation.threshold,
+            meets_threshold: metric.meets(value, spec.evaluation.threshold),
+        },
+        steps,
+        device: device::name(dev).into(),
+        cpu_isa: device::cpu_isa(),
+        threads: candle_core::utils::get_num_threads(),
+        software: BTreeMap::from([
+            ("tensorgrid-train".into(), env!("CARGO_PKG_VERSION").into()),
+            ("candle-core".into(), "0.11.1".into()),
+        ]),
+    };
+    let path = dir.join(MANIFEST_FILE);
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&manifest).expect("manifest serialises"),
+    )
+    .map_err(Error::io(&path))?;
+    Ok(manifest)
+}
+
+/// sha256 of the manifest file in `dir`.
+pub fn result_hash(dir: &Path) -> Result<[u8; 32]> {
+    let path = dir.join(MANIFEST_FILE);
+    Ok(Sha256::digest(std::fs::read(&path).map_err(Error::io(&path))?).into())
+}
+
+pub fn read(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_FILE);
+    serde_json::from_slice(&std::fs::read(&path).map_err(Error::io(&path))?)
+        .map_err(|e| Error::Format(format!("{}: {e}", path.display())))
+}

@@ -1,0 +1,112 @@
+//! AdamW and SGD (with momentum) whose state can be saved and restored, so that a resumed run
+//! continues bit-identically (candle-nn's optimizers keep their moments private).
+
+use std::collections::BTreeMap;
+
+use candle_core::{backprop::GradStore, Tensor, Var};
+
+use crate::{spec::OptimizerSpec, Result};
+
+pub struct Optimizer {
+    spec: OptimizerSpec,
+    /// Parameters by name, in sorted order.
+    params: BTreeMap<String, Var>,
+    /// AdamW: first and second moments; SGD: the momentum buffer (in `m`).
+    m: BTreeMap<String, Tensor>,
+    v: BTreeMap<String, Tensor>,
+    pub step: u64,
+}
+
+impl Optimizer {
+    pub fn new(spec: OptimizerSpec, params: BTreeMap<String, Var>) -> Result<Self> {
+        let zeros = |p: &Var| p.as_tensor().zeros_like();
+        let m = params
+            .iter()
+            .map(|(n, p)| Ok((n.clone(), zeros(p)?)))
+            .collect::<Result<_>>()?;
+        let v = params
+            .iter()
+            .map(|(n, p)| Ok((n.clone(), zeros(p)?)))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            spec,
+            params,
+            m,
+            v,
+            step: 0,
+        })
+    }
+
+    /// Computes gradients of `loss` and applies one update.
+    pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
+        let grads = loss.backward()?;
+        self.apply(&grads)
+    }
+
+    fn apply(&mut self, grads: &GradStore) -> Result<()> {
+        self.step += 1;
+        let t = self.step as i32;
+        for (name, var) in &self.params {
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
+            match self.spec {
+                OptimizerSpec::Adamw {
+                    lr,
+                    weight_decay,
+                    beta1,
+                    beta2,
+                    eps,
+                } => {
+                    let m = ((&self.m[name] * beta1)? + (g * (1.0 - beta1))?)?;
+                    let v = ((&self.v[name] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
+                    let m_hat = (&m / (1.0 - beta1.powi(t)))?;
+                    let v_hat = (&v / (1.0 - beta2.powi(t)))?;
+                    let decayed = (var.as_tensor() * (1.0 - lr * weight_decay))?;
+                    let update = (m_hat / (v_hat.sqrt()? + eps)?)?;
+                    var.set(&(decayed - (update * lr)?)?)?;
+                    self.m.insert(name.clone(), m);
+                    self.v.insert(name.clone(), v);
+                }
+                OptimizerSpec::Sgd { lr, momentum } => {
+                    let step = if momentum > 0.0 {
+                        let buf = ((&self.m[name] * momentum)? + g)?;
+                        self.m.insert(name.clone(), buf.clone());
+                        buf
+                    } else {
+                        g.clone()
+                    };
+                    var.set(&(var.as_tensor() - (step * lr)?)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Optimizer state as named tensors (`opt.m.<param>`, `opt.v.<param>`).
+    pub fn state(&self) -> BTreeMap<String, Tensor> {
+        let m = self
+            .m
+            .iter()
+            .map(|(n, t)| (format!("opt.m.{n}"), t.clone()));
+        let v = self
+            .v
+            .iter()
+            .map(|(n, t)| (format!("opt.v.{n}"), t.clone()));
+        m.chain(v).collect()
+    }
+
+    pub fn load_state(&mut self, state: &BTreeMap<String, Tensor>, step: u64) -> Result<()> {
+        for (prefix, map) in [("opt.m.", &mut self.m), ("opt.v.", &mut self.v)] {
+            for (name, t) in map.iter_mut() {
+                let key = format!("{prefix}{name}");
+                let saved = state
+                    .get(&key)
+                    .ok_or_else(|| crate::Error::Checkpoint(format!("missing {key}")))?;
+                *t = saved.to_device(t.device())?;
+            }
+        }
+        self.step = step;
+        Ok(())
+    }
+}

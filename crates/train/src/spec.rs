@@ -1,0 +1,438 @@
+//! The job spec: a declarative, versioned description of a training job. The worker never
+//! runs code from a job; everything it does is chosen from this file.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+pub const SPEC_VERSION: u32 = 1;
+
+/// Upper limits a spec may ask for (a worker may impose tighter ones).
+pub mod limits {
+    pub const MAX_EPOCHS: u32 = 1_000;
+    pub const MAX_STEPS: u64 = 1_000_000;
+    pub const MAX_BATCH: usize = 4_096;
+    pub const MAX_HIDDEN: usize = 8_192;
+    pub const MAX_LAYERS: usize = 32;
+    pub const MAX_D_MODEL: usize = 2_048;
+    pub const MAX_CONTEXT: usize = 4_096;
+    pub const MAX_DATASET_BYTES: u64 = 4 << 30;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub version: u32,
+    pub dataset: DatasetSpec,
+    pub model: ModelSpec,
+    pub training: TrainingSpec,
+    pub evaluation: EvaluationSpec,
+    #[serde(default)]
+    pub limits: LimitsSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// `file:///abs/path`, `file:relative/path` (relative to the spec file), or `http(s)://…`.
+    pub uri: String,
+    /// Hex sha256 of the dataset bytes; checked before use.
+    pub sha256: String,
+    pub format: DatasetFormat,
+    /// Share of the samples (classification) or of the text (language modelling) held out
+    /// for evaluation; the split is a deterministic function of `training.seed`.
+    #[serde(default = "default_eval_fraction")]
+    pub eval_fraction: f64,
+}
+
+fn default_eval_fraction() -> f64 {
+    0.2
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DatasetFormat {
+    /// Numeric features and an integer class label per row.
+    Csv {
+        #[serde(default = "comma")]
+        delimiter: char,
+        #[serde(default)]
+        header: bool,
+        /// Label column; negative counts from the end (-1 = last).
+        #[serde(default = "last")]
+        label_column: i64,
+        /// Features are multiplied by this (e.g. 1/16 for 4-bit pixels).
+        #[serde(default = "one")]
+        scale: f32,
+    },
+    /// A safetensors file with a features tensor `(N, …)` and a labels tensor `(N,)`.
+    Safetensors {
+        features: String,
+        labels: String,
+        #[serde(default = "one")]
+        scale: f32,
+    },
+    /// A `.npy` array `(N, F + 1)`: features then the class label in the last column.
+    Npy {
+        #[serde(default = "one")]
+        scale: f32,
+    },
+    /// UTF-8 text for character-level language modelling.
+    Text,
+}
+
+fn comma() -> char {
+    ','
+}
+fn last() -> i64 {
+    -1
+}
+fn one() -> f32 {
+    1.0
+}
+
+impl DatasetFormat {
+    pub fn is_text(&self) -> bool {
+        matches!(self, DatasetFormat::Text)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelSpec {
+    /// Fully connected layers with ReLU between them.
+    Mlp { hidden: Vec<usize> },
+    /// 3×3 convolutions (padding 1, ReLU), one 2×2 max-pool, then a linear classifier.
+    /// `input_shape` is `[channels, height, width]` of one sample.
+    Cnn {
+        input_shape: [usize; 3],
+        channels: Vec<usize>,
+    },
+    /// A GPT-style character model: token + position embeddings, pre-norm blocks of causal
+    /// self-attention and a GELU MLP.
+    CharTransformer {
+        layers: usize,
+        d_model: usize,
+        heads: usize,
+        context: usize,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSpec {
+    /// Passes over the training split (classification). Ignored when `steps` is set.
+    #[serde(default)]
+    pub epochs: Option<u32>,
+    /// Optimizer steps (required for language modelling, optional otherwise).
+    #[serde(default)]
+    pub steps: Option<u64>,
+    pub batch_size: usize,
+    pub optimizer: OptimizerSpec,
+    pub seed: u64,
+    /// Save a checkpoint every this many steps (0 = only at the end).
+    #[serde(default)]
+    pub checkpoint_every: u64,
+    /// Evaluate every this many steps (language modelling; classification evaluates per epoch).
+    #[serde(default = "default_eval_every")]
+    pub eval_every: u64,
+}
+
+fn default_eval_every() -> u64 {
+    100
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerSpec {
+    Adamw {
+        lr: f64,
+        #[serde(default = "default_wd")]
+        weight_decay: f64,
+        #[serde(default = "default_beta1")]
+        beta1: f64,
+        #[serde(default = "default_beta2")]
+        beta2: f64,
+        #[serde(default = "default_eps")]
+        eps: f64,
+    },
+    Sgd {
+        lr: f64,
+        #[serde(default)]
+        momentum: f64,
+    },
+}
+
+fn default_wd() -> f64 {
+    0.01
+}
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Share of eval samples classified correctly (higher is better).
+    Accuracy,
+    /// Mean cross-entropy on the eval split, in nats (lower is better).
+    Loss,
+    /// exp(loss) (lower is better).
+    Perplexity,
+}
+
+impl Metric {
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Metric::Accuracy)
+    }
+
+    /// Whether `value` meets `threshold` in this metric's direction.
+    pub fn meets(self, value: f64, threshold: f64) -> bool {
+        if self.higher_is_better() {
+            value >= threshold
+        } else {
+            value <= threshold
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationSpec {
+    pub metric: Metric,
+    /// The result is acceptable when the final eval metric meets this (≥ for accuracy,
+    /// ≤ for loss and perplexity).
+    pub threshold: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    pub max_dataset_bytes: u64,
+    pub max_wall_time_s: u64,
+}
+
+impl Default for LimitsSpec {
+    fn default() -> Self {
+        Self {
+            max_dataset_bytes: 64 << 20,
+            max_wall_time_s: 3_600,
+        }
+    }
+}
+
+impl JobSpec {
+    /// Parses and validates; every problem is reported at once.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        let spec: JobSpec = serde_json::from_slice(bytes)?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// sha256 of the spec file's bytes (what goes on-chain as `spec_hash`).
+    pub fn hash_bytes(bytes: &[u8]) -> [u8; 32] {
+        Sha256::digest(bytes).into()
+    }
+
+    /// Number of optimizer steps the job runs, given the training-split size.
+    pub fn total_steps(&self, train_samples: usize) -> u64 {
+        if let Some(steps) = self.training.steps {
+            return steps;
+        }
+        let per_epoch = train_samples.div_ceil(self.training.batch_size.max(1)) as u64;
+        per_epoch * self.training.epochs.unwrap_or(0) as u64
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let mut errs = Vec::new();
+        let mut check = |ok: bool, msg: String| {
+            if !ok {
+                errs.push(msg);
+            }
+        };
+        check(
+            self.version == SPEC_VERSION,
+            format!(
+                "version {} is not supported (expected {SPEC_VERSION})",
+                self.version
+            ),
+        );
+        let d = &self.dataset;
+        let scheme_ok = d.uri.starts_with("file:")
+            || d.uri.starts_with("http://")
+            || d.uri.starts_with("https://");
+        check(
+            scheme_ok,
+            format!(
+                "dataset.uri `{}`: unsupported scheme (use file:, http:// or https://)",
+                d.uri
+            ),
+        );
+        check(
+            d.sha256.len() == 64 && d.sha256.chars().all(|c| c.is_ascii_hexdigit()),
+            "dataset.sha256 must be 64 hex characters".into(),
+        );
+        check(
+            d.eval_fraction > 0.0 && d.eval_fraction < 1.0,
+            format!(
+                "dataset.eval_fraction {} must be in (0, 1)",
+                d.eval_fraction
+            ),
+        );
+        let t = &self.training;
+        check(
+            (1..=limits::MAX_BATCH).contains(&t.batch_size),
+            format!(
+                "training.batch_size {} must be 1..={}",
+                t.batch_size,
+                limits::MAX_BATCH
+            ),
+        );
+        match (t.epochs, t.steps) {
+            (None, None) => check(false, "training needs `epochs` or `steps`".into()),
+            (Some(e), _) if e == 0 || e > limits::MAX_EPOCHS => check(
+                false,
+                format!("training.epochs {e} must be 1..={}", limits::MAX_EPOCHS),
+            ),
+            _ => {}
+        }
+        if let Some(s) = t.steps {
+            check(
+                (1..=limits::MAX_STEPS).contains(&s),
+                format!("training.steps {s} must be 1..={}", limits::MAX_STEPS),
+            );
+        }
+        check(
+            t.eval_every > 0,
+            "training.eval_every must be positive".into(),
+        );
+        let lr_ok = |lr: f64| lr.is_finite() && lr > 0.0 && lr <= 10.0;
+        match &t.optimizer {
+            OptimizerSpec::Adamw {
+                lr,
+                weight_decay,
+                beta1,
+                beta2,
+                eps,
+            } => {
+                check(lr_ok(*lr), format!("optimizer.lr {lr} must be in (0, 10]"));
+                check(
+                    weight_decay.is_finite() && *weight_decay >= 0.0,
+                    format!("optimizer.weight_decay {weight_decay} must be ≥ 0"),
+                );
+                check(
+                    (0.0..1.0).contains(beta1) && (0.0..1.0).contains(beta2),
+                    "optimizer.beta1/beta2 must be in [0, 1)".into(),
+                );
+                check(*eps > 0.0, format!("optimizer.eps {eps} must be > 0"));
+            }
+            OptimizerSpec::Sgd { lr, momentum } => {
+                check(lr_ok(*lr), format!("optimizer.lr {lr} must be in (0, 10]"));
+                check(
+                    (0.0..1.0).contains(momentum),
+                    format!("optimizer.momentum {momentum} must be in [0, 1)"),
+                );
+            }
+        }
+        let text = d.format.is_text();
+        match &self.model {
+            ModelSpec::Mlp { hidden } => {
+                check(
+                    !text,
+                    "model mlp needs a tabular or image dataset, not text".into(),
+                );
+                check(
+                    hidden.len() <= limits::MAX_LAYERS,
+                    "model.hidden has too many layers".into(),
+                );
+                check(
+                    hidden.iter().all(|h| (1..=limits::MAX_HIDDEN).contains(h)),
+                    format!("model.hidden sizes must be 1..={}", limits::MAX_HIDDEN),
+                );
+            }
+            ModelSpec::Cnn {
+                input_shape,
+                channels,
+            } => {
+                check(!text, "model cnn needs an image dataset, not text".into());
+                check(
+                    input_shape.iter().all(|&s| s > 0)
+                        && input_shape[1] >= 2
+                        && input_shape[2] >= 2,
+                    "model.input_shape must be [channels ≥ 1, height ≥ 2, width ≥ 2]".into(),
+                );
+                check(
+                    !channels.is_empty()
+                        && channels.len() <= limits::MAX_LAYERS
+                        && channels.iter().all(|c| (1..=1024).contains(c)),
+                    "model.channels must list 1..=32 conv widths, each 1..=1024".into(),
+                );
+            }
+            ModelSpec::CharTransformer {
+                layers,
+                d_model,
+                heads,
+                context,
+            } => {
+                check(text, "model char_transformer needs a text dataset".into());
+                check(
+                    t.steps.is_some(),
+                    "model char_transformer needs training.steps".into(),
+                );
+                check(
+                    (1..=limits::MAX_LAYERS).contains(layers),
+                    "model.layers must be 1..=32".into(),
+                );
+                check(
+                    (1..=limits::MAX_D_MODEL).contains(d_model),
+                    format!("model.d_model must be 1..={}", limits::MAX_D_MODEL),
+                );
+                check(
+                    *heads > 0 && d_model % heads.max(&1) == 0,
+                    format!("model.heads {heads} must divide d_model {d_model}"),
+                );
+                check(
+                    (2..=limits::MAX_CONTEXT).contains(context),
+                    format!("model.context must be 2..={}", limits::MAX_CONTEXT),
+                );
+            }
+        }
+        let metric = self.evaluation.metric;
+        check(
+            !(text && metric == Metric::Accuracy),
+            "evaluation.metric accuracy does not apply to language modelling (use loss or perplexity)".into(),
+        );
+        check(
+            self.evaluation.threshold.is_finite()
+                && (metric != Metric::Accuracy || (0.0..=1.0).contains(&self.evaluation.threshold)),
+            format!(
+                "evaluation.threshold {} is out of range",
+                self.evaluation.threshold
+            ),
+        );
+        let l = &self.limits;
+        check(
+            (1..=limits::MAX_DATASET_BYTES).contains(&l.max_dataset_bytes),
+            format!(
+                "limits.max_dataset_bytes must be 1..={}",
+                limits::MAX_DATASET_BYTES
+            ),
+        );
+        check(
+            l.max_wall_time_s > 0,
+            "limits.max_wall_time_s must be positive".into(),
+        );
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidSpec(errs))
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The training loop: deterministic batches, periodic evaluation and checkpoints, resume,
+//! cancellation between steps, and the result files.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
+
+use candle_core::{DType, Device, Module, Tensor, Var};
+use candle_nn::{loss::cross_entropy, VarBuilder, VarMap};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    checkpoint,
+    data::{Split, Table},
+    manifest::{self, Manifest},
+    models::{init, Model},
+    optim::Optimizer,
+    rng,
+    spec::{JobSpec, Metric},
+    Error, Result,
+};
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsRecord {
+    pub step: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    /// Mean training loss since the previous record.
+    pub train_loss: f64,
+    pub eval_loss: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_accuracy: Option<f64>,
+}
+
+impl MetricsRecord {
+    pub fn metric(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::Accuracy => self.eval_accuracy.unwrap_or(f64::NAN),
+            Metric::Loss => self.eval_loss,
+            Metric::Perplexity => self.eval_loss.exp(),
+        }
+    }
+}
+
+pub struct TrainOptions {
+    pub device: Device,
+    pub out_dir: PathBuf,
+    /// Continue from `out_dir/checkpoint` when one exists.
+    pub resume: bool,
+    /// Checked between steps; when set, a checkpoint is written and training stops.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Draw a progress bar (only drawn when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub manifest: Manifest,
+    /// sha256 of `manifest.json`: the hash a worker submits.
+    pub result_hash: [u8; 32],
+    pub wall_time_s: f64,
+}
+
+/// A model with its parameters, ready to train or evaluate.
+pub struct Built {
+    pub model: Model,
+    pub varmap: VarMap,
+}
+
+impl Built {
+    pub fn new(spec: &JobSpec, data: &Split, device: &Device) -> Result<Self> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let model = Model::build(&spec.model, data, vb)?;
+        init::initialize(&varmap, spec.training.seed, model.init_scheme())?;
+        Ok(Self { model, varmap })
+    }
+
+    /// Parameters by name, sorted.
+    pub fn params(&self) -> BTreeMap<String, Var> {
+        let data = self.varmap.data().lock().expect("varmap lock");
+        data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+/// Device-resident data for the loop.
+enum Batches {
+    Table { x: Tensor, y: Tensor, rows: usize },
+    Text { train: Vec<u32>, context: usize },
+}
+
+fn table_tensors(t: &Table, device: &Device) -> Result<(Tensor, Tensor)> {
+    let x = Tensor::from_slice(&t.features, (t.rows(), t.dim), device)?;
+    let y = Tensor::from_slice(&t.labels, t.rows(), device)?;
+    Ok((x, y))
+}
+
+impl Batches {
+    fn new(spec: &JobSpec, data: &Split, device: &Device) -> Result<Self> {
+        Ok(match data {
+            Split::Table { train, .. } => {
+                let (x, y) = table_tensors(train, device)?;
+                Batches::Table {
+                    x,
+                    y,
+                    rows: train.rows(),
+                }
+            }
+            Split::Text { train, .. } => {
+                let crate::spec::ModelSpec::CharTransformer { context, .. } = spec.model else {
+                    return Err(Error::Format("text data needs a char_transformer".into()));
+                };
+                Batches::Text {
+                    train: train.clone(),
+                    context,
+                }
+            }
+        })
+    }
+
+    fn steps_per_epoch(&self, batch: usize) -> Option<u64> {
+        match self {
+            Batches::Table { rows, .. } => Some(rows.div_ceil(batch) as u64),
+            Batches::Text { .. } => None,
+        }
+    }
+
+    /// The batch for `step`: a pure function of (seed, step).
+    fn batch(
+        &self,
+        seed: u64,
+        step: u64,
+        batch: usize,
+        device: &Device,
+    ) -> Result<(Tensor, Tensor)> {
+        match self {
+            Batches::Table { x, y, rows, .. } => {
+                let per_epoch = rows.div_ceil(batch) as u64;
+                let (epoch, b) = (step / per_epoch, (step % per_epoch) as usize);
+                let perm = rng::permutation(seed, "epoch", epoch, *rows);
+                let idx = &perm[b * batch..((b + 1) * batch).min(*rows)];
+                let idx = Tensor::from_slice(idx, idx.len(), device)?;
+                Ok((x.index_select(&idx, 0)?, y.index_select(&idx, 0)?))
+            }
+            Batches::Text { train, context, .. } => {
+                use rand::Rng;
+                let mut r = rng::stream(seed, "batch", step);
+                let max = train.len() - context - 1;
+                let mut xs = Vec::with_capacity(batch * context);
+                let mut ys = Vec::with_capacity(batch * context);
+                for _ in 0..batch {
+                    let o = r.random_range(0..=max);
+                    xs.extend_from_slice(&train[o..o + context]);
+                    ys.extend_from_slice(&train[o + 1..o + context + 1]);
+                }
+                Ok((
+                    Tensor::from_vec(xs, (batch, *context), device)?,
+                    Tensor::from_vec(ys, (batch, *context), device)?,
+                ))
+            }
+        }
+    }
+}
+
+/// Mean cross-entropy of `logits` against `targets`, over all positions.
+pub fn loss(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+    let logits = if logits.rank() == 3 {
+        logits.flatten_to(1)?
+    } else {
+        logits.clone()
+    };
+    cross_entropy(&logits, &targets.flatten_all()?)
+}
+
+/// Eval loss (and accuracy for classification) over the whole eval split.
+pub fn evaluate(model: &Model, data: &Split, device: &Device) -> Result<(f64, Option<f64>)> {
+    const CHUNK: usize = 1_024;
+    match data {
+        Split::Table { eval, .. } => {
+            let (x, y) = table_tensors(eval, device)?;
+            let (mut loss_sum, mut correct) = (0f64, 0u64);
+            for start in (0..eval.rows()).step_by(CHUNK) {
+                let len = CHUNK.min(eval.rows() - start);
+                let (xb, yb) = (x.narrow(0, start, len)?, y.narrow(0, start, len)?);
+                let logits = model.forward(&xb)?;
+                loss_sum += loss(&logits, &yb)?.to_scalar::<f32>()? as f64 * len as f64;
+                let pred = logits.argmax(1)?;
+                correct += pred
+                    .eq(&yb)?
+                    .to_dtype(DType::F32)?
+                    .sum_all()?
+                    .to_scalar::<f32>()? as u64;
+            }
+            let n = eval.rows() as f64;
+            Ok((loss_sum / n, Some(correct as f64 / n)))
+        }
+        Split::Text { eval, .. } => {
+            let Model::CharTransformer(m) = model else {
+                return Err(Error::Format("text data needs a char_transformer".into()));
+            };
+            let ctx = m.config().context;
+            // Non-overlapping windows over the held-out text, at most 256 of them.
+            let windows = ((eval.len() - 1) / ctx).min(256);
+            let mut xs = Vec::with_capacity(windows * ctx);
+            let mut ys = Vec::with_capacity(windows * ctx);
+            for w in 0..windows {
+                xs.extend_from_slice(&eval[w * ctx..(w + 1) * ctx]);
+                ys.extend_from_slice(&eval[w * ctx + 1..(w + 1) * ctx + 1]);
+            }
+            let (mut sum, mut count) = (0f64, 0usize);
+            for chunk in (0..windows).step_by(32) {
+                let n = 32.min(windows - chunk);
+                let x = Tensor::from_slice(&xs[chunk * ctx..(chunk + n) * ctx], (n, ctx), device)?;
+                let y = Tensor::from_slice(&ys[chunk * ctx..(chunk + n) * ctx], (n, ctx), device)?;
+                sum += loss(&model.forward(&x)?, &y)?.to_scalar::<f32>()? as f64 * n as f64;
+                count += n;
+            }
+            Ok((sum / count as f64, None))
+        }
+    }
+}
+
+/// Trains the spec's model on `data`, writes the result into `opts.out_dir` and returns it.
+pub fn train(
+    spec: &JobSpec,
+    spec_bytes: &[u8],
+    data: &Split,
+    opts: &TrainOptions,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let device = &opts.device;
+    let built = Built::new(spec, data, device)?;
+    let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params())?;
+    let batches = Batches::new(spec, data, device)?;
+    let t = &spec.training;
+    let train_rows = match data {
+        Split::Table { train, .. } => train.rows(),
+        Split::Text { .. } => 0,
+    };
+    let total = spec.total_steps(train_rows);
+    let per_epoch = batches.steps_per_epoch(t.batch_size);
+    let ckpt_dir = opts.out_dir.join("checkpoint");
+    std::fs::create_dir_all(&opts.out_dir).map_err(Error::io(&opts.out_dir))?;
+
+    let mut records: Vec<MetricsRecord> = Vec::new();
+    let mut start = 0;
+    // Training loss accumulated since the last record (part of the next one).
+    let (mut loss_sum, mut loss_n) = (0f64, 0u64);
+    if opts.resume {
+        if let Some(ck) = checkpoint::load(&ckpt_dir, device)? {
+            checkpoint::restore(&ck, &built.params(), &mut opt)?;
+            start = ck.meta.step;
+            records = ck.meta.records.clone();
+            (loss_sum, loss_n) = (ck.meta.loss_sum, ck.meta.loss_n);
+            tracing::info!(step = start, "resumed from checkpoint");
+        }
+    }
+
+    let bar = progress_bar(opts.progress, total, start);
+    for step in start..total {
+        if opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            checkpoint::save(
+                &ckpt_dir,
+                &built.params(),
+                &opt,
+                &records,
+                (loss_sum, loss_n),
+            )?;
+            return Err(Error::Cancelled(step));
+        }
+        if started.elapsed().as_secs() > spec.limits.max_wall_time_s {
+            return Err(Error::Format(format!(
+                "exceeded limits.max_wall_time_s ({} s) at step {step}",
+                spec.limits.max_wall_time_s
+            )));
+        }
+        let (x, y) = batches.batch(t.seed, step, t.batch_size, device)?;
+        let l = loss(&built.model.forward(&x)?, &y)?;
+        opt.backward_step(&l)?;
+        loss_sum += l.to_scalar::<f32>()? as f64;
+        loss_n += 1;
+        let done = step + 1;
+        let eval_now = match per_epoch {
+            Some(pe) => done % pe == 0 || done == total,
+            None => done % t.eval_every == 0 || done == total,
+        };
+        if eval_now {
+            let (eval_loss, eval_accuracy) = evaluate(&built.model, data, device)?;
+            let rec = MetricsRecord {
+                step: done,
+                epoch: per_epoch.map(|pe| done.div_ceil(pe)),
+                train_loss: loss_sum / loss_n.max(1) as f64,
+                eval_loss,
+                eval_accuracy,
+            };
+            tracing::info!(
+                step = done,
+                train_loss = rec.train_loss,
+                eval_loss,
+                eval_accuracy,
+                "eval"
+            );
+            bar.set_message(format!(
+                "eval loss {eval_loss:.4}{}",
+                eval_accuracy
+                    .map(|a| format!(" acc {a:.4}"))
+                    .unwrap_or_default()
+            ));
+            records.push(rec);
+            (loss_sum, loss_n) = (0.0, 0);
+        }
+        if t.checkpoint_every > 0 && done % t.checkpoint_every == 0 && done < total {
+            checkpoint::save(
+                &ckpt_dir,
+                &built.params(),
+                &opt,
+                &records,
+                (loss_sum, loss_n),
+            )?;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let manifest = manifest::write(
+        spec,
+        spec_bytes,
+        &built.varmap,
+        &records,
+        device,
+        total,
+        &opts.out_dir,
+    )?;
+    let result_hash = manifest::result_hash(&opts.out_dir)?;
+    let _ = std::fs::remove_dir_all(&ckpt_dir);
+    Ok(Outcome {
+        manifest,
+        result_hash,
+        wall_time_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn progress_bar(enabled: bool, total: u64, start: u64) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total).with_position(start);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps {elapsed_precise} eta {eta} {msg}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Where `train` writes the weights.
+pub fn weights_path(out_dir: &Path) -> PathBuf {
+    out_dir.join(manifest::WEIGHTS_FILE)
+}

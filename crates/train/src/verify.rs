@@ -1,0 +1,101 @@
+//! Checking a result: hashes, spec, and the model re-evaluated on the held-out split.
+
+use std::path::Path;
+
+use candle_core::Device;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    data::Split,
+    manifest::{self, FileEntry},
+    spec::JobSpec,
+    trainer::{evaluate, Built},
+    Result,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// sha256 of `manifest.json` (compare with the on-chain `result_hash`).
+    pub result_hash: String,
+    /// Everything that does not match; empty when the files are consistent.
+    pub problems: Vec<String>,
+    /// The metric the manifest claims and the one measured now.
+    pub claimed: f64,
+    pub measured: f64,
+    pub threshold: f64,
+    pub meets_threshold: bool,
+}
+
+impl Report {
+    /// Consistent files and a model that meets the spec's threshold.
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty() && self.meets_threshold
+    }
+}
+
+fn check_file(dir: &Path, e: &FileEntry, problems: &mut Vec<String>) {
+    match std::fs::read(dir.join(&e.path)) {
+        Ok(bytes) => {
+            let actual = hex::encode(Sha256::digest(&bytes));
+            if actual != e.sha256 {
+                problems.push(format!(
+                    "{}: sha256 {actual}, manifest says {}",
+                    e.path, e.sha256
+                ));
+            }
+        }
+        Err(err) => problems.push(format!("{}: {err}", e.path)),
+    }
+}
+
+/// Verifies the result in `dir` against the spec and its (already fetched and split) data.
+pub fn verify(
+    spec: &JobSpec,
+    spec_bytes: &[u8],
+    data: &Split,
+    dir: &Path,
+    device: &Device,
+) -> Result<Report> {
+    let m = manifest::read(dir)?;
+    let mut problems = Vec::new();
+    let spec_hash = hex::encode(JobSpec::hash_bytes(spec_bytes));
+    if m.spec_sha256 != spec_hash {
+        problems.push(format!(
+            "manifest is for spec {}, this spec is {spec_hash}",
+            m.spec_sha256
+        ));
+    }
+    check_file(dir, &m.weights, &mut problems);
+    check_file(dir, &m.metrics, &mut problems);
+    let mut built = Built::new(spec, data, device)?;
+    built.varmap.load(dir.join(&m.weights.path))?;
+    let (loss, accuracy) = evaluate(&built.model, data, device)?;
+    let record = crate::trainer::MetricsRecord {
+        step: m.steps,
+        epoch: None,
+        train_loss: 0.0,
+        eval_loss: loss,
+        eval_accuracy: accuracy,
+    };
+    let measured = record.metric(spec.evaluation.metric);
+    // Same weights, same eval split: only float summation order can differ across devices.
+    if (measured - m.result.value).abs() > 1e-4 * m.result.value.abs().max(1.0) {
+        problems.push(format!(
+            "claimed {} = {}, measured {measured}",
+            serde_json::to_string(&m.result.metric).unwrap_or_default(),
+            m.result.value
+        ));
+    }
+    Ok(Report {
+        result_hash: hex::encode(manifest::result_hash(dir)?),
+        problems,
+        claimed: m.result.value,
+        measured,
+        threshold: spec.evaluation.threshold,
+        meets_threshold: spec
+            .evaluation
+            .metric
+            .meets(measured, spec.evaluation.threshold),
+    })
+}

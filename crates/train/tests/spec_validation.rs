@@ -1,0 +1,87 @@
+mod common;
+
+use tensorgrid_train::{spec::JobSpec, Error};
+
+fn errors(json: serde_json::Value) -> Vec<String> {
+    match JobSpec::from_json(&serde_json::to_vec(&json).unwrap()) {
+        Err(Error::InvalidSpec(e)) => e,
+        other => panic!("expected InvalidSpec, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let (_, bytes) = common::digits_spec(|_| {});
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["version"] = 2.into();
+    v["dataset"]["uri"] = "ftp://example/x".into();
+    v["dataset"]["sha256"] = "abc".into();
+    v["training"]["batch_size"] = 0.into();
+    v["training"]["epochs"] = 0.into();
+    v["training"]["optimizer"]["lr"] = (-1.0).into();
+    v["model"]["hidden"] = serde_json::json!([0]);
+    v["evaluation"]["threshold"] = 1.5.into();
+    let errs = errors(v);
+    for needle in [
+        "version 2",
+        "unsupported scheme",
+        "sha256",
+        "batch_size",
+        "epochs",
+        "lr",
+        "hidden",
+        "threshold",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.contains(needle)),
+            "no error about {needle}: {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), 8, "{errs:#?}");
+}
+
+#[test]
+fn unknown_model_and_fields_are_syntax_errors() {
+    let (_, bytes) = common::digits_spec(|_| {});
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["model"] = serde_json::json!({ "kind": "resnet152" });
+    let err = JobSpec::from_json(&serde_json::to_vec(&v).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("resnet152"), "{err}");
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["training"]["learning_rate"] = 0.1.into();
+    let err = JobSpec::from_json(&serde_json::to_vec(&v).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("learning_rate"), "{err}");
+}
+
+#[test]
+fn model_must_fit_the_dataset_kind() {
+    let (_, bytes) = common::digits_spec(|_| {});
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["model"] = serde_json::json!({ "kind": "char_transformer", "layers": 1, "d_model": 30, "heads": 4, "context": 1 });
+    let errs = errors(v);
+    assert!(
+        errs.iter().any(|e| e.contains("needs a text dataset")),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("heads 4 must divide")),
+        "{errs:#?}"
+    );
+    assert!(errs.iter().any(|e| e.contains("context")), "{errs:#?}");
+    assert!(
+        errs.iter().any(|e| e.contains("training.steps")),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn shipped_specs_are_valid() {
+    for name in ["digits-mlp", "digits-cnn", "kjv-charlm"] {
+        let bytes = std::fs::read(common::repo().join(format!("jobs/{name}.json"))).unwrap();
+        JobSpec::from_json(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
