@@ -56,7 +56,7 @@ fi
 flags=(
   -C "linker=$linker" -C panic=abort -C passes=lower-atomic -C relocation-model=static
   -C target-cpu=v4 -C target-feature=+allows-misaligned-mem-access
-  -C "remap-path-prefix=$root=." -C "remap-path-prefix=$HOME=~"
+  "--remap-path-prefix=$root=." "--remap-path-prefix=$HOME=~"
   -C link-arg=--arch=v3 ${SBF_EXTRA_LINK_ARG:+-C link-arg=$SBF_EXTRA_LINK_ARG}
   -C link-arg=--llvm-args=--bpf-stack-size=4096
   -C link-arg=--llvm-args=--bpf-max-stores-per-memfunc=5

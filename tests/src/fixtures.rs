@@ -261,6 +261,25 @@ impl Lifecycle {
     }
 }
 
+/// Copies of a program account at two addresses that are not its PDA: one still owned by the
+/// program (a forged PDA, which the seeds checks must refuse) and one owned by the system
+/// program (which the owner check must refuse).
+pub fn forged_copies(env: &mut TestEnv, original: &Pubkey) -> (Pubkey, Pubkey) {
+    let acc = env.account(original).expect("account to forge exists");
+    let (fake, foreign) = (Keypair::new().pubkey(), Keypair::new().pubkey());
+    env.svm
+        .set_account(fake, acc.clone())
+        .expect("set forged account");
+    let foreign_acc = solana_account::Account {
+        owner: anchor_lang::system_program::ID,
+        ..acc
+    };
+    env.svm
+        .set_account(foreign, foreign_acc)
+        .expect("set foreign account");
+    (fake, foreign)
+}
+
 /// The custom error code a failed transaction carries, if any.
 pub fn custom_code(res: &TxResult) -> Option<u32> {
     match res {

@@ -191,9 +191,7 @@ fn claim_of_another_markets_job_is_rejected() {
 fn claim_of_forged_job_is_rejected() {
     let mut env = TestEnv::new();
     let lc = Lifecycle::new(&mut env);
-    let acc = env.account(&lc.job.address).unwrap();
-    let fake = solana_keypair::Keypair::new().pubkey();
-    env.svm.set_account(fake, acc.clone()).unwrap();
+    let (fake, foreign) = forged_copies(&mut env, &lc.job.address);
     let fake_job = JobFx {
         address: fake,
         ..lc.job.clone()
@@ -202,16 +200,6 @@ fn claim_of_forged_job_is_rejected() {
         lc.worker.claim(&mut env, &fake_job),
         Anchor::ConstraintSeeds,
     );
-    let foreign = solana_keypair::Keypair::new().pubkey();
-    env.svm
-        .set_account(
-            foreign,
-            solana_account::Account {
-                owner: anchor_lang::system_program::ID,
-                ..acc
-            },
-        )
-        .unwrap();
     let foreign_job = JobFx {
         address: foreign,
         ..lc.job.clone()

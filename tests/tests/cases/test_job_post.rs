@@ -243,23 +243,11 @@ fn forged_job_accounts_are_rejected() {
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
     let job = m.post(&mut env, &poster, job_args(SOL));
-    let acc = env.account(&job.address).unwrap();
-    let fake = solana_keypair::Keypair::new().pubkey();
-    env.svm.set_account(fake, acc.clone()).unwrap();
+    let (fake, foreign) = forged_copies(&mut env, &job.address);
     assert_anchor_err(
         env.send(&[ix::job_cancel(poster.pubkey(), fake)], &[&poster]),
         Anchor::ConstraintSeeds,
     );
-    let foreign = solana_keypair::Keypair::new().pubkey();
-    env.svm
-        .set_account(
-            foreign,
-            solana_account::Account {
-                owner: anchor_lang::system_program::ID,
-                ..acc
-            },
-        )
-        .unwrap();
     assert_anchor_err(
         env.send(&[ix::job_cancel(poster.pubkey(), foreign)], &[&poster]),
         Anchor::AccountOwnedByWrongProgram,

@@ -296,10 +296,7 @@ fn pause_blocks_posts_and_claims_but_not_work_in_flight() {
 fn market_account_substitution_is_rejected() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
-    let acc = env.account(&m.address).unwrap();
-    // Same bytes at an address that is not the market's PDA, still owned by the program.
-    let fake = solana_keypair::Keypair::new().pubkey();
-    env.svm.set_account(fake, acc.clone()).unwrap();
+    let (fake, foreign) = forged_copies(&mut env, &m.address);
     let ix = ix::market_update(
         m.authority.pubkey(),
         fake,
@@ -313,17 +310,6 @@ fn market_account_substitution_is_rejected() {
         env.send(&[ix], &[&m.authority]),
         anchor_lang::error::ErrorCode::ConstraintSeeds,
     );
-    // Same bytes at the right kind of address but owned by the system program.
-    let foreign = solana_keypair::Keypair::new().pubkey();
-    env.svm
-        .set_account(
-            foreign,
-            solana_account::Account {
-                owner: anchor_lang::system_program::ID,
-                ..acc
-            },
-        )
-        .unwrap();
     let ix = ix::market_update(
         m.authority.pubkey(),
         foreign,

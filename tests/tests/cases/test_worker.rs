@@ -326,9 +326,7 @@ fn forged_worker_accounts_are_rejected() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
     let w = m.worker(&mut env, cpu(), SOL);
-    let acc = env.account(&w.address).unwrap();
-    let fake = solana_keypair::Keypair::new().pubkey();
-    env.svm.set_account(fake, acc.clone()).unwrap();
+    let (fake, foreign) = forged_copies(&mut env, &w.address);
     assert_anchor_err(
         env.send(
             &[ix::worker_deregister(w.operator.pubkey(), fake)],
@@ -336,16 +334,6 @@ fn forged_worker_accounts_are_rejected() {
         ),
         Anchor::ConstraintSeeds,
     );
-    let foreign = solana_keypair::Keypair::new().pubkey();
-    env.svm
-        .set_account(
-            foreign,
-            solana_account::Account {
-                owner: anchor_lang::system_program::ID,
-                ..acc
-            },
-        )
-        .unwrap();
     assert_anchor_err(
         env.send(
             &[ix::worker_deregister(w.operator.pubkey(), foreign)],
