@@ -33,6 +33,20 @@ enum Command {
     Train(TrainArgs),
     /// Check a result directory against its job spec: hashes, and the model re-evaluated.
     Verify(VerifyArgs),
+    /// Training throughput of job specs' models and the matmul ceiling (JSON lines).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Job specs whose model and data to time.
+    #[arg(long, num_args = 1.., default_values = ["jobs/digits-mlp.json", "jobs/digits-cnn.json", "jobs/kjv-charlm.json"])]
+    specs: Vec<PathBuf>,
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Timed steps per model (after 3 warm-up steps); scaled down for the larger models.
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
 }
 
 #[derive(Args)]
@@ -81,6 +95,7 @@ impl Cli {
         match self.command {
             Command::Train(a) => train(a),
             Command::Verify(a) => verify_cmd(a),
+            Command::Bench(a) => bench(a),
         }
     }
 }
@@ -129,6 +144,28 @@ fn verify_cmd(a: VerifyArgs) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&report)?);
     if !report.passed() {
         bail!("verification failed");
+    }
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let device = device::select(a.device)?;
+    let gflops = tensorgrid_train::bench::matmul_gflops(&device, 1024)?;
+    println!(
+        "{}",
+        serde_json::json!({ "matmul_1024_gflops": gflops, "device": device::name(&device), "threads": std::env::var("RAYON_NUM_THREADS").ok() })
+    );
+    for spec in &a.specs {
+        // Bigger models get fewer steps so each takes seconds, not minutes.
+        let name = spec.display().to_string();
+        let steps = if name.contains("mlp") {
+            a.steps
+        } else {
+            (a.steps / 10).max(5)
+        };
+        let row = tensorgrid_train::bench::bench_spec(spec, &device, 3, steps)
+            .with_context(|| format!("benchmarking {name}"))?;
+        println!("{}", serde_json::to_string(&row)?);
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! checkpoints that resume bit-identically, and [`manifest`] writes the result whose sha256 is
 //! the hash a worker submits on-chain. [`verify`] re-checks a result.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod device;

@@ -1,0 +1,184 @@
+//! Training-throughput benchmark of the zoo on the shipped data, and the machine's matmul
+//! ceiling, so each model can be reported as a share of peak. `scripts/bench_torch.py` runs
+//! the same architectures, optimizer and batch sizes in PyTorch for comparison.
+
+use std::{path::Path, time::Instant};
+
+use candle_core::{Device, Module, Tensor};
+use serde::Serialize;
+
+use crate::{
+    data::{self, Split},
+    optim::Optimizer,
+    spec::JobSpec,
+    trainer::{loss, Built},
+    Result,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    pub model: String,
+    /// Samples per step (tokens for the language model).
+    pub batch: usize,
+    pub steps: usize,
+    pub step_ms: f64,
+    /// Samples (or tokens) per second.
+    pub throughput: f64,
+    pub unit: &'static str,
+    /// Training FLOPs (≈ 3 × forward) per sample or token.
+    pub flops_per_item: f64,
+    pub gflops: f64,
+}
+
+/// f32 matmul GFLOP/s on square `n`×`n` matrices (best of a few runs).
+pub fn matmul_gflops(device: &Device, n: usize) -> Result<f64> {
+    let a = Tensor::ones((n, n), candle_core::DType::F32, device)?;
+    let b = Tensor::ones((n, n), candle_core::DType::F32, device)?;
+    a.matmul(&b)?.sum_all()?.to_scalar::<f32>()?;
+    let mut best = 0f64;
+    for _ in 0..5 {
+        let t = Instant::now();
+        a.matmul(&b)?.sum_all()?.to_scalar::<f32>()?;
+        best = best.max(2.0 * (n as f64).powi(3) / t.elapsed().as_secs_f64() / 1e9);
+    }
+    Ok(best)
+}
+
+/// Forward FLOPs per sample/token of the spec's model (multiply-adds × 2).
+fn forward_flops(spec: &JobSpec, split: &Split) -> f64 {
+    use crate::spec::ModelSpec::*;
+    match (&spec.model, split) {
+        (Mlp { hidden }, Split::Table { train, classes, .. }) => {
+            let sizes: Vec<usize> = std::iter::once(train.dim)
+                .chain(hidden.iter().copied())
+                .chain([*classes])
+                .collect();
+            sizes.windows(2).map(|w| 2.0 * (w[0] * w[1]) as f64).sum()
+        }
+        (
+            Cnn {
+                input_shape,
+                channels,
+            },
+            Split::Table { classes, .. },
+        ) => {
+            let (h, w) = (input_shape[1], input_shape[2]);
+            let mut c_in = input_shape[0];
+            let mut f = 0.0;
+            for &c in channels {
+                f += 2.0 * (c * c_in * 9 * h * w) as f64;
+                c_in = c;
+            }
+            f + 2.0 * (c_in * (h / 2) * (w / 2) * classes) as f64
+        }
+        (
+            CharTransformer {
+                layers,
+                d_model,
+                context,
+                ..
+            },
+            Split::Text { vocab, .. },
+        ) => {
+            let d = *d_model as f64;
+            // qkv + proj + 4d MLP = 12 d² per layer; attention scores and weighted sum ≈ 2·T·d
+            // per token on average (causal half of 4·T·d); the output head 2·d·V.
+            let per_layer = 2.0 * 12.0 * d * d + 2.0 * (*context as f64) * d;
+            *layers as f64 * per_layer + 2.0 * d * vocab.len() as f64
+        }
+        _ => 0.0,
+    }
+}
+
+/// Times `steps` training steps (after `warmup`) of the spec's model on its own data.
+pub fn bench_spec(
+    spec_path: &Path,
+    device: &Device,
+    warmup: usize,
+    steps: usize,
+) -> Result<BenchRow> {
+    let bytes = std::fs::read(spec_path).map_err(crate::Error::io(spec_path))?;
+    let spec = JobSpec::from_json(&bytes)?;
+    let base = spec_path.parent().unwrap_or(Path::new("."));
+    let split = data::load(&spec, base, None)?;
+    let built = Built::new(&spec, &split, device)?;
+    let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params())?;
+    let bs = spec.training.batch_size;
+    let ctx = match spec.model {
+        crate::spec::ModelSpec::CharTransformer { context, .. } => context,
+        _ => 0,
+    };
+    let (x, y, items) = sample_batch(&split, bs, ctx, device)?;
+    let mut step = || -> Result<()> {
+        let l = loss(&built.model.forward(&x)?, &y)?;
+        opt.backward_step(&l)?;
+        l.to_scalar::<f32>()?; // synchronise (GPU) and match a real loop's per-step readback
+        Ok(())
+    };
+    for _ in 0..warmup {
+        step()?;
+    }
+    let t = Instant::now();
+    for _ in 0..steps {
+        step()?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let throughput = (items * steps) as f64 / secs;
+    let flops_per_item = 3.0 * forward_flops(&spec, &split);
+    let name = spec_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("model")
+        .to_string();
+    Ok(BenchRow {
+        model: name,
+        batch: items,
+        steps,
+        step_ms: secs * 1e3 / steps as f64,
+        throughput,
+        unit: if split_is_text(&split) {
+            "tokens/s"
+        } else {
+            "samples/s"
+        },
+        flops_per_item,
+        gflops: throughput * flops_per_item / 1e9,
+    })
+}
+
+fn split_is_text(s: &Split) -> bool {
+    matches!(s, Split::Text { .. })
+}
+
+/// One fixed batch (the first rows / windows): throughput does not depend on which.
+fn sample_batch(
+    split: &Split,
+    bs: usize,
+    ctx: usize,
+    device: &Device,
+) -> Result<(Tensor, Tensor, usize)> {
+    Ok(match split {
+        Split::Table { train, .. } => {
+            let n = bs.min(train.rows());
+            let t = train.select(&(0..n as u32).collect::<Vec<_>>());
+            (
+                Tensor::from_slice(&t.features, (n, t.dim), device)?,
+                Tensor::from_slice(&t.labels, n, device)?,
+                n,
+            )
+        }
+        Split::Text { train, .. } => {
+            let x: Vec<u32> = (0..bs)
+                .flat_map(|b| train[b * ctx..(b + 1) * ctx].to_vec())
+                .collect();
+            let y: Vec<u32> = (0..bs)
+                .flat_map(|b| train[b * ctx + 1..(b + 1) * ctx + 1].to_vec())
+                .collect();
+            (
+                Tensor::from_vec(x, (bs, ctx), device)?,
+                Tensor::from_vec(y, (bs, ctx), device)?,
+                bs * ctx,
+            )
+        }
+    })
+}

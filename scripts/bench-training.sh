@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Training throughput, candle (tensorgrid) vs PyTorch, side by side, same thread count.
+#
+#   scripts/bench-training.sh [--threads N] [--device cpu|cuda] [--write]
+#
+# Builds `tensorgrid` in release, installs PyTorch into ~/.cache/tensorgrid/torch-venv on
+# first use (pip's default torch wheel: several GB), runs `tensorgrid bench` and
+# scripts/bench_torch.py, and prints a Markdown table (ratios, and each run as a share of the
+# machine's matmul GFLOP/s). --write also replaces the table in BENCHMARKS.md.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+threads=1 device=cpu write=0 features=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --threads) threads="$2"; shift 2 ;;
+    --device) device="$2"; shift 2 ;;
+    --write) write=1; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ "$device" = cuda ] && features=(--features cuda)
+venv="${TENSORGRID_CACHE:-$HOME/.cache/tensorgrid}/torch-venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, safetensors, numpy" 2>/dev/null; then
+  echo "[bench] installing PyTorch into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q torch numpy safetensors >&2
+fi
+cargo build --release -q -p tensorgrid-cli "${features[@]}" >&2
+ours="$(./target/release/tensorgrid --threads "$threads" bench --device "$device" 2>/dev/null)"
+theirs="$("$venv/bin/python" scripts/bench_torch.py --threads "$threads" --device "$device")"
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+torch_version="$("$venv/bin/python" -c 'import torch; print(torch.__version__)')"
+OURS="$ours" THEIRS="$theirs" CPU="$cpu" TORCH="$torch_version" THREADS="$threads" DEVICE="$device" WRITE="$write" \
+python3 - <<'PY'
+import json, os, re
+ours = [json.loads(l) for l in os.environ["OURS"].splitlines() if l.strip()]
+theirs = {r["model"]: r for r in (json.loads(l) for l in os.environ["THEIRS"].splitlines() if l.strip())}
+peak = ours[0]["matmul_1024_gflops"]
+lines = [
+    f"Device: {os.environ['DEVICE']} ({os.environ['CPU']}), {os.environ['THREADS']} thread(s); "
+    f"PyTorch {os.environ['TORCH']}; matmul 1024³ f32: **{peak:.0f} GFLOP/s** (the ceiling below).",
+    "",
+    "| model | candle | PyTorch | candle / PyTorch | candle GFLOP/s (% of matmul) | PyTorch GFLOP/s (% of matmul) |",
+    "|---|---:|---:|---:|---:|---:|",
+]
+for r in ours[1:]:
+    t = theirs[r["model"]]
+    tg = t["throughput"] * r["flops_per_item"] / 1e9
+    lines.append(
+        f"| {r['model']} (batch {r['batch']} {r['unit'].split('/')[0]}) | {r['throughput']:,.0f} {r['unit']} | "
+        f"{t['throughput']:,.0f} {t['unit']} | **{r['throughput'] / t['throughput']:.2f}×** | "
+        f"{r['gflops']:.1f} ({100 * r['gflops'] / peak:.0f} %) | {tg:.1f} ({100 * tg / peak:.0f} %) |"
+    )
+table = "\n".join(lines) + "\n"
+print(table)
+if os.environ["WRITE"] == "1":
+    path = "BENCHMARKS.md"
+    text = open(path).read()
+    begin, end = "<!-- training-bench:begin -->", "<!-- training-bench:end -->"
+    block = f"{begin}\n{table}{end}"
+    if begin in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text += f"\n## Training throughput (`scripts/bench-training.sh`)\n\n{block}\n"
+    open(path, "w").write(text)
+PY

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""PyTorch counterpart of `tensorgrid bench`: the same three architectures, data, batch sizes,
+AdamW settings and f32, timing only the training step (forward, cross-entropy, backward, step,
+loss read back). Prints JSON lines like the Rust bench.
+
+    python scripts/bench_torch.py --threads 1 [--device cpu|cuda]
+"""
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.numpy import load_file
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def spec(name):
+    return json.loads((ROOT / "jobs" / f"{name}.json").read_text())
+
+
+class Mlp(nn.Module):
+    def __init__(self, sizes):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+
+    def forward(self, x):
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = F.relu(x)
+        return x
+
+
+class Cnn(nn.Module):
+    def __init__(self, shape, channels, classes):
+        super().__init__()
+        self.shape = shape
+        convs, c_in = [], shape[0]
+        for c in channels:
+            convs.append(nn.Conv2d(c_in, c, 3, padding=1))
+            c_in = c
+        self.convs = nn.ModuleList(convs)
+        self.fc = nn.Linear(c_in * (shape[1] // 2) * (shape[2] // 2), classes)
+
+    def forward(self, x):
+        x = x.view(x.shape[0], *self.shape)
+        for conv in self.convs:
+            x = F.relu(conv(x))
+        return self.fc(F.max_pool2d(x, 2).flatten(1))
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.fc_proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x, mask):
+        b, t, d = x.shape
+        hd = d // self.heads
+        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.heads, hd).unbind(2)
+        q, k, v = (z.transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-1, -2)) / math.sqrt(hd) + mask
+        y = (att.softmax(-1) @ v).transpose(1, 2).reshape(b, t, d)
+        x = x + self.proj(y)
+        return x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+
+class CharTransformer(nn.Module):
+    def __init__(self, vocab, layers, d, heads, context):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(context, d)
+        self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
+        self.ln_f, self.head = nn.LayerNorm(d), nn.Linear(d, vocab, bias=False)
+
+    def forward(self, idx):
+        t = idx.shape[1]
+        mask = torch.full((t, t), float("-inf"), device=idx.device).triu(1)
+        x = self.wte(idx) + self.wpe(torch.arange(t, device=idx.device))
+        for blk in self.blocks:
+            x = blk(x, mask)
+        return self.head(self.ln_f(x))
+
+
+def optimizer(model, s):
+    o = s["training"]["optimizer"]
+    return torch.optim.AdamW(model.parameters(), lr=o["lr"], weight_decay=o.get("weight_decay", 0.01), eps=1e-8)
+
+
+def timed(name, model, opt, x, y, items, steps, unit, device):
+    def step():
+        logits = model(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+    for _ in range(3):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    secs = time.perf_counter() - t
+    print(json.dumps({"model": name, "batch": items, "steps": steps, "step_ms": secs * 1e3 / steps,
+                      "throughput": items * steps / secs, "unit": unit}), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--steps", type=int, default=200)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    dev = a.device
+    d = load_file(str(ROOT / "data" / "digits.safetensors"))
+    x_all = torch.tensor(d["images"].astype(np.float32) / 16.0, device=dev)
+    y_all = torch.tensor(d["labels"].astype(np.int64), device=dev)
+
+    s = spec("digits-mlp")
+    bs = s["training"]["batch_size"]
+    m = Mlp([64, *s["model"]["hidden"], 10]).to(dev)
+    timed("digits-mlp", m, optimizer(m, s), x_all[:bs], y_all[:bs], bs, a.steps, "samples/s", dev)
+
+    s = spec("digits-cnn")
+    bs = s["training"]["batch_size"]
+    m = Cnn(s["model"]["input_shape"], s["model"]["channels"], 10).to(dev)
+    timed("digits-cnn", m, optimizer(m, s), x_all[:bs], y_all[:bs], bs, max(a.steps // 10, 5), "samples/s", dev)
+
+    s = spec("kjv-charlm")
+    text = (ROOT / "data" / "kjv.txt").read_text()
+    vocab = sorted(set(text))
+    ids = torch.tensor([vocab.index(c) for c in text[:200_000]], device=dev)
+    mc = s["model"]
+    bs, ctx = s["training"]["batch_size"], mc["context"]
+    xs = torch.stack([ids[b * ctx:(b + 1) * ctx] for b in range(bs)])
+    ys = torch.stack([ids[b * ctx + 1:(b + 1) * ctx + 1] for b in range(bs)])
+    m = CharTransformer(len(vocab), mc["layers"], mc["d_model"], mc["heads"], ctx).to(dev)
+    timed("kjv-charlm", m, optimizer(m, s), xs, ys, bs * ctx, max(a.steps // 10, 5), "tokens/s", dev)
+
+
+if __name__ == "__main__":
+    main()
