@@ -175,11 +175,10 @@ impl TestEnv {
         };
         if self.check_each_tx {
             let after = self.total_lamports(&keys);
+            let lost = before as i128 - after as i128;
             assert_eq!(
-                before - after,
-                fee as u128,
-                "lamports not conserved: the accounts of the transaction lost {} but the fee was {fee}",
-                before as i128 - after as i128,
+                lost, fee as i128,
+                "lamports not conserved: the accounts of the transaction lost {lost} but the fee was {fee}"
             );
             invariants::check_program_accounts(self).unwrap_or_else(|e| panic!("{e}"));
         }

@@ -1,6 +1,9 @@
 use std::{
     path::{Path, PathBuf},
-    sync::{atomic::AtomicBool, Arc},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
 };
 
 use anyhow::{bail, Context, Result};
@@ -113,14 +116,24 @@ fn load(c: &Common) -> Result<(JobSpec, Vec<u8>, data::Split, tensorgrid_train::
 fn train(a: TrainArgs) -> Result<()> {
     let (spec, bytes, split, device) = load(&a.common)?;
     tracing::info!(device = device::name(&device), out = %a.out.display(), "training");
+    // Ctrl-C stops between steps after writing a checkpoint; the same command resumes.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
     let opts = TrainOptions {
         device,
         out_dir: a.out.clone(),
         resume: !a.fresh,
-        cancel: Some(Arc::new(AtomicBool::new(false))),
+        cancel: Some(cancel),
         progress: true,
     };
-    let outcome = trainer::train(&spec, &bytes, &split, &opts)?;
+    let outcome = match trainer::train(&spec, &bytes, &split, &opts) {
+        Err(tensorgrid_train::Error::Cancelled(step)) => {
+            bail!("interrupted at step {step}; checkpoint saved in {}, run the same command to resume", a.out.join("checkpoint").display())
+        }
+        other => other?,
+    };
     let r = &outcome.manifest.result;
     println!(
         "{}",

@@ -76,3 +76,32 @@ fn killed_run_resumes_to_identical_weights() {
         );
     }
 }
+
+#[test]
+fn interrupted_run_saves_a_checkpoint_and_resumes_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_in(tmp.path());
+    let whole = tmp.path().join("whole");
+    assert!(tensorgrid(&spec, &whole).output().unwrap().status.success());
+
+    let out_dir = tmp.path().join("interrupted");
+    let mut child = tensorgrid(&spec, &out_dir).stderr(Stdio::piped()).spawn().unwrap();
+    let meta = out_dir.join("checkpoint/meta.json");
+    while !meta.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "run ended before the interrupt");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an interrupted run reports failure");
+    assert!(stderr.contains("interrupted at step"), "{stderr}");
+    assert!(meta.exists(), "checkpoint kept for the resume");
+
+    assert!(tensorgrid(&spec, &out_dir).output().unwrap().status.success());
+    assert_eq!(
+        std::fs::read(whole.join("manifest.json")).unwrap(),
+        std::fs::read(out_dir.join("manifest.json")).unwrap()
+    );
+}

@@ -28,6 +28,8 @@ pub enum Error {
     Device(String),
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
     #[error("training cancelled at step {0}")]
     Cancelled(u64),
     #[error(transparent)]

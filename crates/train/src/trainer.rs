@@ -282,8 +282,8 @@ pub fn train(
             return Err(Error::Cancelled(step));
         }
         if started.elapsed().as_secs() > spec.limits.max_wall_time_s {
-            return Err(Error::Format(format!(
-                "exceeded limits.max_wall_time_s ({} s) at step {step}",
+            return Err(Error::LimitExceeded(format!(
+                "limits.max_wall_time_s ({} s) reached at step {step}",
                 spec.limits.max_wall_time_s
             )));
         }
