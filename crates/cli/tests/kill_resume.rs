@@ -29,13 +29,24 @@ fn spec_in(dir: &Path) -> PathBuf {
 }
 
 fn tensorgrid(spec: &Path, out: &Path) -> Command {
+    tensorgrid_threads(spec, out, 1)
+}
+
+fn tensorgrid_threads(spec: &Path, out: &Path, threads: usize) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tensorgrid"));
-    c.args(["--threads", "1", "train", "--device", "cpu", "--spec"])
-        .arg(spec)
-        .arg("--out")
-        .arg(out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    c.args([
+        "--threads",
+        &threads.to_string(),
+        "train",
+        "--device",
+        "cpu",
+        "--spec",
+    ])
+    .arg(spec)
+    .arg("--out")
+    .arg(out)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
     c
 }
 
@@ -85,13 +96,22 @@ fn interrupted_run_saves_a_checkpoint_and_resumes_identically() {
     assert!(tensorgrid(&spec, &whole).output().unwrap().status.success());
 
     let out_dir = tmp.path().join("interrupted");
-    let mut child = tensorgrid(&spec, &out_dir).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = tensorgrid(&spec, &out_dir)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let meta = out_dir.join("checkpoint/meta.json");
     while !meta.exists() {
-        assert!(child.try_wait().unwrap().is_none(), "run ended before the interrupt");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run ended before the interrupt"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -99,9 +119,35 @@ fn interrupted_run_saves_a_checkpoint_and_resumes_identically() {
     assert!(stderr.contains("interrupted at step"), "{stderr}");
     assert!(meta.exists(), "checkpoint kept for the resume");
 
-    assert!(tensorgrid(&spec, &out_dir).output().unwrap().status.success());
+    assert!(tensorgrid(&spec, &out_dir)
+        .output()
+        .unwrap()
+        .status
+        .success());
     assert_eq!(
         std::fs::read(whole.join("manifest.json")).unwrap(),
         std::fs::read(out_dir.join("manifest.json")).unwrap()
+    );
+}
+
+#[test]
+fn thread_count_does_not_change_the_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_in(tmp.path());
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    assert!(tensorgrid_threads(&spec, &one, 1)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    assert!(tensorgrid_threads(&spec, &two, 2)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    assert_eq!(
+        std::fs::read(one.join("manifest.json")).unwrap(),
+        std::fs::read(two.join("manifest.json")).unwrap(),
+        "result hash depends on the thread count"
     );
 }

@@ -1,6 +1,6 @@
 //! The result manifest: what a worker publishes and what its on-chain `result_hash` commits
 //! to (the sha256 of `manifest.json`). It lists the weights and the metrics log with their
-//! own hashes, the spec hash, the device and software versions. No timestamps: two runs of
+//! own hashes, the spec hash, the device, CPU ISA class and software versions. No timestamps: two runs of
 //! the same spec on the same kind of machine produce the same bytes.
 
 use std::{collections::BTreeMap, io::Write, path::Path};
@@ -41,8 +41,9 @@ pub struct Manifest {
     pub result: FinalMetric,
     pub steps: u64,
     pub device: String,
+    /// Bits are reproducible across machines of the same ISA class (FMA changes rounding) and
+    /// across thread counts, so the thread count is deliberately not recorded.
     pub cpu_isa: String,
-    pub threads: usize,
     pub software: BTreeMap<String, String>,
 }
 
@@ -96,7 +97,6 @@ pub fn write(
         steps,
         device: device::name(dev).into(),
         cpu_isa: device::cpu_isa(),
-        threads: candle_core::utils::get_num_threads(),
         software: BTreeMap::from([
             ("tensorgrid-train".into(), env!("CARGO_PKG_VERSION").into()),
             ("candle-core".into(), "0.11.1".into()),
