@@ -136,6 +136,14 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
             )));
         }
     }
+    // Labels are class ids 0..C; a stray huge id would make a C-wide output layer.
+    const MAX_CLASSES: usize = 100_000;
+    if table.classes() > MAX_CLASSES {
+        return Err(Error::Format(format!(
+            "labels go up to {}, more than {MAX_CLASSES} classes",
+            table.classes() - 1
+        )));
+    }
     let perm = rng::permutation(spec.training.seed, "split", 0, table.rows());
     let n_eval = ((table.rows() as f64) * d.eval_fraction)
         .round()
