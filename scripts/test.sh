@@ -17,4 +17,4 @@ echo "== tests, program run natively"
 cargo test --workspace
 
 echo "== program tests against the SBF bytecode"
-TENSORGRID_RUNTIME=sbf cargo test -p tensorgrid-harness --test program
+TENSORGRID_RUNTIME=sbf cargo test --workspace --test program
