@@ -208,40 +208,25 @@ fn update_by_non_authority_is_rejected() {
 fn update_validates_params_and_treasury() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
-    let bad = tensorgrid_client::state::MarketParams {
+    let bad_fee = tensorgrid_client::state::MarketParams {
         fee_bps: 20_000,
         ..default_params()
     };
-    let ix = ix::market_update(
-        m.authority.pubkey(),
-        m.address,
-        None,
-        MarketUpdateArgs {
-            params: Some(bad),
-            paused: None,
-        },
-    );
-    assert_err(
-        env.send(&[ix], &[&m.authority]),
-        TensorgridError::InvalidBps,
-    );
-    let bad = tensorgrid_client::state::MarketParams {
+    let bad_window = tensorgrid_client::state::MarketParams {
         challenge_window_s: 0,
         ..default_params()
     };
-    let ix = ix::market_update(
-        m.authority.pubkey(),
-        m.address,
-        None,
-        MarketUpdateArgs {
+    for (bad, code) in [
+        (bad_fee, TensorgridError::InvalidBps),
+        (bad_window, TensorgridError::InvalidWindow),
+    ] {
+        let args = MarketUpdateArgs {
             params: Some(bad),
             paused: None,
-        },
-    );
-    assert_err(
-        env.send(&[ix], &[&m.authority]),
-        TensorgridError::InvalidWindow,
-    );
+        };
+        let ix = ix::market_update(m.authority.pubkey(), m.address, None, args);
+        assert_err(env.send(&[ix], &[&m.authority]), code);
+    }
     let empty = solana_keypair::Keypair::new().pubkey();
     let ix = ix::market_update(
         m.authority.pubkey(),
