@@ -24,8 +24,11 @@ impl Optimizer {
             .iter()
             .map(|(n, p)| Ok((n.clone(), zeros(p)?)))
             .collect::<Result<_>>()?;
+        // SGD keeps only its momentum buffer (in `m`); AdamW also needs `v`.
+        let adam = matches!(spec, OptimizerSpec::Adamw { .. });
         let v = params
             .iter()
+            .filter(|_| adam)
             .map(|(n, p)| Ok((n.clone(), zeros(p)?)))
             .collect::<Result<_>>()?;
         Ok(Self {

@@ -94,8 +94,17 @@ impl Built {
 
 /// Device-resident data for the loop.
 enum Batches {
-    Table { x: Tensor, y: Tensor, rows: usize },
-    Text { train: Vec<u32>, context: usize },
+    Table {
+        x: Tensor,
+        y: Tensor,
+        rows: usize,
+        /// The current epoch's shuffle, computed once per epoch rather than per step.
+        order: Option<(u64, Vec<u32>)>,
+    },
+    Text {
+        train: Vec<u32>,
+        context: usize,
+    },
 }
 
 fn table_tensors(t: &Table, device: &Device) -> Result<(Tensor, Tensor)> {
@@ -113,6 +122,7 @@ impl Batches {
                     x,
                     y,
                     rows: train.rows(),
+                    order: None,
                 }
             }
             Split::Text { train, .. } => {
@@ -136,23 +146,27 @@ impl Batches {
 
     /// The batch for `step`: a pure function of (seed, step).
     fn batch(
-        &self,
+        &mut self,
         seed: u64,
         step: u64,
         batch: usize,
         device: &Device,
     ) -> Result<(Tensor, Tensor)> {
         match self {
-            Batches::Table { x, y, rows, .. } => {
+            Batches::Table { x, y, rows, order } => {
                 let per_epoch = rows.div_ceil(batch) as u64;
                 let (epoch, b) = (step / per_epoch, (step % per_epoch) as usize);
-                let perm = rng::permutation(seed, "epoch", epoch, *rows);
+                if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                    *order = Some((epoch, rng::permutation(seed, "epoch", epoch, *rows)));
+                }
+                let perm = &order.as_ref().expect("set above").1;
                 let idx = &perm[b * batch..((b + 1) * batch).min(*rows)];
                 let idx = Tensor::from_slice(idx, idx.len(), device)?;
                 Ok((x.index_select(&idx, 0)?, y.index_select(&idx, 0)?))
             }
-            Batches::Text { train, context, .. } => {
+            Batches::Text { train, context } => {
                 use rand::Rng;
+                let context = *context;
                 let mut r = rng::stream(seed, "batch", step);
                 let max = train.len() - context - 1;
                 let mut xs = Vec::with_capacity(batch * context);
@@ -163,8 +177,8 @@ impl Batches {
                     ys.extend_from_slice(&train[o + 1..o + context + 1]);
                 }
                 Ok((
-                    Tensor::from_vec(xs, (batch, *context), device)?,
-                    Tensor::from_vec(ys, (batch, *context), device)?,
+                    Tensor::from_vec(xs, (batch, context), device)?,
+                    Tensor::from_vec(ys, (batch, context), device)?,
                 ))
             }
         }
@@ -240,7 +254,7 @@ pub fn train(
     let device = &opts.device;
     let built = Built::new(spec, data, device)?;
     let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params())?;
-    let batches = Batches::new(spec, data, device)?;
+    let mut batches = Batches::new(spec, data, device)?;
     let t = &spec.training;
     let train_rows = match data {
         Split::Table { train, .. } => train.rows(),
