@@ -8,6 +8,7 @@ use clap::Parser;
 fn main() -> Result<()> {
     let cli = commands::Cli::parse();
     cli.init_runtime();
+    tensorgrid_train::alloc::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -6,11 +6,13 @@
 //! checkpoints that resume bit-identically, and [`manifest`] writes the result whose sha256 is
 //! the hash a worker submits on-chain. [`verify`] re-checks a result.
 
+pub mod alloc;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod kernels;
 pub mod manifest;
 pub mod models;
 pub mod optim;

@@ -12,7 +12,7 @@ use std::{
 };
 
 use candle_core::{DType, Device, Module, Tensor, Var};
-use candle_nn::{loss::cross_entropy, VarBuilder, VarMap};
+use candle_nn::{VarBuilder, VarMap};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -192,7 +192,7 @@ pub fn loss(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
     } else {
         logits.clone()
     };
-    cross_entropy(&logits, &targets.flatten_all()?)
+    crate::kernels::cross_entropy(&logits, &targets.flatten_all()?)
 }
 
 /// Eval loss (and accuracy for classification) over the whole eval split.

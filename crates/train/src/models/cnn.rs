@@ -1,7 +1,10 @@
-use candle_core::{Module, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder};
 
-use crate::Result;
+use crate::{kernels, Result};
+
+/// 3×3 kernels with padding 1 keep the spatial size.
+const PADDING: usize = 1;
 
 /// 3×3 convolutions (padding 1) with ReLU, one 2×2 max-pool, a linear classifier.
 pub struct Cnn {
@@ -18,7 +21,7 @@ impl Cnn {
         vb: VarBuilder,
     ) -> Result<Self> {
         let cfg = Conv2dConfig {
-            padding: 1,
+            padding: PADDING,
             ..Default::default()
         };
         let mut convs = Vec::new();
@@ -37,15 +40,39 @@ impl Cnn {
     }
 }
 
+impl Cnn {
+    /// CPU path: NHWC activations, im2col + gemm convolutions (see [`kernels`]). Returns the
+    /// pooled features in NCHW order, so the classifier (and the saved weights) are the same
+    /// as on the NCHW path.
+    fn features_nhwc(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut x = x.permute((0, 2, 3, 1))?;
+        for conv in &self.convs {
+            x = kernels::conv2d_nhwc(&x, conv.weight(), conv.bias(), PADDING)?.relu()?;
+        }
+        kernels::max_pool2_nhwc(&x)?.permute((0, 3, 1, 2))
+    }
+
+    /// GPU path: candle's NCHW convolutions (cuDNN where enabled); the pool from
+    /// [`kernels::max_pool2_nchw`], since candle's own has a wrong gradient.
+    fn features_nchw(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut x = x.clone();
+        for conv in &self.convs {
+            x = conv.forward(&x)?.relu()?;
+        }
+        kernels::max_pool2_nchw(&x)
+    }
+}
+
 impl Module for Cnn {
     /// `x`: `(batch, C·H·W)` flat samples.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let [c, h, w] = self.input_shape;
-        let mut x = x.reshape((x.dim(0)?, c, h, w))?;
-        for conv in &self.convs {
-            x = conv.forward(&x)?.relu()?;
-        }
-        let x = x.max_pool2d(2)?.flatten_from(1)?;
-        self.fc.forward(&x)
+        let x = x.reshape((x.dim(0)?, c, h, w))?;
+        let pooled = if x.device().is_cpu() && x.dtype() == DType::F32 {
+            self.features_nhwc(&x)?
+        } else {
+            self.features_nchw(&x)?
+        };
+        kernels::dense(&self.fc, &pooled.flatten_from(1)?)
     }
 }

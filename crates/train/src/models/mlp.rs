@@ -1,7 +1,7 @@
 use candle_core::{Module, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 
-use crate::Result;
+use crate::{kernels, Result};
 
 /// Linear layers `fc0…fcN` with ReLU between them.
 pub struct Mlp {
@@ -28,7 +28,7 @@ impl Module for Mlp {
         let last = self.layers.len() - 1;
         let mut x = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x)?;
+            x = kernels::dense(layer, &x)?;
             if i < last {
                 x = x.relu()?;
             }

@@ -1,12 +1,13 @@
 //! A small GPT-style character model.
 //!
-//! Layer norm and softmax use candle's `*_slow` / generic ops: the fused ones have no backward
-//! pass, so parameters before them would silently never train (see the gradient test).
+//! Layer norm, softmax and GELU come from [`kernels`], which have backward passes (candle's
+//! fused layer norm and softmax do not, so parameters before them would silently never train —
+//! see the gradient test) and run fused on the CPU.
 
-use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{embedding, linear, linear_no_bias, ops, Embedding, Linear, VarBuilder};
+use candle_core::{Module, Tensor};
+use candle_nn::{embedding, linear, linear_no_bias, Embedding, Linear, VarBuilder};
 
-use crate::Result;
+use crate::{kernels, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
@@ -33,7 +34,7 @@ impl LayerNorm {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        ops::layer_norm_slow(x, &self.weight, &self.bias, LN_EPS)
+        kernels::layer_norm(x, &self.weight, &self.bias, LN_EPS)
     }
 }
 
@@ -60,14 +61,14 @@ impl Block {
         })
     }
 
-    /// `mask`: `(T, T)`, 0 where attention is allowed, −∞ above the diagonal.
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t, d) = x.dims3()?;
+    /// `x`: `(B·T, d)` activations, rows in batch-major order. Kept 2-D so every linear layer
+    /// is one gemm (candle-nn's `Linear` on a 3-D input broadcasts its weight over the batch:
+    /// a batched matmul forward and a strided reduction backward).
+    fn forward(&self, x: &Tensor, b: usize, t: usize) -> candle_core::Result<Tensor> {
+        let d = x.dim(1)?;
         let hd = d / self.heads;
-        let qkv = self
-            .qkv
-            .forward(&self.ln1.forward(x)?)?
-            .reshape((b, t, 3, self.heads, hd))?;
+        let qkv =
+            kernels::dense(&self.qkv, &self.ln1.forward(x)?)?.reshape((b, t, 3, self.heads, hd))?;
         let part = |i: usize| {
             qkv.narrow(2, i, 1)?
                 .squeeze(2)?
@@ -75,12 +76,11 @@ impl Block {
                 .contiguous()
         };
         let (q, k, v) = (part(0)?, part(1)?, part(2)?); // (B, H, T, hd)
-        let att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?.broadcast_add(mask)?;
-        let att = ops::softmax(&att, D::Minus1)?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        let x = (x + self.proj.forward(&y)?)?;
-        let h = self.fc.forward(&self.ln2.forward(&x)?)?.gelu()?;
-        x + self.fc_proj.forward(&h)?
+        let att = kernels::causal_softmax(&q.matmul(&k.t()?)?, 1.0 / (hd as f64).sqrt())?;
+        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b * t, d))?;
+        let x = (x + kernels::dense(&self.proj, &y)?)?;
+        let h = kernels::gelu(&kernels::dense(&self.fc, &self.ln2.forward(&x)?)?)?;
+        x + kernels::dense(&self.fc_proj, &h)?
     }
 }
 
@@ -113,32 +113,19 @@ impl CharTransformer {
     }
 }
 
-fn causal_mask(t: usize, device: &Device) -> candle_core::Result<Tensor> {
-    let v: Vec<f32> = (0..t * t)
-        .map(|i| {
-            if i % t > i / t {
-                f32::NEG_INFINITY
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    Tensor::from_vec(v, (t, t), device)
-}
-
 impl Module for CharTransformer {
     /// `idx`: `(batch, T)` u32 token ids, `T ≤ context`. Returns `(batch, T, vocab)` logits.
     fn forward(&self, idx: &Tensor) -> candle_core::Result<Tensor> {
-        let (_, t) = idx.dims2()?;
+        let (b, t) = idx.dims2()?;
         let pos = Tensor::arange(0u32, t as u32, idx.device())?;
         let mut x = self
             .wte
             .forward(idx)?
-            .broadcast_add(&self.wpe.forward(&pos)?)?;
-        let mask = causal_mask(t, idx.device())?.to_dtype(DType::F32)?;
+            .broadcast_add(&self.wpe.forward(&pos)?)?
+            .reshape((b * t, self.cfg.d_model))?;
         for block in &self.blocks {
-            x = block.forward(&x, &mask)?;
+            x = block.forward(&x, b, t)?;
         }
-        self.head.forward(&self.ln_f.forward(&x)?)
+        kernels::dense(&self.head, &self.ln_f.forward(&x)?)?.reshape((b, t, self.cfg.vocab))
     }
 }

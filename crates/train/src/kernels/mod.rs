@@ -1,0 +1,59 @@
+//! Fused CPU kernels, as candle `CustomOp`s with their backward passes, for the ops that
+//! dominate CPU training time when composed from candle's generic element-wise ops: GELU,
+//! softmax, layer norm, cross-entropy, convolution (im2col + gemm) and max-pooling.
+//!
+//! Composed, each of these is a chain of strided maps, each allocating its result, with
+//! scalar libm `exp`/`tanh`/`powf` inside; fused, it is one or two contiguous passes whose
+//! loops the compiler vectorises.
+//!
+//! Every public function takes the fused path for f32 tensors on the CPU and falls back to
+//! candle's own ops elsewhere (CUDA, Metal), so models call one function on any device.
+//!
+//! Determinism: the kernels are plain loops in a fixed order, built only from IEEE-rounded
+//! `+ - * /` and `sqrt` (no FMA contraction, no libm in per-element paths), and where they run
+//! in parallel each output element is computed by one thread from the same inputs in the same
+//! order. Results are therefore bit-identical across runs, thread counts and x86-64 vector
+//! widths.
+
+mod bias;
+mod conv;
+mod cross_entropy;
+mod fastmath;
+mod gelu;
+mod layer_norm;
+mod pool;
+mod softmax;
+
+use candle_core::{backend::BackendStorage, bail, CpuStorage, DType, Layout, Tensor};
+
+pub use bias::{dense, linear};
+pub use conv::conv2d_nhwc;
+pub use cross_entropy::cross_entropy;
+pub use gelu::gelu;
+pub use layer_norm::layer_norm;
+pub use pool::{max_pool2_nchw, max_pool2_nhwc};
+pub use softmax::{causal_mask, causal_softmax};
+
+/// Rows handed to one rayon task: large enough that scheduling costs nothing next to the work.
+const PAR_ELEMS: usize = 1 << 14;
+
+/// Whether `t` takes the fused CPU path.
+fn fused(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == DType::F32
+}
+
+/// The f32 elements of a contiguous CPU tensor (the public wrappers make inputs contiguous).
+fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        bail!("{op}: expected f32, got {:?}", s.dtype())
+    };
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&v[start..end]),
+        None => bail!("{op}: expected a contiguous tensor"),
+    }
+}
+
+/// Rows per parallel task for rows of `width` elements.
+fn rows_per_task(width: usize) -> usize {
+    (PAR_ELEMS / width.max(1)).max(1)
+}
