@@ -95,7 +95,9 @@ def optimizer(model, s):
     return torch.optim.AdamW(model.parameters(), lr=o["lr"], weight_decay=o.get("weight_decay", 0.01), eps=1e-8)
 
 
-def timed(name, model, opt, x, y, items, steps, unit, device):
+def timed(name, model, opt, x, y, items, unit, device, rounds, round_secs):
+    """Median of `rounds` rounds of about `round_secs` each, after 3 warm-up steps (as in
+    `tensorgrid bench`)."""
     def step():
         logits = model(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
@@ -104,23 +106,29 @@ def timed(name, model, opt, x, y, items, steps, unit, device):
         opt.step()
         loss.item()
 
+    t = time.perf_counter()
     for _ in range(3):
         step()
     if device == "cuda":
         torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    secs = time.perf_counter() - t
-    print(json.dumps({"model": name, "batch": items, "steps": steps, "step_ms": secs * 1e3 / steps,
-                      "throughput": items * steps / secs, "unit": unit}), flush=True)
+    per_round = max(1, math.ceil(round_secs / ((time.perf_counter() - t) / 3)))
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(per_round):
+            step()
+        times.append((time.perf_counter() - t) / per_round)
+    secs = sorted(times)[len(times) // 2]
+    print(json.dumps({"model": name, "batch": items, "steps": per_round * rounds, "step_ms": secs * 1e3,
+                      "throughput": items / secs, "unit": unit}), flush=True)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--round-secs", type=float, default=0.4)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -132,12 +140,12 @@ def main():
     s = spec("digits-mlp")
     bs = s["training"]["batch_size"]
     m = Mlp([64, *s["model"]["hidden"], 10]).to(dev)
-    timed("digits-mlp", m, optimizer(m, s), x_all[:bs], y_all[:bs], bs, a.steps, "samples/s", dev)
+    timed("digits-mlp", m, optimizer(m, s), x_all[:bs], y_all[:bs], bs, "samples/s", dev, a.rounds, a.round_secs)
 
     s = spec("digits-cnn")
     bs = s["training"]["batch_size"]
     m = Cnn(s["model"]["input_shape"], s["model"]["channels"], 10).to(dev)
-    timed("digits-cnn", m, optimizer(m, s), x_all[:bs], y_all[:bs], bs, max(a.steps // 10, 5), "samples/s", dev)
+    timed("digits-cnn", m, optimizer(m, s), x_all[:bs], y_all[:bs], bs, "samples/s", dev, a.rounds, a.round_secs)
 
     s = spec("kjv-charlm")
     text = (ROOT / "data" / "kjv.txt").read_text()
@@ -148,7 +156,7 @@ def main():
     xs = torch.stack([ids[b * ctx:(b + 1) * ctx] for b in range(bs)])
     ys = torch.stack([ids[b * ctx + 1:(b + 1) * ctx + 1] for b in range(bs)])
     m = CharTransformer(len(vocab), mc["layers"], mc["d_model"], mc["heads"], ctx).to(dev)
-    timed("kjv-charlm", m, optimizer(m, s), xs, ys, bs * ctx, max(a.steps // 10, 5), "tokens/s", dev)
+    timed("kjv-charlm", m, optimizer(m, s), xs, ys, bs * ctx, "tokens/s", dev, a.rounds, a.round_secs)
 
 
 if __name__ == "__main__":

@@ -47,9 +47,12 @@ struct BenchArgs {
     specs: Vec<PathBuf>,
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
-    /// Timed steps per model (after 3 warm-up steps); scaled down for the larger models.
-    #[arg(long, default_value_t = 200)]
-    steps: usize,
+    /// Timing rounds per model; the median round is reported.
+    #[arg(long, default_value_t = 7)]
+    rounds: usize,
+    /// Seconds per timing round.
+    #[arg(long, default_value_t = 0.4)]
+    round_secs: f64,
 }
 
 #[derive(Args)]
@@ -168,16 +171,14 @@ fn bench(a: BenchArgs) -> Result<()> {
         "{}",
         serde_json::json!({ "matmul_1024_gflops": gflops, "device": device::name(&device), "threads": std::env::var("RAYON_NUM_THREADS").ok() })
     );
+    let timing = tensorgrid_train::bench::Timing {
+        rounds: a.rounds,
+        round_secs: a.round_secs,
+        ..Default::default()
+    };
     for spec in &a.specs {
-        // Bigger models get fewer steps so each takes seconds, not minutes.
-        let name = spec.display().to_string();
-        let steps = if name.contains("mlp") {
-            a.steps
-        } else {
-            (a.steps / 10).max(5)
-        };
-        let row = tensorgrid_train::bench::bench_spec(spec, &device, 3, steps)
-            .with_context(|| format!("benchmarking {name}"))?;
+        let row = tensorgrid_train::bench::bench_spec(spec, &device, timing)
+            .with_context(|| format!("benchmarking {}", spec.display()))?;
         println!("{}", serde_json::to_string(&row)?);
     }
     Ok(())

@@ -20,9 +20,11 @@ pub struct BenchRow {
     pub model: String,
     /// Samples per step (tokens for the language model).
     pub batch: usize,
+    /// Timed steps, over all rounds.
     pub steps: usize,
+    /// Median round's milliseconds per step.
     pub step_ms: f64,
-    /// Samples (or tokens) per second.
+    /// Samples (or tokens) per second, in the median round.
     pub throughput: f64,
     pub unit: &'static str,
     /// Training FLOPs (≈ 3 × forward) per sample or token.
@@ -90,13 +92,49 @@ fn forward_flops(spec: &JobSpec, split: &Split) -> f64 {
     }
 }
 
-/// Times `steps` training steps (after `warmup`) of the spec's model on its own data.
-pub fn bench_spec(
-    spec_path: &Path,
-    device: &Device,
-    warmup: usize,
-    steps: usize,
-) -> Result<BenchRow> {
+/// How a model's training step is timed: `rounds` rounds of about `round_secs` each, after a
+/// few warm-up steps; the median round is reported, so a burst of load from elsewhere on the
+/// machine moves the result less than it would move a single long timing.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub warmup: usize,
+    pub rounds: usize,
+    pub round_secs: f64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            warmup: 3,
+            rounds: 7,
+            round_secs: 0.4,
+        }
+    }
+}
+
+/// Seconds per call of `step`: the median of `t.rounds` rounds, each as many calls as fit in
+/// `t.round_secs` by the warm-up's estimate. Returns (seconds per step, steps timed).
+fn median_step_secs(t: Timing, mut step: impl FnMut() -> Result<()>) -> Result<(f64, usize)> {
+    let start = Instant::now();
+    for _ in 0..t.warmup.max(1) {
+        step()?;
+    }
+    let estimate = start.elapsed().as_secs_f64() / t.warmup.max(1) as f64;
+    let per_round = ((t.round_secs / estimate.max(1e-9)).ceil() as usize).max(1);
+    let mut rounds = Vec::with_capacity(t.rounds.max(1));
+    for _ in 0..t.rounds.max(1) {
+        let start = Instant::now();
+        for _ in 0..per_round {
+            step()?;
+        }
+        rounds.push(start.elapsed().as_secs_f64() / per_round as f64);
+    }
+    rounds.sort_by(f64::total_cmp);
+    Ok((rounds[rounds.len() / 2], per_round * rounds.len()))
+}
+
+/// Times training steps of the spec's model on its own data.
+pub fn bench_spec(spec_path: &Path, device: &Device, timing: Timing) -> Result<BenchRow> {
     let bytes = std::fs::read(spec_path).map_err(crate::Error::io(spec_path))?;
     let spec = JobSpec::from_json(&bytes)?;
     let base = spec_path.parent().unwrap_or(Path::new("."));
@@ -109,21 +147,14 @@ pub fn bench_spec(
         _ => 0,
     };
     let (x, y, items) = sample_batch(&split, bs, ctx, device)?;
-    let mut step = || -> Result<()> {
+    let step = || -> Result<()> {
         let l = loss(&built.model.forward(&x)?, &y)?;
         opt.backward_step(&l)?;
         l.to_scalar::<f32>()?; // synchronise (GPU) and match a real loop's per-step readback
         Ok(())
     };
-    for _ in 0..warmup {
-        step()?;
-    }
-    let t = Instant::now();
-    for _ in 0..steps {
-        step()?;
-    }
-    let secs = t.elapsed().as_secs_f64();
-    let throughput = (items * steps) as f64 / secs;
+    let (secs, steps) = median_step_secs(timing, step)?;
+    let throughput = items as f64 / secs;
     let flops_per_item = 3.0 * forward_flops(&spec, &split);
     let name = spec_path
         .file_stem()
@@ -134,7 +165,7 @@ pub fn bench_spec(
         model: name,
         batch: items,
         steps,
-        step_ms: secs * 1e3 / steps as f64,
+        step_ms: secs * 1e3,
         throughput,
         unit: if split_is_text(&split) {
             "tokens/s"

@@ -25,9 +25,10 @@ pub fn exp(x: f32) -> f32 {
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    // 2^n built in the exponent field; n ∈ [−126, 127] after the clamp.
+    // 2^n built in the exponent field; n ∈ [−126, 127] after the clamp. Wrapping ops: they
+    // cannot overflow here, and an overflow check would stop the loop from vectorising.
     let n_int = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
-    let scale = f32::from_bits(((n_int + 127) as u32) << 23);
+    let scale = f32::from_bits((n_int.wrapping_add(127) as u32) << 23);
     p * scale
 }
 
