@@ -16,9 +16,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The shipped digits MLP spec, with overrides applied to its JSON.
 pub fn digits_spec(edit: impl FnOnce(&mut serde_json::Value)) -> (JobSpec, Vec<u8>) {
-    let mut v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(repo().join("jobs/digits-mlp.json")).unwrap())
-            .unwrap();
+    job_spec("digits-mlp", edit)
+}
+
+/// A shipped spec (`jobs/<name>.json`), with overrides applied to its JSON.
+pub fn job_spec(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> (JobSpec, Vec<u8>) {
+    let path = repo().join(format!("jobs/{name}.json"));
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     edit(&mut v);
     let bytes = serde_json::to_vec_pretty(&v).unwrap();
     (JobSpec::from_json(&bytes).expect("valid spec"), bytes)
