@@ -124,10 +124,13 @@ fn interrupted_run_saves_a_checkpoint_and_resumes_identically() {
         .unwrap()
         .status
         .success());
-    assert_eq!(
-        std::fs::read(whole.join("manifest.json")).unwrap(),
-        std::fs::read(out_dir.join("manifest.json")).unwrap()
-    );
+    for file in ["metrics.jsonl", "manifest.json"] {
+        assert_eq!(
+            std::fs::read_to_string(whole.join(file)).unwrap(),
+            std::fs::read_to_string(out_dir.join(file)).unwrap(),
+            "{file}"
+        );
+    }
 }
 
 #[test]

@@ -95,3 +95,31 @@ pub fn restore(ck: &Checkpoint, params: &BTreeMap<String, Var>, opt: &mut Optimi
     }
     opt.load_state(&ck.tensors, ck.meta.step)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The metrics carried in `meta.json` must come back bit for bit, or a resumed run's
+    /// `metrics.jsonl` (and so its result hash) differs from an uninterrupted run's. serde_json's
+    /// default float parser is off by one ulp on values like this one (seen in a resume test).
+    #[test]
+    fn meta_round_trips_floats_exactly() {
+        let meta = Meta {
+            step: 46,
+            records: vec![MetricsRecord {
+                step: 46,
+                epoch: Some(2),
+                train_loss: 1.3407748160154924,
+                eval_loss: 0.9575076699256897,
+                eval_accuracy: Some(0.8969359331476323),
+            }],
+            loss_sum: 0.1 + 0.2,
+            loss_n: 3,
+        };
+        let back: Meta =
+            serde_json::from_slice(&serde_json::to_vec_pretty(&meta).unwrap()).unwrap();
+        assert_eq!(back.records, meta.records);
+        assert_eq!(back.loss_sum.to_bits(), meta.loss_sum.to_bits());
+    }
+}
