@@ -2,31 +2,8 @@
 
 mod common;
 
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Arc,
-};
-
-use tensorgrid_train::{
-    data,
-    trainer::{train, TrainOptions},
-    verify::verify,
-    Device, Error,
-};
-
-fn opts(dir: &std::path::Path) -> TrainOptions {
-    TrainOptions {
-        device: Device::Cpu,
-        out_dir: dir.to_path_buf(),
-        resume: true,
-        cancel: None,
-        progress: false,
-    }
-}
-
-fn digits(spec: &tensorgrid_train::spec::JobSpec) -> data::Split {
-    data::load(spec, &common::repo().join("jobs"), None).unwrap()
-}
+use common::{opts, split as digits};
+use tensorgrid_train::{trainer::train, verify::verify, Device};
 
 #[test]
 fn digits_mlp_reaches_97_percent_and_verifies() {
@@ -93,45 +70,6 @@ fn cancelled_run_resumes_bit_identically() {
             v["training"]["checkpoint_every"] = 10.into();
             v["training"]["optimizer"] = optimizer.clone();
         });
-        let split = digits(&spec);
-        let whole = tempfile::tempdir().unwrap();
-        let reference = train(&spec, &bytes, &split, &opts(whole.path())).unwrap();
-
-        // Cancel before the first step would be trivial; cancel mid-epoch instead: a thread
-        // raises the flag once the first periodic checkpoint exists.
-        let dir = tempfile::tempdir().unwrap();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let watcher = {
-            let (cancel, ckpt) = (cancel.clone(), dir.path().join("checkpoint/meta.json"));
-            std::thread::spawn(move || {
-                while !ckpt.exists() {
-                    std::thread::yield_now();
-                }
-                cancel.store(true, Ordering::Relaxed);
-            })
-        };
-        let first = train(
-            &spec,
-            &bytes,
-            &split,
-            &TrainOptions {
-                cancel: Some(cancel),
-                ..opts(dir.path())
-            },
-        );
-        watcher.join().unwrap();
-        let Err(Error::Cancelled(at)) = first else {
-            panic!("expected a cancelled run, got {first:?}")
-        };
-        assert!(at > 0 && at < reference.manifest.steps, "cancelled at {at}");
-        let resumed = train(&spec, &bytes, &split, &opts(dir.path())).unwrap();
-        assert_eq!(
-            resumed.result_hash, reference.result_hash,
-            "{optimizer}: resumed run differs"
-        );
-        assert_eq!(
-            std::fs::read(dir.path().join("weights.safetensors")).unwrap(),
-            std::fs::read(whole.path().join("weights.safetensors")).unwrap()
-        );
+        common::assert_resumes_bit_identically(&optimizer.to_string(), &spec, &bytes);
     }
 }

@@ -4,32 +4,8 @@
 
 mod common;
 
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Arc,
-};
-
-use tensorgrid_train::{
-    data,
-    spec::JobSpec,
-    trainer::{train, TrainOptions},
-    verify::verify,
-    Device, Error,
-};
-
-fn opts(dir: &std::path::Path) -> TrainOptions {
-    TrainOptions {
-        device: Device::Cpu,
-        out_dir: dir.to_path_buf(),
-        resume: true,
-        cancel: None,
-        progress: false,
-    }
-}
-
-fn split(spec: &JobSpec) -> data::Split {
-    data::load(spec, &common::repo().join("jobs"), None).unwrap()
-}
+use common::{opts, split};
+use tensorgrid_train::{trainer::train, verify::verify, Device};
 
 fn reaches_target(name: &str, check: impl Fn(f64) -> bool) {
     let (spec, bytes) = common::job_spec(name, |_| {});
@@ -55,49 +31,9 @@ fn shipped_char_transformer_job_reaches_2_nats_in_500_steps() {
     reaches_target("kjv-charlm", |loss| loss <= 2.0);
 }
 
-/// Cancels mid-run once the first periodic checkpoint exists, resumes, and compares with an
-/// uninterrupted run.
-fn resumes_bit_identically(name: &str, edit: impl Fn(&mut serde_json::Value)) {
+fn resumes_bit_identically(name: &str, edit: impl FnOnce(&mut serde_json::Value)) {
     let (spec, bytes) = common::job_spec(name, edit);
-    let data = split(&spec);
-    let whole = tempfile::tempdir().unwrap();
-    let reference = train(&spec, &bytes, &data, &opts(whole.path())).unwrap();
-
-    let dir = tempfile::tempdir().unwrap();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (cancel, ckpt) = (cancel.clone(), dir.path().join("checkpoint/meta.json"));
-        std::thread::spawn(move || {
-            while !ckpt.exists() {
-                std::thread::yield_now();
-            }
-            cancel.store(true, Ordering::Relaxed);
-        })
-    };
-    let first = train(
-        &spec,
-        &bytes,
-        &data,
-        &TrainOptions {
-            cancel: Some(cancel),
-            ..opts(dir.path())
-        },
-    );
-    watcher.join().unwrap();
-    let Err(Error::Cancelled(at)) = first else {
-        panic!("{name}: expected a cancelled run, got {first:?}")
-    };
-    assert!(
-        at > 0 && at < reference.manifest.steps,
-        "{name}: cancelled at {at}"
-    );
-    let resumed = train(&spec, &bytes, &data, &opts(dir.path())).unwrap();
-    assert_eq!(resumed.result_hash, reference.result_hash, "{name}");
-    assert_eq!(
-        std::fs::read(dir.path().join("weights.safetensors")).unwrap(),
-        std::fs::read(whole.path().join("weights.safetensors")).unwrap(),
-        "{name}"
-    );
+    common::assert_resumes_bit_identically(name, &spec, &bytes);
 }
 
 #[test]
