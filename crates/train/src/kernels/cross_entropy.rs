@@ -32,13 +32,23 @@ fn targets(s: &CpuStorage, l: &Layout, classes: usize, op: &str) -> Result<Vec<u
         .collect()
 }
 
-/// `(rows, classes)` of the logits, checked against the number of targets.
-fn dims(logits: &Layout, n_targets: usize, op: &str) -> Result<(usize, usize)> {
-    match logits.shape().dims() {
-        &[rows, classes] if rows == n_targets && classes > 0 => Ok((rows, classes)),
+/// The logits as `(rows, classes)` and the targets, checked against each other.
+fn logits_and_targets<'a>(
+    s1: &'a CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    op: &str,
+) -> Result<(&'a [f32], Vec<usize>, usize)> {
+    let x = f32s(s1, l1, op)?;
+    let classes = l1.shape().dims().last().copied().unwrap_or(0);
+    let t = targets(s2, l2, classes, op)?;
+    match l1.shape().dims() {
+        &[rows, classes] if rows == t.len() && rows > 0 && classes > 0 => Ok((x, t, classes)),
         _ => bail!(
-            "{op}: logits {:?} do not match {n_targets} targets",
-            logits.shape()
+            "{op}: logits {:?} do not match {} targets",
+            l1.shape(),
+            t.len()
         ),
     }
 }
@@ -68,13 +78,8 @@ impl CustomOp2 for CrossEntropy {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = f32s(s1, l1, self.name())?;
-        let classes = l1.shape().dims().last().copied().unwrap_or(0);
-        let t = targets(s2, l2, classes, self.name())?;
-        let (rows, classes) = dims(l1, t.len(), self.name())?;
-        if rows == 0 {
-            bail!("{}: empty batch", self.name())
-        }
+        let (x, t, classes) = logits_and_targets(s1, l1, s2, l2, self.name())?;
+        let rows = t.len();
         // Summed in f64, in row order: exact enough and independent of threading.
         let total: f64 = x
             .chunks_exact(classes)
@@ -116,10 +121,8 @@ impl CustomOp3 for CrossEntropyGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = f32s(s1, l1, self.name())?;
-        let classes = l1.shape().dims().last().copied().unwrap_or(0);
-        let t = targets(s2, l2, classes, self.name())?;
-        let (rows, classes) = dims(l1, t.len(), self.name())?;
+        let (x, t, classes) = logits_and_targets(s1, l1, s2, l2, self.name())?;
+        let rows = t.len();
         let g = f32s(s3, l3, self.name())?;
         let &[g] = g else {
             bail!("{}: expected a scalar gradient", self.name())

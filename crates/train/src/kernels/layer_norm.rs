@@ -105,20 +105,21 @@ impl CustomOp3 for LayerNormGrad {
         let g = f32s(s3, l3, self.name())?;
         let d = width(l1, l2, w.len(), self.name())?;
         let rows = x.len() / d;
+        // Each row's (mean, 1/σ), once: both passes below need them.
+        let stats: Vec<(f32, f32)> = x.chunks_exact(d).map(|x| moments(x, self.eps)).collect();
         let mut out = vec![0f32; (rows + 2) * d];
         let (dx, dwb) = out.split_at_mut(rows * d);
-        let chunk = rows_per_task(d) * d;
-        let eps = self.eps;
+        let per_task = rows_per_task(d);
         // dx = rstd · (g·w − mean(g·w) − x̂ · mean(g·w·x̂)), row by row (parallel).
-        dx.par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk).zip(g.par_chunks(chunk)))
-            .for_each(|(dx, (x, g))| {
+        dx.par_chunks_mut(per_task * d)
+            .zip(x.par_chunks(per_task * d).zip(g.par_chunks(per_task * d)))
+            .zip(stats.par_chunks(per_task))
+            .for_each(|((dx, (x, g)), stats)| {
                 let mut gw = vec![0f32; d];
                 let rows = dx
                     .chunks_exact_mut(d)
                     .zip(x.chunks_exact(d).zip(g.chunks_exact(d)));
-                for (dx, (x, g)) in rows {
-                    let (mean, rstd) = moments(x, eps);
+                for ((dx, (x, g)), &(mean, rstd)) in rows.zip(stats) {
                     let (mut sum_gw, mut sum_gwx) = (0f32, 0f32);
                     for (((gw, &g), &w), &x) in gw.iter_mut().zip(g).zip(w).zip(x) {
                         *gw = g * w;
@@ -133,8 +134,8 @@ impl CustomOp3 for LayerNormGrad {
             });
         // dw = Σ g·x̂, db = Σ g over rows, in row order on one thread (a fixed summation order).
         let (dw, db) = dwb.split_at_mut(d);
-        for (x, g) in x.chunks_exact(d).zip(g.chunks_exact(d)) {
-            let (mean, rstd) = moments(x, eps);
+        let per_row = x.chunks_exact(d).zip(g.chunks_exact(d)).zip(&stats);
+        for ((x, g), &(mean, rstd)) in per_row {
             for (((dw, db), &g), &x) in dw.iter_mut().zip(db.iter_mut()).zip(g).zip(x) {
                 *dw += g * ((x - mean) * rstd);
                 *db += g;
