@@ -282,30 +282,22 @@ fn market_account_substitution_is_rejected() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
     let (fake, foreign) = forged_copies(&mut env, &m.address);
-    let ix = ix::market_update(
-        m.authority.pubkey(),
-        fake,
-        None,
-        MarketUpdateArgs {
-            params: None,
-            paused: Some(true),
-        },
-    );
-    assert_anchor_err(
-        env.send(&[ix], &[&m.authority]),
-        anchor_lang::error::ErrorCode::ConstraintSeeds,
-    );
-    let ix = ix::market_update(
-        m.authority.pubkey(),
-        foreign,
-        None,
-        MarketUpdateArgs {
-            params: None,
-            paused: Some(true),
-        },
-    );
-    assert_anchor_err(
-        env.send(&[ix], &[&m.authority]),
-        anchor_lang::error::ErrorCode::AccountOwnedByWrongProgram,
-    );
+    for (market, code) in [
+        (fake, anchor_lang::error::ErrorCode::ConstraintSeeds),
+        (
+            foreign,
+            anchor_lang::error::ErrorCode::AccountOwnedByWrongProgram,
+        ),
+    ] {
+        let ix = ix::market_update(
+            m.authority.pubkey(),
+            market,
+            None,
+            MarketUpdateArgs {
+                params: None,
+                paused: Some(true),
+            },
+        );
+        assert_anchor_err(env.send(&[ix], &[&m.authority]), code);
+    }
 }
