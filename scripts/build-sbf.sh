@@ -6,6 +6,10 @@
 #   scripts/build-sbf.sh            build (incremental)
 #   SBF_CLEAN=1 scripts/build-sbf.sh   rebuild std and the program from scratch
 #
+# The bytes do not depend on where the checkout, the caches or the toolchain live (every
+# path is remapped; scripts/check-reproducible-sbf.sh builds twice and compares), so the
+# printed sha256 can be compared with a deployed program's.
+#
 # Users with the Solana toolchain can run `anchor build` instead; the crate is a normal Anchor
 # program. Files used: scripts/sbf/{bpfel-solana-solana.json,std-solana.patch}.
 set -euo pipefail
@@ -15,6 +19,8 @@ cd "$root"
 toolchain="${SBF_TOOLCHAIN:-nightly-2026-10-29}"   # LLVM 23: what sbpf-linker 0.2.6 links with
 linker_version="0.2.6"
 cache="${TENSORGRID_CACHE:-$HOME/.cache/tensorgrid}"
+std_cache="${SBF_STD_CACHE:-$cache}"      # where the patched std copy lives
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}/sbf"
 spec="$root/scripts/sbf/bpfel-solana-solana.json"
 patch_file="$root/scripts/sbf/std-solana.patch"
@@ -39,7 +45,7 @@ fi
 
 # 3. A patched copy of the nightly's std (keyed by toolchain and patch contents).
 patch_id="$(sha256sum "$patch_file" | cut -c1-12)"
-std_root="$cache/std-$toolchain-$patch_id"
+std_root="$std_cache/std-$toolchain-$patch_id"
 if [ ! -f "$std_root/.patched" ]; then
   say "preparing patched std in $std_root"
   rm -rf "$std_root"
@@ -51,12 +57,19 @@ if [ ! -f "$std_root/.patched" ]; then
 fi
 [ "${SBF_CLEAN:-0}" = 1 ] && rm -rf "$target_dir"
 
-# 4. Build. Flags: SBPF v3, 4 KiB stack frames, no instructions the v3 VM lacks; paths in
-#    panic messages remapped so the bytes do not depend on where the repository lives.
+# 4. Build. Flags: SBPF v3, 4 KiB stack frames, no instructions the v3 VM lacks; every path
+#    that can reach the bytes (panic locations) remapped to a fixed name, so the output does
+#    not depend on where the checkout, the std copy, the registry or the toolchain live.
+#    rustc applies the last matching prefix, so the most specific come last.
 flags=(
   -C "linker=$linker" -C panic=abort -C passes=lower-atomic -C relocation-model=static
   -C target-cpu=v4 -C target-feature=+allows-misaligned-mem-access
-  "--remap-path-prefix=$root=." "--remap-path-prefix=$HOME=~"
+  "--remap-path-prefix=$HOME=/home"
+  "--remap-path-prefix=$sysroot=/rustc"
+  "--remap-path-prefix=$cargo_home=/cargo"
+  "--remap-path-prefix=$std_root=/std"
+  "--remap-path-prefix=$target_dir=/target"
+  "--remap-path-prefix=$root=/tensorgrid"
   -C link-arg=--arch=v3 ${SBF_EXTRA_LINK_ARG:+-C link-arg=$SBF_EXTRA_LINK_ARG}
   -C link-arg=--llvm-args=--bpf-stack-size=4096
   -C link-arg=--llvm-args=--bpf-max-stores-per-memfunc=5
@@ -73,5 +86,5 @@ CARGO_ENCODED_RUSTFLAGS="${rustflags%$'\x1f'}" \
 
 mkdir -p "$(dirname "$out")"
 cp "$target_dir/bpfel-solana-solana/release/libtensorgrid.so" "$out"
-say "wrote $out ($(stat -c %s "$out") bytes, SBPF v3)"
+say "wrote $out ($(stat -c %s "$out") bytes, SBPF v3, sha256 $(sha256sum "$out" | cut -c1-64))"
 echo "$out"

@@ -112,7 +112,6 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     };
 
     let authority = key(env, 100 * SOL);
-    let treasury = key(env, SOL).pubkey();
     let init = MarketInitArgs {
         market_id: 1,
         params: default_params(),
@@ -120,7 +119,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     send(
         env,
         "market_init",
-        ix::market_init(authority.pubkey(), treasury, init),
+        ix::market_init(authority.pubkey(), init),
         &authority,
     );
     let market = pda::market(&authority.pubkey(), 1).0;
@@ -135,11 +134,10 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
             paused: Some(false),
         }
     };
-    let new_treasury = long.then_some(treasury);
     send(
         env,
         "market_update",
-        ix::market_update(authority.pubkey(), market, new_treasury, update),
+        ix::market_update(authority.pubkey(), market, update),
         &authority,
     );
 
@@ -166,6 +164,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
         hardware: long.then(|| hw.clone()),
         add_stake: SOL,
         withdraw_stake: if long { SOL / 2 } else { 0 },
+        withdraw_earnings: 0,
     };
     send(
         env,
@@ -177,14 +176,15 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     let mut jobs = Vec::new();
     for id in 0..6u64 {
         let args = JobPostArgs {
+            job_id: id,
             spec_uri: uri('s'),
             ..job_args(SOL)
         };
-        let job = pda::job(&market, id).0;
+        let job = pda::job(&market, &poster.pubkey(), id).0;
         send(
             env,
             "job_post",
-            ix::job_post(poster.pubkey(), market, job, args),
+            ix::job_post(poster.pubkey(), market, args),
             &poster,
         );
         jobs.push(job);
@@ -198,8 +198,6 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
         worker: keys(w).worker,
         job,
         poster: poster.pubkey(),
-        operator: ops[w].pubkey(),
-        treasury,
     };
     // Job 0: accept. Job 1: finalize. Jobs 2 and 3: dispute, resolved each way.
     for (n, &job) in jobs[..4].iter().enumerate() {
@@ -237,25 +235,15 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
             }
         }
     }
-    // Job 4: abandoned, then reclaimed after a missed deadline, then cancelled.
+    // Job 4: abandoned by one worker, claimed by the other, reclaimed after a missed
+    // deadline, then cancelled.
     let job = jobs[4];
     send(env, "job_claim", ix::job_claim(keys(1), job), &ops[1]);
-    send(
-        env,
-        "job_abandon",
-        ix::job_abandon(keys(1), job, poster.pubkey()),
-        &ops[1],
-    );
-    send(env, "job_claim", ix::job_claim(keys(1), job), &ops[1]);
+    send(env, "job_abandon", ix::job_abandon(keys(1), job), &ops[1]);
+    send(env, "job_claim", ix::job_claim(keys(0), job), &ops[0]);
     env.warp(3_601);
     let cranker = key(env, SOL);
-    let reclaim = ix::job_reclaim(
-        cranker.pubkey(),
-        market,
-        keys(1).worker,
-        job,
-        poster.pubkey(),
-    );
+    let reclaim = ix::job_reclaim(cranker.pubkey(), keys(0).worker, job);
     send(env, "job_reclaim", reclaim, &cranker);
     send(
         env,
@@ -263,19 +251,77 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
         ix::job_cancel(poster.pubkey(), job),
         &poster,
     );
+    // Job 5: disputed, and the dispute times out.
+    let job = jobs[5];
+    send(env, "job_claim", ix::job_claim(keys(1), job), &ops[1]);
+    send(
+        env,
+        "job_submit",
+        ix::job_submit(keys(1), job, submit()),
+        &ops[1],
+    );
+    send(
+        env,
+        "job_dispute",
+        ix::job_dispute(poster.pubkey(), job),
+        &poster,
+    );
+    env.warp(default_params().resolve_window_s + 1);
+    send(
+        env,
+        "job_dispute_timeout",
+        ix::job_dispute_timeout(settle(job, 1)),
+        &cranker,
+    );
+    let fees = env
+        .get::<tensorgrid_client::state::Market>(&market)
+        .map(|m| m.fees_unclaimed)
+        .unwrap_or(0);
+    send(
+        env,
+        "market_withdraw_fees",
+        ix::market_withdraw_fees(authority.pubkey(), market, authority.pubkey(), fees),
+        &authority,
+    );
+    let earnings = env
+        .get::<tensorgrid_client::state::Worker>(&keys(0).worker)
+        .map(|w| w.earnings)
+        .unwrap_or(0);
+    let collect = WorkerUpdateArgs {
+        withdraw_earnings: earnings,
+        ..Default::default()
+    };
+    send(
+        env,
+        "worker_update",
+        ix::worker_update(ops[0].pubkey(), market, keys(0).worker, collect),
+        &ops[0],
+    );
     send(
         env,
         "worker_deregister",
         ix::worker_deregister(ops[1].pubkey(), keys(1).worker),
         &ops[1],
     );
+    // Registering again reuses the account and keeps the record.
+    let again = WorkerRegisterArgs {
+        stake: 4 * SOL,
+        hardware: hw.clone(),
+    };
+    send(
+        env,
+        "worker_register",
+        ix::worker_register(ops[1].pubkey(), market, again),
+        &ops[1],
+    );
     cu
 }
 
 /// Every instruction the program has, in the order the README lists them.
-pub const INSTRUCTIONS: [&str; 15] = [
+pub const INSTRUCTIONS: [&str; 17] = [
     "market_init",
     "market_update",
+    "market_withdraw_fees",
     "worker_register",
     "worker_update",
     "worker_deregister",
@@ -288,5 +334,6 @@ pub const INSTRUCTIONS: [&str; 15] = [
     "job_finalize",
     "job_dispute",
     "job_resolve",
+    "job_dispute_timeout",
     "job_reclaim",
 ];

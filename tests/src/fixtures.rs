@@ -19,15 +19,25 @@ use crate::env::{TestEnv, TxResult};
 
 pub const SOL: u64 = 1_000_000_000;
 
+/// A job id no other fixture job uses (ids are the poster's choice; tests only need them
+/// distinct).
+pub fn fresh_job_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Economics used unless a test says otherwise.
 pub fn default_params() -> MarketParams {
     MarketParams {
         fee_bps: 250,
         min_stake: SOL,
+        collateral_bps: 10_000,
         slash_bps: 5_000,
         abandon_penalty_bps: 500,
         crank_bounty_bps: 1_000,
         challenge_window_s: 3_600,
+        resolve_window_s: 86_400,
         max_claim_s: 86_400,
     }
 }
@@ -57,6 +67,7 @@ pub fn any_device() -> JobRequirements {
 
 pub fn job_args(reward: u64) -> JobPostArgs {
     JobPostArgs {
+        job_id: fresh_job_id(),
         reward,
         spec_hash: [7; 32],
         spec_uri: "file:///jobs/digits-mlp.json".into(),
@@ -75,7 +86,6 @@ pub fn submit_args() -> JobSubmitArgs {
 
 pub struct MarketFx {
     pub authority: Keypair,
-    pub treasury: Pubkey,
     pub address: Pubkey,
     pub id: u64,
 }
@@ -87,10 +97,8 @@ impl MarketFx {
 
     pub fn create_with_id(env: &mut TestEnv, params: MarketParams, id: u64) -> Self {
         let authority = env.funded(100 * SOL);
-        let treasury = env.funded(SOL).pubkey();
         let ix = ix::market_init(
             authority.pubkey(),
-            treasury,
             MarketInitArgs {
                 market_id: id,
                 params,
@@ -100,7 +108,6 @@ impl MarketFx {
         Self {
             address: pda::market(&authority.pubkey(), id).0,
             authority,
-            treasury,
             id,
         }
     }
@@ -125,23 +132,17 @@ impl MarketFx {
         }
     }
 
-    /// The address the next posted job will get.
-    pub fn next_job(&self, env: &TestEnv) -> (Pubkey, u64) {
-        let id = self.state(env).job_count;
-        (pda::job(&self.address, id).0, id)
-    }
-
-    pub fn post_ix(&self, env: &TestEnv, poster: &Pubkey, args: JobPostArgs) -> ix::Instruction {
-        ix::job_post(*poster, self.address, self.next_job(env).0, args)
+    pub fn post_ix(&self, poster: &Pubkey, args: JobPostArgs) -> ix::Instruction {
+        ix::job_post(*poster, self.address, args)
     }
 
     /// Posts a job from `poster`; panics if it fails.
     pub fn post(&self, env: &mut TestEnv, poster: &Keypair, args: JobPostArgs) -> JobFx {
-        let (address, id) = self.next_job(env);
-        let ix = ix::job_post(poster.pubkey(), self.address, address, args);
+        let id = args.job_id;
+        let ix = ix::job_post(poster.pubkey(), self.address, args);
         env.send(&[ix], &[poster]).expect("job_post");
         JobFx {
-            address,
+            address: pda::job(&self.address, &poster.pubkey(), id).0,
             id,
             poster: poster.pubkey(),
         }
@@ -153,8 +154,6 @@ impl MarketFx {
             worker: worker.address,
             job: job.address,
             poster: job.poster,
-            operator: worker.operator.pubkey(),
-            treasury: self.treasury,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use anchor_lang::{prelude::Pubkey, Discriminator};
 use tensorgrid_client::{
-    decode_account, pda,
+    decode_account,
     state::{Job, JobState, Market, Worker},
     PROGRAM_ID,
 };
@@ -12,75 +12,94 @@ use tensorgrid_client::{
 use crate::env::TestEnv;
 
 /// Checks, over all program accounts:
-/// - each market's parameters are valid;
-/// - each worker holds rent + its recorded stake;
-/// - each job holds rent + its reward (escrow fully backed) and its fields fit its state;
+/// - each market's parameters are valid and its lamports back rent + unclaimed fees;
+/// - each worker holds rent + stake + earnings; a deregistered one holds neither stake nor job;
+/// - each job holds rent + reward + compensation (escrow fully backed) and its fields fit its
+///   state;
 /// - a worker's `active_job` and a job's `worker` point at each other (so a worker holds at
-///   most one active job, and every non-open job is held by exactly one worker).
+///   most one active job, and every non-open job is held by exactly one worker), and a held
+///   job's collateral is covered by its worker's stake.
 pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
     let mut workers: HashMap<Pubkey, Worker> = HashMap::new();
     let mut jobs: HashMap<Pubkey, Job> = HashMap::new();
     for (key, acc) in env.svm.get_program_accounts(&PROGRAM_ID) {
-        let rent = env.rent_exempt(acc.data.len());
+        let rent = env.rent_exempt(acc.data.len()) as u128;
+        let lamports = acc.lamports as u128;
         let disc = &acc.data[..8.min(acc.data.len())];
         if disc == Market::DISCRIMINATOR {
             let m: Market = decode_account(&acc.data).map_err(|e| format!("{key}: {e}"))?;
             m.params
                 .validate()
                 .map_err(|e| format!("market {key}: invalid params: {e}"))?;
+            if lamports < rent + m.fees_unclaimed as u128 {
+                return Err(format!(
+                    "market {key}: {lamports} lamports < rent {rent} + fees {}",
+                    m.fees_unclaimed
+                ));
+            }
         } else if disc == Worker::DISCRIMINATOR {
             let w: Worker = decode_account(&acc.data).map_err(|e| format!("{key}: {e}"))?;
-            if acc.lamports < rent + w.stake {
+            if lamports < rent + w.stake as u128 + w.earnings as u128 {
                 return Err(format!(
-                    "worker {key}: {} lamports < rent {rent} + stake {}",
-                    acc.lamports, w.stake
+                    "worker {key}: {lamports} lamports < rent {rent} + stake {} + earnings {}",
+                    w.stake, w.earnings
+                ));
+            }
+            if !w.registered && (w.stake != 0 || w.active().is_some()) {
+                return Err(format!(
+                    "worker {key}: deregistered but holds stake or a job"
                 ));
             }
             workers.insert(key, w);
         } else if disc == Job::DISCRIMINATOR {
             let j: Job = decode_account(&acc.data).map_err(|e| format!("{key}: {e}"))?;
-            if acc.lamports < rent + j.reward {
+            if lamports < rent + j.reward as u128 + j.compensation as u128 {
                 return Err(format!(
-                    "job {key}: escrow {} lamports < rent {rent} + reward {}",
-                    acc.lamports, j.reward
+                    "job {key}: escrow {lamports} lamports < rent {rent} + reward {} + compensation {}",
+                    j.reward, j.compensation
                 ));
             }
             if j.reward == 0 {
                 return Err(format!("job {key}: zero reward"));
             }
             let held = j.state != JobState::Open;
-            if held != j.worker.is_some() {
+            if held != j.holder().is_some() || (!held && j.collateral != 0) {
                 return Err(format!(
-                    "job {key}: state {:?} with worker {:?}",
-                    j.state, j.worker
+                    "job {key}: state {:?} with worker {} and collateral {}",
+                    j.state, j.worker, j.collateral
                 ));
             }
             jobs.insert(key, j);
         }
     }
     for (wkey, w) in &workers {
-        if let Some(id) = w.active_job {
-            let jkey = pda::job(&w.market, id).0;
+        if let Some(jkey) = w.active() {
             let job = jobs
                 .get(&jkey)
-                .ok_or_else(|| format!("worker {wkey}: active job {id} does not exist"))?;
-            if job.worker != Some(*wkey) {
+                .ok_or_else(|| format!("worker {wkey}: active job {jkey} does not exist"))?;
+            if job.holder() != Some(*wkey) {
                 return Err(format!(
-                    "worker {wkey}: active job {id} is held by {:?}",
+                    "worker {wkey}: active job {jkey} is held by {}",
                     job.worker
                 ));
             }
         }
     }
     for (jkey, j) in &jobs {
-        if let Some(wkey) = j.worker {
+        if let Some(wkey) = j.holder() {
             let w = workers
                 .get(&wkey)
                 .ok_or_else(|| format!("job {jkey}: worker {wkey} does not exist"))?;
-            if w.active_job != Some(j.job_id) {
+            if w.active() != Some(*jkey) {
                 return Err(format!(
-                    "job {jkey}: held by {wkey} whose active job is {:?}",
+                    "job {jkey}: held by {wkey} whose active job is {}",
                     w.active_job
+                ));
+            }
+            if w.stake < j.collateral {
+                return Err(format!(
+                    "job {jkey}: collateral {} above its worker's stake {}",
+                    j.collateral, w.stake
                 ));
             }
         }

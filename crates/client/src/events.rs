@@ -9,6 +9,7 @@ use tensorgrid::events::*;
 pub enum Event {
     MarketInitialized(MarketInitialized),
     MarketUpdated(MarketUpdated),
+    MarketFeesWithdrawn(MarketFeesWithdrawn),
     WorkerRegistered(WorkerRegistered),
     WorkerUpdated(WorkerUpdated),
     WorkerDeregistered(WorkerDeregistered),
@@ -40,6 +41,7 @@ pub fn decode_event(ix_data: &[u8]) -> Option<Event> {
     first_match!(
         MarketInitialized,
         MarketUpdated,
+        MarketFeesWithdrawn,
         WorkerRegistered,
         WorkerUpdated,
         WorkerDeregistered,

@@ -1,5 +1,6 @@
 //! One builder per program instruction. Account lists come from Anchor's generated client
-//! structs, so they cannot drift from the program.
+//! structs, so they cannot drift from the program, and signer / writable flags are exactly
+//! what the accounts structs (and therefore the IDL) declare.
 
 use anchor_lang::{prelude::Pubkey, system_program, InstructionData, ToAccountMetas};
 use tensorgrid::{accounts as acc, instruction as data, instructions::*};
@@ -16,13 +17,12 @@ fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instructi
     }
 }
 
-pub fn market_init(authority: Pubkey, treasury: Pubkey, args: MarketInitArgs) -> Instruction {
+pub fn market_init(authority: Pubkey, args: MarketInitArgs) -> Instruction {
     let market = pda::market(&authority, args.market_id).0;
     build(
         acc::MarketInit {
             authority,
             market,
-            treasury,
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
             program: PROGRAM_ID,
@@ -31,21 +31,35 @@ pub fn market_init(authority: Pubkey, treasury: Pubkey, args: MarketInitArgs) ->
     )
 }
 
-pub fn market_update(
-    authority: Pubkey,
-    market: Pubkey,
-    new_treasury: Option<Pubkey>,
-    args: MarketUpdateArgs,
-) -> Instruction {
+pub fn market_update(authority: Pubkey, market: Pubkey, args: MarketUpdateArgs) -> Instruction {
     build(
         acc::MarketUpdate {
             authority,
             market,
-            new_treasury,
             event_authority: pda::event_authority(),
             program: PROGRAM_ID,
         },
         data::MarketUpdate { args },
+    )
+}
+
+pub fn market_withdraw_fees(
+    authority: Pubkey,
+    market: Pubkey,
+    recipient: Pubkey,
+    amount: u64,
+) -> Instruction {
+    build(
+        acc::MarketWithdrawFees {
+            authority,
+            market,
+            recipient,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::MarketWithdrawFees {
+            args: MarketWithdrawFeesArgs { amount },
+        },
     )
 }
 
@@ -94,13 +108,13 @@ pub fn worker_deregister(operator: Pubkey, worker: Pubkey) -> Instruction {
     )
 }
 
-/// `job` is `pda::job(&market, market.job_count)`: the id the market will assign.
-pub fn job_post(poster: Pubkey, market: Pubkey, job: Pubkey, args: JobPostArgs) -> Instruction {
+/// Posts at `pda::job(market, poster, args.job_id)`.
+pub fn job_post(poster: Pubkey, market: Pubkey, args: JobPostArgs) -> Instruction {
     build(
         acc::JobPost {
             poster,
             market,
-            job,
+            job: pda::job(&market, &poster, args.job_id).0,
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
             program: PROGRAM_ID,
@@ -143,14 +157,12 @@ pub fn job_claim(w: WorkerKeys, job: Pubkey) -> Instruction {
     )
 }
 
-pub fn job_abandon(w: WorkerKeys, job: Pubkey, poster: Pubkey) -> Instruction {
+pub fn job_abandon(w: WorkerKeys, job: Pubkey) -> Instruction {
     build(
         acc::JobAbandon {
             operator: w.operator,
-            market: w.market,
             worker: w.worker,
             job,
-            poster,
             event_authority: pda::event_authority(),
             program: PROGRAM_ID,
         },
@@ -162,7 +174,6 @@ pub fn job_submit(w: WorkerKeys, job: Pubkey, args: JobSubmitArgs) -> Instructio
     build(
         acc::JobSubmit {
             operator: w.operator,
-            market: w.market,
             worker: w.worker,
             job,
             event_authority: pda::event_authority(),
@@ -172,48 +183,37 @@ pub fn job_submit(w: WorkerKeys, job: Pubkey, args: JobSubmitArgs) -> Instructio
     )
 }
 
-/// The accounts a settlement (accept, finalize, resolve) names.
+/// The accounts that ending a job (accept, finalize, resolve, dispute timeout) names.
 #[derive(Clone, Copy, Debug)]
 pub struct SettleKeys {
     pub market: Pubkey,
     pub worker: Pubkey,
     pub job: Pubkey,
     pub poster: Pubkey,
-    pub operator: Pubkey,
-    pub treasury: Pubkey,
 }
 
-impl SettleKeys {
-    fn accounts(&self) -> acc::SettleAccounts {
-        acc::SettleAccounts {
-            market: self.market,
-            worker: self.worker,
-            job: self.job,
-            poster: self.poster,
-            operator: self.operator,
-            treasury: self.treasury,
-        }
-    }
-}
-
-/// The poster signs: `s.poster` is marked as a signer.
+/// The poster signs.
 pub fn job_accept(s: SettleKeys) -> Instruction {
-    let mut ix = build(
+    build(
         acc::JobAccept {
-            settle: s.accounts(),
+            poster: s.poster,
+            market: s.market,
+            worker: s.worker,
+            job: s.job,
             event_authority: pda::event_authority(),
             program: PROGRAM_ID,
         },
         data::JobAccept {},
-    );
-    mark_signer(&mut ix, &s.poster);
-    ix
+    )
 }
 
 pub fn job_finalize(s: SettleKeys) -> Instruction {
     build(
         acc::JobFinalize {
-            settle: s.accounts(),
+            market: s.market,
+            worker: s.worker,
+            job: s.job,
+            poster: s.poster,
             event_authority: pda::event_authority(),
             program: PROGRAM_ID,
         },
@@ -237,7 +237,10 @@ pub fn job_resolve(authority: Pubkey, s: SettleKeys, worker_wins: bool) -> Instr
     build(
         acc::JobResolve {
             authority,
-            settle: s.accounts(),
+            market: s.market,
+            worker: s.worker,
+            job: s.job,
+            poster: s.poster,
             event_authority: pda::event_authority(),
             program: PROGRAM_ID,
         },
@@ -247,30 +250,28 @@ pub fn job_resolve(authority: Pubkey, s: SettleKeys, worker_wins: bool) -> Instr
     )
 }
 
-pub fn job_reclaim(
-    cranker: Pubkey,
-    market: Pubkey,
-    worker: Pubkey,
-    job: Pubkey,
-    poster: Pubkey,
-) -> Instruction {
+pub fn job_dispute_timeout(s: SettleKeys) -> Instruction {
+    build(
+        acc::JobDisputeTimeout {
+            worker: s.worker,
+            job: s.job,
+            poster: s.poster,
+            event_authority: pda::event_authority(),
+            program: PROGRAM_ID,
+        },
+        data::JobDisputeTimeout {},
+    )
+}
+
+pub fn job_reclaim(cranker: Pubkey, worker: Pubkey, job: Pubkey) -> Instruction {
     build(
         acc::JobReclaim {
             cranker,
-            market,
             worker,
             job,
-            poster,
             event_authority: pda::event_authority(),
             program: PROGRAM_ID,
         },
         data::JobReclaim {},
     )
-}
-
-/// Marks every meta for `key` as a signer (for accounts the program checks with `is_signer`).
-pub fn mark_signer(ix: &mut Instruction, key: &Pubkey) {
-    for meta in ix.accounts.iter_mut().filter(|m| m.pubkey == *key) {
-        meta.is_signer = true;
-    }
 }

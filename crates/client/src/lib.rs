@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod instructions;
+pub mod layout;
 pub mod pda;
 
 pub use tensorgrid::{

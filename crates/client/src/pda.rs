@@ -19,9 +19,16 @@ pub fn worker(market: &Pubkey, operator: &Pubkey) -> (Pubkey, u8) {
     )
 }
 
-pub fn job(market: &Pubkey, job_id: u64) -> (Pubkey, u8) {
+/// A job's address: the poster picks `job_id`, so the address is known before posting and
+/// nobody else can take it.
+pub fn job(market: &Pubkey, poster: &Pubkey, job_id: u64) -> (Pubkey, u8) {
     Pubkey::find_program_address(
-        &[JOB_SEED, market.as_ref(), &job_id.to_le_bytes()],
+        &[
+            JOB_SEED,
+            market.as_ref(),
+            poster.as_ref(),
+            &job_id.to_le_bytes(),
+        ],
         &PROGRAM_ID,
     )
 }

@@ -1,4 +1,4 @@
-//! PDA seeds and limits shared by the program and its clients.
+//! PDA seeds and the bounds the program puts on every market parameter, shared with clients.
 
 use anchor_lang::prelude::*;
 
@@ -8,13 +8,26 @@ pub const MARKET_SEED: &[u8] = b"market";
 /// `Worker` PDA: `[WORKER_SEED, market, operator]`.
 #[constant]
 pub const WORKER_SEED: &[u8] = b"worker";
-/// `Job` PDA: `[JOB_SEED, market, job_id.to_le_bytes()]`.
+/// `Job` PDA: `[JOB_SEED, market, poster, job_id.to_le_bytes()]`; the poster chooses `job_id`,
+/// so nobody else can take or shift the address of a job the poster has prepared.
 #[constant]
 pub const JOB_SEED: &[u8] = b"job";
 
 /// Basis-point denominator: 10_000 bps = 100 %.
 #[constant]
 pub const BPS_DENOMINATOR: u16 = 10_000;
+/// Highest market fee: 20 % of a reward.
+#[constant]
+pub const MAX_FEE_BPS: u16 = 2_000;
+/// Highest collateral a claim may lock: 5 × the job's reward.
+#[constant]
+pub const MAX_COLLATERAL_BPS: u16 = 50_000;
+/// Highest share of a deadline slash paid to the cranker: the poster always gets at least half.
+#[constant]
+pub const MAX_CRANK_BOUNTY_BPS: u16 = 5_000;
+/// Longest challenge window, dispute-resolution window and claim duration: 30 days.
+#[constant]
+pub const MAX_WINDOW_S: i64 = 30 * 24 * 3_600;
 /// Longest `spec_uri` / `result_uri`, in bytes. (`usize` constants cannot go in the IDL; the
 /// limit appears there as the `max_len` of the account fields.)
 pub const MAX_URI_LEN: usize = 200;

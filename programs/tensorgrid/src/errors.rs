@@ -1,31 +1,46 @@
 use anchor_lang::prelude::*;
 
-/// Every rejection the program makes. Codes start at 6000 (Anchor's custom range) and are
-/// part of the public interface: append new variants at the end, never reorder.
+/// Every rejection the program makes, each with its own code. Codes start at 6000 (Anchor's
+/// custom range) and are part of the public interface: append new variants at the end, never
+/// reorder.
 #[error_code]
 pub enum TensorgridError {
     #[msg("The market is paused: no new posts or claims")]
     MarketPaused,
     #[msg("A basis-point value is above 10000")]
     InvalidBps,
-    #[msg("Challenge window and maximum claim duration must be positive")]
+    #[msg("Windows and the maximum claim duration must be positive")]
     InvalidWindow,
+    #[msg("A window or the maximum claim duration is longer than 30 days")]
+    WindowTooLong,
+    #[msg("The fee is above the program's maximum of 2000 bps")]
+    FeeTooHigh,
+    #[msg("Collateral must be between 1 and 50000 bps of the reward")]
+    InvalidCollateral,
+    #[msg("The crank bounty is above the program's maximum of 5000 bps")]
+    BountyTooHigh,
+    #[msg("The abandon penalty must cost less than a missed deadline (slash minus bounty)")]
+    PenaltyNotBelowSlash,
     #[msg("Only the market authority may do this")]
     NotMarketAuthority,
-    #[msg("The treasury account does not match the market's treasury")]
-    TreasuryMismatch,
-    #[msg("The treasury account must hold at least its rent-exempt minimum")]
-    TreasuryNotRentExempt,
+    #[msg("The market holds fewer unclaimed fees than requested")]
+    InsufficientFees,
     #[msg("Stake is below the market minimum")]
     StakeBelowMinimum,
-    #[msg("Worker stake is below the market minimum: top it up before claiming")]
+    #[msg("Worker stake is below the market minimum or the job's collateral")]
     InsufficientStake,
     #[msg("Withdrawal would leave the stake below the market minimum")]
     WithdrawBelowMinimum,
+    #[msg("The worker has fewer unwithdrawn earnings than requested")]
+    InsufficientEarnings,
     #[msg("Hardware label is longer than 32 bytes")]
     LabelTooLong,
     #[msg("Only the worker's operator may do this")]
     NotOperator,
+    #[msg("The worker is already registered")]
+    WorkerAlreadyRegistered,
+    #[msg("The worker is deregistered")]
+    WorkerDeregistered,
     #[msg("The worker still has an active job")]
     WorkerHasActiveJob,
     #[msg("Spec URI is empty or longer than 200 bytes")]
@@ -58,6 +73,8 @@ pub enum TensorgridError {
     JobNotDisputed,
     #[msg("This worker is not assigned to the job")]
     NotAssignedWorker,
+    #[msg("This worker lost the job by abandoning it or missing its deadline and may not claim it again")]
+    ClaimBarred,
     #[msg("The claim deadline has passed")]
     DeadlinePassed,
     #[msg("The claim deadline has not passed yet")]
@@ -66,6 +83,10 @@ pub enum TensorgridError {
     ChallengeWindowOpen,
     #[msg("The challenge window has closed")]
     ChallengeWindowClosed,
+    #[msg("The dispute's resolution window has closed: only the timeout default applies now")]
+    DisputeExpired,
+    #[msg("The dispute's resolution window is still open")]
+    DisputeNotExpired,
     #[msg("The receiving account does not match the one recorded on-chain")]
     RecipientMismatch,
     #[msg("Arithmetic overflow")]

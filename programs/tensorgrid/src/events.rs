@@ -1,159 +1,295 @@
 //! One event per state change, emitted with `emit_cpi!` so that clients read them back from the
-//! transaction's inner instructions (logs can be truncated; inner instructions cannot).
+//! transaction's inner instructions (logs can be truncated; inner instructions cannot). Every
+//! event names every amount of lamports the instruction moved.
 
 use anchor_lang::prelude::*;
 
-use crate::state::{Hardware, JobRequirements, MarketParams};
+use crate::state::{Hardware, JobRequirements, JobTerms, MarketParams};
 
+/// A market was created.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarketInitialized {
+    /// The new market account.
     pub market: Pubkey,
+    /// Who may update it, resolve its disputes and withdraw its fees.
     pub authority: Pubkey,
+    /// The authority's id for this market.
     pub market_id: u64,
-    pub treasury: Pubkey,
+    /// Parameters for jobs posted from now on.
     pub params: MarketParams,
 }
 
+/// The authority changed the parameters for future jobs or paused / resumed the market.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarketUpdated {
+    /// The market.
     pub market: Pubkey,
-    pub treasury: Pubkey,
+    /// Parameters for jobs posted from now on (jobs already posted keep theirs).
     pub params: MarketParams,
+    /// Whether new posts and claims are blocked.
     pub paused: bool,
 }
 
+/// The authority withdrew accrued fees.
+#[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketFeesWithdrawn {
+    /// The market.
+    pub market: Pubkey,
+    /// Where the lamports went.
+    pub recipient: Pubkey,
+    /// Lamports withdrawn.
+    pub amount: u64,
+    /// Fees still held by the market afterwards.
+    pub fees_unclaimed: u64,
+}
+
+/// A worker registered (or registered again after deregistering, keeping its record).
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerRegistered {
+    /// The market.
     pub market: Pubkey,
+    /// The worker account.
     pub worker: Pubkey,
+    /// The operator's wallet.
     pub operator: Pubkey,
+    /// Lamports moved from the operator into the stake.
     pub stake: u64,
+    /// Rent paid by the operator for a new account (0 when the account already existed).
+    pub rent_paid: u64,
+    /// The worker's hardware.
     pub hardware: Hardware,
 }
 
+/// A worker changed its stake, withdrew earnings or changed its hardware.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerUpdated {
+    /// The worker account.
     pub worker: Pubkey,
+    /// Lamports moved from the operator into the stake.
+    pub stake_added: u64,
+    /// Lamports of stake moved to the operator.
+    pub stake_withdrawn: u64,
+    /// Lamports of earnings moved to the operator.
+    pub earnings_withdrawn: u64,
+    /// Stake afterwards.
     pub stake: u64,
+    /// Unwithdrawn earnings afterwards.
+    pub earnings: u64,
+    /// Hardware afterwards.
     pub hardware: Hardware,
 }
 
+/// A worker left the market; its account (and record) stays.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerDeregistered {
+    /// The worker account.
     pub worker: Pubkey,
+    /// The operator's wallet, which received the lamports.
     pub operator: Pubkey,
-    /// Stake plus rent returned to the operator.
-    pub returned: u64,
+    /// Stake returned to the operator.
+    pub stake_returned: u64,
+    /// Earnings returned to the operator.
+    pub earnings_returned: u64,
 }
 
+/// A job was posted and its reward escrowed.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobPosted {
+    /// The market.
     pub market: Pubkey,
+    /// The job account.
     pub job: Pubkey,
+    /// The poster's id for the job.
     pub job_id: u64,
+    /// The poster's wallet.
     pub poster: Pubkey,
+    /// Lamports escrowed (fee included).
     pub reward: u64,
+    /// Rent the poster paid for the job account (returned when it closes).
+    pub rent_paid: u64,
+    /// sha256 of the job spec.
     pub spec_hash: [u8; 32],
+    /// Where the spec is.
     pub spec_uri: String,
+    /// What a worker's device must offer.
     pub requirements: JobRequirements,
+    /// Seconds a worker has to submit, from its claim.
     pub max_duration_s: i64,
+    /// Money terms fixed for this job.
+    pub terms: JobTerms,
 }
 
+/// The poster cancelled an open job.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobCancelled {
+    /// The job account (now closed).
     pub job: Pubkey,
+    /// The poster's id for the job.
     pub job_id: u64,
-    /// Reward plus rent returned to the poster.
-    pub refunded: u64,
+    /// The poster's wallet.
+    pub poster: Pubkey,
+    /// Reward returned to the poster.
+    pub reward_refunded: u64,
+    /// Penalties from earlier abandons / reclaims paid to the poster.
+    pub compensation: u64,
+    /// Rent returned to the poster.
+    pub rent_refunded: u64,
 }
 
+/// A worker claimed a job.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobClaimed {
+    /// The job account.
     pub job: Pubkey,
+    /// The poster's id for the job.
     pub job_id: u64,
+    /// The worker account.
     pub worker: Pubkey,
+    /// Lamports of the worker's stake at risk for this job.
+    pub collateral: u64,
+    /// Unix time by which the worker must submit.
     pub deadline: i64,
 }
 
+/// A worker gave a claimed job back before its deadline.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobAbandoned {
+    /// The job account.
     pub job: Pubkey,
+    /// The poster's id for the job.
     pub job_id: u64,
+    /// The worker account.
     pub worker: Pubkey,
-    /// Stake moved to the poster.
+    /// Stake moved into the job's escrow for the poster.
     pub penalty: u64,
 }
 
+/// A worker submitted a result.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobSubmitted {
+    /// The job account.
     pub job: Pubkey,
+    /// The poster's id for the job.
     pub job_id: u64,
+    /// The worker account.
     pub worker: Pubkey,
+    /// sha256 of the result manifest.
     pub result_hash: [u8; 32],
+    /// Where the result is.
     pub result_uri: String,
+    /// The metric the worker reports, in millionths.
     pub reported_metric: u64,
+    /// Unix time until which the poster may dispute.
     pub challenge_ends_at: i64,
 }
 
 /// How a job reached `Paid`.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Settlement {
+    /// The poster accepted the result.
     AcceptedByPoster,
+    /// The challenge window passed without a dispute.
     FinalizedAfterWindow,
+    /// The authority resolved a dispute for the worker.
     ResolvedForWorker,
 }
 
+/// A job was paid and closed.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobPaid {
+    /// The job account (now closed).
     pub job: Pubkey,
+    /// The poster's id for the job.
     pub job_id: u64,
+    /// The worker account, credited with the payout.
     pub worker: Pubkey,
+    /// The poster's wallet.
+    pub poster: Pubkey,
+    /// How the job was settled.
     pub settlement: Settlement,
-    /// Reward minus fee, to the worker's operator.
+    /// Reward minus fee, added to the worker's earnings.
     pub payout: u64,
-    /// Fee, to the treasury.
+    /// Fee, added to the market's unclaimed fees.
     pub fee: u64,
+    /// Penalties from earlier abandons / reclaims paid to the poster.
+    pub compensation: u64,
+    /// Rent returned to the poster.
+    pub rent_refunded: u64,
 }
 
+/// The poster disputed a submitted result.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobDisputed {
+    /// The job account.
     pub job: Pubkey,
+    /// The poster's id for the job.
     pub job_id: u64,
+    /// The worker account.
     pub worker: Pubkey,
+    /// Unix time until which the authority may resolve; afterwards anyone may apply the
+    /// timeout default.
+    pub dispute_ends_at: i64,
 }
 
+/// Why a job was refunded.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundReason {
+    /// The authority resolved the dispute for the poster; the worker was slashed.
+    DisputeLost,
+    /// Nobody resolved the dispute in time: the poster is refunded, the worker not slashed.
+    DisputeExpired,
+}
+
+/// A disputed job was refunded to the poster and closed.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRefunded {
+    /// The job account (now closed).
     pub job: Pubkey,
+    /// The poster's id for the job.
     pub job_id: u64,
+    /// The worker account.
     pub worker: Pubkey,
-    /// Reward plus rent returned to the poster.
-    pub refunded: u64,
+    /// The poster's wallet.
+    pub poster: Pubkey,
+    /// Why.
+    pub reason: RefundReason,
+    /// Reward returned to the poster.
+    pub reward_refunded: u64,
     /// Stake moved from the worker to the poster.
     pub slashed: u64,
+    /// Penalties from earlier abandons / reclaims paid to the poster.
+    pub compensation: u64,
+    /// Rent returned to the poster.
+    pub rent_refunded: u64,
 }
 
+/// A job whose worker missed its deadline was reclaimed and reopened.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobReclaimed {
+    /// The job account.
     pub job: Pubkey,
+    /// The poster's id for the job.
     pub job_id: u64,
+    /// The worker account that missed the deadline.
     pub worker: Pubkey,
+    /// Who cranked the reclaim.
     pub cranker: Pubkey,
-    /// Stake moved to the poster.
+    /// Stake moved into the job's escrow for the poster.
     pub to_poster: u64,
     /// Stake moved to the cranker.
     pub bounty: u64,

@@ -2,10 +2,20 @@
 //!
 //! Posters escrow a reward for a training job; staked workers claim it, train, and submit the
 //! sha256 of a result manifest; the reward is released on acceptance (or after a challenge
-//! window), refunded on a lost dispute, and the stake of a worker that misses its deadline is
-//! slashed. This file only dispatches: each instruction lives in `instructions/`.
+//! window), refunded on a lost or expired dispute, and part of the collateral a claim puts at
+//! risk is slashed when a worker misses its deadline. Every job carries its own money terms,
+//! fixed when it is posted. This file only dispatches: each instruction lives in
+//! `instructions/`, the rules in `state/`.
 
 #![allow(unexpected_cfgs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::unwrap_used,
+        clippy::expect_used
+    )
+)]
 
 use anchor_lang::prelude::*;
 #[cfg(target_os = "solana")]
@@ -25,62 +35,104 @@ declare_id!("BdfnHUsHP8poe7eBEXDBkPxPh7JJ1Dvu6uckFYwdE14t");
 pub mod tensorgrid {
     use super::*;
 
+    /// Creates a market whose authority is the signer. Parameters are checked against the
+    /// program's bounds (fee ≤ 20 %, collateral ≤ 5 × reward, windows ≤ 30 days) and each
+    /// other (abandoning always costs less than missing a deadline).
     pub fn market_init(ctx: Context<MarketInit>, args: MarketInitArgs) -> Result<()> {
         MarketInit::handler(ctx, args)
     }
 
+    /// Authority only: sets the parameters for jobs posted from now on, and/or pauses new
+    /// posts and claims. Jobs already posted keep their terms.
     pub fn market_update(ctx: Context<MarketUpdate>, args: MarketUpdateArgs) -> Result<()> {
         MarketUpdate::handler(ctx, args)
     }
 
+    /// Authority only: moves accrued fees from the market account to any recipient.
+    pub fn market_withdraw_fees(
+        ctx: Context<MarketWithdrawFees>,
+        args: MarketWithdrawFeesArgs,
+    ) -> Result<()> {
+        MarketWithdrawFees::handler(ctx, args)
+    }
+
+    /// Registers the signer as a worker with a stake (at least the market's minimum) and a
+    /// hardware profile. A deregistered worker registers again into its old account and keeps
+    /// its record.
     pub fn worker_register(ctx: Context<WorkerRegister>, args: WorkerRegisterArgs) -> Result<()> {
         WorkerRegister::handler(ctx, args)
     }
 
+    /// Operator only: adds or withdraws stake, withdraws earnings, changes hardware. Stake
+    /// withdrawals and hardware changes need the worker idle.
     pub fn worker_update(ctx: Context<WorkerUpdate>, args: WorkerUpdateArgs) -> Result<()> {
         WorkerUpdate::handler(ctx, args)
     }
 
+    /// Operator only, while idle: returns stake and earnings; the account and its record stay.
     pub fn worker_deregister(ctx: Context<WorkerDeregister>) -> Result<()> {
         WorkerDeregister::handler(ctx)
     }
 
+    /// Posts a job: escrows the reward in a new job account at `["job", market, poster, job_id]`
+    /// and fixes its money terms from the market's current parameters.
     pub fn job_post(ctx: Context<JobPost>, args: JobPostArgs) -> Result<()> {
         JobPost::handler(ctx, args)
     }
 
+    /// Poster only, while the job is open: returns reward, compensation and rent.
     pub fn job_cancel(ctx: Context<JobCancel>) -> Result<()> {
         JobCancel::handler(ctx)
     }
 
+    /// Operator of an idle worker with enough stake and matching hardware: takes an open job
+    /// and puts the job's collateral at risk until the deadline.
     pub fn job_claim(ctx: Context<JobClaim>) -> Result<()> {
         JobClaim::handler(ctx)
     }
 
+    /// The holding worker, before its deadline: gives the job back, paying the abandon penalty
+    /// into the escrow for the poster. The job reopens; this worker may not claim it again.
     pub fn job_abandon(ctx: Context<JobAbandon>) -> Result<()> {
         JobAbandon::handler(ctx)
     }
 
+    /// The holding worker, before its deadline: records the result hash, URI and metric and
+    /// opens the challenge window.
     pub fn job_submit(ctx: Context<JobSubmit>, args: JobSubmitArgs) -> Result<()> {
         JobSubmit::handler(ctx, args)
     }
 
+    /// Poster only: accepts a submitted result and pays at once.
     pub fn job_accept(ctx: Context<JobAccept>) -> Result<()> {
         JobAccept::handler(ctx)
     }
 
+    /// Anyone, after the challenge window: pays a submitted job.
     pub fn job_finalize(ctx: Context<JobFinalize>) -> Result<()> {
         JobFinalize::handler(ctx)
     }
 
+    /// Poster only, inside the challenge window: disputes the result; the authority then has
+    /// the job's `resolve_window_s` to rule.
     pub fn job_dispute(ctx: Context<JobDispute>) -> Result<()> {
         JobDispute::handler(ctx)
     }
 
+    /// Authority only, inside the resolution window: pays the worker, or refunds the poster
+    /// and slashes the job's collateral (never more than the job's terms allow).
     pub fn job_resolve(ctx: Context<JobResolve>, args: JobResolveArgs) -> Result<()> {
         JobResolve::handler(ctx, args)
     }
 
+    /// Anyone, after the resolution window of an unresolved dispute: refunds the poster, frees
+    /// the worker without a slash, charges no fee.
+    pub fn job_dispute_timeout(ctx: Context<JobDisputeTimeout>) -> Result<()> {
+        JobDisputeTimeout::handler(ctx)
+    }
+
+    /// Anyone, after a missed deadline: slashes the job's collateral (bounty to the caller, the
+    /// rest into the escrow for the poster) and reopens the job.
     pub fn job_reclaim(ctx: Context<JobReclaim>) -> Result<()> {
         JobReclaim::handler(ctx)
     }

@@ -66,10 +66,12 @@ fn describe(e: &Event) -> String {
         ),
         Event::JobDisputed(e) => format!("JobDisputed id={}", e.job_id),
         Event::JobRefunded(e) => format!(
-            "JobRefunded id={} refunded={} slashed={}",
+            "JobRefunded id={} {:?} refunded={} slashed={} rent={}",
             e.job_id,
-            sol(e.refunded),
-            sol(e.slashed)
+            e.reason,
+            sol(e.reward_refunded + e.compensation),
+            sol(e.slashed),
+            sol(e.rent_refunded)
         ),
         Event::JobReclaimed(e) => format!(
             "JobReclaimed id={} to_poster={} bounty={}",
@@ -77,21 +79,43 @@ fn describe(e: &Event) -> String {
             sol(e.to_poster),
             sol(e.bounty)
         ),
-        Event::WorkerUpdated(e) => format!("WorkerUpdated stake={}", sol(e.stake)),
-        Event::WorkerDeregistered(e) => format!("WorkerDeregistered returned={}", sol(e.returned)),
-        Event::JobCancelled(e) => {
-            format!("JobCancelled id={} refunded={}", e.job_id, sol(e.refunded))
-        }
+        Event::WorkerUpdated(e) => format!(
+            "WorkerUpdated stake={} (+{} −{}) earnings withdrawn={}",
+            sol(e.stake),
+            sol(e.stake_added),
+            sol(e.stake_withdrawn),
+            sol(e.earnings_withdrawn)
+        ),
+        Event::WorkerDeregistered(e) => format!(
+            "WorkerDeregistered stake returned={} earnings returned={}",
+            sol(e.stake_returned),
+            sol(e.earnings_returned)
+        ),
+        Event::JobCancelled(e) => format!(
+            "JobCancelled id={} refunded={} compensation={} rent={}",
+            e.job_id,
+            sol(e.reward_refunded),
+            sol(e.compensation),
+            sol(e.rent_refunded)
+        ),
         other => format!("{other:?}"),
     }
 }
 
-fn balances(env: &TestEnv, who: &[(&str, &Keypair)], treasury: &anchor_lang::prelude::Pubkey) {
+fn balances(env: &TestEnv, who: &[(&str, &Keypair)], market: &MarketFx, worker: &WorkerFx) {
     let mut line: Vec<String> = who
         .iter()
         .map(|(n, k)| format!("{n} {}", sol(env.lamports(&k.pubkey()))))
         .collect();
-    line.push(format!("treasury {}", sol(env.lamports(treasury))));
+    line.push(format!(
+        "worker stake {} earnings {}",
+        sol(worker.state(env).stake),
+        sol(worker.state(env).earnings)
+    ));
+    line.push(format!(
+        "market fees {}",
+        sol(market.state(env).fees_unclaimed)
+    ));
     println!("    balances: {}", line.join(" · "));
 }
 
@@ -119,11 +143,7 @@ fn main() -> Result<()> {
     );
     let mut env = TestEnv::with_runtime(runtime);
     let market = MarketFx::create(&mut env, default_params());
-    println!(
-        "✔ market_init  authority={} treasury={}",
-        market.authority.pubkey(),
-        market.treasury
-    );
+    println!("✔ market_init  authority={}", market.authority.pubkey());
     let developer = env.funded(20 * SOL);
     let worker = market.worker(&mut env, cuda(24_576), 2 * SOL);
     println!(
@@ -131,20 +151,18 @@ fn main() -> Result<()> {
         worker.operator.pubkey()
     );
     let who = [("developer", &developer), ("operator", &worker.operator)];
-    balances(&env, &who, &market.treasury);
+    balances(&env, &who, &market, &worker);
 
-    println!("\n— job 0: the happy path");
-    let job = market.next_job(&env);
+    println!("\n— job 1: the happy path");
+    let args = job_args(3 * SOL);
+    let id = args.job_id;
     step(
         "job_post",
-        env.send(
-            &[market.post_ix(&env, &developer.pubkey(), job_args(3 * SOL))],
-            &[&developer],
-        ),
+        env.send(&[market.post_ix(&developer.pubkey(), args)], &[&developer]),
     )?;
     let job = JobFx {
-        address: job.0,
-        id: job.1,
+        address: tensorgrid_client::pda::job(&market.address, &developer.pubkey(), id).0,
+        id,
         poster: developer.pubkey(),
     };
     step("job_claim", worker.claim(&mut env, &job))?;
@@ -157,9 +175,9 @@ fn main() -> Result<()> {
             &[&developer],
         ),
     )?;
-    balances(&env, &who, &market.treasury);
+    balances(&env, &who, &market, &worker);
 
-    println!("\n— job 1: disputed, the authority sides with the developer");
+    println!("\n— job 2: disputed, the authority sides with the developer");
     let job = market.post(&mut env, &developer, job_args(SOL));
     println!("✔ job_post  id={}", job.id);
     step("job_claim", worker.claim(&mut env, &job))?;
@@ -183,9 +201,9 @@ fn main() -> Result<()> {
             &[auth],
         ),
     )?;
-    balances(&env, &who, &market.treasury);
+    balances(&env, &who, &market, &worker);
 
-    println!("\n— job 2: the worker misses its deadline; a cranker reclaims, the job reopens");
+    println!("\n— job 3: the worker misses its deadline; a cranker reclaims, the job reopens");
     let job = market.post(&mut env, &developer, job_args(SOL));
     println!("✔ job_post  id={}", job.id);
     let top_up = tensorgrid::instructions::WorkerUpdateArgs {
@@ -212,10 +230,8 @@ fn main() -> Result<()> {
         env.send(
             &[ix::job_reclaim(
                 cranker.pubkey(),
-                market.address,
                 worker.address,
                 job.address,
-                developer.pubkey(),
             )],
             &[&cranker],
         ),
@@ -225,6 +241,19 @@ fn main() -> Result<()> {
         env.send(
             &[ix::job_cancel(developer.pubkey(), job.address)],
             &[&developer],
+        ),
+    )?;
+    let fees = market.state(&env).fees_unclaimed;
+    step(
+        "market_withdraw_fees",
+        env.send(
+            &[ix::market_withdraw_fees(
+                auth.pubkey(),
+                market.address,
+                auth.pubkey(),
+                fees,
+            )],
+            &[auth],
         ),
     )?;
     step(
@@ -237,7 +266,7 @@ fn main() -> Result<()> {
             &[&worker.operator],
         ),
     )?;
-    balances(&env, &who, &market.treasury);
+    balances(&env, &who, &market, &worker);
     println!(
         "\nEvery transaction above was checked for lamport conservation and account invariants."
     );

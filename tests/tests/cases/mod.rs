@@ -9,4 +9,5 @@ mod test_job_submit;
 mod test_lifecycle;
 mod test_market;
 mod test_random_sequences;
+mod test_terms;
 mod test_worker;

@@ -25,7 +25,6 @@ fn run_path(path: &str) {
     let cranker = env.funded(SOL);
     let world: Vec<Pubkey> = vec![
         lc.market.authority.pubkey(),
-        lc.market.treasury,
         lc.market.address,
         lc.poster.pubkey(),
         lc.worker.operator.pubkey(),
@@ -66,7 +65,7 @@ fn run_path(path: &str) {
         "abandon-cancel" => {
             l.send(claim, &lc.worker.operator);
             l.send(
-                ix::job_abandon(lc.worker.keys(), lc.job.address, lc.poster.pubkey()),
+                ix::job_abandon(lc.worker.keys(), lc.job.address),
                 &lc.worker.operator,
             );
             l.send(cancel, &lc.poster);
@@ -74,15 +73,16 @@ fn run_path(path: &str) {
         "reclaim-cancel" => {
             l.send(claim, &lc.worker.operator);
             l.env.warp(3_601);
-            let reclaim = ix::job_reclaim(
-                cranker.pubkey(),
-                lc.market.address,
-                lc.worker.address,
-                lc.job.address,
-                lc.poster.pubkey(),
-            );
+            let reclaim = ix::job_reclaim(cranker.pubkey(), lc.worker.address, lc.job.address);
             l.send(reclaim, &cranker);
             l.send(cancel, &lc.poster);
+        }
+        "dispute-timeout" => {
+            l.send(claim, &lc.worker.operator);
+            l.send(submit, &lc.worker.operator);
+            l.send(dispute, &lc.poster);
+            l.env.warp(default_params().resolve_window_s + 1);
+            l.send(ix::job_dispute_timeout(lc.settle_keys()), &cranker);
         }
         other => unreachable!("{other}"),
     }
@@ -94,17 +94,29 @@ fn run_path(path: &str) {
         ix::worker_deregister(lc.worker.operator.pubkey(), lc.worker.address),
         &lc.worker.operator,
     );
-    assert!(
-        l.env.account(&lc.worker.address).is_none(),
-        "{path}: worker account closed"
+    let fees = l
+        .env
+        .get::<tensorgrid_client::state::Market>(&lc.market.address)
+        .unwrap()
+        .fees_unclaimed;
+    l.send(
+        ix::market_withdraw_fees(auth.pubkey(), lc.market.address, auth.pubkey(), fees),
+        auth,
     );
     let end = l.env.total_lamports(&world);
     assert_eq!(start - end, l.fees, "{path}: lamports stranded or created");
-    // Only the market account (its rent) still holds lamports among program accounts.
+    // Program accounts keep their rent and nothing else: the worker's (its record stays) and
+    // the market's.
+    let rent = |space| l.env.rent_exempt(space);
+    assert_eq!(
+        l.env.lamports(&lc.worker.address),
+        rent(tensorgrid_client::state::Worker::SPACE),
+        "{path}: worker holds only rent"
+    );
     assert_eq!(
         l.env.lamports(&lc.market.address),
-        l.env
-            .rent_exempt(8 + <tensorgrid_client::state::Market as anchor_lang::Space>::INIT_SPACE)
+        rent(tensorgrid_client::state::Market::SPACE),
+        "{path}: market holds only rent"
     );
 }
 
@@ -118,6 +130,7 @@ fn no_lamport_is_stranded_on_any_terminal_path() {
         "cancel",
         "abandon-cancel",
         "reclaim-cancel",
+        "dispute-timeout",
     ] {
         run_path(path);
     }

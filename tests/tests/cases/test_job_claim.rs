@@ -16,12 +16,15 @@ fn claim_assigns_worker_and_sets_deadline() {
     let tx = lc.worker.claim(&mut env, &lc.job).unwrap();
     let j = lc.job.state(&env).unwrap();
     assert_eq!(j.state, JobState::Claimed);
-    assert_eq!(j.worker, Some(lc.worker.address));
+    assert_eq!(j.holder(), Some(lc.worker.address));
     assert_eq!((j.claimed_at, j.deadline), (env.now(), env.now() + 3_600));
-    assert_eq!(lc.worker.state(&env).active_job, Some(lc.job.id));
-    assert!(
-        matches!(&tx.events()[..], [Event::JobClaimed(e)] if e.deadline == j.deadline && e.worker == lc.worker.address)
+    assert_eq!(
+        j.collateral, lc.reward,
+        "collateral_bps 10000: 1 x the reward"
     );
+    assert_eq!(lc.worker.state(&env).active(), Some(lc.job.address));
+    assert!(matches!(&tx.events()[..], [Event::JobClaimed(e)]
+        if e.deadline == j.deadline && e.worker == lc.worker.address && e.collateral == lc.reward));
 }
 
 fn gpu_job(requirements: JobRequirements) -> JobPostArgs {
@@ -139,7 +142,6 @@ fn claim_with_stake_below_raised_minimum_is_rejected() {
     let up = ix::market_update(
         lc.market.authority.pubkey(),
         lc.market.address,
-        None,
         MarketUpdateArgs {
             params: Some(params),
             paused: None,
@@ -150,6 +152,26 @@ fn claim_with_stake_below_raised_minimum_is_rejected() {
         lc.worker.claim(&mut env, &lc.job),
         TensorgridError::InsufficientStake,
     );
+}
+
+#[test]
+fn claim_needs_stake_covering_the_jobs_collateral() {
+    let mut env = TestEnv::new();
+    let params = MarketParams {
+        collateral_bps: 30_000,
+        ..default_params()
+    };
+    let m = MarketFx::create(&mut env, params);
+    let poster = env.funded(10 * SOL);
+    let job = m.post(&mut env, &poster, job_args(SOL));
+    let thin = m.worker(&mut env, cpu(), 3 * SOL - 1);
+    assert_err(
+        thin.claim(&mut env, &job),
+        TensorgridError::InsufficientStake,
+    );
+    let enough = m.worker(&mut env, cpu(), 3 * SOL);
+    enough.claim(&mut env, &job).unwrap();
+    assert_eq!(job.state(&env).unwrap().collateral, 3 * SOL);
 }
 
 #[test]

@@ -1,7 +1,11 @@
 //! Dispute (poster, inside the window) and resolve (authority).
 use solana_signer::Signer;
 use tensorgrid_client::{
-    event_types::Settlement, events::Event, instructions as ix, state::JobState, TensorgridError,
+    event_types::{RefundReason, Settlement},
+    events::Event,
+    instructions as ix,
+    state::JobState,
+    TensorgridError,
 };
 use tensorgrid_harness::{fixtures::*, TestEnv};
 
@@ -17,7 +21,8 @@ fn dispute_inside_window_freezes_the_job() {
         )
         .unwrap();
     assert_eq!(lc.job.state(&env).unwrap().state, JobState::Disputed);
-    assert!(matches!(&tx.events()[..], [Event::JobDisputed(e)] if e.worker == lc.worker.address));
+    assert!(matches!(&tx.events()[..], [Event::JobDisputed(e)]
+        if e.worker == lc.worker.address && e.dispute_ends_at == env.now() + 86_400));
     // A disputed job cannot be finalized or accepted.
     let cranker = env.funded(SOL);
     env.warp(100_000);
@@ -84,7 +89,6 @@ fn dispute_by_non_poster_or_before_submission_is_rejected() {
 fn resolve_for_worker_pays_like_acceptance() {
     let mut env = TestEnv::new();
     let lc = Lifecycle::disputed(&mut env);
-    let op = env.lamports(&lc.worker.operator.pubkey());
     let auth = &lc.market.authority;
     let tx = env
         .send(
@@ -93,44 +97,122 @@ fn resolve_for_worker_pays_like_acceptance() {
         )
         .unwrap();
     let fee = lc.reward * 250 / 10_000;
-    assert_eq!(
-        env.lamports(&lc.worker.operator.pubkey()) - op,
-        lc.reward - fee
-    );
     assert!(env.account(&lc.job.address).is_none());
-    assert!(
-        matches!(&tx.events()[..], [Event::JobPaid(e)] if e.settlement == Settlement::ResolvedForWorker)
-    );
+    assert!(matches!(&tx.events()[..], [Event::JobPaid(e)]
+        if e.settlement == Settlement::ResolvedForWorker && e.payout == lc.reward - fee));
     let w = lc.worker.state(&env);
     assert_eq!(
-        (w.active_job, w.jobs_completed, w.stake),
-        (None, 1, 2 * SOL)
+        (w.active(), w.record.jobs_completed, w.stake, w.earnings),
+        (None, 1, 2 * SOL, lc.reward - fee)
     );
+    assert_eq!(lc.market.state(&env).fees_unclaimed, fee);
 }
 
 #[test]
-fn resolve_for_poster_refunds_and_slashes() {
+fn resolve_for_poster_refunds_and_slashes_the_jobs_collateral_only() {
     let mut env = TestEnv::new();
-    let lc = Lifecycle::disputed(&mut env);
-    let poster = env.lamports(&lc.poster.pubkey());
-    let held = env.lamports(&lc.job.address);
-    let auth = &lc.market.authority;
+    let m = MarketFx::create(&mut env, default_params());
+    let poster = env.funded(10 * SOL);
+    let job = m.post(&mut env, &poster, job_args(SOL / 10));
+    // A big stake: a lost dispute takes a share of this job's collateral, not of the stake.
+    let worker = m.worker(&mut env, cpu(), 50 * SOL);
+    worker.claim(&mut env, &job).unwrap();
+    worker.submit(&mut env, &job).unwrap();
+    env.send(&[ix::job_dispute(poster.pubkey(), job.address)], &[&poster])
+        .unwrap();
+    let before = env.lamports(&poster.pubkey());
+    let held = env.lamports(&job.address);
+    let auth = &m.authority;
     let tx = env
         .send(
-            &[ix::job_resolve(auth.pubkey(), lc.settle_keys(), false)],
+            &[ix::job_resolve(
+                auth.pubkey(),
+                m.settle_keys(&job, &worker),
+                false,
+            )],
             &[auth],
         )
         .unwrap();
-    let slashed = 2 * SOL * 5_000 / 10_000;
-    assert_eq!(env.lamports(&lc.poster.pubkey()) - poster, held + slashed);
+    let slashed = SOL / 10 * 5_000 / 10_000;
+    assert_eq!(env.lamports(&poster.pubkey()) - before, held + slashed);
+    assert!(env.account(&job.address).is_none());
+    let w = worker.state(&env);
+    assert_eq!(
+        (w.active(), w.record.disputes_lost, w.stake),
+        (None, 1, 50 * SOL - slashed)
+    );
+    assert!(matches!(&tx.events()[..], [Event::JobRefunded(e)]
+        if e.reward_refunded == SOL / 10 && e.reward_refunded + e.rent_refunded == held
+            && e.slashed == slashed && e.reason == RefundReason::DisputeLost));
+}
+
+#[test]
+fn an_unresolved_dispute_times_out_to_a_refund_without_slash() {
+    let mut env = TestEnv::new();
+    let lc = Lifecycle::disputed(&mut env);
+    let ends = lc.job.state(&env).unwrap().dispute_ends_at;
+    assert_eq!(ends, env.now() + default_params().resolve_window_s);
+    let cranker = env.funded(SOL);
+    let timeout = ix::job_dispute_timeout(lc.settle_keys());
+    assert_err(
+        env.send(std::slice::from_ref(&timeout), &[&cranker]),
+        TensorgridError::DisputeNotExpired,
+    );
+    env.warp(default_params().resolve_window_s);
+    assert_err(
+        env.send(std::slice::from_ref(&timeout), &[&cranker]),
+        TensorgridError::DisputeNotExpired,
+    );
+    env.warp(1);
+    // The authority's power to rule has ended.
+    let auth = &lc.market.authority;
+    assert_err(
+        env.send(
+            &[ix::job_resolve(auth.pubkey(), lc.settle_keys(), false)],
+            &[auth],
+        ),
+        TensorgridError::DisputeExpired,
+    );
+    let poster = env.lamports(&lc.poster.pubkey());
+    let held = env.lamports(&lc.job.address);
+    let tx = env.send(&[timeout], &[&cranker]).unwrap();
+    assert_eq!(env.lamports(&lc.poster.pubkey()) - poster, held);
     assert!(env.account(&lc.job.address).is_none());
     let w = lc.worker.state(&env);
     assert_eq!(
-        (w.active_job, w.jobs_slashed, w.stake),
-        (None, 1, 2 * SOL - slashed)
+        (w.active(), w.stake, w.earnings, w.record.disputes_expired),
+        (None, 2 * SOL, 0, 1)
     );
-    assert!(
-        matches!(&tx.events()[..], [Event::JobRefunded(e)] if e.refunded == held && e.slashed == slashed)
+    assert_eq!(lc.market.state(&env).fees_unclaimed, 0, "no fee");
+    assert!(matches!(&tx.events()[..], [Event::JobRefunded(e)]
+        if e.reason == RefundReason::DisputeExpired && e.slashed == 0 && e.reward_refunded == lc.reward));
+}
+
+#[test]
+fn dispute_timeout_checks_state_worker_and_poster() {
+    let mut env = TestEnv::new();
+    let lc = Lifecycle::submitted(&mut env);
+    let cranker = env.funded(SOL);
+    env.warp(200_000);
+    assert_err(
+        env.send(&[ix::job_dispute_timeout(lc.settle_keys())], &[&cranker]),
+        TensorgridError::JobNotDisputed,
+    );
+    let lc = Lifecycle::disputed(&mut env);
+    env.warp(200_000);
+    let other = lc.market.worker(&mut env, cpu(), SOL);
+    let wrong_worker = lc.market.settle_keys(&lc.job, &other);
+    assert_err(
+        env.send(&[ix::job_dispute_timeout(wrong_worker)], &[&cranker]),
+        TensorgridError::NotAssignedWorker,
+    );
+    let wrong_poster = ix::SettleKeys {
+        poster: cranker.pubkey(),
+        ..lc.settle_keys()
+    };
+    assert_err(
+        env.send(&[ix::job_dispute_timeout(wrong_poster)], &[&cranker]),
+        TensorgridError::RecipientMismatch,
     );
 }
 

@@ -1,5 +1,6 @@
 use anchor_lang::error::ErrorCode as Anchor;
 use solana_signer::Signer;
+use tensorgrid::instructions::JobPostArgs;
 use tensorgrid_client::{
     events::Event,
     instructions as ix, pda,
@@ -9,39 +10,80 @@ use tensorgrid_client::{
 use tensorgrid_harness::{fixtures::*, TestEnv};
 
 #[test]
-fn post_escrows_reward_assigns_sequential_ids_and_emits_event() {
+fn post_escrows_reward_at_the_posters_id_fixes_terms_and_emits_event() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(100 * SOL);
     let rent = env.rent_exempt(Job::SPACE);
-    for id in 0..3u64 {
+    for (n, id) in [10u64, 3, u64::MAX].into_iter().enumerate() {
         let before = env.lamports(&poster.pubkey());
-        let post = m.post_ix(&env, &poster.pubkey(), job_args(SOL + id));
-        let tx = env.send(&[post], &[&poster]).unwrap();
-        let address = pda::job(&m.address, id).0;
-        assert_eq!(env.lamports(&address), rent + SOL + id);
+        let args = JobPostArgs {
+            job_id: id,
+            ..job_args(SOL + n as u64)
+        };
+        let tx = env
+            .send(&[m.post_ix(&poster.pubkey(), args)], &[&poster])
+            .unwrap();
+        let address = pda::job(&m.address, &poster.pubkey(), id).0;
+        let reward = SOL + n as u64;
+        assert_eq!(env.lamports(&address), rent + reward);
         assert_eq!(
             before - env.lamports(&poster.pubkey()),
-            rent + SOL + id + 5_000
+            rent + reward + 5_000
         );
         let j: Job = env.get(&address).unwrap();
         assert_eq!(
-            (j.job_id, j.state, j.reward, j.poster),
-            (id, JobState::Open, SOL + id, poster.pubkey())
+            (j.job_id, j.state, j.reward, j.poster, j.holder()),
+            (id, JobState::Open, reward, poster.pubkey(), None)
         );
         assert_eq!(
             (j.spec_hash, j.spec_uri.as_str()),
             ([7; 32], "file:///jobs/digits-mlp.json")
         );
+        assert_eq!(j.terms, default_params().job_terms());
         assert_eq!(j.created_at, env.now());
         match &tx.events()[..] {
             [Event::JobPosted(e)] => {
-                assert_eq!((e.job, e.job_id, e.reward), (address, id, SOL + id))
+                assert_eq!(
+                    (e.job, e.job_id, e.reward, e.rent_paid, e.terms),
+                    (address, id, reward, rent, j.terms)
+                )
             }
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(m.state(&env).job_count, 3);
+    assert_eq!(m.state(&env).jobs_posted, 3);
+}
+
+/// Review finding 9: with ids from a market counter, a griefer's `[post, cancel]` made every
+/// prepared `job_post` fail. A poster's address now depends only on the poster's own choice.
+#[test]
+fn a_third_party_cannot_preempt_a_prepared_post() {
+    let mut env = TestEnv::new();
+    let m = MarketFx::create(&mut env, default_params());
+    let poster = env.funded(10 * SOL);
+    let griefer = env.funded(10 * SOL);
+    let args = job_args(SOL);
+    let id = args.job_id;
+    let prepared = m.post_ix(&poster.pubkey(), args.clone());
+    let grief = m.post_ix(&griefer.pubkey(), args.clone());
+    let griefed = pda::job(&m.address, &griefer.pubkey(), id).0;
+    env.send(
+        &[grief, ix::job_cancel(griefer.pubkey(), griefed)],
+        &[&griefer],
+    )
+    .unwrap();
+    env.send(&[prepared], &[&poster]).unwrap();
+    let job: Job = env
+        .get(&pda::job(&m.address, &poster.pubkey(), id).0)
+        .unwrap();
+    assert_eq!(job.poster, poster.pubkey());
+    // The same poster cannot reuse a live id (the account exists): nothing is taken.
+    let before = env.lamports(&poster.pubkey());
+    assert!(env
+        .send(&[m.post_ix(&poster.pubkey(), args)], &[&poster])
+        .is_err());
+    assert_eq!(env.lamports(&poster.pubkey()), before - 5_000);
 }
 
 #[test]
@@ -49,7 +91,7 @@ fn post_rejects_zero_reward() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
-    let post = m.post_ix(&env, &poster.pubkey(), job_args(0));
+    let post = m.post_ix(&poster.pubkey(), job_args(0));
     assert_err(env.send(&[post], &[&poster]), TensorgridError::ZeroReward);
 }
 
@@ -59,13 +101,29 @@ fn post_rejects_reward_that_overflows_with_rent() {
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
     for reward in [u64::MAX, u64::MAX - 1_000] {
-        let post = m.post_ix(&env, &poster.pubkey(), job_args(reward));
+        let post = m.post_ix(&poster.pubkey(), job_args(reward));
         assert_err(
             env.send(&[post], &[&poster]),
             TensorgridError::ArithmeticOverflow,
         );
     }
-    assert_eq!(m.state(&env).job_count, 0);
+    assert_eq!(m.state(&env).jobs_posted, 0);
+}
+
+#[test]
+fn post_rejects_reward_whose_collateral_overflows() {
+    let mut env = TestEnv::new();
+    let params = tensorgrid_client::state::MarketParams {
+        collateral_bps: 50_000,
+        ..default_params()
+    };
+    let m = MarketFx::create(&mut env, params);
+    let poster = env.funded(10 * SOL);
+    let post = m.post_ix(&poster.pubkey(), job_args(u64::MAX / 4));
+    assert_err(
+        env.send(&[post], &[&poster]),
+        TensorgridError::ArithmeticOverflow,
+    );
 }
 
 #[test]
@@ -73,12 +131,16 @@ fn post_with_unaffordable_reward_fails_and_loses_nothing() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(SOL);
-    let post = m.post_ix(&env, &poster.pubkey(), job_args(5 * SOL));
+    let args = job_args(5 * SOL);
+    let id = args.job_id;
+    let post = m.post_ix(&poster.pubkey(), args);
     let res = env.send(&[post], &[&poster]);
     // The system program refuses the escrow transfer (insufficient funds); only the fee is spent.
     assert_eq!(custom_code(&res), Some(1));
     assert_eq!(env.lamports(&poster.pubkey()), SOL - 5_000);
-    assert!(env.account(&pda::job(&m.address, 0).0).is_none());
+    assert!(env
+        .account(&pda::job(&m.address, &poster.pubkey(), id).0)
+        .is_none());
 }
 
 #[test]
@@ -88,7 +150,6 @@ fn post_rejects_bad_spec_uri() {
     let poster = env.funded(10 * SOL);
     for uri in [String::new(), "h".repeat(201)] {
         let post = m.post_ix(
-            &env,
             &poster.pubkey(),
             tensorgrid::instructions::JobPostArgs {
                 spec_uri: uri,
@@ -101,7 +162,6 @@ fn post_rejects_bad_spec_uri() {
         );
     }
     let post = m.post_ix(
-        &env,
         &poster.pubkey(),
         tensorgrid::instructions::JobPostArgs {
             spec_uri: "h".repeat(200),
@@ -117,7 +177,6 @@ fn post_rejects_zero_spec_hash() {
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
     let post = m.post_ix(
-        &env,
         &poster.pubkey(),
         tensorgrid::instructions::JobPostArgs {
             spec_hash: [0; 32],
@@ -134,7 +193,6 @@ fn post_rejects_duration_outside_market_limit() {
     let poster = env.funded(10 * SOL);
     for d in [0, -1, default_params().max_claim_s + 1] {
         let post = m.post_ix(
-            &env,
             &poster.pubkey(),
             tensorgrid::instructions::JobPostArgs {
                 max_duration_s: d,
@@ -147,7 +205,6 @@ fn post_rejects_duration_outside_market_limit() {
         );
     }
     let post = m.post_ix(
-        &env,
         &poster.pubkey(),
         tensorgrid::instructions::JobPostArgs {
             max_duration_s: default_params().max_claim_s,
@@ -162,10 +219,17 @@ fn post_at_wrong_job_address_is_rejected() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
-    // Id 5 is not the market's next id (0).
-    let wrong = pda::job(&m.address, 5).0;
-    let post = ix::job_post(poster.pubkey(), m.address, wrong, job_args(SOL));
-    assert_anchor_err(env.send(&[post], &[&poster]), Anchor::ConstraintSeeds);
+    let other = env.funded(SOL);
+    let args = job_args(SOL);
+    // Another id's address, and the right id under another poster's key.
+    for wrong in [
+        pda::job(&m.address, &poster.pubkey(), args.job_id + 1).0,
+        pda::job(&m.address, &other.pubkey(), args.job_id).0,
+    ] {
+        let mut post = ix::job_post(poster.pubkey(), m.address, args.clone());
+        post.accounts[2].pubkey = wrong;
+        assert_anchor_err(env.send(&[post], &[&poster]), Anchor::ConstraintSeeds);
+    }
 }
 
 #[test]
@@ -205,9 +269,9 @@ fn cancel_refunds_everything_and_closes() {
         start - 2 * 5_000,
         "only fees spent"
     );
-    assert!(
-        matches!(&tx.events()[..], [Event::JobCancelled(e)] if e.refunded == held && e.job_id == job.id)
-    );
+    assert!(matches!(&tx.events()[..], [Event::JobCancelled(e)]
+        if e.reward_refunded == 3 * SOL && e.reward_refunded + e.rent_refunded == held
+            && e.compensation == 0 && e.job_id == job.id));
 }
 
 #[test]

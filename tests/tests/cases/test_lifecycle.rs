@@ -24,14 +24,14 @@ fn post_claim_submit_accept_pays_everyone_exactly() {
     );
     let state: Job = job.state(&env).unwrap();
     assert_eq!(state.state, JobState::Open);
-    assert_eq!(state.job_id, 0);
+    assert_eq!(state.job_id, job.id);
 
     let worker = market.worker(&mut env, cpu(), 2 * SOL);
     let tx = worker.claim(&mut env, &job).unwrap();
     assert!(matches!(tx.events()[..], [Event::JobClaimed(_)]));
     worker.submit(&mut env, &job).unwrap();
-    let op_before = env.lamports(&worker.operator.pubkey());
-    let treasury_before = env.lamports(&market.treasury);
+    let worker_before = env.lamports(&worker.address);
+    let market_before = env.lamports(&market.address);
 
     let tx = env
         .send(
@@ -40,11 +40,8 @@ fn post_claim_submit_accept_pays_everyone_exactly() {
         )
         .unwrap();
     let fee = reward * 250 / 10_000;
-    assert_eq!(
-        env.lamports(&worker.operator.pubkey()) - op_before,
-        reward - fee
-    );
-    assert_eq!(env.lamports(&market.treasury) - treasury_before, fee);
+    assert_eq!(env.lamports(&worker.address) - worker_before, reward - fee);
+    assert_eq!(env.lamports(&market.address) - market_before, fee);
     assert!(env.account(&job.address).is_none(), "job account closed");
     match &tx.events()[..] {
         [Event::JobPaid(p)] => {
@@ -60,7 +57,12 @@ fn post_claim_submit_accept_pays_everyone_exactly() {
     );
     let w = worker.state(&env);
     assert_eq!(
-        (w.active_job, w.jobs_completed, w.total_earned),
-        (None, 1, reward - fee)
+        (
+            w.active(),
+            w.record.jobs_completed,
+            w.record.total_earned,
+            w.earnings
+        ),
+        (None, 1, reward - fee, reward - fee)
     );
 }

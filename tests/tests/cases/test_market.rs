@@ -1,17 +1,15 @@
 use solana_signer::Signer;
 use tensorgrid::instructions::{MarketInitArgs, MarketUpdateArgs};
-use tensorgrid_client::{events::Event, instructions as ix, pda, TensorgridError};
+use tensorgrid_client::{
+    constants::MAX_WINDOW_S, events::Event, instructions as ix, pda, state::MarketParams,
+    TensorgridError,
+};
 use tensorgrid_harness::{fixtures::*, TestEnv};
 
-fn init(
-    env: &mut TestEnv,
-    params: tensorgrid_client::state::MarketParams,
-) -> tensorgrid_harness::TxResult {
+fn init(env: &mut TestEnv, params: MarketParams) -> tensorgrid_harness::TxResult {
     let authority = env.funded(10 * SOL);
-    let treasury = env.funded(SOL).pubkey();
     let ix = ix::market_init(
         authority.pubkey(),
-        treasury,
         MarketInitArgs {
             market_id: 0,
             params,
@@ -20,14 +18,146 @@ fn init(
     env.send(&[ix], &[&authority])
 }
 
+/// Parameter sets the program must refuse, each with its own error.
+fn invalid_params() -> Vec<(MarketParams, TensorgridError)> {
+    let p = default_params();
+    use TensorgridError::*;
+    vec![
+        (
+            MarketParams {
+                slash_bps: 10_001,
+                ..p
+            },
+            InvalidBps,
+        ),
+        (
+            MarketParams {
+                abandon_penalty_bps: u16::MAX,
+                ..p
+            },
+            InvalidBps,
+        ),
+        (
+            MarketParams {
+                crank_bounty_bps: 10_001,
+                ..p
+            },
+            InvalidBps,
+        ),
+        (
+            MarketParams {
+                fee_bps: 2_001,
+                ..p
+            },
+            FeeTooHigh,
+        ),
+        (
+            MarketParams {
+                fee_bps: 10_000,
+                ..p
+            },
+            FeeTooHigh,
+        ),
+        (
+            MarketParams {
+                collateral_bps: 0,
+                ..p
+            },
+            InvalidCollateral,
+        ),
+        (
+            MarketParams {
+                collateral_bps: 50_001,
+                ..p
+            },
+            InvalidCollateral,
+        ),
+        (
+            MarketParams {
+                crank_bounty_bps: 5_001,
+                ..p
+            },
+            BountyTooHigh,
+        ),
+        (
+            MarketParams {
+                challenge_window_s: 0,
+                ..p
+            },
+            InvalidWindow,
+        ),
+        (
+            MarketParams {
+                resolve_window_s: -1,
+                ..p
+            },
+            InvalidWindow,
+        ),
+        (
+            MarketParams {
+                max_claim_s: -5,
+                ..p
+            },
+            InvalidWindow,
+        ),
+        // The window that made every submission overflow (review bug 1).
+        (
+            MarketParams {
+                challenge_window_s: i64::MAX,
+                ..p
+            },
+            WindowTooLong,
+        ),
+        (
+            MarketParams {
+                resolve_window_s: MAX_WINDOW_S + 1,
+                ..p
+            },
+            WindowTooLong,
+        ),
+        (
+            MarketParams {
+                max_claim_s: i64::MAX,
+                ..p
+            },
+            WindowTooLong,
+        ),
+        // Abandoning must cost less than missing the deadline and cranking it oneself.
+        (
+            MarketParams {
+                slash_bps: 1_000,
+                abandon_penalty_bps: 500,
+                crank_bounty_bps: 5_000,
+                ..p
+            },
+            PenaltyNotBelowSlash,
+        ),
+        (
+            MarketParams {
+                slash_bps: 0,
+                abandon_penalty_bps: 0,
+                ..p
+            },
+            PenaltyNotBelowSlash,
+        ),
+        (
+            MarketParams {
+                slash_bps: 2_000,
+                abandon_penalty_bps: 2_000,
+                crank_bounty_bps: 0,
+                ..p
+            },
+            PenaltyNotBelowSlash,
+        ),
+    ]
+}
+
 #[test]
 fn init_records_params_and_emits_event() {
     let mut env = TestEnv::new();
     let authority = env.funded(10 * SOL);
-    let treasury = env.funded(SOL).pubkey();
     let ix = ix::market_init(
         authority.pubkey(),
-        treasury,
         MarketInitArgs {
             market_id: 7,
             params: default_params(),
@@ -37,11 +167,16 @@ fn init_records_params_and_emits_event() {
     let (address, bump) = pda::market(&authority.pubkey(), 7);
     let m: tensorgrid_client::state::Market = env.get(&address).unwrap();
     assert_eq!(m.authority, authority.pubkey());
-    assert_eq!(m.treasury, treasury);
     assert_eq!(m.params, default_params());
     assert_eq!(
-        (m.market_id, m.job_count, m.paused, m.bump),
-        (7, 0, false, bump)
+        (
+            m.market_id,
+            m.jobs_posted,
+            m.fees_unclaimed,
+            m.paused,
+            m.bump
+        ),
+        (7, 0, 0, false, bump)
     );
     match &tx.events()[..] {
         [Event::MarketInitialized(e)] => {
@@ -55,86 +190,44 @@ fn init_records_params_and_emits_event() {
 }
 
 #[test]
-fn init_rejects_bps_above_10000() {
+fn init_and_update_refuse_every_out_of_bounds_or_inconsistent_parameter() {
     let mut env = TestEnv::new();
-    for params in [
-        tensorgrid_client::state::MarketParams {
-            fee_bps: 10_001,
-            ..default_params()
-        },
-        tensorgrid_client::state::MarketParams {
-            slash_bps: 10_001,
-            ..default_params()
-        },
-        tensorgrid_client::state::MarketParams {
-            abandon_penalty_bps: u16::MAX,
-            ..default_params()
-        },
-        tensorgrid_client::state::MarketParams {
-            crank_bounty_bps: 10_001,
-            ..default_params()
-        },
-    ] {
-        assert_err(init(&mut env, params), TensorgridError::InvalidBps);
+    let m = MarketFx::create(&mut env, default_params());
+    for (params, code) in invalid_params() {
+        assert_err(init(&mut env, params), code);
+        let args = MarketUpdateArgs {
+            params: Some(params),
+            paused: None,
+        };
+        let ix = ix::market_update(m.authority.pubkey(), m.address, args);
+        assert_err(env.send(&[ix], &[&m.authority]), code);
     }
-    // The boundary is allowed: a 100 % fee is a (strange) valid market.
-    init(
-        &mut env,
-        tensorgrid_client::state::MarketParams {
-            fee_bps: 10_000,
-            ..default_params()
-        },
-    )
-    .unwrap();
-}
-
-#[test]
-fn init_rejects_non_positive_windows() {
-    let mut env = TestEnv::new();
-    for params in [
-        tensorgrid_client::state::MarketParams {
-            challenge_window_s: 0,
-            ..default_params()
-        },
-        tensorgrid_client::state::MarketParams {
-            max_claim_s: -5,
-            ..default_params()
-        },
-    ] {
-        assert_err(init(&mut env, params), TensorgridError::InvalidWindow);
-    }
-}
-
-#[test]
-fn init_rejects_treasury_below_rent_exemption() {
-    let mut env = TestEnv::new();
-    let authority = env.funded(10 * SOL);
-    let empty = solana_keypair::Keypair::new().pubkey();
-    let ix = ix::market_init(
-        authority.pubkey(),
-        empty,
-        MarketInitArgs {
-            market_id: 0,
-            params: default_params(),
-        },
-    );
-    assert_err(
-        env.send(&[ix], &[&authority]),
-        TensorgridError::TreasuryNotRentExempt,
-    );
+    assert_eq!(m.state(&env).params, default_params());
+    // The bounds themselves are allowed.
+    let edge = MarketParams {
+        fee_bps: 2_000,
+        collateral_bps: 50_000,
+        slash_bps: 10_000,
+        abandon_penalty_bps: 4_999,
+        crank_bounty_bps: 5_000,
+        challenge_window_s: MAX_WINDOW_S,
+        resolve_window_s: MAX_WINDOW_S,
+        max_claim_s: MAX_WINDOW_S,
+        ..default_params()
+    };
+    init(&mut env, edge).unwrap();
 }
 
 #[test]
 fn init_twice_with_same_id_fails_and_keeps_the_first() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
-    let other_params = tensorgrid_client::state::MarketParams {
+    let other_params = MarketParams {
         fee_bps: 1,
         ..default_params()
     };
     let ix = ix::market_init(
         m.authority.pubkey(),
-        m.treasury,
         MarketInitArgs {
             market_id: 0,
             params: other_params,
@@ -145,11 +238,10 @@ fn init_twice_with_same_id_fails_and_keeps_the_first() {
 }
 
 #[test]
-fn update_changes_params_pause_and_treasury() {
+fn update_changes_params_and_pause() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
-    let new_treasury = env.funded(SOL).pubkey();
-    let params = tensorgrid_client::state::MarketParams {
+    let params = MarketParams {
         fee_bps: 100,
         min_stake: 3 * SOL,
         ..default_params()
@@ -157,7 +249,6 @@ fn update_changes_params_pause_and_treasury() {
     let ix = ix::market_update(
         m.authority.pubkey(),
         m.address,
-        Some(new_treasury),
         MarketUpdateArgs {
             params: Some(params),
             paused: Some(true),
@@ -165,20 +256,12 @@ fn update_changes_params_pause_and_treasury() {
     );
     let tx = env.send(&[ix], &[&m.authority]).unwrap();
     let s = m.state(&env);
-    assert_eq!(
-        (s.params, s.paused, s.treasury),
-        (params, true, new_treasury)
-    );
+    assert_eq!((s.params, s.paused), (params, true));
     assert!(
-        matches!(&tx.events()[..], [Event::MarketUpdated(e)] if e.paused && e.treasury == new_treasury)
+        matches!(&tx.events()[..], [Event::MarketUpdated(e)] if e.paused && e.params == params)
     );
     // Empty update keeps everything.
-    let ix = ix::market_update(
-        m.authority.pubkey(),
-        m.address,
-        None,
-        MarketUpdateArgs::default(),
-    );
+    let ix = ix::market_update(m.authority.pubkey(), m.address, MarketUpdateArgs::default());
     env.send(&[ix], &[&m.authority]).unwrap();
     assert_eq!(m.state(&env).params, params);
 }
@@ -191,7 +274,6 @@ fn update_by_non_authority_is_rejected() {
     let ix = ix::market_update(
         stranger.pubkey(),
         m.address,
-        None,
         MarketUpdateArgs {
             params: None,
             paused: Some(true),
@@ -205,39 +287,61 @@ fn update_by_non_authority_is_rejected() {
 }
 
 #[test]
-fn update_validates_params_and_treasury() {
+fn fees_accrue_in_the_market_and_only_the_authority_withdraws_them() {
     let mut env = TestEnv::new();
-    let m = MarketFx::create(&mut env, default_params());
-    let bad_fee = tensorgrid_client::state::MarketParams {
-        fee_bps: 20_000,
-        ..default_params()
-    };
-    let bad_window = tensorgrid_client::state::MarketParams {
-        challenge_window_s: 0,
-        ..default_params()
-    };
-    for (bad, code) in [
-        (bad_fee, TensorgridError::InvalidBps),
-        (bad_window, TensorgridError::InvalidWindow),
-    ] {
-        let args = MarketUpdateArgs {
-            params: Some(bad),
-            paused: None,
-        };
-        let ix = ix::market_update(m.authority.pubkey(), m.address, None, args);
-        assert_err(env.send(&[ix], &[&m.authority]), code);
-    }
-    let empty = solana_keypair::Keypair::new().pubkey();
-    let ix = ix::market_update(
+    let lc = Lifecycle::submitted(&mut env);
+    env.send(&[ix::job_accept(lc.settle_keys())], &[&lc.poster])
+        .unwrap();
+    let fee = lc.reward * 250 / 10_000;
+    let m = &lc.market;
+    assert_eq!(m.state(&env).fees_unclaimed, fee);
+    assert_eq!(
+        env.lamports(&m.address),
+        env.rent_exempt(tensorgrid_client::state::Market::SPACE) + fee
+    );
+
+    let stranger = env.funded(SOL);
+    let steal = ix::market_withdraw_fees(stranger.pubkey(), m.address, stranger.pubkey(), fee);
+    assert_err(
+        env.send(&[steal], &[&stranger]),
+        TensorgridError::NotMarketAuthority,
+    );
+    let too_much = ix::market_withdraw_fees(
         m.authority.pubkey(),
         m.address,
-        Some(empty),
-        MarketUpdateArgs::default(),
+        m.authority.pubkey(),
+        fee + 1,
     );
     assert_err(
-        env.send(&[ix], &[&m.authority]),
-        TensorgridError::TreasuryNotRentExempt,
+        env.send(&[too_much], &[&m.authority]),
+        TensorgridError::InsufficientFees,
     );
+    let to_itself = ix::market_withdraw_fees(m.authority.pubkey(), m.address, m.address, fee);
+    assert_err(
+        env.send(&[to_itself], &[&m.authority]),
+        TensorgridError::RecipientMismatch,
+    );
+
+    // Any recipient, even an account that does not exist yet (fee ≥ its rent minimum here).
+    let recipient = solana_keypair::Keypair::new().pubkey();
+    let tx = env
+        .send(
+            &[ix::market_withdraw_fees(
+                m.authority.pubkey(),
+                m.address,
+                recipient,
+                fee,
+            )],
+            &[&m.authority],
+        )
+        .unwrap();
+    assert_eq!(env.lamports(&recipient), fee);
+    let s = m.state(&env);
+    assert_eq!((s.fees_unclaimed, s.fees_withdrawn), (0, fee));
+    assert!(matches!(
+        &tx.events()[..],
+        [Event::MarketFeesWithdrawn(e)] if e.amount == fee && e.recipient == recipient && e.fees_unclaimed == 0
+    ));
 }
 
 #[test]
@@ -250,7 +354,6 @@ fn pause_blocks_posts_and_claims_but_not_work_in_flight() {
         ix::market_update(
             lc.market.authority.pubkey(),
             lc.market.address,
-            None,
             MarketUpdateArgs {
                 params: None,
                 paused: Some(paused),
@@ -259,7 +362,7 @@ fn pause_blocks_posts_and_claims_but_not_work_in_flight() {
     };
     env.send(&[pause(true)], &[&lc.market.authority]).unwrap();
 
-    let post = lc.market.post_ix(&env, &lc.poster.pubkey(), job_args(SOL));
+    let post = lc.market.post_ix(&lc.poster.pubkey(), job_args(SOL));
     assert_err(
         env.send(&[post], &[&lc.poster]),
         TensorgridError::MarketPaused,
@@ -292,7 +395,6 @@ fn market_account_substitution_is_rejected() {
         let ix = ix::market_update(
             m.authority.pubkey(),
             market,
-            None,
             MarketUpdateArgs {
                 params: None,
                 paused: Some(true),

@@ -3,7 +3,10 @@
 //! transaction and the account invariants (escrow ≥ rent + reward, stake backed, one active
 //! job per worker, worker ↔ job links). Here we also check that every job moves only along the
 //! lifecycle's edges, that a failed transaction changes no program state, and that the world's
-//! lamports change only by the fees paid.
+//! lamports change only by the fees paid. The authority changes the market's parameters at
+//! random in the middle of jobs: every amount a job moves must follow the terms it was posted
+//! with, and the authority's holdings (wallet and market account) may grow by those fixed fees
+//! and nothing else.
 //!
 //! `PROPTEST_CASES` sets the number of sequences (default 1000).
 
@@ -11,10 +14,17 @@ use anchor_lang::prelude::Pubkey;
 use proptest::{prelude::*, strategy::ValueTree};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use tensorgrid::instructions::{JobPostArgs, WorkerRegisterArgs, WorkerUpdateArgs};
+use std::collections::HashMap;
+
+use tensorgrid::instructions::{
+    JobPostArgs, MarketUpdateArgs, WorkerRegisterArgs, WorkerUpdateArgs,
+};
 use tensorgrid_client::{
+    events::Event,
     instructions as ix, pda,
-    state::{DeviceRequirement, Hardware, Job, JobRequirements, JobState, Worker},
+    state::{
+        DeviceRequirement, Hardware, Job, JobRequirements, JobState, JobTerms, MarketParams, Worker,
+    },
     PROGRAM_ID,
 };
 use tensorgrid_harness::{fixtures::*, TestEnv};
@@ -69,6 +79,18 @@ enum Action {
         job: u64,
         worker: usize,
     },
+    Timeout {
+        job: u64,
+        worker: usize,
+    },
+    /// The authority switches the market's parameters mid-flight.
+    Update {
+        harsh: bool,
+    },
+    WithdrawFees,
+    Earnings {
+        worker: usize,
+    },
     Stake {
         worker: usize,
         add: u64,
@@ -104,6 +126,10 @@ impl Action {
             Action::Dispute { .. } => "dispute",
             Action::Resolve { .. } => "resolve",
             Action::Reclaim { .. } => "reclaim",
+            Action::Timeout { .. } => "timeout",
+            Action::Update { .. } => "update",
+            Action::WithdrawFees => "withdraw_fees",
+            Action::Earnings { .. } => "earnings",
             Action::Stake { .. } => "stake",
             Action::Deregister { .. } => "deregister",
             Action::Register { .. } => "register",
@@ -133,12 +159,40 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (p.clone(), j.clone()).prop_map(|(poster, job)| Action::Dispute { poster, job }),
         1 => (j.clone(), w.clone(), any::<bool>()).prop_map(|(job, worker, worker_wins)| Action::Resolve { job, worker, worker_wins }),
         1 => (j.clone(), w.clone()).prop_map(|(job, worker)| Action::Reclaim { job, worker }),
+        1 => (j.clone(), w.clone()).prop_map(|(job, worker)| Action::Timeout { job, worker }),
+        1 => any::<bool>().prop_map(|harsh| Action::Update { harsh }),
+        1 => Just(Action::WithdrawFees),
+        1 => (0..WORKERS).prop_map(|worker| Action::Earnings { worker }),
         1 => (0..WORKERS, 0..2 * SOL, 0..2 * SOL).prop_map(|(worker, add, withdraw)| Action::Stake { worker, add, withdraw }),
         1 => (0..WORKERS).prop_map(|worker| Action::Deregister { worker }),
         8 => (j.clone(), any::<u8>()).prop_map(|(job, choice)| Action::Advance { job, choice }),
         2 => (0..WORKERS).prop_map(|worker| Action::Register { worker }),
         2 => prop_oneof![0..600i64, 3_000..5_000i64].prop_map(|secs| Action::Warp { secs }),
     ]
+}
+
+/// The random market: collateral half the reward, so the 2-SOL stakes can claim most jobs;
+/// a one-hour resolution window, so disputes also time out.
+fn params(harsh: bool) -> MarketParams {
+    if harsh {
+        MarketParams {
+            fee_bps: 2_000,
+            min_stake: SOL,
+            collateral_bps: 15_000,
+            slash_bps: 10_000,
+            abandon_penalty_bps: 4_000,
+            crank_bounty_bps: 5_000,
+            challenge_window_s: 7_200,
+            resolve_window_s: 1_800,
+            max_claim_s: 20_000,
+        }
+    } else {
+        MarketParams {
+            collateral_bps: 5_000,
+            resolve_window_s: 3_600,
+            ..default_params()
+        }
+    }
 }
 
 /// The chain after setup: one market, posters and operators funded, workers registered.
@@ -183,7 +237,6 @@ impl Clone for World {
             env: self.env.clone(),
             market: MarketFx {
                 authority: self.market.authority.insecure_clone(),
-                treasury: self.market.treasury,
                 address: self.market.address,
                 id: self.market.id,
             },
@@ -196,7 +249,7 @@ impl Clone for World {
 
 fn setup() -> World {
     let mut env = TestEnv::new();
-    let market = MarketFx::create(&mut env, default_params());
+    let market = MarketFx::create(&mut env, params(false));
     let posters: Vec<Keypair> = (0..POSTERS).map(|_| env.funded(50 * SOL)).collect();
     let operators: Vec<Keypair> = (0..WORKERS).map(|_| env.funded(50 * SOL)).collect();
     let cranker = env.funded(10 * SOL);
@@ -239,8 +292,11 @@ impl World {
         }
     }
 
+    /// Job slot `id` belongs to poster `id % POSTERS`, with job id `id`; a slot can be posted
+    /// again after its job closed.
     fn job_address(&self, id: u64) -> Pubkey {
-        pda::job(&self.market.address, id).0
+        let poster = self.posters[id as usize % POSTERS].pubkey();
+        pda::job(&self.market.address, &poster, id).0
     }
 
     fn job(&self, id: u64) -> Option<Job> {
@@ -259,14 +315,17 @@ impl World {
                 .job(job)
                 .map(|j| j.poster)
                 .unwrap_or(self.posters[0].pubkey()),
-            operator: w.operator,
-            treasury: self.market.treasury,
         }
     }
 
-    /// Maps a generated job index onto a job that was posted (if any was).
+    /// Maps a generated job index onto a live job (if there is one).
     fn job_id(&self, index: u64) -> u64 {
-        index % self.market.state(&self.env).job_count.max(1)
+        let live: Vec<u64> = (0..JOBS).filter(|&id| self.job(id).is_some()).collect();
+        if live.is_empty() {
+            index % JOBS
+        } else {
+            live[index as usize % live.len()]
+        }
     }
 
     /// Maps a generated worker index onto an operator; `WORKERS` means the job's own worker.
@@ -274,7 +333,7 @@ impl World {
         if index < WORKERS {
             return index;
         }
-        let held_by = self.job(job).and_then(|j| j.worker);
+        let held_by = self.job(job).and_then(|j| j.holder());
         (0..WORKERS)
             .find(|&i| Some(self.worker_keys(i).worker) == held_by)
             .unwrap_or(0)
@@ -296,7 +355,10 @@ impl World {
         let job = self.job_id(job);
         let own = WORKERS;
         let c = choice as usize;
-        match self.job(job).map(|j| (j.state, j.challenge_ends_at)) {
+        match self
+            .job(job)
+            .map(|j| (j.state, j.challenge_ends_at.max(j.dispute_ends_at)))
+        {
             None => Action::Post {
                 poster: c % POSTERS,
                 reward: SOL + choice as u64,
@@ -323,6 +385,9 @@ impl World {
                 job,
                 worker: own,
             },
+            Some((JobState::Disputed, ends)) if self.env.now() > ends => {
+                Action::Timeout { job, worker: own }
+            }
             Some((JobState::Disputed, _)) => Action::Resolve {
                 job,
                 worker: own,
@@ -356,7 +421,8 @@ impl World {
             | Action::Submit { worker, job }
             | Action::Finalize { worker, job }
             | Action::Resolve { worker, job, .. }
-            | Action::Reclaim { worker, job } => {
+            | Action::Reclaim { worker, job }
+            | Action::Timeout { worker, job } => {
                 *job = self.job_id(*job);
                 *worker = self.worker_index(*worker, *job);
             }
@@ -374,20 +440,16 @@ impl World {
                 req,
                 max_duration_s,
             } => {
-                let next = m.state(&self.env).job_count;
-                if next >= JOBS {
-                    return None;
-                }
+                let next = (0..JOBS)
+                    .find(|&id| id as usize % POSTERS == poster && self.job(id).is_none())?;
                 let args = JobPostArgs {
+                    job_id: next,
                     requirements: requirement(req),
                     max_duration_s,
                     ..job_args(reward)
                 };
                 let kp = &self.posters[poster];
-                (
-                    ix::job_post(kp.pubkey(), m.address, self.job_address(next), args),
-                    kp,
-                )
+                (ix::job_post(kp.pubkey(), m.address, args), kp)
             }
             Action::Cancel { poster, job } => {
                 let kp = &self.posters[poster];
@@ -397,13 +459,10 @@ impl World {
                 ix::job_claim(self.worker_keys(worker), self.job_address(job)),
                 &self.operators[worker],
             ),
-            Action::Abandon { worker, job } => {
-                let poster = self.job(job).map(|j| j.poster).unwrap_or_default();
-                (
-                    ix::job_abandon(self.worker_keys(worker), self.job_address(job), poster),
-                    &self.operators[worker],
-                )
-            }
+            Action::Abandon { worker, job } => (
+                ix::job_abandon(self.worker_keys(worker), self.job_address(job)),
+                &self.operators[worker],
+            ),
             Action::Submit { worker, job } => (
                 ix::job_submit(
                     self.worker_keys(worker),
@@ -445,17 +504,53 @@ impl World {
                 &m.authority,
             ),
             Action::Reclaim { job, worker } => {
-                let poster = self.job(job).map(|j| j.poster).unwrap_or_default();
                 let w = self.worker_keys(worker).worker;
                 (
-                    ix::job_reclaim(
-                        self.cranker.pubkey(),
-                        m.address,
-                        w,
-                        self.job_address(job),
-                        poster,
-                    ),
+                    ix::job_reclaim(self.cranker.pubkey(), w, self.job_address(job)),
                     &self.cranker,
+                )
+            }
+            Action::Timeout { job, worker } => (
+                ix::job_dispute_timeout(self.settle_keys(job, worker)),
+                &self.cranker,
+            ),
+            Action::Update { harsh } => (
+                ix::market_update(
+                    m.authority.pubkey(),
+                    m.address,
+                    MarketUpdateArgs {
+                        params: Some(params(harsh)),
+                        paused: None,
+                    },
+                ),
+                &m.authority,
+            ),
+            Action::WithdrawFees => {
+                let fees = m.state(&self.env).fees_unclaimed;
+                (
+                    ix::market_withdraw_fees(
+                        m.authority.pubkey(),
+                        m.address,
+                        m.authority.pubkey(),
+                        fees,
+                    ),
+                    &m.authority,
+                )
+            }
+            Action::Earnings { worker } => {
+                let w = self.worker_keys(worker);
+                let earnings = self
+                    .env
+                    .get::<Worker>(&w.worker)
+                    .map(|s| s.earnings)
+                    .unwrap_or(0);
+                let args = WorkerUpdateArgs {
+                    withdraw_earnings: earnings,
+                    ..Default::default()
+                };
+                (
+                    ix::worker_update(w.operator, m.address, w.worker, args),
+                    &self.operators[worker],
                 )
             }
             Action::Stake {
@@ -468,6 +563,7 @@ impl World {
                     add_stake: add,
                     withdraw_stake: withdraw,
                     hardware: None,
+                    withdraw_earnings: 0,
                 };
                 (
                     ix::worker_update(w.operator, m.address, w.worker, args),
@@ -497,7 +593,6 @@ impl World {
     fn all_keys(&self) -> Vec<Pubkey> {
         let mut keys = vec![
             self.market.authority.pubkey(),
-            self.market.treasury,
             self.market.address,
             self.cranker.pubkey(),
         ];
@@ -539,6 +634,47 @@ fn allowed(from: Option<JobState>, to: Option<JobState>) -> bool {
         )
 }
 
+/// What the program must have paid, from the terms each job was posted with.
+fn check_amounts(
+    events: &[Event],
+    posted: &HashMap<Pubkey, (u64, JobTerms)>,
+    claimed: &HashMap<Pubkey, u64>,
+) -> Result<u64, TestCaseError> {
+    let mut fees = 0;
+    for e in events {
+        match e {
+            Event::JobPaid(p) => {
+                let (reward, terms) = posted[&p.job];
+                let due = terms.payout(reward).unwrap();
+                prop_assert_eq!((p.fee, p.payout), (due.fee, due.to_worker), "{:?}", p);
+                fees += p.fee;
+            }
+            Event::JobAbandoned(a) => {
+                let terms = posted[&a.job].1;
+                let due = terms.abandon_penalty(claimed[&a.job]).unwrap();
+                prop_assert_eq!(a.penalty, due, "{:?}", a);
+            }
+            Event::JobReclaimed(r) => {
+                let terms = posted[&r.job].1;
+                let due = terms.reclaim_split(claimed[&r.job]).unwrap();
+                prop_assert_eq!((r.to_poster, r.bounty), (due.to_poster, due.bounty));
+            }
+            Event::JobRefunded(r) => {
+                let terms = posted[&r.job].1;
+                let due = match r.reason {
+                    tensorgrid_client::event_types::RefundReason::DisputeLost => {
+                        terms.slash(claimed[&r.job]).unwrap()
+                    }
+                    tensorgrid_client::event_types::RefundReason::DisputeExpired => 0,
+                };
+                prop_assert_eq!(r.slashed, due, "{:?}", r);
+            }
+            _ => {}
+        }
+    }
+    Ok(fees)
+}
+
 /// Runs one sequence; returns the names of the actions that succeeded.
 fn run(actions: Vec<Action>) -> Result<Vec<&'static str>, TestCaseError> {
     let mut succeeded = Vec::new();
@@ -546,6 +682,10 @@ fn run(actions: Vec<Action>) -> Result<Vec<&'static str>, TestCaseError> {
     let keys = w.all_keys();
     let start = w.env.total_lamports(&keys);
     let mut fees: u128 = 0;
+    // Each job's reward and terms as posted, and the collateral of its current claim.
+    let mut posted: HashMap<Pubkey, (u64, JobTerms)> = HashMap::new();
+    let mut claimed: HashMap<Pubkey, u64> = HashMap::new();
+    let authority = [w.market.authority.pubkey(), w.market.address];
     for a in &actions {
         if let Action::Warp { secs } = a {
             w.env.warp(*secs);
@@ -559,11 +699,13 @@ fn run(actions: Vec<Action>) -> Result<Vec<&'static str>, TestCaseError> {
         let before: Vec<Option<JobState>> =
             (0..JOBS).map(|id| w.job(id).map(|j| j.state)).collect();
         let state_before = w.program_state();
+        let authority_before = w.env.total_lamports(&authority);
         let res = w.env.send(&[instruction], &[&signer]);
-        fees += match &res {
+        let tx_fee = match &res {
             Ok(tx) => tx.meta.fee,
             Err(f) => f.fee,
-        } as u128;
+        };
+        fees += tx_fee as u128;
         let after: Vec<Option<JobState>> = (0..JOBS).map(|id| w.job(id).map(|j| j.state)).collect();
         for id in 0..JOBS as usize {
             prop_assert!(
@@ -573,21 +715,52 @@ fn run(actions: Vec<Action>) -> Result<Vec<&'static str>, TestCaseError> {
                 after[id]
             );
         }
-        if res.is_ok() {
-            succeeded.push(a.name());
-        } else {
-            prop_assert_eq!(
+        let mut earned = 0;
+        match &res {
+            Ok(tx) => {
+                succeeded.push(a.name());
+                let events = tx.events();
+                earned = check_amounts(&events, &posted, &claimed)?;
+                for e in &events {
+                    match e {
+                        Event::JobPosted(p) => {
+                            // Posted under the market's parameters of the moment.
+                            prop_assert_eq!(p.terms, w.market.state(&w.env).params.job_terms());
+                            posted.insert(p.job, (p.reward, p.terms));
+                        }
+                        Event::JobClaimed(c) => {
+                            let (reward, terms) = posted[&c.job];
+                            prop_assert_eq!(c.collateral, terms.collateral(reward).unwrap());
+                            claimed.insert(c.job, c.collateral);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Err(_) => prop_assert_eq!(
                 &state_before,
                 &w.program_state(),
                 "failed {:?} changed program state",
                 a
-            );
+            ),
         }
+        // The authority gains the fixed fees of the jobs paid, and nothing else.
+        let paid_by_authority = if signer.pubkey() == w.market.authority.pubkey() {
+            tx_fee as u128
+        } else {
+            0
+        };
+        prop_assert_eq!(
+            w.env.total_lamports(&authority) + paid_by_authority,
+            authority_before + earned as u128,
+            "authority holdings moved by {:?}",
+            a
+        );
         if let (Ok(_), Action::Claim { worker, job }) = (&res, a) {
             let j = w.job(*job).unwrap();
-            prop_assert_eq!(j.worker, Some(w.worker_keys(*worker).worker));
+            prop_assert_eq!(j.holder(), Some(w.worker_keys(*worker).worker));
             let wk: Worker = w.env.get(&w.worker_keys(*worker).worker).unwrap();
-            prop_assert_eq!(wk.active_job, Some(*job));
+            prop_assert_eq!(wk.active(), Some(w.job_address(*job)));
         }
     }
     let end = w.env.total_lamports(&keys);
@@ -643,6 +816,10 @@ fn random_sequences_reach_every_instruction() {
         "dispute",
         "resolve",
         "reclaim",
+        "timeout",
+        "update",
+        "withdraw_fees",
+        "earnings",
         "stake",
         "deregister",
         "register",

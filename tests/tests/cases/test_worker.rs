@@ -27,8 +27,8 @@ fn register_escrows_stake_and_records_hardware() {
     assert_eq!(before - env.lamports(&op.pubkey()), rent + 3 * SOL + 5_000);
     let w: Worker = env.get(&address).unwrap();
     assert_eq!(
-        (w.stake, w.hardware.clone(), w.active_job),
-        (3 * SOL, cuda(24_576), None)
+        (w.stake, w.hardware.clone(), w.active(), w.registered),
+        (3 * SOL, cuda(24_576), None, true)
     );
     assert_eq!(w.registered_at, env.now());
     assert!(
@@ -102,7 +102,10 @@ fn register_twice_fails() {
             hardware: cpu(),
         },
     );
-    assert!(env.send(&[ix], &[&w.operator]).is_err());
+    assert_err(
+        env.send(&[ix], &[&w.operator]),
+        TensorgridError::WorkerAlreadyRegistered,
+    );
     assert_eq!(w.state(&env).stake, SOL);
 }
 
@@ -168,7 +171,7 @@ fn update_withdraw_below_minimum_is_rejected() {
         env.send(&[ix], &[&w.operator]),
         TensorgridError::WithdrawBelowMinimum,
     );
-    // Withdrawing more than the stake is an overflow, not a silent clamp.
+    // Withdrawing more than the stake is refused the same way, not clamped.
     let ix = ix::worker_update(
         w.operator.pubkey(),
         m.address,
@@ -180,7 +183,7 @@ fn update_withdraw_below_minimum_is_rejected() {
     );
     assert_err(
         env.send(&[ix], &[&w.operator]),
-        TensorgridError::ArithmeticOverflow,
+        TensorgridError::WithdrawBelowMinimum,
     );
     assert_eq!(w.state(&env).stake, 2 * SOL);
 }
@@ -274,11 +277,15 @@ fn update_validates_label_signer_and_market() {
 }
 
 #[test]
-fn deregister_returns_stake_and_rent() {
+fn deregister_returns_stake_and_earnings_and_keeps_the_record() {
     let mut env = TestEnv::new();
-    let m = MarketFx::create(&mut env, default_params());
-    let w = m.worker(&mut env, cpu(), 2 * SOL);
-    let held = env.lamports(&w.address);
+    let lc = Lifecycle::submitted(&mut env);
+    env.send(&[ix::job_accept(lc.settle_keys())], &[&lc.poster])
+        .unwrap();
+    let w = &lc.worker;
+    let payout = lc.reward - lc.reward * 250 / 10_000;
+    let rent = env.rent_exempt(Worker::SPACE);
+    assert_eq!(env.lamports(&w.address), rent + 2 * SOL + payout);
     let before = env.lamports(&w.operator.pubkey());
     let tx = env
         .send(
@@ -286,9 +293,122 @@ fn deregister_returns_stake_and_rent() {
             &[&w.operator],
         )
         .unwrap();
-    assert!(env.account(&w.address).is_none());
-    assert_eq!(env.lamports(&w.operator.pubkey()), before + held - 5_000);
-    assert!(matches!(&tx.events()[..], [Event::WorkerDeregistered(e)] if e.returned == held));
+    assert_eq!(
+        env.lamports(&w.operator.pubkey()),
+        before + 2 * SOL + payout - 5_000
+    );
+    assert!(matches!(&tx.events()[..], [Event::WorkerDeregistered(e)]
+        if e.stake_returned == 2 * SOL && e.earnings_returned == payout));
+    // The account and its record stay; only the rent is left in it.
+    assert_eq!(env.lamports(&w.address), rent);
+    let s = w.state(&env);
+    assert_eq!((s.registered, s.stake, s.earnings), (false, 0, 0));
+    assert_eq!(s.record.jobs_completed, 1);
+
+    // Deregistered: no claims, no updates, no second deregistration.
+    let job = lc.market.post(&mut env, &lc.poster, job_args(SOL));
+    assert_err(w.claim(&mut env, &job), TensorgridError::WorkerDeregistered);
+    let top_up = ix::worker_update(
+        w.operator.pubkey(),
+        lc.market.address,
+        w.address,
+        WorkerUpdateArgs {
+            add_stake: SOL,
+            ..Default::default()
+        },
+    );
+    assert_err(
+        env.send(&[top_up], &[&w.operator]),
+        TensorgridError::WorkerDeregistered,
+    );
+    assert_err(
+        env.send(
+            &[ix::worker_deregister(w.operator.pubkey(), w.address)],
+            &[&w.operator],
+        ),
+        TensorgridError::WorkerDeregistered,
+    );
+}
+
+/// Review finding 10: `[deregister, register]` in one transaction used to wipe the record.
+#[test]
+fn deregister_and_register_in_one_transaction_keeps_the_record() {
+    let mut env = TestEnv::new();
+    let lc = Lifecycle::claimed(&mut env);
+    let w = &lc.worker;
+    env.send(&[ix::job_abandon(w.keys(), lc.job.address)], &[&w.operator])
+        .unwrap();
+    let registered_at = w.state(&env).registered_at;
+    env.warp(100);
+    let again = ix::worker_register(
+        w.operator.pubkey(),
+        lc.market.address,
+        WorkerRegisterArgs {
+            stake: 3 * SOL,
+            hardware: cuda(16_384),
+        },
+    );
+    let before = env.lamports(&w.operator.pubkey());
+    let tx = env
+        .send(
+            &[ix::worker_deregister(w.operator.pubkey(), w.address), again],
+            &[&w.operator],
+        )
+        .unwrap();
+    let s = w.state(&env);
+    assert_eq!(s.record.jobs_abandoned, 1, "the record survived");
+    assert_eq!(s.registered_at, registered_at, "first registration kept");
+    assert_eq!(
+        (s.registered, s.stake, s.hardware),
+        (true, 3 * SOL, cuda(16_384))
+    );
+    let stake_before = 2 * SOL - SOL * 2 * 500 / 10_000;
+    assert_eq!(
+        env.lamports(&w.operator.pubkey()),
+        before + stake_before - 3 * SOL - 5_000,
+        "no second rent charged"
+    );
+    assert!(
+        matches!(&tx.events()[..], [Event::WorkerDeregistered(_), Event::WorkerRegistered(e)] if e.rent_paid == 0)
+    );
+}
+
+#[test]
+fn earnings_can_be_withdrawn_at_any_time_up_to_the_balance() {
+    let mut env = TestEnv::new();
+    let lc = Lifecycle::submitted(&mut env);
+    env.send(&[ix::job_accept(lc.settle_keys())], &[&lc.poster])
+        .unwrap();
+    let w = &lc.worker;
+    let earnings = w.state(&env).earnings;
+    assert_eq!(earnings, lc.reward - lc.reward * 250 / 10_000);
+    // Busy again: stake is locked, earnings are not.
+    let next = lc.market.post(&mut env, &lc.poster, job_args(SOL));
+    w.claim(&mut env, &next).unwrap();
+    let up = |amount| {
+        ix::worker_update(
+            w.operator.pubkey(),
+            lc.market.address,
+            w.address,
+            WorkerUpdateArgs {
+                withdraw_earnings: amount,
+                ..Default::default()
+            },
+        )
+    };
+    assert_err(
+        env.send(&[up(earnings + 1)], &[&w.operator]),
+        TensorgridError::InsufficientEarnings,
+    );
+    let before = env.lamports(&w.operator.pubkey());
+    let tx = env.send(&[up(earnings)], &[&w.operator]).unwrap();
+    assert_eq!(
+        env.lamports(&w.operator.pubkey()),
+        before + earnings - 5_000
+    );
+    assert_eq!(w.state(&env).earnings, 0);
+    assert!(matches!(&tx.events()[..], [Event::WorkerUpdated(e)]
+        if e.earnings_withdrawn == earnings && e.earnings == 0 && e.stake == 2 * SOL));
 }
 
 #[test]

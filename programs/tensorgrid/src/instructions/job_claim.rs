@@ -4,18 +4,21 @@ use crate::{
     constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::JobClaimed,
-    state::{checked_add_i64, Job, JobState, Market, Worker},
+    state::{Job, Market, Worker},
 };
 
 #[event_cpi]
 #[derive(Accounts)]
 pub struct JobClaim<'info> {
+    /// The worker's operator.
     pub operator: Signer<'info>,
+    /// The job's market (paused? minimum stake).
     #[account(
         seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
         bump = market.bump,
     )]
     pub market: Account<'info, Market>,
+    /// The claiming worker.
     #[account(
         mut,
         has_one = operator @ TensorgridError::NotOperator,
@@ -24,9 +27,11 @@ pub struct JobClaim<'info> {
         bump = worker.bump,
     )]
     pub worker: Account<'info, Worker>,
+    /// The open job to claim.
     #[account(
-        mut, has_one = market @ TensorgridError::MarketMismatch,
-        seeds = [JOB_SEED, job.market.as_ref(), &job.job_id.to_le_bytes()],
+        mut,
+        has_one = market @ TensorgridError::MarketMismatch,
+        seeds = [JOB_SEED, job.market.as_ref(), job.poster.as_ref(), &job.job_id.to_le_bytes()],
         bump = job.bump,
     )]
     pub job: Account<'info, Job>,
@@ -35,19 +40,16 @@ pub struct JobClaim<'info> {
 impl JobClaim<'_> {
     fn validate(&self) -> Result<()> {
         require!(!self.market.paused, TensorgridError::MarketPaused);
+        self.job.require_claimable_by(&self.worker.key())?;
+        let worker = &self.worker;
+        worker.require_registered()?;
+        worker.require_idle()?;
+        let collateral = self.job.terms.collateral(self.job.reward)?;
         require!(
-            self.job.state == JobState::Open,
-            TensorgridError::JobNotOpen
-        );
-        require!(
-            self.worker.active_job.is_none(),
-            TensorgridError::WorkerHasActiveJob
-        );
-        require!(
-            self.worker.stake >= self.market.params.min_stake,
+            worker.stake >= self.market.params.min_stake && worker.stake >= collateral,
             TensorgridError::InsufficientStake
         );
-        self.job.requirements.check(&self.worker.hardware)
+        self.job.requirements.check(&worker.hardware)
     }
 
     #[access_control(ctx.accounts.validate())]
@@ -55,16 +57,15 @@ impl JobClaim<'_> {
         let now = Clock::get()?.unix_timestamp;
         let worker_key = ctx.accounts.worker.key();
         let job = &mut ctx.accounts.job;
-        job.state = JobState::Claimed;
-        job.worker = Some(worker_key);
-        job.claimed_at = now;
-        job.deadline = checked_add_i64(now, job.max_duration_s)?;
-        ctx.accounts.worker.active_job = Some(job.job_id);
+        let collateral = job.terms.collateral(job.reward)?;
+        job.claim(worker_key, collateral, now)?;
+        ctx.accounts.worker.start_job(job.key());
         job.invariant(&job.to_account_info())?;
         emit_cpi!(JobClaimed {
             job: job.key(),
             job_id: job.job_id,
             worker: worker_key,
+            collateral,
             deadline: job.deadline,
         });
         Ok(())

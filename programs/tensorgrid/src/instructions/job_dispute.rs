@@ -10,10 +10,12 @@ use crate::{
 #[event_cpi]
 #[derive(Accounts)]
 pub struct JobDispute<'info> {
+    /// The job's poster.
     pub poster: Signer<'info>,
+    /// The submitted job, inside its challenge window.
     #[account(
         mut, has_one = poster @ TensorgridError::NotPoster,
-        seeds = [JOB_SEED, job.market.as_ref(), &job.job_id.to_le_bytes()],
+        seeds = [JOB_SEED, job.market.as_ref(), job.poster.as_ref(), &job.job_id.to_le_bytes()],
         bump = job.bump,
     )]
     pub job: Account<'info, Job>,
@@ -21,26 +23,19 @@ pub struct JobDispute<'info> {
 
 impl JobDispute<'_> {
     fn validate(&self) -> Result<()> {
-        require!(
-            self.job.state == JobState::Submitted,
-            TensorgridError::JobNotSubmitted
-        );
-        require!(
-            Clock::get()?.unix_timestamp <= self.job.challenge_ends_at,
-            TensorgridError::ChallengeWindowClosed
-        );
-        Ok(())
+        self.job.require_state(JobState::Submitted)
     }
 
     #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>) -> Result<()> {
         let job = &mut ctx.accounts.job;
-        job.state = JobState::Disputed;
+        job.dispute(Clock::get()?.unix_timestamp)?;
         job.invariant(&job.to_account_info())?;
         emit_cpi!(JobDisputed {
             job: job.key(),
             job_id: job.job_id,
-            worker: job.worker.unwrap_or_default(),
+            worker: job.worker,
+            dispute_ends_at: job.dispute_ends_at,
         });
         Ok(())
     }

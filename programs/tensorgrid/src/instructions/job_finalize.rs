@@ -1,45 +1,78 @@
 use anchor_lang::prelude::*;
 
-use super::settle::*;
+use super::settle::pay_worker;
 use crate::{
+    constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::{JobPaid, Settlement},
-    state::JobState,
+    state::{Job, JobState, Market, Worker},
 };
 
 /// Permissionless crank: anyone may finalize once the challenge window has passed.
 #[event_cpi]
 #[derive(Accounts)]
 pub struct JobFinalize<'info> {
-    pub settle: SettleAccounts<'info>,
+    /// The job's market; receives the fee.
+    #[account(
+        mut,
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
+    pub market: Account<'info, Market>,
+    /// The worker holding the job; its earnings receive the payout.
+    #[account(
+        mut,
+        has_one = market @ TensorgridError::MarketMismatch,
+        seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
+        bump = worker.bump,
+    )]
+    pub worker: Account<'info, Worker>,
+    /// The submitted job, closed to the poster.
+    #[account(
+        mut,
+        close = poster,
+        has_one = market @ TensorgridError::MarketMismatch,
+        has_one = poster @ TensorgridError::RecipientMismatch,
+        seeds = [JOB_SEED, job.market.as_ref(), job.poster.as_ref(), &job.job_id.to_le_bytes()],
+        bump = job.bump,
+    )]
+    pub job: Account<'info, Job>,
+    /// The job's poster; receives the rent and any compensation.
+    /// CHECK: must equal `job.poster` (`has_one`).
+    #[account(mut)]
+    pub poster: UncheckedAccount<'info>,
 }
 
 impl JobFinalize<'_> {
     fn validate(&self) -> Result<()> {
-        let job = &self.settle.job;
-        require!(
-            job.state == JobState::Submitted,
-            TensorgridError::JobNotSubmitted
-        );
+        let job = &self.job;
+        job.require_state(JobState::Submitted)?;
         require!(
             Clock::get()?.unix_timestamp > job.challenge_ends_at,
             TensorgridError::ChallengeWindowOpen
         );
-        self.settle.check_assigned()
+        job.require_assigned(&self.worker.key())
     }
 
     #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>) -> Result<()> {
-        let (payout, fee) = ctx.accounts.settle.pay_worker()?;
-        let s = &ctx.accounts.settle;
-        emit_cpi!(JobPaid {
-            job: s.job.key(),
-            job_id: s.job.job_id,
-            worker: s.worker.key(),
+        let (payout, close) = {
+            let a = &mut *ctx.accounts;
+            pay_worker(&mut a.market, &mut a.worker, &a.job)?
+        };
+        let a = &ctx.accounts;
+        let event = JobPaid {
+            job: a.job.key(),
+            job_id: a.job.job_id,
+            worker: a.worker.key(),
+            poster: a.poster.key(),
             settlement: Settlement::FinalizedAfterWindow,
-            payout,
-            fee,
-        });
+            payout: payout.to_worker,
+            fee: payout.fee,
+            compensation: close.compensation,
+            rent_refunded: close.rent_refunded,
+        };
+        emit_cpi!(event);
         Ok(())
     }
 }

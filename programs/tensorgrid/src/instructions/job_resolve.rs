@@ -1,63 +1,107 @@
 use anchor_lang::prelude::*;
 
-use super::settle::*;
+use super::settle::{pay_worker, refund_with_slash};
 use crate::{
+    constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
-    events::{JobPaid, JobRefunded, Settlement},
-    state::JobState,
+    events::{JobPaid, JobRefunded, RefundReason, Settlement},
+    state::{Job, JobState, Market, Worker},
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct JobResolveArgs {
-    /// true: the result stands and the worker is paid. false: the poster is refunded and the
-    /// worker's stake slashed.
+    /// true: the result stands and the worker is paid under the job's terms. false: the
+    /// poster is refunded and the slash share of the job's collateral moves to the poster.
     pub worker_wins: bool,
 }
 
 #[event_cpi]
 #[derive(Accounts)]
 pub struct JobResolve<'info> {
+    /// The market's authority, the arbiter.
     pub authority: Signer<'info>,
-    pub settle: SettleAccounts<'info>,
+    /// The job's market; receives the fee if the worker wins.
+    #[account(
+        mut,
+        has_one = authority @ TensorgridError::NotMarketAuthority,
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
+    pub market: Account<'info, Market>,
+    /// The worker holding the job.
+    #[account(
+        mut,
+        has_one = market @ TensorgridError::MarketMismatch,
+        seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
+        bump = worker.bump,
+    )]
+    pub worker: Account<'info, Worker>,
+    /// The disputed job, closed to the poster.
+    #[account(
+        mut,
+        close = poster,
+        has_one = market @ TensorgridError::MarketMismatch,
+        has_one = poster @ TensorgridError::RecipientMismatch,
+        seeds = [JOB_SEED, job.market.as_ref(), job.poster.as_ref(), &job.job_id.to_le_bytes()],
+        bump = job.bump,
+    )]
+    pub job: Account<'info, Job>,
+    /// The job's poster; receives rent, compensation and any
+    /// refund.
+    /// CHECK: must equal `job.poster` (`has_one`).
+    #[account(mut)]
+    pub poster: UncheckedAccount<'info>,
 }
 
 impl JobResolve<'_> {
     fn validate(&self) -> Result<()> {
-        require_keys_eq!(
-            self.authority.key(),
-            self.settle.market.authority,
-            TensorgridError::NotMarketAuthority
-        );
+        let job = &self.job;
+        job.require_state(JobState::Disputed)?;
         require!(
-            self.settle.job.state == JobState::Disputed,
-            TensorgridError::JobNotDisputed
+            Clock::get()?.unix_timestamp <= job.dispute_ends_at,
+            TensorgridError::DisputeExpired
         );
-        self.settle.check_assigned()
+        job.require_assigned(&self.worker.key())
     }
 
     #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>, args: JobResolveArgs) -> Result<()> {
-        let s = &mut ctx.accounts.settle;
-        let (job, job_id, worker) = (s.job.key(), s.job.job_id, s.worker.key());
+        let a = &mut *ctx.accounts;
+        let (job, job_id, worker, poster, reward) = (
+            a.job.key(),
+            a.job.job_id,
+            a.worker.key(),
+            a.poster.key(),
+            a.job.reward,
+        );
         if args.worker_wins {
-            let (payout, fee) = s.pay_worker()?;
-            emit_cpi!(JobPaid {
+            let (payout, close) = pay_worker(&mut a.market, &mut a.worker, &a.job)?;
+            let event = JobPaid {
                 job,
                 job_id,
                 worker,
+                poster,
                 settlement: Settlement::ResolvedForWorker,
-                payout,
-                fee,
-            });
+                payout: payout.to_worker,
+                fee: payout.fee,
+                compensation: close.compensation,
+                rent_refunded: close.rent_refunded,
+            };
+            emit_cpi!(event);
         } else {
-            let (refunded, slashed) = s.refund_poster()?;
-            emit_cpi!(JobRefunded {
+            let (slashed, close) = refund_with_slash(&mut a.worker, &a.job)?;
+            let event = JobRefunded {
                 job,
                 job_id,
                 worker,
-                refunded,
+                poster,
+                reason: RefundReason::DisputeLost,
+                reward_refunded: reward,
                 slashed,
-            });
+                compensation: close.compensation,
+                rent_refunded: close.rent_refunded,
+            };
+            emit_cpi!(event);
         }
         Ok(())
     }

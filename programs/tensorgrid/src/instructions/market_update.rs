@@ -1,6 +1,5 @@
 use anchor_lang::prelude::*;
 
-use super::market_init::check_treasury;
 use crate::{
     constants::MARKET_SEED,
     errors::TensorgridError,
@@ -11,14 +10,18 @@ use crate::{
 /// Each `Some` field replaces the market's value; `None` keeps it.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, Default)]
 pub struct MarketUpdateArgs {
+    /// New parameters for jobs posted from now on; jobs already posted keep their terms.
     pub params: Option<MarketParams>,
+    /// Block (`true`) or allow (`false`) new posts and claims.
     pub paused: Option<bool>,
 }
 
 #[event_cpi]
 #[derive(Accounts)]
 pub struct MarketUpdate<'info> {
+    /// The market's authority.
     pub authority: Signer<'info>,
+    /// The market to update.
     #[account(
         mut,
         has_one = authority @ TensorgridError::NotMarketAuthority,
@@ -26,8 +29,6 @@ pub struct MarketUpdate<'info> {
         bump = market.bump,
     )]
     pub market: Account<'info, Market>,
-    /// CHECK: optional new treasury; checked to be rent-exempt in `validate`.
-    pub new_treasury: Option<UncheckedAccount<'info>>,
 }
 
 impl MarketUpdate<'_> {
@@ -35,15 +36,11 @@ impl MarketUpdate<'_> {
         if let Some(params) = &args.params {
             params.validate()?;
         }
-        if let Some(treasury) = &self.new_treasury {
-            check_treasury(treasury)?;
-        }
         Ok(())
     }
 
     #[access_control(ctx.accounts.validate(&args))]
     pub fn handler(ctx: Context<Self>, args: MarketUpdateArgs) -> Result<()> {
-        let new_treasury = ctx.accounts.new_treasury.as_ref().map(|t| t.key());
         let market = &mut ctx.accounts.market;
         if let Some(params) = args.params {
             market.params = params;
@@ -51,13 +48,9 @@ impl MarketUpdate<'_> {
         if let Some(paused) = args.paused {
             market.paused = paused;
         }
-        if let Some(treasury) = new_treasury {
-            market.treasury = treasury;
-        }
-        market.invariant()?;
+        market.invariant(&market.to_account_info())?;
         emit_cpi!(MarketUpdated {
             market: market.key(),
-            treasury: market.treasury,
             params: market.params,
             paused: market.paused,
         });

@@ -1,18 +1,22 @@
 use anchor_lang::prelude::*;
 
 use crate::{
-    constants::WORKER_SEED, errors::TensorgridError, events::WorkerDeregistered, state::Worker,
+    constants::WORKER_SEED,
+    errors::TensorgridError,
+    events::WorkerDeregistered,
+    state::{checked_add, move_lamports, Worker},
 };
 
 #[event_cpi]
 #[derive(Accounts)]
 pub struct WorkerDeregister<'info> {
+    /// The worker's operator; receives the stake and the earnings.
     #[account(mut)]
     pub operator: Signer<'info>,
-    /// Closing returns stake and rent to the operator.
+    /// The worker account. It is not closed: its record of completed, abandoned and slashed
+    /// jobs stays readable, and `worker_register` reuses it.
     #[account(
         mut,
-        close = operator,
         has_one = operator @ TensorgridError::NotOperator,
         seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
         bump = worker.bump,
@@ -22,19 +26,29 @@ pub struct WorkerDeregister<'info> {
 
 impl WorkerDeregister<'_> {
     fn validate(&self) -> Result<()> {
-        require!(
-            self.worker.active_job.is_none(),
-            TensorgridError::WorkerHasActiveJob
-        );
-        Ok(())
+        self.worker.require_registered()?;
+        self.worker.require_idle()
     }
 
     #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>) -> Result<()> {
+        let worker_info = ctx.accounts.worker.to_account_info();
+        let worker = &mut ctx.accounts.worker;
+        let (stake, earnings) = (worker.stake, worker.earnings);
+        move_lamports(
+            &worker_info,
+            &ctx.accounts.operator.to_account_info(),
+            checked_add(stake, earnings)?,
+        )?;
+        worker.stake = 0;
+        worker.earnings = 0;
+        worker.registered = false;
+        worker.invariant(&worker_info)?;
         emit_cpi!(WorkerDeregistered {
-            worker: ctx.accounts.worker.key(),
-            operator: ctx.accounts.operator.key(),
-            returned: ctx.accounts.worker.to_account_info().lamports(),
+            worker: worker.key(),
+            operator: worker.operator,
+            stake_returned: stake,
+            earnings_returned: earnings,
         });
         Ok(())
     }

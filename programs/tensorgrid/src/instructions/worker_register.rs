@@ -7,28 +7,33 @@ use crate::{
     constants::{MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::WorkerRegistered,
-    state::{Hardware, Market, Worker},
+    state::{rent_exempt_minimum, Hardware, Market, Worker, WorkerRecord},
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct WorkerRegisterArgs {
     /// Lamports to stake; at least the market's `min_stake`.
     pub stake: u64,
+    /// The worker's device.
     pub hardware: Hardware,
 }
 
 #[event_cpi]
 #[derive(Accounts)]
 pub struct WorkerRegister<'info> {
+    /// The provider's wallet: pays the stake (and the rent of a new worker account).
     #[account(mut)]
     pub operator: Signer<'info>,
+    /// The market to work in.
     #[account(
         seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
         bump = market.bump,
     )]
     pub market: Account<'info, Market>,
+    /// `["worker", market, operator]`: created on first registration; a deregistered worker
+    /// registers again into the same account and keeps its record.
     #[account(
-        init,
+        init_if_needed,
         payer = operator,
         space = Worker::SPACE,
         seeds = [WORKER_SEED, market.key().as_ref(), operator.key().as_ref()],
@@ -39,7 +44,16 @@ pub struct WorkerRegister<'info> {
 }
 
 impl WorkerRegister<'_> {
+    /// A worker account that already existed before this instruction.
+    fn existed(&self) -> bool {
+        self.worker.operator != Pubkey::default()
+    }
+
     fn validate(&self, args: &WorkerRegisterArgs) -> Result<()> {
+        require!(
+            !(self.existed() && self.worker.registered),
+            TensorgridError::WorkerAlreadyRegistered
+        );
         require!(
             args.stake >= self.market.params.min_stake,
             TensorgridError::StakeBelowMinimum
@@ -49,6 +63,7 @@ impl WorkerRegister<'_> {
 
     #[access_control(ctx.accounts.validate(&args))]
     pub fn handler(ctx: Context<Self>, args: WorkerRegisterArgs) -> Result<()> {
+        let existed = ctx.accounts.existed();
         transfer(
             CpiContext::new(
                 ctx.accounts.system_program.key(),
@@ -59,19 +74,28 @@ impl WorkerRegister<'_> {
             ),
             args.stake,
         )?;
+        let now = Clock::get()?.unix_timestamp;
         let worker = &mut ctx.accounts.worker;
+        let (record, registered_at, rent_paid) = if existed {
+            (worker.record, worker.registered_at, 0)
+        } else {
+            (
+                WorkerRecord::default(),
+                now,
+                rent_exempt_minimum(Worker::SPACE)?,
+            )
+        };
         worker.set_inner(Worker {
             market: ctx.accounts.market.key(),
             operator: ctx.accounts.operator.key(),
+            active_job: Pubkey::default(),
             stake: args.stake,
-            hardware: args.hardware,
-            active_job: None,
-            jobs_completed: 0,
-            jobs_abandoned: 0,
-            jobs_slashed: 0,
-            total_earned: 0,
-            registered_at: Clock::get()?.unix_timestamp,
+            earnings: 0,
+            registered: true,
+            registered_at,
+            record,
             bump: ctx.bumps.worker,
+            hardware: args.hardware,
         });
         worker.invariant(&worker.to_account_info())?;
         emit_cpi!(WorkerRegistered {
@@ -79,6 +103,7 @@ impl WorkerRegister<'_> {
             worker: worker.key(),
             operator: worker.operator,
             stake: worker.stake,
+            rent_paid,
             hardware: worker.hardware.clone(),
         });
         Ok(())

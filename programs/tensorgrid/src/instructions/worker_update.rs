@@ -12,24 +12,30 @@ use crate::{
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, Default)]
 pub struct WorkerUpdateArgs {
-    /// New hardware profile, if it changed.
+    /// New hardware profile, if it changed (only without an active job).
     pub hardware: Option<Hardware>,
     /// Lamports to add to the stake (e.g. to top up after a slash).
     pub add_stake: u64,
-    /// Lamports to withdraw; only without an active job, and the rest must stay ≥ `min_stake`.
+    /// Lamports of stake to withdraw; only without an active job, and the rest must stay at
+    /// or above the market's `min_stake`.
     pub withdraw_stake: u64,
+    /// Lamports of earnings to withdraw (allowed at any time, up to `earnings`).
+    pub withdraw_earnings: u64,
 }
 
 #[event_cpi]
 #[derive(Accounts)]
 pub struct WorkerUpdate<'info> {
+    /// The worker's operator: pays stake in, receives withdrawals.
     #[account(mut)]
     pub operator: Signer<'info>,
+    /// The worker's market (for its minimum stake).
     #[account(
         seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
         bump = market.bump,
     )]
     pub market: Account<'info, Market>,
+    /// The worker account.
     #[account(
         mut,
         has_one = operator @ TensorgridError::NotOperator,
@@ -43,28 +49,30 @@ pub struct WorkerUpdate<'info> {
 
 impl WorkerUpdate<'_> {
     fn validate(&self, args: &WorkerUpdateArgs) -> Result<()> {
+        let worker = &self.worker;
+        worker.require_registered()?;
         if let Some(hw) = &args.hardware {
             hw.validate()?;
             // Changing hardware mid-job would defeat the claim-time requirement check.
-            require!(
-                self.worker.active_job.is_none(),
-                TensorgridError::WorkerHasActiveJob
-            );
+            worker.require_idle()?;
         }
         if args.withdraw_stake > 0 {
-            require!(
-                self.worker.active_job.is_none(),
-                TensorgridError::WorkerHasActiveJob
-            );
+            // The stake backs the active job's collateral until the job ends.
+            worker.require_idle()?;
             let remaining = checked_sub(
-                checked_add(self.worker.stake, args.add_stake)?,
+                checked_add(worker.stake, args.add_stake)?,
                 args.withdraw_stake,
-            )?;
+            )
+            .map_err(|_| error!(TensorgridError::WithdrawBelowMinimum))?;
             require!(
                 remaining >= self.market.params.min_stake,
                 TensorgridError::WithdrawBelowMinimum
             );
         }
+        require!(
+            args.withdraw_earnings <= worker.earnings,
+            TensorgridError::InsufficientEarnings
+        );
         Ok(())
     }
 
@@ -83,23 +91,25 @@ impl WorkerUpdate<'_> {
             )?;
         }
         let worker_info = ctx.accounts.worker.to_account_info();
-        move_lamports(
-            &worker_info,
-            &ctx.accounts.operator.to_account_info(),
-            args.withdraw_stake,
-        )?;
+        let out = checked_add(args.withdraw_stake, args.withdraw_earnings)?;
+        move_lamports(&worker_info, &ctx.accounts.operator.to_account_info(), out)?;
         let worker = &mut ctx.accounts.worker;
         worker.stake = checked_sub(
             checked_add(worker.stake, args.add_stake)?,
             args.withdraw_stake,
         )?;
+        worker.earnings = checked_sub(worker.earnings, args.withdraw_earnings)?;
         if let Some(hw) = args.hardware {
             worker.hardware = hw;
         }
         worker.invariant(&worker_info)?;
         emit_cpi!(WorkerUpdated {
             worker: worker.key(),
+            stake_added: args.add_stake,
+            stake_withdrawn: args.withdraw_stake,
+            earnings_withdrawn: args.withdraw_earnings,
             stake: worker.stake,
+            earnings: worker.earnings,
             hardware: worker.hardware.clone(),
         });
         Ok(())

@@ -5,8 +5,11 @@ use crate::errors::TensorgridError;
 /// The accelerator a worker trains on.
 #[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceKind {
+    /// CPU only.
     Cpu,
+    /// An NVIDIA GPU (CUDA).
     Cuda,
+    /// An Apple GPU (Metal).
     Metal,
 }
 
@@ -17,11 +20,14 @@ pub enum DeviceRequirement {
     Any,
     /// Any GPU (CUDA or Metal).
     Gpu,
+    /// A CUDA GPU.
     Cuda,
+    /// A Metal GPU.
     Metal,
 }
 
 impl DeviceRequirement {
+    /// Whether a worker with a `kind` device may claim a job with this requirement.
     pub fn accepts(&self, kind: DeviceKind) -> bool {
         match self {
             DeviceRequirement::Any => true,
@@ -35,6 +41,7 @@ impl DeviceRequirement {
 /// A worker's self-reported hardware profile.
 #[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Debug, PartialEq, Eq)]
 pub struct Hardware {
+    /// The device the worker trains on.
     pub device: DeviceKind,
     /// Device memory in MiB (0 for CPU workers).
     pub vram_mib: u32,
@@ -56,7 +63,9 @@ impl Hardware {
 /// The hardware a job requires of the worker that claims it.
 #[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JobRequirements {
+    /// Which devices may claim the job.
     pub device: DeviceRequirement,
+    /// Least device memory, in MiB (0: no minimum).
     pub min_vram_mib: u32,
 }
 
@@ -76,6 +85,7 @@ impl JobRequirements {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

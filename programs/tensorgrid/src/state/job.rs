@@ -1,8 +1,9 @@
 use anchor_lang::prelude::*;
 
-use super::{checked_add, rent_exempt_minimum, JobRequirements};
+use super::{check_backed, checked_add, checked_add_i64, JobRequirements, JobTerms};
 use crate::{constants::MAX_URI_LEN, errors::TensorgridError};
 
+/// Where a job is in its lifecycle.
 #[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobState {
     /// Posted, reward escrowed, waiting for a worker.
@@ -11,74 +12,182 @@ pub enum JobState {
     Claimed,
     /// A result is in; the poster may dispute until `challenge_ends_at`.
     Submitted,
-    /// The poster disputed; the market authority decides.
+    /// The poster disputed; the market authority decides until `dispute_ends_at`.
     Disputed,
 }
 
-/// A training job. The reward is escrowed as lamports in this account above rent; the account
-/// is closed on every terminal path (paid, cancelled, refunded).
+/// A training job. The reward (and any penalty owed to the poster) is escrowed as lamports in
+/// this account above rent; the account is closed to the poster on every terminal path (paid,
+/// cancelled, refunded), so the poster always gets rent and compensation back.
+///
+/// Layout: every fixed-size field comes before the two URIs, so clients can filter on fixed
+/// offsets (`memcmp`) and read fields with `dataSlice`; see `tensorgrid_client::layout`.
 #[account]
 #[derive(InitSpace, Debug)]
 pub struct Job {
+    /// The market the job was posted in.
     pub market: Pubkey,
-    pub job_id: u64,
+    /// The poster's wallet: receives refunds, rent and compensation.
     pub poster: Pubkey,
+    /// The `Worker` account holding the job; `Pubkey::default()` while open.
+    pub worker: Pubkey,
+    /// Where the job is in its lifecycle.
     pub state: JobState,
+    /// Chosen by the poster; unique per poster and market.
+    pub job_id: u64,
     /// Lamports escrowed for the worker (fee included).
     pub reward: u64,
+    /// Lamports of the worker's stake the current claim puts at risk (0 while open).
+    pub collateral: u64,
+    /// Penalties paid into this escrow for the poster by abandons and reclaims; returned to
+    /// the poster with the rent when the job closes.
+    pub compensation: u64,
     /// sha256 of the job-spec JSON at `spec_uri`.
     pub spec_hash: [u8; 32],
-    #[max_len(200)]
-    pub spec_uri: String,
-    pub requirements: JobRequirements,
-    pub max_duration_s: i64,
-    pub created_at: i64,
-    /// The `Worker` account holding the job.
-    pub worker: Option<Pubkey>,
-    pub claimed_at: i64,
-    pub deadline: i64,
-    /// sha256 of the result manifest.
+    /// sha256 of the result manifest (zero until submitted).
     pub result_hash: [u8; 32],
-    #[max_len(200)]
-    pub result_uri: String,
     /// Metric the worker reports, in millionths (e.g. accuracy 0.972 = 972_000).
     pub reported_metric: u64,
+    /// What a worker's device must offer.
+    pub requirements: JobRequirements,
+    /// Money terms fixed when the job was posted.
+    pub terms: JobTerms,
+    /// Seconds a worker has, from its claim, to submit.
+    pub max_duration_s: i64,
+    /// Unix time of posting.
+    pub created_at: i64,
+    /// Unix time of the current claim (0 while open).
+    pub claimed_at: i64,
+    /// Unix time by which the claiming worker must submit.
+    pub deadline: i64,
+    /// Unix time of the submission.
     pub submitted_at: i64,
+    /// Unix time until which the poster may dispute.
     pub challenge_ends_at: i64,
+    /// Unix time until which the authority may resolve a dispute.
+    pub dispute_ends_at: i64,
+    /// The last worker that abandoned the job or missed its deadline: it may not claim again.
+    pub barred_worker: Pubkey,
+    /// The PDA's bump.
     pub bump: u8,
+    /// Where the job spec can be fetched (at most 200 bytes).
+    #[max_len(200)]
+    pub spec_uri: String,
+    /// Where the result can be fetched (at most 200 bytes; empty until submitted).
+    #[max_len(200)]
+    pub result_uri: String,
 }
 
 impl Job {
     pub const SPACE: usize = 8 + Job::INIT_SPACE;
 
-    /// Back to `Open` after an abandon or a reclaim: the escrow stays, the claim is erased.
-    pub fn reopen(&mut self) {
+    /// The worker holding the job, if any.
+    pub fn holder(&self) -> Option<Pubkey> {
+        (self.worker != Pubkey::default()).then_some(self.worker)
+    }
+
+    pub fn require_state(&self, state: JobState) -> Result<()> {
+        let err = match state {
+            JobState::Open => TensorgridError::JobNotOpen,
+            JobState::Claimed => TensorgridError::JobNotClaimed,
+            JobState::Submitted => TensorgridError::JobNotSubmitted,
+            JobState::Disputed => TensorgridError::JobNotDisputed,
+        };
+        if self.state != state {
+            return Err(error!(err));
+        }
+        Ok(())
+    }
+
+    /// The job is held by `worker`.
+    pub fn require_assigned(&self, worker: &Pubkey) -> Result<()> {
+        require!(
+            self.holder() == Some(*worker),
+            TensorgridError::NotAssignedWorker
+        );
+        Ok(())
+    }
+
+    /// A claimed job whose deadline has not passed.
+    pub fn require_before_deadline(&self, now: i64) -> Result<()> {
+        require!(now <= self.deadline, TensorgridError::DeadlinePassed);
+        Ok(())
+    }
+
+    /// An open job `worker` may claim: not one it abandoned or let expire.
+    pub fn require_claimable_by(&self, worker: &Pubkey) -> Result<()> {
+        self.require_state(JobState::Open)?;
+        require!(*worker != self.barred_worker, TensorgridError::ClaimBarred);
+        Ok(())
+    }
+
+    /// Open → Claimed by `worker`, which puts `collateral` at risk until `now + max_duration_s`.
+    pub fn claim(&mut self, worker: Pubkey, collateral: u64, now: i64) -> Result<()> {
+        self.require_claimable_by(&worker)?;
+        self.state = JobState::Claimed;
+        self.worker = worker;
+        self.collateral = collateral;
+        self.claimed_at = now;
+        self.deadline = checked_add_i64(now, self.max_duration_s)?;
+        Ok(())
+    }
+
+    /// Claimed → Submitted with the result; the challenge window starts.
+    pub fn submit(&mut self, hash: [u8; 32], uri: String, metric: u64, now: i64) -> Result<()> {
+        self.state = JobState::Submitted;
+        self.result_hash = hash;
+        self.result_uri = uri;
+        self.reported_metric = metric;
+        self.submitted_at = now;
+        self.challenge_ends_at = checked_add_i64(now, self.terms.challenge_window_s)?;
+        Ok(())
+    }
+
+    /// Submitted → Disputed; the authority's resolution window starts.
+    pub fn dispute(&mut self, now: i64) -> Result<()> {
+        require!(
+            now <= self.challenge_ends_at,
+            TensorgridError::ChallengeWindowClosed
+        );
+        self.state = JobState::Disputed;
+        self.dispute_ends_at = checked_add_i64(now, self.terms.resolve_window_s)?;
+        Ok(())
+    }
+
+    /// Claimed → Open after an abandon or a reclaim. `penalty` lamports have been paid into
+    /// this escrow for the poster; the worker that lost the job may not claim it again.
+    pub fn reopen(&mut self, penalty: u64) -> Result<()> {
+        self.compensation = checked_add(self.compensation, penalty)?;
+        self.barred_worker = self.worker;
         self.state = JobState::Open;
-        self.worker = None;
+        self.worker = Pubkey::default();
+        self.collateral = 0;
         self.claimed_at = 0;
         self.deadline = 0;
+        Ok(())
+    }
+
+    /// Lamports held for someone (reward and compensation), above rent.
+    pub fn escrowed(&self) -> Result<u64> {
+        checked_add(self.reward, self.compensation)
     }
 
     pub fn invariant(&self, info: &AccountInfo) -> Result<()> {
         let ok_fields = self.reward > 0
             && self.spec_uri.len() <= MAX_URI_LEN
             && self.result_uri.len() <= MAX_URI_LEN;
+        let held = self.holder().is_some();
         let ok_state = match self.state {
-            JobState::Open => self.worker.is_none(),
-            JobState::Claimed => self.worker.is_some() && self.deadline >= self.claimed_at,
-            JobState::Submitted | JobState::Disputed => {
-                self.worker.is_some()
-                    && self.result_hash != [0; 32]
-                    && self.challenge_ends_at >= self.submitted_at
+            JobState::Open => !held && self.collateral == 0,
+            JobState::Claimed => held && self.deadline >= self.claimed_at,
+            JobState::Submitted => {
+                held && self.result_hash != [0; 32] && self.challenge_ends_at >= self.submitted_at
+            }
+            JobState::Disputed => {
+                held && self.result_hash != [0; 32] && self.dispute_ends_at >= self.submitted_at
             }
         };
         require!(ok_fields && ok_state, TensorgridError::InvariantViolated);
-        // Escrow: the reward is always fully backed while the account lives.
-        let needed = checked_add(rent_exempt_minimum(info.data_len())?, self.reward)?;
-        require!(
-            info.lamports() >= needed,
-            TensorgridError::InvariantViolated
-        );
-        Ok(())
+        check_backed(info, self.escrowed()?)
     }
 }

@@ -4,12 +4,12 @@ use anchor_lang::prelude::*;
 
 use crate::{constants::BPS_DENOMINATOR, errors::TensorgridError};
 
-/// `amount * bps / 10_000`, rounded down, computed without overflow.
+/// `amount * bps / 10_000`, rounded down, computed without overflow. `bps` may exceed 10_000
+/// (collateral is a multiple of a reward); the result must fit in a `u64`.
 pub fn bps_of(amount: u64, bps: u16) -> Result<u64> {
-    require!(bps <= BPS_DENOMINATOR, TensorgridError::InvalidBps);
-    let v = (amount as u128)
-        .checked_mul(bps as u128)
-        .and_then(|v| v.checked_div(BPS_DENOMINATOR as u128))
+    let v = u128::from(amount)
+        .checked_mul(u128::from(bps))
+        .and_then(|v| v.checked_div(u128::from(BPS_DENOMINATOR)))
         .ok_or(TensorgridError::ArithmeticOverflow)?;
     u64::try_from(v).map_err(|_| error!(TensorgridError::ArithmeticOverflow))
 }
@@ -35,6 +35,9 @@ pub fn move_lamports(from: &AccountInfo, to: &AccountInfo, amount: u64) -> Resul
     if amount == 0 {
         return Ok(());
     }
+    // Both balances are read before either is written: the same account on both sides
+    // would mint lamports.
+    require_keys_neq!(*from.key, *to.key, TensorgridError::InvariantViolated);
     let from_balance = checked_sub(from.lamports(), amount)?;
     let to_balance = checked_add(to.lamports(), amount)?;
     **from.try_borrow_mut_lamports()? = from_balance;
@@ -47,7 +50,18 @@ pub fn rent_exempt_minimum(data_len: usize) -> Result<u64> {
     Ok(Rent::get()?.minimum_balance(data_len))
 }
 
+/// `info` holds at least its rent-exempt minimum plus `held` (escrow, stake, fees…).
+pub fn check_backed(info: &AccountInfo, held: u64) -> Result<()> {
+    let needed = checked_add(rent_exempt_minimum(info.data_len())?, held)?;
+    require!(
+        info.lamports() >= needed,
+        TensorgridError::InvariantViolated
+    );
+    Ok(())
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -63,8 +77,12 @@ mod tests {
         }
 
         #[test]
-        fn bps_above_denominator_is_rejected(amount: u64, bps in 10_001u16..) {
-            prop_assert!(bps_of(amount, bps).is_err());
+        fn multiples_above_the_denominator_are_exact_or_refused(amount: u64, bps in 10_001u16..) {
+            let exact = amount as u128 * bps as u128 / 10_000;
+            match bps_of(amount, bps) {
+                Ok(v) => prop_assert_eq!(v as u128, exact),
+                Err(_) => prop_assert!(exact > u64::MAX as u128),
+            }
         }
     }
 
@@ -72,6 +90,7 @@ mod tests {
     fn bps_extremes() {
         assert_eq!(bps_of(u64::MAX, 10_000).unwrap(), u64::MAX);
         assert_eq!(bps_of(u64::MAX, 0).unwrap(), 0);
+        assert!(bps_of(u64::MAX, 10_001).is_err());
         assert_eq!(bps_of(9_999, 1).unwrap(), 0, "rounds down");
         assert!(checked_add(u64::MAX, 1).is_err());
         assert!(checked_sub(0, 1).is_err());

@@ -1,4 +1,4 @@
-//! Account types and the value types stored in them.
+//! Account types, the value types stored in them, and the rules that change them.
 
 mod hardware;
 mod job;

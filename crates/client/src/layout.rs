@@ -1,0 +1,241 @@
+//! Byte offsets of the fixed-size fields of each account, for `getProgramAccounts` filters
+//! (`memcmp`) and partial reads (`dataSlice`). Every variable-length field (URIs, the hardware
+//! label) comes after these, so the offsets hold for every account. The tests below pin them
+//! against really serialised accounts.
+
+/// Anchor's 8-byte account discriminator comes first in every account.
+pub const DISCRIMINATOR: usize = 0;
+
+/// `Job` field offsets.
+pub mod job {
+    pub const MARKET: usize = 8;
+    pub const POSTER: usize = 40;
+    /// The holding `Worker` account (all zeros while open).
+    pub const WORKER: usize = 72;
+    /// One byte: `JobState` as 0 Open, 1 Claimed, 2 Submitted, 3 Disputed.
+    pub const STATE: usize = 104;
+    pub const JOB_ID: usize = 105;
+    pub const REWARD: usize = 113;
+    pub const COLLATERAL: usize = 121;
+    pub const COMPENSATION: usize = 129;
+    pub const SPEC_HASH: usize = 137;
+    pub const RESULT_HASH: usize = 169;
+    pub const REPORTED_METRIC: usize = 201;
+    pub const REQUIREMENTS: usize = 209;
+    pub const TERMS: usize = 214;
+    pub const MAX_DURATION_S: usize = 240;
+    pub const CREATED_AT: usize = 248;
+    pub const CLAIMED_AT: usize = 256;
+    pub const DEADLINE: usize = 264;
+    pub const SUBMITTED_AT: usize = 272;
+    pub const CHALLENGE_ENDS_AT: usize = 280;
+    pub const DISPUTE_ENDS_AT: usize = 288;
+    pub const BARRED_WORKER: usize = 296;
+    /// Where the variable-length part (spec URI, result URI) starts.
+    pub const SPEC_URI: usize = 329;
+}
+
+/// `Worker` field offsets.
+pub mod worker {
+    pub const MARKET: usize = 8;
+    pub const OPERATOR: usize = 40;
+    /// The held `Job` account (all zeros when idle).
+    pub const ACTIVE_JOB: usize = 72;
+    pub const STAKE: usize = 104;
+    pub const EARNINGS: usize = 112;
+    pub const REGISTERED: usize = 120;
+    pub const REGISTERED_AT: usize = 121;
+    pub const RECORD: usize = 129;
+    /// One byte: `DeviceKind` as 0 Cpu, 1 Cuda, 2 Metal.
+    pub const DEVICE: usize = 186;
+    pub const VRAM_MIB: usize = 187;
+    /// Where the variable-length label starts.
+    pub const LABEL: usize = 191;
+}
+
+/// `Market` field offsets.
+pub mod market {
+    pub const AUTHORITY: usize = 8;
+    pub const MARKET_ID: usize = 40;
+    pub const PARAMS: usize = 48;
+    pub const FEES_UNCLAIMED: usize = 90;
+    pub const FEES_WITHDRAWN: usize = 98;
+    pub const JOBS_POSTED: usize = 106;
+    pub const PAUSED: usize = 114;
+}
+
+#[cfg(test)]
+mod tests {
+    use anchor_lang::{prelude::Pubkey, AccountSerialize};
+    use tensorgrid::state::*;
+
+    fn bytes<T: AccountSerialize>(account: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        account.try_serialize(&mut out).unwrap();
+        out
+    }
+
+    fn u64_at(data: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(data[at..at + 8].try_into().unwrap())
+    }
+
+    fn i64_at(data: &[u8], at: usize) -> i64 {
+        i64::from_le_bytes(data[at..at + 8].try_into().unwrap())
+    }
+
+    fn key(n: u8) -> Pubkey {
+        Pubkey::new_from_array([n; 32])
+    }
+
+    fn sample_job(spec_uri: &str, result_uri: &str) -> Job {
+        Job {
+            market: key(1),
+            poster: key(2),
+            worker: key(3),
+            state: JobState::Disputed,
+            job_id: 4,
+            reward: 5,
+            collateral: 6,
+            compensation: 7,
+            spec_hash: [8; 32],
+            result_hash: [9; 32],
+            reported_metric: 10,
+            requirements: JobRequirements {
+                device: DeviceRequirement::Metal,
+                min_vram_mib: 13,
+            },
+            terms: JobTerms {
+                fee_bps: 0x0102,
+                collateral_bps: 0x0304,
+                slash_bps: 0x0506,
+                abandon_penalty_bps: 0x0708,
+                crank_bounty_bps: 0x090a,
+                challenge_window_s: 11,
+                resolve_window_s: 12,
+            },
+            max_duration_s: 14,
+            created_at: 15,
+            claimed_at: 16,
+            deadline: 17,
+            submitted_at: 18,
+            challenge_ends_at: 19,
+            dispute_ends_at: 20,
+            barred_worker: key(21),
+            bump: 22,
+            spec_uri: spec_uri.into(),
+            result_uri: result_uri.into(),
+        }
+    }
+
+    #[test]
+    fn job_offsets_match_a_serialised_job() {
+        use super::job::*;
+        // Whatever the URIs' lengths, the fixed fields must not move.
+        let long = "s".repeat(200);
+        for (spec_uri, result_uri) in [("spec", "result-uri"), ("", ""), (&long[..], "r")] {
+            let d = bytes(&sample_job(spec_uri, result_uri));
+            assert_eq!(&d[MARKET..MARKET + 32], key(1).as_ref());
+            assert_eq!(&d[POSTER..POSTER + 32], key(2).as_ref());
+            assert_eq!(&d[WORKER..WORKER + 32], key(3).as_ref());
+            assert_eq!(d[STATE], 3);
+            assert_eq!(u64_at(&d, JOB_ID), 4);
+            assert_eq!(u64_at(&d, REWARD), 5);
+            assert_eq!(u64_at(&d, COLLATERAL), 6);
+            assert_eq!(u64_at(&d, COMPENSATION), 7);
+            assert_eq!(&d[SPEC_HASH..SPEC_HASH + 32], &[8; 32]);
+            assert_eq!(&d[RESULT_HASH..RESULT_HASH + 32], &[9; 32]);
+            assert_eq!(u64_at(&d, REPORTED_METRIC), 10);
+            assert_eq!(d[REQUIREMENTS], 3, "DeviceRequirement::Metal");
+            assert_eq!(&d[TERMS..TERMS + 2], &0x0102u16.to_le_bytes());
+            assert_eq!(i64_at(&d, TERMS + 10), 11);
+            assert_eq!(i64_at(&d, MAX_DURATION_S), 14);
+            assert_eq!(i64_at(&d, CREATED_AT), 15);
+            assert_eq!(i64_at(&d, CLAIMED_AT), 16);
+            assert_eq!(i64_at(&d, DEADLINE), 17);
+            assert_eq!(i64_at(&d, SUBMITTED_AT), 18);
+            assert_eq!(i64_at(&d, CHALLENGE_ENDS_AT), 19);
+            assert_eq!(i64_at(&d, DISPUTE_ENDS_AT), 20);
+            assert_eq!(&d[BARRED_WORKER..BARRED_WORKER + 32], key(21).as_ref());
+            assert_eq!(d[SPEC_URI - 1], 22, "bump just before the URIs");
+            assert_eq!(
+                &d[SPEC_URI..SPEC_URI + 4],
+                &(spec_uri.len() as u32).to_le_bytes()
+            );
+            assert!(d.len() <= Job::SPACE);
+        }
+    }
+
+    #[test]
+    fn worker_offsets_match_a_serialised_worker() {
+        use super::worker::*;
+        for label in ["", "RTX 4090", &"x".repeat(32)] {
+            let w = Worker {
+                market: key(1),
+                operator: key(2),
+                active_job: key(3),
+                stake: 4,
+                earnings: 5,
+                registered: true,
+                registered_at: 6,
+                record: WorkerRecord {
+                    jobs_completed: 7,
+                    ..Default::default()
+                },
+                bump: 8,
+                hardware: Hardware {
+                    device: DeviceKind::Cuda,
+                    vram_mib: 9,
+                    label: label.into(),
+                },
+            };
+            let d = bytes(&w);
+            assert_eq!(&d[MARKET..MARKET + 32], key(1).as_ref());
+            assert_eq!(&d[OPERATOR..OPERATOR + 32], key(2).as_ref());
+            assert_eq!(&d[ACTIVE_JOB..ACTIVE_JOB + 32], key(3).as_ref());
+            assert_eq!(u64_at(&d, STAKE), 4);
+            assert_eq!(u64_at(&d, EARNINGS), 5);
+            assert_eq!(d[REGISTERED], 1);
+            assert_eq!(i64_at(&d, REGISTERED_AT), 6);
+            assert_eq!(u64_at(&d, RECORD), 7);
+            assert_eq!(d[DEVICE - 1], 8, "bump just before the hardware");
+            assert_eq!(d[DEVICE], 1);
+            assert_eq!(&d[VRAM_MIB..VRAM_MIB + 4], &9u32.to_le_bytes());
+            assert_eq!(&d[LABEL..LABEL + 4], &(label.len() as u32).to_le_bytes());
+            assert!(d.len() <= Worker::SPACE);
+        }
+    }
+
+    #[test]
+    fn market_offsets_match_a_serialised_market() {
+        use super::market::*;
+        let m = Market {
+            authority: key(1),
+            market_id: 2,
+            params: MarketParams {
+                fee_bps: 3,
+                min_stake: 4,
+                collateral_bps: 5,
+                slash_bps: 6,
+                abandon_penalty_bps: 7,
+                crank_bounty_bps: 8,
+                challenge_window_s: 9,
+                resolve_window_s: 10,
+                max_claim_s: 11,
+            },
+            fees_unclaimed: 12,
+            fees_withdrawn: 13,
+            jobs_posted: 14,
+            paused: true,
+            bump: 15,
+        };
+        let d = bytes(&m);
+        assert_eq!(&d[AUTHORITY..AUTHORITY + 32], key(1).as_ref());
+        assert_eq!(u64_at(&d, MARKET_ID), 2);
+        assert_eq!(&d[PARAMS..PARAMS + 2], &3u16.to_le_bytes());
+        assert_eq!(u64_at(&d, FEES_UNCLAIMED), 12);
+        assert_eq!(u64_at(&d, FEES_WITHDRAWN), 13);
+        assert_eq!(u64_at(&d, JOBS_POSTED), 14);
+        assert_eq!(d[PAUSED], 1);
+        assert_eq!(d.len(), Market::SPACE);
+    }
+}

@@ -1,0 +1,65 @@
+use anchor_lang::prelude::*;
+
+use crate::{
+    constants::MARKET_SEED,
+    errors::TensorgridError,
+    events::MarketFeesWithdrawn,
+    state::{move_lamports, Market},
+};
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct MarketWithdrawFeesArgs {
+    /// Lamports to withdraw; at most the market's `fees_unclaimed`.
+    pub amount: u64,
+}
+
+#[event_cpi]
+#[derive(Accounts)]
+pub struct MarketWithdrawFees<'info> {
+    /// The market's authority.
+    pub authority: Signer<'info>,
+    /// The market holding the fees.
+    #[account(
+        mut,
+        has_one = authority @ TensorgridError::NotMarketAuthority,
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
+    pub market: Account<'info, Market>,
+    /// Any account the authority chooses to receive the fees.
+    /// CHECK: only credited.
+    #[account(mut)]
+    pub recipient: UncheckedAccount<'info>,
+}
+
+impl MarketWithdrawFees<'_> {
+    fn validate(&self, args: &MarketWithdrawFeesArgs) -> Result<()> {
+        // Paid to itself the fees would become lamports nobody accounts for.
+        require_keys_neq!(
+            self.recipient.key(),
+            self.market.key(),
+            TensorgridError::RecipientMismatch
+        );
+        require!(
+            args.amount <= self.market.fees_unclaimed,
+            TensorgridError::InsufficientFees
+        );
+        Ok(())
+    }
+
+    #[access_control(ctx.accounts.validate(&args))]
+    pub fn handler(ctx: Context<Self>, args: MarketWithdrawFeesArgs) -> Result<()> {
+        let market_info = ctx.accounts.market.to_account_info();
+        move_lamports(&market_info, &ctx.accounts.recipient, args.amount)?;
+        let market = &mut ctx.accounts.market;
+        market.withdraw_fees(args.amount)?;
+        market.invariant(&market_info)?;
+        emit_cpi!(MarketFeesWithdrawn {
+            market: market.key(),
+            recipient: ctx.accounts.recipient.key(),
+            amount: args.amount,
+            fees_unclaimed: market.fees_unclaimed,
+        });
+        Ok(())
+    }
+}
