@@ -19,7 +19,11 @@ cd "$root"
 toolchain="${SBF_TOOLCHAIN:-nightly-2026-10-29}"   # LLVM 23: what sbpf-linker 0.2.6 links with
 linker_version="0.2.6"
 cache="${TENSORGRID_CACHE:-$HOME/.cache/tensorgrid}"
-std_cache="${SBF_STD_CACHE:-$cache}"      # where the patched std copy lives
+# The patched std copy lives at one fixed absolute path on every machine: its location goes
+# into the std crates' symbol hashes (and so into the code layout), so a copy in a per-user
+# or per-checkout cache gave different bytes. Measured: same sha256 from any checkout path,
+# target dir and cache location (scripts/check-reproducible-sbf.sh).
+std_cache="/tmp/tensorgrid-sbf-std"
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}/sbf"
 spec="$root/scripts/sbf/bpfel-solana-solana.json"
@@ -46,6 +50,10 @@ fi
 # 3. A patched copy of the nightly's std (keyed by toolchain and patch contents).
 patch_id="$(sha256sum "$patch_file" | cut -c1-12)"
 std_root="$std_cache/std-$toolchain-$patch_id"
+if [ -e "$std_cache" ] && [ ! -w "$std_cache" ]; then
+  say "$std_cache exists but is not writable by $(id -un): remove it or build as its owner"
+  exit 1
+fi
 if [ ! -f "$std_root/.patched" ]; then
   say "preparing patched std in $std_root"
   rm -rf "$std_root"
@@ -70,18 +78,25 @@ flags=(
   "--remap-path-prefix=$std_root=/std"
   "--remap-path-prefix=$target_dir=/target"
   "--remap-path-prefix=$root=/tensorgrid"
-  -C link-arg=--arch=v3 ${SBF_EXTRA_LINK_ARG:+-C link-arg=$SBF_EXTRA_LINK_ARG}
+  -C link-arg=--arch=v3 -C link-arg=-O2 -C link-arg=--llvm-args=-inline-threshold=0
+  ${SBF_EXTRA_LINK_ARG:+-C link-arg=$SBF_EXTRA_LINK_ARG}
   -C link-arg=--llvm-args=--bpf-stack-size=4096
   -C link-arg=--llvm-args=--bpf-max-stores-per-memfunc=5
   -C link-arg=--llvm-args=--disable-gotox -C link-arg=--llvm-args=--disable-ldsx
   -C link-arg=--llvm-args=--disable-movsx -C link-arg=--llvm-args=--disable-bswap
 )
+# Size: rustc optimises for size ("s": every function gets LLVM's `optsize`), the linker's
+# whole-program pass runs at -O2 and honours those attributes (sbpf-linker's own -Os pipeline
+# no longer exists in LLVM 23) with inlining left to `#[inline]` hints (threshold 0), since
+# Anchor's per-instruction code is what makes the bytes. Measured in BENCHMARKS.md: 46 % of
+# the bytes of opt-level 3 with every compute budget still met.
+profile=(--config "profile.release.opt-level=\"${SBF_OPT_LEVEL:-s}\"")
 rustflags="$(printf '%s\x1f' "${flags[@]}")"
 say "building programs/tensorgrid for SBF ($toolchain)"
 __CARGO_TESTS_ONLY_SRC_ROOT="$std_root/library" \
 CARGO_ENCODED_RUSTFLAGS="${rustflags%$'\x1f'}" \
   cargo "+$toolchain" build --release --locked -p tensorgrid \
-    --target "$spec" --target-dir "$target_dir" \
+    --target "$spec" --target-dir "$target_dir" "${profile[@]}" ${SBF_CARGO_CONFIG:+--config "$SBF_CARGO_CONFIG"} \
     -Z build-std=std,panic_abort -Z json-target-spec >&2
 
 mkdir -p "$(dirname "$out")"

@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# Builds the program twice from copies of this checkout at two different paths, with the
-# patched std and the target dir in two different places (one outside the home directory),
-# and fails unless both .so files have the same sha256. A deployer compares that hash with
+# Builds the program twice from copies of this checkout at two different paths (one outside
+# the home directory), with the target dir in two different places, and fails unless both
+# .so files have the same sha256. A deployer compares that hash with
 # the deployed program's (`solana program dump <id> p.so && sha256sum p.so`).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d /tmp/tg-repro.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
 
-build() { # $1 checkout dir, $2 std cache, $3 target dir
+build() { # $1 checkout dir, $2 target dir
   mkdir -p "$1"
   (cd "$root" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$1"
-  SBF_STD_CACHE="$2" CARGO_TARGET_DIR="$3" "$1/scripts/build-sbf.sh" >/dev/null
+  CARGO_TARGET_DIR="$2" "$1/scripts/build-sbf.sh" >/dev/null 2>"$1.log" || { cat "$1.log" >&2; return 1; }
   sha256sum "$1/target/deploy/tensorgrid.so" | cut -c1-64
 }
 
-a=$(build "$work/one/tensorgrid" "$work/std-outside-home" "$work/target-one")
-b=$(build "$work/second-checkout/x" "$HOME/.cache/tensorgrid-repro-std" "$work/target-two")
-rm -rf "$HOME/.cache/tensorgrid-repro-std"
+mkdir -p "$HOME/.cache"
+second="$(mktemp -d "$HOME/.cache/tg-repro.XXXXXX")"
+trap 'rm -rf "$work" "$second"' EXIT
+a=$(build "$work/one/tensorgrid" "$work/target-one")
+b=$(build "$second/another-checkout" "$second/target-two")
 echo "build 1: $a"
 echo "build 2: $b"
 if [ "$a" != "$b" ]; then

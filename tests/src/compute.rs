@@ -174,7 +174,10 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     );
 
     let mut jobs = Vec::new();
-    for id in 0..6u64 {
+    let mut next_id = 0;
+    for _ in 0..6 {
+        let id = pda::cheap_job_id(&market, &poster.pubkey(), next_id);
+        next_id = id + 1;
         let args = JobPostArgs {
             job_id: id,
             spec_uri: uri('s'),

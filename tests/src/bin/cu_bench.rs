@@ -5,6 +5,7 @@
 //! Needs `target/deploy/tensorgrid.so` (scripts/build-sbf.sh) or `TENSORGRID_SO`.
 
 use anyhow::{Context, Result};
+use sha2::Digest;
 use tensorgrid_harness::{
     compute::{measure, INSTRUCTIONS, RUNS},
     env::{so_path, Runtime},
@@ -17,13 +18,15 @@ const END: &str = "<!-- cu-bench:end -->";
 
 fn main() -> Result<()> {
     let so = so_path();
-    let size = std::fs::metadata(&so)
-        .with_context(|| format!("{}: build it with scripts/build-sbf.sh", so.display()))?
-        .len();
+    let bytes = std::fs::read(&so)
+        .with_context(|| format!("{}: build it with scripts/build-sbf.sh", so.display()))?;
+    let size = bytes.len();
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
     let report = measure(|| TestEnv::with_runtime(Runtime::Sbf(so.clone())));
     let mut md = String::new();
     md.push_str(&format!(
-        "Program `.so`: {size} bytes ({:.1} KiB), SBPF v3, built by `scripts/build-sbf.sh`.\n\n",
+        "Program `.so`: {size} bytes ({:.1} KiB), SBPF v3, built by `scripts/build-sbf.sh`, \
+         sha256 `{sha256}` (the same from any checkout path: `scripts/check-reproducible-sbf.sh`).\n\n",
         size as f64 / 1024.0
     ));
     md.push_str(&format!(
@@ -43,8 +46,8 @@ fn main() -> Result<()> {
     ));
     md.push_str(
         "Worst case: the most expensive of all runs, short inputs and long ones (200-byte spec and result URIs, \
-         a 32-byte hardware label, every optional update field set). `init` instructions vary with the keys: \
-         Anchor searches for the PDA bump.\n",
+         a 32-byte hardware label, every optional update field set). `market_init` and `worker_register` vary \
+         with the keys (Anchor searches for the PDA bump); jobs are posted at ids whose address has bump 255.\n",
     );
     print!("{md}");
     if std::env::args().any(|a| a == "--write") {

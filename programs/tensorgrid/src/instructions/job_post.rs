@@ -61,7 +61,7 @@ impl JobPost<'_> {
         require!(args.reward > 0, TensorgridError::ZeroReward);
         // Rent plus reward must be representable, or the escrow invariant cannot hold; the
         // collateral and the fee must be computable for every later step.
-        checked_add(rent_exempt_minimum(Job::SPACE)?, args.reward)?;
+        checked_add(self.job.to_account_info().lamports(), args.reward)?;
         let terms = params.job_terms();
         terms.collateral(args.reward)?;
         terms.payout(args.reward)?;
@@ -79,6 +79,7 @@ impl JobPost<'_> {
 
     #[access_control(ctx.accounts.validate(&args))]
     pub fn handler(ctx: Context<Self>, args: JobPostArgs) -> Result<()> {
+        let rent = rent_exempt_minimum(Job::SPACE)?;
         transfer(
             CpiContext::new(
                 ctx.accounts.system_program.key(),
@@ -125,7 +126,7 @@ impl JobPost<'_> {
             job_id: job.job_id,
             poster: job.poster,
             reward: job.reward,
-            rent_paid: rent_exempt_minimum(Job::SPACE)?,
+            rent_paid: rent,
             spec_hash: job.spec_hash,
             spec_uri: job.spec_uri.clone(),
             requirements: job.requirements,
