@@ -77,7 +77,7 @@ flags=(
   "--remap-path-prefix=$cargo_home=/cargo"
   "--remap-path-prefix=$std_root=/std"
   "--remap-path-prefix=$target_dir=/target"
-  "--remap-path-prefix=$root=/tensorgrid"
+  "--remap-path-prefix=$root=."
   -C link-arg=--arch=v3 -C link-arg=-O2 -C link-arg=--llvm-args=-inline-threshold=0
   ${SBF_EXTRA_LINK_ARG:+-C link-arg=$SBF_EXTRA_LINK_ARG}
   -C link-arg=--llvm-args=--bpf-stack-size=4096

@@ -243,6 +243,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     let job = jobs[4];
     send(env, "job_claim", ix::job_claim(keys(1), job), &ops[1]);
     send(env, "job_abandon", ix::job_abandon(keys(1), job), &ops[1]);
+    env.warp(tensorgrid_client::constants::REOPEN_COOLDOWN_S + 1);
     send(env, "job_claim", ix::job_claim(keys(0), job), &ops[0]);
     env.warp(3_601);
     let cranker = key(env, SOL);

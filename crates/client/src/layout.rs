@@ -30,9 +30,10 @@ pub mod job {
     pub const SUBMITTED_AT: usize = 272;
     pub const CHALLENGE_ENDS_AT: usize = 280;
     pub const DISPUTE_ENDS_AT: usize = 288;
-    pub const BARRED_WORKER: usize = 296;
+    pub const REOPENED_AT: usize = 296;
+    pub const BARRED_WORKER: usize = 304;
     /// Where the variable-length part (spec URI, result URI) starts.
-    pub const SPEC_URI: usize = 329;
+    pub const SPEC_URI: usize = 337;
 }
 
 /// `Worker` field offsets.
@@ -120,6 +121,7 @@ mod tests {
             submitted_at: 18,
             challenge_ends_at: 19,
             dispute_ends_at: 20,
+            reopened_at: 23,
             barred_worker: key(21),
             bump: 22,
             spec_uri: spec_uri.into(),
@@ -155,6 +157,7 @@ mod tests {
             assert_eq!(i64_at(&d, SUBMITTED_AT), 18);
             assert_eq!(i64_at(&d, CHALLENGE_ENDS_AT), 19);
             assert_eq!(i64_at(&d, DISPUTE_ENDS_AT), 20);
+            assert_eq!(i64_at(&d, REOPENED_AT), 23);
             assert_eq!(&d[BARRED_WORKER..BARRED_WORKER + 32], key(21).as_ref());
             assert_eq!(d[SPEC_URI - 1], 22, "bump just before the URIs");
             assert_eq!(

@@ -28,6 +28,10 @@ pub const MAX_CRANK_BOUNTY_BPS: u16 = 5_000;
 /// Longest challenge window, dispute-resolution window and claim duration: 30 days.
 #[constant]
 pub const MAX_WINDOW_S: i64 = 30 * 24 * 3_600;
+/// Seconds after an abandon or a reclaim during which nobody may claim the job, so its poster
+/// sees it open and can cancel (otherwise two colluding workers could pass it back and forth).
+#[constant]
+pub const REOPEN_COOLDOWN_S: i64 = 600;
 /// Longest `spec_uri` / `result_uri`, in bytes. (`usize` constants cannot go in the IDL; the
 /// limit appears there as the `max_len` of the account fields.)
 pub const MAX_URI_LEN: usize = 200;

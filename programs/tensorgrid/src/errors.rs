@@ -9,29 +9,29 @@ pub enum TensorgridError {
     MarketPaused,
     #[msg("A basis-point value is above 10000")]
     InvalidBps,
-    #[msg("Windows and the maximum claim duration must be positive")]
+    #[msg("Windows and the claim duration must be positive")]
     InvalidWindow,
-    #[msg("A window or the maximum claim duration is longer than 30 days")]
+    #[msg("A window or the claim duration exceeds 30 days")]
     WindowTooLong,
-    #[msg("The fee is above the program's maximum of 2000 bps")]
+    #[msg("The fee is above 2000 bps")]
     FeeTooHigh,
-    #[msg("Collateral must be between 1 and 50000 bps of the reward")]
+    #[msg("Collateral must be 1 to 50000 bps of the reward")]
     InvalidCollateral,
-    #[msg("The crank bounty is above the program's maximum of 5000 bps")]
+    #[msg("The crank bounty is above 5000 bps")]
     BountyTooHigh,
-    #[msg("The abandon penalty must cost less than a missed deadline (slash minus bounty)")]
+    #[msg("Abandon penalty must be below slash x (1 - bounty)")]
     PenaltyNotBelowSlash,
     #[msg("Only the market authority may do this")]
     NotMarketAuthority,
-    #[msg("The market holds fewer unclaimed fees than requested")]
+    #[msg("Fewer unclaimed fees than requested")]
     InsufficientFees,
     #[msg("Stake is below the market minimum")]
     StakeBelowMinimum,
-    #[msg("Worker stake is below the market minimum or the job's collateral")]
+    #[msg("Stake is below the market minimum or the job's collateral")]
     InsufficientStake,
-    #[msg("Withdrawal would leave the stake below the market minimum")]
+    #[msg("Withdrawal would leave stake below the minimum")]
     WithdrawBelowMinimum,
-    #[msg("The worker has fewer unwithdrawn earnings than requested")]
+    #[msg("Fewer earnings than requested")]
     InsufficientEarnings,
     #[msg("Hardware label is longer than 32 bytes")]
     LabelTooLong,
@@ -49,7 +49,7 @@ pub enum TensorgridError {
     ResultUriInvalid,
     #[msg("Reward must be greater than zero")]
     ZeroReward,
-    #[msg("Max duration must be positive and within the market's maximum claim duration")]
+    #[msg("Max duration must be positive and at most max_claim_s")]
     InvalidMaxDuration,
     #[msg("Spec hash must not be all zeros")]
     ZeroSpecHash,
@@ -59,7 +59,7 @@ pub enum TensorgridError {
     NotPoster,
     #[msg("The account does not belong to this market")]
     MarketMismatch,
-    #[msg("The worker's device kind does not meet the job's requirement")]
+    #[msg("The device kind does not meet the job's requirement")]
     DeviceMismatch,
     #[msg("The worker has less VRAM than the job requires")]
     InsufficientVram,
@@ -73,8 +73,12 @@ pub enum TensorgridError {
     JobNotDisputed,
     #[msg("This worker is not assigned to the job")]
     NotAssignedWorker,
-    #[msg("This worker lost the job by abandoning it or missing its deadline and may not claim it again")]
+    #[msg("This worker abandoned or missed this job and may not claim it again")]
     ClaimBarred,
+    #[msg("The job was reopened less than 600 s ago")]
+    JobCoolingDown,
+    #[msg("Reward too small: its collateral rounds to zero")]
+    RewardTooSmall,
     #[msg("The claim deadline has passed")]
     DeadlinePassed,
     #[msg("The claim deadline has not passed yet")]
@@ -83,11 +87,11 @@ pub enum TensorgridError {
     ChallengeWindowOpen,
     #[msg("The challenge window has closed")]
     ChallengeWindowClosed,
-    #[msg("The dispute's resolution window has closed: only the timeout default applies now")]
+    #[msg("The dispute's resolution window has closed")]
     DisputeExpired,
     #[msg("The dispute's resolution window is still open")]
     DisputeNotExpired,
-    #[msg("The receiving account does not match the one recorded on-chain")]
+    #[msg("The receiving account is not the one recorded on-chain")]
     RecipientMismatch,
     #[msg("Arithmetic overflow")]
     ArithmeticOverflow,

@@ -1,5 +1,8 @@
 use solana_signer::Signer;
-use tensorgrid_client::{events::Event, instructions as ix, state::JobState, TensorgridError};
+use tensorgrid_client::{
+    constants::REOPEN_COOLDOWN_S, events::Event, instructions as ix, state::JobState,
+    TensorgridError,
+};
 use tensorgrid_harness::{fixtures::*, TestEnv};
 
 #[test]
@@ -43,8 +46,10 @@ fn abandon_pays_penalty_into_the_escrow_and_reopens() {
     );
     assert_eq!(j.barred_worker, lc.worker.address);
     assert!(matches!(&tx.events()[..], [Event::JobAbandoned(e)] if e.penalty == penalty));
-    // Someone else can take it now; the poster gets the penalty when the job closes.
+    // Someone else can take it after the cooldown; the poster gets the penalty when the job
+    // closes.
     let next = lc.market.worker(&mut env, cpu(), 2 * SOL);
+    env.warp(REOPEN_COOLDOWN_S + 1);
     next.claim(&mut env, &lc.job).unwrap();
     next.submit(&mut env, &lc.job).unwrap();
     let poster_before = env.lamports(&lc.poster.pubkey());
@@ -124,6 +129,49 @@ fn the_abandoning_worker_may_not_claim_again() {
         &[&lc.poster],
     )
     .unwrap();
+}
+
+/// Protocol review (second round): two colluding workers passing a job back and forth with
+/// `[abandon, claim]` bundles kept it from ever being open to its poster. After any reopen,
+/// nobody may claim for `REOPEN_COOLDOWN_S`: the poster's window to cancel.
+#[test]
+fn a_reopened_job_waits_out_the_cooldown_so_the_poster_can_cancel() {
+    let mut env = TestEnv::new();
+    let lc = Lifecycle::claimed(&mut env);
+    let accomplice = lc.market.worker(&mut env, cpu(), 2 * SOL);
+    let res = env.send(
+        &[
+            ix::job_abandon(lc.worker.keys(), lc.job.address),
+            ix::job_claim(accomplice.keys(), lc.job.address),
+        ],
+        &[&lc.worker.operator, &accomplice.operator],
+    );
+    assert_eq!(
+        custom_code(&res),
+        Some(tensorgrid_client::error_code(
+            TensorgridError::JobCoolingDown
+        ))
+    );
+    env.send(
+        &[ix::job_abandon(lc.worker.keys(), lc.job.address)],
+        &[&lc.worker.operator],
+    )
+    .unwrap();
+    assert_eq!(lc.job.state(&env).unwrap().reopened_at, env.now());
+    env.warp(REOPEN_COOLDOWN_S);
+    assert_err(
+        accomplice.claim(&mut env, &lc.job),
+        TensorgridError::JobCoolingDown,
+    );
+    // The poster's window: cancel, with the penalty.
+    let before = env.lamports(&lc.poster.pubkey());
+    let held = env.lamports(&lc.job.address);
+    env.send(
+        &[ix::job_cancel(lc.poster.pubkey(), lc.job.address)],
+        &[&lc.poster],
+    )
+    .unwrap();
+    assert_eq!(env.lamports(&lc.poster.pubkey()), before + held - 5_000);
 }
 
 #[test]

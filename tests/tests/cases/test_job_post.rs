@@ -126,6 +126,25 @@ fn post_rejects_reward_whose_collateral_overflows() {
     );
 }
 
+/// Review (second round): a reward so small that its collateral rounds to zero would put
+/// nothing at risk for the worker.
+#[test]
+fn post_rejects_reward_whose_collateral_rounds_to_zero() {
+    let mut env = TestEnv::new();
+    let params = tensorgrid_client::state::MarketParams {
+        collateral_bps: 1,
+        ..default_params()
+    };
+    let m = MarketFx::create(&mut env, params);
+    let poster = env.funded(10 * SOL);
+    let post = m.post_ix(&poster.pubkey(), job_args(9_999));
+    assert_err(
+        env.send(&[post], &[&poster]),
+        TensorgridError::RewardTooSmall,
+    );
+    m.post(&mut env, &poster, job_args(10_000));
+}
+
 #[test]
 fn post_with_unaffordable_reward_fails_and_loses_nothing() {
     let mut env = TestEnv::new();

@@ -82,6 +82,11 @@ fn a_reclaimed_worker_cannot_take_the_job_back() {
         TensorgridError::ClaimBarred,
     );
     let next = lc.market.worker(&mut env, cpu(), 2 * SOL);
+    assert_err(
+        next.claim(&mut env, &lc.job),
+        TensorgridError::JobCoolingDown,
+    );
+    env.warp(tensorgrid_client::constants::REOPEN_COOLDOWN_S + 1);
     next.claim(&mut env, &lc.job).unwrap();
 }
 

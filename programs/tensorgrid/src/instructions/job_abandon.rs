@@ -53,7 +53,7 @@ impl JobAbandon<'_> {
         worker.record_abandon(penalty)?;
         worker.invariant(&worker_info)?;
         let job = &mut ctx.accounts.job;
-        job.reopen(penalty)?;
+        job.reopen(penalty, Clock::get()?.unix_timestamp)?;
         job.invariant(&job_info)?;
         emit_cpi!(JobAbandoned {
             job: job.key(),

@@ -40,7 +40,8 @@ pub struct JobClaim<'info> {
 impl JobClaim<'_> {
     fn validate(&self) -> Result<()> {
         require!(!self.market.paused, TensorgridError::MarketPaused);
-        self.job.require_claimable_by(&self.worker.key())?;
+        self.job
+            .require_claimable_by(&self.worker.key(), Clock::get()?.unix_timestamp)?;
         let worker = &self.worker;
         worker.require_registered()?;
         worker.require_idle()?;

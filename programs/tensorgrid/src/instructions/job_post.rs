@@ -60,11 +60,14 @@ impl JobPost<'_> {
         require!(!self.market.paused, TensorgridError::MarketPaused);
         require!(args.reward > 0, TensorgridError::ZeroReward);
         // Rent plus reward must be representable, or the escrow invariant cannot hold; the
-        // collateral and the fee must be computable for every later step.
+        // collateral must be computable and non-zero (the fee, at most 20 % of the reward,
+        // always is).
         checked_add(self.job.to_account_info().lamports(), args.reward)?;
         let terms = params.job_terms();
-        terms.collateral(args.reward)?;
-        terms.payout(args.reward)?;
+        require!(
+            terms.collateral(args.reward)? > 0,
+            TensorgridError::RewardTooSmall
+        );
         require!(
             !args.spec_uri.is_empty() && args.spec_uri.len() <= MAX_URI_LEN,
             TensorgridError::SpecUriInvalid
@@ -114,6 +117,7 @@ impl JobPost<'_> {
             submitted_at: 0,
             challenge_ends_at: 0,
             dispute_ends_at: 0,
+            reopened_at: 0,
             barred_worker: Pubkey::default(),
             bump: ctx.bumps.job,
             spec_uri: args.spec_uri,

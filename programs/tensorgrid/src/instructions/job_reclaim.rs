@@ -60,7 +60,7 @@ impl JobReclaim<'_> {
         worker.record_missed_deadline(checked_add(split.bounty, split.to_poster)?)?;
         worker.invariant(&worker_info)?;
         let job = &mut ctx.accounts.job;
-        job.reopen(split.to_poster)?;
+        job.reopen(split.to_poster, Clock::get()?.unix_timestamp)?;
         job.invariant(&job_info)?;
         emit_cpi!(JobReclaimed {
             job: job.key(),

@@ -1,7 +1,10 @@
 use anchor_lang::prelude::*;
 
 use super::{check_backed, checked_add, checked_add_i64, JobRequirements, JobTerms};
-use crate::{constants::MAX_URI_LEN, errors::TensorgridError};
+use crate::{
+    constants::{MAX_URI_LEN, REOPEN_COOLDOWN_S},
+    errors::TensorgridError,
+};
 
 /// Where a job is in its lifecycle.
 #[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +69,8 @@ pub struct Job {
     pub challenge_ends_at: i64,
     /// Unix time until which the authority may resolve a dispute.
     pub dispute_ends_at: i64,
+    /// Unix time of the last abandon or reclaim (0 if none); claims wait `REOPEN_COOLDOWN_S`.
+    pub reopened_at: i64,
     /// The last worker that abandoned the job or missed its deadline: it may not claim again.
     pub barred_worker: Pubkey,
     /// The PDA's bump.
@@ -114,16 +119,20 @@ impl Job {
         Ok(())
     }
 
-    /// An open job `worker` may claim: not one it abandoned or let expire.
-    pub fn require_claimable_by(&self, worker: &Pubkey) -> Result<()> {
+    /// An open job `worker` may claim at `now`: not one it abandoned or let expire, and not
+    /// within the cooldown after a reopen (the poster's window to cancel).
+    pub fn require_claimable_by(&self, worker: &Pubkey, now: i64) -> Result<()> {
         self.require_state(JobState::Open)?;
         require!(*worker != self.barred_worker, TensorgridError::ClaimBarred);
+        let cooled =
+            self.reopened_at == 0 || now > checked_add_i64(self.reopened_at, REOPEN_COOLDOWN_S)?;
+        require!(cooled, TensorgridError::JobCoolingDown);
         Ok(())
     }
 
     /// Open → Claimed by `worker`, which puts `collateral` at risk until `now + max_duration_s`.
     pub fn claim(&mut self, worker: Pubkey, collateral: u64, now: i64) -> Result<()> {
-        self.require_claimable_by(&worker)?;
+        self.require_claimable_by(&worker, now)?;
         self.state = JobState::Claimed;
         self.worker = worker;
         self.collateral = collateral;
@@ -154,10 +163,12 @@ impl Job {
         Ok(())
     }
 
-    /// Claimed → Open after an abandon or a reclaim. `penalty` lamports have been paid into
-    /// this escrow for the poster; the worker that lost the job may not claim it again.
-    pub fn reopen(&mut self, penalty: u64) -> Result<()> {
+    /// Claimed → Open after an abandon or a reclaim at `now`. `penalty` lamports have been
+    /// paid into this escrow for the poster; the worker that lost the job may not claim it
+    /// again, and nobody may during the cooldown.
+    pub fn reopen(&mut self, penalty: u64, now: i64) -> Result<()> {
         self.compensation = checked_add(self.compensation, penalty)?;
+        self.reopened_at = now;
         self.barred_worker = self.worker;
         self.state = JobState::Open;
         self.worker = Pubkey::default();

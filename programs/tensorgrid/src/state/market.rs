@@ -239,11 +239,15 @@ mod tests {
         /// cranks its own reclaim (collecting the bounty) loses at least the abandon penalty.
         #[test]
         fn missing_a_deadline_never_costs_less_than_abandoning(
-            slash in 0u16..=10_000, abandon in 0u16..=10_000, bounty in 0u16..=5_000,
+            (slash, bounty, abandon) in (1u16..=10_000, 0u16..=5_000).prop_flat_map(|(s, b)| {
+                // The largest abandon penalty the program accepts with this slash and bounty.
+                let max = (u64::from(s) * u64::from(10_000 - b) - 1) / 10_000;
+                (Just(s), Just(b), 0..=max as u16)
+            }),
             collateral in 0u64..=u64::MAX / 2,
         ) {
             let p = params(slash, abandon, bounty);
-            prop_assume!(p.validate().is_ok());
+            prop_assert!(p.validate().is_ok());
             let t = p.job_terms();
             let split = t.reclaim_split(collateral).unwrap();
             prop_assert!(split.to_poster >= t.abandon_penalty(collateral).unwrap());
