@@ -145,9 +145,9 @@ fn main() -> Result<()> {
     let market = MarketFx::create(&mut env, default_params());
     println!("✔ market_init  authority={}", market.authority.pubkey());
     let developer = env.funded(20 * SOL);
-    let worker = market.worker(&mut env, cuda(24_576), 2 * SOL);
+    let worker = market.worker(&mut env, cuda(24_576), 5 * SOL);
     println!(
-        "✔ worker_register  operator={} stake=2 SOL (CUDA, 24 GiB)",
+        "✔ worker_register  operator={} stake=5 SOL (CUDA, 24 GiB)",
         worker.operator.pubkey()
     );
     let who = [("developer", &developer), ("operator", &worker.operator)];
