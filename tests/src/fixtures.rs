@@ -260,6 +260,16 @@ impl Lifecycle {
     }
 }
 
+/// Sends everything `who` holds elsewhere, leaving its wallet at 0 lamports (the fee paid).
+pub fn drain_wallet(env: &mut TestEnv, who: &Keypair) {
+    let sink = env.funded(SOL).pubkey();
+    let all = env.lamports(&who.pubkey()) - 5_000;
+    let drain =
+        anchor_lang::solana_program::system_instruction::transfer(&who.pubkey(), &sink, all);
+    env.send(&[drain], &[who]).expect("drain");
+    assert_eq!(env.lamports(&who.pubkey()), 0);
+}
+
 /// Copies of a program account at two addresses that are not its PDA: one still owned by the
 /// program (a forged PDA, which the seeds checks must refuse) and one owned by the system
 /// program (which the owner check must refuse).

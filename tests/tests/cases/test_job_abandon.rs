@@ -74,13 +74,7 @@ fn abandon_pays_penalty_into_the_escrow_and_reopens() {
 fn abandon_does_not_depend_on_the_posters_balance() {
     let mut env = TestEnv::new();
     let lc = Lifecycle::claimed(&mut env);
-    let drain = anchor_lang::solana_program::system_instruction::transfer(
-        &lc.poster.pubkey(),
-        &env.funded(SOL).pubkey(),
-        env.lamports(&lc.poster.pubkey()) - 5_000,
-    );
-    env.send(&[drain], &[&lc.poster]).unwrap();
-    assert_eq!(env.lamports(&lc.poster.pubkey()), 0);
+    drain_wallet(&mut env, &lc.poster);
     env.send(
         &[ix::job_abandon(lc.worker.keys(), lc.job.address)],
         &[&lc.worker.operator],

@@ -155,14 +155,8 @@ fn settlement_does_not_depend_on_anyones_balance() {
     let worker = m.worker(&mut env, cpu(), SOL);
     worker.claim(&mut env, &job).unwrap();
     worker.submit(&mut env, &job).unwrap();
-    for who in [&poster, &worker.operator] {
-        let sink = env.funded(SOL).pubkey();
-        let all = env.lamports(&who.pubkey()) - 5_000;
-        let drain =
-            anchor_lang::solana_program::system_instruction::transfer(&who.pubkey(), &sink, all);
-        env.send(&[drain], &[who]).unwrap();
-        assert_eq!(env.lamports(&who.pubkey()), 0);
-    }
+    drain_wallet(&mut env, &poster);
+    drain_wallet(&mut env, &worker.operator);
     let cranker = env.funded(SOL);
     env.warp(3_601);
     env.send(

@@ -1,10 +1,10 @@
 use anchor_lang::prelude::*;
 
-use super::settle::pay_worker;
+use super::settle::{paid_event, pay_worker};
 use crate::{
     constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
-    events::{JobPaid, Settlement},
+    events::Settlement,
     state::{Job, JobState, Market, Worker},
 };
 
@@ -55,17 +55,13 @@ impl JobAccept<'_> {
             pay_worker(&mut a.market, &mut a.worker, &a.job)?
         };
         let a = &ctx.accounts;
-        let event = JobPaid {
-            job: a.job.key(),
-            job_id: a.job.job_id,
-            worker: a.worker.key(),
-            poster: a.poster.key(),
-            settlement: Settlement::AcceptedByPoster,
-            payout: payout.to_worker,
-            fee: payout.fee,
-            compensation: close.compensation,
-            rent_refunded: close.rent_refunded,
-        };
+        let event = paid_event(
+            &a.job,
+            a.worker.key(),
+            Settlement::AcceptedByPoster,
+            payout,
+            close,
+        );
         emit_cpi!(event);
         Ok(())
     }

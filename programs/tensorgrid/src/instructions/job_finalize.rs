@@ -1,10 +1,10 @@
 use anchor_lang::prelude::*;
 
-use super::settle::pay_worker;
+use super::settle::{paid_event, pay_worker};
 use crate::{
     constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
-    events::{JobPaid, Settlement},
+    events::Settlement,
     state::{Job, JobState, Market, Worker},
 };
 
@@ -61,17 +61,13 @@ impl JobFinalize<'_> {
             pay_worker(&mut a.market, &mut a.worker, &a.job)?
         };
         let a = &ctx.accounts;
-        let event = JobPaid {
-            job: a.job.key(),
-            job_id: a.job.job_id,
-            worker: a.worker.key(),
-            poster: a.poster.key(),
-            settlement: Settlement::FinalizedAfterWindow,
-            payout: payout.to_worker,
-            fee: payout.fee,
-            compensation: close.compensation,
-            rent_refunded: close.rent_refunded,
-        };
+        let event = paid_event(
+            &a.job,
+            a.worker.key(),
+            Settlement::FinalizedAfterWindow,
+            payout,
+            close,
+        );
         emit_cpi!(event);
         Ok(())
     }

@@ -1,10 +1,10 @@
 use anchor_lang::prelude::*;
 
-use super::settle::{pay_worker, refund_with_slash};
+use super::settle::{paid_event, pay_worker, refund_with_slash};
 use crate::{
     constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
-    events::{JobPaid, JobRefunded, RefundReason, Settlement},
+    events::{JobRefunded, RefundReason, Settlement},
     state::{Job, JobState, Market, Worker},
 };
 
@@ -76,17 +76,7 @@ impl JobResolve<'_> {
         );
         if args.worker_wins {
             let (payout, close) = pay_worker(&mut a.market, &mut a.worker, &a.job)?;
-            let event = JobPaid {
-                job,
-                job_id,
-                worker,
-                poster,
-                settlement: Settlement::ResolvedForWorker,
-                payout: payout.to_worker,
-                fee: payout.fee,
-                compensation: close.compensation,
-                rent_refunded: close.rent_refunded,
-            };
+            let event = paid_event(&a.job, worker, Settlement::ResolvedForWorker, payout, close);
             emit_cpi!(event);
         } else {
             let (slashed, close) = refund_with_slash(&mut a.worker, &a.job)?;

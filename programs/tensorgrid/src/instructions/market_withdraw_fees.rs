@@ -33,26 +33,23 @@ pub struct MarketWithdrawFees<'info> {
 }
 
 impl MarketWithdrawFees<'_> {
-    fn validate(&self, args: &MarketWithdrawFeesArgs) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         // Paid to itself the fees would become lamports nobody accounts for.
         require_keys_neq!(
             self.recipient.key(),
             self.market.key(),
             TensorgridError::RecipientMismatch
         );
-        require!(
-            args.amount <= self.market.fees_unclaimed,
-            TensorgridError::InsufficientFees
-        );
         Ok(())
     }
 
-    #[access_control(ctx.accounts.validate(&args))]
+    #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>, args: MarketWithdrawFeesArgs) -> Result<()> {
+        // The rule (at most the unclaimed fees) first, then the lamports.
+        ctx.accounts.market.withdraw_fees(args.amount)?;
         let market_info = ctx.accounts.market.to_account_info();
         move_lamports(&market_info, &ctx.accounts.recipient, args.amount)?;
-        let market = &mut ctx.accounts.market;
-        market.withdraw_fees(args.amount)?;
+        let market = &ctx.accounts.market;
         market.invariant(&market_info)?;
         emit_cpi!(MarketFeesWithdrawn {
             market: market.key(),

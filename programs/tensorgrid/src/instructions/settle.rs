@@ -5,7 +5,10 @@
 
 use anchor_lang::prelude::*;
 
-use crate::state::{check_backed, checked_sub, move_lamports, Job, Market, Payout, Worker};
+use crate::{
+    events::{JobPaid, Settlement},
+    state::{check_backed, checked_sub, move_lamports, Job, Market, Payout, Worker},
+};
 
 /// What the poster gets back when the job account closes.
 pub(crate) struct Closing {
@@ -46,6 +49,27 @@ pub(crate) fn pay_worker(
     worker.record_paid(payout.to_worker)?;
     worker.invariant(&worker_info)?;
     Ok((payout, close))
+}
+
+/// The event for a paid job.
+pub(crate) fn paid_event(
+    job: &Account<Job>,
+    worker: Pubkey,
+    settlement: Settlement,
+    payout: Payout,
+    close: Closing,
+) -> JobPaid {
+    JobPaid {
+        job: job.key(),
+        job_id: job.job_id,
+        worker,
+        poster: job.poster,
+        settlement,
+        payout: payout.to_worker,
+        fee: payout.fee,
+        compensation: close.compensation,
+        rent_refunded: close.rent_refunded,
+    }
 }
 
 /// The poster won the dispute: the slash share of the job's collateral moves from the worker
