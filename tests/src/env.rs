@@ -19,7 +19,7 @@ use solana_signer::Signer;
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use tensorgrid_client::{
-    events::{decode_event, Event},
+    events::{decode_events, Event},
     PROGRAM_ID,
 };
 
@@ -47,17 +47,15 @@ pub struct Executed {
 impl Executed {
     /// The program's events, in order, read from the inner instructions addressed to it.
     pub fn events(&self) -> Vec<Event> {
-        self.meta
-            .inner_instructions
-            .iter()
-            .flatten()
-            .filter(|inner| {
-                self.account_keys
-                    .get(inner.instruction.program_id_index as usize)
-                    == Some(&PROGRAM_ID)
-            })
-            .filter_map(|inner| decode_event(&inner.instruction.data))
-            .collect()
+        decode_events(
+            &self.account_keys,
+            self.meta.inner_instructions.iter().flatten().map(|inner| {
+                (
+                    usize::from(inner.instruction.program_id_index),
+                    &inner.instruction.data[..],
+                )
+            }),
+        )
     }
 }
 

@@ -38,6 +38,8 @@ enum Command {
     Verify(VerifyArgs),
     /// Training throughput of job specs' models and the matmul ceiling (JSON lines).
     Bench(BenchArgs),
+    /// Run the embedded local Solana chain with the program loaded, until Ctrl-C.
+    Localnet(crate::localnet_cmd::LocalnetArgs),
 }
 
 #[derive(Args)]
@@ -102,6 +104,7 @@ impl Cli {
             Command::Train(a) => train(a),
             Command::Verify(a) => verify_cmd(a),
             Command::Bench(a) => bench(a),
+            Command::Localnet(a) => crate::localnet_cmd::run(a),
         }
     }
 }

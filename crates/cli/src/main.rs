@@ -1,6 +1,7 @@
-//! `tensorgrid`: train a job spec locally and verify a result.
+//! `tensorgrid`: train a job spec locally, verify a result, run a local chain.
 
 mod commands;
+mod localnet_cmd;
 
 use anyhow::Result;
 use clap::Parser;

@@ -1,7 +1,7 @@
 //! Reading back `emit_cpi!` events: each is a self-invocation of the program whose data is
 //! `EVENT_IX_TAG_LE ‖ event discriminator ‖ borsh(event)`.
 
-use anchor_lang::{event::EVENT_IX_TAG_LE, AnchorDeserialize, Discriminator};
+use anchor_lang::{event::EVENT_IX_TAG_LE, prelude::Pubkey, AnchorDeserialize, Discriminator};
 use tensorgrid::events::*;
 
 /// Every event the program emits.
@@ -56,4 +56,18 @@ pub fn decode_event(ix_data: &[u8]) -> Option<Event> {
         JobReclaimed
     );
     None
+}
+
+/// The program's events in a transaction, in order: `inner` lists each inner instruction as
+/// (index of its program in `account_keys`, its data). Inner instructions addressed to another
+/// program, or ours but not events, are skipped.
+pub fn decode_events<'a>(
+    account_keys: &[Pubkey],
+    inner: impl IntoIterator<Item = (usize, &'a [u8])>,
+) -> Vec<Event> {
+    inner
+        .into_iter()
+        .filter(|(program, _)| account_keys.get(*program) == Some(&crate::PROGRAM_ID))
+        .filter_map(|(_, data)| decode_event(data))
+        .collect()
 }

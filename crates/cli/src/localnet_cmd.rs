@@ -1,0 +1,131 @@
+//! `tensorgrid localnet`: the embedded local chain kept up for manual use.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use solana_signer::Signer;
+use tensorgrid_client::PROGRAM_ID;
+use tensorgrid_localnet::{default_market_params, LocalnetBuilder, ProgramSource};
+
+#[derive(Args)]
+pub struct LocalnetArgs {
+    /// JSON-RPC port.
+    #[arg(long, default_value_t = 8899)]
+    rpc_port: u16,
+    /// Websocket port.
+    #[arg(long, default_value_t = 8900)]
+    ws_port: u16,
+    /// Keep the chain's state here (SQLite) so a restart continues where it stopped;
+    /// without it the chain lives in memory.
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// Start from an empty chain: delete the ledger's state first.
+    #[arg(long, requires = "ledger")]
+    reset: bool,
+    /// Where the payer's and the named accounts' keypair files live (reused when present).
+    #[arg(long, default_value = ".tensorgrid/localnet/keys")]
+    keypair_dir: PathBuf,
+    /// Funded keypairs to create besides the payer.
+    #[arg(long, value_delimiter = ',', default_value = "poster,worker")]
+    accounts: Vec<String>,
+    /// SOL given to each of them at start.
+    #[arg(long, default_value_t = 1_000)]
+    sol_each: u64,
+    /// Milliseconds per slot.
+    #[arg(long, default_value_t = 400)]
+    slot_ms: u64,
+    /// The program's .so (default: target/deploy/tensorgrid.so, built when missing).
+    #[arg(long)]
+    program: Option<PathBuf>,
+    /// Do not create the default market.
+    #[arg(long)]
+    no_market: bool,
+}
+
+pub fn run(a: LocalnetArgs) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(a))
+}
+
+async fn serve(a: LocalnetArgs) -> Result<()> {
+    if a.reset {
+        if let Some(ledger) = &a.ledger {
+            let db = ledger.join("surfnet.sqlite");
+            for file in [
+                db.clone(),
+                db.with_extension("sqlite-wal"),
+                db.with_extension("sqlite-shm"),
+            ] {
+                if file.exists() {
+                    std::fs::remove_file(&file)
+                        .with_context(|| format!("removing {}", file.display()))?;
+                }
+            }
+        }
+    }
+    let mut builder = LocalnetBuilder::default()
+        .rpc_port(a.rpc_port)
+        .ws_port(a.ws_port)
+        .slot_time_ms(a.slot_ms)
+        .keypair_dir(&a.keypair_dir)
+        .accounts(a.accounts.clone())
+        .lamports_each(a.sol_each.saturating_mul(tensorgrid_localnet::SOL));
+    if let Some(p) = &a.program {
+        builder = builder.program(ProgramSource::Path(p.clone()));
+    }
+    if let Some(l) = &a.ledger {
+        builder = builder.ledger(l);
+    }
+    if !a.no_market {
+        builder = builder.market(default_market_params());
+    }
+    let mut net = builder.start().await?;
+    print_summary(&net);
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    eprintln!("\nstopping the local chain...");
+    net.stop()?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+fn print_summary(net: &tensorgrid_localnet::Localnet) {
+    let payer = net.payer();
+    let file = |a: &tensorgrid_localnet::NamedAccount| {
+        a.path
+            .as_ref()
+            .map_or_else(|| "(in memory)".to_string(), |p| p.display().to_string())
+    };
+    println!("tensorgrid local chain up in {:.0?}", net.started_in());
+    println!("  JSON-RPC   {}", net.rpc_url());
+    println!("  websocket  {}", net.ws_url());
+    println!(
+        "  program    {PROGRAM_ID}  ({})",
+        net.program_path().display()
+    );
+    if let Some(market) = net.market() {
+        println!("  market     {market}  (authority: payer)");
+    }
+    println!("  payer      {}  {}", payer.keypair.pubkey(), file(payer));
+    for a in net.accounts() {
+        println!("  {:<10} {}  {}", a.name, a.keypair.pubkey(), file(a));
+    }
+    println!();
+    println!("Solana CLI:   solana config set --url {}", net.rpc_url());
+    if let Some(a) = net.accounts().first() {
+        println!(
+            "              solana balance --url localhost --keypair {}",
+            file(a)
+        );
+    }
+    println!(
+        "Other tools:  --url {} (websocket {}){}",
+        net.rpc_url(),
+        net.ws_url(),
+        net.market()
+            .map_or(String::new(), |m| format!(" --market {m}"))
+    );
+    println!("Ctrl-C stops the chain.");
+}

@@ -1,0 +1,174 @@
+//! Typed reads of the program's accounts.
+
+use anchor_lang::{prelude::Pubkey, AccountDeserialize, Discriminator};
+use solana_account::Account;
+
+use super::{ChainClient, ChainError};
+use crate::{
+    state::{Job, Market, Worker},
+    PROGRAM_ID,
+};
+
+/// `getMultipleAccounts` takes at most this many keys.
+const MULTIPLE_ACCOUNTS_MAX: usize = 100;
+
+/// An account type of the program, named for error messages.
+pub trait ProgramAccount: AccountDeserialize + Discriminator {
+    const NAME: &'static str;
+}
+
+impl ProgramAccount for Market {
+    const NAME: &'static str = "Market";
+}
+impl ProgramAccount for Worker {
+    const NAME: &'static str = "Worker";
+}
+impl ProgramAccount for Job {
+    const NAME: &'static str = "Job";
+}
+
+/// Decodes a fetched account as `T`, refusing accounts the program does not own (anyone can
+/// create an account with the right discriminator under another owner).
+pub fn decode<T: ProgramAccount>(pubkey: &Pubkey, account: &Account) -> Result<T, ChainError> {
+    let bad = |reason: String| ChainError::Decode {
+        pubkey: *pubkey,
+        expected: T::NAME,
+        reason,
+    };
+    if account.owner != PROGRAM_ID {
+        return Err(bad(format!("owned by {}, not the program", account.owner)));
+    }
+    T::try_deserialize(&mut &account.data[..]).map_err(|e| bad(e.to_string()))
+}
+
+impl ChainClient {
+    /// The raw account, `None` when it does not exist.
+    pub async fn account(&self, pubkey: &Pubkey) -> Result<Option<Account>, ChainError> {
+        let key = *pubkey;
+        let commitment = self.config.commitment_config();
+        let response = self
+            .endpoints
+            .call("getAccountInfo", move |c| async move {
+                c.get_account_with_commitment(&key, commitment).await
+            })
+            .await?;
+        Ok(response.value)
+    }
+
+    /// A program account decoded as `T`, `None` when it does not exist.
+    pub async fn fetch<T: ProgramAccount>(&self, pubkey: &Pubkey) -> Result<Option<T>, ChainError> {
+        match self.account(pubkey).await? {
+            Some(account) => decode(pubkey, &account).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A program account that must exist.
+    pub async fn require<T: ProgramAccount>(&self, pubkey: &Pubkey) -> Result<T, ChainError> {
+        self.fetch(pubkey)
+            .await?
+            .ok_or(ChainError::AccountNotFound(*pubkey))
+    }
+
+    pub async fn market(&self, pubkey: &Pubkey) -> Result<Market, ChainError> {
+        self.require(pubkey).await
+    }
+
+    pub async fn worker(&self, pubkey: &Pubkey) -> Result<Option<Worker>, ChainError> {
+        self.fetch(pubkey).await
+    }
+
+    pub async fn job(&self, pubkey: &Pubkey) -> Result<Option<Job>, ChainError> {
+        self.fetch(pubkey).await
+    }
+
+    /// Raw accounts for many keys, in order (batched by 100).
+    pub async fn accounts(&self, keys: &[Pubkey]) -> Result<Vec<Option<Account>>, ChainError> {
+        let commitment = self.config.commitment_config();
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MULTIPLE_ACCOUNTS_MAX) {
+            let chunk_len = chunk.len();
+            let chunk = chunk.to_vec();
+            let response = self
+                .endpoints
+                .call("getMultipleAccounts", move |c| {
+                    let chunk = chunk.clone();
+                    async move {
+                        c.get_multiple_accounts_with_commitment(&chunk, commitment)
+                            .await
+                    }
+                })
+                .await?;
+            if response.value.len() != chunk_len {
+                return Err(ChainError::Rpc(format!(
+                    "getMultipleAccounts answered {} accounts for {chunk_len} keys",
+                    response.value.len()
+                )));
+            }
+            out.extend(response.value);
+        }
+        Ok(out)
+    }
+
+    /// Program accounts for many keys, in order; `None` for those that do not exist.
+    pub async fn fetch_many<T: ProgramAccount>(
+        &self,
+        keys: &[Pubkey],
+    ) -> Result<Vec<Option<T>>, ChainError> {
+        let raw = self.accounts(keys).await?;
+        keys.iter()
+            .zip(raw)
+            .map(|(k, a)| a.map(|a| decode(k, &a)).transpose())
+            .collect()
+    }
+
+    /// Lamports held by `pubkey` (0 when it does not exist).
+    pub async fn balance(&self, pubkey: &Pubkey) -> Result<u64, ChainError> {
+        let key = *pubkey;
+        let commitment = self.config.commitment_config();
+        let response = self
+            .endpoints
+            .call("getBalance", move |c| async move {
+                c.get_balance_with_commitment(&key, commitment).await
+            })
+            .await?;
+        Ok(response.value)
+    }
+
+    /// The chain's clock (`Clock::unix_timestamp`): what deadlines and windows are compared
+    /// with, which may differ from this machine's clock.
+    pub async fn chain_time(&self) -> Result<i64, ChainError> {
+        let clock = Pubkey::from_str_const("SysvarC1ock11111111111111111111111111111111");
+        let account = self
+            .account(&clock)
+            .await?
+            .ok_or(ChainError::AccountNotFound(clock))?;
+        // Clock: slot u64, epoch_start_timestamp i64, epoch u64, leader_schedule_epoch u64,
+        // unix_timestamp i64.
+        let bytes: [u8; 8] = account
+            .data
+            .get(32..40)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ChainError::Rpc("the clock sysvar is too short".into()))?;
+        Ok(i64::from_le_bytes(bytes))
+    }
+
+    /// The current slot at the configured commitment.
+    pub async fn slot(&self) -> Result<u64, ChainError> {
+        let commitment = self.config.commitment_config();
+        self.endpoints
+            .call("getSlot", move |c| async move {
+                c.get_slot_with_commitment(commitment).await
+            })
+            .await
+    }
+
+    /// Lamports an account of `len` data bytes needs to be rent-exempt.
+    pub async fn rent_exempt(&self, len: usize) -> Result<u64, ChainError> {
+        self.endpoints
+            .call("getMinimumBalanceForRentExemption", move |c| async move {
+                c.get_minimum_balance_for_rent_exemption(len).await
+            })
+            .await
+    }
+}

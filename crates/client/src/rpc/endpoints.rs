@@ -1,0 +1,109 @@
+//! Several RPC endpoints, tried in order: the client stays on the one that last answered and
+//! moves on when it stops answering, with backoff between full rounds.
+
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+};
+
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_rpc_client_api::client_error::Result as ClientResult;
+
+use super::{
+    backoff::Backoff,
+    error::{classify, Fault},
+    ChainConfig, ChainError,
+};
+
+pub(crate) struct Endpoints {
+    clients: Vec<Arc<RpcClient>>,
+    urls: Vec<String>,
+    active: AtomicUsize,
+    max_rounds: u32,
+    /// Bounds one request whatever the HTTP client does inside it (it retries HTTP 429 by
+    /// itself, honouring `Retry-After` for minutes).
+    request_timeout: std::time::Duration,
+}
+
+impl Endpoints {
+    pub fn new(config: &ChainConfig) -> Self {
+        let clients = config
+            .rpc_urls
+            .iter()
+            .map(|url| {
+                Arc::new(RpcClient::new_with_timeout_and_commitment(
+                    url.clone(),
+                    config.request_timeout,
+                    config.commitment_config(),
+                ))
+            })
+            .collect();
+        Self {
+            clients,
+            urls: config.rpc_urls.clone(),
+            active: AtomicUsize::new(0),
+            max_rounds: config.max_rounds.max(1),
+            request_timeout: config.request_timeout,
+        }
+    }
+
+    /// The endpoint requests go to now.
+    pub fn active_url(&self) -> &str {
+        &self.urls[self.active.load(Ordering::Relaxed) % self.urls.len()]
+    }
+
+    /// Runs `request` on the active endpoint; on a transport fault, on the next ones in
+    /// order, then again after a backoff, up to `max_rounds` rounds. A real answer from the
+    /// node (including an error) ends it at once.
+    pub async fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T, ChainError>
+    where
+        F: Fn(Arc<RpcClient>) -> Fut,
+        Fut: Future<Output = ClientResult<T>>,
+    {
+        let n = self.clients.len();
+        let mut backoff = Backoff::new(
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(5),
+        );
+        let mut last = String::new();
+        for round in 0..self.max_rounds {
+            let first = self.active.load(Ordering::Relaxed);
+            for i in 0..n {
+                let idx = (first + i) % n;
+                let attempt =
+                    tokio::time::timeout(self.request_timeout, request(self.clients[idx].clone()));
+                let result = match attempt.await {
+                    Ok(r) => r.map_err(classify),
+                    Err(_) => Err(Fault::Transport(format!(
+                        "no answer within {} s",
+                        self.request_timeout.as_secs()
+                    ))),
+                };
+                match result {
+                    Ok(value) => {
+                        if idx != first % n {
+                            tracing::info!(url = %self.urls[idx], "switched RPC endpoint");
+                            self.active.store(idx, Ordering::Relaxed);
+                        }
+                        return Ok(value);
+                    }
+                    Err(Fault::Final(e)) => return Err(e),
+                    Err(Fault::Transport(m)) => {
+                        tracing::warn!(url = %self.urls[idx], request = what, error = %m, "RPC endpoint failed");
+                        last = format!("{} ({m})", self.urls[idx]);
+                    }
+                }
+            }
+            if round + 1 < self.max_rounds {
+                backoff.wait().await;
+            }
+        }
+        Err(ChainError::Unreachable {
+            urls: self.urls.join(", "),
+            last,
+        })
+    }
+}

@@ -1,0 +1,336 @@
+//! A feed of jobs matching a query that does not go quiet: a websocket program subscription
+//! (the fast path) plus a periodic `getProgramAccounts` sweep (the safety net). The
+//! subscription reconnects and resubscribes with backoff whenever it ends, errors or stays
+//! silent for too long, and every (re)connection triggers an immediate sweep, so a job posted
+//! while the socket was down is still reported.
+
+use std::{
+    collections::HashMap,
+    hash::{DefaultHasher, Hash, Hasher},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use anchor_lang::prelude::Pubkey;
+use futures_util::StreamExt;
+use solana_account_decoder_client_types::UiAccountEncoding;
+use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
+use solana_rpc_client_api::config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::{backoff::Backoff, queries::JobQuery, ChainClient};
+use crate::{state::Job, PROGRAM_ID};
+
+/// How a feed watches.
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    /// Between two sweeps (besides the one after each reconnection).
+    pub sweep_every: Duration,
+    /// No message at all (not even a slot) for this long: the socket is presumed dead.
+    pub stale_after: Duration,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        Self {
+            sweep_every: Duration::from_secs(30),
+            stale_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where a feed learnt about a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Subscription,
+    Sweep,
+}
+
+/// A job that is new to the feed, or changed since it was last reported.
+#[derive(Debug, Clone)]
+pub struct JobSeen {
+    pub pubkey: Pubkey,
+    pub job: Job,
+    pub source: Source,
+}
+
+/// Counters for status displays and tests.
+#[derive(Debug, Default)]
+pub struct FeedStats {
+    /// Successful subscriptions (1 + reconnections).
+    pub subscriptions: AtomicU64,
+    pub sweeps: AtomicU64,
+    pub notifications: AtomicU64,
+}
+
+/// A running feed; dropping it stops its tasks.
+pub struct JobFeed {
+    rx: mpsc::Receiver<JobSeen>,
+    stats: Arc<FeedStats>,
+    cancel: CancellationToken,
+}
+
+impl JobFeed {
+    /// The next new or changed job; `None` once the feed stopped.
+    pub async fn next(&mut self) -> Option<JobSeen> {
+        self.rx.recv().await
+    }
+
+    pub fn stats(&self) -> &FeedStats {
+        &self.stats
+    }
+}
+
+impl Drop for JobFeed {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Reports each (pubkey, data) once per distinct content, never data older (by slot) than
+/// what was already reported for that account.
+struct Dedup {
+    /// pubkey → (slot of the data, hash of the data).
+    seen: Mutex<HashMap<Pubkey, (u64, u64)>>,
+    tx: mpsc::Sender<JobSeen>,
+}
+
+impl Dedup {
+    /// Forgets accounts a complete sweep no longer returns (closed, or out of the query), so
+    /// the map stays the size of the query's result.
+    fn retain(&self, keep: &std::collections::HashSet<Pubkey>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|k, _| keep.contains(k));
+    }
+
+    /// `false` once the receiver is gone.
+    async fn offer(&self, pubkey: Pubkey, data: &[u8], slot: u64, source: Source) -> bool {
+        let Ok(job) = crate::decode_account::<Job>(data) else {
+            tracing::warn!(%pubkey, "undecodable job account in the feed");
+            return true;
+        };
+        let mut h = DefaultHasher::new();
+        data.hash(&mut h);
+        let digest = h.finish();
+        let fresh = {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            match seen.get(&pubkey) {
+                Some((s, _)) if *s > slot => false,
+                Some((_, d)) if *d == digest => false,
+                _ => {
+                    seen.insert(pubkey, (slot, digest));
+                    true
+                }
+            }
+        };
+        if !fresh {
+            return true;
+        }
+        self.tx
+            .send(JobSeen {
+                pubkey,
+                job,
+                source,
+            })
+            .await
+            .is_ok()
+    }
+}
+
+impl ChainClient {
+    /// Starts a feed of the jobs matching `query` (first everything that matches now, then
+    /// every new or changed one). It runs until `cancel` fires or the feed is dropped.
+    pub fn watch_jobs(
+        &self,
+        query: JobQuery,
+        config: FeedConfig,
+        cancel: CancellationToken,
+    ) -> JobFeed {
+        let cancel = cancel.child_token();
+        let (tx, rx) = mpsc::channel(1024);
+        let dedup = Arc::new(Dedup {
+            seen: Mutex::new(HashMap::new()),
+            tx,
+        });
+        let stats = Arc::new(FeedStats::default());
+        let sweep_now = Arc::new(Notify::new());
+        tokio::spawn(subscription_task(
+            self.config.ws_urls(),
+            self.config.commitment_config(),
+            query.clone(),
+            config.clone(),
+            dedup.clone(),
+            stats.clone(),
+            sweep_now.clone(),
+            cancel.clone(),
+        ));
+        tokio::spawn(sweep_task(
+            self.clone(),
+            query,
+            config,
+            dedup,
+            stats.clone(),
+            sweep_now,
+            cancel.clone(),
+        ));
+        JobFeed { rx, stats, cancel }
+    }
+}
+
+async fn sweep_task(
+    client: ChainClient,
+    query: JobQuery,
+    config: FeedConfig,
+    dedup: Arc<Dedup>,
+    stats: Arc<FeedStats>,
+    sweep_now: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    loop {
+        // The data a sweep returns is at least as new as the slot read just before it.
+        let swept = match client.slot().await {
+            Ok(slot) => client
+                .program_accounts(query.rpc_filters(), None)
+                .await
+                .map(|accounts| (slot, accounts)),
+            Err(e) => Err(e),
+        };
+        match swept {
+            Ok((slot, accounts)) => {
+                stats.sweeps.fetch_add(1, Ordering::Relaxed);
+                dedup.retain(&accounts.iter().map(|(k, _)| *k).collect());
+                for (pubkey, data) in accounts {
+                    if !dedup.offer(pubkey, &data, slot, Source::Sweep).await {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "job sweep failed; next one at the interval"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(config.sweep_every) => {}
+            _ = sweep_now.notified() => {}
+        }
+    }
+}
+
+async fn subscription_task(
+    ws_urls: Vec<String>,
+    commitment: solana_commitment_config::CommitmentConfig,
+    query: JobQuery,
+    config: FeedConfig,
+    dedup: Arc<Dedup>,
+    stats: Arc<FeedStats>,
+    sweep_now: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
+    let subscribe_config = RpcProgramAccountsConfig {
+        filters: Some(query.rpc_filters()),
+        account_config: RpcAccountInfoConfig {
+            encoding: Some(UiAccountEncoding::Base64),
+            // The same commitment as the sweeps, so both report the same history.
+            commitment: Some(commitment),
+            ..RpcAccountInfoConfig::default()
+        },
+        ..RpcProgramAccountsConfig::default()
+    };
+    let mut first = true;
+    // Each failed attempt moves on to the next endpoint; a working one is kept.
+    let mut endpoint = 0usize;
+    while !cancel.is_cancelled() {
+        if !first {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = backoff.wait() => {}
+            }
+        }
+        first = false;
+        let Some(ws_url) = ws_urls.get(endpoint % ws_urls.len().max(1)).cloned() else {
+            return tracing::error!("no websocket URL: the polling sweep alone reports jobs");
+        };
+        endpoint += 1;
+        // A socket that accepts but never answers would hang the handshake forever.
+        let connect = tokio::time::timeout(config.stale_after, PubsubClient::new(ws_url.as_str()));
+        let client = match connect.await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                tracing::warn!(url = %ws_url, error = %e, "websocket connect failed; polling sweep continues");
+                continue;
+            }
+            Err(_) => {
+                tracing::warn!(url = %ws_url, "websocket handshake timed out; polling sweep continues");
+                continue;
+            }
+        };
+        let subscribe = tokio::time::timeout(
+            config.stale_after,
+            client.program_subscribe(&PROGRAM_ID, Some(subscribe_config.clone())),
+        );
+        let (mut accounts, _unsubscribe) = match subscribe.await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::warn!(url = %ws_url, error = %e, "programSubscribe failed");
+                continue;
+            }
+            Err(_) => {
+                tracing::warn!(url = %ws_url, "programSubscribe timed out");
+                continue;
+            }
+        };
+        // Slots are the heartbeat: a socket that delivers nothing for `stale_after` is dead
+        // even if TCP says otherwise.
+        let mut slots =
+            match tokio::time::timeout(config.stale_after, client.slot_subscribe()).await {
+                Ok(Ok((s, _unsubscribe))) => Some(s),
+                _ => {
+                    tracing::debug!("slotSubscribe refused or timed out; no heartbeat");
+                    None
+                }
+            };
+        endpoint -= 1;
+        let n = stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+        if n > 0 {
+            tracing::info!(url = %ws_url, "resubscribed; sweeping for anything missed");
+        }
+        backoff.reset();
+        sweep_now.notify_one();
+        let mut stale = Box::pin(tokio::time::sleep(config.stale_after));
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                msg = accounts.next() => match msg {
+                    Some(update) => {
+                        stale.as_mut().reset(tokio::time::Instant::now() + config.stale_after);
+                        stats.notifications.fetch_add(1, Ordering::Relaxed);
+                        let slot = update.context.slot;
+                        let keyed = update.value;
+                        let (Ok(pubkey), Some(data)) = (keyed.pubkey.parse::<Pubkey>(), keyed.account.data.decode()) else {
+                            tracing::warn!(pubkey = %keyed.pubkey, "undecodable notification");
+                            continue;
+                        };
+                        if !dedup.offer(pubkey, &data, slot, Source::Subscription).await {
+                            return;
+                        }
+                    }
+                    None => {
+                        tracing::warn!(url = %ws_url, "job subscription ended; reconnecting");
+                        break;
+                    }
+                },
+                Some(_) = async { match slots.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+                    stale.as_mut().reset(tokio::time::Instant::now() + config.stale_after);
+                }
+                _ = &mut stale => {
+                    tracing::warn!(url = %ws_url, silent_s = config.stale_after.as_secs(), "websocket silent; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Finding the program's `.so`, and building it when it is missing.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+/// Where the bytecode comes from.
+#[derive(Debug, Clone)]
+pub enum ProgramSource {
+    /// This file.
+    Path(PathBuf),
+    /// `TENSORGRID_SO`, else `target/deploy/tensorgrid.so` of the workspace (found from the
+    /// current directory upwards, else where this crate was built), built by
+    /// `scripts/build-sbf.sh` when missing.
+    Workspace,
+}
+
+const SO: &str = "target/deploy/tensorgrid.so";
+const BUILD_SCRIPT: &str = "scripts/build-sbf.sh";
+
+fn workspace_root() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok();
+    let from_cwd = cwd
+        .iter()
+        .flat_map(|d| d.ancestors())
+        .find(|d| d.join(BUILD_SCRIPT).is_file())
+        .map(Path::to_path_buf);
+    from_cwd.or_else(|| {
+        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        built.join(BUILD_SCRIPT).is_file().then_some(built)
+    })
+}
+
+/// The `.so` to load, building it first if it is the workspace's and missing.
+pub fn find_program(source: &ProgramSource) -> Result<PathBuf, String> {
+    match source {
+        ProgramSource::Path(p) if p.is_file() => Ok(p.clone()),
+        ProgramSource::Path(p) => Err(format!("{}: no such program file", p.display())),
+        ProgramSource::Workspace => {
+            if let Some(p) = std::env::var_os("TENSORGRID_SO") {
+                return find_program(&ProgramSource::Path(p.into()));
+            }
+            let root = workspace_root().ok_or_else(|| {
+                format!("cannot find the tensorgrid workspace ({BUILD_SCRIPT}); pass the .so path or set TENSORGRID_SO")
+            })?;
+            let so = root.join(SO);
+            if so.is_file() {
+                return Ok(so);
+            }
+            build(&root)?;
+            if so.is_file() {
+                Ok(so)
+            } else {
+                Err(format!(
+                    "{BUILD_SCRIPT} finished but {} is missing",
+                    so.display()
+                ))
+            }
+        }
+    }
+}
+
+fn build(root: &Path) -> Result<(), String> {
+    eprintln!(
+        "{SO} is missing: building it with {BUILD_SCRIPT} (the first build installs a pinned \
+         nightly toolchain and sbpf-linker: about 10 minutes; later builds take about one)"
+    );
+    let started = Instant::now();
+    let status = Command::new("bash")
+        .arg(root.join(BUILD_SCRIPT))
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("running {BUILD_SCRIPT}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{BUILD_SCRIPT} failed ({status})"));
+    }
+    eprintln!("built {SO} in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! Fault injection for tests of the chain client: a TCP proxy whose connections can be cut
+//! or silenced (a websocket that drops or goes quiet), and a JSON-RPC proxy that can swallow
+//! or rewrite chosen requests (a send that never reaches the chain, statuses that never come).
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+};
+
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
+
+/// A local TCP proxy to `upstream`.
+pub struct TcpProxy {
+    addr: SocketAddr,
+    generation: watch::Sender<u64>,
+    silent: Arc<AtomicBool>,
+}
+
+impl TcpProxy {
+    pub async fn start(upstream: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (generation, _) = watch::channel(0u64);
+        let silent = Arc::new(AtomicBool::new(false));
+        let (gen_tx, silent2) = (generation.clone(), silent.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let mut cut = gen_tx.subscribe();
+                let silent = silent2.clone();
+                tokio::spawn(async move {
+                    let Ok(outbound) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (mut ri, mut wi) = inbound.into_split();
+                    let (mut ro, mut wo) = outbound.into_split();
+                    let up = pump(&mut ri, &mut wo, silent.clone());
+                    let down = pump(&mut ro, &mut wi, silent);
+                    tokio::select! {
+                        _ = up => {}
+                        _ = down => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            generation,
+            silent,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Closes every connection open now (new ones are accepted).
+    pub fn sever(&self) {
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// While silent, bytes are read and thrown away in both directions: the connection looks
+    /// alive to TCP but carries nothing.
+    pub fn set_silent(&self, silent: bool) {
+        self.silent.store(silent, Ordering::SeqCst);
+    }
+}
+
+async fn pump(
+    from: &mut tokio::net::tcp::OwnedReadHalf,
+    to: &mut tokio::net::tcp::OwnedWriteHalf,
+    silent: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if silent.load(Ordering::SeqCst) {
+            continue;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// What the JSON-RPC proxy does with one request.
+pub enum Verdict {
+    Forward,
+    /// Answer with this `result` without asking the chain.
+    Answer(Value),
+}
+
+type Rule = dyn Fn(&Value) -> Verdict + Send + Sync;
+
+/// A JSON-RPC proxy over HTTP/1.1 to `upstream`, consulting a rule for each request.
+pub struct RpcProxy {
+    url: String,
+    rule: Arc<Mutex<Arc<Rule>>>,
+}
+
+impl RpcProxy {
+    pub async fn start(upstream: &str) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let rule: Arc<Mutex<Arc<Rule>>> =
+            Arc::new(Mutex::new(Arc::new(|_: &Value| Verdict::Forward)));
+        let upstream = upstream.to_string();
+        let http = reqwest::Client::new();
+        let rules = rule.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (upstream, http, rules) = (upstream.clone(), http.clone(), rules.clone());
+                tokio::spawn(async move {
+                    let _ = serve(socket, &upstream, &http, &rules).await;
+                });
+            }
+        });
+        Ok(Self { url, rule })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Replaces the rule (the default forwards everything).
+    pub fn set_rule(&self, rule: impl Fn(&Value) -> Verdict + Send + Sync + 'static) {
+        *self.rule.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(rule);
+    }
+}
+
+async fn serve(
+    socket: TcpStream,
+    upstream: &str,
+    http: &reqwest::Client,
+    rules: &Mutex<Arc<Rule>>,
+) -> std::io::Result<()> {
+    let (read, mut write) = socket.into_split();
+    let mut reader = BufReader::new(read);
+    loop {
+        // Request head: only Content-Length matters to a JSON-RPC POST.
+        let mut length = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            let trimmed = line.trim_end();
+            if trimmed.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = trimmed.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body).await?;
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let rule = rules.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let response = match rule(&request) {
+            Verdict::Answer(result) => serde_json::to_vec(&serde_json::json!({
+                "jsonrpc": "2.0", "id": request["id"], "result": result,
+            }))?,
+            Verdict::Forward => match http
+                .post(upstream)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+            {
+                Ok(r) => r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+                Err(_) => return Ok(()),
+            },
+        };
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            response.len()
+        );
+        write.write_all(head.as_bytes()).await?;
+        write.write_all(&response).await?;
+    }
+}
+
+/// The first signature of a base64 wire transaction (what `sendTransaction` answers with).
+pub fn signature_of_wire_tx(base64_tx: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(base64_tx)
+        .ok()?;
+    // A short-vec count of signatures (1 byte below 128), then 64-byte signatures.
+    let sig = bytes.get(1..65)?;
+    Some(bs58::encode(sig).into_string())
+}
