@@ -17,4 +17,7 @@ echo "== tests, program run natively"
 cargo test --workspace
 
 echo "== program tests against the SBF bytecode"
-TENSORGRID_RUNTIME=sbf cargo test --workspace --test program
+# The same package and target selection as above, filtered to the program suite's cases: a
+# narrower selection (`--test program`) would unify features differently and rebuild half of
+# the dependency graph.
+TENSORGRID_RUNTIME=sbf cargo test --workspace -- cases::

@@ -108,15 +108,18 @@ mod tests {
         for (e, entry) in ALL.iter().zip(errors) {
             assert_eq!(entry["code"].as_u64(), Some(u64::from(error_code(*e))));
             assert_eq!(entry["name"].as_str(), Some(e.name().as_str()));
-            assert_eq!(program_error(error_code(*e)), Some(*e));
+            assert_eq!(
+                program_error(error_code(*e)).map(error_code),
+                Some(error_code(*e))
+            );
         }
     }
 
     #[test]
     fn codes_outside_the_program_range_are_not_program_errors() {
-        assert_eq!(program_error(0), None);
-        assert_eq!(program_error(5999), None);
-        assert_eq!(program_error(6000 + ALL.len() as u32), None);
+        assert!(program_error(0).is_none());
+        assert!(program_error(5999).is_none());
+        assert!(program_error(6000 + ALL.len() as u32).is_none());
         assert_eq!(describe_code(1, &[]), None);
     }
 

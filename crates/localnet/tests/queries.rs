@@ -32,7 +32,7 @@ fn synthetic(i: usize, markets: &[Pubkey; 3], workers: &[Pubkey; 3]) -> Job {
     let state = STATES[i % 4];
     let held = state != JobState::Open;
     // Independent of the market (i % 3) and the state (i % 4).
-    let early = (i / 4) % 2 == 0;
+    let early = (i / 4).is_multiple_of(2);
     Job {
         market: markets[i % 3],
         poster: key(0xA0, i % 5),

@@ -141,6 +141,17 @@ impl Dedup {
     }
 }
 
+/// What the feed's two tasks share.
+struct Shared {
+    query: JobQuery,
+    config: FeedConfig,
+    dedup: Dedup,
+    stats: Arc<FeedStats>,
+    /// The subscription task asks for a sweep after every (re)connection.
+    sweep_now: Notify,
+    cancel: CancellationToken,
+}
+
 impl ChainClient {
     /// Starts a feed of the jobs matching `query` (first everything that matches now, then
     /// every new or changed one). It runs until `cancel` fires or the feed is dropped.
@@ -152,44 +163,37 @@ impl ChainClient {
     ) -> JobFeed {
         let cancel = cancel.child_token();
         let (tx, rx) = mpsc::channel(1024);
-        let dedup = Arc::new(Dedup {
-            seen: Mutex::new(HashMap::new()),
-            tx,
-        });
         let stats = Arc::new(FeedStats::default());
-        let sweep_now = Arc::new(Notify::new());
+        let shared = Arc::new(Shared {
+            query,
+            config,
+            dedup: Dedup {
+                seen: Mutex::new(HashMap::new()),
+                tx,
+            },
+            stats: stats.clone(),
+            sweep_now: Notify::new(),
+            cancel: cancel.clone(),
+        });
         tokio::spawn(subscription_task(
             self.config.ws_urls(),
             self.config.commitment_config(),
-            query.clone(),
-            config.clone(),
-            dedup.clone(),
-            stats.clone(),
-            sweep_now.clone(),
-            cancel.clone(),
+            shared.clone(),
         ));
-        tokio::spawn(sweep_task(
-            self.clone(),
-            query,
-            config,
-            dedup,
-            stats.clone(),
-            sweep_now,
-            cancel.clone(),
-        ));
+        tokio::spawn(sweep_task(self.clone(), shared));
         JobFeed { rx, stats, cancel }
     }
 }
 
-async fn sweep_task(
-    client: ChainClient,
-    query: JobQuery,
-    config: FeedConfig,
-    dedup: Arc<Dedup>,
-    stats: Arc<FeedStats>,
-    sweep_now: Arc<Notify>,
-    cancel: CancellationToken,
-) {
+async fn sweep_task(client: ChainClient, shared: Arc<Shared>) {
+    let Shared {
+        query,
+        config,
+        dedup,
+        stats,
+        sweep_now,
+        cancel,
+    } = &*shared;
     loop {
         // The data a sweep returns is at least as new as the slot read just before it.
         let swept = match client.slot().await {
@@ -222,13 +226,16 @@ async fn sweep_task(
 async fn subscription_task(
     ws_urls: Vec<String>,
     commitment: solana_commitment_config::CommitmentConfig,
-    query: JobQuery,
-    config: FeedConfig,
-    dedup: Arc<Dedup>,
-    stats: Arc<FeedStats>,
-    sweep_now: Arc<Notify>,
-    cancel: CancellationToken,
+    shared: Arc<Shared>,
 ) {
+    let Shared {
+        query,
+        config,
+        dedup,
+        stats,
+        sweep_now,
+        cancel,
+    } = &*shared;
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
     let subscribe_config = RpcProgramAccountsConfig {
         filters: Some(query.rpc_filters()),
