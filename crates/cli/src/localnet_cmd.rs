@@ -116,7 +116,8 @@ fn print_summary(net: &tensorgrid_localnet::Localnet) {
     println!("Solana CLI:   solana config set --url {}", net.rpc_url());
     if let Some(a) = net.accounts().first() {
         println!(
-            "              solana balance --url localhost --keypair {}",
+            "              solana balance --url {} --keypair {}",
+            net.rpc_url(),
             file(a)
         );
     }
