@@ -29,17 +29,7 @@ pub fn fresh_job_id() -> u64 {
 
 /// Economics used unless a test says otherwise.
 pub fn default_params() -> MarketParams {
-    MarketParams {
-        fee_bps: 250,
-        min_stake: SOL,
-        collateral_bps: 10_000,
-        slash_bps: 5_000,
-        abandon_penalty_bps: 500,
-        crank_bounty_bps: 1_000,
-        challenge_window_s: 3_600,
-        resolve_window_s: 86_400,
-        max_claim_s: 86_400,
-    }
+    tensorgrid_client::defaults::market_params()
 }
 
 pub fn cpu() -> Hardware {

@@ -2,6 +2,7 @@
 //! event decoding. Used by the test harness, the worker and the CLI alike, so there is one
 //! definition of every seed and account list.
 
+pub mod defaults;
 pub mod errors;
 pub mod events;
 pub mod instructions;

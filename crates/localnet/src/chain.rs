@@ -44,20 +44,9 @@ pub enum LocalnetError {
     Chain(#[from] ChainError),
 }
 
-/// The economics of the market a local chain creates: a 2.5 % fee, 1 SOL minimum stake,
-/// collateral equal to the reward, half of it slashed for a missed deadline or lost dispute.
+/// The economics of the market a local chain creates ([`tensorgrid_client::defaults`]).
 pub fn default_market_params() -> MarketParams {
-    MarketParams {
-        fee_bps: 250,
-        min_stake: SOL,
-        collateral_bps: 10_000,
-        slash_bps: 5_000,
-        abandon_penalty_bps: 500,
-        crank_bounty_bps: 1_000,
-        challenge_window_s: 3_600,
-        resolve_window_s: 86_400,
-        max_claim_s: 86_400,
-    }
+    tensorgrid_client::defaults::market_params()
 }
 
 /// A funded keypair of the local chain, and its file when one was written.

@@ -14,5 +14,4 @@ pub use chain::{default_market_params, Localnet, LocalnetBuilder, LocalnetError,
 pub use program::{find_program, ProgramSource};
 pub use surfpool_types::BlockProductionMode;
 
-/// One SOL in lamports.
-pub const SOL: u64 = 1_000_000_000;
+pub use tensorgrid_client::defaults::SOL;

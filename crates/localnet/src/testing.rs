@@ -194,6 +194,33 @@ async fn serve(
     }
 }
 
+/// A job of 1 SOL (or `reward`) for any device, one hour to do it, its spec at an https URI
+/// named after its id.
+pub fn job_post_args(
+    job_id: u64,
+    reward: u64,
+) -> tensorgrid_client::tensorgrid::instructions::JobPostArgs {
+    tensorgrid_client::tensorgrid::instructions::JobPostArgs {
+        job_id,
+        reward,
+        spec_hash: [7; 32],
+        spec_uri: format!("https://example.org/specs/{job_id}.json"),
+        requirements: tensorgrid_client::defaults::any_device(),
+        max_duration_s: 3_600,
+    }
+}
+
+/// A job account's data as the program allocates it (full `Job::SPACE`), for writing
+/// accounts directly with `Localnet::set_account`.
+pub fn job_account_data(job: &tensorgrid_client::state::Job) -> Vec<u8> {
+    use anchor_lang::AccountSerialize;
+    let mut data = Vec::new();
+    job.try_serialize(&mut data)
+        .expect("a Job serialises into a Vec");
+    data.resize(tensorgrid_client::state::Job::SPACE, 0);
+    data
+}
+
 /// The first signature of a base64 wire transaction (what `sendTransaction` answers with).
 pub fn signature_of_wire_tx(base64_tx: &str) -> Option<String> {
     use base64::Engine;

@@ -15,16 +15,17 @@ use serde_json::{json, Value};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use tensorgrid_client::{
+    defaults,
     instructions::{self as ix, WorkerKeys},
     pda,
     rpc::{ChainClient, ChainConfig, ChainError},
-    state::{DeviceKind, DeviceRequirement, Hardware, JobRequirements, JobState},
+    state::JobState,
     tensorgrid::instructions::{JobPostArgs, WorkerRegisterArgs, WorkerUpdateArgs},
     TensorgridError,
 };
 use tensorgrid_localnet::{
     default_market_params,
-    testing::{signature_of_wire_tx, RpcProxy, Verdict},
+    testing::{job_post_args, signature_of_wire_tx, RpcProxy, Verdict},
     Localnet, LocalnetBuilder, SOL,
 };
 
@@ -38,17 +39,7 @@ async fn chain() -> Localnet {
 }
 
 fn post_args(job_id: u64) -> JobPostArgs {
-    JobPostArgs {
-        job_id,
-        reward: SOL,
-        spec_hash: [7; 32],
-        spec_uri: format!("https://example.org/{job_id}.json"),
-        requirements: JobRequirements {
-            device: DeviceRequirement::Any,
-            min_vram_mib: 0,
-        },
-        max_duration_s: 3_600,
-    }
+    job_post_args(job_id, SOL)
 }
 
 async fn register(net: &Localnet) -> WorkerKeys {
@@ -56,11 +47,7 @@ async fn register(net: &Localnet) -> WorkerKeys {
     let market = net.market().unwrap();
     let args = WorkerRegisterArgs {
         stake: 3 * SOL,
-        hardware: Hardware {
-            device: DeviceKind::Cpu,
-            vram_mib: 0,
-            label: "cpu".into(),
-        },
+        hardware: defaults::cpu("cpu"),
     };
     net.client()
         .send(

@@ -11,11 +11,11 @@ use tensorgrid_client::{
     events::Event,
     instructions::{self as ix, Instruction, SettleKeys, WorkerKeys},
     pda,
-    state::{DeviceKind, DeviceRequirement, Hardware, JobRequirements, Worker},
+    state::{DeviceKind, Hardware, Worker},
     tensorgrid::instructions::*,
 };
 use tensorgrid_harness::env::TestEnv;
-use tensorgrid_localnet::{default_market_params, LocalnetBuilder, SOL};
+use tensorgrid_localnet::{default_market_params, testing::job_post_args, LocalnetBuilder, SOL};
 
 const MARKET_ID: u64 = 7;
 const FUNDS: u64 = 100 * SOL;
@@ -97,21 +97,7 @@ enum Step {
 fn post(p: &Parties, id: u64) -> Step {
     Step::Tx(
         "job_post",
-        ix::job_post(
-            p.poster.pubkey(),
-            p.market(),
-            JobPostArgs {
-                job_id: id,
-                reward: SOL,
-                spec_hash: [7; 32],
-                spec_uri: format!("https://example.org/specs/{id}.json"),
-                requirements: JobRequirements {
-                    device: DeviceRequirement::Any,
-                    min_vram_mib: 0,
-                },
-                max_duration_s: 3_600,
-            },
-        ),
+        ix::job_post(p.poster.pubkey(), p.market(), job_post_args(id, SOL)),
         Who::Poster,
     )
 }

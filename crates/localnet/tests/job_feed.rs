@@ -14,27 +14,17 @@ use solana_signer::Signer;
 use tensorgrid_client::{
     instructions as ix, pda,
     rpc::{CancellationToken, ChainClient, ChainConfig, FeedConfig, JobFeed, JobQuery, Source},
-    state::{DeviceRequirement, JobRequirements},
-    tensorgrid::instructions::JobPostArgs,
 };
 use tensorgrid_localnet::{
-    default_market_params, testing::TcpProxy, Localnet, LocalnetBuilder, SOL,
+    default_market_params,
+    testing::{job_post_args, TcpProxy},
+    Localnet, LocalnetBuilder, SOL,
 };
 
 async fn post(net: &Localnet, job_id: u64) -> Pubkey {
     let poster = net.account("poster");
     let market = net.market().unwrap();
-    let args = JobPostArgs {
-        job_id,
-        reward: SOL,
-        spec_hash: [7; 32],
-        spec_uri: format!("https://example.org/{job_id}.json"),
-        requirements: JobRequirements {
-            device: DeviceRequirement::Any,
-            min_vram_mib: 0,
-        },
-        max_duration_s: 3_600,
-    };
+    let args = job_post_args(job_id, SOL);
     net.client()
         .send(&[ix::job_post(poster.pubkey(), market, args)], &[poster])
         .await

@@ -2,16 +2,20 @@
 //! jobs in every state, across three markets, next to Worker and Market accounts whose bytes
 //! at the same offsets would match a filter that forgot the discriminator.
 
-use anchor_lang::{prelude::Pubkey, AccountSerialize};
+use anchor_lang::prelude::Pubkey;
 use solana_signer::Signer;
 use tensorgrid_client::{
-    instructions as ix, pda,
+    defaults, instructions as ix, pda,
     rpc::JobQuery,
-    state::{DeviceKind, DeviceRequirement, Hardware, Job, JobRequirements, JobState, JobTerms},
-    tensorgrid::instructions::{JobPostArgs, WorkerRegisterArgs},
+    state::{Job, JobState},
+    tensorgrid::instructions::WorkerRegisterArgs,
     PROGRAM_ID,
 };
-use tensorgrid_localnet::{default_market_params, LocalnetBuilder, SOL};
+use tensorgrid_localnet::{
+    default_market_params,
+    testing::{job_account_data, job_post_args},
+    LocalnetBuilder, SOL,
+};
 
 const NOW: i64 = 2_000_000_000;
 const STATES: [JobState; 4] = [
@@ -53,19 +57,8 @@ fn synthetic(i: usize, markets: &[Pubkey; 3], workers: &[Pubkey; 3]) -> Job {
             [0; 32]
         },
         reported_metric: 0,
-        requirements: JobRequirements {
-            device: DeviceRequirement::Any,
-            min_vram_mib: 0,
-        },
-        terms: JobTerms {
-            fee_bps: 250,
-            collateral_bps: 10_000,
-            slash_bps: 5_000,
-            abandon_penalty_bps: 500,
-            crank_bounty_bps: 1_000,
-            challenge_window_s: 3_600,
-            resolve_window_s: 86_400,
-        },
+        requirements: defaults::any_device(),
+        terms: defaults::market_params().job_terms(),
         max_duration_s: 3_600,
         created_at: NOW - 10_000,
         claimed_at: if held { NOW - 5_000 } else { 0 },
@@ -101,13 +94,6 @@ fn synthetic(i: usize, markets: &[Pubkey; 3], workers: &[Pubkey; 3]) -> Job {
     }
 }
 
-fn bytes(job: &Job) -> Vec<u8> {
-    let mut data = Vec::new();
-    job.try_serialize(&mut data).unwrap();
-    data.resize(Job::SPACE, 0);
-    data
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_query_returns_exactly_its_jobs() {
     let net = LocalnetBuilder::for_tests()
@@ -129,11 +115,7 @@ async fn each_query_returns_exactly_its_jobs() {
     for (i, m) in markets.iter().enumerate() {
         let args = WorkerRegisterArgs {
             stake: 2 * SOL,
-            hardware: Hardware {
-                device: DeviceKind::Cpu,
-                vram_mib: 0,
-                label: "cpu".into(),
-            },
+            hardware: defaults::cpu("cpu"),
         };
         client
             .send(
@@ -146,17 +128,7 @@ async fn each_query_returns_exactly_its_jobs() {
     }
     // One real posted job, and 50 written directly.
     let poster = net.account("poster");
-    let real_args = JobPostArgs {
-        job_id: 99,
-        reward: SOL,
-        spec_hash: [7; 32],
-        spec_uri: "https://example.org/real.json".into(),
-        requirements: JobRequirements {
-            device: DeviceRequirement::Any,
-            min_vram_mib: 0,
-        },
-        max_duration_s: 3_600,
-    };
+    let real_args = job_post_args(99, SOL);
     client
         .send(
             &[ix::job_post(poster.pubkey(), markets[0], real_args)],
@@ -171,7 +143,7 @@ async fn each_query_returns_exactly_its_jobs() {
     for i in 0..50 {
         let job = synthetic(i, &markets, &workers);
         let address = key(0xB0, i);
-        net.set_account(&address, rent + SOL, &PROGRAM_ID, &bytes(&job))
+        net.set_account(&address, rent + SOL, &PROGRAM_ID, &job_account_data(&job))
             .await
             .unwrap();
         all.push((address, job));

@@ -6,21 +6,26 @@
 
 use std::time::{Duration, Instant};
 
-use anchor_lang::{prelude::Pubkey, AccountSerialize};
+use anchor_lang::prelude::Pubkey;
 use anyhow::{Context, Result};
 use serde_json::json;
 use solana_signer::Signer;
 use tensorgrid_client::{
+    defaults,
     instructions::{self as ix, WorkerKeys},
     pda,
     rpc::{
         CancellationToken, ChainClient, ChainConfig, CommitmentLevel, FeedConfig, JobQuery, Source,
     },
-    state::{DeviceKind, DeviceRequirement, Hardware, Job, JobRequirements, JobState, JobTerms},
+    state::{Job, JobState},
     tensorgrid::instructions::{JobPostArgs, WorkerRegisterArgs, WorkerUpdateArgs},
     PROGRAM_ID,
 };
-use tensorgrid_localnet::{default_market_params, Localnet, LocalnetBuilder, SOL};
+use tensorgrid_localnet::{
+    default_market_params,
+    testing::{job_account_data, job_post_args},
+    Localnet, LocalnetBuilder, SOL,
+};
 
 const BEGIN: &str = "<!-- chain-bench:begin -->";
 const END: &str = "<!-- chain-bench:end -->";
@@ -38,17 +43,7 @@ fn stats(mut xs: Vec<Duration>) -> (f64, f64) {
 }
 
 fn post_args(job_id: u64) -> JobPostArgs {
-    JobPostArgs {
-        job_id,
-        reward: SOL / 10,
-        spec_hash: [7; 32],
-        spec_uri: format!("https://example.org/{job_id}.json"),
-        requirements: JobRequirements {
-            device: DeviceRequirement::Any,
-            min_vram_mib: 0,
-        },
-        max_duration_s: 3_600,
-    }
+    job_post_args(job_id, SOL / 10)
 }
 
 async fn post_to_seen(
@@ -142,19 +137,8 @@ fn open_job(i: u32, market: Pubkey) -> Vec<u8> {
         spec_hash: [7; 32],
         result_hash: [0; 32],
         reported_metric: 0,
-        requirements: JobRequirements {
-            device: DeviceRequirement::Any,
-            min_vram_mib: 0,
-        },
-        terms: JobTerms {
-            fee_bps: 250,
-            collateral_bps: 10_000,
-            slash_bps: 5_000,
-            abandon_penalty_bps: 500,
-            crank_bounty_bps: 1_000,
-            challenge_window_s: 3_600,
-            resolve_window_s: 86_400,
-        },
+        requirements: defaults::any_device(),
+        terms: defaults::market_params().job_terms(),
         max_duration_s: 3_600,
         created_at: 0,
         claimed_at: 0,
@@ -168,10 +152,7 @@ fn open_job(i: u32, market: Pubkey) -> Vec<u8> {
         spec_uri: format!("https://example.org/specs/{i:08}.json"),
         result_uri: String::new(),
     };
-    let mut data = Vec::new();
-    job.try_serialize(&mut data).expect("serialises");
-    data.resize(Job::SPACE, 0);
-    data
+    job_account_data(&job)
 }
 
 /// Response bytes and time of a raw getProgramAccounts, as a client on the wire sees them.
@@ -240,11 +221,7 @@ async fn main() -> Result<()> {
     let operator = net.account("worker");
     let register = WorkerRegisterArgs {
         stake: 10 * SOL,
-        hardware: Hardware {
-            device: DeviceKind::Cpu,
-            vram_mib: 0,
-            label: "cpu".into(),
-        },
+        hardware: defaults::cpu("cpu"),
     };
     net.client()
         .send(
