@@ -63,6 +63,22 @@ async fn register(net: &Localnet) -> WorkerKeys {
     }
 }
 
+/// A registered worker and job 1 of the poster, posted and claimed by that worker.
+async fn claimed_job(net: &Localnet) -> (WorkerKeys, Pubkey) {
+    let poster = net.account("poster");
+    let market = net.market().unwrap();
+    let wk = register(net).await;
+    let job = pda::job(&market, &poster.pubkey(), 1).0;
+    let post = ix::job_post(poster.pubkey(), market, post_args(1));
+    net.client().send(&[post], &[poster]).await.unwrap();
+    let claim = ix::job_claim(wk, job);
+    net.client()
+        .send(&[claim], &[net.account("operator")])
+        .await
+        .unwrap();
+    (wk, job)
+}
+
 fn closed_port_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -134,19 +150,7 @@ async fn program_errors_come_back_as_their_variant_and_message_before_anything_i
     let client = net.client();
     let (poster, cranker) = (net.account("poster"), net.account("cranker"));
     let market = net.market().unwrap();
-    let wk = register(&net).await;
-    let job = pda::job(&market, &poster.pubkey(), 1).0;
-    client
-        .send(
-            &[ix::job_post(poster.pubkey(), market, post_args(1))],
-            &[poster],
-        )
-        .await
-        .unwrap();
-    client
-        .send(&[ix::job_claim(wk, job)], &[net.account("operator")])
-        .await
-        .unwrap();
+    let (_, job) = claimed_job(&net).await;
 
     let before = client.balance(&poster.pubkey()).await.unwrap();
     let err = client
@@ -222,21 +226,9 @@ async fn program_errors_come_back_as_their_variant_and_message_before_anything_i
 async fn with_the_clock_moved_past_the_deadline_a_third_party_reclaims_over_rpc() {
     let net = chain().await;
     let client = net.client();
-    let (poster, cranker) = (net.account("poster"), net.account("cranker"));
+    let cranker = net.account("cranker");
     let market = net.market().unwrap();
-    let wk = register(&net).await;
-    let job = pda::job(&market, &poster.pubkey(), 1).0;
-    client
-        .send(
-            &[ix::job_post(poster.pubkey(), market, post_args(1))],
-            &[poster],
-        )
-        .await
-        .unwrap();
-    client
-        .send(&[ix::job_claim(wk, job)], &[net.account("operator")])
-        .await
-        .unwrap();
+    let (wk, job) = claimed_job(&net).await;
 
     let now = client.chain_time().await.unwrap();
     assert!(client

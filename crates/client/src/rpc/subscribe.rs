@@ -263,43 +263,32 @@ async fn subscription_task(
         };
         endpoint += 1;
         // A socket that accepts but never answers would hang the handshake forever.
-        let connect = tokio::time::timeout(config.stale_after, PubsubClient::new(ws_url.as_str()));
-        let client = match connect.await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                tracing::warn!(url = %ws_url, error = %e, "websocket connect failed; polling sweep continues");
-                continue;
-            }
-            Err(_) => {
-                tracing::warn!(url = %ws_url, "websocket handshake timed out; polling sweep continues");
-                continue;
-            }
-        };
-        let subscribe = tokio::time::timeout(
+        let Some(client) = bounded(
+            &ws_url,
+            "websocket connect",
             config.stale_after,
-            client.program_subscribe(&PROGRAM_ID, Some(subscribe_config.clone())),
-        );
-        let (mut accounts, _unsubscribe) = match subscribe.await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                tracing::warn!(url = %ws_url, error = %e, "programSubscribe failed");
-                continue;
-            }
-            Err(_) => {
-                tracing::warn!(url = %ws_url, "programSubscribe timed out");
-                continue;
-            }
+            PubsubClient::new(ws_url.as_str()),
+        )
+        .await
+        else {
+            continue;
+        };
+        let subscribe = client.program_subscribe(&PROGRAM_ID, Some(subscribe_config.clone()));
+        let Some((mut accounts, _unsubscribe)) =
+            bounded(&ws_url, "programSubscribe", config.stale_after, subscribe).await
+        else {
+            continue;
         };
         // Slots are the heartbeat: a socket that delivers nothing for `stale_after` is dead
         // even if TCP says otherwise.
-        let mut slots =
-            match tokio::time::timeout(config.stale_after, client.slot_subscribe()).await {
-                Ok(Ok((s, _unsubscribe))) => Some(s),
-                _ => {
-                    tracing::debug!("slotSubscribe refused or timed out; no heartbeat");
-                    None
-                }
-            };
+        let mut slots = bounded(
+            &ws_url,
+            "slotSubscribe",
+            config.stale_after,
+            client.slot_subscribe(),
+        )
+        .await
+        .map(|(s, _unsubscribe)| s);
         endpoint -= 1;
         let n = stats.subscriptions.fetch_add(1, Ordering::Relaxed);
         if n > 0 {
@@ -338,6 +327,27 @@ async fn subscription_task(
                     break;
                 }
             }
+        }
+    }
+}
+
+/// One websocket step within `limit`: its value, or `None` after logging why not (the polling
+/// sweep goes on meanwhile).
+async fn bounded<T, E: std::fmt::Display>(
+    url: &str,
+    step: &str,
+    limit: Duration,
+    future: impl std::future::Future<Output = Result<T, E>>,
+) -> Option<T> {
+    match tokio::time::timeout(limit, future).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            tracing::warn!(%url, error = %e, "{step} failed; polling sweep continues");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(%url, "{step} timed out after {} s; polling sweep continues", limit.as_secs());
+            None
         }
     }
 }
