@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use solana_signer::Signer;
-use tensorgrid_client::PROGRAM_ID;
-use tensorgrid_localnet::{default_market_params, LocalnetBuilder, ProgramSource};
+use tensorgrid_client::program_id;
+use tensorgrid_localnet::{default_market_params, s3, LocalS3, LocalnetBuilder, ProgramSource};
 
 #[derive(Args)]
 pub struct LocalnetArgs {
@@ -41,6 +41,12 @@ pub struct LocalnetArgs {
     /// Do not create the default market.
     #[arg(long)]
     no_market: bool,
+    /// Port of the local S3-protocol artifact store.
+    #[arg(long, default_value_t = 9000)]
+    s3_port: u16,
+    /// Where the local S3 store keeps its objects (a bucket per sub-directory).
+    #[arg(long, default_value = ".tensorgrid/localnet/s3")]
+    s3_dir: PathBuf,
 }
 
 pub fn run(a: LocalnetArgs) -> Result<()> {
@@ -80,18 +86,20 @@ async fn serve(a: LocalnetArgs) -> Result<()> {
     if !a.no_market {
         builder = builder.market(default_market_params());
     }
+    let mut s3 = LocalS3::start(&a.s3_dir, s3::LOCAL_BUCKET, a.s3_port)?;
     let mut net = builder.start().await?;
-    print_summary(&net);
+    print_summary(&net, &s3);
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
     eprintln!("\nstopping the local chain...");
     net.stop()?;
+    s3.stop();
     eprintln!("stopped");
     Ok(())
 }
 
-fn print_summary(net: &tensorgrid_localnet::Localnet) {
+fn print_summary(net: &tensorgrid_localnet::Localnet, s3: &LocalS3) {
     let payer = net.payer();
     let file = |a: &tensorgrid_localnet::NamedAccount| {
         a.path
@@ -102,7 +110,8 @@ fn print_summary(net: &tensorgrid_localnet::Localnet) {
     println!("  JSON-RPC   {}", net.rpc_url());
     println!("  websocket  {}", net.ws_url());
     println!(
-        "  program    {PROGRAM_ID}  ({})",
+        "  program    {}  ({})",
+        program_id(),
         net.program_path().display()
     );
     if let Some(market) = net.market() {
@@ -128,5 +137,16 @@ fn print_summary(net: &tensorgrid_localnet::Localnet) {
         net.market()
             .map_or(String::new(), |m| format!(" --market {m}"))
     );
+    println!(
+        "Artifacts:    S3 at {} (bucket {}, objects in {})",
+        s3.endpoint(),
+        s3::LOCAL_BUCKET,
+        s3.dir().display()
+    );
+    println!("              for tensorgrid and any S3 client, in your shell:");
+    for (k, v) in s3.env() {
+        println!("              export {k}={v}");
+    }
+    println!("              export TENSORGRID_STORE={}", s3.store_url());
     println!("Ctrl-C stops the chain.");
 }

@@ -37,6 +37,8 @@ fn start(dir: &Path, rpc: u16, ws: u16, extra: &[&str]) -> (Child, Vec<String>) 
             &ws.to_string(),
             "--slot-ms",
             "50",
+            "--s3-port",
+            "0",
         ])
         .args(extra)
         .stdout(Stdio::piped())

@@ -67,7 +67,7 @@ pub fn decode_events<'a>(
 ) -> Vec<Event> {
     inner
         .into_iter()
-        .filter(|(program, _)| account_keys.get(*program) == Some(&crate::PROGRAM_ID))
+        .filter(|(program, _)| account_keys.get(*program) == Some(&crate::program_id()))
         .filter_map(|(_, data)| decode_event(data))
         .collect()
 }

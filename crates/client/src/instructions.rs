@@ -7,11 +7,11 @@ use tensorgrid::{accounts as acc, instruction as data, instructions::*};
 
 pub use anchor_lang::solana_program::instruction::Instruction;
 
-use crate::{pda, PROGRAM_ID};
+use crate::{pda, program_id};
 
 fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
     Instruction {
-        program_id: PROGRAM_ID,
+        program_id: program_id(),
         accounts: accounts.to_account_metas(None),
         data: data.data(),
     }
@@ -25,7 +25,7 @@ pub fn market_init(authority: Pubkey, args: MarketInitArgs) -> Instruction {
             market,
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::MarketInit { args },
     )
@@ -37,7 +37,7 @@ pub fn market_update(authority: Pubkey, market: Pubkey, args: MarketUpdateArgs) 
             authority,
             market,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::MarketUpdate { args },
     )
@@ -55,7 +55,7 @@ pub fn market_withdraw_fees(
             market,
             recipient,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::MarketWithdrawFees {
             args: MarketWithdrawFeesArgs { amount },
@@ -71,7 +71,7 @@ pub fn worker_register(operator: Pubkey, market: Pubkey, args: WorkerRegisterArg
             worker: pda::worker(&market, &operator).0,
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::WorkerRegister { args },
     )
@@ -90,7 +90,7 @@ pub fn worker_update(
             worker,
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::WorkerUpdate { args },
     )
@@ -102,7 +102,7 @@ pub fn worker_deregister(operator: Pubkey, worker: Pubkey) -> Instruction {
             operator,
             worker,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::WorkerDeregister {},
     )
@@ -117,7 +117,7 @@ pub fn job_post(poster: Pubkey, market: Pubkey, args: JobPostArgs) -> Instructio
             job: pda::job(&market, &poster, args.job_id).0,
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::JobPost { args },
     )
@@ -129,7 +129,7 @@ pub fn job_cancel(poster: Pubkey, job: Pubkey) -> Instruction {
             poster,
             job,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::JobCancel {},
     )
@@ -151,7 +151,7 @@ pub fn job_claim(w: WorkerKeys, job: Pubkey) -> Instruction {
             worker: w.worker,
             job,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::JobClaim {},
     )
@@ -164,7 +164,7 @@ pub fn job_abandon(w: WorkerKeys, job: Pubkey) -> Instruction {
             worker: w.worker,
             job,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::JobAbandon {},
     )
@@ -177,7 +177,7 @@ pub fn job_submit(w: WorkerKeys, job: Pubkey, args: JobSubmitArgs) -> Instructio
             worker: w.worker,
             job,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::JobSubmit { args },
     )
@@ -201,7 +201,7 @@ pub fn job_accept(s: SettleKeys) -> Instruction {
             worker: s.worker,
             job: s.job,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::JobAccept {},
     )
@@ -215,7 +215,7 @@ pub fn job_finalize(s: SettleKeys) -> Instruction {
             job: s.job,
             poster: s.poster,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::JobFinalize {},
     )
@@ -227,7 +227,7 @@ pub fn job_dispute(poster: Pubkey, job: Pubkey) -> Instruction {
             poster,
             job,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::JobDispute {},
     )
@@ -242,7 +242,7 @@ pub fn job_resolve(authority: Pubkey, s: SettleKeys, worker_wins: bool) -> Instr
             job: s.job,
             poster: s.poster,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::JobResolve {
             args: JobResolveArgs { worker_wins },
@@ -257,7 +257,7 @@ pub fn job_dispute_timeout(s: SettleKeys) -> Instruction {
             job: s.job,
             poster: s.poster,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::JobDisputeTimeout {},
     )
@@ -270,7 +270,7 @@ pub fn job_reclaim(cranker: Pubkey, worker: Pubkey, job: Pubkey) -> Instruction 
             worker,
             job,
             event_authority: pda::event_authority(),
-            program: PROGRAM_ID,
+            program: program_id(),
         },
         data::JobReclaim {},
     )

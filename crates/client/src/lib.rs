@@ -20,7 +20,30 @@ pub use tensorgrid::{
     constants, errors::TensorgridError, events as event_types, state, ID as PROGRAM_ID,
 };
 
-use anchor_lang::AccountDeserialize;
+use std::sync::OnceLock;
+
+use anchor_lang::{prelude::Pubkey, AccountDeserialize};
+
+static PROGRAM_ID_OVERRIDE: OnceLock<Pubkey> = OnceLock::new();
+
+/// The program this process talks to: [`PROGRAM_ID`] (the id the program was built with)
+/// unless [`use_program_id`] chose another deployment, e.g. a copy deployed to devnet under
+/// the deployer's own program keypair (built after `anchor keys sync`).
+pub fn program_id() -> Pubkey {
+    PROGRAM_ID_OVERRIDE.get().copied().unwrap_or(PROGRAM_ID)
+}
+
+/// Points every address, instruction and account check of this process at `id`. Set once,
+/// before the first use; setting a different id later is refused (addresses already derived
+/// would silently disagree).
+pub fn use_program_id(id: Pubkey) -> Result<(), Pubkey> {
+    let current = *PROGRAM_ID_OVERRIDE.get_or_init(|| id);
+    if current == id {
+        Ok(())
+    } else {
+        Err(current)
+    }
+}
 
 /// Decodes an account's data (discriminator checked) into one of the program's account types.
 pub fn decode_account<T: AccountDeserialize>(data: &[u8]) -> anchor_lang::Result<T> {

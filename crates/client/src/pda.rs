@@ -3,19 +3,19 @@
 use anchor_lang::prelude::Pubkey;
 use tensorgrid::constants::{JOB_SEED, MARKET_SEED, WORKER_SEED};
 
-use crate::PROGRAM_ID;
+use crate::program_id;
 
 pub fn market(authority: &Pubkey, market_id: u64) -> (Pubkey, u8) {
     Pubkey::find_program_address(
         &[MARKET_SEED, authority.as_ref(), &market_id.to_le_bytes()],
-        &PROGRAM_ID,
+        &program_id(),
     )
 }
 
 pub fn worker(market: &Pubkey, operator: &Pubkey) -> (Pubkey, u8) {
     Pubkey::find_program_address(
         &[WORKER_SEED, market.as_ref(), operator.as_ref()],
-        &PROGRAM_ID,
+        &program_id(),
     )
 }
 
@@ -29,7 +29,7 @@ pub fn job(market: &Pubkey, poster: &Pubkey, job_id: u64) -> (Pubkey, u8) {
             poster.as_ref(),
             &job_id.to_le_bytes(),
         ],
-        &PROGRAM_ID,
+        &program_id(),
     )
 }
 
@@ -44,5 +44,5 @@ pub fn cheap_job_id(market: &Pubkey, poster: &Pubkey, from: u64) -> u64 {
 
 /// Signer PDA Anchor uses for `emit_cpi!` self-invocations.
 pub fn event_authority() -> Pubkey {
-    Pubkey::find_program_address(&[b"__event_authority"], &PROGRAM_ID).0
+    Pubkey::find_program_address(&[b"__event_authority"], &program_id()).0
 }

@@ -40,6 +40,8 @@ pub enum LocalnetError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("local S3 server: {0}")]
+    Store(String),
     #[error(transparent)]
     Chain(#[from] ChainError),
 }

@@ -35,7 +35,8 @@ pub struct JobSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetSpec {
-    /// `file:///abs/path`, `file:relative/path` (relative to the spec file), or `http(s)://…`.
+    /// `s3://bucket/key`, `https://…`, `http://…`, or for local runs `file:///abs/path` /
+    /// `file:relative/path` (relative to the spec file). Workers never read `file:` URIs.
     pub uri: String,
     /// Hex sha256 of the dataset bytes; checked before use.
     pub sha256: String,
@@ -267,11 +268,12 @@ impl JobSpec {
         let d = &self.dataset;
         let scheme_ok = d.uri.starts_with("file:")
             || d.uri.starts_with("http://")
-            || d.uri.starts_with("https://");
+            || d.uri.starts_with("https://")
+            || d.uri.starts_with("s3://");
         check(
             scheme_ok,
             format!(
-                "dataset.uri `{}`: unsupported scheme (use file:, http:// or https://)",
+                "dataset.uri `{}`: unsupported scheme (use s3://, https://, http:// or file:)",
                 d.uri
             ),
         );

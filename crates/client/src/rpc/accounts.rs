@@ -5,8 +5,8 @@ use solana_account::Account;
 
 use super::{ChainClient, ChainError};
 use crate::{
+    program_id,
     state::{Job, Market, Worker},
-    PROGRAM_ID,
 };
 
 /// `getMultipleAccounts` takes at most this many keys.
@@ -35,7 +35,7 @@ pub fn decode<T: ProgramAccount>(pubkey: &Pubkey, account: &Account) -> Result<T
         expected: T::NAME,
         reason,
     };
-    if account.owner != PROGRAM_ID {
+    if account.owner != program_id() {
         return Err(bad(format!("owned by {}, not the program", account.owner)));
     }
     T::try_deserialize(&mut &account.data[..]).map_err(|e| bad(e.to_string()))

@@ -85,7 +85,7 @@ impl ChainError {
             TransactionError::InstructionError(_, ix_err) => {
                 if let solana_instruction_error::InstructionError::Custom(code) = ix_err {
                     let ours =
-                        failing_program(&logs).is_none_or(|p| p == crate::PROGRAM_ID.to_string());
+                        failing_program(&logs).is_none_or(|p| p == crate::program_id().to_string());
                     if let Some((name, message)) = describe_code(*code, &logs).filter(|_| ours) {
                         return ChainError::Program {
                             code: *code,
@@ -249,7 +249,7 @@ mod tests {
             TransactionError::InstructionError(0, InstructionError::Custom(code)),
             vec![format!(
                 "Program {} failed: custom program error: 0x{code:x}",
-                crate::PROGRAM_ID
+                crate::program_id()
             )],
         );
         assert!(e.program_error().is_some());

@@ -14,6 +14,7 @@ pub mod backoff;
 pub mod config;
 mod endpoints;
 pub mod error;
+pub mod history;
 pub mod queries;
 pub mod send;
 pub mod subscribe;

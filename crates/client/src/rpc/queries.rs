@@ -11,9 +11,8 @@ use solana_rpc_client_api::{
 
 use super::{ChainClient, ChainError};
 use crate::{
-    layout,
+    layout, program_id,
     state::{Job, JobState, Market, Worker},
-    PROGRAM_ID,
 };
 
 /// One condition on a job account's bytes.
@@ -129,7 +128,7 @@ impl ChainClient {
             .call("getProgramAccounts", move |c| {
                 let config = config.clone();
                 async move {
-                    c.get_program_ui_accounts_with_config(&PROGRAM_ID, config)
+                    c.get_program_ui_accounts_with_config(&program_id(), config)
                         .await
                 }
             })

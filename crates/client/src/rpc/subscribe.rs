@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::{backoff::Backoff, queries::JobQuery, ChainClient};
-use crate::{state::Job, PROGRAM_ID};
+use crate::{program_id, state::Job};
 
 /// How a feed watches.
 #[derive(Debug, Clone)]
@@ -273,7 +273,8 @@ async fn subscription_task(
         else {
             continue;
         };
-        let subscribe = client.program_subscribe(&PROGRAM_ID, Some(subscribe_config.clone()));
+        let program = program_id();
+        let subscribe = client.program_subscribe(&program, Some(subscribe_config.clone()));
         let Some((mut accounts, _unsubscribe)) =
             bounded(&ws_url, "programSubscribe", config.stale_after, subscribe).await
         else {

@@ -1,0 +1,149 @@
+use std::error::Error as StdError;
+
+/// What can go wrong reading or writing an artifact. Messages name the URI and the root cause
+/// ("connection refused", "403 Forbidden"), never a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("{uri}: unsupported URI (expected s3://bucket/key, https://…, or a local path)")]
+    UnsupportedScheme { uri: String },
+    #[error("{uri}: not allowed: {reason}")]
+    Forbidden { uri: String, reason: String },
+    #[error("{uri}: not found")]
+    NotFound { uri: String },
+    #[error("{uri}: larger than the limit of {limit} bytes")]
+    TooLarge { uri: String, limit: u64 },
+    #[error("{uri}: {reason}")]
+    Unreachable { uri: String, reason: String },
+    #[error("{uri}: access denied: {reason}")]
+    Denied { uri: String, reason: String },
+    #[error("{uri}: {reason}")]
+    Store { uri: String, reason: String },
+    #[error("{0}")]
+    Config(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{uri}: bad manifest: {reason}")]
+    Manifest { uri: String, reason: String },
+}
+
+pub type Result<T, E = ArtifactError> = std::result::Result<T, E>;
+
+impl ArtifactError {
+    /// Worth retrying later (network, a store's 5xx); the rest will fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+            || matches!(self, Self::Store { reason, .. } if server_side(reason))
+    }
+
+    pub(crate) fn io(path: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_string();
+        move |source| Self::Io { path, source }
+    }
+
+    /// Maps an object_store error for `uri` to the variant a caller can act on.
+    pub(crate) fn from_store(uri: &str, e: object_store::Error) -> Self {
+        let uri = uri.to_string();
+        match e {
+            object_store::Error::NotFound { .. } => Self::NotFound { uri },
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => Self::Denied {
+                uri,
+                reason: root_causes(&e),
+            },
+            other => {
+                let reason = root_causes(&other);
+                if is_connection_fault(&other) {
+                    Self::Unreachable { uri, reason }
+                } else {
+                    Self::Store { uri, reason }
+                }
+            }
+        }
+    }
+}
+
+/// A store's answer that says the fault is on its side (HTTP 5xx, throttling) or a timeout.
+fn server_side(reason: &str) -> bool {
+    ["500", "502", "503", "504", "SlowDown", "timed out"]
+        .iter()
+        .any(|m| reason.contains(m))
+}
+
+/// The error and its sources as one line, without repeating a message its source already
+/// says ("error sending request: … : connection refused").
+pub fn root_causes(e: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let msg = err.to_string();
+        if !parts.iter().any(|p| p.contains(&msg)) {
+            // A wrapper that repeats its source in full adds nothing.
+            parts.retain(|p| !msg.contains(p.as_str()));
+            parts.push(msg);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+/// A transport fault (the store never answered) rather than an answer.
+fn is_connection_fault(e: &(dyn StdError + 'static)) -> bool {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionRefused
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | TimedOut
+                    | NotConnected
+                    | BrokenPipe
+                    | UnexpectedEof
+                    | HostUnreachable
+                    | NetworkUnreachable
+            ) {
+                return true;
+            }
+        }
+        let msg = err.to_string().to_ascii_lowercase();
+        if [
+            "connection refused",
+            "error sending request",
+            "timed out",
+            "dns error",
+            "connection reset",
+            "connection closed",
+        ]
+        .iter()
+        .any(|m| msg.contains(m))
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("error sending request")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn root_causes_reach_the_io_error() {
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        ));
+        assert_eq!(root_causes(&e), "error sending request: connection refused");
+        assert!(is_connection_fault(&e));
+    }
+}

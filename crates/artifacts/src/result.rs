@@ -1,0 +1,229 @@
+//! A training result in the store: `manifest.json` and the files it lists, side by side. The
+//! on-chain `result_uri` is the manifest's URI and `result_hash` its sha256, so downloading
+//! starts from the manifest and every other file is checked against it.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::{fetch, sha256_hex, ArtifactError, ReadPolicy, Result, Store};
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// A manifest is a small JSON document; anything bigger is not one.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// A file the manifest lists (the fields every manifest entry has).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Entry {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// The parts of a manifest the store needs: which files to fetch.
+#[derive(Debug, Clone, Deserialize)]
+struct Listing {
+    weights: Entry,
+    metrics: Entry,
+}
+
+/// What [`download`] fetched.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    /// sha256 of the manifest bytes as fetched (compare with the on-chain `result_hash`).
+    pub manifest_sha256: String,
+    /// The listed files whose bytes do not hash to the manifest's entry (already written, so
+    /// a verifier can report them).
+    pub mismatched: Vec<String>,
+    pub files: Vec<PathBuf>,
+}
+
+/// Uploads `files` of `dir` under `key_prefix`, the manifest last so that a reader never
+/// finds a manifest whose files are not there yet. Returns the manifest's URI.
+pub async fn publish(
+    store: &Store,
+    key_prefix: &str,
+    dir: &Path,
+    files: &[&str],
+) -> Result<String> {
+    let prefix = key_prefix.trim_matches('/');
+    for name in files.iter().filter(|n| **n != MANIFEST_FILE) {
+        let path = dir.join(name);
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(ArtifactError::io(path.display()))?;
+        store.put(&format!("{prefix}/{name}"), bytes).await?;
+    }
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(ArtifactError::io(path.display()))?;
+    store.put(&format!("{prefix}/{MANIFEST_FILE}"), bytes).await
+}
+
+/// Downloads the manifest at `uri` and the files it lists (from the same location) into
+/// `dest`, each capped at its listed size and all of them at `max_total` bytes.
+pub async fn download(
+    uri: &str,
+    dest: &Path,
+    max_total: u64,
+    policy: &ReadPolicy,
+) -> Result<Downloaded> {
+    let base = uri
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .filter(|_| uri.ends_with(MANIFEST_FILE))
+        .ok_or_else(|| ArtifactError::Manifest {
+            uri: uri.into(),
+            reason: format!("a result URI names its {MANIFEST_FILE}"),
+        })?;
+    let manifest = fetch(uri, MAX_MANIFEST_BYTES, policy).await?;
+    let listing: Listing =
+        serde_json::from_slice(&manifest).map_err(|e| ArtifactError::Manifest {
+            uri: uri.into(),
+            reason: e.to_string(),
+        })?;
+    let mut total = manifest.len() as u64;
+    tokio::fs::create_dir_all(dest)
+        .await
+        .map_err(ArtifactError::io(dest.display()))?;
+    let mut out = Downloaded {
+        manifest_sha256: sha256_hex(&manifest),
+        mismatched: Vec::new(),
+        files: Vec::new(),
+    };
+    for entry in [&listing.weights, &listing.metrics] {
+        check_name(uri, &entry.path)?;
+        total = total.saturating_add(entry.bytes);
+        if total > max_total {
+            return Err(ArtifactError::TooLarge {
+                uri: uri.into(),
+                limit: max_total,
+            });
+        }
+        let bytes = fetch(&format!("{base}/{}", entry.path), entry.bytes, policy).await?;
+        if sha256_hex(&bytes) != entry.sha256.to_ascii_lowercase() {
+            out.mismatched.push(entry.path.clone());
+        }
+        out.files
+            .push(write_atomic(dest, &entry.path, bytes).await?);
+    }
+    out.files
+        .push(write_atomic(dest, MANIFEST_FILE, manifest).await?);
+    Ok(out)
+}
+
+/// A listed file is a plain name next to the manifest: no directories, no `..`, nothing hidden.
+fn check_name(uri: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ArtifactError::Manifest {
+            uri: uri.into(),
+            reason: format!("file name {name:?} is not a plain file name"),
+        })
+    }
+}
+
+async fn write_atomic(dir: &Path, name: &str, bytes: Bytes) -> Result<PathBuf> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.partial"));
+    tokio::fs::write(&tmp, &bytes)
+        .await
+        .map_err(ArtifactError::io(tmp.display()))?;
+    tokio::fs::rename(&tmp, &path)
+        .await
+        .map_err(ArtifactError::io(path.display()))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(weights: &[u8], weights_name: &str) -> String {
+        serde_json::json!({
+            "weights": {"path": weights_name, "sha256": sha256_hex(weights), "bytes": weights.len()},
+            "metrics": {"path": "metrics.jsonl", "sha256": sha256_hex(b"m\n"), "bytes": 2},
+        })
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn publish_then_download_checks_every_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("weights.safetensors"), b"WWWW").unwrap();
+        std::fs::write(src.join("metrics.jsonl"), b"m\n").unwrap();
+        std::fs::write(
+            src.join(MANIFEST_FILE),
+            manifest(b"WWWW", "weights.safetensors"),
+        )
+        .unwrap();
+        let store = Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
+        let files = ["weights.safetensors", "metrics.jsonl", MANIFEST_FILE];
+        let uri = publish(&store, "results/7", &src, &files).await.unwrap();
+        assert!(uri.ends_with("results/7/manifest.json"), "{uri}");
+        let policy = store.read_policy(ReadPolicy::default());
+        let got = download(&uri, &dir.path().join("dl"), 1 << 20, &policy)
+            .await
+            .unwrap();
+        assert!(got.mismatched.is_empty());
+        assert_eq!(
+            got.manifest_sha256,
+            sha256_hex(&std::fs::read(src.join(MANIFEST_FILE)).unwrap())
+        );
+
+        // Weights swapped in the store: the download reports it.
+        store
+            .put("results/7/weights.safetensors", b"XXXX".to_vec())
+            .await
+            .unwrap();
+        let got = download(&uri, &dir.path().join("dl2"), 1 << 20, &policy)
+            .await
+            .unwrap();
+        assert_eq!(got.mismatched, vec!["weights.safetensors".to_string()]);
+
+        // A bigger file than listed is refused while streaming.
+        store
+            .put("results/7/weights.safetensors", b"WWWWW".to_vec())
+            .await
+            .unwrap();
+        let e = download(&uri, &dir.path().join("dl3"), 1 << 20, &policy)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ArtifactError::TooLarge { .. }), "{e}");
+        // And the total cap holds.
+        let e = download(&uri, &dir.path().join("dl4"), 10, &policy)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ArtifactError::TooLarge { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn listed_paths_cannot_leave_the_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
+        let uri = store
+            .put(
+                "r/manifest.json",
+                manifest(b"W", "../../secret").into_bytes(),
+            )
+            .await
+            .unwrap();
+        let policy = store.read_policy(ReadPolicy::default());
+        let e = download(&uri, &dir.path().join("dl"), 1 << 20, &policy)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not a plain file name"), "{e}");
+        assert!(!dir.path().join("secret").exists());
+    }
+}

@@ -1,0 +1,184 @@
+//! The chain options every chain command flattens in (`-u`, `-k`, `--commitment`,
+//! `--program-id`, `--market`, `-C`), their resolution with the Solana CLI's config file, and
+//! the context a command runs in.
+
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    path::PathBuf,
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use solana_keypair::Keypair;
+use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey,
+    rpc::{ChainClient, ChainConfig, CommitmentLevel},
+    state::Market,
+};
+
+use crate::{
+    output::OutputFormat,
+    solana_config::{self, Resolved, SolanaConfig},
+};
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ChainArgs {
+    /// RPC URL or moniker: mainnet-beta, devnet, testnet, localhost (m, d, t, l). Repeat (or
+    /// separate with commas) for failover. Default: the Solana CLI config's json_rpc_url.
+    #[arg(
+        short = 'u',
+        long = "url",
+        env = "TENSORGRID_URL",
+        value_delimiter = ','
+    )]
+    pub url: Vec<String>,
+    /// Websocket URL. Default: the config's websocket_url, or derived from the RPC URL.
+    #[arg(long = "ws-url", env = "TENSORGRID_WS_URL")]
+    pub ws_url: Option<String>,
+    /// Keypair file (Solana CLI format). Default: the config's keypair_path, else
+    /// ~/.config/solana/id.json.
+    #[arg(short = 'k', long, env = "TENSORGRID_KEYPAIR")]
+    pub keypair: Option<PathBuf>,
+    /// processed, confirmed or finalized. Default: the config's, else confirmed.
+    #[arg(long, env = "TENSORGRID_COMMITMENT")]
+    pub commitment: Option<String>,
+    /// The tensorgrid program (a copy deployed under another address).
+    #[arg(long, env = "TENSORGRID_PROGRAM_ID")]
+    pub program_id: Option<Pubkey>,
+    /// The market. Default: the only market of the program, if there is exactly one.
+    #[arg(long, env = "TENSORGRID_MARKET")]
+    pub market: Option<Pubkey>,
+    /// Solana CLI config file. Default: ~/.config/solana/cli/config.yml.
+    #[arg(short = 'C', long = "config", env = "TENSORGRID_SOLANA_CONFIG")]
+    pub config_file: Option<PathBuf>,
+}
+
+impl ChainArgs {
+    /// The settings after applying the config file and the defaults.
+    pub fn resolve(&self) -> Result<Resolved> {
+        let home = dirs::home_dir().ok_or_else(|| anyhow!("no home directory (set HOME)"))?;
+        let path = self
+            .config_file
+            .clone()
+            .unwrap_or_else(|| solana_config::default_config_path(&home));
+        let file = SolanaConfig::load(&path)?;
+        solana_config::resolve(
+            &self.url,
+            self.ws_url.as_deref(),
+            self.keypair.as_deref(),
+            self.commitment.as_deref(),
+            &file,
+            &home,
+        )
+    }
+}
+
+/// What a chain command runs with.
+pub struct Ctx {
+    pub chain: ChainClient,
+    pub settings: Resolved,
+    pub out: OutputFormat,
+    /// Skip confirmation prompts.
+    pub yes: bool,
+    market: Option<Pubkey>,
+}
+
+impl Ctx {
+    pub fn new(args: &ChainArgs, out: OutputFormat, yes: bool) -> Result<Self> {
+        let settings = args.resolve()?;
+        if let Some(id) = args.program_id {
+            tensorgrid_client::use_program_id(id)
+                .map_err(|cur| anyhow!("program id already set to {cur}"))?;
+        }
+        let mut config = ChainConfig::with_urls(settings.rpc_urls.clone())?;
+        config.ws_url = Some(settings.ws_url.clone()).filter(|w| !w.is_empty());
+        config.commitment = match settings.commitment.as_str() {
+            "processed" => CommitmentLevel::Processed,
+            "finalized" => CommitmentLevel::Finalized,
+            _ => CommitmentLevel::Confirmed,
+        };
+        Ok(Self {
+            chain: ChainClient::new(config)?,
+            settings,
+            out,
+            yes,
+            market: args.market,
+        })
+    }
+
+    /// The keypair from the resolved file.
+    pub fn keypair(&self) -> Result<Keypair> {
+        read_keypair(&self.settings.keypair_path)
+    }
+
+    /// The market given, or the program's only one.
+    pub async fn market(&self) -> Result<(Pubkey, Market)> {
+        if let Some(m) = self.market {
+            let market = self
+                .chain
+                .market(&m)
+                .await
+                .with_context(|| format!("market {m}"))?;
+            return Ok((m, market));
+        }
+        let mut markets = self.chain.markets().await?;
+        match markets.len() {
+            1 => Ok(markets.remove(0)),
+            0 => bail!(
+                "no market exists on {} (create one with `tensorgrid market create`)",
+                self.chain.active_url()
+            ),
+            n => bail!(
+                "{n} markets exist on {}: choose one with --market (list: {})",
+                self.chain.active_url(),
+                markets
+                    .iter()
+                    .map(|(k, _)| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// Asks before spending, unless `--yes` or stdin is not a terminal.
+    pub fn confirm(&self, what: &str) -> Result<()> {
+        if self.yes || !std::io::stdin().is_terminal() {
+            return Ok(());
+        }
+        eprint!("{what} [y/N] ");
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            Ok(())
+        } else {
+            bail!("cancelled, nothing sent")
+        }
+    }
+}
+
+/// A Solana CLI keypair file, with errors that say what to do.
+pub fn read_keypair(path: &std::path::Path) -> Result<Keypair> {
+    let shown = path.display();
+    let s = path.to_string_lossy();
+    if s.starts_with("usb://") || s.starts_with("prompt:") || s == "stdin" || s == "ASK" {
+        bail!(
+            "keypair {shown}: only keypair files are supported (not hardware wallets or prompts)"
+        );
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "keypair file {shown} does not exist (create one with `solana-keygen new -o {shown}`, or pass -k FILE)"
+        ),
+        Err(e) => return Err(e).with_context(|| format!("reading keypair file {shown}")),
+    };
+    let bytes: Vec<u8> = serde_json::from_str(&text)
+        .ok()
+        .filter(|b: &Vec<u8>| b.len() == 64)
+        .ok_or_else(|| {
+            anyhow!("keypair file {shown} is not a Solana keypair (a JSON array of 64 bytes)")
+        })?;
+    Keypair::try_from(&bytes[..])
+        .map_err(|_| anyhow!("keypair file {shown} holds an invalid keypair"))
+}

@@ -1,0 +1,92 @@
+//! The command line: global options and the command tree.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::{
+    job::JobCommand, local, localnet_cmd, market::MarketCommand, output::OutputFormat,
+    worker::WorkerCommand,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "tensorgrid",
+    version,
+    about = "tensorgrid: decentralised AI training on Solana"
+)]
+pub struct Cli {
+    /// CPU threads for training (sets RAYON_NUM_THREADS; results are identical for any count).
+    #[arg(long, global = true, env = "TENSORGRID_THREADS")]
+    threads: Option<usize>,
+    /// Output format: display (for people), json or json-compact.
+    #[arg(long, global = true, value_enum, default_value = "display")]
+    output: OutputFormat,
+    /// Do not ask before spending (prompts are skipped anyway when stdin is not a terminal).
+    #[arg(short = 'y', long, global = true)]
+    yes: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Post, follow, verify and settle training jobs.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Create and run a market (its authority).
+    #[command(subcommand)]
+    Market(MarketCommand),
+    /// A provider's worker account: register, stake, earnings, hardware.
+    #[command(subcommand)]
+    Worker(WorkerCommand),
+    /// Train a job spec and write weights, metrics and the result manifest.
+    Train(local::train::TrainArgs),
+    /// Check a result directory against its job spec: hashes, and the model re-evaluated.
+    Verify(local::verify::VerifyArgs),
+    /// Training throughput of job specs' models and the matmul ceiling (JSON lines).
+    Bench(local::bench::BenchArgs),
+    /// Run the embedded local Solana chain and S3 store, until Ctrl-C.
+    Localnet(localnet_cmd::LocalnetArgs),
+}
+
+impl Cli {
+    /// Settings that must precede candle's first operation.
+    pub fn init_runtime(&self) {
+        if let Some(n) = self.threads {
+            std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+        }
+    }
+
+    /// The log level when RUST_LOG does not say: chain commands report through their output,
+    /// so only warnings are logged; local training and the local chain log progress.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Train(_) | Command::Localnet(_) | Command::Bench(_) => {
+                "info,parity_ws=warn,jsonrpc_ws_server=warn,litesvm::accounts_db=off"
+            }
+            // Retries and failovers are reported by the one error line if they all fail.
+            _ => "error",
+        }
+    }
+
+    pub fn run(self) -> Result<ExitCode> {
+        let (out, yes) = (self.output, self.yes);
+        let chain =
+            |fut: std::pin::Pin<Box<dyn std::future::Future<Output = Result<ExitCode>>>>| {
+                tokio::runtime::Runtime::new()
+                    .context("starting the async runtime")?
+                    .block_on(fut)
+            };
+        match self.command {
+            Command::Job(c) => chain(Box::pin(c.run(out, yes))),
+            Command::Market(c) => chain(Box::pin(c.run(out, yes))),
+            Command::Worker(c) => chain(Box::pin(c.run(out, yes))),
+            Command::Train(a) => local::train::run(a).map(|()| ExitCode::SUCCESS),
+            Command::Verify(a) => local::verify::run(a),
+            Command::Bench(a) => local::bench::run(a).map(|()| ExitCode::SUCCESS),
+            Command::Localnet(a) => localnet_cmd::run(a).map(|()| ExitCode::SUCCESS),
+        }
+    }
+}

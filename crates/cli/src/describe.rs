@@ -1,0 +1,215 @@
+//! How the program's accounts and events read: names, SOL amounts, metric values. Shared by
+//! `job show`, `job watch`, `job list` and the market and worker commands.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tensorgrid_client::{
+    event_types::{RefundReason, Settlement},
+    events::Event,
+    state::{DeviceKind, DeviceRequirement, Hardware, JobRequirements, JobState},
+};
+
+use crate::units::sol;
+
+pub fn state_name(s: JobState) -> &'static str {
+    match s {
+        JobState::Open => "open",
+        JobState::Claimed => "claimed",
+        JobState::Submitted => "submitted",
+        JobState::Disputed => "disputed",
+    }
+}
+
+pub fn device_name(d: DeviceKind) -> &'static str {
+    match d {
+        DeviceKind::Cpu => "cpu",
+        DeviceKind::Cuda => "cuda",
+        DeviceKind::Metal => "metal",
+    }
+}
+
+pub fn requirement_name(r: &JobRequirements) -> String {
+    let device = match r.device {
+        DeviceRequirement::Any => "any device",
+        DeviceRequirement::Gpu => "a GPU",
+        DeviceRequirement::Cuda => "a CUDA GPU",
+        DeviceRequirement::Metal => "a Metal GPU",
+    };
+    if r.min_vram_mib > 0 {
+        format!("{device} with ≥ {} MiB", r.min_vram_mib)
+    } else {
+        device.into()
+    }
+}
+
+pub fn hardware(h: &Hardware) -> String {
+    if h.vram_mib > 0 {
+        format!("{} {} ({} MiB)", device_name(h.device), h.label, h.vram_mib)
+    } else {
+        format!("{} {}", device_name(h.device), h.label)
+    }
+}
+
+/// A metric reported on chain in millionths.
+pub fn metric(millionths: u64) -> f64 {
+    millionths as f64 / 1e6
+}
+
+/// One event of a job's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventLine {
+    pub event: &'static str,
+    pub summary: String,
+    pub details: Value,
+}
+
+/// The job's terminal outcome, if the event ends it.
+pub fn terminal(e: &Event) -> Option<&'static str> {
+    match e {
+        Event::JobPaid(_) => Some("paid"),
+        Event::JobRefunded(_) => Some("refunded"),
+        Event::JobCancelled(_) => Some("cancelled"),
+        _ => None,
+    }
+}
+
+/// Name, one line for a person, and the fields for JSON.
+pub fn event(e: &Event) -> EventLine {
+    let (event, summary, details) = match e {
+        Event::JobPosted(p) => (
+            "posted",
+            format!(
+                "job {} posted with a reward of {} SOL",
+                p.job_id,
+                sol(p.reward)
+            ),
+            json!({"job_id": p.job_id, "poster": p.poster.to_string(), "reward": p.reward, "spec_uri": p.spec_uri, "spec_hash": hex::encode(p.spec_hash), "max_duration_s": p.max_duration_s}),
+        ),
+        Event::JobClaimed(c) => (
+            "claimed",
+            format!(
+                "claimed by worker {} ({} SOL of stake at risk)",
+                c.worker,
+                sol(c.collateral)
+            ),
+            json!({"worker": c.worker.to_string(), "collateral": c.collateral, "deadline": c.deadline}),
+        ),
+        Event::JobAbandoned(a) => (
+            "abandoned",
+            format!(
+                "abandoned by worker {} (penalty {} SOL)",
+                a.worker,
+                sol(a.penalty)
+            ),
+            json!({"worker": a.worker.to_string(), "penalty": a.penalty}),
+        ),
+        Event::JobSubmitted(s) => (
+            "submitted",
+            format!("result submitted, metric {}", metric(s.reported_metric)),
+            json!({"worker": s.worker.to_string(), "result_hash": hex::encode(s.result_hash), "result_uri": s.result_uri, "reported_metric": s.reported_metric, "challenge_ends_at": s.challenge_ends_at}),
+        ),
+        Event::JobDisputed(d) => (
+            "disputed",
+            "disputed by the poster".to_string(),
+            json!({"worker": d.worker.to_string(), "dispute_ends_at": d.dispute_ends_at}),
+        ),
+        Event::JobPaid(p) => (
+            "paid",
+            format!(
+                "paid ({}): {} SOL to the worker, fee {} SOL",
+                match p.settlement {
+                    Settlement::AcceptedByPoster => "accepted by the poster",
+                    Settlement::FinalizedAfterWindow => "finalized after the challenge window",
+                    Settlement::ResolvedForWorker => "dispute resolved for the worker",
+                },
+                sol(p.payout),
+                sol(p.fee)
+            ),
+            json!({"worker": p.worker.to_string(), "payout": p.payout, "fee": p.fee, "compensation": p.compensation, "rent_refunded": p.rent_refunded}),
+        ),
+        Event::JobRefunded(r) => (
+            "refunded",
+            format!(
+                "refunded ({}): {} SOL back, {} SOL slashed from the worker",
+                match r.reason {
+                    RefundReason::DisputeLost => "dispute resolved for the poster",
+                    RefundReason::DisputeExpired => "dispute not resolved in time",
+                },
+                sol(r.reward_refunded),
+                sol(r.slashed)
+            ),
+            json!({"worker": r.worker.to_string(), "reward_refunded": r.reward_refunded, "slashed": r.slashed, "compensation": r.compensation, "rent_refunded": r.rent_refunded}),
+        ),
+        Event::JobReclaimed(r) => (
+            "reclaimed",
+            format!(
+                "deadline missed by worker {}: reopened, {} SOL to the poster, {} SOL bounty",
+                r.worker,
+                sol(r.to_poster),
+                sol(r.bounty)
+            ),
+            json!({"worker": r.worker.to_string(), "cranker": r.cranker.to_string(), "to_poster": r.to_poster, "bounty": r.bounty}),
+        ),
+        Event::JobCancelled(c) => (
+            "cancelled",
+            format!(
+                "cancelled by the poster, {} SOL refunded",
+                sol(c.reward_refunded)
+            ),
+            json!({"reward_refunded": c.reward_refunded, "compensation": c.compensation, "rent_refunded": c.rent_refunded}),
+        ),
+        Event::WorkerRegistered(r) => (
+            "worker registered",
+            format!(
+                "worker {} registered with {} SOL of stake ({})",
+                r.worker,
+                sol(r.stake),
+                hardware(&r.hardware)
+            ),
+            json!({"worker": r.worker.to_string(), "operator": r.operator.to_string(), "stake": r.stake, "rent_paid": r.rent_paid}),
+        ),
+        Event::WorkerUpdated(u) => (
+            "worker updated",
+            format!(
+                "stake {} SOL, earnings {} SOL ({} SOL of earnings withdrawn)",
+                sol(u.stake),
+                sol(u.earnings),
+                sol(u.earnings_withdrawn)
+            ),
+            json!({"worker": u.worker.to_string(), "stake_added": u.stake_added, "stake_withdrawn": u.stake_withdrawn, "earnings_withdrawn": u.earnings_withdrawn, "stake": u.stake, "earnings": u.earnings}),
+        ),
+        Event::WorkerDeregistered(d) => (
+            "worker deregistered",
+            format!(
+                "{} SOL of stake and {} SOL of earnings returned",
+                sol(d.stake_returned),
+                sol(d.earnings_returned)
+            ),
+            json!({"worker": d.worker.to_string(), "stake_returned": d.stake_returned, "earnings_returned": d.earnings_returned}),
+        ),
+        Event::MarketInitialized(m) => (
+            "market created",
+            format!("market {} (id {}) created", m.market, m.market_id),
+            json!({"market": m.market.to_string(), "authority": m.authority.to_string(), "market_id": m.market_id}),
+        ),
+        Event::MarketUpdated(m) => (
+            "market updated",
+            format!(
+                "market {} updated{}",
+                m.market,
+                if m.paused { " (paused)" } else { "" }
+            ),
+            json!({"market": m.market.to_string(), "paused": m.paused}),
+        ),
+        Event::MarketFeesWithdrawn(f) => (
+            "fees withdrawn",
+            format!("{} SOL of fees to {}", sol(f.amount), f.recipient),
+            json!({"market": f.market.to_string(), "recipient": f.recipient.to_string(), "amount": f.amount, "fees_unclaimed": f.fees_unclaimed}),
+        ),
+    };
+    EventLine {
+        event,
+        summary,
+        details,
+    }
+}

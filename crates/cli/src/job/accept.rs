@@ -1,0 +1,41 @@
+use anyhow::Result;
+use clap::Args;
+use solana_signer::Signer;
+use tensorgrid_client::instructions::{self, SettleKeys};
+
+use super::JobRef;
+use crate::{
+    chain_args::{ChainArgs, Ctx},
+    output::OutputFormat,
+    tx,
+    units::sol,
+};
+
+#[derive(Args)]
+pub struct AcceptArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// The job: its address, or your job id.
+    job: JobRef,
+}
+
+pub async fn run(a: AcceptArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, yes)?;
+    let signer = ctx.keypair()?;
+    let (address, job) = a.job.load(&ctx, None).await?;
+    ctx.confirm(&format!(
+        "Accept the result of job {address} and pay {} SOL?",
+        sol(job.reward)
+    ))?;
+    let ix = instructions::job_accept(SettleKeys {
+        market: job.market,
+        worker: job.worker,
+        job: address,
+        poster: signer.pubkey(),
+    });
+    let sent = tx::send(&ctx, &[ix], &signer, "result accepted, worker paid")
+        .await?
+        .with("job", address);
+    ctx.out.emit(&sent)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,36 @@
+use anyhow::Result;
+use clap::Args;
+use solana_signer::Signer;
+use tensorgrid_client::instructions;
+
+use super::JobRef;
+use crate::{
+    chain_args::{ChainArgs, Ctx},
+    output::OutputFormat,
+    tx,
+    units::sol,
+};
+
+#[derive(Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// The job: its address, or your job id.
+    job: JobRef,
+}
+
+pub async fn run(a: CancelArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, yes)?;
+    let signer = ctx.keypair()?;
+    let (address, job) = a.job.load(&ctx, None).await?;
+    ctx.confirm(&format!(
+        "Cancel job {address} and take back {} SOL?",
+        sol(job.reward)
+    ))?;
+    let ix = instructions::job_cancel(signer.pubkey(), address);
+    let sent = tx::send(&ctx, &[ix], &signer, "job cancelled")
+        .await?
+        .with("job", address);
+    ctx.out.emit(&sent)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,74 @@
+//! Sweeps for a crank: settle every job that is due, one transaction each, carrying on past
+//! jobs someone else settled first.
+
+use serde::Serialize;
+use solana_keypair::Keypair;
+use tensorgrid_client::{anchor_lang::prelude::Pubkey, instructions::Instruction, state::Job};
+
+use crate::{
+    chain_args::Ctx,
+    output::Report,
+    tx::{self, Sent},
+};
+
+#[derive(Debug, Serialize)]
+pub struct Failed {
+    pub job: String,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Sweep {
+    pub action: &'static str,
+    pub candidates: usize,
+    pub settled: Vec<Sent>,
+    pub failed: Vec<Failed>,
+}
+
+impl Report for Sweep {
+    fn display(&self) -> String {
+        let mut s = format!(
+            "{}: {} due, {} settled, {} failed\n",
+            self.action,
+            self.candidates,
+            self.settled.len(),
+            self.failed.len()
+        );
+        for d in &self.settled {
+            let job = d.addresses.first().map_or("", |(_, v)| v.as_str());
+            s.push_str(&format!("  {job}  {}\n", d.signature));
+            for e in &d.events {
+                s.push_str(&format!("    {}\n", e.summary));
+            }
+        }
+        for f in &self.failed {
+            s.push_str(&format!("  {}  failed: {}\n", f.job, f.error));
+        }
+        s
+    }
+}
+
+pub async fn sweep(
+    ctx: &Ctx,
+    signer: &Keypair,
+    action: &'static str,
+    due: Vec<(Pubkey, Job)>,
+    build: impl Fn(&Pubkey, &Job) -> Instruction,
+) -> Sweep {
+    let mut out = Sweep {
+        action,
+        candidates: due.len(),
+        settled: Vec::new(),
+        failed: Vec::new(),
+    };
+    for (address, job) in due {
+        match tx::send(ctx, &[build(&address, &job)], signer, action).await {
+            Ok(sent) => out.settled.push(sent.with("job", address)),
+            Err(e) => out.failed.push(Failed {
+                job: address.to_string(),
+                error: format!("{e:#}"),
+            }),
+        }
+    }
+    out
+}

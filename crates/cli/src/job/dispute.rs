@@ -1,0 +1,35 @@
+use anyhow::Result;
+use clap::Args;
+use solana_signer::Signer;
+use tensorgrid_client::instructions;
+
+use super::JobRef;
+use crate::{
+    chain_args::{ChainArgs, Ctx},
+    output::OutputFormat,
+    tx,
+};
+
+#[derive(Args)]
+pub struct DisputeArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// The job: its address, or your job id.
+    job: JobRef,
+}
+
+pub async fn run(a: DisputeArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, yes)?;
+    let signer = ctx.keypair()?;
+    let (address, _) = a.job.load(&ctx, None).await?;
+    ctx.confirm(&format!(
+        "Dispute the result of job {address}? The market authority will rule."
+    ))?;
+    let ix = instructions::job_dispute(signer.pubkey(), address);
+    let sent = tx::send(&ctx, &[ix], &signer, "result disputed")
+        .await?
+        .with("job", address)
+        .next(format!("the market authority rules with `tensorgrid job resolve {address} --for worker|poster`"));
+    ctx.out.emit(&sent)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

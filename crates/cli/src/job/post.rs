@@ -1,0 +1,326 @@
+//! `job post`: everything checked first (spec, dataset, market, money), then the spec (and a
+//! local dataset) uploaded, then one transaction. Any failure before the send leaves nothing
+//! on chain.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use serde_json::Value;
+use solana_signer::Signer;
+use tensorgrid_artifacts::{fetch, sha256_hex};
+use tensorgrid_client::{
+    constants::MAX_URI_LEN,
+    instructions, pda,
+    state::{DeviceRequirement, Job, JobRequirements},
+    tensorgrid::instructions::JobPostArgs,
+};
+use tensorgrid_train::spec::JobSpec;
+
+use crate::{
+    chain_args::{ChainArgs, Ctx},
+    output::OutputFormat,
+    store_args::StoreArgs,
+    tx,
+    units::{duration, parse_amount, parse_duration, sol},
+};
+
+/// A spec is a small JSON document.
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+/// Room for the transaction fee (and a priority fee) on top of reward and rent.
+const FEE_HEADROOM: u64 = 100_000;
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum DeviceArg {
+    Any,
+    Gpu,
+    Cuda,
+    Metal,
+}
+
+#[derive(Args)]
+pub struct PostArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The job spec (JSON). A local (file:) dataset is uploaded with it.
+    #[arg(long)]
+    spec: PathBuf,
+    /// The spec is already hosted at this URI: its bytes must equal --spec's; nothing is uploaded.
+    #[arg(long)]
+    spec_uri: Option<String>,
+    /// Reward in SOL, the market's fee included (or lamports with --lamports).
+    #[arg(long)]
+    reward: String,
+    /// Amounts are in lamports.
+    #[arg(long)]
+    lamports: bool,
+    /// Time a worker has from its claim to its result: 90m, 2h, 3600.
+    #[arg(long)]
+    max_duration: String,
+    /// The device a worker needs.
+    #[arg(long, value_enum, default_value = "any")]
+    device: DeviceArg,
+    /// The device memory a worker needs, in MiB.
+    #[arg(long, default_value_t = 0)]
+    min_vram: u32,
+    /// The job's id (default: a new random one).
+    #[arg(long)]
+    job_id: Option<u64>,
+    /// Follow the job until it ends.
+    #[arg(long)]
+    wait: bool,
+}
+
+pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, yes)?;
+    let poster = ctx.keypair()?;
+    let (spec_bytes, spec) = read_spec(&a.spec)?;
+    let local_dataset = local_dataset(&a.spec, &spec)?;
+    if local_dataset.is_some() && a.spec_uri.is_some() {
+        bail!(
+            "{}: the dataset is a local file ({}) that workers cannot read; host it (s3:// or https://) or post without --spec-uri to upload it",
+            a.spec.display(),
+            spec.dataset.uri
+        );
+    }
+    let reward = parse_amount(&a.reward, a.lamports).context("--reward")?;
+    let max_duration_s = parse_duration(&a.max_duration).context("--max-duration")?;
+
+    let (market_key, market) = ctx.market().await?;
+    if market.paused {
+        bail!("market {market_key} is paused: it takes no new jobs");
+    }
+    if max_duration_s > market.params.max_claim_s {
+        bail!(
+            "--max-duration {} is longer than market {market_key} allows ({})",
+            duration(max_duration_s),
+            duration(market.params.max_claim_s)
+        );
+    }
+    check_reward(&ctx, reward, &market).await?;
+    let rent = ctx.chain.rent_exempt(Job::SPACE).await?;
+    let balance = ctx.chain.balance(&poster.pubkey()).await?;
+    let needed = reward.saturating_add(rent).saturating_add(FEE_HEADROOM);
+    if balance < needed {
+        bail!(
+            "wallet {} has {} SOL; posting needs {} SOL (reward {} + refundable rent {} + fees)",
+            poster.pubkey(),
+            sol(balance),
+            sol(needed),
+            sol(reward),
+            sol(rent)
+        );
+    }
+    let job_id = match a.job_id {
+        Some(id) => {
+            if ctx
+                .chain
+                .account(&pda::job(&market_key, &poster.pubkey(), id).0)
+                .await?
+                .is_some()
+            {
+                bail!("you already have a job with id {id} in market {market_key}");
+            }
+            id
+        }
+        None => pda::cheap_job_id(&market_key, &poster.pubkey(), rand::random::<u64>() >> 1),
+    };
+    let requirements = JobRequirements {
+        device: match a.device {
+            DeviceArg::Any => DeviceRequirement::Any,
+            DeviceArg::Gpu => DeviceRequirement::Gpu,
+            DeviceArg::Cuda => DeviceRequirement::Cuda,
+            DeviceArg::Metal => DeviceRequirement::Metal,
+        },
+        min_vram_mib: a.min_vram,
+    };
+
+    // The spec as workers will read it, and where.
+    let (spec_uri, posted_bytes) = match &a.spec_uri {
+        Some(uri) => {
+            check_uri(uri)?;
+            let hosted = fetch(uri, MAX_SPEC_BYTES, &a.store.read_policy())
+                .await
+                .with_context(|| format!("--spec-uri {uri}"))?;
+            if hosted[..] != spec_bytes[..] {
+                bail!(
+                    "--spec-uri {uri}: its content (sha256 {}) is not {} (sha256 {})",
+                    sha256_hex(&hosted),
+                    a.spec.display(),
+                    sha256_hex(&spec_bytes)
+                );
+            }
+            (uri.clone(), spec_bytes)
+        }
+        None => {
+            let store = a.store.open()?;
+            ctx.confirm(&format!(
+                "Post job {job_id} to market {market_key}, escrowing {} SOL (+ {} SOL rent, refunded when it closes)?",
+                sol(reward),
+                sol(rent)
+            ))?;
+            let bytes = match &local_dataset {
+                Some(path) => {
+                    let data = std::fs::read(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    let uri = store
+                        .put(&format!("datasets/{}", spec.dataset.sha256), data)
+                        .await?;
+                    ctx.out.note(format!("dataset uploaded: {uri}"));
+                    with_dataset_uri(&spec_bytes, &uri)?
+                }
+                None => spec_bytes,
+            };
+            let uri = store.uri(&format!("specs/{}.json", sha256_hex(&bytes)));
+            check_uri(&uri)?;
+            store
+                .put(&format!("specs/{}.json", sha256_hex(&bytes)), bytes.clone())
+                .await?;
+            ctx.out.note(format!("spec uploaded: {uri}"));
+            (uri, bytes)
+        }
+    };
+    if a.spec_uri.is_some() {
+        ctx.confirm(&format!(
+            "Post job {job_id} to market {market_key}, escrowing {} SOL (+ {} SOL rent, refunded when it closes)?",
+            sol(reward),
+            sol(rent)
+        ))?;
+    }
+    let spec_hash: [u8; 32] = JobSpec::hash_bytes(&posted_bytes);
+    let ix = instructions::job_post(
+        poster.pubkey(),
+        market_key,
+        JobPostArgs {
+            job_id,
+            reward,
+            spec_hash,
+            spec_uri: spec_uri.clone(),
+            requirements,
+            max_duration_s,
+        },
+    );
+    let address = pda::job(&market_key, &poster.pubkey(), job_id).0;
+    let sent = tx::send(&ctx, &[ix], &poster, "job posted")
+        .await?
+        .with("job", address)
+        .with("job id", job_id)
+        .with("spec", &spec_uri)
+        .with("spec sha256", hex::encode(spec_hash))
+        .next(format!("tensorgrid job watch {address}"));
+    ctx.out.emit(&sent)?;
+    if a.wait {
+        return super::watch::follow(&ctx, address, None).await;
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The spec's bytes, parsed and validated (every problem listed).
+fn read_spec(path: &Path) -> Result<(Vec<u8>, JobSpec)> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("spec {}", path.display()))?
+        .len();
+    if len > MAX_SPEC_BYTES {
+        bail!(
+            "spec {}: {len} bytes, more than a spec may have ({MAX_SPEC_BYTES})",
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("spec {}", path.display()))?;
+    let spec = JobSpec::from_json(&bytes).map_err(|e| crate::local::spec_error(path, e))?;
+    Ok((bytes, spec))
+}
+
+/// The local dataset file a `file:` URI names (relative to the spec), checked against the
+/// spec's hash now rather than by a worker after it claimed.
+fn local_dataset(spec_path: &Path, spec: &JobSpec) -> Result<Option<PathBuf>> {
+    let Some(rest) = spec.dataset.uri.strip_prefix("file:") else {
+        return Ok(None);
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let p = Path::new(rest);
+    let path = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        spec_path.parent().unwrap_or(Path::new(".")).join(p)
+    };
+    let meta = std::fs::metadata(&path).with_context(|| format!("dataset {}", path.display()))?;
+    if meta.len() > spec.limits.max_dataset_bytes {
+        bail!(
+            "dataset {}: {} bytes, over the spec's limits.max_dataset_bytes ({})",
+            path.display(),
+            meta.len(),
+            spec.limits.max_dataset_bytes
+        );
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("dataset {}", path.display()))?;
+    let actual = sha256_hex(&bytes);
+    if actual != spec.dataset.sha256.to_ascii_lowercase() {
+        bail!(
+            "dataset {}: sha256 is {actual}, the spec says {}",
+            path.display(),
+            spec.dataset.sha256
+        );
+    }
+    Ok(Some(path))
+}
+
+/// The spec with `dataset.uri` replaced, everything else as written.
+fn with_dataset_uri(spec_bytes: &[u8], uri: &str) -> Result<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(spec_bytes)?;
+    v["dataset"]["uri"] = Value::String(uri.into());
+    let mut out = serde_json::to_vec_pretty(&v)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+fn check_uri(uri: &str) -> Result<()> {
+    if uri.is_empty() || uri.len() > MAX_URI_LEN {
+        bail!("spec URI {uri:?}: must be 1 to {MAX_URI_LEN} bytes");
+    }
+    Ok(())
+}
+
+/// A reward the program accepts and a worker can be paid from.
+async fn check_reward(
+    ctx: &Ctx,
+    reward: u64,
+    market: &tensorgrid_client::state::Market,
+) -> Result<()> {
+    // Paid into a wallet, less than an empty account's rent could not even be received.
+    let min = ctx.chain.rent_exempt(0).await?;
+    if reward < min {
+        bail!(
+            "reward {} SOL is below the rent-exempt minimum of {} SOL: a worker could not receive it",
+            sol(reward),
+            sol(min)
+        );
+    }
+    let terms = market.params.job_terms();
+    if terms.collateral(reward).map_or(true, |c| c == 0) {
+        bail!(
+            "reward {} SOL is too small for this market's collateral rule",
+            sol(reward)
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataset_uri_rewrite_keeps_the_rest() {
+        let spec = std::fs::read("../../jobs/digits-mlp.json").unwrap();
+        let out = with_dataset_uri(&spec, "s3://b/datasets/x").unwrap();
+        let a: Value = serde_json::from_slice(&spec).unwrap();
+        let mut b: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(b["dataset"]["uri"], "s3://b/datasets/x");
+        b["dataset"]["uri"] = a["dataset"]["uri"].clone();
+        assert_eq!(a, b);
+        JobSpec::from_json(&out).unwrap();
+    }
+}

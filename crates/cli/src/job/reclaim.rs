@@ -1,0 +1,65 @@
+//! `job reclaim`: reopens a claimed job whose worker missed the deadline; the worker is
+//! slashed, the poster compensated and the caller paid a bounty. `--all` sweeps the market.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use solana_signer::Signer;
+use tensorgrid_client::instructions;
+
+use super::{crank, finalize::exit, JobRef};
+use crate::{
+    chain_args::{ChainArgs, Ctx},
+    output::OutputFormat,
+    tx,
+    units::when,
+};
+
+#[derive(Args)]
+pub struct ReclaimArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// The job's address (or your job id).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    job: Option<JobRef>,
+    /// Every job of the market past its deadline.
+    #[arg(long)]
+    all: bool,
+}
+
+pub async fn run(a: ReclaimArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, yes)?;
+    let signer = ctx.keypair()?;
+    let cranker = signer.pubkey();
+    let now = ctx.chain.chain_time().await?;
+    if a.all {
+        let (market, _) = ctx.market().await?;
+        let due = ctx
+            .chain
+            .jobs_past_deadline(market, now)
+            .await?
+            .into_iter()
+            .map(|e| (e.pubkey, e.job))
+            .collect::<Vec<_>>();
+        ctx.confirm(&format!("Reclaim {} job(s)?", due.len()))?;
+        let report = crank::sweep(&ctx, &signer, "reclaim", due, |address, job| {
+            instructions::job_reclaim(cranker, job.worker, *address)
+        })
+        .await;
+        ctx.out.emit(&report)?;
+        return Ok(exit(report.failed.is_empty()));
+    }
+    let job_ref = a.job.expect("clap requires a job without --all");
+    let (address, job) = job_ref.load(&ctx, None).await?;
+    if job.state == tensorgrid_client::state::JobState::Claimed && job.deadline >= now {
+        bail!(
+            "job {address}: its worker has until {}",
+            when(job.deadline, now)
+        );
+    }
+    let ix = instructions::job_reclaim(cranker, job.worker, address);
+    let sent = tx::send(&ctx, &[ix], &signer, "job reclaimed")
+        .await?
+        .with("job", address);
+    ctx.out.emit(&sent)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,63 @@
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use solana_signer::Signer;
+use tensorgrid_client::instructions::{self, SettleKeys};
+
+use super::JobRef;
+use crate::{
+    chain_args::{ChainArgs, Ctx},
+    output::OutputFormat,
+    tx,
+};
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Ruling {
+    /// The result stands: the worker is paid.
+    Worker,
+    /// The result is rejected: the poster is refunded and the worker slashed.
+    Poster,
+}
+
+#[derive(Args)]
+pub struct ResolveArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// The disputed job's address.
+    job: JobRef,
+    /// Who the ruling is for.
+    #[arg(long = "for", value_enum)]
+    ruling: Ruling,
+    /// The poster, when the job is given by id.
+    #[arg(long)]
+    poster: Option<tensorgrid_client::anchor_lang::prelude::Pubkey>,
+}
+
+pub async fn run(a: ResolveArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, yes)?;
+    let authority = ctx.keypair()?;
+    let (address, job) = a.job.load(&ctx, a.poster).await?;
+    let worker_wins = matches!(a.ruling, Ruling::Worker);
+    ctx.confirm(&format!(
+        "Rule job {address} for the {}?",
+        if worker_wins {
+            "worker (pay it)"
+        } else {
+            "poster (refund, slash the worker)"
+        }
+    ))?;
+    let ix = instructions::job_resolve(
+        authority.pubkey(),
+        SettleKeys {
+            market: job.market,
+            worker: job.worker,
+            job: address,
+            poster: job.poster,
+        },
+        worker_wins,
+    );
+    let sent = tx::send(&ctx, &[ix], &authority, "dispute resolved")
+        .await?
+        .with("job", address);
+    ctx.out.emit(&sent)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,340 @@
+//! `job verify`: what a poster checks before accepting. Everything is compared with what the
+//! chain holds, not with what the worker's files say about themselves:
+//! the spec at `spec_uri` hashes to `spec_hash`; the manifest at `result_uri` hashes to
+//! `result_hash`; every file hashes to its manifest entry; the manifest names this spec; the
+//! model, re-evaluated here on the held-out split, scores what the manifest and the chain
+//! report and meets the spec's threshold. `--rerun` trains the spec again on this CPU and
+//! requires the bit-identical result hash.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::Serialize;
+use tensorgrid_artifacts::{fetch, result, sha256_hex};
+use tensorgrid_client::{anchor_lang::prelude::Pubkey, events::Event};
+use tensorgrid_train::{
+    data,
+    device::{self, DeviceChoice},
+    manifest,
+    spec::JobSpec,
+    trainer::{self, TrainOptions},
+    verify as engine,
+};
+
+use super::{post::MAX_SPEC_BYTES, JobRef};
+use crate::{
+    chain_args::{ChainArgs, Ctx},
+    describe::metric,
+    output::{fields, OutputFormat, Report},
+    plot,
+    store_args::StoreArgs,
+};
+
+/// A result is weights plus a small log; a cap so a hostile result URI cannot fill the disk.
+const MAX_RESULT_BYTES: u64 = 4 << 30;
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The job: its address, or a job id (yours, or --poster's).
+    job: JobRef,
+    #[arg(long)]
+    poster: Option<Pubkey>,
+    /// Where to download the result (default: tensorgrid-results/<job address>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also re-train the spec on this CPU and require the same result hash.
+    #[arg(long)]
+    rerun: bool,
+    /// Device for re-evaluation: cpu (default), auto, cuda or metal.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
+/// What the chain says about the job's result.
+struct Committed {
+    spec_uri: String,
+    spec_hash: [u8; 32],
+    result_uri: String,
+    result_hash: [u8; 32],
+    reported_metric: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Verified {
+    pub job: String,
+    pub passed: bool,
+    pub checks: Vec<Check>,
+    pub result_hash: String,
+    pub reported_metric: f64,
+    pub measured_metric: Option<f64>,
+    pub threshold: Option<f64>,
+    pub result_dir: String,
+    pub curve_png: Option<String>,
+}
+
+impl Report for Verified {
+    fn display(&self) -> String {
+        let mut s = format!(
+            "job {}: {}\n",
+            self.job,
+            if self.passed { "PASSED" } else { "FAILED" }
+        );
+        for c in &self.checks {
+            s.push_str(&format!(
+                "  [{}] {:<16} {}\n",
+                if c.ok { "ok" } else { "!!" },
+                c.name,
+                c.detail
+            ));
+        }
+        let mut rows = vec![("reported metric", self.reported_metric.to_string())];
+        if let Some(m) = self.measured_metric {
+            rows.push(("measured metric", m.to_string()));
+        }
+        if let Some(t) = self.threshold {
+            rows.push(("threshold", t.to_string()));
+        }
+        rows.push(("result", self.result_dir.clone()));
+        if let Some(p) = &self.curve_png {
+            rows.push(("training curve", p.clone()));
+        }
+        s.push_str(&fields(&rows));
+        s
+    }
+}
+
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn add(&mut self, name: &'static str, ok: bool, detail: impl Into<String>) -> bool {
+        self.0.push(Check {
+            name,
+            ok,
+            detail: detail.into(),
+        });
+        ok
+    }
+}
+
+pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, true)?;
+    let address = a.job.address(&ctx, a.poster).await?;
+    let c = committed(&ctx, &address).await?;
+    let policy = a.store.read_policy();
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("tensorgrid-results").join(address.to_string()));
+    let mut checks = Checks(Vec::new());
+    let mut report = Verified {
+        job: address.to_string(),
+        passed: false,
+        checks: Vec::new(),
+        result_hash: hex::encode(c.result_hash),
+        reported_metric: metric(c.reported_metric),
+        measured_metric: None,
+        threshold: None,
+        result_dir: dir.display().to_string(),
+        curve_png: None,
+    };
+
+    // The spec, as committed.
+    let spec_bytes = fetch(&c.spec_uri, MAX_SPEC_BYTES, &policy)
+        .await
+        .with_context(|| format!("fetching the spec {}", c.spec_uri))?;
+    let spec_sha = sha256_hex(&spec_bytes);
+    if !checks.add(
+        "spec hash",
+        spec_sha == hex::encode(c.spec_hash),
+        format!("{} → sha256 {spec_sha}", c.spec_uri),
+    ) {
+        return finish(&ctx, report, checks);
+    }
+    let spec =
+        JobSpec::from_json(&spec_bytes).with_context(|| format!("the spec at {}", c.spec_uri))?;
+    report.threshold = Some(spec.evaluation.threshold);
+
+    // The result, as committed.
+    ctx.out.note(format!("downloading {} ...", c.result_uri));
+    let got = result::download(&c.result_uri, &dir, MAX_RESULT_BYTES, &policy)
+        .await
+        .with_context(|| format!("downloading the result {}", c.result_uri))?;
+    let hash_ok = checks.add(
+        "result hash",
+        got.manifest_sha256 == hex::encode(c.result_hash),
+        format!(
+            "manifest sha256 {} (on chain {})",
+            got.manifest_sha256,
+            hex::encode(c.result_hash)
+        ),
+    );
+    checks.add(
+        "files",
+        got.mismatched.is_empty(),
+        if got.mismatched.is_empty() {
+            "every file matches its manifest entry".to_string()
+        } else {
+            format!(
+                "not as listed in the manifest: {}",
+                got.mismatched.join(", ")
+            )
+        },
+    );
+    if !hash_ok {
+        return finish(&ctx, report, checks);
+    }
+
+    // The dataset, then the model re-evaluated off the async runtime.
+    ctx.out
+        .note(format!("fetching the dataset {} ...", spec.dataset.uri));
+    let data_bytes = fetch(&spec.dataset.uri, spec.limits.max_dataset_bytes, &policy)
+        .await
+        .with_context(|| format!("fetching the dataset {}", spec.dataset.uri))?;
+    let data_sha = sha256_hex(&data_bytes);
+    if !checks.add(
+        "dataset hash",
+        data_sha == spec.dataset.sha256.to_ascii_lowercase(),
+        format!("sha256 {data_sha}"),
+    ) {
+        return finish(&ctx, report, checks);
+    }
+    let (spec2, bytes2, dir2, choice) = (spec.clone(), spec_bytes.to_vec(), dir.clone(), a.device);
+    let (engine_report, split) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let split = data::split(&spec2, &data_bytes)?;
+        let device = device::select(choice)?;
+        let r = engine::verify(&spec2, &bytes2, &split, &dir2, &device)?;
+        Ok((r, split))
+    })
+    .await??;
+    checks.add(
+        "manifest",
+        engine_report.problems.is_empty(),
+        if engine_report.problems.is_empty() {
+            "names this spec; claimed metric reproduced".to_string()
+        } else {
+            engine_report.problems.join("; ")
+        },
+    );
+    report.measured_metric = Some(engine_report.measured);
+    let reported = metric(c.reported_metric);
+    checks.add(
+        "reported metric",
+        (engine_report.measured - reported).abs() <= 1e-6 + 1e-4 * reported.abs(),
+        format!("on chain {reported}, measured {}", engine_report.measured),
+    );
+    checks.add(
+        "threshold",
+        engine_report.meets_threshold,
+        format!(
+            "{:?} {} vs threshold {}",
+            spec.evaluation.metric, engine_report.measured, spec.evaluation.threshold
+        ),
+    );
+
+    // The training curve.
+    let png = dir.join("curve.png");
+    match plot::read_metrics(&dir.join(manifest::METRICS_FILE))
+        .and_then(|m| plot::curve(&m, &format!("job {address}"), &png))
+    {
+        Ok(()) => report.curve_png = Some(png.display().to_string()),
+        Err(e) => ctx.out.note(format!("no training curve: {e:#}")),
+    }
+
+    if a.rerun {
+        ctx.out.note(
+            "re-training the spec on this CPU (this takes as long as the job did on a CPU) ...",
+        );
+        let rerun_dir = dir.join("rerun");
+        let (spec3, bytes3) = (spec.clone(), spec_bytes.to_vec());
+        let outcome = tokio::task::spawn_blocking(move || {
+            let opts = TrainOptions {
+                device: tensorgrid_train::Device::Cpu,
+                out_dir: rerun_dir,
+                resume: false,
+                cancel: None,
+                progress: true,
+            };
+            trainer::train(&spec3, &bytes3, &split, &opts)
+        })
+        .await??;
+        let again = hex::encode(outcome.result_hash);
+        checks.add(
+            "rerun",
+            again == hex::encode(c.result_hash),
+            format!("re-trained result hash {again}"),
+        );
+    }
+    finish(&ctx, report, checks)
+}
+
+fn finish(ctx: &Ctx, mut report: Verified, checks: Checks) -> Result<ExitCode> {
+    report.passed = checks.0.iter().all(|c| c.ok);
+    report.checks = checks.0;
+    ctx.out.emit(&report)?;
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The spec and result the chain holds for the job: from its account while it exists, from
+/// its history once it is closed.
+async fn committed(ctx: &Ctx, address: &Pubkey) -> Result<Committed> {
+    if let Some(job) = ctx.chain.job(address).await? {
+        if job.result_hash == [0; 32] {
+            bail!(
+                "job {address} has no result yet (it is {})",
+                crate::describe::state_name(job.state)
+            );
+        }
+        return Ok(Committed {
+            spec_uri: job.spec_uri,
+            spec_hash: job.spec_hash,
+            result_uri: job.result_uri,
+            result_hash: job.result_hash,
+            reported_metric: job.reported_metric,
+        });
+    }
+    let (mut spec, mut result) = (None, None);
+    for tx in ctx
+        .chain
+        .history(address, super::show::HISTORY_LIMIT)
+        .await?
+    {
+        for e in tx.events {
+            match e {
+                Event::JobPosted(p) => spec = Some((p.spec_uri, p.spec_hash)),
+                Event::JobSubmitted(s) => {
+                    result = Some((s.result_uri, s.result_hash, s.reported_metric))
+                }
+                _ => {}
+            }
+        }
+    }
+    match (spec, result) {
+        (Some((spec_uri, spec_hash)), Some((result_uri, result_hash, reported_metric))) => {
+            Ok(Committed {
+                spec_uri,
+                spec_hash,
+                result_uri,
+                result_hash,
+                reported_metric,
+            })
+        }
+        (None, _) => bail!("job {address} does not exist on {}", ctx.chain.active_url()),
+        (Some(_), None) => bail!("job {address} closed without a result"),
+    }
+}

@@ -1,0 +1,61 @@
+//! `tensorgrid`, the command line of the marketplace: a poster's job commands, a market
+//! authority's and a provider's account commands against any Solana RPC (Solana CLI
+//! conventions: `-u`, `-k`, config.yml, `--output json`), and local train / verify / bench /
+//! localnet. The provider commands' building blocks ([`hardware`]) are shared with the worker.
+
+pub mod chain_args;
+mod cli;
+pub mod describe;
+pub mod hardware;
+mod job;
+mod local;
+mod localnet_cmd;
+mod market;
+pub mod output;
+pub mod plot;
+pub mod solana_config;
+pub mod store_args;
+mod tx;
+pub mod units;
+mod worker;
+
+pub use cli::Cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Runs the command line; errors are printed once, on one line, without a backtrace (a
+/// backtrace is for bugs: panics keep theirs).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.init_runtime();
+    tensorgrid_train::alloc::keep_freed_memory();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| cli.default_log_filter().into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `context: cause: root cause`, each message once (a wrapper often repeats its source).
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if parts.iter().any(|p| p.contains(&msg)) {
+            continue;
+        }
+        parts.push(msg);
+    }
+    parts.join(": ")
+}

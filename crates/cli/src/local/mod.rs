@@ -1,0 +1,78 @@
+//! Commands that run on this machine only: train a spec, verify a result directory, benchmark.
+
+pub mod bench;
+pub mod train;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use tensorgrid_artifacts::{fetch, sha256_hex, ReadPolicy};
+use tensorgrid_train::{
+    data,
+    device::{self, DeviceChoice},
+    spec::JobSpec,
+};
+
+#[derive(Args)]
+pub struct Common {
+    /// The job spec (JSON).
+    #[arg(long)]
+    pub spec: PathBuf,
+    /// auto (CUDA, then Metal, then CPU), cpu, cuda or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Cache for downloaded datasets, keyed by sha256.
+    #[arg(long, env = "TENSORGRID_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Reads, validates and loads a spec and its dataset.
+pub fn load(c: &Common) -> Result<(JobSpec, Vec<u8>, data::Split, tensorgrid_train::Device)> {
+    let bytes = std::fs::read(&c.spec).with_context(|| format!("reading {}", c.spec.display()))?;
+    let spec = JobSpec::from_json(&bytes).map_err(|e| spec_error(&c.spec, e))?;
+    let split = if spec.dataset.uri.starts_with("s3://") {
+        data::split(&spec, &fetch_s3(&spec)?)?
+    } else {
+        let base = c.spec.parent().map(Path::to_path_buf).unwrap_or_default();
+        data::load(&spec, &base, c.cache_dir.as_deref())?
+    };
+    let dev = device::select(c.device)?;
+    Ok((spec, bytes, split, dev))
+}
+
+/// A spec that does not parse or validate, on one line with every problem listed.
+pub fn spec_error(path: &Path, e: tensorgrid_train::Error) -> anyhow::Error {
+    match e {
+        tensorgrid_train::Error::InvalidSpec(problems) => anyhow!(
+            "{}: invalid job spec ({} problem{}): {}",
+            path.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            problems.join("; ")
+        ),
+        other => anyhow!("{}: {other}", path.display()),
+    }
+}
+
+/// An `s3://` dataset, through the artifact store's client.
+fn fetch_s3(spec: &JobSpec) -> Result<Vec<u8>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let bytes = rt.block_on(fetch(
+        &spec.dataset.uri,
+        spec.limits.max_dataset_bytes,
+        &ReadPolicy::default(),
+    ))?;
+    let actual = sha256_hex(&bytes);
+    if actual != spec.dataset.sha256.to_ascii_lowercase() {
+        bail!(
+            "dataset {}: sha256 is {actual}, the spec says {}",
+            spec.dataset.uri,
+            spec.dataset.sha256
+        );
+    }
+    Ok(bytes.to_vec())
+}

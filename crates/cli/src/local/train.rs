@@ -1,0 +1,66 @@
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use tensorgrid_train::{
+    device,
+    trainer::{self, TrainOptions},
+};
+
+use super::{load, Common};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Start over even if `out/checkpoint` exists.
+    #[arg(long)]
+    fresh: bool,
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let (spec, bytes, split, device) = load(&a.common)?;
+    tracing::info!(device = device::name(&device), out = %a.out.display(), "training");
+    // Ctrl-C stops between steps after writing a checkpoint; the same command resumes.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+    let opts = TrainOptions {
+        device,
+        out_dir: a.out.clone(),
+        resume: !a.fresh,
+        cancel: Some(cancel),
+        progress: true,
+    };
+    let outcome = match trainer::train(&spec, &bytes, &split, &opts) {
+        Err(tensorgrid_train::Error::Cancelled(step)) => {
+            bail!("interrupted at step {step}; checkpoint saved in {}, run the same command to resume", a.out.join("checkpoint").display())
+        }
+        other => other?,
+    };
+    let r = &outcome.manifest.result;
+    println!(
+        "{}",
+        serde_json::json!({
+            "result_hash": hex::encode(outcome.result_hash),
+            "metric": r.metric,
+            "value": r.value,
+            "threshold": r.threshold,
+            "meets_threshold": r.meets_threshold,
+            "steps": outcome.manifest.steps,
+            "wall_time_s": outcome.wall_time_s,
+            "out": a.out,
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,93 @@
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+use tensorgrid_client::{rpc::JobQuery, state::JobState};
+
+use super::params::ParamsView;
+use crate::{
+    chain_args::{ChainArgs, Ctx},
+    output::{fields, OutputFormat, Report},
+    units::sol,
+};
+
+#[derive(Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+}
+
+#[derive(Serialize)]
+struct Shown {
+    market: String,
+    authority: String,
+    market_id: u64,
+    paused: bool,
+    params: ParamsView,
+    jobs_posted: u64,
+    fees_unclaimed: u64,
+    fees_withdrawn: u64,
+    workers: usize,
+    jobs_open: usize,
+    jobs_in_flight: usize,
+}
+
+impl Report for Shown {
+    fn display(&self) -> String {
+        let mut s = fields(&[
+            ("market", self.market.clone()),
+            ("authority", self.authority.clone()),
+            ("market id", self.market_id.to_string()),
+            (
+                "status",
+                if self.paused { "paused" } else { "taking jobs" }.into(),
+            ),
+            ("jobs posted", self.jobs_posted.to_string()),
+            ("jobs open", self.jobs_open.to_string()),
+            ("jobs in flight", self.jobs_in_flight.to_string()),
+            ("workers", self.workers.to_string()),
+            (
+                "fees unclaimed",
+                format!("{} SOL", sol(self.fees_unclaimed)),
+            ),
+            (
+                "fees withdrawn",
+                format!("{} SOL", sol(self.fees_withdrawn)),
+            ),
+        ]);
+        s.push_str("parameters:\n");
+        for line in self.params.display().lines() {
+            s.push_str(&format!("  {line}\n"));
+        }
+        s
+    }
+}
+
+pub async fn run(a: ShowArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, true)?;
+    let (key, m) = ctx.market().await?;
+    let jobs = ctx
+        .chain
+        .jobs(&JobQuery::all().and(tensorgrid_client::rpc::JobFilter::Market(key)))
+        .await?;
+    let shown = Shown {
+        market: key.to_string(),
+        authority: m.authority.to_string(),
+        market_id: m.market_id,
+        paused: m.paused,
+        params: ParamsView::from(&m.params),
+        jobs_posted: m.jobs_posted,
+        fees_unclaimed: m.fees_unclaimed,
+        fees_withdrawn: m.fees_withdrawn,
+        workers: ctx.chain.workers_in(key).await?.len(),
+        jobs_open: jobs
+            .iter()
+            .filter(|j| j.job.state == JobState::Open)
+            .count(),
+        jobs_in_flight: jobs
+            .iter()
+            .filter(|j| j.job.state != JobState::Open)
+            .count(),
+    };
+    ctx.out.emit(&shown)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

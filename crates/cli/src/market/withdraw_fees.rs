@@ -1,0 +1,46 @@
+use anyhow::{bail, Result};
+use clap::Args;
+use solana_signer::Signer;
+use tensorgrid_client::{anchor_lang::prelude::Pubkey, instructions};
+
+use crate::{
+    chain_args::{ChainArgs, Ctx},
+    output::OutputFormat,
+    tx,
+    units::{parse_amount, sol},
+};
+
+#[derive(Args)]
+pub struct WithdrawArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Amount in SOL (or lamports with --lamports); default: all unclaimed fees.
+    #[arg(long)]
+    amount: Option<String>,
+    #[arg(long)]
+    lamports: bool,
+    /// Wallet to pay (default: the authority).
+    #[arg(long)]
+    to: Option<Pubkey>,
+}
+
+pub async fn run(a: WithdrawArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, yes)?;
+    let authority = ctx.keypair()?;
+    let (key, market) = ctx.market().await?;
+    let amount = match &a.amount {
+        Some(v) => parse_amount(v, a.lamports)?,
+        None => market.fees_unclaimed,
+    };
+    if amount == 0 {
+        bail!("market {key} has no unclaimed fees");
+    }
+    let to = a.to.unwrap_or(authority.pubkey());
+    ctx.confirm(&format!("Withdraw {} SOL of fees to {to}?", sol(amount)))?;
+    let ix = instructions::market_withdraw_fees(authority.pubkey(), key, to, amount);
+    let sent = tx::send(&ctx, &[ix], &authority, "fees withdrawn")
+        .await?
+        .with("market", key);
+    ctx.out.emit(&sent)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

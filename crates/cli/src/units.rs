@@ -1,0 +1,155 @@
+//! Amounts, durations and times the way people write and read them: SOL with up to nine
+//! decimals (exact, no floating point), `90m` / `2h`, local times with "in 12 min".
+
+use anyhow::{bail, Context, Result};
+use chrono::{Local, TimeZone};
+
+pub const LAMPORTS_PER_SOL: u64 = 1_000_000_000;
+
+/// An amount as typed: SOL (`0.5`), or lamports when `lamports` is set (`500000000`).
+pub fn parse_amount(text: &str, lamports: bool) -> Result<u64> {
+    let t = text.trim();
+    if lamports {
+        return t
+            .parse::<u64>()
+            .with_context(|| format!("{t:?} is not a whole number of lamports"));
+    }
+    parse_sol(t)
+}
+
+/// `1`, `0.5`, `.25`, `0.000000001` SOL → lamports, exactly; more than nine decimals, a sign
+/// or an overflow is an error.
+pub fn parse_sol(text: &str) -> Result<u64> {
+    let bad = || anyhow::anyhow!("{text:?} is not an amount of SOL (e.g. 0.5, or use --lamports)");
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if (whole.is_empty() && frac.is_empty())
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    if frac.len() > 9 {
+        bail!("{text:?}: SOL has at most 9 decimals (1 lamport = 0.000000001 SOL)");
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let frac_lamports: u64 = format!("{frac:0<9}").parse().map_err(|_| bad())?;
+    whole
+        .checked_mul(LAMPORTS_PER_SOL)
+        .and_then(|w| w.checked_add(frac_lamports))
+        .ok_or_else(|| anyhow::anyhow!("{text:?} SOL is more lamports than exist"))
+}
+
+/// Lamports as SOL with the trailing zeros trimmed: `0.5`, `1`, `0.000005`.
+pub fn sol(lamports: u64) -> String {
+    let whole = lamports / LAMPORTS_PER_SOL;
+    let frac = lamports % LAMPORTS_PER_SOL;
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let frac = format!("{frac:09}");
+    format!("{whole}.{}", frac.trim_end_matches('0'))
+}
+
+/// `90m`, `2h`, `1h30m`, `45s`, or plain seconds → seconds.
+pub fn parse_duration(text: &str) -> Result<i64> {
+    let t = text.trim();
+    let secs = match t.parse::<u64>() {
+        Ok(s) => s,
+        Err(_) => humantime::parse_duration(t)
+            .map_err(|e| anyhow::anyhow!("{t:?} is not a duration like 90m, 2h or 3600: {e}"))?
+            .as_secs(),
+    };
+    if secs == 0 {
+        bail!("{t:?}: a duration must be at least one second");
+    }
+    i64::try_from(secs).context("duration too long")
+}
+
+/// Seconds as `1h 30m`.
+pub fn duration(secs: i64) -> String {
+    let d = std::time::Duration::from_secs(secs.unsigned_abs());
+    humantime::format_duration(d).to_string()
+}
+
+/// A unix time as a local time with how far it is from `now` (chain time): `2026-11-28
+/// 10:32:05 +01:00 (in 12 min)`.
+pub fn when(unix: i64, now: i64) -> String {
+    if unix == 0 {
+        return "-".into();
+    }
+    let local = Local
+        .timestamp_opt(unix, 0)
+        .single()
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S %:z").to_string())
+        .unwrap_or_else(|| unix.to_string());
+    format!("{local} ({})", relative(unix - now))
+}
+
+/// `in 12 min`, `3 h ago`, `now`.
+pub fn relative(delta: i64) -> String {
+    let a = delta.unsigned_abs();
+    let span = if a < 60 {
+        format!("{a} s")
+    } else if a < 3_600 {
+        format!("{} min", a / 60)
+    } else if a < 86_400 {
+        format!("{} h {} min", a / 3_600, (a % 3_600) / 60)
+    } else {
+        format!("{} d {} h", a / 86_400, (a % 86_400) / 3_600)
+    };
+    match delta {
+        0 => "now".into(),
+        d if d > 0 => format!("in {span}"),
+        _ => format!("{span} ago"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sol_amounts_are_exact() {
+        assert_eq!(parse_sol("0.5").unwrap(), 500_000_000);
+        assert_eq!(parse_sol("1").unwrap(), LAMPORTS_PER_SOL);
+        assert_eq!(parse_sol(".25").unwrap(), 250_000_000);
+        assert_eq!(parse_sol("0.000000001").unwrap(), 1);
+        assert_eq!(parse_sol("18446744073.709551615").unwrap(), u64::MAX);
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "1e9",
+            "0.0000000001",
+            "18446744074",
+            "1,5",
+            " 1",
+        ] {
+            assert!(parse_sol(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_amount("42", true).unwrap(), 42);
+        assert!(parse_amount("0.5", true).is_err());
+        for l in [0, 1, 5_000, 500_000_000, 1_234_567_891, u64::MAX] {
+            assert_eq!(parse_sol(&sol(l)).unwrap(), l, "{}", sol(l));
+        }
+        assert_eq!(sol(500_000_000), "0.5");
+        assert_eq!(sol(2 * LAMPORTS_PER_SOL), "2");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90m").unwrap(), 5_400);
+        assert_eq!(parse_duration("2h").unwrap(), 7_200);
+        assert_eq!(parse_duration("1h 30m").unwrap(), 5_400);
+        assert_eq!(parse_duration("3600").unwrap(), 3_600);
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(relative(720), "in 12 min");
+        assert_eq!(relative(-7_260), "2 h 1 min ago");
+        assert_eq!(relative(0), "now");
+    }
+}

@@ -1,0 +1,36 @@
+use anyhow::Result;
+use clap::Args;
+use solana_signer::Signer;
+use tensorgrid_client::{instructions, pda};
+
+use crate::{
+    chain_args::{ChainArgs, Ctx},
+    output::OutputFormat,
+    tx,
+};
+
+#[derive(Args)]
+pub struct DeregisterArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+}
+
+pub async fn run(
+    a: DeregisterArgs,
+    out: OutputFormat,
+    yes: bool,
+) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, yes)?;
+    let operator = ctx.keypair()?;
+    let (market, _) = ctx.market().await?;
+    let worker = pda::worker(&market, &operator.pubkey()).0;
+    ctx.confirm(&format!(
+        "Deregister worker {worker} and take back its stake and earnings?"
+    ))?;
+    let ix = instructions::worker_deregister(operator.pubkey(), worker);
+    let sent = tx::send(&ctx, &[ix], &operator, "worker deregistered")
+        .await?
+        .with("worker", worker);
+    ctx.out.emit(&sent)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,76 @@
+use anyhow::{bail, Result};
+use clap::Args;
+use solana_signer::Signer;
+use tensorgrid_client::{instructions, pda, tensorgrid::instructions::WorkerUpdateArgs};
+
+use super::HardwareArgs;
+use crate::{
+    chain_args::{ChainArgs, Ctx},
+    output::OutputFormat,
+    tx,
+    units::parse_amount,
+};
+
+#[derive(Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Stake to add, in SOL (or lamports with --lamports).
+    #[arg(long)]
+    add_stake: Option<String>,
+    /// Stake to withdraw (no active job; the rest must stay at the market's minimum).
+    #[arg(long)]
+    withdraw_stake: Option<String>,
+    /// Earnings to withdraw; `all` for everything.
+    #[arg(long)]
+    withdraw_earnings: Option<String>,
+    #[arg(long)]
+    lamports: bool,
+    /// Record the hardware again (detected, or as given by --device/--vram/--label).
+    #[arg(long)]
+    update_hardware: bool,
+    #[command(flatten)]
+    hardware: HardwareArgs,
+}
+
+pub async fn run(a: UpdateArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, yes)?;
+    let operator = ctx.keypair()?;
+    let (market, _) = ctx.market().await?;
+    let worker = pda::worker(&market, &operator.pubkey()).0;
+    let Some(current) = ctx.chain.worker(&worker).await? else {
+        bail!("{} is not registered in market {market}", operator.pubkey());
+    };
+    let amount = |v: &Option<String>| -> Result<u64> {
+        v.as_deref().map_or(Ok(0), |s| parse_amount(s, a.lamports))
+    };
+    let withdraw_earnings = match a.withdraw_earnings.as_deref() {
+        Some("all") => current.earnings,
+        _ => amount(&a.withdraw_earnings)?,
+    };
+    let hardware = if a.update_hardware || a.hardware.given() {
+        Some(a.hardware.resolve()?)
+    } else {
+        None
+    };
+    let args = WorkerUpdateArgs {
+        hardware,
+        add_stake: amount(&a.add_stake)?,
+        withdraw_stake: amount(&a.withdraw_stake)?,
+        withdraw_earnings,
+    };
+    if args.hardware.is_none()
+        && args.add_stake == 0
+        && args.withdraw_stake == 0
+        && args.withdraw_earnings == 0
+    {
+        bail!("nothing to update: give --add-stake, --withdraw-stake, --withdraw-earnings or --update-hardware");
+    }
+    ctx.confirm(&format!("Update worker {worker}?"))?;
+    let ix = instructions::worker_update(operator.pubkey(), market, worker, args);
+    let sent = tx::send(&ctx, &[ix], &operator, "worker updated")
+        .await?
+        .with("worker", worker);
+    ctx.out.emit(&sent)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,835 @@
+//! The wallet CLI end to end: the `tensorgrid` binary against the embedded chain's JSON-RPC
+//! and a real S3-protocol server on localhost. Each command's `--output json` is parsed and
+//! asserted (state, balances to the lamport, signatures that exist on chain); bad input must
+//! fail with one readable line and send nothing.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
+
+use serde_json::Value;
+use solana_signer::Signer;
+use tensorgrid_artifacts::{fetch, result, ReadPolicy, Store};
+use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey,
+    instructions::{self as ix, WorkerKeys},
+    pda,
+    rpc::Signature,
+    tensorgrid::instructions::JobSubmitArgs,
+};
+use tensorgrid_localnet::{default_market_params, LocalS3, Localnet, LocalnetBuilder, SOL};
+use tensorgrid_train::{
+    data,
+    manifest::{MANIFEST_FILE, METRICS_FILE, WEIGHTS_FILE},
+    spec::JobSpec,
+    trainer::{self, TrainOptions},
+};
+
+/// One S3 server for the whole test binary: its address goes into this process's AWS
+/// environment once, before any test reads it, and the CLI processes inherit it.
+fn s3() -> &'static LocalS3 {
+    static S3: OnceLock<LocalS3> = OnceLock::new();
+    S3.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let s3 = LocalS3::start(&dir, tensorgrid_localnet::s3::LOCAL_BUCKET, 0).unwrap();
+        for (k, v) in s3.env() {
+            std::env::set_var(k, v);
+        }
+        s3
+    })
+}
+
+struct World {
+    net: Localnet,
+    dir: tempfile::TempDir,
+    market: Pubkey,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    fn ok(self) -> Value {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self.json()
+    }
+
+    /// Failed with exactly one error line (no backtrace, no "Caused by").
+    fn failed(&self) -> &str {
+        assert_ne!(self.code, 0, "expected a failure; stdout: {}", self.stdout);
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "one line expected:\n{}", self.stderr);
+        assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+        lines[0]
+    }
+}
+
+impl World {
+    async fn start() -> Self {
+        s3();
+        let dir = tempfile::tempdir().unwrap();
+        let net = LocalnetBuilder::for_tests()
+            .keypair_dir(dir.path().join("keys"))
+            .accounts(["poster", "worker", "other", "poor"])
+            .market(default_market_params())
+            .start()
+            .await
+            .unwrap();
+        net.set_lamports(&net.account("poor").pubkey(), SOL)
+            .await
+            .unwrap();
+        let market = net.market().unwrap();
+        Self { net, dir, market }
+    }
+
+    fn keyfile(&self, who: &str) -> PathBuf {
+        if who == "authority" {
+            return self.net.payer().path.clone().unwrap();
+        }
+        self.net
+            .accounts()
+            .iter()
+            .find(|a| a.name == who)
+            .and_then(|a| a.path.clone())
+            .unwrap()
+    }
+
+    fn key(&self, who: &str) -> Pubkey {
+        if who == "authority" {
+            return self.net.payer().keypair.pubkey();
+        }
+        self.net.account(who).pubkey()
+    }
+
+    /// `tensorgrid ARGS -u RPC -k WHO --output json` with HOME in the test's directory.
+    fn run_with(&self, args: &[&str], url: &str, keypair: &Path) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+            .args(args)
+            .args([
+                "-u",
+                url,
+                "-k",
+                keypair.to_str().unwrap(),
+                "--output",
+                "json",
+            ])
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env(
+                "TENSORGRID_STORE",
+                format!("s3://{}", tensorgrid_localnet::s3::LOCAL_BUCKET),
+            )
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("TENSORGRID_MARKET")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
+    }
+
+    fn run(&self, who: &str, args: &[&str]) -> Run {
+        self.run_with(args, self.net.rpc_url(), &self.keyfile(who))
+    }
+
+    async fn jobs_posted(&self) -> u64 {
+        self.net
+            .client()
+            .market(&self.market)
+            .await
+            .unwrap()
+            .jobs_posted
+    }
+
+    async fn balance(&self, k: &Pubkey) -> u64 {
+        self.net.client().balance(k).await.unwrap()
+    }
+
+    /// A small spec (two epochs of the digits MLP) with its dataset as a local file.
+    fn small_spec(&self, name: &str, epochs: u32) -> PathBuf {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut spec: Value =
+            serde_json::from_slice(&std::fs::read(repo.join("jobs/digits-mlp.json")).unwrap())
+                .unwrap();
+        let data = repo.join("data/digits.safetensors").canonicalize().unwrap();
+        spec["dataset"]["uri"] = format!("file://{}", data.display()).into();
+        spec["training"]["epochs"] = epochs.into();
+        spec["evaluation"]["threshold"] = 0.5.into();
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+        path
+    }
+
+    fn post(&self, who: &str, spec: &Path, reward: &str) -> (Pubkey, Value) {
+        let v = self
+            .run(
+                who,
+                &[
+                    "job",
+                    "post",
+                    "--spec",
+                    spec.to_str().unwrap(),
+                    "--reward",
+                    reward,
+                    "--max-duration",
+                    "2h",
+                ],
+            )
+            .ok();
+        let job = address(&v, "job");
+        (job, v)
+    }
+
+    async fn exists(&self, sig: &Value) {
+        let sig: Signature = sig.as_str().unwrap().parse().unwrap();
+        self.net.client().outcome(&sig).await.unwrap();
+    }
+
+    fn worker_keys(&self) -> WorkerKeys {
+        let operator = self.key("worker");
+        WorkerKeys {
+            operator,
+            market: self.market,
+            worker: pda::worker(&self.market, &operator).0,
+        }
+    }
+
+    async fn claim(&self, job: Pubkey) {
+        let w = self.net.account("worker");
+        self.net
+            .client()
+            .send(&[ix::job_claim(self.worker_keys(), job)], &[w])
+            .await
+            .unwrap();
+    }
+
+    /// What a worker does after claiming: fetch the spec and dataset by their URIs, train,
+    /// publish to the store, submit. Returns the result hash.
+    async fn work(&self, job: Pubkey) -> [u8; 32] {
+        let j = self.net.client().job(&job).await.unwrap().unwrap();
+        let policy = ReadPolicy::default();
+        let spec_bytes = fetch(&j.spec_uri, 1 << 20, &policy).await.unwrap().to_vec();
+        let spec = JobSpec::from_json(&spec_bytes).unwrap();
+        assert!(
+            spec.dataset.uri.starts_with("s3://"),
+            "{}",
+            spec.dataset.uri
+        );
+        let data_bytes = fetch(&spec.dataset.uri, 1 << 24, &policy).await.unwrap();
+        let out = self.dir.path().join(format!("work-{job}"));
+        let out2 = out.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let split = data::split(&spec, &data_bytes).unwrap();
+            let opts = TrainOptions {
+                device: tensorgrid_train::Device::Cpu,
+                out_dir: out2,
+                resume: false,
+                cancel: None,
+                progress: false,
+            };
+            trainer::train(&spec, &spec_bytes, &split, &opts).unwrap()
+        })
+        .await
+        .unwrap();
+        let store = Store::open("s3://tensorgrid").unwrap();
+        let uri = result::publish(
+            &store,
+            &format!("results/{job}"),
+            &out,
+            &[WEIGHTS_FILE, METRICS_FILE, MANIFEST_FILE],
+        )
+        .await
+        .unwrap();
+        let args = JobSubmitArgs {
+            result_hash: outcome.result_hash,
+            result_uri: uri,
+            reported_metric: (outcome.manifest.result.value * 1e6).round() as u64,
+        };
+        let w = self.net.account("worker");
+        self.net
+            .client()
+            .send(&[ix::job_submit(self.worker_keys(), job, args)], &[w])
+            .await
+            .unwrap();
+        outcome.result_hash
+    }
+
+    fn register_worker(&self) -> Value {
+        self.run(
+            "worker",
+            &[
+                "worker", "register", "--stake", "2", "--device", "cpu", "--label", "test cpu",
+            ],
+        )
+        .ok()
+    }
+}
+
+fn address(v: &Value, label: &str) -> Pubkey {
+    let pairs = v["addresses"].as_array().unwrap();
+    let found = pairs
+        .iter()
+        .find(|p| p[0] == label)
+        .unwrap_or_else(|| panic!("no {label} in {v}"));
+    found[1].as_str().unwrap().parse().unwrap()
+}
+
+fn events(v: &Value) -> Vec<String> {
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_refuses_bad_input_and_sends_nothing() {
+    let w = World::start().await;
+    let poster = w.key("poster");
+    let (posted0, balance0) = (w.jobs_posted().await, w.balance(&poster).await);
+    let spec = w.small_spec("ok.json", 2);
+    let post = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["job", "post", "--max-duration", "1h"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+
+    // A spec with two problems: both named, on one line.
+    let mut bad: Value = serde_json::from_slice(&std::fs::read(&spec).unwrap()).unwrap();
+    bad["version"] = 9.into();
+    bad["training"]["optimizer"]["lr"] = (-1.0).into();
+    let bad_path = w.dir.path().join("bad.json");
+    std::fs::write(&bad_path, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let a = post(&["--spec", bad_path.to_str().unwrap(), "--reward", "0.5"]);
+    let r = w.run("poster", &a.iter().map(String::as_str).collect::<Vec<_>>());
+    let line = r.failed();
+    assert!(
+        line.contains("invalid job spec (2 problems)")
+            && line.contains("version 9")
+            && line.contains("lr"),
+        "{line}"
+    );
+
+    // A spec that is not JSON.
+    std::fs::write(&bad_path, b"{ not json").unwrap();
+    let r = w.run(
+        "poster",
+        &[
+            "job",
+            "post",
+            "--spec",
+            bad_path.to_str().unwrap(),
+            "--reward",
+            "0.5",
+            "--max-duration",
+            "1h",
+        ],
+    );
+    assert!(r.failed().contains("bad.json"), "{}", r.stderr);
+
+    // --spec-uri whose content is another file.
+    let store = Store::open("s3://tensorgrid").unwrap();
+    let other_uri = store
+        .put("specs/other.json", b"{\"version\": 1}".to_vec())
+        .await
+        .unwrap();
+    let hosted = w.dir.path().join("hosted.json");
+    let mut hosted_spec: Value = serde_json::from_slice(&std::fs::read(&spec).unwrap()).unwrap();
+    hosted_spec["dataset"]["uri"] = "https://example.com/digits.safetensors".into();
+    std::fs::write(&hosted, serde_json::to_vec(&hosted_spec).unwrap()).unwrap();
+    let r = w.run(
+        "poster",
+        &[
+            "job",
+            "post",
+            "--spec",
+            hosted.to_str().unwrap(),
+            "--spec-uri",
+            &other_uri,
+            "--reward",
+            "0.5",
+            "--max-duration",
+            "1h",
+        ],
+    );
+    assert!(r.failed().contains("its content (sha256"), "{}", r.stderr);
+
+    // Keypair files that do not exist, or are not keypairs.
+    let missing = w.dir.path().join("nope.json");
+    let a = [
+        "job",
+        "post",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--reward",
+        "0.5",
+        "--max-duration",
+        "1h",
+    ];
+    let r = w.run_with(&a, w.net.rpc_url(), &missing);
+    assert!(r.failed().contains("does not exist"), "{}", r.stderr);
+    let garbage = w.dir.path().join("garbage.json");
+    std::fs::write(&garbage, b"[1, 2, 3]").unwrap();
+    let r = w.run_with(&a, w.net.rpc_url(), &garbage);
+    assert!(r.failed().contains("not a Solana keypair"), "{}", r.stderr);
+
+    // An RPC URL that refuses connections.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = w.run_with(
+        &a,
+        &format!("http://127.0.0.1:{port}"),
+        &w.keyfile("poster"),
+    );
+    let line = r.failed();
+    assert!(
+        line.to_lowercase().contains("unreachable") && line.contains(&port.to_string()),
+        "{line}"
+    );
+
+    // Rewards below the rent-exempt minimum, above the balance, and zero.
+    let r = w.run(
+        "poster",
+        &[
+            "job",
+            "post",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--reward",
+            "0.0001",
+            "--max-duration",
+            "1h",
+        ],
+    );
+    assert!(r.failed().contains("rent-exempt minimum"), "{}", r.stderr);
+    let r = w.run(
+        "poor",
+        &[
+            "job",
+            "post",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--reward",
+            "5",
+            "--max-duration",
+            "1h",
+        ],
+    );
+    assert!(r.failed().contains("has 1 SOL"), "{}", r.stderr);
+    let r = w.run(
+        "poster",
+        &[
+            "job",
+            "post",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--reward",
+            "0.5",
+            "--max-duration",
+            "1000h",
+        ],
+    );
+    assert!(r.failed().contains("longer than market"), "{}", r.stderr);
+
+    assert_eq!(w.jobs_posted().await, posted0, "nothing posted");
+    assert_eq!(w.balance(&poster).await, balance0, "nothing paid");
+    assert_eq!(w.balance(&w.key("poor")).await, SOL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_train_verify_accept_pays_to_the_lamport() {
+    let w = World::start().await;
+    let (poster, operator) = (w.key("poster"), w.key("worker"));
+    let client = w.net.client();
+
+    let reg = w.register_worker();
+    assert_eq!(events(&reg), ["worker registered"]);
+    w.exists(&reg["signature"]).await;
+    let shown = w.run("worker", &["worker", "show"]).ok();
+    assert_eq!(shown["stake"], 2 * SOL);
+    assert_eq!(shown["hardware"], "cpu test cpu");
+
+    let p0 = w.balance(&poster).await;
+    let spec = w.small_spec("small.json", 2);
+    let (job, posted) = w.post("poster", &spec, "0.5");
+    w.exists(&posted["signature"]).await;
+    assert_eq!(events(&posted), ["posted"]);
+    let rent = client
+        .rent_exempt(tensorgrid_client::state::Job::SPACE)
+        .await
+        .unwrap();
+    let post_fee = posted["fee"].as_u64().unwrap();
+    assert_eq!(w.balance(&poster).await, p0 - SOL / 2 - rent - post_fee);
+    assert!(posted["next"].as_str().unwrap().contains(&job.to_string()));
+
+    let listed = w
+        .run("poster", &["job", "list", "--state", "open", "--mine"])
+        .ok();
+    let jobs = listed["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["address"], job.to_string());
+    let shown = w.run("other", &["job", "show", &job.to_string()]).ok();
+    assert_eq!(shown["job"]["state"], "open");
+    assert_eq!(shown["job"]["reward"], SOL / 2);
+    assert_eq!(shown["job"]["fee"], SOL / 2 * 250 / 10_000);
+    // The job id works for its poster.
+    let by_id = w
+        .run(
+            "poster",
+            &[
+                "job",
+                "show",
+                &posted["addresses"][1][1].as_str().unwrap().to_string(),
+            ],
+        )
+        .ok();
+    assert_eq!(by_id["address"], job.to_string());
+
+    w.claim(job).await;
+    let result_hash = w.work(job).await;
+    let shown = w.run("other", &["job", "show", &job.to_string()]).ok();
+    assert_eq!(shown["job"]["state"], "submitted");
+    assert_eq!(shown["job"]["result_hash"], hex::encode(result_hash));
+    assert_eq!(shown["worker_hardware"], "cpu test cpu");
+
+    // The honest result verifies, and a curve is drawn.
+    let out = w.dir.path().join("verified");
+    let v = w
+        .run(
+            "poster",
+            &[
+                "job",
+                "verify",
+                &job.to_string(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+        .ok();
+    assert_eq!(v["passed"], true, "{v:#}");
+    assert!(std::fs::metadata(out.join("curve.png")).unwrap().len() > 1_000);
+
+    // Not the poster: the program's error, readable, nothing moved.
+    let r = w.run("other", &["job", "accept", &job.to_string()]);
+    let line = r.failed();
+    assert!(
+        line.contains("NotPoster") || line.contains("poster"),
+        "{line}"
+    );
+    let r = w.run("other", &["job", "dispute", &job.to_string()]);
+    assert!(r.failed().contains("oster"), "{}", r.stderr);
+
+    // Accept: the worker's payout, the market's fee, the poster's rent, each to the lamport.
+    let worker = pda::worker(&w.market, &operator).0;
+    let (p1, wk1, m1) = (
+        w.balance(&poster).await,
+        w.balance(&worker).await,
+        w.balance(&w.market).await,
+    );
+    let job_lamports = w.balance(&job).await;
+    let earnings1 = client.worker(&worker).await.unwrap().unwrap().earnings;
+    let accepted = w.run("poster", &["job", "accept", &job.to_string()]).ok();
+    w.exists(&accepted["signature"]).await;
+    assert_eq!(events(&accepted), ["paid"]);
+    let fee = SOL / 2 * 250 / 10_000;
+    let payout = SOL / 2 - fee;
+    let tx_fee = accepted["fee"].as_u64().unwrap();
+    assert_eq!(accepted["events"][0]["details"]["payout"], payout);
+    assert_eq!(w.balance(&poster).await, p1 + rent - tx_fee);
+    assert_eq!(w.balance(&worker).await, wk1 + payout);
+    assert_eq!(w.balance(&w.market).await, m1 + fee);
+    assert_eq!(
+        client.worker(&worker).await.unwrap().unwrap().earnings,
+        earnings1 + payout
+    );
+    assert_eq!(job_lamports, rent + SOL / 2);
+    assert!(
+        client.account(&job).await.unwrap().is_none(),
+        "job account closed"
+    );
+
+    // Closed: show reads the history; verify still works from it.
+    let shown = w.run("other", &["job", "show", &job.to_string()]).ok();
+    assert_eq!(shown["outcome"], "paid");
+    let names: Vec<&str> = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["posted", "claimed", "submitted", "paid"]);
+
+    // Earnings out to the operator's wallet.
+    let o1 = w.balance(&operator).await;
+    let upd = w
+        .run(
+            "worker",
+            &["worker", "update", "--withdraw-earnings", "all"],
+        )
+        .ok();
+    assert_eq!(
+        w.balance(&operator).await,
+        o1 + payout - upd["fee"].as_u64().unwrap()
+    );
+    let dereg = w.run("worker", &["worker", "deregister"]).ok();
+    assert_eq!(events(&dereg), ["worker deregistered"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_tampered_results() {
+    let w = World::start().await;
+    w.register_worker();
+    let spec = w.small_spec("small.json", 1);
+    let (job, _) = w.post("poster", &spec, "0.5");
+    w.claim(job).await;
+    w.work(job).await;
+    let store = Store::open("s3://tensorgrid").unwrap();
+    let key = |f: &str| format!("results/{job}/{f}");
+    let weights = fetch(
+        &store.uri(&key(WEIGHTS_FILE)),
+        1 << 24,
+        &ReadPolicy::default(),
+    )
+    .await
+    .unwrap()
+    .to_vec();
+    let manifest = fetch(
+        &store.uri(&key(MANIFEST_FILE)),
+        1 << 20,
+        &ReadPolicy::default(),
+    )
+    .await
+    .unwrap()
+    .to_vec();
+
+    // Weights changed: their hash no longer matches the manifest.
+    let mut evil = weights.clone();
+    let at = evil.len() - 5;
+    evil[at] ^= 0x55;
+    store.put(&key(WEIGHTS_FILE), evil.clone()).await.unwrap();
+    let r = w.run("poster", &["job", "verify", &job.to_string()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["passed"], false);
+    let failed: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(failed.contains(&"files"), "{v:#}");
+
+    // The manifest re-hashed to match the changed weights: the chain's hash catches it.
+    let mut m: Value = serde_json::from_slice(&manifest).unwrap();
+    m["weights"]["sha256"] = tensorgrid_artifacts::sha256_hex(&evil).into();
+    store
+        .put(&key(MANIFEST_FILE), serde_json::to_vec_pretty(&m).unwrap())
+        .await
+        .unwrap();
+    let r = w.run("poster", &["job", "verify", &job.to_string()]);
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    assert_eq!(v["checks"][1]["name"], "result hash");
+    assert_eq!(v["checks"][1]["ok"], false);
+
+    // Restored: passes again, including a bit-identical re-run on this CPU.
+    store.put(&key(WEIGHTS_FILE), weights).await.unwrap();
+    store.put(&key(MANIFEST_FILE), manifest).await.unwrap();
+    let v = w
+        .run("poster", &["job", "verify", &job.to_string(), "--rerun"])
+        .ok();
+    assert_eq!(v["passed"], true, "{v:#}");
+    assert!(v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "rerun" && c["ok"] == true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_dispute_resolve_reclaim_finalize_and_market_admin() {
+    let w = World::start().await;
+    w.register_worker();
+    let client = w.net.client();
+    let spec = w.small_spec("small.json", 1);
+
+    // Cancel: only the poster; reward and rent come back.
+    let (job, _) = w.post("poster", &spec, "0.5");
+    assert!(w
+        .run("other", &["job", "cancel", &job.to_string()])
+        .failed()
+        .contains("oster"));
+    let p = w.balance(&w.key("poster")).await;
+    let c = w.run("poster", &["job", "cancel", &job.to_string()]).ok();
+    assert_eq!(events(&c), ["cancelled"]);
+    let rent = client
+        .rent_exempt(tensorgrid_client::state::Job::SPACE)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.balance(&w.key("poster")).await,
+        p + SOL / 2 + rent - c["fee"].as_u64().unwrap()
+    );
+
+    // Dispute, then the authority rules for the poster: refund and slash.
+    let (job, _) = w.post("poster", &spec, "0.5");
+    w.claim(job).await;
+    w.work(job).await;
+    let d = w.run("poster", &["job", "dispute", &job.to_string()]).ok();
+    assert_eq!(events(&d), ["disputed"]);
+    assert!(w
+        .run(
+            "other",
+            &["job", "resolve", &job.to_string(), "--for", "poster"]
+        )
+        .failed()
+        .contains("uthority"));
+    let r = w
+        .run(
+            "authority",
+            &["job", "resolve", &job.to_string(), "--for", "poster"],
+        )
+        .ok();
+    assert_eq!(events(&r), ["refunded"]);
+    assert!(r["events"][0]["details"]["slashed"].as_u64().unwrap() > 0);
+
+    // A missed deadline: a third party reclaims for the bounty.
+    let (job, _) = w.post("poster", &spec, "0.5");
+    w.claim(job).await;
+    assert!(w
+        .run("other", &["job", "reclaim", &job.to_string()])
+        .failed()
+        .contains("has until"));
+    w.net.warp(3 * 3_600).await.unwrap();
+    let o = w.balance(&w.key("other")).await;
+    let r = w.run("other", &["job", "reclaim", "--all"]).ok();
+    assert_eq!(r["candidates"], 1);
+    let settled = &r["settled"][0];
+    assert_eq!(events(settled), ["reclaimed"]);
+    let bounty = settled["events"][0]["details"]["bounty"].as_u64().unwrap();
+    assert!(bounty > 0);
+    assert_eq!(
+        w.balance(&w.key("other")).await,
+        o + bounty - settled["fee"].as_u64().unwrap()
+    );
+    assert_eq!(
+        client.job(&job).await.unwrap().unwrap().state,
+        tensorgrid_client::state::JobState::Open
+    );
+
+    // The worker tops its stake up after the slashes; a submitted job finalizes after the window.
+    w.run("worker", &["worker", "update", "--add-stake", "2"])
+        .ok();
+    let (job2, _) = w.post("poster", &spec, "0.5");
+    w.claim(job2).await;
+    w.work(job2).await;
+    assert!(w
+        .run("other", &["job", "finalize", &job2.to_string()])
+        .failed()
+        .contains("may dispute until"));
+    w.net.warp(2 * 3_600).await.unwrap();
+    let f = w.run("other", &["job", "finalize", "--all"]).ok();
+    assert_eq!(f["settled"].as_array().unwrap().len(), 1);
+    assert_eq!(events(&f["settled"][0]), ["paid"]);
+
+    // Market administration by its authority.
+    let m = w.run("other", &["market", "show"]).ok();
+    assert_eq!(m["params"]["fee_bps"], 250);
+    assert!(w
+        .run("other", &["market", "pause"])
+        .failed()
+        .contains("uthority"));
+    w.run("authority", &["market", "pause"]).ok();
+    let posted = w.jobs_posted().await;
+    assert!(w
+        .run(
+            "poster",
+            &[
+                "job",
+                "post",
+                "--spec",
+                spec.to_str().unwrap(),
+                "--reward",
+                "0.5",
+                "--max-duration",
+                "1h"
+            ]
+        )
+        .failed()
+        .contains("paused"));
+    assert_eq!(w.jobs_posted().await, posted);
+    w.run("authority", &["market", "resume"]).ok();
+    w.run(
+        "authority",
+        &[
+            "market",
+            "update",
+            "--fee-bps",
+            "300",
+            "--challenge-window",
+            "2h",
+        ],
+    )
+    .ok();
+    let m = w.run("other", &["market", "show"]).ok();
+    assert_eq!(m["params"]["fee_bps"], 300);
+    assert_eq!(m["params"]["challenge_window_s"], 7_200);
+    let fees = m["fees_unclaimed"].as_u64().unwrap();
+    assert!(fees > 0);
+    let a = w.balance(&w.key("authority")).await;
+    let wd = w.run("authority", &["market", "withdraw-fees"]).ok();
+    assert_eq!(
+        w.balance(&w.key("authority")).await,
+        a + fees - wd["fee"].as_u64().unwrap()
+    );
+
+    // A second market: commands must now be told which one.
+    let created = w
+        .run(
+            "other",
+            &["market", "create", "--market-id", "7", "--fee-bps", "100"],
+        )
+        .ok();
+    let second = address(&created, "market");
+    assert_eq!(second, pda::market(&w.key("other"), 7).0);
+    assert!(w
+        .run("poster", &["job", "list"])
+        .failed()
+        .contains("--market"));
+    let m = w
+        .run(
+            "poster",
+            &["market", "show", "--market", &second.to_string()],
+        )
+        .ok();
+    assert_eq!(m["params"]["fee_bps"], 100);
+}
