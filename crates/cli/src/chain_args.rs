@@ -182,3 +182,97 @@ pub fn read_keypair(path: &std::path::Path) -> Result<Keypair> {
     Keypair::try_from(&bytes[..])
         .map_err(|_| anyhow!("keypair file {shown} holds an invalid keypair"))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        chain: ChainArgs,
+    }
+
+    /// flag > environment > config.yml > default, for the URL, keypair and commitment, with a
+    /// temporary HOME holding the config file. One test: it sets process environment.
+    #[test]
+    fn flag_beats_env_beats_config_file_beats_default() {
+        let home = tempfile::tempdir().unwrap();
+        std::env::set_var("HOME", home.path());
+        for k in [
+            "TENSORGRID_URL",
+            "TENSORGRID_KEYPAIR",
+            "TENSORGRID_COMMITMENT",
+            "TENSORGRID_WS_URL",
+            "TENSORGRID_SOLANA_CONFIG",
+        ] {
+            std::env::remove_var(k);
+        }
+        let resolve = |args: &[&str]| {
+            let mut argv = vec!["probe"];
+            argv.extend_from_slice(args);
+            Probe::try_parse_from(argv)
+                .unwrap()
+                .chain
+                .resolve()
+                .unwrap()
+        };
+
+        let r = resolve(&[]);
+        assert_eq!(r.rpc_urls, vec![solana_config::DEFAULT_RPC_URL.to_string()]);
+        assert_eq!(r.keypair_path, home.path().join(".config/solana/id.json"));
+
+        let cfg = solana_config::default_config_path(home.path());
+        std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+        std::fs::write(&cfg, "json_rpc_url: devnet\nwebsocket_url: ''\nkeypair_path: /cfg/id.json\ncommitment: finalized\n").unwrap();
+        let r = resolve(&[]);
+        assert_eq!(
+            r.rpc_urls,
+            vec!["https://api.devnet.solana.com".to_string()]
+        );
+        assert_eq!(r.ws_url, "wss://api.devnet.solana.com/");
+        assert_eq!(r.keypair_path, PathBuf::from("/cfg/id.json"));
+        assert_eq!(r.commitment, "finalized");
+
+        std::env::set_var("TENSORGRID_URL", "testnet");
+        std::env::set_var("TENSORGRID_KEYPAIR", "/env/id.json");
+        std::env::set_var("TENSORGRID_COMMITMENT", "processed");
+        let r = resolve(&[]);
+        assert_eq!(
+            r.rpc_urls,
+            vec!["https://api.testnet.solana.com".to_string()]
+        );
+        assert_eq!(r.keypair_path, PathBuf::from("/env/id.json"));
+        assert_eq!(r.commitment, "processed");
+
+        let r = resolve(&[
+            "-u",
+            "l",
+            "-k",
+            "/flag/id.json",
+            "--commitment",
+            "confirmed",
+        ]);
+        assert_eq!(r.rpc_urls, vec!["http://localhost:8899".to_string()]);
+        assert_eq!(r.ws_url, "ws://localhost:8900/");
+        assert_eq!(r.keypair_path, PathBuf::from("/flag/id.json"));
+        assert_eq!(r.commitment, "confirmed");
+
+        // Another config file, named by -C.
+        let other = home.path().join("other.yml");
+        std::fs::write(
+            &other,
+            "json_rpc_url: http://10.0.0.1:8899\nwebsocket_url: ''\nkeypair_path: ''\n",
+        )
+        .unwrap();
+        std::env::remove_var("TENSORGRID_URL");
+        let r = resolve(&["-C", other.to_str().unwrap()]);
+        assert_eq!(r.rpc_urls, vec!["http://10.0.0.1:8899".to_string()]);
+        assert_eq!(r.ws_url, "ws://10.0.0.1:8900/");
+        for k in ["TENSORGRID_KEYPAIR", "TENSORGRID_COMMITMENT"] {
+            std::env::remove_var(k);
+        }
+    }
+}

@@ -69,10 +69,27 @@ pub fn parse_duration(text: &str) -> Result<i64> {
     i64::try_from(secs).context("duration too long")
 }
 
-/// Seconds as `1h 30m`.
+/// Seconds as `1d 2h`, `1h 30m`, `45s` (the two largest units).
 pub fn duration(secs: i64) -> String {
-    let d = std::time::Duration::from_secs(secs.unsigned_abs());
-    humantime::format_duration(d).to_string()
+    let s = secs.unsigned_abs();
+    let parts = [
+        (s / 86_400, "d"),
+        (s % 86_400 / 3_600, "h"),
+        (s % 3_600 / 60, "m"),
+        (s % 60, "s"),
+    ];
+    let text: Vec<String> = parts
+        .iter()
+        .skip_while(|(n, _)| *n == 0)
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, u)| format!("{n}{u}"))
+        .collect();
+    if text.is_empty() {
+        "0s".into()
+    } else {
+        text.join(" ")
+    }
 }
 
 /// A unix time as a local time with how far it is from `now` (chain time): `2026-11-28
@@ -149,6 +166,10 @@ mod tests {
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("soon").is_err());
         assert_eq!(relative(720), "in 12 min");
+        assert_eq!(duration(86_400), "1d");
+        assert_eq!(duration(5_400), "1h 30m");
+        assert_eq!(duration(90_061), "1d 1h");
+        assert_eq!(duration(45), "45s");
         assert_eq!(relative(-7_260), "2 h 1 min ago");
         assert_eq!(relative(0), "now");
     }

@@ -149,6 +149,26 @@ impl World {
         }
     }
 
+    /// The same command, running in the background.
+    fn spawn(&self, who: &str, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+            .args(args)
+            .args([
+                "-u",
+                self.net.rpc_url(),
+                "-k",
+                self.keyfile(who).to_str().unwrap(),
+                "--output",
+                "json",
+            ])
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     fn run(&self, who: &str, args: &[&str]) -> Run {
         self.run_with(args, self.net.rpc_url(), &self.keyfile(who))
     }
@@ -504,11 +524,7 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
     let by_id = w
         .run(
             "poster",
-            &[
-                "job",
-                "show",
-                &posted["addresses"][1][1].as_str().unwrap().to_string(),
-            ],
+            &["job", "show", posted["addresses"][1][1].as_str().unwrap()],
         )
         .ok();
     assert_eq!(by_id["address"], job.to_string());
@@ -556,6 +572,10 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
     );
     let job_lamports = w.balance(&job).await;
     let earnings1 = client.worker(&worker).await.unwrap().unwrap().earnings;
+    let watcher = w.spawn(
+        "other",
+        &["job", "watch", &job.to_string(), "--timeout", "2m"],
+    );
     let accepted = w.run("poster", &["job", "accept", &job.to_string()]).ok();
     w.exists(&accepted["signature"]).await;
     assert_eq!(events(&accepted), ["paid"]);
@@ -576,6 +596,26 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
         "job account closed"
     );
 
+    // The live watcher saw every transition and stopped when the job closed.
+    let watched = tokio::task::spawn_blocking(move || watcher.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        watched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+    let watched: Value = serde_json::from_slice(&watched.stdout).unwrap();
+    assert_eq!(watched["outcome"], "paid");
+    let names: Vec<&str> = watched["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["posted", "claimed", "submitted", "paid"]);
+    assert_eq!(watched["history"][3]["signature"], accepted["signature"]);
+
     // Closed: show reads the history; verify still works from it.
     let shown = w.run("other", &["job", "show", &job.to_string()]).ok();
     assert_eq!(shown["outcome"], "paid");
@@ -586,6 +626,19 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
         .map(|h| h["event"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["posted", "claimed", "submitted", "paid"]);
+    let v = w
+        .run(
+            "other",
+            &[
+                "job",
+                "verify",
+                &job.to_string(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+        .ok();
+    assert_eq!(v["passed"], true, "{v:#}");
 
     // Earnings out to the operator's wallet.
     let o1 = w.balance(&operator).await;

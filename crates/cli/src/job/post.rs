@@ -10,6 +10,7 @@ use serde_json::Value;
 use solana_signer::Signer;
 use tensorgrid_artifacts::{fetch, sha256_hex};
 use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey,
     constants::MAX_URI_LEN,
     instructions, pda,
     state::{DeviceRequirement, Job, JobRequirements},
@@ -125,7 +126,7 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
             }
             id
         }
-        None => pda::cheap_job_id(&market_key, &poster.pubkey(), rand::random::<u64>() >> 1),
+        None => next_job_id(&ctx, &market_key, &poster.pubkey(), market.jobs_posted).await?,
     };
     let requirements = JobRequirements {
         device: match a.device {
@@ -215,6 +216,25 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
         return super::watch::follow(&ctx, address, None).await;
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A short id for a person to type: the first cheap one (see `pda::cheap_job_id`) from the
+/// market's job counter on that this poster has not used.
+async fn next_job_id(ctx: &Ctx, market: &Pubkey, poster: &Pubkey, from: u64) -> Result<u64> {
+    let mut from = from;
+    for _ in 0..64 {
+        let id = pda::cheap_job_id(market, poster, from);
+        if ctx
+            .chain
+            .account(&pda::job(market, poster, id).0)
+            .await?
+            .is_none()
+        {
+            return Ok(id);
+        }
+        from = id.saturating_add(1);
+    }
+    bail!("no free job id found near {from}: pass --job-id")
 }
 
 /// The spec's bytes, parsed and validated (every problem listed).
