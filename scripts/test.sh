@@ -4,7 +4,8 @@
 #      sbpf-linker on first use),
 #   2. runs every workspace test with the program executed natively (the fast loop), plus the
 #      compute-unit budgets on the .so,
-#   3. runs the program test suite again against the .so (same cases, TENSORGRID_RUNTIME=sbf).
+#   3. builds the TypeScript wallet script (npm), which a CLI test runs against the local chain,
+#   4. runs the program test suite again against the .so (same cases, TENSORGRID_RUNTIME=sbf).
 # For a quick native-only loop: cargo test --workspace
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,10 @@ cd "$(dirname "$0")/.."
 echo "== build SBF"
 scripts/build-sbf.sh >/dev/null
 export TENSORGRID_REQUIRE_SBF=1
+
+echo "== TypeScript wallet script (run by the CLI tests against the local chain)"
+[ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null
+npm run --silent build
 
 echo "== tests, program run natively"
 cargo test --workspace

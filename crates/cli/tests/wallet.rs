@@ -886,3 +886,81 @@ async fn cancel_dispute_resolve_reclaim_finalize_and_market_admin() {
         .ok();
     assert_eq!(m["params"]["fee_bps"], 100);
 }
+
+/// The TypeScript wallet script (scripts/post-job.ts, built by `npm run build`): posts a job
+/// from a hosted spec with only the IDL and @anchor-lang/core, the Rust CLI shows that job,
+/// and the script, waiting, exits 0 once the job is paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ts_wallet_script_posts_a_job_the_cli_shows_and_waits_until_paid() {
+    use std::io::{BufRead, BufReader};
+
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = repo.join(".tsbuild/scripts/post-job.js");
+    assert!(
+        script.exists(),
+        "{} is missing: run `npm ci && npm run build` (scripts/test.sh does)",
+        script.display()
+    );
+    let w = World::start().await;
+    w.register_worker();
+    // A spec hosted by an earlier post (the CLI uploaded it with its dataset).
+    let (first, _) = w.post("poster", &w.small_spec("small.json", 1), "0.5");
+    let hosted = w.net.client().job(&first).await.unwrap().unwrap();
+
+    let mut child = Command::new("node")
+        .arg(&script)
+        .args([
+            "--url",
+            w.net.rpc_url(),
+            "--ws-url",
+            w.net.ws_url(),
+            "--keypair",
+            w.keyfile("poster").to_str().unwrap(),
+        ])
+        .args([
+            "--market",
+            &w.market.to_string(),
+            "--spec-uri",
+            &hosted.spec_uri,
+        ])
+        .args([
+            "--spec-sha256",
+            &hex::encode(hosted.spec_hash),
+            "--reward",
+            "0.4",
+        ])
+        .args(["--max-duration", "3600", "--wait", "--timeout", "120"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("node must be installed to run the wallet script");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let posted: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(posted["step"], "posted", "{posted}");
+    let job: Pubkey = posted["job"].as_str().unwrap().parse().unwrap();
+
+    let shown = w.run("other", &["job", "show", &job.to_string()]).ok();
+    assert_eq!(shown["job"]["state"], "open");
+    assert_eq!(shown["job"]["reward"], 400_000_000u64);
+    assert_eq!(shown["job"]["spec_uri"], hosted.spec_uri);
+    assert_eq!(shown["job"]["spec_hash"], hex::encode(hosted.spec_hash));
+    assert_eq!(
+        shown["job"]["job_id"].to_string(),
+        posted["job_id"].as_str().unwrap()
+    );
+
+    w.claim(job).await;
+    w.work(job).await;
+    w.run("poster", &["job", "accept", &job.to_string()]).ok();
+    let rest = tokio::task::spawn_blocking(move || {
+        let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+        (rest, child.wait().unwrap())
+    })
+    .await
+    .unwrap();
+    assert!(rest.1.success(), "script failed: {:?}", rest.0);
+    let last: Value = serde_json::from_str(rest.0.last().unwrap()).unwrap();
+    assert_eq!(last["step"], "jobPaid", "{:?}", rest.0);
+    let steps: Vec<&str> = rest.0.iter().map(|l| l.as_str()).collect();
+    assert_eq!(steps.len(), 4, "{steps:?}");
+}
