@@ -43,7 +43,8 @@ impl ArtifactError {
         move |source| Self::Io { path, source }
     }
 
-    /// Maps an object_store error for `uri` to the variant a caller can act on.
+    /// Maps an object_store error for `uri` to the variant a caller can act on, with a
+    /// reason fit to print (see [`sanitize`]).
     pub(crate) fn from_store(uri: &str, e: object_store::Error) -> Self {
         let uri = uri.to_string();
         match e {
@@ -51,10 +52,10 @@ impl ArtifactError {
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => Self::Denied {
                 uri,
-                reason: root_causes(&e),
+                reason: sanitize(&root_causes(&e)),
             },
             other => {
-                let reason = root_causes(&other);
+                let reason = sanitize(&root_causes(&other));
                 if is_connection_fault(&other) {
                     Self::Unreachable { uri, reason }
                 } else {
@@ -63,6 +64,45 @@ impl ArtifactError {
             }
         }
     }
+}
+
+/// An error text fit for one log line: an S3 error document (whose canonical request can
+/// carry a session token) is reduced to its `Code` and `Message`, control characters are
+/// replaced, and the length is bounded.
+pub(crate) fn sanitize(reason: &str) -> String {
+    let tag = |name: &str| -> Option<&str> {
+        let open = format!("<{name}>");
+        let start = reason.find(&open)? + open.len();
+        let len = reason[start..].find(&format!("</{name}>"))?;
+        Some(&reason[start..start + len])
+    };
+    let text = match (reason.find('<'), tag("Code")) {
+        (Some(at), Some(code)) => format!(
+            "{}{code}{}",
+            &reason[..at],
+            tag("Message").map_or(String::new(), |m| format!(": {m}"))
+        ),
+        (Some(at), None) if reason[at..].contains("</") => {
+            format!("{}(response body omitted)", &reason[..at])
+        }
+        _ => reason.to_string(),
+    };
+    let mut clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if clean.len() > 300 {
+        let mut end = 300;
+        while !clean.is_char_boundary(end) {
+            end -= 1;
+        }
+        clean.truncate(end);
+        clean.push('…');
+    }
+    clean
 }
 
 /// A store's answer that says the fault is on its side (HTTP 5xx, throttling) or a timeout.
@@ -136,6 +176,17 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("error sending request")]
     struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn s3_error_documents_are_reduced_to_their_code() {
+        let body = "Client error with status 403 Forbidden: <?xml version=\"1.0\"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>The signature does not match</Message><CanonicalRequest>GET\nx-amz-security-token:SECRET</CanonicalRequest></Error>";
+        let s = sanitize(body);
+        assert_eq!(s, "Client error with status 403 Forbidden: SignatureDoesNotMatch: The signature does not match");
+        assert!(!s.contains("SECRET"));
+        let long = "x\u{1b}[31m".repeat(200);
+        let s = sanitize(&long);
+        assert!(s.chars().count() <= 301 && !s.contains('\u{1b}'), "{s}");
+    }
 
     #[test]
     fn root_causes_reach_the_io_error() {

@@ -1,20 +1,26 @@
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use object_store::{
-    http::HttpBuilder, local::LocalFileSystem, path::Path as ObjPath, ObjectStore, ObjectStoreExt,
-};
+use object_store::{local::LocalFileSystem, path::Path as ObjPath, ObjectStore, ObjectStoreExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
 use url::Url;
 
-use crate::{aws, ArtifactError, Result};
+use crate::{aws, http, ArtifactError, Result};
 
 /// Which URIs may be read. URIs on the chain come from strangers: by default only `s3://` and
-/// `https://`; plain `http://` only when asked for (a local store), and `file://` only inside
-/// one directory the reader chose (its own local store), never anywhere else on the machine.
+/// `https://` to public addresses; plain `http://` and private or loopback addresses only when
+/// asked for (a local server), and `file://` only inside one directory the reader chose (its
+/// own local store), never anywhere else on the machine.
 #[derive(Debug, Clone, Default)]
 pub struct ReadPolicy {
     pub allow_http: bool,
+    pub allow_private: bool,
     pub local_root: Option<PathBuf>,
 }
 
@@ -24,76 +30,159 @@ impl ReadPolicy {
         self
     }
 
+    /// Loopback, private and link-local addresses (a local server, not a cloud's metadata
+    /// service reached through a stranger's URI).
+    pub fn with_private(mut self, allow: bool) -> Self {
+        self.allow_private = allow;
+        self
+    }
+
     pub fn with_local_root(mut self, dir: PathBuf) -> Self {
         self.local_root = Some(dir.canonicalize().unwrap_or(dir));
         self
     }
 }
 
-/// Reads the artifact at `uri`, refusing it (before and while streaming) once it exceeds
-/// `limit` bytes.
+/// Where fetched bytes go, hashed on the way.
+pub(crate) enum Sink {
+    Memory(BytesMut),
+    File(tokio::fs::File, PathBuf),
+}
+
+pub(crate) struct Capped<'a> {
+    uri: &'a str,
+    pub(crate) limit: u64,
+    seen: u64,
+    hasher: Sha256,
+    sink: Sink,
+}
+
+impl Capped<'_> {
+    pub(crate) async fn push(&mut self, chunk: &[u8]) -> Result<()> {
+        self.seen = self.seen.saturating_add(chunk.len() as u64);
+        if self.seen > self.limit {
+            return Err(ArtifactError::TooLarge {
+                uri: self.uri.into(),
+                limit: self.limit,
+            });
+        }
+        self.hasher.update(chunk);
+        match &mut self.sink {
+            Sink::Memory(buf) => buf.extend_from_slice(chunk),
+            Sink::File(f, path) => f
+                .write_all(chunk)
+                .await
+                .map_err(ArtifactError::io(path.display()))?,
+        }
+        Ok(())
+    }
+}
+
+/// Reads the artifact at `uri` into memory, refusing it (before and while streaming) once it
+/// exceeds `limit` bytes.
 pub async fn fetch(uri: &str, limit: u64, policy: &ReadPolicy) -> Result<Bytes> {
-    let (store, path) = locate(uri, policy)?;
+    let mut c = Capped {
+        uri,
+        limit,
+        seen: 0,
+        hasher: Sha256::new(),
+        sink: Sink::Memory(BytesMut::new()),
+    };
+    read(uri, policy, &mut c).await?;
+    match c.sink {
+        Sink::Memory(buf) => Ok(buf.freeze()),
+        Sink::File(..) => unreachable!("fetch reads into memory"),
+    }
+}
+
+/// Streams the artifact at `uri` into `path` (through `path.partial`, renamed when complete)
+/// with the same cap, and returns its hex sha256. Large files never sit in memory.
+pub async fn fetch_to_file(
+    uri: &str,
+    limit: u64,
+    policy: &ReadPolicy,
+    path: &Path,
+) -> Result<String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial"));
+    let file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(ArtifactError::io(tmp.display()))?;
+    let mut c = Capped {
+        uri,
+        limit,
+        seen: 0,
+        hasher: Sha256::new(),
+        sink: Sink::File(file, tmp.clone()),
+    };
+    let read_result = read(uri, policy, &mut c).await;
+    let Capped { hasher, sink, .. } = c;
+    if let Sink::File(mut f, _) = sink {
+        let flushed = f.flush().await;
+        drop(f);
+        if let Err(e) = read_result.and(flushed.map_err(ArtifactError::io(tmp.display()))) {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+    }
+    tokio::fs::rename(&tmp, path)
+        .await
+        .map_err(ArtifactError::io(path.display()))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+async fn read(uri: &str, policy: &ReadPolicy, out: &mut Capped<'_>) -> Result<()> {
+    let url = parse(uri)?;
+    if matches!(url.scheme(), "http" | "https") {
+        return http::get(&url, uri, policy, out).await;
+    }
+    let (store, path) = locate(&url, uri, policy)?;
     let got = store
         .get(&path)
         .await
         .map_err(|e| ArtifactError::from_store(uri, e))?;
-    let too_large = || ArtifactError::TooLarge {
-        uri: uri.into(),
-        limit,
-    };
-    if got.meta.size > limit {
-        return Err(too_large());
+    if got.meta.size > out.limit {
+        return Err(ArtifactError::TooLarge {
+            uri: uri.into(),
+            limit: out.limit,
+        });
     }
-    // The announced size is the server's word; the cap holds whatever it then sends.
-    let mut buf = BytesMut::with_capacity(got.meta.size as usize);
     let mut stream = got.into_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ArtifactError::from_store(uri, e))?;
-        if (buf.len() + chunk.len()) as u64 > limit {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
+        out.push(&chunk).await?;
     }
-    Ok(buf.freeze())
+    Ok(())
 }
 
-/// The store that serves `uri` and the object's path in it.
-fn locate(uri: &str, policy: &ReadPolicy) -> Result<(Arc<dyn ObjectStore>, ObjPath)> {
+fn parse(uri: &str) -> Result<Url> {
+    let url = Url::parse(uri).map_err(|_| ArtifactError::UnsupportedScheme { uri: uri.into() })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ArtifactError::Forbidden {
+            uri: uri.into(),
+            reason: "credentials in a URL are not accepted".into(),
+        });
+    }
+    Ok(url)
+}
+
+/// The store that serves an `s3://` or `file://` URI and the object's path in it.
+fn locate(url: &Url, uri: &str, policy: &ReadPolicy) -> Result<(Arc<dyn ObjectStore>, ObjPath)> {
     let forbidden = |reason: &str| ArtifactError::Forbidden {
         uri: uri.into(),
         reason: reason.into(),
     };
-    let url = Url::parse(uri).map_err(|_| ArtifactError::UnsupportedScheme { uri: uri.into() })?;
-    if url.username() != "" || url.password().is_some() {
-        return Err(forbidden("credentials in a URL are not accepted"));
-    }
     match url.scheme() {
         "s3" => {
             let bucket = url
                 .host_str()
                 .filter(|b| !b.is_empty())
                 .ok_or_else(|| forbidden("no bucket"))?;
-            let path = object_path(&url, uri)?;
+            let path = object_path(url, uri)?;
             Ok((Arc::new(aws::s3(bucket)?), path))
-        }
-        "http" | "https" => {
-            if url.scheme() == "http" && !policy.allow_http {
-                return Err(forbidden(
-                    "plain http:// is not allowed here (use https://)",
-                ));
-            }
-            if url.query().is_some() || url.fragment().is_some() {
-                return Err(forbidden("URLs with a query or fragment are not supported"));
-            }
-            let origin = url.origin().ascii_serialization();
-            let store = HttpBuilder::new()
-                .with_url(origin)
-                .with_retry(aws::retry())
-                .with_client_options(aws::client_options(policy.allow_http))
-                .build()
-                .map_err(|e| ArtifactError::Config(format!("{uri}: {e}")))?;
-            Ok((Arc::new(store), object_path(&url, uri)?))
         }
         "file" => {
             let root = policy.local_root.as_ref().ok_or_else(|| {
@@ -111,9 +200,13 @@ fn locate(uri: &str, policy: &ReadPolicy) -> Result<(Arc<dyn ObjectStore>, ObjPa
                 .map_err(|_| forbidden("outside the local artifact directory"))?;
             let store = LocalFileSystem::new_with_prefix(root)
                 .map_err(|e| ArtifactError::Config(format!("{}: {e}", root.display())))?;
-            let path = ObjPath::from_filesystem_path(rel)
-                .or_else(|_| ObjPath::parse(rel.to_string_lossy()))
-                .map_err(|e| forbidden(&e.to_string()))?;
+            let path: ObjPath = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().to_string())
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|s| object_store::path::PathPart::from(s.as_str()))
+                .collect();
             Ok((Arc::new(store), path))
         }
         _ => Err(ArtifactError::UnsupportedScheme { uri: uri.into() }),
@@ -134,6 +227,36 @@ fn object_path(url: &Url, uri: &str) -> Result<ObjPath> {
     Ok(path)
 }
 
+/// An address anyone on the internet could be serving from: not loopback, private, link-local
+/// (cloud metadata services live there), shared, documentation or unspecified.
+pub(crate) fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || o[0] == 0)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,7 +268,10 @@ mod tests {
             ("file:///etc/passwd", "local files"),
             ("http://example.com/x", "plain http"),
             ("https://user:pw@example.com/x", "credentials"),
-            ("https://example.com/x?sig=1", "query"),
+            ("https://127.0.0.1/x", "private"),
+            ("https://169.254.169.254/latest/meta-data", "private"),
+            ("https://[::1]/x", "private"),
+            ("https://localhost/x", "private"),
         ] {
             let e = fetch(uri, 10, &p).await.unwrap_err().to_string();
             assert!(e.contains(want), "{uri}: {e}");
@@ -159,12 +285,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn public_addresses() {
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
     #[tokio::test]
     async fn local_root_confines_reads() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("store");
-        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(root.join("a")).unwrap();
         std::fs::write(dir.path().join("secret"), b"x").unwrap();
+        std::fs::write(root.join("a/ok.bin"), b"hello").unwrap();
         let root = root.canonicalize().unwrap();
         let p = ReadPolicy::default().with_local_root(root.clone());
         let outside = Url::from_file_path(root.join("../secret"))
@@ -172,24 +321,20 @@ mod tests {
             .to_string();
         let e = fetch(&outside, 10, &p).await.unwrap_err().to_string();
         assert!(e.contains("outside"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn a_refused_connection_says_so() {
-        // A port nothing listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        let inside = Url::from_file_path(root.join("a/ok.bin"))
             .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let uri = format!("http://127.0.0.1:{port}/data.bin");
-        let e = fetch(&uri, 10, &ReadPolicy::default().with_http(true))
+            .to_string();
+        assert_eq!(&fetch(&inside, 10, &p).await.unwrap()[..], b"hello");
+        let to = dir.path().join("copy.bin");
+        let sha = fetch_to_file(&inside, 10, &p, &to).await.unwrap();
+        assert_eq!(sha, crate::sha256_hex(b"hello"));
+        assert_eq!(std::fs::read(&to).unwrap(), b"hello");
+        let e = fetch_to_file(&inside, 4, &p, &dir.path().join("big.bin"))
             .await
             .unwrap_err();
-        assert!(e.is_transient(), "{e}");
+        assert!(matches!(e, ArtifactError::TooLarge { .. }));
         assert!(
-            e.to_string().to_lowercase().contains("connection refused"),
-            "{e}"
+            !dir.path().join("big.bin").exists() && !dir.path().join(".big.bin.partial").exists()
         );
     }
 }

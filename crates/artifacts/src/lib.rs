@@ -3,9 +3,10 @@
 //!
 //! - [`Store`]: a place to publish to — an S3-compatible bucket (`s3://bucket/prefix`; AWS,
 //!   Cloudflare R2, MinIO, the local S3 server of `tensorgrid localnet`) or a local directory;
-//! - [`fetch`]: reads any artifact URI (`s3://`, `https://`, and `http://` / `file://` only
-//!   when the [`ReadPolicy`] allows them), with a size cap enforced while streaming, because
-//!   URIs on the chain come from strangers;
+//! - [`fetch`] / [`fetch_to_file`]: read any artifact URI (`s3://`, `https://` to public
+//!   addresses; `http://`, private addresses and `file://` only when the [`ReadPolicy`] allows
+//!   them), with a size cap enforced while streaming, because URIs on the chain come from
+//!   strangers;
 //! - [`result`]: publishing a result directory and downloading one by its manifest.
 //!
 //! Credentials come only from the environment (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, …) or
@@ -14,11 +15,12 @@
 mod aws;
 mod error;
 mod fetch;
+mod http;
 pub mod result;
 mod store;
 
 pub use error::{ArtifactError, Result};
-pub use fetch::{fetch, ReadPolicy};
+pub use fetch::{fetch, fetch_to_file, ReadPolicy};
 pub use store::Store;
 
 use sha2::{Digest, Sha256};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use serde::Deserialize;
 
-use crate::{fetch, sha256_hex, ArtifactError, ReadPolicy, Result, Store};
+use crate::{fetch, fetch_to_file, sha256_hex, ArtifactError, ReadPolicy, Result, Store};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// A manifest is a small JSON document; anything bigger is not one.
@@ -33,9 +33,12 @@ struct Listing {
 pub struct Downloaded {
     /// sha256 of the manifest bytes as fetched (compare with the on-chain `result_hash`).
     pub manifest_sha256: String,
+    /// Whether the files were fetched: not when the manifest is not the one expected.
+    pub complete: bool,
     /// The listed files whose bytes do not hash to the manifest's entry (already written, so
     /// a verifier can report them).
     pub mismatched: Vec<String>,
+    /// Paths written: the listed files, then the manifest.
     pub files: Vec<PathBuf>,
 }
 
@@ -62,12 +65,15 @@ pub async fn publish(
     store.put(&format!("{prefix}/{MANIFEST_FILE}"), bytes).await
 }
 
-/// Downloads the manifest at `uri` and the files it lists (from the same location) into
-/// `dest`, each capped at its listed size and all of them at `max_total` bytes.
+/// Downloads the manifest at `uri` and, if it hashes to `expected_sha256` (hex; the on-chain
+/// result hash), the files it lists (from the same location) into `dest`, streamed to disk,
+/// each capped at its listed size and all of them at `max_total` bytes. A manifest that is not
+/// the expected one is written for inspection but its files are not fetched.
 pub async fn download(
     uri: &str,
     dest: &Path,
     max_total: u64,
+    expected_sha256: Option<&str>,
     policy: &ReadPolicy,
 ) -> Result<Downloaded> {
     let base = uri
@@ -79,35 +85,45 @@ pub async fn download(
             reason: format!("a result URI names its {MANIFEST_FILE}"),
         })?;
     let manifest = fetch(uri, MAX_MANIFEST_BYTES, policy).await?;
-    let listing: Listing =
-        serde_json::from_slice(&manifest).map_err(|e| ArtifactError::Manifest {
-            uri: uri.into(),
-            reason: e.to_string(),
-        })?;
-    let mut total = manifest.len() as u64;
     tokio::fs::create_dir_all(dest)
         .await
         .map_err(ArtifactError::io(dest.display()))?;
+    let manifest_sha256 = sha256_hex(&manifest);
     let mut out = Downloaded {
-        manifest_sha256: sha256_hex(&manifest),
+        complete: expected_sha256.is_none_or(|e| e.eq_ignore_ascii_case(&manifest_sha256)),
+        manifest_sha256,
         mismatched: Vec::new(),
         files: Vec::new(),
     };
-    for entry in [&listing.weights, &listing.metrics] {
-        check_name(uri, &entry.path)?;
-        total = total.saturating_add(entry.bytes);
-        if total > max_total {
-            return Err(ArtifactError::TooLarge {
+    if out.complete {
+        let listing: Listing =
+            serde_json::from_slice(&manifest).map_err(|e| ArtifactError::Manifest {
                 uri: uri.into(),
-                limit: max_total,
-            });
+                reason: e.to_string(),
+            })?;
+        let mut total = manifest.len() as u64;
+        for entry in [&listing.weights, &listing.metrics] {
+            check_name(uri, &entry.path)?;
+            total = total.saturating_add(entry.bytes);
+            if total > max_total {
+                return Err(ArtifactError::TooLarge {
+                    uri: uri.into(),
+                    limit: max_total,
+                });
+            }
+            let path = dest.join(&entry.path);
+            let sha = fetch_to_file(
+                &format!("{base}/{}", entry.path),
+                entry.bytes,
+                policy,
+                &path,
+            )
+            .await?;
+            if sha != entry.sha256.to_ascii_lowercase() {
+                out.mismatched.push(entry.path.clone());
+            }
+            out.files.push(path);
         }
-        let bytes = fetch(&format!("{base}/{}", entry.path), entry.bytes, policy).await?;
-        if sha256_hex(&bytes) != entry.sha256.to_ascii_lowercase() {
-            out.mismatched.push(entry.path.clone());
-        }
-        out.files
-            .push(write_atomic(dest, &entry.path, bytes).await?);
     }
     out.files
         .push(write_atomic(dest, MANIFEST_FILE, manifest).await?);
@@ -173,7 +189,7 @@ mod tests {
         let uri = publish(&store, "results/7", &src, &files).await.unwrap();
         assert!(uri.ends_with("results/7/manifest.json"), "{uri}");
         let policy = store.read_policy(ReadPolicy::default());
-        let got = download(&uri, &dir.path().join("dl"), 1 << 20, &policy)
+        let got = download(&uri, &dir.path().join("dl"), 1 << 20, None, &policy)
             .await
             .unwrap();
         assert!(got.mismatched.is_empty());
@@ -187,7 +203,7 @@ mod tests {
             .put("results/7/weights.safetensors", b"XXXX".to_vec())
             .await
             .unwrap();
-        let got = download(&uri, &dir.path().join("dl2"), 1 << 20, &policy)
+        let got = download(&uri, &dir.path().join("dl2"), 1 << 20, None, &policy)
             .await
             .unwrap();
         assert_eq!(got.mismatched, vec!["weights.safetensors".to_string()]);
@@ -197,15 +213,28 @@ mod tests {
             .put("results/7/weights.safetensors", b"WWWWW".to_vec())
             .await
             .unwrap();
-        let e = download(&uri, &dir.path().join("dl3"), 1 << 20, &policy)
+        let e = download(&uri, &dir.path().join("dl3"), 1 << 20, None, &policy)
             .await
             .unwrap_err();
         assert!(matches!(e, ArtifactError::TooLarge { .. }), "{e}");
         // And the total cap holds.
-        let e = download(&uri, &dir.path().join("dl4"), 10, &policy)
+        let e = download(&uri, &dir.path().join("dl4"), 10, None, &policy)
             .await
             .unwrap_err();
         assert!(matches!(e, ArtifactError::TooLarge { .. }), "{e}");
+        // Not the committed manifest: nothing but the manifest is fetched.
+        let other = "0".repeat(64);
+        let got = download(
+            &uri,
+            &dir.path().join("dl5"),
+            1 << 20,
+            Some(&other),
+            &policy,
+        )
+        .await
+        .unwrap();
+        assert!(!got.complete && got.files.len() == 1);
+        assert!(!dir.path().join("dl5/weights.safetensors").exists());
     }
 
     #[tokio::test]
@@ -220,7 +249,7 @@ mod tests {
             .await
             .unwrap();
         let policy = store.read_policy(ReadPolicy::default());
-        let e = download(&uri, &dir.path().join("dl"), 1 << 20, &policy)
+        let e = download(&uri, &dir.path().join("dl"), 1 << 20, None, &policy)
             .await
             .unwrap_err();
         assert!(e.to_string().contains("not a plain file name"), "{e}");

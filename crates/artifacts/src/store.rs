@@ -82,6 +82,20 @@ impl Store {
         })
     }
 
+    /// The directory a local store URL names (canonical when it exists), without opening or
+    /// creating anything; `None` for S3 and HTTP(S) URLs.
+    pub fn local_dir_of(url: &str) -> Option<PathBuf> {
+        let url = url.trim();
+        let dir = if url.starts_with("file:") {
+            Url::parse(url).ok()?.to_file_path().ok()?
+        } else if url.contains("://") {
+            return None;
+        } else {
+            PathBuf::from(url)
+        };
+        Some(dir.canonicalize().unwrap_or(dir))
+    }
+
     /// `s3://bucket/prefix/` or `file:///dir/`.
     pub fn root(&self) -> &str {
         &self.root

@@ -43,11 +43,45 @@ pub fn requirement_name(r: &JobRequirements) -> String {
 }
 
 pub fn hardware(h: &Hardware) -> String {
+    let label = clean(&h.label);
     if h.vram_mib > 0 {
-        format!("{} {} ({} MiB)", device_name(h.device), h.label, h.vram_mib)
+        format!("{} {label} ({} MiB)", device_name(h.device), h.vram_mib)
     } else {
-        format!("{} {}", device_name(h.device), h.label)
+        format!("{} {label}", device_name(h.device))
     }
+}
+
+/// A string from the chain (a URI, a hardware label: anyone's bytes) made safe to print on a
+/// terminal: control, bidirectional-override and zero-width characters are shown escaped, so
+/// a value cannot fake other lines or reorder what a person reads.
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let sneaky = c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+            if sneaky {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The job an event is about (`None` for market and worker events).
+pub fn event_job(e: &Event) -> Option<tensorgrid_client::anchor_lang::prelude::Pubkey> {
+    Some(match e {
+        Event::JobPosted(x) => x.job,
+        Event::JobCancelled(x) => x.job,
+        Event::JobClaimed(x) => x.job,
+        Event::JobAbandoned(x) => x.job,
+        Event::JobSubmitted(x) => x.job,
+        Event::JobPaid(x) => x.job,
+        Event::JobDisputed(x) => x.job,
+        Event::JobRefunded(x) => x.job,
+        Event::JobReclaimed(x) => x.job,
+        _ => return None,
+    })
 }
 
 /// A metric reported on chain in millionths.
@@ -105,7 +139,11 @@ pub fn event(e: &Event) -> EventLine {
         ),
         Event::JobSubmitted(s) => (
             "submitted",
-            format!("result submitted, metric {}", metric(s.reported_metric)),
+            format!(
+                "result {} submitted, metric {}",
+                clean(&s.result_uri),
+                metric(s.reported_metric)
+            ),
             json!({"worker": s.worker.to_string(), "result_hash": hex::encode(s.result_hash), "result_uri": s.result_uri, "reported_metric": s.reported_metric, "challenge_ends_at": s.challenge_ends_at}),
         ),
         Event::JobDisputed(d) => (
@@ -211,5 +249,22 @@ pub fn event(e: &Event) -> EventLine {
         event,
         summary,
         details,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_strings_cannot_fake_lines() {
+        assert_eq!(clean("s3://b/x.json"), "s3://b/x.json");
+        let evil = "s3://b/x\nstate     paid\u{1b}[2J\u{202e}gnp.";
+        let shown = clean(evil);
+        assert!(
+            !shown.contains('\n') && !shown.contains('\u{1b}') && !shown.contains('\u{202e}'),
+            "{shown}"
+        );
+        assert!(shown.contains("\\u{a}"), "{shown}");
     }
 }

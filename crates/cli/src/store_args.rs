@@ -11,7 +11,8 @@ pub struct StoreArgs {
     /// and credentials from the AWS environment or ~/.aws) or a local directory.
     #[arg(long, env = "TENSORGRID_STORE")]
     pub store: Option<String>,
-    /// Also read plain http:// URLs (a local server); https:// and s3:// are always read.
+    /// Also read plain http:// URLs and private or loopback addresses (a local server);
+    /// https:// to public addresses and s3:// are always read.
     #[arg(long, env = "TENSORGRID_ALLOW_HTTP")]
     pub allow_http: bool,
 }
@@ -24,12 +25,15 @@ impl StoreArgs {
         Ok(Store::open(url)?)
     }
 
-    /// What may be read: s3 and https, http when allowed, and the local store's own directory.
+    /// What may be read: s3 and public https, http and private addresses when allowed, and
+    /// the local store's own directory.
     pub fn read_policy(&self) -> ReadPolicy {
-        let base = ReadPolicy::default().with_http(self.allow_http);
-        match self.store.as_deref().map(Store::open) {
-            Some(Ok(store)) => store.read_policy(base),
-            _ => base,
+        let base = ReadPolicy::default()
+            .with_http(self.allow_http)
+            .with_private(self.allow_http);
+        match self.store.as_deref().and_then(Store::local_dir_of) {
+            Some(dir) => base.with_local_root(dir),
+            None => base,
         }
     }
 }

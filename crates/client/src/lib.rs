@@ -30,12 +30,13 @@ static PROGRAM_ID_OVERRIDE: OnceLock<Pubkey> = OnceLock::new();
 /// unless [`use_program_id`] chose another deployment, e.g. a copy deployed to devnet under
 /// the deployer's own program keypair (built after `anchor keys sync`).
 pub fn program_id() -> Pubkey {
-    PROGRAM_ID_OVERRIDE.get().copied().unwrap_or(PROGRAM_ID)
+    // The first use fixes it: a later `use_program_id` with another id is refused.
+    *PROGRAM_ID_OVERRIDE.get_or_init(|| PROGRAM_ID)
 }
 
 /// Points every address, instruction and account check of this process at `id`. Set once,
-/// before the first use; setting a different id later is refused (addresses already derived
-/// would silently disagree).
+/// before the first use of [`program_id`]; a different id afterwards is refused (addresses
+/// already derived would silently disagree).
 pub fn use_program_id(id: Pubkey) -> Result<(), Pubkey> {
     let current = *PROGRAM_ID_OVERRIDE.get_or_init(|| id);
     if current == id {

@@ -80,7 +80,11 @@ impl LocalS3 {
                         tokio::select! {
                             _ = &mut stop_rx => break,
                             accepted = listener.accept() => {
-                                let Ok((socket, _)) = accepted else { continue };
+                                let Ok((socket, _)) = accepted else {
+                                    // Out of descriptors, usually: wait instead of spinning.
+                                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                                    continue;
+                                };
                                 let service = service.clone();
                                 tokio::spawn(async move {
                                     let conn = ConnBuilder::new(TokioExecutor::new());

@@ -85,6 +85,7 @@ pub async fn run(a: FinalizeArgs, out: OutputFormat, yes: bool) -> Result<std::p
         ),
         _ => {}
     }
+    ctx.confirm(&format!("Settle job {address}?"))?;
     let sent = tx::send(&ctx, &[settle_ix(&address, &job)], &signer, "job settled")
         .await?
         .with("job", address);

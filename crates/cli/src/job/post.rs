@@ -13,6 +13,7 @@ use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     constants::MAX_URI_LEN,
     instructions, pda,
+    rpc::config::is_local,
     state::{DeviceRequirement, Job, JobRequirements},
     tensorgrid::instructions::JobPostArgs,
 };
@@ -66,7 +67,7 @@ pub struct PostArgs {
     /// The device memory a worker needs, in MiB.
     #[arg(long, default_value_t = 0)]
     min_vram: u32,
-    /// The job's id (default: a new random one).
+    /// The job's id (default: the next unused one from the market's job counter).
     #[arg(long)]
     job_id: Option<u64>,
     /// Follow the job until it ends.
@@ -103,10 +104,15 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
     check_reward(&ctx, reward, &market).await?;
     let rent = ctx.chain.rent_exempt(Job::SPACE).await?;
     let balance = ctx.chain.balance(&poster.pubkey()).await?;
-    let needed = reward.saturating_add(rent).saturating_add(FEE_HEADROOM);
+    // The wallet itself must stay rent-exempt after paying.
+    let keep = ctx.chain.rent_exempt(0).await?;
+    let needed = reward
+        .saturating_add(rent)
+        .saturating_add(keep)
+        .saturating_add(FEE_HEADROOM);
     if balance < needed {
         bail!(
-            "wallet {} has {} SOL; posting needs {} SOL (reward {} + refundable rent {} + fees)",
+            "wallet {} has {} SOL; posting needs {} SOL (reward {} + refundable rent {} + fees, and the wallet's own rent reserve)",
             poster.pubkey(),
             sol(balance),
             sol(needed),
@@ -116,13 +122,8 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
     }
     let job_id = match a.job_id {
         Some(id) => {
-            if ctx
-                .chain
-                .account(&pda::job(&market_key, &poster.pubkey(), id).0)
-                .await?
-                .is_some()
-            {
-                bail!("you already have a job with id {id} in market {market_key}");
+            if !unused(&ctx, &pda::job(&market_key, &poster.pubkey(), id).0).await? {
+                bail!("job id {id} is already used (or was) by you in market {market_key}: a job address is never reused");
             }
             id
         }
@@ -157,38 +158,43 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
         }
         None => {
             let store = a.store.open()?;
-            ctx.confirm(&format!(
-                "Post job {job_id} to market {market_key}, escrowing {} SOL (+ {} SOL rent, refunded when it closes)?",
-                sol(reward),
-                sol(rent)
-            ))?;
+            if store.local_dir().is_some() && !is_local(ctx.chain.active_url()) {
+                bail!(
+                    "--store {}: a local directory is readable on this machine only; workers need s3:// (a local store is for a localhost chain)",
+                    store.root()
+                );
+            }
+            // Every URI and the spec as posted are known and checked before anything is
+            // uploaded or sent.
+            let dataset_key = format!("datasets/{}", spec.dataset.sha256.to_ascii_lowercase());
             let bytes = match &local_dataset {
-                Some(path) => {
-                    let data = std::fs::read(path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    let uri = store
-                        .put(&format!("datasets/{}", spec.dataset.sha256), data)
-                        .await?;
-                    ctx.out.note(format!("dataset uploaded: {uri}"));
-                    with_dataset_uri(&spec_bytes, &uri)?
+                Some(_) => {
+                    let uri = store.uri(&dataset_key);
+                    check_uri(&uri)?;
+                    let rewritten = with_dataset_uri(&spec_bytes, &uri)?;
+                    JobSpec::from_json(&rewritten)
+                        .map_err(|e| crate::local::spec_error(&a.spec, e))?;
+                    rewritten
                 }
                 None => spec_bytes,
             };
-            let uri = store.uri(&format!("specs/{}.json", sha256_hex(&bytes)));
+            let spec_key = format!("specs/{}.json", sha256_hex(&bytes));
+            let uri = store.uri(&spec_key);
             check_uri(&uri)?;
-            store
-                .put(&format!("specs/{}.json", sha256_hex(&bytes)), bytes.clone())
-                .await?;
+            confirm(&ctx, job_id, &market_key, reward, rent)?;
+            if let Some(path) = &local_dataset {
+                let data =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let uploaded = store.put(&dataset_key, data).await?;
+                ctx.out.note(format!("dataset uploaded: {uploaded}"));
+            }
+            store.put(&spec_key, bytes.clone()).await?;
             ctx.out.note(format!("spec uploaded: {uri}"));
             (uri, bytes)
         }
     };
     if a.spec_uri.is_some() {
-        ctx.confirm(&format!(
-            "Post job {job_id} to market {market_key}, escrowing {} SOL (+ {} SOL rent, refunded when it closes)?",
-            sol(reward),
-            sol(rent)
-        ))?;
+        confirm(&ctx, job_id, &market_key, reward, rent)?;
     }
     let spec_hash: [u8; 32] = JobSpec::hash_bytes(&posted_bytes);
     let ix = instructions::job_post(
@@ -211,11 +217,36 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
         .with("spec", &spec_uri)
         .with("spec sha256", hex::encode(spec_hash))
         .next(format!("tensorgrid job watch {address}"));
-    ctx.out.emit(&sent)?;
     if a.wait {
-        return super::watch::follow(&ctx, address, None).await;
+        if !ctx.out.is_json() {
+            ctx.out.emit(&sent)?;
+        }
+        let (code, watched) = super::watch::follow(&ctx, address, None).await?;
+        if ctx.out.is_json() {
+            ctx.out.emit(&PostedAndFollowed {
+                posted: sent,
+                followed: watched,
+            })?;
+        } else {
+            ctx.out.emit(&watched)?;
+        }
+        return Ok(code);
     }
+    ctx.out.emit(&sent)?;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `job post --wait --output json`: one document.
+#[derive(serde::Serialize)]
+struct PostedAndFollowed {
+    posted: tx::Sent,
+    followed: super::watch::Watched,
+}
+
+impl crate::output::Report for PostedAndFollowed {
+    fn display(&self) -> String {
+        format!("{}{}", self.posted.display(), self.followed.display())
+    }
 }
 
 /// A short id for a person to type: the first cheap one (see `pda::cheap_job_id`) from the
@@ -224,17 +255,27 @@ async fn next_job_id(ctx: &Ctx, market: &Pubkey, poster: &Pubkey, from: u64) -> 
     let mut from = from;
     for _ in 0..64 {
         let id = pda::cheap_job_id(market, poster, from);
-        if ctx
-            .chain
-            .account(&pda::job(market, poster, id).0)
-            .await?
-            .is_none()
-        {
+        if unused(ctx, &pda::job(market, poster, id).0).await? {
             return Ok(id);
         }
         from = id.saturating_add(1);
     }
     bail!("no free job id found near {from}: pass --job-id")
+}
+
+fn confirm(ctx: &Ctx, job_id: u64, market: &Pubkey, reward: u64, rent: u64) -> Result<()> {
+    ctx.confirm(&format!(
+        "Post job {job_id} to market {market}, escrowing {} SOL (+ {} SOL rent, refunded when it closes)?",
+        sol(reward),
+        sol(rent)
+    ))
+}
+
+/// No account and no history at `address`: a reused address would mix two jobs' histories
+/// (and their results) for anyone reading it later.
+async fn unused(ctx: &Ctx, address: &Pubkey) -> Result<bool> {
+    Ok(ctx.chain.account(address).await?.is_none()
+        && ctx.chain.signatures_for(address, 1).await?.is_empty())
 }
 
 /// The spec's bytes, parsed and validated (every problem listed).

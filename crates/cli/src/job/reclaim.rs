@@ -56,6 +56,7 @@ pub async fn run(a: ReclaimArgs, out: OutputFormat, yes: bool) -> Result<std::pr
             when(job.deadline, now)
         );
     }
+    ctx.confirm(&format!("Reclaim job {address} from its worker?"))?;
     let ix = instructions::job_reclaim(cranker, job.worker, address);
     let sent = tx::send(&ctx, &[ix], &signer, "job reclaimed")
         .await?

@@ -69,7 +69,8 @@ impl Report for Shown {
     }
 }
 
-/// The job's events, oldest first, and how it ended if it did.
+/// The job's events, oldest first, and how it ended if it did. A job address is used once
+/// (`job post` never reuses an id with history), so its history is one job's.
 pub async fn history(
     ctx: &Ctx,
     address: &Pubkey,
@@ -77,7 +78,12 @@ pub async fn history(
     let mut entries = Vec::new();
     let mut outcome = None;
     for tx in ctx.chain.history(address, HISTORY_LIMIT).await? {
-        for e in &tx.events {
+        // A transaction may touch other jobs too (or name this one as a mere account).
+        for e in tx
+            .events
+            .iter()
+            .filter(|e| describe::event_job(e) == Some(*address))
+        {
             if let Some(end) = describe::terminal(e) {
                 outcome = Some(end);
             }

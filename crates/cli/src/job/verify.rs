@@ -168,18 +168,26 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
 
     // The result, as committed.
     ctx.out.note(format!("downloading {} ...", c.result_uri));
-    let got = result::download(&c.result_uri, &dir, MAX_RESULT_BYTES, &policy)
-        .await
-        .with_context(|| format!("downloading the result {}", c.result_uri))?;
-    let hash_ok = checks.add(
+    let committed_hash = hex::encode(c.result_hash);
+    let got = result::download(
+        &c.result_uri,
+        &dir,
+        MAX_RESULT_BYTES,
+        Some(&committed_hash),
+        &policy,
+    )
+    .await
+    .with_context(|| format!("downloading the result {}", c.result_uri))?;
+    if !checks.add(
         "result hash",
-        got.manifest_sha256 == hex::encode(c.result_hash),
+        got.complete,
         format!(
-            "manifest sha256 {} (on chain {})",
-            got.manifest_sha256,
-            hex::encode(c.result_hash)
+            "manifest sha256 {} (on chain {committed_hash})",
+            got.manifest_sha256
         ),
-    );
+    ) {
+        return finish(&ctx, report, checks);
+    }
     checks.add(
         "files",
         got.mismatched.is_empty(),
@@ -192,9 +200,6 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
             )
         },
     );
-    if !hash_ok {
-        return finish(&ctx, report, checks);
-    }
 
     // The dataset, then the model re-evaluated off the async runtime.
     ctx.out
@@ -245,7 +250,12 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
 
     // The training curve.
     let png = dir.join("curve.png");
-    match plot::read_metrics(&dir.join(manifest::METRICS_FILE))
+    let metrics_file = got
+        .files
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| dir.join(manifest::METRICS_FILE));
+    match plot::read_metrics(&metrics_file)
         .and_then(|m| plot::curve(&m, &format!("job {address}"), &png))
     {
         Ok(()) => report.curve_png = Some(png.display().to_string()),

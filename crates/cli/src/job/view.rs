@@ -2,7 +2,7 @@ use serde::Serialize;
 use tensorgrid_client::{anchor_lang::prelude::Pubkey, state::Job};
 
 use crate::{
-    describe::{metric, requirement_name, state_name},
+    describe::{clean, metric, requirement_name, state_name},
     output::fields,
     units::{duration, sol, when},
 };
@@ -115,7 +115,7 @@ impl JobView {
             }
         }
         if let (Some(uri), Some(hash)) = (&self.result_uri, &self.result_hash) {
-            rows.push(("result", format!("{uri} (sha256 {hash})")));
+            rows.push(("result", format!("{} (sha256 {hash})", clean(uri))));
             if let Some(m) = self.reported_metric {
                 rows.push(("reported metric", format!("{m}")));
             }

@@ -35,7 +35,7 @@ pub struct WatchArgs {
 }
 
 #[derive(Serialize)]
-struct Watched {
+pub struct Watched {
     job: String,
     outcome: Option<&'static str>,
     history: Vec<HistoryEntry>,
@@ -55,17 +55,19 @@ pub async fn run(a: WatchArgs, out: OutputFormat) -> Result<ExitCode> {
     let ctx = Ctx::new(&a.chain, out, true)?;
     let address = a.job.address(&ctx, a.poster).await?;
     let timeout = a.timeout.as_deref().map(parse_duration).transpose()?;
-    follow(
-        &ctx,
-        address,
-        timeout.map(|s| Duration::from_secs(s as u64)),
-    )
-    .await
+    let timeout = timeout.map(|s| Duration::from_secs(s as u64));
+    let (code, watched) = follow(&ctx, address, timeout).await?;
+    ctx.out.emit(&watched)?;
+    Ok(code)
 }
 
-/// Prints each new event of the job until it closes; exit code 0 when paid, cancelled or
-/// refunded, 1 on timeout.
-pub async fn follow(ctx: &Ctx, address: Pubkey, timeout: Option<Duration>) -> Result<ExitCode> {
+/// Prints each new event of the job (stderr, for a person) until it closes; exit code 0 when
+/// paid, cancelled or refunded, 1 on timeout. The caller emits the report.
+pub async fn follow(
+    ctx: &Ctx,
+    address: Pubkey,
+    timeout: Option<Duration>,
+) -> Result<(ExitCode, Watched)> {
     let started = Instant::now();
     let mut seen: HashSet<String> = HashSet::new();
     let mut history: Vec<HistoryEntry> = Vec::new();
@@ -84,7 +86,11 @@ pub async fn follow(ctx: &Ctx, address: Pubkey, timeout: Option<Duration>) -> Re
                 continue;
             }
             let tx = ctx.chain.outcome(&sig).await?;
-            for e in &tx.events {
+            for e in tx
+                .events
+                .iter()
+                .filter(|e| describe::event_job(e) == Some(address))
+            {
                 if let Some(end) = describe::terminal(e) {
                     outcome = Some(end);
                 }
@@ -109,19 +115,19 @@ pub async fn follow(ctx: &Ctx, address: Pubkey, timeout: Option<Duration>) -> Re
             }
         }
         if timeout.is_some_and(|t| started.elapsed() > t) {
-            ctx.out.emit(&Watched {
+            let watched = Watched {
                 job: address.to_string(),
                 outcome: None,
                 history,
-            })?;
-            return Ok(ExitCode::FAILURE);
+            };
+            return Ok((ExitCode::FAILURE, watched));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    ctx.out.emit(&Watched {
+    let watched = Watched {
         job: address.to_string(),
         outcome,
         history,
-    })?;
-    Ok(ExitCode::SUCCESS)
+    };
+    Ok((ExitCode::SUCCESS, watched))
 }

@@ -8,7 +8,7 @@ use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
     tx,
-    units::parse_amount,
+    units::{parse_amount, sol},
 };
 
 #[derive(Args)]
@@ -66,7 +66,13 @@ pub async fn run(a: UpdateArgs, out: OutputFormat, yes: bool) -> Result<std::pro
     {
         bail!("nothing to update: give --add-stake, --withdraw-stake, --withdraw-earnings or --update-hardware");
     }
-    ctx.confirm(&format!("Update worker {worker}?"))?;
+    ctx.confirm(&format!(
+        "Update worker {worker}: add {} SOL of stake, withdraw {} SOL of stake and {} SOL of earnings{}?",
+        sol(args.add_stake),
+        sol(args.withdraw_stake),
+        sol(args.withdraw_earnings),
+        args.hardware.as_ref().map_or(String::new(), |h| format!(", hardware {}", crate::describe::hardware(h)))
+    ))?;
     let ix = instructions::worker_update(operator.pubkey(), market, worker, args);
     let sent = tx::send(&ctx, &[ix], &operator, "worker updated")
         .await?

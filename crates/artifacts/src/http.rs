@@ -1,0 +1,143 @@
+//! Reading public `http(s)://` URLs from strangers. Not object_store's HTTP store: that one
+//! reads a failing server's whole error body into memory (and into its error message) and
+//! follows redirects anywhere. Here error bodies are never read, the body is capped while it
+//! streams, redirects are followed only to https (at most 5), and names resolving to private,
+//! loopback or link-local addresses are refused unless the policy allows a local server.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use reqwest::{
+    dns::{Addrs, Name, Resolve, Resolving},
+    redirect, StatusCode,
+};
+use url::{Host, Url};
+
+use crate::{
+    error::root_causes,
+    fetch::{is_public, Capped},
+    ArtifactError, ReadPolicy, Result,
+};
+
+const MAX_REDIRECTS: usize = 5;
+
+/// Resolves names, keeping only addresses the policy may reach.
+struct Guarded {
+    allow_private: bool,
+}
+
+impl Resolve for Guarded {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(
+                    format!("{host} resolves only to private or loopback addresses").into(),
+                );
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Refuses URLs the policy does not allow, before any connection.
+fn check(url: &Url, policy: &ReadPolicy) -> Result<(), String> {
+    match url.scheme() {
+        "https" => {}
+        "http" if policy.allow_http => {}
+        "http" => return Err("plain http:// is not allowed here (use https://)".into()),
+        other => return Err(format!("{other}:// is not an HTTP URL")),
+    }
+    let private = match url.host() {
+        Some(Host::Ipv4(ip)) => !is_public(ip.into()),
+        Some(Host::Ipv6(ip)) => !is_public(ip.into()),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost"),
+        None => return Err("no host".into()),
+    };
+    if private && !policy.allow_private {
+        return Err("a private, loopback or link-local address".into());
+    }
+    Ok(())
+}
+
+fn client(policy: &ReadPolicy) -> Result<reqwest::Client> {
+    let p = policy.clone();
+    let redirects = redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        match check(attempt.url(), &p) {
+            Ok(()) => attempt.follow(),
+            Err(why) => {
+                let to = attempt.url().to_string();
+                attempt.error(format!("redirect to {to}: {why}"))
+            }
+        }
+    });
+    reqwest::Client::builder()
+        .redirect(redirects)
+        .dns_resolver(Arc::new(Guarded {
+            allow_private: policy.allow_private,
+        }))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(600))
+        .build()
+        .map_err(|e| ArtifactError::Config(format!("HTTP client: {e}")))
+}
+
+/// GETs `url` into `out` (which enforces the size cap).
+pub(crate) async fn get(
+    url: &Url,
+    uri: &str,
+    policy: &ReadPolicy,
+    out: &mut Capped<'_>,
+) -> Result<()> {
+    check(url, policy).map_err(|reason| ArtifactError::Forbidden {
+        uri: uri.into(),
+        reason,
+    })?;
+    let transport = |e: reqwest::Error| ArtifactError::Unreachable {
+        uri: uri.into(),
+        reason: crate::error::sanitize(&root_causes(&e)),
+    };
+    let mut resp = client(policy)?
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(transport)?;
+    let status = resp.status();
+    if !status.is_success() {
+        // The body of an error answer is never read: it is the server's, not ours to print.
+        return Err(match status {
+            StatusCode::NOT_FOUND | StatusCode::GONE => ArtifactError::NotFound { uri: uri.into() },
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ArtifactError::Denied {
+                uri: uri.into(),
+                reason: format!("HTTP {status}"),
+            },
+            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+                ArtifactError::Unreachable {
+                    uri: uri.into(),
+                    reason: format!("HTTP {status}"),
+                }
+            }
+            s => ArtifactError::Store {
+                uri: uri.into(),
+                reason: format!("HTTP {s}"),
+            },
+        });
+    }
+    if resp.content_length().is_some_and(|n| n > out.limit) {
+        return Err(ArtifactError::TooLarge {
+            uri: uri.into(),
+            limit: out.limit,
+        });
+    }
+    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        out.push(&chunk).await?;
+    }
+    Ok(())
+}
