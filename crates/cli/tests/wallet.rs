@@ -479,6 +479,40 @@ async fn post_refuses_bad_input_and_sends_nothing() {
     );
     assert!(r.failed().contains("longer than market"), "{}", r.stderr);
 
+    let r = w.run(
+        "poster",
+        &[
+            "job",
+            "post",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--reward",
+            "0",
+            "--max-duration",
+            "1h",
+        ],
+    );
+    assert!(r.failed().contains("rent-exempt minimum"), "{}", r.stderr);
+    // A spec URI longer than the program stores.
+    let long = format!("https://example.com/{}", "a".repeat(181));
+    assert_eq!(long.len(), 201);
+    let r = w.run(
+        "poster",
+        &[
+            "job",
+            "post",
+            "--spec",
+            hosted.to_str().unwrap(),
+            "--spec-uri",
+            &long,
+            "--reward",
+            "0.5",
+            "--max-duration",
+            "1h",
+        ],
+    );
+    assert!(r.failed().contains("1 to 200 bytes"), "{}", r.stderr);
+
     assert_eq!(w.jobs_posted().await, posted0, "nothing posted");
     assert_eq!(w.balance(&poster).await, balance0, "nothing paid");
     assert_eq!(w.balance(&w.key("poor")).await, SOL);
@@ -726,6 +760,35 @@ async fn verify_catches_tampered_results() {
         "files of a manifest not on chain are not fetched"
     );
 
+    // A worker whose result URI points into the poster's machine: refused, nothing read.
+    let (job2, _) = w.post("poster", &spec, "0.5");
+    let hostile_uris = [
+        "file:///etc/manifest.json",
+        "http://169.254.169.254/latest/manifest.json",
+        "https://127.0.0.1/manifest.json",
+    ];
+    w.run("poster", &["job", "accept", &job.to_string()]).ok();
+    w.claim(job2).await;
+    let args = JobSubmitArgs {
+        result_hash: [7; 32],
+        result_uri: hostile_uris[0].into(),
+        reported_metric: 990_000,
+    };
+    let wk = w.net.account("worker");
+    w.net
+        .client()
+        .send(&[ix::job_submit(w.worker_keys(), job2, args)], &[wk])
+        .await
+        .unwrap();
+    let r = w.run("poster", &["job", "verify", &job2.to_string()]);
+    assert!(r.failed().contains("not allowed"), "{}", r.stderr);
+    for uri in &hostile_uris[1..] {
+        let e = fetch(uri, 1 << 20, &ReadPolicy::default())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not allowed"), "{uri}: {e}");
+    }
+
     // Restored: passes again, including a bit-identical re-run on this CPU.
     store.put(&key(WEIGHTS_FILE), weights).await.unwrap();
     store.put(&key(MANIFEST_FILE), manifest).await.unwrap();
@@ -764,6 +827,41 @@ async fn cancel_dispute_resolve_reclaim_finalize_and_market_admin() {
         w.balance(&w.key("poster")).await,
         p + SOL / 2 + rent - c["fee"].as_u64().unwrap()
     );
+
+    // A spec already hosted: --spec-uri with the same bytes posts without uploading.
+    let (first, _) = w.post("poster", &spec, "0.5");
+    let hosted_uri = client.job(&first).await.unwrap().unwrap().spec_uri;
+    let hosted_bytes = fetch(&hosted_uri, 1 << 20, &ReadPolicy::default())
+        .await
+        .unwrap();
+    let local_copy = w.dir.path().join("hosted-copy.json");
+    std::fs::write(&local_copy, &hosted_bytes).unwrap();
+    let v = w
+        .run(
+            "poster",
+            &[
+                "job",
+                "post",
+                "--spec",
+                local_copy.to_str().unwrap(),
+                "--spec-uri",
+                &hosted_uri,
+                "--reward",
+                "0.5",
+                "--max-duration",
+                "1h",
+            ],
+        )
+        .ok();
+    let again = client.job(&address(&v, "job")).await.unwrap().unwrap();
+    assert_eq!(again.spec_uri, hosted_uri);
+    assert_eq!(
+        hex::encode(again.spec_hash),
+        tensorgrid_artifacts::sha256_hex(&hosted_bytes)
+    );
+    for j in [first, address(&v, "job")] {
+        w.run("poster", &["job", "cancel", &j.to_string()]).ok();
+    }
 
     // Dispute, then the authority rules for the poster: refund and slash.
     let (job, _) = w.post("poster", &spec, "0.5");
