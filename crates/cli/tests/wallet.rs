@@ -169,6 +169,22 @@ impl World {
             .unwrap()
     }
 
+    /// `job post --spec SPEC --reward R --max-duration D EXTRA…` as `who`.
+    fn post_run(&self, who: &str, spec: &str, reward: &str, duration: &str, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "job",
+            "post",
+            "--spec",
+            spec,
+            "--reward",
+            reward,
+            "--max-duration",
+            duration,
+        ];
+        args.extend_from_slice(extra);
+        self.run(who, &args)
+    }
+
     fn run(&self, who: &str, args: &[&str]) -> Run {
         self.run_with(args, self.net.rpc_url(), &self.keyfile(who))
     }
@@ -203,19 +219,7 @@ impl World {
 
     fn post(&self, who: &str, spec: &Path, reward: &str) -> (Pubkey, Value) {
         let v = self
-            .run(
-                who,
-                &[
-                    "job",
-                    "post",
-                    "--spec",
-                    spec.to_str().unwrap(),
-                    "--reward",
-                    reward,
-                    "--max-duration",
-                    "2h",
-                ],
-            )
+            .post_run(who, spec.to_str().unwrap(), reward, "2h", &[])
             .ok();
         let job = address(&v, "job");
         (job, v)
@@ -330,14 +334,6 @@ async fn post_refuses_bad_input_and_sends_nothing() {
     let poster = w.key("poster");
     let (posted0, balance0) = (w.jobs_posted().await, w.balance(&poster).await);
     let spec = w.small_spec("ok.json", 2);
-    let post = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = ["job", "post", "--max-duration", "1h"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
-    };
 
     // A spec with two problems: both named, on one line.
     let mut bad: Value = serde_json::from_slice(&std::fs::read(&spec).unwrap()).unwrap();
@@ -345,8 +341,7 @@ async fn post_refuses_bad_input_and_sends_nothing() {
     bad["training"]["optimizer"]["lr"] = (-1.0).into();
     let bad_path = w.dir.path().join("bad.json");
     std::fs::write(&bad_path, serde_json::to_vec(&bad).unwrap()).unwrap();
-    let a = post(&["--spec", bad_path.to_str().unwrap(), "--reward", "0.5"]);
-    let r = w.run("poster", &a.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = w.post_run("poster", bad_path.to_str().unwrap(), "0.5", "1h", &[]);
     let line = r.failed();
     assert!(
         line.contains("invalid job spec (2 problems)")
@@ -357,19 +352,7 @@ async fn post_refuses_bad_input_and_sends_nothing() {
 
     // A spec that is not JSON.
     std::fs::write(&bad_path, b"{ not json").unwrap();
-    let r = w.run(
-        "poster",
-        &[
-            "job",
-            "post",
-            "--spec",
-            bad_path.to_str().unwrap(),
-            "--reward",
-            "0.5",
-            "--max-duration",
-            "1h",
-        ],
-    );
+    let r = w.post_run("poster", bad_path.to_str().unwrap(), "0.5", "1h", &[]);
     assert!(r.failed().contains("bad.json"), "{}", r.stderr);
 
     // --spec-uri whose content is another file.
@@ -382,20 +365,12 @@ async fn post_refuses_bad_input_and_sends_nothing() {
     let mut hosted_spec: Value = serde_json::from_slice(&std::fs::read(&spec).unwrap()).unwrap();
     hosted_spec["dataset"]["uri"] = "https://example.com/digits.safetensors".into();
     std::fs::write(&hosted, serde_json::to_vec(&hosted_spec).unwrap()).unwrap();
-    let r = w.run(
+    let r = w.post_run(
         "poster",
-        &[
-            "job",
-            "post",
-            "--spec",
-            hosted.to_str().unwrap(),
-            "--spec-uri",
-            &other_uri,
-            "--reward",
-            "0.5",
-            "--max-duration",
-            "1h",
-        ],
+        hosted.to_str().unwrap(),
+        "0.5",
+        "1h",
+        &["--spec-uri", &other_uri],
     );
     assert!(r.failed().contains("its content (sha256"), "{}", r.stderr);
 
@@ -436,80 +411,24 @@ async fn post_refuses_bad_input_and_sends_nothing() {
     );
 
     // Rewards below the rent-exempt minimum, above the balance, and zero.
-    let r = w.run(
-        "poster",
-        &[
-            "job",
-            "post",
-            "--spec",
-            spec.to_str().unwrap(),
-            "--reward",
-            "0.0001",
-            "--max-duration",
-            "1h",
-        ],
-    );
+    let r = w.post_run("poster", spec.to_str().unwrap(), "0.0001", "1h", &[]);
     assert!(r.failed().contains("rent-exempt minimum"), "{}", r.stderr);
-    let r = w.run(
-        "poor",
-        &[
-            "job",
-            "post",
-            "--spec",
-            spec.to_str().unwrap(),
-            "--reward",
-            "5",
-            "--max-duration",
-            "1h",
-        ],
-    );
+    let r = w.post_run("poor", spec.to_str().unwrap(), "5", "1h", &[]);
     assert!(r.failed().contains("has 1 SOL"), "{}", r.stderr);
-    let r = w.run(
-        "poster",
-        &[
-            "job",
-            "post",
-            "--spec",
-            spec.to_str().unwrap(),
-            "--reward",
-            "0.5",
-            "--max-duration",
-            "1000h",
-        ],
-    );
+    let r = w.post_run("poster", spec.to_str().unwrap(), "0.5", "1000h", &[]);
     assert!(r.failed().contains("longer than market"), "{}", r.stderr);
 
-    let r = w.run(
-        "poster",
-        &[
-            "job",
-            "post",
-            "--spec",
-            spec.to_str().unwrap(),
-            "--reward",
-            "0",
-            "--max-duration",
-            "1h",
-        ],
-    );
+    let r = w.post_run("poster", spec.to_str().unwrap(), "0", "1h", &[]);
     assert!(r.failed().contains("rent-exempt minimum"), "{}", r.stderr);
     // A spec URI longer than the program stores.
     let long = format!("https://example.com/{}", "a".repeat(181));
     assert_eq!(long.len(), 201);
-    let r = w.run(
+    let r = w.post_run(
         "poster",
-        &[
-            "job",
-            "post",
-            "--spec",
-            hosted.to_str().unwrap(),
-            "--spec-uri",
-            &long,
-            "--reward",
-            "0.5",
-            "--max-duration",
-            "1h",
-        ],
+        hosted.to_str().unwrap(),
+        "0.5",
+        "1h",
+        &["--spec-uri", &long],
     );
     assert!(r.failed().contains("1 to 200 bytes"), "{}", r.stderr);
 
@@ -717,6 +636,39 @@ async fn verify_catches_tampered_results() {
     .unwrap()
     .to_vec();
 
+    // `tensorgrid verify` of the worker's local result directory against the committed hash.
+    let committed = hex::encode(w.net.client().job(&job).await.unwrap().unwrap().result_hash);
+    let posted_spec = w.dir.path().join("posted-spec.json");
+    let spec_uri = w.net.client().job(&job).await.unwrap().unwrap().spec_uri;
+    std::fs::write(
+        &posted_spec,
+        fetch(&spec_uri, 1 << 20, &ReadPolicy::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let local = |hash: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+            .args([
+                "verify",
+                "--device",
+                "cpu",
+                "--spec",
+                posted_spec.to_str().unwrap(),
+            ])
+            .args([
+                "--result",
+                w.dir.path().join(format!("work-{job}")).to_str().unwrap(),
+            ])
+            .args(["--expect-hash", hash])
+            .output()
+            .unwrap()
+    };
+    assert!(local(&committed).status.success());
+    let wrong = local(&"ab".repeat(32));
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stdout).contains("is not the expected result hash"));
+
     // Weights changed: their hash no longer matches the manifest.
     let mut evil = weights.clone();
     let at = evil.len() - 5;
@@ -837,20 +789,12 @@ async fn cancel_dispute_resolve_reclaim_finalize_and_market_admin() {
     let local_copy = w.dir.path().join("hosted-copy.json");
     std::fs::write(&local_copy, &hosted_bytes).unwrap();
     let v = w
-        .run(
+        .post_run(
             "poster",
-            &[
-                "job",
-                "post",
-                "--spec",
-                local_copy.to_str().unwrap(),
-                "--spec-uri",
-                &hosted_uri,
-                "--reward",
-                "0.5",
-                "--max-duration",
-                "1h",
-            ],
+            local_copy.to_str().unwrap(),
+            "0.5",
+            "1h",
+            &["--spec-uri", &hosted_uri],
         )
         .ok();
     let again = client.job(&address(&v, "job")).await.unwrap().unwrap();
@@ -934,19 +878,7 @@ async fn cancel_dispute_resolve_reclaim_finalize_and_market_admin() {
     w.run("authority", &["market", "pause"]).ok();
     let posted = w.jobs_posted().await;
     assert!(w
-        .run(
-            "poster",
-            &[
-                "job",
-                "post",
-                "--spec",
-                spec.to_str().unwrap(),
-                "--reward",
-                "0.5",
-                "--max-duration",
-                "1h"
-            ]
-        )
+        .post_run("poster", spec.to_str().unwrap(), "0.5", "1h", &[])
         .failed()
         .contains("paused"));
     assert_eq!(w.jobs_posted().await, posted);

@@ -1,6 +1,7 @@
 //! Sweeps for a crank: settle every job that is due, one transaction each, carrying on past
 //! jobs someone else settled first.
 
+use clap::Args;
 use serde::Serialize;
 use solana_keypair::Keypair;
 use tensorgrid_client::{anchor_lang::prelude::Pubkey, instructions::Instruction, state::Job};
@@ -10,6 +11,17 @@ use crate::{
     output::Report,
     tx::{self, Sent},
 };
+
+/// One job, or `--all` of the market's that are due.
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// The job's address (or your job id).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub job: Option<super::JobRef>,
+    /// Every job of the market that is due.
+    #[arg(long)]
+    pub all: bool,
+}
 
 #[derive(Debug, Serialize)]
 pub struct Failed {

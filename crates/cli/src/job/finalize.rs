@@ -10,7 +10,7 @@ use tensorgrid_client::{
     state::{Job, JobState},
 };
 
-use super::{crank, JobRef};
+use super::crank;
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
@@ -22,12 +22,8 @@ use crate::{
 pub struct FinalizeArgs {
     #[command(flatten)]
     chain: ChainArgs,
-    /// The job's address (or your job id).
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
-    job: Option<JobRef>,
-    /// Every job of the market that is due.
-    #[arg(long)]
-    all: bool,
+    #[command(flatten)]
+    target: crank::Target,
 }
 
 fn settle_ix(address: &Pubkey, job: &Job) -> Instruction {
@@ -48,7 +44,7 @@ pub async fn run(a: FinalizeArgs, out: OutputFormat, yes: bool) -> Result<std::p
     let ctx = Ctx::new(&a.chain, out, yes)?;
     let signer = ctx.keypair()?;
     let now = ctx.chain.chain_time().await?;
-    if a.all {
+    if a.target.all {
         let (market, _) = ctx.market().await?;
         let mut due: Vec<(Pubkey, Job)> = ctx
             .chain
@@ -72,7 +68,7 @@ pub async fn run(a: FinalizeArgs, out: OutputFormat, yes: bool) -> Result<std::p
         ctx.out.emit(&report)?;
         return Ok(exit(report.failed.is_empty()));
     }
-    let job_ref = a.job.expect("clap requires a job without --all");
+    let job_ref = a.target.job.expect("clap requires a job without --all");
     let (address, job) = job_ref.load(&ctx, None).await?;
     match job.state {
         JobState::Submitted if job.challenge_ends_at >= now => bail!(

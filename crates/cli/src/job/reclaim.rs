@@ -6,7 +6,7 @@ use clap::Args;
 use solana_signer::Signer;
 use tensorgrid_client::instructions;
 
-use super::{crank, finalize::exit, JobRef};
+use super::{crank, finalize::exit};
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
@@ -18,12 +18,8 @@ use crate::{
 pub struct ReclaimArgs {
     #[command(flatten)]
     chain: ChainArgs,
-    /// The job's address (or your job id).
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
-    job: Option<JobRef>,
-    /// Every job of the market past its deadline.
-    #[arg(long)]
-    all: bool,
+    #[command(flatten)]
+    target: crank::Target,
 }
 
 pub async fn run(a: ReclaimArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
@@ -31,7 +27,7 @@ pub async fn run(a: ReclaimArgs, out: OutputFormat, yes: bool) -> Result<std::pr
     let signer = ctx.keypair()?;
     let cranker = signer.pubkey();
     let now = ctx.chain.chain_time().await?;
-    if a.all {
+    if a.target.all {
         let (market, _) = ctx.market().await?;
         let due = ctx
             .chain
@@ -48,7 +44,7 @@ pub async fn run(a: ReclaimArgs, out: OutputFormat, yes: bool) -> Result<std::pr
         ctx.out.emit(&report)?;
         return Ok(exit(report.failed.is_empty()));
     }
-    let job_ref = a.job.expect("clap requires a job without --all");
+    let job_ref = a.target.job.expect("clap requires a job without --all");
     let (address, job) = job_ref.load(&ctx, None).await?;
     if job.state == tensorgrid_client::state::JobState::Claimed && job.deadline >= now {
         bail!(

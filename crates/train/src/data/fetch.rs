@@ -78,8 +78,8 @@ fn download(uri: &str, max_bytes: u64) -> Result<Vec<u8>> {
     let client = reqwest::blocking::Client::builder()
         .timeout(std::time::Duration::from_secs(300))
         .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let resp = client.get(uri).send().map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(causes(&e)))?;
+    let resp = client.get(uri).send().map_err(|e| fail(causes(&e)))?;
     if !resp.status().is_success() {
         return Err(fail(format!("HTTP {}", resp.status())));
     }
@@ -93,7 +93,7 @@ fn download(uri: &str, max_bytes: u64) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     resp.take(max_bytes + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(causes(&e)))?;
     if bytes.len() as u64 > max_bytes {
         return Err(Error::TooLarge {
             uri: uri.into(),
@@ -103,10 +103,43 @@ fn download(uri: &str, max_bytes: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The error and its sources on one line ("error sending request …: connection refused"):
+/// reqwest's own message omits the cause a person can act on.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(err) = cur {
+        let msg = err.to_string();
+        if !parts.iter().any(|p| p.contains(&msg)) {
+            parts.push(msg);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
 fn cached(dir: &Path, sha256: &str) -> Option<Vec<u8>> {
     let bytes = fs::read(dir.join(sha256)).ok()?;
     // A corrupted cache entry is ignored, not trusted.
     (hex::encode(Sha256::digest(&bytes)) == sha256).then_some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_url_says_why() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let uri = format!("http://127.0.0.1:{port}/d.csv");
+        let e = fetch(&uri, &"0".repeat(64), 10, Path::new("."), None).unwrap_err();
+        let msg = e.to_string().to_lowercase();
+        assert!(msg.contains("connection refused"), "{msg}");
+    }
 }
 
 fn store(dir: &Path, sha256: &str, bytes: &[u8]) -> Result<()> {
