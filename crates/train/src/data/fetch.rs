@@ -124,6 +124,13 @@ fn cached(dir: &Path, sha256: &str) -> Option<Vec<u8>> {
     (hex::encode(Sha256::digest(&bytes)) == sha256).then_some(bytes)
 }
 
+fn store(dir: &Path, sha256: &str, bytes: &[u8]) -> Result<()> {
+    fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let tmp = dir.join(format!("{sha256}.partial"));
+    fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
+    fs::rename(&tmp, dir.join(sha256)).map_err(Error::io(dir))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,11 +147,4 @@ mod tests {
         let msg = e.to_string().to_lowercase();
         assert!(msg.contains("connection refused"), "{msg}");
     }
-}
-
-fn store(dir: &Path, sha256: &str, bytes: &[u8]) -> Result<()> {
-    fs::create_dir_all(dir).map_err(Error::io(dir))?;
-    let tmp = dir.join(format!("{sha256}.partial"));
-    fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
-    fs::rename(&tmp, dir.join(sha256)).map_err(Error::io(dir))
 }
