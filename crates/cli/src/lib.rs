@@ -13,6 +13,7 @@ mod localnet_cmd;
 mod market;
 pub mod output;
 pub mod plot;
+mod progress;
 pub mod solana_config;
 pub mod store_args;
 mod tx;

@@ -60,7 +60,7 @@ fn killed_run_resumes_to_identical_weights() {
 
     let killed = tmp.path().join("killed");
     let mut child = tensorgrid(&spec, &killed).spawn().unwrap();
-    let meta = killed.join("checkpoint/meta.json");
+    let meta = killed.join("checkpoint/state.safetensors");
     let deadline = Instant::now() + Duration::from_secs(120);
     while !meta.exists() {
         assert!(Instant::now() < deadline, "no checkpoint appeared");
@@ -100,7 +100,7 @@ fn interrupted_run_saves_a_checkpoint_and_resumes_identically() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let meta = out_dir.join("checkpoint/meta.json");
+    let meta = out_dir.join("checkpoint/state.safetensors");
     while !meta.exists() {
         assert!(
             child.try_wait().unwrap().is_none(),

@@ -266,11 +266,8 @@ impl World {
         let outcome = tokio::task::spawn_blocking(move || {
             let split = data::split(&spec, &data_bytes).unwrap();
             let opts = TrainOptions {
-                device: tensorgrid_train::Device::Cpu,
-                out_dir: out2,
                 resume: false,
-                cancel: None,
-                progress: false,
+                ..TrainOptions::new(tensorgrid_train::Device::Cpu, out2)
             };
             trainer::train(&spec, &spec_bytes, &split, &opts).unwrap()
         })

@@ -1,10 +1,16 @@
-//! Checkpoints: parameters and optimizer state in one safetensors file, the step and the
-//! metrics so far in a JSON sidecar. Written to temporary names and renamed, so a kill
-//! mid-write leaves the previous checkpoint intact.
+//! Checkpoints: parameters, optimizer state and the run's metadata (step, metrics so far, the
+//! spec it belongs to, the engine that wrote it) in **one** safetensors file, written to a
+//! temporary name, synced and renamed. A kill at any moment leaves either the previous
+//! checkpoint or the new one, never a mix of the two.
+//!
+//! A checkpoint is bound to the sha256 of its spec and to the engine version: resuming a
+//! different spec (or with another engine) from it would produce a result that verifies but
+//! is not what the spec describes, so such a checkpoint is set aside and training starts over.
 
 use std::{
     collections::{BTreeMap, HashMap},
-    path::Path,
+    io::Write,
+    path::{Path, PathBuf},
 };
 
 use candle_core::{Device, Tensor, Var};
@@ -12,17 +18,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::{optim::Optimizer, trainer::MetricsRecord, Error, Result};
 
-const STATE: &str = "state.safetensors";
-const META: &str = "meta.json";
+const FILE: &str = "state.safetensors";
+/// The metadata rides in the same file as a `u8` tensor of JSON.
+const META_TENSOR: &str = "__meta__";
+/// Written into every checkpoint; a checkpoint from another engine is not resumed.
+pub const ENGINE: &str = concat!("tensorgrid-train ", env!("CARGO_PKG_VERSION"));
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Meta {
+    /// sha256 (hex) of the spec bytes the run trains.
+    pub spec_sha256: String,
+    /// [`ENGINE`] of the writer.
+    pub engine: String,
     /// Steps completed.
     pub step: u64,
     pub records: Vec<MetricsRecord>,
     /// Training loss accumulated since the last record.
     pub loss_sum: f64,
     pub loss_n: u64,
+    /// Seconds spent training before this checkpoint, over all previous runs (so the spec's
+    /// wall-time limit holds across resumes).
+    #[serde(default)]
+    pub train_secs: f64,
 }
 
 pub struct Checkpoint {
@@ -30,51 +47,84 @@ pub struct Checkpoint {
     pub tensors: BTreeMap<String, Tensor>,
 }
 
+/// The checkpoint file in a run's checkpoint directory.
+pub fn file(dir: &Path) -> PathBuf {
+    dir.join(FILE)
+}
+
 pub fn save(
     dir: &Path,
     params: &BTreeMap<String, Var>,
     opt: &Optimizer,
-    records: &[MetricsRecord],
-    (loss_sum, loss_n): (f64, u64),
+    meta: &Meta,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let mut tensors: HashMap<String, Tensor> = opt.state().into_iter().collect();
     for (name, var) in params {
         tensors.insert(format!("param.{name}"), var.as_tensor().clone());
     }
-    let tmp = dir.join(format!("{STATE}.tmp"));
+    let json = serde_json::to_vec(meta).expect("meta serialises");
+    let len = json.len();
+    tensors.insert(
+        META_TENSOR.into(),
+        Tensor::from_vec(json, len, &Device::Cpu)?,
+    );
+    let tmp = dir.join(format!("{FILE}.tmp"));
     candle_core::safetensors::save(&tensors, &tmp)?;
-    std::fs::rename(&tmp, dir.join(STATE)).map_err(Error::io(dir))?;
-    let meta = Meta {
-        step: opt.step,
-        records: records.to_vec(),
-        loss_sum,
-        loss_n,
-    };
-    let tmp = dir.join(format!("{META}.tmp"));
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec_pretty(&meta).expect("meta serialises"),
-    )
-    .map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, dir.join(META)).map_err(Error::io(dir))?;
-    tracing::debug!(step = opt.step, "checkpoint saved");
+    // On disk before the rename makes it the checkpoint: a power cut cannot leave a
+    // renamed-but-empty file.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&tmp)
+        .and_then(|mut f| f.flush().and_then(|()| f.sync_all()))
+        .map_err(Error::io(&tmp))?;
+    std::fs::rename(&tmp, file(dir)).map_err(Error::io(dir))?;
+    tracing::debug!(step = meta.step, "checkpoint saved");
     Ok(())
 }
 
-/// The checkpoint in `dir`, if there is a complete one. The sidecar is written last, so its
-/// step is the one the state file holds.
-pub fn load(dir: &Path, device: &Device) -> Result<Option<Checkpoint>> {
-    let meta_path = dir.join(META);
-    if !meta_path.exists() {
+/// The checkpoint in `dir` if there is one for this spec (sha256 hex) and engine. One for
+/// another spec or engine, or an unreadable one, is moved aside (`state.safetensors.stale`)
+/// with a warning, and `None` returned: the run starts over.
+pub fn load(dir: &Path, device: &Device, spec_sha256: &str) -> Result<Option<Checkpoint>> {
+    let path = file(dir);
+    if !path.exists() {
         return Ok(None);
     }
-    let meta: Meta =
-        serde_json::from_slice(&std::fs::read(&meta_path).map_err(Error::io(&meta_path))?)
-            .map_err(|e| Error::Checkpoint(format!("{}: {e}", meta_path.display())))?;
-    let tensors = candle_core::safetensors::load(dir.join(STATE), device)?
-        .into_iter()
-        .collect();
+    let set_aside = |why: String| -> Result<Option<Checkpoint>> {
+        tracing::warn!(checkpoint = %path.display(), "{why}: starting over");
+        let stale = dir.join(format!("{FILE}.stale"));
+        std::fs::rename(&path, &stale).map_err(Error::io(&path))?;
+        Ok(None)
+    };
+    let mut tensors: BTreeMap<String, Tensor> = match candle_core::safetensors::load(&path, device)
+    {
+        Ok(t) => t.into_iter().collect(),
+        Err(e) => return set_aside(format!("unreadable checkpoint ({e})")),
+    };
+    let Some(meta_t) = tensors.remove(META_TENSOR) else {
+        return set_aside("checkpoint without metadata".into());
+    };
+    let meta: Meta = match meta_t
+        .to_vec1::<u8>()
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+    {
+        Some(m) => m,
+        None => return set_aside("checkpoint metadata unreadable".into()),
+    };
+    if meta.spec_sha256 != spec_sha256 {
+        return set_aside(format!(
+            "checkpoint is for spec {}, not this spec {spec_sha256}",
+            meta.spec_sha256
+        ));
+    }
+    if meta.engine != ENGINE {
+        return set_aside(format!(
+            "checkpoint written by {}, this is {ENGINE}",
+            meta.engine
+        ));
+    }
     Ok(Some(Checkpoint { meta, tensors }))
 }
 
@@ -100,12 +150,10 @@ pub fn restore(ck: &Checkpoint, params: &BTreeMap<String, Var>, opt: &mut Optimi
 mod tests {
     use super::*;
 
-    /// The metrics carried in `meta.json` must come back bit for bit, or a resumed run's
-    /// `metrics.jsonl` (and so its result hash) differs from an uninterrupted run's. serde_json's
-    /// default float parser is off by one ulp on values like this one (seen in a resume test).
-    #[test]
-    fn meta_round_trips_floats_exactly() {
-        let meta = Meta {
+    fn meta() -> Meta {
+        Meta {
+            spec_sha256: "ab".repeat(32),
+            engine: ENGINE.into(),
             step: 46,
             records: vec![MetricsRecord {
                 step: 46,
@@ -116,10 +164,73 @@ mod tests {
             }],
             loss_sum: 0.1 + 0.2,
             loss_n: 3,
-        };
-        let back: Meta =
-            serde_json::from_slice(&serde_json::to_vec_pretty(&meta).unwrap()).unwrap();
-        assert_eq!(back.records, meta.records);
-        assert_eq!(back.loss_sum.to_bits(), meta.loss_sum.to_bits());
+            train_secs: 1.5,
+        }
+    }
+
+    /// The metrics carried in the metadata must come back bit for bit, or a resumed run's
+    /// `metrics.jsonl` (and so its result hash) differs from an uninterrupted run's. serde_json's
+    /// default float parser is off by one ulp on values like this one (seen in a resume test).
+    #[test]
+    fn meta_round_trips_floats_exactly() {
+        let m = meta();
+        let back: Meta = serde_json::from_slice(&serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(back.records, m.records);
+        assert_eq!(back.loss_sum.to_bits(), m.loss_sum.to_bits());
+    }
+
+    fn one_param() -> (BTreeMap<String, Var>, Optimizer) {
+        let var = Var::from_tensor(&Tensor::new(&[1f32, 2., 3.], &Device::Cpu).unwrap()).unwrap();
+        let params = BTreeMap::from([("w".to_string(), var)]);
+        let opt = Optimizer::new(
+            crate::spec::OptimizerSpec::Sgd {
+                lr: 0.1,
+                momentum: 0.0,
+            },
+            params.clone(),
+        )
+        .unwrap();
+        (params, opt)
+    }
+
+    #[test]
+    fn one_file_bound_to_its_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let (params, opt) = one_param();
+        save(dir.path(), &params, &opt, &meta()).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec![FILE.to_string()], "one file, no temporaries");
+
+        let ck = load(dir.path(), &Device::Cpu, &"ab".repeat(32))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ck.meta.step, 46);
+        assert!(ck.tensors.contains_key("param.w") && !ck.tensors.contains_key(META_TENSOR));
+
+        // Another spec: set aside, not resumed.
+        assert!(load(dir.path(), &Device::Cpu, &"cd".repeat(32))
+            .unwrap()
+            .is_none());
+        assert!(!file(dir.path()).exists());
+        assert!(dir.path().join(format!("{FILE}.stale")).exists());
+
+        // Another engine: the same.
+        let mut m = meta();
+        m.engine = "tensorgrid-train 0.0.1".into();
+        save(dir.path(), &params, &opt, &m).unwrap();
+        assert!(load(dir.path(), &Device::Cpu, &"ab".repeat(32))
+            .unwrap()
+            .is_none());
+
+        // A truncated file (a torn write from an older engine, a full disk): set aside.
+        save(dir.path(), &params, &opt, &meta()).unwrap();
+        let bytes = std::fs::read(file(dir.path())).unwrap();
+        std::fs::write(file(dir.path()), &bytes[..bytes.len() / 2]).unwrap();
+        assert!(load(dir.path(), &Device::Cpu, &"ab".repeat(32))
+            .unwrap()
+            .is_none());
     }
 }

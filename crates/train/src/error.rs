@@ -32,11 +32,44 @@ pub enum Error {
     LimitExceeded(String),
     #[error("training cancelled at step {0}")]
     Cancelled(u64),
+    #[error("deadline reached at step {0}")]
+    DeadlineReached(u64),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whose problem an error is, which decides what a worker does with the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The job as posted cannot be done: an invalid spec, data that is not what the spec
+    /// says (hash, size, format), a limit the spec sets. Retrying gives the same; give the
+    /// job back (abandon) rather than miss its deadline.
+    Poster,
+    /// This machine or the network: I/O, a download, the device. Worth retrying.
+    Transient,
+    /// Stopped on request or at the deadline; a checkpoint was written.
+    Stopped,
+    /// A bug or a broken checkpoint: not the poster's, and retrying will not help.
+    Internal,
+}
+
+impl Error {
+    pub fn fault(&self) -> Fault {
+        match self {
+            Error::InvalidSpec(_)
+            | Error::SpecSyntax(_)
+            | Error::HashMismatch { .. }
+            | Error::TooLarge { .. }
+            | Error::Format(_)
+            | Error::LimitExceeded(_) => Fault::Poster,
+            Error::Fetch { .. } | Error::Io { .. } | Error::Device(_) => Fault::Transient,
+            Error::Cancelled(_) | Error::DeadlineReached(_) => Fault::Stopped,
+            Error::Checkpoint(_) | Error::Candle(_) => Fault::Internal,
+        }
+    }
+}
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {

@@ -23,4 +23,4 @@ pub mod verify;
 
 /// The device type runs are made on (re-exported so callers need not depend on candle).
 pub use candle_core::Device;
-pub use error::{Error, Result};
+pub use error::{Error, Fault, Result};

@@ -13,7 +13,6 @@ use std::{
 
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -57,8 +56,47 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Checked between steps; when set, a checkpoint is written and training stops.
     pub cancel: Option<Arc<AtomicBool>>,
-    /// Draw a progress bar (only drawn when stderr is a terminal).
-    pub progress: bool,
+    /// Training stops (with a checkpoint) once this instant passes: [`Error::DeadlineReached`].
+    /// A worker sets it from the on-chain deadline, less the time to publish and submit.
+    pub deadline: Option<Instant>,
+    /// Called after every step, and with the new record after every evaluation.
+    pub progress: Option<ProgressFn>,
+}
+
+/// Where a run is, for a progress bar or a worker's status.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    /// Steps completed.
+    pub step: u64,
+    pub total: u64,
+    /// The evaluation just made, if this step ended with one.
+    pub record: Option<&'a MetricsRecord>,
+}
+
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+impl TrainOptions {
+    /// CPU or GPU training into `out_dir`, resuming, with no cancel flag, deadline or callback.
+    pub fn new(device: Device, out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            device,
+            out_dir: out_dir.into(),
+            resume: true,
+            cancel: None,
+            deadline: None,
+            progress: None,
+        }
+    }
+
+    fn report(&self, step: u64, total: u64, record: Option<&MetricsRecord>) {
+        if let Some(f) = &self.progress {
+            f(&Progress {
+                step,
+                total,
+                record,
+            });
+        }
+    }
 }
 
 /// What a finished run produced.
@@ -265,37 +303,48 @@ pub fn train(
     let ckpt_dir = opts.out_dir.join("checkpoint");
     std::fs::create_dir_all(&opts.out_dir).map_err(Error::io(&opts.out_dir))?;
 
-    let mut records: Vec<MetricsRecord> = Vec::new();
-    let mut start = 0;
-    // Training loss accumulated since the last record (part of the next one).
-    let (mut loss_sum, mut loss_n) = (0f64, 0u64);
+    let spec_sha256 = hex::encode(JobSpec::hash_bytes(spec_bytes));
+    let mut meta = checkpoint::Meta {
+        spec_sha256: spec_sha256.clone(),
+        engine: checkpoint::ENGINE.into(),
+        step: 0,
+        records: Vec::new(),
+        // Training loss accumulated since the last record (part of the next one).
+        loss_sum: 0.0,
+        loss_n: 0,
+        train_secs: 0.0,
+    };
     if opts.resume {
-        if let Some(ck) = checkpoint::load(&ckpt_dir, device)? {
+        if let Some(ck) = checkpoint::load(&ckpt_dir, device, &spec_sha256)? {
             checkpoint::restore(&ck, &built.params(), &mut opt)?;
-            start = ck.meta.step;
-            records = ck.meta.records.clone();
-            (loss_sum, loss_n) = (ck.meta.loss_sum, ck.meta.loss_n);
-            tracing::info!(step = start, "resumed from checkpoint");
+            tracing::info!(step = ck.meta.step, "resumed from checkpoint");
+            meta = ck.meta;
         }
     }
+    let start = meta.step;
+    // Time trained in earlier runs counts against the spec's limit.
+    let before = meta.train_secs;
+    let save = |opt: &Optimizer, meta: &mut checkpoint::Meta| -> Result<()> {
+        meta.step = opt.step;
+        meta.train_secs = before + started.elapsed().as_secs_f64();
+        checkpoint::save(&ckpt_dir, &built.params(), opt, meta)
+    };
 
-    let bar = progress_bar(opts.progress, total, start);
+    opts.report(start, total, None);
     for step in start..total {
         if opts
             .cancel
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
         {
-            checkpoint::save(
-                &ckpt_dir,
-                &built.params(),
-                &opt,
-                &records,
-                (loss_sum, loss_n),
-            )?;
+            save(&opt, &mut meta)?;
             return Err(Error::Cancelled(step));
         }
-        if started.elapsed().as_secs() > spec.limits.max_wall_time_s {
+        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+            save(&opt, &mut meta)?;
+            return Err(Error::DeadlineReached(step));
+        }
+        if before + started.elapsed().as_secs_f64() > spec.limits.max_wall_time_s as f64 {
             return Err(Error::LimitExceeded(format!(
                 "limits.max_wall_time_s ({} s) reached at step {step}",
                 spec.limits.max_wall_time_s
@@ -304,8 +353,8 @@ pub fn train(
         let (x, y) = batches.batch(t.seed, step, t.batch_size, device)?;
         let l = loss(&built.model.forward(&x)?, &y)?;
         opt.backward_step(&l)?;
-        loss_sum += l.to_scalar::<f32>()? as f64;
-        loss_n += 1;
+        meta.loss_sum += l.to_scalar::<f32>()? as f64;
+        meta.loss_n += 1;
         let done = step + 1;
         let eval_now = match per_epoch {
             Some(pe) => done % pe == 0 || done == total,
@@ -316,7 +365,7 @@ pub fn train(
             let rec = MetricsRecord {
                 step: done,
                 epoch: per_epoch.map(|pe| done.div_ceil(pe)),
-                train_loss: loss_sum / loss_n.max(1) as f64,
+                train_loss: meta.loss_sum / meta.loss_n.max(1) as f64,
                 eval_loss,
                 eval_accuracy,
             };
@@ -327,32 +376,21 @@ pub fn train(
                 eval_accuracy,
                 "eval"
             );
-            bar.set_message(format!(
-                "eval loss {eval_loss:.4}{}",
-                eval_accuracy
-                    .map(|a| format!(" acc {a:.4}"))
-                    .unwrap_or_default()
-            ));
-            records.push(rec);
-            (loss_sum, loss_n) = (0.0, 0);
+            opts.report(done, total, Some(&rec));
+            meta.records.push(rec);
+            (meta.loss_sum, meta.loss_n) = (0.0, 0);
+        } else {
+            opts.report(done, total, None);
         }
         if t.checkpoint_every > 0 && done % t.checkpoint_every == 0 && done < total {
-            checkpoint::save(
-                &ckpt_dir,
-                &built.params(),
-                &opt,
-                &records,
-                (loss_sum, loss_n),
-            )?;
+            save(&opt, &mut meta)?;
         }
-        bar.inc(1);
     }
-    bar.finish_and_clear();
     let manifest = manifest::write(
         spec,
         spec_bytes,
         &built.varmap,
-        &records,
+        &meta.records,
         device,
         total,
         &opts.out_dir,
@@ -364,19 +402,6 @@ pub fn train(
         result_hash,
         wall_time_s: started.elapsed().as_secs_f64(),
     })
-}
-
-fn progress_bar(enabled: bool, total: u64, start: u64) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total).with_position(start);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} steps {elapsed_precise} eta {eta} {msg}")
-    {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// Where `train` writes the weights.

@@ -143,3 +143,23 @@ fn digits_split_is_deterministic_and_complete() {
         "scaled by 1/16"
     );
 }
+
+/// A worker fetches datasets from inside its tokio runtime (on `spawn_blocking` threads or
+/// not): reqwest's blocking client must not panic there.
+#[test]
+fn http_fetch_works_inside_an_async_runtime() {
+    let body = b"0.5,1\n0.25,0\n".to_vec();
+    let hash = common::sha256_hex(&body);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = serve(body.clone(), 2, true);
+    let (u, h) = (url.clone(), hash.clone());
+    let on_blocking = rt
+        .block_on(async {
+            tokio::task::spawn_blocking(move || fetch(&u, &h, 1_000, Path::new("."), None)).await
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(on_blocking, body);
+    let inside = rt.block_on(async { fetch(&url, &hash, 1_000, Path::new("."), None) });
+    assert_eq!(inside.unwrap(), body);
+}

@@ -73,3 +73,156 @@ fn cancelled_run_resumes_bit_identically() {
         common::assert_resumes_bit_identically(&optimizer.to_string(), &spec, &bytes);
     }
 }
+
+/// A checkpoint belongs to its spec: another spec trained in the same directory starts over
+/// (and ends with its own result), instead of resuming the first spec's state.
+#[test]
+fn a_checkpoint_of_another_spec_is_not_resumed() {
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    };
+    use tensorgrid_train::{checkpoint, trainer::TrainOptions, Error};
+
+    let (a, a_bytes) = common::digits_spec(|v| {
+        v["training"]["epochs"] = 3.into();
+        v["training"]["checkpoint_every"] = 10.into();
+    });
+    let (b, b_bytes) = common::digits_spec(|v| {
+        v["training"]["epochs"] = 3.into();
+        v["training"]["checkpoint_every"] = 10.into();
+        v["training"]["seed"] = 777.into();
+    });
+    let data = common::split(&a);
+    let fresh_b = tempfile::tempdir().unwrap();
+    let reference =
+        tensorgrid_train::trainer::train(&b, &b_bytes, &data, &common::opts(fresh_b.path()))
+            .unwrap();
+
+    // Spec A stops mid-run, leaving its checkpoint.
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c = cancel.clone();
+    let stop_after_first_checkpoint: tensorgrid_train::trainer::ProgressFn = Arc::new(move |p| {
+        if p.step >= 25 {
+            c.store(true, Ordering::Relaxed);
+        }
+    });
+    let first = tensorgrid_train::trainer::train(
+        &a,
+        &a_bytes,
+        &data,
+        &TrainOptions {
+            cancel: Some(cancel),
+            progress: Some(stop_after_first_checkpoint),
+            ..common::opts(dir.path())
+        },
+    );
+    assert!(matches!(first, Err(Error::Cancelled(_))), "{first:?}");
+    assert!(checkpoint::file(&dir.path().join("checkpoint")).exists());
+
+    // Spec B in the same directory: A's checkpoint is set aside, B's result is B's.
+    let first_step = Arc::new(std::sync::Mutex::new(None));
+    let f = first_step.clone();
+    let b_run = tensorgrid_train::trainer::train(
+        &b,
+        &b_bytes,
+        &data,
+        &TrainOptions {
+            progress: Some(Arc::new(move |p| {
+                f.lock().unwrap().get_or_insert(p.step);
+            })),
+            ..common::opts(dir.path())
+        },
+    )
+    .unwrap();
+    assert_eq!(*first_step.lock().unwrap(), Some(0), "started over");
+    assert_eq!(b_run.result_hash, reference.result_hash);
+}
+
+/// The spec's wall-time limit counts the time of earlier runs too (a resume does not reset
+/// it), and a deadline stops training with a checkpoint to resume from.
+#[test]
+fn wall_time_accumulates_over_resumes_and_deadlines_stop_with_a_checkpoint() {
+    use std::time::Instant;
+    use tensorgrid_train::{checkpoint, trainer::TrainOptions, Error, Fault};
+
+    let (spec, bytes) = common::digits_spec(|v| {
+        v["training"]["epochs"] = 3.into();
+        v["training"]["checkpoint_every"] = 10.into();
+        v["limits"]["max_wall_time_s"] = 600.into();
+    });
+    let data = common::split(&spec);
+    let dir = tempfile::tempdir().unwrap();
+    let stopped = tensorgrid_train::trainer::train(
+        &spec,
+        &bytes,
+        &data,
+        &TrainOptions {
+            deadline: Some(Instant::now()),
+            ..common::opts(dir.path())
+        },
+    );
+    let Err(e @ Error::DeadlineReached(0)) = stopped else {
+        panic!("{stopped:?}")
+    };
+    assert_eq!(e.fault(), Fault::Stopped);
+    let ck_dir = dir.path().join("checkpoint");
+    let sha = common::sha256_hex(&bytes);
+    let mut ck = checkpoint::load(&ck_dir, &tensorgrid_train::Device::Cpu, &sha)
+        .unwrap()
+        .expect("a checkpoint at the deadline");
+
+    // As if earlier runs had already trained for longer than the limit.
+    ck.meta.train_secs = 601.0;
+    let (built, opt) = {
+        let built =
+            tensorgrid_train::trainer::Built::new(&spec, &data, &tensorgrid_train::Device::Cpu)
+                .unwrap();
+        let mut opt = tensorgrid_train::optim::Optimizer::new(
+            spec.training.optimizer.clone(),
+            built.params(),
+        )
+        .unwrap();
+        checkpoint::restore(&ck, &built.params(), &mut opt).unwrap();
+        (built, opt)
+    };
+    checkpoint::save(&ck_dir, &built.params(), &opt, &ck.meta).unwrap();
+    let over = tensorgrid_train::trainer::train(&spec, &bytes, &data, &common::opts(dir.path()));
+    let Err(e @ Error::LimitExceeded(_)) = over else {
+        panic!("{over:?}")
+    };
+    assert_eq!(e.fault(), Fault::Poster);
+}
+
+/// The progress callback sees every step once and every evaluation's record.
+#[test]
+fn progress_reports_every_step_and_evaluation() {
+    use std::sync::{Arc, Mutex};
+    use tensorgrid_train::trainer::TrainOptions;
+
+    let (spec, bytes) = common::digits_spec(|v| {
+        v["training"]["epochs"] = 2.into();
+    });
+    let data = common::split(&spec);
+    let seen: Arc<Mutex<(Vec<u64>, usize)>> = Arc::default();
+    let s = seen.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let out = tensorgrid_train::trainer::train(
+        &spec,
+        &bytes,
+        &data,
+        &TrainOptions {
+            progress: Some(Arc::new(move |p| {
+                let mut g = s.lock().unwrap();
+                g.0.push(p.step);
+                g.1 += usize::from(p.record.is_some());
+            })),
+            ..common::opts(dir.path())
+        },
+    )
+    .unwrap();
+    let (steps, records) = seen.lock().unwrap().clone();
+    assert_eq!(steps, (0..=out.manifest.steps).collect::<Vec<_>>());
+    assert_eq!(records, 2, "one evaluation per epoch");
+}

@@ -270,11 +270,9 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         let (spec3, bytes3) = (spec.clone(), spec_bytes.to_vec());
         let outcome = tokio::task::spawn_blocking(move || {
             let opts = TrainOptions {
-                device: tensorgrid_train::Device::Cpu,
-                out_dir: rerun_dir,
                 resume: false,
-                cancel: None,
-                progress: true,
+                progress: Some(crate::progress::bar()),
+                ..TrainOptions::new(tensorgrid_train::Device::Cpu, rerun_dir)
             };
             trainer::train(&spec3, &bytes3, &split, &opts)
         })

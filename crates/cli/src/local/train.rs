@@ -36,11 +36,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
         .context("installing the Ctrl-C handler")?;
     let opts = TrainOptions {
-        device,
-        out_dir: a.out.clone(),
         resume: !a.fresh,
         cancel: Some(cancel),
-        progress: true,
+        progress: Some(crate::progress::bar()),
+        ..TrainOptions::new(device, a.out.clone())
     };
     let outcome = match trainer::train(&spec, &bytes, &split, &opts) {
         Err(tensorgrid_train::Error::Cancelled(step)) => {

@@ -70,7 +70,23 @@ fn read_file(uri: &str, path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
     fs::read(path).map_err(Error::io(path))
 }
 
+/// Downloads on a thread of its own: reqwest's blocking client runs its own async runtime,
+/// which panics when created or dropped on a thread that is inside another one (a worker's
+/// tokio runtime, `spawn_blocking` included). A plain thread is never inside one.
 fn download(uri: &str, max_bytes: u64) -> Result<Vec<u8>> {
+    std::thread::scope(|s| {
+        s.spawn(|| download_here(uri, max_bytes))
+            .join()
+            .unwrap_or_else(|_| {
+                Err(Error::Fetch {
+                    uri: uri.into(),
+                    reason: "the download thread panicked".into(),
+                })
+            })
+    })
+}
+
+fn download_here(uri: &str, max_bytes: u64) -> Result<Vec<u8>> {
     let fail = |reason: String| Error::Fetch {
         uri: uri.into(),
         reason,

@@ -41,13 +41,7 @@ pub fn job_spec(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> (JobSp
 
 /// CPU training into `dir`, resuming from a checkpoint there if one exists.
 pub fn opts(dir: &Path) -> TrainOptions {
-    TrainOptions {
-        device: Device::Cpu,
-        out_dir: dir.to_path_buf(),
-        resume: true,
-        cancel: None,
-        progress: false,
-    }
+    TrainOptions::new(Device::Cpu, dir)
 }
 
 /// The dataset of a spec whose `file:` URI is relative to `jobs/`.
@@ -66,7 +60,10 @@ pub fn assert_resumes_bit_identically(what: &str, spec: &JobSpec, bytes: &[u8]) 
     let dir = tempfile::tempdir().unwrap();
     let cancel = Arc::new(AtomicBool::new(false));
     let watcher = {
-        let (cancel, ckpt) = (cancel.clone(), dir.path().join("checkpoint/meta.json"));
+        let (cancel, ckpt) = (
+            cancel.clone(),
+            dir.path().join("checkpoint/state.safetensors"),
+        );
         std::thread::spawn(move || {
             while !ckpt.exists() {
                 std::thread::yield_now();
