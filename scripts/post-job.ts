@@ -146,7 +146,14 @@ async function main(): Promise<number> {
   let jobId = new anchor.BN(m.jobsPosted.toString());
   for (;;) {
     const [addr, bump] = jobAddress(jobId);
-    if (bump === 255 && (await connection.getAccountInfo(addr)) === null) break;
+    // Never an address with history: a reused address would mix two jobs' events.
+    if (
+      bump === 255 &&
+      (await connection.getAccountInfo(addr)) === null &&
+      (await connection.getSignaturesForAddress(addr, { limit: 1 })).length === 0
+    ) {
+      break;
+    }
     jobId = jobId.addn(1);
   }
   const [job] = jobAddress(jobId);
@@ -181,6 +188,8 @@ async function main(): Promise<number> {
       if (seen.has(s.signature) || s.err) continue;
       seen.add(s.signature);
       for (const e of await eventsOf(connection, program, s.signature)) {
+        const about = e.data.job as anchor.web3.PublicKey | undefined;
+        if (!about || !about.equals(job)) continue;
         emit(e.name, { signature: s.signature, slot: s.slot });
         // The coder names events as the IDL does, first letter lowered (jobPaid).
         const name = e.name.toLowerCase();

@@ -67,7 +67,8 @@ fn check(url: &Url, policy: &ReadPolicy) -> Result<(), String> {
 fn client(policy: &ReadPolicy) -> Result<reqwest::Client> {
     let p = policy.clone();
     let redirects = redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= MAX_REDIRECTS {
+        // `previous()` includes the first URL.
+        if attempt.previous().len() > MAX_REDIRECTS {
             return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
         }
         match check(attempt.url(), &p) {
@@ -79,6 +80,8 @@ fn client(policy: &ReadPolicy) -> Result<reqwest::Client> {
         }
     });
     reqwest::Client::builder()
+        // A proxy would resolve names itself, past the address filter.
+        .no_proxy()
         .redirect(redirects)
         .dns_resolver(Arc::new(Guarded {
             allow_private: policy.allow_private,
@@ -140,4 +143,118 @@ pub(crate) async fn get(
         out.push(&chunk).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{io::Write, net::TcpListener};
+
+    use crate::{fetch, ArtifactError, ReadPolicy};
+
+    /// Answers each connection with the next of `responses` (raw HTTP), then stops.
+    fn serve(responses: Vec<String>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for (stream, resp) in listener.incoming().zip(responses) {
+                let mut s = stream.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = std::io::Read::read(&mut s, &mut buf);
+                let _ = s.write_all(resp.as_bytes());
+            }
+        });
+        port
+    }
+
+    fn ok(body: &str) -> String {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn status(line: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {line}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn local() -> ReadPolicy {
+        ReadPolicy::default().with_http(true).with_private(true)
+    }
+
+    #[tokio::test]
+    async fn a_local_server_answers_within_the_policy() {
+        let port = serve(vec![
+            ok("hello"),
+            status("404 Not Found", "nope"),
+            status(
+                "503 Service Unavailable",
+                "<Error><Code>SlowDown</Code></Error>",
+            ),
+            ok("0123456789"),
+            status("403 Forbidden", &"x".repeat(10_000)),
+        ]);
+        let url = |p: &str| format!("http://127.0.0.1:{port}/{p}");
+        assert_eq!(
+            &fetch(&url("a"), 100, &local()).await.unwrap()[..],
+            b"hello"
+        );
+        let e = fetch(&url("b"), 100, &local()).await.unwrap_err();
+        assert!(matches!(e, ArtifactError::NotFound { .. }), "{e}");
+        let e = fetch(&url("c"), 100, &local()).await.unwrap_err();
+        assert!(e.is_transient() && e.to_string().contains("503"), "{e}");
+        let e = fetch(&url("d"), 5, &local()).await.unwrap_err();
+        assert!(matches!(e, ArtifactError::TooLarge { .. }), "{e}");
+        let e = fetch(&url("e"), 100, &local()).await.unwrap_err();
+        assert!(
+            matches!(e, ArtifactError::Denied { .. }) && e.to_string().len() < 200,
+            "{e}"
+        );
+    }
+
+    /// The rule every hop (the first and each redirect) must pass.
+    #[test]
+    fn each_hop_is_checked() {
+        use super::check;
+        let public = ReadPolicy::default();
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        assert!(check(&u("https://example.com/a"), &public).is_ok());
+        assert!(check(&u("http://example.com/a"), &public)
+            .unwrap_err()
+            .contains("plain http"));
+        for private in [
+            "https://169.254.169.254/latest",
+            "https://10.0.0.1/",
+            "https://[fe80::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://localhost/",
+            "https://metadata.localhost/",
+        ] {
+            assert!(
+                check(&u(private), &public).unwrap_err().contains("private"),
+                "{private}"
+            );
+        }
+        assert!(check(&u("http://127.0.0.1:9000/x"), &local()).is_ok());
+        assert!(check(&u("ftp://example.com/x"), &local()).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_says_so() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = fetch(&format!("http://127.0.0.1:{port}/data.bin"), 10, &local())
+            .await
+            .unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        assert!(
+            e.to_string().to_lowercase().contains("connection refused"),
+            "{e}"
+        );
+    }
 }

@@ -58,5 +58,6 @@ pub fn one_line(e: &anyhow::Error) -> String {
         }
         parts.push(msg);
     }
-    parts.join(": ")
+    // Messages quote URIs and files from the chain: escaped, they cannot repaint the screen.
+    describe::clean(&parts.join(": "))
 }

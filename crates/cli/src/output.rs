@@ -40,7 +40,7 @@ impl OutputFormat {
     /// A progress line for a person (stderr, so that JSON on stdout stays parseable).
     pub fn note(self, line: impl AsRef<str>) {
         if !self.is_json() {
-            eprintln!("{}", line.as_ref());
+            eprintln!("{}", crate::describe::clean(line.as_ref()));
         }
     }
 }

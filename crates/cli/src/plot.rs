@@ -14,6 +14,17 @@ const FAMILY: &str = "tensorgrid-sans";
 
 /// Reads `metrics.jsonl`.
 pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRecord>> {
+    // A metrics log is a line per evaluation; a huge one is not worth plotting.
+    const MAX: u64 = 64 << 20;
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > MAX {
+        anyhow::bail!(
+            "{}: {len} bytes, more than a metrics log has",
+            path.display()
+        );
+    }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()

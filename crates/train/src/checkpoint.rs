@@ -30,6 +30,12 @@ pub struct Meta {
     pub spec_sha256: String,
     /// [`ENGINE`] of the writer.
     pub engine: String,
+    /// The device kind trained on (`cpu`, `cuda`, `metal`) and, for the CPU, its ISA class:
+    /// rounding differs between them, so a run continued on another is reproducible by no one.
+    #[serde(default)]
+    pub device: String,
+    #[serde(default)]
+    pub cpu_isa: String,
     /// Steps completed.
     pub step: u64,
     pub records: Vec<MetricsRecord>,
@@ -70,15 +76,26 @@ pub fn save(
         Tensor::from_vec(json, len, &Device::Cpu)?,
     );
     let tmp = dir.join(format!("{FILE}.tmp"));
-    candle_core::safetensors::save(&tensors, &tmp)?;
-    // On disk before the rename makes it the checkpoint: a power cut cannot leave a
-    // renamed-but-empty file.
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&tmp)
-        .and_then(|mut f| f.flush().and_then(|()| f.sync_all()))
-        .map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, file(dir)).map_err(Error::io(dir))?;
+    let written = candle_core::safetensors::save(&tensors, &tmp)
+        .map_err(Error::from)
+        .and_then(|()| {
+            // On disk before the rename makes it the checkpoint: a power cut cannot leave a
+            // renamed-but-empty file.
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&tmp)
+                .and_then(|mut f| f.flush().and_then(|()| f.sync_all()))
+                .map_err(Error::io(&tmp))
+        })
+        .and_then(|()| std::fs::rename(&tmp, file(dir)).map_err(Error::io(dir)));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // The rename itself, on disk.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     tracing::debug!(step = meta.step, "checkpoint saved");
     Ok(())
 }
@@ -88,20 +105,23 @@ pub fn save(
 /// with a warning, and `None` returned: the run starts over.
 pub fn load(dir: &Path, device: &Device, spec_sha256: &str) -> Result<Option<Checkpoint>> {
     let path = file(dir);
-    if !path.exists() {
-        return Ok(None);
-    }
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // Not the checkpoint's fault (a busy disk, too many files): keep it for a retry.
+        Err(e) => return Err(Error::Io { path, source: e }),
+    };
     let set_aside = |why: String| -> Result<Option<Checkpoint>> {
         tracing::warn!(checkpoint = %path.display(), "{why}: starting over");
         let stale = dir.join(format!("{FILE}.stale"));
         std::fs::rename(&path, &stale).map_err(Error::io(&path))?;
         Ok(None)
     };
-    let mut tensors: BTreeMap<String, Tensor> = match candle_core::safetensors::load(&path, device)
-    {
-        Ok(t) => t.into_iter().collect(),
-        Err(e) => return set_aside(format!("unreadable checkpoint ({e})")),
-    };
+    let mut tensors: BTreeMap<String, Tensor> =
+        match candle_core::safetensors::load_buffer(&bytes, &Device::Cpu) {
+            Ok(t) => t.into_iter().collect(),
+            Err(e) => return set_aside(format!("unreadable checkpoint ({e})")),
+        };
     let Some(meta_t) = tensors.remove(META_TENSOR) else {
         return set_aside("checkpoint without metadata".into());
     };
@@ -125,7 +145,31 @@ pub fn load(dir: &Path, device: &Device, spec_sha256: &str) -> Result<Option<Che
             meta.engine
         ));
     }
+    let (kind, isa) = platform(device);
+    if meta.device != kind || meta.cpu_isa != isa {
+        return set_aside(format!(
+            "checkpoint trained on {} {}, this is {kind} {isa}",
+            meta.device, meta.cpu_isa
+        ));
+    }
+    // Parsed on the CPU; moved to the device here, where a failure (memory) is an error, not
+    // a reason to throw the checkpoint away.
+    let tensors = tensors
+        .into_iter()
+        .map(|(k, t)| Ok((k, t.to_device(device)?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
     Ok(Some(Checkpoint { meta, tensors }))
+}
+
+/// The device kind and, on the CPU, the ISA class a checkpoint records.
+pub fn platform(device: &Device) -> (String, String) {
+    let kind = crate::device::name(device).to_string();
+    let isa = if device.is_cpu() {
+        crate::device::cpu_isa()
+    } else {
+        String::new()
+    };
+    (kind, isa)
 }
 
 pub fn restore(ck: &Checkpoint, params: &BTreeMap<String, Var>, opt: &mut Optimizer) -> Result<()> {
@@ -154,6 +198,8 @@ mod tests {
         Meta {
             spec_sha256: "ab".repeat(32),
             engine: ENGINE.into(),
+            device: "cpu".into(),
+            cpu_isa: crate::device::cpu_isa(),
             step: 46,
             records: vec![MetricsRecord {
                 step: 46,
@@ -220,6 +266,14 @@ mod tests {
         // Another engine: the same.
         let mut m = meta();
         m.engine = "tensorgrid-train 0.0.1".into();
+        save(dir.path(), &params, &opt, &m).unwrap();
+        assert!(load(dir.path(), &Device::Cpu, &"ab".repeat(32))
+            .unwrap()
+            .is_none());
+
+        // Another CPU class: set aside.
+        let mut m = meta();
+        m.cpu_isa = "some other isa".into();
         save(dir.path(), &params, &opt, &m).unwrap();
         assert!(load(dir.path(), &Device::Cpu, &"ab".repeat(32))
             .unwrap()

@@ -34,6 +34,8 @@ pub enum Error {
     Cancelled(u64),
     #[error("deadline reached at step {0}")]
     DeadlineReached(u64),
+    #[error("training diverged at step {0}: the loss is not finite (learning rate too high?)")]
+    Diverged(u64),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
@@ -63,7 +65,8 @@ impl Error {
             | Error::HashMismatch { .. }
             | Error::TooLarge { .. }
             | Error::Format(_)
-            | Error::LimitExceeded(_) => Fault::Poster,
+            | Error::LimitExceeded(_)
+            | Error::Diverged(_) => Fault::Poster,
             Error::Fetch { .. } | Error::Io { .. } | Error::Device(_) => Fault::Transient,
             Error::Cancelled(_) | Error::DeadlineReached(_) => Fault::Stopped,
             Error::Checkpoint(_) | Error::Candle(_) => Fault::Internal,

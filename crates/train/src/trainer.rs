@@ -307,6 +307,8 @@ pub fn train(
     let mut meta = checkpoint::Meta {
         spec_sha256: spec_sha256.clone(),
         engine: checkpoint::ENGINE.into(),
+        device: checkpoint::platform(device).0,
+        cpu_isa: checkpoint::platform(device).1,
         step: 0,
         records: Vec::new(),
         // Training loss accumulated since the last record (part of the next one).
@@ -353,7 +355,12 @@ pub fn train(
         let (x, y) = batches.batch(t.seed, step, t.batch_size, device)?;
         let l = loss(&built.model.forward(&x)?, &y)?;
         opt.backward_step(&l)?;
-        meta.loss_sum += l.to_scalar::<f32>()? as f64;
+        let lv = l.to_scalar::<f32>()? as f64;
+        if !lv.is_finite() {
+            // The spec's hyper-parameters diverged: no result can meet a threshold from here.
+            return Err(Error::Diverged(step));
+        }
+        meta.loss_sum += lv;
         meta.loss_n += 1;
         let done = step + 1;
         let eval_now = match per_epoch {

@@ -96,7 +96,9 @@ impl Report for Verified {
                 "  [{}] {:<16} {}\n",
                 if c.ok { "ok" } else { "!!" },
                 c.name,
-                c.detail
+                // Details quote the worker's files and URIs: escaped, they cannot repaint
+                // the screen.
+                crate::describe::clean(&c.detail)
             ));
         }
         let mut rows = vec![("reported metric", self.reported_metric.to_string())];

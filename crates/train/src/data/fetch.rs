@@ -23,7 +23,10 @@ pub fn fetch(
     let bytes = if let Some(path) = uri.strip_prefix("file:") {
         read_file(uri, &resolve(path, base_dir), max_bytes)?
     } else if uri.starts_with("http://") || uri.starts_with("https://") {
-        if let Some(hit) = cache_dir.and_then(|c| cached(c, &expected)) {
+        if let Some(hit) = cache_dir
+            .and_then(|c| cached(c, &expected))
+            .filter(|b| b.len() as u64 <= max_bytes)
+        {
             tracing::debug!(uri, "dataset from cache");
             return Ok(hit);
         }
@@ -60,14 +63,22 @@ fn resolve(path: &str, base_dir: &Path) -> PathBuf {
 }
 
 fn read_file(uri: &str, path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
-    let len = fs::metadata(path).map_err(Error::io(path))?.len();
-    if len > max_bytes {
-        return Err(Error::TooLarge {
-            uri: uri.into(),
-            limit: max_bytes,
-        });
+    let too_large = || Error::TooLarge {
+        uri: uri.into(),
+        limit: max_bytes,
+    };
+    if fs::metadata(path).map_err(Error::io(path))?.len() > max_bytes {
+        return Err(too_large());
     }
-    fs::read(path).map_err(Error::io(path))
+    // The length of a device or a pipe says nothing: read at most one byte past the cap.
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes))
+        .map_err(Error::io(path))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// Downloads on a thread of its own: reqwest's blocking client runs its own async runtime,
