@@ -1,0 +1,342 @@
+//! The worker's settings: a TOML file (see `worker.toml` at the repository root, annotated),
+//! each field overridable by an environment variable `TENSORGRID_WORKER_<FIELD>` and by a
+//! command-line flag, in that order of precedence (flag > env > file > default). Everything
+//! wrong is reported at once.
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+
+/// Prefix of the environment variables that override file settings.
+pub const ENV_PREFIX: &str = "TENSORGRID_WORKER_";
+
+/// As written in the file (every field optional; defaults fill the rest).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub rpc_urls: Option<Vec<String>>,
+    pub ws_url: Option<String>,
+    pub keypair: Option<PathBuf>,
+    pub market: Option<String>,
+    pub device: Option<String>,
+    pub work_dir: Option<PathBuf>,
+    pub store: Option<String>,
+    pub stake_sol: Option<String>,
+    pub min_reward_per_hour_sol: Option<String>,
+    pub max_dataset_bytes: Option<u64>,
+    pub max_concurrent_jobs: Option<u32>,
+    pub poll_interval: Option<String>,
+    pub priority_fee_cap: Option<u64>,
+    pub log_format: Option<String>,
+    pub allow_http: Option<bool>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For a person at a terminal.
+    Human,
+    /// One JSON object per line, for a log collector.
+    Json,
+}
+
+/// The settings after resolution and validation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub rpc_urls: Vec<String>,
+    pub ws_url: Option<String>,
+    pub keypair: PathBuf,
+    pub market: Option<String>,
+    pub device: String,
+    pub work_dir: PathBuf,
+    pub store: String,
+    /// Lamports staked when registering.
+    pub stake: u64,
+    /// Lamports per estimated hour of training below which a job is not taken.
+    pub min_reward_per_hour: u64,
+    pub max_dataset_bytes: u64,
+    pub max_concurrent_jobs: u32,
+    pub poll_interval: Duration,
+    /// µlamports per compute unit at most.
+    pub priority_fee_cap: u64,
+    pub log_format: LogFormat,
+    pub allow_http: bool,
+}
+
+/// Every problem with the settings, listed.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid worker configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl FileConfig {
+    pub fn parse(text: &str) -> Result<Self, ConfigErrors> {
+        toml::from_str(text)
+            .map_err(|e| ConfigErrors(vec![e.to_string().trim().replace('\n', " ")]))
+    }
+
+    /// Overrides each field set in `env` (`TENSORGRID_WORKER_RPC_URLS=a,b`, …).
+    pub fn apply_env(&mut self, env: &BTreeMap<String, String>, problems: &mut Vec<String>) {
+        let get = |k: &str| {
+            env.get(&format!("{ENV_PREFIX}{k}"))
+                .filter(|v| !v.is_empty())
+                .cloned()
+        };
+        if let Some(v) = get("RPC_URLS") {
+            self.rpc_urls = Some(v.split(',').map(|s| s.trim().to_string()).collect());
+        }
+        macro_rules! string {
+            ($field:ident, $key:literal) => {
+                if let Some(v) = get($key) {
+                    self.$field = Some(v.into());
+                }
+            };
+        }
+        string!(ws_url, "WS_URL");
+        string!(keypair, "KEYPAIR");
+        string!(market, "MARKET");
+        string!(device, "DEVICE");
+        string!(work_dir, "WORK_DIR");
+        string!(store, "STORE");
+        string!(stake_sol, "STAKE_SOL");
+        string!(min_reward_per_hour_sol, "MIN_REWARD_PER_HOUR_SOL");
+        string!(poll_interval, "POLL_INTERVAL");
+        string!(log_format, "LOG_FORMAT");
+        macro_rules! number {
+            ($field:ident, $key:literal) => {
+                if let Some(v) = get($key) {
+                    match v.parse() {
+                        Ok(n) => self.$field = Some(n),
+                        Err(_) => {
+                            problems.push(format!("{ENV_PREFIX}{}={v:?} is not a number", $key))
+                        }
+                    }
+                }
+            };
+        }
+        number!(max_dataset_bytes, "MAX_DATASET_BYTES");
+        number!(max_concurrent_jobs, "MAX_CONCURRENT_JOBS");
+        number!(priority_fee_cap, "PRIORITY_FEE_CAP");
+        if let Some(v) = get("ALLOW_HTTP") {
+            match v.as_str() {
+                "1" | "true" | "yes" => self.allow_http = Some(true),
+                "0" | "false" | "no" => self.allow_http = Some(false),
+                _ => problems.push(format!("{ENV_PREFIX}ALLOW_HTTP={v:?} is not true or false")),
+            }
+        }
+    }
+
+    /// Fills defaults (relative to `home`) and checks every field.
+    pub fn resolve(self, home: &std::path::Path) -> Result<Config, ConfigErrors> {
+        let mut problems = Vec::new();
+        let rpc_urls = self
+            .rpc_urls
+            .unwrap_or_else(|| vec!["http://127.0.0.1:8899".into()]);
+        if rpc_urls.is_empty() {
+            problems.push("rpc_urls: at least one RPC URL".into());
+        }
+        for u in &rpc_urls {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                problems.push(format!("rpc_urls: {u:?} is not an http(s) URL"));
+            }
+        }
+        let ws_url = self.ws_url.filter(|w| !w.is_empty());
+        if let Some(w) = &ws_url {
+            if !(w.starts_with("ws://") || w.starts_with("wss://")) {
+                problems.push(format!("ws_url: {w:?} is not a ws(s) URL"));
+            }
+        }
+        let device = self.device.unwrap_or_else(|| "auto".into());
+        if !matches!(device.as_str(), "auto" | "cpu" | "cuda" | "metal") {
+            problems.push(format!(
+                "device: {device:?} is not auto, cpu, cuda or metal"
+            ));
+        }
+        let store = self.store.unwrap_or_default();
+        if store.is_empty() {
+            problems
+                .push("store: where results are published (s3://bucket/prefix) is required".into());
+        } else if store.starts_with("http://") || store.starts_with("https://") {
+            problems.push(format!(
+                "store: {store:?} is read-only; publish to s3://bucket/prefix"
+            ));
+        }
+        let mut sol = |field: &str, v: Option<String>, default: &str| -> u64 {
+            let v = v.unwrap_or_else(|| default.into());
+            match parse_sol(&v) {
+                Some(l) => l,
+                None => {
+                    problems.push(format!("{field}: {v:?} is not an amount of SOL"));
+                    0
+                }
+            }
+        };
+        let stake = sol("stake_sol", self.stake_sol, "1");
+        let min_reward_per_hour = sol("min_reward_per_hour_sol", self.min_reward_per_hour_sol, "0");
+        let max_concurrent_jobs = self.max_concurrent_jobs.unwrap_or(1);
+        if max_concurrent_jobs != 1 {
+            problems.push(format!(
+                "max_concurrent_jobs: {max_concurrent_jobs}; a worker account holds one job at a time, so it must be 1"
+            ));
+        }
+        let max_dataset_bytes = self.max_dataset_bytes.unwrap_or(1 << 30);
+        if max_dataset_bytes == 0 {
+            problems.push("max_dataset_bytes: must be positive".into());
+        }
+        let poll = self.poll_interval.unwrap_or_else(|| "10s".into());
+        let poll_interval = match humantime_secs(&poll) {
+            Some(d) if d >= Duration::from_millis(100) => d,
+            _ => {
+                problems.push(format!(
+                    "poll_interval: {poll:?} is not a duration of at least 100ms (e.g. 10s)"
+                ));
+                Duration::from_secs(10)
+            }
+        };
+        let log_format = match self.log_format.as_deref().unwrap_or("human") {
+            "human" => LogFormat::Human,
+            "json" => LogFormat::Json,
+            other => {
+                problems.push(format!("log_format: {other:?} is not human or json"));
+                LogFormat::Human
+            }
+        };
+        let expand = |p: PathBuf| match p.strip_prefix("~") {
+            Ok(rest) => home.join(rest),
+            Err(_) => p,
+        };
+        if !problems.is_empty() {
+            return Err(ConfigErrors(problems));
+        }
+        Ok(Config {
+            rpc_urls,
+            ws_url,
+            keypair: expand(
+                self.keypair
+                    .unwrap_or_else(|| home.join(".config/solana/id.json")),
+            ),
+            market: self.market.filter(|m| !m.is_empty()),
+            device,
+            work_dir: expand(
+                self.work_dir
+                    .unwrap_or_else(|| home.join(".tensorgrid/worker")),
+            ),
+            store,
+            stake,
+            min_reward_per_hour,
+            max_dataset_bytes,
+            max_concurrent_jobs,
+            poll_interval,
+            priority_fee_cap: self.priority_fee_cap.unwrap_or(100_000),
+            log_format,
+            allow_http: self.allow_http.unwrap_or(false),
+        })
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`.
+fn humantime_secs(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3_600)?),
+        _ => return None,
+    })
+}
+
+/// SOL as written (`1`, `0.5`) → lamports, exactly.
+fn parse_sol(s: &str) -> Option<u64> {
+    let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
+    if (whole.is_empty() && frac.is_empty())
+        || frac.len() > 9
+        || !whole
+            .chars()
+            .chain(frac.chars())
+            .all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let w: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let f: u64 = format!("{frac:0<9}").parse().ok()?;
+    w.checked_mul(1_000_000_000)?.checked_add(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let file = FileConfig::parse(
+            "rpc_urls = [\"ftp://x\"]\ndevice = \"tpu\"\nstake_sol = \"lots\"\nmax_concurrent_jobs = 4\npoll_interval = \"soon\"\nlog_format = \"xml\"\n",
+        )
+        .unwrap();
+        let ConfigErrors(problems) = file.resolve(std::path::Path::new("/home/p")).unwrap_err();
+        for want in [
+            "rpc_urls",
+            "device",
+            "store",
+            "stake_sol",
+            "max_concurrent_jobs",
+            "poll_interval",
+            "log_format",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(want)),
+                "{want} missing from {problems:#?}"
+            );
+        }
+        assert!(FileConfig::parse("no_such_field = 1").is_err());
+    }
+
+    #[test]
+    fn env_overrides_the_file_and_defaults_fill_the_rest() {
+        let mut file = FileConfig::parse(
+            "store = \"s3://b/p\"\nrpc_urls = [\"http://a:8899\"]\nstake_sol = \"2\"\n",
+        )
+        .unwrap();
+        let env = BTreeMap::from([
+            (
+                format!("{ENV_PREFIX}RPC_URLS"),
+                "https://x, https://y".to_string(),
+            ),
+            (format!("{ENV_PREFIX}MAX_DATASET_BYTES"), "1000".to_string()),
+            (format!("{ENV_PREFIX}ALLOW_HTTP"), "true".to_string()),
+        ]);
+        let mut problems = Vec::new();
+        file.apply_env(&env, &mut problems);
+        assert!(problems.is_empty());
+        let c = file.resolve(std::path::Path::new("/home/p")).unwrap();
+        assert_eq!(c.rpc_urls, vec!["https://x", "https://y"]);
+        assert_eq!(c.max_dataset_bytes, 1000);
+        assert_eq!(c.stake, 2_000_000_000);
+        assert!(c.allow_http);
+        assert_eq!(c.keypair, PathBuf::from("/home/p/.config/solana/id.json"));
+        assert_eq!(c.work_dir, PathBuf::from("/home/p/.tensorgrid/worker"));
+        assert_eq!(c.poll_interval, Duration::from_secs(10));
+        assert_eq!(c.max_concurrent_jobs, 1);
+
+        let mut bad = FileConfig::default();
+        let env = BTreeMap::from([(format!("{ENV_PREFIX}PRIORITY_FEE_CAP"), "high".to_string())]);
+        let mut problems = Vec::new();
+        bad.apply_env(&env, &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../worker.toml"))
+            .unwrap();
+        FileConfig::parse(&text)
+            .unwrap()
+            .resolve(std::path::Path::new("/home/p"))
+            .unwrap();
+    }
+}
