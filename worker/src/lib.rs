@@ -1,6 +1,8 @@
-//! `tensorgrid-worker`, the provider's daemon (in progress): its configuration is here; the
-//! discovery, job pipeline and state directory follow.
+//! `tensorgrid-worker`, the provider's daemon (in progress): its configuration and its work
+//! directory are here; discovery, the job pipeline and the binary follow.
 
 pub mod config;
+pub mod state;
 
 pub use config::{Config, ConfigErrors, FileConfig, LogFormat};
+pub use state::{Stage, WorkDir};

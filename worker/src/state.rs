@@ -1,0 +1,252 @@
+//! The work directory: what the worker has done for each job, written before the next step
+//! so that a restart after a crash at any point knows where to continue.
+//!
+//! ```text
+//! work_dir/
+//!   jobs/<job address>/
+//!     progress.json   the last completed stage (see [`Stage`])
+//!     spec.json       the spec bytes, hash-checked against the chain
+//!     dataset         the dataset bytes, hash-checked against the spec
+//!     out/            the engine's output: checkpoint/, then weights, metrics, manifest
+//!   rejected.json     jobs not taken, and why (so they are not fetched again)
+//! ```
+//!
+//! Every file is written to a temporary name, synced and renamed: a kill leaves the old or
+//! the new version, never half of one.
+
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+/// How far a job got. Each stage is recorded once its effect is durable (on chain or on disk).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Stage {
+    /// The claim landed; `deadline` is the chain's unix time to submit by.
+    Claimed { deadline: i64 },
+    /// Training finished: the result's hash and its metric in millionths.
+    Trained {
+        deadline: i64,
+        result_hash: String,
+        metric: u64,
+    },
+    /// The result is in the store at `result_uri`.
+    Published {
+        deadline: i64,
+        result_hash: String,
+        metric: u64,
+        result_uri: String,
+    },
+    /// The submission landed.
+    Submitted {
+        result_hash: String,
+        signature: String,
+    },
+}
+
+impl Stage {
+    pub fn deadline(&self) -> Option<i64> {
+        match self {
+            Stage::Claimed { deadline }
+            | Stage::Trained { deadline, .. }
+            | Stage::Published { deadline, .. } => Some(*deadline),
+            Stage::Submitted { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("work dir {path}: {source}")]
+pub struct StateError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+fn err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` atomically and durably.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(path)(e));
+    }
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The work directory.
+#[derive(Debug, Clone)]
+pub struct WorkDir {
+    root: PathBuf,
+}
+
+impl WorkDir {
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StateError> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join("jobs")).map_err(err(&root))?;
+        Ok(Self { root })
+    }
+
+    /// The directory of the job at `address` (a base58 account address: no path separators).
+    pub fn job_dir(&self, address: &str) -> PathBuf {
+        debug_assert!(address.chars().all(|c| c.is_ascii_alphanumeric()));
+        self.root.join("jobs").join(address)
+    }
+
+    pub fn stage(&self, address: &str) -> Result<Option<Stage>, StateError> {
+        let path = self.job_dir(address).join("progress.json");
+        match std::fs::read(&path) {
+            Ok(b) => Ok(serde_json::from_slice(&b).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(err(&path)(e)),
+        }
+    }
+
+    pub fn record(&self, address: &str, stage: &Stage) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec_pretty(stage).expect("stage serialises");
+        write_atomic(&self.job_dir(address).join("progress.json"), &bytes)
+    }
+
+    /// Jobs with a recorded stage: what a restart reconciles with the chain.
+    pub fn in_progress(&self) -> Result<Vec<(String, Stage)>, StateError> {
+        let dir = self.root.join("jobs");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(err(&dir))? {
+            let name = entry
+                .map_err(err(&dir))?
+                .file_name()
+                .to_string_lossy()
+                .to_string();
+            if let Some(stage) = self.stage(&name)? {
+                out.push((name, stage));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Forgets a job (paid, lost, or given up): its directory goes.
+    pub fn finish(&self, address: &str) -> Result<(), StateError> {
+        let dir = self.job_dir(address);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(&dir)(e)),
+        }
+    }
+
+    /// Jobs not taken and why, kept across restarts.
+    pub fn rejected(&self) -> BTreeMap<String, String> {
+        std::fs::read(self.root.join("rejected.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn reject(&self, address: &str, reason: &str) -> Result<(), StateError> {
+        let mut all = self.rejected();
+        all.insert(address.into(), reason.into());
+        write_atomic(
+            &self.root.join("rejected.json"),
+            &serde_json::to_vec_pretty(&all).expect("map serialises"),
+        )
+    }
+}
+
+impl PartialOrd for Stage {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Stage {
+    /// By progress (claimed < trained < published < submitted).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let rank = |s: &Stage| match s {
+            Stage::Claimed { .. } => 0,
+            Stage::Trained { .. } => 1,
+            Stage::Published { .. } => 2,
+            Stage::Submitted { .. } => 3,
+        };
+        rank(self).cmp(&rank(other))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_survive_a_restart_and_finish_removes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = WorkDir::open(dir.path()).unwrap();
+        let job = "9m6zQpj6vEz6AuXqbgdybFwN4h2GDGtFmEZ9YUY8Y1aG";
+        assert_eq!(w.stage(job).unwrap(), None);
+        w.record(job, &Stage::Claimed { deadline: 100 }).unwrap();
+        let published = Stage::Published {
+            deadline: 100,
+            result_hash: "ab".repeat(32),
+            metric: 971_000,
+            result_uri: "s3://b/results/x/manifest.json".into(),
+        };
+        w.record(job, &published).unwrap();
+
+        let again = WorkDir::open(dir.path()).unwrap();
+        assert_eq!(
+            again.in_progress().unwrap(),
+            vec![(job.to_string(), published.clone())]
+        );
+        assert_eq!(published.deadline(), Some(100));
+        assert!(Stage::Claimed { deadline: 1 } < published);
+        let names: Vec<_> = std::fs::read_dir(w.job_dir(job))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec!["progress.json"], "no temporary files left");
+
+        again.finish(job).unwrap();
+        assert!(again.in_progress().unwrap().is_empty());
+        again.finish(job).unwrap();
+    }
+
+    #[test]
+    fn rejections_are_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = WorkDir::open(dir.path()).unwrap();
+        w.reject("A", "spec hash mismatch").unwrap();
+        w.reject("B", "file: dataset").unwrap();
+        let again = WorkDir::open(dir.path()).unwrap();
+        assert_eq!(again.rejected().len(), 2);
+        assert_eq!(again.rejected()["A"], "spec hash mismatch");
+    }
+
+    #[test]
+    fn a_corrupt_progress_file_reads_as_no_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = WorkDir::open(dir.path()).unwrap();
+        std::fs::create_dir_all(w.job_dir("C")).unwrap();
+        std::fs::write(w.job_dir("C").join("progress.json"), b"{trunc").unwrap();
+        assert_eq!(w.stage("C").unwrap(), None);
+    }
+}
