@@ -87,7 +87,8 @@ fn client(policy: &ReadPolicy) -> Result<reqwest::Client> {
             allow_private: policy.allow_private,
         }))
         .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(600))
+        // Silence, not size, ends a transfer: a large file on a slow link is not an error.
+        .read_timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| ArtifactError::Config(format!("HTTP client: {e}")))
 }

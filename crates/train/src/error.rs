@@ -17,6 +17,10 @@ pub enum Error {
     TooLarge { uri: String, limit: u64 },
     #[error("dataset {uri}: {reason}")]
     Fetch { uri: String, reason: String },
+    /// The dataset cannot be had as specified (a scheme this engine does not read, a 4xx
+    /// answer): asking again gives the same answer.
+    #[error("dataset {uri}: {reason}")]
+    Unavailable { uri: String, reason: String },
     #[error("dataset: {0}")]
     Format(String),
     #[error("{path}: {source}")]
@@ -66,7 +70,8 @@ impl Error {
             | Error::TooLarge { .. }
             | Error::Format(_)
             | Error::LimitExceeded(_)
-            | Error::Diverged(_) => Fault::Poster,
+            | Error::Diverged(_)
+            | Error::Unavailable { .. } => Fault::Poster,
             Error::Fetch { .. } | Error::Io { .. } | Error::Device(_) => Fault::Transient,
             Error::Cancelled(_) | Error::DeadlineReached(_) => Fault::Stopped,
             Error::Checkpoint(_) | Error::Candle(_) => Fault::Internal,

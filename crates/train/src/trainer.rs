@@ -403,6 +403,18 @@ pub fn train(
         &opts.out_dir,
     )?;
     let result_hash = manifest::result_hash(&opts.out_dir)?;
+    // The result on disk before the checkpoint goes: a crash in between must leave one of them.
+    for name in [
+        manifest::WEIGHTS_FILE,
+        manifest::METRICS_FILE,
+        manifest::MANIFEST_FILE,
+        ".",
+    ] {
+        let path = opts.out_dir.join(name);
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(Error::io(&path))?;
+    }
     let _ = std::fs::remove_dir_all(&ckpt_dir);
     Ok(Outcome {
         manifest,

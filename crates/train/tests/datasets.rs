@@ -163,3 +163,42 @@ fn http_fetch_works_inside_an_async_runtime() {
     let inside = rt.block_on(async { fetch(&url, &hash, 1_000, Path::new("."), None) });
     assert_eq!(inside.unwrap(), body);
 }
+
+/// A 404 or a scheme this engine does not read is the poster's problem (asking again gives
+/// the same answer); a 503 is worth retrying.
+#[test]
+fn final_answers_are_the_posters_fault_and_outages_transient() {
+    use tensorgrid_train::Fault;
+    let reply = |status: &'static str| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Some(Ok(mut s)) = listener.incoming().next() {
+                let mut buf = [0u8; 4096];
+                let _ = std::io::Read::read(&mut s, &mut buf);
+                let _ = s.write_all(
+                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                );
+            }
+        });
+        format!("http://{addr}/d.csv")
+    };
+    let h = "0".repeat(64);
+    let e = fetch(&reply("404 Not Found"), &h, 10, Path::new("."), None).unwrap_err();
+    assert!(
+        matches!(e, Error::Unavailable { .. }) && e.fault() == Fault::Poster,
+        "{e}"
+    );
+    let e = fetch(
+        &reply("503 Service Unavailable"),
+        &h,
+        10,
+        Path::new("."),
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(e.fault(), Fault::Transient, "{e}");
+    let e = fetch("s3://bucket/d.csv", &h, 10, Path::new("."), None).unwrap_err();
+    assert_eq!(e.fault(), Fault::Poster, "{e}");
+}

@@ -32,9 +32,9 @@ pub fn fetch(
         }
         download(uri, max_bytes)?
     } else {
-        return Err(Error::Fetch {
+        return Err(Error::Unavailable {
             uri: uri.into(),
-            reason: "unsupported scheme".into(),
+            reason: "unsupported scheme (this reads file:, http:// and https://)".into(),
         });
     };
     let actual = hex::encode(Sha256::digest(&bytes));
@@ -108,7 +108,16 @@ fn download_here(uri: &str, max_bytes: u64) -> Result<Vec<u8>> {
         .map_err(|e| fail(causes(&e)))?;
     let resp = client.get(uri).send().map_err(|e| fail(causes(&e)))?;
     if !resp.status().is_success() {
-        return Err(fail(format!("HTTP {}", resp.status())));
+        let status = resp.status();
+        let reason = format!("HTTP {status}");
+        // A 4xx other than "too many requests" / "timeout" is the server's final answer.
+        if status.is_client_error() && status.as_u16() != 429 && status.as_u16() != 408 {
+            return Err(Error::Unavailable {
+                uri: uri.into(),
+                reason,
+            });
+        }
+        return Err(fail(reason));
     }
     if resp.content_length().is_some_and(|n| n > max_bytes) {
         return Err(Error::TooLarge {
