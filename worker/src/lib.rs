@@ -1,7 +1,9 @@
-//! `tensorgrid-worker`, the provider's daemon (in progress): its configuration and its work
-//! directory are here; discovery, the job pipeline and the binary follow.
+//! `tensorgrid-worker`, the provider's daemon (in progress): its configuration, the check
+//! made before claiming a job, and its work directory are here; discovery, the rest of the
+//! job pipeline and the binary follow.
 
 pub mod config;
+pub mod precheck;
 pub mod state;
 
 pub use config::{Config, ConfigErrors, FileConfig, LogFormat};

@@ -1,0 +1,236 @@
+//! Deciding, before claiming, whether to take a job. Specs come from strangers: everything is
+//! checked that can be without downloading the dataset, and a refusal names its reason (it
+//! is logged and remembered, so the job is not looked at again).
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tensorgrid_client::state::{DeviceRequirement, Hardware, Job};
+use tensorgrid_train::spec::JobSpec;
+
+use crate::Config;
+
+/// What the chain says a job offers.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub spec_hash: [u8; 32],
+    /// Lamports the worker receives when paid (the reward less the market's fee).
+    pub payout: u64,
+    /// Seconds from claim to submission.
+    pub max_duration_s: i64,
+    pub device: DeviceRequirement,
+    pub min_vram_mib: u32,
+}
+
+impl Offer {
+    pub fn from_job(job: &Job) -> Self {
+        Self {
+            spec_hash: job.spec_hash,
+            payout: job.terms.payout(job.reward).map_or(0, |p| p.to_worker),
+            max_duration_s: job.max_duration_s,
+            device: job.requirements.device,
+            min_vram_mib: job.requirements.min_vram_mib,
+        }
+    }
+}
+
+/// A job worth claiming: the validated spec and how long it should take here.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub spec: JobSpec,
+    pub estimated_secs: f64,
+}
+
+/// Why a job is not taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejection(pub String);
+
+/// Headroom on the estimate: training time varies, and publishing and submitting need time
+/// after it.
+const TIME_FACTOR: f64 = 1.5;
+const AFTER_TRAINING_S: f64 = 120.0;
+
+/// Checks `spec_bytes` (fetched from the job's `spec_uri`) against the offer, this worker's
+/// hardware and settings; `estimate_secs` says how long the spec would train here.
+pub fn precheck(
+    offer: &Offer,
+    spec_bytes: &[u8],
+    hardware: &Hardware,
+    config: &Config,
+    estimate_secs: impl FnOnce(&JobSpec) -> f64,
+) -> Result<Plan, Rejection> {
+    let reject = |why: String| Err(Rejection(why));
+    let actual: [u8; 32] = Sha256::digest(spec_bytes).into();
+    if actual != offer.spec_hash {
+        return reject(format!(
+            "spec hash mismatch: the spec served hashes to {}, the job commits to {}",
+            hex::encode(actual),
+            hex::encode(offer.spec_hash)
+        ));
+    }
+    let spec = match JobSpec::from_json(spec_bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            return reject(format!(
+                "invalid spec: {}",
+                e.to_string().replace('\n', " ")
+            ))
+        }
+    };
+    let uri = &spec.dataset.uri;
+    let scheme_ok = uri.starts_with("s3://")
+        || uri.starts_with("https://")
+        || (config.allow_http && uri.starts_with("http://"));
+    if !scheme_ok {
+        return reject(format!(
+            "dataset URI {uri:?}: only s3:// and https://{} are fetched, never local files",
+            if config.allow_http {
+                " (and http://)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if !offer.device.accepts(hardware.device) {
+        return reject(format!(
+            "needs {:?}, this worker has {:?}",
+            offer.device, hardware.device
+        ));
+    }
+    if hardware.vram_mib < offer.min_vram_mib {
+        return reject(format!(
+            "needs {} MiB of device memory, this worker has {}",
+            offer.min_vram_mib, hardware.vram_mib
+        ));
+    }
+    let estimated_secs = estimate_secs(&spec);
+    if !estimated_secs.is_finite() || estimated_secs < 0.0 {
+        return reject("no training-time estimate for this spec".into());
+    }
+    let needed = estimated_secs * TIME_FACTOR + AFTER_TRAINING_S;
+    if needed > offer.max_duration_s as f64 {
+        return reject(format!(
+            "cannot finish in time: about {needed:.0} s needed, the job allows {} s",
+            offer.max_duration_s
+        ));
+    }
+    if estimated_secs * TIME_FACTOR > spec.limits.max_wall_time_s as f64 {
+        return reject(format!(
+            "the spec's own limit of {} s is shorter than about {:.0} s of training here",
+            spec.limits.max_wall_time_s,
+            estimated_secs * TIME_FACTOR
+        ));
+    }
+    // Paid per estimated hour, at least a minute counted.
+    let hours = (estimated_secs.max(60.0)) / 3_600.0;
+    let per_hour = offer.payout as f64 / hours;
+    if per_hour < config.min_reward_per_hour as f64 {
+        return reject(format!(
+            "pays {:.0} lamports per estimated hour, below the configured {}",
+            per_hour, config.min_reward_per_hour
+        ));
+    }
+    Ok(Plan {
+        spec,
+        estimated_secs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use tensorgrid_client::state::DeviceKind;
+
+    use super::*;
+
+    fn spec_bytes(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/digits-mlp.json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        v["dataset"]["uri"] = "s3://bucket/datasets/digits".into();
+        edit(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn offer(bytes: &[u8]) -> Offer {
+        Offer {
+            spec_hash: Sha256::digest(bytes).into(),
+            payout: 500_000_000,
+            max_duration_s: 3_600,
+            device: DeviceRequirement::Any,
+            min_vram_mib: 0,
+        }
+    }
+
+    fn cpu() -> Hardware {
+        tensorgrid_client::defaults::cpu("test")
+    }
+
+    fn config() -> Config {
+        crate::FileConfig::parse("store = \"s3://b/r\"")
+            .unwrap()
+            .resolve(std::path::Path::new("/h"))
+            .unwrap()
+    }
+
+    fn reason(r: Result<Plan, Rejection>) -> String {
+        r.expect_err("should be rejected").0
+    }
+
+    #[test]
+    fn a_fitting_job_is_planned() {
+        let b = spec_bytes(|_| {});
+        let plan = precheck(&offer(&b), &b, &cpu(), &config(), |_| 30.0).unwrap();
+        assert_eq!(plan.estimated_secs, 30.0);
+    }
+
+    #[test]
+    fn hostile_or_unfit_jobs_are_refused_with_their_reason() {
+        let b = spec_bytes(|_| {});
+        let cfg = config();
+        let mut wrong = offer(&b);
+        wrong.spec_hash = [1; 32];
+        assert!(reason(precheck(&wrong, &b, &cpu(), &cfg, |_| 1.0)).contains("spec hash mismatch"));
+
+        for (uri, why) in [
+            ("file:///etc/passwd", "never local files"),
+            ("file:../data/digits.safetensors", "never local files"),
+            ("http://10.0.0.1/d", "only s3:// and https://"),
+        ] {
+            let b = spec_bytes(|v| v["dataset"]["uri"] = uri.into());
+            assert!(
+                reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0)).contains(why),
+                "{uri}"
+            );
+        }
+
+        let b = spec_bytes(|v| v["training"]["optimizer"]["lr"] = f64::NAN.into());
+        assert!(reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0)).contains("invalid spec"));
+        let b = spec_bytes(|v| v["model"]["hidden"] = serde_json::json!([1_000_000]));
+        assert!(reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0)).contains("invalid spec"));
+        let b = spec_bytes(|v| v["training"]["steps"] = 1_000_000_000u64.into());
+        assert!(reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0)).contains("invalid spec"));
+
+        let b = spec_bytes(|_| {});
+        let mut gpu = offer(&b);
+        gpu.device = DeviceRequirement::Gpu;
+        assert!(reason(precheck(&gpu, &b, &cpu(), &cfg, |_| 1.0)).contains("needs"));
+        let mut vram = offer(&b);
+        vram.min_vram_mib = 8_192;
+        let card = Hardware {
+            device: DeviceKind::Cuda,
+            vram_mib: 4_096,
+            label: "small".into(),
+        };
+        assert!(reason(precheck(&vram, &b, &card, &cfg, |_| 1.0)).contains("8192 MiB"));
+
+        assert!(reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 3_000.0))
+            .contains("cannot finish in time"));
+        let b2 = spec_bytes(|v| v["limits"]["max_wall_time_s"] = 10.into());
+        assert!(reason(precheck(&offer(&b2), &b2, &cpu(), &cfg, |_| 100.0)).contains("own limit"));
+
+        let mut greedy = config();
+        greedy.min_reward_per_hour = 10_000_000_000;
+        assert!(reason(precheck(&offer(&b), &b, &cpu(), &greedy, |_| 300.0))
+            .contains("per estimated hour"));
+    }
+}
