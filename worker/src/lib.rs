@@ -3,8 +3,10 @@
 //! job pipeline and the binary follow.
 
 pub mod config;
+pub mod pipeline;
 pub mod precheck;
 pub mod state;
 
 pub use config::{Config, ConfigErrors, FileConfig, LogFormat};
+pub use pipeline::{JobError, Submitted, Worker};
 pub use state::{Stage, WorkDir};

@@ -1,0 +1,353 @@
+//! One job, from claim to submission: claim → dataset → train → publish → submit. Each stage
+//! is recorded in the work directory once its effect is durable, so running [`Worker::work_on`]
+//! again after a crash continues where the last run stopped (a finished training is not
+//! repeated, an upload is not repeated, a submission is not sent twice).
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use tensorgrid_artifacts::{fetch_to_file, result, ReadPolicy, Store};
+use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey,
+    instructions::{self as ix, WorkerKeys},
+    pda,
+    rpc::{ChainClient, ChainError},
+    state::{Hardware, JobState},
+    tensorgrid::instructions::JobSubmitArgs,
+    TensorgridError,
+};
+use tensorgrid_train::{
+    data,
+    manifest::{MANIFEST_FILE, METRICS_FILE, WEIGHTS_FILE},
+    spec::JobSpec,
+    trainer::{self, TrainOptions},
+    Fault,
+};
+
+use crate::{state::StateError, Config, Stage, WorkDir};
+
+/// Time kept, after training, to publish and submit before the deadline.
+const SUBMIT_MARGIN_S: i64 = 90;
+
+/// Why a job did not end in a submission.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Another worker claimed it first, or it is no longer ours: nothing to do.
+    #[error("job lost: {0}")]
+    Lost(String),
+    /// The job cannot be done as posted (bad data, a spec that diverges, no time left); it
+    /// was given back with the smaller abandon penalty when it was ours.
+    #[error("job given up: {0}")]
+    GaveUp(String),
+    /// Worth trying again later (network, store, RPC); progress so far is kept.
+    #[error("transient: {0}")]
+    Transient(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl From<ChainError> for JobError {
+    fn from(e: ChainError) -> Self {
+        JobError::Transient(e.to_string())
+    }
+}
+
+/// What a finished job produced.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub result_hash: String,
+    pub result_uri: String,
+    pub signature: String,
+}
+
+/// Everything a worker works with.
+pub struct Worker {
+    pub chain: ChainClient,
+    pub store: Store,
+    pub work: WorkDir,
+    pub config: Config,
+    pub operator: Arc<Keypair>,
+    pub market: Pubkey,
+    pub hardware: Hardware,
+    pub device: tensorgrid_train::Device,
+}
+
+impl Worker {
+    pub fn keys(&self) -> WorkerKeys {
+        let operator = self.operator.pubkey();
+        WorkerKeys {
+            operator,
+            market: self.market,
+            worker: pda::worker(&self.market, &operator).0,
+        }
+    }
+
+    fn read_policy(&self) -> ReadPolicy {
+        self.store.read_policy(
+            ReadPolicy::default()
+                .with_http(self.config.allow_http)
+                .with_private(self.config.allow_http),
+        )
+    }
+
+    /// Takes `job` (whose spec, `spec_bytes`, passed the precheck) through every stage not yet
+    /// recorded.
+    pub async fn work_on(
+        &self,
+        job: Pubkey,
+        spec: &JobSpec,
+        spec_bytes: &[u8],
+    ) -> Result<Submitted, JobError> {
+        let name = job.to_string();
+        let mut stage = match self.work.stage(&name)? {
+            Some(s) => s,
+            None => self.claim(job).await?,
+        };
+        loop {
+            stage = match stage {
+                Stage::Claimed { deadline } => self.train(job, spec, spec_bytes, deadline).await?,
+                Stage::Trained {
+                    deadline,
+                    result_hash,
+                    metric,
+                } => {
+                    let out = self.work.job_dir(&name).join("out");
+                    let result_uri = result::publish(
+                        &self.store,
+                        &format!("results/{job}"),
+                        &out,
+                        &[WEIGHTS_FILE, METRICS_FILE, MANIFEST_FILE],
+                    )
+                    .await
+                    .map_err(|e| JobError::Transient(e.to_string()))?;
+                    tracing::info!(%job, %result_uri, "result published");
+                    Stage::Published {
+                        deadline,
+                        result_hash,
+                        metric,
+                        result_uri,
+                    }
+                }
+                Stage::Published {
+                    result_hash,
+                    metric,
+                    result_uri,
+                    ..
+                } => {
+                    let signature = self.submit(job, &result_hash, &result_uri, metric).await?;
+                    let done = Submitted {
+                        result_hash: result_hash.clone(),
+                        result_uri,
+                        signature: signature.clone(),
+                    };
+                    self.work.record(
+                        &name,
+                        &Stage::Submitted {
+                            result_hash,
+                            signature,
+                        },
+                    )?;
+                    return Ok(done);
+                }
+                Stage::Submitted {
+                    result_hash,
+                    signature,
+                } => {
+                    return Ok(Submitted {
+                        result_hash,
+                        result_uri: String::new(),
+                        signature,
+                    })
+                }
+            };
+            self.work.record(&name, &stage)?;
+        }
+    }
+
+    async fn claim(&self, job: Pubkey) -> Result<Stage, JobError> {
+        match self
+            .chain
+            .send(
+                &[ix::job_claim(self.keys(), job)],
+                &[self.operator.as_ref()],
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => {
+                return Err(match e.program_error() {
+                    Some(
+                        TensorgridError::JobNotOpen
+                        | TensorgridError::ClaimBarred
+                        | TensorgridError::JobCoolingDown,
+                    ) => {
+                        tracing::info!(%job, "claimed by another worker first (or not claimable now)");
+                        JobError::Lost(e.to_string())
+                    }
+                    _ => JobError::Transient(e.to_string()),
+                })
+            }
+        }
+        let claimed = self
+            .chain
+            .job(&job)
+            .await?
+            .ok_or_else(|| JobError::Lost("the job closed right after the claim".into()))?;
+        tracing::info!(%job, deadline = claimed.deadline, "claimed");
+        let stage = Stage::Claimed {
+            deadline: claimed.deadline,
+        };
+        self.work.record(&job.to_string(), &stage)?;
+        Ok(stage)
+    }
+
+    /// Fetches and checks the dataset, trains off the async runtime until a deadline taken
+    /// from the chain's, and records the result.
+    async fn train(
+        &self,
+        job: Pubkey,
+        spec: &JobSpec,
+        spec_bytes: &[u8],
+        deadline: i64,
+    ) -> Result<Stage, JobError> {
+        let dir = self.work.job_dir(&job.to_string());
+        let dataset = dir.join("dataset");
+        let cap = spec
+            .limits
+            .max_dataset_bytes
+            .min(self.config.max_dataset_bytes);
+        let sha = match fetch_to_file(&spec.dataset.uri, cap, &self.read_policy(), &dataset).await {
+            Ok(sha) => sha,
+            Err(e) if e.is_transient() => return Err(JobError::Transient(e.to_string())),
+            Err(e) => return self.give_up(job, format!("dataset: {e}")).await,
+        };
+        if sha != spec.dataset.sha256.to_ascii_lowercase() {
+            return self
+                .give_up(
+                    job,
+                    format!(
+                        "dataset sha256 is {sha}, the spec says {}",
+                        spec.dataset.sha256
+                    ),
+                )
+                .await;
+        }
+        let now = self.chain.chain_time().await?;
+        let left = deadline.saturating_sub(now).saturating_sub(SUBMIT_MARGIN_S);
+        if left <= 0 {
+            return self
+                .give_up(job, "no time left before the deadline".into())
+                .await;
+        }
+        let (spec2, bytes, out, device) = (
+            spec.clone(),
+            spec_bytes.to_vec(),
+            dir.join("out"),
+            self.device.clone(),
+        );
+        let stop_at = Instant::now() + Duration::from_secs(left as u64);
+        let trained = tokio::task::spawn_blocking(move || {
+            let data_bytes =
+                std::fs::read(&dataset).map_err(tensorgrid_train::Error::io(&dataset))?;
+            let split = data::split(&spec2, &data_bytes)?;
+            let opts = TrainOptions {
+                deadline: Some(stop_at),
+                ..TrainOptions::new(device, out)
+            };
+            trainer::train(&spec2, &bytes, &split, &opts)
+        })
+        .await
+        .map_err(|e| JobError::Transient(format!("training task: {e}")))?;
+        match trained {
+            Ok(outcome) => {
+                let value = outcome.manifest.result.value;
+                tracing::info!(%job, metric = value, secs = outcome.wall_time_s, "trained");
+                Ok(Stage::Trained {
+                    deadline,
+                    result_hash: hex::encode(outcome.result_hash),
+                    metric: to_millionths(value),
+                })
+            }
+            Err(e) => match e.fault() {
+                Fault::Transient => Err(JobError::Transient(e.to_string())),
+                _ => self.give_up(job, e.to_string()).await,
+            },
+        }
+    }
+
+    async fn submit(
+        &self,
+        job: Pubkey,
+        result_hash: &str,
+        result_uri: &str,
+        metric: u64,
+    ) -> Result<String, JobError> {
+        let j = self
+            .chain
+            .job(&job)
+            .await?
+            .ok_or_else(|| JobError::Lost("the job is gone".into()))?;
+        if j.state != JobState::Claimed || j.worker != self.keys().worker {
+            self.work.finish(&job.to_string())?;
+            return Err(JobError::Lost(format!(
+                "the job is no longer ours ({:?})",
+                j.state
+            )));
+        }
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(result_hash, &mut hash)
+            .map_err(|e| JobError::Transient(format!("recorded hash: {e}")))?;
+        let args = JobSubmitArgs {
+            result_hash: hash,
+            result_uri: result_uri.into(),
+            reported_metric: metric,
+        };
+        let landed = self
+            .chain
+            .send(
+                &[ix::job_submit(self.keys(), job, args)],
+                &[self.operator.as_ref()],
+            )
+            .await
+            .map_err(|e| match e.program_error() {
+                Some(TensorgridError::DeadlinePassed) => {
+                    JobError::Lost("the deadline passed".into())
+                }
+                _ => JobError::Transient(e.to_string()),
+            })?;
+        tracing::info!(%job, signature = %landed.signature, "result submitted");
+        Ok(landed.signature.to_string())
+    }
+
+    /// Gives the job back (the abandon penalty is smaller than a missed deadline's slash) and
+    /// forgets it.
+    async fn give_up<T>(&self, job: Pubkey, why: String) -> Result<T, JobError> {
+        tracing::warn!(%job, reason = %why, "abandoning the job");
+        self.chain
+            .send(
+                &[ix::job_abandon(self.keys(), job)],
+                &[self.operator.as_ref()],
+            )
+            .await?;
+        self.work.finish(&job.to_string())?;
+        Err(JobError::GaveUp(why))
+    }
+}
+
+/// A metric as the chain stores it: millionths, rounded, never negative.
+pub fn to_millionths(value: f64) -> u64 {
+    if value.is_finite() && value > 0.0 {
+        (value * 1e6).round().min(u64::MAX as f64) as u64
+    } else {
+        0
+    }
+}
+
+/// The directory a job's training writes to (for status and tests).
+pub fn out_dir(work: &WorkDir, job: &Pubkey) -> std::path::PathBuf {
+    work.job_dir(&job.to_string()).join("out")
+}
