@@ -115,7 +115,7 @@ impl Worker {
                     result_hash,
                     metric,
                 } => {
-                    let out = self.work.job_dir(&name).join("out");
+                    let out = out_dir(&self.work, &job);
                     let result_uri = result::publish(
                         &self.store,
                         &format!("results/{job}"),
@@ -347,7 +347,7 @@ pub fn to_millionths(value: f64) -> u64 {
     }
 }
 
-/// The directory a job's training writes to (for status and tests).
+/// The directory a job's training writes to and its result is published from.
 pub fn out_dir(work: &WorkDir, job: &Pubkey) -> std::path::PathBuf {
     work.job_dir(&job.to_string()).join("out")
 }

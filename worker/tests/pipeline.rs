@@ -3,7 +3,7 @@
 //! the poster accepts and the worker is paid to the lamport. A job whose dataset is not what
 //! its spec says is given back with the abandon penalty.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use solana_keypair::Keypair;
@@ -16,23 +16,15 @@ use tensorgrid_client::{
     state::JobState,
     tensorgrid::instructions::{JobPostArgs, WorkerRegisterArgs},
 };
-use tensorgrid_localnet::{default_market_params, LocalS3, LocalnetBuilder};
+use tensorgrid_localnet::{default_market_params, LocalnetBuilder};
 use tensorgrid_worker::{
     pipeline::Worker,
     precheck::{precheck, Offer},
     FileConfig, JobError, Stage, WorkDir,
 };
 
-fn s3() -> &'static LocalS3 {
-    static S3: OnceLock<LocalS3> = OnceLock::new();
-    S3.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let s3 = LocalS3::start(&dir, tensorgrid_localnet::s3::LOCAL_BUCKET, 0).unwrap();
-        for (k, v) in s3.env() {
-            std::env::set_var(k, v);
-        }
-        s3
-    })
+fn s3() -> &'static tensorgrid_localnet::LocalS3 {
+    tensorgrid_localnet::testing::shared_s3()
 }
 
 /// Uploads the digits dataset and a two-epoch spec naming it (with `dataset_sha` as its

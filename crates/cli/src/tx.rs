@@ -54,11 +54,11 @@ impl Sent {
 
 impl Report for Sent {
     fn display(&self) -> String {
-        let mut rows: Vec<(&str, String)> = vec![(self.action.as_str(), String::new())];
-        rows.clear();
-        for (k, v) in &self.addresses {
-            rows.push((k.as_str(), v.clone()));
-        }
+        let mut rows: Vec<(&str, String)> = self
+            .addresses
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
         rows.push(("signature", self.signature.clone()));
         rows.push(("fee", format!("{} SOL", sol(self.fee))));
         let mut text = format!("{}\n{}", self.action, fields(&rows));

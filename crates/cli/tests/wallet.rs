@@ -6,7 +6,6 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::OnceLock,
 };
 
 use serde_json::Value;
@@ -19,7 +18,7 @@ use tensorgrid_client::{
     rpc::Signature,
     tensorgrid::instructions::JobSubmitArgs,
 };
-use tensorgrid_localnet::{default_market_params, LocalS3, Localnet, LocalnetBuilder, SOL};
+use tensorgrid_localnet::{default_market_params, Localnet, LocalnetBuilder, SOL};
 use tensorgrid_train::{
     data,
     manifest::{MANIFEST_FILE, METRICS_FILE, WEIGHTS_FILE},
@@ -27,18 +26,8 @@ use tensorgrid_train::{
     trainer::{self, TrainOptions},
 };
 
-/// One S3 server for the whole test binary: its address goes into this process's AWS
-/// environment once, before any test reads it, and the CLI processes inherit it.
-fn s3() -> &'static LocalS3 {
-    static S3: OnceLock<LocalS3> = OnceLock::new();
-    S3.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let s3 = LocalS3::start(&dir, tensorgrid_localnet::s3::LOCAL_BUCKET, 0).unwrap();
-        for (k, v) in s3.env() {
-            std::env::set_var(k, v);
-        }
-        s3
-    })
+fn s3() -> &'static tensorgrid_localnet::LocalS3 {
+    tensorgrid_localnet::testing::shared_s3()
 }
 
 struct World {

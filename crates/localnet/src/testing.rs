@@ -231,3 +231,18 @@ pub fn signature_of_wire_tx(base64_tx: &str) -> Option<String> {
     let sig = bytes.get(1..65)?;
     Some(bs58::encode(sig).into_string())
 }
+
+/// One local S3 server per test process, its address in this process's standard AWS
+/// environment (set once, before any test reads it; child processes inherit it), so that
+/// `s3://` URIs in tests reach it through the same code paths as a real bucket.
+pub fn shared_s3() -> &'static crate::LocalS3 {
+    static S3: std::sync::OnceLock<crate::LocalS3> = std::sync::OnceLock::new();
+    S3.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("tensorgrid-s3-{}", std::process::id()));
+        let s3 = crate::LocalS3::start(&dir, crate::s3::LOCAL_BUCKET, 0).expect("local S3 server");
+        for (k, v) in s3.env() {
+            std::env::set_var(k, v);
+        }
+        s3
+    })
+}

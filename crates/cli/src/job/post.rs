@@ -101,11 +101,12 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
             duration(market.params.max_claim_s)
         );
     }
-    check_reward(&ctx, reward, &market).await?;
+    // An empty account's rent: the least reward a worker can receive, and what the wallet
+    // keeps after paying.
+    let keep = ctx.chain.rent_exempt(0).await?;
+    check_reward(reward, keep, &market)?;
     let rent = ctx.chain.rent_exempt(Job::SPACE).await?;
     let balance = ctx.chain.balance(&poster.pubkey()).await?;
-    // The wallet itself must stay rent-exempt after paying.
-    let keep = ctx.chain.rent_exempt(0).await?;
     let needed = reward
         .saturating_add(rent)
         .saturating_add(keep)
@@ -345,13 +346,8 @@ fn check_uri(uri: &str) -> Result<()> {
 }
 
 /// A reward the program accepts and a worker can be paid from.
-async fn check_reward(
-    ctx: &Ctx,
-    reward: u64,
-    market: &tensorgrid_client::state::Market,
-) -> Result<()> {
+fn check_reward(reward: u64, min: u64, market: &tensorgrid_client::state::Market) -> Result<()> {
     // Paid into a wallet, less than an empty account's rent could not even be received.
-    let min = ctx.chain.rent_exempt(0).await?;
     if reward < min {
         bail!(
             "reward {} SOL is below the rent-exempt minimum of {} SOL: a worker could not receive it",
