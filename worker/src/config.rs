@@ -10,6 +10,9 @@ use serde::Deserialize;
 /// Prefix of the environment variables that override file settings.
 pub const ENV_PREFIX: &str = "TENSORGRID_WORKER_";
 
+/// Where the status and metrics port listens unless told otherwise: this machine only.
+pub const DEFAULT_STATUS_LISTEN: &str = "127.0.0.1:8990";
+
 /// As written in the file (every field optional; defaults fill the rest).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +32,7 @@ pub struct FileConfig {
     pub priority_fee_cap: Option<u64>,
     pub log_format: Option<String>,
     pub allow_http: Option<bool>,
+    pub status_listen: Option<String>,
 }
 
 /// How logs are written.
@@ -61,6 +65,8 @@ pub struct Config {
     pub priority_fee_cap: u64,
     pub log_format: LogFormat,
     pub allow_http: bool,
+    /// `host:port` of the status and metrics port; `None`: not served.
+    pub status_listen: Option<String>,
 }
 
 /// Every problem with the settings, listed.
@@ -101,6 +107,10 @@ impl FileConfig {
         string!(min_reward_per_hour_sol, "MIN_REWARD_PER_HOUR_SOL");
         string!(poll_interval, "POLL_INTERVAL");
         string!(log_format, "LOG_FORMAT");
+        if let Some(v) = env.get(&format!("{ENV_PREFIX}STATUS_LISTEN")) {
+            // Set but empty: the port is turned off.
+            self.status_listen = Some(v.clone());
+        }
         macro_rules! number {
             ($field:ident, $key:literal) => {
                 if let Some(v) = get($key) {
@@ -200,6 +210,19 @@ impl FileConfig {
                 LogFormat::Human
             }
         };
+        let status_listen = match self.status_listen.as_deref() {
+            None => Some(DEFAULT_STATUS_LISTEN.to_string()),
+            Some("") => None,
+            Some(a) => match a.parse::<std::net::SocketAddr>() {
+                Ok(_) => Some(a.to_string()),
+                Err(_) => {
+                    problems.push(format!(
+                        "status_listen: {a:?} is not host:port (e.g. 127.0.0.1:8990), or empty for none"
+                    ));
+                    None
+                }
+            },
+        };
         let expand = |p: PathBuf| match p.strip_prefix("~") {
             Ok(rest) => home.join(rest),
             Err(_) => p,
@@ -229,6 +252,7 @@ impl FileConfig {
             priority_fee_cap: self.priority_fee_cap.unwrap_or(100_000),
             log_format,
             allow_http: self.allow_http.unwrap_or(false),
+            status_listen,
         })
     }
 }

@@ -1,12 +1,19 @@
-//! `tensorgrid-worker`, the provider's daemon (in progress): its configuration, the check
-//! made before claiming a job, and its work directory are here; discovery, the rest of the
-//! job pipeline and the binary follow.
+//! `tensorgrid-worker`, the provider's daemon: it finds jobs it can run on the chain, checks
+//! each before claiming, claims, trains with candle, publishes the result, submits its hash
+//! and follows the job to payment. The binary (`src/main.rs`) only parses flags and starts
+//! [`daemon::Daemon`].
 
 pub mod config;
+pub mod daemon;
+pub mod estimate;
+pub mod hardware;
 pub mod pipeline;
 pub mod precheck;
 pub mod state;
+pub mod status;
 
 pub use config::{Config, ConfigErrors, FileConfig, LogFormat};
+pub use daemon::Daemon;
 pub use pipeline::{JobError, Submitted, Worker};
 pub use state::{Stage, WorkDir};
+pub use status::{Snapshot, Status};

@@ -4,7 +4,7 @@
 //! repeated, an upload is not repeated, a submission is not sent twice).
 
 use std::{
-    sync::Arc,
+    sync::{atomic::AtomicBool, Arc},
     time::{Duration, Instant},
 };
 
@@ -24,11 +24,11 @@ use tensorgrid_train::{
     data,
     manifest::{MANIFEST_FILE, METRICS_FILE, WEIGHTS_FILE},
     spec::JobSpec,
-    trainer::{self, TrainOptions},
+    trainer::{self, ProgressFn, TrainOptions},
     Fault,
 };
 
-use crate::{state::StateError, Config, Stage, WorkDir};
+use crate::{state::StateError, status::Status, Config, Stage, WorkDir};
 
 /// Time kept, after training, to publish and submit before the deadline.
 const SUBMIT_MARGIN_S: i64 = 90;
@@ -46,6 +46,9 @@ pub enum JobError {
     /// Worth trying again later (network, store, RPC); progress so far is kept.
     #[error("transient: {0}")]
     Transient(String),
+    /// Stopped on request (shutdown); a checkpoint was written and the job is still ours.
+    #[error("stopped")]
+    Stopped,
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -74,6 +77,11 @@ pub struct Worker {
     pub market: Pubkey,
     pub hardware: Hardware,
     pub device: tensorgrid_train::Device,
+    /// Set on shutdown: training checkpoints and stops between steps.
+    pub stop: Arc<AtomicBool>,
+    /// Training progress, for the status port and the progress bar.
+    pub progress: Option<ProgressFn>,
+    pub status: Status,
 }
 
 impl Worker {
@@ -86,7 +94,7 @@ impl Worker {
         }
     }
 
-    fn read_policy(&self) -> ReadPolicy {
+    pub(crate) fn read_policy(&self) -> ReadPolicy {
         self.store.read_policy(
             ReadPolicy::default()
                 .with_http(self.config.allow_http)
@@ -105,9 +113,17 @@ impl Worker {
         let name = job.to_string();
         let mut stage = match self.work.stage(&name)? {
             Some(s) => s,
-            None => self.claim(job).await?,
+            None => {
+                self.status.stage(&name, "claiming");
+                self.claim(job).await?
+            }
         };
         loop {
+            self.status.update(|s| {
+                if let Some(c) = s.current.as_mut() {
+                    c.deadline = stage.deadline();
+                }
+            });
             stage = match stage {
                 Stage::Claimed { deadline } => self.train(job, spec, spec_bytes, deadline).await?,
                 Stage::Trained {
@@ -115,6 +131,7 @@ impl Worker {
                     result_hash,
                     metric,
                 } => {
+                    self.status.stage(&name, "publishing");
                     let out = out_dir(&self.work, &job);
                     let result_uri = result::publish(
                         &self.store,
@@ -138,6 +155,7 @@ impl Worker {
                     result_uri,
                     ..
                 } => {
+                    self.status.stage(&name, "submitting");
                     let signature = self.submit(job, &result_hash, &result_uri, metric).await?;
                     let done = Submitted {
                         result_hash: result_hash.clone(),
@@ -165,6 +183,7 @@ impl Worker {
                 }
             };
             self.work.record(&name, &stage)?;
+            crash_point(&stage);
         }
     }
 
@@ -214,16 +233,31 @@ impl Worker {
         spec_bytes: &[u8],
         deadline: i64,
     ) -> Result<Stage, JobError> {
-        let dir = self.work.job_dir(&job.to_string());
+        let name = job.to_string();
+        let dir = self.work.job_dir(&name);
         let dataset = dir.join("dataset");
         let cap = spec
             .limits
             .max_dataset_bytes
             .min(self.config.max_dataset_bytes);
-        let sha = match fetch_to_file(&spec.dataset.uri, cap, &self.read_policy(), &dataset).await {
-            Ok(sha) => sha,
-            Err(e) if e.is_transient() => return Err(JobError::Transient(e.to_string())),
-            Err(e) => return self.give_up(job, format!("dataset: {e}")).await,
+        // A dataset already here is complete (downloads land under a temporary name first).
+        let kept = {
+            let path = dataset.clone();
+            tokio::task::spawn_blocking(move || file_sha256(&path))
+                .await
+                .ok()
+                .and_then(Result::ok)
+        };
+        let sha = match kept {
+            Some(sha) if sha.eq_ignore_ascii_case(&spec.dataset.sha256) => sha,
+            _ => {
+                self.status.stage(&name, "downloading");
+                match fetch_to_file(&spec.dataset.uri, cap, &self.read_policy(), &dataset).await {
+                    Ok(sha) => sha,
+                    Err(e) if e.is_transient() => return Err(JobError::Transient(e.to_string())),
+                    Err(e) => return self.give_up(job, format!("dataset: {e}")).await,
+                }
+            }
         };
         if sha != spec.dataset.sha256.to_ascii_lowercase() {
             return self
@@ -250,12 +284,16 @@ impl Worker {
             self.device.clone(),
         );
         let stop_at = Instant::now() + Duration::from_secs(left as u64);
+        let (stop, progress) = (self.stop.clone(), self.progress.clone());
+        self.status.stage(&name, "training");
         let trained = tokio::task::spawn_blocking(move || {
             let data_bytes =
                 std::fs::read(&dataset).map_err(tensorgrid_train::Error::io(&dataset))?;
             let split = data::split(&spec2, &data_bytes)?;
             let opts = TrainOptions {
                 deadline: Some(stop_at),
+                cancel: Some(stop),
+                progress,
                 ..TrainOptions::new(device, out)
             };
             trainer::train(&spec2, &bytes, &split, &opts)
@@ -271,6 +309,12 @@ impl Worker {
                     result_hash: hex::encode(outcome.result_hash),
                     metric: to_millionths(value),
                 })
+            }
+            // Stopped on request: the checkpoint is kept for the next run. Stopped by the
+            // deadline: it cannot be finished in time, so it is given back.
+            Err(tensorgrid_train::Error::Cancelled(step)) => {
+                tracing::info!(%job, step, "training stopped; it resumes from its checkpoint");
+                Err(JobError::Stopped)
             }
             Err(e) => match e.fault() {
                 Fault::Transient => Err(JobError::Transient(e.to_string())),
@@ -336,6 +380,27 @@ impl Worker {
         self.work.finish(&job.to_string())?;
         Err(JobError::GaveUp(why))
     }
+}
+
+/// `TENSORGRID_WORKER_CRASH_AFTER=<stage>` aborts the process right after that stage is
+/// recorded, as a power cut would (no destructor runs): how the tests place a kill exactly
+/// between two steps, e.g. after the upload and before the submission.
+fn crash_point(stage: &Stage) {
+    if std::env::var("TENSORGRID_WORKER_CRASH_AFTER").is_ok_and(|at| at == stage.name()) {
+        tracing::error!(
+            stage = stage.name(),
+            "crashing on purpose (TENSORGRID_WORKER_CRASH_AFTER)"
+        );
+        std::process::abort();
+    }
+}
+
+/// Hex sha256 of a file, streamed.
+fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut h)?;
+    Ok(hex::encode(h.finalize()))
 }
 
 /// A metric as the chain stores it: millionths, rounded, never negative.

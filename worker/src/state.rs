@@ -49,6 +49,16 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The stage's name as recorded (`claimed`, `trained`, `published`, `submitted`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Claimed { .. } => "claimed",
+            Stage::Trained { .. } => "trained",
+            Stage::Published { .. } => "published",
+            Stage::Submitted { .. } => "submitted",
+        }
+    }
+
     pub fn deadline(&self) -> Option<i64> {
         match self {
             Stage::Claimed { deadline }
@@ -129,20 +139,31 @@ impl WorkDir {
     }
 
     /// Jobs with a recorded stage: what a restart reconciles with the chain.
-    pub fn in_progress(&self) -> Result<Vec<(String, Stage)>, StateError> {
+    /// Every job directory (a job checked, claimed or in progress), by address.
+    pub fn job_names(&self) -> Result<Vec<String>, StateError> {
         let dir = self.root.join("jobs");
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(err(&dir))? {
-            let name = entry
-                .map_err(err(&dir))?
-                .file_name()
-                .to_string_lossy()
-                .to_string();
+            out.push(
+                entry
+                    .map_err(err(&dir))?
+                    .file_name()
+                    .to_string_lossy()
+                    .to_string(),
+            );
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The jobs with a recorded stage.
+    pub fn in_progress(&self) -> Result<Vec<(String, Stage)>, StateError> {
+        let mut out = Vec::new();
+        for name in self.job_names()? {
             if let Some(stage) = self.stage(&name)? {
                 out.push((name, stage));
             }
         }
-        out.sort();
         Ok(out)
     }
 

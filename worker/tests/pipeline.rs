@@ -98,6 +98,9 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
         market,
         hardware: defaults::cpu("test"),
         device: tensorgrid_train::Device::Cpu,
+        stop: Default::default(),
+        progress: None,
+        status: Default::default(),
     };
     let post = |job_id: u64, spec_uri: String, bytes: &[u8]| {
         ix::job_post(

@@ -134,6 +134,21 @@ pub async fn fetch_to_file(
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// The artifact's size, without reading it (an S3 HEAD, or an HTTP HEAD's `Content-Length`;
+/// `None` when a server does not say). Under the same policy as a read.
+pub async fn probe_size(uri: &str, policy: &ReadPolicy) -> Result<Option<u64>> {
+    let url = parse(uri)?;
+    if matches!(url.scheme(), "http" | "https") {
+        return http::head(&url, uri, policy).await;
+    }
+    let (store, path) = locate(&url, uri, policy)?;
+    let meta = store
+        .head(&path)
+        .await
+        .map_err(|e| ArtifactError::from_store(uri, e))?;
+    Ok(Some(meta.size))
+}
+
 async fn read(uri: &str, policy: &ReadPolicy, out: &mut Capped<'_>) -> Result<()> {
     let url = parse(uri)?;
     if matches!(url.scheme(), "http" | "https") {

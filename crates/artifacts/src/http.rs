@@ -93,6 +93,53 @@ fn client(policy: &ReadPolicy) -> Result<reqwest::Client> {
         .map_err(|e| ArtifactError::Config(format!("HTTP client: {e}")))
 }
 
+/// Sends `method` to `url` under the policy; a non-success answer becomes its error (its body
+/// is never read: it is the server's, not ours to print).
+async fn request(
+    method: reqwest::Method,
+    url: &Url,
+    uri: &str,
+    policy: &ReadPolicy,
+) -> Result<reqwest::Response> {
+    check(url, policy).map_err(|reason| ArtifactError::Forbidden {
+        uri: uri.into(),
+        reason,
+    })?;
+    let resp = client(policy)?
+        .request(method, url.clone())
+        .send()
+        .await
+        .map_err(transport(uri))?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    Err(match status {
+        StatusCode::NOT_FOUND | StatusCode::GONE => ArtifactError::NotFound { uri: uri.into() },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ArtifactError::Denied {
+            uri: uri.into(),
+            reason: format!("HTTP {status}"),
+        },
+        s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+            ArtifactError::Unreachable {
+                uri: uri.into(),
+                reason: format!("HTTP {status}"),
+            }
+        }
+        s => ArtifactError::Store {
+            uri: uri.into(),
+            reason: format!("HTTP {s}"),
+        },
+    })
+}
+
+fn transport(uri: &str) -> impl Fn(reqwest::Error) -> ArtifactError + '_ {
+    move |e| ArtifactError::Unreachable {
+        uri: uri.into(),
+        reason: crate::error::sanitize(&root_causes(&e)),
+    }
+}
+
 /// GETs `url` into `out` (which enforces the size cap).
 pub(crate) async fn get(
     url: &Url,
@@ -100,50 +147,27 @@ pub(crate) async fn get(
     policy: &ReadPolicy,
     out: &mut Capped<'_>,
 ) -> Result<()> {
-    check(url, policy).map_err(|reason| ArtifactError::Forbidden {
-        uri: uri.into(),
-        reason,
-    })?;
-    let transport = |e: reqwest::Error| ArtifactError::Unreachable {
-        uri: uri.into(),
-        reason: crate::error::sanitize(&root_causes(&e)),
-    };
-    let mut resp = client(policy)?
-        .get(url.clone())
-        .send()
-        .await
-        .map_err(transport)?;
-    let status = resp.status();
-    if !status.is_success() {
-        // The body of an error answer is never read: it is the server's, not ours to print.
-        return Err(match status {
-            StatusCode::NOT_FOUND | StatusCode::GONE => ArtifactError::NotFound { uri: uri.into() },
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ArtifactError::Denied {
-                uri: uri.into(),
-                reason: format!("HTTP {status}"),
-            },
-            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
-                ArtifactError::Unreachable {
-                    uri: uri.into(),
-                    reason: format!("HTTP {status}"),
-                }
-            }
-            s => ArtifactError::Store {
-                uri: uri.into(),
-                reason: format!("HTTP {s}"),
-            },
-        });
-    }
+    let mut resp = request(reqwest::Method::GET, url, uri, policy).await?;
     if resp.content_length().is_some_and(|n| n > out.limit) {
         return Err(ArtifactError::TooLarge {
             uri: uri.into(),
             limit: out.limit,
         });
     }
-    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+    while let Some(chunk) = resp.chunk().await.map_err(transport(uri))? {
         out.push(&chunk).await?;
     }
     Ok(())
+}
+
+/// The size a HEAD answer announces, when it announces one.
+pub(crate) async fn head(url: &Url, uri: &str, policy: &ReadPolicy) -> Result<Option<u64>> {
+    let resp = request(reqwest::Method::HEAD, url, uri, policy).await?;
+    Ok(resp
+        .headers()
+        .get(reqwest::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok()))
 }
 
 #[cfg(test)]
@@ -183,6 +207,25 @@ mod tests {
 
     fn local() -> ReadPolicy {
         ReadPolicy::default().with_http(true).with_private(true)
+    }
+
+    #[tokio::test]
+    async fn a_head_probe_reads_the_announced_size_under_the_policy() {
+        let port = serve(vec![
+            "HTTP/1.1 200 OK\r\nContent-Length: 123456\r\nConnection: close\r\n\r\n".into(),
+            status("404 Not Found", ""),
+        ]);
+        let url = |p: &str| format!("http://127.0.0.1:{port}/{p}");
+        assert_eq!(
+            crate::probe_size(&url("a"), &local()).await.unwrap(),
+            Some(123_456)
+        );
+        let e = crate::probe_size(&url("b"), &local()).await.unwrap_err();
+        assert!(matches!(e, ArtifactError::NotFound { .. }), "{e}");
+        let e = crate::probe_size(&url("c"), &ReadPolicy::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ArtifactError::Forbidden { .. }), "{e}");
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ pub mod result;
 mod store;
 
 pub use error::{ArtifactError, Result};
-pub use fetch::{fetch, fetch_to_file, ReadPolicy};
+pub use fetch::{fetch, fetch_to_file, probe_size, ReadPolicy};
 pub use store::Store;
 
 use sha2::{Digest, Sha256};

@@ -159,28 +159,7 @@ impl Ctx {
 
 /// A Solana CLI keypair file, with errors that say what to do.
 pub fn read_keypair(path: &std::path::Path) -> Result<Keypair> {
-    let shown = path.display();
-    let s = path.to_string_lossy();
-    if s.starts_with("usb://") || s.starts_with("prompt:") || s == "stdin" || s == "ASK" {
-        bail!(
-            "keypair {shown}: only keypair files are supported (not hardware wallets or prompts)"
-        );
-    }
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "keypair file {shown} does not exist (create one with `solana-keygen new -o {shown}`, or pass -k FILE)"
-        ),
-        Err(e) => return Err(e).with_context(|| format!("reading keypair file {shown}")),
-    };
-    let bytes: Vec<u8> = serde_json::from_str(&text)
-        .ok()
-        .filter(|b: &Vec<u8>| b.len() == 64)
-        .ok_or_else(|| {
-            anyhow!("keypair file {shown} is not a Solana keypair (a JSON array of 64 bytes)")
-        })?;
-    Keypair::try_from(&bytes[..])
-        .map_err(|_| anyhow!("keypair file {shown} holds an invalid keypair"))
+    Ok(tensorgrid_client::rpc::read_keypair(path)?)
 }
 
 #[cfg(test)]

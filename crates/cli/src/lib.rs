@@ -1,12 +1,11 @@
 //! `tensorgrid`, the command line of the marketplace: a poster's job commands, a market
 //! authority's and a provider's account commands against any Solana RPC (Solana CLI
 //! conventions: `-u`, `-k`, config.yml, `--output json`), and local train / verify / bench /
-//! localnet. The provider commands' building blocks ([`hardware`]) are shared with the worker.
+//! localnet. Hardware detection is the worker's (`tensorgrid_worker::hardware`).
 
 pub mod chain_args;
 mod cli;
 pub mod describe;
-pub mod hardware;
 mod job;
 mod local;
 mod localnet_cmd;

@@ -68,6 +68,30 @@ pub fn select(choice: DeviceChoice) -> Result<Device> {
     }
 }
 
+/// The accelerator's own name and memory in MiB, as the driver reports them (`None` for the
+/// CPU, or where the backend does not say). What a provider registers on chain.
+pub fn accelerator(device: &Device) -> Option<(String, u64)> {
+    match device {
+        Device::Cpu => None,
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => {
+            let stream = d.cuda_stream();
+            let ctx = stream.context();
+            let name = ctx.name().unwrap_or_else(|_| "CUDA GPU".into());
+            let mib = ctx.total_mem().map_or(0, |b| (b as u64) >> 20);
+            Some((name, mib))
+        }
+        #[cfg(feature = "metal")]
+        Device::Metal(_) => {
+            // Apple GPUs share the machine's memory; Metal's working-set figure is not exposed
+            // through candle's device, so none is claimed.
+            Some(("Apple GPU (Metal)".into(), 0))
+        }
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
 /// Short name recorded in the result manifest.
 pub fn name(device: &Device) -> &'static str {
     match device {

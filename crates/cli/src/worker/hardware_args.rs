@@ -3,7 +3,7 @@ use clap::{Args, ValueEnum};
 use tensorgrid_client::state::{DeviceKind, Hardware};
 use tensorgrid_train::device::DeviceChoice;
 
-use crate::hardware::{detect, truncate};
+use tensorgrid_worker::hardware::{detect, truncate};
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum DeviceKindArg {
@@ -36,7 +36,7 @@ impl HardwareArgs {
     }
 
     pub fn resolve(&self) -> Result<Hardware> {
-        let mut h = detect(match self.device {
+        let (mut h, _) = detect(match self.device {
             Some(_) => DeviceChoice::Cpu,
             None => self.detect,
         })?;

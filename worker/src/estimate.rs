@@ -1,0 +1,161 @@
+//! How long a spec would train here, before its dataset is downloaded: the work its model
+//! and schedule imply (training ≈ 3 × forward FLOPs per sample or token, sizes bounded by
+//! the dataset's byte size) over this device's measured matrix-multiply speed at a modest
+//! efficiency (small models reach a fraction of peak), plus a fixed cost per step. Rough on
+//! purpose, and pessimistic where the spec leaves a size open: a job wrongly refused costs
+//! less than one claimed and then abandoned.
+
+use tensorgrid_train::spec::{DatasetFormat, JobSpec, ModelSpec};
+
+/// Share of the matmul ceiling a small model's training step reaches.
+const EFFICIENCY: f64 = 0.1;
+/// Launches, optimizer and bookkeeping per step, whatever the model.
+const STEP_OVERHEAD_S: f64 = 0.000_5;
+/// Character vocabularies are at most this large in practice (bytes of UTF-8 text).
+const TEXT_VOCAB: f64 = 256.0;
+/// Features per sample assumed for an MLP's inner layers, whose input width is unknown
+/// until the dataset is read.
+const MIN_FEATURES: f64 = 16.0;
+
+/// This device's speed, measured once at start.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    /// f32 matmul GFLOP/s.
+    pub gflops: f64,
+}
+
+impl Throughput {
+    /// Measures the device (a fraction of a second).
+    pub fn measure(device: &tensorgrid_train::Device) -> tensorgrid_train::Result<Self> {
+        let n = if device.is_cpu() { 256 } else { 2048 };
+        Ok(Self {
+            gflops: tensorgrid_train::bench::matmul_gflops(device, n)?,
+        })
+    }
+
+    /// Seconds to train `spec` on a dataset of `dataset_bytes`.
+    pub fn estimate_secs(&self, spec: &JobSpec, dataset_bytes: u64) -> f64 {
+        let (flops, steps) = work(spec, dataset_bytes as f64);
+        flops / (self.gflops.max(0.001) * 1e9 * EFFICIENCY) + steps * STEP_OVERHEAD_S
+    }
+}
+
+/// Training FLOPs and optimizer steps.
+fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
+    let t = &spec.training;
+    let batch = t.batch_size.max(1) as f64;
+    match &spec.model {
+        ModelSpec::CharTransformer {
+            layers,
+            d_model,
+            context,
+            ..
+        } => {
+            let d = *d_model as f64;
+            let per_token =
+                *layers as f64 * (24.0 * d * d + 2.0 * *context as f64 * d) + 2.0 * d * TEXT_VOCAB;
+            let steps = t.steps.unwrap_or(0) as f64;
+            (3.0 * per_token * steps * batch * *context as f64, steps)
+        }
+        ModelSpec::Mlp { hidden } => {
+            // Elements in the dataset bound samples × features.
+            let elements = bytes / element_bytes(&spec.dataset.format);
+            let first = hidden.first().copied().unwrap_or(0) as f64;
+            let inner: f64 = hidden.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>()
+                + hidden.last().copied().unwrap_or(0) as f64 * 256.0;
+            let samples = elements / MIN_FEATURES;
+            let per_epoch = 2.0 * (elements * first + samples * inner);
+            scheduled(spec, samples, batch, per_epoch)
+        }
+        ModelSpec::Cnn {
+            input_shape,
+            channels,
+        } => {
+            let [c0, h, w] = input_shape.map(|v| v as f64);
+            let samples = bytes / element_bytes(&spec.dataset.format) / (c0 * h * w).max(1.0);
+            let mut c_in = c0;
+            let mut per_sample = 0.0;
+            for &c in channels {
+                per_sample += 2.0 * c as f64 * c_in * 9.0 * h * w;
+                c_in = c as f64;
+            }
+            per_sample += 2.0 * c_in * (h / 2.0) * (w / 2.0) * 256.0;
+            scheduled(spec, samples, batch, samples * per_sample)
+        }
+    }
+}
+
+/// (training FLOPs, steps) for a classification schedule: `steps` when given, else epochs
+/// over the training share of `samples`.
+fn scheduled(spec: &JobSpec, samples: f64, batch: f64, fwd_per_epoch: f64) -> (f64, f64) {
+    let t = &spec.training;
+    let train = samples * (1.0 - spec.dataset.eval_fraction).clamp(0.0, 1.0);
+    match t.steps {
+        Some(steps) => {
+            let per_sample = fwd_per_epoch / samples.max(1.0);
+            (3.0 * per_sample * steps as f64 * batch, steps as f64)
+        }
+        None => {
+            let epochs = t.epochs.unwrap_or(0) as f64;
+            (
+                3.0 * fwd_per_epoch * epochs * (1.0 - spec.dataset.eval_fraction).clamp(0.0, 1.0),
+                epochs * (train / batch).ceil(),
+            )
+        }
+    }
+}
+
+/// The smallest a feature can be stored as in the format (the bound on the sample count).
+fn element_bytes(format: &DatasetFormat) -> f64 {
+    match format {
+        // "1," is the shortest written number.
+        DatasetFormat::Csv { .. } => 2.0,
+        DatasetFormat::Safetensors { .. } | DatasetFormat::Npy { .. } => 1.0,
+        DatasetFormat::Text => 1.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str) -> JobSpec {
+        let path = format!("{}/../jobs/{name}", env!("CARGO_MANIFEST_DIR"));
+        JobSpec::from_json(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    /// The shipped jobs' estimates bound their measured CPU times (BENCHMARKS.md, this 2-core
+    /// machine, whose matmul ceiling is about 100 GFLOP/s: digits MLP 0.12 s, CNN 2.5 s, the
+    /// char model 25.6 s) from above, within two orders of magnitude.
+    #[test]
+    fn the_shipped_jobs_are_estimated_pessimistically_but_not_absurdly() {
+        let cpu = Throughput { gflops: 100.0 };
+        let digits = std::fs::metadata(format!(
+            "{}/../data/digits.safetensors",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .len();
+        let kjv = std::fs::metadata(format!("{}/../data/kjv.txt", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .len();
+        for (name, bytes, measured) in [
+            ("digits-mlp.json", digits, 0.12),
+            ("digits-cnn.json", digits, 2.5),
+            ("kjv-charlm.json", kjv, 25.6),
+        ] {
+            let est = cpu.estimate_secs(&spec(name), bytes);
+            assert!(
+                est >= measured * 0.5 && est <= measured * 100.0,
+                "{name}: estimated {est:.1} s, measured about {measured} s"
+            );
+        }
+        // More steps, more time.
+        let mut longer = spec("kjv-charlm.json");
+        longer.training.steps = Some(5_000);
+        assert!(
+            cpu.estimate_secs(&longer, kjv)
+                > 9.0 * cpu.estimate_secs(&spec("kjv-charlm.json"), kjv)
+        );
+    }
+}

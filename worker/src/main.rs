@@ -1,0 +1,437 @@
+//! `tensorgrid-worker`: flags, logging and signals around [`tensorgrid_worker::Daemon`].
+
+use std::{
+    collections::BTreeMap,
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tensorgrid_train::trainer::{Progress, ProgressFn};
+use tensorgrid_worker::{Config, Daemon, FileConfig, LogFormat, Snapshot};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "tensorgrid-worker",
+    version,
+    about = "tensorgrid's provider daemon: finds training jobs it can run, claims, trains, publishes, submits and gets paid",
+    after_help = "Settings: flag > TENSORGRID_WORKER_<FIELD> > the config file > default. See worker.toml."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the worker (the default).
+    Run,
+    /// Show what the running worker is doing (or what it did last).
+    Status {
+        /// display or json.
+        #[arg(long, default_value = "display")]
+        output: String,
+    },
+    /// Check the configuration and print it resolved.
+    Config,
+}
+
+#[derive(Args, Default)]
+struct Settings {
+    /// The configuration file [default: ~/.config/tensorgrid/worker.toml when it exists].
+    #[arg(short = 'c', long, global = true)]
+    config: Option<PathBuf>,
+    /// JSON-RPC URL; repeat for failover.
+    #[arg(short = 'u', long = "rpc-url", global = true)]
+    rpc_urls: Vec<String>,
+    #[arg(long, global = true)]
+    ws_url: Option<String>,
+    /// The operator's keypair file.
+    #[arg(short = 'k', long, global = true)]
+    keypair: Option<PathBuf>,
+    #[arg(long, global = true)]
+    market: Option<String>,
+    /// auto, cpu, cuda or metal.
+    #[arg(long, global = true)]
+    device: Option<String>,
+    #[arg(long, global = true)]
+    work_dir: Option<PathBuf>,
+    /// Where results are published (s3://bucket/prefix).
+    #[arg(long, global = true)]
+    store: Option<String>,
+    /// Stake to register with, in SOL.
+    #[arg(long, global = true)]
+    stake: Option<String>,
+    /// In SOL per estimated hour of training.
+    #[arg(long, global = true)]
+    min_reward_per_hour: Option<String>,
+    #[arg(long, global = true)]
+    max_dataset_bytes: Option<u64>,
+    #[arg(long, global = true)]
+    max_concurrent_jobs: Option<u32>,
+    /// e.g. 10s.
+    #[arg(long, global = true)]
+    poll_interval: Option<String>,
+    /// Micro-lamports per compute unit.
+    #[arg(long, global = true)]
+    priority_fee_cap: Option<u64>,
+    /// human or json.
+    #[arg(long, global = true)]
+    log_format: Option<String>,
+    /// Read plain http:// and private addresses (local setups only).
+    #[arg(long, global = true)]
+    allow_http: bool,
+    /// host:port of the status port, "" for none.
+    #[arg(long, global = true)]
+    status_listen: Option<String>,
+    /// No progress bar even on a terminal.
+    #[arg(long, global = true)]
+    no_progress: bool,
+}
+
+impl Settings {
+    fn default_config_path() -> Option<PathBuf> {
+        dirs::home_dir().map(|h| h.join(".config/tensorgrid/worker.toml"))
+    }
+
+    /// flag > env > file > default; every problem at once.
+    fn resolve(&self) -> Result<Config, tensorgrid_worker::ConfigErrors> {
+        let mut problems = Vec::new();
+        let (path, required) = match &self.config {
+            Some(p) => (Some(p.clone()), true),
+            None => (Self::default_config_path().filter(|p| p.exists()), false),
+        };
+        let mut file = match path {
+            Some(p) => match std::fs::read_to_string(&p) {
+                Ok(text) => match FileConfig::parse(&text) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        problems.extend(e.0.into_iter().map(|m| format!("{}: {m}", p.display())));
+                        FileConfig::default()
+                    }
+                },
+                Err(e) if required || e.kind() != std::io::ErrorKind::NotFound => {
+                    problems.push(format!("{}: {e}", p.display()));
+                    FileConfig::default()
+                }
+                Err(_) => FileConfig::default(),
+            },
+            None => FileConfig::default(),
+        };
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        file.apply_env(&env, &mut problems);
+        self.apply(&mut file);
+        let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("."));
+        match file.resolve(&home) {
+            Ok(c) if problems.is_empty() => Ok(c),
+            Ok(_) => Err(tensorgrid_worker::ConfigErrors(problems)),
+            Err(e) => {
+                problems.extend(e.0);
+                Err(tensorgrid_worker::ConfigErrors(problems))
+            }
+        }
+    }
+
+    fn apply(&self, f: &mut FileConfig) {
+        if !self.rpc_urls.is_empty() {
+            f.rpc_urls = Some(self.rpc_urls.clone());
+        }
+        macro_rules! set {
+            ($($flag:ident => $field:ident),*) => {$(
+                if let Some(v) = &self.$flag {
+                    f.$field = Some(v.clone());
+                }
+            )*};
+        }
+        set!(ws_url => ws_url, keypair => keypair, market => market, device => device,
+            work_dir => work_dir, store => store, stake => stake_sol,
+            min_reward_per_hour => min_reward_per_hour_sol, max_dataset_bytes => max_dataset_bytes,
+            max_concurrent_jobs => max_concurrent_jobs, poll_interval => poll_interval,
+            priority_fee_cap => priority_fee_cap, log_format => log_format,
+            status_listen => status_listen);
+        if self.allow_http {
+            f.allow_http = Some(true);
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// A progress bar for the current job, on an interactive terminal.
+fn progress_bar() -> ProgressFn {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(2));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} training {pos}/{len} steps ({eta} left) {msg}")
+            .expect("static template"),
+    );
+    Arc::new(move |p: &Progress| {
+        if bar.length() != Some(p.total) {
+            bar.set_length(p.total);
+            bar.reset();
+        }
+        bar.set_position(p.step);
+        if let Some(r) = p.record {
+            bar.set_message(format!("eval {:.4}", r.eval_loss));
+        }
+        if p.step >= p.total {
+            bar.finish_and_clear();
+        }
+    })
+}
+
+/// SIGINT or SIGTERM: stop cleanly (training checkpoints first). A second one: exit now.
+fn on_signals(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        for n in 0.. {
+            #[cfg(unix)]
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            if n == 0 {
+                tracing::info!("stopping: the current step finishes and is checkpointed (signal again to exit now)");
+                cancel.cancel();
+            } else {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+async fn run(config: Config, interactive: bool) -> Result<()> {
+    let cancel = CancellationToken::new();
+    on_signals(cancel.clone());
+    let progress = interactive.then(progress_bar);
+    let daemon = match Daemon::start(config.clone(), cancel.clone(), progress).await {
+        Ok(d) => d,
+        Err(tensorgrid_worker::daemon::StartError::Stopped) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let status = daemon.status().clone();
+    if let Some(listen) = &config.status_listen {
+        match tensorgrid_worker::status::serve(status.clone(), listen, cancel.clone()).await {
+            Ok(addr) => {
+                tracing::info!(%addr, "status on http://{addr}/status and /metrics");
+                status.update(|s| s.listen = Some(addr.to_string()));
+            }
+            Err(e) => bail!("status port {listen}: {e} (set status_listen to another address, or \"\" for none)"),
+        }
+    }
+    let writer = tensorgrid_worker::status::persist(
+        status,
+        config.work_dir.join("status.json"),
+        Duration::from_secs(2),
+        cancel.clone(),
+    );
+    daemon.run().await;
+    cancel.cancel();
+    let _ = writer.await;
+    Ok(())
+}
+
+/// Reads the running worker's status through its port, else the last one it wrote.
+async fn status(config: &Config, json: bool) -> Result<()> {
+    let path = config.work_dir.join("status.json");
+    let last: Option<Snapshot> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let live = match last.as_ref().and_then(|s| s.listen.clone()) {
+        Some(addr) => fetch_status(&addr).await,
+        None => None,
+    };
+    let (snap, running) = match (live, last) {
+        (Some(s), _) => (s, true),
+        (None, Some(s)) => (s, false),
+        (None, None) => bail!(
+            "no worker has run with work dir {} (no status.json)",
+            config.work_dir.display()
+        ),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&snap)?);
+    } else {
+        print!("{}", display(&snap, running));
+    }
+    Ok(())
+}
+
+async fn fetch_status(addr: &str) -> Option<Snapshot> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .no_proxy()
+        .build()
+        .ok()?;
+    let body = client
+        .get(format!("http://{addr}/status"))
+        .send()
+        .await
+        .ok()?
+        .bytes()
+        .await
+        .ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+fn sol(lamports: u64) -> String {
+    let s = format!(
+        "{}.{:09}",
+        lamports / 1_000_000_000,
+        lamports % 1_000_000_000
+    );
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s} SOL")
+}
+
+fn ago(t: i64) -> String {
+    let d = tensorgrid_worker::status::unix_now()
+        .saturating_sub(t)
+        .max(0);
+    match d {
+        0..=119 => format!("{d} s ago"),
+        120..=7_199 => format!("{} min ago", d / 60),
+        _ => format!("{} h ago", d / 3_600),
+    }
+}
+
+fn display(s: &Snapshot, running: bool) -> String {
+    let mut out = String::new();
+    let state = if running {
+        s.state.clone()
+    } else {
+        format!("not running (last status {})", ago(s.updated_at))
+    };
+    out.push_str(&format!("Worker:            {} ({state})\n", s.worker));
+    out.push_str(&format!("Operator:          {}\n", s.operator));
+    out.push_str(&format!("Market:            {}\n", s.market));
+    out.push_str(&format!("Hardware:          {}\n", s.hardware));
+    out.push_str(&format!("Up since:          {}\n", ago(s.started_at)));
+    if let Some(c) = &s.current {
+        let eta = c
+            .eta_s
+            .map_or(String::new(), |e| format!(", about {e:.0} s left"));
+        out.push_str(&format!(
+            "Current job:       {} — {} (step {}/{}{eta})\n",
+            c.job, c.stage, c.step, c.total_steps
+        ));
+    } else {
+        out.push_str("Current job:       none\n");
+    }
+    out.push_str(&format!(
+        "Jobs since start:  {} submitted, {} paid, {} given back, {} lost to others, {} refused\n",
+        s.jobs_submitted, s.jobs_paid, s.jobs_abandoned, s.jobs_lost, s.jobs_rejected
+    ));
+    out.push_str(&format!("Earned since start: {}\n", sol(s.earned_lamports)));
+    out.push_str(&format!(
+        "Chain:             earned {} ever, stake {}, unwithdrawn {}\n",
+        sol(s.total_earned_lamports),
+        sol(s.stake_lamports),
+        sol(s.earnings_balance_lamports)
+    ));
+    out.push_str(&format!(
+        "Last chain contact: {}\n",
+        s.last_chain_contact.map_or("never".into(), ago)
+    ));
+    if let Some(e) = &s.last_error {
+        out.push_str(&format!("Last error:        {e}\n"));
+    }
+    out
+}
+
+fn print_config(c: &Config, path: &Path) {
+    println!("work dir:     {}", c.work_dir.display());
+    println!("rpc:          {}", c.rpc_urls.join(", "));
+    println!(
+        "ws:           {}",
+        c.ws_url.as_deref().unwrap_or("(derived)")
+    );
+    println!("keypair:      {}", c.keypair.display());
+    println!(
+        "market:       {}",
+        c.market.as_deref().unwrap_or("(the only one)")
+    );
+    println!("device:       {}", c.device);
+    println!("store:        {}", c.store);
+    println!("stake:        {}", sol(c.stake));
+    println!("min pay/hour: {}", sol(c.min_reward_per_hour));
+    println!("max dataset:  {} bytes", c.max_dataset_bytes);
+    println!("poll:         {:?}", c.poll_interval);
+    println!(
+        "status port:  {}",
+        c.status_listen.as_deref().unwrap_or("off")
+    );
+    println!("(config file: {})", path.display());
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.settings.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let interactive = !cli.settings.no_progress
+        && config.log_format == LogFormat::Human
+        && std::io::stderr().is_terminal();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            init_logging(config.log_format);
+            runtime.block_on(run(config, interactive))
+        }
+        Command::Status { output } => match output.as_str() {
+            "json" | "display" => runtime
+                .block_on(status(&config, output == "json"))
+                .context("status"),
+            other => Err(anyhow::anyhow!("--output {other:?}: display or json")),
+        },
+        Command::Config => {
+            let path = cli
+                .settings
+                .config
+                .clone()
+                .or_else(Settings::default_config_path)
+                .unwrap_or_default();
+            print_config(&config, &path);
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, no backtrace: the chain of causes joined.
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

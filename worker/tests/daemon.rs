@@ -1,0 +1,734 @@
+//! The `tensorgrid-worker` binary against the embedded chain's JSON-RPC and websocket and the
+//! local S3 server, as a provider runs it: it registers, finds jobs, refuses hostile ones
+//! before claiming, trains, publishes, submits and is paid; it survives SIGKILL during
+//! training and a crash between upload and submission with the same result hash, paid once;
+//! two workers share the jobs; a proxy that drops 30% of requests and cuts the websocket does
+//! not stop it; a missed deadline ends in a third party's reclaim and the worker goes on.
+//!
+//! The tests take a lock: each trains on the CPU, and two at once would only slow both.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use tensorgrid_artifacts::Store;
+use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey,
+    defaults::{self, SOL},
+    instructions::{self as ix, SettleKeys},
+    pda,
+    rpc::ChainClient,
+    state::{Job, JobState},
+    tensorgrid::instructions::JobPostArgs,
+};
+use tensorgrid_localnet::{default_market_params, Localnet, LocalnetBuilder};
+
+fn serial() -> &'static tokio::sync::Mutex<()> {
+    static M: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    M.get_or_init(|| tokio::sync::Mutex::new(()))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A chain with a market, the shared S3 server, a poster, and a place for workers.
+struct Rig {
+    net: Localnet,
+    store: Store,
+    dir: tempfile::TempDir,
+    poster: Keypair,
+    next_id: u64,
+}
+
+/// A worker process; killed when dropped. Its log (JSON lines) is kept in a file.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit after SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl Rig {
+    async fn new() -> Self {
+        tensorgrid_localnet::testing::shared_s3();
+        let net = LocalnetBuilder::for_tests()
+            .accounts(["poster"])
+            .market(default_market_params())
+            .start()
+            .await
+            .unwrap();
+        let poster = Keypair::try_from(&net.account("poster").to_bytes()[..]).unwrap();
+        Self {
+            net,
+            store: Store::open("s3://tensorgrid").unwrap(),
+            dir: tempfile::tempdir().unwrap(),
+            poster,
+            next_id: 1,
+        }
+    }
+
+    fn client(&self) -> &ChainClient {
+        self.net.client()
+    }
+
+    fn market(&self) -> Pubkey {
+        self.net.market().unwrap()
+    }
+
+    /// A funded operator keypair written to a file.
+    async fn operator(&self, name: &str) -> (Keypair, PathBuf) {
+        let kp = self.net.funded(20 * SOL).await.unwrap();
+        let path = self.dir.path().join(format!("{name}.json"));
+        std::fs::write(
+            &path,
+            serde_json::to_string(&kp.to_bytes().to_vec()).unwrap(),
+        )
+        .unwrap();
+        (kp, path)
+    }
+
+    fn work_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("work-{name}"))
+    }
+
+    fn command(&self, name: &str, keypair: &Path, rpc: &str, ws: &str) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tensorgrid-worker"));
+        c.args(["-u", rpc, "--ws-url", ws, "-k"])
+            .arg(keypair)
+            .arg("--work-dir")
+            .arg(self.work_dir(name))
+            .args([
+                "--store",
+                "s3://tensorgrid/results",
+                "--device",
+                "cpu",
+                "--allow-http",
+                "--poll-interval",
+                "1s",
+                "--stake",
+                "2",
+                "--status-listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .env("RUST_LOG", "info")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Starts a worker named `name`, through `rpc`/`ws` (the chain's own by default).
+    fn spawn_via(
+        &self,
+        name: &str,
+        keypair: &Path,
+        rpc: &str,
+        ws: &str,
+        env: &[(&str, &str)],
+    ) -> Proc {
+        let log = self
+            .dir
+            .path()
+            .join(format!("{name}-{}.log", rand::rng().random::<u32>()));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut c = self.command(name, keypair, rpc, ws);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let child = c
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        Proc { child, log }
+    }
+
+    fn spawn(&self, name: &str, keypair: &Path) -> Proc {
+        let (rpc, ws) = (
+            self.net.rpc_url().to_string(),
+            self.net.ws_url().to_string(),
+        );
+        self.spawn_via(name, keypair, &rpc, &ws, &[])
+    }
+
+    /// Hosts the digits dataset and the MLP spec edited by `edit`; returns (uri, bytes).
+    async fn hosted_spec(&self, edit: impl FnOnce(&mut serde_json::Value)) -> (String, Vec<u8>) {
+        let data = std::fs::read(repo().join("data/digits.safetensors")).unwrap();
+        let sha = hex::encode(Sha256::digest(&data));
+        let data_uri = self
+            .store
+            .put(&format!("datasets/{sha}"), data)
+            .await
+            .unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(repo().join("jobs/digits-mlp.json")).unwrap())
+                .unwrap();
+        v["dataset"]["uri"] = data_uri.into();
+        v["training"]["epochs"] = 3.into();
+        v["evaluation"]["threshold"] = 0.5.into();
+        edit(&mut v);
+        let bytes = serde_json::to_vec_pretty(&v).unwrap();
+        let uri = self
+            .store
+            .put(
+                &format!("specs/{}.json", hex::encode(Sha256::digest(&bytes))),
+                bytes.clone(),
+            )
+            .await
+            .unwrap();
+        (uri, bytes)
+    }
+
+    /// Posts a job for `uri` committing to `hash`; returns its address and the fee paid.
+    async fn post(&mut self, uri: String, hash: [u8; 32], max_duration_s: i64) -> (Pubkey, u64) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let landed = self
+            .client()
+            .send(
+                &[ix::job_post(
+                    self.poster.pubkey(),
+                    self.market(),
+                    JobPostArgs {
+                        job_id: id,
+                        reward: SOL / 2,
+                        spec_hash: hash,
+                        spec_uri: uri,
+                        requirements: defaults::any_device(),
+                        max_duration_s,
+                    },
+                )],
+                &[&self.poster],
+            )
+            .await
+            .unwrap();
+        let fee = self.client().outcome(&landed.signature).await.unwrap().fee;
+        (pda::job(&self.market(), &self.poster.pubkey(), id).0, fee)
+    }
+
+    async fn post_spec(&mut self, edit: impl FnOnce(&mut serde_json::Value)) -> Pubkey {
+        let (uri, bytes) = self.hosted_spec(edit).await;
+        self.post(uri, Sha256::digest(&bytes).into(), 3_600).await.0
+    }
+
+    async fn job(&self, job: &Pubkey) -> Option<Job> {
+        self.client().job(job).await.unwrap()
+    }
+
+    /// Waits until `job` is in `state` (or closed, for `None`), showing `procs`' logs if not.
+    async fn wait_for(
+        &self,
+        job: &Pubkey,
+        state: Option<JobState>,
+        secs: u64,
+        procs: &[&Proc],
+    ) -> Option<Job> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let j = self.job(job).await;
+            if j.as_ref().map(|j| j.state) == state {
+                return j;
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = procs.iter().map(|p| p.log()).collect();
+                panic!(
+                    "job {job} is {:?}, not {state:?}, after {secs} s; worker logs:\n{}",
+                    j.map(|j| j.state),
+                    logs.join("\n----\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn accept(&self, job: &Pubkey) -> u64 {
+        let j = self.job(job).await.unwrap();
+        let landed = self
+            .client()
+            .send(
+                &[ix::job_accept(SettleKeys {
+                    market: self.market(),
+                    worker: j.worker,
+                    job: *job,
+                    poster: self.poster.pubkey(),
+                })],
+                &[&self.poster],
+            )
+            .await
+            .unwrap();
+        self.client().outcome(&landed.signature).await.unwrap().fee
+    }
+
+    fn worker_of(&self, operator: &Pubkey) -> Pubkey {
+        pda::worker(&self.market(), operator).0
+    }
+}
+
+async fn wait_until(what: &str, secs: u64, proc: &Proc, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not after {secs} s; log:\n{}",
+            proc.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posted_job_is_found_trained_submitted_and_paid_to_the_lamport() {
+    let _one = serial().lock().await;
+    let mut rig = Rig::new().await;
+    let (op, key) = rig.operator("w1").await;
+    let mut w = rig.spawn("w1", &key);
+    let worker = rig.worker_of(&op.pubkey());
+    // Registered by the worker itself, with its detected hardware and the configured stake.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let registered = loop {
+        if let Some(a) = rig.client().worker(&worker).await.unwrap() {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "never registered:\n{}", w.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(registered.stake, 2 * SOL);
+    assert!(!registered.hardware.label.is_empty());
+
+    let client = rig.client().clone();
+    let poster_before = client.balance(&rig.poster.pubkey()).await.unwrap();
+    let market_before = client.market(&rig.market()).await.unwrap().fees_unclaimed;
+    let (uri, bytes) = rig.hosted_spec(|_| {}).await;
+    let (job, post_fee) = rig.post(uri, Sha256::digest(&bytes).into(), 3_600).await;
+    let terms = rig.job(&job).await.unwrap().terms;
+    let submitted = rig
+        .wait_for(&job, Some(JobState::Submitted), 120, &[&w])
+        .await
+        .unwrap();
+    assert_eq!(submitted.worker, worker);
+
+    // Readable while it runs: the status command (through the status port).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let out = rig
+            .command("w1", &key, rig.net.rpc_url(), rig.net.ws_url())
+            .args(["status", "--output", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if status["jobs_submitted"] == 1 || Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status["worker"], worker.to_string());
+    assert_eq!(status["jobs_submitted"], 1, "{status}");
+    assert_eq!(status["pid"], w.child.id());
+    assert!(status["last_chain_contact"].as_i64().unwrap() > 0);
+
+    let accept_fee = rig.accept(&job).await;
+    rig.wait_for(&job, None, 10, &[&w]).await;
+    let payout = terms.payout(SOL / 2).unwrap();
+    assert_eq!(payout.to_worker + payout.fee, SOL / 2);
+    let after = client.worker(&worker).await.unwrap().unwrap();
+    assert_eq!(
+        after.earnings, payout.to_worker,
+        "paid once, exactly the payout"
+    );
+    assert_eq!(after.record.jobs_completed, 1);
+    assert_eq!(after.stake, 2 * SOL, "the collateral came back");
+    assert_eq!(
+        client.market(&rig.market()).await.unwrap().fees_unclaimed,
+        market_before + payout.fee
+    );
+    // The poster paid the reward and two transaction fees; the job's rent came back.
+    assert_eq!(
+        client.balance(&rig.poster.pubkey()).await.unwrap(),
+        poster_before - SOL / 2 - post_fee - accept_fee
+    );
+    // The worker saw the payment and logged it; its work dir forgot the job.
+    wait_until("the payment logged", 30, &w, || {
+        w.log().contains("\"paid\"")
+    })
+    .await;
+    assert!(!rig
+        .work_dir("w1")
+        .join("jobs")
+        .join(job.to_string())
+        .exists());
+    // SIGTERM: a clean exit.
+    assert!(w.terminate().success(), "{}", w.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_jobs_are_refused_before_claiming_and_the_worker_carries_on() {
+    let _one = serial().lock().await;
+    let mut rig = Rig::new().await;
+    let (_op, key) = rig.operator("w1").await;
+    // A spec whose hash is not the committed one.
+    let (uri, _) = rig.hosted_spec(|_| {}).await;
+    let (mismatch, _) = rig.post(uri, [7; 32], 3_600).await;
+    // A local file as the dataset.
+    let local = rig
+        .post_spec(|v| v["dataset"]["uri"] = "file:///etc/passwd".into())
+        .await;
+    // A dataset over the spec's own cap.
+    let big = rig
+        .post_spec(|v| v["limits"]["max_dataset_bytes"] = 1_000.into())
+        .await;
+    // A spec that fails validation (a model of 10^9 units).
+    let invalid = rig
+        .post_spec(|v| v["model"]["hidden"] = serde_json::json!([1_000_000_000]))
+        .await;
+    // Then an honest one.
+    let good = rig.post_spec(|_| {}).await;
+
+    let w = rig.spawn("w1", &key);
+    rig.wait_for(&good, Some(JobState::Submitted), 120, &[&w])
+        .await;
+    for job in [mismatch, local, big, invalid] {
+        assert_eq!(
+            rig.job(&job).await.unwrap().state,
+            JobState::Open,
+            "{job} was claimed"
+        );
+    }
+    let rejected: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(rig.work_dir("w1").join("rejected.json")).unwrap())
+            .unwrap();
+    for (job, why) in [
+        (mismatch, "spec hash mismatch"),
+        (local, "never local files"),
+        (big, "over the cap"),
+        (invalid, "invalid spec"),
+    ] {
+        let reason = rejected
+            .get(&job.to_string())
+            .unwrap_or_else(|| panic!("{job} not recorded: {rejected:?}"));
+        assert!(reason.contains(why), "{job}: {reason}");
+        assert!(w.log().contains(why), "the reason is logged");
+    }
+}
+
+/// How far the worker with `work_dir` got on `job`.
+fn stage(work_dir: &Path, job: &Pubkey) -> Option<String> {
+    let p = work_dir
+        .join("jobs")
+        .join(job.to_string())
+        .join("progress.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
+    v["stage"].as_str().map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_during_training_and_after_the_upload_it_ends_with_the_same_hash_paid_once() {
+    let _one = serial().lock().await;
+    let mut rig = Rig::new().await;
+    let (op, key) = rig.operator("w1").await;
+    let worker = rig.worker_of(&op.pubkey());
+    // Long enough to be caught mid-training: a CNN, checkpointed often.
+    let longer = |v: &mut serde_json::Value| {
+        v["model"] =
+            serde_json::json!({"kind": "cnn", "input_shape": [1, 8, 8], "channels": [16, 32]});
+        v["training"]["epochs"] = 12.into();
+        v["training"]["checkpoint_every"] = 10.into();
+    };
+    let (uri, bytes) = rig.hosted_spec(longer).await;
+    let hash: [u8; 32] = Sha256::digest(&bytes).into();
+    let (job, _) = rig.post(uri.clone(), hash, 3_600).await;
+
+    // 1. SIGKILL once a checkpoint exists.
+    let mut w = rig.spawn("w1", &key);
+    let ckpt = rig
+        .work_dir("w1")
+        .join("jobs")
+        .join(job.to_string())
+        .join("out/checkpoint/state.safetensors");
+    wait_until("a checkpoint", 120, &w, || ckpt.exists()).await;
+    w.kill();
+    assert_eq!(rig.job(&job).await.unwrap().state, JobState::Claimed);
+    assert_eq!(stage(&rig.work_dir("w1"), &job).as_deref(), Some("claimed"));
+
+    // 2. Restarted, it resumes; it crashes right after publishing, before submitting.
+    let (rpc, ws) = (rig.net.rpc_url().to_string(), rig.net.ws_url().to_string());
+    let mut w = rig.spawn_via(
+        "w1",
+        &key,
+        &rpc,
+        &ws,
+        &[("TENSORGRID_WORKER_CRASH_AFTER", "published")],
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while w.child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no crash after publishing:\n{}",
+            w.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        w.log().contains("resum") || w.log().contains("continuing"),
+        "{}",
+        w.log()
+    );
+    assert_eq!(
+        stage(&rig.work_dir("w1"), &job).as_deref(),
+        Some("published")
+    );
+    assert_eq!(
+        rig.job(&job).await.unwrap().state,
+        JobState::Claimed,
+        "not submitted yet"
+    );
+
+    // 3. Restarted again, it submits what it uploaded.
+    let w = rig.spawn("w1", &key);
+    let interrupted = rig
+        .wait_for(&job, Some(JobState::Submitted), 120, &[&w])
+        .await
+        .unwrap();
+    rig.accept(&job).await;
+    rig.wait_for(&job, None, 10, &[&w]).await;
+
+    // The same spec, uninterrupted, by the same worker: the same result hash.
+    let (again, _) = rig.post(uri, hash, 3_600).await;
+    let whole = rig
+        .wait_for(&again, Some(JobState::Submitted), 120, &[&w])
+        .await
+        .unwrap();
+    assert_eq!(
+        hex::encode(interrupted.result_hash),
+        hex::encode(whole.result_hash)
+    );
+    rig.accept(&again).await;
+    rig.wait_for(&again, None, 10, &[&w]).await;
+    let terms = whole.terms;
+    let account = rig.client().worker(&worker).await.unwrap().unwrap();
+    assert_eq!(account.record.jobs_completed, 2, "each job paid once");
+    assert_eq!(
+        account.earnings,
+        2 * terms.payout(SOL / 2).unwrap().to_worker
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_the_jobs_each_claimed_once() {
+    let _one = serial().lock().await;
+    let mut rig = Rig::new().await;
+    let (a, ka) = rig.operator("a").await;
+    let (b, kb) = rig.operator("b").await;
+    let wa = rig.spawn("a", &ka);
+    let wb = rig.spawn("b", &kb);
+    for op in [&a, &b] {
+        let w = rig.worker_of(&op.pubkey());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while rig.client().worker(&w).await.unwrap().is_none() {
+            assert!(Instant::now() < deadline, "{}\n{}", wa.log(), wb.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Both see both jobs at once; each job is claimed by exactly one of them.
+    let j1 = rig.post_spec(|_| {}).await;
+    let j2 = rig.post_spec(|v| v["training"]["seed"] = 7.into()).await;
+    let s1 = rig
+        .wait_for(&j1, Some(JobState::Submitted), 180, &[&wa, &wb])
+        .await
+        .unwrap();
+    let s2 = rig
+        .wait_for(&j2, Some(JobState::Submitted), 180, &[&wa, &wb])
+        .await
+        .unwrap();
+    let workers = [rig.worker_of(&a.pubkey()), rig.worker_of(&b.pubkey())];
+    assert!(workers.contains(&s1.worker) && workers.contains(&s2.worker));
+    assert_ne!(
+        s1.worker, s2.worker,
+        "one job each (a worker holds one at a time)"
+    );
+    let logs = format!("{}{}", wa.log(), wb.log());
+    assert_eq!(logs.matches("\"claimed\"").count(), 2, "{logs}");
+}
+
+/// A TCP proxy to `target` that refuses 30% of connections outright, and cuts every other one
+/// after a random 0.2–2 s (requests in flight fail); `cut_all` cuts each connection after
+/// 1–3 s (a websocket).
+async fn flaky_proxy(target: SocketAddr, cut_all: bool) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                continue;
+            };
+            let (refuse, life) = {
+                let mut r = rand::rng();
+                let life = if cut_all {
+                    r.random_range(1_000..3_000)
+                } else {
+                    r.random_range(200..2_000)
+                };
+                (!cut_all && r.random_bool(0.3), Duration::from_millis(life))
+            };
+            if refuse {
+                drop(inbound);
+                continue;
+            }
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let _ = tokio::time::timeout(
+                    life,
+                    tokio::io::copy_bidirectional(&mut inbound, &mut outbound),
+                )
+                .await;
+            });
+        }
+    });
+    addr
+}
+
+fn addr_of(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").unwrap().1;
+    rest.trim_end_matches('/').parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flaky_rpc_and_a_cut_websocket_do_not_stop_the_job() {
+    let _one = serial().lock().await;
+    let mut rig = Rig::new().await;
+    let (_op, key) = rig.operator("w1").await;
+    let rpc = flaky_proxy(addr_of(rig.net.rpc_url()), false).await;
+    let ws = flaky_proxy(addr_of(rig.net.ws_url()), true).await;
+    let w = rig.spawn_via(
+        "w1",
+        &key,
+        &format!("http://{rpc}"),
+        &format!("ws://{ws}"),
+        &[],
+    );
+    let job = rig.post_spec(|_| {}).await;
+    rig.wait_for(&job, Some(JobState::Submitted), 240, &[&w])
+        .await;
+    rig.accept(&job).await;
+    rig.wait_for(&job, None, 10, &[&w]).await;
+    let log = w.log();
+    assert!(
+        log.contains("retrying") || log.contains("WARN"),
+        "faults were met: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_deadline_is_reclaimed_by_a_third_party_and_the_worker_goes_on() {
+    let _one = serial().lock().await;
+    let mut rig = Rig::new().await;
+    let (op, key) = rig.operator("w1").await;
+    let worker = rig.worker_of(&op.pubkey());
+    let longer = |v: &mut serde_json::Value| {
+        v["model"] =
+            serde_json::json!({"kind": "cnn", "input_shape": [1, 8, 8], "channels": [16, 32]});
+        v["training"]["epochs"] = 12.into();
+        v["training"]["checkpoint_every"] = 10.into();
+    };
+    let (uri, bytes) = rig.hosted_spec(longer).await;
+    let (job, _) = rig.post(uri, Sha256::digest(&bytes).into(), 600).await;
+    let mut w = rig.spawn("w1", &key);
+    let claimed = rig
+        .wait_for(&job, Some(JobState::Claimed), 60, &[&w])
+        .await
+        .unwrap();
+    // The worker goes down mid-job; its deadline passes.
+    w.kill();
+    let stake_before = rig.client().worker(&worker).await.unwrap().unwrap().stake;
+    rig.net.warp_to(claimed.deadline + 1).await.unwrap();
+    rig.net.warp(1).await.unwrap();
+    // Anyone may reclaim: the slash, less the bounty, to the poster's escrow.
+    let cranker = rig.net.funded(SOL).await.unwrap();
+    let cranker_before = rig.client().balance(&cranker.pubkey()).await.unwrap();
+    let landed = rig
+        .client()
+        .send(
+            &[ix::job_reclaim(cranker.pubkey(), worker, job)],
+            &[&cranker],
+        )
+        .await
+        .unwrap();
+    let fee = rig.client().outcome(&landed.signature).await.unwrap().fee;
+    let split = claimed.terms.reclaim_split(claimed.collateral).unwrap();
+    assert_eq!(
+        rig.client().balance(&cranker.pubkey()).await.unwrap(),
+        cranker_before + split.bounty - fee
+    );
+    let after = rig.client().worker(&worker).await.unwrap().unwrap();
+    assert_eq!(after.stake, stake_before - split.bounty - split.to_poster);
+    let reopened = rig.job(&job).await.unwrap();
+    assert_eq!(reopened.state, JobState::Open);
+    assert_eq!(
+        reopened.compensation,
+        claimed.compensation + split.to_poster
+    );
+
+    // Restarted, the worker drops the lost job (barred from it) and takes the next one.
+    let w = rig.spawn("w1", &key);
+    let next = rig.post_spec(|_| {}).await;
+    rig.wait_for(&next, Some(JobState::Submitted), 120, &[&w])
+        .await;
+    assert!(!rig
+        .work_dir("w1")
+        .join("jobs")
+        .join(job.to_string())
+        .exists());
+    assert_eq!(
+        rig.job(&job).await.unwrap().state,
+        JobState::Open,
+        "not worked on further"
+    );
+}
