@@ -6,7 +6,7 @@
 //! setup (a keypair that cannot be read, no market) ends the loop.
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -24,7 +24,10 @@ use tensorgrid_client::{
         PriorityFeeConfig,
     },
     state::{Job, JobState, Worker as WorkerAccount},
-    tensorgrid::instructions::{WorkerRegisterArgs, WorkerUpdateArgs},
+    tensorgrid::{
+        constants::REOPEN_COOLDOWN_S,
+        instructions::{WorkerRegisterArgs, WorkerUpdateArgs},
+    },
 };
 use tensorgrid_train::{
     device::DeviceChoice,
@@ -36,8 +39,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     estimate::Throughput,
     hardware,
-    pipeline::{JobError, Worker},
-    precheck::{precheck, Offer},
+    pipeline::{JobError, Worker, SUBMIT_MARGIN_S},
+    precheck::{is_permanent, precheck, Offer},
     status::{self, Snapshot, Status},
     Config, Stage, WorkDir,
 };
@@ -46,6 +49,11 @@ use crate::{
 const MAX_SPEC_BYTES: u64 = 64 << 10;
 /// The spec as checked before claiming, kept in the job's directory for a restart.
 const SPEC_FILE: &str = "spec.json";
+/// The whole check before claiming (spec fetch, dataset probe): a server that trickles bytes
+/// must not hold the worker.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Checks failing transiently this many times (backoff from 20 s doubling) end in a refusal.
+const MAX_CHECK_ATTEMPTS: u32 = 6;
 
 /// What stops the daemon from starting.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +71,11 @@ pub struct Daemon {
     worker: Arc<Worker>,
     throughput: Throughput,
     rejected: HashSet<Pubkey>,
+    /// Transient check failures per job.
+    attempts: HashMap<Pubkey, u32>,
     cancel: CancellationToken,
+    /// Held while the daemon runs: one worker per work directory.
+    _lock: std::fs::File,
 }
 
 /// Repeats `op` while it fails transiently (logged, backoff with jitter) until it succeeds or
@@ -132,6 +144,7 @@ impl Daemon {
         let store = Store::open(&config.store)
             .map_err(|e| StartError::Setup(format!("store {}: {e}", config.store)))?;
         let work = WorkDir::open(&config.work_dir).map_err(|e| StartError::Setup(e.to_string()))?;
+        let lock = work.lock().map_err(StartError::Setup)?;
         let status = Status::new(Snapshot {
             version: env!("CARGO_PKG_VERSION").into(),
             pid: std::process::id(),
@@ -203,22 +216,28 @@ impl Daemon {
             stop: Arc::new(AtomicBool::new(false)),
             progress,
             status,
+            cancel: cancel.clone(),
         };
         worker.status.update(|s| {
             s.market = market.to_string();
             s.worker = worker.keys().worker.to_string();
         });
+        // Refusals that cannot change (the spec and its hash are fixed) are remembered
+        // across restarts; the rest (pay, time, device, settings) are looked at again.
         let rejected = worker
             .work
             .rejected()
-            .keys()
-            .filter_map(|k| k.parse().ok())
+            .iter()
+            .filter(|(_, why)| is_permanent(why))
+            .filter_map(|(k, _)| k.parse().ok())
             .collect();
         let daemon = Self {
             worker: Arc::new(worker),
             throughput,
             rejected,
+            attempts: HashMap::new(),
             cancel,
+            _lock: lock,
         };
         daemon.register().await?;
         Ok(daemon)
@@ -234,26 +253,49 @@ impl Daemon {
 
     /// Registers with the configured stake when not registered; updates the hardware when it
     /// changed; tops the stake up to the configured amount when penalties took it below the
-    /// market's minimum.
+    /// market's minimum. Transient failures are retried (the account is read again first, so
+    /// nothing is paid twice); a refusal by the program is fatal.
     async fn register(&self) -> Result<(), StartError> {
+        let mut backoff = Backoff::standard();
+        loop {
+            match self.register_once().await {
+                Ok(()) => return Ok(()),
+                Err(Registration::Fatal(why)) => return Err(StartError::Setup(why)),
+                Err(Registration::Transient(why)) => {
+                    tracing::warn!(reason = %why, "registration: retrying");
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => return Err(StartError::Stopped),
+                        _ = backoff.wait() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn register_once(&self) -> Result<(), Registration> {
         let w = &self.worker;
         let keys = w.keys();
-        let (cancel, status) = (&self.cancel, &w.status);
-        let market = retry("reading the market", cancel, status, || {
-            w.chain.market(&w.market)
-        })
-        .await
-        .ok_or(StartError::Stopped)?;
-        let account = retry("reading the worker account", cancel, status, || {
-            w.chain.worker(&keys.worker)
-        })
-        .await
-        .ok_or(StartError::Stopped)?;
+        let transient = |what: &str, e: ChainError| Registration::Transient(format!("{what}: {e}"));
+        let market = w.chain.market(&w.market).await.map_err(|e| match e {
+            ChainError::AccountNotFound(_) => {
+                Registration::Fatal(format!("market {} does not exist", w.market))
+            }
+            e => transient("reading the market", e),
+        })?;
+        let account = w
+            .chain
+            .worker(&keys.worker)
+            .await
+            .map_err(|e| transient("reading the worker account", e))?;
+        let min_stake = market.params.min_stake;
         let send = |what: &'static str, ixs: Vec<ix::Instruction>| async move {
             w.chain
                 .send(&ixs, &[w.operator.as_ref()])
                 .await
-                .map_err(|e| StartError::Setup(format!("{what}: {e}")))
+                .map_err(|e| match e.program_error() {
+                    Some(p) => Registration::Fatal(format!("{what}: {p}")),
+                    None => transient(what, e),
+                })
         };
         match account {
             Some(a) if a.registered => {
@@ -265,8 +307,8 @@ impl Daemon {
                         tracing::info!("hardware changed; updated once the job held now is done");
                     }
                 }
-                if a.stake < market.params.min_stake {
-                    args.add_stake = w.config.stake.max(market.params.min_stake) - a.stake;
+                if a.stake < min_stake {
+                    args.add_stake = w.config.stake.max(min_stake) - a.stake;
                 }
                 if args.hardware.is_some() || args.add_stake > 0 {
                     let landed = send(
@@ -284,7 +326,7 @@ impl Daemon {
                 tracing::info!(worker = %keys.worker, stake = a.stake, earnings = a.earnings, "registered");
             }
             _ => {
-                let stake = w.config.stake.max(market.params.min_stake);
+                let stake = w.config.stake.max(min_stake);
                 let landed = send(
                     "registering the worker",
                     vec![ix::worker_register(
@@ -314,6 +356,7 @@ impl Daemon {
                     s.stake_lamports = a.stake;
                     s.earnings_balance_lamports = a.earnings;
                     s.total_earned_lamports = a.record.total_earned;
+                    s.rpc_url = w.chain.active_url().to_string();
                 });
                 Some(a)
             }
@@ -331,24 +374,30 @@ impl Daemon {
         let cancel = self.cancel.clone();
         // Training notices the shutdown between steps.
         {
-            let (stop, c) = (w.stop.clone(), cancel.clone());
+            let (stop, c, status) = (w.stop.clone(), cancel.clone(), w.status.clone());
             tokio::spawn(async move {
                 c.cancelled().await;
                 stop.store(true, Ordering::SeqCst);
+                status.update(|s| s.state = "stopping".into());
             });
         }
         self.reconcile().await;
-        let mut feed = w.chain.watch_jobs(
-            JobQuery::open_in(w.market),
-            FeedConfig {
-                sweep_every: w.config.poll_interval,
-                ..FeedConfig::default()
-            },
-            cancel.clone(),
-        );
-        // Jobs whose check failed transiently, looked at again later.
+        let watch = || {
+            w.chain.watch_jobs(
+                JobQuery::open_in(w.market),
+                FeedConfig {
+                    sweep_every: w.config.poll_interval,
+                    ..FeedConfig::default()
+                },
+                cancel.clone(),
+            )
+        };
+        let mut feed = watch();
+        // Jobs whose check failed transiently or that are not claimable yet, looked at later.
         let mut deferred: VecDeque<(Instant, Pubkey)> = VecDeque::new();
         let mut backoff = Backoff::standard();
+        // The job held at the last pass and the account then: a change means it closed.
+        let mut last: Option<(Pubkey, WorkerAccount)> = None;
         w.status.idle();
         while !cancel.is_cancelled() {
             let stats = feed.stats();
@@ -357,24 +406,21 @@ impl Daemon {
                 s.sweeps = stats.sweeps.load(Ordering::Relaxed);
             });
             // The job this worker holds comes first: one at a time.
-            let account = match w.chain.worker(&w.keys().worker).await {
-                Ok(a) => {
-                    w.status.chain_contact();
-                    a
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading the worker account");
-                    tokio::select! { _ = cancel.cancelled() => break, _ = backoff.wait() => {} }
-                    continue;
-                }
+            let Some(account) = self.refresh_account().await else {
+                tokio::select! { _ = cancel.cancelled() => break, _ = backoff.wait() => {} }
+                continue;
             };
-            let held = account
-                .as_ref()
-                .map(|a| a.active_job)
-                .filter(|j| *j != Pubkey::default());
+            let held = Some(account.active_job).filter(|j| *j != Pubkey::default());
+            if let Some((job, before)) = last.take() {
+                if held != Some(job) {
+                    self.settled(job, &before, &account).await;
+                }
+            }
             if let Some(job) = held {
+                last = Some((job, account));
                 if self.carry(job).await {
                     backoff.reset();
+                    w.status.update(|s| s.last_error = None);
                 } else {
                     tokio::select! { _ = cancel.cancelled() => break, _ = backoff.wait() => {} }
                 }
@@ -385,69 +431,132 @@ impl Daemon {
             let next = tokio::select! {
                 _ = cancel.cancelled() => break,
                 seen = feed.next() => match seen {
-                    Some(s) => Some((s.pubkey, Some(s.job))),
-                    None => break,
+                    Some(s) => Some(s.pubkey),
+                    None => {
+                        // The feed's tasks ended without a shutdown: start another.
+                        tracing::warn!("the job feed stopped; starting it again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        feed = watch();
+                        None
+                    }
                 },
-                _ = sleep_until(due) => deferred.pop_front().map(|(_, k)| (k, None)),
+                _ = sleep_until(due) => deferred.pop_front().map(|(_, k)| k),
             };
-            let Some((job, account)) = next else { continue };
-            if let Some(retry_in) = self.consider(job, account).await {
-                deferred.push_back((Instant::now() + retry_in, job));
-                deferred.make_contiguous().sort_by_key(|(t, _)| *t);
+            let Some(job) = next else { continue };
+            let outcome = self.consider(job).await;
+            if w.work.stage(&job.to_string()).ok().flatten().is_some() {
+                // Claimed on this pass: if it closes (paid) before the next read of the
+                // worker account, the change is still seen against this account.
+                last = Some((job, account));
+            }
+            match outcome {
+                Next::Done => {}
+                Next::Later(after) => {
+                    deferred.retain(|(_, k)| *k != job);
+                    deferred.push_back((Instant::now() + after, job));
+                    deferred.make_contiguous().sort_by_key(|(t, _)| *t);
+                }
+                Next::Register => {
+                    if let Err(e) = self.register().await {
+                        tracing::error!(error = %e, "cannot update the registration; stopping");
+                        break;
+                    }
+                    deferred.push_back((Instant::now(), job));
+                }
             }
         }
         w.status.update(|s| s.state = "stopped".into());
         tracing::info!("stopped");
     }
 
-    /// Looks at a job the feed reported. Returns when to look again after a transient failure.
-    async fn consider(&mut self, job: Pubkey, seen: Option<Job>) -> Option<Duration> {
+    /// Looks at a job the feed reported, as the chain shows it now.
+    async fn consider(&mut self, job: Pubkey) -> Next {
         let w = self.worker.clone();
         if self.rejected.contains(&job) {
-            return None;
+            return Next::Done;
         }
-        let account = match seen {
-            Some(a) => a,
-            None => match w.chain.job(&job).await {
-                Ok(Some(a)) => a,
-                Ok(None) => return None,
-                Err(e) => {
-                    tracing::debug!(%job, error = %e, "re-reading a deferred job");
-                    return Some(Duration::from_secs(5));
-                }
-            },
+        let (account, now) = match tokio::try_join!(w.chain.job(&job), w.chain.chain_time()) {
+            Ok((Some(a), now)) => (a, now),
+            Ok((None, _)) => return Next::Done,
+            Err(e) => {
+                tracing::debug!(%job, error = %e, "reading a reported job");
+                return Next::Later(Duration::from_secs(5));
+            }
         };
-        if account.state != JobState::Open || account.market != w.market {
-            return None;
+        if account.state != JobState::Open
+            || account.market != w.market
+            || account.barred_worker == w.keys().worker
+        {
+            return Next::Done;
         }
-        if account.barred_worker == w.keys().worker {
-            return None;
+        let claimable_at = account.reopened_at.saturating_add(REOPEN_COOLDOWN_S);
+        if account.reopened_at > 0 && now < claimable_at {
+            // Looked at again by the poll interval at the latest: the chain's clock, not this
+            // machine's, ends the cooldown.
+            return Next::Later(
+                Duration::from_secs((claimable_at - now + 1) as u64).min(self.recheck()),
+            );
         }
-        match self.check(job, &account).await {
+        let checked = tokio::select! {
+            _ = self.cancel.cancelled() => return Next::Done,
+            r = tokio::time::timeout(CHECK_TIMEOUT, self.check(job, &account)) => {
+                r.unwrap_or_else(|_| Err(Check::Transient("no answer within 30 s".into())))
+            }
+        };
+        match checked {
             Ok((spec, bytes)) => {
+                self.attempts.remove(&job);
                 let name = job.to_string();
+                // Whatever a directory of this name holds is not a job this worker has.
+                let _ = w.work.finish(&name);
                 if let Err(e) =
                     crate::state::write_atomic(&w.work.job_dir(&name).join(SPEC_FILE), &bytes)
                 {
                     tracing::error!(%job, error = %e, "cannot keep the spec in the work dir");
-                    return Some(Duration::from_secs(30));
+                    return Next::Later(Duration::from_secs(30));
                 }
-                self.work(job, &spec, &bytes).await;
-                None
+                self.work(job, &spec, &bytes).await
             }
             Err(Check::Rejected(why)) => {
-                tracing::info!(%job, reason = %why, "not taken");
-                self.rejected.insert(job);
-                w.status.update(|s| s.jobs_rejected += 1);
-                if let Err(e) = w.work.reject(&job.to_string(), &why) {
-                    tracing::warn!(error = %e, "rejected jobs not saved");
-                }
-                None
+                self.reject(job, &why);
+                Next::Done
             }
             Err(Check::Transient(why)) => {
-                tracing::warn!(%job, reason = %why, "cannot check the job now; trying again later");
-                Some(Duration::from_secs(10))
+                let n = self.attempts.entry(job).or_insert(0);
+                *n += 1;
+                if *n >= MAX_CHECK_ATTEMPTS {
+                    self.attempts.remove(&job);
+                    self.reject(
+                        job,
+                        &format!("unreachable {MAX_CHECK_ATTEMPTS} times: {why}"),
+                    );
+                    return Next::Done;
+                }
+                let wait = Duration::from_secs(10 << (*n).min(6));
+                tracing::warn!(%job, reason = %why, retry_in_s = wait.as_secs(), "cannot check the job now");
+                Next::Later(wait)
             }
+        }
+    }
+
+    /// How soon a job waiting on the chain's clock is looked at again.
+    fn recheck(&self) -> Duration {
+        self.worker.config.poll_interval.max(Duration::from_secs(1))
+    }
+
+    /// Remembers a refusal: in memory for this run, and in `rejected.json` (where it is read
+    /// back at the next start only if it cannot change: the spec and its hash are fixed).
+    fn reject(&mut self, job: Pubkey, why: &str) {
+        let w = &self.worker;
+        tracing::info!(%job, reason = %why, "not taken");
+        if self.rejected.len() >= 50_000 {
+            // Bounded: forgotten refusals only cost a check again.
+            self.rejected.clear();
+        }
+        self.rejected.insert(job);
+        w.status.update(|s| s.jobs_rejected += 1);
+        if let Err(e) = w.work.reject(&job.to_string(), why) {
+            tracing::warn!(error = %e, "rejected jobs not saved");
         }
     }
 
@@ -477,6 +586,14 @@ impl Daemon {
             }
             Ok(Some(n)) => n,
             Ok(None) => cap,
+            // A web server that refuses HEAD (presigned GET-only URLs, 405) may still serve
+            // the file: the size is then taken as the cap, and enforced while downloading.
+            // (On S3 the same permission covers both.)
+            Err(ArtifactError::Denied { .. } | ArtifactError::Store { .. })
+                if cheap.spec.dataset.uri.starts_with("http") =>
+            {
+                cap
+            }
             Err(e) => return Err(Check::from_artifact("dataset", e)),
         };
         let plan = precheck(&offer, &bytes, &w.hardware, &w.config, |spec| {
@@ -487,56 +604,59 @@ impl Daemon {
         Ok((plan.spec, bytes))
     }
 
-    /// Claims (unless already claimed) and works the job to its submission; `true` when it
-    /// got somewhere (submitted, given up, lost), `false` after a transient failure.
-    async fn work(&self, job: Pubkey, spec: &JobSpec, bytes: &[u8]) -> bool {
+    /// Claims (unless already claimed) and works the job to its submission.
+    async fn work(&self, job: Pubkey, spec: &JobSpec, bytes: &[u8]) -> Next {
         let w = &self.worker;
         let started = Instant::now();
         match w.work_on(job, spec, bytes).await {
             Ok(done) => {
-                tracing::info!(%job, result_hash = %done.result_hash, secs = format!("{:.1}", started.elapsed().as_secs_f64()), "submitted; waiting for payment");
-                w.status.update(|s| s.jobs_submitted += 1);
-                true
+                if done.fresh {
+                    tracing::info!(%job, result_hash = %done.result_hash, secs = format!("{:.1}", started.elapsed().as_secs_f64()), "submitted; waiting for payment");
+                    w.status.update(|s| s.jobs_submitted += 1);
+                }
+                Next::Done
             }
             Err(JobError::Lost(why)) => {
                 tracing::info!(%job, %why, "job lost");
                 w.status.update(|s| s.jobs_lost += 1);
                 let _ = w.work.finish(&job.to_string());
-                true
+                Next::Done
             }
             Err(JobError::GaveUp(why)) => {
                 tracing::warn!(%job, %why, "job given back");
                 w.status.update(|s| s.jobs_abandoned += 1);
-                true
+                Next::Done
             }
-            Err(JobError::Stopped) => false,
+            Err(JobError::NotYet(secs)) => {
+                let _ = w.work.finish(&job.to_string());
+                Next::Later(Duration::from_secs(secs.max(1) as u64).min(self.recheck()))
+            }
+            Err(JobError::Registration(why)) => {
+                tracing::warn!(%job, %why, "claim refused for this worker's registration; updating it");
+                let _ = w.work.finish(&job.to_string());
+                Next::Register
+            }
+            Err(JobError::Stopped) => Next::Done,
             Err(e @ (JobError::Transient(_) | JobError::State(_))) => {
                 tracing::warn!(%job, error = %e, "job interrupted; retrying");
                 w.status.update(|s| s.last_error = Some(e.to_string()));
-                false
+                Next::Later(Duration::from_secs(1))
             }
         }
     }
 
     /// Carries the job this worker holds one step further: work on it, or finalize it once
-    /// the poster's window passed, or wait for the poster or the authority. `false` after a
-    /// transient failure.
+    /// the poster's window passed, or wait for the poster or the authority. `false` when
+    /// nothing moved (the caller waits before the next pass).
     async fn carry(&self, job: Pubkey) -> bool {
         let w = &self.worker;
         let name = job.to_string();
-        let account = match w.chain.job(&job).await {
-            Ok(Some(a)) => a,
-            // Closed between two reads: the next read of the worker account shows it.
-            Ok(None) => return true,
+        let (account, now) = match tokio::try_join!(w.chain.job(&job), w.chain.chain_time()) {
+            Ok((Some(a), now)) => (a, now),
+            // Closed, or not yet visible on this node: the next pass reads both again.
+            Ok((None, _)) => return false,
             Err(e) => {
                 tracing::warn!(%job, error = %e, "reading the job held");
-                return false;
-            }
-        };
-        let now = match w.chain.chain_time().await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the chain's clock");
                 return false;
             }
         };
@@ -567,10 +687,24 @@ impl Daemon {
                 }
             }
             JobState::Claimed => {
+                let stage = w.work.stage(&name).ok().flatten();
+                let uploaded = matches!(
+                    stage,
+                    Some(Stage::Published { .. } | Stage::Submitted { .. })
+                );
+                if !uploaded && account.deadline.saturating_sub(now) <= SUBMIT_MARGIN_S {
+                    // Too close to finish: given back now, the abandon penalty instead of
+                    // the slash that a missed deadline costs.
+                    let _ = w
+                        .give_up::<()>(job, "too close to the deadline to finish".into())
+                        .await;
+                    w.status.update(|s| s.jobs_abandoned += 1);
+                    return true;
+                }
                 let Some((spec, bytes)) = self.held_spec(job, &account).await else {
                     return false;
                 };
-                if w.work.stage(&name).ok().flatten().is_none() {
+                if stage.is_none() {
                     // Claimed, but the work dir does not know it (wiped, or killed right
                     // after the claim landed): continue from the claim.
                     let _ = w.work.record(
@@ -580,12 +714,13 @@ impl Daemon {
                         },
                     );
                 }
-                self.work(job, &spec, &bytes).await
+                matches!(self.work(job, &spec, &bytes).await, Next::Done)
             }
             JobState::Submitted | JobState::Disputed => {
                 self.await_payment(job, &account, now).await
             }
-            JobState::Open => true,
+            // Listed as held by the worker account but open: a node behind the other.
+            JobState::Open => false,
         }
     }
 
@@ -596,16 +731,23 @@ impl Daemon {
         let path = w.work.job_dir(&job.to_string()).join(SPEC_FILE);
         let bytes = match std::fs::read(&path) {
             Ok(b) if JobSpec::hash_bytes(&b) == account.spec_hash => b,
-            _ => match fetch(&account.spec_uri, MAX_SPEC_BYTES, &w.read_policy()).await {
-                Ok(b) if JobSpec::hash_bytes(&b) == account.spec_hash => {
-                    let _ = crate::state::write_atomic(&path, &b);
-                    b.to_vec()
+            _ => {
+                let fetched = tokio::time::timeout(
+                    CHECK_TIMEOUT,
+                    fetch(&account.spec_uri, MAX_SPEC_BYTES, &w.read_policy()),
+                )
+                .await;
+                match fetched {
+                    Ok(Ok(b)) if JobSpec::hash_bytes(&b) == account.spec_hash => {
+                        let _ = crate::state::write_atomic(&path, &b);
+                        b.to_vec()
+                    }
+                    _ => {
+                        tracing::warn!(%job, "the held job's spec is unavailable or does not match its hash");
+                        return None;
+                    }
                 }
-                Ok(_) | Err(_) => {
-                    tracing::warn!(%job, "the held job's spec is unavailable or does not match its hash");
-                    return None;
-                }
-            },
+            }
         };
         match JobSpec::from_json(&bytes) {
             Ok(spec) => Some((spec, bytes)),
@@ -616,12 +758,12 @@ impl Daemon {
         }
     }
 
-    /// A submitted (or disputed) job: finalized by this worker once nobody can object any
-    /// more; otherwise waited on. Paid when its account closes.
+    /// A submitted (or disputed) job: settled by this worker once nobody can object any more
+    /// (finalize, or the dispute timeout); otherwise waited on. Its closing is noticed by the
+    /// main loop.
     async fn await_payment(&self, job: Pubkey, account: &Job, now: i64) -> bool {
         let w = &self.worker;
-        let name = job.to_string();
-        w.status.stage(&name, "waiting for payment");
+        w.status.stage(&job.to_string(), "waiting for payment");
         let keys = SettleKeys {
             market: w.market,
             worker: w.keys().worker,
@@ -641,53 +783,54 @@ impl Daemon {
             ),
         };
         if ready {
-            let before = self.refresh_account().await;
-            match w.chain.send(&[ix], &[w.operator.as_ref()]).await {
+            return match w.chain.send(&[ix], &[w.operator.as_ref()]).await {
                 Ok(l) => {
                     tracing::info!(%job, signature = %l.signature, "settled after the window");
-                    self.settled(job, before).await;
                     true
                 }
                 Err(e) => {
                     tracing::warn!(%job, error = %e, "settling");
                     false
                 }
-            }
-        } else {
-            // Woken early by the account closing (the poster accepted) or by the window.
-            let before = self.refresh_account().await;
-            let wait = Duration::from_secs(until.saturating_sub(now).clamp(0, 3_600) as u64 + 1)
-                .min(w.config.poll_interval);
-            tokio::select! {
-                _ = self.cancel.cancelled() => return true,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            if let Ok(None) = w.chain.job(&job).await {
-                self.settled(job, before).await;
-            }
-            true
+            };
         }
+        let wait = Duration::from_secs(until.saturating_sub(now).clamp(0, 3_600) as u64 + 1)
+            .min(w.config.poll_interval);
+        tokio::select! {
+            _ = self.cancel.cancelled() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+        true
     }
 
-    /// The held job closed: log what it earned and forget it.
-    async fn settled(&self, job: Pubkey, before: Option<WorkerAccount>) {
+    /// The job held closed (paid, refunded, given back, reclaimed): log what it earned, update
+    /// the registration if penalties took the stake below the minimum, forget the job.
+    async fn settled(&self, job: Pubkey, before: &WorkerAccount, after: &WorkerAccount) {
         let w = &self.worker;
-        let after = self.refresh_account().await;
-        let earned = match (&before, &after) {
-            (Some(b), Some(a)) => a.record.total_earned.saturating_sub(b.record.total_earned),
-            _ => 0,
-        };
+        let earned = after
+            .record
+            .total_earned
+            .saturating_sub(before.record.total_earned);
         if earned > 0 {
-            tracing::info!(%job, earned_lamports = earned, total_earned_lamports = after.as_ref().map_or(0, |a| a.record.total_earned), "paid");
+            tracing::info!(%job, earned_lamports = earned, total_earned_lamports = after.record.total_earned, "paid");
             w.status.update(|s| {
                 s.jobs_paid += 1;
                 s.earned_lamports += earned;
             });
         } else {
-            tracing::warn!(%job, "the job closed without a payment to this worker");
+            let lost = after
+                .record
+                .total_slashed
+                .saturating_sub(before.record.total_slashed);
+            tracing::warn!(%job, stake_lost_lamports = lost, "the job closed without a payment to this worker");
         }
         let _ = w.work.finish(&job.to_string());
         w.status.idle();
+        if after.stake < before.stake {
+            if let Err(e) = self.register().await {
+                tracing::warn!(error = %e, "the stake could not be topped up");
+            }
+        }
     }
 
     /// After a restart: every job directory whose job is no longer this worker's is removed;
@@ -719,6 +862,19 @@ impl Daemon {
     }
 }
 
+/// What to do with a job after looking at it.
+enum Next {
+    Done,
+    Later(Duration),
+    /// The claim was refused for this worker's registration: update it, then try again.
+    Register,
+}
+
+enum Registration {
+    Fatal(String),
+    Transient(String),
+}
+
 /// Why a job is not claimed now.
 enum Check {
     /// Never (remembered).
@@ -740,16 +896,15 @@ impl Check {
 /// A progress callback that keeps the status's step, total and ETA, then calls `next`.
 fn track_progress(status: Status, next: Option<ProgressFn>) -> ProgressFn {
     // (when, step) of the first report of this run: the pace since then gives the ETA.
-    let first = std::sync::Mutex::new(None::<(Instant, u64)>);
+    // A step going back or another total is another run.
+    let first = std::sync::Mutex::new(None::<(Instant, u64, u64, u64)>);
     Arc::new(move |p: &Progress| {
         let mut f = first.lock().unwrap_or_else(|e| e.into_inner());
         let (t0, s0) = match *f {
-            Some((t, s)) if s <= p.step => (t, s),
-            _ => {
-                *f = Some((Instant::now(), p.step));
-                (Instant::now(), p.step)
-            }
+            Some((t, s, total, seen)) if total == p.total && seen <= p.step => (t, s),
+            _ => (Instant::now(), p.step),
         };
+        *f = Some((t0, s0, p.total, p.step));
         let done = p.step.saturating_sub(s0);
         let eta = (done > 0).then(|| {
             t0.elapsed().as_secs_f64() / done as f64 * p.total.saturating_sub(p.step) as f64

@@ -10,7 +10,7 @@ use std::{
 
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use tensorgrid_artifacts::{fetch_to_file, result, ReadPolicy, Store};
+use tensorgrid_artifacts::{fetch_to_file, result, ArtifactError, ReadPolicy, Store};
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     instructions::{self as ix, WorkerKeys},
@@ -28,10 +28,12 @@ use tensorgrid_train::{
     Fault,
 };
 
+use tokio_util::sync::CancellationToken;
+
 use crate::{state::StateError, status::Status, Config, Stage, WorkDir};
 
 /// Time kept, after training, to publish and submit before the deadline.
-const SUBMIT_MARGIN_S: i64 = 90;
+pub const SUBMIT_MARGIN_S: i64 = 90;
 
 /// Why a job did not end in a submission.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,13 @@ pub enum JobError {
     /// Stopped on request (shutdown); a checkpoint was written and the job is still ours.
     #[error("stopped")]
     Stopped,
+    /// Not claimable yet (reopened, in its cooldown); worth trying again after `.0` seconds.
+    #[error("not claimable for another {0} s")]
+    NotYet(i64),
+    /// The claim was refused for this worker's own state (stake below the minimum,
+    /// deregistered, hardware): the registration needs updating.
+    #[error("registration: {0}")]
+    Registration(String),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -65,6 +74,8 @@ pub struct Submitted {
     pub result_hash: String,
     pub result_uri: String,
     pub signature: String,
+    /// Sent by this call (not found already done).
+    pub fresh: bool,
 }
 
 /// Everything a worker works with.
@@ -82,6 +93,8 @@ pub struct Worker {
     /// Training progress, for the status port and the progress bar.
     pub progress: Option<ProgressFn>,
     pub status: Status,
+    /// Shutdown: downloads in progress are dropped (training checks `stop`).
+    pub cancel: CancellationToken,
 }
 
 impl Worker {
@@ -94,11 +107,20 @@ impl Worker {
         }
     }
 
+    /// How URIs from the chain are read: the operator's AWS credentials sign only reads from
+    /// its own store's bucket; anything else is read as the public would.
     pub(crate) fn read_policy(&self) -> ReadPolicy {
         self.store.read_policy(
             ReadPolicy::default()
                 .with_http(self.config.allow_http)
-                .with_private(self.config.allow_http),
+                .with_private(self.config.allow_http)
+                .sign_only(
+                    self.store
+                        .bucket()
+                        .map(str::to_string)
+                        .into_iter()
+                        .collect(),
+                ),
         )
     }
 
@@ -159,27 +181,52 @@ impl Worker {
                     let signature = self.submit(job, &result_hash, &result_uri, metric).await?;
                     let done = Submitted {
                         result_hash: result_hash.clone(),
-                        result_uri,
+                        result_uri: result_uri.clone(),
                         signature: signature.clone(),
+                        fresh: true,
                     };
-                    self.work.record(
-                        &name,
-                        &Stage::Submitted {
-                            result_hash,
-                            signature,
-                        },
-                    )?;
+                    let submitted = Stage::Submitted {
+                        result_hash,
+                        signature,
+                        result_uri,
+                        metric,
+                    };
+                    self.work.record(&name, &submitted)?;
+                    crash_point(&submitted);
                     return Ok(done);
                 }
                 Stage::Submitted {
                     result_hash,
                     signature,
+                    result_uri,
+                    metric,
                 } => {
-                    return Ok(Submitted {
-                        result_hash,
-                        result_uri: String::new(),
-                        signature,
-                    })
+                    // Recorded as submitted, but the chain may disagree (a node that lagged,
+                    // a fork that dropped the transaction): then submit again.
+                    let j = self.chain.job(&job).await?;
+                    match j {
+                        Some(j)
+                            if j.state == JobState::Claimed
+                                && j.worker == self.keys().worker
+                                && !result_uri.is_empty() =>
+                        {
+                            tracing::warn!(%job, "recorded as submitted, but the chain has no submission: sending it again");
+                            Stage::Published {
+                                deadline: j.deadline,
+                                result_hash,
+                                metric,
+                                result_uri,
+                            }
+                        }
+                        _ => {
+                            return Ok(Submitted {
+                                result_hash,
+                                result_uri,
+                                signature,
+                                fresh: false,
+                            })
+                        }
+                    }
                 }
             };
             self.work.record(&name, &stage)?;
@@ -199,23 +246,41 @@ impl Worker {
             Ok(_) => {}
             Err(e) => {
                 return Err(match e.program_error() {
-                    Some(
-                        TensorgridError::JobNotOpen
-                        | TensorgridError::ClaimBarred
-                        | TensorgridError::JobCoolingDown,
-                    ) => {
-                        tracing::info!(%job, "claimed by another worker first (or not claimable now)");
+                    Some(TensorgridError::JobNotOpen | TensorgridError::ClaimBarred) => {
+                        tracing::info!(%job, "claimed by another worker first");
                         JobError::Lost(e.to_string())
                     }
+                    Some(TensorgridError::JobCoolingDown) => JobError::NotYet(
+                        tensorgrid_client::tensorgrid::constants::REOPEN_COOLDOWN_S,
+                    ),
+                    Some(
+                        TensorgridError::InsufficientStake
+                        | TensorgridError::WorkerDeregistered
+                        | TensorgridError::InsufficientVram
+                        | TensorgridError::DeviceMismatch,
+                    ) => JobError::Registration(e.to_string()),
                     _ => JobError::Transient(e.to_string()),
                 })
             }
         }
-        let claimed = self
-            .chain
-            .job(&job)
-            .await?
-            .ok_or_else(|| JobError::Lost("the job closed right after the claim".into()))?;
+        // The deadline as the chain set it: read until a node shows this claim (one that
+        // lags behind would show the job as it was before).
+        let mut claimed = None;
+        for _ in 0..20 {
+            match self.chain.job(&job).await? {
+                Some(j) if j.state == JobState::Claimed && j.worker == self.keys().worker => {
+                    claimed = Some(j);
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+        let Some(claimed) = claimed else {
+            // The claim landed; the next pass finds it held by this worker and records it.
+            return Err(JobError::Transient(
+                "the claim landed but no node shows it yet".into(),
+            ));
+        };
         tracing::info!(%job, deadline = claimed.deadline, "claimed");
         let stage = Stage::Claimed {
             deadline: claimed.deadline,
@@ -252,10 +317,34 @@ impl Worker {
             Some(sha) if sha.eq_ignore_ascii_case(&spec.dataset.sha256) => sha,
             _ => {
                 self.status.stage(&name, "downloading");
-                match fetch_to_file(&spec.dataset.uri, cap, &self.read_policy(), &dataset).await {
-                    Ok(sha) => sha,
-                    Err(e) if e.is_transient() => return Err(JobError::Transient(e.to_string())),
-                    Err(e) => return self.give_up(job, format!("dataset: {e}")).await,
+                // A download that trickles must not run out the deadline.
+                let now = self.chain.chain_time().await?;
+                let left = deadline.saturating_sub(now).saturating_sub(SUBMIT_MARGIN_S);
+                if left <= 0 {
+                    return self
+                        .give_up(job, "no time left before the deadline".into())
+                        .await;
+                }
+                let policy = self.read_policy();
+                let fetched = tokio::select! {
+                    _ = self.cancel.cancelled() => return Err(JobError::Stopped),
+                    r = tokio::time::timeout(
+                        Duration::from_secs(left.max(0) as u64),
+                        fetch_to_file(&spec.dataset.uri, cap, &policy, &dataset),
+                    ) => r,
+                };
+                match fetched {
+                    Err(_) => {
+                        return self
+                            .give_up(job, "the dataset did not arrive before the deadline".into())
+                            .await
+                    }
+                    Ok(Ok(sha)) => sha,
+                    // A full or unwritable disk is this rig's problem, not the poster's.
+                    Ok(Err(e)) if e.is_transient() || matches!(e, ArtifactError::Io { .. }) => {
+                        return Err(JobError::Transient(e.to_string()))
+                    }
+                    Ok(Err(e)) => return self.give_up(job, format!("dataset: {e}")).await,
                 }
             }
         };
@@ -369,7 +458,7 @@ impl Worker {
 
     /// Gives the job back (the abandon penalty is smaller than a missed deadline's slash) and
     /// forgets it.
-    async fn give_up<T>(&self, job: Pubkey, why: String) -> Result<T, JobError> {
+    pub async fn give_up<T>(&self, job: Pubkey, why: String) -> Result<T, JobError> {
         tracing::warn!(%job, reason = %why, "abandoning the job");
         self.chain
             .send(

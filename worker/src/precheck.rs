@@ -45,6 +45,15 @@ pub struct Plan {
 #[error("{0}")]
 pub struct Rejection(pub String);
 
+/// Whether a refusal stands for good: the spec is fixed by its hash, so a wrong hash, an
+/// invalid spec or a dataset scheme this worker never reads stay so. Others (pay, time, the
+/// device, a size over the configured cap) can change with the settings.
+pub fn is_permanent(reason: &str) -> bool {
+    reason.starts_with("spec hash mismatch")
+        || reason.starts_with("invalid spec")
+        || reason.starts_with("dataset URI")
+}
+
 /// Headroom on the estimate: training time varies, and publishing and submitting need time
 /// after it.
 const TIME_FACTOR: f64 = 1.5;

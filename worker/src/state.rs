@@ -22,6 +22,9 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+/// Refusals kept in `rejected.json`.
+const MAX_REJECTED: usize = 5_000;
+
 /// How far a job got. Each stage is recorded once its effect is durable (on chain or on disk).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "stage", rename_all = "snake_case")]
@@ -45,6 +48,10 @@ pub enum Stage {
     Submitted {
         result_hash: String,
         signature: String,
+        #[serde(default)]
+        result_uri: String,
+        #[serde(default)]
+        metric: u64,
     },
 }
 
@@ -124,6 +131,26 @@ impl WorkDir {
         self.root.join("jobs").join(address)
     }
 
+    /// An exclusive lock on the directory, held as long as the returned file is open: two
+    /// workers on one directory would carry the same job and corrupt its checkpoint.
+    pub fn lock(&self) -> Result<std::fs::File, String> {
+        let path = self.root.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                "work dir {} is in use by another worker",
+                self.root.display()
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
     pub fn stage(&self, address: &str) -> Result<Option<Stage>, StateError> {
         let path = self.job_dir(address).join("progress.json");
         match std::fs::read(&path) {
@@ -188,6 +215,11 @@ impl WorkDir {
     pub fn reject(&self, address: &str, reason: &str) -> Result<(), StateError> {
         let mut all = self.rejected();
         all.insert(address.into(), reason.into());
+        // Bounded: past the cap, some entries are forgotten (those jobs are checked again
+        // if they are still open, which costs a spec fetch).
+        while all.len() > MAX_REJECTED {
+            all.pop_first();
+        }
         write_atomic(
             &self.root.join("rejected.json"),
             &serde_json::to_vec_pretty(&all).expect("map serialises"),

@@ -11,7 +11,10 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::OnceLock,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, OnceLock,
+    },
     time::{Duration, Instant},
 };
 
@@ -596,10 +599,82 @@ async fn two_workers_share_the_jobs_each_claimed_once() {
     assert_eq!(logs.matches("\"claimed\"").count(), 2, "{logs}");
 }
 
-/// A TCP proxy to `target` that refuses 30% of connections outright, and cuts every other one
-/// after a random 0.2–2 s (requests in flight fail); `cut_all` cuts each connection after
-/// 1–3 s (a websocket).
-async fn flaky_proxy(target: SocketAddr, cut_all: bool) -> SocketAddr {
+/// Faults the proxies made.
+#[derive(Default)]
+struct Faults {
+    requests: AtomicU64,
+    failed: AtomicU64,
+    cuts: AtomicU64,
+}
+
+/// An HTTP proxy to the JSON-RPC at `target` that answers 30% of requests with an error
+/// (half 503, half a connection closed without an answer) and forwards the rest.
+async fn flaky_rpc(target: String, faults: Arc<Faults>) -> SocketAddr {
+    use http_body_util::{BodyExt, Full};
+    use hyper::{body::Bytes, server::conn::http1, service::service_fn, Response};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = reqwest::Client::new();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (client, target, faults) = (client.clone(), target.clone(), faults.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (client, target, faults) = (client.clone(), target.clone(), faults.clone());
+                    async move {
+                        faults.requests.fetch_add(1, Ordering::Relaxed);
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map_err(std::io::Error::other)?
+                            .to_bytes();
+                        let roll: f64 = rand::rng().random();
+                        if roll < 0.3 {
+                            faults.failed.fetch_add(1, Ordering::Relaxed);
+                            if roll < 0.15 {
+                                return Ok(Response::builder()
+                                    .status(503)
+                                    .body(Full::new(Bytes::new()))
+                                    .unwrap());
+                            }
+                            // No answer: the connection is closed under the request.
+                            return Err(std::io::Error::other("dropped"));
+                        }
+                        let forwarded = client
+                            .post(&target)
+                            .header("content-type", "application/json")
+                            .body(body)
+                            .send()
+                            .await;
+                        let resp = match forwarded {
+                            Ok(r) => Response::builder()
+                                .status(r.status().as_u16())
+                                .header("content-type", "application/json")
+                                .body(Full::new(r.bytes().await.unwrap_or_default()))
+                                .unwrap(),
+                            Err(_) => Response::builder()
+                                .status(502)
+                                .body(Full::new(Bytes::new()))
+                                .unwrap(),
+                        };
+                        Ok::<_, std::io::Error>(resp)
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A TCP proxy to the websocket at `target` that cuts every connection after 1–3 s.
+async fn cutting_ws(target: SocketAddr, faults: Arc<Faults>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -607,28 +682,20 @@ async fn flaky_proxy(target: SocketAddr, cut_all: bool) -> SocketAddr {
             let Ok((mut inbound, _)) = listener.accept().await else {
                 continue;
             };
-            let (refuse, life) = {
-                let mut r = rand::rng();
-                let life = if cut_all {
-                    r.random_range(1_000..3_000)
-                } else {
-                    r.random_range(200..2_000)
-                };
-                (!cut_all && r.random_bool(0.3), Duration::from_millis(life))
-            };
-            if refuse {
-                drop(inbound);
-                continue;
-            }
+            let life = Duration::from_millis(rand::rng().random_range(1_000..3_000));
+            let faults = faults.clone();
             tokio::spawn(async move {
                 let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
                     return;
                 };
-                let _ = tokio::time::timeout(
+                let copied = tokio::time::timeout(
                     life,
                     tokio::io::copy_bidirectional(&mut inbound, &mut outbound),
                 )
                 .await;
+                if copied.is_err() {
+                    faults.cuts.fetch_add(1, Ordering::Relaxed);
+                }
             });
         }
     });
@@ -645,8 +712,9 @@ async fn a_flaky_rpc_and_a_cut_websocket_do_not_stop_the_job() {
     let _one = serial().lock().await;
     let mut rig = Rig::new().await;
     let (_op, key) = rig.operator("w1").await;
-    let rpc = flaky_proxy(addr_of(rig.net.rpc_url()), false).await;
-    let ws = flaky_proxy(addr_of(rig.net.ws_url()), true).await;
+    let faults = Arc::new(Faults::default());
+    let rpc = flaky_rpc(rig.net.rpc_url().to_string(), faults.clone()).await;
+    let ws = cutting_ws(addr_of(rig.net.ws_url()), faults.clone()).await;
     let w = rig.spawn_via(
         "w1",
         &key,
@@ -654,16 +722,36 @@ async fn a_flaky_rpc_and_a_cut_websocket_do_not_stop_the_job() {
         &format!("ws://{ws}"),
         &[],
     );
+    // The job is posted once the worker's websocket has been cut and reopened twice.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while faults.cuts.load(Ordering::Relaxed) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the websocket was never cut:\n{}",
+            w.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let job = rig.post_spec(|_| {}).await;
     rig.wait_for(&job, Some(JobState::Submitted), 240, &[&w])
         .await;
     rig.accept(&job).await;
     rig.wait_for(&job, None, 10, &[&w]).await;
-    let log = w.log();
-    assert!(
-        log.contains("retrying") || log.contains("WARN"),
-        "faults were met: {log}"
+    // Paid, and the worker saw it through the faulty endpoint.
+    wait_until("the payment logged", 180, &w, || {
+        w.log().contains("\"paid\"")
+    })
+    .await;
+    let (n, failed, cuts) = (
+        faults.requests.load(Ordering::Relaxed),
+        faults.failed.load(Ordering::Relaxed),
+        faults.cuts.load(Ordering::Relaxed),
     );
+    assert!(
+        n >= 20 && failed * 10 >= n * 2,
+        "{failed} of {n} requests failed"
+    );
+    assert!(cuts >= 1, "the websocket was cut {cuts} times");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -716,19 +804,34 @@ async fn a_missed_deadline_is_reclaimed_by_a_third_party_and_the_worker_goes_on(
         claimed.compensation + split.to_poster
     );
 
-    // Restarted, the worker drops the lost job (barred from it) and takes the next one.
+    // Another worker waits out the reopened job's cooldown (by the chain's clock) and takes it.
+    let (other, other_key) = rig.operator("w2").await;
+    let w2 = rig.spawn("w2", &other_key);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        rig.job(&job).await.unwrap().state,
+        JobState::Open,
+        "cooling down"
+    );
+    rig.net.warp(601).await.unwrap();
+    let retaken = rig
+        .wait_for(&job, Some(JobState::Submitted), 120, &[&w2])
+        .await
+        .unwrap();
+    assert_eq!(retaken.worker, rig.worker_of(&other.pubkey()));
+    drop(w2);
+
+    // Restarted, the first worker drops the lost job and takes the next one.
     let w = rig.spawn("w1", &key);
     let next = rig.post_spec(|_| {}).await;
-    rig.wait_for(&next, Some(JobState::Submitted), 120, &[&w])
-        .await;
+    let done = rig
+        .wait_for(&next, Some(JobState::Submitted), 120, &[&w])
+        .await
+        .unwrap();
+    assert_eq!(done.worker, worker);
     assert!(!rig
         .work_dir("w1")
         .join("jobs")
         .join(job.to_string())
         .exists());
-    assert_eq!(
-        rig.job(&job).await.unwrap().state,
-        JobState::Open,
-        "not worked on further"
-    );
 }

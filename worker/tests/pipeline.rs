@@ -101,6 +101,7 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
         stop: Default::default(),
         progress: None,
         status: Default::default(),
+        cancel: Default::default(),
     };
     let post = |job_id: u64, spec_uri: String, bytes: &[u8]| {
         ix::job_post(
@@ -219,4 +220,49 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
         None,
         "forgotten"
     );
+
+    // Claimed, then the clock runs too close to the deadline to train and submit: given back
+    // before the deadline (the abandon penalty), not left to be slashed.
+    let (late_uri, _) = hosted_spec(&store, None).await;
+    let late_bytes = fetch(&late_uri, 1 << 20, &ReadPolicy::default())
+        .await
+        .unwrap();
+    client
+        .send(&[post(3, late_uri, &late_bytes)], &[poster])
+        .await
+        .unwrap();
+    let job3 = pda::job(&market, &poster.pubkey(), 3).0;
+    client
+        .send(
+            &[ix::job_claim(worker.keys(), job3)],
+            &[worker.operator.as_ref()],
+        )
+        .await
+        .unwrap();
+    let claimed = client.job(&job3).await.unwrap().unwrap();
+    worker
+        .work
+        .record(
+            &job3.to_string(),
+            &Stage::Claimed {
+                deadline: claimed.deadline,
+            },
+        )
+        .unwrap();
+    net.warp_to(claimed.deadline - 30).await.unwrap();
+    let stake_before = client.worker(&worker_key).await.unwrap().unwrap().stake;
+    let plan3 = tensorgrid_train::spec::JobSpec::from_json(&late_bytes).unwrap();
+    let err = worker.work_on(job3, &plan3, &late_bytes).await.unwrap_err();
+    assert!(
+        matches!(err, JobError::GaveUp(ref why) if why.contains("no time left")),
+        "{err}"
+    );
+    let reopened = client.job(&job3).await.unwrap().unwrap();
+    assert_eq!(reopened.state, JobState::Open);
+    let penalty = claimed.terms.abandon_penalty(claimed.collateral).unwrap();
+    assert_eq!(
+        client.worker(&worker_key).await.unwrap().unwrap().stake,
+        stake_before - penalty
+    );
+    assert_eq!(reopened.compensation, claimed.compensation + penalty);
 }

@@ -36,6 +36,11 @@ pub(crate) fn client_options(allow_http: bool) -> ClientOptions {
 
 /// An S3 client for `bucket` with the settings of this environment.
 pub(crate) fn s3(bucket: &str) -> Result<AmazonS3> {
+    s3_with(bucket, false)
+}
+
+/// The same, and with `anonymous` without the credentials (endpoint and region kept).
+pub(crate) fn s3_with(bucket: &str, anonymous: bool) -> Result<AmazonS3> {
     let env: HashMap<String, String> = std::env::vars()
         .filter(|(k, _)| k.starts_with("AWS_"))
         .collect();
@@ -74,6 +79,12 @@ pub(crate) fn s3(bucket: &str) -> Result<AmazonS3> {
         );
     if let Some(e) = endpoint {
         b = b.with_endpoint(e);
+    }
+    if anonymous {
+        return b
+            .with_skip_signature(true)
+            .build()
+            .map_err(|e| ArtifactError::Config(format!("S3 bucket {bucket}: {e}")));
     }
     let key = setting("AWS_ACCESS_KEY_ID", "aws_access_key_id");
     let secret = setting("AWS_SECRET_ACCESS_KEY", "aws_secret_access_key");

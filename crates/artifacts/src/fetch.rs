@@ -22,6 +22,11 @@ pub struct ReadPolicy {
     pub allow_http: bool,
     pub allow_private: bool,
     pub local_root: Option<PathBuf>,
+    /// `Some(buckets)`: this environment's AWS credentials sign reads from these buckets only;
+    /// any other `s3://` bucket named by a stranger is read anonymously (public objects), so a
+    /// URI on the chain cannot make the reader fetch private objects with its own keys.
+    /// `None`: every bucket is read with the credentials.
+    pub signed_buckets: Option<Vec<String>>,
 }
 
 impl ReadPolicy {
@@ -34,6 +39,12 @@ impl ReadPolicy {
     /// service reached through a stranger's URI).
     pub fn with_private(mut self, allow: bool) -> Self {
         self.allow_private = allow;
+        self
+    }
+
+    /// Signs S3 reads only for `buckets`; others are read anonymously.
+    pub fn sign_only(mut self, buckets: Vec<String>) -> Self {
+        self.signed_buckets = Some(buckets);
         self
     }
 
@@ -197,7 +208,11 @@ fn locate(url: &Url, uri: &str, policy: &ReadPolicy) -> Result<(Arc<dyn ObjectSt
                 .filter(|b| !b.is_empty())
                 .ok_or_else(|| forbidden("no bucket"))?;
             let path = object_path(url, uri)?;
-            Ok((Arc::new(aws::s3(bucket)?), path))
+            let signed = policy
+                .signed_buckets
+                .as_ref()
+                .is_none_or(|b| b.iter().any(|b| b == bucket));
+            Ok((Arc::new(aws::s3_with(bucket, !signed)?), path))
         }
         "file" => {
             let root = policy.local_root.as_ref().ok_or_else(|| {

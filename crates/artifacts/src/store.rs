@@ -114,6 +114,13 @@ impl Store {
         }
     }
 
+    /// The bucket of an S3 store.
+    pub fn bucket(&self) -> Option<&str> {
+        self.root
+            .strip_prefix("s3://")
+            .and_then(|r| r.split('/').next())
+    }
+
     /// The URI of `key` in this store.
     pub fn uri(&self, key: &str) -> String {
         format!("{}{}", self.root, key.trim_start_matches('/'))
