@@ -460,6 +460,20 @@ async fn hostile_jobs_are_refused_before_claiming_and_the_worker_carries_on() {
     }
 }
 
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// How far the worker with `work_dir` got on `job`.
 fn stage(work_dir: &Path, job: &Pubkey) -> Option<String> {
     let p = work_dir
@@ -480,7 +494,7 @@ async fn killed_during_training_and_after_the_upload_it_ends_with_the_same_hash_
     let longer = |v: &mut serde_json::Value| {
         v["model"] =
             serde_json::json!({"kind": "cnn", "input_shape": [1, 8, 8], "channels": [16, 32]});
-        v["training"]["epochs"] = 12.into();
+        v["training"]["epochs"] = 40.into();
         v["training"]["checkpoint_every"] = 10.into();
     };
     let (uri, bytes) = rig.hosted_spec(longer).await;
@@ -499,7 +513,31 @@ async fn killed_during_training_and_after_the_upload_it_ends_with_the_same_hash_
     assert_eq!(rig.job(&job).await.unwrap().state, JobState::Claimed);
     assert_eq!(stage(&rig.work_dir("w1"), &job).as_deref(), Some("claimed"));
 
-    // 2. Restarted, it resumes; it crashes right after publishing, before submitting.
+    // 2. Restarted, it resumes; SIGTERM: it checkpoints, stops cleanly, leaves nothing
+    // half-written, and the job stays claimed.
+    let mut w = rig.spawn("w1", &key);
+    wait_until("training resumed", 60, &w, || w.log().contains("\"eval\"")).await;
+    let status = w.terminate();
+    assert!(status.success(), "{status:?}\n{}", w.log());
+    assert!(
+        w.log().contains("resumes from its checkpoint"),
+        "{}",
+        w.log()
+    );
+    assert_eq!(stage(&rig.work_dir("w1"), &job).as_deref(), Some("claimed"));
+    assert!(ckpt.exists());
+    let job_dir = rig.work_dir("w1").join("jobs").join(job.to_string());
+    for entry in walk(&job_dir) {
+        let name = entry.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            !name.ends_with(".tmp") && !name.ends_with(".partial"),
+            "half-written {}",
+            entry.display()
+        );
+    }
+    assert_eq!(rig.job(&job).await.unwrap().state, JobState::Claimed);
+
+    // 3. Restarted, it resumes; it crashes right after publishing, before submitting.
     let (rpc, ws) = (rig.net.rpc_url().to_string(), rig.net.ws_url().to_string());
     let mut w = rig.spawn_via(
         "w1",
@@ -532,7 +570,7 @@ async fn killed_during_training_and_after_the_upload_it_ends_with_the_same_hash_
         "not submitted yet"
     );
 
-    // 3. Restarted again, it submits what it uploaded.
+    // 4. Restarted again, it submits what it uploaded.
     let w = rig.spawn("w1", &key);
     let interrupted = rig
         .wait_for(&job, Some(JobState::Submitted), 120, &[&w])
@@ -834,4 +872,50 @@ async fn a_missed_deadline_is_reclaimed_by_a_third_party_and_the_worker_goes_on(
         .join("jobs")
         .join(job.to_string())
         .exists());
+}
+
+#[test]
+fn an_invalid_configuration_lists_every_problem_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("worker.toml");
+    std::fs::write(&file, "device = \"tpu\"\npoll_interval = \"soon\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid-worker"))
+        .arg("-c")
+        .arg(&file)
+        .args(["-u", "ftp://nowhere", "--max-concurrent-jobs", "3"])
+        .env("TENSORGRID_WORKER_LOG_FORMAT", "xml")
+        .env_remove("TENSORGRID_WORKER_STORE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for field in [
+        "device",
+        "poll_interval",
+        "rpc_urls",
+        "max_concurrent_jobs",
+        "log_format",
+        "store",
+    ] {
+        assert!(
+            err.contains(&format!("- {field}")),
+            "{field} missing: {err}"
+        );
+    }
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    // A keypair that is not there: one line, exit 1, nothing sent.
+    let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid-worker"))
+        .args(["--store", "s3://b/r", "-u", "http://127.0.0.1:9", "-k"])
+        .arg(dir.path().join("missing.json"))
+        .arg("--work-dir")
+        .arg(dir.path().join("w"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("solana-keygen new"), "{err}");
 }
