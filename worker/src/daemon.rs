@@ -412,7 +412,14 @@ impl Daemon {
             };
             let held = Some(account.active_job).filter(|j| *j != Pubkey::default());
             if let Some((job, before)) = last.take() {
-                if held != Some(job) {
+                if held == Some(job) || self.still_ours(job).await {
+                    // Unchanged, or a node behind the others: looked at again next pass.
+                    if held != Some(job) {
+                        last = Some((job, before));
+                        tokio::select! { _ = cancel.cancelled() => break, _ = backoff.wait() => {} }
+                        continue;
+                    }
+                } else {
                     self.settled(job, &before, &account).await;
                 }
             }
@@ -451,17 +458,13 @@ impl Daemon {
             }
             match outcome {
                 Next::Done => {}
-                Next::Later(after) => {
-                    deferred.retain(|(_, k)| *k != job);
-                    deferred.push_back((Instant::now() + after, job));
-                    deferred.make_contiguous().sort_by_key(|(t, _)| *t);
-                }
+                Next::Later(after) => defer(&mut deferred, job, after),
                 Next::Register => {
                     if let Err(e) = self.register().await {
                         tracing::error!(error = %e, "cannot update the registration; stopping");
                         break;
                     }
-                    deferred.push_back((Instant::now(), job));
+                    defer(&mut deferred, job, self.recheck());
                 }
             }
         }
@@ -490,12 +493,25 @@ impl Daemon {
             return Next::Done;
         }
         let claimable_at = account.reopened_at.saturating_add(REOPEN_COOLDOWN_S);
-        if account.reopened_at > 0 && now < claimable_at {
+        if account.reopened_at > 0 && now <= claimable_at {
             // Looked at again by the poll interval at the latest: the chain's clock, not this
             // machine's, ends the cooldown.
             return Next::Later(
                 Duration::from_secs((claimable_at - now + 1) as u64).min(self.recheck()),
             );
+        }
+        // The claim puts this much of the stake at risk; the program refuses it beyond the
+        // stake (and topping up is the operator's decision, not a stranger's).
+        let collateral = account.terms.collateral(account.reward).unwrap_or(u64::MAX);
+        let stake = w.status.snapshot().stake_lamports;
+        if collateral > stake {
+            self.reject(
+                job,
+                &format!(
+                    "needs {collateral} lamports of stake as collateral, this worker has {stake}"
+                ),
+            );
+            return Next::Done;
         }
         let checked = tokio::select! {
             _ = self.cancel.cancelled() => return Next::Done,
@@ -515,7 +531,15 @@ impl Daemon {
                     tracing::error!(%job, error = %e, "cannot keep the spec in the work dir");
                     return Next::Later(Duration::from_secs(30));
                 }
-                self.work(job, &spec, &bytes).await
+                match self.work(job, &spec, &bytes).await {
+                    // Failing again and again (a paused market, an RPC down): wait longer.
+                    Next::Later(after) => {
+                        let n = self.attempts.entry(job).or_insert(0);
+                        *n += 1;
+                        Next::Later(after.max(Duration::from_secs(1 << (*n).min(6))))
+                    }
+                    next => next,
+                }
             }
             Err(Check::Rejected(why)) => {
                 self.reject(job, &why);
@@ -661,6 +685,10 @@ impl Daemon {
             }
         };
         w.status.chain_contact();
+        if account.worker != w.keys().worker {
+            // Another node's older view of the worker account: nothing to do on this job.
+            return false;
+        }
         match account.state {
             JobState::Claimed if now > account.deadline => {
                 // Missed (the worker was down, or too slow): nothing more is done on it; the
@@ -688,31 +716,42 @@ impl Daemon {
             }
             JobState::Claimed => {
                 let stage = w.work.stage(&name).ok().flatten();
-                let uploaded = matches!(
+                // Trained already: publishing and submitting take seconds.
+                let trained = matches!(
                     stage,
-                    Some(Stage::Published { .. } | Stage::Submitted { .. })
+                    Some(Stage::Trained { .. } | Stage::Published { .. } | Stage::Submitted { .. })
                 );
-                if !uploaded && account.deadline.saturating_sub(now) <= SUBMIT_MARGIN_S {
+                if !trained && account.deadline.saturating_sub(now) <= SUBMIT_MARGIN_S {
                     // Too close to finish: given back now, the abandon penalty instead of
                     // the slash that a missed deadline costs.
-                    let _ = w
+                    return match w
                         .give_up::<()>(job, "too close to the deadline to finish".into())
-                        .await;
-                    w.status.update(|s| s.jobs_abandoned += 1);
-                    return true;
+                        .await
+                    {
+                        Err(JobError::GaveUp(_)) => {
+                            w.status.update(|s| s.jobs_abandoned += 1);
+                            true
+                        }
+                        _ => false,
+                    };
                 }
                 let Some((spec, bytes)) = self.held_spec(job, &account).await else {
                     return false;
                 };
                 if stage.is_none() {
                     // Claimed, but the work dir does not know it (wiped, or killed right
-                    // after the claim landed): continue from the claim.
-                    let _ = w.work.record(
+                    // after the claim landed): continue from the claim. Never claimed again
+                    // from here: without the record, nothing is done.
+                    let recorded = w.work.record(
                         &name,
                         &Stage::Claimed {
                             deadline: account.deadline,
                         },
                     );
+                    if let Err(e) = recorded {
+                        tracing::error!(%job, error = %e, "cannot record the job held");
+                        return false;
+                    }
                 }
                 matches!(self.work(job, &spec, &bytes).await, Next::Done)
             }
@@ -721,6 +760,17 @@ impl Daemon {
             }
             // Listed as held by the worker account but open: a node behind the other.
             JobState::Open => false,
+        }
+    }
+
+    /// Whether `job` still exists and is held by this worker (a node behind the others may
+    /// show the worker account without it). An unreadable job counts as still held.
+    async fn still_ours(&self, job: Pubkey) -> bool {
+        let w = &self.worker;
+        match w.chain.job(&job).await {
+            Ok(Some(j)) => j.worker == w.keys().worker && j.state != JobState::Open,
+            Ok(None) => false,
+            Err(_) => true,
         }
     }
 
@@ -922,9 +972,39 @@ fn track_progress(status: Status, next: Option<ProgressFn>) -> ProgressFn {
     })
 }
 
+/// Queues `job` to be looked at again after `after`, in time order (once).
+fn defer(queue: &mut VecDeque<(Instant, Pubkey)>, job: Pubkey, after: Duration) {
+    queue.retain(|(_, k)| *k != job);
+    let at = Instant::now() + after;
+    let i = queue.partition_point(|(t, _)| *t <= at);
+    queue.insert(i, (at, job));
+}
+
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deferred_jobs_stay_in_time_order_and_appear_once() {
+        let (a, b, c) = (
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+        );
+        let mut q = VecDeque::new();
+        defer(&mut q, a, Duration::from_secs(30));
+        defer(&mut q, b, Duration::from_secs(10));
+        defer(&mut q, c, Duration::from_secs(20));
+        defer(&mut q, a, Duration::from_secs(5));
+        let order: Vec<Pubkey> = q.iter().map(|(_, k)| *k).collect();
+        assert_eq!(order, vec![a, b, c]);
+        assert!(q.iter().zip(q.iter().skip(1)).all(|(x, y)| x.0 <= y.0));
     }
 }

@@ -110,18 +110,23 @@ impl Worker {
     /// How URIs from the chain are read: the operator's AWS credentials sign only reads from
     /// its own store's bucket; anything else is read as the public would.
     pub(crate) fn read_policy(&self) -> ReadPolicy {
-        self.store.read_policy(
-            ReadPolicy::default()
-                .with_http(self.config.allow_http)
-                .with_private(self.config.allow_http)
-                .sign_only(
-                    self.store
-                        .bucket()
-                        .map(str::to_string)
-                        .into_iter()
-                        .collect(),
-                ),
-        )
+        let base = ReadPolicy::default()
+            .with_http(self.config.allow_http)
+            .with_private(self.config.allow_http);
+        // A local setup (allow_http) signs everything: a local S3 server refuses anonymous
+        // requests, and it holds nothing of the operator's.
+        let base = if self.config.allow_http {
+            base
+        } else {
+            base.sign_only(
+                self.store
+                    .bucket()
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+            )
+        };
+        self.store.read_policy(base)
     }
 
     /// Takes `job` (whose spec, `spec_bytes`, passed the precheck) through every stage not yet
@@ -206,16 +211,23 @@ impl Worker {
                     let j = self.chain.job(&job).await?;
                     match j {
                         Some(j)
-                            if j.state == JobState::Claimed
-                                && j.worker == self.keys().worker
-                                && !result_uri.is_empty() =>
+                            if j.state == JobState::Claimed && j.worker == self.keys().worker =>
                         {
                             tracing::warn!(%job, "recorded as submitted, but the chain has no submission: sending it again");
-                            Stage::Published {
-                                deadline: j.deadline,
-                                result_hash,
-                                metric,
-                                result_uri,
+                            if result_uri.is_empty() {
+                                // Recorded without its URI: published again from out/.
+                                Stage::Trained {
+                                    deadline: j.deadline,
+                                    result_hash,
+                                    metric,
+                                }
+                            } else {
+                                Stage::Published {
+                                    deadline: j.deadline,
+                                    result_hash,
+                                    metric,
+                                    result_uri,
+                                }
                             }
                         }
                         _ => {
@@ -253,6 +265,8 @@ impl Worker {
                     Some(TensorgridError::JobCoolingDown) => JobError::NotYet(
                         tensorgrid_client::tensorgrid::constants::REOPEN_COOLDOWN_S,
                     ),
+                    // Claims resume when the authority resumes the market.
+                    Some(TensorgridError::MarketPaused) => JobError::NotYet(60),
                     Some(
                         TensorgridError::InsufficientStake
                         | TensorgridError::WorkerDeregistered
@@ -260,7 +274,7 @@ impl Worker {
                         | TensorgridError::DeviceMismatch,
                     ) => JobError::Registration(e.to_string()),
                     _ => JobError::Transient(e.to_string()),
-                })
+                });
             }
         }
         // The deadline as the chain set it: read until a node shows this claim (one that
@@ -318,18 +332,12 @@ impl Worker {
             _ => {
                 self.status.stage(&name, "downloading");
                 // A download that trickles must not run out the deadline.
-                let now = self.chain.chain_time().await?;
-                let left = deadline.saturating_sub(now).saturating_sub(SUBMIT_MARGIN_S);
-                if left <= 0 {
-                    return self
-                        .give_up(job, "no time left before the deadline".into())
-                        .await;
-                }
+                let left = self.time_left(job, deadline).await?;
                 let policy = self.read_policy();
                 let fetched = tokio::select! {
                     _ = self.cancel.cancelled() => return Err(JobError::Stopped),
                     r = tokio::time::timeout(
-                        Duration::from_secs(left.max(0) as u64),
+                        Duration::from_secs(left),
                         fetch_to_file(&spec.dataset.uri, cap, &policy, &dataset),
                     ) => r,
                 };
@@ -359,20 +367,14 @@ impl Worker {
                 )
                 .await;
         }
-        let now = self.chain.chain_time().await?;
-        let left = deadline.saturating_sub(now).saturating_sub(SUBMIT_MARGIN_S);
-        if left <= 0 {
-            return self
-                .give_up(job, "no time left before the deadline".into())
-                .await;
-        }
+        let left = self.time_left(job, deadline).await?;
         let (spec2, bytes, out, device) = (
             spec.clone(),
             spec_bytes.to_vec(),
             dir.join("out"),
             self.device.clone(),
         );
-        let stop_at = Instant::now() + Duration::from_secs(left as u64);
+        let stop_at = Instant::now() + Duration::from_secs(left);
         let (stop, progress) = (self.stop.clone(), self.progress.clone());
         self.status.stage(&name, "training");
         let trained = tokio::task::spawn_blocking(move || {
@@ -454,6 +456,19 @@ impl Worker {
             })?;
         tracing::info!(%job, signature = %landed.signature, "result submitted");
         Ok(landed.signature.to_string())
+    }
+
+    /// Seconds left to work before the deadline, keeping the time to publish and submit; the
+    /// job is given back when there are none.
+    async fn time_left(&self, job: Pubkey, deadline: i64) -> Result<u64, JobError> {
+        let now = self.chain.chain_time().await?;
+        match u64::try_from(deadline.saturating_sub(now).saturating_sub(SUBMIT_MARGIN_S)) {
+            Ok(left) if left > 0 => Ok(left),
+            _ => {
+                self.give_up(job, "no time left before the deadline".into())
+                    .await
+            }
+        }
     }
 
     /// Gives the job back (the abandon penalty is smaller than a missed deadline's slash) and

@@ -460,6 +460,16 @@ async fn hostile_jobs_are_refused_before_claiming_and_the_worker_carries_on() {
     }
 }
 
+/// The digits CNN for `epochs`, checkpointed every 10 steps: a job that trains for seconds.
+fn cnn(epochs: u32) -> impl FnOnce(&mut serde_json::Value) {
+    move |v| {
+        v["model"] =
+            serde_json::json!({"kind": "cnn", "input_shape": [1, 8, 8], "channels": [16, 32]});
+        v["training"]["epochs"] = epochs.into();
+        v["training"]["checkpoint_every"] = 10.into();
+    }
+}
+
 /// Every file under `dir`.
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -491,13 +501,7 @@ async fn killed_during_training_and_after_the_upload_it_ends_with_the_same_hash_
     let (op, key) = rig.operator("w1").await;
     let worker = rig.worker_of(&op.pubkey());
     // Long enough to be caught mid-training: a CNN, checkpointed often.
-    let longer = |v: &mut serde_json::Value| {
-        v["model"] =
-            serde_json::json!({"kind": "cnn", "input_shape": [1, 8, 8], "channels": [16, 32]});
-        v["training"]["epochs"] = 40.into();
-        v["training"]["checkpoint_every"] = 10.into();
-    };
-    let (uri, bytes) = rig.hosted_spec(longer).await;
+    let (uri, bytes) = rig.hosted_spec(cnn(40)).await;
     let hash: [u8; 32] = Sha256::digest(&bytes).into();
     let (job, _) = rig.post(uri.clone(), hash, 3_600).await;
 
@@ -798,13 +802,7 @@ async fn a_missed_deadline_is_reclaimed_by_a_third_party_and_the_worker_goes_on(
     let mut rig = Rig::new().await;
     let (op, key) = rig.operator("w1").await;
     let worker = rig.worker_of(&op.pubkey());
-    let longer = |v: &mut serde_json::Value| {
-        v["model"] =
-            serde_json::json!({"kind": "cnn", "input_shape": [1, 8, 8], "channels": [16, 32]});
-        v["training"]["epochs"] = 12.into();
-        v["training"]["checkpoint_every"] = 10.into();
-    };
-    let (uri, bytes) = rig.hosted_spec(longer).await;
+    let (uri, bytes) = rig.hosted_spec(cnn(12)).await;
     let (job, _) = rig.post(uri, Sha256::digest(&bytes).into(), 600).await;
     let mut w = rig.spawn("w1", &key);
     let claimed = rig
