@@ -857,6 +857,8 @@ impl Daemon {
     /// the registration if penalties took the stake below the minimum, forget the job.
     async fn settled(&self, job: Pubkey, before: &WorkerAccount, after: &WorkerAccount) {
         let w = &self.worker;
+        // Forgotten first: once "paid" is logged, nothing of the job is left on disk.
+        let _ = w.work.finish(&job.to_string());
         let earned = after
             .record
             .total_earned
@@ -874,7 +876,6 @@ impl Daemon {
                 .saturating_sub(before.record.total_slashed);
             tracing::warn!(%job, stake_lost_lamports = lost, "the job closed without a payment to this worker");
         }
-        let _ = w.work.finish(&job.to_string());
         w.status.idle();
         if after.stake < before.stake {
             if let Err(e) = self.register().await {
