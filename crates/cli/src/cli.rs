@@ -49,6 +49,9 @@ enum Command {
     Bench(local::bench::BenchArgs),
     /// Run the embedded local Solana chain and S3 store, until Ctrl-C.
     Localnet(localnet_cmd::LocalnetArgs),
+    /// The whole market on this machine: chain, store, a worker, a job posted, trained,
+    /// verified and paid.
+    Demo(crate::demo::DemoArgs),
 }
 
 impl Cli {
@@ -87,6 +90,7 @@ impl Cli {
             Command::Verify(a) => local::verify::run(a),
             Command::Bench(a) => local::bench::run(a).map(|()| ExitCode::SUCCESS),
             Command::Localnet(a) => localnet_cmd::run(a).map(|()| ExitCode::SUCCESS),
+            Command::Demo(a) => crate::demo::run(a),
         }
     }
 }

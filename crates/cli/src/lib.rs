@@ -5,6 +5,7 @@
 
 pub mod chain_args;
 mod cli;
+mod demo;
 pub mod describe;
 mod job;
 mod local;

@@ -1,0 +1,334 @@
+//! `tensorgrid demo`: the whole market on this machine. The embedded chain (with the program's
+//! `.so`) and the local S3 store start; a market is created; a worker (the real daemon, CPU)
+//! starts in this process; a poster posts a job from `jobs/` with this same command line, as
+//! a wallet would; the job is followed (`job watch`, each transition with its signature, and
+//! the worker's training progress); the poster verifies the result (`job verify`) and accepts;
+//! the balances of poster, worker and market are shown before and after. Exit 0 only if the
+//! worker was paid and the verification passed.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use solana_signer::Signer;
+use tensorgrid_client::{anchor_lang::prelude::Pubkey, pda, program_id, rpc::ChainClient};
+use tensorgrid_localnet::{default_market_params, s3, LocalS3, Localnet, LocalnetBuilder};
+use tensorgrid_worker::{Daemon, FileConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::units::sol;
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// The job spec to post (its dataset is uploaded to the local store).
+    #[arg(long, default_value = "jobs/digits-mlp.json")]
+    job: PathBuf,
+    /// The reward, in SOL.
+    #[arg(long, default_value = "1")]
+    reward: String,
+    /// Keep the demo's files (keys, store, worker, results) here instead of a temporary dir.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// What the three parties hold, in lamports.
+struct Balances {
+    poster: u64,
+    operator: u64,
+    worker_earnings: u64,
+    worker_stake: u64,
+    market_fees: u64,
+}
+
+async fn balances(
+    client: &ChainClient,
+    poster: &Pubkey,
+    operator: &Pubkey,
+    worker: &Pubkey,
+    market: &Pubkey,
+) -> Result<Balances> {
+    let w = client.worker(worker).await?;
+    Ok(Balances {
+        poster: client.balance(poster).await?,
+        operator: client.balance(operator).await?,
+        worker_earnings: w.as_ref().map_or(0, |w| w.earnings),
+        worker_stake: w.as_ref().map_or(0, |w| w.stake),
+        market_fees: client.market(market).await?.fees_unclaimed,
+    })
+}
+
+fn show(title: &str, b: &Balances) {
+    println!("{title}");
+    println!("  poster wallet        {}", sol(b.poster));
+    println!("  operator wallet      {}", sol(b.operator));
+    println!("  worker stake         {}", sol(b.worker_stake));
+    println!("  worker earnings      {}", sol(b.worker_earnings));
+    println!("  market fees          {}", sol(b.market_fees));
+}
+
+/// This program again, with `args` (the poster's commands, as a wallet would run them).
+fn me(args: &[&str]) -> Result<Command> {
+    let exe = std::env::current_exe().context("locating this program")?;
+    let mut c = Command::new(exe);
+    c.args(args).env_remove("TENSORGRID_MARKET");
+    Ok(c)
+}
+
+fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
+
+pub fn run(a: DemoArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(demo(a))
+}
+
+async fn demo(a: DemoArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    if !a.job.exists() {
+        bail!(
+            "job spec {} not found (run the demo from the repository root, or pass --job FILE)",
+            a.job.display()
+        );
+    }
+    let job_spec = a.job.canonicalize()?;
+    let tmp;
+    let dir = match &a.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+
+    // The store first: its address goes into this process's AWS environment, which the
+    // worker (in-process) and the poster's commands (child processes) read.
+    let store = LocalS3::start(&dir.join("s3"), s3::LOCAL_BUCKET, 0)?;
+    for (k, v) in store.env() {
+        std::env::set_var(k, v);
+    }
+    println!("Starting the local chain (the program's .so is built first if missing)...");
+    let net = LocalnetBuilder::default()
+        .slot_time_ms(100)
+        .keypair_dir(dir.join("keys"))
+        .accounts(["poster", "operator"])
+        .lamports_each(100 * tensorgrid_localnet::SOL)
+        .market(default_market_params())
+        .start()
+        .await?;
+    let market = net.market().context("no market")?;
+    let key_of = |name: &str| -> Result<PathBuf> {
+        net.accounts()
+            .iter()
+            .find(|x| x.name == name)
+            .and_then(|x| x.path.clone())
+            .with_context(|| format!("{name}'s keypair file"))
+    };
+    let (poster_key, operator_key) = (key_of("poster")?, key_of("operator")?);
+    let poster = net.account("poster").pubkey();
+    let operator = net.account("operator").pubkey();
+    let worker = pda::worker(&market, &operator).0;
+    println!(
+        "  chain {} (program {}), market {market}, store {} — up in {:.1?}",
+        net.rpc_url(),
+        program_id(),
+        store.endpoint(),
+        net.started_in()
+    );
+    let client = net.client().clone();
+    let before = balances(&client, &poster, &operator, &worker, &market).await?;
+
+    // The worker: the real daemon, on the CPU, in this process.
+    let cancel = CancellationToken::new();
+    let status = start_worker(&net, &dir, &operator_key, cancel.clone()).await?;
+    println!("  worker {worker} registered (operator {operator})");
+    let registered = balances(&client, &poster, &operator, &worker, &market).await?;
+    show("\nBalances before the job:", &registered);
+
+    // The poster posts, as a wallet would.
+    let common = |key: &Path| {
+        vec![
+            "-u".to_string(),
+            net.rpc_url().to_string(),
+            "-k".to_string(),
+            path_str(key),
+            "--yes".to_string(),
+        ]
+    };
+    println!(
+        "\n$ tensorgrid job post --spec {} --reward {} --max-duration 1h",
+        a.job.display(),
+        a.reward
+    );
+    let post = me(&[
+        "job",
+        "post",
+        "--spec",
+        &path_str(&job_spec),
+        "--reward",
+        &a.reward,
+        "--max-duration",
+        "1h",
+        "--store",
+        "s3://tensorgrid",
+        "--output",
+        "json",
+    ])?
+    .args(common(&poster_key))
+    .stderr(Stdio::inherit())
+    .output()
+    .context("running job post")?;
+    if !post.status.success() {
+        bail!("job post failed");
+    }
+    let posted: serde_json::Value =
+        serde_json::from_slice(&post.stdout).context("job post's JSON output")?;
+    let job: Pubkey = posted["addresses"]
+        .as_array()
+        .and_then(|pairs| pairs.iter().find(|p| p[0] == "job"))
+        .and_then(|p| p[1].as_str())
+        .and_then(|s| s.parse().ok())
+        .context("job post's output names no job")?;
+    println!(
+        "  posted job {job} (signature {})",
+        posted["signature"].as_str().unwrap_or("?")
+    );
+
+    // Followed: every transition with its signature, by `job watch`.
+    let mut watch = me(&["job", "watch", &job.to_string(), "--timeout", "600"])?
+        .args(common(&poster_key))
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("running job watch")?;
+
+    // The worker's progress until the result is submitted.
+    let mut last_step = u64::MAX;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let j = client.job(&job).await?;
+        let state = j.as_ref().map(|j| j.state);
+        if matches!(state, Some(s) if s != tensorgrid_client::state::JobState::Open && s != tensorgrid_client::state::JobState::Claimed)
+        {
+            break;
+        }
+        if let Some(c) = status.snapshot().current {
+            if c.stage == "training" && c.step != last_step && c.total_steps > 0 {
+                last_step = c.step;
+                if c.step == c.total_steps || c.step % (c.total_steps / 10).max(1) == 0 {
+                    println!("  worker: training step {}/{}", c.step, c.total_steps);
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the job was not submitted within 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The poster verifies against the chain, then accepts.
+    let results = dir.join("results");
+    println!("\n$ tensorgrid job verify {job}");
+    let verified = me(&[
+        "job",
+        "verify",
+        &job.to_string(),
+        "--out",
+        &path_str(&results),
+        "--store",
+        "s3://tensorgrid",
+    ])?
+    .args(common(&poster_key))
+    .status()
+    .context("running job verify")?;
+    if !verified.success() {
+        cancel.cancel();
+        bail!("the result did not verify; not accepted");
+    }
+    println!("\n$ tensorgrid job accept {job}");
+    let accepted = me(&["job", "accept", &job.to_string()])?
+        .args(common(&poster_key))
+        .status()
+        .context("running job accept")?;
+    if !accepted.success() {
+        bail!("job accept failed");
+    }
+    let watched = tokio::task::spawn_blocking(move || watch.wait())
+        .await
+        .context("job watch")??;
+
+    // The worker notices the payment.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status.snapshot().jobs_paid == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = balances(&client, &poster, &operator, &worker, &market).await?;
+    show("\nBalances after:", &after);
+    let earned = after
+        .worker_earnings
+        .saturating_sub(registered.worker_earnings);
+    let fees = after.market_fees.saturating_sub(registered.market_fees);
+    println!(
+        "  poster paid {} (reward and transaction fees; the job's rent came back), worker earned {}, market fee {}",
+        sol(registered.poster.saturating_sub(after.poster)),
+        sol(earned),
+        sol(fees)
+    );
+    let _ = before;
+    cancel.cancel();
+    let paid = earned > 0 && watched.success() && status.snapshot().jobs_paid == 1;
+    println!(
+        "\n{} in {:.0?}.",
+        if paid {
+            "Paid and verified"
+        } else {
+            "NOT PAID"
+        },
+        started.elapsed()
+    );
+    print_next_steps();
+    Ok(if paid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn start_worker(
+    net: &Localnet,
+    dir: &Path,
+    keypair: &Path,
+    cancel: CancellationToken,
+) -> Result<tensorgrid_worker::Status> {
+    let toml = format!(
+        "rpc_urls = [{:?}]\nws_url = {:?}\nkeypair = {:?}\nwork_dir = {:?}\nstore = \"s3://tensorgrid/results\"\ndevice = \"cpu\"\nallow_http = true\npoll_interval = \"1s\"\nstatus_listen = \"\"\nstake_sol = \"1\"\n",
+        net.rpc_url(),
+        net.ws_url(),
+        path_str(keypair),
+        path_str(&dir.join("worker")),
+    );
+    let config = FileConfig::parse(&toml)?.resolve(dir)?;
+    let daemon = Daemon::start(config, cancel, None).await?;
+    let status = daemon.status().clone();
+    tokio::spawn(daemon.run());
+    Ok(status)
+}
+
+fn print_next_steps() {
+    println!(
+        "\nThe same by hand:
+  cargo run -p tensorgrid-cli -- localnet                    # terminal 1: chain + store (prints the AWS_* exports)
+  cargo run -p tensorgrid-worker -- -u http://127.0.0.1:8899 -k .tensorgrid/localnet/keys/worker.json \\
+      --store s3://tensorgrid/results --allow-http --device cpu   # terminal 2: a worker
+  tensorgrid job post --spec jobs/digits-mlp.json --reward 1 --max-duration 1h -u l -k .tensorgrid/localnet/keys/poster.json
+  tensorgrid job watch ID, job verify ID, job accept ID
+On devnet: README, \"Post a training job\" and \"Run a worker on your GPU rig\"."
+    );
+}

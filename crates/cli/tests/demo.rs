@@ -1,0 +1,41 @@
+//! `tensorgrid demo`, as a newcomer runs it from the repository root: the local chain and
+//! store start, a worker registers, the digits job is posted, trained, verified and paid, and
+//! the command exits 0 with the balances before and after.
+
+use std::{path::Path, process::Command};
+
+#[test]
+fn the_demo_posts_trains_verifies_and_pays() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+        .arg("demo")
+        .current_dir(&repo)
+        .env("HOME", home.path())
+        .env_remove("TENSORGRID_MARKET")
+        .env_remove("TENSORGRID_STORE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for want in [
+        "Balances before the job:",
+        "$ tensorgrid job post",
+        "claimed",
+        "$ tensorgrid job verify",
+        ": PASSED",
+        "$ tensorgrid job accept",
+        "paid",
+        "Balances after:",
+        "worker earned 0.975",
+        "market fee 0.025",
+        "Paid and verified",
+        "The same by hand:",
+    ] {
+        assert!(
+            stdout.contains(want),
+            "{want:?} missing:\n{stdout}\n{stderr}"
+        );
+    }
+}
