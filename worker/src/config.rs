@@ -138,9 +138,19 @@ impl FileConfig {
     /// Fills defaults (relative to `home`) and checks every field.
     pub fn resolve(self, home: &std::path::Path) -> Result<Config, ConfigErrors> {
         let mut problems = Vec::new();
-        let rpc_urls = self
+        // The Solana CLI's monikers are accepted too.
+        let rpc_urls: Vec<String> = self
             .rpc_urls
-            .unwrap_or_else(|| vec!["http://127.0.0.1:8899".into()]);
+            .unwrap_or_else(|| vec!["http://127.0.0.1:8899".into()])
+            .into_iter()
+            .map(|u| match u.as_str() {
+                "l" | "localhost" => "http://127.0.0.1:8899".into(),
+                "d" | "devnet" => "https://api.devnet.solana.com".into(),
+                "t" | "testnet" => "https://api.testnet.solana.com".into(),
+                "m" | "mainnet-beta" => "https://api.mainnet-beta.solana.com".into(),
+                _ => u,
+            })
+            .collect();
         if rpc_urls.is_empty() {
             problems.push("rpc_urls: at least one RPC URL".into());
         }
@@ -339,6 +349,16 @@ mod tests {
         assert!(problems.is_empty());
         let c = file.resolve(std::path::Path::new("/home/p")).unwrap();
         assert_eq!(c.rpc_urls, vec!["https://x", "https://y"]);
+        let mut monikers =
+            FileConfig::parse("store = \"s3://b\"\nrpc_urls = [\"d\", \"l\"]").unwrap();
+        monikers.apply_env(&BTreeMap::new(), &mut Vec::new());
+        assert_eq!(
+            monikers
+                .resolve(std::path::Path::new("/h"))
+                .unwrap()
+                .rpc_urls,
+            vec!["https://api.devnet.solana.com", "http://127.0.0.1:8899"]
+        );
         assert_eq!(c.max_dataset_bytes, 1000);
         assert_eq!(c.stake, 2_000_000_000);
         assert!(c.allow_http);

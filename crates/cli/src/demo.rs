@@ -210,7 +210,8 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         .context("running job watch")?;
 
     // The worker's progress until the result is submitted.
-    let mut last_step = u64::MAX;
+    // What the worker reports: each stage once, training by tenths.
+    let (mut last_stage, mut last_tenth) = (String::new(), None);
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let j = client.job(&job).await?;
@@ -220,11 +221,18 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
             break;
         }
         if let Some(c) = status.snapshot().current {
-            if c.stage == "training" && c.step != last_step && c.total_steps > 0 {
-                last_step = c.step;
-                if c.step == c.total_steps || c.step % (c.total_steps / 10).max(1) == 0 {
-                    println!("  worker: training step {}/{}", c.step, c.total_steps);
-                }
+            if c.stage != last_stage {
+                println!("  worker: {}", c.stage);
+                last_stage = c.stage.clone();
+            }
+            let tenth = (c.stage == "training" && c.total_steps > 0)
+                .then(|| c.step.saturating_mul(10) / c.total_steps);
+            if tenth.is_some() && tenth > last_tenth {
+                last_tenth = tenth;
+                let eta = c
+                    .eta_s
+                    .map_or(String::new(), |e| format!(", about {e:.0} s left"));
+                println!("  worker: training step {}/{}{eta}", c.step, c.total_steps);
             }
         }
         if Instant::now() > deadline {
@@ -324,11 +332,11 @@ async fn start_worker(
 fn print_next_steps() {
     println!(
         "\nThe same by hand:
-  cargo run -p tensorgrid-cli -- localnet                    # terminal 1: chain + store (prints the AWS_* exports)
-  cargo run -p tensorgrid-worker -- -u http://127.0.0.1:8899 -k .tensorgrid/localnet/keys/worker.json \\
-      --store s3://tensorgrid/results --allow-http --device cpu   # terminal 2: a worker
-  tensorgrid job post --spec jobs/digits-mlp.json --reward 1 --max-duration 1h -u l -k .tensorgrid/localnet/keys/poster.json
-  tensorgrid job watch ID, job verify ID, job accept ID
+  cargo run -p tensorgrid-cli -- localnet      # terminal 1: chain + store; prints the exports for the others
+  # terminals 2 and 3: paste those exports (AWS_*, TENSORGRID_STORE), then
+  cargo run -p tensorgrid-worker -- -u l -k .tensorgrid/localnet/keys/worker.json --store s3://tensorgrid/results --allow-http
+  cargo run -p tensorgrid-cli -- job post --spec jobs/digits-mlp.json --reward 1 --max-duration 1h -u l -k .tensorgrid/localnet/keys/poster.json
+  cargo run -p tensorgrid-cli -- job watch ID -u l    # then job verify ID, job accept ID (-k …poster.json)
 On devnet: README, \"Post a training job\" and \"Run a worker on your GPU rig\"."
     );
 }
