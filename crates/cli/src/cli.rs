@@ -69,6 +69,9 @@ impl Cli {
             Command::Train(_) | Command::Localnet(_) | Command::Bench(_) => {
                 "info,parity_ws=warn,jsonrpc_ws_server=warn,litesvm::accounts_db=off"
             }
+            // The demo reports through its own output; the embedded chain's loader complains
+            // about accounts it cannot parse as programs, harmlessly.
+            Command::Demo(_) => "error,litesvm::accounts_db=off",
             // Retries and failovers are reported by the one error line if they all fail.
             _ => "error",
         }

@@ -30,9 +30,10 @@ pub struct DemoArgs {
     /// The reward, in SOL.
     #[arg(long, default_value = "1")]
     reward: String,
-    /// Keep the demo's files (keys, store, worker, results) here instead of a temporary dir.
-    #[arg(long)]
-    dir: Option<PathBuf>,
+    /// Where the demo keeps its files (keys, store, worker, the verified result and its
+    /// training curve); emptied at the start of each run.
+    #[arg(long, default_value = ".tensorgrid/demo")]
+    dir: PathBuf,
 }
 
 /// What the three parties hold, in lamports.
@@ -96,17 +97,13 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         );
     }
     let job_spec = a.job.canonicalize()?;
-    let tmp;
-    let dir = match &a.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let dir = a.dir.clone();
+    // A fresh run each time: nothing left from the previous one (its chain is gone).
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
 
     // The store first: its address goes into this process's AWS environment, which the
     // worker (in-process) and the poster's commands (child processes) read.

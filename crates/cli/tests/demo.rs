@@ -10,6 +10,8 @@ fn the_demo_posts_trains_verifies_and_pays() {
     let home = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
         .arg("demo")
+        .arg("--dir")
+        .arg(home.path().join("demo"))
         .current_dir(&repo)
         .env("HOME", home.path())
         .env_remove("TENSORGRID_MARKET")
@@ -38,4 +40,8 @@ fn the_demo_posts_trains_verifies_and_pays() {
             "{want:?} missing:\n{stdout}\n{stderr}"
         );
     }
+    // The verified result and its curve are kept.
+    let results = home.path().join("demo/results");
+    assert!(results.join("curve.png").is_file(), "{stdout}");
+    assert!(results.join("manifest.json").is_file());
 }
