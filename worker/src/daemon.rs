@@ -247,10 +247,6 @@ impl Daemon {
         &self.worker.status
     }
 
-    pub fn worker(&self) -> &Worker {
-        &self.worker
-    }
-
     /// Registers with the configured stake when not registered; updates the hardware when it
     /// changed; tops the stake up to the configured amount when penalties took it below the
     /// market's minimum. Transient failures are retried (the account is read again first, so

@@ -715,30 +715,18 @@ async fn flaky_rpc(target: String, faults: Arc<Faults>) -> SocketAddr {
     addr
 }
 
-/// A TCP proxy to the websocket at `target` that cuts every connection after 1–3 s.
+/// The project's TCP proxy to the websocket at `target`, every connection cut every 1–3 s.
 async fn cutting_ws(target: SocketAddr, faults: Arc<Faults>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let proxy = tensorgrid_localnet::testing::TcpProxy::start(target)
+        .await
+        .unwrap();
+    let addr = proxy.addr();
     tokio::spawn(async move {
         loop {
-            let Ok((mut inbound, _)) = listener.accept().await else {
-                continue;
-            };
-            let life = Duration::from_millis(rand::rng().random_range(1_000..3_000));
-            let faults = faults.clone();
-            tokio::spawn(async move {
-                let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
-                    return;
-                };
-                let copied = tokio::time::timeout(
-                    life,
-                    tokio::io::copy_bidirectional(&mut inbound, &mut outbound),
-                )
-                .await;
-                if copied.is_err() {
-                    faults.cuts.fetch_add(1, Ordering::Relaxed);
-                }
-            });
+            let pause = rand::rng().random_range(1_000..3_000);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            proxy.sever();
+            faults.cuts.fetch_add(1, Ordering::Relaxed);
         }
     });
     addr
