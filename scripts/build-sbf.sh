@@ -41,10 +41,12 @@ fi
 sysroot="$(rustup run "$toolchain" rustc --print sysroot)"
 
 # 2. sbpf-linker (built with the default toolchain; it loads the nightly's libLLVM at link time).
-linker="$cache/sbpf-linker-$linker_version/bin/sbpf-linker"
+linker="$cache/sbpf-linker-$linker_version-debug/bin/sbpf-linker"
 if [ ! -x "$linker" ]; then
   say "installing sbpf-linker $linker_version (a few minutes, once)"
-  cargo install sbpf-linker --version "$linker_version" --locked --root "$cache/sbpf-linker-$linker_version" >&2
+  # A debug build: half the install time, and the same bytes out (it drives LLVM, which does
+  # the work): measured, the .so has the sha256 of a release-built linker's (BENCHMARKS.md).
+  cargo install sbpf-linker --version "$linker_version" --locked --debug --root "$cache/sbpf-linker-$linker_version-debug" >&2
 fi
 
 # 3. A patched copy of the nightly's std (keyed by toolchain and patch contents).

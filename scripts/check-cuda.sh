@@ -2,7 +2,9 @@
 # The rig build compiles: `cargo check` of the worker and the CLI with `--features cuda`
 # (candle's CUDA kernels are compiled by nvcc). There is no GPU here, so the compute
 # capability is given (80 = A100-class; the kernels are compiled for it, the Rust is the
-# same for every card). Installs Debian's CUDA toolkit (contrib non-free) when nvcc is absent.
+# same for every card). Installs Debian's CUDA toolkit (contrib non-free) when nvcc is absent;
+# `scripts/check-cuda.sh --install-only` only does that (.ci/run starts it early, in the
+# background: it is mostly a download).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tensorgrid/target}"
@@ -20,6 +22,7 @@ if ! command -v nvcc >/dev/null; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nvidia-cuda-toolkit >/dev/null
 fi
 nvcc --version | tail -1
+[ "${1:-}" = "--install-only" ] && exit 0
 
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}"
 cargo check --locked -p tensorgrid-worker -p tensorgrid-cli \

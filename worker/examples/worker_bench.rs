@@ -183,7 +183,7 @@ impl Bench {
             .arg(self.dir.join(name))
             .args([
                 "--store",
-                "s3://tensorgrid/results",
+                "s3://tensorgrid",
                 "--device",
                 "cpu",
                 "--allow-http",

@@ -143,7 +143,7 @@ impl Rig {
             .arg(self.work_dir(name))
             .args([
                 "--store",
-                "s3://tensorgrid/results",
+                "s3://tensorgrid",
                 "--device",
                 "cpu",
                 "--allow-http",

@@ -15,7 +15,9 @@ use std::{
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use solana_signer::Signer;
-use tensorgrid_client::{anchor_lang::prelude::Pubkey, pda, program_id, rpc::ChainClient};
+use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey, pda, program_id, rpc::ChainClient, state::JobState,
+};
 use tensorgrid_localnet::{default_market_params, s3, LocalS3, Localnet, LocalnetBuilder};
 use tensorgrid_worker::{Daemon, FileConfig};
 use tokio_util::sync::CancellationToken;
@@ -71,6 +73,36 @@ fn show(title: &str, b: &Balances) {
     println!("  market fees          {}", sol(b.market_fees));
 }
 
+/// Where the demo's time went: each phase's length, in order.
+struct Timeline {
+    last: Instant,
+    phases: Vec<(&'static str, Duration)>,
+}
+
+impl Timeline {
+    fn new(start: Instant) -> Self {
+        Self {
+            last: start,
+            phases: Vec::new(),
+        }
+    }
+
+    /// The phase `name` ended now.
+    fn mark(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.phases.push((name, now - self.last));
+        self.last = now;
+    }
+
+    fn show(&self) -> String {
+        self.phases
+            .iter()
+            .map(|(name, d)| format!("{name} {:.1} s", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// This program again, with `args` (the poster's commands, as a wallet would run them).
 fn me(args: &[&str]) -> Result<Command> {
     let exe = std::env::current_exe().context("locating this program")?;
@@ -104,6 +136,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
+    let mut time = Timeline::new(started);
 
     // The store first: its address goes into this process's AWS environment, which the
     // worker (in-process) and the poster's commands (child processes) read.
@@ -139,13 +172,14 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         store.endpoint(),
         net.started_in()
     );
+    time.mark("chain and store start");
     let client = net.client().clone();
-    let before = balances(&client, &poster, &operator, &worker, &market).await?;
 
     // The worker: the real daemon, on the CPU, in this process.
     let cancel = CancellationToken::new();
     let status = start_worker(&net, &dir, &operator_key, cancel.clone()).await?;
     println!("  worker {worker} registered (operator {operator})");
+    time.mark("worker start (device measured, registered)");
     let registered = balances(&client, &poster, &operator, &worker, &market).await?;
     show("\nBalances before the job:", &registered);
 
@@ -197,6 +231,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         "  posted job {job} (signature {})",
         posted["signature"].as_str().unwrap_or("?")
     );
+    time.mark("post (spec and dataset uploaded)");
 
     // Followed: every transition with its signature, by `job watch`.
     let mut watch = me(&["job", "watch", &job.to_string(), "--timeout", "600"])?
@@ -209,17 +244,35 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
     // The worker's progress until the result is submitted.
     // What the worker reports: each stage once, training by tenths.
     let (mut last_stage, mut last_tenth) = (String::new(), None);
+    let (mut claimed, mut trained) = (false, false);
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let j = client.job(&job).await?;
         let state = j.as_ref().map(|j| j.state);
-        if matches!(state, Some(s) if s != tensorgrid_client::state::JobState::Open && s != tensorgrid_client::state::JobState::Claimed)
-        {
+        if !claimed && matches!(state, Some(s) if s != JobState::Open) {
+            claimed = true;
+            time.mark("claim (spec fetched and checked)");
+        }
+        if matches!(state, Some(s) if s != JobState::Open && s != JobState::Claimed) {
+            time.mark(if trained {
+                "publish and submit"
+            } else {
+                "training, publish and submit"
+            });
             break;
         }
         if let Some(c) = status.snapshot().current {
             if c.stage != last_stage {
                 println!("  worker: {}", c.stage);
+                if c.stage == "training" && !claimed {
+                    claimed = true;
+                    time.mark("claim and dataset download");
+                } else if c.stage == "training" {
+                    time.mark("dataset download");
+                } else if last_stage == "training" && !trained {
+                    trained = true;
+                    time.mark("training");
+                }
                 last_stage = c.stage.clone();
             }
             let tenth = (c.stage == "training" && c.total_steps > 0)
@@ -257,6 +310,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         cancel.cancel();
         bail!("the result did not verify; not accepted");
     }
+    time.mark("verify (hashes, re-evaluation)");
     println!("\n$ tensorgrid job accept {job}");
     let accepted = me(&["job", "accept", &job.to_string()])?
         .args(common(&poster_key))
@@ -274,6 +328,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
     while status.snapshot().jobs_paid == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    time.mark("accept and payment seen by the worker");
     let after = balances(&client, &poster, &operator, &worker, &market).await?;
     show("\nBalances after:", &after);
     let earned = after
@@ -286,7 +341,6 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         sol(earned),
         sol(fees)
     );
-    let _ = before;
     cancel.cancel();
     let paid = earned > 0 && watched.success() && status.snapshot().jobs_paid == 1;
     println!(
@@ -298,6 +352,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         },
         started.elapsed()
     );
+    println!("Where the time went: {}.", time.show());
     print_next_steps();
     Ok(if paid {
         ExitCode::SUCCESS
@@ -313,7 +368,7 @@ async fn start_worker(
     cancel: CancellationToken,
 ) -> Result<tensorgrid_worker::Status> {
     let toml = format!(
-        "rpc_urls = [{:?}]\nws_url = {:?}\nkeypair = {:?}\nwork_dir = {:?}\nstore = \"s3://tensorgrid/results\"\ndevice = \"cpu\"\nallow_http = true\npoll_interval = \"1s\"\nstatus_listen = \"\"\nstake_sol = \"1\"\n",
+        "rpc_urls = [{:?}]\nws_url = {:?}\nkeypair = {:?}\nwork_dir = {:?}\nstore = \"s3://tensorgrid\"\ndevice = \"cpu\"\nallow_http = true\npoll_interval = \"1s\"\nstatus_listen = \"\"\nstake_sol = \"1\"\n",
         net.rpc_url(),
         net.ws_url(),
         path_str(keypair),
@@ -331,7 +386,7 @@ fn print_next_steps() {
         "\nThe same by hand:
   cargo run -p tensorgrid-cli -- localnet      # terminal 1: chain + store; prints the exports for the others
   # terminals 2 and 3: paste those exports (AWS_*, TENSORGRID_STORE), then
-  cargo run -p tensorgrid-worker -- -u l -k .tensorgrid/localnet/keys/worker.json --store s3://tensorgrid/results --allow-http
+  cargo run -p tensorgrid-worker -- -u l -k .tensorgrid/localnet/keys/worker.json --store s3://tensorgrid --allow-http
   cargo run -p tensorgrid-cli -- job post --spec jobs/digits-mlp.json --reward 1 --max-duration 1h -u l -k .tensorgrid/localnet/keys/poster.json
   cargo run -p tensorgrid-cli -- job watch ID -u l    # then job verify ID, job accept ID (-k …poster.json)
 On devnet: README, \"Post a training job\" and \"Run a worker on your GPU rig\"."

@@ -33,12 +33,27 @@ fn the_demo_posts_trains_verifies_and_pays() {
         "worker earned 0.975",
         "market fee 0.025",
         "Paid and verified",
+        "Where the time went: chain and store start",
         "The same by hand:",
     ] {
         assert!(
             stdout.contains(want),
             "{want:?} missing:\n{stdout}\n{stderr}"
         );
+    }
+    let time = stdout
+        .lines()
+        .find(|l| l.starts_with("Where the time went:"))
+        .unwrap_or_default();
+    for phase in [
+        "worker start",
+        "post",
+        "claim",
+        "training",
+        "verify",
+        "accept",
+    ] {
+        assert!(time.contains(phase), "{phase:?} missing: {time}");
     }
     // The verified result and its curve are kept.
     let results = home.path().join("demo/results");

@@ -3,11 +3,11 @@
 //! asserted (state, balances to the lamport, signatures that exist on chain); bad input must
 //! fail with one readable line and send nothing.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+mod common;
 
+use std::process::Command;
+
+use common::{address, events, repo, World};
 use serde_json::Value;
 use solana_signer::Signer;
 use tensorgrid_artifacts::{fetch, result, ReadPolicy, Store};
@@ -15,10 +15,9 @@ use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     instructions::{self as ix, WorkerKeys},
     pda,
-    rpc::Signature,
     tensorgrid::instructions::JobSubmitArgs,
 };
-use tensorgrid_localnet::{default_market_params, Localnet, LocalnetBuilder, SOL};
+use tensorgrid_localnet::SOL;
 use tensorgrid_train::{
     data,
     manifest::{MANIFEST_FILE, METRICS_FILE, WEIGHTS_FILE},
@@ -26,158 +25,18 @@ use tensorgrid_train::{
     trainer::{self, TrainOptions},
 };
 
-fn s3() -> &'static tensorgrid_localnet::LocalS3 {
-    tensorgrid_localnet::testing::shared_s3()
+/// The wallets these tests use; "poor" holds 1 SOL.
+async fn world() -> World {
+    let w = World::with_accounts(&["poster", "worker", "other", "poor"]).await;
+    w.net
+        .set_lamports(&w.net.account("poor").pubkey(), SOL)
+        .await
+        .unwrap();
+    w
 }
 
-struct World {
-    net: Localnet,
-    dir: tempfile::TempDir,
-    market: Pubkey,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-
-    fn ok(self) -> Value {
-        assert_eq!(
-            self.code, 0,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self.json()
-    }
-
-    /// Failed with exactly one error line (no backtrace, no "Caused by").
-    fn failed(&self) -> &str {
-        assert_ne!(self.code, 0, "expected a failure; stdout: {}", self.stdout);
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        assert_eq!(lines.len(), 1, "one line expected:\n{}", self.stderr);
-        assert!(lines[0].starts_with("error: "), "{}", lines[0]);
-        lines[0]
-    }
-}
-
+/// What these tests do by hand that the worker daemon otherwise does.
 impl World {
-    async fn start() -> Self {
-        s3();
-        let dir = tempfile::tempdir().unwrap();
-        let net = LocalnetBuilder::for_tests()
-            .keypair_dir(dir.path().join("keys"))
-            .accounts(["poster", "worker", "other", "poor"])
-            .market(default_market_params())
-            .start()
-            .await
-            .unwrap();
-        net.set_lamports(&net.account("poor").pubkey(), SOL)
-            .await
-            .unwrap();
-        let market = net.market().unwrap();
-        Self { net, dir, market }
-    }
-
-    fn keyfile(&self, who: &str) -> PathBuf {
-        if who == "authority" {
-            return self.net.payer().path.clone().unwrap();
-        }
-        self.net
-            .accounts()
-            .iter()
-            .find(|a| a.name == who)
-            .and_then(|a| a.path.clone())
-            .unwrap()
-    }
-
-    fn key(&self, who: &str) -> Pubkey {
-        if who == "authority" {
-            return self.net.payer().keypair.pubkey();
-        }
-        self.net.account(who).pubkey()
-    }
-
-    /// `tensorgrid ARGS -u RPC -k WHO --output json` with HOME in the test's directory.
-    fn run_with(&self, args: &[&str], url: &str, keypair: &Path) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
-            .args(args)
-            .args([
-                "-u",
-                url,
-                "-k",
-                keypair.to_str().unwrap(),
-                "--output",
-                "json",
-            ])
-            .current_dir(self.dir.path())
-            .env("HOME", self.dir.path())
-            .env(
-                "TENSORGRID_STORE",
-                format!("s3://{}", tensorgrid_localnet::s3::LOCAL_BUCKET),
-            )
-            .env("RUST_BACKTRACE", "1")
-            .env_remove("TENSORGRID_MARKET")
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
-        }
-    }
-
-    /// The same command, running in the background.
-    fn spawn(&self, who: &str, args: &[&str]) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
-            .args(args)
-            .args([
-                "-u",
-                self.net.rpc_url(),
-                "-k",
-                self.keyfile(who).to_str().unwrap(),
-                "--output",
-                "json",
-            ])
-            .current_dir(self.dir.path())
-            .env("HOME", self.dir.path())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    /// `job post --spec SPEC --reward R --max-duration D EXTRA…` as `who`.
-    fn post_run(&self, who: &str, spec: &str, reward: &str, duration: &str, extra: &[&str]) -> Run {
-        let mut args = vec![
-            "job",
-            "post",
-            "--spec",
-            spec,
-            "--reward",
-            reward,
-            "--max-duration",
-            duration,
-        ];
-        args.extend_from_slice(extra);
-        self.run(who, &args)
-    }
-
-    fn run(&self, who: &str, args: &[&str]) -> Run {
-        self.run_with(args, self.net.rpc_url(), &self.keyfile(who))
-    }
-
     async fn jobs_posted(&self) -> u64 {
         self.net
             .client()
@@ -185,38 +44,6 @@ impl World {
             .await
             .unwrap()
             .jobs_posted
-    }
-
-    async fn balance(&self, k: &Pubkey) -> u64 {
-        self.net.client().balance(k).await.unwrap()
-    }
-
-    /// A small spec (two epochs of the digits MLP) with its dataset as a local file.
-    fn small_spec(&self, name: &str, epochs: u32) -> PathBuf {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut spec: Value =
-            serde_json::from_slice(&std::fs::read(repo.join("jobs/digits-mlp.json")).unwrap())
-                .unwrap();
-        let data = repo.join("data/digits.safetensors").canonicalize().unwrap();
-        spec["dataset"]["uri"] = format!("file://{}", data.display()).into();
-        spec["training"]["epochs"] = epochs.into();
-        spec["evaluation"]["threshold"] = 0.5.into();
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
-        path
-    }
-
-    fn post(&self, who: &str, spec: &Path, reward: &str) -> (Pubkey, Value) {
-        let v = self
-            .post_run(who, spec.to_str().unwrap(), reward, "2h", &[])
-            .ok();
-        let job = address(&v, "job");
-        (job, v)
-    }
-
-    async fn exists(&self, sig: &Value) {
-        let sig: Signature = sig.as_str().unwrap().parse().unwrap();
-        self.net.client().outcome(&sig).await.unwrap();
     }
 
     fn worker_keys(&self) -> WorkerKeys {
@@ -296,27 +123,9 @@ impl World {
     }
 }
 
-fn address(v: &Value, label: &str) -> Pubkey {
-    let pairs = v["addresses"].as_array().unwrap();
-    let found = pairs
-        .iter()
-        .find(|p| p[0] == label)
-        .unwrap_or_else(|| panic!("no {label} in {v}"));
-    found[1].as_str().unwrap().parse().unwrap()
-}
-
-fn events(v: &Value) -> Vec<String> {
-    v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_refuses_bad_input_and_sends_nothing() {
-    let w = World::start().await;
+    let w = world().await;
     let poster = w.key("poster");
     let (posted0, balance0) = (w.jobs_posted().await, w.balance(&poster).await);
     let spec = w.small_spec("ok.json", 2);
@@ -425,7 +234,7 @@ async fn post_refuses_bad_input_and_sends_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_train_verify_accept_pays_to_the_lamport() {
-    let w = World::start().await;
+    let w = world().await;
     let (poster, operator) = (w.key("poster"), w.key("worker"));
     let client = w.net.client();
 
@@ -597,7 +406,7 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_catches_tampered_results() {
-    let w = World::start().await;
+    let w = world().await;
     w.register_worker();
     let spec = w.small_spec("small.json", 1);
     let (job, _) = w.post("poster", &spec, "0.5");
@@ -743,7 +552,7 @@ async fn verify_catches_tampered_results() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_dispute_resolve_reclaim_finalize_and_market_admin() {
-    let w = World::start().await;
+    let w = world().await;
     w.register_worker();
     let client = w.net.client();
     let spec = w.small_spec("small.json", 1);
@@ -922,14 +731,13 @@ async fn cancel_dispute_resolve_reclaim_finalize_and_market_admin() {
 async fn ts_wallet_script_posts_a_job_the_cli_shows_and_waits_until_paid() {
     use std::io::{BufRead, BufReader};
 
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let script = repo.join(".tsbuild/scripts/post-job.js");
+    let script = repo().join(".tsbuild/scripts/post-job.js");
     assert!(
         script.exists(),
         "{} is missing: run `npm ci && npm run build` (scripts/test.sh does)",
         script.display()
     );
-    let w = World::start().await;
+    let w = world().await;
     w.register_worker();
     // A spec hosted by an earlier post (the CLI uploaded it with its dataset).
     let (first, _) = w.post("poster", &w.small_spec("small.json", 1), "0.5");

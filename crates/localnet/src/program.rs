@@ -65,7 +65,7 @@ pub fn find_program(source: &ProgramSource) -> Result<PathBuf, String> {
 fn build(root: &Path) -> Result<(), String> {
     eprintln!(
         "{SO} is missing: building it with {BUILD_SCRIPT} (the first build installs a pinned \
-         nightly toolchain and sbpf-linker: about 10 minutes; later builds take about one)"
+         nightly toolchain and sbpf-linker: about 4 minutes on two cores; later builds take about one)"
     );
     let started = Instant::now();
     let status = Command::new("bash")

@@ -34,16 +34,20 @@ pub struct Sweep {
     pub action: &'static str,
     pub candidates: usize,
     pub settled: Vec<Sent>,
+    /// Jobs that another party (the worker, another crank) settled between the listing and
+    /// this sweep's transaction: not failures.
+    pub settled_by_others: Vec<String>,
     pub failed: Vec<Failed>,
 }
 
 impl Report for Sweep {
     fn display(&self) -> String {
         let mut s = format!(
-            "{}: {} due, {} settled, {} failed\n",
+            "{}: {} due, {} settled, {} settled by someone else first, {} failed\n",
             self.action,
             self.candidates,
             self.settled.len(),
+            self.settled_by_others.len(),
             self.failed.len()
         );
         for d in &self.settled {
@@ -71,11 +75,15 @@ pub async fn sweep(
         action,
         candidates: due.len(),
         settled: Vec::new(),
+        settled_by_others: Vec::new(),
         failed: Vec::new(),
     };
     for (address, job) in due {
         match tx::send(ctx, &[build(&address, &job)], signer, action).await {
             Ok(sent) => out.settled.push(sent.with("job", address)),
+            Err(_) if moved_on(ctx, &address, &job).await => {
+                out.settled_by_others.push(address.to_string())
+            }
             Err(e) => out.failed.push(Failed {
                 job: address.to_string(),
                 error: format!("{e:#}"),
@@ -83,4 +91,14 @@ pub async fn sweep(
         }
     }
     out
+}
+
+/// Whether the job is no longer what the sweep listed (closed, or another state or worker):
+/// someone settled it first. A read that fails says nothing, so it counts as not moved on.
+async fn moved_on(ctx: &Ctx, address: &Pubkey, listed: &Job) -> bool {
+    match ctx.chain.job(address).await {
+        Ok(None) => true,
+        Ok(Some(now)) => now.state != listed.state || now.worker != listed.worker,
+        Err(_) => false,
+    }
 }

@@ -1,0 +1,235 @@
+//! What the CLI's end-to-end tests share: a chain with a market and named wallets, the shared
+//! local S3 server, and the `tensorgrid` binary run as a user runs it (`-u`, `-k`,
+//! `--output json`), its output parsed.
+
+// Each test file uses a different part of this module.
+#![allow(dead_code)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+};
+
+use serde_json::Value;
+use solana_signer::Signer;
+use tensorgrid_client::{anchor_lang::prelude::Pubkey, rpc::Signature};
+use tensorgrid_localnet::{default_market_params, Localnet, LocalnetBuilder};
+
+pub fn s3() -> &'static tensorgrid_localnet::LocalS3 {
+    tensorgrid_localnet::testing::shared_s3()
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A chain with the default market, wallets named by the test, and a directory that is the
+/// CLI's working directory and HOME.
+pub struct World {
+    pub net: Localnet,
+    pub dir: tempfile::TempDir,
+    pub market: Pubkey,
+}
+
+/// One finished `tensorgrid` command.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    pub fn ok(self) -> Value {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self.json()
+    }
+
+    /// Failed with exactly one error line (no backtrace, no "Caused by").
+    pub fn failed(&self) -> &str {
+        assert_ne!(self.code, 0, "expected a failure; stdout: {}", self.stdout);
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "one line expected:\n{}", self.stderr);
+        assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+        lines[0]
+    }
+}
+
+impl World {
+    /// A fresh chain with the default market and these funded wallets (the market's
+    /// authority is the chain's payer, named "authority" here).
+    pub async fn with_accounts(names: &[&str]) -> Self {
+        s3();
+        let dir = tempfile::tempdir().unwrap();
+        let net = LocalnetBuilder::for_tests()
+            .keypair_dir(dir.path().join("keys"))
+            .accounts(names.iter().copied())
+            .market(default_market_params())
+            .start()
+            .await
+            .unwrap();
+        let market = net.market().unwrap();
+        Self { net, dir, market }
+    }
+
+    pub fn keyfile(&self, who: &str) -> PathBuf {
+        if who == "authority" {
+            return self.net.payer().path.clone().unwrap();
+        }
+        self.net
+            .accounts()
+            .iter()
+            .find(|a| a.name == who)
+            .and_then(|a| a.path.clone())
+            .unwrap_or_else(|| panic!("no wallet named {who}"))
+    }
+
+    pub fn key(&self, who: &str) -> Pubkey {
+        if who == "authority" {
+            return self.net.payer().keypair.pubkey();
+        }
+        self.net.account(who).pubkey()
+    }
+
+    fn command(&self, args: &[&str], url: &str, keypair: &Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tensorgrid"));
+        c.args(args)
+            .args([
+                "-u",
+                url,
+                "-k",
+                keypair.to_str().unwrap(),
+                "--output",
+                "json",
+            ])
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env(
+                "TENSORGRID_STORE",
+                format!("s3://{}", tensorgrid_localnet::s3::LOCAL_BUCKET),
+            )
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("TENSORGRID_MARKET")
+            .env_remove("RUST_LOG");
+        c
+    }
+
+    /// `tensorgrid ARGS -u URL -k KEYPAIR --output json` with HOME in the test's directory.
+    pub fn run_with(&self, args: &[&str], url: &str, keypair: &Path) -> Run {
+        let out = self.command(args, url, keypair).output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
+    }
+
+    /// `tensorgrid ARGS` as `who` against this chain.
+    pub fn run(&self, who: &str, args: &[&str]) -> Run {
+        self.run_with(args, self.net.rpc_url(), &self.keyfile(who))
+    }
+
+    /// The same command, running in the background (stdout and stderr piped).
+    pub fn spawn(&self, who: &str, args: &[&str]) -> Child {
+        self.command(args, self.net.rpc_url(), &self.keyfile(who))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// `job post --spec SPEC --reward R --max-duration D EXTRA…` as `who`.
+    pub fn post_run(
+        &self,
+        who: &str,
+        spec: &str,
+        reward: &str,
+        duration: &str,
+        extra: &[&str],
+    ) -> Run {
+        let mut args = vec![
+            "job",
+            "post",
+            "--spec",
+            spec,
+            "--reward",
+            reward,
+            "--max-duration",
+            duration,
+        ];
+        args.extend_from_slice(extra);
+        self.run(who, &args)
+    }
+
+    /// Posts `spec` with two hours to do it; the job's address and the command's output.
+    pub fn post(&self, who: &str, spec: &Path, reward: &str) -> (Pubkey, Value) {
+        let v = self
+            .post_run(who, spec.to_str().unwrap(), reward, "2h", &[])
+            .ok();
+        let job = address(&v, "job");
+        (job, v)
+    }
+
+    pub async fn balance(&self, k: &Pubkey) -> u64 {
+        self.net.client().balance(k).await.unwrap()
+    }
+
+    /// A copy of `jobs/digits-mlp.json` (its dataset as a local file, the CLI uploads it),
+    /// changed by `edit`, written as `name`.
+    pub fn spec(&self, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+        let repo = repo();
+        let mut spec: Value =
+            serde_json::from_slice(&std::fs::read(repo.join("jobs/digits-mlp.json")).unwrap())
+                .unwrap();
+        let data = repo.join("data/digits.safetensors").canonicalize().unwrap();
+        spec["dataset"]["uri"] = format!("file://{}", data.display()).into();
+        spec["evaluation"]["threshold"] = 0.5.into();
+        edit(&mut spec);
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+        path
+    }
+
+    /// The digits MLP for `epochs` epochs.
+    pub fn small_spec(&self, name: &str, epochs: u32) -> PathBuf {
+        self.spec(name, |s| s["training"]["epochs"] = epochs.into())
+    }
+
+    /// The transaction a command reported exists on chain.
+    pub async fn exists(&self, sig: &Value) {
+        let sig: Signature = sig.as_str().unwrap().parse().unwrap();
+        self.net.client().outcome(&sig).await.unwrap();
+    }
+}
+
+/// The address labelled `label` in a command's JSON output.
+pub fn address(v: &Value, label: &str) -> Pubkey {
+    let pairs = v["addresses"].as_array().unwrap();
+    let found = pairs
+        .iter()
+        .find(|p| p[0] == label)
+        .unwrap_or_else(|| panic!("no {label} in {v}"));
+    found[1].as_str().unwrap().parse().unwrap()
+}
+
+/// The names of the program events a command's transaction emitted.
+pub fn events(v: &Value) -> Vec<String> {
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -1,0 +1,840 @@
+//! The market end to end, the paths a job takes, as its users run it: the embedded chain
+//! over JSON-RPC and websocket, the local S3 server, the provider's worker daemon (this
+//! crate's dependency, run in this process on the CPU, exactly as `tensorgrid-worker` and
+//! `tensorgrid demo` run it), and the `tensorgrid` binary for everything a poster, the market's
+//! authority and a third party do.
+//!
+//! Every scenario ends with each of its job accounts closed and every account's lamports
+//! checked: each party (a wallet, or an operator with its worker account, the market) changed by
+//! what the program's terms say less the fees its transactions paid (each fee read back from
+//! the chain, failed transactions included), every other account by its fees only, so that
+//! all of them together fell by exactly the fees. (Abandon is covered by
+//! worker/tests/pipeline.rs, a dispute left to time out by crates/localnet/tests/every_instruction.rs
+//! and the program suite.)
+//!
+//! The tests take turns: each trains on the CPU, and two at once would only slow both.
+
+mod common;
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use common::{events, World};
+use serde_json::{json, Value};
+use tensorgrid_artifacts::{fetch, ReadPolicy};
+use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey,
+    pda,
+    state::{Job, JobState, Worker},
+};
+use tensorgrid_localnet::SOL;
+use tensorgrid_train::{
+    data,
+    spec::JobSpec,
+    trainer::{self, ProgressFn, TrainOptions},
+};
+use tensorgrid_worker::{Daemon, FileConfig, Status};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+fn serial() -> &'static tokio::sync::Mutex<()> {
+    static M: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    M.get_or_init(|| tokio::sync::Mutex::new(()))
+}
+
+/// The wallets of every scenario: a poster, two worker operators, a stranger; plus the market's
+/// authority (the chain's payer).
+const WALLETS: [&str; 5] = ["poster", "op1", "op2", "anyone", "authority"];
+
+async fn world() -> World {
+    World::with_accounts(&WALLETS[..4]).await
+}
+
+/// A worker daemon running in this process.
+struct RunningWorker {
+    operator: Pubkey,
+    /// The worker account (PDA).
+    account: Pubkey,
+    status: Status,
+    cancel: CancellationToken,
+    run: JoinHandle<()>,
+    /// The first training step reported, per total: a resumed run starts past 0.
+    first_steps: Arc<Mutex<Vec<u64>>>,
+}
+
+impl RunningWorker {
+    /// Stops it as SIGTERM does (checkpoint, leave the claim) and waits until it has.
+    async fn stop(self) {
+        self.cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(60), self.run)
+            .await
+            .expect("the worker stops within a minute")
+            .unwrap();
+    }
+
+    async fn wait_for(
+        &self,
+        what: &str,
+        secs: u64,
+        ok: impl Fn(&tensorgrid_worker::Snapshot) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.status.snapshot();
+            if ok(&s) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker: no {what} after {secs} s: {s:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Every account of a scenario (the wallets, the market, the worker and job accounts) with
+/// its lamports at the start; `settle` checks each account's change at the end.
+struct Ledger {
+    start: Vec<(Pubkey, u64)>,
+    /// Transactions that existed when the ledger opened (not this scenario's).
+    old: HashSet<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct SignatureInfo {
+    signature: String,
+}
+
+impl Ledger {
+    /// Every wallet of the scenario and the market; worker and job accounts join as they
+    /// appear (they held nothing before).
+    async fn open(w: &World) -> Self {
+        let mut start = Vec::new();
+        for k in WALLETS.iter().map(|n| w.key(n)).chain([w.market]) {
+            start.push((k, w.balance(&k).await));
+        }
+        Self {
+            start,
+            old: signatures(w).await,
+        }
+    }
+
+    fn add(&mut self, account: Pubkey) {
+        if !self.start.iter().any(|(k, _)| *k == account) {
+            self.start.push((account, 0));
+        }
+    }
+
+    /// The fees of this scenario's transactions, by the wallet that paid them (each read back
+    /// from the chain, failed transactions included).
+    async fn fees(&self, w: &World) -> HashMap<Pubkey, u64> {
+        let wallets: Vec<Pubkey> = WALLETS.iter().map(|n| w.key(n)).collect();
+        let mut fees = HashMap::new();
+        for sig in signatures(w).await.difference(&self.old) {
+            // The all-ones signature: where the embedded chain files transactions refused
+            // before they ran (nothing charged).
+            if sig.bytes().all(|b| b == b'1') {
+                continue;
+            }
+            let tx: Value = w
+                .net
+                .client()
+                .raw(
+                    "getTransaction",
+                    json!([sig, {"encoding": "json", "commitment": "confirmed",
+                                 "maxSupportedTransactionVersion": 0}]),
+                )
+                .await
+                .unwrap();
+            let payer: Pubkey = tx["transaction"]["message"]["accountKeys"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("transaction {sig}: {tx}"))
+                .parse()
+                .unwrap();
+            assert!(
+                wallets.contains(&payer),
+                "{sig} paid by {payer}, not a wallet of the scenario"
+            );
+            let meta = &tx["meta"];
+            // A failed transaction: what its payer lost (the chain reports a fee even for the
+            // failures that charged nothing).
+            let fee = if meta["err"].is_null() {
+                meta["fee"].as_u64().unwrap()
+            } else {
+                meta["preBalances"][0].as_u64().unwrap() - meta["postBalances"][0].as_u64().unwrap()
+            };
+            *fees.entry(payer).or_default() += fee;
+        }
+        fees
+    }
+
+    /// Checks every account's change, to the lamport: each group of `expected` (a party: a
+    /// wallet, or an operator with its worker account) changed by its amount less the fees its
+    /// wallets paid; every other account only by its own fees (a job account: closed, back to
+    /// nothing). So the lamports of all of them together fell by exactly the fees.
+    async fn settle(&self, w: &World, expected: &[(&[Pubkey], i128)]) {
+        let fees = self.fees(w).await;
+        let mut after = HashMap::new();
+        for (k, _) in &self.start {
+            after.insert(*k, w.balance(k).await);
+        }
+        let start: HashMap<Pubkey, u64> = self.start.iter().copied().collect();
+        let change = |ks: &[Pubkey]| -> (i128, i128) {
+            let moved: i128 = ks.iter().map(|k| after[k] as i128 - start[k] as i128).sum();
+            let paid: i128 = ks.iter().map(|k| *fees.get(k).unwrap_or(&0) as i128).sum();
+            (moved, paid)
+        };
+        let mut grouped = HashSet::new();
+        for (group, amount) in expected {
+            for k in group.iter() {
+                assert!(start.contains_key(k), "{k} is not in the ledger");
+                assert!(grouped.insert(*k), "{k} is in two groups");
+            }
+            let (moved, paid) = change(group);
+            assert_eq!(
+                moved,
+                amount - paid,
+                "{group:?}: expected {amount} less {paid} in fees"
+            );
+        }
+        for (k, _) in self.start.iter().filter(|(k, _)| !grouped.contains(k)) {
+            let (moved, paid) = change(&[*k]);
+            assert_eq!(moved, -paid, "{k} should have changed by its fees only");
+        }
+        let total_paid: u64 = fees.values().sum();
+        let (sum_before, sum_after): (u64, u64) = (start.values().sum(), after.values().sum());
+        assert_eq!(sum_before, sum_after + total_paid, "lamports not conserved");
+    }
+}
+
+/// Every transaction a wallet of the scenario appears in, failed ones too.
+async fn signatures(w: &World) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for name in WALLETS {
+        let infos: Vec<SignatureInfo> = w
+            .net
+            .client()
+            .raw(
+                "getSignaturesForAddress",
+                json!([w.key(name).to_string(), {"limit": 1000, "commitment": "confirmed"}]),
+            )
+            .await
+            .unwrap();
+        out.extend(infos.into_iter().map(|i| i.signature));
+    }
+    out
+}
+
+impl World {
+    /// Starts the worker daemon for wallet `who` (CPU, its own work directory, 2 SOL of
+    /// stake), registered when this returns. `extra` is appended to its TOML configuration.
+    async fn start_worker(&self, who: &str, extra: &str) -> RunningWorker {
+        let work_dir = self.dir.path().join(format!("worker-{who}"));
+        let toml = format!(
+            "rpc_urls = [{:?}]\nws_url = {:?}\nkeypair = {:?}\nmarket = \"{}\"\n\
+             work_dir = {:?}\nstore = \"s3://tensorgrid\"\ndevice = \"cpu\"\n\
+             allow_http = true\npoll_interval = \"1s\"\nstatus_listen = \"\"\nstake_sol = \"2\"\n{extra}\n",
+            self.net.rpc_url(),
+            self.net.ws_url(),
+            self.keyfile(who),
+            self.market,
+            work_dir,
+        );
+        let config = FileConfig::parse(&toml)
+            .unwrap()
+            .resolve(self.dir.path())
+            .unwrap();
+        let first_steps = Arc::new(Mutex::new(Vec::new()));
+        let seen = first_steps.clone();
+        let last = Arc::new(Mutex::new(None::<u64>));
+        let progress: ProgressFn = Arc::new(move |p: &trainer::Progress| {
+            // A new run of the trainer starts (its first report, or a step going backwards).
+            let mut last = last.lock().unwrap();
+            if last.is_none_or(|l| p.step <= l) {
+                seen.lock().unwrap().push(p.step);
+            }
+            *last = Some(p.step);
+        });
+        let cancel = CancellationToken::new();
+        let daemon = Daemon::start(config, cancel.clone(), Some(progress))
+            .await
+            .unwrap();
+        let operator = self.key(who);
+        RunningWorker {
+            operator,
+            account: pda::worker(&self.market, &operator).0,
+            status: daemon.status().clone(),
+            cancel,
+            run: tokio::spawn(daemon.run()),
+            first_steps,
+        }
+    }
+
+    async fn job(&self, job: &Pubkey) -> Option<Job> {
+        self.net.client().job(job).await.unwrap()
+    }
+
+    async fn market_fees(&self) -> u64 {
+        self.net
+            .client()
+            .market(&self.market)
+            .await
+            .unwrap()
+            .fees_unclaimed
+    }
+
+    /// Moves the chain's clock past `t` and waits until the chain reports it.
+    async fn warp_past(&self, t: i64) {
+        self.net.warp_to(t + 1).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.net.client().chain_time().await.unwrap() <= t {
+            assert!(Instant::now() < deadline, "the clock did not move past {t}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn worker_account(&self, worker: &Pubkey) -> Worker {
+        self.net.client().worker(worker).await.unwrap().unwrap()
+    }
+
+    /// Waits until `job` is in `state`; returns it.
+    async fn wait_state(&self, job: &Pubkey, state: JobState, secs: u64) -> Job {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let j = self.job(job).await;
+            match &j {
+                Some(j) if j.state == state => return j.clone(),
+                _ => assert!(
+                    Instant::now() < deadline,
+                    "job {job} not {state:?} after {secs} s: {j:?}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until one of `jobs` is submitted; returns it.
+    async fn wait_any_submitted(&self, jobs: &[Pubkey], secs: u64) -> (Pubkey, Job) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            for job in jobs {
+                if let Some(j) = self
+                    .job(job)
+                    .await
+                    .filter(|j| j.state == JobState::Submitted)
+                {
+                    return (*job, j);
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "none of {jobs:?} submitted after {secs} s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Posts `spec` as the poster through the CLI; the job's address (the ledger follows it).
+    fn post_job(&self, ledger: &mut Ledger, spec: &std::path::Path, reward: &str) -> Pubkey {
+        let (job, out) = self.post("poster", spec, reward);
+        assert_eq!(events(&out), ["posted"]);
+        ledger.add(job);
+        job
+    }
+
+    /// `tensorgrid job ACTION JOB` as `who`; the names of the events it emitted.
+    fn job_cmd(&self, who: &str, action: &str, job: &Pubkey, extra: &[&str]) -> Vec<String> {
+        let job = job.to_string();
+        let mut args = vec!["job", action, job.as_str()];
+        args.extend_from_slice(extra);
+        events(&self.run(who, &args).ok())
+    }
+
+    /// `job verify` as the poster: hashes checked against the chain, the model re-evaluated.
+    fn verify(&self, job: &Pubkey) -> Value {
+        let out = self.dir.path().join(format!("verified-{job}"));
+        let v = self
+            .run(
+                "poster",
+                &[
+                    "job",
+                    "verify",
+                    &job.to_string(),
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+            )
+            .ok();
+        assert_eq!(v["passed"], true, "{v:#}");
+        v
+    }
+
+    /// The event names of a (closed) job's history, as `job show` reads them from the chain.
+    fn history(&self, job: &Pubkey) -> Vec<String> {
+        let shown = self.run("anyone", &["job", "show", &job.to_string()]).ok();
+        shown["history"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no history: {shown}"))
+            .iter()
+            .map(|h| h["event"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The job account is gone and its history ends with `last`.
+    async fn closed(&self, job: &Pubkey, last: &str) {
+        assert!(
+            self.net.client().account(job).await.unwrap().is_none(),
+            "job {job} still open"
+        );
+        let h = self.history(job);
+        assert_eq!(h.last().map(String::as_str), Some(last), "{h:?}");
+    }
+}
+
+/// The digits CNN for `epochs`, checkpointed every 10 steps: a job that trains for seconds.
+fn cnn(epochs: u32) -> impl FnOnce(&mut Value) {
+    move |v| {
+        v["model"] = json!({"kind": "cnn", "input_shape": [1, 8, 8], "channels": [16, 32]});
+        v["training"]["epochs"] = epochs.into();
+        v["training"]["checkpoint_every"] = 10.into();
+    }
+}
+
+/// The demo's flow: a worker trains the job the poster posted, `job watch` follows it, the
+/// poster verifies and accepts; the worker is paid the reward less the fee.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posted_trained_verified_accepted_and_paid() {
+    let _one = serial().lock().await;
+    let w = world().await;
+    let mut ledger = Ledger::open(&w).await;
+    let worker = w.start_worker("op1", "").await;
+    ledger.add(worker.account);
+
+    let job = w.post_job(&mut ledger, &w.small_spec("digits.json", 4), "1");
+    let watcher = w.spawn(
+        "anyone",
+        &["job", "watch", &job.to_string(), "--timeout", "3m"],
+    );
+    let submitted = w.wait_state(&job, JobState::Submitted, 120).await;
+    assert_eq!(submitted.worker, worker.account);
+    w.verify(&job);
+    assert_eq!(w.job_cmd("poster", "accept", &job, &[]), ["paid"]);
+    worker
+        .wait_for("payment", 30, |s| s.jobs_paid == 1 && s.current.is_none())
+        .await;
+
+    // `job watch` saw every transition, each with its signature, and exited when it closed.
+    let watched = tokio::task::spawn_blocking(move || watcher.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        watched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+    let watched: Value = serde_json::from_slice(&watched.stdout).unwrap();
+    assert_eq!(watched["outcome"], "paid");
+    let steps = watched["history"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|h| h["event"].as_str().unwrap()).collect();
+    assert_eq!(names, ["posted", "claimed", "submitted", "paid"]);
+    assert!(steps
+        .iter()
+        .all(|h| h["signature"].as_str().is_some_and(|s| s.len() > 80)));
+
+    w.closed(&job, "paid").await;
+    let pay = submitted.terms.payout(SOL).unwrap();
+    // The poster paid the reward (the job's rent came back); the operator's party (its wallet
+    // and worker account: stake and rent moved between them) gained the payout; the market
+    // the fee.
+    ledger
+        .settle(
+            &w,
+            &[
+                (&[w.key("poster")], -(SOL as i128)),
+                (&[worker.operator, worker.account], pay.to_worker as i128),
+                (&[w.market], pay.fee as i128),
+            ],
+        )
+        .await;
+    let account = w.worker_account(&worker.account).await;
+    assert_eq!(account.earnings, pay.to_worker);
+    assert_eq!(account.record.jobs_completed, 1);
+    assert_eq!(w.market_fees().await, pay.fee);
+    worker.stop().await;
+}
+
+/// Two workers, three jobs: each job is claimed once, the workers share them, two are accepted
+/// by the poster and the third is finalized by a stranger after its challenge window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_three_jobs_each_paid_once() {
+    let _one = serial().lock().await;
+    let w = world().await;
+    let mut ledger = Ledger::open(&w).await;
+    let a = w.start_worker("op1", "").await;
+    let b = w.start_worker("op2", "").await;
+    ledger.add(a.account);
+    ledger.add(b.account);
+
+    // Jobs of a few seconds each: both workers are busy when the third is posted.
+    let jobs: Vec<Pubkey> = (0..3)
+        .map(|i| {
+            let spec = w.spec(&format!("job{i}.json"), |v| {
+                cnn(6)(v);
+                v["training"]["seed"] = (100 + i).into();
+            });
+            w.post_job(&mut ledger, &spec, "0.5")
+        })
+        .collect();
+    // A worker holds one job until it is paid (its collateral is at risk until then): the
+    // poster accepts the first two as they are submitted, which frees a worker for the third.
+    let mut done = HashMap::new();
+    let mut waiting = jobs.clone();
+    while waiting.len() > 1 {
+        let (job, submitted) = w.wait_any_submitted(&waiting, 240).await;
+        waiting.retain(|j| *j != job);
+        assert_eq!(w.job_cmd("poster", "accept", &job, &[]), ["paid"]);
+        done.insert(job, submitted);
+    }
+    let last = waiting[0];
+    done.insert(last, w.wait_state(&last, JobState::Submitted, 240).await);
+    let by_a = done.values().filter(|j| j.worker == a.account).count();
+    let by_b = done.values().filter(|j| j.worker == b.account).count();
+    assert_eq!(by_a + by_b, 3);
+    assert!(by_a >= 1 && by_b >= 1, "both worked: {by_a} and {by_b}");
+
+    // The worker holding the last one goes away (it would finalize its own job once the
+    // window passes); a stranger's sweep does it instead. Not yet: the poster may still
+    // dispute.
+    let (holder, other) = if done[&last].worker == a.account {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let (holder_op, holder_account) = (holder.operator, holder.account);
+    let (other_op, other_account) = (other.operator, other.account);
+    holder.stop().await;
+    let early = w.run("anyone", &["job", "finalize", &last.to_string()]);
+    assert!(
+        early.failed().contains("may dispute until"),
+        "{}",
+        early.stderr
+    );
+    w.net.warp(2 * 3_600).await.unwrap();
+    let f = w.run("anyone", &["job", "finalize", "--all"]).ok();
+    assert_eq!(f["candidates"], 1, "{f}");
+    assert_eq!(f["settled"].as_array().unwrap().len(), 1, "{f}");
+    assert_eq!(events(&f["settled"][0]), ["paid"]);
+    assert_eq!(f["settled_by_others"].as_array().unwrap().len(), 0, "{f}");
+    other
+        .wait_for("its payments", 30, |s| s.current.is_none())
+        .await;
+    other.stop().await;
+
+    for job in &jobs {
+        w.closed(job, "paid").await;
+        let h = w.history(job);
+        assert_eq!(h.iter().filter(|e| *e == "claimed").count(), 1, "{h:?}");
+    }
+    let pay = done[&last].terms.payout(SOL / 2).unwrap();
+    let by = |account: Pubkey| done.values().filter(|j| j.worker == account).count() as i128;
+    ledger
+        .settle(
+            &w,
+            &[
+                (&[w.key("poster")], -3 * (SOL / 2) as i128),
+                (
+                    &[holder_op, holder_account],
+                    by(holder_account) * pay.to_worker as i128,
+                ),
+                (
+                    &[other_op, other_account],
+                    by(other_account) * pay.to_worker as i128,
+                ),
+                (&[w.market], 3 * pay.fee as i128),
+            ],
+        )
+        .await;
+    let (wh, wo) = (
+        w.worker_account(&holder_account).await,
+        w.worker_account(&other_account).await,
+    );
+    assert_eq!(wh.earnings, by(holder_account) as u64 * pay.to_worker);
+    assert_eq!(wo.earnings, by(other_account) as u64 * pay.to_worker);
+    assert_eq!(wh.record.jobs_completed + wo.record.jobs_completed, 3);
+    assert_eq!(w.market_fees().await, 3 * pay.fee);
+}
+
+/// A disputed result goes to the market's authority. Resolved for the worker: paid as if
+/// accepted. Resolved for the poster: the reward comes back with part of the worker's
+/// collateral (the slash), and the worker carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disputes_resolved_for_the_worker_and_for_the_poster() {
+    let _one = serial().lock().await;
+    let w = world().await;
+    let mut ledger = Ledger::open(&w).await;
+    let worker = w.start_worker("op1", "").await;
+    ledger.add(worker.account);
+
+    // 1. For the worker.
+    let won = w.post_job(&mut ledger, &w.small_spec("won.json", 3), "0.5");
+    let submitted = w.wait_state(&won, JobState::Submitted, 120).await;
+    assert_eq!(w.job_cmd("poster", "dispute", &won, &[]), ["disputed"]);
+    let stranger = w.run(
+        "anyone",
+        &["job", "resolve", &won.to_string(), "--for", "worker"],
+    );
+    assert!(
+        stranger.failed().contains("uthority"),
+        "{}",
+        stranger.stderr
+    );
+    assert_eq!(
+        w.job_cmd("authority", "resolve", &won, &["--for", "worker"]),
+        ["paid"]
+    );
+    worker.wait_for("payment", 30, |s| s.jobs_paid == 1).await;
+    w.closed(&won, "paid").await;
+    let pay = submitted.terms.payout(SOL / 2).unwrap();
+    assert_eq!(
+        w.worker_account(&worker.account).await.earnings,
+        pay.to_worker
+    );
+
+    // 2. For the poster: refunded, the worker slashed.
+    let stake0 = w.worker_account(&worker.account).await.stake;
+    let lost = w.post_job(&mut ledger, &w.small_spec("lost.json", 2), "0.5");
+    let submitted = w.wait_state(&lost, JobState::Submitted, 120).await;
+    assert_eq!(w.job_cmd("poster", "dispute", &lost, &[]), ["disputed"]);
+    let r = w
+        .run(
+            "authority",
+            &["job", "resolve", &lost.to_string(), "--for", "poster"],
+        )
+        .ok();
+    assert_eq!(events(&r), ["refunded"]);
+    let slashed = submitted.terms.slash(submitted.collateral).unwrap();
+    assert!(slashed > 0);
+    assert_eq!(r["events"][0]["details"]["slashed"], slashed);
+    w.closed(&lost, "refunded").await;
+    let after = w.worker_account(&worker.account).await;
+    assert_eq!(after.stake, stake0 - slashed);
+    assert_eq!(
+        after.earnings, pay.to_worker,
+        "nothing paid for the lost one"
+    );
+
+    // The worker carries on: the next job is trained and paid.
+    let next = w.post_job(&mut ledger, &w.small_spec("next.json", 2), "0.5");
+    w.wait_state(&next, JobState::Submitted, 120).await;
+    assert_eq!(w.job_cmd("poster", "accept", &next, &[]), ["paid"]);
+    worker.wait_for("payment", 30, |s| s.jobs_paid == 2).await;
+    w.closed(&next, "paid").await;
+
+    // The poster paid two rewards and got the slash from the lost one; the operator's party
+    // earned two payouts and lost the slash (a stake top-up moves within the party).
+    ledger
+        .settle(
+            &w,
+            &[
+                (&[w.key("poster")], -2 * (SOL / 2) as i128 + slashed as i128),
+                (
+                    &[worker.operator, worker.account],
+                    2 * pay.to_worker as i128 - slashed as i128,
+                ),
+                (&[w.market], 2 * pay.fee as i128),
+            ],
+        )
+        .await;
+    assert_eq!(w.market_fees().await, 2 * pay.fee);
+    assert_eq!(
+        w.worker_account(&worker.account).await.earnings,
+        2 * pay.to_worker
+    );
+    worker.stop().await;
+}
+
+/// A worker goes down after claiming and misses its deadline: a stranger reclaims the job for
+/// the bounty, the rest of the slash goes into the job's escrow for the poster, and the
+/// reopened job, cancelled, returns reward, compensation and rent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_deadline_is_reclaimed_by_a_stranger_for_the_bounty() {
+    let _one = serial().lock().await;
+    let w = world().await;
+    let mut ledger = Ledger::open(&w).await;
+    let worker = w.start_worker("op1", "").await;
+    ledger.add(worker.account);
+    let (operator, account) = (worker.operator, worker.account);
+
+    let job = w.post_job(&mut ledger, &w.spec("long.json", cnn(40)), "0.5");
+    let claimed = w.wait_state(&job, JobState::Claimed, 60).await;
+    worker.stop().await;
+    assert_eq!(w.job(&job).await.unwrap().state, JobState::Claimed);
+    let stake0 = w.worker_account(&claimed.worker).await.stake;
+
+    let early = w.run("anyone", &["job", "reclaim", &job.to_string()]);
+    assert!(early.failed().contains("has until"), "{}", early.stderr);
+    w.warp_past(claimed.deadline).await;
+    let r = w.run("anyone", &["job", "reclaim", "--all"]).ok();
+    assert_eq!(r["candidates"], 1, "{r}");
+    assert_eq!(events(&r["settled"][0]), ["reclaimed"]);
+    let split = claimed.terms.reclaim_split(claimed.collateral).unwrap();
+    assert!(split.bounty > 0 && split.to_poster > 0);
+    assert_eq!(
+        r["settled"][0]["events"][0]["details"]["bounty"],
+        split.bounty
+    );
+    let reopened = w.job(&job).await.unwrap();
+    assert_eq!(reopened.state, JobState::Open);
+    assert_eq!(reopened.compensation, split.to_poster);
+    assert_eq!(
+        w.worker_account(&claimed.worker).await.stake,
+        stake0 - split.bounty - split.to_poster
+    );
+
+    assert_eq!(w.job_cmd("poster", "cancel", &job, &[]), ["cancelled"]);
+    w.closed(&job, "cancelled").await;
+    // The stranger earned the bounty, the poster the rest of the slash (with the reward and
+    // the rent back), the operator's party lost both.
+    let slash = (split.bounty + split.to_poster) as i128;
+    ledger
+        .settle(
+            &w,
+            &[
+                (&[w.key("anyone")], split.bounty as i128),
+                (&[w.key("poster")], split.to_poster as i128),
+                (&[operator, account], -slash),
+            ],
+        )
+        .await;
+}
+
+/// A job no worker takes (its reward is below what the running worker asks for) is cancelled
+/// by its poster: everything comes back but the fees; a stranger cannot cancel it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_cancelled_before_any_claim_returns_everything() {
+    let _one = serial().lock().await;
+    let w = world().await;
+    let mut ledger = Ledger::open(&w).await;
+    let worker = w
+        .start_worker("op1", "min_reward_per_hour_sol = \"1000\"")
+        .await;
+    ledger.add(worker.account);
+
+    let job = w.post_job(&mut ledger, &w.small_spec("cheap.json", 2), "0.5");
+    worker
+        .wait_for("refusal", 30, |s| s.jobs_rejected >= 1)
+        .await;
+    // Refused for its pay, and the reason kept for the operator.
+    let rejected = std::fs::read_to_string(w.dir.path().join("worker-op1/rejected.json")).unwrap();
+    assert!(
+        rejected.contains(&job.to_string()) && rejected.contains("per estimated hour"),
+        "{rejected}"
+    );
+    assert_eq!(w.job(&job).await.unwrap().state, JobState::Open);
+    let stranger = w.run("anyone", &["job", "cancel", &job.to_string()]);
+    assert!(stranger.failed().contains("oster"), "{}", stranger.stderr);
+    assert_eq!(w.job_cmd("poster", "cancel", &job, &[]), ["cancelled"]);
+    w.closed(&job, "cancelled").await;
+
+    // Nothing moved but fees: the operator's stake and rent went to its worker account.
+    ledger
+        .settle(&w, &[(&[worker.operator, worker.account], 0)])
+        .await;
+    assert_eq!(
+        w.worker_account(&worker.account)
+            .await
+            .record
+            .jobs_completed,
+        0
+    );
+    worker.stop().await;
+}
+
+/// The worker is stopped mid-training and started again: it resumes from its checkpoint, and
+/// its result is the one an uninterrupted run gives (the same hash), verified and paid once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_restarted_mid_job_resumes_and_is_paid_once() {
+    let _one = serial().lock().await;
+    let w = world().await;
+    let mut ledger = Ledger::open(&w).await;
+    let first = w.start_worker("op1", "").await;
+    ledger.add(first.account);
+
+    let job = w.post_job(&mut ledger, &w.spec("resume.json", cnn(12)), "0.5");
+    let ckpt: PathBuf = w
+        .dir
+        .path()
+        .join("worker-op1/jobs")
+        .join(job.to_string())
+        .join("out/checkpoint/state.safetensors");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ckpt.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint: {:#?}",
+            first.status.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.stop().await;
+    assert_eq!(w.job(&job).await.unwrap().state, JobState::Claimed);
+
+    let second = w.start_worker("op1", "").await;
+    let submitted = w.wait_state(&job, JobState::Submitted, 180).await;
+    let resumed_at = second.first_steps.lock().unwrap().clone();
+    assert!(
+        resumed_at.first().is_some_and(|s| *s > 1),
+        "the restarted worker trained from step 0: {resumed_at:?}"
+    );
+
+    // The hash an uninterrupted run of the same spec and data gives.
+    let policy = ReadPolicy::default();
+    let spec_bytes = fetch(&submitted.spec_uri, 1 << 20, &policy)
+        .await
+        .unwrap()
+        .to_vec();
+    let spec = JobSpec::from_json(&spec_bytes).unwrap();
+    let data_bytes = fetch(&spec.dataset.uri, 1 << 24, &policy).await.unwrap();
+    let out = w.dir.path().join("uninterrupted");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let split = data::split(&spec, &data_bytes).unwrap();
+        let opts = TrainOptions {
+            resume: false,
+            ..TrainOptions::new(tensorgrid_train::Device::Cpu, out)
+        };
+        trainer::train(&spec, &spec_bytes, &split, &opts).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(submitted.result_hash, outcome.result_hash);
+
+    w.verify(&job);
+    assert_eq!(w.job_cmd("poster", "accept", &job, &[]), ["paid"]);
+    second
+        .wait_for("payment", 30, |s| s.jobs_paid == 1 && s.current.is_none())
+        .await;
+    w.closed(&job, "paid").await;
+    let h = w.history(&job);
+    assert_eq!(h, ["posted", "claimed", "submitted", "paid"]);
+
+    let pay = submitted.terms.payout(SOL / 2).unwrap();
+    ledger
+        .settle(
+            &w,
+            &[
+                (&[w.key("poster")], -((SOL / 2) as i128)),
+                (&[second.operator, second.account], pay.to_worker as i128),
+                (&[w.market], pay.fee as i128),
+            ],
+        )
+        .await;
+    let account = w.worker_account(&second.account).await;
+    assert_eq!(account.earnings, pay.to_worker);
+    assert_eq!(account.record.jobs_completed, 1);
+    second.stop().await;
+}
