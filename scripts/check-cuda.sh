@@ -25,5 +25,8 @@ nvcc --version | tail -1
 [ "${1:-}" = "--install-only" ] && exit 0
 
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}"
+# candle's kernel build (cudaforge) runs nvcc on half the cores by default: one, on a 2-core CI
+# machine, while the other idles through the longest step of CI.
+export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-$(nproc)}"
 cargo check --locked -p tensorgrid-worker -p tensorgrid-cli \
     --features tensorgrid-worker/cuda,tensorgrid-cli/cuda --bins --lib

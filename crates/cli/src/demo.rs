@@ -383,12 +383,17 @@ async fn start_worker(
 
 fn print_next_steps() {
     println!(
-        "\nThe same by hand:
+        "\nThe same by hand, against `tensorgrid localnet`:
   cargo run -p tensorgrid-cli -- localnet      # terminal 1: chain + store; prints the exports for the others
   # terminals 2 and 3: paste those exports (AWS_*, TENSORGRID_STORE), then
   cargo run -p tensorgrid-worker -- -u l -k .tensorgrid/localnet/keys/worker.json --store s3://tensorgrid --allow-http
   cargo run -p tensorgrid-cli -- job post --spec jobs/digits-mlp.json --reward 1 --max-duration 1h -u l -k .tensorgrid/localnet/keys/poster.json
   cargo run -p tensorgrid-cli -- job watch ID -u l    # then job verify ID, job accept ID (-k …poster.json)
-On devnet: README, \"Post a training job\" and \"Run a worker on your GPU rig\"."
+On devnet (README: \"Deploy to devnet\", \"Run a worker on your GPU rig\", \"Post a training job from a wallet\"):
+  # the program deployed and a market created (or an existing deployment's --program-id); a bucket workers can read
+  tensorgrid-worker -u devnet -k ~/.config/solana/operator.json --store s3://BUCKET/tensorgrid   # on the rig, built from the deployed tree
+  export TENSORGRID_STORE=s3://BUCKET/tensorgrid      # the poster's uploads (AWS_* credentials)
+  tensorgrid job post --spec jobs/digits-mlp.json --reward 0.1 --max-duration 2h -u devnet --program-id PROGRAM
+  tensorgrid job watch ID -u devnet --program-id PROGRAM   # then job verify ID, job accept ID"
     );
 }

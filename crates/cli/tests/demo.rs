@@ -34,7 +34,8 @@ fn the_demo_posts_trains_verifies_and_pays() {
         "market fee 0.025",
         "Paid and verified",
         "Where the time went: chain and store start",
-        "The same by hand:",
+        "The same by hand, against `tensorgrid localnet`:",
+        "tensorgrid job post --spec jobs/digits-mlp.json --reward 0.1 --max-duration 2h -u devnet",
     ] {
         assert!(
             stdout.contains(want),

@@ -355,25 +355,6 @@ impl World {
         events(&self.run(who, &args).ok())
     }
 
-    /// `job verify` as the poster: hashes checked against the chain, the model re-evaluated.
-    fn verify(&self, job: &Pubkey) -> Value {
-        let out = self.dir.path().join(format!("verified-{job}"));
-        let v = self
-            .run(
-                "poster",
-                &[
-                    "job",
-                    "verify",
-                    &job.to_string(),
-                    "--out",
-                    out.to_str().unwrap(),
-                ],
-            )
-            .ok();
-        assert_eq!(v["passed"], true, "{v:#}");
-        v
-    }
-
     /// The event names of a (closed) job's history, as `job show` reads them from the chain.
     fn history(&self, job: &Pubkey) -> Vec<String> {
         let shown = self.run("anyone", &["job", "show", &job.to_string()]).ok();
@@ -422,7 +403,11 @@ async fn posted_trained_verified_accepted_and_paid() {
     );
     let submitted = w.wait_state(&job, JobState::Submitted, 120).await;
     assert_eq!(submitted.worker, worker.account);
-    w.verify(&job);
+    w.verify(
+        "poster",
+        &job,
+        &w.dir.path().join(format!("verified-{job}")),
+    );
     assert_eq!(w.job_cmd("poster", "accept", &job, &[]), ["paid"]);
     worker
         .wait_for("payment", 30, |s| s.jobs_paid == 1 && s.current.is_none())
@@ -813,7 +798,11 @@ async fn a_worker_restarted_mid_job_resumes_and_is_paid_once() {
     .unwrap();
     assert_eq!(submitted.result_hash, outcome.result_hash);
 
-    w.verify(&job);
+    w.verify(
+        "poster",
+        &job,
+        &w.dir.path().join(format!("verified-{job}")),
+    );
     assert_eq!(w.job_cmd("poster", "accept", &job, &[]), ["paid"]);
     second
         .wait_for("payment", 30, |s| s.jobs_paid == 1 && s.current.is_none())

@@ -286,19 +286,7 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
 
     // The honest result verifies, and a curve is drawn.
     let out = w.dir.path().join("verified");
-    let v = w
-        .run(
-            "poster",
-            &[
-                "job",
-                "verify",
-                &job.to_string(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-        )
-        .ok();
-    assert_eq!(v["passed"], true, "{v:#}");
+    w.verify("poster", &job, &out);
     assert!(std::fs::metadata(out.join("curve.png")).unwrap().len() > 1_000);
 
     // Not the poster: the program's error, readable, nothing moved.
@@ -374,19 +362,7 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
         .map(|h| h["event"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["posted", "claimed", "submitted", "paid"]);
-    let v = w
-        .run(
-            "other",
-            &[
-                "job",
-                "verify",
-                &job.to_string(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-        )
-        .ok();
-    assert_eq!(v["passed"], true, "{v:#}");
+    w.verify("other", &job, &out);
 
     // Earnings out to the operator's wallet.
     let o1 = w.balance(&operator).await;

@@ -207,6 +207,16 @@ impl World {
         self.spec(name, |s| s["training"]["epochs"] = epochs.into())
     }
 
+    /// `job verify JOB --out OUT` as `who`, which must pass (hashes against the chain, the
+    /// model re-evaluated); its report.
+    pub fn verify(&self, who: &str, job: &Pubkey, out: &Path) -> Value {
+        let job = job.to_string();
+        let args = ["job", "verify", &job, "--out", out.to_str().unwrap()];
+        let v = self.run(who, &args).ok();
+        assert_eq!(v["passed"], true, "{v:#}");
+        v
+    }
+
     /// The transaction a command reported exists on chain.
     pub async fn exists(&self, sig: &Value) {
         let sig: Signature = sig.as_str().unwrap().parse().unwrap();
