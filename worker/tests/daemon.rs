@@ -777,8 +777,10 @@ async fn a_flaky_rpc_and_a_cut_websocket_do_not_stop_the_job() {
         faults.failed.load(Ordering::Relaxed),
         faults.cuts.load(Ordering::Relaxed),
     );
+    // Each request fails with probability 0.3: at least 10% of 20 or more is missed about once
+    // in a thousand runs (a 20% floor failed about one run in ten).
     assert!(
-        n >= 20 && failed * 10 >= n * 2,
+        n >= 20 && failed * 10 >= n,
         "{failed} of {n} requests failed"
     );
     assert!(cuts >= 1, "the websocket was cut {cuts} times");
