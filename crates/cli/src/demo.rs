@@ -38,6 +38,9 @@ pub struct DemoArgs {
     dir: PathBuf,
 }
 
+/// The file that marks a directory as the demo's own, so that only such a directory is emptied.
+const DEMO_MARKER: &str = ".tensorgrid-demo";
+
 /// What the three parties hold, in lamports.
 struct Balances {
     poster: u64,
@@ -130,11 +133,24 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
     }
     let job_spec = a.job.canonicalize()?;
     let dir = a.dir.clone();
-    // A fresh run each time: nothing left from the previous one (its chain is gone).
+    // A fresh run each time: nothing left from the previous one (its chain is gone). Only a
+    // directory an earlier demo made (its marker inside) or an empty one is emptied.
+    let marker = dir.join(DEMO_MARKER);
     if dir.exists() {
+        let empty = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .next()
+            .is_none();
+        if !empty && !marker.exists() {
+            bail!(
+                "{} is not empty and was not made by the demo: pass --dir with a new or empty directory",
+                dir.display()
+            );
+        }
         std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(&marker, b"").with_context(|| format!("writing {}", marker.display()))?;
     let dir = dir.canonicalize()?;
     let mut time = Timeline::new(started);
 

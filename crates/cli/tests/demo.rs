@@ -61,3 +61,24 @@ fn the_demo_posts_trains_verifies_and_pays() {
     assert!(results.join("curve.png").is_file(), "{stdout}");
     assert!(results.join("manifest.json").is_file());
 }
+
+#[test]
+fn the_demo_refuses_to_empty_a_directory_it_did_not_make() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let home = tempfile::tempdir().unwrap();
+    let precious = home.path().join("mine/notes.txt");
+    std::fs::create_dir_all(precious.parent().unwrap()).unwrap();
+    std::fs::write(&precious, b"keep me").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+        .arg("demo")
+        .arg("--dir")
+        .arg(home.path().join("mine"))
+        .current_dir(&repo)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("not made by the demo"), "{stderr}");
+    assert_eq!(std::fs::read(&precious).unwrap(), b"keep me");
+}

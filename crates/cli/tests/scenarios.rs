@@ -23,7 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{events, World};
+use common::{events, finished, World};
 use serde_json::{json, Value};
 use tensorgrid_artifacts::{fetch, ReadPolicy};
 use tensorgrid_client::{
@@ -414,15 +414,7 @@ async fn posted_trained_verified_accepted_and_paid() {
         .await;
 
     // `job watch` saw every transition, each with its signature, and exited when it closed.
-    let watched = tokio::task::spawn_blocking(move || watcher.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        watched.status.success(),
-        "{}",
-        String::from_utf8_lossy(&watched.stderr)
-    );
-    let watched: Value = serde_json::from_slice(&watched.stdout).unwrap();
+    let watched = finished(watcher).await;
     assert_eq!(watched["outcome"], "paid");
     let steps = watched["history"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|h| h["event"].as_str().unwrap()).collect();

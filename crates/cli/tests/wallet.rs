@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{address, events, repo, World};
+use common::{address, events, finished, repo, World};
 use serde_json::Value;
 use solana_signer::Signer;
 use tensorgrid_artifacts::{fetch, result, ReadPolicy, Store};
@@ -333,15 +333,7 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
     );
 
     // The live watcher saw every transition and stopped when the job closed.
-    let watched = tokio::task::spawn_blocking(move || watcher.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        watched.status.success(),
-        "{}",
-        String::from_utf8_lossy(&watched.stderr)
-    );
-    let watched: Value = serde_json::from_slice(&watched.stdout).unwrap();
+    let watched = finished(watcher).await;
     assert_eq!(watched["outcome"], "paid");
     let names: Vec<&str> = watched["history"]
         .as_array()

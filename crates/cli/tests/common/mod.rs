@@ -224,6 +224,19 @@ impl World {
     }
 }
 
+/// Waits for a command started with `World::spawn`; it must succeed. Its JSON output.
+pub async fn finished(child: Child) -> Value {
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The address labelled `label` in a command's JSON output.
 pub fn address(v: &Value, label: &str) -> Pubkey {
     let pairs = v["addresses"].as_array().unwrap();
