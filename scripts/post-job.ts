@@ -136,29 +136,46 @@ async function main(): Promise<number> {
   const m = await accounts.market.fetch(market);
   if (m.paused) throw new Error(`market ${market.toBase58()} is paused`);
 
-  // A short job id: from the market's counter, the first unused one whose address has bump
-  // 255 (the program then finds it in one try, the cheapest post).
+  // The poster's account in this market holds its next job id: ids only grow, so a job
+  // address is never reused. The first post creates it (`poster_init`, in the same
+  // transaction).
+  const [posterAccount] = PublicKey.findProgramAddressSync(
+    [Buffer.from("poster"), market.toBuffer(), poster.publicKey.toBuffer()],
+    program.programId,
+  );
+  const existing = await accounts.poster.fetchNullable(posterAccount);
+  // A short job id: the first one the poster account allows whose address has bump 255 (the
+  // program then finds it in one try, the cheapest post).
   const jobAddress = (id: anchor.BN) =>
     PublicKey.findProgramAddressSync(
       [Buffer.from("job"), market.toBuffer(), poster.publicKey.toBuffer(), id.toArrayLike(Buffer, "le", 8)],
       program.programId,
     );
-  let jobId = new anchor.BN(m.jobsPosted.toString());
-  for (;;) {
-    const [addr, bump] = jobAddress(jobId);
-    // Never an address with history: a reused address would mix two jobs' events.
-    if (
-      bump === 255 &&
-      (await connection.getAccountInfo(addr)) === null &&
-      (await connection.getSignaturesForAddress(addr, { limit: 1 })).length === 0
-    ) {
-      break;
-    }
-    jobId = jobId.addn(1);
-  }
+  let jobId = new anchor.BN(existing ? existing.nextJobId.toString() : "0");
+  while (jobAddress(jobId)[1] !== 255) jobId = jobId.addn(1);
   const [job] = jobAddress(jobId);
   const [eventAuthority] = PublicKey.findProgramAddressSync([Buffer.from("__event_authority")], program.programId);
 
+  // The terms this post agrees to: the market's parameters as just read. The program refuses
+  // the post if the authority changes them before it lands.
+  const p = m.params;
+  const terms = {
+    feeBps: p.feeBps,
+    collateralBps: p.collateralBps,
+    slashBps: p.slashBps,
+    abandonPenaltyBps: p.abandonPenaltyBps,
+    crankBountyBps: p.crankBountyBps,
+    challengeWindowS: p.challengeWindowS,
+    resolveWindowS: p.resolveWindowS,
+  };
+  const pre = existing
+    ? []
+    : [
+        await program.methods
+          .posterInit()
+          .accountsPartial({ poster: poster.publicKey, market, posterAccount, eventAuthority, program: program.programId })
+          .instruction(),
+      ];
   const signature = await program.methods
     .jobPost({
       jobId,
@@ -167,14 +184,17 @@ async function main(): Promise<number> {
       specUri,
       requirements: { device: deviceReq, minVramMib: Number(str(args, "min-vram", "0")) },
       maxDurationS: new anchor.BN(maxDuration),
+      terms,
     })
     .accountsPartial({
       poster: poster.publicKey,
       market,
+      posterAccount,
       job,
       eventAuthority,
       program: program.programId,
     })
+    .preInstructions(pre)
     .rpc();
   emit("posted", { job: job.toBase58(), job_id: jobId.toString(), signature, reward: reward.toString(), spec_uri: specUri });
 

@@ -173,6 +173,12 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
         &ops[0],
     );
 
+    send(
+        env,
+        "poster_init",
+        ix::poster_init(poster.pubkey(), market),
+        &poster,
+    );
     let mut jobs = Vec::new();
     let mut next_id = 0;
     for _ in 0..6 {
@@ -192,6 +198,11 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
         );
         jobs.push(job);
     }
+    let offer = |env: &TestEnv, job| {
+        env.get::<tensorgrid_client::state::Job>(&job)
+            .expect("the job exists")
+            .offer()
+    };
     let submit = || JobSubmitArgs {
         result_uri: uri('r'),
         ..submit_args()
@@ -204,7 +215,12 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     };
     // Job 0: accept. Job 1: finalize. Jobs 2 and 3: dispute, resolved each way.
     for (n, &job) in jobs[..4].iter().enumerate() {
-        send(env, "job_claim", ix::job_claim(keys(0), job), &ops[0]);
+        send(
+            env,
+            "job_claim",
+            ix::job_claim(keys(0), job, offer(env, job)),
+            &ops[0],
+        );
         send(
             env,
             "job_submit",
@@ -241,10 +257,20 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     // Job 4: abandoned by one worker, claimed by the other, reclaimed after a missed
     // deadline, then cancelled.
     let job = jobs[4];
-    send(env, "job_claim", ix::job_claim(keys(1), job), &ops[1]);
+    send(
+        env,
+        "job_claim",
+        ix::job_claim(keys(1), job, offer(env, job)),
+        &ops[1],
+    );
     send(env, "job_abandon", ix::job_abandon(keys(1), job), &ops[1]);
     env.warp(tensorgrid_client::constants::REOPEN_COOLDOWN_S + 1);
-    send(env, "job_claim", ix::job_claim(keys(0), job), &ops[0]);
+    send(
+        env,
+        "job_claim",
+        ix::job_claim(keys(0), job, offer(env, job)),
+        &ops[0],
+    );
     env.warp(3_601);
     let cranker = key(env, SOL);
     let reclaim = ix::job_reclaim(cranker.pubkey(), keys(0).worker, job);
@@ -257,7 +283,12 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     );
     // Job 5: disputed, and the dispute times out.
     let job = jobs[5];
-    send(env, "job_claim", ix::job_claim(keys(1), job), &ops[1]);
+    send(
+        env,
+        "job_claim",
+        ix::job_claim(keys(1), job, offer(env, job)),
+        &ops[1],
+    );
     send(
         env,
         "job_submit",
@@ -322,13 +353,14 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
 }
 
 /// Every instruction the program has, in the order the README lists them.
-pub const INSTRUCTIONS: [&str; 17] = [
+pub const INSTRUCTIONS: [&str; 18] = [
     "market_init",
     "market_update",
     "market_withdraw_fees",
     "worker_register",
     "worker_update",
     "worker_deregister",
+    "poster_init",
     "job_post",
     "job_cancel",
     "job_claim",

@@ -11,7 +11,10 @@ use tensorgrid_client::{
     error_code,
     instructions::{self as ix, SettleKeys, WorkerKeys},
     pda,
-    state::{DeviceKind, DeviceRequirement, Hardware, Job, JobRequirements, Market, MarketParams},
+    state::{
+        DeviceKind, DeviceRequirement, Hardware, Job, JobOffer, JobRequirements, Market,
+        MarketParams,
+    },
     TensorgridError,
 };
 
@@ -55,6 +58,7 @@ pub fn any_device() -> JobRequirements {
     }
 }
 
+/// A job posted in a market with the default parameters (the terms agreed to are those).
 pub fn job_args(reward: u64) -> JobPostArgs {
     JobPostArgs {
         job_id: fresh_job_id(),
@@ -63,6 +67,7 @@ pub fn job_args(reward: u64) -> JobPostArgs {
         spec_uri: "file:///jobs/digits-mlp.json".into(),
         requirements: any_device(),
         max_duration_s: 3_600,
+        terms: default_params().job_terms(),
     }
 }
 
@@ -122,14 +127,55 @@ impl MarketFx {
         }
     }
 
-    pub fn post_ix(&self, poster: &Pubkey, args: JobPostArgs) -> ix::Instruction {
-        ix::job_post(*poster, self.address, args)
+    /// A wallet funded with `lamports` whose poster account in this market exists (its rent
+    /// and fee paid from another wallet, so the balance is exactly `lamports`).
+    pub fn poster(&self, env: &mut TestEnv, lamports: u64) -> Keypair {
+        let poster = env.funded(lamports + SOL);
+        self.init_poster(env, &poster);
+        let extra = env.lamports(&poster.pubkey()) - lamports;
+        let sink = Keypair::new().pubkey();
+        env.send(
+            &[anchor_lang::solana_program::system_instruction::transfer(
+                &poster.pubkey(),
+                &sink,
+                extra - 5_000,
+            )],
+            &[&poster],
+        )
+        .expect("trim the poster's balance");
+        assert_eq!(env.lamports(&poster.pubkey()), lamports);
+        poster
     }
 
-    /// Posts a job from `poster`; panics if it fails.
+    /// Creates `poster`'s account in this market unless it exists.
+    pub fn init_poster(&self, env: &mut TestEnv, poster: &Keypair) {
+        let account = pda::poster(&self.address, &poster.pubkey()).0;
+        if env.account(&account).is_none() {
+            env.send(&[ix::poster_init(poster.pubkey(), self.address)], &[poster])
+                .expect("poster_init");
+        }
+    }
+
+    /// A `job_post` of `args` as given (terms included), the poster's account created first.
+    pub fn post_ix(
+        &self,
+        env: &mut TestEnv,
+        poster: &Keypair,
+        args: JobPostArgs,
+    ) -> ix::Instruction {
+        self.init_poster(env, poster);
+        ix::job_post(poster.pubkey(), self.address, args)
+    }
+
+    /// Posts a job from `poster`, agreeing to the market's current terms (whatever
+    /// `args.terms` says), as a client that reads the market first does; panics if it fails.
     pub fn post(&self, env: &mut TestEnv, poster: &Keypair, args: JobPostArgs) -> JobFx {
         let id = args.job_id;
-        let ix = ix::job_post(poster.pubkey(), self.address, args);
+        let args = JobPostArgs {
+            terms: self.state(env).params.job_terms(),
+            ..args
+        };
+        let ix = self.post_ix(env, poster, args);
         env.send(&[ix], &[poster]).expect("job_post");
         JobFx {
             address: pda::job(&self.address, &poster.pubkey(), id).0,
@@ -167,11 +213,15 @@ impl WorkerFx {
         env.get(&self.address).expect("worker exists")
     }
 
+    /// Claims `job`, agreeing to the job as the chain shows it now.
     pub fn claim(&self, env: &mut TestEnv, job: &JobFx) -> TxResult {
-        env.send(
-            &[ix::job_claim(self.keys(), job.address)],
-            &[&self.operator],
-        )
+        let ix = self.claim_ix(env, job);
+        env.send(&[ix], &[&self.operator])
+    }
+
+    /// A `job_claim` agreeing to `job` as the chain shows it now.
+    pub fn claim_ix(&self, env: &TestEnv, job: &JobFx) -> ix::Instruction {
+        ix::job_claim(self.keys(), job.address, job.offer(env))
     }
 
     pub fn submit(&self, env: &mut TestEnv, job: &JobFx) -> TxResult {
@@ -192,6 +242,11 @@ pub struct JobFx {
 impl JobFx {
     pub fn state(&self, env: &TestEnv) -> Option<Job> {
         env.get(&self.address)
+    }
+
+    /// What a claim agrees to: the job as the chain shows it now (the job must exist).
+    pub fn offer(&self, env: &TestEnv) -> JobOffer {
+        self.state(env).expect("the job exists").offer()
     }
 }
 

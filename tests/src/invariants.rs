@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use anchor_lang::{prelude::Pubkey, Discriminator};
 use tensorgrid_client::{
-    decode_account,
-    state::{Job, JobState, Market, Worker},
+    decode_account, pda,
+    state::{Job, JobState, Market, Poster, Worker},
     PROGRAM_ID,
 };
 
@@ -15,13 +15,16 @@ use crate::env::TestEnv;
 /// - each market's parameters are valid and its lamports back rent + unclaimed fees;
 /// - each worker holds rent + stake + earnings; a deregistered one holds neither stake nor job;
 /// - each job holds rent + reward + compensation (escrow fully backed) and its fields fit its
-///   state;
+///   state, and its id is below its poster's `next_job_id` (so no later post can take its
+///   address);
+/// - each poster account sits at its PDA and has posted no more jobs than ids it used;
 /// - a worker's `active_job` and a job's `worker` point at each other (so a worker holds at
 ///   most one active job, and every non-open job is held by exactly one worker), and a held
 ///   job's collateral is covered by its worker's stake.
 pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
     let mut workers: HashMap<Pubkey, Worker> = HashMap::new();
     let mut jobs: HashMap<Pubkey, Job> = HashMap::new();
+    let mut posters: HashMap<Pubkey, Poster> = HashMap::new();
     for (key, acc) in env.svm.get_program_accounts(&PROGRAM_ID) {
         let rent = env.rent_exempt(acc.data.len()) as u128;
         let lamports = acc.lamports as u128;
@@ -70,6 +73,23 @@ pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
                 ));
             }
             jobs.insert(key, j);
+        } else if disc == Poster::DISCRIMINATOR {
+            let p: Poster = decode_account(&acc.data).map_err(|e| format!("{key}: {e}"))?;
+            if key != pda::poster(&p.market, &p.wallet).0 || p.jobs_posted > p.next_job_id {
+                return Err(format!("poster {key}: {p:?}"));
+            }
+            posters.insert(key, p);
+        }
+    }
+    for (jkey, j) in &jobs {
+        let poster = posters
+            .get(&pda::poster(&j.market, &j.poster).0)
+            .ok_or_else(|| format!("job {jkey}: its poster has no poster account"))?;
+        if j.job_id >= poster.next_job_id {
+            return Err(format!(
+                "job {jkey}: id {} not below its poster's next id {}",
+                j.job_id, poster.next_job_id
+            ));
         }
     }
     for (wkey, w) in &workers {

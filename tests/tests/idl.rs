@@ -7,7 +7,7 @@ use serde_json::Value;
 use tensorgrid::instructions::*;
 use tensorgrid_client::{
     instructions::{self as ix, Instruction, SettleKeys, WorkerKeys},
-    state::{DeviceKind, Hardware, MarketParams},
+    state::{DeviceKind, Hardware, JobOffer, MarketParams},
 };
 use tensorgrid_harness::{
     fixtures::{default_params, job_args, submit_args},
@@ -35,8 +35,7 @@ fn committed_idl_is_fresh() {
     );
     assert_eq!(
         idl["errors"].as_array().unwrap().len(),
-        tensorgrid_client::error_code(tensorgrid_client::TensorgridError::InvariantViolated)
-            as usize
+        tensorgrid_client::error_code(tensorgrid_client::TensorgridError::JobIdUsed) as usize
             - 6000
             + 1
     );
@@ -57,6 +56,14 @@ fn builders() -> Vec<(&'static str, Instruction)> {
         poster: k(),
     };
     let params: MarketParams = default_params();
+    let a = job_args(1);
+    let offer = JobOffer {
+        reward: a.reward,
+        spec_hash: a.spec_hash,
+        requirements: a.requirements,
+        max_duration_s: a.max_duration_s,
+        terms: a.terms,
+    };
     let hardware = Hardware {
         device: DeviceKind::Cpu,
         vram_mib: 0,
@@ -90,9 +97,10 @@ fn builders() -> Vec<(&'static str, Instruction)> {
             ix::worker_update(k(), k(), k(), WorkerUpdateArgs::default()),
         ),
         ("worker_deregister", ix::worker_deregister(k(), k())),
+        ("poster_init", ix::poster_init(k(), k())),
         ("job_post", ix::job_post(k(), k(), job_args(1))),
         ("job_cancel", ix::job_cancel(k(), k())),
-        ("job_claim", ix::job_claim(w(), k())),
+        ("job_claim", ix::job_claim(w(), k(), offer)),
         ("job_abandon", ix::job_abandon(w(), k())),
         ("job_submit", ix::job_submit(w(), k(), submit_args())),
         ("job_accept", ix::job_accept(s())),

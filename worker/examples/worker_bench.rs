@@ -100,25 +100,26 @@ impl Bench {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
-        self.net
+        let posting = self
+            .net
             .client()
-            .send(
-                &[ix::job_post(
-                    self.poster.pubkey(),
-                    market,
-                    JobPostArgs {
-                        job_id: id,
-                        reward: SOL / 2,
-                        spec_hash: *hash,
-                        spec_uri: uri.clone(),
-                        requirements: defaults::any_device(),
-                        max_duration_s: 7_200,
-                    },
-                )],
-                &[&self.poster],
-            )
+            .post_context(&market, &self.poster.pubkey())
             .await
             .unwrap();
+        let ixs = posting.instructions(
+            self.poster.pubkey(),
+            market,
+            JobPostArgs {
+                job_id: id,
+                reward: SOL / 2,
+                spec_hash: *hash,
+                spec_uri: uri.clone(),
+                requirements: defaults::any_device(),
+                max_duration_s: 7_200,
+                terms: posting.terms(),
+            },
+        );
+        self.net.client().send(&ixs, &[&self.poster]).await.unwrap();
         let (posted, claimed) = poller.await.unwrap();
         (job, posted, claimed)
     }

@@ -23,7 +23,7 @@ use tensorgrid_client::{
         read_keypair, Backoff, ChainClient, ChainConfig, ChainError, FeedConfig, JobQuery,
         PriorityFeeConfig,
     },
-    state::{Job, JobState, Worker as WorkerAccount},
+    state::{Job, JobOffer, JobState, Worker as WorkerAccount},
     tensorgrid::{
         constants::REOPEN_COOLDOWN_S,
         instructions::{WorkerRegisterArgs, WorkerUpdateArgs},
@@ -484,7 +484,7 @@ impl Daemon {
         };
         if account.state != JobState::Open
             || account.market != w.market
-            || account.barred_worker == w.keys().worker
+            || account.is_barred(&w.keys().worker)
         {
             return Next::Done;
         }
@@ -527,7 +527,7 @@ impl Daemon {
                     tracing::error!(%job, error = %e, "cannot keep the spec in the work dir");
                     return Next::Later(Duration::from_secs(30));
                 }
-                match self.work(job, &spec, &bytes).await {
+                match self.work(job, &account.offer(), &spec, &bytes).await {
                     // Failing again and again (a paused market, an RPC down): wait longer.
                     Next::Later(after) => {
                         let n = self.attempts.entry(job).or_insert(0);
@@ -625,10 +625,10 @@ impl Daemon {
     }
 
     /// Claims (unless already claimed) and works the job to its submission.
-    async fn work(&self, job: Pubkey, spec: &JobSpec, bytes: &[u8]) -> Next {
+    async fn work(&self, job: Pubkey, expected: &JobOffer, spec: &JobSpec, bytes: &[u8]) -> Next {
         let w = &self.worker;
         let started = Instant::now();
-        match w.work_on(job, spec, bytes).await {
+        match w.work_on(job, expected, spec, bytes).await {
             Ok(done) => {
                 if done.fresh {
                     tracing::info!(%job, result_hash = %done.result_hash, secs = format!("{:.1}", started.elapsed().as_secs_f64()), "submitted; waiting for payment");
@@ -749,7 +749,10 @@ impl Daemon {
                         return false;
                     }
                 }
-                matches!(self.work(job, &spec, &bytes).await, Next::Done)
+                matches!(
+                    self.work(job, &account.offer(), &spec, &bytes).await,
+                    Next::Done
+                )
             }
             JobState::Submitted | JobState::Disputed => {
                 self.await_payment(job, &account, now).await

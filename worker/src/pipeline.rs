@@ -16,7 +16,7 @@ use tensorgrid_client::{
     instructions::{self as ix, WorkerKeys},
     pda,
     rpc::{ChainClient, ChainError},
-    state::{Hardware, JobState},
+    state::{Hardware, JobOffer, JobState},
     tensorgrid::instructions::JobSubmitArgs,
     TensorgridError,
 };
@@ -130,10 +130,12 @@ impl Worker {
     }
 
     /// Takes `job` (whose spec, `spec_bytes`, passed the precheck) through every stage not yet
-    /// recorded.
+    /// recorded. A claim agrees to `expected` (the job as read for the precheck): the program
+    /// refuses it if the job changed since.
     pub async fn work_on(
         &self,
         job: Pubkey,
+        expected: &JobOffer,
         spec: &JobSpec,
         spec_bytes: &[u8],
     ) -> Result<Submitted, JobError> {
@@ -142,7 +144,7 @@ impl Worker {
             Some(s) => s,
             None => {
                 self.status.stage(&name, "claiming");
-                self.claim(job).await?
+                self.claim(job, expected).await?
             }
         };
         loop {
@@ -246,11 +248,11 @@ impl Worker {
         }
     }
 
-    async fn claim(&self, job: Pubkey) -> Result<Stage, JobError> {
+    async fn claim(&self, job: Pubkey, expected: &JobOffer) -> Result<Stage, JobError> {
         match self
             .chain
             .send(
-                &[ix::job_claim(self.keys(), job)],
+                &[ix::job_claim(self.keys(), job, *expected)],
                 &[self.operator.as_ref()],
             )
             .await
@@ -260,6 +262,12 @@ impl Worker {
                 return Err(match e.program_error() {
                     Some(TensorgridError::JobNotOpen | TensorgridError::ClaimBarred) => {
                         tracing::info!(%job, "claimed by another worker first");
+                        JobError::Lost(e.to_string())
+                    }
+                    // The job is not what was checked (a cancel and a new post at its
+                    // address, before the claim landed): nothing was taken.
+                    Some(TensorgridError::OfferChanged) => {
+                        tracing::warn!(%job, "the job changed between the check and the claim; not claimed");
                         JobError::Lost(e.to_string())
                     }
                     Some(TensorgridError::JobCoolingDown) => JobError::NotYet(

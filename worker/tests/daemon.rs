@@ -102,6 +102,14 @@ impl Rig {
             .await
             .unwrap();
         let poster = Keypair::try_from(&net.account("poster").to_bytes()[..]).unwrap();
+        // The poster's account exists before any test measures the poster's balance.
+        net.client()
+            .send(
+                &[ix::poster_init(poster.pubkey(), net.market().unwrap())],
+                &[&poster],
+            )
+            .await
+            .unwrap();
         Self {
             net,
             store: Store::open("s3://tensorgrid").unwrap(),
@@ -228,25 +236,25 @@ impl Rig {
     async fn post(&mut self, uri: String, hash: [u8; 32], max_duration_s: i64) -> (Pubkey, u64) {
         let id = self.next_id;
         self.next_id += 1;
-        let landed = self
+        let posting = self
             .client()
-            .send(
-                &[ix::job_post(
-                    self.poster.pubkey(),
-                    self.market(),
-                    JobPostArgs {
-                        job_id: id,
-                        reward: SOL / 2,
-                        spec_hash: hash,
-                        spec_uri: uri,
-                        requirements: defaults::any_device(),
-                        max_duration_s,
-                    },
-                )],
-                &[&self.poster],
-            )
+            .post_context(&self.market(), &self.poster.pubkey())
             .await
             .unwrap();
+        let ixs = posting.instructions(
+            self.poster.pubkey(),
+            self.market(),
+            JobPostArgs {
+                job_id: id,
+                reward: SOL / 2,
+                spec_hash: hash,
+                spec_uri: uri,
+                requirements: defaults::any_device(),
+                max_duration_s,
+                terms: posting.terms(),
+            },
+        );
+        let landed = self.client().send(&ixs, &[&self.poster]).await.unwrap();
         let fee = self.client().outcome(&landed.signature).await.unwrap().fee;
         (pda::job(&self.market(), &self.poster.pubkey(), id).0, fee)
     }

@@ -103,6 +103,11 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
         status: Default::default(),
         cancel: Default::default(),
     };
+    client
+        .send(&[ix::poster_init(poster.pubkey(), market)], &[poster])
+        .await
+        .unwrap();
+    let terms = client.market(&market).await.unwrap().params.job_terms();
     let post = |job_id: u64, spec_uri: String, bytes: &[u8]| {
         ix::job_post(
             poster.pubkey(),
@@ -114,6 +119,7 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
                 spec_uri,
                 requirements: defaults::any_device(),
                 max_duration_s: 3_600,
+                terms,
             },
         )
     };
@@ -137,7 +143,10 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
         |_| 5.0,
     )
     .unwrap();
-    let done = worker.work_on(job, &plan.spec, &spec_bytes).await.unwrap();
+    let done = worker
+        .work_on(job, &account.offer(), &plan.spec, &spec_bytes)
+        .await
+        .unwrap();
     let submitted = client.job(&job).await.unwrap().unwrap();
     assert_eq!(submitted.state, JobState::Submitted);
     assert_eq!(hex::encode(submitted.result_hash), done.result_hash);
@@ -148,7 +157,10 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
         .unwrap();
     assert_eq!(hex::encode(Sha256::digest(&manifest)), done.result_hash);
     // Running it again (a restart after the submission) sends nothing new.
-    let again = worker.work_on(job, &plan.spec, &spec_bytes).await.unwrap();
+    let again = worker
+        .work_on(job, &account.offer(), &plan.spec, &spec_bytes)
+        .await
+        .unwrap();
     assert_eq!(again.signature, done.signature);
     assert!(matches!(
         worker.work.stage(&job.to_string()).unwrap(),
@@ -198,7 +210,7 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
     .unwrap();
     let stake_before = client.worker(&worker_key).await.unwrap().unwrap().stake;
     let err = worker
-        .work_on(job2, &plan2.spec, &bad_bytes)
+        .work_on(job2, &account2.offer(), &plan2.spec, &bad_bytes)
         .await
         .unwrap_err();
     assert!(
@@ -234,7 +246,11 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
     let job3 = pda::job(&market, &poster.pubkey(), 3).0;
     client
         .send(
-            &[ix::job_claim(worker.keys(), job3)],
+            &[ix::job_claim(
+                worker.keys(),
+                job3,
+                client.job(&job3).await.unwrap().unwrap().offer(),
+            )],
             &[worker.operator.as_ref()],
         )
         .await
@@ -252,7 +268,10 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
     net.warp_to(claimed.deadline - 30).await.unwrap();
     let stake_before = client.worker(&worker_key).await.unwrap().unwrap().stake;
     let plan3 = tensorgrid_train::spec::JobSpec::from_json(&late_bytes).unwrap();
-    let err = worker.work_on(job3, &plan3, &late_bytes).await.unwrap_err();
+    let err = worker
+        .work_on(job3, &claimed.offer(), &plan3, &late_bytes)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, JobError::GaveUp(ref why) if why.contains("no time left")),
         "{err}"

@@ -225,6 +225,16 @@ pub fn event(e: &Event) -> EventLine {
             ),
             json!({"worker": d.worker.to_string(), "stake_returned": d.stake_returned, "earnings_returned": d.earnings_returned}),
         ),
+        Event::PosterInitialized(p) => (
+            "poster account created",
+            format!(
+                "poster {} can post in market {} ({} SOL of rent, kept)",
+                p.poster,
+                p.market,
+                sol(p.rent_paid)
+            ),
+            json!({"market": p.market.to_string(), "poster": p.poster.to_string(), "account": p.account.to_string(), "rent_paid": p.rent_paid}),
+        ),
         Event::MarketInitialized(m) => (
             "market created",
             format!("market {} (id {}) created", m.market, m.market_id),

@@ -103,6 +103,9 @@ struct Ledger {
     start: Vec<(Pubkey, u64)>,
     /// Transactions that existed when the ledger opened (not this scenario's).
     old: HashSet<String>,
+    /// Accounts a wallet created and keeps (its poster account, whose rent stays in it):
+    /// counted as part of that wallet.
+    kept: HashMap<Pubkey, Pubkey>,
 }
 
 #[derive(serde::Deserialize)]
@@ -121,6 +124,7 @@ impl Ledger {
         Self {
             start,
             old: signatures(w).await,
+            kept: HashMap::new(),
         }
     }
 
@@ -128,6 +132,19 @@ impl Ledger {
         if !self.start.iter().any(|(k, _)| *k == account) {
             self.start.push((account, 0));
         }
+    }
+
+    /// `account`, created by `wallet` and kept, counts as part of `wallet` from now on.
+    fn keep(&mut self, wallet: Pubkey, account: Pubkey) {
+        self.add(account);
+        self.kept.insert(wallet, account);
+    }
+
+    /// `ks` with the accounts their wallets keep.
+    fn party(&self, ks: &[Pubkey]) -> Vec<Pubkey> {
+        ks.iter()
+            .flat_map(|k| std::iter::once(*k).chain(self.kept.get(k).copied()))
+            .collect()
     }
 
     /// The fees of this scenario's transactions, by the wallet that paid them (each read back
@@ -191,6 +208,7 @@ impl Ledger {
         };
         let mut grouped = HashSet::new();
         for (group, amount) in expected {
+            let group = &self.party(group);
             for k in group.iter() {
                 assert!(start.contains_key(k), "{k} is not in the ledger");
                 assert!(grouped.insert(*k), "{k} is in two groups");
@@ -202,8 +220,13 @@ impl Ledger {
                 "{group:?}: expected {amount} less {paid} in fees"
             );
         }
-        for (k, _) in self.start.iter().filter(|(k, _)| !grouped.contains(k)) {
-            let (moved, paid) = change(&[*k]);
+        let kept: HashSet<Pubkey> = self.kept.values().copied().collect();
+        for (k, _) in self
+            .start
+            .iter()
+            .filter(|(k, _)| !grouped.contains(k) && !kept.contains(k))
+        {
+            let (moved, paid) = change(&self.party(&[*k]));
             assert_eq!(moved, -paid, "{k} should have changed by its fees only");
         }
         let total_paid: u64 = fees.values().sum();
@@ -339,10 +362,19 @@ impl World {
         }
     }
 
-    /// Posts `spec` as the poster through the CLI; the job's address (the ledger follows it).
+    /// Posts `spec` as the poster through the CLI; the job's address (the ledger follows it,
+    /// and the poster account the first post creates, as part of the poster's wallet).
     fn post_job(&self, ledger: &mut Ledger, spec: &std::path::Path, reward: &str) -> Pubkey {
         let (job, out) = self.post("poster", spec, reward);
-        assert_eq!(events(&out), ["posted"]);
+        let poster = self.key("poster");
+        let account = tensorgrid_client::pda::poster(&self.market, &poster).0;
+        let names = events(&out);
+        if names == ["poster account created", "posted"] {
+            assert!(!ledger.kept.contains_key(&poster), "created twice");
+            ledger.keep(poster, account);
+        } else {
+            assert_eq!(names, ["posted"]);
+        }
         ledger.add(job);
         job
     }

@@ -8,7 +8,7 @@ use TensorgridError::*;
 
 /// Every program error in code order (6000, 6001, ...). The test below pins this list against
 /// the committed IDL, so a new variant cannot be forgotten here.
-pub const ALL: [TensorgridError; 46] = [
+pub const ALL: [TensorgridError; 49] = [
     MarketPaused,
     InvalidBps,
     InvalidWindow,
@@ -55,6 +55,9 @@ pub const ALL: [TensorgridError; 46] = [
     RecipientMismatch,
     ArithmeticOverflow,
     InvariantViolated,
+    TermsChanged,
+    OfferChanged,
+    JobIdUsed,
 ];
 
 /// The on-chain code of a program error (what a failed transaction reports as `Custom(code)`).

@@ -3,7 +3,7 @@
 //! what the accounts structs (and therefore the IDL) declare.
 
 use anchor_lang::{prelude::Pubkey, system_program, InstructionData, ToAccountMetas};
-use tensorgrid::{accounts as acc, instruction as data, instructions::*};
+use tensorgrid::{accounts as acc, instruction as data, instructions::*, state::JobOffer};
 
 pub use anchor_lang::solana_program::instruction::Instruction;
 
@@ -108,12 +108,29 @@ pub fn worker_deregister(operator: Pubkey, worker: Pubkey) -> Instruction {
     )
 }
 
-/// Posts at `pda::job(market, poster, args.job_id)`.
+/// Creates `poster`'s account in `market` (once, before its first post).
+pub fn poster_init(poster: Pubkey, market: Pubkey) -> Instruction {
+    build(
+        acc::PosterInit {
+            poster,
+            market,
+            poster_account: pda::poster(&market, &poster).0,
+            system_program: system_program::ID,
+            event_authority: pda::event_authority(),
+            program: program_id(),
+        },
+        data::PosterInit {},
+    )
+}
+
+/// Posts at `pda::job(market, poster, args.job_id)`; the poster account must exist
+/// ([`poster_init`]).
 pub fn job_post(poster: Pubkey, market: Pubkey, args: JobPostArgs) -> Instruction {
     build(
         acc::JobPost {
             poster,
             market,
+            poster_account: pda::poster(&market, &poster).0,
             job: pda::job(&market, &poster, args.job_id).0,
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
@@ -143,7 +160,9 @@ pub struct WorkerKeys {
     pub worker: Pubkey,
 }
 
-pub fn job_claim(w: WorkerKeys, job: Pubkey) -> Instruction {
+/// Claims `job` agreeing to `expected` (`Job::offer()` of the account as read); the program
+/// refuses the claim if the job differs when it lands.
+pub fn job_claim(w: WorkerKeys, job: Pubkey, expected: JobOffer) -> Instruction {
     build(
         acc::JobClaim {
             operator: w.operator,
@@ -153,7 +172,9 @@ pub fn job_claim(w: WorkerKeys, job: Pubkey) -> Instruction {
             event_authority: pda::event_authority(),
             program: program_id(),
         },
-        data::JobClaim {},
+        data::JobClaim {
+            args: JobClaimArgs { expected },
+        },
     )
 }
 

@@ -31,9 +31,11 @@ pub mod job {
     pub const CHALLENGE_ENDS_AT: usize = 280;
     pub const DISPUTE_ENDS_AT: usize = 288;
     pub const REOPENED_AT: usize = 296;
-    pub const BARRED_WORKER: usize = 304;
+    pub const REOPENS: usize = 304;
+    /// Eight `Worker` keys (`BARRED_WORKERS`), 32 bytes each.
+    pub const BARRED_WORKERS: usize = 308;
     /// Where the variable-length part (spec URI, result URI) starts.
-    pub const SPEC_URI: usize = 337;
+    pub const SPEC_URI: usize = 565;
 }
 
 /// `Worker` field offsets.
@@ -52,6 +54,14 @@ pub mod worker {
     pub const VRAM_MIB: usize = 187;
     /// Where the variable-length label starts.
     pub const LABEL: usize = 191;
+}
+
+/// `Poster` field offsets (the account has no variable-length part).
+pub mod poster {
+    pub const MARKET: usize = 8;
+    pub const WALLET: usize = 40;
+    pub const NEXT_JOB_ID: usize = 72;
+    pub const JOBS_POSTED: usize = 80;
 }
 
 /// `Market` field offsets.
@@ -122,7 +132,8 @@ mod tests {
             challenge_ends_at: 19,
             dispute_ends_at: 20,
             reopened_at: 23,
-            barred_worker: key(21),
+            reopens: 0x0a0b0c0d,
+            barred_workers: std::array::from_fn(|i| key(30 + i as u8)),
             bump: 22,
             spec_uri: spec_uri.into(),
             result_uri: result_uri.into(),
@@ -158,7 +169,11 @@ mod tests {
             assert_eq!(i64_at(&d, CHALLENGE_ENDS_AT), 19);
             assert_eq!(i64_at(&d, DISPUTE_ENDS_AT), 20);
             assert_eq!(i64_at(&d, REOPENED_AT), 23);
-            assert_eq!(&d[BARRED_WORKER..BARRED_WORKER + 32], key(21).as_ref());
+            assert_eq!(&d[REOPENS..REOPENS + 4], &0x0a0b0c0du32.to_le_bytes());
+            for i in 0..8 {
+                let at = BARRED_WORKERS + 32 * i;
+                assert_eq!(&d[at..at + 32], key(30 + i as u8).as_ref());
+            }
             assert_eq!(d[SPEC_URI - 1], 22, "bump just before the URIs");
             assert_eq!(
                 &d[SPEC_URI..SPEC_URI + 4],
@@ -206,6 +221,24 @@ mod tests {
             assert_eq!(&d[LABEL..LABEL + 4], &(label.len() as u32).to_le_bytes());
             assert!(d.len() <= Worker::SPACE);
         }
+    }
+
+    #[test]
+    fn poster_offsets_match_a_serialised_poster() {
+        use super::poster::*;
+        let p = Poster {
+            market: key(1),
+            wallet: key(2),
+            next_job_id: 3,
+            jobs_posted: 4,
+            bump: 5,
+        };
+        let d = bytes(&p);
+        assert_eq!(&d[MARKET..MARKET + 32], key(1).as_ref());
+        assert_eq!(&d[WALLET..WALLET + 32], key(2).as_ref());
+        assert_eq!(u64_at(&d, NEXT_JOB_ID), 3);
+        assert_eq!(u64_at(&d, JOBS_POSTED), 4);
+        assert_eq!(d.len(), Poster::SPACE);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod events;
 pub mod instructions;
 pub mod layout;
 pub mod pda;
+pub mod post;
 #[cfg(feature = "rpc")]
 pub mod rpc;
 

@@ -1,7 +1,7 @@
 //! Program-derived addresses, from the seeds the program itself declares.
 
 use anchor_lang::prelude::Pubkey;
-use tensorgrid::constants::{JOB_SEED, MARKET_SEED, WORKER_SEED};
+use tensorgrid::constants::{JOB_SEED, MARKET_SEED, POSTER_SEED, WORKER_SEED};
 
 use crate::program_id;
 
@@ -15,6 +15,14 @@ pub fn market(authority: &Pubkey, market_id: u64) -> (Pubkey, u8) {
 pub fn worker(market: &Pubkey, operator: &Pubkey) -> (Pubkey, u8) {
     Pubkey::find_program_address(
         &[WORKER_SEED, market.as_ref(), operator.as_ref()],
+        &program_id(),
+    )
+}
+
+/// A poster's account in a market: its job-id counter.
+pub fn poster(market: &Pubkey, wallet: &Pubkey) -> (Pubkey, u8) {
+    Pubkey::find_program_address(
+        &[POSTER_SEED, market.as_ref(), wallet.as_ref()],
         &program_id(),
     )
 }

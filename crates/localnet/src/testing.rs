@@ -207,6 +207,7 @@ pub fn job_post_args(
         spec_uri: format!("https://example.org/specs/{job_id}.json"),
         requirements: tensorgrid_client::defaults::any_device(),
         max_duration_s: 3_600,
+        terms: tensorgrid_client::defaults::market_params().job_terms(),
     }
 }
 

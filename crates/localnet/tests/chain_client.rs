@@ -69,9 +69,14 @@ async fn claimed_job(net: &Localnet) -> (WorkerKeys, Pubkey) {
     let market = net.market().unwrap();
     let wk = register(net).await;
     let job = pda::job(&market, &poster.pubkey(), 1).0;
-    let post = ix::job_post(poster.pubkey(), market, post_args(1));
-    net.client().send(&[post], &[poster]).await.unwrap();
-    let claim = ix::job_claim(wk, job);
+    let post = net
+        .client()
+        .post_instructions(&poster.pubkey(), &market, post_args(1))
+        .await
+        .unwrap();
+    net.client().send(&post, &[poster]).await.unwrap();
+    let offer = net.client().job(&job).await.unwrap().unwrap().offer();
+    let claim = ix::job_claim(wk, job, offer);
     net.client()
         .send(&[claim], &[net.account("operator")])
         .await
@@ -100,7 +105,10 @@ async fn a_dead_first_endpoint_fails_over_and_no_endpoint_is_a_clear_error_with_
     assert_eq!(client.active_url(), net.rpc_url());
     client
         .send(
-            &[ix::job_post(poster.pubkey(), market, post_args(1))],
+            &net.client()
+                .post_instructions(&poster.pubkey(), &market, post_args(1))
+                .await
+                .unwrap(),
             &[poster],
         )
         .await
@@ -118,7 +126,10 @@ async fn a_dead_first_endpoint_fails_over_and_no_endpoint_is_a_clear_error_with_
     let before = net.client().balance(&poster.pubkey()).await.unwrap();
     let err = dead
         .send(
-            &[ix::job_post(poster.pubkey(), market, post_args(2))],
+            &net.client()
+                .post_instructions(&poster.pubkey(), &market, post_args(2))
+                .await
+                .unwrap(),
             &[poster],
         )
         .await
@@ -205,7 +216,10 @@ async fn program_errors_come_back_as_their_variant_and_message_before_anything_i
     let empty = Keypair::new();
     let err = client
         .send(
-            &[ix::job_post(empty.pubkey(), market, post_args(2))],
+            &client
+                .post_instructions(&empty.pubkey(), &market, post_args(2))
+                .await
+                .unwrap(),
             &[&empty],
         )
         .await
@@ -214,7 +228,10 @@ async fn program_errors_come_back_as_their_variant_and_message_before_anything_i
     let poor = net.funded(SOL / 2).await.unwrap();
     let err = client
         .send(
-            &[ix::job_post(poor.pubkey(), market, post_args(3))],
+            &client
+                .post_instructions(&poor.pubkey(), &market, post_args(3))
+                .await
+                .unwrap(),
             &[&poor],
         )
         .await
@@ -277,7 +294,8 @@ async fn with_the_clock_moved_past_the_deadline_a_third_party_reclaims_over_rpc(
     );
     let reopened = client.job(&job).await.unwrap().unwrap();
     assert_eq!(reopened.state, JobState::Open);
-    assert_eq!(reopened.barred_worker, wk.worker);
+    assert_eq!(reopened.barred_workers[0], wk.worker);
+    assert!(reopened.is_barred(&wk.worker));
 }
 
 /// A client for `net` through a proxy, confirming at "confirmed".

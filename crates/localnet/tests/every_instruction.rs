@@ -94,16 +94,44 @@ enum Step {
     WithdrawEarnings,
 }
 
+/// The market's parameters after the flow's `market_update`: what every job agrees to.
+fn updated_params() -> tensorgrid_client::state::MarketParams {
+    tensorgrid_client::state::MarketParams {
+        fee_bps: 300,
+        ..default_market_params()
+    }
+}
+
+fn post_args(id: u64) -> JobPostArgs {
+    JobPostArgs {
+        terms: updated_params().job_terms(),
+        ..job_post_args(id, SOL)
+    }
+}
+
 fn post(p: &Parties, id: u64) -> Step {
     Step::Tx(
         "job_post",
-        ix::job_post(p.poster.pubkey(), p.market(), job_post_args(id, SOL)),
+        ix::job_post(p.poster.pubkey(), p.market(), post_args(id)),
         Who::Poster,
     )
 }
 
+/// A claim agreeing to the job exactly as `post` made it.
 fn claim(p: &Parties, id: u64) -> Step {
-    Step::Tx("job_claim", ix::job_claim(p.wk(), p.job(id)), Who::Operator)
+    let a = post_args(id);
+    let offer = tensorgrid_client::state::JobOffer {
+        reward: a.reward,
+        spec_hash: a.spec_hash,
+        requirements: a.requirements,
+        max_duration_s: a.max_duration_s,
+        terms: a.terms,
+    };
+    Step::Tx(
+        "job_claim",
+        ix::job_claim(p.wk(), p.job(id), offer),
+        Who::Operator,
+    )
 }
 
 fn submit(p: &Parties, id: u64) -> Step {
@@ -122,7 +150,7 @@ fn submit(p: &Parties, id: u64) -> Step {
     )
 }
 
-/// All 17 instructions: each path of a job from post to a closed account.
+/// All 18 instructions: each path of a job from post to a closed account.
 fn flow(p: &Parties) -> Vec<Step> {
     let params = default_market_params();
     let hardware = |device, vram_mib, label: &str| Hardware {
@@ -148,10 +176,7 @@ fn flow(p: &Parties) -> Vec<Step> {
                 p.authority.pubkey(),
                 p.market(),
                 MarketUpdateArgs {
-                    params: Some(tensorgrid_client::state::MarketParams {
-                        fee_bps: 300,
-                        ..params
-                    }),
+                    params: Some(updated_params()),
                     paused: None,
                 },
             ),
@@ -183,6 +208,11 @@ fn flow(p: &Parties) -> Vec<Step> {
                 },
             ),
             Who::Operator,
+        ),
+        Step::Tx(
+            "poster_init",
+            ix::poster_init(p.poster.pubkey(), p.market()),
+            Who::Poster,
         ),
         // 1: accepted by the poster.
         post(p, 1),
@@ -378,7 +408,11 @@ async fn every_instruction_over_rpc_matches_litesvm_to_the_lamport() {
         net.set_lamports(&kp.pubkey(), FUNDS).await.unwrap();
     }
     let mut tracked: Vec<Pubkey> = p.all().iter().map(|(_, k)| k.pubkey()).collect();
-    tracked.extend([p.market(), p.worker()]);
+    tracked.extend([
+        p.market(),
+        p.worker(),
+        pda::poster(&p.market(), &p.poster.pubkey()).0,
+    ]);
     tracked.extend((1..=7).map(|id| p.job(id)));
     let total = |balances: &[u64]| balances.iter().map(|b| *b as i128).sum::<i128>();
     let mut before = Vec::new();
@@ -417,13 +451,13 @@ async fn every_instruction_over_rpc_matches_litesvm_to_the_lamport() {
         expected.events.len(),
         "one entry per transaction"
     );
-    assert_eq!(events.len(), 35);
+    assert_eq!(events.len(), 36);
     for ((name, got), (_, want)) in events.iter().zip(&expected.events) {
         assert!(!got.is_empty(), "{name} emitted no event");
         assert_eq!(got, want, "{name}: events differ between RPC and LiteSVM");
     }
     let names: std::collections::BTreeSet<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names.len(), 17, "every instruction sent: {names:?}");
+    assert_eq!(names.len(), 18, "every instruction sent: {names:?}");
     assert_eq!(fees, expected.fees, "the same fees");
     for (i, (name, _)) in p.all().iter().enumerate() {
         let delta = after[i] as i128 - before[i] as i128;

@@ -12,7 +12,7 @@ use std::{
 use anchor_lang::prelude::Pubkey;
 use solana_signer::Signer;
 use tensorgrid_client::{
-    instructions as ix, pda,
+    pda,
     rpc::{CancellationToken, ChainClient, ChainConfig, FeedConfig, JobFeed, JobQuery, Source},
 };
 use tensorgrid_localnet::{
@@ -26,7 +26,13 @@ async fn post(net: &Localnet, job_id: u64) -> Pubkey {
     let market = net.market().unwrap();
     let args = job_post_args(job_id, SOL);
     net.client()
-        .send(&[ix::job_post(poster.pubkey(), market, args)], &[poster])
+        .send(
+            &net.client()
+                .post_instructions(&poster.pubkey(), &market, args)
+                .await
+                .unwrap(),
+            &[poster],
+        )
         .await
         .unwrap();
     pda::job(&market, &poster.pubkey(), job_id).0

@@ -87,7 +87,8 @@ fn synthetic(i: usize, markets: &[Pubkey; 3], workers: &[Pubkey; 3]) -> Job {
         },
         dispute_ends_at: 0,
         reopened_at: 0,
-        barred_worker: Pubkey::default(),
+        reopens: 0,
+        barred_workers: [Pubkey::default(); 8],
         bump: 255,
         spec_uri: format!("https://example.org/{i}.json"),
         result_uri: String::new(),
@@ -131,7 +132,10 @@ async fn each_query_returns_exactly_its_jobs() {
     let real_args = job_post_args(99, SOL);
     client
         .send(
-            &[ix::job_post(poster.pubkey(), markets[0], real_args)],
+            &client
+                .post_instructions(&poster.pubkey(), &markets[0], real_args)
+                .await
+                .unwrap(),
             &[poster],
         )
         .await

@@ -9,9 +9,13 @@ pub const MARKET_SEED: &[u8] = b"market";
 #[constant]
 pub const WORKER_SEED: &[u8] = b"worker";
 /// `Job` PDA: `[JOB_SEED, market, poster, job_id.to_le_bytes()]`; the poster chooses `job_id`,
-/// so nobody else can take or shift the address of a job the poster has prepared.
+/// so nobody else can take or shift the address of a job the poster has prepared. Ids only
+/// grow (`Poster::next_job_id`), so an address names one job forever.
 #[constant]
 pub const JOB_SEED: &[u8] = b"job";
+/// `Poster` PDA: `[POSTER_SEED, market, wallet]`; holds the poster's next job id.
+#[constant]
+pub const POSTER_SEED: &[u8] = b"poster";
 
 /// Basis-point denominator: 10_000 bps = 100 %.
 #[constant]
@@ -32,6 +36,10 @@ pub const MAX_WINDOW_S: i64 = 30 * 24 * 3_600;
 /// sees it open and can cancel (otherwise two colluding workers could pass it back and forth).
 #[constant]
 pub const REOPEN_COOLDOWN_S: i64 = 600;
+/// Workers a job remembers as barred (each abandoned it or missed its deadline); the oldest
+/// is forgotten when a ninth is added. (`usize` constants cannot go in the IDL; it appears
+/// there as the length of `Job::barred_workers`.)
+pub const BARRED_WORKERS: usize = 8;
 /// Longest `spec_uri` / `result_uri`, in bytes. (`usize` constants cannot go in the IDL; the
 /// limit appears there as the `max_len` of the account fields.)
 pub const MAX_URI_LEN: usize = 200;

@@ -1,5 +1,23 @@
 use anchor_lang::prelude::*;
 
+/// Returns `err` from the calling function unless `cond` holds: Anchor's `require!` without
+/// its per-site error construction (source file, line and two `String`s built inline at every
+/// check). Every check calls one shared constructor instead, which keeps the `.so` small; the
+/// error code, name and message a client sees are the same.
+macro_rules! ensure {
+    ($cond:expr, $err:expr $(,)?) => {
+        if !($cond) {
+            return Err($crate::errors::fail($err));
+        }
+    };
+}
+
+/// The error value for `err` (see [`ensure!`]).
+#[inline(never)]
+pub fn fail(err: TensorgridError) -> anchor_lang::error::Error {
+    err.into()
+}
+
 /// Every rejection the program makes, each with its own code. Codes start at 6000 (Anchor's
 /// custom range) and are part of the public interface: append new variants at the end, never
 /// reorder.
@@ -97,4 +115,10 @@ pub enum TensorgridError {
     ArithmeticOverflow,
     #[msg("Account invariant violated")]
     InvariantViolated,
+    #[msg("The market's terms differ from those the post agreed to")]
+    TermsChanged,
+    #[msg("The job differs from the offer the claim agreed to")]
+    OfferChanged,
+    #[msg("Job id used: ids must grow past the poster's next_job_id")]
+    JobIdUsed,
 }

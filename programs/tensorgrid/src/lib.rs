@@ -22,7 +22,9 @@ use anchor_lang::prelude::*;
 use solana_compiler_builtins as _;
 
 pub mod constants;
+#[macro_use]
 pub mod errors;
+#[macro_use]
 pub mod events;
 pub mod instructions;
 pub mod state;
@@ -74,8 +76,15 @@ pub mod tensorgrid {
         WorkerDeregister::handler(ctx)
     }
 
+    /// Creates the signer's poster account in a market, which keeps its job ids growing (so a
+    /// job address is never used twice). Once per market, before the first `job_post`.
+    pub fn poster_init(ctx: Context<PosterInit>) -> Result<()> {
+        PosterInit::handler(ctx)
+    }
+
     /// Posts a job: escrows the reward in a new job account at `["job", market, poster, job_id]`
-    /// and fixes its money terms from the market's current parameters.
+    /// (`job_id` at least the poster's `next_job_id`) and fixes its money terms, which must be
+    /// the market's current ones exactly as the poster states them in `args.terms`.
     pub fn job_post(ctx: Context<JobPost>, args: JobPostArgs) -> Result<()> {
         JobPost::handler(ctx, args)
     }
@@ -86,9 +95,11 @@ pub mod tensorgrid {
     }
 
     /// Operator of an idle worker with enough stake and matching hardware: takes an open job
-    /// and puts the job's collateral at risk until the deadline.
-    pub fn job_claim(ctx: Context<JobClaim>) -> Result<()> {
-        JobClaim::handler(ctx)
+    /// and puts the job's collateral at risk until the deadline. `args.expected` states the
+    /// job's reward, spec hash, requirements, duration and terms as the worker read them; the
+    /// claim is refused on any difference.
+    pub fn job_claim(ctx: Context<JobClaim>, args: JobClaimArgs) -> Result<()> {
+        JobClaim::handler(ctx, args)
     }
 
     /// The holding worker, before its deadline: gives the job back, paying the abandon penalty

@@ -156,10 +156,8 @@ fn main() -> Result<()> {
     println!("\n— job 1: the happy path");
     let args = job_args(3 * SOL);
     let id = args.job_id;
-    step(
-        "job_post",
-        env.send(&[market.post_ix(&developer.pubkey(), args)], &[&developer]),
-    )?;
+    let post = market.post_ix(&mut env, &developer, args);
+    step("job_post", env.send(&[post], &[&developer]))?;
     let job = JobFx {
         address: tensorgrid_client::pda::job(&market.address, &developer.pubkey(), id).0,
         id,

@@ -9,5 +9,6 @@ mod test_job_submit;
 mod test_lifecycle;
 mod test_market;
 mod test_random_sequences;
+mod test_safe_to_join;
 mod test_terms;
 mod test_worker;

@@ -34,7 +34,7 @@ fn run_path(path: &str) {
     ];
     let start = env.total_lamports(&world);
     let mut l = Ledger { env, fees: 0 };
-    let claim = ix::job_claim(lc.worker.keys(), lc.job.address);
+    let claim = ix::job_claim(lc.worker.keys(), lc.job.address, lc.job.offer(&l.env));
     let submit = ix::job_submit(lc.worker.keys(), lc.job.address, submit_args());
     let dispute = ix::job_dispute(lc.poster.pubkey(), lc.job.address);
     let cancel = ix::job_cancel(lc.poster.pubkey(), lc.job.address);

@@ -44,7 +44,8 @@ fn abandon_pays_penalty_into_the_escrow_and_reopens() {
         ),
         (JobState::Open, None, 0, 0, penalty)
     );
-    assert_eq!(j.barred_worker, lc.worker.address);
+    assert_eq!(j.barred_workers[0], lc.worker.address);
+    assert_eq!(j.reopens, 1);
     assert!(matches!(&tx.events()[..], [Event::JobAbandoned(e)] if e.penalty == penalty));
     // Someone else can take it after the cooldown; the poster gets the penalty when the job
     // closes.
@@ -99,7 +100,7 @@ fn the_abandoning_worker_may_not_claim_again() {
     let res = env.send(
         &[
             ix::job_abandon(lc.worker.keys(), lc.job.address),
-            ix::job_claim(lc.worker.keys(), lc.job.address),
+            ix::job_claim(lc.worker.keys(), lc.job.address, lc.job.offer(&env)),
         ],
         &[&lc.worker.operator],
     );
@@ -136,7 +137,7 @@ fn a_reopened_job_waits_out_the_cooldown_so_the_poster_can_cancel() {
     let res = env.send(
         &[
             ix::job_abandon(lc.worker.keys(), lc.job.address),
-            ix::job_claim(accomplice.keys(), lc.job.address),
+            ix::job_claim(accomplice.keys(), lc.job.address, lc.job.offer(&env)),
         ],
         &[&lc.worker.operator, &accomplice.operator],
     );

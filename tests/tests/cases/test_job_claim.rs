@@ -182,7 +182,10 @@ fn claim_by_non_operator_is_rejected() {
     let mut keys = lc.worker.keys();
     keys.operator = thief.pubkey();
     assert_err(
-        env.send(&[ix::job_claim(keys, lc.job.address)], &[&thief]),
+        env.send(
+            &[ix::job_claim(keys, lc.job.address, lc.job.offer(&env))],
+            &[&thief],
+        ),
         TensorgridError::NotOperator,
     );
 }
@@ -202,7 +205,11 @@ fn claim_of_another_markets_job_is_rejected() {
     keys.market = other.address;
     assert_err(
         env.send(
-            &[ix::job_claim(keys, foreign_job.address)],
+            &[ix::job_claim(
+                keys,
+                foreign_job.address,
+                foreign_job.offer(&env),
+            )],
             &[&lc.worker.operator],
         ),
         TensorgridError::MarketMismatch,

@@ -4,7 +4,7 @@ use tensorgrid::instructions::JobPostArgs;
 use tensorgrid_client::{
     events::Event,
     instructions as ix, pda,
-    state::{DeviceRequirement, Job, JobRequirements, JobState},
+    state::{DeviceRequirement, Job, JobRequirements, JobState, Poster},
     TensorgridError,
 };
 use tensorgrid_harness::{fixtures::*, TestEnv};
@@ -15,15 +15,16 @@ fn post_escrows_reward_at_the_posters_id_fixes_terms_and_emits_event() {
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(100 * SOL);
     let rent = env.rent_exempt(Job::SPACE);
-    for (n, id) in [10u64, 3, u64::MAX].into_iter().enumerate() {
+    m.init_poster(&mut env, &poster);
+    // Ids only grow, with gaps allowed (clients pick ids whose address is cheapest to post at).
+    for (n, id) in [3u64, 10, u64::MAX - 1].into_iter().enumerate() {
         let before = env.lamports(&poster.pubkey());
         let args = JobPostArgs {
             job_id: id,
             ..job_args(SOL + n as u64)
         };
-        let tx = env
-            .send(&[m.post_ix(&poster.pubkey(), args)], &[&poster])
-            .unwrap();
+        let post = m.post_ix(&mut env, &poster, args);
+        let tx = env.send(&[post], &[&poster]).unwrap();
         let address = pda::job(&m.address, &poster.pubkey(), id).0;
         let reward = SOL + n as u64;
         assert_eq!(env.lamports(&address), rent + reward);
@@ -53,6 +54,10 @@ fn post_escrows_reward_at_the_posters_id_fixes_terms_and_emits_event() {
         }
     }
     assert_eq!(m.state(&env).jobs_posted, 3);
+    let account: Poster = env
+        .get(&pda::poster(&m.address, &poster.pubkey()).0)
+        .unwrap();
+    assert_eq!((account.next_job_id, account.jobs_posted), (u64::MAX, 3));
 }
 
 /// Review finding 9: with ids from a market counter, a griefer's `[post, cancel]` made every
@@ -65,8 +70,8 @@ fn a_third_party_cannot_preempt_a_prepared_post() {
     let griefer = env.funded(10 * SOL);
     let args = job_args(SOL);
     let id = args.job_id;
-    let prepared = m.post_ix(&poster.pubkey(), args.clone());
-    let grief = m.post_ix(&griefer.pubkey(), args.clone());
+    let prepared = m.post_ix(&mut env, &poster, args.clone());
+    let grief = m.post_ix(&mut env, &griefer, args.clone());
     let griefed = pda::job(&m.address, &griefer.pubkey(), id).0;
     env.send(
         &[grief, ix::job_cancel(griefer.pubkey(), griefed)],
@@ -78,11 +83,10 @@ fn a_third_party_cannot_preempt_a_prepared_post() {
         .get(&pda::job(&m.address, &poster.pubkey(), id).0)
         .unwrap();
     assert_eq!(job.poster, poster.pubkey());
-    // The same poster cannot reuse a live id (the account exists): nothing is taken.
+    // The same poster cannot post at a live id (the account exists): nothing is taken.
     let before = env.lamports(&poster.pubkey());
-    assert!(env
-        .send(&[m.post_ix(&poster.pubkey(), args)], &[&poster])
-        .is_err());
+    let again = m.post_ix(&mut env, &poster, args);
+    assert!(env.send(&[again], &[&poster]).is_err());
     assert_eq!(env.lamports(&poster.pubkey()), before - 5_000);
 }
 
@@ -91,7 +95,7 @@ fn post_rejects_zero_reward() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
-    let post = m.post_ix(&poster.pubkey(), job_args(0));
+    let post = m.post_ix(&mut env, &poster, job_args(0));
     assert_err(env.send(&[post], &[&poster]), TensorgridError::ZeroReward);
 }
 
@@ -101,7 +105,7 @@ fn post_rejects_reward_that_overflows_with_rent() {
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
     for reward in [u64::MAX, u64::MAX - 1_000] {
-        let post = m.post_ix(&poster.pubkey(), job_args(reward));
+        let post = m.post_ix(&mut env, &poster, job_args(reward));
         assert_err(
             env.send(&[post], &[&poster]),
             TensorgridError::ArithmeticOverflow,
@@ -119,7 +123,11 @@ fn post_rejects_reward_whose_collateral_overflows() {
     };
     let m = MarketFx::create(&mut env, params);
     let poster = env.funded(10 * SOL);
-    let post = m.post_ix(&poster.pubkey(), job_args(u64::MAX / 4));
+    let args = JobPostArgs {
+        terms: params.job_terms(),
+        ..job_args(u64::MAX / 4)
+    };
+    let post = m.post_ix(&mut env, &poster, args);
     assert_err(
         env.send(&[post], &[&poster]),
         TensorgridError::ArithmeticOverflow,
@@ -137,7 +145,11 @@ fn post_rejects_reward_whose_collateral_rounds_to_zero() {
     };
     let m = MarketFx::create(&mut env, params);
     let poster = env.funded(10 * SOL);
-    let post = m.post_ix(&poster.pubkey(), job_args(9_999));
+    let args = JobPostArgs {
+        terms: params.job_terms(),
+        ..job_args(9_999)
+    };
+    let post = m.post_ix(&mut env, &poster, args);
     assert_err(
         env.send(&[post], &[&poster]),
         TensorgridError::RewardTooSmall,
@@ -149,10 +161,10 @@ fn post_rejects_reward_whose_collateral_rounds_to_zero() {
 fn post_with_unaffordable_reward_fails_and_loses_nothing() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
-    let poster = env.funded(SOL);
+    let poster = m.poster(&mut env, SOL);
     let args = job_args(5 * SOL);
     let id = args.job_id;
-    let post = m.post_ix(&poster.pubkey(), args);
+    let post = m.post_ix(&mut env, &poster, args);
     let res = env.send(&[post], &[&poster]);
     // The system program refuses the escrow transfer (insufficient funds); only the fee is spent.
     assert_eq!(custom_code(&res), Some(1));
@@ -169,7 +181,8 @@ fn post_rejects_bad_spec_uri() {
     let poster = env.funded(10 * SOL);
     for uri in [String::new(), "h".repeat(201)] {
         let post = m.post_ix(
-            &poster.pubkey(),
+            &mut env,
+            &poster,
             tensorgrid::instructions::JobPostArgs {
                 spec_uri: uri,
                 ..job_args(SOL)
@@ -181,7 +194,8 @@ fn post_rejects_bad_spec_uri() {
         );
     }
     let post = m.post_ix(
-        &poster.pubkey(),
+        &mut env,
+        &poster,
         tensorgrid::instructions::JobPostArgs {
             spec_uri: "h".repeat(200),
             ..job_args(SOL)
@@ -196,7 +210,8 @@ fn post_rejects_zero_spec_hash() {
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
     let post = m.post_ix(
-        &poster.pubkey(),
+        &mut env,
+        &poster,
         tensorgrid::instructions::JobPostArgs {
             spec_hash: [0; 32],
             ..job_args(SOL)
@@ -212,7 +227,8 @@ fn post_rejects_duration_outside_market_limit() {
     let poster = env.funded(10 * SOL);
     for d in [0, -1, default_params().max_claim_s + 1] {
         let post = m.post_ix(
-            &poster.pubkey(),
+            &mut env,
+            &poster,
             tensorgrid::instructions::JobPostArgs {
                 max_duration_s: d,
                 ..job_args(SOL)
@@ -224,7 +240,8 @@ fn post_rejects_duration_outside_market_limit() {
         );
     }
     let post = m.post_ix(
-        &poster.pubkey(),
+        &mut env,
+        &poster,
         tensorgrid::instructions::JobPostArgs {
             max_duration_s: default_params().max_claim_s,
             ..job_args(SOL)
@@ -238,6 +255,7 @@ fn post_at_wrong_job_address_is_rejected() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
     let poster = env.funded(10 * SOL);
+    m.init_poster(&mut env, &poster);
     let other = env.funded(SOL);
     let args = job_args(SOL);
     // Another id's address, and the right id under another poster's key.
@@ -246,7 +264,7 @@ fn post_at_wrong_job_address_is_rejected() {
         pda::job(&m.address, &other.pubkey(), args.job_id).0,
     ] {
         let mut post = ix::job_post(poster.pubkey(), m.address, args.clone());
-        post.accounts[2].pubkey = wrong;
+        post.accounts[3].pubkey = wrong;
         assert_anchor_err(env.send(&[post], &[&poster]), Anchor::ConstraintSeeds);
     }
 }
@@ -275,7 +293,7 @@ fn post_records_requirements() {
 fn cancel_refunds_everything_and_closes() {
     let mut env = TestEnv::new();
     let m = MarketFx::create(&mut env, default_params());
-    let poster = env.funded(10 * SOL);
+    let poster = m.poster(&mut env, 10 * SOL);
     let start = env.lamports(&poster.pubkey());
     let job = m.post(&mut env, &poster, job_args(3 * SOL));
     let held = env.lamports(&job.address);

@@ -32,7 +32,7 @@ fn reclaim_after_deadline_slashes_the_collateral_and_reopens() {
     );
     let j = lc.job.state(&env).unwrap();
     assert_eq!(
-        (j.state, j.holder(), j.compensation, j.barred_worker),
+        (j.state, j.holder(), j.compensation, j.barred_workers[0]),
         (JobState::Open, None, slashed - bounty, lc.worker.address)
     );
     assert_eq!(
@@ -67,7 +67,7 @@ fn a_reclaimed_worker_cannot_take_the_job_back() {
                 lc.worker.address,
                 lc.job.address,
             ),
-            ix::job_claim(lc.worker.keys(), lc.job.address),
+            ix::job_claim(lc.worker.keys(), lc.job.address, lc.job.offer(&env)),
         ],
         &[&lc.worker.operator],
     );

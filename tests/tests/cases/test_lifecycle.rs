@@ -11,7 +11,7 @@ use tensorgrid_harness::{fixtures::*, TestEnv};
 fn post_claim_submit_accept_pays_everyone_exactly() {
     let mut env = TestEnv::new();
     let market = MarketFx::create(&mut env, default_params());
-    let poster = env.funded(100 * SOL);
+    let poster = market.poster(&mut env, 100 * SOL);
     let poster_start = env.lamports(&poster.pubkey());
     let reward = 2 * SOL;
 

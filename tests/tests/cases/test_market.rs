@@ -362,7 +362,7 @@ fn pause_blocks_posts_and_claims_but_not_work_in_flight() {
     };
     env.send(&[pause(true)], &[&lc.market.authority]).unwrap();
 
-    let post = lc.market.post_ix(&lc.poster.pubkey(), job_args(SOL));
+    let post = lc.market.post_ix(&mut env, &lc.poster, job_args(SOL));
     assert_err(
         env.send(&[post], &[&lc.poster]),
         TensorgridError::MarketPaused,

@@ -195,13 +195,18 @@ fn params(harsh: bool) -> MarketParams {
     }
 }
 
-/// The chain after setup: one market, posters and operators funded, workers registered.
+/// The chain after setup: one market, posters and operators funded (each poster with its
+/// poster account), workers registered.
 struct World {
     env: TestEnv,
     market: MarketFx,
     posters: Vec<Keypair>,
     operators: Vec<Keypair>,
     cranker: Keypair,
+    /// The job id each slot holds now (slot `s` is poster `s % POSTERS`'s, with ids
+    /// `≡ s (mod JOBS)`): a slot is posted again at a new id after its job closed, since a
+    /// job address is never reused.
+    ids: [u64; JOBS as usize],
 }
 
 fn hardware(i: usize) -> Hardware {
@@ -243,6 +248,7 @@ impl Clone for World {
             posters: copy(&self.posters),
             operators: copy(&self.operators),
             cranker: self.cranker.insecure_clone(),
+            ids: self.ids,
         }
     }
 }
@@ -253,6 +259,9 @@ fn setup() -> World {
     let posters: Vec<Keypair> = (0..POSTERS).map(|_| env.funded(50 * SOL)).collect();
     let operators: Vec<Keypair> = (0..WORKERS).map(|_| env.funded(50 * SOL)).collect();
     let cranker = env.funded(10 * SOL);
+    for poster in &posters {
+        market.init_poster(&mut env, poster);
+    }
     for (i, op) in operators.iter().enumerate() {
         let args = WorkerRegisterArgs {
             stake: 2 * SOL,
@@ -270,6 +279,7 @@ fn setup() -> World {
         posters,
         operators,
         cranker,
+        ids: std::array::from_fn(|s| s as u64),
     }
 }
 
@@ -292,11 +302,25 @@ impl World {
         }
     }
 
-    /// Job slot `id` belongs to poster `id % POSTERS`, with job id `id`; a slot can be posted
-    /// again after its job closed.
-    fn job_address(&self, id: u64) -> Pubkey {
-        let poster = self.posters[id as usize % POSTERS].pubkey();
-        pda::job(&self.market.address, &poster, id).0
+    /// Job slot `slot` belongs to poster `slot % POSTERS`; its job id is `ids[slot]`.
+    fn job_address(&self, slot: u64) -> Pubkey {
+        let poster = self.posters[slot as usize % POSTERS].pubkey();
+        pda::job(&self.market.address, &poster, self.ids[slot as usize]).0
+    }
+
+    /// The id a new post into `slot` takes: the least `≡ slot (mod JOBS)` that the poster's
+    /// account still allows.
+    fn next_id(&self, slot: u64) -> u64 {
+        let poster = self.posters[slot as usize % POSTERS].pubkey();
+        let next = self
+            .env
+            .get::<tensorgrid_client::state::Poster>(&pda::poster(&self.market.address, &poster).0)
+            .map_or(0, |p| p.next_job_id);
+        let mut id = self.ids[slot as usize];
+        while id < next {
+            id += JOBS;
+        }
+        id
     }
 
     fn job(&self, id: u64) -> Option<Job> {
@@ -440,12 +464,14 @@ impl World {
                 req,
                 max_duration_s,
             } => {
-                let next = (0..JOBS)
+                let slot = (0..JOBS)
                     .find(|&id| id as usize % POSTERS == poster && self.job(id).is_none())?;
+                // A client agreeing to the market's terms as it reads them now.
                 let args = JobPostArgs {
-                    job_id: next,
+                    job_id: self.next_id(slot),
                     requirements: requirement(req),
                     max_duration_s,
+                    terms: m.state(&self.env).params.job_terms(),
                     ..job_args(reward)
                 };
                 let kp = &self.posters[poster];
@@ -456,7 +482,21 @@ impl World {
                 (ix::job_cancel(kp.pubkey(), self.job_address(job)), kp)
             }
             Action::Claim { worker, job } => (
-                ix::job_claim(self.worker_keys(worker), self.job_address(job)),
+                // A worker agreeing to the job as it reads it (any job: a closed slot's
+                // address has no account, and the claim fails on that).
+                ix::job_claim(
+                    self.worker_keys(worker),
+                    self.job_address(job),
+                    self.job(job).map(|j| j.offer()).unwrap_or_else(|| {
+                        tensorgrid_client::state::JobOffer {
+                            reward: 0,
+                            spec_hash: [0; 32],
+                            requirements: any_device(),
+                            max_duration_s: 0,
+                            terms: default_params().job_terms(),
+                        }
+                    }),
+                ),
                 &self.operators[worker],
             ),
             Action::Abandon { worker, job } => (
@@ -589,18 +629,25 @@ impl World {
         })
     }
 
-    /// Every account whose lamports can change: wallets and program accounts.
-    fn all_keys(&self) -> Vec<Pubkey> {
-        let mut keys = vec![
-            self.market.authority.pubkey(),
-            self.market.address,
-            self.cranker.pubkey(),
-        ];
+    /// The wallets whose lamports can change.
+    fn wallets(&self) -> Vec<Pubkey> {
+        let mut keys = vec![self.market.authority.pubkey(), self.cranker.pubkey()];
         keys.extend(self.posters.iter().map(|k| k.pubkey()));
         keys.extend(self.operators.iter().map(|k| k.pubkey()));
-        keys.extend((0..WORKERS).map(|i| self.worker_keys(i).worker));
-        keys.extend((0..JOBS).map(|id| self.job_address(id)));
         keys
+    }
+
+    /// Lamports of the wallets and of every account the program owns (market, workers,
+    /// posters, jobs, whichever addresses the jobs got).
+    fn world_lamports(&self) -> u128 {
+        let programs: u128 = self
+            .env
+            .svm
+            .get_program_accounts(&PROGRAM_ID)
+            .iter()
+            .map(|(_, a)| u128::from(a.lamports))
+            .sum();
+        self.env.total_lamports(&self.wallets()) + programs
     }
 
     /// Data of every program account, to show that a failed transaction changed nothing.
@@ -679,8 +726,7 @@ fn check_amounts(
 fn run(actions: Vec<Action>) -> Result<Vec<&'static str>, TestCaseError> {
     let mut succeeded = Vec::new();
     let mut w = world();
-    let keys = w.all_keys();
-    let start = w.env.total_lamports(&keys);
+    let start = w.world_lamports();
     let mut fees: u128 = 0;
     // Each job's reward and terms as posted, and the collateral of its current claim.
     let mut posted: HashMap<Pubkey, (u64, JobTerms)> = HashMap::new();
@@ -706,6 +752,14 @@ fn run(actions: Vec<Action>) -> Result<Vec<&'static str>, TestCaseError> {
             Err(f) => f.fee,
         };
         fees += tx_fee as u128;
+        if let Ok(tx) = &res {
+            for e in tx.events() {
+                if let Event::JobPosted(p) = e {
+                    // The slot holds its new id from now on.
+                    w.ids[(p.job_id % JOBS) as usize] = p.job_id;
+                }
+            }
+        }
         let after: Vec<Option<JobState>> = (0..JOBS).map(|id| w.job(id).map(|j| j.state)).collect();
         for id in 0..JOBS as usize {
             prop_assert!(
@@ -763,7 +817,7 @@ fn run(actions: Vec<Action>) -> Result<Vec<&'static str>, TestCaseError> {
             prop_assert_eq!(wk.active(), Some(w.job_address(*job)));
         }
     }
-    let end = w.env.total_lamports(&keys);
+    let end = w.world_lamports();
     prop_assert_eq!(
         start - end,
         fees,

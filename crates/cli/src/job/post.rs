@@ -12,9 +12,9 @@ use tensorgrid_artifacts::{fetch, sha256_hex};
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     constants::MAX_URI_LEN,
-    instructions, pda,
+    pda,
     rpc::config::is_local,
-    state::{DeviceRequirement, Job, JobRequirements},
+    state::{DeviceRequirement, Job, JobRequirements, Market, Poster},
     tensorgrid::instructions::JobPostArgs,
 };
 use tensorgrid_train::spec::JobSpec;
@@ -67,7 +67,8 @@ pub struct PostArgs {
     /// The device memory a worker needs, in MiB.
     #[arg(long, default_value_t = 0)]
     min_vram: u32,
-    /// The job's id (default: the next unused one from the market's job counter).
+    /// The job's id (default: the next one your poster account allows; ids only grow, so a
+    /// job address is never reused).
     #[arg(long)]
     job_id: Option<u64>,
     /// Follow the job until it ends.
@@ -90,7 +91,14 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
     let reward = parse_amount(&a.reward, a.lamports).context("--reward")?;
     let max_duration_s = parse_duration(&a.max_duration).context("--max-duration")?;
 
-    let (market_key, market) = ctx.market().await?;
+    let (market_key, _) = ctx.market().await?;
+    // The market and this wallet's poster account read together: the terms this post agrees
+    // to (the program refuses it if the market's change before it lands) and where ids start.
+    let posting = ctx
+        .chain
+        .post_context(&market_key, &poster.pubkey())
+        .await?;
+    let market = &posting.market;
     if market.paused {
         bail!("market {market_key} is paused: it takes no new jobs");
     }
@@ -104,32 +112,44 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
     // An empty account's rent: the least reward a worker can receive, and what the wallet
     // keeps after paying.
     let keep = ctx.chain.rent_exempt(0).await?;
-    check_reward(reward, keep, &market)?;
+    check_reward(reward, keep, market)?;
     let rent = ctx.chain.rent_exempt(Job::SPACE).await?;
+    // The first post in a market creates the poster account (its rent is kept: it holds the
+    // counter that keeps job addresses unique).
+    let account_rent = match posting.poster {
+        Some(_) => 0,
+        None => ctx.chain.rent_exempt(Poster::SPACE).await?,
+    };
     let balance = ctx.chain.balance(&poster.pubkey()).await?;
     let needed = reward
         .saturating_add(rent)
+        .saturating_add(account_rent)
         .saturating_add(keep)
         .saturating_add(FEE_HEADROOM);
     if balance < needed {
         bail!(
-            "wallet {} has {} SOL; posting needs {} SOL (reward {} + refundable rent {} + fees, and the wallet's own rent reserve)",
+            "wallet {} has {} SOL; posting needs {} SOL (reward {} + refundable rent {}{} + fees, and the wallet's own rent reserve)",
             poster.pubkey(),
             sol(balance),
             sol(needed),
             sol(reward),
-            sol(rent)
+            sol(rent),
+            if account_rent > 0 {
+                format!(" + {} for your poster account in this market, once", sol(account_rent))
+            } else {
+                String::new()
+            }
         );
     }
+    let next = posting.next_job_id();
     let job_id = match a.job_id {
-        Some(id) => {
-            if !unused(&ctx, &pda::job(&market_key, &poster.pubkey(), id).0).await? {
-                bail!("job id {id} is already used (or was) by you in market {market_key}: a job address is never reused");
-            }
-            id
-        }
-        None => next_job_id(&ctx, &market_key, &poster.pubkey(), market.jobs_posted).await?,
+        Some(id) if id < next => bail!(
+            "job id {id}: your ids in market {market_key} continue from {next} (ids only grow, so a job address is never reused)"
+        ),
+        Some(id) => id,
+        None => posting.cheap_job_id(&market_key, &poster.pubkey()),
     };
+    let confirm = |ctx: &Ctx| confirm(ctx, job_id, &market_key, reward, rent, account_rent, market);
     let requirements = JobRequirements {
         device: match a.device {
             DeviceArg::Any => DeviceRequirement::Any,
@@ -182,7 +202,7 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
             let spec_key = format!("specs/{}.json", sha256_hex(&bytes));
             let uri = store.uri(&spec_key);
             check_uri(&uri)?;
-            confirm(&ctx, job_id, &market_key, reward, rent)?;
+            confirm(&ctx)?;
             if let Some(path) = &local_dataset {
                 let data =
                     std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -195,10 +215,10 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
         }
     };
     if a.spec_uri.is_some() {
-        confirm(&ctx, job_id, &market_key, reward, rent)?;
+        confirm(&ctx)?;
     }
     let spec_hash: [u8; 32] = JobSpec::hash_bytes(&posted_bytes);
-    let ix = instructions::job_post(
+    let ixs = posting.instructions(
         poster.pubkey(),
         market_key,
         JobPostArgs {
@@ -208,10 +228,11 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
             spec_uri: spec_uri.clone(),
             requirements,
             max_duration_s,
+            terms: market.params.job_terms(),
         },
     );
     let address = pda::job(&market_key, &poster.pubkey(), job_id).0;
-    let sent = tx::send(&ctx, &[ix], &poster, "job posted")
+    let sent = tx::send(&ctx, &ixs, &poster, "job posted")
         .await?
         .with("job", address)
         .with("job id", job_id)
@@ -250,33 +271,38 @@ impl crate::output::Report for PostedAndFollowed {
     }
 }
 
-/// A short id for a person to type: the first cheap one (see `pda::cheap_job_id`) from the
-/// market's job counter on that this poster has not used.
-async fn next_job_id(ctx: &Ctx, market: &Pubkey, poster: &Pubkey, from: u64) -> Result<u64> {
-    let mut from = from;
-    for _ in 0..64 {
-        let id = pda::cheap_job_id(market, poster, from);
-        if unused(ctx, &pda::job(market, poster, id).0).await? {
-            return Ok(id);
-        }
-        from = id.saturating_add(1);
-    }
-    bail!("no free job id found near {from}: pass --job-id")
-}
-
-fn confirm(ctx: &Ctx, job_id: u64, market: &Pubkey, reward: u64, rent: u64) -> Result<()> {
+/// Asks before spending, naming the money and the terms the post agrees to.
+fn confirm(
+    ctx: &Ctx,
+    job_id: u64,
+    market_key: &Pubkey,
+    reward: u64,
+    rent: u64,
+    account_rent: u64,
+    market: &Market,
+) -> Result<()> {
+    let t = market.params.job_terms();
+    let once = if account_rent > 0 {
+        format!(
+            ", + {} SOL once for your poster account in this market",
+            sol(account_rent)
+        )
+    } else {
+        String::new()
+    };
     ctx.confirm(&format!(
-        "Post job {job_id} to market {market}, escrowing {} SOL (+ {} SOL rent, refunded when it closes)?",
+        "Post job {job_id} to market {market_key}, escrowing {} SOL (+ {} SOL rent, refunded when it closes{once}) on its terms: fee {}, challenge window {}, dispute ruling within {}?",
         sol(reward),
-        sol(rent)
+        sol(rent),
+        bps(t.fee_bps),
+        duration(t.challenge_window_s),
+        duration(t.resolve_window_s),
     ))
 }
 
-/// No account and no history at `address`: a reused address would mix two jobs' histories
-/// (and their results) for anyone reading it later.
-async fn unused(ctx: &Ctx, address: &Pubkey) -> Result<bool> {
-    Ok(ctx.chain.account(address).await?.is_none()
-        && ctx.chain.signatures_for(address, 1).await?.is_empty())
+/// Basis points as a percentage.
+fn bps(v: u16) -> String {
+    format!("{}%", f64::from(v) / 100.0)
 }
 
 /// The spec's bytes, parsed and validated (every problem listed).
@@ -346,7 +372,7 @@ fn check_uri(uri: &str) -> Result<()> {
 }
 
 /// A reward the program accepts and a worker can be paid from.
-fn check_reward(reward: u64, min: u64, market: &tensorgrid_client::state::Market) -> Result<()> {
+fn check_reward(reward: u64, min: u64, market: &Market) -> Result<()> {
     // Paid into a wallet, less than an empty account's rent could not even be received.
     if reward < min {
         bail!(

@@ -5,8 +5,9 @@ use solana_account::Account;
 
 use super::{ChainClient, ChainError};
 use crate::{
+    post::PostContext,
     program_id,
-    state::{Job, Market, Worker},
+    state::{Job, Market, Poster, Worker},
 };
 
 /// `getMultipleAccounts` takes at most this many keys.
@@ -25,6 +26,9 @@ impl ProgramAccount for Worker {
 }
 impl ProgramAccount for Job {
     const NAME: &'static str = "Job";
+}
+impl ProgramAccount for Poster {
+    const NAME: &'static str = "Poster";
 }
 
 /// Decodes a fetched account as `T`, refusing accounts the program does not own (anyone can
@@ -80,6 +84,54 @@ impl ChainClient {
 
     pub async fn job(&self, pubkey: &Pubkey) -> Result<Option<Job>, ChainError> {
         self.fetch(pubkey).await
+    }
+
+    /// `wallet`'s poster account in `market`, `None` before its first post.
+    pub async fn poster(
+        &self,
+        market: &Pubkey,
+        wallet: &Pubkey,
+    ) -> Result<Option<Poster>, ChainError> {
+        self.fetch(&crate::pda::poster(market, wallet).0).await
+    }
+
+    /// The instructions that post `args` from `wallet` as given: `poster_init` first when
+    /// the wallet has no poster account in `market` yet.
+    pub async fn post_instructions(
+        &self,
+        wallet: &Pubkey,
+        market: &Pubkey,
+        args: tensorgrid::instructions::JobPostArgs,
+    ) -> Result<Vec<crate::instructions::Instruction>, ChainError> {
+        Ok(self
+            .post_context(market, wallet)
+            .await?
+            .instructions(*wallet, *market, args))
+    }
+
+    /// The market and `wallet`'s poster account, read together: what a post agrees to and
+    /// where its ids start.
+    pub async fn post_context(
+        &self,
+        market: &Pubkey,
+        wallet: &Pubkey,
+    ) -> Result<PostContext, ChainError> {
+        let keys = [*market, crate::pda::poster(market, wallet).0];
+        let mut read = self.accounts(&keys).await?.into_iter();
+        let market_account = read
+            .next()
+            .flatten()
+            .ok_or(ChainError::AccountNotFound(*market))?;
+        let market_state = decode::<Market>(market, &market_account)?;
+        let poster = read
+            .next()
+            .flatten()
+            .map(|a| decode::<Poster>(&keys[1], &a))
+            .transpose()?;
+        Ok(PostContext {
+            market: market_state,
+            poster,
+        })
     }
 
     /// Raw accounts for many keys, in order (batched by 100).

@@ -75,7 +75,9 @@ async fn post_to_seen(
         let t0 = Instant::now();
         net.client()
             .send(
-                &[ix::job_post(poster.pubkey(), market, post_args(id))],
+                &net.client()
+                    .post_instructions(&poster.pubkey(), &market, post_args(id))
+                    .await?,
                 &[poster],
             )
             .await?;
@@ -147,7 +149,8 @@ fn open_job(i: u32, market: Pubkey) -> Vec<u8> {
         challenge_ends_at: 0,
         dispute_ends_at: 0,
         reopened_at: 0,
-        barred_worker: Pubkey::default(),
+        reopens: 0,
+        barred_workers: [Pubkey::default(); 8],
         bump: 255,
         spec_uri: format!("https://example.org/specs/{i:08}.json"),
         result_uri: String::new(),

@@ -55,12 +55,15 @@ impl JobAbandon<'_> {
         let job = &mut ctx.accounts.job;
         job.reopen(penalty, Clock::get()?.unix_timestamp)?;
         job.invariant(&job_info)?;
-        emit_cpi!(JobAbandoned {
-            job: job.key(),
-            job_id: job.job_id,
-            worker: worker.key(),
-            penalty,
-        });
+        emit_event!(
+            ctx,
+            JobAbandoned {
+                job: job.key(),
+                job_id: job.job_id,
+                worker: worker.key(),
+                penalty,
+            }
+        );
         Ok(())
     }
 }

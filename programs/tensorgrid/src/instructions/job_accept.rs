@@ -62,7 +62,7 @@ impl JobAccept<'_> {
             payout,
             close,
         );
-        emit_cpi!(event);
+        emit_event!(ctx, event);
         Ok(())
     }
 }

@@ -33,14 +33,17 @@ impl JobCancel<'_> {
     pub fn handler(ctx: Context<Self>) -> Result<()> {
         let job = &ctx.accounts.job;
         let held = job.to_account_info().lamports();
-        emit_cpi!(JobCancelled {
-            job: job.key(),
-            job_id: job.job_id,
-            poster: job.poster,
-            reward_refunded: job.reward,
-            compensation: job.compensation,
-            rent_refunded: checked_sub(held, job.escrowed()?)?,
-        });
+        emit_event!(
+            ctx,
+            JobCancelled {
+                job: job.key(),
+                job_id: job.job_id,
+                poster: job.poster,
+                reward_refunded: job.reward,
+                compensation: job.compensation,
+                rent_refunded: checked_sub(held, job.escrowed()?)?,
+            }
+        );
         Ok(())
     }
 }

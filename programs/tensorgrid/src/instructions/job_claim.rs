@@ -4,8 +4,16 @@ use crate::{
     constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::JobClaimed,
-    state::{Job, Market, Worker},
+    state::{Job, JobOffer, Market, Worker},
 };
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct JobClaimArgs {
+    /// The job as the worker read it and agrees to take it: reward, spec hash, requirements,
+    /// duration and money terms (the job account's own values). Any difference when the
+    /// claim lands refuses it (`OfferChanged`).
+    pub expected: JobOffer,
+}
 
 #[event_cpi]
 #[derive(Accounts)]
@@ -38,23 +46,24 @@ pub struct JobClaim<'info> {
 }
 
 impl JobClaim<'_> {
-    fn validate(&self) -> Result<()> {
-        require!(!self.market.paused, TensorgridError::MarketPaused);
+    fn validate(&self, args: &JobClaimArgs) -> Result<()> {
+        ensure!(!self.market.paused, TensorgridError::MarketPaused);
+        self.job.require_offer(&args.expected)?;
         self.job
             .require_claimable_by(&self.worker.key(), Clock::get()?.unix_timestamp)?;
         let worker = &self.worker;
         worker.require_registered()?;
         worker.require_idle()?;
         let collateral = self.job.terms.collateral(self.job.reward)?;
-        require!(
+        ensure!(
             worker.stake >= self.market.params.min_stake && worker.stake >= collateral,
             TensorgridError::InsufficientStake
         );
         self.job.requirements.check(&worker.hardware)
     }
 
-    #[access_control(ctx.accounts.validate())]
-    pub fn handler(ctx: Context<Self>) -> Result<()> {
+    #[access_control(ctx.accounts.validate(&args))]
+    pub fn handler(ctx: Context<Self>, args: JobClaimArgs) -> Result<()> {
         let now = Clock::get()?.unix_timestamp;
         let worker_key = ctx.accounts.worker.key();
         let job = &mut ctx.accounts.job;
@@ -62,13 +71,16 @@ impl JobClaim<'_> {
         job.claim(worker_key, collateral, now)?;
         ctx.accounts.worker.start_job(job.key());
         job.invariant(&job.to_account_info())?;
-        emit_cpi!(JobClaimed {
-            job: job.key(),
-            job_id: job.job_id,
-            worker: worker_key,
-            collateral,
-            deadline: job.deadline,
-        });
+        emit_event!(
+            ctx,
+            JobClaimed {
+                job: job.key(),
+                job_id: job.job_id,
+                worker: worker_key,
+                collateral,
+                deadline: job.deadline,
+            }
+        );
         Ok(())
     }
 }

@@ -31,12 +31,15 @@ impl JobDispute<'_> {
         let job = &mut ctx.accounts.job;
         job.dispute(Clock::get()?.unix_timestamp)?;
         job.invariant(&job.to_account_info())?;
-        emit_cpi!(JobDisputed {
-            job: job.key(),
-            job_id: job.job_id,
-            worker: job.worker,
-            dispute_ends_at: job.dispute_ends_at,
-        });
+        emit_event!(
+            ctx,
+            JobDisputed {
+                job: job.key(),
+                job_id: job.job_id,
+                worker: job.worker,
+                dispute_ends_at: job.dispute_ends_at,
+            }
+        );
         Ok(())
     }
 }

@@ -40,7 +40,7 @@ impl JobDisputeTimeout<'_> {
     fn validate(&self) -> Result<()> {
         let job = &self.job;
         job.require_state(JobState::Disputed)?;
-        require!(
+        ensure!(
             Clock::get()?.unix_timestamp > job.dispute_ends_at,
             TensorgridError::DisputeNotExpired
         );
@@ -65,7 +65,7 @@ impl JobDisputeTimeout<'_> {
             compensation: close.compensation,
             rent_refunded: close.rent_refunded,
         };
-        emit_cpi!(event);
+        emit_event!(ctx, event);
         Ok(())
     }
 }

@@ -47,7 +47,7 @@ impl JobFinalize<'_> {
     fn validate(&self) -> Result<()> {
         let job = &self.job;
         job.require_state(JobState::Submitted)?;
-        require!(
+        ensure!(
             Clock::get()?.unix_timestamp > job.challenge_ends_at,
             TensorgridError::ChallengeWindowOpen
         );
@@ -68,7 +68,7 @@ impl JobFinalize<'_> {
             payout,
             close,
         );
-        emit_cpi!(event);
+        emit_event!(ctx, event);
         Ok(())
     }
 }

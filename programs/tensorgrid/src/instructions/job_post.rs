@@ -4,16 +4,18 @@ use anchor_lang::{
 };
 
 use crate::{
-    constants::{JOB_SEED, MARKET_SEED, MAX_URI_LEN},
+    constants::{JOB_SEED, MARKET_SEED, MAX_URI_LEN, POSTER_SEED},
     errors::TensorgridError,
     events::JobPosted,
-    state::{checked_add, rent_exempt_minimum, Job, JobRequirements, JobState, Market},
+    state::{
+        checked_add, rent_exempt_minimum, Job, JobRequirements, JobState, JobTerms, Market, Poster,
+    },
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct JobPostArgs {
-    /// The poster's id for the job, part of its address: any value not already used by this
-    /// poster in this market (clients pick a random or increasing one).
+    /// The poster's id for the job, part of its address: at least the poster account's
+    /// `next_job_id` (ids only grow, so an address is never used twice).
     pub job_id: u64,
     /// Lamports escrowed for the worker, fee included.
     pub reward: u64,
@@ -26,6 +28,10 @@ pub struct JobPostArgs {
     /// Seconds a worker has, from its claim, to submit a result (at most the market's
     /// `max_claim_s`).
     pub max_duration_s: i64,
+    /// The money terms the poster agrees to: the market's current parameters as the poster
+    /// read them (`MarketParams::job_terms`). Refused if the market's differ when the post
+    /// lands, so an authority's update cannot change a pending post's terms.
+    pub terms: JobTerms,
 }
 
 #[event_cpi]
@@ -42,6 +48,13 @@ pub struct JobPost<'info> {
         bump = market.bump,
     )]
     pub market: Account<'info, Market>,
+    /// The poster's account in this market (`poster_init`): its job-id counter moves.
+    #[account(
+        mut,
+        seeds = [POSTER_SEED, market.key().as_ref(), poster.key().as_ref()],
+        bump = poster_account.bump,
+    )]
+    pub poster_account: Account<'info, Poster>,
     /// The new job: `["job", market, poster, job_id LE]`.
     #[account(
         init,
@@ -57,23 +70,28 @@ pub struct JobPost<'info> {
 impl JobPost<'_> {
     fn validate(&self, args: &JobPostArgs) -> Result<()> {
         let params = &self.market.params;
-        require!(!self.market.paused, TensorgridError::MarketPaused);
-        require!(args.reward > 0, TensorgridError::ZeroReward);
+        ensure!(!self.market.paused, TensorgridError::MarketPaused);
+        let terms = params.job_terms();
+        ensure!(terms == args.terms, TensorgridError::TermsChanged);
+        ensure!(
+            args.job_id >= self.poster_account.next_job_id,
+            TensorgridError::JobIdUsed
+        );
+        ensure!(args.reward > 0, TensorgridError::ZeroReward);
         // Rent plus reward must be representable, or the escrow invariant cannot hold; the
         // collateral must be computable and non-zero (the fee, at most 20 % of the reward,
         // always is).
         checked_add(self.job.to_account_info().lamports(), args.reward)?;
-        let terms = params.job_terms();
-        require!(
+        ensure!(
             terms.collateral(args.reward)? > 0,
             TensorgridError::RewardTooSmall
         );
-        require!(
+        ensure!(
             !args.spec_uri.is_empty() && args.spec_uri.len() <= MAX_URI_LEN,
             TensorgridError::SpecUriInvalid
         );
-        require!(args.spec_hash != [0; 32], TensorgridError::ZeroSpecHash);
-        require!(
+        ensure!(args.spec_hash != [0; 32], TensorgridError::ZeroSpecHash);
+        ensure!(
             args.max_duration_s > 0 && args.max_duration_s <= params.max_claim_s,
             TensorgridError::InvalidMaxDuration
         );
@@ -93,6 +111,9 @@ impl JobPost<'_> {
             ),
             args.reward,
         )?;
+        let poster_account = &mut ctx.accounts.poster_account;
+        poster_account.take_job_id(args.job_id)?;
+        poster_account.invariant()?;
         let market = &mut ctx.accounts.market;
         market.record_post()?;
         let job = &mut ctx.accounts.job;
@@ -109,7 +130,7 @@ impl JobPost<'_> {
             result_hash: [0; 32],
             reported_metric: 0,
             requirements: args.requirements,
-            terms: market.params.job_terms(),
+            terms: args.terms,
             max_duration_s: args.max_duration_s,
             created_at: Clock::get()?.unix_timestamp,
             claimed_at: 0,
@@ -118,25 +139,29 @@ impl JobPost<'_> {
             challenge_ends_at: 0,
             dispute_ends_at: 0,
             reopened_at: 0,
-            barred_worker: Pubkey::default(),
+            reopens: 0,
+            barred_workers: [Pubkey::default(); 8],
             bump: ctx.bumps.job,
             spec_uri: args.spec_uri,
             result_uri: String::new(),
         });
         job.invariant(&job.to_account_info())?;
-        emit_cpi!(JobPosted {
-            market: job.market,
-            job: job.key(),
-            job_id: job.job_id,
-            poster: job.poster,
-            reward: job.reward,
-            rent_paid: rent,
-            spec_hash: job.spec_hash,
-            spec_uri: job.spec_uri.clone(),
-            requirements: job.requirements,
-            max_duration_s: job.max_duration_s,
-            terms: job.terms,
-        });
+        emit_event!(
+            ctx,
+            JobPosted {
+                market: job.market,
+                job: job.key(),
+                job_id: job.job_id,
+                poster: job.poster,
+                reward: job.reward,
+                rent_paid: rent,
+                spec_hash: job.spec_hash,
+                spec_uri: job.spec_uri.clone(),
+                requirements: job.requirements,
+                max_duration_s: job.max_duration_s,
+                terms: job.terms,
+            }
+        );
         Ok(())
     }
 }

@@ -38,7 +38,7 @@ impl JobReclaim<'_> {
         let job = &self.job;
         job.require_state(JobState::Claimed)?;
         job.require_assigned(&self.worker.key())?;
-        require!(
+        ensure!(
             Clock::get()?.unix_timestamp > job.deadline,
             TensorgridError::DeadlineNotReached
         );
@@ -62,14 +62,17 @@ impl JobReclaim<'_> {
         let job = &mut ctx.accounts.job;
         job.reopen(split.to_poster, Clock::get()?.unix_timestamp)?;
         job.invariant(&job_info)?;
-        emit_cpi!(JobReclaimed {
-            job: job.key(),
-            job_id: job.job_id,
-            worker: worker.key(),
-            cranker: ctx.accounts.cranker.key(),
-            to_poster: split.to_poster,
-            bounty: split.bounty,
-        });
+        emit_event!(
+            ctx,
+            JobReclaimed {
+                job: job.key(),
+                job_id: job.job_id,
+                worker: worker.key(),
+                cranker: ctx.accounts.cranker.key(),
+                to_poster: split.to_poster,
+                bounty: split.bounty,
+            }
+        );
         Ok(())
     }
 }

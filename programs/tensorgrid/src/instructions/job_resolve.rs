@@ -57,7 +57,7 @@ impl JobResolve<'_> {
     fn validate(&self) -> Result<()> {
         let job = &self.job;
         job.require_state(JobState::Disputed)?;
-        require!(
+        ensure!(
             Clock::get()?.unix_timestamp <= job.dispute_ends_at,
             TensorgridError::DisputeExpired
         );
@@ -77,7 +77,7 @@ impl JobResolve<'_> {
         if args.worker_wins {
             let (payout, close) = pay_worker(&mut a.market, &mut a.worker, &a.job)?;
             let event = paid_event(&a.job, worker, Settlement::ResolvedForWorker, payout, close);
-            emit_cpi!(event);
+            emit_event!(ctx, event);
         } else {
             let (slashed, close) = refund_with_slash(&mut a.worker, &a.job)?;
             let event = JobRefunded {
@@ -91,7 +91,7 @@ impl JobResolve<'_> {
                 compensation: close.compensation,
                 rent_refunded: close.rent_refunded,
             };
-            emit_cpi!(event);
+            emit_event!(ctx, event);
         }
         Ok(())
     }

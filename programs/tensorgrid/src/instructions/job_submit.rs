@@ -45,8 +45,8 @@ impl JobSubmit<'_> {
         self.job.require_assigned(&self.worker.key())?;
         self.job
             .require_before_deadline(Clock::get()?.unix_timestamp)?;
-        require!(args.result_hash != [0; 32], TensorgridError::ZeroResultHash);
-        require!(
+        ensure!(args.result_hash != [0; 32], TensorgridError::ZeroResultHash);
+        ensure!(
             !args.result_uri.is_empty() && args.result_uri.len() <= MAX_URI_LEN,
             TensorgridError::ResultUriInvalid
         );
@@ -59,15 +59,18 @@ impl JobSubmit<'_> {
         let job = &mut ctx.accounts.job;
         job.submit(args.result_hash, args.result_uri, args.reported_metric, now)?;
         job.invariant(&job.to_account_info())?;
-        emit_cpi!(JobSubmitted {
-            job: job.key(),
-            job_id: job.job_id,
-            worker: ctx.accounts.worker.key(),
-            result_hash: job.result_hash,
-            result_uri: job.result_uri.clone(),
-            reported_metric: job.reported_metric,
-            challenge_ends_at: job.challenge_ends_at,
-        });
+        emit_event!(
+            ctx,
+            JobSubmitted {
+                job: job.key(),
+                job_id: job.job_id,
+                worker: ctx.accounts.worker.key(),
+                result_hash: job.result_hash,
+                result_uri: job.result_uri.clone(),
+                reported_metric: job.reported_metric,
+                challenge_ends_at: job.challenge_ends_at,
+            }
+        );
         Ok(())
     }
 }

@@ -52,12 +52,15 @@ impl MarketInit<'_> {
             bump: ctx.bumps.market,
         });
         market.invariant(&market.to_account_info())?;
-        emit_cpi!(MarketInitialized {
-            market: market.key(),
-            authority: market.authority,
-            market_id: market.market_id,
-            params: market.params,
-        });
+        emit_event!(
+            ctx,
+            MarketInitialized {
+                market: market.key(),
+                authority: market.authority,
+                market_id: market.market_id,
+                params: market.params,
+            }
+        );
         Ok(())
     }
 }

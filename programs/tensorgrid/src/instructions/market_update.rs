@@ -49,11 +49,14 @@ impl MarketUpdate<'_> {
             market.paused = paused;
         }
         market.invariant(&market.to_account_info())?;
-        emit_cpi!(MarketUpdated {
-            market: market.key(),
-            params: market.params,
-            paused: market.paused,
-        });
+        emit_event!(
+            ctx,
+            MarketUpdated {
+                market: market.key(),
+                params: market.params,
+                paused: market.paused,
+            }
+        );
         Ok(())
     }
 }

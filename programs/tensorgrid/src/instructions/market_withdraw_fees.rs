@@ -51,12 +51,15 @@ impl MarketWithdrawFees<'_> {
         move_lamports(&market_info, &ctx.accounts.recipient, args.amount)?;
         let market = &ctx.accounts.market;
         market.invariant(&market_info)?;
-        emit_cpi!(MarketFeesWithdrawn {
-            market: market.key(),
-            recipient: ctx.accounts.recipient.key(),
-            amount: args.amount,
-            fees_unclaimed: market.fees_unclaimed,
-        });
+        emit_event!(
+            ctx,
+            MarketFeesWithdrawn {
+                market: market.key(),
+                recipient: ctx.accounts.recipient.key(),
+                amount: args.amount,
+                fees_unclaimed: market.fees_unclaimed,
+            }
+        );
         Ok(())
     }
 }

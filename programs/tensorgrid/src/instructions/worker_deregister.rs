@@ -44,12 +44,15 @@ impl WorkerDeregister<'_> {
         worker.earnings = 0;
         worker.registered = false;
         worker.invariant(&worker_info)?;
-        emit_cpi!(WorkerDeregistered {
-            worker: worker.key(),
-            operator: worker.operator,
-            stake_returned: stake,
-            earnings_returned: earnings,
-        });
+        emit_event!(
+            ctx,
+            WorkerDeregistered {
+                worker: worker.key(),
+                operator: worker.operator,
+                stake_returned: stake,
+                earnings_returned: earnings,
+            }
+        );
         Ok(())
     }
 }

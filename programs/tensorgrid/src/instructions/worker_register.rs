@@ -50,11 +50,11 @@ impl WorkerRegister<'_> {
     }
 
     fn validate(&self, args: &WorkerRegisterArgs) -> Result<()> {
-        require!(
+        ensure!(
             !(self.existed() && self.worker.registered),
             TensorgridError::WorkerAlreadyRegistered
         );
-        require!(
+        ensure!(
             args.stake >= self.market.params.min_stake,
             TensorgridError::StakeBelowMinimum
         );
@@ -98,14 +98,17 @@ impl WorkerRegister<'_> {
             hardware: args.hardware,
         });
         worker.invariant(&worker.to_account_info())?;
-        emit_cpi!(WorkerRegistered {
-            market: worker.market,
-            worker: worker.key(),
-            operator: worker.operator,
-            stake: worker.stake,
-            rent_paid,
-            hardware: worker.hardware.clone(),
-        });
+        emit_event!(
+            ctx,
+            WorkerRegistered {
+                market: worker.market,
+                worker: worker.key(),
+                operator: worker.operator,
+                stake: worker.stake,
+                rent_paid,
+                hardware: worker.hardware.clone(),
+            }
+        );
         Ok(())
     }
 }

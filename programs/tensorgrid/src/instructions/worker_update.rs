@@ -63,13 +63,13 @@ impl WorkerUpdate<'_> {
                 checked_add(worker.stake, args.add_stake)?,
                 args.withdraw_stake,
             )
-            .map_err(|_| error!(TensorgridError::WithdrawBelowMinimum))?;
-            require!(
+            .map_err(|_| crate::errors::fail(TensorgridError::WithdrawBelowMinimum))?;
+            ensure!(
                 remaining >= self.market.params.min_stake,
                 TensorgridError::WithdrawBelowMinimum
             );
         }
-        require!(
+        ensure!(
             args.withdraw_earnings <= worker.earnings,
             TensorgridError::InsufficientEarnings
         );
@@ -103,15 +103,18 @@ impl WorkerUpdate<'_> {
             worker.hardware = hw;
         }
         worker.invariant(&worker_info)?;
-        emit_cpi!(WorkerUpdated {
-            worker: worker.key(),
-            stake_added: args.add_stake,
-            stake_withdrawn: args.withdraw_stake,
-            earnings_withdrawn: args.withdraw_earnings,
-            stake: worker.stake,
-            earnings: worker.earnings,
-            hardware: worker.hardware.clone(),
-        });
+        emit_event!(
+            ctx,
+            WorkerUpdated {
+                worker: worker.key(),
+                stake_added: args.add_stake,
+                stake_withdrawn: args.withdraw_stake,
+                earnings_withdrawn: args.withdraw_earnings,
+                stake: worker.stake,
+                earnings: worker.earnings,
+                hardware: worker.hardware.clone(),
+            }
+        );
         Ok(())
     }
 }

@@ -52,7 +52,7 @@ pub struct Hardware {
 
 impl Hardware {
     pub fn validate(&self) -> Result<()> {
-        require!(
+        ensure!(
             self.label.len() <= crate::constants::MAX_LABEL_LEN,
             TensorgridError::LabelTooLong
         );
@@ -72,11 +72,11 @@ pub struct JobRequirements {
 impl JobRequirements {
     /// Ok when `hw` can run the job; otherwise the specific mismatch.
     pub fn check(&self, hw: &Hardware) -> Result<()> {
-        require!(
+        ensure!(
             self.device.accepts(hw.device),
             TensorgridError::DeviceMismatch
         );
-        require!(
+        ensure!(
             hw.vram_mib >= self.min_vram_mib,
             TensorgridError::InsufficientVram
         );

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use super::{check_backed, checked_add, checked_add_i64, JobRequirements, JobTerms};
 use crate::{
-    constants::{MAX_URI_LEN, REOPEN_COOLDOWN_S},
+    constants::{BARRED_WORKERS, MAX_URI_LEN, REOPEN_COOLDOWN_S},
     errors::TensorgridError,
 };
 
@@ -71,8 +71,12 @@ pub struct Job {
     pub dispute_ends_at: i64,
     /// Unix time of the last abandon or reclaim (0 if none); claims wait `REOPEN_COOLDOWN_S`.
     pub reopened_at: i64,
-    /// The last worker that abandoned the job or missed its deadline: it may not claim again.
-    pub barred_worker: Pubkey,
+    /// Times the job was given back (abandoned) or reclaimed after a missed deadline.
+    pub reopens: u32,
+    /// The workers that abandoned the job or missed its deadline, none of which may claim it
+    /// again: the latest is at `(reopens - 1) % 8`, and the eight latest are kept (a ninth
+    /// replaces the oldest). Unused slots are `Pubkey::default()`.
+    pub barred_workers: [Pubkey; 8],
     /// The PDA's bump.
     pub bump: u8,
     /// Where the job spec can be fetched (at most 200 bytes).
@@ -83,8 +87,49 @@ pub struct Job {
     pub result_uri: String,
 }
 
+/// What a worker agrees to by claiming a job: everything the poster fixed when posting that
+/// decides the work and the money. A claim names it and is refused on any difference, so a
+/// job cannot change between the worker reading it and the claim landing.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobOffer {
+    /// Lamports escrowed for the worker, fee included.
+    pub reward: u64,
+    /// sha256 of the job spec.
+    pub spec_hash: [u8; 32],
+    /// What the worker's device must offer.
+    pub requirements: JobRequirements,
+    /// Seconds from the claim to the deadline.
+    pub max_duration_s: i64,
+    /// The job's money terms (fee, collateral, slash and penalty shares, windows).
+    pub terms: JobTerms,
+}
+
+const _: () = assert!(BARRED_WORKERS == 8, "Job::barred_workers has 8 slots");
+
 impl Job {
     pub const SPACE: usize = 8 + Job::INIT_SPACE;
+
+    /// What a claim of this job agrees to.
+    pub fn offer(&self) -> JobOffer {
+        JobOffer {
+            reward: self.reward,
+            spec_hash: self.spec_hash,
+            requirements: self.requirements,
+            max_duration_s: self.max_duration_s,
+            terms: self.terms,
+        }
+    }
+
+    /// The job is still what `expected` says (see [`JobOffer`]).
+    pub fn require_offer(&self, expected: &JobOffer) -> Result<()> {
+        ensure!(self.offer() == *expected, TensorgridError::OfferChanged);
+        Ok(())
+    }
+
+    /// Whether `worker` abandoned this job or missed its deadline (among the eight latest).
+    pub fn is_barred(&self, worker: &Pubkey) -> bool {
+        self.barred_workers.contains(worker)
+    }
 
     /// The worker holding the job, if any.
     pub fn holder(&self) -> Option<Pubkey> {
@@ -99,14 +144,14 @@ impl Job {
             JobState::Disputed => TensorgridError::JobNotDisputed,
         };
         if self.state != state {
-            return Err(error!(err));
+            return Err(crate::errors::fail(err));
         }
         Ok(())
     }
 
     /// The job is held by `worker`.
     pub fn require_assigned(&self, worker: &Pubkey) -> Result<()> {
-        require!(
+        ensure!(
             self.holder() == Some(*worker),
             TensorgridError::NotAssignedWorker
         );
@@ -115,7 +160,7 @@ impl Job {
 
     /// A claimed job whose deadline has not passed.
     pub fn require_before_deadline(&self, now: i64) -> Result<()> {
-        require!(now <= self.deadline, TensorgridError::DeadlinePassed);
+        ensure!(now <= self.deadline, TensorgridError::DeadlinePassed);
         Ok(())
     }
 
@@ -123,10 +168,10 @@ impl Job {
     /// within the cooldown after a reopen (the poster's window to cancel).
     pub fn require_claimable_by(&self, worker: &Pubkey, now: i64) -> Result<()> {
         self.require_state(JobState::Open)?;
-        require!(*worker != self.barred_worker, TensorgridError::ClaimBarred);
+        ensure!(!self.is_barred(worker), TensorgridError::ClaimBarred);
         let cooled =
             self.reopened_at == 0 || now > checked_add_i64(self.reopened_at, REOPEN_COOLDOWN_S)?;
-        require!(cooled, TensorgridError::JobCoolingDown);
+        ensure!(cooled, TensorgridError::JobCoolingDown);
         Ok(())
     }
 
@@ -154,7 +199,7 @@ impl Job {
 
     /// Submitted → Disputed; the authority's resolution window starts.
     pub fn dispute(&mut self, now: i64) -> Result<()> {
-        require!(
+        ensure!(
             now <= self.challenge_ends_at,
             TensorgridError::ChallengeWindowClosed
         );
@@ -164,12 +209,20 @@ impl Job {
     }
 
     /// Claimed → Open after an abandon or a reclaim at `now`. `penalty` lamports have been
-    /// paid into this escrow for the poster; the worker that lost the job may not claim it
-    /// again, and nobody may during the cooldown.
+    /// paid into this escrow for the poster; the worker that lost the job joins the barred
+    /// ones (so no pair, or any group of up to eight, of workers can pass the job between
+    /// them), and nobody may claim during the cooldown.
     pub fn reopen(&mut self, penalty: u64, now: i64) -> Result<()> {
         self.compensation = checked_add(self.compensation, penalty)?;
         self.reopened_at = now;
-        self.barred_worker = self.worker;
+        let slot = self.reopens % 8;
+        if let Some(barred) = self.barred_workers.get_mut(slot as usize) {
+            *barred = self.worker;
+        }
+        self.reopens = self
+            .reopens
+            .checked_add(1)
+            .ok_or(TensorgridError::ArithmeticOverflow)?;
         self.state = JobState::Open;
         self.worker = Pubkey::default();
         self.collateral = 0;
@@ -198,7 +251,7 @@ impl Job {
                 held && self.result_hash != [0; 32] && self.dispute_ends_at >= self.submitted_at
             }
         };
-        require!(ok_fields && ok_state, TensorgridError::InvariantViolated);
+        ensure!(ok_fields && ok_state, TensorgridError::InvariantViolated);
         check_backed(info, self.escrowed()?)
     }
 }

@@ -45,14 +45,14 @@ impl MarketParams {
             self.abandon_penalty_bps,
             self.crank_bounty_bps,
         ] {
-            require!(bps <= BPS_DENOMINATOR, TensorgridError::InvalidBps);
+            ensure!(bps <= BPS_DENOMINATOR, TensorgridError::InvalidBps);
         }
-        require!(self.fee_bps <= MAX_FEE_BPS, TensorgridError::FeeTooHigh);
-        require!(
+        ensure!(self.fee_bps <= MAX_FEE_BPS, TensorgridError::FeeTooHigh);
+        ensure!(
             self.collateral_bps > 0 && self.collateral_bps <= MAX_COLLATERAL_BPS,
             TensorgridError::InvalidCollateral
         );
-        require!(
+        ensure!(
             self.crank_bounty_bps <= MAX_CRANK_BOUNTY_BPS,
             TensorgridError::BountyTooHigh
         );
@@ -61,8 +61,8 @@ impl MarketParams {
             self.resolve_window_s,
             self.max_claim_s,
         ] {
-            require!(window > 0, TensorgridError::InvalidWindow);
-            require!(window <= MAX_WINDOW_S, TensorgridError::WindowTooLong);
+            ensure!(window > 0, TensorgridError::InvalidWindow);
+            ensure!(window <= MAX_WINDOW_S, TensorgridError::WindowTooLong);
         }
         // abandon < slash × (1 − bounty), in bps², exact in u64 (each factor ≤ 10^4).
         let penalty =
@@ -70,7 +70,7 @@ impl MarketParams {
         let miss = u64::from(self.slash_bps).saturating_mul(u64::from(
             BPS_DENOMINATOR.saturating_sub(self.crank_bounty_bps),
         ));
-        require!(penalty < miss, TensorgridError::PenaltyNotBelowSlash);
+        ensure!(penalty < miss, TensorgridError::PenaltyNotBelowSlash);
         Ok(())
     }
 
@@ -187,7 +187,7 @@ impl Market {
     pub fn invariant(&self, info: &AccountInfo) -> Result<()> {
         self.params
             .validate()
-            .map_err(|_| error!(TensorgridError::InvariantViolated))?;
+            .map_err(|_| crate::errors::fail(TensorgridError::InvariantViolated))?;
         check_backed(info, self.fees_unclaimed)
     }
 
@@ -204,7 +204,7 @@ impl Market {
 
     /// `amount` of the unclaimed fees leaves (the caller moves the lamports).
     pub fn withdraw_fees(&mut self, amount: u64) -> Result<()> {
-        require!(
+        ensure!(
             amount <= self.fees_unclaimed,
             TensorgridError::InsufficientFees
         );

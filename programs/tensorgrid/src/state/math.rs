@@ -11,22 +11,22 @@ pub fn bps_of(amount: u64, bps: u16) -> Result<u64> {
         .checked_mul(u128::from(bps))
         .and_then(|v| v.checked_div(u128::from(BPS_DENOMINATOR)))
         .ok_or(TensorgridError::ArithmeticOverflow)?;
-    u64::try_from(v).map_err(|_| error!(TensorgridError::ArithmeticOverflow))
+    u64::try_from(v).map_err(|_| crate::errors::fail(TensorgridError::ArithmeticOverflow))
 }
 
 pub fn checked_add(a: u64, b: u64) -> Result<u64> {
     a.checked_add(b)
-        .ok_or_else(|| error!(TensorgridError::ArithmeticOverflow))
+        .ok_or_else(|| crate::errors::fail(TensorgridError::ArithmeticOverflow))
 }
 
 pub fn checked_sub(a: u64, b: u64) -> Result<u64> {
     a.checked_sub(b)
-        .ok_or_else(|| error!(TensorgridError::ArithmeticOverflow))
+        .ok_or_else(|| crate::errors::fail(TensorgridError::ArithmeticOverflow))
 }
 
 pub fn checked_add_i64(a: i64, b: i64) -> Result<i64> {
     a.checked_add(b)
-        .ok_or_else(|| error!(TensorgridError::ArithmeticOverflow))
+        .ok_or_else(|| crate::errors::fail(TensorgridError::ArithmeticOverflow))
 }
 
 /// Moves lamports out of an account this program owns (no CPI needed: the runtime lets an
@@ -53,7 +53,7 @@ pub fn rent_exempt_minimum(data_len: usize) -> Result<u64> {
 /// `info` holds at least its rent-exempt minimum plus `held` (escrow, stake, fees…).
 pub fn check_backed(info: &AccountInfo, held: u64) -> Result<()> {
     let needed = checked_add(rent_exempt_minimum(info.data_len())?, held)?;
-    require!(
+    ensure!(
         info.lamports() >= needed,
         TensorgridError::InvariantViolated
     );

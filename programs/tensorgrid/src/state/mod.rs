@@ -4,10 +4,12 @@ mod hardware;
 mod job;
 mod market;
 mod math;
+mod poster;
 mod worker;
 
 pub use hardware::*;
 pub use job::*;
 pub use market::*;
 pub use math::*;
+pub use poster::*;
 pub use worker::*;

@@ -63,12 +63,12 @@ impl Worker {
     }
 
     pub fn require_idle(&self) -> Result<()> {
-        require!(self.active().is_none(), TensorgridError::WorkerHasActiveJob);
+        ensure!(self.active().is_none(), TensorgridError::WorkerHasActiveJob);
         Ok(())
     }
 
     pub fn require_registered(&self) -> Result<()> {
-        require!(self.registered, TensorgridError::WorkerDeregistered);
+        ensure!(self.registered, TensorgridError::WorkerDeregistered);
         Ok(())
     }
 
@@ -77,8 +77,8 @@ impl Worker {
     pub fn invariant(&self, info: &AccountInfo) -> Result<()> {
         self.hardware
             .validate()
-            .map_err(|_| error!(TensorgridError::InvariantViolated))?;
-        require!(
+            .map_err(|_| crate::errors::fail(TensorgridError::InvariantViolated))?;
+        ensure!(
             self.registered || (self.stake == 0 && self.active().is_none()),
             TensorgridError::InvariantViolated
         );
