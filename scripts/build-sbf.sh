@@ -92,7 +92,9 @@ flags=(
 # no longer exists in LLVM 23) with inlining left to `#[inline]` hints (threshold 0), since
 # Anchor's per-instruction code is what makes the bytes. Measured in BENCHMARKS.md: 46 % of
 # the bytes of opt-level 3 with every compute budget still met.
-profile=(--config "profile.release.opt-level=\"${SBF_OPT_LEVEL:-s}\"")
+# The program aborts on panic (the workspace's release profile unwinds, for the worker's sake;
+# the profile is part of the build's identity, so it is set here, not inherited).
+profile=(--config "profile.release.opt-level=\"${SBF_OPT_LEVEL:-s}\"" --config 'profile.release.panic="abort"')
 rustflags="$(printf '%s\x1f' "${flags[@]}")"
 say "building programs/tensorgrid for SBF ($toolchain)"
 __CARGO_TESTS_ONLY_SRC_ROOT="$std_root/library" \

@@ -33,6 +33,35 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub allow_http: Option<bool>,
     pub status_listen: Option<String>,
+    pub max_collateral_bps: Option<u32>,
+    pub max_slash_bps: Option<u32>,
+    pub max_abandon_penalty_bps: Option<u32>,
+    pub max_challenge_window: Option<String>,
+    pub min_resolve_window: Option<String>,
+    pub max_resolve_window: Option<String>,
+    pub max_stake_topup_per_day_sol: Option<String>,
+    pub max_job_memory_mib: Option<u64>,
+    pub min_free_disk_mib: Option<u64>,
+    pub max_parallel_checks: Option<u32>,
+}
+
+/// The money terms this worker accepts a job under: what its operator is willing to sign.
+/// A job outside them is refused with the reason, before anything is fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TermsPolicy {
+    /// Most collateral a claim may lock, in bps of the reward (10 000 = 1 × the reward).
+    pub max_collateral_bps: u32,
+    /// Largest share of the collateral a missed deadline or a lost dispute may take, in bps.
+    pub max_slash_bps: u32,
+    /// Largest share of the collateral giving a job back may cost, in bps.
+    pub max_abandon_penalty_bps: u32,
+    /// Longest the poster may take to dispute (the stake stays locked, the pay waits).
+    pub max_challenge_window_s: i64,
+    /// Least time the arbiter must have to rule on a dispute: with less, an unresolved
+    /// dispute refunds the poster by default before anyone could rule for the worker.
+    pub min_resolve_window_s: i64,
+    /// Longest a dispute may keep the stake locked.
+    pub max_resolve_window_s: i64,
 }
 
 /// How logs are written.
@@ -67,6 +96,17 @@ pub struct Config {
     pub allow_http: bool,
     /// `host:port` of the status and metrics port; `None`: not served.
     pub status_listen: Option<String>,
+    /// The terms a job must be within to be claimed.
+    pub terms: TermsPolicy,
+    /// Most lamports the daemon moves from the operator's wallet into the stake in any 24 h
+    /// (topping it up after penalties); past it, claims wait for the operator.
+    pub max_stake_topup_per_day: u64,
+    /// A cap on the memory one job may use, below what the device has (`None`: the device's).
+    pub max_job_memory: Option<u64>,
+    /// Disk space kept free beyond what a job needs; with less, claiming pauses.
+    pub min_free_disk: u64,
+    /// Jobs checked at once before claiming (downloads and rehearsals).
+    pub max_parallel_checks: u32,
 }
 
 /// Every problem with the settings, listed.
@@ -126,6 +166,16 @@ impl FileConfig {
         number!(max_dataset_bytes, "MAX_DATASET_BYTES");
         number!(max_concurrent_jobs, "MAX_CONCURRENT_JOBS");
         number!(priority_fee_cap, "PRIORITY_FEE_CAP");
+        number!(max_collateral_bps, "MAX_COLLATERAL_BPS");
+        number!(max_slash_bps, "MAX_SLASH_BPS");
+        number!(max_abandon_penalty_bps, "MAX_ABANDON_PENALTY_BPS");
+        number!(max_job_memory_mib, "MAX_JOB_MEMORY_MIB");
+        number!(min_free_disk_mib, "MIN_FREE_DISK_MIB");
+        number!(max_parallel_checks, "MAX_PARALLEL_CHECKS");
+        string!(max_challenge_window, "MAX_CHALLENGE_WINDOW");
+        string!(min_resolve_window, "MIN_RESOLVE_WINDOW");
+        string!(max_resolve_window, "MAX_RESOLVE_WINDOW");
+        string!(max_stake_topup_per_day_sol, "MAX_STAKE_TOPUP_PER_DAY_SOL");
         if let Some(v) = get("ALLOW_HTTP") {
             match v.as_str() {
                 "1" | "true" | "yes" => self.allow_http = Some(true),
@@ -192,6 +242,11 @@ impl FileConfig {
         };
         let stake = sol("stake_sol", self.stake_sol, "1");
         let min_reward_per_hour = sol("min_reward_per_hour_sol", self.min_reward_per_hour_sol, "0");
+        let max_stake_topup_per_day = sol(
+            "max_stake_topup_per_day_sol",
+            self.max_stake_topup_per_day_sol,
+            "1",
+        );
         let max_concurrent_jobs = self.max_concurrent_jobs.unwrap_or(1);
         if max_concurrent_jobs != 1 {
             problems.push(format!(
@@ -233,6 +288,26 @@ impl FileConfig {
                 }
             },
         };
+        let terms = resolve_terms(
+            TermsFile {
+                max_collateral_bps: self.max_collateral_bps,
+                max_slash_bps: self.max_slash_bps,
+                max_abandon_penalty_bps: self.max_abandon_penalty_bps,
+                max_challenge_window: self.max_challenge_window,
+                min_resolve_window: self.min_resolve_window,
+                max_resolve_window: self.max_resolve_window,
+            },
+            &mut problems,
+        );
+        let max_parallel_checks = self.max_parallel_checks.unwrap_or(4);
+        if !(1..=64).contains(&max_parallel_checks) {
+            problems.push(format!(
+                "max_parallel_checks: {max_parallel_checks}; 1 to 64"
+            ));
+        }
+        if self.max_job_memory_mib == Some(0) {
+            problems.push("max_job_memory_mib: must be positive (or left out)".into());
+        }
         let expand = |p: PathBuf| match p.strip_prefix("~") {
             Ok(rest) => home.join(rest),
             Err(_) => p,
@@ -263,11 +338,75 @@ impl FileConfig {
             log_format,
             allow_http: self.allow_http.unwrap_or(false),
             status_listen,
+            terms,
+            max_stake_topup_per_day,
+            max_job_memory: self.max_job_memory_mib.map(|m| m.saturating_mul(1 << 20)),
+            min_free_disk: self
+                .min_free_disk_mib
+                .unwrap_or(1_024)
+                .saturating_mul(1 << 20),
+            max_parallel_checks,
         })
     }
 }
 
-/// `10s`, `500ms`, `2m`, `1h`.
+/// The terms fields as written.
+struct TermsFile {
+    max_collateral_bps: Option<u32>,
+    max_slash_bps: Option<u32>,
+    max_abandon_penalty_bps: Option<u32>,
+    max_challenge_window: Option<String>,
+    min_resolve_window: Option<String>,
+    max_resolve_window: Option<String>,
+}
+
+/// The defaults are terms a provider can sign without reading each market: collateral up to
+/// twice the reward, at most half of it slashed, at most a tenth of it for giving a job back,
+/// a week at most for the poster to dispute and for a ruling, and an hour at least for the
+/// arbiter to rule.
+fn resolve_terms(f: TermsFile, problems: &mut Vec<String>) -> TermsPolicy {
+    let mut bps = |field: &str, v: Option<u32>, default: u32, max: u32| {
+        let v = v.unwrap_or(default);
+        if v > max {
+            problems.push(format!("{field}: {v} is above {max}"));
+        }
+        v
+    };
+    let max_collateral_bps = bps("max_collateral_bps", f.max_collateral_bps, 20_000, 50_000);
+    let max_slash_bps = bps("max_slash_bps", f.max_slash_bps, 5_000, 10_000);
+    let max_abandon_penalty_bps = bps(
+        "max_abandon_penalty_bps",
+        f.max_abandon_penalty_bps,
+        1_000,
+        10_000,
+    );
+    let mut secs = |field: &str, v: Option<String>, default: &str| {
+        let v = v.unwrap_or_else(|| default.into());
+        match humantime_secs(&v).and_then(|d| i64::try_from(d.as_secs()).ok()) {
+            Some(s) => s,
+            None => {
+                problems.push(format!("{field}: {v:?} is not a duration (e.g. 1h, 7d)"));
+                0
+            }
+        }
+    };
+    let max_challenge_window_s = secs("max_challenge_window", f.max_challenge_window, "7d");
+    let min_resolve_window_s = secs("min_resolve_window", f.min_resolve_window, "1h");
+    let max_resolve_window_s = secs("max_resolve_window", f.max_resolve_window, "7d");
+    if min_resolve_window_s > max_resolve_window_s {
+        problems.push("min_resolve_window: longer than max_resolve_window".into());
+    }
+    TermsPolicy {
+        max_collateral_bps,
+        max_slash_bps,
+        max_abandon_penalty_bps,
+        max_challenge_window_s,
+        min_resolve_window_s,
+        max_resolve_window_s,
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, `7d`.
 fn humantime_secs(s: &str) -> Option<Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
@@ -277,6 +416,7 @@ fn humantime_secs(s: &str) -> Option<Duration> {
         "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n.checked_mul(60)?),
         "h" => Duration::from_secs(n.checked_mul(3_600)?),
+        "d" => Duration::from_secs(n.checked_mul(86_400)?),
         _ => return None,
     })
 }

@@ -1,9 +1,11 @@
 //! The worker daemon: start (keypair, chain, market, hardware, registration), reconcile the
 //! work directory with the chain, then one loop — carry the job this worker holds to payment
-//! (train, publish, submit, then finalize once the poster's window passes), otherwise take the
-//! next job the feed reports that passes the check before claiming. Transient failures wait
-//! with backoff and jitter (100 ms → 30 s) and are retried; nothing but a shutdown or a broken
-//! setup (a keypair that cannot be read, no market) ends the loop.
+//! (train, publish, submit, then finalize once the poster's window passes), otherwise claim
+//! the best-paying job that passed its check before claiming (see `check`). Jobs the feed
+//! reports are checked concurrently, in tasks, so a slow or hostile candidate never holds up
+//! a good one. Transient failures wait with backoff and jitter (100 ms → 30 s) and are
+//! retried; nothing but a shutdown or a broken setup (a keypair that cannot be read, no
+//! market) ends the loop.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -15,7 +17,7 @@ use std::{
 };
 
 use solana_signer::Signer;
-use tensorgrid_artifacts::{fetch, probe_size, ArtifactError, Store};
+use tensorgrid_artifacts::{fetch, Store};
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     instructions::{self as ix, SettleKeys},
@@ -37,23 +39,27 @@ use tensorgrid_train::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    check::{self, Gates, Plan, Verdict, MAX_SPEC_BYTES, SPEC_TIMEOUT},
+    crashguard,
     estimate::Throughput,
     hardware,
+    ledger::{Kind as LedgerKind, Ledger, Topups},
     pipeline::{JobError, Worker, SUBMIT_MARGIN_S},
-    precheck::{is_permanent, precheck, Offer},
+    refusals::{Kind, Refusal, Refusals, POSTER_STRIKES},
     status::{self, Snapshot, Status},
     Config, Stage, WorkDir,
 };
 
-/// Largest spec file read (specs are a few hundred bytes).
-const MAX_SPEC_BYTES: u64 = 64 << 10;
 /// The spec as checked before claiming, kept in the job's directory for a restart.
 const SPEC_FILE: &str = "spec.json";
-/// The whole check before claiming (spec fetch, dataset probe): a server that trickles bytes
-/// must not hold the worker.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Checks failing transiently this many times (backoff from 20 s doubling) end in a refusal.
 const MAX_CHECK_ATTEMPTS: u32 = 6;
+/// Refusals for the poster's reasons count against the poster for this long.
+const STRIKE_MEMORY_S: i64 = 7 * 86_400;
+/// Checks of candidates in flight at most (the heavy part has its own, smaller, bound).
+const MAX_CHECKS_IN_FLIGHT: usize = 32;
+/// Datasets kept in the cache, in bytes, beyond those in use.
+const DATASET_CACHE_BYTES: u64 = 4 << 30;
 
 /// What stops the daemon from starting.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +79,15 @@ pub struct Daemon {
     rejected: HashSet<Pubkey>,
     /// Transient check failures per job.
     attempts: HashMap<Pubkey, u32>,
+    /// Checks running, each its own task.
+    checks: tokio::task::JoinSet<(Pubkey, Verdict)>,
+    /// The jobs being checked, with their posters.
+    checking: HashMap<Pubkey, String>,
+    /// Jobs that passed their check, waiting for this worker to be free.
+    plans: Vec<Plan>,
+    gates: Gates,
+    /// Refusals for the poster's reasons in the last `STRIKE_MEMORY_S`, by poster.
+    strikes: HashMap<String, usize>,
     cancel: CancellationToken,
     /// Held while the daemon runs: one worker per work directory.
     _lock: std::fs::File,
@@ -222,20 +237,47 @@ impl Daemon {
             s.market = market.to_string();
             s.worker = worker.keys().worker.to_string();
         });
-        // Refusals that cannot change (the spec and its hash are fixed) are remembered
-        // across restarts; the rest (pay, time, device, settings) are looked at again.
-        let rejected = worker
-            .work
-            .rejected()
+        // A check the last run left unfinished crashed the process: that job is refused for
+        // good rather than checked (and crashed on) again.
+        if let Some(c) = crashguard::crashed_check(&worker.work) {
+            tracing::warn!(job = %c.job, poster = %c.poster, "the last run crashed while checking this job; refused");
+            let _ = Refusals::new(&worker.work).add(
+                &c.job,
+                Refusal {
+                    reason: "the job crashed the worker during its check".into(),
+                    kind: Kind::Poster,
+                    poster: c.poster,
+                    at: status::unix_now(),
+                },
+            );
+        }
+        // Refusals that cannot change (the job as posted) are remembered across restarts; the
+        // rest (pay, time, device, settings) are looked at again.
+        let all = Refusals::new(&worker.work).all();
+        let rejected = all
             .iter()
-            .filter(|(_, why)| is_permanent(why))
+            .filter(|(_, r)| r.lasts())
             .filter_map(|(k, _)| k.parse().ok())
             .collect();
+        let mut strikes: HashMap<String, usize> = HashMap::new();
+        let since = status::unix_now() - STRIKE_MEMORY_S;
+        for r in all
+            .values()
+            .filter(|r| r.kind == Kind::Poster && r.at >= since)
+        {
+            *strikes.entry(r.poster.clone()).or_default() += 1;
+        }
+        let gates = Gates::new(worker.config.max_parallel_checks);
         let daemon = Self {
             worker: Arc::new(worker),
             throughput,
             rejected,
             attempts: HashMap::new(),
+            checks: tokio::task::JoinSet::new(),
+            checking: HashMap::new(),
+            plans: Vec::new(),
+            gates,
+            strikes,
             cancel,
             _lock: lock,
         };
@@ -304,9 +346,26 @@ impl Daemon {
                     }
                 }
                 if a.stake < min_stake {
-                    args.add_stake = w.config.stake.max(min_stake) - a.stake;
+                    let want = w.config.stake.max(min_stake) - a.stake;
+                    // Refills come from the operator's wallet: at most the configured amount a
+                    // day, so a run of losses cannot drain it.
+                    let topups = Topups::new(&w.work);
+                    let used = topups.last_day(status::unix_now());
+                    if used.saturating_add(want) > w.config.max_stake_topup_per_day {
+                        let why = format!(
+                            "the stake ({} lamports) is below the market's minimum ({min_stake}); topping it up would take {} SOL from the operator's wallet today, more than max_stake_topup_per_day_sol ({} SOL): claims wait for the operator",
+                            a.stake,
+                            (used + want) as f64 / 1e9,
+                            w.config.max_stake_topup_per_day as f64 / 1e9
+                        );
+                        tracing::error!("{why}");
+                        w.status.update(|s| s.paused = Some(why));
+                    } else {
+                        args.add_stake = want;
+                    }
                 }
                 if args.hardware.is_some() || args.add_stake > 0 {
+                    let added = args.add_stake;
                     let landed = send(
                         "updating the worker",
                         vec![ix::worker_update(
@@ -317,7 +376,12 @@ impl Daemon {
                         )],
                     )
                     .await?;
-                    tracing::info!(signature = %landed.signature, "registration updated (hardware or stake)");
+                    if added > 0 {
+                        if let Err(e) = Topups::new(&w.work).record(status::unix_now(), added) {
+                            tracing::warn!(error = %e, "the top-up was not recorded");
+                        }
+                    }
+                    tracing::info!(signature = %landed.signature, stake_added = added, "registration updated (hardware or stake)");
                 }
                 tracing::info!(worker = %keys.worker, stake = a.stake, earnings = a.earnings, "registered");
             }
@@ -378,6 +442,7 @@ impl Daemon {
             });
         }
         self.reconcile().await;
+        self.sync_ledger().await;
         let watch = || {
             w.chain.watch_jobs(
                 JobQuery::open_in(w.market),
@@ -430,132 +495,205 @@ impl Daemon {
                 continue;
             }
             w.status.idle();
+            // A job checked and worth taking goes first, the best-paying one.
+            if let Some(plan) = self.best_plan() {
+                let job = plan.job;
+                let outcome = self.take(plan).await;
+                if w.work.stage(&job.to_string()).ok().flatten().is_some() {
+                    // Claimed on this pass: if it closes (paid) before the next read of the
+                    // worker account, the change is still seen against this account.
+                    last = Some((job, account));
+                }
+                match outcome {
+                    Next::Done => {}
+                    Next::Later(after) => defer(&mut deferred, job, after),
+                    Next::Register => {
+                        if let Err(e) = self.register().await {
+                            tracing::error!(error = %e, "cannot update the registration; stopping");
+                            break;
+                        }
+                        defer(&mut deferred, job, self.recheck());
+                    }
+                }
+                continue;
+            }
             let due = deferred.front().map(|(t, _)| *t);
-            let next = tokio::select! {
+            tokio::select! {
                 _ = cancel.cancelled() => break,
                 seen = feed.next() => match seen {
-                    Some(s) => Some(s.pubkey),
+                    Some(s) => self.consider(s.pubkey, &mut deferred).await,
                     None => {
                         // The feed's tasks ended without a shutdown: start another.
                         tracing::warn!("the job feed stopped; starting it again");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         feed = watch();
-                        None
                     }
                 },
-                _ = sleep_until(due) => deferred.pop_front().map(|(_, k)| k),
-            };
-            let Some(job) = next else { continue };
-            let outcome = self.consider(job).await;
-            if w.work.stage(&job.to_string()).ok().flatten().is_some() {
-                // Claimed on this pass: if it closes (paid) before the next read of the
-                // worker account, the change is still seen against this account.
-                last = Some((job, account));
-            }
-            match outcome {
-                Next::Done => {}
-                Next::Later(after) => defer(&mut deferred, job, after),
-                Next::Register => {
-                    if let Err(e) = self.register().await {
-                        tracing::error!(error = %e, "cannot update the registration; stopping");
-                        break;
+                Some(done) = self.checks.join_next(), if !self.checks.is_empty() => {
+                    match done {
+                        Ok((job, verdict)) => self.verdict(job, verdict, &mut deferred),
+                        Err(e) => tracing::error!(error = %e, "a check task failed"),
                     }
-                    defer(&mut deferred, job, self.recheck());
+                }
+                _ = sleep_until(due) => {
+                    if let Some((_, job)) = deferred.pop_front() {
+                        self.consider(job, &mut deferred).await;
+                    }
                 }
             }
         }
+        self.checks.abort_all();
         w.status.update(|s| s.state = "stopped".into());
         tracing::info!("stopped");
     }
 
-    /// Looks at a job the feed reported, as the chain shows it now.
-    async fn consider(&mut self, job: Pubkey) -> Next {
+    /// Looks at a job the feed reported, as the chain shows it now: what can be decided
+    /// without fetching anything is decided here; the rest is a check started in its own task.
+    async fn consider(&mut self, job: Pubkey, deferred: &mut VecDeque<(Instant, Pubkey)>) {
         let w = self.worker.clone();
-        if self.rejected.contains(&job) {
-            return Next::Done;
+        if self.rejected.contains(&job)
+            || self.checking.contains_key(&job)
+            || self.plans.iter().any(|p| p.job == job)
+        {
+            return;
         }
         let (account, now) = match tokio::try_join!(w.chain.job(&job), w.chain.chain_time()) {
             Ok((Some(a), now)) => (a, now),
-            Ok((None, _)) => return Next::Done,
+            Ok((None, _)) => return,
             Err(e) => {
                 tracing::debug!(%job, error = %e, "reading a reported job");
-                return Next::Later(Duration::from_secs(5));
+                return defer(deferred, job, Duration::from_secs(5));
             }
         };
         if account.state != JobState::Open
             || account.market != w.market
             || account.is_barred(&w.keys().worker)
         {
-            return Next::Done;
+            return;
         }
         let claimable_at = account.reopened_at.saturating_add(REOPEN_COOLDOWN_S);
         if account.reopened_at > 0 && now <= claimable_at {
             // Looked at again by the poll interval at the latest: the chain's clock, not this
             // machine's, ends the cooldown.
-            return Next::Later(
-                Duration::from_secs((claimable_at - now + 1) as u64).min(self.recheck()),
-            );
+            let wait = Duration::from_secs((claimable_at - now + 1) as u64).min(self.recheck());
+            return defer(deferred, job, wait);
+        }
+        // The terms first: the operator's limits decide whether this job is one to sign at
+        // all (the claim commits to exactly these terms).
+        if let Err(why) = crate::policy::check_terms(&account.terms, &w.config.terms) {
+            return self.reject(job, &account.poster.to_string(), Kind::Settings, &why);
         }
         // The claim puts this much of the stake at risk; the program refuses it beyond the
         // stake (and topping up is the operator's decision, not a stranger's).
         let collateral = account.terms.collateral(account.reward).unwrap_or(u64::MAX);
         let stake = w.status.snapshot().stake_lamports;
         if collateral > stake {
-            self.reject(
-                job,
-                &format!(
-                    "needs {collateral} lamports of stake as collateral, this worker has {stake}"
-                ),
+            let why = format!(
+                "needs {collateral} lamports of stake as collateral, this worker has {stake}"
             );
-            return Next::Done;
+            return self.reject(job, &account.poster.to_string(), Kind::Settings, &why);
         }
-        let checked = tokio::select! {
-            _ = self.cancel.cancelled() => return Next::Done,
-            r = tokio::time::timeout(CHECK_TIMEOUT, self.check(job, &account)) => {
-                r.unwrap_or_else(|_| Err(Check::Transient("no answer within 30 s".into())))
-            }
-        };
-        match checked {
-            Ok((spec, bytes)) => {
+        let poster = account.poster.to_string();
+        let strikes = self.strikes.get(&poster).copied().unwrap_or(0);
+        if strikes >= POSTER_STRIKES {
+            let why = format!(
+                "its poster {poster} posted {strikes} jobs lately that could not be done as posted"
+            );
+            return self.reject(job, &poster, Kind::Blocked, &why);
+        }
+        if self.checks.len() >= MAX_CHECKS_IN_FLIGHT {
+            return defer(deferred, job, Duration::from_secs(5));
+        }
+        self.checking.insert(job, poster);
+        let (throughput, gates) = (self.throughput, self.gates.clone());
+        self.checks.spawn(async move {
+            let verdict = check::check(&w, throughput, &gates, job, account).await;
+            (job, verdict)
+        });
+    }
+
+    /// What a finished check decided.
+    fn verdict(
+        &mut self,
+        job: Pubkey,
+        verdict: Verdict,
+        deferred: &mut VecDeque<(Instant, Pubkey)>,
+    ) {
+        let poster = self.checking.remove(&job).unwrap_or_default();
+        match verdict {
+            Verdict::Take(plan) => {
                 self.attempts.remove(&job);
-                let name = job.to_string();
-                // Whatever a directory of this name holds is not a job this worker has.
-                let _ = w.work.finish(&name);
-                if let Err(e) =
-                    crate::state::write_atomic(&w.work.job_dir(&name).join(SPEC_FILE), &bytes)
-                {
-                    tracing::error!(%job, error = %e, "cannot keep the spec in the work dir");
-                    return Next::Later(Duration::from_secs(30));
-                }
-                match self.work(job, &account.offer(), &spec, &bytes).await {
-                    // Failing again and again (a paused market, an RPC down): wait longer.
-                    Next::Later(after) => {
-                        let n = self.attempts.entry(job).or_insert(0);
-                        *n += 1;
-                        Next::Later(after.max(Duration::from_secs(1 << (*n).min(6))))
+                self.worker.status.update(|s| {
+                    if s.paused.is_some() {
+                        s.paused = None;
                     }
-                    next => next,
-                }
+                });
+                self.plans.push(*plan);
             }
-            Err(Check::Rejected(why)) => {
-                self.reject(job, &why);
-                Next::Done
+            Verdict::Refuse(kind, why) => {
+                self.attempts.remove(&job);
+                self.reject(job, &poster, kind, &why);
             }
-            Err(Check::Transient(why)) => {
+            Verdict::Later(why) => {
                 let n = self.attempts.entry(job).or_insert(0);
                 *n += 1;
                 if *n >= MAX_CHECK_ATTEMPTS {
                     self.attempts.remove(&job);
-                    self.reject(
-                        job,
-                        &format!("unreachable {MAX_CHECK_ATTEMPTS} times: {why}"),
-                    );
-                    return Next::Done;
+                    let why = format!("unreachable {MAX_CHECK_ATTEMPTS} times: {why}");
+                    return self.reject(job, &poster, Kind::Unreachable, &why);
                 }
                 let wait = Duration::from_secs(10 << (*n).min(6));
                 tracing::warn!(%job, reason = %why, retry_in_s = wait.as_secs(), "cannot check the job now");
-                Next::Later(wait)
+                defer(deferred, job, wait);
             }
+            Verdict::Paused(why) => {
+                // This machine's condition, not the job's: nothing is claimed until there is
+                // room, and the operator is told.
+                tracing::error!(%job, reason = %why, "claiming paused");
+                self.worker.status.update(|s| s.paused = Some(why.clone()));
+                defer(deferred, job, Duration::from_secs(60));
+            }
+        }
+    }
+
+    /// The best-paying plan still waiting (its check passed).
+    fn best_plan(&mut self) -> Option<Plan> {
+        let best = (0..self.plans.len()).max_by_key(|&i| {
+            let a = &self.plans[i].account;
+            a.terms.payout(a.reward).map_or(0, |p| p.to_worker)
+        })?;
+        Some(self.plans.swap_remove(best))
+    }
+
+    /// Claims the job of `plan` and works it to its submission (the device is this job's
+    /// meanwhile: checks wait to rehearse).
+    async fn take(&mut self, plan: Plan) -> Next {
+        let w = self.worker.clone();
+        let job = plan.job;
+        let name = job.to_string();
+        // Whatever a directory of this name holds is not a job this worker has.
+        let _ = w.work.finish(&name);
+        if let Err(e) =
+            crate::state::write_atomic(&w.work.job_dir(&name).join(SPEC_FILE), &plan.spec_bytes)
+        {
+            tracing::error!(%job, error = %e, "cannot keep the spec in the work dir");
+            return Next::Later(Duration::from_secs(30));
+        }
+        let next = self
+            .work(job, &plan.account.offer(), &plan.spec, &plan.spec_bytes)
+            .await;
+        // Datasets not in use beyond the cache's size go (the job's own stays while held).
+        let keep = vec![plan.spec.dataset.sha256.to_ascii_lowercase()];
+        let work = w.work.clone();
+        tokio::task::spawn_blocking(move || work.prune_datasets(DATASET_CACHE_BYTES, &keep));
+        match next {
+            // Failing again and again (a paused market, an RPC down): wait longer.
+            Next::Later(after) => {
+                let n = self.attempts.entry(job).or_insert(0);
+                *n += 1;
+                Next::Later(after.max(Duration::from_secs(1 << (*n).min(6))))
+            }
+            next => next,
         }
     }
 
@@ -564,9 +702,10 @@ impl Daemon {
         self.worker.config.poll_interval.max(Duration::from_secs(1))
     }
 
-    /// Remembers a refusal: in memory for this run, and in `rejected.json` (where it is read
-    /// back at the next start only if it cannot change: the spec and its hash are fixed).
-    fn reject(&mut self, job: Pubkey, why: &str) {
+    /// Remembers a refusal: in memory for this run, and in `rejected.json` (read back at the
+    /// next start when it lasts: the job as posted, not this worker's settings). A refusal
+    /// for the poster's reasons counts against the poster.
+    fn reject(&mut self, job: Pubkey, poster: &str, kind: Kind, why: &str) {
         let w = &self.worker;
         tracing::info!(%job, reason = %why, "not taken");
         if self.rejected.len() >= 50_000 {
@@ -574,59 +713,28 @@ impl Daemon {
             self.rejected.clear();
         }
         self.rejected.insert(job);
+        if kind == Kind::Poster && !poster.is_empty() {
+            *self.strikes.entry(poster.to_string()).or_default() += 1;
+        }
         w.status.update(|s| s.jobs_rejected += 1);
-        if let Err(e) = w.work.reject(&job.to_string(), why) {
+        let refusal = Refusal {
+            reason: why.into(),
+            kind,
+            poster: poster.into(),
+            at: status::unix_now(),
+        };
+        if let Err(e) = Refusals::new(&w.work).add(&job.to_string(), refusal) {
             tracing::warn!(error = %e, "rejected jobs not saved");
         }
-    }
-
-    /// The check before claiming: the spec (fetched, hash-checked, validated), the dataset's
-    /// size, the device, the deadline and the pay.
-    async fn check(&self, job: Pubkey, account: &Job) -> Result<(JobSpec, Vec<u8>), Check> {
-        let w = &self.worker;
-        let policy = w.read_policy();
-        let bytes = fetch(&account.spec_uri, MAX_SPEC_BYTES, &policy)
-            .await
-            .map_err(|e| Check::from_artifact("spec", e))?
-            .to_vec();
-        // The dataset URI is only probed once the spec proved to be the committed one.
-        let offer = Offer::from_job(account);
-        let cheap = precheck(&offer, &bytes, &w.hardware, &w.config, |_| 0.0)
-            .map_err(|r| Check::Rejected(r.0))?;
-        let cap = cheap
-            .spec
-            .limits
-            .max_dataset_bytes
-            .min(w.config.max_dataset_bytes);
-        let size = match probe_size(&cheap.spec.dataset.uri, &policy).await {
-            Ok(Some(n)) if n > cap => {
-                return Err(Check::Rejected(format!(
-                    "the dataset is {n} bytes, over the cap of {cap}"
-                )))
-            }
-            Ok(Some(n)) => n,
-            Ok(None) => cap,
-            // A web server that refuses HEAD (presigned GET-only URLs, 405) may still serve
-            // the file: the size is then taken as the cap, and enforced while downloading.
-            // (On S3 the same permission covers both.)
-            Err(ArtifactError::Denied { .. } | ArtifactError::Store { .. })
-                if cheap.spec.dataset.uri.starts_with("http") =>
-            {
-                cap
-            }
-            Err(e) => return Err(Check::from_artifact("dataset", e)),
-        };
-        let plan = precheck(&offer, &bytes, &w.hardware, &w.config, |spec| {
-            self.throughput.estimate_secs(spec, size)
-        })
-        .map_err(|r| Check::Rejected(r.0))?;
-        tracing::info!(%job, estimated_s = format!("{:.0}", plan.estimated_secs), dataset_bytes = size, "worth claiming");
-        Ok((plan.spec, bytes))
     }
 
     /// Claims (unless already claimed) and works the job to its submission.
     async fn work(&self, job: Pubkey, expected: &JobOffer, spec: &JobSpec, bytes: &[u8]) -> Next {
         let w = &self.worker;
+        // The device is this job's: checks wait to run their steps until it is done.
+        let Ok(_device) = self.gates.device.acquire().await else {
+            return Next::Done;
+        };
         let started = Instant::now();
         match w.work_on(job, expected, spec, bytes).await {
             Ok(done) => {
@@ -686,12 +794,15 @@ impl Daemon {
             return false;
         }
         match account.state {
-            JobState::Claimed if now > account.deadline => {
-                // Missed (the worker was down, or too slow): nothing more is done on it; the
-                // reclaim frees this worker for the next job (its slash goes to the poster,
-                // the bounty back to this operator).
+            JobState::Claimed
+                if now > account.deadline
+                    && w.cautious_now().await.is_ok_and(|t| t > account.deadline) =>
+            {
+                // Missed (the worker was down, or too slow), by every node's clock: nothing
+                // more is done on it; the reclaim frees this worker for the next job (its
+                // slash goes to the poster, the bounty back to this operator). The files go
+                // once the reclaim landed.
                 tracing::warn!(%job, deadline = account.deadline, "the deadline passed; the job is not worked on further");
-                let _ = w.work.finish(&name);
                 match w
                     .chain
                     .send(
@@ -702,6 +813,7 @@ impl Daemon {
                 {
                     Ok(l) => {
                         tracing::warn!(%job, signature = %l.signature, "reclaimed after the missed deadline");
+                        let _ = w.work.finish(&name);
                         true
                     }
                     Err(e) => {
@@ -717,7 +829,12 @@ impl Daemon {
                     stage,
                     Some(Stage::Trained { .. } | Stage::Published { .. } | Stage::Submitted { .. })
                 );
-                if !trained && account.deadline.saturating_sub(now) <= SUBMIT_MARGIN_S {
+                if !trained
+                    && account.deadline.saturating_sub(now) <= SUBMIT_MARGIN_S
+                    && w.cautious_now()
+                        .await
+                        .is_ok_and(|t| account.deadline.saturating_sub(t) <= SUBMIT_MARGIN_S)
+                {
                     // Too close to finish: given back now, the abandon penalty instead of
                     // the slash that a missed deadline costs.
                     return match w
@@ -782,7 +899,7 @@ impl Daemon {
             Ok(b) if JobSpec::hash_bytes(&b) == account.spec_hash => b,
             _ => {
                 let fetched = tokio::time::timeout(
-                    CHECK_TIMEOUT,
+                    SPEC_TIMEOUT,
                     fetch(&account.spec_uri, MAX_SPEC_BYTES, &w.read_policy()),
                 )
                 .await;
@@ -858,22 +975,20 @@ impl Daemon {
         let w = &self.worker;
         // Forgotten first: once "paid" is logged, nothing of the job is left on disk.
         let _ = w.work.finish(&job.to_string());
-        let earned = after
-            .record
-            .total_earned
-            .saturating_sub(before.record.total_earned);
-        if earned > 0 {
-            tracing::info!(%job, earned_lamports = earned, total_earned_lamports = after.record.total_earned, "paid");
-            w.status.update(|s| {
-                s.jobs_paid += 1;
-                s.earned_lamports += earned;
-            });
-        } else {
-            let lost = after
+        // What the job's end moved, from its events (payment, penalty or slash), logged and
+        // counted; the account's record as the fallback when the history cannot be read.
+        if !self.sync_ledger().await {
+            let earned = after
                 .record
-                .total_slashed
-                .saturating_sub(before.record.total_slashed);
-            tracing::warn!(%job, stake_lost_lamports = lost, "the job closed without a payment to this worker");
+                .total_earned
+                .saturating_sub(before.record.total_earned);
+            if earned > 0 {
+                tracing::info!(%job, lamports = earned, "paid");
+                w.status.update(|s| {
+                    s.jobs_paid += 1;
+                    s.earned_lamports += earned;
+                });
+            }
         }
         w.status.idle();
         if after.stake < before.stake {
@@ -881,6 +996,47 @@ impl Daemon {
                 tracing::warn!(error = %e, "the stake could not be topped up");
             }
         }
+    }
+
+    /// Reads what the chain moved for this worker since the last look (payments, penalties,
+    /// slashes — also those that landed while the daemon was down), logs each and counts it in
+    /// the status. `false` when the history could not be read.
+    async fn sync_ledger(&self) -> bool {
+        let w = &self.worker;
+        let new = match Ledger::new(&w.work).sync(&w.chain, &w.keys().worker).await {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading this worker's payments and penalties");
+                return false;
+            }
+        };
+        for e in new {
+            match e.kind {
+                LedgerKind::Paid => {
+                    tracing::info!(job = %e.job, lamports = e.lamports, signature = %e.signature, "paid")
+                }
+                LedgerKind::DisputeExpired => {
+                    tracing::warn!(job = %e.job, signature = %e.signature, "a dispute timed out: the poster was refunded, nothing paid, nothing slashed")
+                }
+                kind => {
+                    tracing::warn!(job = %e.job, lamports = e.lamports, ?kind, signature = %e.signature, "stake lost")
+                }
+            }
+            w.status.update(|s| {
+                match e.kind {
+                    LedgerKind::Paid => {
+                        s.jobs_paid += 1;
+                        s.earned_lamports += e.lamports;
+                    }
+                    k if k.is_loss() => s.lost_lamports += e.lamports,
+                    _ => {}
+                }
+                s.recent.push(e.clone());
+                let excess = s.recent.len().saturating_sub(status::RECENT);
+                s.recent.drain(..excess);
+            });
+        }
+        true
     }
 
     /// After a restart: every job directory whose job is no longer this worker's is removed;
@@ -923,24 +1079,6 @@ enum Next {
 enum Registration {
     Fatal(String),
     Transient(String),
-}
-
-/// Why a job is not claimed now.
-enum Check {
-    /// Never (remembered).
-    Rejected(String),
-    /// Not now (looked at again later).
-    Transient(String),
-}
-
-impl Check {
-    fn from_artifact(what: &str, e: ArtifactError) -> Self {
-        if e.is_transient() {
-            Check::Transient(format!("{what}: {e}"))
-        } else {
-            Check::Rejected(format!("{what}: {e}"))
-        }
-    }
 }
 
 /// A progress callback that keeps the status's step, total and ETA, then calls `next`.

@@ -3,12 +3,18 @@
 //! and follows the job to payment. The binary (`src/main.rs`) only parses flags and starts
 //! [`daemon::Daemon`].
 
+pub mod check;
 pub mod config;
+pub mod crashguard;
 pub mod daemon;
 pub mod estimate;
 pub mod hardware;
+pub mod ledger;
 pub mod pipeline;
+pub mod policy;
 pub mod precheck;
+pub mod refusals;
+pub mod resources;
 pub mod state;
 pub mod status;
 

@@ -343,7 +343,35 @@ fn display(s: &Snapshot, running: bool) -> String {
         "Jobs since start:  {} submitted, {} paid, {} given back, {} lost to others, {} refused\n",
         s.jobs_submitted, s.jobs_paid, s.jobs_abandoned, s.jobs_lost, s.jobs_rejected
     ));
-    out.push_str(&format!("Earned since start: {}\n", sol(s.earned_lamports)));
+    out.push_str(&format!(
+        "Since start:       earned {}, lost {} to penalties and slashes\n",
+        sol(s.earned_lamports),
+        sol(s.lost_lamports)
+    ));
+    if let Some(p) = &s.paused {
+        out.push_str(&format!("CLAIMING PAUSED:   {p}\n"));
+    }
+    if !s.recent.is_empty() {
+        out.push_str("Recent:\n");
+        for e in s.recent.iter().rev() {
+            let what = match e.kind {
+                tensorgrid_worker::ledger::Kind::Paid => format!("paid {}", sol(e.lamports)),
+                tensorgrid_worker::ledger::Kind::AbandonPenalty => {
+                    format!("gave the job back: {} of stake", sol(e.lamports))
+                }
+                tensorgrid_worker::ledger::Kind::DeadlineSlash => {
+                    format!("missed the deadline: {} slashed", sol(e.lamports))
+                }
+                tensorgrid_worker::ledger::Kind::DisputeSlash => {
+                    format!("lost a dispute: {} slashed", sol(e.lamports))
+                }
+                tensorgrid_worker::ledger::Kind::DisputeExpired => {
+                    "dispute timed out: refunded to the poster, nothing paid".into()
+                }
+            };
+            out.push_str(&format!("  {:<44} job {}\n", what, e.job));
+        }
+    }
     out.push_str(&format!(
         "Chain:             earned {} ever, stake {}, unwithdrawn {}\n",
         sol(s.total_earned_lamports),

@@ -30,7 +30,7 @@ use tensorgrid_train::{
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{state::StateError, status::Status, Config, Stage, WorkDir};
+use crate::{crashguard, state::StateError, status::Status, Config, Stage, WorkDir};
 
 /// Time kept, after training, to publish and submit before the deadline.
 pub const SUBMIT_MARGIN_S: i64 = 90;
@@ -322,7 +322,8 @@ impl Worker {
     ) -> Result<Stage, JobError> {
         let name = job.to_string();
         let dir = self.work.job_dir(&name);
-        let dataset = dir.join("dataset");
+        // Checked before claiming and kept by content: normally here already.
+        let dataset = self.work.dataset_path(&spec.dataset.sha256);
         let cap = spec
             .limits
             .max_dataset_bytes
@@ -339,6 +340,10 @@ impl Worker {
             Some(sha) if sha.eq_ignore_ascii_case(&spec.dataset.sha256) => sha,
             _ => {
                 self.status.stage(&name, "downloading");
+                if let Some(d) = dataset.parent() {
+                    std::fs::create_dir_all(d)
+                        .map_err(|e| JobError::Transient(format!("{}: {e}", d.display())))?;
+                }
                 // A download that trickles must not run out the deadline.
                 let left = self.time_left(job, deadline).await?;
                 let policy = self.read_policy();
@@ -384,6 +389,18 @@ impl Worker {
         );
         let stop_at = Instant::now() + Duration::from_secs(left);
         let (stop, progress) = (self.stop.clone(), self.progress.clone());
+        // A run that died (killed for memory, an abort) left its marker: after a few, the job
+        // is given back rather than resumed into the same death again.
+        let crashes = crashguard::begin_training(&self.work, &name)?;
+        if crashes >= crashguard::MAX_TRAINING_CRASHES {
+            crashguard::end_training(&self.work, &name);
+            return self
+                .give_up_for_poster(
+                    job,
+                    format!("its training crashed the worker {crashes} times"),
+                )
+                .await;
+        }
         self.status.stage(&name, "training");
         let trained = tokio::task::spawn_blocking(move || {
             let data_bytes =
@@ -397,8 +414,18 @@ impl Worker {
             };
             trainer::train(&spec2, &bytes, &split, &opts)
         })
-        .await
-        .map_err(|e| JobError::Transient(format!("training task: {e}")))?;
+        .await;
+        crashguard::end_training(&self.work, &name);
+        let trained = match trained {
+            Ok(t) => t,
+            // A panic in the engine on this job's input: not retried (it would panic again).
+            Err(e) if e.is_panic() => {
+                return self
+                    .give_up_for_poster(job, "its training panicked".into())
+                    .await
+            }
+            Err(e) => return Err(JobError::Transient(format!("training task: {e}"))),
+        };
         match trained {
             Ok(outcome) => {
                 let value = outcome.manifest.result.value;
@@ -417,6 +444,7 @@ impl Worker {
             }
             Err(e) => match e.fault() {
                 Fault::Transient => Err(JobError::Transient(e.to_string())),
+                Fault::Poster => self.give_up_for_poster(job, e.to_string()).await,
                 _ => self.give_up(job, e.to_string()).await,
             },
         }
@@ -435,6 +463,13 @@ impl Worker {
             .await?
             .ok_or_else(|| JobError::Lost("the job is gone".into()))?;
         if j.state != JobState::Claimed || j.worker != self.keys().worker {
+            // The result is deleted only when every node agrees the job is gone: a lagging
+            // node must not cost the work.
+            if !self.confirmed_not_ours(&job).await {
+                return Err(JobError::Transient(
+                    "one node shows the job as not ours; the others do not agree yet".into(),
+                ));
+            }
             self.work.finish(&job.to_string())?;
             return Err(JobError::Lost(format!(
                 "the job is no longer ours ({:?})",
@@ -466,10 +501,48 @@ impl Worker {
         Ok(landed.signature.to_string())
     }
 
+    /// The chain's clock as far as this worker acts on it: the earliest time any endpoint
+    /// shows, over two reads a moment apart. A node whose clock runs ahead (or a proxy that
+    /// rewrites the clock) cannot make the worker believe its time is up while another
+    /// endpoint, or the same node a moment later, says otherwise.
+    pub async fn cautious_now(&self) -> Result<i64, JobError> {
+        let mut least: Option<i64> = None;
+        for read in 0..2 {
+            if read > 0 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            for t in self.chain.chain_time_each().await.into_iter().flatten() {
+                least = Some(least.map_or(t, |l| l.min(t)));
+            }
+        }
+        least.ok_or_else(|| JobError::Transient("no endpoint answered with the clock".into()))
+    }
+
+    /// Whether `job` is no longer this worker's, confirmed: every endpoint that answers, on
+    /// two reads a moment apart, shows it closed or not held by this worker (and at least one
+    /// answered). What deleting a result or giving up waits for: one lagging or lying node's
+    /// word is not enough.
+    pub async fn confirmed_not_ours(&self, job: &Pubkey) -> bool {
+        let mine = self.keys().worker;
+        let mut answered = false;
+        for read in 0..2 {
+            if read > 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            for j in self.chain.job_each(job).await.into_iter().flatten() {
+                answered = true;
+                if j.is_some_and(|j| j.worker == mine && j.state != JobState::Open) {
+                    return false;
+                }
+            }
+        }
+        answered
+    }
+
     /// Seconds left to work before the deadline, keeping the time to publish and submit; the
     /// job is given back when there are none.
     async fn time_left(&self, job: Pubkey, deadline: i64) -> Result<u64, JobError> {
-        let now = self.chain.chain_time().await?;
+        let now = self.cautious_now().await?;
         match u64::try_from(deadline.saturating_sub(now).saturating_sub(SUBMIT_MARGIN_S)) {
             Ok(left) if left > 0 => Ok(left),
             _ => {
@@ -479,9 +552,46 @@ impl Worker {
         }
     }
 
+    /// [`Self::give_up`] for a reason that is the poster's (its data, its spec, a crash its
+    /// input caused): the job is remembered as refused, against its poster, so neither this
+    /// run nor a later one takes it (or too many more of that poster's jobs) again.
+    pub async fn give_up_for_poster<T>(&self, job: Pubkey, why: String) -> Result<T, JobError> {
+        let poster = self
+            .chain
+            .job(&job)
+            .await
+            .ok()
+            .flatten()
+            .map(|j| j.poster.to_string())
+            .unwrap_or_default();
+        let refusal = crate::refusals::Refusal {
+            reason: format!("given back: {why}"),
+            kind: crate::refusals::Kind::Poster,
+            poster,
+            at: crate::status::unix_now(),
+        };
+        if let Err(e) = crate::refusals::Refusals::new(&self.work).add(&job.to_string(), refusal) {
+            tracing::warn!(%job, error = %e, "the refusal was not saved");
+        }
+        self.give_up(job, why).await
+    }
+
     /// Gives the job back (the abandon penalty is smaller than a missed deadline's slash) and
     /// forgets it.
     pub async fn give_up<T>(&self, job: Pubkey, why: String) -> Result<T, JobError> {
+        // Giving up costs the abandon penalty: only for a job every node shows as this
+        // worker's claim (a node that shows it otherwise is behind, or lying).
+        let mine = self.keys().worker;
+        let views = self.chain.job_each(&job).await;
+        if views.iter().any(|v| {
+            matches!(v, Ok(Some(j)) if j.worker == mine && j.state != JobState::Claimed)
+                || matches!(v, Ok(None))
+        }) || views.iter().all(Result::is_err)
+        {
+            return Err(JobError::Transient(format!(
+                "not giving the job back ({why}): the nodes do not all show it claimed by this worker"
+            )));
+        }
         tracing::warn!(%job, reason = %why, "abandoning the job");
         self.chain
             .send(

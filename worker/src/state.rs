@@ -6,24 +6,25 @@
 //!   jobs/<job address>/
 //!     progress.json   the last completed stage (see [`Stage`])
 //!     spec.json       the spec bytes, hash-checked against the chain
-//!     dataset         the dataset bytes, hash-checked against the spec
+//!     training        present while training runs; left by a crash (see `crashguard`)
+//!     crashes         how many runs of this job's training ended in a crash
 //!     out/            the engine's output: checkpoint/, then weights, metrics, manifest
-//!   rejected.json     jobs not taken, and why (so they are not fetched again)
+//!   datasets/<sha256> datasets, by content: downloaded and checked before claiming
+//!   checking          the job being checked before claiming; left by a crash
+//!   rejected.json     jobs not taken, why, and their posters (see `refusals`)
+//!   ledger.jsonl      payments, penalties and slashes (see `ledger`)
+//!   topups.json       stake top-ups from the operator's wallet (the daily cap)
 //! ```
 //!
 //! Every file is written to a temporary name, synced and renamed: a kill leaves the old or
 //! the new version, never half of one.
 
 use std::{
-    collections::BTreeMap,
     io::Write,
     path::{Path, PathBuf},
 };
 
 use serde::{Deserialize, Serialize};
-
-/// Refusals kept in `rejected.json`.
-const MAX_REJECTED: usize = 5_000;
 
 /// How far a job got. Each stage is recorded once its effect is durable (on chain or on disk).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +126,48 @@ impl WorkDir {
         Ok(Self { root })
     }
 
+    /// The directory everything lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a dataset with this (lowercase hex) sha256 is kept, once downloaded and checked.
+    pub fn dataset_path(&self, sha256: &str) -> PathBuf {
+        debug_assert!(sha256.chars().all(|c| c.is_ascii_hexdigit()));
+        self.root.join("datasets").join(sha256.to_ascii_lowercase())
+    }
+
+    /// Keeps the dataset cache within `max_bytes`: the least recently used go first, never
+    /// one of `keep` (the datasets of jobs held or being checked).
+    pub fn prune_datasets(&self, max_bytes: u64, keep: &[String]) {
+        let dir = self.root.join("datasets");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                let used = m.accessed().or_else(|_| m.modified()).ok()?;
+                Some((used, m.len(), e.path()))
+            })
+            .collect();
+        files.sort();
+        let mut total: u64 = files.iter().map(|(_, len, _)| *len).sum();
+        for (_, len, path) in files {
+            if total <= max_bytes {
+                break;
+            }
+            let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+            if name.is_some_and(|n| keep.iter().any(|k| k.eq_ignore_ascii_case(&n))) {
+                continue;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total = total.saturating_sub(len);
+            }
+        }
+    }
+
     /// The directory of the job at `address` (a base58 account address: no path separators).
     pub fn job_dir(&self, address: &str) -> PathBuf {
         debug_assert!(address.chars().all(|c| c.is_ascii_alphanumeric()));
@@ -204,26 +247,19 @@ impl WorkDir {
         }
     }
 
-    /// Jobs not taken and why, kept across restarts.
-    pub fn rejected(&self) -> BTreeMap<String, String> {
-        std::fs::read(self.root.join("rejected.json"))
+    /// A small JSON state file at the top of the work dir, `T::default()` when missing or
+    /// unreadable (every such file is a cache of what the chain or the operator can restore).
+    pub fn read_json<T: serde::de::DeserializeOwned + Default>(&self, name: &str) -> T {
+        std::fs::read(self.root.join(name))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
     }
 
-    pub fn reject(&self, address: &str, reason: &str) -> Result<(), StateError> {
-        let mut all = self.rejected();
-        all.insert(address.into(), reason.into());
-        // Bounded: past the cap, some entries are forgotten (those jobs are checked again
-        // if they are still open, which costs a spec fetch).
-        while all.len() > MAX_REJECTED {
-            all.pop_first();
-        }
-        write_atomic(
-            &self.root.join("rejected.json"),
-            &serde_json::to_vec_pretty(&all).expect("map serialises"),
-        )
+    /// Writes a small JSON state file atomically.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec_pretty(value).expect("state serialises");
+        write_atomic(&self.root.join(name), &bytes)
     }
 }
 
@@ -284,14 +320,19 @@ mod tests {
     }
 
     #[test]
-    fn rejections_are_remembered() {
+    fn the_dataset_cache_keeps_what_is_in_use_within_its_cap() {
         let dir = tempfile::tempdir().unwrap();
         let w = WorkDir::open(dir.path()).unwrap();
-        w.reject("A", "spec hash mismatch").unwrap();
-        w.reject("B", "file: dataset").unwrap();
-        let again = WorkDir::open(dir.path()).unwrap();
-        assert_eq!(again.rejected().len(), 2);
-        assert_eq!(again.rejected()["A"], "spec hash mismatch");
+        let (a, b, c) = ("aa".repeat(32), "bb".repeat(32), "cc".repeat(32));
+        for (sha, len) in [(&a, 100), (&b, 100), (&c, 100)] {
+            std::fs::create_dir_all(w.dataset_path(sha).parent().unwrap()).unwrap();
+            std::fs::write(w.dataset_path(sha), vec![0u8; len]).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        w.prune_datasets(150, std::slice::from_ref(&a));
+        assert!(w.dataset_path(&a).exists(), "in use: kept");
+        assert!(!w.dataset_path(&b).exists(), "the oldest not in use: gone");
+        assert!(!w.dataset_path(&c).exists(), "still over the cap");
     }
 
     #[test]

@@ -16,6 +16,9 @@ use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+/// Ledger entries kept in the snapshot.
+pub const RECENT: usize = 20;
+
 /// The job being worked on.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Current {
@@ -64,6 +67,15 @@ pub struct Snapshot {
     pub subscriptions: u64,
     pub sweeps: u64,
     pub last_error: Option<String>,
+    /// Why claiming is paused (this machine's condition, e.g. a full disk), if it is.
+    #[serde(default)]
+    pub paused: Option<String>,
+    /// Stake lost to penalties and slashes, as read since the daemon started.
+    #[serde(default)]
+    pub lost_lamports: u64,
+    /// The latest payments, penalties and slashes (at most [`RECENT`]).
+    #[serde(default)]
+    pub recent: Vec<crate::ledger::Entry>,
 }
 
 /// The shared, updatable snapshot.
@@ -164,6 +176,18 @@ pub fn prometheus(s: &Snapshot) -> String {
         "counter",
         "Lamports earned since start.",
         s.earned_lamports as f64,
+    );
+    metric(
+        "lost_lamports_total",
+        "counter",
+        "Stake lost to penalties and slashes, as read since start.",
+        s.lost_lamports as f64,
+    );
+    metric(
+        "claiming_paused",
+        "gauge",
+        "1 while claiming is paused for this machine's condition (e.g. a full disk).",
+        if s.paused.is_some() { 1.0 } else { 0.0 },
     );
     metric(
         "lifetime_earned_lamports",

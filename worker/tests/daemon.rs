@@ -7,328 +7,24 @@
 //!
 //! The tests take a lock: each trains on the CPU, and two at once would only slow both.
 
+mod common;
+
 use std::{
     net::SocketAddr,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, OnceLock,
+        Arc,
     },
     time::{Duration, Instant},
 };
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use solana_keypair::Keypair;
 use solana_signer::Signer;
-use tensorgrid_artifacts::Store;
-use tensorgrid_client::{
-    anchor_lang::prelude::Pubkey,
-    defaults::{self, SOL},
-    instructions::{self as ix, SettleKeys},
-    pda,
-    rpc::ChainClient,
-    state::{Job, JobState},
-    tensorgrid::instructions::JobPostArgs,
-};
-use tensorgrid_localnet::{default_market_params, Localnet, LocalnetBuilder};
+use tensorgrid_client::{defaults::SOL, instructions as ix, state::JobState};
 
-fn serial() -> &'static tokio::sync::Mutex<()> {
-    static M: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
-    M.get_or_init(|| tokio::sync::Mutex::new(()))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A chain with a market, the shared S3 server, a poster, and a place for workers.
-struct Rig {
-    net: Localnet,
-    store: Store,
-    dir: tempfile::TempDir,
-    poster: Keypair,
-    next_id: u64,
-}
-
-/// A worker process; killed when dropped. Its log (JSON lines) is kept in a file.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit after SIGTERM:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-impl Rig {
-    async fn new() -> Self {
-        tensorgrid_localnet::testing::shared_s3();
-        let net = LocalnetBuilder::for_tests()
-            .accounts(["poster"])
-            .market(default_market_params())
-            .start()
-            .await
-            .unwrap();
-        let poster = Keypair::try_from(&net.account("poster").to_bytes()[..]).unwrap();
-        // The poster's account exists before any test measures the poster's balance.
-        net.client()
-            .send(
-                &[ix::poster_init(poster.pubkey(), net.market().unwrap())],
-                &[&poster],
-            )
-            .await
-            .unwrap();
-        Self {
-            net,
-            store: Store::open("s3://tensorgrid").unwrap(),
-            dir: tempfile::tempdir().unwrap(),
-            poster,
-            next_id: 1,
-        }
-    }
-
-    fn client(&self) -> &ChainClient {
-        self.net.client()
-    }
-
-    fn market(&self) -> Pubkey {
-        self.net.market().unwrap()
-    }
-
-    /// A funded operator keypair written to a file.
-    async fn operator(&self, name: &str) -> (Keypair, PathBuf) {
-        let kp = self.net.funded(20 * SOL).await.unwrap();
-        let path = self.dir.path().join(format!("{name}.json"));
-        std::fs::write(
-            &path,
-            serde_json::to_string(&kp.to_bytes().to_vec()).unwrap(),
-        )
-        .unwrap();
-        (kp, path)
-    }
-
-    fn work_dir(&self, name: &str) -> PathBuf {
-        self.dir.path().join(format!("work-{name}"))
-    }
-
-    fn command(&self, name: &str, keypair: &Path, rpc: &str, ws: &str) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tensorgrid-worker"));
-        c.args(["-u", rpc, "--ws-url", ws, "-k"])
-            .arg(keypair)
-            .arg("--work-dir")
-            .arg(self.work_dir(name))
-            .args([
-                "--store",
-                "s3://tensorgrid",
-                "--device",
-                "cpu",
-                "--allow-http",
-                "--poll-interval",
-                "1s",
-                "--stake",
-                "2",
-                "--status-listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-            ])
-            .env("RUST_LOG", "info")
-            .env_remove("RUST_BACKTRACE")
-            .stdin(Stdio::null());
-        c
-    }
-
-    /// Starts a worker named `name`, through `rpc`/`ws` (the chain's own by default).
-    fn spawn_via(
-        &self,
-        name: &str,
-        keypair: &Path,
-        rpc: &str,
-        ws: &str,
-        env: &[(&str, &str)],
-    ) -> Proc {
-        let log = self
-            .dir
-            .path()
-            .join(format!("{name}-{}.log", rand::rng().random::<u32>()));
-        let file = std::fs::File::create(&log).unwrap();
-        let mut c = self.command(name, keypair, rpc, ws);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let child = c
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        Proc { child, log }
-    }
-
-    fn spawn(&self, name: &str, keypair: &Path) -> Proc {
-        let (rpc, ws) = (
-            self.net.rpc_url().to_string(),
-            self.net.ws_url().to_string(),
-        );
-        self.spawn_via(name, keypair, &rpc, &ws, &[])
-    }
-
-    /// Hosts the digits dataset and the MLP spec edited by `edit`; returns (uri, bytes).
-    async fn hosted_spec(&self, edit: impl FnOnce(&mut serde_json::Value)) -> (String, Vec<u8>) {
-        let data = std::fs::read(repo().join("data/digits.safetensors")).unwrap();
-        let sha = hex::encode(Sha256::digest(&data));
-        let data_uri = self
-            .store
-            .put(&format!("datasets/{sha}"), data)
-            .await
-            .unwrap();
-        let mut v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(repo().join("jobs/digits-mlp.json")).unwrap())
-                .unwrap();
-        v["dataset"]["uri"] = data_uri.into();
-        v["training"]["epochs"] = 3.into();
-        v["evaluation"]["threshold"] = 0.5.into();
-        edit(&mut v);
-        let bytes = serde_json::to_vec_pretty(&v).unwrap();
-        let uri = self
-            .store
-            .put(
-                &format!("specs/{}.json", hex::encode(Sha256::digest(&bytes))),
-                bytes.clone(),
-            )
-            .await
-            .unwrap();
-        (uri, bytes)
-    }
-
-    /// Posts a job for `uri` committing to `hash`; returns its address and the fee paid.
-    async fn post(&mut self, uri: String, hash: [u8; 32], max_duration_s: i64) -> (Pubkey, u64) {
-        let id = self.next_id;
-        self.next_id += 1;
-        let posting = self
-            .client()
-            .post_context(&self.market(), &self.poster.pubkey())
-            .await
-            .unwrap();
-        let ixs = posting.instructions(
-            self.poster.pubkey(),
-            self.market(),
-            JobPostArgs {
-                job_id: id,
-                reward: SOL / 2,
-                spec_hash: hash,
-                spec_uri: uri,
-                requirements: defaults::any_device(),
-                max_duration_s,
-                terms: posting.terms(),
-            },
-        );
-        let landed = self.client().send(&ixs, &[&self.poster]).await.unwrap();
-        let fee = self.client().outcome(&landed.signature).await.unwrap().fee;
-        (pda::job(&self.market(), &self.poster.pubkey(), id).0, fee)
-    }
-
-    async fn post_spec(&mut self, edit: impl FnOnce(&mut serde_json::Value)) -> Pubkey {
-        let (uri, bytes) = self.hosted_spec(edit).await;
-        self.post(uri, Sha256::digest(&bytes).into(), 3_600).await.0
-    }
-
-    async fn job(&self, job: &Pubkey) -> Option<Job> {
-        self.client().job(job).await.unwrap()
-    }
-
-    /// Waits until `job` is in `state` (or closed, for `None`), showing `procs`' logs if not.
-    async fn wait_for(
-        &self,
-        job: &Pubkey,
-        state: Option<JobState>,
-        secs: u64,
-        procs: &[&Proc],
-    ) -> Option<Job> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let j = self.job(job).await;
-            if j.as_ref().map(|j| j.state) == state {
-                return j;
-            }
-            if Instant::now() > deadline {
-                let logs: Vec<String> = procs.iter().map(|p| p.log()).collect();
-                panic!(
-                    "job {job} is {:?}, not {state:?}, after {secs} s; worker logs:\n{}",
-                    j.map(|j| j.state),
-                    logs.join("\n----\n")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn accept(&self, job: &Pubkey) -> u64 {
-        let j = self.job(job).await.unwrap();
-        let landed = self
-            .client()
-            .send(
-                &[ix::job_accept(SettleKeys {
-                    market: self.market(),
-                    worker: j.worker,
-                    job: *job,
-                    poster: self.poster.pubkey(),
-                })],
-                &[&self.poster],
-            )
-            .await
-            .unwrap();
-        self.client().outcome(&landed.signature).await.unwrap().fee
-    }
-
-    fn worker_of(&self, operator: &Pubkey) -> Pubkey {
-        pda::worker(&self.market(), operator).0
-    }
-}
-
-async fn wait_until(what: &str, secs: u64, proc: &Proc, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not after {secs} s; log:\n{}",
-            proc.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
+use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_posted_job_is_found_trained_submitted_and_paid_to_the_lamport() {
     let _one = serial().lock().await;
@@ -451,55 +147,209 @@ async fn hostile_jobs_are_refused_before_claiming_and_the_worker_carries_on() {
             "{job} was claimed"
         );
     }
-    let rejected: std::collections::BTreeMap<String, String> =
-        serde_json::from_slice(&std::fs::read(rig.work_dir("w1").join("rejected.json")).unwrap())
-            .unwrap();
+    let rejected = refusals(&rig.work_dir("w1"));
     for (job, why) in [
         (mismatch, "spec hash mismatch"),
         (local, "never local files"),
         (big, "over the cap"),
         (invalid, "invalid spec"),
     ] {
-        let reason = rejected
+        let r = rejected
             .get(&job.to_string())
             .unwrap_or_else(|| panic!("{job} not recorded: {rejected:?}"));
+        let reason = r["reason"].as_str().unwrap();
         assert!(reason.contains(why), "{job}: {reason}");
         assert!(w.log().contains(why), "the reason is logged");
     }
 }
 
-/// The digits CNN for `epochs`, checkpointed every 10 steps: a job that trains for seconds.
-fn cnn(epochs: u32) -> impl FnOnce(&mut serde_json::Value) {
-    move |v| {
-        v["model"] =
-            serde_json::json!({"kind": "cnn", "input_shape": [1, 8, 8], "channels": [16, 32]});
-        v["training"]["epochs"] = epochs.into();
-        v["training"]["checkpoint_every"] = 10.into();
-    }
-}
-
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
+/// The review's jobs that were claimed and then lost, each for its poster's reasons: each is
+/// now refused before claiming, with the reason, remembered against the poster; the worker
+/// loses nothing, then takes and finishes an honest job; restarted, it does not look at them
+/// again; and the same poster's next job is refused without a download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_that_would_fail_for_their_posters_reasons_are_never_claimed() {
+    let _one = serial().lock().await;
+    let rig = Rig::new().await;
+    let (op, key) = rig.operator("w1").await;
+    let hostile = rig.net.funded(50 * SOL).await.unwrap();
+    let digits = std::fs::read(repo().join("data/digits.safetensors")).unwrap();
+    let (digits_uri, _) = rig.hosted_dataset(digits).await;
+    let post = |edit: Box<dyn FnOnce(&mut serde_json::Value) + Send>| {
+        let (rig, hostile) = (&rig, &hostile);
+        async move {
+            let (uri, bytes) = rig.hosted_spec(edit).await;
+            let hash: [u8; 32] = Sha256::digest(&bytes).into();
+            rig.post_as(hostile, uri, hash, 3_600).await.0
         }
-    }
-    out
-}
+    };
+    let dataset = |uri: String, sha: String, format: serde_json::Value| {
+        move |v: &mut serde_json::Value| {
+            v["dataset"]["uri"] = uri.into();
+            v["dataset"]["sha256"] = sha.into();
+            v["dataset"]["format"] = format;
+        }
+    };
+    // The dataset is not the one the spec commits to.
+    let wrong_hash = post(Box::new(dataset(
+        digits_uri.clone(),
+        "ab".repeat(32),
+        serde_json::json!({"kind": "safetensors", "features": "images", "labels": "labels"}),
+    )))
+    .await;
+    // A `.npy` whose header has no shape (this panicked the engine).
+    let bad = npy(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': ), }",
+        &[0; 64],
+    );
+    let (u, s) = rig.hosted_dataset(bad).await;
+    let bad_npy = post(Box::new(dataset(u, s, serde_json::json!({"kind": "npy"})))).await;
+    // A `.npy` whose shape claims far more data than there is.
+    let lying = npy(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }",
+        &[0; 64],
+    );
+    let (u, s) = rig.hosted_dataset(lying).await;
+    let lying_npy = post(Box::new(dataset(u, s, serde_json::json!({"kind": "npy"})))).await;
+    // A safetensors file whose features are a scalar (an index out of bounds before).
+    let (u, s) = rig.hosted_dataset(scalar_safetensors()).await;
+    let scalar = post(Box::new(dataset(
+        u,
+        s,
+        serde_json::json!({"kind": "safetensors", "features": "images", "labels": "labels"}),
+    )))
+    .await;
+    // An MLP of 32 × 8192: 2.1e9 parameters, about 60 GB to train, on a dataset of a few
+    // rows (so that the time it takes does not refuse it first).
+    let (u, s) = rig
+        .hosted_dataset(b"1,2,0\n3,4,1\n5,6,0\n7,8,1\n".to_vec())
+        .await;
+    let huge = post(Box::new(move |v: &mut serde_json::Value| {
+        dataset(u, s, serde_json::json!({"kind": "csv"}))(v);
+        v["model"]["hidden"] = serde_json::json!(vec![8192; 32]);
+        v["training"]["epochs"] = 1.into();
+    }))
+    .await;
+    // Plain SGD at the highest learning rate allowed, on values near 1e15: the loss stops
+    // being finite within the first steps.
+    let csv: String = (0..200)
+        .map(|i| format!("{}e15,{}e15,{}\n", i % 7, i % 5, i % 3))
+        .collect();
+    let (u, s) = rig.hosted_dataset(csv.into_bytes()).await;
+    let diverges = post(Box::new(move |v: &mut serde_json::Value| {
+        dataset(u, s, serde_json::json!({"kind": "csv"}))(v);
+        v["training"]["optimizer"] = serde_json::json!({"kind": "sgd", "lr": 10.0});
+    }))
+    .await;
+    let hostile_jobs = [
+        (wrong_hash, "dataset sha256"),
+        (bad_npy, "bad shape"),
+        (lying_npy, "needs more than"),
+        (scalar, "must be (samples"),
+        (huge, "training needs about"),
+        (diverges, "training diverged"),
+    ];
+    // Then an honest job from the usual poster.
+    let good = {
+        let (uri, bytes) = rig.hosted_spec(|_| {}).await;
+        rig.post_as(&rig.poster, uri, Sha256::digest(&bytes).into(), 3_600)
+            .await
+            .0
+    };
 
-/// How far the worker with `work_dir` got on `job`.
-fn stage(work_dir: &Path, job: &Pubkey) -> Option<String> {
-    let p = work_dir
-        .join("jobs")
-        .join(job.to_string())
-        .join("progress.json");
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
-    v["stage"].as_str().map(str::to_string)
+    let w = rig.spawn_via(
+        "w1",
+        &key,
+        rig.net.rpc_url(),
+        rig.net.ws_url(),
+        &[("TENSORGRID_WORKER_MAX_JOB_MEMORY_MIB", "4096")],
+    );
+    rig.wait_for(&good, Some(JobState::Submitted), 120, &[&w])
+        .await;
+    wait_until("every hostile job refused", 60, &w, || {
+        let r = refusals(&rig.work_dir("w1"));
+        hostile_jobs
+            .iter()
+            .all(|(j, _)| r.contains_key(&j.to_string()))
+    })
+    .await;
+    let rejected = refusals(&rig.work_dir("w1"));
+    for (job, why) in hostile_jobs {
+        assert_eq!(
+            rig.job(&job).await.unwrap().state,
+            JobState::Open,
+            "{job} claimed"
+        );
+        let r = &rejected[&job.to_string()];
+        let reason = r["reason"].as_str().unwrap();
+        assert!(reason.contains(why), "{job}: {reason} (wanted {why})");
+        let expected_kind = if why == "training needs about" {
+            "settings"
+        } else {
+            "poster"
+        };
+        assert_eq!(r["kind"], expected_kind, "{job}: {r}");
+        assert_eq!(r["poster"], hostile.pubkey().to_string());
+    }
+    // Nothing lost: the stake is whole, nothing abandoned, nothing slashed.
+    let account = rig
+        .client()
+        .worker(&rig.worker_of(&op.pubkey()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.stake, 2 * SOL);
+    assert_eq!(account.record.jobs_abandoned, 0);
+    assert_eq!(account.record.total_slashed, 0);
+
+    // Paid for the honest job, the worker is free again. The hostile poster's next job,
+    // however good, is refused without being downloaded.
+    rig.accept(&good).await;
+    rig.wait_for(&good, None, 30, &[&w]).await;
+    let next = {
+        let (uri, bytes) = rig
+            .hosted_spec(|v| v["training"]["epochs"] = 2.into())
+            .await;
+        rig.post_as(&hostile, uri, Sha256::digest(&bytes).into(), 3_600)
+            .await
+            .0
+    };
+    wait_until("the poster's next job refused", 30, &w, || {
+        refusals(&rig.work_dir("w1")).contains_key(&next.to_string())
+    })
+    .await;
+    let r = &refusals(&rig.work_dir("w1"))[&next.to_string()];
+    assert_eq!(r["kind"], "blocked", "{r}");
+    assert_eq!(rig.job(&next).await.unwrap().state, JobState::Open);
+
+    // Restarted: the jobs refused as posted are not looked at again (their refusals last);
+    // the one refused for this worker's memory is looked at again, and now refused for its
+    // poster's record, without a download.
+    let mut w = w;
+    assert!(w.terminate().success());
+    let w = rig.spawn_via(
+        "w1",
+        &key,
+        rig.net.rpc_url(),
+        rig.net.ws_url(),
+        &[("TENSORGRID_WORKER_MAX_JOB_MEMORY_MIB", "4096")],
+    );
+    wait_until("the memory refusal looked at again", 30, &w, || {
+        w.log().contains(&format!("\"job\":\"{huge}\""))
+    })
+    .await;
+    assert!(
+        w.log().contains("jobs lately that could not be done"),
+        "{}",
+        w.log()
+    );
+    for (job, _) in hostile_jobs.into_iter().filter(|(j, _)| *j != huge) {
+        assert!(
+            !w.log().contains(&format!("\"job\":\"{job}\"")),
+            "{job} looked at again after the restart:\n{}",
+            w.log()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -99,6 +99,9 @@ pub enum Verdict {
     Forward,
     /// Answer with this `result` without asking the chain.
     Answer(Value),
+    /// Forward, then hand the chain's whole response (the JSON-RPC envelope) through this
+    /// function: a node that lies about what it read.
+    Rewrite(Arc<dyn Fn(Value) -> Value + Send + Sync>),
 }
 
 type Rule = dyn Fn(&Value) -> Verdict + Send + Sync;
@@ -174,16 +177,25 @@ async fn serve(
             Verdict::Answer(result) => serde_json::to_vec(&serde_json::json!({
                 "jsonrpc": "2.0", "id": request["id"], "result": result,
             }))?,
-            Verdict::Forward => match http
-                .post(upstream)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-            {
-                Ok(r) => r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
-                Err(_) => return Ok(()),
-            },
+            verdict => {
+                let forwarded = match http
+                    .post(upstream)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+                    Err(_) => return Ok(()),
+                };
+                match verdict {
+                    Verdict::Rewrite(f) => match serde_json::from_slice::<Value>(&forwarded) {
+                        Ok(v) => serde_json::to_vec(&f(v))?,
+                        Err(_) => forwarded,
+                    },
+                    _ => forwarded,
+                }
+            }
         };
         let head = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",

@@ -18,6 +18,14 @@ pub mod limits {
     pub const MAX_D_MODEL: usize = 2_048;
     pub const MAX_CONTEXT: usize = 4_096;
     pub const MAX_DATASET_BYTES: u64 = 4 << 30;
+    /// Largest side of a CNN input (channels, height or width).
+    pub const MAX_INPUT_SIDE: usize = 4_096;
+    /// Largest number of values in one CNN input sample.
+    pub const MAX_INPUT_VALUES: usize = 1 << 24;
+    /// Most distinct characters a text dataset may have (its vocabulary).
+    pub const MAX_VOCAB: usize = 65_536;
+    /// Largest `limits.max_wall_time_s`: 30 days, the longest a claim can last.
+    pub const MAX_WALL_TIME_S: u64 = 30 * 24 * 3_600;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,6 +289,23 @@ impl JobSpec {
             d.sha256.len() == 64 && d.sha256.chars().all(|c| c.is_ascii_hexdigit()),
             "dataset.sha256 must be 64 hex characters".into(),
         );
+        let scale = match &d.format {
+            DatasetFormat::Csv { scale, .. }
+            | DatasetFormat::Safetensors { scale, .. }
+            | DatasetFormat::Npy { scale } => *scale,
+            DatasetFormat::Text => 1.0,
+        };
+        check(
+            scale.is_finite() && scale != 0.0,
+            format!("dataset.format.scale {scale} must be finite and non-zero"),
+        );
+        if let DatasetFormat::Csv { delimiter, .. } = &d.format {
+            check(
+                !delimiter.is_ascii_digit()
+                    && !matches!(delimiter, '.' | '-' | '+' | 'e' | 'E' | '\n' | '\r'),
+                format!("dataset.format.delimiter {delimiter:?} cannot separate numbers"),
+            );
+        }
         check(
             d.eval_fraction > 0.0 && d.eval_fraction < 1.0,
             format!(
@@ -370,6 +395,18 @@ impl JobSpec {
                         && input_shape[2] >= 2,
                     "model.input_shape must be [channels ≥ 1, height ≥ 2, width ≥ 2]".into(),
                 );
+                let values = input_shape
+                    .iter()
+                    .try_fold(1usize, |acc, &s| acc.checked_mul(s));
+                check(
+                    input_shape.iter().all(|&s| s <= limits::MAX_INPUT_SIDE)
+                        && values.is_some_and(|v| v <= limits::MAX_INPUT_VALUES),
+                    format!(
+                        "model.input_shape {input_shape:?}: each side at most {}, at most {} values",
+                        limits::MAX_INPUT_SIDE,
+                        limits::MAX_INPUT_VALUES
+                    ),
+                );
                 check(
                     !channels.is_empty()
                         && channels.len() <= limits::MAX_LAYERS
@@ -428,8 +465,11 @@ impl JobSpec {
             ),
         );
         check(
-            l.max_wall_time_s > 0,
-            "limits.max_wall_time_s must be positive".into(),
+            (1..=limits::MAX_WALL_TIME_S).contains(&l.max_wall_time_s),
+            format!(
+                "limits.max_wall_time_s must be 1..={}",
+                limits::MAX_WALL_TIME_S
+            ),
         );
         if errs.is_empty() {
             Ok(())

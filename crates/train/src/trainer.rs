@@ -131,7 +131,7 @@ impl Built {
 }
 
 /// Device-resident data for the loop.
-enum Batches {
+pub(crate) enum Batches {
     Table {
         x: Tensor,
         y: Tensor,
@@ -152,7 +152,7 @@ fn table_tensors(t: &Table, device: &Device) -> Result<(Tensor, Tensor)> {
 }
 
 impl Batches {
-    fn new(spec: &JobSpec, data: &Split, device: &Device) -> Result<Self> {
+    pub(crate) fn new(spec: &JobSpec, data: &Split, device: &Device) -> Result<Self> {
         Ok(match data {
             Split::Table { train, .. } => {
                 let (x, y) = table_tensors(train, device)?;
@@ -183,7 +183,7 @@ impl Batches {
     }
 
     /// The batch for `step`: a pure function of (seed, step).
-    fn batch(
+    pub(crate) fn batch(
         &mut self,
         seed: u64,
         step: u64,

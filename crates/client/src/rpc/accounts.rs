@@ -10,6 +10,20 @@ use crate::{
     state::{Job, Market, Poster, Worker},
 };
 
+/// The clock sysvar.
+const CLOCK: Pubkey = Pubkey::from_str_const("SysvarC1ock11111111111111111111111111111111");
+
+/// `Clock::unix_timestamp` from the sysvar's data (slot u64, epoch_start_timestamp i64,
+/// epoch u64, leader_schedule_epoch u64, unix_timestamp i64).
+fn clock_time(account: &Account) -> Result<i64, ChainError> {
+    let bytes: [u8; 8] = account
+        .data
+        .get(32..40)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ChainError::Rpc("the clock sysvar is too short".into()))?;
+    Ok(i64::from_le_bytes(bytes))
+}
+
 /// `getMultipleAccounts` takes at most this many keys.
 const MULTIPLE_ACCOUNTS_MAX: usize = 100;
 
@@ -190,19 +204,48 @@ impl ChainClient {
     /// The chain's clock (`Clock::unix_timestamp`): what deadlines and windows are compared
     /// with, which may differ from this machine's clock.
     pub async fn chain_time(&self) -> Result<i64, ChainError> {
-        let clock = Pubkey::from_str_const("SysvarC1ock11111111111111111111111111111111");
         let account = self
-            .account(&clock)
+            .account(&CLOCK)
             .await?
-            .ok_or(ChainError::AccountNotFound(clock))?;
-        // Clock: slot u64, epoch_start_timestamp i64, epoch u64, leader_schedule_epoch u64,
-        // unix_timestamp i64.
-        let bytes: [u8; 8] = account
-            .data
-            .get(32..40)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| ChainError::Rpc("the clock sysvar is too short".into()))?;
-        Ok(i64::from_le_bytes(bytes))
+            .ok_or(ChainError::AccountNotFound(CLOCK))?;
+        clock_time(&account)
+    }
+
+    /// The account as each configured endpoint shows it (one request each, no failover):
+    /// what a caller compares before acting on one node's word.
+    pub async fn account_each(&self, pubkey: &Pubkey) -> Vec<Result<Option<Account>, ChainError>> {
+        let key = *pubkey;
+        let commitment = self.config.commitment_config();
+        self.endpoints
+            .call_each(move |c| async move {
+                c.get_account_with_commitment(&key, commitment)
+                    .await
+                    .map(|r| r.value)
+            })
+            .await
+    }
+
+    /// The chain's clock as each endpoint shows it.
+    pub async fn chain_time_each(&self) -> Vec<Result<i64, ChainError>> {
+        self.account_each(&CLOCK)
+            .await
+            .into_iter()
+            .map(|r| r.and_then(|a| clock_time(&a.ok_or(ChainError::AccountNotFound(CLOCK))?)))
+            .collect()
+    }
+
+    /// The job as each endpoint shows it.
+    pub async fn job_each(&self, pubkey: &Pubkey) -> Vec<Result<Option<Job>, ChainError>> {
+        self.account_each(pubkey)
+            .await
+            .into_iter()
+            .map(|r| r.and_then(|a| a.map(|a| decode::<Job>(pubkey, &a)).transpose()))
+            .collect()
+    }
+
+    /// How many endpoints answer `*_each` reads.
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoints.len()
     }
 
     /// The current slot at the configured commitment.

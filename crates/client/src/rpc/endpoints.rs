@@ -55,6 +55,39 @@ impl Endpoints {
         &self.urls[self.active.load(Ordering::Relaxed) % self.urls.len()]
     }
 
+    /// How many endpoints are configured.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Runs `request` once on every endpoint (no failover, no retry), in the configured order:
+    /// each node's own answer, for a caller that must not act on one node's word.
+    pub async fn call_each<T, F, Fut>(&self, request: F) -> Vec<Result<T, ChainError>>
+    where
+        F: Fn(Arc<RpcClient>) -> Fut,
+        Fut: Future<Output = ClientResult<T>>,
+    {
+        let mut out = Vec::with_capacity(self.clients.len());
+        for (client, url) in self.clients.iter().zip(&self.urls) {
+            let answer = tokio::time::timeout(self.request_timeout, request(client.clone())).await;
+            out.push(match answer {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(match classify(e) {
+                    Fault::Final(e) => e,
+                    Fault::Transport(m) => ChainError::Unreachable {
+                        urls: url.clone(),
+                        last: m,
+                    },
+                }),
+                Err(_) => Err(ChainError::Unreachable {
+                    urls: url.clone(),
+                    last: "no answer in time".into(),
+                }),
+            });
+        }
+        out
+    }
+
     /// Runs `request` on the active endpoint; on a transport fault, on the next ones in
     /// order, then again after a backoff, up to `max_rounds` rounds. A real answer from the
     /// node (including an error) ends it at once.

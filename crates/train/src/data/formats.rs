@@ -28,6 +28,14 @@ pub fn parse_table(format: &DatasetFormat, bytes: &[u8]) -> Result<Table> {
     if scale != 1.0 {
         table.features.iter_mut().for_each(|v| *v *= scale);
     }
+    // NaN or infinite features (written as such, or a value past f32's range) make every
+    // loss NaN: the dataset cannot be trained on.
+    if let Some(i) = table.features.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Format(format!(
+            "sample {}: a feature is not a finite number (after scaling)",
+            i / table.dim.max(1)
+        )));
+    }
     Ok(table)
 }
 
@@ -106,7 +114,13 @@ pub fn parse_safetensors(bytes: &[u8], features: &str, labels: &str) -> Result<T
     };
     let x = get(features)?;
     let y = get(labels)?;
-    let rows = x.dims().first().copied().unwrap_or(0);
+    if x.rank() < 2 || x.dims().contains(&0) {
+        return Err(Error::Format(format!(
+            "features `{features}` must be (samples, features…), not {:?}",
+            x.dims()
+        )));
+    }
+    let rows = x.dims()[0];
     if y.dims() != [rows] {
         return Err(Error::Format(format!(
             "labels shape {:?} does not match {rows} samples",
@@ -114,7 +128,7 @@ pub fn parse_safetensors(bytes: &[u8], features: &str, labels: &str) -> Result<T
         )));
     }
     let x = x.to_dtype(DType::F32)?.flatten_from(1)?;
-    let dim = x.dims()[1];
+    let dim = x.dims().get(1).copied().unwrap_or(0);
     let y: Vec<f32> = y.to_dtype(DType::F32)?.to_vec1()?;
     let labels = y
         .iter()
@@ -129,25 +143,26 @@ pub fn parse_safetensors(bytes: &[u8], features: &str, labels: &str) -> Result<T
 }
 
 /// A 2-D little-endian `.npy` (`<f4`, `<f8`, `|u1`, `<i4`, `<i8`), C order; label last.
+/// Every size in the header comes from a stranger: each is checked against the bytes there
+/// are before anything is sliced or allocated.
 pub fn parse_npy(bytes: &[u8]) -> Result<Table> {
     let bad = |m: &str| Error::Format(format!(".npy: {m}"));
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad("missing magic"));
     }
-    let (hlen, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+    let (hlen, start): (usize, usize) = match (bytes[6], bytes.get(8..12)) {
+        (1, _) => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
+        (2 | 3, Some(len)) => (
+            u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize,
             12,
         ),
-        v => return Err(bad(&format!("version {v} not supported"))),
+        (v, _) => return Err(bad(&format!("version {v} not supported"))),
     };
-    let header = std::str::from_utf8(
-        bytes
-            .get(start..start + hlen)
-            .ok_or_else(|| bad("truncated header"))?,
-    )
-    .map_err(|_| bad("header not UTF-8"))?;
+    let end = start
+        .checked_add(hlen)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| bad("truncated header"))?;
+    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad("header not UTF-8"))?;
     let field = |key: &str| {
         let i = header.find(key).ok_or_else(|| bad(&format!("no {key}")))?;
         Ok::<&str, Error>(header[i + key.len()..].trim_start_matches([':', ' ', '\'']))
@@ -159,39 +174,50 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Table> {
     if field("'fortran_order'")?.starts_with("True") {
         return Err(bad("Fortran order not supported"));
     }
-    let shape_txt = field("'shape'")?;
-    let shape: Vec<usize> = shape_txt[1..shape_txt.find(')').ok_or_else(|| bad("bad shape"))?]
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().map_err(|_| bad("bad shape")))
-        .collect::<Result<_>>()?;
+    let shape = parse_shape(field("'shape'")?).ok_or_else(|| bad("bad shape"))?;
     let [rows, cols] = shape[..] else {
         return Err(bad("need a 2-D array (samples, features + label)"));
     };
-    if cols < 2 {
-        return Err(bad("need at least one feature column and the label"));
+    if cols < 2 || rows == 0 {
+        return Err(bad(
+            "need at least one sample, one feature column and the label",
+        ));
     }
-    let data = &bytes[start + hlen..];
-    let n = rows * cols;
-    let values: Vec<f64> = match descr.as_str() {
-        "<f4" => chunks::<4>(data, n)?
-            .map(|b| f32::from_le_bytes(b) as f64)
-            .collect(),
-        "<f8" => chunks::<8>(data, n)?.map(f64::from_le_bytes).collect(),
-        "|u1" => chunks::<1>(data, n)?.map(|b| b[0] as f64).collect(),
-        "<i4" => chunks::<4>(data, n)?
-            .map(|b| i32::from_le_bytes(b) as f64)
-            .collect(),
-        "<i8" => chunks::<8>(data, n)?
-            .map(|b| i64::from_le_bytes(b) as f64)
-            .collect(),
+    let data = &bytes[end..];
+    let decode: fn(&[u8]) -> f64 = match descr.as_str() {
+        "<f4" => |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+        "<f8" => |b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        "|u1" => |b| f64::from(b[0]),
+        "<i4" => |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+        "<i8" => |b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f64,
         other => return Err(bad(&format!("dtype {other} not supported"))),
     };
+    let width = match descr.as_str() {
+        "|u1" => 1,
+        "<f4" | "<i4" => 4,
+        _ => 8,
+    };
+    // The header's shape must fit in the bytes there are: a lying shape is refused here,
+    // before any buffer is sized from it.
+    let row_bytes = cols
+        .checked_mul(width)
+        .ok_or_else(|| bad("shape too large"))?;
+    let need = rows
+        .checked_mul(row_bytes)
+        .filter(|&n| n <= data.len())
+        .ok_or_else(|| {
+            bad(&format!(
+                "shape ({rows}, {cols}) needs more than the {} data bytes there are",
+                data.len()
+            ))
+        })?;
     let mut features = Vec::with_capacity(rows * (cols - 1));
     let mut labels = Vec::with_capacity(rows);
-    for (r, row) in values.chunks(cols).enumerate() {
-        features.extend(row[..cols - 1].iter().map(|v| *v as f32));
-        labels.push(label(row[cols - 1], r)?);
+    for (r, row) in data[..need].chunks_exact(row_bytes).enumerate() {
+        let mut values = row.chunks_exact(width).map(decode);
+        features.extend(values.by_ref().take(cols - 1).map(|v| v as f32));
+        let last = values.next().ok_or_else(|| bad("short row"))?;
+        labels.push(label(last, r)?);
     }
     Ok(Table {
         features,
@@ -200,17 +226,15 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Table> {
     })
 }
 
-fn chunks<const N: usize>(data: &[u8], n: usize) -> Result<impl Iterator<Item = [u8; N]> + '_> {
-    if data.len() < n * N {
-        return Err(Error::Format(format!(
-            ".npy: {} data bytes, expected {}",
-            data.len(),
-            n * N
-        )));
-    }
-    Ok(data[..n * N]
-        .chunks_exact(N)
-        .map(|c| c.try_into().expect("chunk")))
+/// `(2, 3), ...` → `[2, 3]`: the text after `'shape':` up to its closing parenthesis.
+fn parse_shape(text: &str) -> Option<Vec<usize>> {
+    let inner = text.strip_prefix('(')?;
+    let inner = &inner[..inner.find(')')?];
+    inner
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().ok())
+        .collect()
 }
 
 #[cfg(test)]

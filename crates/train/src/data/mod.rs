@@ -104,6 +104,15 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| Error::Format(format!("text is not UTF-8: {e}")))?;
         let corpus = Corpus::from_text(text);
+        // The vocabulary sizes the embedding and the output layer: a text of a million
+        // distinct characters would make both enormous.
+        if corpus.vocab.len() > crate::spec::limits::MAX_VOCAB {
+            return Err(Error::Format(format!(
+                "text has {} distinct characters, more than {}",
+                corpus.vocab.len(),
+                crate::spec::limits::MAX_VOCAB
+            )));
+        }
         let n = corpus.ids.len();
         let n_eval = ((n as f64) * d.eval_fraction).round() as usize;
         // Contiguous: the held-out text is the end of the corpus, unseen in training.
@@ -128,7 +137,10 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
         return Err(Error::Format("need at least two samples".into()));
     }
     if let crate::spec::ModelSpec::Cnn { input_shape, .. } = spec.model {
-        let want: usize = input_shape.iter().product();
+        let want = input_shape
+            .iter()
+            .try_fold(1usize, |acc, &s| acc.checked_mul(s))
+            .unwrap_or(usize::MAX);
         if want != table.dim {
             return Err(Error::Format(format!(
                 "model.input_shape {input_shape:?} has {want} values, samples have {}",

@@ -1,0 +1,279 @@
+//! How much memory a job takes, worked out before anything is allocated: a worker compares
+//! these figures with its device's memory before it claims a job, so a spec that would run it
+//! out of memory (and get it killed, again and again, with the job held) is refused instead.
+//!
+//! Upper bounds on purpose: a job wrongly refused costs less than one claimed and then lost.
+//! Sizes are counted in `u128` and saturate, so no spec can make the arithmetic overflow.
+
+use crate::{
+    data::Split,
+    spec::{DatasetFormat, JobSpec, ModelSpec, OptimizerSpec},
+};
+
+/// Bytes per f32.
+const F32: u128 = 4;
+/// Bytes of fixed overhead: the runtime, the allocator's slack, small buffers.
+pub const BASELINE_BYTES: u64 = 256 << 20;
+
+/// What training a spec on a parsed dataset needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Trainable parameters.
+    pub params: u64,
+    /// Peak bytes while training: weights, gradients, optimizer state and a checkpoint's copy,
+    /// the largest step's activations (forward and backward), the dataset as the loop holds it,
+    /// and [`BASELINE_BYTES`].
+    pub bytes: u64,
+}
+
+fn sat(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+/// Bytes that parsing `dataset_bytes` of `format` may take at its peak (the raw bytes
+/// included), before the parse: text keeps a `char` and a token id per byte, a `|u1` array
+/// becomes `f32`s, a CSV cell of two bytes becomes a four-byte value plus the cell's slice.
+pub fn parse_bytes(format: &DatasetFormat, dataset_bytes: u64) -> u64 {
+    let n = u128::from(dataset_bytes);
+    let factor: u128 = match format {
+        DatasetFormat::Text => 13,
+        DatasetFormat::Csv { .. } => 14,
+        DatasetFormat::Npy { .. } => 9,
+        DatasetFormat::Safetensors { .. } => 13,
+    };
+    sat(n
+        .saturating_mul(factor)
+        .saturating_add(u128::from(BASELINE_BYTES)))
+}
+
+/// Trainable parameters of the spec's model for this dataset (input width, classes and
+/// vocabulary come from the data).
+pub fn params(model: &ModelSpec, data: &Split) -> u64 {
+    let dense = |a: u128, b: u128| a.saturating_mul(b).saturating_add(b);
+    let total: u128 = match (model, data) {
+        (ModelSpec::Mlp { hidden }, Split::Table { train, classes, .. }) => {
+            let mut widths = vec![train.dim as u128];
+            widths.extend(hidden.iter().map(|h| *h as u128));
+            widths.push(*classes as u128);
+            widths.windows(2).map(|w| dense(w[0], w[1])).sum()
+        }
+        (
+            ModelSpec::Cnn {
+                input_shape,
+                channels,
+            },
+            Split::Table { classes, .. },
+        ) => {
+            let [c, h, w] = input_shape.map(|v| v as u128);
+            let mut c_in = c;
+            let mut sum = 0u128;
+            for &c_out in channels {
+                sum = sum.saturating_add(dense(c_in.saturating_mul(9), c_out as u128));
+                c_in = c_out as u128;
+            }
+            let flat = c_in.saturating_mul(h / 2).saturating_mul(w / 2);
+            sum.saturating_add(dense(flat, *classes as u128))
+        }
+        (
+            ModelSpec::CharTransformer {
+                layers,
+                d_model,
+                context,
+                ..
+            },
+            Split::Text { vocab, .. },
+        ) => {
+            let d = *d_model as u128;
+            let v = vocab.len() as u128;
+            // qkv, proj, mlp fc and proj, two layer norms.
+            let block = dense(d, 3 * d)
+                .saturating_add(dense(d, d))
+                .saturating_add(dense(d, 4 * d))
+                .saturating_add(dense(4 * d, d))
+                .saturating_add(4 * d);
+            (v.saturating_mul(d))
+                .saturating_add((*context as u128).saturating_mul(d))
+                .saturating_add(block.saturating_mul(*layers as u128))
+                .saturating_add(2 * d)
+                .saturating_add(d.saturating_mul(v))
+        }
+        // A model that does not fit the data is refused when it is built; count nothing.
+        _ => 0,
+    };
+    sat(total)
+}
+
+/// f32 values of activations one sample (or, for text, one sequence) keeps for the backward
+/// pass, times two for their gradients.
+fn activations_per_sample(model: &ModelSpec, data: &Split) -> u128 {
+    match (model, data) {
+        (ModelSpec::Mlp { hidden }, Split::Table { train, classes, .. }) => {
+            let widths: u128 = hidden.iter().map(|h| *h as u128).sum::<u128>()
+                + train.dim as u128
+                + *classes as u128;
+            // Pre- and post-activation per layer, and their gradients.
+            widths.saturating_mul(4)
+        }
+        (
+            ModelSpec::Cnn {
+                input_shape,
+                channels,
+            },
+            Split::Table { classes, .. },
+        ) => {
+            let [c, h, w] = input_shape.map(|v| v as u128);
+            let hw = h.saturating_mul(w);
+            let mut c_in = c;
+            let mut sum = c.saturating_mul(hw);
+            for &c_out in channels {
+                let c_out = c_out as u128;
+                // The im2col buffer, the output before and after ReLU.
+                let layer = c_in
+                    .saturating_mul(9)
+                    .saturating_add(c_out.saturating_mul(2))
+                    .saturating_mul(hw);
+                sum = sum.saturating_add(layer);
+                c_in = c_out;
+            }
+            sum.saturating_add(c_in.saturating_mul(hw) / 4)
+                .saturating_add(*classes as u128)
+                .saturating_mul(2)
+        }
+        (
+            ModelSpec::CharTransformer {
+                layers,
+                d_model,
+                heads,
+                context,
+            },
+            Split::Text { vocab, .. },
+        ) => {
+            let (d, t) = (*d_model as u128, *context as u128);
+            // Per token and layer: layer norms, qkv, attention output, projection, the 4·d
+            // MLP before and after GELU, residuals; per head the scores and the softmax.
+            let per_layer = t.saturating_mul(d.saturating_mul(20)).saturating_add(
+                (*heads as u128)
+                    .saturating_mul(t)
+                    .saturating_mul(t)
+                    .saturating_mul(2),
+            );
+            let logits = t.saturating_mul(vocab.len() as u128).saturating_mul(2);
+            per_layer
+                .saturating_mul(*layers as u128)
+                .saturating_add(logits)
+                .saturating_add(t.saturating_mul(d).saturating_mul(2))
+                .saturating_mul(2)
+        }
+        _ => 0,
+    }
+}
+
+/// The dataset as the training loop holds it: the parsed table (or token ids), its two splits
+/// and the training split again as a device tensor.
+fn dataset_bytes(data: &Split) -> u128 {
+    match data {
+        Split::Table { train, eval, .. } => {
+            let values = |t: &crate::data::Table| {
+                (t.features.len() as u128).saturating_add(t.labels.len() as u128)
+            };
+            (values(train).saturating_add(values(eval)))
+                .saturating_mul(3)
+                .saturating_mul(F32)
+        }
+        Split::Text { train, eval, .. } => ((train.len() + eval.len()) as u128)
+            .saturating_mul(3)
+            .saturating_mul(F32),
+    }
+}
+
+/// Peak memory of training `spec` on `data` (see [`Footprint`]).
+pub fn footprint(spec: &JobSpec, data: &Split) -> Footprint {
+    let params = params(&spec.model, data);
+    // Weights and gradients, the optimizer's state, and a checkpoint's serialised copy of
+    // weights and state.
+    let state: u128 = match spec.training.optimizer {
+        OptimizerSpec::Adamw { .. } => 2,
+        OptimizerSpec::Sgd { .. } => 1,
+    };
+    let per_param = F32.saturating_mul(2 + 2 * state + 1);
+    // The largest batch of a step: the training batch, or an evaluation chunk (1,024 rows, or
+    // 32 sequences, forward only, so half the per-sample figure).
+    let per_sample = activations_per_sample(&spec.model, data);
+    let train_batch = (spec.training.batch_size as u128).saturating_mul(per_sample);
+    let eval_batch = match data {
+        Split::Table { .. } => 1_024u128.saturating_mul(per_sample) / 2,
+        Split::Text { .. } => 32u128.saturating_mul(per_sample) / 2,
+    };
+    let bytes = u128::from(params)
+        .saturating_mul(per_param)
+        .saturating_add(train_batch.max(eval_batch).saturating_mul(F32))
+        .saturating_add(dataset_bytes(data))
+        .saturating_add(u128::from(BASELINE_BYTES));
+    Footprint {
+        params,
+        bytes: sat(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Table;
+
+    fn table(rows: usize, dim: usize, classes: u32) -> Split {
+        let t = Table {
+            features: vec![0.0; rows * dim],
+            labels: (0..rows as u32).map(|i| i % classes).collect(),
+            dim,
+        };
+        Split::Table {
+            train: t.clone(),
+            eval: t,
+            classes: classes as usize,
+        }
+    }
+
+    fn spec(model: serde_json::Value) -> JobSpec {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../../../jobs/digits-mlp.json")).unwrap();
+        v["model"] = model;
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn parameters_match_the_models_built() {
+        let data = table(8, 64, 10);
+        let s = spec(serde_json::json!({"kind": "mlp", "hidden": [128]}));
+        assert_eq!(params(&s.model, &data), 64 * 128 + 128 + 128 * 10 + 10);
+        let built = crate::trainer::Built::new(&s, &data, &candle_core::Device::Cpu).unwrap();
+        let counted: usize = built.params().values().map(|v| v.elem_count()).sum();
+        assert_eq!(counted as u64, params(&s.model, &data));
+    }
+
+    /// The review's MLP of 32 × 8192 (2.1e9 parameters) is about 60 GB to train: far more than
+    /// any machine here, and computed without allocating it.
+    #[test]
+    fn a_huge_model_is_sized_without_being_built() {
+        let data = table(4, 64, 10);
+        let s = spec(serde_json::json!({"kind": "mlp", "hidden": vec![8192; 32]}));
+        let f = footprint(&s, &data);
+        assert!(f.params > 2_000_000_000, "{f:?}");
+        assert!(f.bytes > 40 << 30, "{f:?}");
+    }
+
+    #[test]
+    fn the_arithmetic_saturates_instead_of_overflowing() {
+        let data = table(2, 4, 2);
+        let s =
+            spec(serde_json::json!({"kind": "cnn", "input_shape": [1, 2, 2], "channels": [1024]}));
+        let s = JobSpec {
+            model: ModelSpec::Cnn {
+                input_shape: [usize::MAX, usize::MAX, usize::MAX],
+                channels: vec![1024; 32],
+            },
+            ..s
+        };
+        assert_eq!(footprint(&s, &data).bytes, u64::MAX);
+        assert_eq!(parse_bytes(&DatasetFormat::Text, u64::MAX), u64::MAX);
+    }
+}

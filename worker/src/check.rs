@@ -1,0 +1,348 @@
+//! The check before claiming. Everything that could make a job fail for its poster's reasons
+//! is tried here, where failing costs nothing: the spec (fetched, hash-checked, validated),
+//! the terms against the operator's policy, the dataset (downloaded into the cache training
+//! will read, hash-checked, parsed), the memory the job needs against the device's, and a few
+//! real training steps on the device, whose pace gives the time estimate. Only a job that
+//! passes is claimed; one that fails is refused with its reason and remembered.
+//!
+//! A check never holds the worker: the spec is small and has a short timeout, a dataset must
+//! arrive at a minimum rate, and the parse and the steps run on a blocking thread where a
+//! panic comes back as a refusal (see `crashguard` for what a panic cannot cover).
+
+use std::{sync::Arc, time::Duration};
+
+use tensorgrid_artifacts::{fetch, fetch_to_file, probe_size, ArtifactError};
+use tensorgrid_client::{anchor_lang::prelude::Pubkey, state::Job};
+use tensorgrid_train::{data, memory, rehearsal, spec::JobSpec};
+use tokio::sync::Semaphore;
+
+use crate::{
+    crashguard,
+    estimate::Throughput,
+    pipeline::Worker,
+    precheck::{is_permanent, precheck, Offer},
+    refusals::Kind,
+    resources,
+};
+
+/// Largest spec file read (specs are a few hundred bytes).
+pub const MAX_SPEC_BYTES: u64 = 64 << 10;
+/// A spec is small: a server that cannot deliver it in this time is not worth waiting for.
+pub const SPEC_TIMEOUT: Duration = Duration::from_secs(10);
+/// Grace before a dataset download must keep [`MIN_RATE`].
+const DOWNLOAD_GRACE: Duration = Duration::from_secs(15);
+/// Least average download rate of a dataset, in bytes per second: a server that trickles
+/// (a byte every few seconds) is given up on within the grace period, not after hours.
+const MIN_RATE: u64 = 64 << 10;
+/// Training steps run before claiming.
+pub const REHEARSAL_STEPS: u64 = 3;
+/// Share of the device's memory a job may plan to use (the rest for the allocator's slack
+/// and everything else on the machine).
+const MEMORY_SHARE: f64 = 0.8;
+
+/// A job worth claiming: its spec as checked and how long it should take here.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub job: Pubkey,
+    pub spec: JobSpec,
+    pub spec_bytes: Vec<u8>,
+    /// The job as read for the check: what the claim agrees to.
+    pub account: Job,
+    pub estimated_secs: f64,
+    /// Peak memory the job needs, in bytes.
+    pub memory_bytes: u64,
+}
+
+/// The outcome of a check.
+#[derive(Debug)]
+pub enum Verdict {
+    Take(Box<Plan>),
+    /// Not this job (remembered with its kind).
+    Refuse(Kind, String),
+    /// Not now: a network fault, a server that may come back; looked at again later.
+    Later(String),
+    /// This worker cannot take any job now (its disk is full): claiming pauses, the job is
+    /// looked at again later, and nothing counts against its poster.
+    Paused(String),
+}
+
+fn refuse_for(reason: String) -> Verdict {
+    let kind = if is_permanent(&reason) {
+        Kind::Poster
+    } else {
+        Kind::Settings
+    };
+    Verdict::Refuse(kind, reason)
+}
+
+fn from_artifact(what: &str, e: ArtifactError) -> Verdict {
+    match e {
+        ArtifactError::Io { .. } => Verdict::Paused(format!("{what}: {e}")),
+        e if e.is_transient() => Verdict::Later(format!("{what}: {e}")),
+        e => Verdict::Refuse(Kind::Poster, format!("{what}: {e}")),
+    }
+}
+
+/// What a check shares with the others running: the device, used by one rehearsal at a time,
+/// and the slots for the heavy part (download, parse, steps).
+#[derive(Clone)]
+pub struct Gates {
+    pub heavy: Arc<Semaphore>,
+    pub device: Arc<Semaphore>,
+}
+
+impl Gates {
+    pub fn new(parallel: u32) -> Self {
+        Self {
+            heavy: Arc::new(Semaphore::new(parallel.max(1) as usize)),
+            device: Arc::new(Semaphore::new(1)),
+        }
+    }
+}
+
+/// Checks `job` (as `account` shows it) for `w`.
+pub async fn check(
+    w: &Worker,
+    throughput: Throughput,
+    gates: &Gates,
+    job: Pubkey,
+    account: Job,
+) -> Verdict {
+    let policy = w.read_policy();
+    let bytes = match tokio::time::timeout(
+        SPEC_TIMEOUT,
+        fetch(&account.spec_uri, MAX_SPEC_BYTES, &policy),
+    )
+    .await
+    {
+        Err(_) => {
+            return Verdict::Refuse(
+                Kind::Unreachable,
+                format!(
+                    "spec: no complete answer within {} s",
+                    SPEC_TIMEOUT.as_secs()
+                ),
+            )
+        }
+        Ok(Err(e)) => return from_artifact("spec", e),
+        Ok(Ok(b)) => b.to_vec(),
+    };
+    let offer = Offer::from_job(&account);
+    let cheap = match precheck(&offer, &bytes, &w.hardware, &w.config, |_| 0.0) {
+        Ok(p) => p,
+        Err(r) => return refuse_for(r.0),
+    };
+    let spec = cheap.spec;
+    let cap = spec
+        .limits
+        .max_dataset_bytes
+        .min(w.config.max_dataset_bytes);
+    let sha = spec.dataset.sha256.to_ascii_lowercase();
+    let cached = w.work.dataset_path(&sha);
+    let size = if cached.exists() {
+        std::fs::metadata(&cached).map_or(cap, |m| m.len())
+    } else {
+        match probe_size(&spec.dataset.uri, &policy).await {
+            Ok(Some(n)) if n > cap => {
+                return Verdict::Refuse(
+                    Kind::Settings,
+                    format!("the dataset is {n} bytes, over the cap of {cap}"),
+                )
+            }
+            Ok(Some(n)) => n,
+            Ok(None) => cap,
+            // A web server that refuses HEAD (presigned GET-only URLs) may still serve the
+            // file: the size is taken as the cap, enforced while downloading.
+            Err(ArtifactError::Denied { .. } | ArtifactError::Store { .. })
+                if spec.dataset.uri.starts_with("http") =>
+            {
+                cap
+            }
+            Err(e) => return from_artifact("dataset", e),
+        }
+    };
+    // An early estimate from the spec's size alone refuses what cannot fit in time or pay
+    // before anything is downloaded.
+    if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, |s| {
+        throughput.estimate_secs(s, size)
+    }) {
+        return refuse_for(r.0);
+    }
+    let memory = resources::job_memory(&w.hardware, w.config.max_job_memory);
+    let budget = memory.map(|m| (m as f64 * MEMORY_SHARE) as u64);
+    let to_parse = memory::parse_bytes(&spec.dataset.format, size);
+    if let Some(b) = budget.filter(|b| to_parse > *b) {
+        return Verdict::Refuse(
+            Kind::Settings,
+            format!(
+                "loading the dataset needs about {} MiB, this worker has {} MiB for a job",
+                to_parse >> 20,
+                b >> 20
+            ),
+        );
+    }
+
+    let Ok(_heavy) = gates.heavy.acquire().await else {
+        return Verdict::Later("shutting down".into());
+    };
+    if !cached.exists() {
+        let room = resources::free_disk(w.work.root()).unwrap_or(u64::MAX);
+        if room < size.saturating_add(w.config.min_free_disk) {
+            return Verdict::Paused(format!(
+                "the work dir has {} MiB free; this job's dataset needs {} MiB plus the {} MiB kept free",
+                room >> 20,
+                size >> 20,
+                w.config.min_free_disk >> 20
+            ));
+        }
+        if let Err(v) = download(w, &spec, cap, size, &cached).await {
+            return v;
+        }
+    }
+    // The parse, the memory the job needs and a few steps, on a blocking thread: a panic is
+    // an error here, and the marker makes a crash that no unwinding catches a refusal at the
+    // next start.
+    let Ok(_device) = gates.device.acquire().await else {
+        return Verdict::Later("shutting down".into());
+    };
+    let (name, poster) = (job.to_string(), account.poster.to_string());
+    if let Err(e) = crashguard::begin_check(&w.work, &name, &poster) {
+        return Verdict::Paused(format!("work dir: {e}"));
+    }
+    let (spec2, path, device) = (spec.clone(), cached.clone(), w.device.clone());
+    let tried = tokio::task::spawn_blocking(move || rehearse(&spec2, &path, &device, budget)).await;
+    crashguard::end_check(&w.work);
+    let (rehearsal, footprint, data) = match tried {
+        Err(e) if e.is_panic() => {
+            return Verdict::Refuse(
+                Kind::Poster,
+                format!("the job crashed its check: {}", panic_text(e)),
+            )
+        }
+        Err(e) => return Verdict::Later(format!("check task: {e}")),
+        Ok(Err(v)) => return v,
+        Ok(Ok(r)) => r,
+    };
+    let estimated = rehearsal
+        .estimate_secs(&spec, &data)
+        .max(throughput.estimate_secs(&spec, size));
+    if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, |_| estimated) {
+        return refuse_for(r.0);
+    }
+    tracing::info!(
+        %job,
+        estimated_s = format!("{estimated:.0}"),
+        step_ms = format!("{:.1}", rehearsal.secs_per_step * 1e3),
+        memory_mib = footprint.bytes >> 20,
+        dataset_bytes = size,
+        "worth claiming"
+    );
+    Verdict::Take(Box::new(Plan {
+        job,
+        spec,
+        spec_bytes: bytes,
+        account,
+        estimated_secs: estimated,
+        memory_bytes: footprint.bytes,
+    }))
+}
+
+/// Downloads the dataset into the cache at `path`, checked against the spec's sha256.
+async fn download(
+    w: &Worker,
+    spec: &JobSpec,
+    cap: u64,
+    size: u64,
+    path: &std::path::Path,
+) -> Result<(), Verdict> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Verdict::Paused(format!("work dir: {e}")))?;
+    }
+    let allowed = DOWNLOAD_GRACE + Duration::from_secs(size / MIN_RATE);
+    let policy = w.read_policy();
+    let fetched = tokio::select! {
+        _ = w.cancel.cancelled() => return Err(Verdict::Later("shutting down".into())),
+        r = tokio::time::timeout(allowed, fetch_to_file(&spec.dataset.uri, cap, &policy, path)) => r,
+    };
+    let sha = match fetched {
+        Err(_) => {
+            return Err(Verdict::Refuse(
+                Kind::Unreachable,
+                format!(
+                    "dataset: slower than {} KiB/s ({} bytes not in {} s)",
+                    MIN_RATE >> 10,
+                    size,
+                    allowed.as_secs()
+                ),
+            ))
+        }
+        Ok(Err(e)) => return Err(from_artifact("dataset", e)),
+        Ok(Ok(sha)) => sha,
+    };
+    if !sha.eq_ignore_ascii_case(&spec.dataset.sha256) {
+        let _ = std::fs::remove_file(path);
+        return Err(Verdict::Refuse(
+            Kind::Poster,
+            format!(
+                "dataset sha256 is {sha}, the spec says {}",
+                spec.dataset.sha256
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The blocking part: parse, size, steps.
+fn rehearse(
+    spec: &JobSpec,
+    path: &std::path::Path,
+    device: &tensorgrid_train::Device,
+    budget: Option<u64>,
+) -> Result<(rehearsal::Rehearsal, memory::Footprint, data::Split), Verdict> {
+    fault_point();
+    let bytes = std::fs::read(path).map_err(|e| Verdict::Paused(format!("dataset cache: {e}")))?;
+    let split =
+        data::split(spec, &bytes).map_err(|e| Verdict::Refuse(Kind::Poster, e.to_string()))?;
+    drop(bytes);
+    let footprint = memory::footprint(spec, &split);
+    if let Some(b) = budget.filter(|b| footprint.bytes > *b) {
+        return Err(Verdict::Refuse(
+            Kind::Settings,
+            format!(
+                "training needs about {} MiB ({} parameters), this worker has {} MiB for a job",
+                footprint.bytes >> 20,
+                footprint.params,
+                b >> 20
+            ),
+        ));
+    }
+    let r = rehearsal::rehearse(spec, &split, device, REHEARSAL_STEPS).map_err(|e| {
+        match e.fault() {
+            tensorgrid_train::Fault::Transient => Verdict::Later(format!("rehearsal: {e}")),
+            _ => Verdict::Refuse(Kind::Poster, format!("a training step failed: {e}")),
+        }
+    })?;
+    Ok((r, footprint, split))
+}
+
+/// `TENSORGRID_WORKER_FAULT_IN_CHECK=panic|abort` makes the blocking part of every check
+/// panic, or abort the process as an out-of-memory kill would: how the tests stand in for an
+/// input that crashes the engine, now that the known ones are refused before they can.
+fn fault_point() {
+    match std::env::var("TENSORGRID_WORKER_FAULT_IN_CHECK").as_deref() {
+        Ok("panic") => panic!("injected fault (TENSORGRID_WORKER_FAULT_IN_CHECK)"),
+        Ok("abort") => {
+            tracing::error!("aborting on purpose (TENSORGRID_WORKER_FAULT_IN_CHECK)");
+            std::process::abort()
+        }
+        _ => {}
+    }
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    let p = e.into_panic();
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
