@@ -108,6 +108,7 @@ pub async fn check(
     job: Pubkey,
     account: Job,
 ) -> Verdict {
+    let started = std::time::Instant::now();
     let policy = w.read_policy();
     let bytes = match tokio::time::timeout(
         SPEC_TIMEOUT,
@@ -235,6 +236,7 @@ pub async fn check(
         step_ms = format!("{:.1}", rehearsal.secs_per_step * 1e3),
         memory_mib = footprint.bytes >> 20,
         dataset_bytes = size,
+        check_ms = format!("{:.0}", started.elapsed().as_secs_f64() * 1e3),
         "worth claiming"
     );
     Verdict::Take(Box::new(Plan {

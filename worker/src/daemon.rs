@@ -56,6 +56,10 @@ const SPEC_FILE: &str = "spec.json";
 const MAX_CHECK_ATTEMPTS: u32 = 6;
 /// Refusals for the poster's reasons count against the poster for this long.
 const STRIKE_MEMORY_S: i64 = 7 * 86_400;
+/// A spec server that did not answer is remembered for this long.
+const SLOW_HOST_MEMORY_S: i64 = 86_400;
+/// Jobs on a spec server that did not answer after which its next ones are refused at once.
+const SLOW_HOST_STRIKES: usize = 2;
 /// Checks of candidates in flight at most (the heavy part has its own, smaller, bound).
 const MAX_CHECKS_IN_FLIGHT: usize = 32;
 /// Datasets kept in the cache, in bytes, beyond those in use.
@@ -81,13 +85,15 @@ pub struct Daemon {
     attempts: HashMap<Pubkey, u32>,
     /// Checks running, each its own task.
     checks: tokio::task::JoinSet<(Pubkey, Verdict)>,
-    /// The jobs being checked, with their posters.
-    checking: HashMap<Pubkey, String>,
+    /// The jobs being checked, with their posters and spec servers.
+    checking: HashMap<Pubkey, (String, String)>,
     /// Jobs that passed their check, waiting for this worker to be free.
     plans: Vec<Plan>,
     gates: Gates,
     /// Refusals for the poster's reasons in the last `STRIKE_MEMORY_S`, by poster.
     strikes: HashMap<String, usize>,
+    /// Spec servers that did not answer in the last `SLOW_HOST_MEMORY_S`, by host.
+    slow_hosts: HashMap<String, usize>,
     cancel: CancellationToken,
     /// Held while the daemon runs: one worker per work directory.
     _lock: std::fs::File,
@@ -248,6 +254,7 @@ impl Daemon {
                     kind: Kind::Poster,
                     poster: c.poster,
                     at: status::unix_now(),
+                    host: String::new(),
                 },
             );
         }
@@ -267,6 +274,15 @@ impl Daemon {
         {
             *strikes.entry(r.poster.clone()).or_default() += 1;
         }
+        // Spec servers that did not answer lately, across restarts.
+        let mut slow_hosts: HashMap<String, usize> = HashMap::new();
+        let since = status::unix_now() - SLOW_HOST_MEMORY_S;
+        for r in all
+            .values()
+            .filter(|r| r.kind == Kind::Unreachable && !r.host.is_empty() && r.at >= since)
+        {
+            *slow_hosts.entry(r.host.clone()).or_default() += 1;
+        }
         let gates = Gates::new(worker.config.max_parallel_checks);
         let daemon = Self {
             worker: Arc::new(worker),
@@ -278,6 +294,7 @@ impl Daemon {
             plans: Vec::new(),
             gates,
             strikes,
+            slow_hosts,
             cancel,
             _lock: lock,
         };
@@ -601,10 +618,16 @@ impl Daemon {
             );
             return self.reject(job, &poster, Kind::Blocked, &why);
         }
+        let host = crate::refusals::host_of(&account.spec_uri);
+        let unanswered = self.slow_hosts.get(&host).copied().unwrap_or(0);
+        if unanswered >= SLOW_HOST_STRIKES {
+            let why = format!("its spec server {host} did not answer for {unanswered} jobs lately");
+            return self.reject_at(job, &poster, Kind::Unreachable, &why, "");
+        }
         if self.checks.len() >= MAX_CHECKS_IN_FLIGHT {
             return defer(deferred, job, Duration::from_secs(5));
         }
-        self.checking.insert(job, poster);
+        self.checking.insert(job, (poster, host));
         let (throughput, gates) = (self.throughput, self.gates.clone());
         self.checks.spawn(async move {
             let verdict = check::check(&w, throughput, &gates, job, account).await;
@@ -619,7 +642,7 @@ impl Daemon {
         verdict: Verdict,
         deferred: &mut VecDeque<(Instant, Pubkey)>,
     ) {
-        let poster = self.checking.remove(&job).unwrap_or_default();
+        let (poster, host) = self.checking.remove(&job).unwrap_or_default();
         match verdict {
             Verdict::Take(plan) => {
                 self.attempts.remove(&job);
@@ -632,7 +655,14 @@ impl Daemon {
             }
             Verdict::Refuse(kind, why) => {
                 self.attempts.remove(&job);
-                self.reject(job, &poster, kind, &why);
+                // A spec server that did not answer counts against its host.
+                let slow = if kind == Kind::Unreachable && why.starts_with("spec:") {
+                    *self.slow_hosts.entry(host.clone()).or_default() += 1;
+                    host.as_str()
+                } else {
+                    ""
+                };
+                self.reject_at(job, &poster, kind, &why, slow);
             }
             Verdict::Later(why) => {
                 let n = self.attempts.entry(job).or_insert(0);
@@ -706,6 +736,11 @@ impl Daemon {
     /// next start when it lasts: the job as posted, not this worker's settings). A refusal
     /// for the poster's reasons counts against the poster.
     fn reject(&mut self, job: Pubkey, poster: &str, kind: Kind, why: &str) {
+        self.reject_at(job, poster, kind, why, "")
+    }
+
+    /// [`Self::reject`], naming the server `host` that did not answer (or "").
+    fn reject_at(&mut self, job: Pubkey, poster: &str, kind: Kind, why: &str, host: &str) {
         let w = &self.worker;
         tracing::info!(%job, reason = %why, "not taken");
         if self.rejected.len() >= 50_000 {
@@ -722,6 +757,7 @@ impl Daemon {
             kind,
             poster: poster.into(),
             at: status::unix_now(),
+            host: host.into(),
         };
         if let Err(e) = Refusals::new(&w.work).add(&job.to_string(), refusal) {
             tracing::warn!(error = %e, "rejected jobs not saved");

@@ -569,6 +569,7 @@ impl Worker {
             kind: crate::refusals::Kind::Poster,
             poster,
             at: crate::status::unix_now(),
+            host: String::new(),
         };
         if let Err(e) = crate::refusals::Refusals::new(&self.work).add(&job.to_string(), refusal) {
             tracing::warn!(%job, error = %e, "the refusal was not saved");

@@ -47,6 +47,21 @@ pub struct Refusal {
     /// Unix time of the refusal.
     #[serde(default)]
     pub at: i64,
+    /// For a server that did not answer: its host (`host:port`, or `s3://bucket`), so the
+    /// next jobs pointing at it are refused without waiting on it again.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+}
+
+/// The host part of a URI (`https://a.b:8080/x` → `a.b:8080`, `s3://bucket/k` → `s3://bucket`).
+pub fn host_of(uri: &str) -> String {
+    let (scheme, rest) = uri.split_once("://").unwrap_or(("", uri));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if scheme == "s3" {
+        format!("s3://{host}")
+    } else {
+        host.to_ascii_lowercase()
+    }
 }
 
 impl Refusal {
@@ -83,6 +98,13 @@ impl<'a> Refusals<'a> {
         self.work.write_json(FILE, &all)
     }
 
+    /// Jobs whose spec server at `host` did not answer.
+    pub fn unanswered(all: &BTreeMap<String, Refusal>, host: &str) -> usize {
+        all.values()
+            .filter(|r| r.kind == Kind::Unreachable && r.host == host)
+            .count()
+    }
+
     /// Jobs `poster` posted that could not be done for the poster's reasons.
     pub fn strikes(all: &BTreeMap<String, Refusal>, poster: &str) -> usize {
         all.values()
@@ -101,7 +123,19 @@ mod tests {
             kind,
             poster: poster.into(),
             at,
+            host: String::new(),
         }
+    }
+
+    #[test]
+    fn hosts_of_uris() {
+        assert_eq!(
+            host_of("https://Example.org:8443/a/b?c"),
+            "example.org:8443"
+        );
+        assert_eq!(host_of("http://127.0.0.1:9/spec.json"), "127.0.0.1:9");
+        assert_eq!(host_of("s3://bucket/specs/x.json"), "s3://bucket");
+        assert_eq!(host_of("nonsense"), "nonsense");
     }
 
     #[test]

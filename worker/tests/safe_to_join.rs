@@ -302,6 +302,25 @@ async fn eight_trickling_specs_do_not_hold_up_a_good_job() {
         assert_eq!(r["kind"], "unreachable", "{r}");
         assert_eq!(rig.job(j).await.unwrap().state, JobState::Open);
     }
+    // The server is remembered: its next job is refused at once, not waited on again.
+    let (ninth, _) = rig
+        .post_as(&rig.poster, format!("{slow}/spec-9.json"), [99; 32], 3_600)
+        .await;
+    let posted = Instant::now();
+    wait_until("the ninth refused", 30, &w, || {
+        refusals(&rig.work_dir("w1")).contains_key(&ninth.to_string())
+    })
+    .await;
+    assert!(
+        posted.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        posted.elapsed()
+    );
+    let r = &refusals(&rig.work_dir("w1"))[&ninth.to_string()];
+    assert!(
+        r["reason"].as_str().unwrap().contains("did not answer for"),
+        "{r}"
+    );
 }
 
 /// A job whose training kills the process every time (as an out-of-memory kill would) is

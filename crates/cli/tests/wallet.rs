@@ -340,6 +340,19 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
         client.account(&job).await.unwrap().is_none(),
         "job account closed"
     );
+    // `worker show` lists the payment, from the worker account's history.
+    let shown = w.run("worker", &["worker", "show"]).ok();
+    let m = &shown["movements"][0];
+    assert_eq!(
+        (
+            m["kind"].as_str(),
+            m["job"].as_str(),
+            m["lamports"].as_u64()
+        ),
+        (Some("paid"), Some(job.to_string().as_str()), Some(payout)),
+        "{shown}"
+    );
+    assert_eq!(m["signature"], accepted["signature"]);
 
     // The live watcher saw every transition and stopped when the job closed.
     let watched = finished(watcher).await;

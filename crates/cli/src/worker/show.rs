@@ -3,6 +3,7 @@ use clap::Args;
 use serde::Serialize;
 use solana_signer::Signer;
 use tensorgrid_client::{anchor_lang::prelude::Pubkey, pda};
+use tensorgrid_worker::ledger::{entries_of, Entry, Kind};
 
 use crate::{
     chain_args::{ChainArgs, Ctx},
@@ -18,6 +19,10 @@ pub struct ShowArgs {
     /// The operator's wallet (default: yours).
     #[arg(long)]
     operator: Option<Pubkey>,
+    /// Payments, penalties and slashes shown, the latest first (read from the worker
+    /// account's transaction history).
+    #[arg(long, default_value_t = 10)]
+    history: usize,
 }
 
 #[derive(Serialize)]
@@ -37,12 +42,36 @@ struct Shown {
     disputes_lost: u64,
     total_earned: u64,
     total_slashed: u64,
+    /// The latest payments, penalties and slashes, newest first: kind, job, lamports,
+    /// signature.
+    movements: Vec<Entry>,
     #[serde(skip)]
     now: i64,
 }
 
+/// One movement, as a person reads it.
+fn movement(e: &Entry) -> String {
+    let what = match e.kind {
+        Kind::Paid => format!("paid {} SOL", sol(e.lamports)),
+        Kind::AbandonPenalty => format!("gave the job back: {} SOL of stake", sol(e.lamports)),
+        Kind::DeadlineSlash => format!("missed the deadline: {} SOL slashed", sol(e.lamports)),
+        Kind::DisputeSlash => format!("lost a dispute: {} SOL slashed", sol(e.lamports)),
+        Kind::DisputeExpired => "dispute timed out: the poster refunded, nothing paid".into(),
+    };
+    format!("{what:<44} job {}", e.job)
+}
+
 impl Report for Shown {
     fn display(&self) -> String {
+        let recent = if self.movements.is_empty() {
+            "none in the recent history".to_string()
+        } else {
+            self.movements
+                .iter()
+                .map(movement)
+                .collect::<Vec<_>>()
+                .join("\n                  ")
+        };
         fields(&[
             ("worker", self.worker.clone()),
             ("operator", self.operator.clone()),
@@ -88,8 +117,31 @@ impl Report for Shown {
                     sol(self.total_slashed)
                 ),
             ),
+            ("recent", recent),
         ])
     }
+}
+
+/// The worker account's latest `n` payments, penalties and slashes, newest first.
+async fn movements(ctx: &Ctx, worker: &Pubkey, n: usize) -> Result<Vec<Entry>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    // The account's transactions, newest first, until `n` movements are found (most of a
+    // worker's transactions are claims and submissions, which move nothing).
+    let sigs = ctx.chain.signatures_for(worker, 200).await?;
+    for sig in sigs.iter().rev() {
+        let o = ctx.chain.outcome(sig).await?;
+        let mut found = entries_of(&o.events, worker, &sig.to_string(), o.slot);
+        found.reverse();
+        out.extend(found);
+        if out.len() >= n {
+            out.truncate(n);
+            break;
+        }
+    }
+    Ok(out)
 }
 
 pub async fn run(a: ShowArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
@@ -119,6 +171,7 @@ pub async fn run(a: ShowArgs, out: OutputFormat) -> Result<std::process::ExitCod
         disputes_lost: w.record.disputes_lost,
         total_earned: w.record.total_earned,
         total_slashed: w.record.total_slashed,
+        movements: movements(&ctx, &key, a.history).await?,
         now: ctx.chain.chain_time().await?,
     };
     ctx.out.emit(&shown)?;
