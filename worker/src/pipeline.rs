@@ -264,8 +264,9 @@ impl Worker {
                         tracing::info!(%job, "claimed by another worker first");
                         JobError::Lost(e.to_string())
                     }
-                    // The job is not what was checked (a cancel and a new post at its
-                    // address, before the claim landed): nothing was taken.
+                    // The job is not what was checked (the program never changes an open
+                    // job's terms, so only a node that served a wrong account gets here):
+                    // nothing was taken.
                     Some(TensorgridError::OfferChanged) => {
                         tracing::warn!(%job, "the job changed between the check and the claim; not claimed");
                         JobError::Lost(e.to_string())

@@ -79,6 +79,14 @@ pub fn describe_code(code: u32, logs: &[String]) -> Option<(String, String)> {
     if let Some(e) = program_error(code) {
         return Some((e.name(), e.to_string()));
     }
+    // The system program's `AccountAlreadyInUse` (custom 0) from an `init`: a job at this id
+    // is live, or the poster account exists already.
+    if code == 0 && logs.iter().any(|l| l.contains("already in use")) {
+        return Some((
+            "AccountAlreadyInUse".into(),
+            "an account at this address exists already (a live job at this id, or a poster account created before)".into(),
+        ));
+    }
     logs.iter().find_map(|line| anchor_log_error(line, code))
 }
 
@@ -142,6 +150,13 @@ mod tests {
             ))
         );
         assert_eq!(describe_code(2003, &logs), None, "the number must match");
+        let in_use =
+            vec!["Allocate: account Address { address: X, base: None } already in use".to_string()];
+        assert_eq!(
+            describe_code(0, &in_use).map(|(n, _)| n),
+            Some("AccountAlreadyInUse".into())
+        );
+        assert_eq!(describe_code(0, &[]), None);
         let (name, message) = describe_code(6029, &[]).expect("a program error");
         assert_eq!(
             (name.as_str(), message.as_str()),

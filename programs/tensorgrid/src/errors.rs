@@ -119,6 +119,6 @@ pub enum TensorgridError {
     TermsChanged,
     #[msg("The job differs from the offer the claim agreed to")]
     OfferChanged,
-    #[msg("Job id used: ids must grow past the poster's next_job_id")]
+    #[msg("Job id used: ids must be at least the poster's next_job_id")]
     JobIdUsed,
 }

@@ -103,7 +103,10 @@ fn a_claim_after_a_cancel_finds_no_job() {
     env.send(&[ix::job_cancel(poster.pubkey(), read.address)], &[&poster])
         .unwrap();
     m.post(&mut env, &poster, job_args(10 * SOL));
-    assert!(env.send(&[pending_claim], &[&worker.operator]).is_err());
+    assert_anchor_err(
+        env.send(&[pending_claim], &[&worker.operator]),
+        anchor_lang::error::ErrorCode::AccountNotInitialized,
+    );
     assert_eq!(worker.state(&env).active(), None);
     assert_eq!(worker.state(&env).stake, 20 * SOL);
 }
@@ -269,9 +272,10 @@ fn a_job_address_is_never_reused() {
         assert_err(env.send(&[post], &[&poster]), TensorgridError::JobIdUsed);
     }
     // Creating the poster account again (to start the counter over) fails: it exists.
-    assert!(env
-        .send(&[ix::poster_init(poster.pubkey(), m.address)], &[&poster])
-        .is_err());
+    assert_eq!(
+        custom_code(&env.send(&[ix::poster_init(poster.pubkey(), m.address)], &[&poster])),
+        Some(0)
+    );
     let account: Poster = env
         .get(&pda::poster(&m.address, &poster.pubkey()).0)
         .unwrap();
@@ -283,6 +287,19 @@ fn a_job_address_is_never_reused() {
             job_id: 6,
             ..job_args(SOL)
         },
+    );
+    // The last id: a post at u64::MAX − 1 is the poster's last; u64::MAX itself is refused.
+    let post = m.post_ix(
+        &mut env,
+        &poster,
+        JobPostArgs {
+            job_id: u64::MAX,
+            ..job_args(SOL)
+        },
+    );
+    assert_err(
+        env.send(&[post], &[&poster]),
+        TensorgridError::ArithmeticOverflow,
     );
     // Another poster's ids are its own: the same id is a different address.
     let other = env.funded(10 * SOL);

@@ -146,6 +146,11 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
         Some(id) if id < next => bail!(
             "job id {id}: your ids in market {market_key} continue from {next} (ids only grow, so a job address is never reused)"
         ),
+        // Every id skipped is gone for good: a typo near u64::MAX would end this wallet's
+        // posting in the market.
+        Some(id) if id - next > 1 << 32 => bail!(
+            "job id {id} skips more than 2^32 ids past your next one ({next}) in market {market_key}; ids only grow, so the skipped ones are gone for good"
+        ),
         Some(id) => id,
         None => posting.cheap_job_id(&market_key, &poster.pubkey()),
     };

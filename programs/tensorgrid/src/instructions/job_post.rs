@@ -15,7 +15,8 @@ use crate::{
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct JobPostArgs {
     /// The poster's id for the job, part of its address: at least the poster account's
-    /// `next_job_id` (ids only grow, so an address is never used twice).
+    /// `next_job_id` (ids only grow, so an address is never used twice). `u64::MAX` is never
+    /// accepted, so a post at `u64::MAX - 1` is the poster's last in this market.
     pub job_id: u64,
     /// Lamports escrowed for the worker, fee included.
     pub reward: u64,
