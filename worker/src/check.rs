@@ -9,8 +9,13 @@
 //! arrive at a minimum rate, and the parse and the steps run on a blocking thread where a
 //! panic comes back as a refusal (see `crashguard` for what a panic cannot cover).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
+use sha2::{Digest, Sha256};
 use tensorgrid_artifacts::{fetch, fetch_to_file, probe_size, ArtifactError};
 use tensorgrid_client::{anchor_lang::prelude::Pubkey, state::Job};
 use tensorgrid_train::{data, memory, rehearsal, spec::JobSpec};
@@ -33,9 +38,20 @@ pub const SPEC_TIMEOUT: Duration = Duration::from_secs(10);
 const DOWNLOAD_GRACE: Duration = Duration::from_secs(15);
 /// Least average download rate of a dataset, in bytes per second: a server that trickles
 /// (a byte every few seconds) is given up on within the grace period, not after hours.
-const MIN_RATE: u64 = 64 << 10;
-/// Training steps run before claiming.
-pub const REHEARSAL_STEPS: u64 = 3;
+const MIN_RATE: u64 = 256 << 10;
+/// Longest any dataset download may take before claiming.
+const MAX_DOWNLOAD: Duration = Duration::from_secs(15 * 60);
+/// Longest one training step may take here (by the estimate from the device's measured
+/// speed): a job whose single step would take longer is not rehearsed, and not taken.
+const MAX_STEP_SECS: f64 = 60.0;
+/// Training steps run before claiming: at least 3, more (up to 30) while they take under 2 s.
+pub const REHEARSAL_STEPS: rehearsal::Steps = rehearsal::Steps {
+    min: 3,
+    max: 30,
+    budget: Duration::from_secs(2),
+};
+/// Largest feature magnitude (after the spec's scale) a job's dataset may have.
+const MAX_FEATURE_ABS: f32 = 1e6;
 /// Share of the device's memory a job may plan to use (the rest for the allocator's slack
 /// and everything else on the machine).
 const MEMORY_SHARE: f64 = 0.8;
@@ -78,25 +94,37 @@ fn refuse_for(reason: String) -> Verdict {
 fn from_artifact(what: &str, e: ArtifactError) -> Verdict {
     match e {
         ArtifactError::Io { .. } => Verdict::Paused(format!("{what}: {e}")),
+        // Over this worker's own cap (the server did not say the size beforehand): a
+        // setting, not the poster's fault.
+        ArtifactError::TooLarge { .. } => Verdict::Refuse(Kind::Settings, format!("{what}: {e}")),
         e if e.is_transient() => Verdict::Later(format!("{what}: {e}")),
         e => Verdict::Refuse(Kind::Poster, format!("{what}: {e}")),
     }
 }
 
-/// What a check shares with the others running: the device, used by one rehearsal at a time,
-/// and the slots for the heavy part (download, parse, steps).
+/// What a check shares with the others running: slots for downloads, the device (used by one
+/// rehearsal at a time, and by a job in training), and one download per dataset at a time.
 #[derive(Clone)]
 pub struct Gates {
-    pub heavy: Arc<Semaphore>,
+    pub downloads: Arc<Semaphore>,
     pub device: Arc<Semaphore>,
+    fetching: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Gates {
     pub fn new(parallel: u32) -> Self {
         Self {
-            heavy: Arc::new(Semaphore::new(parallel.max(1) as usize)),
+            downloads: Arc::new(Semaphore::new(parallel.max(1) as usize)),
             device: Arc::new(Semaphore::new(1)),
+            fetching: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The lock for downloading the dataset with this sha256.
+    fn fetching(&self, sha: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut all = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|_, l| Arc::strong_count(l) > 1);
+        all.entry(sha.to_string()).or_default().clone()
     }
 }
 
@@ -162,47 +190,44 @@ pub async fn check(
             Err(e) => return from_artifact("dataset", e),
         }
     };
-    // An early estimate from the spec's size alone refuses what cannot fit in time or pay
-    // before anything is downloaded.
+    // An early estimate from the spec's size alone refuses what cannot fit in time or pay,
+    // or whose single step would take too long to rehearse, before anything is downloaded.
     if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, |s| {
         throughput.estimate_secs(s, size)
     }) {
         return refuse_for(r.0);
     }
-    let memory = resources::job_memory(&w.hardware, w.config.max_job_memory);
-    let budget = memory.map(|m| (m as f64 * MEMORY_SHARE) as u64);
+    let step = throughput.step_secs(&spec, size);
+    if step > MAX_STEP_SECS {
+        return Verdict::Refuse(
+            Kind::Settings,
+            format!("one training step would take about {step:.0} s here (at most {MAX_STEP_SECS:.0} s)"),
+        );
+    }
+    // Parsing happens in this machine's memory, training in the device's.
+    let host = resources::host_memory(w.config.max_job_memory).map(share);
+    let device = resources::job_memory(&w.hardware, w.config.max_job_memory).map(share);
     let to_parse = memory::parse_bytes(&spec.dataset.format, size);
-    if let Some(b) = budget.filter(|b| to_parse > *b) {
+    if let Some(b) = host.filter(|b| to_parse > *b) {
         return Verdict::Refuse(
             Kind::Settings,
             format!(
-                "loading the dataset needs about {} MiB, this worker has {} MiB for a job",
+                "loading the dataset needs about {} MiB, this worker has {} MiB for it",
                 to_parse >> 20,
                 b >> 20
             ),
         );
     }
-
-    let Ok(_heavy) = gates.heavy.acquire().await else {
-        return Verdict::Later("shutting down".into());
-    };
     if !cached.exists() {
-        let room = resources::free_disk(w.work.root()).unwrap_or(u64::MAX);
-        if room < size.saturating_add(w.config.min_free_disk) {
-            return Verdict::Paused(format!(
-                "the work dir has {} MiB free; this job's dataset needs {} MiB plus the {} MiB kept free",
-                room >> 20,
-                size >> 20,
-                w.config.min_free_disk >> 20
-            ));
-        }
-        if let Err(v) = download(w, &spec, cap, size, &cached).await {
+        if let Err(v) = download(w, gates, &spec, cap, size, &cached).await {
             return v;
         }
     }
+
     // The parse, the memory the job needs and a few steps, on a blocking thread: a panic is
     // an error here, and the marker makes a crash that no unwinding catches a refusal at the
-    // next start.
+    // next start. The marker is cleared on that thread, so a shutdown during the steps does
+    // not leave it.
     let Ok(_device) = gates.device.acquire().await else {
         return Verdict::Later("shutting down".into());
     };
@@ -210,20 +235,38 @@ pub async fn check(
     if let Err(e) = crashguard::begin_check(&w.work, &name, &poster) {
         return Verdict::Paused(format!("work dir: {e}"));
     }
-    let (spec2, path, device) = (spec.clone(), cached.clone(), w.device.clone());
-    let tried = tokio::task::spawn_blocking(move || rehearse(&spec2, &path, &device, budget)).await;
-    crashguard::end_check(&w.work);
+    let work = w.work.clone();
+    let scratch = w.work.root().join("scratch").join(&name);
+    let (spec2, path, dev) = (spec.clone(), cached.clone(), w.device.clone());
+    let tried = tokio::task::spawn_blocking(move || {
+        let r = rehearse(&spec2, &path, &dev, device, &scratch);
+        crashguard::end_check(&work);
+        r
+    })
+    .await;
     let (rehearsal, footprint, data) = match tried {
         Err(e) if e.is_panic() => {
+            crashguard::end_check(&w.work);
             return Verdict::Refuse(
-                Kind::Poster,
+                Kind::Crashed,
                 format!("the job crashed its check: {}", panic_text(e)),
-            )
+            );
         }
         Err(e) => return Verdict::Later(format!("check task: {e}")),
         Ok(Err(v)) => return v,
         Ok(Ok(r)) => r,
     };
+    // Room for the checkpoints and the result, besides the dataset already here.
+    let room = resources::free_disk(w.work.root()).unwrap_or(u64::MAX);
+    let output = rehearsal.checkpoint_bytes.saturating_mul(3);
+    if room < output.saturating_add(w.config.min_free_disk) {
+        return Verdict::Paused(format!(
+            "the work dir has {} MiB free; this job's checkpoints and result need about {} MiB plus the {} MiB kept free",
+            room >> 20,
+            output >> 20,
+            w.config.min_free_disk >> 20
+        ));
+    }
     let estimated = rehearsal
         .estimate_secs(&spec, &data)
         .max(throughput.estimate_secs(&spec, size));
@@ -249,63 +292,115 @@ pub async fn check(
     }))
 }
 
-/// Downloads the dataset into the cache at `path`, checked against the spec's sha256.
+fn share(bytes: u64) -> u64 {
+    (bytes as f64 * MEMORY_SHARE) as u64
+}
+
+/// Downloads the dataset into the cache at `path`: one download of a dataset at a time, into
+/// a file of its own, renamed into the cache only once its bytes hash to the spec's sha256
+/// (so the cache only ever holds verified bytes, whoever else names the same hash).
 async fn download(
     w: &Worker,
+    gates: &Gates,
     spec: &JobSpec,
     cap: u64,
     size: u64,
     path: &std::path::Path,
 ) -> Result<(), Verdict> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Verdict::Paused(format!("work dir: {e}")))?;
+    let sha = spec.dataset.sha256.to_ascii_lowercase();
+    let lock = gates.fetching(&sha);
+    let _one = lock.lock().await;
+    if path.exists() {
+        // Another check brought it meanwhile.
+        return Ok(());
     }
-    let allowed = DOWNLOAD_GRACE + Duration::from_secs(size / MIN_RATE);
+    let Ok(_slot) = gates.downloads.acquire().await else {
+        return Err(Verdict::Later("shutting down".into()));
+    };
+    let room = resources::free_disk(w.work.root()).unwrap_or(u64::MAX);
+    if room < size.saturating_add(w.config.min_free_disk) {
+        return Err(Verdict::Paused(format!(
+            "the work dir has {} MiB free; this job's dataset needs {} MiB plus the {} MiB kept free",
+            room >> 20,
+            size >> 20,
+            w.config.min_free_disk >> 20
+        )));
+    }
+    let Some(dir) = path.parent() else {
+        return Err(Verdict::Paused("dataset cache: no directory".into()));
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Verdict::Paused(format!("work dir: {e}")))?;
+    let tmp = dir.join(format!(".{sha}.{}.download", std::process::id()));
+    let allowed = (DOWNLOAD_GRACE + Duration::from_secs(size / MIN_RATE)).min(MAX_DOWNLOAD);
     let policy = w.read_policy();
     let fetched = tokio::select! {
-        _ = w.cancel.cancelled() => return Err(Verdict::Later("shutting down".into())),
-        r = tokio::time::timeout(allowed, fetch_to_file(&spec.dataset.uri, cap, &policy, path)) => r,
+        _ = w.cancel.cancelled() => Err(Verdict::Later("shutting down".into())),
+        r = tokio::time::timeout(allowed, fetch_to_file(&spec.dataset.uri, cap, &policy, &tmp)) => Ok(r),
     };
-    let sha = match fetched {
-        Err(_) => {
-            return Err(Verdict::Refuse(
-                Kind::Unreachable,
-                format!(
-                    "dataset: slower than {} KiB/s ({} bytes not in {} s)",
-                    MIN_RATE >> 10,
-                    size,
-                    allowed.as_secs()
-                ),
-            ))
-        }
-        Ok(Err(e)) => return Err(from_artifact("dataset", e)),
-        Ok(Ok(sha)) => sha,
-    };
-    if !sha.eq_ignore_ascii_case(&spec.dataset.sha256) {
-        let _ = std::fs::remove_file(path);
-        return Err(Verdict::Refuse(
+    let outcome = match fetched {
+        Err(v) => Err(v),
+        Ok(Err(_)) => Err(Verdict::Refuse(
+            Kind::Unreachable,
+            format!(
+                "dataset: slower than {} KiB/s ({size} bytes not in {} s)",
+                MIN_RATE >> 10,
+                allowed.as_secs()
+            ),
+        )),
+        Ok(Ok(Err(e))) => Err(from_artifact("dataset", e)),
+        Ok(Ok(Ok(got))) if !got.eq_ignore_ascii_case(&sha) => Err(Verdict::Refuse(
             Kind::Poster,
             format!(
-                "dataset sha256 is {sha}, the spec says {}",
+                "dataset sha256 is {got}, the spec says {}",
                 spec.dataset.sha256
             ),
-        ));
-    }
-    Ok(())
+        )),
+        Ok(Ok(Ok(_))) => {
+            std::fs::rename(&tmp, path).map_err(|e| Verdict::Paused(format!("dataset cache: {e}")))
+        }
+    };
+    let _ = std::fs::remove_file(&tmp);
+    outcome
 }
 
-/// The blocking part: parse, size, steps.
+/// The blocking part: read (and hash again: the bytes parsed are the bytes checked), parse,
+/// size, steps.
 fn rehearse(
     spec: &JobSpec,
     path: &std::path::Path,
     device: &tensorgrid_train::Device,
     budget: Option<u64>,
+    scratch: &std::path::Path,
 ) -> Result<(rehearsal::Rehearsal, memory::Footprint, data::Split), Verdict> {
     fault_point();
     let bytes = std::fs::read(path).map_err(|e| Verdict::Paused(format!("dataset cache: {e}")))?;
+    if !hex::encode(Sha256::digest(&bytes)).eq_ignore_ascii_case(&spec.dataset.sha256) {
+        let _ = std::fs::remove_file(path);
+        return Err(Verdict::Later(
+            "the cached dataset does not hash to its name; removed, fetched again".into(),
+        ));
+    }
     let split =
         data::split(spec, &bytes).map_err(|e| Verdict::Refuse(Kind::Poster, e.to_string()))?;
     drop(bytes);
+    // Finite but huge features (placed, say, only in the batches after the rehearsal's) can
+    // make a loss overflow late in a run, a failure the steps here would not show: a dataset
+    // that is not scaled to a sane range is not taken.
+    if let data::Split::Table { train, eval, .. } = &split {
+        let largest = train
+            .features
+            .iter()
+            .chain(&eval.features)
+            .fold(0f32, |m, v| m.max(v.abs()));
+        if largest > MAX_FEATURE_ABS {
+            return Err(Verdict::Refuse(
+                Kind::Settings,
+                format!(
+                    "features reach {largest:e} after scaling, beyond {MAX_FEATURE_ABS:e} (dataset.format.scale brings them in range)"
+                ),
+            ));
+        }
+    }
     let footprint = memory::footprint(spec, &split);
     if let Some(b) = budget.filter(|b| footprint.bytes > *b) {
         return Err(Verdict::Refuse(
@@ -318,10 +413,15 @@ fn rehearse(
             ),
         ));
     }
-    let r = rehearsal::rehearse(spec, &split, device, REHEARSAL_STEPS).map_err(|e| {
+    let r = rehearsal::rehearse(spec, &split, device, REHEARSAL_STEPS, scratch).map_err(|e| {
         match e.fault() {
+            tensorgrid_train::Fault::Poster => {
+                Verdict::Refuse(Kind::Poster, format!("a training step failed: {e}"))
+            }
             tensorgrid_train::Fault::Transient => Verdict::Later(format!("rehearsal: {e}")),
-            _ => Verdict::Refuse(Kind::Poster, format!("a training step failed: {e}")),
+            // The engine or the device (another process filling the GPU, a bug): not the
+            // poster's, looked at again after a restart.
+            _ => Verdict::Refuse(Kind::Settings, format!("the rehearsal failed here: {e}")),
         }
     })?;
     Ok((r, footprint, split))

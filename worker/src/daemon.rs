@@ -251,7 +251,7 @@ impl Daemon {
                 &c.job,
                 Refusal {
                     reason: "the job crashed the worker during its check".into(),
-                    kind: Kind::Poster,
+                    kind: Kind::Crashed,
                     poster: c.poster,
                     at: status::unix_now(),
                     host: String::new(),
@@ -403,7 +403,17 @@ impl Daemon {
                 tracing::info!(worker = %keys.worker, stake = a.stake, earnings = a.earnings, "registered");
             }
             _ => {
-                let stake = w.config.stake.max(min_stake);
+                // Never more than the operator configured: an authority that raised the
+                // minimum cannot make the worker stake more on its own.
+                if min_stake > w.config.stake {
+                    return Err(Registration::Fatal(format!(
+                        "market {} asks for a stake of at least {} SOL, more than stake_sol ({} SOL); raise stake_sol to register",
+                        w.market,
+                        min_stake as f64 / 1e9,
+                        w.config.stake as f64 / 1e9
+                    )));
+                }
+                let stake = w.config.stake;
                 let landed = send(
                     "registering the worker",
                     vec![ix::worker_register(
@@ -497,13 +507,20 @@ impl Daemon {
                         tokio::select! { _ = cancel.cancelled() => break, _ = backoff.wait() => {} }
                         continue;
                     }
-                } else {
+                } else if w.confirmed_not_ours(&job).await {
                     self.settled(job, &before, &account).await;
+                } else {
+                    // One node says it is over, the others do not (yet): nothing is deleted.
+                    last = Some((job, before));
+                    tokio::select! { _ = cancel.cancelled() => break, _ = backoff.wait() => {} }
+                    continue;
                 }
             }
             if let Some(job) = held {
                 last = Some((job, account));
-                if self.carry(job).await {
+                let moved = self.carry(job).await;
+                self.note_give_up(job);
+                if moved {
                     backoff.reset();
                     w.status.update(|s| s.last_error = None);
                 } else {
@@ -560,6 +577,9 @@ impl Daemon {
             }
         }
         self.checks.abort_all();
+        // A rehearsal in flight runs on a blocking thread: let it end (it clears its crash
+        // marker) rather than leave the marker for a crash that was a shutdown.
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.gates.device.acquire()).await;
         w.status.update(|s| s.state = "stopped".into());
         tracing::info!("stopped");
     }
@@ -701,6 +721,13 @@ impl Daemon {
         let w = self.worker.clone();
         let job = plan.job;
         let name = job.to_string();
+        // The check's dataset must still be here: the claim is made only for a job whose
+        // data this worker holds, checked (otherwise it is checked again).
+        let sha = plan.spec.dataset.sha256.to_ascii_lowercase();
+        if !w.work.dataset_path(&sha).exists() {
+            tracing::info!(%job, "the checked dataset left the cache; checking the job again");
+            return Next::Later(Duration::from_secs(1));
+        }
         // Whatever a directory of this name holds is not a job this worker has.
         let _ = w.work.finish(&name);
         if let Err(e) =
@@ -712,10 +739,19 @@ impl Daemon {
         let next = self
             .work(job, &plan.account.offer(), &plan.spec, &plan.spec_bytes)
             .await;
-        // Datasets not in use beyond the cache's size go (the job's own stays while held).
-        let keep = vec![plan.spec.dataset.sha256.to_ascii_lowercase()];
+        self.note_give_up(job);
+        // Datasets not in use beyond the cache's size go: never this job's, another waiting
+        // plan's, or one written in the last hour (a check in flight may be about to read it).
+        let mut keep: Vec<String> = self
+            .plans
+            .iter()
+            .map(|p| p.spec.dataset.sha256.to_ascii_lowercase())
+            .collect();
+        keep.push(sha);
         let work = w.work.clone();
-        tokio::task::spawn_blocking(move || work.prune_datasets(DATASET_CACHE_BYTES, &keep));
+        tokio::task::spawn_blocking(move || {
+            work.prune_datasets(DATASET_CACHE_BYTES, &keep, Duration::from_secs(3_600))
+        });
         match next {
             // Failing again and again (a paused market, an RPC down): wait longer.
             Next::Later(after) => {
@@ -724,6 +760,18 @@ impl Daemon {
                 Next::Later(after.max(Duration::from_secs(1 << (*n).min(6))))
             }
             next => next,
+        }
+    }
+
+    /// A job given back for its poster's reasons (recorded by the pipeline) counts against
+    /// its poster now, not only after a restart; and it is never looked at again.
+    fn note_give_up(&mut self, job: Pubkey) {
+        let all = Refusals::new(&self.worker.work).all();
+        let Some(r) = all.get(&job.to_string()) else {
+            return;
+        };
+        if r.lasts() && self.rejected.insert(job) && r.kind == Kind::Poster {
+            *self.strikes.entry(r.poster.clone()).or_default() += 1;
         }
     }
 
@@ -1094,7 +1142,11 @@ impl Daemon {
                 continue;
             };
             let stage = w.work.stage(&name).ok().flatten().map(|s| s.name());
-            if held.is_some_and(|h| h != job) {
+            // A job with recorded work is removed only when every node agrees it is no longer
+            // this worker's; a directory without a stage holds no work.
+            if held.is_some_and(|h| h != job)
+                && (stage.is_none() || w.confirmed_not_ours(&job).await)
+            {
                 tracing::info!(%job, ?stage, "no longer held by this worker; its files are removed");
                 let _ = w.work.finish(&name);
             } else {

@@ -38,6 +38,12 @@ impl Throughput {
         let (flops, steps) = work(spec, dataset_bytes as f64);
         flops / (self.gflops.max(0.001) * 1e9 * EFFICIENCY) + steps * STEP_OVERHEAD_S
     }
+
+    /// Seconds one training step of `spec` would take here.
+    pub fn step_secs(&self, spec: &JobSpec, dataset_bytes: u64) -> f64 {
+        let (_, steps) = work(spec, dataset_bytes as f64);
+        self.estimate_secs(spec, dataset_bytes) / steps.max(1.0)
+    }
 }
 
 /// Training FLOPs and optimizer steps.

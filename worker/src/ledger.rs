@@ -150,15 +150,18 @@ impl<'a> Ledger<'a> {
         if start >= sigs.len() {
             return Ok(Vec::new());
         }
+        // Transactions already recorded are skipped (a cursor a node did not know sends the
+        // scan back to the start of the window: nothing is counted twice).
+        let known: std::collections::HashSet<String> =
+            self.entries().into_iter().map(|e| e.signature).collect();
         let mut new = Vec::new();
         for sig in &sigs[start..] {
+            let s = sig.to_string();
+            if known.contains(&s) {
+                continue;
+            }
             let outcome = chain.outcome(sig).await?;
-            new.extend(entries_of(
-                &outcome.events,
-                worker,
-                &sig.to_string(),
-                outcome.slot,
-            ));
+            new.extend(entries_of(&outcome.events, worker, &s, outcome.slot));
         }
         self.append(&new, &newest)
             .map_err(|e| ChainError::Rpc(format!("ledger not saved: {e}")))?;

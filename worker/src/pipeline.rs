@@ -30,10 +30,40 @@ use tensorgrid_train::{
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{crashguard, state::StateError, status::Status, Config, Stage, WorkDir};
+use crate::{
+    crashguard, refusals::Kind, state::StateError, status::Status, Config, Stage, WorkDir,
+};
 
 /// Time kept, after training, to publish and submit before the deadline.
 pub const SUBMIT_MARGIN_S: i64 = 90;
+/// RPC endpoints whose clocks differ by at most this many seconds agree.
+const CLOCK_TOLERANCE_S: i64 = 60;
+
+/// The chain's clock as the configured endpoints show it (see [`Worker::chain_clock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainClock {
+    pub earliest: i64,
+    pub latest: i64,
+}
+
+impl ChainClock {
+    /// From the endpoints' `readings`, with `here` (this machine's clock) to settle a
+    /// disagreement of more than [`CLOCK_TOLERANCE_S`]; `None` without readings.
+    pub fn from_readings(readings: &[i64], here: i64) -> Option<Self> {
+        let (&earliest, &latest) = (readings.iter().min()?, readings.iter().max()?);
+        if latest - earliest <= CLOCK_TOLERANCE_S {
+            return Some(Self { earliest, latest });
+        }
+        let closest = readings
+            .iter()
+            .copied()
+            .min_by_key(|t| (t - here).unsigned_abs())?;
+        Some(Self {
+            earliest: closest,
+            latest: closest,
+        })
+    }
+}
 
 /// Why a job did not end in a submission.
 #[derive(Debug, thiserror::Error)]
@@ -395,12 +425,8 @@ impl Worker {
         let crashes = crashguard::begin_training(&self.work, &name)?;
         if crashes >= crashguard::MAX_TRAINING_CRASHES {
             crashguard::end_training(&self.work, &name);
-            return self
-                .give_up_for_poster(
-                    job,
-                    format!("its training crashed the worker {crashes} times"),
-                )
-                .await;
+            let why = format!("its training crashed the worker {crashes} times");
+            return self.give_up_recorded(job, why, Kind::Crashed).await;
         }
         self.status.stage(&name, "training");
         let trained = tokio::task::spawn_blocking(move || {
@@ -422,7 +448,7 @@ impl Worker {
             // A panic in the engine on this job's input: not retried (it would panic again).
             Err(e) if e.is_panic() => {
                 return self
-                    .give_up_for_poster(job, "its training panicked".into())
+                    .give_up_recorded(job, "its training panicked".into(), Kind::Crashed)
                     .await
             }
             Err(e) => return Err(JobError::Transient(format!("training task: {e}"))),
@@ -443,9 +469,17 @@ impl Worker {
                 tracing::info!(%job, step, "training stopped; it resumes from its checkpoint");
                 Err(JobError::Stopped)
             }
+            // The spec's own wall-time limit reached: this worker's estimate was wrong, not
+            // the poster's fault.
+            Err(e @ tensorgrid_train::Error::LimitExceeded(_)) => {
+                self.give_up(job, e.to_string()).await
+            }
             Err(e) => match e.fault() {
                 Fault::Transient => Err(JobError::Transient(e.to_string())),
-                Fault::Poster => self.give_up_for_poster(job, e.to_string()).await,
+                Fault::Poster => {
+                    self.give_up_recorded(job, e.to_string(), Kind::Poster)
+                        .await
+                }
                 _ => self.give_up(job, e.to_string()).await,
             },
         }
@@ -502,21 +536,34 @@ impl Worker {
         Ok(landed.signature.to_string())
     }
 
-    /// The chain's clock as far as this worker acts on it: the earliest time any endpoint
-    /// shows, over two reads a moment apart. A node whose clock runs ahead (or a proxy that
-    /// rewrites the clock) cannot make the worker believe its time is up while another
-    /// endpoint, or the same node a moment later, says otherwise.
-    pub async fn cautious_now(&self) -> Result<i64, JobError> {
-        let mut least: Option<i64> = None;
-        for read in 0..2 {
-            if read > 0 {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            for t in self.chain.chain_time_each().await.into_iter().flatten() {
-                least = Some(least.map_or(t, |l| l.min(t)));
+    /// The chain's clock as the endpoints show it, one read each. `earliest` decides that a
+    /// time has passed (giving up, reclaiming: a node whose clock runs ahead cannot hurry the
+    /// worker), `latest` when to stop training (a node behind cannot make it run past its
+    /// deadline). When the readings disagree by more than a minute, the one closest to this
+    /// machine's clock is taken for both: the node far ahead of or behind the others is the
+    /// one that is wrong. (With one endpoint there is nothing to compare: configure two.)
+    pub async fn chain_clock(&self) -> Result<ChainClock, JobError> {
+        let readings: Vec<i64> = self
+            .chain
+            .chain_time_each()
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let clock = ChainClock::from_readings(&readings, crate::status::unix_now())
+            .ok_or_else(|| JobError::Transient("no endpoint answered with the clock".into()))?;
+        if clock.earliest == clock.latest && readings.len() > 1 {
+            let (lo, hi) = (readings.iter().min(), readings.iter().max());
+            if lo != hi {
+                tracing::warn!(?lo, ?hi, taken = clock.earliest, "the RPC endpoints' clocks disagree; the one closest to this machine's is taken");
             }
         }
-        least.ok_or_else(|| JobError::Transient("no endpoint answered with the clock".into()))
+        Ok(clock)
+    }
+
+    /// [`ChainClock::earliest`]: what a decision that a time has passed is made on.
+    pub async fn cautious_now(&self) -> Result<i64, JobError> {
+        Ok(self.chain_clock().await?.earliest)
     }
 
     /// Whether `job` is no longer this worker's, confirmed: every endpoint that answers, on
@@ -543,20 +590,27 @@ impl Worker {
     /// Seconds left to work before the deadline, keeping the time to publish and submit; the
     /// job is given back when there are none.
     async fn time_left(&self, job: Pubkey, deadline: i64) -> Result<u64, JobError> {
-        let now = self.cautious_now().await?;
-        match u64::try_from(deadline.saturating_sub(now).saturating_sub(SUBMIT_MARGIN_S)) {
-            Ok(left) if left > 0 => Ok(left),
-            _ => {
-                self.give_up(job, "no time left before the deadline".into())
-                    .await
-            }
+        let clock = self.chain_clock().await?;
+        let left = |now: i64| deadline.saturating_sub(now).saturating_sub(SUBMIT_MARGIN_S);
+        // Given up only when even the earliest clock says the time is gone; worked until the
+        // latest says so.
+        if left(clock.earliest) <= 0 {
+            return self
+                .give_up(job, "no time left before the deadline".into())
+                .await;
         }
+        Ok(u64::try_from(left(clock.latest)).unwrap_or(0).max(1))
     }
 
-    /// [`Self::give_up`] for a reason that is the poster's (its data, its spec, a crash its
-    /// input caused): the job is remembered as refused, against its poster, so neither this
-    /// run nor a later one takes it (or too many more of that poster's jobs) again.
-    pub async fn give_up_for_poster<T>(&self, job: Pubkey, why: String) -> Result<T, JobError> {
+    /// [`Self::give_up`], the job remembered as refused with `kind` (`Poster`: its data or its
+    /// spec, counted against its poster; `Crashed`: it crashed the worker, not counted), so
+    /// neither this run nor a later one takes it again.
+    pub async fn give_up_recorded<T>(
+        &self,
+        job: Pubkey,
+        why: String,
+        kind: Kind,
+    ) -> Result<T, JobError> {
         let poster = self
             .chain
             .job(&job)
@@ -567,7 +621,7 @@ impl Worker {
             .unwrap_or_default();
         let refusal = crate::refusals::Refusal {
             reason: format!("given back: {why}"),
-            kind: crate::refusals::Kind::Poster,
+            kind,
             poster,
             at: crate::status::unix_now(),
             host: String::new(),
@@ -639,4 +693,43 @@ pub fn to_millionths(value: f64) -> u64 {
 /// The directory a job's training writes to and its result is published from.
 pub fn out_dir(work: &WorkDir, job: &Pubkey) -> std::path::PathBuf {
     work.job_dir(&job.to_string()).join("out")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChainClock;
+
+    /// A node 2 h ahead or 2 h behind the others is outvoted by this machine's clock; nodes
+    /// within a minute of each other give the range (the earliest to decide a time passed,
+    /// the latest to stop training).
+    #[test]
+    fn a_node_far_from_the_others_is_not_believed() {
+        let here = 1_000_000;
+        let honest = here + 5;
+        for liar in [honest + 7_200, honest - 7_200] {
+            assert_eq!(
+                ChainClock::from_readings(&[liar, honest], here),
+                Some(ChainClock {
+                    earliest: honest,
+                    latest: honest
+                })
+            );
+        }
+        assert_eq!(
+            ChainClock::from_readings(&[honest, honest + 30], here),
+            Some(ChainClock {
+                earliest: honest,
+                latest: honest + 30
+            })
+        );
+        assert_eq!(ChainClock::from_readings(&[], here), None);
+        // One endpoint: nothing to compare, its word is taken.
+        assert_eq!(
+            ChainClock::from_readings(&[here + 7_200], here),
+            Some(ChainClock {
+                earliest: here + 7_200,
+                latest: here + 7_200
+            })
+        );
+    }
 }

@@ -34,6 +34,10 @@ pub enum Kind {
     /// Its poster's recent jobs could not be done (see [`POSTER_STRIKES`]): lasts, not
     /// counted again.
     Blocked,
+    /// The job crashed the worker (a panic while checking it, a process that died while
+    /// checking or training it): lasts, and is not counted against the poster, since a crash
+    /// can also be this machine's (a power cut, an engine bug).
+    Crashed,
 }
 
 /// One refused job.

@@ -23,6 +23,15 @@ pub fn job_memory(hw: &Hardware, cap: Option<u64>) -> Option<u64> {
     }
 }
 
+/// Bytes of this machine's memory a job may use (where datasets are parsed, whatever the
+/// training device): what is available now, within the cgroup limit, never more than `cap`.
+pub fn host_memory(cap: Option<u64>) -> Option<u64> {
+    match (host_available(), cap) {
+        (Some(d), Some(c)) => Some(d.min(c)),
+        (d, c) => d.or(c),
+    }
+}
+
 /// `MemAvailable` from /proc/meminfo, and the room left under a cgroup v2 memory limit.
 fn host_available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;

@@ -138,8 +138,9 @@ impl WorkDir {
     }
 
     /// Keeps the dataset cache within `max_bytes`: the least recently used go first, never
-    /// one of `keep` (the datasets of jobs held or being checked).
-    pub fn prune_datasets(&self, max_bytes: u64, keep: &[String]) {
+    /// one of `keep` (the datasets of jobs held or waiting to be claimed) nor one written less
+    /// than `min_age` ago (a check may be about to read it).
+    pub fn prune_datasets(&self, max_bytes: u64, keep: &[String], min_age: std::time::Duration) {
         let dir = self.root.join("datasets");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
@@ -160,6 +161,14 @@ impl WorkDir {
             }
             let name = path.file_name().map(|n| n.to_string_lossy().to_string());
             if name.is_some_and(|n| keep.iter().any(|k| k.eq_ignore_ascii_case(&n))) {
+                continue;
+            }
+            let recent = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_none_or(|age| age < min_age);
+            if recent {
                 continue;
             }
             if std::fs::remove_file(&path).is_ok() {
@@ -329,7 +338,13 @@ mod tests {
             std::fs::write(w.dataset_path(sha), vec![0u8; len]).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        w.prune_datasets(150, std::slice::from_ref(&a));
+        w.prune_datasets(
+            150,
+            std::slice::from_ref(&a),
+            std::time::Duration::from_secs(3_600),
+        );
+        assert!(w.dataset_path(&b).exists(), "written just now: kept");
+        w.prune_datasets(150, std::slice::from_ref(&a), std::time::Duration::ZERO);
         assert!(w.dataset_path(&a).exists(), "in use: kept");
         assert!(!w.dataset_path(&b).exists(), "the oldest not in use: gone");
         assert!(!w.dataset_path(&c).exists(), "still over the cap");

@@ -1,8 +1,10 @@
 //! A few steps of a job's training, run before a worker claims it: the model is built on the
-//! real (parsed) dataset and trained for a handful of steps on the worker's device, nothing
-//! written. Everything that would fail for the poster's reasons once the job is held — a model
-//! that does not fit its data, a loss that is not finite from the start — fails here instead,
-//! and the steps' time gives an estimate of the whole run measured on this machine.
+//! real (parsed) dataset and trained for a handful of steps on the worker's device, then one
+//! evaluation chunk is run and one checkpoint written (into a scratch directory, removed).
+//! Everything that would fail for the poster's reasons once the job is held — a model that
+//! does not fit its data, a loss that is not finite from the start — fails here instead, and
+//! the measured times (steps, evaluation, checkpoint) give an estimate of the whole run on
+//! this machine.
 
 use std::time::Instant;
 
@@ -27,34 +29,57 @@ pub struct Rehearsal {
     pub secs_per_step: f64,
     /// Steps the whole job runs.
     pub total_steps: u64,
+    /// Seconds of one evaluation chunk (forward only) and the chunks one evaluation runs.
+    pub eval_chunk_secs: f64,
+    pub eval_chunks: u64,
+    /// Seconds to write one checkpoint, and its size in bytes.
+    pub checkpoint_secs: f64,
+    pub checkpoint_bytes: u64,
 }
 
 impl Rehearsal {
-    /// Seconds the whole training should take here: every step at the measured pace, plus its
-    /// evaluations (each a forward pass over the held-out split, at about a third of a
-    /// training step per batch).
+    /// Seconds the whole training should take here: every step at the measured pace, every
+    /// evaluation (chunks at the measured pace) and every checkpoint (at the measured write
+    /// time), as the schedule of the spec makes them.
     pub fn estimate_secs(&self, spec: &JobSpec, data: &Split) -> f64 {
-        let batch = spec.training.batch_size.max(1) as f64;
-        let (evals, eval_batches) = match data {
-            Split::Table { train, eval, .. } => {
-                let per_epoch = (train.rows() as f64 / batch).ceil().max(1.0);
-                (
-                    (self.total_steps as f64 / per_epoch).ceil(),
-                    eval.rows() as f64 / batch,
-                )
+        let t = &spec.training;
+        let evals = match data {
+            Split::Table { train, .. } => {
+                let per_epoch = train.rows().div_ceil(t.batch_size.max(1)).max(1) as u64;
+                self.total_steps.div_ceil(per_epoch)
             }
-            Split::Text { .. } => (
-                (self.total_steps as f64 / spec.training.eval_every.max(1) as f64).ceil(),
-                256.0 / batch,
-            ),
+            Split::Text { .. } => self.total_steps.div_ceil(t.eval_every.max(1)),
         };
-        let steps = self.total_steps as f64 * self.secs_per_step;
-        steps + evals * eval_batches.max(1.0) * self.secs_per_step / 3.0 + self.first_step_secs
+        let checkpoints = match t.checkpoint_every {
+            0 => 0,
+            every => self.total_steps / every,
+        };
+        self.total_steps as f64 * self.secs_per_step
+            + evals as f64 * self.eval_chunks as f64 * self.eval_chunk_secs
+            + checkpoints as f64 * self.checkpoint_secs
+            + self.first_step_secs
     }
 }
 
-/// Builds `spec`'s model on `data` and trains it for up to `steps` steps on `device`.
-pub fn rehearse(spec: &JobSpec, data: &Split, device: &Device, steps: u64) -> Result<Rehearsal> {
+/// How many steps a rehearsal runs: at least `min`, then more while they fit in `budget`, up
+/// to `max` (small models are rehearsed for more steps, which catches more of a spec that
+/// diverges early, at no real cost).
+#[derive(Debug, Clone, Copy)]
+pub struct Steps {
+    pub min: u64,
+    pub max: u64,
+    pub budget: std::time::Duration,
+}
+
+/// Builds `spec`'s model on `data`, trains it for `steps` on `device`, runs one evaluation
+/// chunk and writes one checkpoint into `scratch` (a directory removed after).
+pub fn rehearse(
+    spec: &JobSpec,
+    data: &Split,
+    device: &Device,
+    steps: Steps,
+    scratch: &std::path::Path,
+) -> Result<Rehearsal> {
     let built = Built::new(spec, data, device)?;
     let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params())?;
     let mut batches = Batches::new(spec, data, device)?;
@@ -64,9 +89,14 @@ pub fn rehearse(spec: &JobSpec, data: &Split, device: &Device, steps: u64) -> Re
     };
     let total_steps = spec.total_steps(train_rows);
     let t = &spec.training;
-    let run = steps.min(total_steps).max(1);
-    let mut times = Vec::with_capacity(run as usize);
-    for step in 0..run {
+    let most = steps.max.max(steps.min).min(total_steps).max(1);
+    let least = steps.min.min(most).max(1);
+    let began = Instant::now();
+    let mut times = Vec::with_capacity(most as usize);
+    for step in 0..most {
+        if step >= least && began.elapsed() >= steps.budget {
+            break;
+        }
         let started = Instant::now();
         let (x, y) = batches.batch(t.seed, step, t.batch_size, device)?;
         let l = loss(&built.model.forward(&x)?, &y)?;
@@ -77,15 +107,75 @@ pub fn rehearse(spec: &JobSpec, data: &Split, device: &Device, steps: u64) -> Re
         }
         times.push(started.elapsed().as_secs_f64());
     }
+    let run = times.len() as u64;
     let first_step_secs = times[0];
     let warm = &times[1.min(times.len() - 1)..];
+
+    // One evaluation chunk, as `trainer::evaluate` makes them.
+    let (eval_chunk_secs, eval_chunks) = {
+        let started = Instant::now();
+        let chunks = match data {
+            Split::Table { eval, .. } => {
+                let rows = eval.rows().min(EVAL_CHUNK_ROWS);
+                let t = crate::data::Table {
+                    features: eval.features[..rows * eval.dim].to_vec(),
+                    labels: eval.labels[..rows].to_vec(),
+                    dim: eval.dim,
+                };
+                let x = candle_core::Tensor::from_slice(&t.features, (rows, t.dim), device)?;
+                built.model.forward(&x)?.sum_all()?.to_scalar::<f32>()?;
+                eval.rows().div_ceil(EVAL_CHUNK_ROWS) as u64
+            }
+            Split::Text { .. } => {
+                // A batch of sequences of the context's length stands for a chunk of windows.
+                let n = EVAL_CHUNK_SEQUENCES.min(t.batch_size);
+                let (x, _) = batches.batch(t.seed, 0, n, device)?;
+                built.model.forward(&x)?.sum_all()?.to_scalar::<f32>()?;
+                (EVAL_WINDOWS / n).max(1) as u64
+            }
+        };
+        (started.elapsed().as_secs_f64(), chunks)
+    };
+
+    // One checkpoint, as the run writes them (weights, optimizer state, metadata).
+    let (checkpoint_secs, checkpoint_bytes) = {
+        let dir = scratch.join("checkpoint");
+        let meta = crate::checkpoint::Meta {
+            spec_sha256: String::new(),
+            engine: crate::checkpoint::ENGINE.into(),
+            device: crate::checkpoint::platform(device).0,
+            cpu_isa: crate::checkpoint::platform(device).1,
+            step: run,
+            records: Vec::new(),
+            loss_sum: 0.0,
+            loss_n: 0,
+            train_secs: 0.0,
+        };
+        let started = Instant::now();
+        crate::checkpoint::save(&dir, &built.params(), &opt, &meta)?;
+        let secs = started.elapsed().as_secs_f64();
+        let bytes = std::fs::metadata(crate::checkpoint::file(&dir)).map_or(0, |m| m.len());
+        let _ = std::fs::remove_dir_all(scratch);
+        (secs, bytes)
+    };
+
     Ok(Rehearsal {
         steps: run,
         first_step_secs,
         secs_per_step: warm.iter().sum::<f64>() / warm.len() as f64,
         total_steps,
+        eval_chunk_secs,
+        eval_chunks,
+        checkpoint_secs,
+        checkpoint_bytes,
     })
 }
+
+/// Rows per evaluation chunk of a table, sequences per chunk and windows per evaluation of a
+/// text: what `trainer::evaluate` uses.
+const EVAL_CHUNK_ROWS: usize = 1_024;
+const EVAL_CHUNK_SEQUENCES: usize = 32;
+const EVAL_WINDOWS: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -117,8 +207,20 @@ mod tests {
     fn a_few_steps_measure_the_pace() {
         let s = spec(1e-3);
         let d = data(64);
-        let r = rehearse(&s, &d, &Device::Cpu, 3).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let three = Steps {
+            min: 3,
+            max: 3,
+            budget: std::time::Duration::from_secs(5),
+        };
+        let r = rehearse(&s, &d, &Device::Cpu, three, &scratch.path().join("r")).unwrap();
         assert_eq!(r.steps, 3);
+        assert!(r.checkpoint_bytes > 0 && r.checkpoint_secs > 0.0);
+        assert!(
+            !scratch.path().join("r").exists(),
+            "the scratch directory is removed"
+        );
+        assert!(r.eval_chunk_secs > 0.0 && r.eval_chunks == 1);
         assert_eq!(r.total_steps, s.total_steps(64));
         assert!(r.secs_per_step > 0.0 && r.secs_per_step.is_finite());
         let est = r.estimate_secs(&s, &d);
@@ -145,7 +247,13 @@ mod tests {
             lr: 10.0,
             momentum: 0.0,
         };
-        let err = rehearse(&s, &d, &Device::Cpu, 5).unwrap_err();
+        let scratch = tempfile::tempdir().unwrap();
+        let steps = Steps {
+            min: 5,
+            max: 5,
+            budget: std::time::Duration::ZERO,
+        };
+        let err = rehearse(&s, &d, &Device::Cpu, steps, scratch.path()).unwrap_err();
         assert!(matches!(err, Error::Diverged(_)), "{err}");
     }
 }
