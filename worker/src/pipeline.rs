@@ -432,6 +432,17 @@ impl Worker {
         let trained = tokio::task::spawn_blocking(move || {
             let data_bytes =
                 std::fs::read(&dataset).map_err(tensorgrid_train::Error::io(&dataset))?;
+            // The bytes trained on are the bytes checked: hashed again as read.
+            let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data_bytes));
+            if !sha.eq_ignore_ascii_case(&spec2.dataset.sha256) {
+                let _ = std::fs::remove_file(&dataset);
+                return Err(tensorgrid_train::Error::Io {
+                    path: dataset.clone(),
+                    source: std::io::Error::other(
+                        "the cached dataset changed on disk; removed, it is fetched again",
+                    ),
+                });
+            }
             let split = data::split(&spec2, &data_bytes)?;
             let opts = TrainOptions {
                 deadline: Some(stop_at),

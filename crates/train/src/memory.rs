@@ -37,7 +37,9 @@ pub fn parse_bytes(format: &DatasetFormat, dataset_bytes: u64) -> u64 {
     let n = u128::from(dataset_bytes);
     let factor: u128 = match format {
         DatasetFormat::Text => 13,
-        DatasetFormat::Csv { .. } => 14,
+        // A line's cells are sliced (16 bytes a cell, a cell at least two bytes) before
+        // they become values.
+        DatasetFormat::Csv { .. } => 24,
         DatasetFormat::Npy { .. } => 9,
         DatasetFormat::Safetensors { .. } => 13,
     };
