@@ -84,6 +84,22 @@ fn crashes(work: &WorkDir, job: &str) -> u32 {
 mod tests {
     use super::*;
 
+    /// What catches a panic in a check or in training is unwinding: the release build a rig
+    /// runs must keep it (an abort would end the daemon on the first panic, and systemd would
+    /// start it into the same job again).
+    #[test]
+    fn the_shipped_build_unwinds_on_panic() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml")).unwrap();
+        let manifest: toml::Value = toml::from_str(&text).unwrap();
+        assert_eq!(
+            manifest["profile"]["release"]["panic"].as_str(),
+            Some("unwind")
+        );
+        let caught = std::panic::catch_unwind(|| panic!("a panic in a check"));
+        assert!(caught.is_err(), "this build unwinds");
+    }
+
     #[test]
     fn a_check_left_running_is_found_once() {
         let dir = tempfile::tempdir().unwrap();

@@ -356,6 +356,51 @@ async fn jobs_that_would_fail_for_their_posters_reasons_are_never_claimed() {
             w.log()
         );
     }
+
+    // A sybil claims the poisoned job and gives it back (a reopen, as the review's sybil
+    // did to clear the bar): after the cooldown the job is open again, and still not taken.
+    let sybil = rig.net.funded(10 * SOL).await.unwrap();
+    let market = rig.market();
+    rig.client()
+        .send(
+            &[ix::worker_register(
+                sybil.pubkey(),
+                market,
+                tensorgrid_client::tensorgrid::instructions::WorkerRegisterArgs {
+                    stake: 2 * SOL,
+                    hardware: tensorgrid_client::defaults::cpu("sybil"),
+                },
+            )],
+            &[&sybil],
+        )
+        .await
+        .unwrap();
+    let keys = ix::WorkerKeys {
+        operator: sybil.pubkey(),
+        market,
+        worker: rig.worker_of(&sybil.pubkey()),
+    };
+    let offer = rig.job(&wrong_hash).await.unwrap().offer();
+    rig.client()
+        .send(&[ix::job_claim(keys, wrong_hash, offer)], &[&sybil])
+        .await
+        .unwrap();
+    rig.client()
+        .send(&[ix::job_abandon(keys, wrong_hash)], &[&sybil])
+        .await
+        .unwrap();
+    rig.net
+        .warp(tensorgrid_client::constants::REOPEN_COOLDOWN_S + 1)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let j = rig.job(&wrong_hash).await.unwrap();
+    assert_eq!((j.state, j.reopens), (JobState::Open, 1));
+    assert!(
+        !w.log().contains(&format!("\"job\":\"{wrong_hash}\"")),
+        "the poisoned job looked at again after a sybil's abandon:\n{}",
+        w.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
