@@ -392,7 +392,7 @@ probe, check, claim); on a cluster add the claim's wait for its slot and confirm
 downloaded for `digits-mlp` and found in the cache by `digits-cnn`, the kjv text was cached by \
 the job above; the estimate is the whole training at the rehearsed pace, evaluations \
 included):\n\n\
-| job | post confirmed → claim confirmed | check (spec, terms, dataset download and parse, memory, 3 steps) | step in the rehearsal | memory estimate | training estimate |\n|---|---:|---:|---:|---:|---:|\n",
+| job | post confirmed → claim confirmed | check (spec, terms, dataset download and parse, memory, rehearsal: 3–30 steps within 0.5 s, an evaluation chunk, a checkpoint) | step in the rehearsal | memory estimate | training estimate |\n|---|---:|---:|---:|---:|---:|\n",
     );
     for (name, post_claim, check, step, mem, est) in &checks {
         md.push_str(&format!(

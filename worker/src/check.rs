@@ -44,11 +44,12 @@ const MAX_DOWNLOAD: Duration = Duration::from_secs(15 * 60);
 /// Longest one training step may take here (by the estimate from the device's measured
 /// speed): a job whose single step would take longer is not rehearsed, and not taken.
 const MAX_STEP_SECS: f64 = 60.0;
-/// Training steps run before claiming: at least 3, more (up to 30) while they take under 2 s.
+/// Training steps run before claiming: at least 3, more (up to 30) while they take under
+/// half a second (a longer rehearsal would lose the race for the job to faster workers).
 pub const REHEARSAL_STEPS: rehearsal::Steps = rehearsal::Steps {
     min: 3,
     max: 30,
-    budget: Duration::from_secs(2),
+    budget: Duration::from_millis(500),
 };
 /// Largest feature magnitude (after the spec's scale) a job's dataset may have.
 const MAX_FEATURE_ABS: f32 = 1e6;

@@ -586,7 +586,7 @@ impl Worker {
         let mut answered = false;
         for read in 0..2 {
             if read > 0 {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
             for j in self.chain.job_each(job).await.into_iter().flatten() {
                 answered = true;
