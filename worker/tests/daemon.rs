@@ -259,11 +259,9 @@ async fn jobs_that_would_fail_for_their_posters_reasons_are_never_claimed() {
             .0
     };
 
-    let w = rig.spawn_via(
+    let w = rig.spawn_env(
         "w1",
         &key,
-        rig.net.rpc_url(),
-        rig.net.ws_url(),
         &[("TENSORGRID_WORKER_MAX_JOB_MEMORY_MIB", "4096")],
     );
     rig.wait_for(&good, Some(JobState::Submitted), 120, &[&w])
@@ -294,12 +292,7 @@ async fn jobs_that_would_fail_for_their_posters_reasons_are_never_claimed() {
         assert_eq!(r["poster"], hostile.pubkey().to_string());
     }
     // Nothing lost: the stake is whole, nothing abandoned, nothing slashed.
-    let account = rig
-        .client()
-        .worker(&rig.worker_of(&op.pubkey()))
-        .await
-        .unwrap()
-        .unwrap();
+    let account = rig.worker_account(&op).await;
     assert_eq!(account.stake, 2 * SOL);
     assert_eq!(account.record.jobs_abandoned, 0);
     assert_eq!(account.record.total_slashed, 0);
@@ -329,11 +322,9 @@ async fn jobs_that_would_fail_for_their_posters_reasons_are_never_claimed() {
     // poster's record, without a download.
     let mut w = w;
     assert!(w.terminate().success());
-    let w = rig.spawn_via(
+    let w = rig.spawn_env(
         "w1",
         &key,
-        rig.net.rpc_url(),
-        rig.net.ws_url(),
         &[("TENSORGRID_WORKER_MAX_JOB_MEMORY_MIB", "4096")],
     );
     wait_until("the settings refusals looked at again", 30, &w, || {

@@ -133,11 +133,9 @@ async fn a_full_disk_pauses_claiming_and_costs_no_stake() {
         .post_as(&rig.poster, uri, Sha256::digest(&bytes).into(), 3_600)
         .await;
     // "Keep 1 PiB free": no disk has that much, so the disk is as good as full.
-    let mut w = rig.spawn_via(
+    let mut w = rig.spawn_env(
         "w1",
         &key,
-        rig.net.rpc_url(),
-        rig.net.ws_url(),
         &[("TENSORGRID_WORKER_MIN_FREE_DISK_MIB", "1073741824")],
     );
     wait_until("claiming paused", 30, &w, || {
@@ -153,12 +151,7 @@ async fn a_full_disk_pauses_claiming_and_costs_no_stake() {
         "a full disk is not the job's fault"
     );
     assert!(w.terminate().success());
-    let account = rig
-        .client()
-        .worker(&rig.worker_of(&op.pubkey()))
-        .await
-        .unwrap()
-        .unwrap();
+    let account = rig.worker_account(&op).await;
     assert_eq!((account.stake, account.record.jobs_abandoned), (2 * SOL, 0));
     // Room again: taken and done.
     let w = rig.spawn("w1", &key);
@@ -216,12 +209,7 @@ async fn a_node_whose_clock_runs_two_hours_ahead_does_not_make_the_worker_give_u
     rig.wait_for(&job, Some(JobState::Submitted), 180, &[&w])
         .await;
     assert!(!w.log().contains("abandoning"), "{}", w.log());
-    let account = rig
-        .client()
-        .worker(&rig.worker_of(&op.pubkey()))
-        .await
-        .unwrap()
-        .unwrap();
+    let account = rig.worker_account(&op).await;
     assert_eq!((account.stake, account.record.jobs_abandoned), (2 * SOL, 0));
 }
 
@@ -358,12 +346,7 @@ async fn a_job_that_crashes_the_worker_again_and_again_is_given_back() {
         w.log().contains("crashed the worker 3 times")
     })
     .await;
-    let account = rig
-        .client()
-        .worker(&rig.worker_of(&op.pubkey()))
-        .await
-        .unwrap()
-        .unwrap();
+    let account = rig.worker_account(&op).await;
     assert_eq!(account.record.jobs_abandoned, 1);
     assert_eq!(account.record.deadlines_missed, 0);
     // Remembered as a crash: lasting, but not counted against the poster (a crash can be

@@ -190,6 +190,20 @@ impl Rig {
         Proc { child, log }
     }
 
+    /// Starts a worker named `name` on the chain's own endpoints with `env` set.
+    pub fn spawn_env(&self, name: &str, keypair: &Path, env: &[(&str, &str)]) -> Proc {
+        self.spawn_via(name, keypair, self.net.rpc_url(), self.net.ws_url(), env)
+    }
+
+    /// The worker account of `operator`, as the chain shows it now.
+    pub async fn worker_account(&self, operator: &Keypair) -> tensorgrid_client::state::Worker {
+        self.client()
+            .worker(&self.worker_of(&operator.pubkey()))
+            .await
+            .unwrap()
+            .expect("the worker is registered")
+    }
+
     pub fn spawn(&self, name: &str, keypair: &Path) -> Proc {
         let (rpc, ws) = (
             self.net.rpc_url().to_string(),
