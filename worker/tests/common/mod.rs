@@ -135,7 +135,11 @@ impl Rig {
 
     /// The worker binary for `name`; `rpc` may list several URLs, comma-separated (failover).
     pub fn command(&self, name: &str, keypair: &Path, rpc: &str, ws: &str) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tensorgrid-worker"));
+        // `TENSORGRID_WORKER_BIN` runs the suite against another build (the release binary a
+        // rig runs, say); the test profile's by default.
+        let bin = std::env::var("TENSORGRID_WORKER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tensorgrid-worker").to_string());
+        let mut c = Command::new(bin);
         for url in rpc.split(',') {
             c.args(["-u", url]);
         }
