@@ -20,6 +20,7 @@ pub struct FileConfig {
     pub rpc_urls: Option<Vec<String>>,
     pub ws_url: Option<String>,
     pub keypair: Option<PathBuf>,
+    pub commitment: Option<String>,
     pub market: Option<String>,
     pub device: Option<String>,
     pub work_dir: Option<PathBuf>,
@@ -79,6 +80,8 @@ pub struct Config {
     pub rpc_urls: Vec<String>,
     pub ws_url: Option<String>,
     pub keypair: PathBuf,
+    /// processed, confirmed or finalized: how settled a read must be.
+    pub commitment: String,
     pub market: Option<String>,
     pub device: String,
     pub work_dir: PathBuf,
@@ -139,6 +142,7 @@ impl FileConfig {
         }
         string!(ws_url, "WS_URL");
         string!(keypair, "KEYPAIR");
+        string!(commitment, "COMMITMENT");
         string!(market, "MARKET");
         string!(device, "DEVICE");
         string!(work_dir, "WORK_DIR");
@@ -185,8 +189,38 @@ impl FileConfig {
         }
     }
 
-    /// Fills defaults (relative to `home`) and checks every field.
+    /// Fields not set here from the Solana CLI's `config.yml` (its RPC URL, websocket URL,
+    /// keypair and commitment), as `solana` itself would use them.
+    pub fn fill_from_solana_config(
+        &mut self,
+        solana: &tensorgrid_client::rpc::solana_config::SolanaConfig,
+    ) {
+        if self.rpc_urls.is_none() && !solana.json_rpc_url.is_empty() {
+            self.rpc_urls = Some(vec![solana.json_rpc_url.clone()]);
+            if self.ws_url.is_none() && !solana.websocket_url.is_empty() {
+                self.ws_url = Some(solana.websocket_url.clone());
+            }
+        }
+        if self.keypair.is_none() && !solana.keypair_path.is_empty() {
+            self.keypair = Some(solana.keypair_path.clone().into());
+        }
+        if self.commitment.is_none() && !solana.commitment.is_empty() {
+            self.commitment = Some(solana.commitment.clone());
+        }
+    }
+
+    /// Fills defaults (relative to `home`) and checks every field, for running the daemon.
     pub fn resolve(self, home: &std::path::Path) -> Result<Config, ConfigErrors> {
+        self.resolve_for(home, true)
+    }
+
+    /// As [`resolve`](Self::resolve); `publishing: false` for commands that only read (the
+    /// status), which need no store.
+    pub fn resolve_for(
+        self,
+        home: &std::path::Path,
+        publishing: bool,
+    ) -> Result<Config, ConfigErrors> {
         let mut problems = Vec::new();
         // The Solana CLI's monikers are accepted too.
         let rpc_urls: Vec<String> = self
@@ -194,11 +228,10 @@ impl FileConfig {
             .unwrap_or_else(|| vec!["http://127.0.0.1:8899".into()])
             .into_iter()
             .map(|u| match u.as_str() {
+                // 127.0.0.1 rather than the Solana CLI's `localhost`: a local validator
+                // listens on IPv4, and `localhost` may resolve to ::1 first.
                 "l" | "localhost" => "http://127.0.0.1:8899".into(),
-                "d" | "devnet" => "https://api.devnet.solana.com".into(),
-                "t" | "testnet" => "https://api.testnet.solana.com".into(),
-                "m" | "mainnet-beta" => "https://api.mainnet-beta.solana.com".into(),
-                _ => u,
+                _ => tensorgrid_client::rpc::solana_config::normalize_moniker(&u),
             })
             .collect();
         if rpc_urls.is_empty() {
@@ -221,8 +254,16 @@ impl FileConfig {
                 "device: {device:?} is not auto, cpu, cuda or metal"
             ));
         }
+        let commitment = self.commitment.unwrap_or_else(|| "confirmed".into());
+        if !matches!(commitment.as_str(), "processed" | "confirmed" | "finalized") {
+            problems.push(format!(
+                "commitment: {commitment:?} is not processed, confirmed or finalized"
+            ));
+        }
         let store = self.store.unwrap_or_default();
-        if store.is_empty() {
+        if store.is_empty() && !publishing {
+            // Commands that only read need no store.
+        } else if store.is_empty() {
             problems
                 .push("store: where results are published (s3://bucket/prefix) is required".into());
         } else if store.starts_with("http://") || store.starts_with("https://") {
@@ -322,6 +363,7 @@ impl FileConfig {
                 self.keypair
                     .unwrap_or_else(|| home.join(".config/solana/id.json")),
             ),
+            commitment,
             market: self.market.filter(|m| !m.is_empty()),
             device,
             work_dir: expand(

@@ -22,8 +22,8 @@ use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     instructions::{self as ix, SettleKeys},
     rpc::{
-        read_keypair, Backoff, ChainClient, ChainConfig, ChainError, FeedConfig, JobQuery,
-        PriorityFeeConfig,
+        read_keypair, Backoff, ChainClient, ChainConfig, ChainError, CommitmentLevel, FeedConfig,
+        JobQuery, Outage, PriorityFeeConfig,
     },
     state::{Job, JobOffer, JobState, Worker as WorkerAccount},
     tensorgrid::{
@@ -68,7 +68,7 @@ const DATASET_CACHE_BYTES: u64 = 4 << 30;
 /// What stops the daemon from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{0}")]
+    #[error(transparent)]
     Keypair(#[from] tensorgrid_client::rpc::KeypairError),
     #[error("{0}")]
     Setup(String),
@@ -112,14 +112,16 @@ where
     Fut: std::future::Future<Output = Result<T, ChainError>>,
 {
     let mut backoff = Backoff::standard();
+    let mut outage = Outage::new(what);
     loop {
         match op().await {
             Ok(v) => {
+                outage.succeeded();
                 status.chain_contact();
                 return Some(v);
             }
             Err(e) => {
-                tracing::warn!(error = %e, "{what}: retrying");
+                outage.failed(&e);
                 status.update(|s| s.last_error = Some(format!("{what}: {e}")));
                 tokio::select! {
                     _ = cancel.cancelled() => return None,
@@ -134,6 +136,11 @@ fn chain_config(config: &Config) -> Result<ChainConfig, StartError> {
     let mut c = ChainConfig::with_urls(config.rpc_urls.clone())
         .map_err(|e| StartError::Setup(e.to_string()))?;
     c.ws_url = config.ws_url.clone();
+    c.commitment = match config.commitment.as_str() {
+        "processed" => CommitmentLevel::Processed,
+        "finalized" => CommitmentLevel::Finalized,
+        _ => CommitmentLevel::Confirmed,
+    };
     c.priority_fee = match PriorityFeeConfig::default_for(&config.rpc_urls[0]) {
         PriorityFeeConfig {
             percentile: Some(p),

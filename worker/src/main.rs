@@ -11,6 +11,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use tensorgrid_client::rpc::solana_config;
 use tensorgrid_train::trainer::{Progress, ProgressFn};
 use tensorgrid_worker::{Config, Daemon, FileConfig, LogFormat, Snapshot};
 use tokio_util::sync::CancellationToken;
@@ -48,19 +49,35 @@ struct Settings {
     /// The configuration file [default: ~/.config/tensorgrid/worker.toml when it exists].
     #[arg(short = 'c', long, global = true)]
     config: Option<PathBuf>,
-    /// JSON-RPC URL; repeat for failover.
-    #[arg(short = 'u', long = "rpc-url", global = true)]
+    /// RPC URL or moniker: mainnet-beta, devnet, testnet, localhost (m, d, t, l); repeat for
+    /// failover. Default: the worker config's rpc_urls, else the Solana CLI config's
+    /// json_rpc_url, else localhost.
+    #[arg(short = 'u', long = "url", visible_alias = "rpc-url", global = true)]
     rpc_urls: Vec<String>,
+    /// Websocket URL. Default: derived from the (first) RPC URL.
     #[arg(long, global = true)]
     ws_url: Option<String>,
-    /// The operator's keypair file.
+    /// The operator's keypair: a file, prompt:// (a seed phrase, asked once at start) or
+    /// stdin. Default: the worker config's, else the Solana CLI config's keypair_path, else
+    /// ~/.config/solana/id.json.
     #[arg(short = 'k', long, global = true)]
     keypair: Option<PathBuf>,
+    /// processed, confirmed or finalized. Default: the worker config's, else the Solana CLI
+    /// config's, else confirmed.
+    #[arg(long, global = true)]
+    commitment: Option<String>,
+    /// The Solana CLI config file whose RPC URL, keypair and commitment fill what the worker
+    /// config leaves out [default: ~/.config/solana/cli/config.yml].
+    #[arg(long, global = true, env = "TENSORGRID_SOLANA_CONFIG")]
+    solana_config: Option<PathBuf>,
+    /// The market (its address). Default: the program's only market.
     #[arg(long, global = true)]
     market: Option<String>,
     /// auto, cpu, cuda or metal.
     #[arg(long, global = true)]
     device: Option<String>,
+    /// Where this worker keeps its state, checkpoints and dataset cache
+    /// [default: ~/.tensorgrid/worker].
     #[arg(long, global = true)]
     work_dir: Option<PathBuf>,
     /// Where results are published (s3://bucket/prefix).
@@ -72,17 +89,19 @@ struct Settings {
     /// In SOL per estimated hour of training.
     #[arg(long, global = true)]
     min_reward_per_hour: Option<String>,
+    /// Largest dataset this worker downloads, in bytes [default: 1 GiB].
     #[arg(long, global = true)]
     max_dataset_bytes: Option<u64>,
+    /// Jobs trained at once (a worker account holds one job: must be 1).
     #[arg(long, global = true)]
     max_concurrent_jobs: Option<u32>,
-    /// e.g. 10s.
+    /// How often the chain is swept for jobs besides the websocket feed, e.g. 10s.
     #[arg(long, global = true)]
     poll_interval: Option<String>,
-    /// Micro-lamports per compute unit.
+    /// Highest priority fee paid, in micro-lamports per compute unit.
     #[arg(long, global = true)]
     priority_fee_cap: Option<u64>,
-    /// human or json.
+    /// Log lines for a person (human) or a log collector (json).
     #[arg(long, global = true)]
     log_format: Option<String>,
     /// Read plain http:// and private addresses (local setups only).
@@ -101,8 +120,9 @@ impl Settings {
         dirs::home_dir().map(|h| h.join(".config/tensorgrid/worker.toml"))
     }
 
-    /// flag > env > file > default; every problem at once.
-    fn resolve(&self) -> Result<Config, tensorgrid_worker::ConfigErrors> {
+    /// flag > env > file > the Solana CLI config > default; every problem at once.
+    /// `publishing`: the settings are for running the daemon (a store is needed).
+    fn resolve(&self, publishing: bool) -> Result<Config, tensorgrid_worker::ConfigErrors> {
         let mut problems = Vec::new();
         let (path, required) = match &self.config {
             Some(p) => (Some(p.clone()), true),
@@ -129,7 +149,15 @@ impl Settings {
         file.apply_env(&env, &mut problems);
         self.apply(&mut file);
         let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("."));
-        match file.resolve(&home) {
+        let solana_path = self
+            .solana_config
+            .clone()
+            .unwrap_or_else(|| solana_config::default_config_path(&home));
+        match solana_config::SolanaConfig::load(&solana_path) {
+            Ok(solana) => file.fill_from_solana_config(&solana),
+            Err(e) => problems.push(e.to_string()),
+        }
+        match file.resolve_for(&home, publishing) {
             Ok(c) if problems.is_empty() => Ok(c),
             Ok(_) => Err(tensorgrid_worker::ConfigErrors(problems)),
             Err(e) => {
@@ -150,7 +178,7 @@ impl Settings {
                 }
             )*};
         }
-        set!(ws_url => ws_url, keypair => keypair, market => market, device => device,
+        set!(ws_url => ws_url, keypair => keypair, commitment => commitment, market => market, device => device,
             work_dir => work_dir, store => store, stake => stake_sol,
             min_reward_per_hour => min_reward_per_hour_sol, max_dataset_bytes => max_dataset_bytes,
             max_concurrent_jobs => max_concurrent_jobs, poll_interval => poll_interval,
@@ -396,6 +424,7 @@ fn print_config(c: &Config, path: &Path) {
         c.ws_url.as_deref().unwrap_or("(derived)")
     );
     println!("keypair:      {}", c.keypair.display());
+    println!("commitment:   {}", c.commitment);
     println!(
         "market:       {}",
         c.market.as_deref().unwrap_or("(the only one)")
@@ -418,7 +447,8 @@ fn main() -> ExitCode {
     // `alloc` module; about a fifth of a step's time otherwise goes to page faults).
     tensorgrid_train::alloc::keep_freed_memory();
     let cli = Cli::parse();
-    let config = match cli.settings.resolve() {
+    let publishing = !matches!(cli.command, Some(Command::Status { .. }));
+    let config = match cli.settings.resolve(publishing) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use solana_keypair::Keypair;
+use solana_signer::Signer;
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     rpc::{ChainClient, ChainConfig, CommitmentLevel},
@@ -35,7 +35,8 @@ pub struct ChainArgs {
     /// Websocket URL. Default: the config's websocket_url, or derived from the RPC URL.
     #[arg(long = "ws-url", env = "TENSORGRID_WS_URL")]
     pub ws_url: Option<String>,
-    /// Keypair file (Solana CLI format). Default: the config's keypair_path, else
+    /// The signer: a keypair file, prompt:// (a seed phrase), stdin, or usb://ledger (builds
+    /// with the `ledger` feature). Default: the config's keypair_path, else
     /// ~/.config/solana/id.json.
     #[arg(short = 'k', long, env = "TENSORGRID_KEYPAIR")]
     pub keypair: Option<PathBuf>,
@@ -62,14 +63,14 @@ impl ChainArgs {
             .clone()
             .unwrap_or_else(|| solana_config::default_config_path(&home));
         let file = SolanaConfig::load(&path)?;
-        solana_config::resolve(
+        Ok(solana_config::resolve(
             &self.url,
             self.ws_url.as_deref(),
             self.keypair.as_deref(),
             self.commitment.as_deref(),
             &file,
             &home,
-        )
+        )?)
     }
 }
 
@@ -106,9 +107,9 @@ impl Ctx {
         })
     }
 
-    /// The keypair from the resolved file.
-    pub fn keypair(&self) -> Result<Keypair> {
-        read_keypair(&self.settings.keypair_path)
+    /// The signer the settings name (a keypair file, a prompt, stdin or a hardware wallet).
+    pub fn keypair(&self) -> Result<Box<dyn Signer>> {
+        read_signer(&self.settings.keypair_path)
     }
 
     /// The market given, or the program's only one.
@@ -157,9 +158,9 @@ impl Ctx {
     }
 }
 
-/// A Solana CLI keypair file, with errors that say what to do.
-pub fn read_keypair(path: &std::path::Path) -> Result<Keypair> {
-    Ok(tensorgrid_client::rpc::read_keypair(path)?)
+/// A signer from any of the Solana CLI's sources, with errors that say what to do.
+pub fn read_signer(source: &std::path::Path) -> Result<Box<dyn Signer>> {
+    Ok(tensorgrid_client::rpc::read_signer(source, "keypair")?)
 }
 
 #[cfg(test)]

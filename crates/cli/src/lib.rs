@@ -14,13 +14,13 @@ mod market;
 pub mod output;
 pub mod plot;
 mod progress;
-pub mod solana_config;
 pub mod store_args;
 mod tx;
 pub mod units;
 mod worker;
 
 pub use cli::Cli;
+pub use tensorgrid_client::rpc::solana_config;
 
 use std::process::ExitCode;
 

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use serde::Serialize;
-use solana_keypair::Keypair;
+use solana_signer::Signer;
 use tensorgrid_client::{instructions::Instruction, rpc::TxOutcome};
 
 use crate::{
@@ -73,7 +73,12 @@ impl Report for Sent {
 }
 
 /// Sends `ixs` paid and signed by `signer`, then reads back its events.
-pub async fn send(ctx: &Ctx, ixs: &[Instruction], signer: &Keypair, action: &str) -> Result<Sent> {
+pub async fn send(
+    ctx: &Ctx,
+    ixs: &[Instruction],
+    signer: &dyn Signer,
+    action: &str,
+) -> Result<Sent> {
     let outcome = ctx.chain.send_and_fetch(ixs, &[signer]).await?;
     Ok(Sent::new(action, &outcome))
 }

@@ -3,7 +3,7 @@
 
 use clap::Args;
 use serde::Serialize;
-use solana_keypair::Keypair;
+use solana_signer::Signer;
 use tensorgrid_client::{anchor_lang::prelude::Pubkey, instructions::Instruction, state::Job};
 
 use crate::{
@@ -66,7 +66,7 @@ impl Report for Sweep {
 
 pub async fn sweep(
     ctx: &Ctx,
-    signer: &Keypair,
+    signer: &dyn Signer,
     action: &'static str,
     due: Vec<(Pubkey, Job)>,
     build: impl Fn(&Pubkey, &Job) -> Instruction,

@@ -118,15 +118,21 @@ impl Endpoints {
                 match result {
                     Ok(value) => {
                         if idx != first % n {
-                            tracing::info!(url = %self.urls[idx], "switched RPC endpoint");
+                            tracing::warn!(url = %self.urls[idx], failed = %self.urls[first % n], error = %last, "switched RPC endpoint");
                             self.active.store(idx, Ordering::Relaxed);
                         }
                         return Ok(value);
                     }
                     Err(Fault::Final(e)) => return Err(e),
                     Err(Fault::Transport(m)) => {
-                        tracing::warn!(url = %self.urls[idx], request = what, error = %m, "RPC endpoint failed");
-                        last = format!("{} ({m})", self.urls[idx]);
+                        // Per attempt at debug: the caller says once that the chain is out of
+                        // reach (a retry loop would otherwise log every attempt, forever).
+                        tracing::debug!(url = %self.urls[idx], request = what, error = %m, "RPC endpoint failed");
+                        last = if n > 1 {
+                            format!("last {}: {m}", self.urls[idx])
+                        } else {
+                            m
+                        };
                     }
                 }
             }

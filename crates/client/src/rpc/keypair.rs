@@ -1,25 +1,159 @@
-//! Solana CLI keypair files (a JSON array of 64 bytes), read with errors that say what to do.
-//! The wallet CLI and the worker read the operator's and the poster's keys this way.
+//! Keys as the Solana CLI names them: a keypair file (a JSON array of 64 bytes), `prompt://`
+//! (a seed phrase typed at the terminal, `?key=0/0` for a derivation path), `stdin` (a keypair
+//! file's contents piped in) and `usb://ledger` (a hardware wallet, with the `ledger` feature).
+//! The wallet CLI and the worker read the poster's, authority's and operator's keys this way,
+//! with errors that say what to do. Parsing is the Solana CLI's own
+//! (`solana-clap-v3-utils`), so a source that works with `solana` works here.
 
 use std::path::Path;
 
+use solana_clap_v3_utils::input_parsers::signer::{SignerSource, SignerSourceKind};
 use solana_keypair::Keypair;
+use solana_signer::Signer;
 
 /// Why a keypair could not be read. The message never contains key material.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct KeypairError(String);
 
-/// Reads the keypair file at `path`.
-pub fn read_keypair(path: &Path) -> Result<Keypair, KeypairError> {
-    let shown = path.display();
-    let s = path.to_string_lossy();
-    let fail = |m: String| Err(KeypairError(m));
-    if s.starts_with("usb://") || s.starts_with("prompt:") || s == "stdin" || s == "ASK" {
-        return fail(format!(
-            "keypair {shown}: only keypair files are supported (not hardware wallets or prompts)"
+/// What a keypair source names.
+enum Source {
+    File(std::path::PathBuf),
+    Prompt(SignerSource),
+    Stdin,
+    Usb(SignerSource),
+}
+
+/// `source` as the Solana CLI reads it: `prompt:`, `usb:`, `file:` and `stdin:` URIs, `ASK`
+/// (a legacy prompt), `stdin` or `-`, else a file path. A path that is not UTF-8 can only be a
+/// file. Never echoes the text back when it could be a secret.
+fn parse(source: &Path) -> Result<Source, KeypairError> {
+    let Some(text) = source.to_str() else {
+        return Ok(Source::File(source.to_path_buf()));
+    };
+    if text.is_empty() {
+        return Err(KeypairError(
+            "the keypair is empty: name a keypair file, prompt://, stdin or usb://ledger".into(),
         ));
     }
+    if matches!(text, "stdin" | "-") {
+        return Ok(Source::Stdin);
+    }
+    let lower = text.to_ascii_lowercase();
+    let uri = ["prompt:", "usb:", "file:", "stdin:"]
+        .iter()
+        .any(|s| lower.starts_with(s))
+        || text == "ASK";
+    if !uri {
+        if std::fs::metadata(text).is_err() {
+            let mut bytes = [0u8; 64];
+            if bs58::decode(text).onto(&mut bytes[..]).ok() == Some(64) {
+                return Err(KeypairError(
+                    "the keypair looks like a secret key written out: a key on the command line \
+                     or in the environment is visible to other users of this machine; put it in \
+                     a keypair file"
+                        .into(),
+                ));
+            }
+            if text.parse::<anchor_lang::prelude::Pubkey>().is_ok() {
+                return Err(KeypairError(format!(
+                    "keypair {text}: a public key cannot sign; name a keypair file, prompt://, \
+                     stdin or usb://ledger"
+                )));
+            }
+        }
+        return Ok(Source::File(source.to_path_buf()));
+    }
+    let parsed =
+        SignerSource::parse(text).map_err(|e| KeypairError(format!("keypair {text:?}: {e}")))?;
+    Ok(match &parsed.kind {
+        SignerSourceKind::Filepath(p) => Source::File(p.into()),
+        SignerSourceKind::Prompt => Source::Prompt(parsed),
+        SignerSourceKind::Stdin => Source::Stdin,
+        SignerSourceKind::Usb(_) => Source::Usb(parsed),
+        SignerSourceKind::Pubkey(_) | SignerSourceKind::Base58Keypair(_) => {
+            return Err(KeypairError(format!("keypair {text:?} is not a signer")))
+        }
+    })
+}
+
+/// A signer from `source` (any of the Solana CLI's sources); `name` says whose key it is when
+/// a prompt or a hardware wallet asks.
+pub fn read_signer(source: &Path, name: &str) -> Result<Box<dyn Signer>, KeypairError> {
+    match parse(source)? {
+        Source::Usb(s) => usb_signer(s, name),
+        _ => Ok(Box::new(read_keypair_named(source, name)?)),
+    }
+}
+
+/// A keypair (its secret in this process) from a file, `prompt://` or `stdin`. A hardware
+/// wallet is refused: it signs each transaction only when a person confirms it.
+pub fn read_keypair(source: &Path) -> Result<Keypair, KeypairError> {
+    read_keypair_named(source, "keypair")
+}
+
+fn read_keypair_named(source: &Path, name: &str) -> Result<Keypair, KeypairError> {
+    match parse(source)? {
+        Source::File(path) => read_keypair_file(&path),
+        Source::Prompt(s) => solana_clap_v3_utils::keypair::keypair_from_seed_phrase(
+            name,
+            false,
+            false,
+            s.derivation_path,
+            s.legacy,
+        )
+        .map_err(|e| KeypairError(format!("{name} from prompt://: {e}"))),
+        Source::Stdin => {
+            let mut stdin = std::io::stdin();
+            solana_keypair::read_keypair(&mut stdin).map_err(|_| {
+                KeypairError(
+                    "keypair from stdin: expected a keypair file's contents (a JSON array of 64 bytes)"
+                        .into(),
+                )
+            })
+        }
+        Source::Usb(_) => Err(KeypairError(format!(
+            "keypair {}: a hardware wallet cannot be used here (it asks a person to confirm each \
+             transaction); use a keypair file",
+            source.display()
+        ))),
+    }
+}
+
+#[cfg(feature = "ledger")]
+fn usb_signer(s: SignerSource, name: &str) -> Result<Box<dyn Signer>, KeypairError> {
+    use solana_remote_wallet::remote_wallet::maybe_wallet_manager;
+    let SignerSourceKind::Usb(locator) = s.kind else {
+        unreachable!("parse() gives Usb only for usb:// sources")
+    };
+    let fail = |e: &dyn std::fmt::Display| KeypairError(format!("{name} on usb://: {e}"));
+    let manager = maybe_wallet_manager()
+        .map_err(|e| fail(&e))?
+        .ok_or_else(|| fail(&"no hardware wallet found (plug it in and open the Solana app)"))?;
+    let keypair = solana_remote_wallet::remote_keypair::generate_remote_keypair(
+        locator,
+        s.derivation_path.unwrap_or_default(),
+        &manager,
+        false,
+        name,
+    )
+    .map_err(|e| fail(&e))?;
+    Ok(Box::new(keypair))
+}
+
+#[cfg(not(feature = "ledger"))]
+fn usb_signer(_: SignerSource, _: &str) -> Result<Box<dyn Signer>, KeypairError> {
+    Err(KeypairError(
+        "usb:// hardware wallets need a build with the `ledger` feature \
+         (cargo install --path crates/cli --features ledger)"
+            .into(),
+    ))
+}
+
+/// Reads the keypair file at `path`.
+fn read_keypair_file(path: &Path) -> Result<Keypair, KeypairError> {
+    let shown = path.display();
+    let fail = |m: String| Err(KeypairError(m));
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -69,6 +203,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("64 bytes"));
-        assert!(read_keypair(Path::new("usb://ledger")).is_err());
+        // A hardware wallet cannot give a keypair (the worker's need), nor a signer without
+        // the `ledger` feature; a public key is not a signer; none of them falls back.
+        let usb = read_keypair(Path::new("usb://ledger")).unwrap_err();
+        assert!(usb.to_string().contains("hardware wallet"), "{usb}");
+        #[cfg(not(feature = "ledger"))]
+        assert!(read_signer(Path::new("usb://ledger?key=0/0"), "poster")
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("ledger"));
+        let pubkey = read_keypair(Path::new("11111111111111111111111111111111")).unwrap_err();
+        assert!(pubkey.to_string().contains("cannot sign"), "{pubkey}");
+        // `file:` names a file.
+        let uri = format!("file:{}", good.display());
+        assert_eq!(read_keypair(Path::new(&uri)).unwrap().pubkey(), kp.pubkey());
+        assert!(read_keypair(Path::new("")).is_err());
     }
 }

@@ -194,6 +194,7 @@ async fn sweep_task(client: ChainClient, shared: Arc<Shared>) {
         sweep_now,
         cancel,
     } = &*shared;
+    let mut outage = super::Outage::new("job sweep");
     loop {
         // The data a sweep returns is at least as new as the slot read just before it.
         let swept = match client.slot().await {
@@ -205,6 +206,7 @@ async fn sweep_task(client: ChainClient, shared: Arc<Shared>) {
         };
         match swept {
             Ok((slot, accounts)) => {
+                outage.succeeded();
                 stats.sweeps.fetch_add(1, Ordering::Relaxed);
                 dedup.retain(&accounts.iter().map(|(k, _)| *k).collect());
                 for (pubkey, data) in accounts {
@@ -213,7 +215,9 @@ async fn sweep_task(client: ChainClient, shared: Arc<Shared>) {
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "job sweep failed; next one at the interval"),
+            Err(e) => {
+                outage.failed(&e);
+            }
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -248,6 +252,7 @@ async fn subscription_task(
         ..RpcProgramAccountsConfig::default()
     };
     let mut first = true;
+    let mut outage = super::Outage::new("job subscription (websocket)");
     // Each failed attempt moves on to the next endpoint; a working one is kept.
     let mut endpoint = 0usize;
     while !cancel.is_cancelled() {
@@ -264,6 +269,7 @@ async fn subscription_task(
         endpoint += 1;
         // A socket that accepts but never answers would hang the handshake forever.
         let Some(client) = bounded(
+            &mut outage,
             &ws_url,
             "websocket connect",
             config.stale_after,
@@ -275,14 +281,21 @@ async fn subscription_task(
         };
         let program = program_id();
         let subscribe = client.program_subscribe(&program, Some(subscribe_config.clone()));
-        let Some((mut accounts, _unsubscribe)) =
-            bounded(&ws_url, "programSubscribe", config.stale_after, subscribe).await
+        let Some((mut accounts, _unsubscribe)) = bounded(
+            &mut outage,
+            &ws_url,
+            "programSubscribe",
+            config.stale_after,
+            subscribe,
+        )
+        .await
         else {
             continue;
         };
         // Slots are the heartbeat: a socket that delivers nothing for `stale_after` is dead
         // even if TCP says otherwise.
         let mut slots = bounded(
+            &mut outage,
             &ws_url,
             "slotSubscribe",
             config.stale_after,
@@ -291,6 +304,7 @@ async fn subscription_task(
         .await
         .map(|(s, _unsubscribe)| s);
         endpoint -= 1;
+        outage.succeeded();
         let n = stats.subscriptions.fetch_add(1, Ordering::Relaxed);
         if n > 0 {
             tracing::info!(url = %ws_url, "resubscribed; sweeping for anything missed");
@@ -332,9 +346,10 @@ async fn subscription_task(
     }
 }
 
-/// One websocket step within `limit`: its value, or `None` after logging why not (the polling
-/// sweep goes on meanwhile).
+/// One websocket step within `limit`: its value, or `None` after reporting why not to `outage`
+/// (the polling sweep goes on meanwhile).
 async fn bounded<T, E: std::fmt::Display>(
+    outage: &mut super::Outage,
     url: &str,
     step: &str,
     limit: Duration,
@@ -343,11 +358,14 @@ async fn bounded<T, E: std::fmt::Display>(
     match tokio::time::timeout(limit, future).await {
         Ok(Ok(value)) => Some(value),
         Ok(Err(e)) => {
-            tracing::warn!(%url, error = %e, "{step} failed; polling sweep continues");
+            outage.failed(&format!("{url}: {step}: {e}; the polling sweep continues"));
             None
         }
         Err(_) => {
-            tracing::warn!(%url, "{step} timed out after {} s; polling sweep continues", limit.as_secs());
+            outage.failed(&format!(
+                "{url}: {step}: no answer in {} s; the polling sweep continues",
+                limit.as_secs()
+            ));
             None
         }
     }

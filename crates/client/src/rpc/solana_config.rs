@@ -4,8 +4,18 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+
+/// A settings problem, said in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+macro_rules! bail {
+    ($($t:tt)*) => { return Err(ConfigError(format!($($t)*))) };
+}
 
 pub const DEFAULT_RPC_URL: &str = "https://api.mainnet-beta.solana.com";
 
@@ -41,10 +51,14 @@ impl SolanaConfig {
     pub fn load(path: &Path) -> Result<Self> {
         match std::fs::read_to_string(path) {
             Ok(text) if text.trim().is_empty() => Ok(Self::default()),
-            Ok(text) => serde_yaml::from_str(&text)
-                .with_context(|| format!("Solana CLI config {} is not valid YAML", path.display())),
+            Ok(text) => serde_yaml::from_str(&text).map_err(|e| {
+                ConfigError(format!(
+                    "Solana CLI config {} is not valid YAML: {e}",
+                    path.display()
+                ))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(e) => Err(ConfigError(format!("reading {}: {e}", path.display()))),
         }
     }
 }
@@ -105,11 +119,15 @@ pub fn resolve(
     file: &SolanaConfig,
     home: &Path,
 ) -> Result<Resolved> {
-    let rpc_urls: Vec<String> = if urls.iter().any(|u| !u.is_empty()) {
-        urls.iter()
-            .filter(|u| !u.is_empty())
-            .map(|u| normalize_moniker(u))
-            .collect()
+    // A value the user gave and that cannot be used is an error, never a fallback.
+    if urls.iter().any(|u| u.trim().is_empty()) {
+        bail!("an RPC URL given (-u/--url or its environment variable) is empty");
+    }
+    if commitment.is_some_and(str::is_empty) {
+        bail!("the commitment given (--commitment or its environment variable) is empty");
+    }
+    let rpc_urls: Vec<String> = if !urls.is_empty() {
+        urls.iter().map(|u| normalize_moniker(u.trim())).collect()
     } else {
         vec![normalize_moniker(&first_set(
             None,
@@ -129,16 +147,20 @@ pub fn resolve(
     // file's RPC URL (the Solana CLI derives it in that case too).
     let ws_url = match ws_url.filter(|w| !w.is_empty()) {
         Some(w) => w.to_string(),
-        None if urls.iter().any(|u| !u.is_empty()) => websocket_for(&rpc_urls[0]),
+        None if !urls.is_empty() => websocket_for(&rpc_urls[0]),
         None if !file.websocket_url.is_empty() => file.websocket_url.clone(),
         None => websocket_for(&rpc_urls[0]),
     };
-    let default_keypair = default_keypair_path(home);
-    let keypair_path = PathBuf::from(first_set(
-        keypair.and_then(Path::to_str),
-        &file.keypair_path,
-        &default_keypair.to_string_lossy(),
-    ));
+    // A keypair the user named is used as named, or refused: never replaced by the config
+    // file's (that would spend from a wallet the user did not choose).
+    let keypair_path = match keypair {
+        Some(k) if k.as_os_str().is_empty() => {
+            bail!("the keypair given (-k/--keypair or its environment variable) is empty")
+        }
+        Some(k) => k.to_path_buf(),
+        None if !file.keypair_path.is_empty() => PathBuf::from(&file.keypair_path),
+        None => default_keypair_path(home),
+    };
     let commitment = first_set(commitment, &file.commitment, "confirmed");
     if !matches!(commitment.as_str(), "processed" | "confirmed" | "finalized") {
         bail!("commitment {commitment:?} is not processed, confirmed or finalized");
@@ -242,7 +264,7 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "json_rpc_url: [unclosed").unwrap();
         let e = SolanaConfig::load(&path).unwrap_err();
-        assert!(format!("{e:#}").contains("not valid YAML"), "{e:#}");
+        assert!(e.to_string().contains("not valid YAML"), "{e}");
     }
 
     #[test]
