@@ -3,7 +3,7 @@ use clap::Args;
 use solana_signer::Signer;
 use tensorgrid_client::instructions::{self, SettleKeys};
 
-use super::JobRef;
+use super::{preflight::Action, JobRef};
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
@@ -22,7 +22,10 @@ pub struct AcceptArgs {
 pub async fn run(a: AcceptArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
     let ctx = Ctx::new(&a.chain, out, yes)?;
     let signer = ctx.keypair()?;
-    let (address, job) = a.job.load(&ctx, None).await?;
+    let (address, job) = a
+        .job
+        .load_for(&ctx, None, Action::Accept, &signer.pubkey())
+        .await?;
     ctx.confirm(&format!(
         "Accept the result of job {address} and pay {} SOL?",
         sol(job.reward)

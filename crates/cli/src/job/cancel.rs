@@ -3,7 +3,7 @@ use clap::Args;
 use solana_signer::Signer;
 use tensorgrid_client::instructions;
 
-use super::JobRef;
+use super::{preflight::Action, JobRef};
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
@@ -22,7 +22,10 @@ pub struct CancelArgs {
 pub async fn run(a: CancelArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
     let ctx = Ctx::new(&a.chain, out, yes)?;
     let signer = ctx.keypair()?;
-    let (address, job) = a.job.load(&ctx, None).await?;
+    let (address, job) = a
+        .job
+        .load_for(&ctx, None, Action::Cancel, &signer.pubkey())
+        .await?;
     ctx.confirm(&format!(
         "Cancel job {address} and take back {} SOL?",
         sol(job.reward)

@@ -3,7 +3,7 @@ use clap::Args;
 use solana_signer::Signer;
 use tensorgrid_client::instructions;
 
-use super::JobRef;
+use super::{preflight::Action, JobRef};
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
@@ -21,7 +21,10 @@ pub struct DisputeArgs {
 pub async fn run(a: DisputeArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
     let ctx = Ctx::new(&a.chain, out, yes)?;
     let signer = ctx.keypair()?;
-    let (address, _) = a.job.load(&ctx, None).await?;
+    let (address, _) = a
+        .job
+        .load_for(&ctx, None, Action::Dispute, &signer.pubkey())
+        .await?;
     ctx.confirm(&format!(
         "Dispute the result of job {address}? The market authority will rule."
     ))?;

@@ -1,7 +1,7 @@
 //! `job finalize`: pays a submitted job whose challenge window passed, or applies the default
 //! to a dispute the authority did not rule on in time. Anyone may; `--all` sweeps the market.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
@@ -10,12 +10,11 @@ use tensorgrid_client::{
     state::{Job, JobState},
 };
 
-use super::crank;
+use super::{crank, preflight::Action};
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
     tx,
-    units::when,
 };
 
 #[derive(Args)]
@@ -69,18 +68,9 @@ pub async fn run(a: FinalizeArgs, out: OutputFormat, yes: bool) -> Result<std::p
         return Ok(exit(report.failed.is_empty()));
     }
     let job_ref = a.target.job.expect("clap requires a job without --all");
-    let (address, job) = job_ref.load(&ctx, None).await?;
-    match job.state {
-        JobState::Submitted if job.challenge_ends_at >= now => bail!(
-            "job {address}: the poster may dispute until {}; it can be finalized after",
-            when(job.challenge_ends_at, now)
-        ),
-        JobState::Disputed if job.dispute_ends_at >= now => bail!(
-            "job {address}: the authority may rule until {}",
-            when(job.dispute_ends_at, now)
-        ),
-        _ => {}
-    }
+    let (address, job) = job_ref
+        .load_for(&ctx, None, Action::Finalize, &signer.pubkey())
+        .await?;
     ctx.confirm(&format!("Settle job {address}?"))?;
     let sent = tx::send(&ctx, &[settle_ix(&address, &job)], &signer, "job settled")
         .await?

@@ -7,6 +7,7 @@ mod dispute;
 mod finalize;
 mod list;
 mod post;
+mod preflight;
 mod reclaim;
 mod resolve;
 mod show;
@@ -106,6 +107,25 @@ impl JobRef {
                 Ok(pda::job(&market, &poster, *id).0)
             }
         }
+    }
+
+    /// The job's address and its account, checked for `action` by `signer` (state, deadlines,
+    /// who may): a refusal says where the job is and what to do instead.
+    pub async fn load_for(
+        &self,
+        ctx: &Ctx,
+        poster: Option<Pubkey>,
+        action: preflight::Action,
+        signer: &Pubkey,
+    ) -> Result<(Pubkey, Job)> {
+        let (address, job) = self.load(ctx, poster).await?;
+        let now = ctx.chain.chain_time().await?;
+        let authority = match action {
+            preflight::Action::Resolve => ctx.chain.market(&job.market).await?.authority,
+            _ => Pubkey::default(),
+        };
+        preflight::check(action, &address, &job, signer, &authority, now)?;
+        Ok((address, job))
     }
 
     /// The job's address and its account, which must still exist.

@@ -1,17 +1,16 @@
 //! `job reclaim`: reopens a claimed job whose worker missed the deadline; the worker is
 //! slashed, the poster compensated and the caller paid a bounty. `--all` sweeps the market.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use solana_signer::Signer;
 use tensorgrid_client::instructions;
 
-use super::{crank, finalize::exit};
+use super::{crank, finalize::exit, preflight::Action};
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
     tx,
-    units::when,
 };
 
 #[derive(Args)]
@@ -45,13 +44,9 @@ pub async fn run(a: ReclaimArgs, out: OutputFormat, yes: bool) -> Result<std::pr
         return Ok(exit(report.failed.is_empty()));
     }
     let job_ref = a.target.job.expect("clap requires a job without --all");
-    let (address, job) = job_ref.load(&ctx, None).await?;
-    if job.state == tensorgrid_client::state::JobState::Claimed && job.deadline >= now {
-        bail!(
-            "job {address}: its worker has until {}",
-            when(job.deadline, now)
-        );
-    }
+    let (address, job) = job_ref
+        .load_for(&ctx, None, Action::Reclaim, &cranker)
+        .await?;
     ctx.confirm(&format!("Reclaim job {address} from its worker?"))?;
     let ix = instructions::job_reclaim(cranker, job.worker, address);
     let sent = tx::send(&ctx, &[ix], &signer, "job reclaimed")

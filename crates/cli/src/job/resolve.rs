@@ -3,7 +3,7 @@ use clap::{Args, ValueEnum};
 use solana_signer::Signer;
 use tensorgrid_client::instructions::{self, SettleKeys};
 
-use super::JobRef;
+use super::{preflight::Action, JobRef};
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
@@ -35,7 +35,10 @@ pub struct ResolveArgs {
 pub async fn run(a: ResolveArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
     let ctx = Ctx::new(&a.chain, out, yes)?;
     let authority = ctx.keypair()?;
-    let (address, job) = a.job.load(&ctx, a.poster).await?;
+    let (address, job) = a
+        .job
+        .load_for(&ctx, a.poster, Action::Resolve, &authority.pubkey())
+        .await?;
     let worker_wins = matches!(a.ruling, Ruling::Worker);
     ctx.confirm(&format!(
         "Rule job {address} for the {}?",
