@@ -144,15 +144,13 @@ async function main(): Promise<number> {
     program.programId,
   );
   const existing = await accounts.poster.fetchNullable(posterAccount);
-  // A short job id: the first one the poster account allows whose address has bump 255 (the
-  // program then finds it in one try, the cheapest post).
+  // The next id the poster account allows: ids go 0, 1, 2, … so a person can follow them.
   const jobAddress = (id: anchor.BN) =>
     PublicKey.findProgramAddressSync(
       [Buffer.from("job"), market.toBuffer(), poster.publicKey.toBuffer(), id.toArrayLike(Buffer, "le", 8)],
       program.programId,
     );
-  let jobId = new anchor.BN(existing ? existing.nextJobId.toString() : "0");
-  while (jobAddress(jobId)[1] !== 255) jobId = jobId.addn(1);
+  const jobId = new anchor.BN(existing ? existing.nextJobId.toString() : "0");
   const [job] = jobAddress(jobId);
   const [eventAuthority] = PublicKey.findProgramAddressSync([Buffer.from("__event_authority")], program.programId);
 

@@ -357,9 +357,9 @@ fn display(s: &Snapshot, running: bool) -> String {
     out.push_str(&format!("Hardware:          {}\n", s.hardware));
     out.push_str(&format!("Up since:          {}\n", ago(s.started_at)));
     if let Some(c) = &s.current {
-        let eta = c
-            .eta_s
-            .map_or(String::new(), |e| format!(", about {e:.0} s left"));
+        let eta = c.eta_s.map_or(String::new(), |e| {
+            format!(", {}", tensorgrid_worker::status::eta_text(e))
+        });
         out.push_str(&format!(
             "Current job:       {} — {} (step {}/{}{eta})\n",
             c.job, c.stage, c.step, c.total_steps

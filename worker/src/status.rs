@@ -16,6 +16,18 @@ use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+/// Time left as a person reads it: "under a second left", "about 40 s left", "about 12 min
+/// left", "about 3.5 h left".
+pub fn eta_text(secs: f64) -> String {
+    match secs {
+        s if !s.is_finite() || s < 0.0 => "time left unknown".into(),
+        s if s < 1.0 => "under a second left".into(),
+        s if s < 90.0 => format!("about {s:.0} s left"),
+        s if s < 5_400.0 => format!("about {:.0} min left", s / 60.0),
+        s => format!("about {:.1} h left", s / 3_600.0),
+    }
+}
+
 /// Ledger entries kept in the snapshot.
 pub const RECENT: usize = 20;
 

@@ -50,19 +50,53 @@ impl ArtifactError {
         match e {
             object_store::Error::NotFound { .. } => Self::NotFound { uri },
             object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => Self::Denied {
-                uri,
-                reason: sanitize(&root_causes(&e)),
-            },
+            | object_store::Error::Unauthenticated { .. } => {
+                let hint = s3_hint(&uri, false);
+                Self::Denied {
+                    uri,
+                    reason: sanitize(&root_causes(&e)) + &hint,
+                }
+            }
             other => {
                 let reason = sanitize(&root_causes(&other));
                 if is_connection_fault(&other) {
-                    Self::Unreachable { uri, reason }
+                    let hint = s3_hint(&uri, true);
+                    Self::Unreachable {
+                        uri,
+                        reason: reason + &hint,
+                    }
                 } else {
                     Self::Store { uri, reason }
                 }
             }
         }
+    }
+}
+
+/// What to check when an S3 store cannot be reached (`unreachable`) or refuses the
+/// credentials: which endpoint was used and where the settings come from.
+fn s3_hint(uri: &str, unreachable: bool) -> String {
+    if !uri.starts_with("s3://") {
+        return String::new();
+    }
+    let endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .find_map(|k| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| (k, v))
+        });
+    match (unreachable, endpoint) {
+        (true, Some((key, url))) => format!(
+            " (the S3 endpoint {url}, from {key}, did not answer: is the store running there?)"
+        ),
+        (true, None) => " (the S3 endpoint is AWS's: set AWS_ENDPOINT_URL for another S3 \
+             service, e.g. the one `tensorgrid localnet` prints)"
+            .into(),
+        (false, _) => " (credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+             AWS_PROFILE, or ~/.aws/credentials)"
+            .into(),
     }
 }
 
@@ -87,6 +121,7 @@ pub(crate) fn sanitize(reason: &str) -> String {
         }
         _ => reason.to_string(),
     };
+    let text = condense(&text);
     let mut clean: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -103,6 +138,32 @@ pub(crate) fn sanitize(reason: &str) -> String {
         clean.push('…');
     }
     clean
+}
+
+/// object_store's retry wrapper, reduced to the request and its cause:
+/// "Generic S3 error: Error performing PUT URL in 267ms, after 2 retries, max_retries: 2,
+/// retry_timeout: 20s - HTTP error: error sending request: client error (Connect): tcp
+/// connect error: …" → "PUT URL: tcp connect error: …".
+fn condense(text: &str) -> String {
+    let text = text.replace("Generic S3 error: ", "");
+    let Some(start) = text.find("Error performing ") else {
+        return text;
+    };
+    let request_at = start + "Error performing ".len();
+    let Some(dash) = text[request_at..].find(" - ").map(|d| request_at + d) else {
+        return text;
+    };
+    let request = &text[request_at..dash];
+    let request = request.split(" in ").next().unwrap_or(request);
+    let mut cause = &text[dash + 3..];
+    for noise in [
+        "HTTP error: ",
+        "error sending request: ",
+        "client error (Connect): ",
+    ] {
+        cause = cause.strip_prefix(noise).unwrap_or(cause);
+    }
+    format!("{}{request}: {cause}", &text[..start])
 }
 
 /// A store's answer that says the fault is on its side (HTTP 5xx, throttling) or a timeout.

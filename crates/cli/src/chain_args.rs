@@ -44,10 +44,10 @@ pub struct ChainArgs {
     #[arg(long, env = "TENSORGRID_COMMITMENT")]
     pub commitment: Option<String>,
     /// The tensorgrid program (a copy deployed under another address).
-    #[arg(long, env = "TENSORGRID_PROGRAM_ID")]
+    #[arg(long, env = "TENSORGRID_PROGRAM_ID", value_parser = crate::chain_args::address)]
     pub program_id: Option<Pubkey>,
     /// The market. Default: the only market of the program, if there is exactly one.
-    #[arg(long, env = "TENSORGRID_MARKET")]
+    #[arg(long, env = "TENSORGRID_MARKET", value_parser = crate::chain_args::address)]
     pub market: Option<Pubkey>,
     /// Solana CLI config file. Default: ~/.config/solana/cli/config.yml.
     #[arg(short = 'C', long = "config", env = "TENSORGRID_SOLANA_CONFIG")]
@@ -72,6 +72,28 @@ impl ChainArgs {
             &home,
         )?)
     }
+}
+
+/// How `wallet` gets SOL on the cluster at `url`: an airdrop on a local chain, devnet or
+/// testnet; a transfer on mainnet.
+pub fn funding_hint(url: &str, wallet: &Pubkey) -> String {
+    if tensorgrid_client::rpc::config::is_local(url) {
+        format!("fund it with `tensorgrid airdrop 10 {wallet} -u {url}`")
+    } else if url.contains("devnet") || url.contains("testnet") {
+        format!(
+            "fund it with `tensorgrid airdrop 2 {wallet} -u {url}` (rate-limited) or at https://faucet.solana.com"
+        )
+    } else {
+        format!("send SOL to {wallet}")
+    }
+}
+
+/// An address given on the command line: a base58 public key, or a one-line error that says
+/// so (the default parser's is "String is the wrong size").
+pub fn address(s: &str) -> std::result::Result<Pubkey, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not an address (a base58 public key, 32 bytes)"))
 }
 
 /// What a chain command runs with.
@@ -139,6 +161,11 @@ impl Ctx {
                     .join(", ")
             ),
         }
+    }
+
+    /// How `wallet` gets SOL on the cluster this command talks to.
+    pub fn funding_hint(&self, wallet: &Pubkey) -> String {
+        funding_hint(self.chain.active_url(), wallet)
     }
 
     /// Asks before spending, unless `--yes` or stdin is not a terminal.

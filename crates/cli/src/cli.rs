@@ -47,8 +47,17 @@ enum Command {
     Verify(local::verify::VerifyArgs),
     /// Training throughput of job specs' models and the matmul ceiling (JSON lines).
     Bench(local::bench::BenchArgs),
-    /// Run the embedded local Solana chain and S3 store, until Ctrl-C.
+    /// Run the embedded local Solana chain and S3 store, until Ctrl-C; `localnet warp`
+    /// moves its clock.
     Localnet(localnet_cmd::LocalnetArgs),
+    /// The keypair's address.
+    Address(crate::account_cmd::AddressArgs),
+    /// An address's balance in SOL (default: the keypair's).
+    Balance(crate::account_cmd::BalanceArgs),
+    /// Request SOL from the cluster's faucet (a local chain, devnet or testnet).
+    Airdrop(crate::account_cmd::AirdropArgs),
+    /// Write a new keypair file (as solana-keygen new does).
+    Keygen(crate::account_cmd::KeygenArgs),
     /// The whole market on this machine: chain, store, a worker, a job posted, trained,
     /// verified and paid.
     Demo(crate::demo::DemoArgs),
@@ -92,7 +101,11 @@ impl Cli {
             Command::Train(a) => local::train::run(a).map(|()| ExitCode::SUCCESS),
             Command::Verify(a) => local::verify::run(a),
             Command::Bench(a) => local::bench::run(a).map(|()| ExitCode::SUCCESS),
-            Command::Localnet(a) => localnet_cmd::run(a).map(|()| ExitCode::SUCCESS),
+            Command::Localnet(a) => localnet_cmd::run(a, out).map(|()| ExitCode::SUCCESS),
+            Command::Address(a) => chain(Box::pin(crate::account_cmd::address(a, out))),
+            Command::Balance(a) => chain(Box::pin(crate::account_cmd::balance(a, out))),
+            Command::Airdrop(a) => chain(Box::pin(crate::account_cmd::airdrop(a, out))),
+            Command::Keygen(a) => crate::account_cmd::keygen(a, out),
             Command::Demo(a) => crate::demo::run(a),
         }
     }

@@ -249,13 +249,25 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
     );
     time.mark("post (spec and dataset uploaded)");
 
-    // Followed: every transition with its signature, by `job watch`.
+    // Followed: every transition with its signature, by `job watch`. Its lines are marked:
+    // they arrive while verify and accept print theirs.
     let mut watch = me(&["job", "watch", &job.to_string(), "--timeout", "600"])?
         .args(common(&poster_key))
-        .stdout(Stdio::inherit())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .context("running job watch")?;
+    let watch_lines = watch.stdout.take().map(|stdout| {
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                println!("  [job watch] {line}");
+            }
+        })
+    });
 
     // The worker's progress until the result is submitted.
     // What the worker reports: each stage once, training by tenths.
@@ -295,9 +307,9 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
                 .then(|| c.step.saturating_mul(10) / c.total_steps);
             if tenth.is_some() && tenth > last_tenth {
                 last_tenth = tenth;
-                let eta = c
-                    .eta_s
-                    .map_or(String::new(), |e| format!(", about {e:.0} s left"));
+                let eta = c.eta_s.map_or(String::new(), |e| {
+                    format!(", {}", tensorgrid_worker::status::eta_text(e))
+                });
                 println!("  worker: training step {}/{}{eta}", c.step, c.total_steps);
             }
         }
@@ -335,9 +347,15 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
     if !accepted.success() {
         bail!("job accept failed");
     }
-    let watched = tokio::task::spawn_blocking(move || watch.wait())
-        .await
-        .context("job watch")??;
+    let watched = tokio::task::spawn_blocking(move || {
+        let status = watch.wait();
+        if let Some(lines) = watch_lines {
+            let _ = lines.join();
+        }
+        status
+    })
+    .await
+    .context("job watch")??;
 
     // The worker notices the payment.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -398,13 +416,14 @@ async fn start_worker(
 }
 
 fn print_next_steps() {
+    let (cli, worker) = (crate::hints::cli(), crate::hints::worker());
     println!(
         "\nThe same by hand, against `tensorgrid localnet`:
-  cargo run -p tensorgrid-cli -- localnet      # terminal 1: chain + store; prints the exports for the others
+  {cli} localnet      # terminal 1: chain + store; prints the exports and commands for the others
   # terminals 2 and 3: paste those exports (AWS_*, TENSORGRID_STORE), then
-  cargo run -p tensorgrid-worker -- -u l -k .tensorgrid/localnet/keys/worker.json --store s3://tensorgrid --allow-http
-  cargo run -p tensorgrid-cli -- job post --spec jobs/digits-mlp.json --reward 1 --max-duration 1h -u l -k .tensorgrid/localnet/keys/poster.json
-  cargo run -p tensorgrid-cli -- job watch ID -u l    # then job verify ID, job accept ID (-k …poster.json)
+  {worker} -u l -k .tensorgrid/localnet/keys/worker.json --store s3://tensorgrid
+  {cli} job post --spec jobs/digits-mlp.json --reward 1 --max-duration 1h -u l -k .tensorgrid/localnet/keys/poster.json
+  {cli} job watch 0 -u l -k .tensorgrid/localnet/keys/poster.json    # then job verify 0, job accept 0
 On devnet (README: \"Deploy to devnet\", \"Run a worker on your GPU rig\", \"Post a training job from a wallet\"):
   # the program deployed and a market created (or an existing deployment's --program-id); a bucket workers can read
   tensorgrid-worker -u devnet -k ~/.config/solana/operator.json --store s3://BUCKET/tensorgrid   # on the rig, built from the deployed tree

@@ -3,10 +3,12 @@
 //! conventions: `-u`, `-k`, config.yml, `--output json`), and local train / verify / bench /
 //! localnet. Hardware detection is the worker's (`tensorgrid_worker::hardware`).
 
+mod account_cmd;
 pub mod chain_args;
 mod cli;
 mod demo;
 pub mod describe;
+mod hints;
 mod job;
 mod local;
 mod localnet_cmd;

@@ -2,14 +2,20 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use clap::Args;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
 use solana_signer::Signer;
 use tensorgrid_client::program_id;
 use tensorgrid_localnet::{default_market_params, s3, LocalS3, LocalnetBuilder, ProgramSource};
 
 #[derive(Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  tensorgrid localnet                      # chain + S3 store until Ctrl-C\n  tensorgrid localnet --ledger .tensorgrid/ledger   # keeps state across restarts\n  tensorgrid localnet warp 2h              # in another terminal: move the clock"
+)]
 pub struct LocalnetArgs {
+    #[command(subcommand)]
+    action: Option<LocalnetAction>,
     /// JSON-RPC port.
     #[arg(long, default_value_t = 8899)]
     rpc_port: u16,
@@ -49,9 +55,71 @@ pub struct LocalnetArgs {
     s3_dir: PathBuf,
 }
 
-pub fn run(a: LocalnetArgs) -> Result<()> {
+#[derive(Subcommand)]
+enum LocalnetAction {
+    /// Move a running local chain's clock forward (deadlines, challenge windows).
+    Warp(WarpArgs),
+}
+
+#[derive(Args)]
+#[command(after_help = "Example:\n  tensorgrid localnet warp 1h30m")]
+struct WarpArgs {
+    /// How far: 90s, 45m, 2h, 1d (or a combination, e.g. 1h30m).
+    duration: String,
+    #[command(flatten)]
+    chain: crate::chain_args::ChainArgs,
+}
+
+pub fn run(a: LocalnetArgs, out: crate::output::OutputFormat) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(serve(a))
+    match a.action {
+        Some(LocalnetAction::Warp(w)) => runtime.block_on(warp(w, out)),
+        None => runtime.block_on(serve(a)),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Warped {
+    from_unix: i64,
+    to_unix: i64,
+}
+
+impl crate::output::Report for Warped {
+    fn display(&self) -> String {
+        format!(
+            "chain clock moved {} s forward, to {}",
+            self.to_unix - self.from_unix,
+            chrono::DateTime::from_timestamp(self.to_unix, 0)
+                .map_or(self.to_unix.to_string(), |t| t.to_rfc3339())
+        )
+    }
+}
+
+/// Moves the local chain's clock (surfpool's time-travel cheatcode): only on this machine's
+/// chain, never a shared cluster.
+async fn warp(w: WarpArgs, out: crate::output::OutputFormat) -> Result<()> {
+    let secs = crate::units::parse_duration(&w.duration).context("the duration")?;
+    if secs <= 0 {
+        bail!("the duration must be positive (the clock only moves forward)");
+    }
+    let mut chain = w.chain;
+    if chain.url.is_empty() {
+        chain.url = vec!["localhost".into()];
+    }
+    let ctx = crate::chain_args::Ctx::new(&chain, out, true)?;
+    let url = ctx.chain.active_url().to_string();
+    if !tensorgrid_client::rpc::config::is_local(&url) {
+        bail!("{url} is not a local chain: only `tensorgrid localnet` can move its clock");
+    }
+    let from = ctx.chain.chain_time().await?;
+    let to = from.checked_add(secs).context("the duration is too long")?;
+    tensorgrid_localnet::cheatcodes::time_travel_to(&ctx.chain, to)
+        .await
+        .with_context(|| format!("{url} did not move its clock (is it `tensorgrid localnet`?)"))?;
+    out.emit(&Warped {
+        from_unix: from,
+        to_unix: ctx.chain.chain_time().await?,
+    })
 }
 
 async fn serve(a: LocalnetArgs) -> Result<()> {
@@ -97,6 +165,32 @@ async fn serve(a: LocalnetArgs) -> Result<()> {
     s3.stop();
     eprintln!("stopped");
     Ok(())
+}
+
+/// The commands to run next, in other terminals, with this chain's URL and keypair files.
+fn print_next(net: &tensorgrid_localnet::Localnet, s3: &LocalS3) {
+    let (cli, worker) = (crate::hints::cli(), crate::hints::worker());
+    let url = net.rpc_url();
+    let key = |name: &str| {
+        net.accounts()
+            .iter()
+            .find(|a| a.name == name)
+            .and_then(|a| a.path.as_ref())
+            .map(|p| p.display().to_string())
+    };
+    println!("Next, in other terminals (after the exports above):");
+    if let Some(w) = key("worker") {
+        println!(
+            "  {worker} -u {url} -k {w} --store {}     # a worker",
+            s3.store_url()
+        );
+    }
+    if let Some(p) = key("poster") {
+        println!("  {cli} job post --spec jobs/digits-mlp.json --reward 1 --max-duration 1h -u {url} -k {p}");
+        println!("  {cli} job watch 0 -u {url} -k {p}     # then job verify 0, job accept 0");
+    }
+    println!("  {cli} keygen -o me.json && {cli} airdrop 10 -u {url} -k me.json     # a wallet of your own");
+    println!("  {cli} localnet warp 1h -u {url}     # move the chain's clock (deadlines, windows)");
 }
 
 fn print_summary(net: &tensorgrid_localnet::Localnet, s3: &LocalS3) {
@@ -148,5 +242,6 @@ fn print_summary(net: &tensorgrid_localnet::Localnet, s3: &LocalS3) {
         println!("              export {k}={v}");
     }
     println!("              export TENSORGRID_STORE={}", s3.store_url());
+    print_next(net, s3);
     println!("Ctrl-C stops the chain.");
 }

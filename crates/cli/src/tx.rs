@@ -3,7 +3,10 @@
 use anyhow::Result;
 use serde::Serialize;
 use solana_signer::Signer;
-use tensorgrid_client::{instructions::Instruction, rpc::TxOutcome};
+use tensorgrid_client::{
+    instructions::Instruction,
+    rpc::{ChainError, TxOutcome},
+};
 
 use crate::{
     chain_args::Ctx,
@@ -79,6 +82,12 @@ pub async fn send(
     signer: &dyn Signer,
     action: &str,
 ) -> Result<Sent> {
-    let outcome = ctx.chain.send_and_fetch(ixs, &[signer]).await?;
+    let outcome = match ctx.chain.send_and_fetch(ixs, &[signer]).await {
+        Err(e @ ChainError::InsufficientFunds(_)) => {
+            let hint = ctx.funding_hint(&signer.pubkey());
+            anyhow::bail!("{e}; wallet {}: {hint}", signer.pubkey());
+        }
+        r => r?,
+    };
     Ok(Sent::new(action, &outcome))
 }

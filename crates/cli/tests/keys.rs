@@ -63,6 +63,10 @@ fn post_args(spec: &std::path::Path) -> Vec<std::ffi::OsString> {
         .collect()
 }
 
+fn arg<'a>(v: &'a [&'a str]) -> Vec<&'a OsStr> {
+    v.iter().map(OsStr::new).collect()
+}
+
 fn os(v: &[std::ffi::OsString]) -> Vec<&OsStr> {
     v.iter().map(|s| s.as_os_str()).collect()
 }
@@ -177,4 +181,64 @@ async fn stdin_and_the_config_file_name_the_signer() {
     let job: Pubkey = address(&v, "job");
     let j = w.net.client().job(&job).await.unwrap().unwrap();
     assert_eq!(j.poster, w.net.account("other").pubkey());
+}
+
+/// A newcomer with no Solana CLI: a keypair, its address, SOL from the local faucet, the
+/// balance, and the local chain's clock moved — all with `tensorgrid`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keygen_address_airdrop_balance_and_warp_without_the_solana_cli() {
+    let w = World::with_accounts(&["poster"]).await;
+    let url = w.net.rpc_url().to_string();
+
+    let r = run(cli(&w, &arg(&["keygen"])));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let made: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let file = w.dir.path().join(".config/solana/id.json");
+    assert_eq!(made["keypair_file"], file.display().to_string());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let key = tensorgrid_client::rpc::read_keypair(&file).unwrap();
+    assert_eq!(made["address"], key.pubkey().to_string());
+    // Never overwritten without --force.
+    let again = run(cli(&w, &arg(&["keygen"])));
+    assert!(again.failed().contains("--force"), "{}", again.stderr);
+    assert_eq!(
+        tensorgrid_client::rpc::read_keypair(&file)
+            .unwrap()
+            .pubkey(),
+        key.pubkey()
+    );
+
+    let r = run(cli(&w, &arg(&["address"])));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["address"], key.pubkey().to_string());
+
+    let r = run(cli(&w, &arg(&["airdrop", "5", "-u", &url])));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(w.balance(&key.pubkey()).await, 5 * tensorgrid_localnet::SOL);
+    let r = run(cli(&w, &arg(&["balance", "-u", &url])));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["lamports"], 5 * tensorgrid_localnet::SOL);
+    assert_eq!(v["sol"], "5");
+    // Mainnet has no faucet: refused before asking.
+    let r = run(cli(&w, &arg(&["airdrop", "5", "-u", "mainnet-beta"])));
+    assert!(r.failed().contains("no airdrops"), "{}", r.stderr);
+
+    let before = w.net.client().chain_time().await.unwrap();
+    let r = run(cli(&w, &arg(&["localnet", "warp", "2h", "-u", &url])));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let after = w.net.client().chain_time().await.unwrap();
+    assert!(
+        (7_200..7_300).contains(&(after - before)),
+        "moved {} s",
+        after - before
+    );
+    // Never a shared cluster's clock.
+    let r = run(cli(&w, &arg(&["localnet", "warp", "2h", "-u", "devnet"])));
+    assert!(r.failed().contains("not a local chain"), "{}", r.stderr);
 }

@@ -5,7 +5,7 @@
 //! and drop it; `tensorgrid localnet` keeps one up for manual use.
 
 mod chain;
-mod cheatcodes;
+pub mod cheatcodes;
 mod keypairs;
 mod program;
 pub mod s3;

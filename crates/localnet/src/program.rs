@@ -11,25 +11,28 @@ use std::{
 pub enum ProgramSource {
     /// This file.
     Path(PathBuf),
-    /// `TENSORGRID_SO`, else `target/deploy/tensorgrid.so` of the workspace (found from the
-    /// current directory upwards, else where this crate was built), built by
-    /// `scripts/build-sbf.sh` when missing.
+    /// `TENSORGRID_SO`, else `target/deploy/tensorgrid.so` of the checkout found from the
+    /// current directory upwards, else of the checkout the running program sits in (its
+    /// `target/…/tensorgrid`), built by `scripts/build-sbf.sh` when missing. Never a path
+    /// fixed when this crate was compiled: that would be another checkout's.
     Workspace,
 }
 
 const SO: &str = "target/deploy/tensorgrid.so";
 const BUILD_SCRIPT: &str = "scripts/build-sbf.sh";
 
-fn workspace_root() -> Option<PathBuf> {
-    let cwd = std::env::current_dir().ok();
-    let from_cwd = cwd
-        .iter()
-        .flat_map(|d| d.ancestors())
+/// The checkout holding `dir`, if any.
+fn checkout_of(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
         .find(|d| d.join(BUILD_SCRIPT).is_file())
-        .map(Path::to_path_buf);
+        .map(Path::to_path_buf)
+}
+
+fn workspace_root() -> Option<PathBuf> {
+    let from_cwd = std::env::current_dir().ok().and_then(|d| checkout_of(&d));
     from_cwd.or_else(|| {
-        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        built.join(BUILD_SCRIPT).is_file().then_some(built)
+        let exe = std::env::current_exe().ok()?;
+        checkout_of(exe.parent()?)
     })
 }
 
@@ -43,7 +46,11 @@ pub fn find_program(source: &ProgramSource) -> Result<PathBuf, String> {
                 return find_program(&ProgramSource::Path(p.into()));
             }
             let root = workspace_root().ok_or_else(|| {
-                format!("cannot find the tensorgrid workspace ({BUILD_SCRIPT}); pass the .so path or set TENSORGRID_SO")
+                format!(
+                    "no tensorgrid.so: run this from a tensorgrid checkout (its {SO} is used, \
+                     built with `bash {BUILD_SCRIPT}` when missing), or pass --program PATH or \
+                     set TENSORGRID_SO=PATH"
+                )
             })?;
             let so = root.join(SO);
             if so.is_file() {

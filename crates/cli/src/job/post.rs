@@ -128,7 +128,7 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
         .saturating_add(FEE_HEADROOM);
     if balance < needed {
         bail!(
-            "wallet {} has {} SOL; posting needs {} SOL (reward {} + refundable rent {}{} + fees, and the wallet's own rent reserve)",
+            "wallet {} has {} SOL; posting needs {} SOL (reward {} + refundable rent {}{} + fees, and the wallet's own rent reserve); {}",
             poster.pubkey(),
             sol(balance),
             sol(needed),
@@ -138,7 +138,8 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
                 format!(" + {} for your poster account in this market, once", sol(account_rent))
             } else {
                 String::new()
-            }
+            },
+            ctx.funding_hint(&poster.pubkey())
         );
     }
     let next = posting.next_job_id();
@@ -152,7 +153,10 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
             "job id {id} skips more than 2^32 ids past your next one ({next}) in market {market_key}; ids only grow, so the skipped ones are gone for good"
         ),
         Some(id) => id,
-        None => posting.cheap_job_id(&market_key, &poster.pubkey()),
+        // The next id: ids go 0, 1, 2, … in each market, so a person can follow them (an id
+        // whose address has bump 255 would save the program about 1,500 CU per extra bump
+        // try, but makes ids jump: `--job-id` picks one for whoever cares).
+        None => next,
     };
     let confirm = |ctx: &Ctx| confirm(ctx, job_id, &market_key, reward, rent, account_rent, market);
     let requirements = JobRequirements {

@@ -28,7 +28,7 @@ pub struct ResolveArgs {
     #[arg(long = "for", value_enum)]
     ruling: Ruling,
     /// The poster, when the job is given by id.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::chain_args::address)]
     poster: Option<tensorgrid_client::anchor_lang::prelude::Pubkey>,
 }
 

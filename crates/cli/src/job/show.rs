@@ -20,7 +20,7 @@ pub struct ShowArgs {
     /// The job: its address, or a job id (yours, or --poster's).
     job: JobRef,
     /// The poster, when the job is given by id.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::chain_args::address)]
     poster: Option<Pubkey>,
 }
 

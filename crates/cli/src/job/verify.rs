@@ -42,7 +42,7 @@ pub struct VerifyArgs {
     store: StoreArgs,
     /// The job: its address, or a job id (yours, or --poster's).
     job: JobRef,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::chain_args::address)]
     poster: Option<Pubkey>,
     /// Where to download the result (default: tensorgrid-results/<job address>).
     #[arg(long)]

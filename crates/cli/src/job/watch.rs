@@ -27,7 +27,7 @@ pub struct WatchArgs {
     chain: ChainArgs,
     /// The job: its address, or a job id (yours, or --poster's).
     job: JobRef,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::chain_args::address)]
     poster: Option<Pubkey>,
     /// Give up after this long (e.g. 30m); default: wait as long as it takes.
     #[arg(long)]

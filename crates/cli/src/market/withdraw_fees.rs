@@ -20,7 +20,7 @@ pub struct WithdrawArgs {
     #[arg(long)]
     lamports: bool,
     /// Wallet to pay (default: the authority).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::chain_args::address)]
     to: Option<Pubkey>,
 }
 

@@ -17,7 +17,7 @@ pub struct ShowArgs {
     #[command(flatten)]
     chain: ChainArgs,
     /// The operator's wallet (default: yours).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::chain_args::address)]
     operator: Option<Pubkey>,
     /// Payments, penalties and slashes shown, the latest first (read from the worker
     /// account's transaction history).

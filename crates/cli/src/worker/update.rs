@@ -21,9 +21,10 @@ pub struct UpdateArgs {
     /// Stake to withdraw (no active job; the rest must stay at the market's minimum).
     #[arg(long)]
     withdraw_stake: Option<String>,
-    /// Earnings to withdraw; `all` for everything.
-    #[arg(long)]
+    /// Earnings to withdraw, in SOL; `all`, or no value, for everything.
+    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "SOL|all")]
     withdraw_earnings: Option<String>,
+    /// Amounts are in lamports, not SOL.
     #[arg(long)]
     lamports: bool,
     /// Record the hardware again (detected, or as given by --device/--vram/--label).
