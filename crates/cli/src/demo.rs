@@ -237,10 +237,8 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
     }
     let posted: serde_json::Value =
         serde_json::from_slice(&post.stdout).context("job post's JSON output")?;
-    let job: Pubkey = posted["addresses"]
-        .as_array()
-        .and_then(|pairs| pairs.iter().find(|p| p[0] == "job"))
-        .and_then(|p| p[1].as_str())
+    let job: Pubkey = posted["job"]
+        .as_str()
         .and_then(|s| s.parse().ok())
         .context("job post's output names no job")?;
     println!(

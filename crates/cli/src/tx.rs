@@ -23,9 +23,13 @@ pub struct Sent {
     pub slot: u64,
     pub fee: u64,
     pub events: Vec<EventLine>,
-    /// Addresses the reader may want next (the job, the worker account…).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub addresses: Vec<(String, String)>,
+    /// What the reader may want next (the job, its id, the worker account…), each a field
+    /// of its own in JSON: `"job": "…"`, `"job_id": 3`.
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// The fields' keys in the order they were added (for the display).
+    #[serde(skip)]
+    order: Vec<String>,
     /// The command to run next, if there is an obvious one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
@@ -39,14 +43,32 @@ impl Sent {
             slot: outcome.slot,
             fee: outcome.fee,
             events: outcome.events.iter().map(describe::event).collect(),
-            addresses: Vec::new(),
+            fields: serde_json::Map::new(),
+            order: Vec::new(),
             next: None,
         }
     }
 
-    pub fn with(mut self, label: &str, value: impl ToString) -> Self {
-        self.addresses.push((label.into(), value.to_string()));
+    /// A field shown as `label` and named `label` in snake case in JSON, as a string.
+    pub fn with(self, label: &str, value: impl ToString) -> Self {
+        self.with_value(label, serde_json::Value::String(value.to_string()))
+    }
+
+    /// The same, a number in JSON.
+    pub fn with_number(self, label: &str, value: u64) -> Self {
+        self.with_value(label, value.into())
+    }
+
+    fn with_value(mut self, label: &str, value: serde_json::Value) -> Self {
+        let key = label.replace(' ', "_");
+        self.order.push(key.clone());
+        self.fields.insert(key, value);
         self
+    }
+
+    /// A string field's value.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).and_then(|v| v.as_str())
     }
 
     pub fn next(mut self, command: impl Into<String>) -> Self {
@@ -57,10 +79,18 @@ impl Sent {
 
 impl Report for Sent {
     fn display(&self) -> String {
+        let labels: Vec<String> = self.order.iter().map(|k| k.replace('_', " ")).collect();
         let mut rows: Vec<(&str, String)> = self
-            .addresses
+            .order
             .iter()
-            .map(|(k, v)| (k.as_str(), v.clone()))
+            .zip(&labels)
+            .map(|(k, label)| {
+                let v = match &self.fields[k] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (label.as_str(), v)
+            })
             .collect();
         rows.push(("signature", self.signature.clone()));
         rows.push(("fee", format!("{} SOL", sol(self.fee))));

@@ -274,23 +274,27 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0]["address"], job.to_string());
     let shown = w.run("other", &["job", "show", &job.to_string()]).ok();
-    assert_eq!(shown["job"]["state"], "open");
-    assert_eq!(shown["job"]["reward"], SOL / 2);
-    assert_eq!(shown["job"]["fee"], SOL / 2 * 250 / 10_000);
+    assert_eq!(shown["account"]["state"], "open");
+    assert_eq!(shown["account"]["reward"], SOL / 2);
+    assert_eq!(shown["account"]["fee"], SOL / 2 * 250 / 10_000);
     // The job id works for its poster.
     let by_id = w
         .run(
             "poster",
-            &["job", "show", posted["addresses"][1][1].as_str().unwrap()],
+            &[
+                "job",
+                "show",
+                &posted["job_id"].as_u64().unwrap().to_string(),
+            ],
         )
         .ok();
-    assert_eq!(by_id["address"], job.to_string());
+    assert_eq!(by_id["job"], job.to_string());
 
     w.claim(job).await;
     let result_hash = w.work(job).await;
     let shown = w.run("other", &["job", "show", &job.to_string()]).ok();
-    assert_eq!(shown["job"]["state"], "submitted");
-    assert_eq!(shown["job"]["result_hash"], hex::encode(result_hash));
+    assert_eq!(shown["account"]["state"], "submitted");
+    assert_eq!(shown["account"]["result_hash"], hex::encode(result_hash));
     assert_eq!(shown["worker_hardware"], "cpu test cpu");
 
     // The honest result verifies, and a curve is drawn.
@@ -766,12 +770,12 @@ async fn ts_wallet_script_posts_a_job_the_cli_shows_and_waits_until_paid() {
     let job: Pubkey = posted["job"].as_str().unwrap().parse().unwrap();
 
     let shown = w.run("other", &["job", "show", &job.to_string()]).ok();
-    assert_eq!(shown["job"]["state"], "open");
-    assert_eq!(shown["job"]["reward"], 400_000_000u64);
-    assert_eq!(shown["job"]["spec_uri"], hosted.spec_uri);
-    assert_eq!(shown["job"]["spec_hash"], hex::encode(hosted.spec_hash));
+    assert_eq!(shown["account"]["state"], "open");
+    assert_eq!(shown["account"]["reward"], 400_000_000u64);
+    assert_eq!(shown["account"]["spec_uri"], hosted.spec_uri);
+    assert_eq!(shown["account"]["spec_hash"], hex::encode(hosted.spec_hash));
     assert_eq!(
-        shown["job"]["job_id"].to_string(),
+        shown["account"]["job_id"].to_string(),
         posted["job_id"].as_str().unwrap()
     );
 

@@ -51,7 +51,7 @@ impl Report for Sweep {
             self.failed.len()
         );
         for d in &self.settled {
-            let job = d.addresses.first().map_or("", |(_, v)| v.as_str());
+            let job = d.field("job").unwrap_or_default();
             s.push_str(&format!("  {job}  {}\n", d.signature));
             for e in &d.events {
                 s.push_str(&format!("    {}\n", e.summary));

@@ -3,6 +3,8 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use solana_signer::Signer;
 use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey,
+    pda,
     rpc::{JobFilter, JobQuery},
     state::JobState,
 };
@@ -32,6 +34,25 @@ pub struct ListArgs {
     /// Only jobs you posted.
     #[arg(long)]
     mine: bool,
+    /// Closed jobs too (paid, refunded, cancelled), read from the chain's history: the
+    /// market's latest --limit transactions, or with --mine all your posts' ones.
+    #[arg(long, conflicts_with = "state")]
+    all: bool,
+    /// Transactions of history read for --all.
+    #[arg(long, default_value_t = 200, requires = "all")]
+    limit: usize,
+}
+
+/// A job whose account is gone: what its history says.
+#[derive(Serialize)]
+struct ClosedJob {
+    job: String,
+    job_id: u64,
+    poster: String,
+    reward: u64,
+    /// paid, refunded or cancelled; `null` if the end is older than the history read.
+    outcome: Option<&'static str>,
+    posted_slot: u64,
 }
 
 #[derive(Serialize)]
@@ -39,12 +60,46 @@ struct JobList {
     market: String,
     now: i64,
     jobs: Vec<JobView>,
+    /// With --all: the jobs that ended, newest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closed: Option<Vec<ClosedJob>>,
+}
+
+impl JobList {
+    fn closed_display(&self) -> String {
+        let Some(closed) = self.closed.as_ref().filter(|c| !c.is_empty()) else {
+            return String::new();
+        };
+        let mut s = format!(
+            "\nclosed:\n{:<44}  {:>20}  {:<9}  {:>12}\n",
+            "JOB", "ID", "OUTCOME", "REWARD SOL"
+        );
+        for c in closed {
+            s.push_str(&format!(
+                "{:<44}  {:>20}  {:<9}  {:>12}\n",
+                c.job,
+                c.job_id,
+                c.outcome.unwrap_or("closed"),
+                sol(c.reward)
+            ));
+        }
+        s
+    }
 }
 
 impl Report for JobList {
     fn display(&self) -> String {
         if self.jobs.is_empty() {
-            return format!("no jobs in market {}\n", self.market);
+            let hint = if self.closed.is_none() {
+                " (add --all for closed jobs)"
+            } else {
+                ""
+            };
+            return format!(
+                "no open jobs in market {}{hint}\n{}",
+                self.market,
+                self.closed_display()
+            );
         }
         let mut s = format!(
             "{:<44}  {:>20}  {:<9}  {:>12}  {}\n",
@@ -52,12 +107,15 @@ impl Report for JobList {
         );
         for j in &self.jobs {
             let due = match j.state {
-                "claimed" => format!("deadline {}", relative(j.deadline - self.now)),
+                "claimed" => format!("deadline {}", relative(j.deadline.unwrap_or(0) - self.now)),
                 "submitted" => format!(
                     "dispute window ends {}",
-                    relative(j.challenge_ends_at - self.now)
+                    relative(j.challenge_ends_at.unwrap_or(0) - self.now)
                 ),
-                "disputed" => format!("ruling due {}", relative(j.dispute_ends_at - self.now)),
+                "disputed" => format!(
+                    "ruling due {}",
+                    relative(j.dispute_ends_at.unwrap_or(0) - self.now)
+                ),
                 _ => format!("posted {}", relative(j.created_at - self.now)),
             };
             s.push_str(&format!(
@@ -69,8 +127,42 @@ impl Report for JobList {
                 due
             ));
         }
+        s.push_str(&self.closed_display());
         s
     }
+}
+
+/// The jobs posted in the history of `source` (the market, or a poster account) whose
+/// accounts are gone, each with how it ended (from its own history).
+async fn closed_jobs(
+    ctx: &Ctx,
+    source: &Pubkey,
+    limit: usize,
+    live: &std::collections::HashSet<Pubkey>,
+    poster: Option<Pubkey>,
+) -> Result<Vec<ClosedJob>> {
+    let mut out = Vec::new();
+    for tx in ctx.chain.history(source, limit).await? {
+        for e in &tx.events {
+            let tensorgrid_client::events::Event::JobPosted(p) = e else {
+                continue;
+            };
+            if live.contains(&p.job) || poster.is_some_and(|w| w != p.poster) {
+                continue;
+            }
+            let (_, outcome) = super::show::history(ctx, &p.job).await?;
+            out.push(ClosedJob {
+                job: p.job.to_string(),
+                job_id: p.job_id,
+                poster: p.poster.to_string(),
+                reward: p.reward,
+                outcome,
+                posted_slot: tx.slot,
+            });
+        }
+    }
+    out.sort_by_key(|c| std::cmp::Reverse(c.posted_slot));
+    Ok(out)
 }
 
 pub async fn run(a: ListArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
@@ -85,11 +177,25 @@ pub async fn run(a: ListArgs, out: OutputFormat) -> Result<std::process::ExitCod
             StateArg::Disputed => JobState::Disputed,
         }));
     }
-    if a.mine {
-        query = query.and(JobFilter::Poster(ctx.keypair()?.pubkey()));
+    let me = if a.mine {
+        Some(ctx.keypair()?.pubkey())
+    } else {
+        None
+    };
+    if let Some(me) = me {
+        query = query.and(JobFilter::Poster(me));
     }
     let mut entries = ctx.chain.jobs(&query).await?;
     entries.sort_by_key(|e| (e.job.created_at, e.job.job_id));
+    let closed = if a.all {
+        let live = entries.iter().map(|e| e.pubkey).collect();
+        // A poster account is written by each of its posts only: its history is exactly
+        // the poster's jobs, however busy the market.
+        let source = me.map_or(market, |w| pda::poster(&market, &w).0);
+        Some(closed_jobs(&ctx, &source, a.limit, &live, me).await?)
+    } else {
+        None
+    };
     let list = JobList {
         market: market.to_string(),
         now: ctx.chain.chain_time().await?,
@@ -97,6 +203,7 @@ pub async fn run(a: ListArgs, out: OutputFormat) -> Result<std::process::ExitCod
             .iter()
             .map(|e| JobView::new(&e.pubkey, &e.job))
             .collect(),
+        closed,
     };
     ctx.out.emit(&list)?;
     Ok(std::process::ExitCode::SUCCESS)

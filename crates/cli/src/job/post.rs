@@ -244,7 +244,7 @@ pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::proce
     let sent = tx::send(&ctx, &ixs, &poster, "job posted")
         .await?
         .with("job", address)
-        .with("job id", job_id)
+        .with_number("job id", job_id)
         .with("spec", &spec_uri)
         .with("spec sha256", hex::encode(spec_hash))
         .next(format!("tensorgrid job watch {address}"));

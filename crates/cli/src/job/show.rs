@@ -1,6 +1,7 @@
 use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
+use solana_signer::Signer;
 use tensorgrid_client::anchor_lang::prelude::Pubkey;
 
 use super::{JobRef, JobView};
@@ -35,9 +36,10 @@ pub struct HistoryEntry {
 
 #[derive(Serialize)]
 struct Shown {
-    address: String,
-    /// `null` once the job is closed (paid, refunded or cancelled).
-    job: Option<JobView>,
+    /// The job's address (a string in every command's output).
+    job: String,
+    /// The job account; `null` once the job is closed (paid, refunded or cancelled).
+    account: Option<JobView>,
     worker_hardware: Option<String>,
     /// How a closed job ended.
     outcome: Option<&'static str>,
@@ -48,11 +50,11 @@ struct Shown {
 
 impl Report for Shown {
     fn display(&self) -> String {
-        let mut s = match &self.job {
+        let mut s = match &self.account {
             Some(j) => j.display(self.now, self.worker_hardware.clone()),
             None => format!(
                 "job {}: closed{}\n",
-                self.address,
+                self.job,
                 self.outcome.map_or(String::new(), |o| format!(" ({o})"))
             ),
         };
@@ -97,6 +99,37 @@ pub async fn history(
     Ok((entries, outcome))
 }
 
+/// A job that never existed: for an id, whose ids were looked at and which exist.
+async fn not_found(
+    ctx: &Ctx,
+    job: &JobRef,
+    poster: Option<Pubkey>,
+    address: &Pubkey,
+) -> anyhow::Error {
+    let url = ctx.chain.active_url();
+    let JobRef::Id(id) = job else {
+        return anyhow::anyhow!("job {address} does not exist on {url}");
+    };
+    let who = match poster {
+        Some(p) => Ok(p),
+        None => ctx.keypair().map(|k| k.pubkey()),
+    };
+    let (Ok(who), Ok((market, _))) = (who, ctx.market().await) else {
+        return anyhow::anyhow!("job id {id} (address {address}) does not exist on {url}");
+    };
+    let posted = match ctx.chain.poster(&market, &who).await {
+        Ok(Some(p)) if p.next_job_id > 0 => format!(
+            "its ids there run from 0 to {} (`tensorgrid job list --mine --all` lists them)",
+            p.next_job_id - 1
+        ),
+        Ok(_) => "it has posted no job there".into(),
+        Err(e) => format!("its poster account could not be read: {e}"),
+    };
+    anyhow::anyhow!(
+        "{who} has no job {id} in market {market} (address {address}): {posted}; pass --poster for another poster's"
+    )
+}
+
 pub async fn run(a: ShowArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
     let ctx = Ctx::new(&a.chain, out, true)?;
     let address = a.job.address(&ctx, a.poster).await?;
@@ -111,11 +144,11 @@ pub async fn run(a: ShowArgs, out: OutputFormat) -> Result<std::process::ExitCod
     };
     let (history, outcome) = history(&ctx, &address).await?;
     if job.is_none() && history.is_empty() {
-        anyhow::bail!("job {address} does not exist on {}", ctx.chain.active_url());
+        return Err(not_found(&ctx, &a.job, a.poster, &address).await);
     }
     let shown = Shown {
-        address: address.to_string(),
-        job: job.as_ref().map(|j| JobView::new(&address, j)),
+        job: address.to_string(),
+        account: job.as_ref().map(|j| JobView::new(&address, j)),
         worker_hardware,
         outcome: if job.is_some() { None } else { outcome },
         history,

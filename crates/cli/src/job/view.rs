@@ -27,14 +27,24 @@ pub struct JobView {
     pub max_duration_s: i64,
     pub created_at: i64,
     pub worker: Option<String>,
-    pub claimed_at: i64,
-    pub deadline: i64,
+    /// Unix seconds; `null` until it applies.
+    pub claimed_at: Option<i64>,
+    /// Unix seconds; `null` until it applies.
+    pub deadline: Option<i64>,
     pub result_uri: Option<String>,
     pub result_hash: Option<String>,
     pub reported_metric: Option<f64>,
-    pub submitted_at: i64,
-    pub challenge_ends_at: i64,
-    pub dispute_ends_at: i64,
+    /// Unix seconds; `null` until it applies.
+    pub submitted_at: Option<i64>,
+    /// Unix seconds; `null` until it applies.
+    pub challenge_ends_at: Option<i64>,
+    /// Unix seconds; `null` until it applies.
+    pub dispute_ends_at: Option<i64>,
+}
+
+/// A time the program leaves at 0 until it applies (no deadline before a claim).
+fn set(t: i64) -> Option<i64> {
+    (t != 0).then_some(t)
 }
 
 impl JobView {
@@ -58,14 +68,14 @@ impl JobView {
             max_duration_s: job.max_duration_s,
             created_at: job.created_at,
             worker: job.holder().map(|w| w.to_string()),
-            claimed_at: job.claimed_at,
-            deadline: job.deadline,
+            claimed_at: set(job.claimed_at),
+            deadline: set(job.deadline),
             result_uri: submitted.then(|| job.result_uri.clone()),
             result_hash: submitted.then(|| hex::encode(job.result_hash)),
             reported_metric: submitted.then(|| metric(job.reported_metric)),
-            submitted_at: job.submitted_at,
-            challenge_ends_at: job.challenge_ends_at,
-            dispute_ends_at: job.dispute_ends_at,
+            submitted_at: set(job.submitted_at),
+            challenge_ends_at: set(job.challenge_ends_at),
+            dispute_ends_at: set(job.dispute_ends_at),
         }
     }
 
@@ -109,9 +119,9 @@ impl JobView {
             let hw = worker_hardware.map_or(String::new(), |h| format!(" — {h}"));
             rows.push(("worker", format!("{w}{hw}")));
             rows.push(("stake at risk", format!("{} SOL", sol(self.collateral))));
-            rows.push(("claimed", when(self.claimed_at, now)));
+            rows.push(("claimed", when(self.claimed_at.unwrap_or(0), now)));
             if self.state == "claimed" {
-                rows.push(("deadline", when(self.deadline, now)));
+                rows.push(("deadline", when(self.deadline.unwrap_or(0), now)));
             }
         }
         if let (Some(uri), Some(hash)) = (&self.result_uri, &self.result_hash) {
@@ -119,13 +129,16 @@ impl JobView {
             if let Some(m) = self.reported_metric {
                 rows.push(("reported metric", format!("{m}")));
             }
-            rows.push(("submitted", when(self.submitted_at, now)));
+            rows.push(("submitted", when(self.submitted_at.unwrap_or(0), now)));
             if self.state == "submitted" {
-                rows.push(("dispute until", when(self.challenge_ends_at, now)));
+                rows.push((
+                    "dispute until",
+                    when(self.challenge_ends_at.unwrap_or(0), now),
+                ));
             }
         }
         if self.state == "disputed" {
-            rows.push(("ruling until", when(self.dispute_ends_at, now)));
+            rows.push(("ruling until", when(self.dispute_ends_at.unwrap_or(0), now)));
         }
         fields(&rows)
     }

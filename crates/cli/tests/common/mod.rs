@@ -239,12 +239,11 @@ pub async fn finished(child: Child) -> Value {
 
 /// The address labelled `label` in a command's JSON output.
 pub fn address(v: &Value, label: &str) -> Pubkey {
-    let pairs = v["addresses"].as_array().unwrap();
-    let found = pairs
-        .iter()
-        .find(|p| p[0] == label)
-        .unwrap_or_else(|| panic!("no {label} in {v}"));
-    found[1].as_str().unwrap().parse().unwrap()
+    v[label]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {label} in {v}"))
+        .parse()
+        .unwrap()
 }
 
 /// The names of the program events a command's transaction emitted.
