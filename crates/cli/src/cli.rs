@@ -99,7 +99,7 @@ impl Cli {
             Command::Market(c) => chain(Box::pin(c.run(out, yes))),
             Command::Worker(c) => chain(Box::pin(c.run(out, yes))),
             Command::Train(a) => local::train::run(a).map(|()| ExitCode::SUCCESS),
-            Command::Verify(a) => local::verify::run(a),
+            Command::Verify(a) => local::verify::run(a, out),
             Command::Bench(a) => local::bench::run(a).map(|()| ExitCode::SUCCESS),
             Command::Localnet(a) => localnet_cmd::run(a, out).map(|()| ExitCode::SUCCESS),
             Command::Address(a) => chain(Box::pin(crate::account_cmd::address(a, out))),

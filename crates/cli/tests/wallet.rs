@@ -299,8 +299,29 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
 
     // The honest result verifies, and a curve is drawn.
     let out = w.dir.path().join("verified");
-    w.verify("poster", &job, &out);
+    let verified = w.verify("poster", &job, &out);
     assert!(std::fs::metadata(out.join("curve.png")).unwrap().len() > 1_000);
+    // The posted spec is kept beside the result: the offline check passes on it as is.
+    let posted_spec = out.join("posted-spec.json");
+    assert_eq!(verified["spec_file"], posted_spec.display().to_string());
+    let offline = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+        .arg("verify")
+        .arg("--spec")
+        .arg(&posted_spec)
+        .arg("--result")
+        .arg(&out)
+        .args(["--expect-hash", &hex::encode(result_hash)])
+        .args(["--device", "cpu", "--output", "json"])
+        .env("HOME", w.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+    let offline: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(offline["passed"], true, "{offline:#}");
 
     // Not the poster: the program's error, readable, nothing moved.
     let r = w.run("other", &["job", "accept", &job.to_string()]);

@@ -64,6 +64,9 @@ struct Committed {
     reported_metric: u64,
 }
 
+/// The posted spec's file name in the result directory.
+pub const POSTED_SPEC_FILE: &str = "posted-spec.json";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub name: &'static str,
@@ -81,6 +84,9 @@ pub struct Verified {
     pub measured_metric: Option<f64>,
     pub threshold: Option<f64>,
     pub result_dir: String,
+    /// The spec as posted (the bytes whose sha256 is on chain), kept beside the result so
+    /// `tensorgrid verify --spec FILE --result DIR` checks it again offline.
+    pub spec_file: Option<String>,
     pub curve_png: Option<String>,
 }
 
@@ -109,6 +115,9 @@ impl Report for Verified {
             rows.push(("threshold", t.to_string()));
         }
         rows.push(("result", self.result_dir.clone()));
+        if let Some(p) = &self.spec_file {
+            rows.push(("posted spec", p.clone()));
+        }
         if let Some(p) = &self.curve_png {
             rows.push(("training curve", p.clone()));
         }
@@ -149,6 +158,7 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         measured_metric: None,
         threshold: None,
         result_dir: dir.display().to_string(),
+        spec_file: None,
         curve_png: None,
     };
 
@@ -190,6 +200,12 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
     ) {
         return finish(&ctx, report, checks);
     }
+    // The posted spec beside the result: the job's own spec for a later offline check (the
+    // file given to `job post` had its dataset replaced by the uploaded copy).
+    let spec_file = dir.join(POSTED_SPEC_FILE);
+    std::fs::write(&spec_file, &spec_bytes)
+        .with_context(|| format!("writing {}", spec_file.display()))?;
+    report.spec_file = Some(spec_file.display().to_string());
     checks.add(
         "files",
         got.mismatched.is_empty(),

@@ -5,6 +5,7 @@ use clap::Args;
 use tensorgrid_train::verify;
 
 use super::{load, Common};
+use crate::output::{fields, OutputFormat, Report};
 
 #[derive(Args)]
 pub struct VerifyArgs {
@@ -19,7 +20,45 @@ pub struct VerifyArgs {
     expect_hash: Option<String>,
 }
 
-pub fn run(a: VerifyArgs) -> Result<ExitCode> {
+/// The local check's report, as JSON (the engine's fields and `passed`) or for a person.
+#[derive(serde::Serialize)]
+struct Local {
+    passed: bool,
+    #[serde(flatten)]
+    report: verify::Report,
+    #[serde(skip)]
+    result_dir: String,
+}
+
+impl Report for Local {
+    fn display(&self) -> String {
+        let r = &self.report;
+        let mut s = format!(
+            "{}: {}\n",
+            crate::describe::clean(&self.result_dir),
+            if self.passed { "PASSED" } else { "FAILED" }
+        );
+        for p in &r.problems {
+            s.push_str(&format!("  [!!] {}\n", crate::describe::clean(p)));
+        }
+        s.push_str(&fields(&[
+            ("result hash", r.result_hash.clone()),
+            ("claimed metric", r.claimed.to_string()),
+            ("measured metric", r.measured.to_string()),
+            (
+                "threshold",
+                format!(
+                    "{} ({})",
+                    r.threshold,
+                    if r.meets_threshold { "met" } else { "NOT met" }
+                ),
+            ),
+        ]));
+        s
+    }
+}
+
+pub fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
     let (spec, bytes, split, device) = load(&a.common)?;
     let mut report = verify::verify(&spec, &bytes, &split, &a.result, &device)?;
     if let Some(expected) = &a.expect_hash {
@@ -34,8 +73,13 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
             ));
         }
     }
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    if !report.passed() {
+    let passed = report.passed();
+    out.emit(&Local {
+        passed,
+        report,
+        result_dir: a.result.display().to_string(),
+    })?;
+    if !passed {
         eprintln!("error: verification failed");
         return Ok(ExitCode::FAILURE);
     }
