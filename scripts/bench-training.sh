@@ -32,7 +32,7 @@ fi
 cargo build --release -q -p tensorgrid-cli "${features[@]}" >&2
 ours="" theirs=""
 for _ in $(seq "$repeats"); do
-  ours+="$(./target/release/tensorgrid --threads "$threads" bench --device "$device" 2>/dev/null)"$'\n'
+  ours+="$(./target/release/tensorgrid bench --threads "$threads" --device "$device" 2>/dev/null)"$'\n'
   theirs+="$("$venv/bin/python" scripts/bench_torch.py --threads "$threads" --device "$device")"$'\n'
 done
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"

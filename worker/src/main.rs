@@ -496,3 +496,29 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every flag of the daemon says what it is, in every subcommand.
+    #[test]
+    fn every_flag_is_described() {
+        let mut root = Cli::command();
+        root.build();
+        let mut missing = Vec::new();
+        let mut all = vec![root.clone()];
+        all.extend(root.get_subcommands().cloned());
+        for cmd in &all {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                    missing.push(format!("{}: {id}", cmd.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no description: {missing:?}");
+    }
+}

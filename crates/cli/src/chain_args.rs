@@ -96,6 +96,31 @@ pub fn address(s: &str) -> std::result::Result<Pubkey, String> {
         .map_err(|_| format!("{s:?} is not an address (a base58 public key, 32 bytes)"))
 }
 
+/// `-y/--yes`, for the commands that send a transaction after asking.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Confirm {
+    /// Do not ask before sending (prompts are skipped anyway when stdin is not a terminal).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+/// `--threads`, for the commands that train or evaluate a model.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Threads {
+    /// CPU threads for training (sets RAYON_NUM_THREADS; results are identical for any count).
+    #[arg(long, env = "TENSORGRID_THREADS")]
+    pub threads: Option<usize>,
+}
+
+impl Threads {
+    /// Must run before candle's first operation (rayon's pool reads it once).
+    pub fn apply(&self) {
+        if let Some(n) = self.threads {
+            std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+        }
+    }
+}
+
 /// What a chain command runs with.
 pub struct Ctx {
     pub chain: ChainClient,

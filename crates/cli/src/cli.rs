@@ -17,15 +17,9 @@ use crate::{
     about = "tensorgrid: decentralised AI training on Solana"
 )]
 pub struct Cli {
-    /// CPU threads for training (sets RAYON_NUM_THREADS; results are identical for any count).
-    #[arg(long, global = true, env = "TENSORGRID_THREADS")]
-    threads: Option<usize>,
     /// Output format: display (for people), json or json-compact.
     #[arg(long, global = true, value_enum, default_value = "display")]
     output: OutputFormat,
-    /// Do not ask before spending (prompts are skipped anyway when stdin is not a terminal).
-    #[arg(short = 'y', long, global = true)]
-    yes: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,13 +58,6 @@ enum Command {
 }
 
 impl Cli {
-    /// Settings that must precede candle's first operation.
-    pub fn init_runtime(&self) {
-        if let Some(n) = self.threads {
-            std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-        }
-    }
-
     /// The log level when RUST_LOG does not say: chain commands report through their output,
     /// so only warnings are logged; local training and the local chain log progress.
     pub fn default_log_filter(&self) -> &'static str {
@@ -87,7 +74,7 @@ impl Cli {
     }
 
     pub fn run(self) -> Result<ExitCode> {
-        let (out, yes) = (self.output, self.yes);
+        let out = self.output;
         let chain =
             |fut: std::pin::Pin<Box<dyn std::future::Future<Output = Result<ExitCode>>>>| {
                 tokio::runtime::Runtime::new()
@@ -95,9 +82,9 @@ impl Cli {
                     .block_on(fut)
             };
         match self.command {
-            Command::Job(c) => chain(Box::pin(c.run(out, yes))),
-            Command::Market(c) => chain(Box::pin(c.run(out, yes))),
-            Command::Worker(c) => chain(Box::pin(c.run(out, yes))),
+            Command::Job(c) => chain(Box::pin(c.run(out))),
+            Command::Market(c) => chain(Box::pin(c.run(out))),
+            Command::Worker(c) => chain(Box::pin(c.run(out))),
             Command::Train(a) => local::train::run(a).map(|()| ExitCode::SUCCESS),
             Command::Verify(a) => local::verify::run(a, out),
             Command::Bench(a) => local::bench::run(a).map(|()| ExitCode::SUCCESS),

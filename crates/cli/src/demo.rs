@@ -25,7 +25,10 @@ use tokio_util::sync::CancellationToken;
 use crate::units::sol;
 
 #[derive(Args)]
+#[command(after_help = "Examples:\n  tensorgrid demo\n  tensorgrid demo --dir /tmp/tg-demo")]
 pub struct DemoArgs {
+    #[command(flatten)]
+    threads: crate::chain_args::Threads,
     /// The job spec to post (its dataset is uploaded to the local store).
     #[arg(long, default_value = "jobs/digits-mlp.json")]
     job: PathBuf,
@@ -119,6 +122,7 @@ fn path_str(p: &Path) -> String {
 }
 
 pub fn run(a: DemoArgs) -> Result<ExitCode> {
+    a.threads.apply();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(demo(a))
 }

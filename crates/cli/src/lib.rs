@@ -32,7 +32,6 @@ use clap::Parser;
 /// backtrace is for bugs: panics keep theirs).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli.init_runtime();
     tensorgrid_train::alloc::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(

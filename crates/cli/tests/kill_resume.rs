@@ -35,9 +35,9 @@ fn tensorgrid(spec: &Path, out: &Path) -> Command {
 fn tensorgrid_threads(spec: &Path, out: &Path, threads: usize) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tensorgrid"));
     c.args([
+        "train",
         "--threads",
         &threads.to_string(),
-        "train",
         "--device",
         "cpu",
         "--spec",

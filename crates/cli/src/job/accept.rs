@@ -12,15 +12,18 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(after_help = "Example:\n  tensorgrid job accept 3")]
 pub struct AcceptArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
     /// The job: its address, or your job id.
     job: JobRef,
 }
 
-pub async fn run(a: AcceptArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+pub async fn run(a: AcceptArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let signer = ctx.keypair()?;
     let (address, job) = a
         .job

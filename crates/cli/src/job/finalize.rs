@@ -18,9 +18,14 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tensorgrid job finalize 9xQe…Lk2m\n  tensorgrid job finalize --all         # every job due in the market"
+)]
 pub struct FinalizeArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
     #[command(flatten)]
     target: crank::Target,
 }
@@ -39,8 +44,8 @@ fn settle_ix(address: &Pubkey, job: &Job) -> Instruction {
     }
 }
 
-pub async fn run(a: FinalizeArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+pub async fn run(a: FinalizeArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let signer = ctx.keypair()?;
     let now = ctx.chain.chain_time().await?;
     if a.target.all {

@@ -25,6 +25,9 @@ pub enum StateArg {
 }
 
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tensorgrid job list --state open\n  tensorgrid job list --mine --all     # your jobs, closed ones too"
+)]
 pub struct ListArgs {
     #[command(flatten)]
     chain: ChainArgs,

@@ -53,19 +53,19 @@ pub enum JobCommand {
 }
 
 impl JobCommand {
-    pub async fn run(self, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+    pub async fn run(self, out: OutputFormat) -> Result<std::process::ExitCode> {
         match self {
-            JobCommand::Post(a) => post::run(a, out, yes).await,
+            JobCommand::Post(a) => post::run(a, out).await,
             JobCommand::List(a) => list::run(a, out).await,
             JobCommand::Show(a) => show::run(a, out).await,
             JobCommand::Watch(a) => watch::run(a, out).await,
             JobCommand::Verify(a) => verify::run(a, out).await,
-            JobCommand::Accept(a) => accept::run(a, out, yes).await,
-            JobCommand::Dispute(a) => dispute::run(a, out, yes).await,
-            JobCommand::Cancel(a) => cancel::run(a, out, yes).await,
-            JobCommand::Finalize(a) => finalize::run(a, out, yes).await,
-            JobCommand::Reclaim(a) => reclaim::run(a, out, yes).await,
-            JobCommand::Resolve(a) => resolve::run(a, out, yes).await,
+            JobCommand::Accept(a) => accept::run(a, out).await,
+            JobCommand::Dispute(a) => dispute::run(a, out).await,
+            JobCommand::Cancel(a) => cancel::run(a, out).await,
+            JobCommand::Finalize(a) => finalize::run(a, out).await,
+            JobCommand::Reclaim(a) => reclaim::run(a, out).await,
+            JobCommand::Resolve(a) => resolve::run(a, out).await,
         }
     }
 }

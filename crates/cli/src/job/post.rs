@@ -41,9 +41,14 @@ pub enum DeviceArg {
 }
 
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tensorgrid job post --spec jobs/digits-mlp.json --reward 0.5 --max-duration 2h\n  tensorgrid job post --spec my.json --reward 2 --max-duration 1d --device cuda --min-vram 16384 --wait -u devnet"
+)]
 pub struct PostArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
     #[command(flatten)]
     store: StoreArgs,
     /// The job spec (JSON). A local (file:) dataset is uploaded with it.
@@ -76,8 +81,8 @@ pub struct PostArgs {
     wait: bool,
 }
 
-pub async fn run(a: PostArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let poster = ctx.keypair()?;
     let (spec_bytes, spec) = read_spec(&a.spec)?;
     let local_dataset = local_dataset(&a.spec, &spec)?;

@@ -14,15 +14,20 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tensorgrid job reclaim 9xQe…Lk2m\n  tensorgrid job reclaim --all          # every job past its deadline, for the bounties"
+)]
 pub struct ReclaimArgs {
     #[command(flatten)]
     chain: ChainArgs,
     #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
+    #[command(flatten)]
     target: crank::Target,
 }
 
-pub async fn run(a: ReclaimArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+pub async fn run(a: ReclaimArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let signer = ctx.keypair()?;
     let cranker = signer.pubkey();
     let now = ctx.chain.chain_time().await?;

@@ -19,9 +19,14 @@ pub enum Ruling {
 }
 
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tensorgrid job resolve 9xQe…Lk2m --for worker\n  tensorgrid job resolve 3 --poster 7xKX…3fQe --for poster"
+)]
 pub struct ResolveArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
     /// The disputed job's address.
     job: JobRef,
     /// Who the ruling is for.
@@ -32,8 +37,8 @@ pub struct ResolveArgs {
     poster: Option<tensorgrid_client::anchor_lang::prelude::Pubkey>,
 }
 
-pub async fn run(a: ResolveArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+pub async fn run(a: ResolveArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let authority = ctx.keypair()?;
     let (address, job) = a
         .job

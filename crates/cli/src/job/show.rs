@@ -15,6 +15,9 @@ use crate::{
 pub const HISTORY_LIMIT: usize = 100;
 
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tensorgrid job show 3                 # your job id 3\n  tensorgrid job show 9xQe…Lk2m          # any job by address"
+)]
 pub struct ShowArgs {
     #[command(flatten)]
     chain: ChainArgs,

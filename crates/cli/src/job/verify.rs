@@ -35,13 +35,19 @@ use crate::{
 const MAX_RESULT_BYTES: u64 = 4 << 30;
 
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tensorgrid job verify 3 --out results/3\n  tensorgrid job verify 3 --rerun        # also re-train on this CPU"
+)]
 pub struct VerifyArgs {
+    #[command(flatten)]
+    threads: crate::chain_args::Threads,
     #[command(flatten)]
     chain: ChainArgs,
     #[command(flatten)]
     store: StoreArgs,
     /// The job: its address, or a job id (yours, or --poster's).
     job: JobRef,
+    /// The poster, when the job is given by id (default: the keypair's wallet).
     #[arg(long, value_parser = crate::chain_args::address)]
     poster: Option<Pubkey>,
     /// Where to download the result (default: tensorgrid-results/<job address>).
@@ -140,6 +146,7 @@ impl Checks {
 }
 
 pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
+    a.threads.apply();
     let ctx = Ctx::new(&a.chain, out, true)?;
     let address = a.job.address(&ctx, a.poster).await?;
     let c = committed(&ctx, &address).await?;

@@ -22,11 +22,13 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(after_help = "Example:\n  tensorgrid job watch 3 --timeout 2h")]
 pub struct WatchArgs {
     #[command(flatten)]
     chain: ChainArgs,
     /// The job: its address, or a job id (yours, or --poster's).
     job: JobRef,
+    /// The poster, when the job is given by id (default: the keypair's wallet).
     #[arg(long, value_parser = crate::chain_args::address)]
     poster: Option<Pubkey>,
     /// Give up after this long (e.g. 30m); default: wait as long as it takes.

@@ -5,10 +5,14 @@ use clap::Args;
 use tensorgrid_train::device::{self, DeviceChoice};
 
 #[derive(Args)]
+#[command(after_help = "Example:\n  tensorgrid bench --threads 1 --device cpu")]
 pub struct BenchArgs {
+    #[command(flatten)]
+    threads: crate::chain_args::Threads,
     /// Job specs whose model and data to time.
     #[arg(long, num_args = 1.., default_values = ["jobs/digits-mlp.json", "jobs/digits-cnn.json", "jobs/kjv-charlm.json"])]
     specs: Vec<PathBuf>,
+    /// auto (CUDA, then Metal, then CPU), cpu, cuda or metal.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     /// Timing rounds per model; the median round is reported.
@@ -20,6 +24,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    a.threads.apply();
     let device = device::select(a.device)?;
     let gflops = tensorgrid_train::bench::matmul_gflops(&device, 1024)?;
     println!(

@@ -16,7 +16,12 @@ use tensorgrid_train::{
 use super::{load, Common};
 
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  tensorgrid train --spec jobs/digits-mlp.json --out out/digits --threads 2"
+)]
 pub struct TrainArgs {
+    #[command(flatten)]
+    threads: crate::chain_args::Threads,
     #[command(flatten)]
     common: Common,
     /// Output directory.
@@ -28,6 +33,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    a.threads.apply();
     let (spec, bytes, split, device) = load(&a.common)?;
     tracing::info!(device = device::name(&device), out = %a.out.display(), "training");
     // Ctrl-C stops between steps after writing a checkpoint; the same command resumes.

@@ -8,7 +8,12 @@ use super::{load, Common};
 use crate::output::{fields, OutputFormat, Report};
 
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  tensorgrid verify --spec results/3/posted-spec.json --result results/3 --expect-hash 5e0c…"
+)]
 pub struct VerifyArgs {
+    #[command(flatten)]
+    threads: crate::chain_args::Threads,
     #[command(flatten)]
     common: Common,
     /// The result directory (with manifest.json).
@@ -59,6 +64,7 @@ impl Report for Local {
 }
 
 pub fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
+    a.threads.apply();
     let (spec, bytes, split, device) = load(&a.common)?;
     let mut report = verify::verify(&spec, &bytes, &split, &a.result, &device)?;
     if let Some(expected) = &a.expect_hash {

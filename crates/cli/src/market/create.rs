@@ -11,9 +11,14 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  tensorgrid market create --fee-bps 250 --challenge-window 1d -u devnet"
+)]
 pub struct CreateArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
     /// Lets one authority run several markets (part of the market's address).
     #[arg(long, default_value_t = 0)]
     market_id: u64,
@@ -23,8 +28,8 @@ pub struct CreateArgs {
     params: ParamArgs,
 }
 
-pub async fn run(a: CreateArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+pub async fn run(a: CreateArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let authority = ctx.keypair()?;
     let params = a.params.apply(defaults::market_params())?;
     let market = pda::market(&authority.pubkey(), a.market_id).0;

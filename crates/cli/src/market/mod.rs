@@ -29,14 +29,14 @@ pub enum MarketCommand {
 }
 
 impl MarketCommand {
-    pub async fn run(self, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+    pub async fn run(self, out: OutputFormat) -> Result<std::process::ExitCode> {
         match self {
-            MarketCommand::Create(a) => create::run(a, out, yes).await,
+            MarketCommand::Create(a) => create::run(a, out).await,
             MarketCommand::Show(a) => show::run(a, out).await,
-            MarketCommand::Update(a) => update::run(a, out, yes).await,
-            MarketCommand::Pause(a) => pause::run(a, true, out, yes).await,
-            MarketCommand::Resume(a) => pause::run(a, false, out, yes).await,
-            MarketCommand::WithdrawFees(a) => withdraw_fees::run(a, out, yes).await,
+            MarketCommand::Update(a) => update::run(a, out).await,
+            MarketCommand::Pause(a) => pause::run(a, true, out).await,
+            MarketCommand::Resume(a) => pause::run(a, false, out).await,
+            MarketCommand::WithdrawFees(a) => withdraw_fees::run(a, out).await,
         }
     }
 }

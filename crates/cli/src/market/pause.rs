@@ -10,19 +10,17 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(after_help = "Examples:\n  tensorgrid market pause\n  tensorgrid market resume")]
 pub struct PauseArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
 }
 
 /// `market pause` (`paused = true`) and `market resume`.
-pub async fn run(
-    a: PauseArgs,
-    paused: bool,
-    out: OutputFormat,
-    yes: bool,
-) -> Result<std::process::ExitCode> {
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+pub async fn run(a: PauseArgs, paused: bool, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let authority = ctx.keypair()?;
     let (key, _) = ctx.market().await?;
     let verb = if paused { "pause" } else { "resume" };

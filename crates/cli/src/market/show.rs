@@ -11,6 +11,9 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tensorgrid market show\n  tensorgrid market show --market 5mKt…Qw9z -u devnet"
+)]
 pub struct ShowArgs {
     #[command(flatten)]
     chain: ChainArgs,

@@ -11,18 +11,21 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(after_help = "Example:\n  tensorgrid market update --fee-bps 200")]
 pub struct UpdateArgs {
     #[command(flatten)]
     chain: ChainArgs,
     #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
+    #[command(flatten)]
     params: ParamArgs,
 }
 
-pub async fn run(a: UpdateArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+pub async fn run(a: UpdateArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
     if !a.params.any() {
         bail!("nothing to update: give at least one parameter (see --help)");
     }
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let authority = ctx.keypair()?;
     let (key, market) = ctx.market().await?;
     let params = a.params.apply(market.params)?;

@@ -11,12 +11,16 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(after_help = "Example:\n  tensorgrid market withdraw-fees --amount 1.5 --to 7xKX…3fQe")]
 pub struct WithdrawArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
     /// Amount in SOL (or lamports with --lamports); default: all unclaimed fees.
     #[arg(long)]
     amount: Option<String>,
+    /// The amount is in lamports, not SOL.
     #[arg(long)]
     lamports: bool,
     /// Wallet to pay (default: the authority).
@@ -24,8 +28,8 @@ pub struct WithdrawArgs {
     to: Option<Pubkey>,
 }
 
-pub async fn run(a: WithdrawArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+pub async fn run(a: WithdrawArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let authority = ctx.keypair()?;
     let (key, market) = ctx.market().await?;
     let amount = match &a.amount {

@@ -10,17 +10,16 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(after_help = "Example:\n  tensorgrid worker deregister")]
 pub struct DeregisterArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
 }
 
-pub async fn run(
-    a: DeregisterArgs,
-    out: OutputFormat,
-    yes: bool,
-) -> Result<std::process::ExitCode> {
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+pub async fn run(a: DeregisterArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let operator = ctx.keypair()?;
     let (market, _) = ctx.market().await?;
     let worker = pda::worker(&market, &operator.pubkey()).0;

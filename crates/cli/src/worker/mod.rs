@@ -27,12 +27,12 @@ pub enum WorkerCommand {
 }
 
 impl WorkerCommand {
-    pub async fn run(self, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
+    pub async fn run(self, out: OutputFormat) -> Result<std::process::ExitCode> {
         match self {
-            WorkerCommand::Register(a) => register::run(a, out, yes).await,
+            WorkerCommand::Register(a) => register::run(a, out).await,
             WorkerCommand::Show(a) => show::run(a, out).await,
-            WorkerCommand::Update(a) => update::run(a, out, yes).await,
-            WorkerCommand::Deregister(a) => deregister::run(a, out, yes).await,
+            WorkerCommand::Update(a) => update::run(a, out).await,
+            WorkerCommand::Deregister(a) => deregister::run(a, out).await,
         }
     }
 }

@@ -13,20 +13,26 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tensorgrid worker register --stake 2\n  tensorgrid worker register --stake 5 --device cuda --vram 24576 --label rtx-4090"
+)]
 pub struct RegisterArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
     /// Stake in SOL (or lamports with --lamports); at least the market's minimum.
     #[arg(long)]
     stake: String,
+    /// The amount is in lamports, not SOL.
     #[arg(long)]
     lamports: bool,
     #[command(flatten)]
     hardware: HardwareArgs,
 }
 
-pub async fn run(a: RegisterArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+pub async fn run(a: RegisterArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let operator = ctx.keypair()?;
     let stake = parse_amount(&a.stake, a.lamports)?;
     let (market_key, market) = ctx.market().await?;

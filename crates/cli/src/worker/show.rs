@@ -13,6 +13,9 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tensorgrid worker show\n  tensorgrid worker show --operator 7xKX…3fQe"
+)]
 pub struct ShowArgs {
     #[command(flatten)]
     chain: ChainArgs,

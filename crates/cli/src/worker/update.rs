@@ -12,9 +12,14 @@ use crate::{
 };
 
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tensorgrid worker update --withdraw-earnings\n  tensorgrid worker update --add-stake 1 --update-hardware"
+)]
 pub struct UpdateArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    #[command(flatten)]
+    confirm: crate::chain_args::Confirm,
     /// Stake to add, in SOL (or lamports with --lamports).
     #[arg(long)]
     add_stake: Option<String>,
@@ -34,8 +39,8 @@ pub struct UpdateArgs {
     hardware: HardwareArgs,
 }
 
-pub async fn run(a: UpdateArgs, out: OutputFormat, yes: bool) -> Result<std::process::ExitCode> {
-    let ctx = Ctx::new(&a.chain, out, yes)?;
+pub async fn run(a: UpdateArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
+    let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let operator = ctx.keypair()?;
     let (market, _) = ctx.market().await?;
     let worker = pda::worker(&market, &operator.pubkey()).0;
