@@ -1200,6 +1200,9 @@ fn track_progress(status: Status, next: Option<ProgressFn>) -> ProgressFn {
                 c.step = p.step;
                 c.total_steps = p.total;
                 c.eta_s = eta;
+                if let Some(r) = p.record {
+                    c.eval_loss = Some(r.eval_loss);
+                }
             }
         });
         if let Some(n) = &next {

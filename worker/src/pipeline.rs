@@ -10,7 +10,11 @@ use std::{
 
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use tensorgrid_artifacts::{fetch_to_file, result, ArtifactError, ReadPolicy, Store};
+use tensorgrid_artifacts::{
+    fetch_to_file,
+    progress::{self, Progress},
+    result, ArtifactError, ReadPolicy, Store,
+};
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     instructions::{self as ix, WorkerKeys},
@@ -98,6 +102,61 @@ impl From<ChainError> for JobError {
     }
 }
 
+/// How often the progress file is rewritten while training goes on (a new stage is written
+/// at once).
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Writes the job's progress (from the status) to the store while the job is worked on;
+/// stops when dropped. Best effort: a failed write is tried again a second later and never
+/// holds up the job.
+struct ProgressPublisher(tokio::task::JoinHandle<()>);
+
+impl ProgressPublisher {
+    fn start(store: Store, status: Status, job: String) -> Self {
+        Self(tokio::spawn(async move {
+            let key = progress::key(&job);
+            let mut last: Option<(Progress, Instant)> = None;
+            loop {
+                let current = status.snapshot().current.filter(|c| c.job == job);
+                if let Some(c) = current {
+                    let p = Progress {
+                        job: job.clone(),
+                        stage: c.stage.clone(),
+                        step: c.step.min(c.total_steps),
+                        total_steps: c.total_steps,
+                        eval_loss: c.eval_loss.filter(|l| l.is_finite()),
+                        eta_s: c.eta_s.filter(|e| e.is_finite()),
+                        updated_at: crate::status::unix_now(),
+                    };
+                    let due = match &last {
+                        None => true,
+                        Some((l, _)) if l.stage != p.stage => true,
+                        Some((l, at)) => l.step != p.step && at.elapsed() >= PROGRESS_EVERY,
+                    };
+                    if due {
+                        match serde_json::to_vec(&p) {
+                            Ok(bytes) => match store.put(&key, bytes).await {
+                                Ok(_) => last = Some((p, Instant::now())),
+                                Err(e) => {
+                                    tracing::debug!(%job, error = %e, "progress not published")
+                                }
+                            },
+                            Err(e) => tracing::debug!(%job, error = %e, "progress not encoded"),
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }))
+    }
+}
+
+impl Drop for ProgressPublisher {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What a finished job produced.
 #[derive(Debug, Clone)]
 pub struct Submitted {
@@ -170,6 +229,9 @@ impl Worker {
         spec_bytes: &[u8],
     ) -> Result<Submitted, JobError> {
         let name = job.to_string();
+        // The poster follows training through this file until the result is in.
+        let _progress =
+            ProgressPublisher::start(self.store.clone(), self.status.clone(), name.clone());
         let mut stage = match self.work.stage(&name)? {
             Some(s) => s,
             None => {
@@ -279,10 +341,17 @@ impl Worker {
     }
 
     async fn claim(&self, job: Pubkey, expected: &JobOffer) -> Result<Stage, JobError> {
+        // A memo in the claim names where this worker publishes its progress: the poster's
+        // `job watch` reads it from the claim transaction.
+        let progress_uri = self.store.uri(&progress::key(&job.to_string()));
+        let memo = ix::memo(
+            self.operator.pubkey(),
+            &format!("{}{progress_uri}", progress::MEMO_PREFIX),
+        );
         match self
             .chain
             .send(
-                &[ix::job_claim(self.keys(), job, *expected)],
+                &[ix::job_claim(self.keys(), job, *expected), memo],
                 &[self.operator.as_ref()],
             )
             .await

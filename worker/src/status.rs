@@ -41,6 +41,9 @@ pub struct Current {
     pub total_steps: u64,
     /// Seconds of training left, from the pace so far.
     pub eta_s: Option<f64>,
+    /// The latest evaluation loss.
+    #[serde(default)]
+    pub eval_loss: Option<f64>,
     /// The on-chain deadline (unix seconds).
     pub deadline: Option<i64>,
 }

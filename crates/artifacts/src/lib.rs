@@ -19,6 +19,7 @@ mod http;
 pub mod result;
 mod store;
 
+pub mod progress;
 pub use error::{ArtifactError, Result};
 pub use fetch::{fetch, fetch_to_file, probe_size, ReadPolicy};
 pub use store::Store;

@@ -210,7 +210,6 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
             net.rpc_url().to_string(),
             "-k".to_string(),
             path_str(key),
-            "--yes".to_string(),
         ]
     };
     println!(
@@ -231,6 +230,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         "s3://tensorgrid",
         "--output",
         "json",
+        "--yes",
     ])?
     .args(common(&poster_key))
     .stderr(Stdio::inherit())
@@ -342,7 +342,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
     }
     time.mark("verify (hashes, re-evaluation)");
     println!("\n$ tensorgrid job accept {job}");
-    let accepted = me(&["job", "accept", &job.to_string()])?
+    let accepted = me(&["job", "accept", &job.to_string(), "--yes"])?
         .args(common(&poster_key))
         .status()
         .context("running job accept")?;

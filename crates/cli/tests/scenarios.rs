@@ -851,3 +851,65 @@ async fn a_worker_restarted_mid_job_resumes_and_is_paid_once() {
     assert_eq!(account.record.jobs_completed, 1);
     second.stop().await;
 }
+
+/// Between the claim and the result the poster sees the worker's progress: the worker names
+/// its progress file in a memo of its claim, `job watch` reads it and shows step, loss and
+/// time left; after the submission watch says what the poster can do and until when.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poster_follows_training_progress_and_is_told_what_to_do_next() {
+    let _one = serial().lock().await;
+    let w = world().await;
+    let mut ledger = Ledger::open(&w).await;
+    let worker = w.start_worker("op1", "").await;
+    ledger.add(worker.account);
+    // Long enough (several seconds) for a few progress reports.
+    let job = w.post_job(&mut ledger, &w.spec("long.json", cnn(60)), "1");
+    // One watcher for a person (its lines on stderr), one for a program (JSON).
+    let person = std::process::Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+        .args(["job", "watch", &job.to_string(), "--timeout", "3m"])
+        .args(["-u", w.net.rpc_url(), "-k"])
+        .arg(w.keyfile("poster"))
+        .env("HOME", w.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let program = w.spawn(
+        "poster",
+        &["job", "watch", &job.to_string(), "--timeout", "3m"],
+    );
+    w.wait_state(&job, JobState::Submitted, 180).await;
+    // A poster takes a moment before accepting: the watchers see the submission first.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(w.job_cmd("poster", "accept", &job, &[]), ["paid"]);
+    let out = tokio::task::spawn_blocking(move || person.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let watched = finished(program).await;
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("progress"))
+        .collect();
+    assert!(!progress.is_empty(), "no progress shown:\n{stderr}");
+    assert!(
+        progress
+            .iter()
+            .any(|l| l.contains("training step") && l.contains("/")),
+        "{stderr}"
+    );
+    let last = &watched["progress"];
+    assert_eq!(last["job"], job.to_string(), "{watched:#}");
+    assert!(last["total_steps"].as_u64().unwrap() > 0);
+    // After the submission: verify, then accept or dispute, before the window ends.
+    let next = stderr
+        .lines()
+        .find(|l| l.starts_with("next"))
+        .unwrap_or_else(|| panic!("no next step:\n{stderr}"));
+    assert!(
+        next.contains("job verify") && next.contains("accept") && next.contains("dispute"),
+        "{next}"
+    );
+    worker.stop().await;
+}

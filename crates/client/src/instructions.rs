@@ -296,3 +296,19 @@ pub fn job_reclaim(cranker: Pubkey, worker: Pubkey, job: Pubkey) -> Instruction 
         data::JobReclaim {},
     )
 }
+
+/// The SPL Memo program (v2): every cluster has it.
+pub const MEMO_PROGRAM_ID: Pubkey =
+    anchor_lang::pubkey!("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr");
+
+/// A memo signed by `signer`: text carried in a transaction for readers of its logs (the
+/// worker names its progress file this way in its claim).
+pub fn memo(signer: Pubkey, text: &str) -> Instruction {
+    Instruction {
+        program_id: MEMO_PROGRAM_ID,
+        accounts: vec![anchor_lang::prelude::AccountMeta::new_readonly(
+            signer, true,
+        )],
+        data: text.as_bytes().to_vec(),
+    }
+}

@@ -10,7 +10,12 @@ use std::{
 use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
-use tensorgrid_client::anchor_lang::prelude::Pubkey;
+use tensorgrid_artifacts::{
+    fetch,
+    progress::{self, Progress},
+    ReadPolicy,
+};
+use tensorgrid_client::{anchor_lang::prelude::Pubkey, events::Event, state::JobState};
 
 use super::{show::HistoryEntry, JobRef};
 use crate::{
@@ -18,7 +23,7 @@ use crate::{
     describe,
     output::OutputFormat,
     output::Report,
-    units::parse_duration,
+    units::{parse_duration, when},
 };
 
 #[derive(Args)]
@@ -41,6 +46,65 @@ pub struct Watched {
     job: String,
     outcome: Option<&'static str>,
     history: Vec<HistoryEntry>,
+    /// The worker's last progress report seen (its word, not the chain's).
+    progress: Option<Progress>,
+}
+
+/// How often the worker's progress file is read while the job is claimed.
+const PROGRESS_POLL: Duration = Duration::from_secs(3);
+
+/// The worker's progress while it trains: where it publishes it (named in its claim
+/// transaction's memo) and the last report shown.
+#[derive(Default)]
+struct Following {
+    uri: Option<String>,
+    last: Option<Progress>,
+    read_at: Option<Instant>,
+}
+
+impl Following {
+    /// Reads the progress file if it is time, and says what changed.
+    async fn poll(&mut self, ctx: &Ctx) {
+        let Some(uri) = &self.uri else { return };
+        if self.read_at.is_some_and(|t| t.elapsed() < PROGRESS_POLL) {
+            return;
+        }
+        self.read_at = Some(Instant::now());
+        let Ok(bytes) = fetch(uri, progress::MAX_BYTES, &ReadPolicy::default()).await else {
+            return;
+        };
+        let Some(p) = Progress::parse(&bytes) else {
+            return;
+        };
+        let changed = self
+            .last
+            .as_ref()
+            .is_none_or(|l| (&l.stage, l.step) != (&p.stage, p.step));
+        if changed {
+            ctx.out.note(describe::clean(&progress_line(&p)));
+            self.last = Some(p);
+        }
+    }
+}
+
+/// "progress   training step 400/1000 (40 %), eval loss 0.3120, about 2 min left".
+fn progress_line(p: &Progress) -> String {
+    let pct = if p.total_steps > 0 {
+        format!(" ({} %)", p.step.saturating_mul(100) / p.total_steps)
+    } else {
+        String::new()
+    };
+    let loss = p
+        .eval_loss
+        .map_or(String::new(), |l| format!(", eval loss {l:.4}"));
+    let eta = match (p.stage.as_str(), p.eta_s) {
+        ("training", Some(e)) => format!(", {}", tensorgrid_worker::status::eta_text(e)),
+        _ => String::new(),
+    };
+    format!(
+        "{:<10} {} step {}/{}{pct}{loss}{eta} (the worker's report)",
+        "progress", p.stage, p.step, p.total_steps
+    )
 }
 
 impl Report for Watched {
@@ -74,11 +138,13 @@ pub async fn follow(
     let mut seen: HashSet<String> = HashSet::new();
     let mut history: Vec<HistoryEntry> = Vec::new();
     let mut outcome = None;
+    let mut following = Following::default();
     ctx.out.note(format!(
         "watching job {address} (Ctrl-C stops watching, not the job)"
     ));
     loop {
-        let exists = ctx.chain.job(&address).await?.is_some();
+        let job = ctx.chain.job(&address).await?;
+        let exists = job.is_some();
         for sig in ctx
             .chain
             .signatures_for(&address, super::show::HISTORY_LIMIT)
@@ -96,17 +162,44 @@ pub async fn follow(
                 if let Some(end) = describe::terminal(e) {
                     outcome = Some(end);
                 }
+                match e {
+                    Event::JobClaimed(_) => {
+                        following = Following {
+                            uri: progress::uri_in_logs(&tx.logs),
+                            ..Following::default()
+                        }
+                    }
+                    Event::JobAbandoned(_) | Event::JobReclaimed(_) | Event::JobSubmitted(_) => {
+                        following.uri = None
+                    }
+                    _ => {}
+                }
                 let line = describe::event(e);
                 ctx.out.note(format!(
                     "{:<10} {}  (slot {}, {})",
                     line.event, line.summary, tx.slot, tx.signature
                 ));
+                if let Event::JobSubmitted(sub) = e {
+                    // Still waiting for the poster (not already settled in this batch).
+                    let open = ctx.chain.job(&address).await?;
+                    if open.is_some_and(|j| j.state == JobState::Submitted) {
+                        let now = ctx.chain.chain_time().await?;
+                        ctx.out.note(format!(
+                            "{:<10} check it with `tensorgrid job verify {address}`, then `job accept` or `job dispute` before {}; after that anyone may finalize it and the worker is paid",
+                            "next",
+                            when(sub.challenge_ends_at, now)
+                        ));
+                    }
+                }
                 history.push(HistoryEntry {
                     signature: tx.signature.to_string(),
                     slot: tx.slot,
                     event: line,
                 });
             }
+        }
+        if job.as_ref().is_some_and(|j| j.state == JobState::Claimed) {
+            following.poll(ctx).await;
         }
         if !exists {
             if seen.is_empty() {
@@ -121,6 +214,7 @@ pub async fn follow(
                 job: address.to_string(),
                 outcome: None,
                 history,
+                progress: following.last,
             };
             return Ok((ExitCode::FAILURE, watched));
         }
@@ -130,6 +224,7 @@ pub async fn follow(
         job: address.to_string(),
         outcome,
         history,
+        progress: following.last,
     };
     Ok((ExitCode::SUCCESS, watched))
 }
