@@ -89,11 +89,11 @@ impl Following {
 
 /// "progress   training step 400/1000 (40 %), eval loss 0.3120, about 2 min left".
 fn progress_line(p: &Progress) -> String {
-    let pct = if p.total_steps > 0 {
-        format!(" ({} %)", p.step.saturating_mul(100) / p.total_steps)
-    } else {
-        String::new()
-    };
+    let pct = p
+        .step
+        .saturating_mul(100)
+        .checked_div(p.total_steps)
+        .map_or(String::new(), |pct| format!(" ({pct} %)"));
     let loss = p
         .eval_loss
         .map_or(String::new(), |l| format!(", eval loss {l:.4}"));
