@@ -290,7 +290,7 @@ async fn status(config: &Config, json: bool) -> Result<()> {
         Some(addr) => fetch_status(&addr).await,
         None => None,
     };
-    let (snap, running) = match (live, last) {
+    let (mut snap, running) = match (live, last) {
         (Some(s), _) => (s, true),
         (None, Some(s)) => (s, false),
         (None, None) => bail!(
@@ -298,12 +298,51 @@ async fn status(config: &Config, json: bool) -> Result<()> {
             config.work_dir.display()
         ),
     };
+    if !running {
+        refresh_from_chain(config, &mut snap).await;
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&snap)?);
     } else {
         print!("{}", display(&snap, running));
     }
     Ok(())
+}
+
+/// A stopped worker's last status, brought up to date with the chain where it is stale: its
+/// current job may have been paid, finalized or reclaimed since (the worker records that at
+/// its next start). Best effort: without an answer the last status stands.
+async fn refresh_from_chain(config: &Config, snap: &mut Snapshot) {
+    let Some(current) = snap.current.as_mut() else {
+        return;
+    };
+    let Ok(job) = current.job.parse() else {
+        return;
+    };
+    let Ok(chain) = tensorgrid_client::rpc::ChainClient::new(
+        match tensorgrid_client::rpc::ChainConfig::with_urls(config.rpc_urls.clone()) {
+            Ok(c) => c,
+            Err(_) => return,
+        },
+    ) else {
+        return;
+    };
+    let read = tokio::time::timeout(Duration::from_secs(5), chain.job(&job)).await;
+    match read {
+        Ok(Ok(None)) => {
+            current.stage =
+                "closed on chain since (paid, refunded or reclaimed; recorded at the next start)"
+                    .into();
+            current.eta_s = None;
+        }
+        Ok(Ok(Some(j))) if j.worker.to_string() != snap.worker => {
+            current.stage =
+                "no longer this worker's on chain (reclaimed since; recorded at the next start)"
+                    .into();
+            current.eta_s = None;
+        }
+        _ => {}
+    }
 }
 
 async fn fetch_status(addr: &str) -> Option<Snapshot> {

@@ -91,6 +91,19 @@ async fn a_payment_made_while_the_worker_was_down_is_logged_and_shown() {
     assert!(w.terminate().success());
     rig.accept(&job).await;
     let payout = submitted.terms.payout(submitted.reward).unwrap().to_worker;
+    // While it is down, its status says the job closed on chain since (not "waiting for
+    // payment", the last thing it wrote).
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_tensorgrid-worker"))
+        .args(["status", "-u", rig.net.rpc_url(), "--work-dir"])
+        .arg(rig.work_dir("w1"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("not running") && text.contains("closed on chain since"),
+        "{text}{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
 
     let w = rig.spawn("w1", &key);
     wait_until("the payment logged", 30, &w, || {

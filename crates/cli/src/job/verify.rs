@@ -280,9 +280,11 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         .get(1)
         .cloned()
         .unwrap_or_else(|| dir.join(manifest::METRICS_FILE));
-    match plot::read_metrics(&metrics_file)
-        .and_then(|m| plot::curve(&m, &format!("job {address}"), &png))
-    {
+    match plot::read_metrics(&metrics_file).and_then(|m| {
+        let short = address.to_string();
+        let title = format!("job {}… — {}", &short[..8], plot::Curve::title_for(&spec));
+        plot::curve(&m, &plot::Curve::for_spec(&spec, &title), &png)
+    }) {
         Ok(()) => report.curve_png = Some(png.display().to_string()),
         Err(e) => ctx.out.note(format!("no training curve: {e:#}")),
     }
