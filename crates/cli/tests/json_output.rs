@@ -1,0 +1,269 @@
+//! The JSON every command prints with `--output json` keeps its shape: field names and types
+//! are pinned in `tests/json/COMMAND.json` (a program that reads them must not break when the
+//! CLI changes). A change of shape fails here; after a deliberate one, run with
+//! `TENSORGRID_BLESS=1` to write the new shapes and review the diff.
+
+mod common;
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use common::World;
+use serde_json::{json, Value};
+use solana_signer::Signer;
+use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey,
+    instructions::{self as ix, WorkerKeys},
+    pda,
+    tensorgrid::instructions::JobSubmitArgs,
+};
+
+/// Names, types and nesting, without the values: `{"job": "string", "job_id": "integer"}`.
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Null => json!("null"),
+        Value::Bool(_) => json!("boolean"),
+        Value::Number(n) if n.is_u64() || n.is_i64() => json!("integer"),
+        Value::Number(_) => json!("number"),
+        Value::String(_) => json!("string"),
+        Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+    }
+}
+
+fn pinned_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/json")
+}
+
+struct Shapes {
+    seen: BTreeMap<String, Value>,
+}
+
+impl Shapes {
+    fn record(&mut self, name: &str, output: &Value) {
+        assert!(
+            self.seen.insert(name.into(), shape(output)).is_none(),
+            "{name} twice"
+        );
+    }
+
+    /// Compares every shape with its pinned file (or writes them when blessing); lists all
+    /// differences at once.
+    fn check(self) {
+        let bless = std::env::var_os("TENSORGRID_BLESS").is_some();
+        let dir = pinned_dir();
+        let mut wrong = Vec::new();
+        for (name, got) in &self.seen {
+            let path = dir.join(format!("{name}.json"));
+            if bless {
+                std::fs::create_dir_all(&dir).unwrap();
+                let text = serde_json::to_string_pretty(got).unwrap() + "\n";
+                std::fs::write(&path, text).unwrap();
+                continue;
+            }
+            let pinned: Value = match std::fs::read(&path) {
+                Ok(b) => serde_json::from_slice(&b).unwrap(),
+                Err(_) => {
+                    wrong.push(format!("{name}: no pinned shape ({})", path.display()));
+                    continue;
+                }
+            };
+            if &pinned != got {
+                wrong.push(format!(
+                    "{name}: shape changed\n  pinned: {pinned}\n  now:    {got}"
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}
+
+fn keys(w: &World, who: &str) -> WorkerKeys {
+    let operator = w.key(who);
+    WorkerKeys {
+        operator,
+        market: w.market,
+        worker: pda::worker(&w.market, &operator).0,
+    }
+}
+
+async fn claim(w: &World, job: Pubkey) {
+    let offer = w.net.client().job(&job).await.unwrap().unwrap().offer();
+    w.net
+        .client()
+        .send(
+            &[ix::job_claim(keys(w, "worker"), job, offer)],
+            &[w.net.account("worker")],
+        )
+        .await
+        .unwrap();
+}
+
+async fn submit(w: &World, job: Pubkey) {
+    let args = JobSubmitArgs {
+        result_hash: [7; 32],
+        result_uri: "s3://tensorgrid/results/x/manifest.json".into(),
+        reported_metric: 900_000,
+    };
+    w.net
+        .client()
+        .send(
+            &[ix::job_submit(keys(w, "worker"), job, args)],
+            &[w.net.account("worker")],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_commands_json_keeps_its_shape() {
+    let w = World::with_accounts(&["poster", "worker", "crank"]).await;
+    let mut s = Shapes {
+        seen: BTreeMap::new(),
+    };
+    let spec = w.small_spec("small.json", 1);
+    let spec = spec.to_str().unwrap();
+    let post = |w: &World| -> (Pubkey, Value) {
+        let v = w.post_run("poster", spec, "0.5", "1h", &["--yes"]).ok();
+        (common::address(&v, "job"), v)
+    };
+
+    s.record("market_show", &w.run("poster", &["market", "show"]).ok());
+    s.record(
+        "worker_register",
+        &w.run(
+            "worker",
+            &[
+                "worker", "register", "--stake", "2", "--device", "cpu", "--yes",
+            ],
+        )
+        .ok(),
+    );
+    s.record("worker_show", &w.run("worker", &["worker", "show"]).ok());
+
+    // Accepted.
+    let (job, posted) = post(&w);
+    s.record("job_post", &posted);
+    s.record("job_list", &w.run("poster", &["job", "list"]).ok());
+    s.record(
+        "job_show",
+        &w.run("poster", &["job", "show", &job.to_string()]).ok(),
+    );
+    claim(&w, job).await;
+    submit(&w, job).await;
+    s.record(
+        "job_accept",
+        &w.run("poster", &["job", "accept", &job.to_string(), "--yes"])
+            .ok(),
+    );
+    s.record(
+        "job_watch",
+        &w.run("poster", &["job", "watch", &job.to_string()]).ok(),
+    );
+    s.record(
+        "job_list_all",
+        &w.run("poster", &["job", "list", "--mine", "--all"]).ok(),
+    );
+    s.record(
+        "worker_update",
+        &w.run(
+            "worker",
+            &["worker", "update", "--withdraw-earnings", "--yes"],
+        )
+        .ok(),
+    );
+
+    // Cancelled.
+    let (job, _) = post(&w);
+    s.record(
+        "job_cancel",
+        &w.run("poster", &["job", "cancel", &job.to_string(), "--yes"])
+            .ok(),
+    );
+
+    // Disputed, resolved.
+    let (job, _) = post(&w);
+    claim(&w, job).await;
+    submit(&w, job).await;
+    s.record(
+        "job_dispute",
+        &w.run("poster", &["job", "dispute", &job.to_string(), "--yes"])
+            .ok(),
+    );
+    s.record(
+        "job_resolve",
+        &w.run(
+            "authority",
+            &[
+                "job",
+                "resolve",
+                &job.to_string(),
+                "--for",
+                "worker",
+                "--yes",
+            ],
+        )
+        .ok(),
+    );
+
+    // Finalized after the window, by a stranger.
+    let (job, _) = post(&w);
+    claim(&w, job).await;
+    submit(&w, job).await;
+    s.record(
+        "localnet_warp",
+        &w.run("crank", &["localnet", "warp", "8d"]).ok(),
+    );
+    s.record(
+        "job_finalize",
+        &w.run("crank", &["job", "finalize", &job.to_string(), "--yes"])
+            .ok(),
+    );
+
+    // Reclaimed past the deadline.
+    let (job, _) = post(&w);
+    claim(&w, job).await;
+    w.run("crank", &["localnet", "warp", "2h"]).ok();
+    s.record(
+        "job_reclaim",
+        &w.run("crank", &["job", "reclaim", &job.to_string(), "--yes"])
+            .ok(),
+    );
+
+    // The market's authority.
+    s.record(
+        "market_update",
+        &w.run(
+            "authority",
+            &["market", "update", "--fee-bps", "200", "--yes"],
+        )
+        .ok(),
+    );
+    s.record(
+        "market_pause",
+        &w.run("authority", &["market", "pause", "--yes"]).ok(),
+    );
+    s.record(
+        "market_resume",
+        &w.run("authority", &["market", "resume", "--yes"]).ok(),
+    );
+    s.record(
+        "market_withdraw_fees",
+        &w.run("authority", &["market", "withdraw-fees", "--yes"])
+            .ok(),
+    );
+
+    // Wallet basics.
+    s.record("address", &w.run("poster", &["address"]).ok());
+    s.record("balance", &w.run("poster", &["balance"]).ok());
+    s.record("airdrop", &w.run("crank", &["airdrop", "1"]).ok());
+    let keyfile = w.dir.path().join("new.json");
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+        .args(["keygen", "--output", "json", "-o"])
+        .arg(&keyfile)
+        .env("HOME", w.dir.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    s.record("keygen", &serde_json::from_slice(&made.stdout).unwrap());
+    s.check();
+}
