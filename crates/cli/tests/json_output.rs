@@ -9,7 +9,6 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use common::World;
 use serde_json::{json, Value};
-use solana_signer::Signer;
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     instructions::{self as ix, WorkerKeys},
