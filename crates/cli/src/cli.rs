@@ -52,6 +52,7 @@ enum Command {
     Airdrop(crate::account_cmd::AirdropArgs),
     /// Write a new keypair file (as solana-keygen new does).
     Keygen(crate::account_cmd::KeygenArgs),
+    #[cfg(feature = "localnet")]
     /// The whole market on this machine: chain, store, a worker, a job posted, trained,
     /// verified and paid.
     Demo(crate::demo::DemoArgs),
@@ -67,6 +68,7 @@ impl Cli {
             }
             // The demo reports through its own output; the embedded chain's loader complains
             // about accounts it cannot parse as programs, harmlessly.
+            #[cfg(feature = "localnet")]
             Command::Demo(_) => "error,litesvm::accounts_db=off",
             // Retries and failovers are reported by the one error line if they all fail.
             _ => "error",
@@ -93,6 +95,7 @@ impl Cli {
             Command::Balance(a) => chain(Box::pin(crate::account_cmd::balance(a, out))),
             Command::Airdrop(a) => chain(Box::pin(crate::account_cmd::airdrop(a, out))),
             Command::Keygen(a) => crate::account_cmd::keygen(a, out),
+            #[cfg(feature = "localnet")]
             Command::Demo(a) => crate::demo::run(a),
         }
     }

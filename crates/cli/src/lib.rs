@@ -6,12 +6,16 @@
 mod account_cmd;
 pub mod chain_args;
 mod cli;
+#[cfg(feature = "localnet")]
 mod demo;
 pub mod describe;
+#[cfg(feature = "localnet")]
 mod hints;
 mod job;
 mod local;
 mod localnet_cmd;
+#[cfg(feature = "localnet")]
+mod localnet_serve;
 mod market;
 pub mod output;
 pub mod plot;
