@@ -14,7 +14,7 @@ echo "== build SBF"
 scripts/build-sbf.sh >/dev/null
 export TENSORGRID_REQUIRE_SBF=1
 
-echo "== TypeScript wallet script (run by the CLI tests against the local chain)"
+echo "== TypeScript client and wallet scripts (run by the CLI tests against the local chain)"
 [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null
 npm run --silent build
 
