@@ -1,10 +1,11 @@
 // Posts a tensorgrid training job from a wallet and waits until it is paid — the same job
-// `tensorgrid job post --spec-uri` posts, for JS/TS developers. Only the committed IDL and
-// @anchor-lang/core are used, so it shows exactly what another client needs.
+// `tensorgrid job post --spec-uri` posts, for JS/TS developers. It uses the client generated
+// from the committed IDL (clients/ts, @solana/kit), so it shows what another client needs.
 //
 //   npm run post-job -- --spec-uri s3://bucket/specs/x.json --spec jobs/x.json \
 //       --reward 0.5 --max-duration 7200 [--url http://127.0.0.1:8899] [--keypair FILE] \
-//       [--ws-url WS] [--market ADDRESS] [--device any|gpu|cuda|metal] [--min-vram MIB] [--wait] [--timeout S]
+//       [--fee-payer FILE] [--ws-url WS] [--market ADDRESS] [--device any|gpu|cuda|metal] \
+//       [--min-vram MIB] [--wait] [--timeout S]
 //
 // --spec is the local copy of what --spec-uri serves: its sha256 is the spec hash committed
 // on chain (workers refuse a spec whose bytes hash differently). With --spec-sha256 HEX
@@ -16,10 +17,33 @@ import { readFileSync } from "fs";
 import { homedir } from "os";
 import { join } from "path";
 
-import * as anchor from "@anchor-lang/core";
-import idl from "../idl/tensorgrid.json";
-
-const { PublicKey, Keypair, Connection, LAMPORTS_PER_SOL } = anchor.web3;
+import {
+  address,
+  createKeyPairSignerFromBytes,
+  createSolanaRpc,
+  createSolanaRpcSubscriptions,
+  getBase58Decoder,
+  type Address,
+  type KeyPairSigner,
+  type Signature,
+} from "@solana/kit";
+import {
+  DeviceRequirement,
+  eventsOf,
+  fetchMarket,
+  fetchMaybePoster,
+  findEventAuthorityPda,
+  findJobPda,
+  findPosterAccountPda,
+  getJobPostInstruction,
+  getMarketDecoder,
+  getPosterInitInstruction,
+  MARKET_DISCRIMINATOR,
+  send,
+  TENSORGRID_PROGRAM_ADDRESS,
+  type Connection,
+  type TransactionWithMeta,
+} from "../clients/ts";
 
 type Args = Record<string, string | boolean>;
 
@@ -48,15 +72,13 @@ function str(args: Args, key: string, fallback?: string): string {
 }
 
 /** SOL as typed ("0.5") to lamports, exactly (no floating point). */
-export function solToLamports(text: string): anchor.BN {
+export function solToLamports(text: string): bigint {
   const m = /^(\d*)(?:\.(\d{0,9}))?$/.exec(text.trim());
   if (!m || (m[1] === "" && (m[2] ?? "") === "")) throw new Error(`${text} is not an amount of SOL`);
-  const whole = new anchor.BN(m[1] || "0");
-  const frac = new anchor.BN((m[2] ?? "").padEnd(9, "0"));
-  return whole.mul(new anchor.BN(LAMPORTS_PER_SOL)).add(frac);
+  return BigInt(m[1] || "0") * 1_000_000_000n + BigInt((m[2] ?? "").padEnd(9, "0"));
 }
 
-function readKeypair(path: string): anchor.web3.Keypair {
+async function readKeypair(path: string): Promise<KeyPairSigner> {
   let bytes: number[];
   try {
     bytes = JSON.parse(readFileSync(path, "utf8"));
@@ -66,7 +88,7 @@ function readKeypair(path: string): anchor.web3.Keypair {
   if (!Array.isArray(bytes) || bytes.length !== 64) {
     throw new Error(`keypair file ${path} is not a Solana keypair (a JSON array of 64 bytes)`);
   }
-  return Keypair.fromSecretKey(Uint8Array.from(bytes));
+  return createKeyPairSignerFromBytes(Uint8Array.from(bytes));
 }
 
 function emit(step: string, fields: Record<string, unknown>): void {
@@ -75,28 +97,26 @@ function emit(step: string, fields: Record<string, unknown>): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The program's events in a confirmed transaction (emitted by self-CPI, as Anchor's emit_cpi!). */
-async function eventsOf(
-  connection: anchor.web3.Connection,
-  program: anchor.Program,
-  signature: string,
-): Promise<{ name: string; data: Record<string, unknown> }[]> {
-  const tx = await connection.getTransaction(signature, {
-    commitment: "confirmed",
-    maxSupportedTransactionVersion: 0,
-  });
-  const keys = tx?.transaction.message.staticAccountKeys ?? [];
-  const out: { name: string; data: Record<string, unknown> }[] = [];
-  for (const inner of tx?.meta?.innerInstructions ?? []) {
-    for (const ix of inner.instructions) {
-      if (!keys[ix.programIdIndex]?.equals(program.programId)) continue;
-      const data = Buffer.from(anchor.utils.bytes.bs58.decode(ix.data));
-      // 8-byte event-instruction tag, then discriminator and fields.
-      const decoded = program.coder.events.decode(data.subarray(8).toString("base64"));
-      if (decoded) out.push({ name: decoded.name, data: decoded.data as Record<string, unknown> });
-    }
-  }
-  return out;
+/** The program's only market on this cluster (or an error asking for --market). */
+async function onlyMarket(connection: Connection): Promise<Address> {
+  const found = await connection.rpc
+    .getProgramAccounts(TENSORGRID_PROGRAM_ADDRESS, {
+      encoding: "base64",
+      dataSlice: { offset: 0, length: 0 },
+      filters: [
+        {
+          memcmp: {
+            offset: 0n,
+            bytes: getBase58Decoder().decode(MARKET_DISCRIMINATOR) as never,
+            encoding: "base58",
+          },
+        },
+        { dataSize: BigInt(getMarketDecoder().fixedSize) },
+      ],
+    })
+    .send();
+  if (found.length !== 1) throw new Error(`${found.length} markets exist: pass --market`);
+  return found[0].pubkey;
 }
 
 async function main(): Promise<number> {
@@ -113,46 +133,43 @@ async function main(): Promise<number> {
       : createHash("sha256").update(readFileSync(str(args, "spec"))).digest("hex");
   if (!/^[0-9a-f]{64}$/.test(specHashHex)) throw new Error("--spec-sha256: 64 hex characters");
   const device = str(args, "device", "any");
-  const deviceReq = { any: { any: {} }, gpu: { gpu: {} }, cuda: { cuda: {} }, metal: { metal: {} } }[device];
-  if (!deviceReq) throw new Error(`--device ${device}: any, gpu, cuda or metal`);
+  const deviceReq = {
+    any: DeviceRequirement.Any,
+    gpu: DeviceRequirement.Gpu,
+    cuda: DeviceRequirement.Cuda,
+    metal: DeviceRequirement.Metal,
+  }[device];
+  if (deviceReq === undefined) throw new Error(`--device ${device}: any, gpu, cuda or metal`);
 
-  const poster = readKeypair(keypairPath);
-  const wsEndpoint = typeof args["ws-url"] === "string" ? (args["ws-url"] as string) : undefined;
-  const connection = new Connection(url, { commitment: "confirmed", wsEndpoint });
-  const provider = new anchor.AnchorProvider(connection, new anchor.Wallet(poster), { commitment: "confirmed" });
-  const program = new anchor.Program(idl as anchor.Idl, provider);
-  // The IDL is loaded untyped (no generated types to keep in sync): accounts are read by name.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const accounts = program.account as any;
+  const poster = await readKeypair(keypairPath);
+  const feePayer = typeof args["fee-payer"] === "string" ? await readKeypair(args["fee-payer"] as string) : poster;
+  // The websocket: as the Solana CLI derives it (ws(s), port + 1 when explicit).
+  const wsUrl =
+    typeof args["ws-url"] === "string"
+      ? (args["ws-url"] as string)
+      : (() => {
+          const u = new URL(url);
+          u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+          if (u.port) u.port = String(Number(u.port) + 1);
+          return u.toString();
+        })();
+  const connection: Connection = {
+    rpc: createSolanaRpc(url),
+    rpcSubscriptions: createSolanaRpcSubscriptions(wsUrl),
+  };
+  const market = typeof args.market === "string" ? address(args.market) : await onlyMarket(connection);
+  const m = (await fetchMarket(connection.rpc, market)).data;
+  if (m.paused) throw new Error(`market ${market} is paused`);
 
-  let market: anchor.web3.PublicKey;
-  if (typeof args.market === "string") {
-    market = new PublicKey(args.market);
-  } else {
-    const all = await accounts.market.all();
-    if (all.length !== 1) throw new Error(`${all.length} markets exist: pass --market`);
-    market = all[0].publicKey;
-  }
-  const m = await accounts.market.fetch(market);
-  if (m.paused) throw new Error(`market ${market.toBase58()} is paused`);
-
-  // The poster's account in this market holds its next job id: ids only grow, so a job
-  // address is never reused. The first post creates it (`poster_init`, in the same
+  // The poster's account in this market holds its next job id: ids only grow (0, 1, 2, …),
+  // so a job address is never reused. The first post creates it (`poster_init`, in the same
   // transaction).
-  const [posterAccount] = PublicKey.findProgramAddressSync(
-    [Buffer.from("poster"), market.toBuffer(), poster.publicKey.toBuffer()],
-    program.programId,
-  );
-  const existing = await accounts.poster.fetchNullable(posterAccount);
-  // The next id the poster account allows: ids go 0, 1, 2, … so a person can follow them.
-  const jobAddress = (id: anchor.BN) =>
-    PublicKey.findProgramAddressSync(
-      [Buffer.from("job"), market.toBuffer(), poster.publicKey.toBuffer(), id.toArrayLike(Buffer, "le", 8)],
-      program.programId,
-    );
-  const jobId = new anchor.BN(existing ? existing.nextJobId.toString() : "0");
-  const [job] = jobAddress(jobId);
-  const [eventAuthority] = PublicKey.findProgramAddressSync([Buffer.from("__event_authority")], program.programId);
+  const [posterAccount] = await findPosterAccountPda({ market, poster: poster.address });
+  const existing = await fetchMaybePoster(connection.rpc, posterAccount);
+  const jobId = existing.exists ? existing.data.nextJobId : 0n;
+  const [job] = await findJobPda({ market, poster: poster.address, jobId });
+  const [eventAuthority] = await findEventAuthorityPda();
+  const program = TENSORGRID_PROGRAM_ADDRESS;
 
   // The terms this post agrees to: the market's parameters as just read. The program refuses
   // the post if the authority changes them before it lands.
@@ -166,58 +183,69 @@ async function main(): Promise<number> {
     challengeWindowS: p.challengeWindowS,
     resolveWindowS: p.resolveWindowS,
   };
-  const pre = existing
-    ? []
-    : [
-        await program.methods
-          .posterInit()
-          .accountsPartial({ poster: poster.publicKey, market, posterAccount, eventAuthority, program: program.programId })
-          .instruction(),
-      ];
-  const signature = await program.methods
-    .jobPost({
-      jobId,
-      reward,
-      specHash: Array.from(Buffer.from(specHashHex, "hex")),
-      specUri,
-      requirements: { device: deviceReq, minVramMib: Number(str(args, "min-vram", "0")) },
-      maxDurationS: new anchor.BN(maxDuration),
-      terms,
-    })
-    .accountsPartial({
-      poster: poster.publicKey,
+  const instructions = [];
+  if (!existing.exists) {
+    instructions.push(getPosterInitInstruction({ poster, market, posterAccount, eventAuthority, program }));
+  }
+  instructions.push(
+    getJobPostInstruction({
+      poster,
       market,
       posterAccount,
       job,
       eventAuthority,
-      program: program.programId,
-    })
-    .preInstructions(pre)
-    .rpc();
-  emit("posted", { job: job.toBase58(), job_id: jobId.toString(), signature, reward: reward.toString(), spec_uri: specUri });
+      program,
+      jobId,
+      reward,
+      specHash: Uint8Array.from(Buffer.from(specHashHex, "hex")),
+      specUri,
+      requirements: { device: deviceReq, minVramMib: Number(str(args, "min-vram", "0")) },
+      maxDurationS: BigInt(maxDuration),
+      terms,
+    }),
+  );
+  const sent = await send(connection, feePayer, instructions);
+  emit("posted", {
+    job,
+    job_id: jobId.toString(),
+    signature: sent.signature,
+    reward: reward.toString(),
+    spec_uri: specUri,
+  });
 
   if (!args.wait) return 0;
   const timeoutMs = Number(str(args, "timeout", "3600")) * 1000;
   const started = Date.now();
   const seen = new Set<string>();
   while (Date.now() - started < timeoutMs) {
-    const sigs = (await connection.getSignaturesForAddress(job, { limit: 100 }, "confirmed")).reverse();
+    const newestFirst = await connection.rpc
+      .getSignaturesForAddress(job, { limit: 100, commitment: "confirmed" })
+      .send();
+    const sigs = [...newestFirst].reverse();
     for (const s of sigs) {
       if (seen.has(s.signature) || s.err) continue;
       seen.add(s.signature);
-      for (const e of await eventsOf(connection, program, s.signature)) {
-        const about = e.data.job as anchor.web3.PublicKey | undefined;
-        if (!about || !about.equals(job)) continue;
-        emit(e.name, { signature: s.signature, slot: s.slot });
-        // The coder names events as the IDL does, first letter lowered (jobPaid).
-        const name = e.name.toLowerCase();
-        if (name === "jobpaid") return 0;
-        if (name === "jobrefunded" || name === "jobcancelled") return 1;
+      const tx = await connection.rpc
+        .getTransaction(s.signature as Signature, {
+          commitment: "confirmed",
+          encoding: "json",
+          maxSupportedTransactionVersion: 0,
+        })
+        .send();
+      if (!tx) continue;
+      for (const e of eventsOf(tx as unknown as TransactionWithMeta)) {
+        const about = e.data.job as { toBase58(): string } | undefined;
+        if (!about || about.toBase58() !== job) continue;
+        // lowerCamel step names (jobPosted, jobPaid), as this script has always printed.
+        const step = e.name[0].toLowerCase() + e.name.slice(1);
+        emit(step, { signature: s.signature, slot: s.slot.toString() });
+        if (step === "jobPaid") return 0;
+        if (step === "jobRefunded" || step === "jobCancelled") return 1;
       }
     }
     await sleep(1000);
   }
-  emit("timeout", { job: job.toBase58() });
+  emit("timeout", { job });
   return 1;
 }
 
