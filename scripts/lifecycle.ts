@@ -20,18 +20,14 @@ import {
   DeviceRequirement,
   fetchJob,
   fetchMarket,
-  fetchMaybePoster,
   fetchWorker,
   findEventAuthorityPda,
-  findJobPda,
-  findPosterAccountPda,
   findWorkerPda,
   getJobAcceptInstruction,
   getJobClaimInstruction,
-  getJobPostInstruction,
   getJobSubmitInstruction,
-  getPosterInitInstruction,
   getWorkerRegisterInstruction,
+  postInstructions,
   programErrorOf,
   send,
   TENSORGRID_PROGRAM_ADDRESS,
@@ -89,42 +85,15 @@ async function main() {
   emit("registered", registered, { worker });
 
   // The poster posts at its next id, agreeing to the market's terms as read.
-  const [posterAccount] = await findPosterAccountPda({ market, poster: poster.address });
-  const existing = await fetchMaybePoster(rpc, posterAccount);
-  const jobId = existing.exists ? existing.data.nextJobId : 0n;
-  const [job] = await findJobPda({ market, poster: poster.address, jobId });
-  const terms = {
-    feeBps: p.feeBps,
-    collateralBps: p.collateralBps,
-    slashBps: p.slashBps,
-    abandonPenaltyBps: p.abandonPenaltyBps,
-    crankBountyBps: p.crankBountyBps,
-    challengeWindowS: p.challengeWindowS,
-    resolveWindowS: p.resolveWindowS,
-  };
   const reward = 300_000_000n;
-  const posts = [];
-  if (!existing.exists) {
-    posts.push(getPosterInitInstruction({ poster, market, posterAccount, eventAuthority, program }));
-  }
-  posts.push(
-    getJobPostInstruction({
-      poster,
-      market,
-      posterAccount,
-      job,
-      eventAuthority,
-      program,
-      jobId,
-      reward,
-      specHash: new Uint8Array(32).fill(5),
-      specUri: "s3://tensorgrid/specs/ts-client.json",
-      requirements: { device: DeviceRequirement.Any, minVramMib: 0 },
-      maxDurationS: 3_600n,
-      terms,
-    }),
-  );
-  emit("posted", await send(connection, feePayer, posts), { job, job_id: jobId.toString() });
+  const { job, jobId, instructions } = await postInstructions(rpc, poster, market, {
+    reward,
+    specHash: new Uint8Array(32).fill(5),
+    specUri: "s3://tensorgrid/specs/ts-client.json",
+    requirements: { device: DeviceRequirement.Any, minVramMib: 0 },
+    maxDurationS: 3_600n,
+  });
+  emit("posted", await send(connection, feePayer, instructions), { job, job_id: jobId.toString() });
 
   // A claim that states the job as read; a changed job is refused with its name.
   const j = (await fetchJob(rpc, job)).data;

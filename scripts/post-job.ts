@@ -30,15 +30,9 @@ import {
 import {
   DeviceRequirement,
   eventsOf,
-  fetchMarket,
-  fetchMaybePoster,
-  findEventAuthorityPda,
-  findJobPda,
-  findPosterAccountPda,
-  getJobPostInstruction,
   getMarketDecoder,
-  getPosterInitInstruction,
   MARKET_DISCRIMINATOR,
+  postInstructions,
   send,
   TENSORGRID_PROGRAM_ADDRESS,
   type Connection,
@@ -158,52 +152,16 @@ async function main(): Promise<number> {
     rpcSubscriptions: createSolanaRpcSubscriptions(wsUrl),
   };
   const market = typeof args.market === "string" ? address(args.market) : await onlyMarket(connection);
-  const m = (await fetchMarket(connection.rpc, market)).data;
-  if (m.paused) throw new Error(`market ${market} is paused`);
-
-  // The poster's account in this market holds its next job id: ids only grow (0, 1, 2, …),
-  // so a job address is never reused. The first post creates it (`poster_init`, in the same
-  // transaction).
-  const [posterAccount] = await findPosterAccountPda({ market, poster: poster.address });
-  const existing = await fetchMaybePoster(connection.rpc, posterAccount);
-  const jobId = existing.exists ? existing.data.nextJobId : 0n;
-  const [job] = await findJobPda({ market, poster: poster.address, jobId });
-  const [eventAuthority] = await findEventAuthorityPda();
-  const program = TENSORGRID_PROGRAM_ADDRESS;
-
-  // The terms this post agrees to: the market's parameters as just read. The program refuses
-  // the post if the authority changes them before it lands.
-  const p = m.params;
-  const terms = {
-    feeBps: p.feeBps,
-    collateralBps: p.collateralBps,
-    slashBps: p.slashBps,
-    abandonPenaltyBps: p.abandonPenaltyBps,
-    crankBountyBps: p.crankBountyBps,
-    challengeWindowS: p.challengeWindowS,
-    resolveWindowS: p.resolveWindowS,
-  };
-  const instructions = [];
-  if (!existing.exists) {
-    instructions.push(getPosterInitInstruction({ poster, market, posterAccount, eventAuthority, program }));
-  }
-  instructions.push(
-    getJobPostInstruction({
-      poster,
-      market,
-      posterAccount,
-      job,
-      eventAuthority,
-      program,
-      jobId,
-      reward,
-      specHash: Uint8Array.from(Buffer.from(specHashHex, "hex")),
-      specUri,
-      requirements: { device: deviceReq, minVramMib: Number(str(args, "min-vram", "0")) },
-      maxDurationS: BigInt(maxDuration),
-      terms,
-    }),
-  );
+  // At the poster's next id (0, 1, 2, …: a job address is never reused), with the poster
+  // account created by the first post, agreeing to the market's terms as just read.
+  const { job, jobId, instructions, paused } = await postInstructions(connection.rpc, poster, market, {
+    reward,
+    specHash: Uint8Array.from(Buffer.from(specHashHex, "hex")),
+    specUri,
+    requirements: { device: deviceReq, minVramMib: Number(str(args, "min-vram", "0")) },
+    maxDurationS: BigInt(maxDuration),
+  });
+  if (paused) throw new Error(`market ${market} is paused`);
   const sent = await send(connection, feePayer, instructions);
   emit("posted", {
     job,

@@ -6,3 +6,4 @@ export * from "./generated";
 export * from "./pdas";
 export * from "./events";
 export * from "./send";
+export * from "./post";
