@@ -77,7 +77,9 @@ async function readKeypair(path: string): Promise<KeyPairSigner> {
   try {
     bytes = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
-    throw new Error(`keypair file ${path}: ${(e as Error).message}`);
+    // Not the parser's message: it quotes the file's text, which may be a key.
+    const missing = (e as NodeJS.ErrnoException).code === "ENOENT";
+    throw new Error(`keypair file ${path} ${missing ? "does not exist" : "is not a Solana keypair (a JSON array of 64 bytes)"}`);
   }
   if (!Array.isArray(bytes) || bytes.length !== 64) {
     throw new Error(`keypair file ${path} is not a Solana keypair (a JSON array of 64 bytes)`);

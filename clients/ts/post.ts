@@ -38,9 +38,10 @@ export async function postInstructions(
   market: Address,
   post: Post,
 ): Promise<{ job: Address; jobId: bigint; instructions: Instruction[]; paused: boolean }> {
-  const m = (await fetchMarket(rpc, market)).data;
+  // Read at `confirmed`, as `send` confirms: a post right after another sees its id used.
+  const m = (await fetchMarket(rpc, market, { commitment: "confirmed" })).data;
   const [posterAccount] = await findPosterAccountPda({ market, poster: poster.address });
-  const existing = await fetchMaybePoster(rpc, posterAccount);
+  const existing = await fetchMaybePoster(rpc, posterAccount, { commitment: "confirmed" });
   const jobId = existing.exists ? existing.data.nextJobId : 0n;
   const [job] = await findJobPda({ market, poster: poster.address, jobId });
   const [eventAuthority] = await findEventAuthorityPda();

@@ -130,8 +130,19 @@ impl FileConfig {
                 .filter(|v| !v.is_empty())
                 .cloned()
         };
+        // A variable set but empty is a mistake, not "unset": for the keypair, the endpoints and
+        // the commitment, falling back to another value (the Solana CLI's wallet, its cluster)
+        // would stake or send from something the operator did not name.
+        for key in ["KEYPAIR", "RPC_URLS", "COMMITMENT", "WS_URL"] {
+            let name = format!("{ENV_PREFIX}{key}");
+            if env.get(&name).is_some_and(|v| v.trim().is_empty()) {
+                problems.push(format!("{name} is set but empty: unset it or give a value"));
+            }
+        }
         if let Some(v) = get("RPC_URLS") {
             self.rpc_urls = Some(v.split(',').map(|s| s.trim().to_string()).collect());
+            // The file's websocket belongs to the file's endpoints.
+            self.ws_url = None;
         }
         macro_rules! string {
             ($field:ident, $key:literal) => {

@@ -97,6 +97,9 @@ pub struct Daemon {
     cancel: CancellationToken,
     /// Held while the daemon runs: one worker per work directory.
     _lock: std::fs::File,
+    /// Repeating failures of the main loop's reads, each logged once and then every few
+    /// minutes rather than on every pass.
+    outages: std::sync::Mutex<HashMap<&'static str, Outage>>,
 }
 
 /// Repeats `op` while it fails transiently (logged, backoff with jitter) until it succeeds or
@@ -304,6 +307,7 @@ impl Daemon {
             slow_hosts,
             cancel,
             _lock: lock,
+            outages: std::sync::Mutex::new(HashMap::new()),
         };
         daemon.register().await?;
         Ok(daemon)
@@ -443,7 +447,11 @@ impl Daemon {
     /// Reads the worker account into the status (stake, earnings); `None` when unreadable.
     async fn refresh_account(&self) -> Option<WorkerAccount> {
         let w = &self.worker;
-        match w.chain.worker(&w.keys().worker).await {
+        let read = w.chain.worker(&w.keys().worker).await;
+        if read.is_ok() {
+            self.recovered("reading the worker account");
+        }
+        match read {
             Ok(Some(a)) => {
                 w.status.chain_contact();
                 w.status.update(|s| {
@@ -456,9 +464,26 @@ impl Daemon {
             }
             Ok(None) => None,
             Err(e) => {
-                tracing::warn!(error = %e, "reading the worker account");
+                self.failed("reading the worker account", &e);
                 None
             }
+        }
+    }
+
+    /// A failure of `what` that repeats: logged the first time and then every few minutes.
+    fn failed(&self, what: &'static str, error: &dyn std::fmt::Display) {
+        let mut outages = self.outages.lock().unwrap_or_else(|e| e.into_inner());
+        outages
+            .entry(what)
+            .or_insert_with(|| Outage::new(what))
+            .failed(error);
+    }
+
+    /// `what` worked: a run of failures, if any, is over (logged).
+    fn recovered(&self, what: &'static str) {
+        let mut outages = self.outages.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = outages.get_mut(what) {
+            o.succeeded();
         }
     }
 
@@ -832,6 +857,7 @@ impl Daemon {
         let started = Instant::now();
         match w.work_on(job, expected, spec, bytes).await {
             Ok(done) => {
+                self.recovered("working on the job held (interrupted; retrying)");
                 if done.fresh {
                     tracing::info!(%job, result_hash = %done.result_hash, secs = format!("{:.1}", started.elapsed().as_secs_f64()), "submitted; waiting for payment");
                     w.status.update(|s| s.jobs_submitted += 1);
@@ -860,7 +886,10 @@ impl Daemon {
             }
             Err(JobError::Stopped) => Next::Done,
             Err(e @ (JobError::Transient(_) | JobError::State(_))) => {
-                tracing::warn!(%job, error = %e, "job interrupted; retrying");
+                self.failed(
+                    "working on the job held (interrupted; retrying)",
+                    &format!("{job}: {e}"),
+                );
                 w.status.update(|s| s.last_error = Some(e.to_string()));
                 Next::Later(Duration::from_secs(1))
             }
@@ -878,10 +907,11 @@ impl Daemon {
             // Closed, or not yet visible on this node: the next pass reads both again.
             Ok((None, _)) => return false,
             Err(e) => {
-                tracing::warn!(%job, error = %e, "reading the job held");
+                self.failed("reading the job held", &format!("{job}: {e}"));
                 return false;
             }
         };
+        self.recovered("reading the job held");
         w.status.chain_contact();
         if account.worker != w.keys().worker {
             // Another node's older view of the worker account: nothing to do on this job.
@@ -1098,9 +1128,12 @@ impl Daemon {
     async fn sync_ledger(&self) -> bool {
         let w = &self.worker;
         let new = match Ledger::new(&w.work).sync(&w.chain, &w.keys().worker).await {
-            Ok(new) => new,
+            Ok(new) => {
+                self.recovered("reading this worker's payments and penalties");
+                new
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "reading this worker's payments and penalties");
+                self.failed("reading this worker's payments and penalties", &e);
                 return false;
             }
         };

@@ -54,7 +54,8 @@ struct Settings {
     /// json_rpc_url, else localhost.
     #[arg(short = 'u', long = "url", visible_alias = "rpc-url", global = true)]
     rpc_urls: Vec<String>,
-    /// Websocket URL. Default: derived from the (first) RPC URL.
+    /// Websocket URL. Default: the worker config's ws_url (when the RPC URLs come from the
+    /// same place), else derived from the first RPC URL.
     #[arg(long, global = true)]
     ws_url: Option<String>,
     /// The operator's keypair: a file, prompt:// (a seed phrase, asked once at start) or
@@ -170,6 +171,9 @@ impl Settings {
     fn apply(&self, f: &mut FileConfig) {
         if !self.rpc_urls.is_empty() {
             f.rpc_urls = Some(self.rpc_urls.clone());
+            // A websocket from the file belongs to the file's RPC URL: derived from the flag's
+            // instead (as the Solana CLI does), unless --ws-url says otherwise.
+            f.ws_url = None;
         }
         macro_rules! set {
             ($($flag:ident => $field:ident),*) => {$(

@@ -102,6 +102,12 @@ impl From<ChainError> for JobError {
     }
 }
 
+/// The longest progress URI named in a claim (a claim must stay well inside a transaction).
+const MAX_PROGRESS_URI: usize = 300;
+
+/// The longest the progress file goes unwritten while the job is worked on.
+const PROGRESS_HEARTBEAT: Duration = Duration::from_secs(60);
+
 /// How often the progress file is rewritten while training goes on (a new stage is written
 /// at once).
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -128,10 +134,17 @@ impl ProgressPublisher {
                         eta_s: c.eta_s.filter(|e| e.is_finite()),
                         updated_at: crate::status::unix_now(),
                     };
+                    // A new stage at once; news (a step, an evaluation) every 10 s; and a
+                    // heartbeat each minute, so the poster can tell a long evaluation from a
+                    // worker gone.
                     let due = match &last {
                         None => true,
                         Some((l, _)) if l.stage != p.stage => true,
-                        Some((l, at)) => l.step != p.step && at.elapsed() >= PROGRESS_EVERY,
+                        Some((l, at)) => {
+                            let news = l.step != p.step || l.eval_loss != p.eval_loss;
+                            (news && at.elapsed() >= PROGRESS_EVERY)
+                                || at.elapsed() >= PROGRESS_HEARTBEAT
+                        }
                     };
                     if due {
                         match serde_json::to_vec(&p) {
@@ -343,17 +356,19 @@ impl Worker {
     async fn claim(&self, job: Pubkey, expected: &JobOffer) -> Result<Stage, JobError> {
         // A memo in the claim names where this worker publishes its progress: the poster's
         // `job watch` reads it from the claim transaction.
+        // Only for a store posters can read (s3), and short enough to keep the claim small: a
+        // local store's path would put this machine's paths on chain for nothing.
         let progress_uri = self.store.uri(&progress::key(&job.to_string()));
-        let memo = ix::memo(
-            self.operator.pubkey(),
-            &format!("{}{progress_uri}", progress::MEMO_PREFIX),
-        );
+        let mut instructions = vec![ix::job_claim(self.keys(), job, *expected)];
+        if progress_uri.starts_with("s3://") && progress_uri.len() <= MAX_PROGRESS_URI {
+            instructions.push(ix::memo(
+                self.operator.pubkey(),
+                &format!("{}{progress_uri}", progress::MEMO_PREFIX),
+            ));
+        }
         match self
             .chain
-            .send(
-                &[ix::job_claim(self.keys(), job, *expected), memo],
-                &[self.operator.as_ref()],
-            )
+            .send(&instructions, &[self.operator.as_ref()])
             .await
         {
             Ok(_) => {}

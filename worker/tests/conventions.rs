@@ -128,6 +128,15 @@ fn a_keypair_error_is_said_once_and_an_empty_one_is_refused() {
     ]));
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--keypair"), "{err}");
+    // An empty variable is not "unset": no fallback to config.yml's wallet.
+    let (code, _, err) = run(worker(home.path())
+        .args(["config", "--store", "s3://b/r"])
+        .env("TENSORGRID_WORKER_KEYPAIR", ""));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("TENSORGRID_WORKER_KEYPAIR is set but empty"),
+        "{err}"
+    );
     // A public key cannot sign.
     let (code, _, err) = run(worker(home.path()).args([
         "--store",

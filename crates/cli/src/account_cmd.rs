@@ -210,11 +210,18 @@ pub fn keygen(a: KeygenArgs, out: OutputFormat) -> Result<std::process::ExitCode
             path.display()
         );
     }
+    let force = a.force && path.exists();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let keypair = Keypair::new();
-    write_private(&path, &keypair).with_context(|| format!("writing {}", path.display()))?;
+    write_private(&path, &keypair, force).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!("{} exists: pass --force to replace it", path.display())
+        } else {
+            anyhow::anyhow!("writing {}: {e}", path.display())
+        }
+    })?;
     out.emit(&KeygenReport {
         address: keypair.pubkey().to_string(),
         keypair_file: path.display().to_string(),
@@ -222,25 +229,37 @@ pub fn keygen(a: KeygenArgs, out: OutputFormat) -> Result<std::process::ExitCode
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// The keypair as the Solana CLI writes it, created with mode 0600 (never readable by others,
-/// not even for a moment).
-fn write_private(path: &std::path::Path, keypair: &Keypair) -> std::io::Result<()> {
+/// The keypair as the Solana CLI writes it, readable by its owner only. Without `force` the
+/// file must not exist (checked by the create itself, no race); with it, the new key is written
+/// to a temporary file beside it and renamed over the old one, so a failure leaves the old key.
+fn write_private(path: &std::path::Path, keypair: &Keypair, force: bool) -> std::io::Result<()> {
     use std::io::Write;
     let text = serde_json::to_string(&keypair.to_bytes().to_vec())?;
+    let target = if force {
+        let name = path
+            .file_name()
+            .map(|n| format!(".{}.new", n.to_string_lossy()))
+            .unwrap_or_else(|| ".keypair.new".into());
+        path.with_file_name(name)
+    } else {
+        path.to_path_buf()
+    };
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path)?;
-    // A file replaced with --force keeps its old mode unless set again.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    if force {
+        // A temporary file left by an earlier failed run.
+        let _ = std::fs::remove_file(&target);
     }
+    let mut file = options.open(&target)?;
     file.write_all(text.as_bytes())?;
-    file.sync_all()
+    file.sync_all()?;
+    if force {
+        std::fs::rename(&target, path)?;
+    }
+    Ok(())
 }

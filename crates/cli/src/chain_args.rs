@@ -129,6 +129,9 @@ pub struct Ctx {
     /// Skip confirmation prompts.
     pub yes: bool,
     market: Option<Pubkey>,
+    /// The signer, read once: `stdin` can be read once, and a prompt or a hardware wallet
+    /// should ask once.
+    signer: std::cell::OnceCell<Box<dyn Signer>>,
 }
 
 impl Ctx {
@@ -151,12 +154,18 @@ impl Ctx {
             out,
             yes,
             market: args.market,
+            signer: std::cell::OnceCell::new(),
         })
     }
 
-    /// The signer the settings name (a keypair file, a prompt, stdin or a hardware wallet).
-    pub fn keypair(&self) -> Result<Box<dyn Signer>> {
-        read_signer(&self.settings.keypair_path)
+    /// The signer the settings name (a keypair file, a prompt, stdin or a hardware wallet),
+    /// read on first use only.
+    pub fn keypair(&self) -> Result<&dyn Signer> {
+        if let Some(s) = self.signer.get() {
+            return Ok(s.as_ref());
+        }
+        let signer = read_signer(&self.settings.keypair_path)?;
+        Ok(self.signer.get_or_init(|| signer).as_ref())
     }
 
     /// The market given, or the program's only one.

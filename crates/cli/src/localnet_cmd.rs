@@ -91,7 +91,7 @@ impl crate::output::Report for Warped {
     fn display(&self) -> String {
         format!(
             "chain clock moved {} s forward, to {}",
-            self.to_unix - self.from_unix,
+            self.to_unix.saturating_sub(self.from_unix),
             chrono::DateTime::from_timestamp(self.to_unix, 0)
                 .map_or(self.to_unix.to_string(), |t| t.to_rfc3339())
         )

@@ -103,7 +103,8 @@ pub fn when(unix: i64, now: i64) -> String {
         .single()
         .map(|t| t.format("%Y-%m-%d %H:%M:%S %:z").to_string())
         .unwrap_or_else(|| unix.to_string());
-    format!("{local} ({})", relative(unix - now))
+    // Times come from the chain (or a node): saturating, never a panic on hostile values.
+    format!("{local} ({})", relative(unix.saturating_sub(now)))
 }
 
 /// `in 12 min`, `3 h ago`, `now`.
@@ -128,6 +129,19 @@ pub fn relative(delta: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extreme_times_do_not_panic() {
+        for (a, b) in [
+            (i64::MIN, i64::MAX),
+            (i64::MAX, i64::MIN),
+            (i64::MIN, 1),
+            (1, i64::MIN),
+        ] {
+            assert!(!when(a, b).is_empty());
+            assert!(!relative(a.saturating_sub(b)).is_empty());
+        }
+    }
 
     #[test]
     fn sol_amounts_are_exact() {

@@ -181,6 +181,18 @@ async fn stdin_and_the_config_file_name_the_signer() {
     let job: Pubkey = address(&v, "job");
     let j = w.net.client().job(&job).await.unwrap().unwrap();
     assert_eq!(j.poster, w.net.account("other").pubkey());
+
+    // A command that reads the signer twice (to find the job by id, then to sign) reads stdin
+    // once: "other" cancels its job 0 by id.
+    let mut c = cli(&w, &arg(&["job", "cancel", "0", "-k", "stdin", "--yes"]));
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&key).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(w.net.client().job(&job).await.unwrap().is_none());
 }
 
 /// A newcomer with no Solana CLI: a keypair, its address, SOL from the local faucet, the

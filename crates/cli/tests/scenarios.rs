@@ -870,6 +870,8 @@ async fn the_poster_follows_training_progress_and_is_told_what_to_do_next() {
         .args(["-u", w.net.rpc_url(), "-k"])
         .arg(w.keyfile("poster"))
         .env("HOME", w.dir.path())
+        // Locally the poster's store is the workers' bucket: read with its credentials.
+        .env("TENSORGRID_STORE", "s3://tensorgrid")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -21,11 +21,30 @@ pub enum ProgramSource {
 const SO: &str = "target/deploy/tensorgrid.so";
 const BUILD_SCRIPT: &str = "scripts/build-sbf.sh";
 
-/// The checkout holding `dir`, if any.
+/// The tensorgrid checkout holding `dir`, if any: a workspace with the program's crate whose
+/// build script belongs to this user and nobody else may change (it is run when the `.so` is
+/// missing: a script another user planted above the working directory must never be).
 fn checkout_of(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
-        .find(|d| d.join(BUILD_SCRIPT).is_file())
+        .find(|d| d.join(BUILD_SCRIPT).is_file() && d.join(PROGRAM_CRATE).is_file())
+        .filter(|d| ours(&d.join(BUILD_SCRIPT)))
         .map(Path::to_path_buf)
+}
+
+const PROGRAM_CRATE: &str = "programs/tensorgrid/Cargo.toml";
+
+/// Owned by the user running this, and writable by nobody else.
+#[cfg(unix)]
+fn ours(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    std::fs::metadata(path).is_ok_and(|m| m.uid() == uid && m.mode() & 0o022 == 0)
+}
+
+#[cfg(not(unix))]
+fn ours(_: &Path) -> bool {
+    true
 }
 
 fn workspace_root() -> Option<PathBuf> {

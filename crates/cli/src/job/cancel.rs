@@ -1,6 +1,5 @@
 use anyhow::Result;
 use clap::Args;
-use solana_signer::Signer;
 use tensorgrid_client::instructions;
 
 use super::{preflight::Action, JobRef};

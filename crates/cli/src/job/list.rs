@@ -1,7 +1,6 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use solana_signer::Signer;
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     pda,
@@ -110,16 +109,19 @@ impl Report for JobList {
         );
         for j in &self.jobs {
             let due = match j.state {
-                "claimed" => format!("deadline {}", relative(j.deadline.unwrap_or(0) - self.now)),
+                "claimed" => format!(
+                    "deadline {}",
+                    relative(j.deadline.unwrap_or(0).saturating_sub(self.now))
+                ),
                 "submitted" => format!(
                     "dispute window ends {}",
-                    relative(j.challenge_ends_at.unwrap_or(0) - self.now)
+                    relative(j.challenge_ends_at.unwrap_or(0).saturating_sub(self.now))
                 ),
                 "disputed" => format!(
                     "ruling due {}",
-                    relative(j.dispute_ends_at.unwrap_or(0) - self.now)
+                    relative(j.dispute_ends_at.unwrap_or(0).saturating_sub(self.now))
                 ),
-                _ => format!("posted {}", relative(j.created_at - self.now)),
+                _ => format!("posted {}", relative(j.created_at.saturating_sub(self.now))),
             };
             s.push_str(&format!(
                 "{:<44}  {:>20}  {:<9}  {:>12}  {}\n",
@@ -133,6 +135,24 @@ impl Report for JobList {
         s.push_str(&self.closed_display());
         s
     }
+}
+
+/// How a closed job ended, from its newest transactions only (its last one closed it): a few
+/// reads per job, however long its history.
+async fn ending(ctx: &Ctx, job: &Pubkey) -> Result<Option<&'static str>> {
+    const NEWEST: usize = 8;
+    for sig in ctx.chain.signatures_for(job, NEWEST).await?.iter().rev() {
+        let tx = ctx.chain.outcome(sig).await?;
+        let end = tx
+            .events
+            .iter()
+            .filter(|e| crate::describe::event_job(e) == Some(*job))
+            .find_map(crate::describe::terminal);
+        if end.is_some() {
+            return Ok(end);
+        }
+    }
+    Ok(None)
 }
 
 /// The jobs posted in the history of `source` (the market, or a poster account) whose
@@ -153,7 +173,7 @@ async fn closed_jobs(
             if live.contains(&p.job) || poster.is_some_and(|w| w != p.poster) {
                 continue;
             }
-            let (_, outcome) = super::show::history(ctx, &p.job).await?;
+            let outcome = ending(ctx, &p.job).await?;
             out.push(ClosedJob {
                 job: p.job.to_string(),
                 job_id: p.job_id,

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
-use solana_signer::Signer;
 use tensorgrid_artifacts::{fetch, sha256_hex};
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
@@ -251,7 +250,7 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
         .with("job", address)
         .with_number("job id", job_id)
         .with("spec", &spec_uri)
-        .with("spec sha256", hex::encode(spec_hash))
+        .with("spec hash", hex::encode(spec_hash))
         .next(format!("tensorgrid job watch {address}"));
     if a.wait {
         if !ctx.out.is_json() {

@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 use clap::Args;
-use solana_signer::Signer;
 use tensorgrid_client::instructions;
 
 use super::{crank, finalize::exit, preflight::Action};

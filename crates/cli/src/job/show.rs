@@ -1,7 +1,6 @@
 use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
-use solana_signer::Signer;
 use tensorgrid_client::anchor_lang::prelude::Pubkey;
 
 use super::{JobRef, JobView};

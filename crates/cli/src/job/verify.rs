@@ -209,6 +209,22 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
     }
     // The posted spec beside the result: the job's own spec for a later offline check (the
     // file given to `job post` had its dataset replaced by the uploaded copy).
+    // A result that lists a file of that name would have it overwritten: the name is ours.
+    let reserved = got
+        .files
+        .iter()
+        .any(|f| f.file_name().is_some_and(|n| n == POSTED_SPEC_FILE));
+    if !checks.add(
+        "file names",
+        !reserved,
+        if reserved {
+            format!("the result lists a file named {POSTED_SPEC_FILE}, a name job verify keeps for the posted spec")
+        } else {
+            "none clashes with the posted spec's copy".to_string()
+        },
+    ) {
+        return finish(&ctx, report, checks);
+    }
     let spec_file = dir.join(POSTED_SPEC_FILE);
     std::fs::write(&spec_file, &spec_bytes)
         .with_context(|| format!("writing {}", spec_file.display()))?;

@@ -52,11 +52,15 @@ pub struct Watched {
 
 /// How often the worker's progress file is read while the job is claimed.
 const PROGRESS_POLL: Duration = Duration::from_secs(3);
+/// The longest a progress read may take.
+const PROGRESS_READ_LIMIT: Duration = Duration::from_secs(5);
 
 /// The worker's progress while it trains: where it publishes it (named in its claim
 /// transaction's memo) and the last report shown.
 #[derive(Default)]
 struct Following {
+    /// The job watched: a report about another is ignored.
+    job: String,
     uri: Option<String>,
     last: Option<Progress>,
     read_at: Option<Instant>,
@@ -70,10 +74,23 @@ impl Following {
             return;
         }
         self.read_at = Some(Instant::now());
-        let Ok(bytes) = fetch(uri, progress::MAX_BYTES, &ReadPolicy::default()).await else {
+        // The worker chose this URI: read with the poster's credentials only from the poster's
+        // own store bucket (TENSORGRID_STORE), anonymously anywhere else; briefly (a slow
+        // server must not hold up the watch); and only a report about this job.
+        let own_bucket = std::env::var("TENSORGRID_STORE")
+            .ok()
+            .and_then(|s| Some(s.strip_prefix("s3://")?.split('/').next()?.to_string()))
+            .filter(|b| !b.is_empty());
+        let policy = ReadPolicy::default().sign_only(own_bucket.into_iter().collect());
+        let read = tokio::time::timeout(
+            PROGRESS_READ_LIMIT,
+            fetch(uri, progress::MAX_BYTES, &policy),
+        )
+        .await;
+        let Ok(Ok(bytes)) = read else {
             return;
         };
-        let Some(p) = Progress::parse(&bytes) else {
+        let Some(p) = Progress::parse(&bytes).filter(|p| p.job == self.job) else {
             return;
         };
         let changed = self
@@ -138,7 +155,12 @@ pub async fn follow(
     let mut seen: HashSet<String> = HashSet::new();
     let mut history: Vec<HistoryEntry> = Vec::new();
     let mut outcome = None;
-    let mut following = Following::default();
+    let mut following = Following {
+        job: address.to_string(),
+        ..Following::default()
+    };
+    // Passes that found the job closed without its end in the history read.
+    let mut closed_unexplained = 0;
     ctx.out.note(format!(
         "watching job {address} (Ctrl-C stops watching, not the job)"
     ));
@@ -165,6 +187,7 @@ pub async fn follow(
                 match e {
                     Event::JobClaimed(_) => {
                         following = Following {
+                            job: address.to_string(),
                             uri: progress::uri_in_logs(&tx.logs),
                             ..Following::default()
                         }
@@ -207,6 +230,15 @@ pub async fn follow(
             }
             if outcome.is_some() {
                 break;
+            }
+            // Closed, but its end is older than the transactions read (or buried under
+            // others): say so rather than wait forever.
+            closed_unexplained += 1;
+            if closed_unexplained >= 3 {
+                bail!(
+                    "job {address} is closed, but how it ended is not in its latest {} transactions: `tensorgrid job show {address}`",
+                    super::show::HISTORY_LIMIT
+                );
             }
         }
         if timeout.is_some_and(|t| started.elapsed() > t) {

@@ -1,6 +1,5 @@
 use anyhow::Result;
 use clap::Args;
-use solana_signer::Signer;
 use tensorgrid_client::{defaults, instructions, pda, tensorgrid::instructions::MarketInitArgs};
 
 use super::params::ParamArgs;

@@ -1,6 +1,5 @@
 use anyhow::{bail, Result};
 use clap::Args;
-use solana_signer::Signer;
 use tensorgrid_client::{anchor_lang::prelude::Pubkey, instructions};
 
 use crate::{

@@ -1,6 +1,5 @@
 use anyhow::{bail, Result};
 use clap::Args;
-use solana_signer::Signer;
 use tensorgrid_client::{instructions, pda, tensorgrid::instructions::WorkerRegisterArgs};
 
 use super::HardwareArgs;

@@ -1,7 +1,6 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
-use solana_signer::Signer;
 use tensorgrid_client::{anchor_lang::prelude::Pubkey, pda};
 use tensorgrid_worker::ledger::{entries_of, Entry, Kind};
 

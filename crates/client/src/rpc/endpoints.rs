@@ -20,12 +20,31 @@ use super::{
 
 pub(crate) struct Endpoints {
     clients: Vec<Arc<RpcClient>>,
+    /// The endpoints as shown in logs and errors: without credentials (`?api-key=…`,
+    /// `user:pass@`), which RPC providers put in URLs.
     urls: Vec<String>,
     active: AtomicUsize,
     max_rounds: u32,
     /// Bounds one request whatever the HTTP client does inside it (it retries HTTP 429 by
     /// itself, honouring `Retry-After` for minutes).
     request_timeout: std::time::Duration,
+}
+
+/// `url` fit to print: no query (providers put API keys there), no user or password.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let hidden = u.query().is_some() || !u.username().is_empty() || u.password().is_some();
+            if !hidden {
+                return url.to_string();
+            }
+            u.set_query(None);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string() + "?…"
+        }
+        Err(_) => "(an RPC URL that does not parse)".into(),
+    }
 }
 
 impl Endpoints {
@@ -43,7 +62,7 @@ impl Endpoints {
             .collect();
         Self {
             clients,
-            urls: config.rpc_urls.clone(),
+            urls: config.rpc_urls.iter().map(|u| redact_url(u)).collect(),
             active: AtomicUsize::new(0),
             max_rounds: config.max_rounds.max(1),
             request_timeout: config.request_timeout,
@@ -144,5 +163,21 @@ impl Endpoints {
             urls: self.urls.join(", "),
             last,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn credentials_in_urls_are_not_shown() {
+        let shown = redact_url("https://user:pw@rpc.example.com/v1?api-key=SECRET");
+        assert!(
+            !shown.contains("SECRET") && !shown.contains("pw") && !shown.contains("user"),
+            "{shown}"
+        );
+        assert!(shown.starts_with("https://rpc.example.com/v1"), "{shown}");
+        assert_eq!(redact_url("http://127.0.0.1:8899"), "http://127.0.0.1:8899");
     }
 }

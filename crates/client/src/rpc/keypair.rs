@@ -47,7 +47,7 @@ fn parse(source: &Path) -> Result<Source, KeypairError> {
     if !uri {
         if std::fs::metadata(text).is_err() {
             let mut bytes = [0u8; 64];
-            if bs58::decode(text).onto(&mut bytes[..]).ok() == Some(64) {
+            if bs58::decode(text.trim()).onto(&mut bytes[..]).ok() == Some(64) {
                 return Err(KeypairError(
                     "the keypair looks like a secret key written out: a key on the command line \
                      or in the environment is visible to other users of this machine; put it in \
@@ -115,7 +115,7 @@ fn read_keypair_named(source: &Path, name: &str) -> Result<Keypair, KeypairError
         Source::Usb(_) => Err(KeypairError(format!(
             "keypair {}: a hardware wallet cannot be used here (it asks a person to confirm each \
              transaction); use a keypair file",
-            source.display()
+            shown(source)
         ))),
     }
 }
@@ -150,9 +150,27 @@ fn usb_signer(_: SignerSource, _: &str) -> Result<Box<dyn Signer>, KeypairError>
     ))
 }
 
+/// `path` as an error message may show it: not at all when it could be key material typed
+/// where a file name belongs (a keypair file's JSON array, a seed phrase, a base58 key).
+fn shown(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let secret_like = text.contains('[')
+        || text.contains(',')
+        || text.trim().contains(char::is_whitespace)
+        || text.len() > 120;
+    if secret_like {
+        format!(
+            "(a {}-character value, not shown: it may be a key)",
+            text.chars().count()
+        )
+    } else {
+        path.display().to_string()
+    }
+}
+
 /// Reads the keypair file at `path`.
 fn read_keypair_file(path: &Path) -> Result<Keypair, KeypairError> {
-    let shown = path.display();
+    let shown = shown(path);
     let fail = |m: String| Err(KeypairError(m));
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -215,6 +233,20 @@ mod tests {
             .contains("ledger"));
         let pubkey = read_keypair(Path::new("11111111111111111111111111111111")).unwrap_err();
         assert!(pubkey.to_string().contains("cannot sign"), "{pubkey}");
+        // Key material typed where a file name belongs is never echoed.
+        let kp_json = serde_json::to_string(&kp.to_bytes().to_vec()).unwrap();
+        let e = read_keypair(Path::new(&kp_json)).unwrap_err().to_string();
+        assert!(
+            !e.contains(&kp_json[..12]) && e.contains("not shown"),
+            "{e}"
+        );
+        let phrase =
+            "abandon ability able about above absent absorb abstract absurd abuse access accident";
+        let e = read_keypair(Path::new(phrase)).unwrap_err().to_string();
+        assert!(!e.contains("abandon"), "{e}");
+        let b58 = format!(" {} ", bs58::encode(kp.to_bytes()).into_string());
+        let e = read_keypair(Path::new(&b58)).unwrap_err().to_string();
+        assert!(!e.contains(b58.trim()), "{e}");
         // `file:` names a file.
         let uri = format!("file:{}", good.display());
         assert_eq!(read_keypair(Path::new(&uri)).unwrap().pubkey(), kp.pubkey());

@@ -304,7 +304,10 @@ async fn subscription_task(
         .await
         .map(|(s, _unsubscribe)| s);
         endpoint -= 1;
-        outage.succeeded();
+        // Without the slot heartbeat the socket cannot be told alive: not a recovery yet.
+        if slots.is_some() {
+            outage.succeeded();
+        }
         let n = stats.subscriptions.fetch_add(1, Ordering::Relaxed);
         if n > 0 {
             tracing::info!(url = %ws_url, "resubscribed; sweeping for anything missed");
@@ -330,7 +333,7 @@ async fn subscription_task(
                         }
                     }
                     None => {
-                        tracing::warn!(url = %ws_url, "job subscription ended; reconnecting");
+                        outage.failed(&format!("{ws_url}: the job subscription ended; reconnecting"));
                         break;
                     }
                 },
@@ -338,7 +341,10 @@ async fn subscription_task(
                     stale.as_mut().reset(tokio::time::Instant::now() + config.stale_after);
                 }
                 _ = &mut stale => {
-                    tracing::warn!(url = %ws_url, silent_s = config.stale_after.as_secs(), "websocket silent; reconnecting");
+                    outage.failed(&format!(
+                        "{ws_url}: silent for {} s; reconnecting",
+                        config.stale_after.as_secs()
+                    ));
                     break;
                 }
             }
