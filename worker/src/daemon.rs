@@ -553,6 +553,14 @@ impl Daemon {
             }
             if let Some(job) = held {
                 last = Some((job, account));
+                // Checks that finished while this job is held: their verdicts recorded now (a
+                // refusal is remembered at once; a plan waits for this worker to be free).
+                while let Some(done) = self.checks.try_join_next() {
+                    match done {
+                        Ok((job, verdict)) => self.verdict(job, verdict, &mut deferred),
+                        Err(e) => tracing::error!(error = %e, "a check task failed"),
+                    }
+                }
                 let moved = self.carry(job).await;
                 self.note_give_up(job);
                 if moved {
