@@ -135,7 +135,8 @@ where
     }
 }
 
-fn chain_config(config: &Config) -> Result<ChainConfig, StartError> {
+/// The chain client's settings from the worker's (endpoints, websocket, commitment, fees).
+pub fn chain_config(config: &Config) -> Result<ChainConfig, StartError> {
     let mut c = ChainConfig::with_urls(config.rpc_urls.clone())
         .map_err(|e| StartError::Setup(e.to_string()))?;
     c.ws_url = config.ws_url.clone();
@@ -256,17 +257,18 @@ impl Daemon {
         // A check the last run left unfinished crashed the process: that job is refused for
         // good rather than checked (and crashed on) again.
         if let Some(c) = crashguard::crashed_check(&worker.work) {
-            tracing::warn!(job = %c.job, poster = %c.poster, "the last run crashed while checking this job; refused");
+            // Recorded first, then said: whoever reads the log finds the refusal on disk.
             let _ = Refusals::new(&worker.work).add(
                 &c.job,
                 Refusal {
                     reason: "the job crashed the worker during its check".into(),
                     kind: Kind::Crashed,
-                    poster: c.poster,
+                    poster: c.poster.clone(),
                     at: status::unix_now(),
                     host: String::new(),
                 },
             );
+            tracing::warn!(job = %c.job, poster = %c.poster, "the last run crashed while checking this job; refused");
         }
         // Refusals that cannot change (the job as posted) are remembered across restarts; the
         // rest (pay, time, device, settings) are looked at again.

@@ -323,12 +323,10 @@ async fn refresh_from_chain(config: &Config, snap: &mut Snapshot) {
     let Ok(job) = current.job.parse() else {
         return;
     };
-    let Ok(chain) = tensorgrid_client::rpc::ChainClient::new(
-        match tensorgrid_client::rpc::ChainConfig::with_urls(config.rpc_urls.clone()) {
-            Ok(c) => c,
-            Err(_) => return,
-        },
-    ) else {
+    let Some(chain) = tensorgrid_worker::daemon::chain_config(config)
+        .ok()
+        .and_then(|c| tensorgrid_client::rpc::ChainClient::new(c).ok())
+    else {
         return;
     };
     let read = tokio::time::timeout(Duration::from_secs(5), chain.job(&job)).await;

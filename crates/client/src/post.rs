@@ -6,7 +6,6 @@ use tensorgrid::instructions::JobPostArgs;
 
 use crate::{
     instructions::{self as ix, Instruction},
-    pda,
     state::{JobTerms, Market, Poster},
 };
 
@@ -23,12 +22,6 @@ impl PostContext {
     /// The least id the poster may post at next.
     pub fn next_job_id(&self) -> u64 {
         self.poster.as_ref().map_or(0, |p| p.next_job_id)
-    }
-
-    /// The first id at or after [`Self::next_job_id`] that is cheap to post at (see
-    /// [`pda::cheap_job_id`]).
-    pub fn cheap_job_id(&self, market: &Pubkey, wallet: &Pubkey) -> u64 {
-        pda::cheap_job_id(market, wallet, self.next_job_id())
     }
 
     /// The market's current terms: what a post made now agrees to.
