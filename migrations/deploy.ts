@@ -1,4 +1,11 @@
-// Creates the first tensorgrid market after `anchor deploy` (run by `anchor migrate`).
+// Creates the first tensorgrid market after the program is deployed: run by `anchor migrate`
+// (the exported function), or on its own against any deployment with Anchor's variables:
+//   ANCHOR_PROVIDER_URL=https://api.devnet.solana.com ANCHOR_WALLET=~/.config/solana/id.json \
+//   PROGRAM_ID=<your program's address> node .tsbuild/migrations/deploy.js
+// ANCHOR_WS_URL names the websocket when it is not the RPC port + 1 (`tensorgrid localnet`
+// prints both).
+// PROGRAM_ID (default: the committed IDL's address) is where the program was deployed, e.g.
+// a build of `scripts/build-sbf.sh --program-id ADDRESS`.
 //
 // Every parameter can be set from the environment; defaults suit devnet experiments:
 //   MARKET_ID=0 FEE_BPS=250 MIN_STAKE_SOL=1 COLLATERAL_BPS=10000 SLASH_BPS=5000
@@ -22,9 +29,24 @@ const int = (name: string, fallback: number): number => {
   return value;
 };
 
-module.exports = async function (provider: anchor.AnchorProvider): Promise<void> {
+const programId = (): anchor.web3.PublicKey => {
+  const value = process.env.PROGRAM_ID;
+  if (value === undefined) return new anchor.web3.PublicKey(idl.address);
+  try {
+    return new anchor.web3.PublicKey(value);
+  } catch {
+    throw new Error(`PROGRAM_ID must be a base58 address, got '${value}'`);
+  }
+};
+
+async function createMarket(provider: anchor.AnchorProvider): Promise<void> {
   anchor.setProvider(provider);
-  const program = new anchor.Program(idl as anchor.Idl, provider);
+  const address = programId();
+  const deployed = await provider.connection.getAccountInfo(address, "confirmed");
+  if (deployed === null || !deployed.executable) {
+    throw new Error(`no program deployed at ${address.toBase58()} on ${provider.connection.rpcEndpoint}`);
+  }
+  const program = new anchor.Program({ ...idl, address: address.toBase58() } as anchor.Idl, provider);
   const authority = provider.wallet.publicKey;
   const marketId = new anchor.BN(int("MARKET_ID", 0));
   const params = {
@@ -47,4 +69,28 @@ module.exports = async function (provider: anchor.AnchorProvider): Promise<void>
     .accounts({ authority })
     .rpc();
   console.log(`market ${market.toBase58()} created by ${authority.toBase58()} (tx ${signature})`);
-};
+}
+
+module.exports = createMarket;
+
+// AnchorProvider.env(), plus a websocket endpoint of its own when one is named.
+function providerFromEnv(): anchor.AnchorProvider {
+  const url = process.env.ANCHOR_PROVIDER_URL;
+  if (!url) throw new Error("ANCHOR_PROVIDER_URL is not set (the cluster's JSON-RPC URL)");
+  if (!process.env.ANCHOR_WALLET) throw new Error("ANCHOR_WALLET is not set (the authority's keypair file)");
+  const options = anchor.AnchorProvider.defaultOptions();
+  const connection = new anchor.web3.Connection(url, {
+    commitment: options.commitment,
+    wsEndpoint: process.env.ANCHOR_WS_URL || undefined,
+  });
+  return new anchor.AnchorProvider(connection, anchor.Wallet.local(), options);
+}
+
+if (require.main === module) {
+  Promise.resolve()
+    .then(() => createMarket(providerFromEnv()))
+    .catch((e: unknown) => {
+    console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  });
+}

@@ -5,6 +5,10 @@
 #
 #   scripts/build-sbf.sh            build (incremental)
 #   SBF_CLEAN=1 scripts/build-sbf.sh   rebuild std and the program from scratch
+#   scripts/build-sbf.sh --program-id ADDRESS
+#                                   the program for a deployment at ADDRESS (your program
+#                                   keypair's public key), at target/deploy/tensorgrid-ADDRESS.so;
+#                                   target/deploy/tensorgrid.so stays tensorgrid's own
 #
 # The bytes do not depend on where the checkout, the caches or the toolchain live (every
 # path is remapped; scripts/check-reproducible-sbf.sh builds twice and compares), so the
@@ -15,6 +19,19 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+
+program_id=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --program-id) program_id="${2:-}"; shift 2 || true ;;
+    --program-id=*) program_id="${1#*=}"; shift ;;
+    *) echo "usage: scripts/build-sbf.sh [--program-id ADDRESS]" >&2; exit 2 ;;
+  esac
+done
+if [ -n "$program_id" ] && ! [[ "$program_id" =~ ^[1-9A-HJ-NP-Za-km-z]{32,44}$ ]]; then
+  echo "--program-id: '$program_id' is not a base58 address (solana-keygen pubkey KEYPAIR prints one)" >&2
+  exit 2
+fi
 
 toolchain="${SBF_TOOLCHAIN:-nightly-2026-10-29}"   # LLVM 23: what sbpf-linker 0.2.6 links with
 linker_version="0.2.6"
@@ -28,7 +45,7 @@ cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}/sbf"
 spec="$root/scripts/sbf/bpfel-solana-solana.json"
 patch_file="$root/scripts/sbf/std-solana.patch"
-out="$root/target/deploy/tensorgrid.so"
+out="$root/target/deploy/tensorgrid${program_id:+-$program_id}.so"
 
 say() { printf '[build-sbf] %s\n' "$*" >&2; }
 
@@ -96,7 +113,11 @@ flags=(
 # the profile is part of the build's identity, so it is set here, not inherited).
 profile=(--config "profile.release.opt-level=\"${SBF_OPT_LEVEL:-s}\"" --config 'profile.release.panic="abort"')
 rustflags="$(printf '%s\x1f' "${flags[@]}")"
-say "building programs/tensorgrid for SBF ($toolchain)"
+say "building programs/tensorgrid for SBF ($toolchain)${program_id:+ at $program_id}"
+# Read by the program's declare_id! at compile time (option_env!): set only here, so a build
+# without --program-id is tensorgrid's own even when the variable leaked into this shell.
+unset TENSORGRID_BUILD_PROGRAM_ID
+[ -n "$program_id" ] && export TENSORGRID_BUILD_PROGRAM_ID="$program_id"
 __CARGO_TESTS_ONLY_SRC_ROOT="$std_root/library" \
 CARGO_ENCODED_RUSTFLAGS="${rustflags%$'\x1f'}" \
   cargo "+$toolchain" build --release --locked -p tensorgrid \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
 #   1. builds the program to SBF (scripts/build-sbf.sh; installs the pinned nightly and
-#      sbpf-linker on first use),
+#      sbpf-linker on first use), also for the deploy test's own program address,
 #   2. runs every workspace test with the program executed natively (the fast loop), plus the
 #      compute-unit budgets on the .so,
 #   3. builds the TypeScript wallet script (npm), which a CLI test runs against the local chain,
@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== build SBF"
+# The deploy test's copy, built for its throwaway program address (crates/cli/tests/deploy.rs),
+# then tensorgrid's own.
+scripts/build-sbf.sh --program-id 2iXtA8oeZqUU5pofxK971TCEvFGfems2AcDRaZHKD2pQ >/dev/null
 scripts/build-sbf.sh >/dev/null
 export TENSORGRID_REQUIRE_SBF=1
 

@@ -17,7 +17,8 @@ use surfpool_core::surfnet::{
     svm::{SurfnetSvm, SurfnetSvmConfig},
 };
 use surfpool_types::{
-    BlockProductionMode, RpcConfig, SimnetCommand, SimnetConfig, SimnetEvent, SurfpoolConfig,
+    features::SvmFeatureConfig, BlockProductionMode, RpcConfig, SimnetCommand, SimnetConfig,
+    SimnetEvent, SurfpoolConfig,
 };
 use tensorgrid_client::{
     instructions,
@@ -71,6 +72,27 @@ pub struct LocalnetBuilder {
     accounts: Vec<String>,
     lamports_each: u64,
     market: Option<MarketParams>,
+    features: Features,
+}
+
+/// Which of agave's feature gates the chain runs with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Features {
+    /// Mainnet-beta's active set (litesvm's list, read from the cluster): surfpool's default.
+    #[default]
+    Mainnet,
+    /// Every feature gate this agave version knows, active. Devnet and testnet activate each
+    /// feature before mainnet does, so their sets lie between [`Features::Mainnet`] and this.
+    All,
+}
+
+impl Features {
+    fn config(self) -> SvmFeatureConfig {
+        match self {
+            Self::Mainnet => SvmFeatureConfig::default(),
+            Self::All => SvmFeatureConfig::all_features_enabled(),
+        }
+    }
 }
 
 impl Default for LocalnetBuilder {
@@ -86,6 +108,7 @@ impl Default for LocalnetBuilder {
             accounts: Vec::new(),
             lamports_each: 1_000 * SOL,
             market: None,
+            features: Features::Mainnet,
         }
     }
 }
@@ -148,6 +171,12 @@ impl LocalnetBuilder {
     }
 
     /// Create a market (market id 0, the payer its authority) with these parameters.
+    /// The feature gates active from the first slot (default: mainnet's).
+    pub fn features(mut self, features: Features) -> Self {
+        self.features = features;
+        self
+    }
+
     pub fn market(mut self, params: MarketParams) -> Self {
         self.market = Some(params);
         self
@@ -314,6 +343,7 @@ impl Localnet {
             instruction_profiling_enabled: false,
             max_profiles: simnet.max_profiles,
             log_bytes_limit: simnet.log_bytes_limit,
+            feature_config: b.features.config(),
             ..SurfnetSvmConfig::default()
         };
         let database = match &b.ledger {

@@ -11,7 +11,9 @@ mod program;
 pub mod s3;
 pub mod testing;
 
-pub use chain::{default_market_params, Localnet, LocalnetBuilder, LocalnetError, NamedAccount};
+pub use chain::{
+    default_market_params, Features, Localnet, LocalnetBuilder, LocalnetError, NamedAccount,
+};
 pub use program::{find_program, ProgramSource};
 pub use s3::LocalS3;
 pub use surfpool_types::BlockProductionMode;

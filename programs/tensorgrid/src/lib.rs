@@ -31,7 +31,16 @@ pub mod state;
 
 use instructions::*;
 
-declare_id!("BdfnHUsHP8poe7eBEXDBkPxPh7JJ1Dvu6uckFYwdE14t");
+/// The address this build answers at: tensorgrid's own, unless `TENSORGRID_BUILD_PROGRAM_ID`
+/// named another when it was compiled (`scripts/build-sbf.sh --program-id ADDRESS`: a
+/// deployment of your own under a program keypair you hold, with no source edit). Anchor's
+/// entrypoint refuses to run at any other address.
+const BUILD_PROGRAM_ID: Pubkey = match option_env!("TENSORGRID_BUILD_PROGRAM_ID") {
+    Some(address) => Pubkey::from_str_const(address),
+    None => Pubkey::from_str_const("BdfnHUsHP8poe7eBEXDBkPxPh7JJ1Dvu6uckFYwdE14t"),
+};
+
+declare_id!(BUILD_PROGRAM_ID);
 
 #[program]
 pub mod tensorgrid {
