@@ -4,8 +4,10 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use tensorgrid_train::{
+    sample::Sample,
     spec::{JobSpec, Metric, ModelSpec},
     trainer::MetricsRecord,
 };
@@ -45,6 +47,8 @@ pub struct Curve<'a> {
     pub title: &'a str,
     pub metric: Metric,
     pub threshold: f64,
+    /// A language model's text, drawn in a panel beside the curve.
+    pub sample: Option<&'a Sample>,
 }
 
 impl<'a> Curve<'a> {
@@ -71,6 +75,7 @@ impl<'a> Curve<'a> {
             title,
             metric: spec.evaluation.metric,
             threshold: spec.evaluation.threshold,
+            sample: None,
         }
     }
 }
@@ -90,7 +95,8 @@ const GREEN: RGBColor = RGBColor(0x00, 0x9E, 0x73);
 
 /// Draws `records` into a 960×540 PNG at `out`: training loss as a line, each evaluation as a
 /// point (loss, and accuracy on the right axis when the task has one), the spec's threshold
-/// as a dashed line on its metric's axis, integer steps.
+/// as a dashed line on its metric's axis, integer steps. With a sample the PNG is 1440 wide,
+/// the text in a panel on the right.
 pub fn curve(records: &[MetricsRecord], what: &Curve, out: &Path) -> Result<()> {
     if records.is_empty() {
         return Err(anyhow!("no metrics to plot"));
@@ -100,8 +106,13 @@ pub fn curve(records: &[MetricsRecord], what: &Curve, out: &Path) -> Result<()> 
         let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
     });
     let err = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", out.display());
-    let root = BitMapBackend::new(out, (960, 540)).into_drawing_area();
+    let width = if what.sample.is_some() { 1440 } else { 960 };
+    let root = BitMapBackend::new(out, (width, 540)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
+    let (plot_area, text_area) = root.split_horizontally(960);
+    if let Some(sample) = what.sample {
+        draw_sample(&text_area, sample).map_err(|e| err(&e))?;
+    }
     let max_step = records.iter().map(|r| r.step).max().unwrap_or(1).max(1) as f64;
     // Perplexity is exp(loss): drawn on the loss axis as its log, the threshold likewise.
     let loss_threshold = match what.metric {
@@ -117,7 +128,7 @@ pub fn curve(records: &[MetricsRecord], what: &Curve, out: &Path) -> Result<()> 
     let max_loss = losses.fold(0f64, f64::max).max(1e-6) * 1.08;
     let has_accuracy = records.iter().any(|r| r.eval_accuracy.is_some());
 
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(&plot_area)
         .caption(what.title, (FAMILY, 18))
         .margin(16)
         .margin_right(36)
@@ -205,6 +216,85 @@ pub fn curve(records: &[MetricsRecord], what: &Curve, out: &Path) -> Result<()> 
     Ok(())
 }
 
+/// Characters per line in the sample panel (the font is monospaced: 480 px at 14 px).
+const SAMPLE_COLUMNS: usize = 50;
+
+/// `text` in lines of at most `columns` characters: its own line breaks kept, long lines
+/// broken at the last space that fits (or mid-word when none does), control characters shown
+/// as `·` (the text is a stranger's dataset).
+fn wrap(text: &str, columns: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for paragraph in text.split('\n') {
+        let chars: Vec<char> = paragraph
+            .chars()
+            .map(|c| match c {
+                '\t' => ' ',
+                c if c.is_control() => '·',
+                c => c,
+            })
+            .collect();
+        let mut rest = &chars[..];
+        loop {
+            if rest.len() <= columns {
+                lines.push(rest.iter().collect());
+                break;
+            }
+            let cut = rest[..=columns]
+                .iter()
+                .rposition(|&c| c == ' ')
+                .filter(|&i| i > 0)
+                .unwrap_or(columns);
+            lines.push(rest[..cut].iter().collect());
+            rest = &rest[cut..];
+            if rest.first() == Some(&' ') {
+                rest = &rest[1..];
+            }
+        }
+    }
+    lines
+}
+
+/// The sample panel: the held-out prompt in grey, the model's continuation in black.
+fn draw_sample<'a>(
+    area: &DrawingArea<BitMapBackend<'a>, Shift>,
+    s: &Sample,
+) -> Result<(), DrawingAreaErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>> {
+    const LEFT: i32 = 8;
+    const LINE: i32 = 18;
+    const BOTTOM: i32 = 520;
+    let grey = BLACK.mix(0.55);
+    let heading = (FAMILY, 16).into_font().color(&BLACK);
+    let label = (FAMILY, 13).into_font().color(&grey);
+    area.draw(&Text::new(
+        format!("Sample, temperature {}", s.temperature),
+        (LEFT, 28),
+        heading,
+    ))?;
+    let mut y = 60;
+    for (title, text, colour) in [
+        ("held-out text given to the model:", &s.prompt, grey),
+        (
+            "what the model wrote next:",
+            &s.continuation,
+            BLACK.mix(1.0),
+        ),
+    ] {
+        area.draw(&Text::new(title, (LEFT, y), label.clone()))?;
+        y += LINE + 4;
+        let font = (FAMILY, 14).into_font().color(&colour);
+        for line in wrap(text, SAMPLE_COLUMNS) {
+            if y > BOTTOM {
+                area.draw(&Text::new("…", (LEFT, y), font.clone()))?;
+                break;
+            }
+            area.draw(&Text::new(line, (LEFT, y), font.clone()))?;
+            y += LINE;
+        }
+        y += LINE;
+    }
+    Ok(())
+}
+
 /// The threshold as a dashed black line across the plot, labelled, on the primary (loss) or
 /// secondary (accuracy) axis.
 fn draw_threshold(
@@ -266,10 +356,72 @@ mod tests {
             title: "MLP [64] on digits.safetensors — eval accuracy",
             metric: Metric::Accuracy,
             threshold: 0.9,
+            sample: None,
         };
         curve(&records, &what, &out).unwrap();
         let bytes = std::fs::read(&out).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
         assert!(bytes.len() > 5_000, "{}", bytes.len());
+        assert_eq!(png_width(&bytes), 960);
+    }
+
+    /// The IHDR chunk's width.
+    fn png_width(png: &[u8]) -> u32 {
+        u32::from_be_bytes(png[16..20].try_into().unwrap())
+    }
+
+    #[test]
+    fn a_language_model_gets_its_sample_beside_the_curve() {
+        let records: Vec<MetricsRecord> = (1..=5)
+            .map(|i| MetricsRecord {
+                step: i * 100,
+                epoch: None,
+                train_loss: 3.0 / i as f64,
+                eval_loss: 3.1 / i as f64,
+                eval_accuracy: None,
+            })
+            .collect();
+        let sample = Sample {
+            prompt: "In the beginning God created the heaven".into(),
+            continuation: "and the earth was without form, and void; \x1b[31m and darkness"
+                .repeat(8),
+            temperature: 0.8,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("curve.png");
+        let what = Curve {
+            title: "char transformer 2×64 on kjv.txt — eval loss",
+            metric: Metric::Loss,
+            threshold: 2.0,
+            sample: Some(&sample),
+        };
+        curve(&records, &what, &out).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(png_width(&bytes), 1440);
+        // The panel holds ink: the image without the sample is smaller.
+        let plain = dir.path().join("plain.png");
+        curve(
+            &records,
+            &Curve {
+                sample: None,
+                ..what
+            },
+            &plain,
+        )
+        .unwrap();
+        assert!(bytes.len() > std::fs::read(&plain).unwrap().len() + 5_000);
+    }
+
+    #[test]
+    fn wraps_at_spaces_keeps_line_breaks_and_shows_control_characters() {
+        assert_eq!(
+            wrap("the quick brown fox\njumps\x1b over", 10),
+            ["the quick", "brown fox", "jumps·", "over"].map(String::from)
+        );
+        assert_eq!(
+            wrap("abcdefghijkl", 5),
+            ["abcde", "fghij", "kl"].map(String::from)
+        );
+        assert_eq!(wrap("", 5), [String::new()]);
     }
 }

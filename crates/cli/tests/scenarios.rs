@@ -418,6 +418,46 @@ fn cnn(epochs: u32) -> impl FnOnce(&mut Value) {
     }
 }
 
+/// A language model's result: `job verify` re-evaluates it and has it write text from the
+/// held-out split, shown in the report and drawn beside the curve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_language_model_is_verified_with_a_sample_of_its_text() {
+    let _one = serial().lock().await;
+    let w = world().await;
+    let mut ledger = Ledger::open(&w).await;
+    let worker = w.start_worker("op1", "").await;
+    ledger.add(worker.account);
+    let spec = w.spec("charlm.json", |v| {
+        let shipped: Value = serde_json::from_slice(
+            &std::fs::read(common::repo().join("jobs/kjv-charlm.json")).unwrap(),
+        )
+        .unwrap();
+        *v = shipped;
+        let data = common::repo().join("data/kjv.txt").canonicalize().unwrap();
+        v["dataset"]["uri"] = format!("file://{}", data.display()).into();
+        // A few steps: the text is gibberish, the check is that it is there.
+        v["training"]["steps"] = 20.into();
+        v["training"]["eval_every"] = 10.into();
+        v["training"]["checkpoint_every"] = 10.into();
+        v["evaluation"]["threshold"] = 10.0.into();
+    });
+    let job = w.post_job(&mut ledger, &spec, "1");
+    w.wait_state(&job, JobState::Submitted, 180).await;
+    let out = w.dir.path().join(format!("verified-{job}"));
+    let verified = w.verify("poster", &job, &out);
+    let sample = &verified["sample"];
+    assert_eq!(sample["temperature"], 0.8, "{verified:#}");
+    assert_eq!(sample["prompt"].as_str().unwrap().chars().count(), 40);
+    assert_eq!(
+        sample["continuation"].as_str().unwrap().chars().count(),
+        240
+    );
+    // The curve is the wide one, with the text panel.
+    let png = std::fs::read(verified["curve_png"].as_str().unwrap()).unwrap();
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 1440);
+    worker.stop().await;
+}
+
 /// The demo's flow: a worker trains the job the poster posted, `job watch` follows it, the
 /// poster verifies and accepts; the worker is paid the reward less the fee.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,10 +475,14 @@ async fn posted_trained_verified_accepted_and_paid() {
     );
     let submitted = w.wait_state(&job, JobState::Submitted, 120).await;
     assert_eq!(submitted.worker, worker.account);
-    w.verify(
+    let verified = w.verify(
         "poster",
         &job,
         &w.dir.path().join(format!("verified-{job}")),
+    );
+    assert!(
+        verified["sample"].is_null(),
+        "a classifier has no text sample"
     );
     assert_eq!(w.job_cmd("poster", "accept", &job, &[]), ["paid"]);
     worker

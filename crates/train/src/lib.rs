@@ -19,6 +19,7 @@ pub mod models;
 pub mod optim;
 pub mod rehearsal;
 pub mod rng;
+pub mod sample;
 pub mod spec;
 pub mod trainer;
 pub mod verify;

@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 use crate::{
     data::Split,
     manifest::{self, FileEntry},
+    models::Model,
+    sample::{sample, Sample},
     spec::JobSpec,
     trainer::{evaluate, Built},
     Result,
@@ -25,6 +27,10 @@ pub struct Report {
     pub measured: f64,
     pub threshold: f64,
     pub meets_threshold: bool,
+    /// For a language model: text it writes from held-out text, drawn here from the weights
+    /// just checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
 }
 
 impl Report {
@@ -79,6 +85,12 @@ pub fn verify(
         eval_accuracy: accuracy,
     };
     let measured = record.metric(spec.evaluation.metric);
+    let sample = match (&built.model, data) {
+        (Model::CharTransformer(model), Split::Text { eval, vocab, .. }) => {
+            Some(sample(model, eval, vocab, spec.training.seed, device)?)
+        }
+        _ => None,
+    };
     // Same weights, same eval split: only float summation order can differ across devices.
     if (measured - m.result.value).abs() > 1e-4 * m.result.value.abs().max(1.0) {
         problems.push(format!(
@@ -97,5 +109,6 @@ pub fn verify(
             .evaluation
             .metric
             .meets(measured, spec.evaluation.threshold),
+        sample,
     })
 }

@@ -17,6 +17,30 @@ fn reaches_target(name: &str, check: impl Fn(f64) -> bool) {
     assert!(out.manifest.result.meets_threshold, "{name}: {value}");
     let report = verify(&spec, &bytes, &data, dir.path(), &Device::Cpu).unwrap();
     assert!(report.passed(), "{name}: {report:?}");
+    if name.contains("charlm") {
+        let sample = report
+            .sample
+            .expect("a language model's report carries a sample");
+        assert_eq!(sample.prompt.chars().count(), 40, "{sample:?}");
+        assert_eq!(sample.continuation.chars().count(), 240, "{sample:?}");
+        // Trained to 2 nats/char on English: it writes mostly letters and spaces, in words.
+        let letters = sample
+            .continuation
+            .chars()
+            .filter(|c| c.is_alphabetic() || *c == ' ')
+            .count();
+        assert!(letters >= 200, "{sample:?}");
+        assert!(
+            sample.continuation.split_whitespace().count() >= 20,
+            "{sample:?}"
+        );
+        // Drawn again from the same weights and seed: the same text.
+        let again = verify(&spec, &bytes, &data, dir.path(), &Device::Cpu).unwrap();
+        assert_eq!(again.sample, Some(sample));
+        println!("{name} sample: {:?}", again.sample);
+    } else {
+        assert!(report.sample.is_none());
+    }
 }
 
 #[test]

@@ -94,6 +94,8 @@ pub struct Verified {
     /// `tensorgrid verify --spec FILE --result DIR` checks it again offline.
     pub spec_file: Option<String>,
     pub curve_png: Option<String>,
+    /// A language model's text from held-out text, drawn here from the checked weights.
+    pub sample: Option<tensorgrid_train::sample::Sample>,
 }
 
 impl Report for Verified {
@@ -128,6 +130,17 @@ impl Report for Verified {
             rows.push(("training curve", p.clone()));
         }
         s.push_str(&fields(&rows));
+        if let Some(sample) = &self.sample {
+            // The text is the model's, from a stranger's dataset: escaped like the details,
+            // its line breaks shown as ↵ so it stays on one line.
+            let shown = |t: &str| crate::describe::clean(&t.replace('\n', " ↵ "));
+            s.push_str(&format!(
+                "sample (temperature {}):\n  {} ▸ {}\n",
+                sample.temperature,
+                shown(&sample.prompt),
+                shown(&sample.continuation)
+            ));
+        }
         s
     }
 }
@@ -167,6 +180,7 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         result_dir: dir.display().to_string(),
         spec_file: None,
         curve_png: None,
+        sample: None,
     };
 
     // The spec, as committed.
@@ -299,11 +313,16 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
     match plot::read_metrics(&metrics_file).and_then(|m| {
         let short = address.to_string();
         let title = format!("job {}… — {}", &short[..8], plot::Curve::title_for(&spec));
-        plot::curve(&m, &plot::Curve::for_spec(&spec, &title), &png)
+        let curve = plot::Curve {
+            sample: engine_report.sample.as_ref(),
+            ..plot::Curve::for_spec(&spec, &title)
+        };
+        plot::curve(&m, &curve, &png)
     }) {
         Ok(()) => report.curve_png = Some(png.display().to_string()),
         Err(e) => ctx.out.note(format!("no training curve: {e:#}")),
     }
+    report.sample = engine_report.sample;
 
     if a.rerun {
         ctx.out.note(
