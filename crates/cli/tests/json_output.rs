@@ -1,37 +1,21 @@
 //! The JSON every command prints with `--output json` keeps its shape: field names and types
 //! are pinned in `tests/json/COMMAND.json` (a program that reads them must not break when the
 //! CLI changes). A change of shape fails here; after a deliberate one, run with
-//! `TENSORGRID_BLESS=1` to write the new shapes and review the diff.
+//! `TENSORGRID_BLESS=1` to write the new shapes and review the diff. `job verify`'s is pinned
+//! where a real result is verified (tests/scenarios.rs).
 
 mod common;
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::collections::BTreeMap;
 
 use common::World;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     instructions::{self as ix, WorkerKeys},
     pda,
     tensorgrid::instructions::JobSubmitArgs,
 };
-
-/// Names, types and nesting, without the values: `{"job": "string", "job_id": "integer"}`.
-fn shape(v: &Value) -> Value {
-    match v {
-        Value::Null => json!("null"),
-        Value::Bool(_) => json!("boolean"),
-        Value::Number(n) if n.is_u64() || n.is_i64() => json!("integer"),
-        Value::Number(_) => json!("number"),
-        Value::String(_) => json!("string"),
-        Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
-    }
-}
-
-fn pinned_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/json")
-}
 
 struct Shapes {
     seen: BTreeMap<String, Value>,
@@ -40,7 +24,7 @@ struct Shapes {
 impl Shapes {
     fn record(&mut self, name: &str, output: &Value) {
         assert!(
-            self.seen.insert(name.into(), shape(output)).is_none(),
+            self.seen.insert(name.into(), output.clone()).is_none(),
             "{name} twice"
         );
     }
@@ -48,32 +32,34 @@ impl Shapes {
     /// Compares every shape with its pinned file (or writes them when blessing); lists all
     /// differences at once.
     fn check(self) {
-        let bless = std::env::var_os("TENSORGRID_BLESS").is_some();
-        let dir = pinned_dir();
-        let mut wrong = Vec::new();
-        for (name, got) in &self.seen {
-            let path = dir.join(format!("{name}.json"));
-            if bless {
-                std::fs::create_dir_all(&dir).unwrap();
-                let text = serde_json::to_string_pretty(got).unwrap() + "\n";
-                std::fs::write(&path, text).unwrap();
-                continue;
-            }
-            let pinned: Value = match std::fs::read(&path) {
-                Ok(b) => serde_json::from_slice(&b).unwrap(),
-                Err(_) => {
-                    wrong.push(format!("{name}: no pinned shape ({})", path.display()));
-                    continue;
-                }
-            };
-            if &pinned != got {
-                wrong.push(format!(
-                    "{name}: shape changed\n  pinned: {pinned}\n  now:    {got}"
-                ));
-            }
-        }
+        let wrong: Vec<String> = self
+            .seen
+            .iter()
+            .filter_map(|(name, output)| common::check_shape(name, output).err())
+            .collect();
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
+}
+
+/// `tensorgrid ARGS --output json-compact` with no chain flags (the local commands); its
+/// JSON lines.
+fn local(w: &World, args: &[&str]) -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+        .args(args)
+        .args(["--output", "json-compact"])
+        .current_dir(w.dir.path())
+        .env("HOME", w.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: {e}: {l}")))
+        .collect()
 }
 
 fn keys(w: &World, who: &str) -> WorkerKeys {
@@ -250,6 +236,49 @@ async fn every_commands_json_keeps_its_shape() {
         &w.run("authority", &["market", "withdraw-fees", "--yes"])
             .ok(),
     );
+
+    // Leaving: stake and earnings back.
+    s.record(
+        "worker_deregister",
+        &w.run("worker", &["worker", "deregister", "--yes"]).ok(),
+    );
+
+    // A second market (last: the commands above find the only one).
+    s.record(
+        "market_create",
+        &w.run("crank", &["market", "create", "--yes"]).ok(),
+    );
+
+    // The local commands.
+    let result = w.dir.path().join("trained");
+    let result = result.to_str().unwrap();
+    s.record(
+        "train",
+        &local(&w, &["train", "--spec", spec, "--out", result])[0],
+    );
+    s.record(
+        "verify",
+        &local(&w, &["verify", "--spec", spec, "--result", result])[0],
+    );
+    let bench = local(
+        &w,
+        &[
+            "bench",
+            "--specs",
+            spec,
+            "--rounds",
+            "1",
+            "--round-secs",
+            "0.1",
+        ],
+    );
+    assert_eq!(
+        bench.len(),
+        2,
+        "the device line, then one per spec: {bench:?}"
+    );
+    s.record("bench_device", &bench[0]);
+    s.record("bench_model", &bench[1]);
 
     // Wallet basics.
     s.record("address", &w.run("poster", &["address"]).ok());

@@ -445,6 +445,7 @@ async fn a_language_model_is_verified_with_a_sample_of_its_text() {
     w.wait_state(&job, JobState::Submitted, 180).await;
     let out = w.dir.path().join(format!("verified-{job}"));
     let verified = w.verify("poster", &job, &out);
+    common::check_shape("job_verify_language_model", &verified).unwrap();
     let sample = &verified["sample"];
     assert_eq!(sample["temperature"], 0.8, "{verified:#}");
     assert_eq!(sample["prompt"].as_str().unwrap().chars().count(), 40);
@@ -484,6 +485,8 @@ async fn posted_trained_verified_accepted_and_paid() {
         verified["sample"].is_null(),
         "a classifier has no text sample"
     );
+    // `job verify --output json` keeps its shape (the other commands': tests/json_output.rs).
+    common::check_shape("job_verify", &verified).unwrap();
     assert_eq!(w.job_cmd("poster", "accept", &job, &[]), ["paid"]);
     worker
         .wait_for("payment", 30, |s| s.jobs_paid == 1 && s.current.is_none())

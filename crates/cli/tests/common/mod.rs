@@ -255,3 +255,38 @@ pub fn events(v: &Value) -> Vec<String> {
         .map(|e| e["event"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// Names, types and nesting, without the values: `{"job": "string", "job_id": "integer"}`.
+pub fn shape(v: &Value) -> Value {
+    match v {
+        Value::Null => serde_json::json!("null"),
+        Value::Bool(_) => serde_json::json!("boolean"),
+        Value::Number(n) if n.is_u64() || n.is_i64() => serde_json::json!("integer"),
+        Value::Number(_) => serde_json::json!("number"),
+        Value::String(_) => serde_json::json!("string"),
+        Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+    }
+}
+
+/// `output`'s shape against `tests/json/NAME.json`, which `TENSORGRID_BLESS=1` (re)writes.
+pub fn check_shape(name: &str, output: &Value) -> Result<(), String> {
+    let got = shape(output);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/json/{name}.json"));
+    if std::env::var_os("TENSORGRID_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+        return Ok(());
+    }
+    let pinned: Value = match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).unwrap(),
+        Err(_) => return Err(format!("{name}: no pinned shape ({})", path.display())),
+    };
+    if pinned == got {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}: shape changed\n  pinned: {pinned}\n  now:    {got}"
+        ))
+    }
+}
