@@ -1,11 +1,12 @@
 // Creates the first tensorgrid market after the program is deployed: run by `anchor migrate`
 // (the exported function), or on its own against any deployment with Anchor's variables:
 //   ANCHOR_PROVIDER_URL=https://api.devnet.solana.com ANCHOR_WALLET=~/.config/solana/id.json \
-//   PROGRAM_ID=<your program's address> node .tsbuild/migrations/deploy.js
+//   TENSORGRID_PROGRAM_ID=<your program's address> node .tsbuild/migrations/deploy.js
 // ANCHOR_WS_URL names the websocket when it is not the RPC port + 1 (`tensorgrid localnet`
 // prints both).
-// PROGRAM_ID (default: the committed IDL's address) is where the program was deployed, e.g.
-// a build of `scripts/build-sbf.sh --program-id ADDRESS`.
+// TENSORGRID_PROGRAM_ID (default: the committed IDL's address; the CLI reads the same
+// variable) is where the program was deployed, e.g. a build of
+// `scripts/build-sbf.sh --program-id ADDRESS`.
 //
 // Every parameter can be set from the environment; defaults suit devnet experiments:
 //   MARKET_ID=0 FEE_BPS=250 MIN_STAKE_SOL=1 COLLATERAL_BPS=10000 SLASH_BPS=5000
@@ -30,12 +31,12 @@ const int = (name: string, fallback: number): number => {
 };
 
 const programId = (): anchor.web3.PublicKey => {
-  const value = process.env.PROGRAM_ID;
+  const value = process.env.TENSORGRID_PROGRAM_ID;
   if (value === undefined) return new anchor.web3.PublicKey(idl.address);
   try {
     return new anchor.web3.PublicKey(value);
   } catch {
-    throw new Error(`PROGRAM_ID must be a base58 address, got '${value}'`);
+    throw new Error(`TENSORGRID_PROGRAM_ID must be a base58 address, got '${value}'`);
   }
 };
 
@@ -63,6 +64,10 @@ async function createMarket(provider: anchor.AnchorProvider): Promise<void> {
   const [market] = anchor.web3.PublicKey.findProgramAddressSync(
     [Buffer.from("market"), authority.toBuffer(), marketId.toArrayLike(Buffer, "le", 8)],
     program.programId,
+  );
+  // Said before signing: the wallet is about to sign for this program on this cluster.
+  console.log(
+    `creating market ${marketId.toString()} of program ${address.toBase58()} on ${provider.connection.rpcEndpoint}`,
   );
   const signature = await program.methods
     .marketInit({ marketId, params })

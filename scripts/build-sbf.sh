@@ -23,10 +23,13 @@ cd "$root"
 program_id=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --program-id) program_id="${2:-}"; shift 2 || true ;;
+    --program-id) [ $# -ge 2 ] || { echo "--program-id needs an ADDRESS" >&2; exit 2; }
+                  program_id="$2"; shift 2 ;;
     --program-id=*) program_id="${1#*=}"; shift ;;
     *) echo "usage: scripts/build-sbf.sh [--program-id ADDRESS]" >&2; exit 2 ;;
   esac
+  # An empty value (an unset $ID in `--program-id $ID`) must not quietly build the default.
+  [ -n "$program_id" ] || { echo "--program-id: empty address" >&2; exit 2; }
 done
 if [ -n "$program_id" ] && ! [[ "$program_id" =~ ^[1-9A-HJ-NP-Za-km-z]{32,44}$ ]]; then
   echo "--program-id: '$program_id' is not a base58 address (solana-keygen pubkey KEYPAIR prints one)" >&2

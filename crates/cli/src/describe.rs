@@ -68,6 +68,18 @@ pub fn clean(s: &str) -> String {
         .collect()
 }
 
+/// A language model's sample for a person: the text is the model's, from a stranger's
+/// dataset, so escaped like any detail, its line breaks shown as ↵ to keep it on one line.
+pub fn sample(s: &tensorgrid_train::sample::Sample) -> String {
+    let shown = |t: &str| clean(&t.replace('\n', " ↵ "));
+    format!(
+        "sample (temperature {}):\n  {} ▸ {}\n",
+        s.temperature,
+        shown(&s.prompt),
+        shown(&s.continuation)
+    )
+}
+
 /// The job an event is about (`None` for market and worker events).
 pub fn event_job(e: &Event) -> Option<tensorgrid_client::anchor_lang::prelude::Pubkey> {
     Some(match e {

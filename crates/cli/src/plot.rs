@@ -223,6 +223,7 @@ const SAMPLE_COLUMNS: usize = 50;
 /// broken at the last space that fits (or mid-word when none does), control characters shown
 /// as `·` (the text is a stranger's dataset).
 fn wrap(text: &str, columns: usize) -> Vec<String> {
+    let columns = columns.max(1);
     let mut lines = Vec::new();
     for paragraph in text.split('\n') {
         let chars: Vec<char> = paragraph
@@ -282,12 +283,15 @@ fn draw_sample<'a>(
         area.draw(&Text::new(title, (LEFT, y), label.clone()))?;
         y += LINE + 4;
         let font = (FAMILY, 14).into_font().color(&colour);
-        for line in wrap(text, SAMPLE_COLUMNS) {
-            if y > BOTTOM {
+        let lines = wrap(text, SAMPLE_COLUMNS);
+        for (i, line) in lines.iter().enumerate() {
+            // The last line that fits says the text goes on.
+            if y + 2 * LINE > BOTTOM && i + 1 < lines.len() {
                 area.draw(&Text::new("…", (LEFT, y), font.clone()))?;
+                y += LINE;
                 break;
             }
-            area.draw(&Text::new(line, (LEFT, y), font.clone()))?;
+            area.draw(&Text::new(line.as_str(), (LEFT, y), font.clone()))?;
             y += LINE;
         }
         y += LINE;
@@ -423,5 +427,6 @@ mod tests {
             ["abcde", "fghij", "kl"].map(String::from)
         );
         assert_eq!(wrap("", 5), [String::new()]);
+        assert_eq!(wrap("ab", 0), ["a", "b"].map(String::from));
     }
 }

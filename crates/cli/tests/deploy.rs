@@ -39,7 +39,7 @@ struct Costs {
     program_data_rent: u64,
     buffer_rent: u64,
     fees: u64,
-    transactions: usize,
+    writes: usize,
     chunk: usize,
 }
 
@@ -173,7 +173,7 @@ async fn deploy(
         program_data_rent,
         buffer_rent,
         fees,
-        transactions: writes.len() + 2,
+        writes: writes.len(),
         chunk,
     }
 }
@@ -278,7 +278,7 @@ async fn deploy_and_create_market(features: Features) {
         .env("ANCHOR_PROVIDER_URL", net.rpc_url())
         .env("ANCHOR_WS_URL", net.ws_url())
         .env("ANCHOR_WALLET", keyfile(&net, "authority"))
-        .env("PROGRAM_ID", PROGRAM_ADDRESS)
+        .env("TENSORGRID_PROGRAM_ID", PROGRAM_ADDRESS)
         .output()
         .expect("node must be installed to run migrations/deploy.ts");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -304,10 +304,10 @@ async fn deploy_and_create_market(features: Features) {
 
     let sol = |l: u64| l as f64 / 1e9;
     println!(
-        "{features:?}: {} bytes in {} transactions of ≤{} bytes; program rent {:.9} SOL + \
+        "{features:?}: {} bytes written in {} transactions of ≤{} bytes; program rent {:.9} SOL + \
          program data {:.9} SOL; buffer {:.9} SOL returned on deploy; fees {:.9} SOL",
         bytes.len(),
-        costs.transactions,
+        costs.writes,
         costs.chunk,
         sol(costs.program_rent),
         sol(costs.program_data_rent),
@@ -333,7 +333,8 @@ async fn deploys_through_the_loader_under_mainnet_features_and_creates_the_marke
 /// instruction (Anchor's entrypoint checks the program id it runs at).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_build_deployed_at_another_address_refuses_to_run() {
-    let bytes = std::fs::read(common::repo().join("target/deploy/tensorgrid.so")).unwrap();
+    let so = common::so_path();
+    let bytes = std::fs::read(&so).unwrap_or_else(|e| panic!("{}: {e}", so.display()));
     let net = LocalnetBuilder::for_tests()
         .accounts(["deployer"])
         .start()

@@ -1,6 +1,8 @@
 //! `tensorgrid localnet`: serves JSON-RPC on the ports asked for, prints where everything is,
 //! stops cleanly on Ctrl-C (SIGINT), and with `--ledger` a restart keeps the chain's state.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader},
     path::Path,
@@ -25,13 +27,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn so_path() -> std::path::PathBuf {
-    std::env::var_os("TENSORGRID_SO").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/deploy/tensorgrid.so"),
-        Into::into,
-    )
-}
-
 /// Starts the command and reads its stdout until the "Ctrl-C" line; returns the lines.
 fn start(dir: &Path, rpc: u16, ws: u16, extra: &[&str]) -> (Child, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
@@ -50,7 +45,7 @@ fn start(dir: &Path, rpc: u16, ws: u16, extra: &[&str]) -> (Child, Vec<String>) 
         .args(extra)
         // Run from outside the checkout, the binary may sit in a target directory elsewhere
         // (CI's CARGO_TARGET_DIR): name this checkout's bytecode rather than rely on finding it.
-        .env("TENSORGRID_SO", so_path())
+        .env("TENSORGRID_SO", common::so_path())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -29,7 +29,7 @@ static PROGRAM_ID_OVERRIDE: OnceLock<Pubkey> = OnceLock::new();
 
 /// The program this process talks to: [`PROGRAM_ID`] (the id the program was built with)
 /// unless [`use_program_id`] chose another deployment, e.g. a copy deployed to devnet under
-/// the deployer's own program keypair (built after `anchor keys sync`).
+/// the deployer's own program keypair (built with `scripts/build-sbf.sh --program-id`).
 pub fn program_id() -> Pubkey {
     // The first use fixes it: a later `use_program_id` with another id is refused.
     *PROGRAM_ID_OVERRIDE.get_or_init(|| PROGRAM_ID)

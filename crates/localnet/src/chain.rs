@@ -78,7 +78,8 @@ pub struct LocalnetBuilder {
 /// Which of agave's feature gates the chain runs with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Features {
-    /// Mainnet-beta's active set (litesvm's list, read from the cluster): surfpool's default.
+    /// Mainnet-beta's active set as litesvm 0.16 lists it (taken from the cluster on
+    /// 2026-08-24): surfpool's default.
     #[default]
     Mainnet,
     /// Every feature gate this agave version knows, active. Devnet and testnet activate each
@@ -170,13 +171,13 @@ impl LocalnetBuilder {
         self
     }
 
-    /// Create a market (market id 0, the payer its authority) with these parameters.
     /// The feature gates active from the first slot (default: mainnet's).
     pub fn features(mut self, features: Features) -> Self {
         self.features = features;
         self
     }
 
+    /// Create a market (market id 0, the payer its authority) with these parameters.
     pub fn market(mut self, params: MarketParams) -> Self {
         self.market = Some(params);
         self

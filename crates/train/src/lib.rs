@@ -26,4 +26,9 @@ pub mod verify;
 
 /// The device type runs are made on (re-exported so callers need not depend on candle).
 pub use candle_core::Device;
+
+/// Threads the CPU kernels run on (`RAYON_NUM_THREADS`, else every core): candle's own count.
+pub fn cpu_threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
 pub use error::{Error, Fault, Result};

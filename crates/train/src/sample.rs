@@ -1,7 +1,8 @@
 //! Text from a trained character model: what a person reads beside a language model's loss
 //! curve to judge it. Drawn by the verifier from the weights it checked, never taken from the
-//! worker, and reproducible: the prompt is the held-out text's first whole line, the draws
-//! come from the spec's seed.
+//! worker, and reproducible on a given device: the prompt is held-out text from a line's
+//! start, the draws come from the spec's seed (another device's logits differ in their last
+//! bits, which can change a draw).
 
 use candle_core::{Device, IndexOp, Module, Tensor};
 use rand::Rng;
@@ -37,10 +38,11 @@ pub fn generate(
 ) -> Result<Vec<u32>> {
     let context = model.config().context;
     let mut rng = rng::stream(seed, "sample", 0);
-    let mut tokens = prompt.to_vec();
-    if tokens.is_empty() {
-        tokens.push(0);
+    if prompt.is_empty() {
+        // Nothing to continue (an empty held-out split): no text rather than invented context.
+        return Ok(Vec::new());
     }
+    let mut tokens = prompt.to_vec();
     let start = tokens.len();
     for _ in 0..len {
         let window = &tokens[tokens.len().saturating_sub(context)..];
@@ -72,7 +74,9 @@ fn draw(logits: &[f32], temperature: f64, u: f64) -> u32 {
     weights.iter().rposition(|w| *w > 0.0).unwrap_or(0) as u32
 }
 
-/// The model continues the first whole line of the held-out text (`eval`, ids into `vocab`).
+/// The model continues up to [`PROMPT_CHARS`] characters of the held-out text (`eval`, ids
+/// into `vocab`), taken from just after its first line break when one comes early (within
+/// four prompts' length), else from its start.
 pub fn sample(
     model: &CharTransformer,
     eval: &[u32],

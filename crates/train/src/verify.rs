@@ -28,8 +28,7 @@ pub struct Report {
     pub threshold: f64,
     pub meets_threshold: bool,
     /// For a language model: text it writes from held-out text, drawn here from the weights
-    /// just checked.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// just checked. `null` for other models.
     pub sample: Option<Sample>,
 }
 
@@ -85,9 +84,12 @@ pub fn verify(
         eval_accuracy: accuracy,
     };
     let measured = record.metric(spec.evaluation.metric);
+    // An illustration, not a check: a failure to draw it costs the sample, not the verdict.
     let sample = match (&built.model, data) {
         (Model::CharTransformer(model), Split::Text { eval, vocab, .. }) => {
-            Some(sample(model, eval, vocab, spec.training.seed, device)?)
+            sample(model, eval, vocab, spec.training.seed, device)
+                .map_err(|e| tracing::warn!("no text sample: {e}"))
+                .ok()
         }
         _ => None,
     };

@@ -31,14 +31,23 @@ pub mod state;
 
 use instructions::*;
 
-/// The address this build answers at: tensorgrid's own, unless `TENSORGRID_BUILD_PROGRAM_ID`
+const TENSORGRID_ID: Pubkey =
+    Pubkey::from_str_const("BdfnHUsHP8poe7eBEXDBkPxPh7JJ1Dvu6uckFYwdE14t");
+
+/// The address the bytecode answers at: tensorgrid's own, unless `TENSORGRID_BUILD_PROGRAM_ID`
 /// named another when it was compiled (`scripts/build-sbf.sh --program-id ADDRESS`: a
 /// deployment of your own under a program keypair you hold, with no source edit). Anchor's
 /// entrypoint refuses to run at any other address.
+#[cfg(target_os = "solana")]
 const BUILD_PROGRAM_ID: Pubkey = match option_env!("TENSORGRID_BUILD_PROGRAM_ID") {
     Some(address) => Pubkey::from_str_const(address),
-    None => Pubkey::from_str_const("BdfnHUsHP8poe7eBEXDBkPxPh7JJ1Dvu6uckFYwdE14t"),
+    None => TENSORGRID_ID,
 };
+/// Host builds (the clients, the worker, the IDL, the native tests) are always tensorgrid's
+/// own: a variable left in a shell must not move every address they derive. Clients of
+/// another deployment say so at run time (`--program-id`).
+#[cfg(not(target_os = "solana"))]
+const BUILD_PROGRAM_ID: Pubkey = TENSORGRID_ID;
 
 declare_id!(BUILD_PROGRAM_ID);
 

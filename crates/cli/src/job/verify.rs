@@ -131,15 +131,7 @@ impl Report for Verified {
         }
         s.push_str(&fields(&rows));
         if let Some(sample) = &self.sample {
-            // The text is the model's, from a stranger's dataset: escaped like the details,
-            // its line breaks shown as ↵ so it stays on one line.
-            let shown = |t: &str| crate::describe::clean(&t.replace('\n', " ↵ "));
-            s.push_str(&format!(
-                "sample (temperature {}):\n  {} ▸ {}\n",
-                sample.temperature,
-                shown(&sample.prompt),
-                shown(&sample.continuation)
-            ));
+            s.push_str(&crate::describe::sample(sample));
         }
         s
     }

@@ -29,7 +29,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let gflops = tensorgrid_train::bench::matmul_gflops(&device, 1024)?;
     println!(
         "{}",
-        serde_json::json!({ "matmul_1024_gflops": gflops, "device": device::name(&device), "threads": std::env::var("RAYON_NUM_THREADS").ok() })
+        serde_json::json!({ "matmul_1024_gflops": gflops, "device": device::name(&device), "threads": tensorgrid_train::cpu_threads() })
     );
     let timing = tensorgrid_train::bench::Timing {
         rounds: a.rounds,

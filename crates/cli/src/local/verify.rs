@@ -59,6 +59,9 @@ impl Report for Local {
                 ),
             ),
         ]));
+        if let Some(sample) = &r.sample {
+            s.push_str(&crate::describe::sample(sample));
+        }
         s
     }
 }
