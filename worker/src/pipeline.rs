@@ -267,14 +267,17 @@ impl Worker {
                 } => {
                     self.status.stage(&name, "publishing");
                     let out = out_dir(&self.work, &job);
-                    let result_uri = result::publish(
-                        &self.store,
-                        &format!("results/{job}"),
-                        &out,
-                        &[WEIGHTS_FILE, METRICS_FILE, MANIFEST_FILE],
-                    )
-                    .await
-                    .map_err(|e| JobError::Transient(e.to_string()))?;
+                    // The committed states go with the result: anyone re-runs a segment
+                    // from them (`job verify --spot-check`).
+                    let manifest = tensorgrid_train::manifest::read(&out)
+                        .map_err(|e| JobError::Transient(e.to_string()))?;
+                    let mut files = vec![WEIGHTS_FILE, METRICS_FILE];
+                    files.extend(manifest.commitments.states.iter().map(|e| e.path.as_str()));
+                    files.push(MANIFEST_FILE);
+                    let result_uri =
+                        result::publish(&self.store, &format!("results/{job}"), &out, &files)
+                            .await
+                            .map_err(|e| JobError::Transient(e.to_string()))?;
                     tracing::info!(%job, %result_uri, "result published");
                     Stage::Published {
                         deadline,

@@ -130,6 +130,32 @@ pub async fn download(
     Ok(out)
 }
 
+/// Downloads one more file the manifest at `uri` lists (a committed training state), beside
+/// it, into `dest`, capped at its listed size; whether its bytes hash to the listed sha256.
+pub async fn download_listed(
+    uri: &str,
+    entry: &Entry,
+    dest: &Path,
+    policy: &ReadPolicy,
+) -> Result<bool> {
+    let base = uri
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .ok_or_else(|| ArtifactError::Manifest {
+            uri: uri.into(),
+            reason: format!("a result URI names its {MANIFEST_FILE}"),
+        })?;
+    check_name(uri, &entry.path)?;
+    let sha = fetch_to_file(
+        &format!("{base}/{}", entry.path),
+        entry.bytes,
+        policy,
+        &dest.join(&entry.path),
+    )
+    .await?;
+    Ok(sha == entry.sha256.to_ascii_lowercase())
+}
+
 /// A listed file is a plain name next to the manifest: no directories, no `..`, nothing hidden.
 fn check_name(uri: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()

@@ -20,6 +20,7 @@ mod market;
 pub mod output;
 pub mod plot;
 mod progress;
+mod spot_check;
 pub mod store_args;
 mod tx;
 pub mod units;

@@ -258,7 +258,18 @@ async fn every_commands_json_keeps_its_shape() {
     );
     s.record(
         "verify",
-        &local(&w, &["verify", "--spec", spec, "--result", result])[0],
+        &local(
+            &w,
+            &[
+                "verify",
+                "--spec",
+                spec,
+                "--result",
+                result,
+                "--spot-check",
+                "1",
+            ],
+        )[0],
     );
     let bench = local(
         &w,

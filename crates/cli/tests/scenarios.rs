@@ -487,6 +487,28 @@ async fn posted_trained_verified_accepted_and_paid() {
     );
     // `job verify --output json` keeps its shape (the other commands': tests/json_output.rs).
     common::check_shape("job_verify", &verified).unwrap();
+    // The worker published the states it committed to: two segments re-run to the bit.
+    let out = w.dir.path().join(format!("spot-{job}"));
+    let spot = w
+        .run(
+            "poster",
+            &[
+                "job",
+                "verify",
+                &job.to_string(),
+                "--out",
+                out.to_str().unwrap(),
+                "--spot-check",
+                "2",
+            ],
+        )
+        .ok();
+    assert_eq!(spot["passed"], true, "{spot:#}");
+    let spot = &spot["spot_check"];
+    assert_eq!(spot["checked"].as_array().unwrap().len(), 2, "{spot:#}");
+    assert_eq!(spot["mismatches"], 0, "{spot:#}");
+    assert!(spot["of"].as_u64().unwrap() >= 2, "{spot:#}");
+    common::check_shape("job_verify_spot_check", spot).unwrap();
     assert_eq!(w.job_cmd("poster", "accept", &job, &[]), ["paid"]);
     worker
         .wait_for("payment", 30, |s| s.jobs_paid == 1 && s.current.is_none())

@@ -46,6 +46,9 @@ pub struct Meta {
     /// wall-time limit holds across resumes).
     #[serde(default)]
     pub train_secs: f64,
+    /// State hashes committed so far (steps 0, every, 2·every, …): see [`crate::commit`].
+    #[serde(default)]
+    pub commitments: Vec<String>,
 }
 
 pub struct Checkpoint {
@@ -65,6 +68,23 @@ pub fn save(
     meta: &Meta,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    save_as(&file(dir), params, opt, meta)?;
+    tracing::debug!(step = meta.step, "checkpoint saved");
+    Ok(())
+}
+
+/// The state as one file at `path` (its directory must exist), atomically.
+pub fn save_as(
+    path: &Path,
+    params: &BTreeMap<String, Var>,
+    opt: &Optimizer,
+    meta: &Meta,
+) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| FILE.into());
     let mut tensors: HashMap<String, Tensor> = opt.state().into_iter().collect();
     for (name, var) in params {
         tensors.insert(format!("param.{name}"), var.as_tensor().clone());
@@ -75,7 +95,7 @@ pub fn save(
         META_TENSOR.into(),
         Tensor::from_vec(json, len, &Device::Cpu)?,
     );
-    let tmp = dir.join(format!("{FILE}.tmp"));
+    let tmp = dir.join(format!("{name}.tmp"));
     let written = candle_core::safetensors::save(&tensors, &tmp)
         .map_err(Error::from)
         .and_then(|()| {
@@ -87,7 +107,7 @@ pub fn save(
                 .and_then(|mut f| f.flush().and_then(|()| f.sync_all()))
                 .map_err(Error::io(&tmp))
         })
-        .and_then(|()| std::fs::rename(&tmp, file(dir)).map_err(Error::io(dir)));
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(Error::io(path)));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
@@ -96,8 +116,32 @@ pub fn save(
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    tracing::debug!(step = meta.step, "checkpoint saved");
     Ok(())
+}
+
+/// A state file as written by [`save_as`], parsed on the CPU and moved to `device`; any
+/// problem is an error (a verifier's input, never set aside).
+pub fn read_state(path: &Path, device: &Device) -> Result<Checkpoint> {
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    let bad = |why: String| Error::Checkpoint(format!("{}: {why}", path.display()));
+    let mut tensors: BTreeMap<String, Tensor> =
+        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| bad(e.to_string()))?
+            .into_iter()
+            .collect();
+    let meta_t = tensors
+        .remove(META_TENSOR)
+        .ok_or_else(|| bad("no metadata".into()))?;
+    let meta: Meta = meta_t
+        .to_vec1::<u8>()
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| bad("unreadable metadata".into()))?;
+    let tensors = tensors
+        .into_iter()
+        .map(|(k, t)| Ok((k, t.to_device(device)?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    Ok(Checkpoint { meta, tensors })
 }
 
 /// The checkpoint in `dir` if there is one for this spec (sha256 hex) and engine. One for
@@ -210,6 +254,7 @@ mod tests {
             }],
             loss_sum: 0.1 + 0.2,
             loss_n: 3,
+            commitments: vec!["cd".repeat(32)],
             train_secs: 1.5,
         }
     }

@@ -9,6 +9,7 @@
 pub mod alloc;
 pub mod bench;
 pub mod checkpoint;
+pub mod commit;
 pub mod data;
 pub mod device;
 pub mod error;

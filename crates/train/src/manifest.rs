@@ -15,7 +15,8 @@ use crate::{device, spec::JobSpec, trainer::MetricsRecord, Error, Result};
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
 pub const METRICS_FILE: &str = "metrics.jsonl";
-pub const MANIFEST_VERSION: u32 = 1;
+/// 2: the manifest commits to the training state's hashes (`commitments`).
+pub const MANIFEST_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {
@@ -45,9 +46,12 @@ pub struct Manifest {
     /// across thread counts, so the thread count is deliberately not recorded.
     pub cpu_isa: String,
     pub software: BTreeMap<String, String>,
+    /// The training state's hash every `every` steps and the files to re-run each segment
+    /// from: the result hash commits to the whole run, not only its end.
+    pub commitments: crate::commit::Commitments,
 }
 
-fn entry(dir: &Path, name: &str) -> Result<FileEntry> {
+pub(crate) fn entry(dir: &Path, name: &str) -> Result<FileEntry> {
     let path = dir.join(name);
     let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
     Ok(FileEntry {
@@ -58,6 +62,7 @@ fn entry(dir: &Path, name: &str) -> Result<FileEntry> {
 }
 
 /// Writes weights, metrics log and manifest into `dir`.
+#[allow(clippy::too_many_arguments)]
 pub fn write(
     spec: &JobSpec,
     spec_bytes: &[u8],
@@ -65,6 +70,7 @@ pub fn write(
     records: &[MetricsRecord],
     dev: &Device,
     steps: u64,
+    commitments: crate::commit::Commitments,
     dir: &Path,
 ) -> Result<Manifest> {
     varmap.save(dir.join(WEIGHTS_FILE))?;
@@ -101,6 +107,7 @@ pub fn write(
             ("tensorgrid-train".into(), env!("CARGO_PKG_VERSION").into()),
             ("candle-core".into(), "0.11.1".into()),
         ]),
+        commitments,
     };
     let path = dir.join(MANIFEST_FILE);
     std::fs::write(

@@ -39,8 +39,8 @@ pub struct Rehearsal {
 
 impl Rehearsal {
     /// Seconds the whole training should take here: every step at the measured pace, every
-    /// evaluation (chunks at the measured pace) and every checkpoint (at the measured write
-    /// time), as the schedule of the spec makes them.
+    /// evaluation (chunks at the measured pace) and every checkpoint and committed state (at
+    /// the measured write time), as the schedule of the spec makes them.
     pub fn estimate_secs(&self, spec: &JobSpec, data: &Split) -> f64 {
         let t = &spec.training;
         let evals = match data {
@@ -50,10 +50,14 @@ impl Rehearsal {
             }
             Split::Text { .. } => self.total_steps.div_ceil(t.eval_every.max(1)),
         };
+        // Each committed state is written like a checkpoint (and hashed, which costs less).
+        let committed = spec
+            .commit_every(self.total_steps)
+            .map_or(0, |every| self.total_steps.div_ceil(every));
         let checkpoints = match t.checkpoint_every {
             0 => 0,
             every => self.total_steps / every,
-        };
+        } + committed;
         self.total_steps as f64 * self.secs_per_step
             + evals as f64 * self.eval_chunks as f64 * self.eval_chunk_secs
             + checkpoints as f64 * self.checkpoint_secs
@@ -150,6 +154,7 @@ pub fn rehearse(
             loss_sum: 0.0,
             loss_n: 0,
             train_secs: 0.0,
+            commitments: Vec::new(),
         };
         let started = Instant::now();
         crate::checkpoint::save(&dir, &built.params(), &opt, &meta)?;

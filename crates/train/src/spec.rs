@@ -146,6 +146,11 @@ pub struct TrainingSpec {
     /// Evaluate every this many steps (language modelling; classification evaluates per epoch).
     #[serde(default = "default_eval_every")]
     pub eval_every: u64,
+    /// Commit to the full training state every this many steps: the manifest lists each
+    /// state's hash, so anyone can re-run one segment and compare (`verify --spot-check`).
+    /// Default: 50 segments, each 2 % of the job. At most 1,000 segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_every: Option<u64>,
 }
 
 fn default_eval_every() -> u64 {
@@ -251,6 +256,24 @@ impl JobSpec {
     }
 
     /// Number of optimizer steps the job runs, given the training-split size.
+    /// Steps between state commitments for a run of `total` steps: the spec's
+    /// `commit_every`, else a fiftieth of the run (at least one step).
+    pub fn commit_every(&self, total: u64) -> Result<u64> {
+        let every = self
+            .training
+            .commit_every
+            .unwrap_or_else(|| total.div_ceil(crate::commit::DEFAULT_SEGMENTS).max(1));
+        let segments = total.div_ceil(every.max(1));
+        if every == 0 || segments > crate::commit::MAX_SEGMENTS {
+            return Err(Error::InvalidSpec(vec![format!(
+                "training.commit_every {every} makes {segments} segments of {total} steps; \
+                 at most {} are allowed",
+                crate::commit::MAX_SEGMENTS
+            )]));
+        }
+        Ok(every)
+    }
+
     pub fn total_steps(&self, train_samples: usize) -> u64 {
         if let Some(steps) = self.training.steps {
             return steps;
@@ -340,6 +363,15 @@ impl JobSpec {
             t.eval_every > 0,
             "training.eval_every must be positive".into(),
         );
+        if let Some(c) = t.commit_every {
+            check(
+                (1..=limits::MAX_STEPS).contains(&c),
+                format!(
+                    "training.commit_every {c} must be 1..={}",
+                    limits::MAX_STEPS
+                ),
+            );
+        }
         let lr_ok = |lr: f64| lr.is_finite() && lr > 0.0 && lr <= 10.0;
         match &t.optimizer {
             OptimizerSpec::Adamw {

@@ -16,7 +16,7 @@ use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    checkpoint,
+    checkpoint, commit,
     data::{Split, Table},
     manifest::{self, Manifest},
     models::{init, Model},
@@ -175,7 +175,7 @@ impl Batches {
         })
     }
 
-    fn steps_per_epoch(&self, batch: usize) -> Option<u64> {
+    pub(crate) fn steps_per_epoch(&self, batch: usize) -> Option<u64> {
         match self {
             Batches::Table { rows, .. } => Some(rows.div_ceil(batch) as u64),
             Batches::Text { .. } => None,
@@ -281,6 +281,61 @@ pub fn evaluate(model: &Model, data: &Split, device: &Device) -> Result<(f64, Op
     }
 }
 
+/// One optimizer step at `step`, then an evaluation when one is due (its record pushed onto
+/// `meta.records`; returns whether there was one). Shared by training and by a segment's
+/// re-run, so both compute exactly the same thing.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_step(
+    spec: &JobSpec,
+    data: &Split,
+    device: &Device,
+    built: &Built,
+    opt: &mut Optimizer,
+    batches: &mut Batches,
+    meta: &mut checkpoint::Meta,
+    per_epoch: Option<u64>,
+    total: u64,
+    step: u64,
+) -> Result<bool> {
+    let t = &spec.training;
+    let (x, y) = batches.batch(t.seed, step, t.batch_size, device)?;
+    let l = loss(&built.model.forward(&x)?, &y)?;
+    opt.backward_step(&l)?;
+    let lv = l.to_scalar::<f32>()? as f64;
+    if !lv.is_finite() {
+        // The spec's hyper-parameters diverged: no result can meet a threshold from here.
+        return Err(Error::Diverged(step));
+    }
+    meta.loss_sum += lv;
+    meta.loss_n += 1;
+    let done = step + 1;
+    let eval_now = match per_epoch {
+        Some(pe) => done.is_multiple_of(pe) || done == total,
+        None => done.is_multiple_of(t.eval_every) || done == total,
+    };
+    if !eval_now {
+        return Ok(false);
+    }
+    let (eval_loss, eval_accuracy) = evaluate(&built.model, data, device)?;
+    let rec = MetricsRecord {
+        step: done,
+        epoch: per_epoch.map(|pe| done.div_ceil(pe)),
+        train_loss: meta.loss_sum / meta.loss_n.max(1) as f64,
+        eval_loss,
+        eval_accuracy,
+    };
+    tracing::info!(
+        step = done,
+        train_loss = rec.train_loss,
+        eval_loss,
+        eval_accuracy,
+        "eval"
+    );
+    meta.records.push(rec);
+    (meta.loss_sum, meta.loss_n) = (0.0, 0);
+    Ok(true)
+}
+
 /// Trains the spec's model on `data`, writes the result into `opts.out_dir` and returns it.
 pub fn train(
     spec: &JobSpec,
@@ -315,6 +370,7 @@ pub fn train(
         loss_sum: 0.0,
         loss_n: 0,
         train_secs: 0.0,
+        commitments: Vec::new(),
     };
     if opts.resume {
         if let Some(ck) = checkpoint::load(&ckpt_dir, device, &spec_sha256)? {
@@ -331,6 +387,29 @@ pub fn train(
         meta.train_secs = before + started.elapsed().as_secs_f64();
         checkpoint::save(&ckpt_dir, &built.params(), opt, meta)
     };
+
+    // The state at step 0 is committed like every other (a resumed run has it already).
+    let commit_every = spec.commit_every(total)?;
+    let states_dir = opts.out_dir.clone();
+    let commit = |opt: &Optimizer, meta: &mut checkpoint::Meta| -> Result<()> {
+        let hash = commit::state_hash(&built.params(), &opt.state(), meta)?;
+        if meta.step < total {
+            // The segment starting here can be re-run from this file. Its bytes depend on
+            // nothing but the state (no wall time), so two honest runs publish the same files.
+            let state_meta = checkpoint::Meta {
+                train_secs: 0.0,
+                commitments: Vec::new(),
+                ..meta.clone()
+            };
+            let path = states_dir.join(commit::state_file_name(&hash));
+            checkpoint::save_as(&path, &built.params(), opt, &state_meta)?;
+        }
+        meta.commitments.push(hash);
+        Ok(())
+    };
+    if start == 0 && meta.commitments.is_empty() {
+        commit(&opt, &mut meta)?;
+    }
 
     opts.report(start, total, None);
     for step in start..total {
@@ -352,47 +431,40 @@ pub fn train(
                 spec.limits.max_wall_time_s
             )));
         }
-        let (x, y) = batches.batch(t.seed, step, t.batch_size, device)?;
-        let l = loss(&built.model.forward(&x)?, &y)?;
-        opt.backward_step(&l)?;
-        let lv = l.to_scalar::<f32>()? as f64;
-        if !lv.is_finite() {
-            // The spec's hyper-parameters diverged: no result can meet a threshold from here.
-            return Err(Error::Diverged(step));
-        }
-        meta.loss_sum += lv;
-        meta.loss_n += 1;
+        let evaluated = train_step(
+            spec,
+            data,
+            device,
+            &built,
+            &mut opt,
+            &mut batches,
+            &mut meta,
+            per_epoch,
+            total,
+            step,
+        )?;
         let done = step + 1;
-        let eval_now = match per_epoch {
-            Some(pe) => done % pe == 0 || done == total,
-            None => done % t.eval_every == 0 || done == total,
-        };
-        if eval_now {
-            let (eval_loss, eval_accuracy) = evaluate(&built.model, data, device)?;
-            let rec = MetricsRecord {
-                step: done,
-                epoch: per_epoch.map(|pe| done.div_ceil(pe)),
-                train_loss: meta.loss_sum / meta.loss_n.max(1) as f64,
-                eval_loss,
-                eval_accuracy,
-            };
-            tracing::info!(
-                step = done,
-                train_loss = rec.train_loss,
-                eval_loss,
-                eval_accuracy,
-                "eval"
-            );
-            opts.report(done, total, Some(&rec));
-            meta.records.push(rec);
-            (meta.loss_sum, meta.loss_n) = (0.0, 0);
-        } else {
-            opts.report(done, total, None);
+        opts.report(
+            done,
+            total,
+            evaluated.then(|| meta.records.last()).flatten(),
+        );
+        if done.is_multiple_of(commit_every) || done == total {
+            meta.step = done;
+            commit(&opt, &mut meta)?;
         }
         if t.checkpoint_every > 0 && done % t.checkpoint_every == 0 && done < total {
             save(&opt, &mut meta)?;
         }
     }
+    let commitments = commit::Commitments {
+        every: commit_every,
+        states: meta.commitments[..meta.commitments.len().saturating_sub(1)]
+            .iter()
+            .map(|h| manifest::entry(&opts.out_dir, &commit::state_file_name(h)))
+            .collect::<Result<_>>()?,
+        state_hashes: meta.commitments.clone(),
+    };
     let manifest = manifest::write(
         spec,
         spec_bytes,
@@ -400,6 +472,7 @@ pub fn train(
         &meta.records,
         device,
         total,
+        commitments,
         &opts.out_dir,
     )?;
     let result_hash = manifest::result_hash(&opts.out_dir)?;

@@ -73,6 +73,7 @@ pub fn verify(
     }
     check_file(dir, &m.weights, &mut problems);
     check_file(dir, &m.metrics, &mut problems);
+    problems.extend(crate::commit::problems(&m.commitments, m.steps));
     let mut built = Built::new(spec, data, device)?;
     built.varmap.load(dir.join(&m.weights.path))?;
     let (loss, accuracy) = evaluate(&built.model, data, device)?;

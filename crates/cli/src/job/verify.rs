@@ -36,7 +36,7 @@ const MAX_RESULT_BYTES: u64 = 4 << 30;
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  tensorgrid job verify 3 --out results/3\n  tensorgrid job verify 3 --rerun        # also re-train on this CPU"
+    after_help = "Examples:\n  tensorgrid job verify 3 --out results/3\n  tensorgrid job verify 3 --spot-check 3  # re-run 3 committed segments of the training\n  tensorgrid job verify 3 --rerun        # also re-train on this CPU"
 )]
 pub struct VerifyArgs {
     #[command(flatten)]
@@ -59,6 +59,8 @@ pub struct VerifyArgs {
     /// Device for re-evaluation: cpu (default), auto, cuda or metal.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
+    #[command(flatten)]
+    spot: crate::spot_check::SpotCheckArgs,
 }
 
 /// What the chain says about the job's result.
@@ -96,6 +98,9 @@ pub struct Verified {
     pub curve_png: Option<String>,
     /// A language model's text from held-out text, drawn here from the checked weights.
     pub sample: Option<tensorgrid_train::sample::Sample>,
+    /// Segments of the training re-run (`--spot-check`, `--segments`); `null` when none was
+    /// asked for.
+    pub spot_check: Option<tensorgrid_train::commit::SpotCheck>,
 }
 
 impl Report for Verified {
@@ -173,6 +178,7 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         spec_file: None,
         curve_png: None,
         sample: None,
+        spot_check: None,
     };
 
     // The spec, as committed.
@@ -316,6 +322,20 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
     }
     report.sample = engine_report.sample;
 
+    let split = if a.spot.wanted() {
+        let (spot, split) =
+            spot_check(&ctx, &a, &c.result_uri, &dir, &spec, split, &policy).await?;
+        checks.add(
+            "spot check",
+            spot.mismatches == 0,
+            crate::spot_check::describe(&spot),
+        );
+        report.spot_check = Some(spot);
+        split
+    } else {
+        split
+    };
+
     if a.rerun {
         ctx.out.note(
             "re-training the spec on this CPU (this takes as long as the job did on a CPU) ...",
@@ -339,6 +359,63 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         );
     }
     finish(&ctx, report, checks)
+}
+
+/// Downloads the committed states the chosen segments start from, re-runs the segments off
+/// the async runtime and hands the data back.
+async fn spot_check(
+    ctx: &Ctx,
+    a: &VerifyArgs,
+    result_uri: &str,
+    dir: &std::path::Path,
+    spec: &JobSpec,
+    split: data::Split,
+    policy: &tensorgrid_artifacts::ReadPolicy,
+) -> Result<(tensorgrid_train::commit::SpotCheck, data::Split)> {
+    let m = manifest::read(dir)?;
+    let segments = a.spot.choose(&m.commitments)?;
+    let entries: Vec<result::Entry> = segments
+        .iter()
+        .map(|&i| {
+            let e = &m.commitments.states[i];
+            result::Entry {
+                path: e.path.clone(),
+                sha256: e.sha256.clone(),
+                bytes: e.bytes,
+            }
+        })
+        .collect();
+    let total: u64 = entries.iter().map(|e| e.bytes).fold(0, u64::saturating_add);
+    if total > MAX_RESULT_BYTES {
+        bail!("the states to re-run from are {total} bytes, more than a result may be");
+    }
+    ctx.out.note(format!(
+        "re-running {} of {} training segments (downloading their starting states) ...",
+        segments.len(),
+        m.commitments.segments()
+    ));
+    for e in &entries {
+        // A state whose bytes differ from its listing still loads and fails its own hash
+        // check in the re-run, which names it.
+        result::download_listed(result_uri, e, dir, policy)
+            .await
+            .with_context(|| format!("downloading the committed state {}", e.path))?;
+    }
+    let (spec, dir, device) = (spec.clone(), dir.to_path_buf(), a.device);
+    tokio::task::spawn_blocking(move || -> Result<_> {
+        let device = device::select(device)?;
+        let spot = tensorgrid_train::commit::spot_check(
+            &spec,
+            &split,
+            &dir,
+            &m.commitments,
+            m.steps,
+            &segments,
+            &device,
+        )?;
+        Ok((spot, split))
+    })
+    .await?
 }
 
 fn finish(ctx: &Ctx, mut report: Verified, checks: Checks) -> Result<ExitCode> {

@@ -9,7 +9,7 @@ use crate::output::{fields, OutputFormat, Report};
 
 #[derive(Args)]
 #[command(
-    after_help = "Example:\n  tensorgrid verify --spec results/3/posted-spec.json --result results/3 --expect-hash 5e0c…"
+    after_help = "Examples:\n  tensorgrid verify --spec results/3/posted-spec.json --result results/3 --expect-hash 5e0c…\n  tensorgrid verify --spec results/3/posted-spec.json --result results/3 --spot-check 3"
 )]
 pub struct VerifyArgs {
     #[command(flatten)]
@@ -23,6 +23,8 @@ pub struct VerifyArgs {
     /// result whose files and manifest were all rewritten consistently would pass.
     #[arg(long)]
     expect_hash: Option<String>,
+    #[command(flatten)]
+    spot: crate::spot_check::SpotCheckArgs,
 }
 
 /// The local check's report, as JSON (the engine's fields and `passed`) or for a person.
@@ -31,6 +33,8 @@ struct Local {
     passed: bool,
     #[serde(flatten)]
     report: verify::Report,
+    /// Segments re-run (`--spot-check`, `--segments`); `null` when none was asked for.
+    spot_check: Option<tensorgrid_train::commit::SpotCheck>,
     #[serde(skip)]
     result_dir: String,
 }
@@ -59,6 +63,12 @@ impl Report for Local {
                 ),
             ),
         ]));
+        if let Some(spot) = &self.spot_check {
+            s.push_str(&format!(
+                "spot check: {}\n",
+                crate::spot_check::describe(spot)
+            ));
+        }
         if let Some(sample) = &r.sample {
             s.push_str(&crate::describe::sample(sample));
         }
@@ -82,10 +92,33 @@ pub fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
             ));
         }
     }
+    let spot_check = if a.spot.wanted() {
+        let m = tensorgrid_train::manifest::read(&a.result)?;
+        let segments = a.spot.choose(&m.commitments)?;
+        let spot = tensorgrid_train::commit::spot_check(
+            &spec,
+            &split,
+            &a.result,
+            &m.commitments,
+            m.steps,
+            &segments,
+            &device,
+        )?;
+        if spot.mismatches > 0 {
+            report.problems.push(format!(
+                "spot check: {}",
+                crate::spot_check::describe(&spot)
+            ));
+        }
+        Some(spot)
+    } else {
+        None
+    };
     let passed = report.passed();
     out.emit(&Local {
         passed,
         report,
+        spot_check,
         result_dir: a.result.display().to_string(),
     })?;
     if !passed {
