@@ -92,6 +92,9 @@ pub fn rehearse(
         Split::Text { .. } => 0,
     };
     let total_steps = spec.total_steps(train_rows);
+    // A run that could not make its commitments fails at its first step: refused here, before
+    // any claim.
+    spec.commit_every(total_steps)?;
     let t = &spec.training;
     let most = steps.max.max(steps.min).min(total_steps).max(1);
     let least = steps.min.min(most).max(1);
@@ -260,5 +263,26 @@ mod tests {
         };
         let err = rehearse(&s, &d, &Device::Cpu, steps, scratch.path()).unwrap_err();
         assert!(matches!(err, Error::Diverged(_)), "{err}");
+    }
+
+    /// Epochs make the step count known only with the data: a `commit_every` that would give
+    /// more segments than allowed fails the rehearsal, before any claim, not the run.
+    #[test]
+    fn commitments_the_run_could_not_make_fail_the_rehearsal() {
+        let mut s = spec(1e-3);
+        s.training.epochs = Some(200);
+        s.training.commit_every = Some(1);
+        let scratch = tempfile::tempdir().unwrap();
+        let steps = Steps {
+            min: 1,
+            max: 1,
+            budget: std::time::Duration::ZERO,
+        };
+        // 64 rows in batches of 8 for 200 epochs: 1,600 segments.
+        let err = rehearse(&s, &data(64), &Device::Cpu, steps, scratch.path()).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidSpec(e) if e[0].contains("1600 segments")),
+            "{err}"
+        );
     }
 }

@@ -371,6 +371,18 @@ impl JobSpec {
                     limits::MAX_STEPS
                 ),
             );
+            // With a step count the segments are known now (with epochs, once the data is).
+            if let Some(s) = t.steps.filter(|_| c > 0) {
+                check(
+                    s.div_ceil(c) <= crate::commit::MAX_SEGMENTS,
+                    format!(
+                        "training.commit_every {c} makes {} segments of {s} steps; at most {} \
+                         are allowed",
+                        s.div_ceil(c),
+                        crate::commit::MAX_SEGMENTS
+                    ),
+                );
+            }
         }
         let lr_ok = |lr: f64| lr.is_finite() && lr > 0.0 && lr <= 10.0;
         match &t.optimizer {

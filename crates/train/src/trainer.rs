@@ -106,6 +106,9 @@ pub struct Outcome {
     /// sha256 of `manifest.json`: the hash a worker submits.
     pub result_hash: [u8; 32],
     pub wall_time_s: f64,
+    /// Seconds this run spent hashing and writing committed states (a resumed run: since the
+    /// resume).
+    pub commit_secs: f64,
 }
 
 /// A model with its parameters, ready to train or evaluate.
@@ -391,7 +394,9 @@ pub fn train(
     // The state at step 0 is committed like every other (a resumed run has it already).
     let commit_every = spec.commit_every(total)?;
     let states_dir = opts.out_dir.clone();
+    let commit_secs = std::cell::Cell::new(0f64);
     let commit = |opt: &Optimizer, meta: &mut checkpoint::Meta| -> Result<()> {
+        let began = Instant::now();
         let hash = commit::state_hash(&built.params(), &opt.state(), meta)?;
         if meta.step < total {
             // The segment starting here can be re-run from this file. Its bytes depend on
@@ -405,6 +410,7 @@ pub fn train(
             checkpoint::save_as(&path, &built.params(), opt, &state_meta)?;
         }
         meta.commitments.push(hash);
+        commit_secs.set(commit_secs.get() + began.elapsed().as_secs_f64());
         Ok(())
     };
     if start == 0 && meta.commitments.is_empty() {
@@ -492,6 +498,7 @@ pub fn train(
     Ok(Outcome {
         manifest,
         result_hash,
+        commit_secs: commit_secs.get(),
         wall_time_s: started.elapsed().as_secs_f64(),
     })
 }

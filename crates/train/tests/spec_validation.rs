@@ -85,3 +85,33 @@ fn shipped_specs_are_valid() {
         JobSpec::from_json(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+#[test]
+fn commitments_are_bounded() {
+    let spec = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let (_, bytes) = common::job_spec("kjv-charlm", |_| {});
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        edit(&mut v);
+        v
+    };
+    let zero = errors(spec(&|v| v["training"]["commit_every"] = 0.into()));
+    assert!(
+        zero.iter().any(|e| e.contains("commit_every 0")),
+        "{zero:?}"
+    );
+    // 5,000 steps every 4: 1,250 segments, and 1,000 is the most.
+    let many = errors(spec(&|v| {
+        v["training"]["steps"] = 5_000.into();
+        v["training"]["commit_every"] = 4.into();
+    }));
+    assert!(many.iter().any(|e| e.contains("1250 segments")), "{many:?}");
+    let ok = spec(&|v| v["training"]["commit_every"] = 10.into());
+    let parsed = JobSpec::from_json(&serde_json::to_vec(&ok).unwrap()).unwrap();
+    assert_eq!(parsed.commit_every(500).unwrap(), 10);
+    // The default: a fiftieth of the run, at least one step.
+    let default = JobSpec::from_json(&serde_json::to_vec(&spec(&|_| {})).unwrap()).unwrap();
+    assert_eq!(default.commit_every(500).unwrap(), 10);
+    assert_eq!(default.commit_every(7).unwrap(), 1);
+    // With epochs the count is known once the data is: refused then.
+    assert!(parsed.commit_every(20_000).is_err());
+}

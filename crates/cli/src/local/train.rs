@@ -64,6 +64,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
             "meets_threshold": r.meets_threshold,
             "steps": outcome.manifest.steps,
             "wall_time_s": outcome.wall_time_s,
+            // What committing to the training state cost: time, and the states' bytes
+            // (published with the result) beside the weights'.
+            "commit_secs": outcome.commit_secs,
+            "segments": outcome.manifest.commitments.segments(),
+            "state_bytes": outcome.manifest.commitments.states.iter().map(|e| e.bytes).sum::<u64>(),
+            "weights_bytes": outcome.manifest.weights.bytes,
             "out": a.out,
         })
     );
