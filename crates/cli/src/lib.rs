@@ -19,6 +19,7 @@ mod localnet_serve;
 mod market;
 pub mod output;
 pub mod plot;
+mod private_eval;
 mod progress;
 mod spot_check;
 pub mod store_args;

@@ -251,6 +251,8 @@ async fn every_commands_json_keeps_its_shape() {
 
     // The local commands.
     let result = w.dir.path().join("trained");
+    // The poster's "own" evaluation data: any file in the spec's format will do here.
+    let own = common::repo().join("data/digits.safetensors");
     let result = result.to_str().unwrap();
     s.record(
         "train",
@@ -268,6 +270,8 @@ async fn every_commands_json_keeps_its_shape() {
                 result,
                 "--spot-check",
                 "1",
+                "--eval-data",
+                own.to_str().unwrap(),
             ],
         )[0],
     );

@@ -453,6 +453,37 @@ async fn a_language_model_is_verified_with_a_sample_of_its_text() {
         sample["continuation"].as_str().unwrap().chars().count(),
         240
     );
+    // The poster's own text (here: the corpus's first 2,000 characters) measured too.
+    let own = w.dir.path().join("own.txt");
+    let text: String = std::fs::read_to_string(common::repo().join("data/kjv.txt"))
+        .unwrap()
+        .chars()
+        .take(2_000)
+        .collect();
+    std::fs::write(&own, text).unwrap();
+    let mine = w
+        .run(
+            "poster",
+            &[
+                "job",
+                "verify",
+                &job.to_string(),
+                "--out",
+                w.dir.path().join("own-check").to_str().unwrap(),
+                "--eval-data",
+                own.to_str().unwrap(),
+            ],
+        )
+        .ok();
+    assert_eq!(mine["private_eval"]["samples"], 2_000, "{mine:#}");
+    assert!(
+        mine["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "your own data" && c["ok"] == true),
+        "{mine:#}"
+    );
     // The curve is the wide one, with the text panel.
     let png = std::fs::read(verified["curve_png"].as_str().unwrap()).unwrap();
     assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 1440);

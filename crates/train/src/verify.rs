@@ -115,3 +115,48 @@ pub fn verify(
         sample,
     })
 }
+
+/// The model measured on the poster's own held-out data ([`crate::data::private_eval`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrivateEval {
+    /// Samples (rows, or characters of text) evaluated.
+    pub samples: usize,
+    pub measured: f64,
+    pub threshold: f64,
+    pub meets_threshold: bool,
+}
+
+/// Loads the result's weights from `dir` and evaluates them on `private` (a split whose
+/// evaluation part is the poster's own data).
+pub fn evaluate_private(
+    spec: &JobSpec,
+    private: &Split,
+    dir: &Path,
+    device: &Device,
+) -> Result<PrivateEval> {
+    let m = manifest::read(dir)?;
+    let mut built = Built::new(spec, private, device)?;
+    built.varmap.load(dir.join(&m.weights.path))?;
+    let (loss, accuracy) = evaluate(&built.model, private, device)?;
+    let record = crate::trainer::MetricsRecord {
+        step: m.steps,
+        epoch: None,
+        train_loss: 0.0,
+        eval_loss: loss,
+        eval_accuracy: accuracy,
+    };
+    let measured = record.metric(spec.evaluation.metric);
+    let samples = match private {
+        Split::Table { eval, .. } => eval.rows(),
+        Split::Text { eval, .. } => eval.len(),
+    };
+    Ok(PrivateEval {
+        samples,
+        measured,
+        threshold: spec.evaluation.threshold,
+        meets_threshold: spec
+            .evaluation
+            .metric
+            .meets(measured, spec.evaluation.threshold),
+    })
+}

@@ -1,16 +1,16 @@
 //! State commitments: every shipped model's segments re-run to the committed hash bit for
 //! bit on the CPU; a result trained on the evaluation rows passes the plain check but not a
-//! spot-check; an altered state file or manifest is caught.
+//! spot-check, nor the poster's own data; an altered state file or manifest is caught.
 
 mod common;
 
 use common::{job_spec, opts, split};
 use tensorgrid_train::{
     commit::{self, spot_check},
-    data::Split,
+    data::{self, Split},
     manifest,
     trainer::train,
-    verify::verify,
+    verify::{evaluate_private, verify},
     Device,
 };
 
@@ -160,4 +160,83 @@ fn an_altered_state_file_or_commitment_list_is_caught() {
         report.problems.iter().any(|p| p.contains("commitments")),
         "{report:?}"
     );
+}
+
+/// The poster's own held-out data (`--eval-data`): the same cheat, which the public
+/// evaluation rows flatter, measures worse on rows it never saw.
+#[test]
+fn the_posters_own_data_exposes_a_model_fitted_to_the_public_evaluation_rows() {
+    let (spec, bytes) = job_spec("digits-mlp", |v| {
+        v["training"]["epochs"] = 10.into();
+        v["evaluation"]["threshold"] = 0.5.into();
+    });
+    let honest = split(&spec);
+    let Split::Table {
+        train,
+        eval,
+        classes,
+    } = &honest
+    else {
+        panic!("a table")
+    };
+    let cheat = Split::Table {
+        train: eval.clone(),
+        eval: eval.clone(),
+        classes: *classes,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    train_run(&spec, &bytes, &cheat, dir.path());
+    let public = verify(&spec, &bytes, &honest, dir.path(), &Device::Cpu)
+        .unwrap()
+        .measured;
+
+    // The poster's file: 400 rows the cheat never saw, in the spec's format (raw pixel
+    // values: the spec scales them by 1/16 when it reads them).
+    let rows = 400;
+    let dim = train.dim;
+    let images: Vec<f32> = train.features[..rows * dim]
+        .iter()
+        .map(|v| v * 16.0)
+        .collect();
+    let labels: Vec<f32> = train.labels[..rows].iter().map(|&l| l as f32).collect();
+    let own = dir.path().join("own.safetensors");
+    let save = |images: Vec<f32>, dim: usize, path: &std::path::Path| {
+        let n = images.len() / dim;
+        let tensors = std::collections::HashMap::from([
+            (
+                "images".to_string(),
+                candle_core::Tensor::from_vec(images, (n, dim), &candle_core::Device::Cpu).unwrap(),
+            ),
+            (
+                "labels".to_string(),
+                candle_core::Tensor::from_vec(labels[..n].to_vec(), n, &candle_core::Device::Cpu)
+                    .unwrap(),
+            ),
+        ]);
+        candle_core::safetensors::save(&tensors, path).unwrap();
+    };
+    save(images, dim, &own);
+    let private = data::private_eval(&spec, &std::fs::read(&own).unwrap(), &honest).unwrap();
+    let p = evaluate_private(&spec, &private, dir.path(), &Device::Cpu).unwrap();
+    assert_eq!(p.samples, rows);
+    println!(
+        "public evaluation rows: {public:.4}, the poster's own rows: {:.4}",
+        p.measured
+    );
+    assert!(p.measured < public - 0.05, "{public} vs {p:?}");
+
+    // Rows of another width are refused with the reason.
+    let narrow = dir.path().join("narrow.safetensors");
+    save(vec![1.0; 40 * 10], 10, &narrow);
+    let e = data::private_eval(&spec, &std::fs::read(&narrow).unwrap(), &honest).unwrap_err();
+    assert!(e.to_string().contains("10 values"), "{e}");
+}
+
+fn train_run(
+    spec: &tensorgrid_train::spec::JobSpec,
+    bytes: &[u8],
+    data: &Split,
+    dir: &std::path::Path,
+) {
+    train(spec, bytes, data, &opts(dir)).unwrap();
 }

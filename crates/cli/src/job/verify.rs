@@ -61,6 +61,10 @@ pub struct VerifyArgs {
     device: DeviceChoice,
     #[command(flatten)]
     spot: crate::spot_check::SpotCheckArgs,
+    /// Also measure the model on your own held-out data (the spec's dataset format), which
+    /// the worker never saw; it must meet the spec's threshold too.
+    #[arg(long, value_name = "FILE")]
+    eval_data: Option<PathBuf>,
 }
 
 /// What the chain says about the job's result.
@@ -101,6 +105,8 @@ pub struct Verified {
     /// Segments of the training re-run (`--spot-check`, `--segments`); `null` when none was
     /// asked for.
     pub spot_check: Option<tensorgrid_train::commit::SpotCheck>,
+    /// The model measured on `--eval-data`; `null` without it.
+    pub private_eval: Option<tensorgrid_train::verify::PrivateEval>,
 }
 
 impl Report for Verified {
@@ -179,6 +185,7 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         curve_png: None,
         sample: None,
         spot_check: None,
+        private_eval: None,
     };
 
     // The spec, as committed.
@@ -269,7 +276,7 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         return finish(&ctx, report, checks);
     }
     let (spec2, bytes2, dir2, choice) = (spec.clone(), spec_bytes.to_vec(), dir.clone(), a.device);
-    let (engine_report, split) = tokio::task::spawn_blocking(move || -> Result<_> {
+    let (engine_report, mut split) = tokio::task::spawn_blocking(move || -> Result<_> {
         let split = data::split(&spec2, &data_bytes)?;
         let device = device::select(choice)?;
         let r = engine::verify(&spec2, &bytes2, &split, &dir2, &device)?;
@@ -321,6 +328,24 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         Err(e) => ctx.out.note(format!("no training curve: {e:#}")),
     }
     report.sample = engine_report.sample;
+
+    if let Some(file) = &a.eval_data {
+        let (spec2, file, dir2, choice) = (spec.clone(), file.clone(), dir.clone(), a.device);
+        let (private, back) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let device = device::select(choice)?;
+            let p = crate::private_eval::measure(&spec2, &split, &file, &dir2, &device);
+            Ok((p, split))
+        })
+        .await??;
+        split = back;
+        let private = private?;
+        checks.add(
+            "your own data",
+            private.meets_threshold,
+            crate::private_eval::describe(&spec, &private),
+        );
+        report.private_eval = Some(private);
+    }
 
     let split = if a.spot.wanted() {
         let (spot, split) =

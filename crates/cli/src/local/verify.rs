@@ -25,6 +25,10 @@ pub struct VerifyArgs {
     expect_hash: Option<String>,
     #[command(flatten)]
     spot: crate::spot_check::SpotCheckArgs,
+    /// Also measure the model on your own held-out data (the spec's dataset format), which
+    /// the worker never saw; it must meet the spec's threshold too.
+    #[arg(long, value_name = "FILE")]
+    eval_data: Option<PathBuf>,
 }
 
 /// The local check's report, as JSON (the engine's fields and `passed`) or for a person.
@@ -35,6 +39,10 @@ struct Local {
     report: verify::Report,
     /// Segments re-run (`--spot-check`, `--segments`); `null` when none was asked for.
     spot_check: Option<tensorgrid_train::commit::SpotCheck>,
+    /// The model on `--eval-data`; `null` without it.
+    private_eval: Option<verify::PrivateEval>,
+    #[serde(skip)]
+    private_text: Option<String>,
     #[serde(skip)]
     result_dir: String,
 }
@@ -63,6 +71,9 @@ impl Report for Local {
                 ),
             ),
         ]));
+        if let Some(p) = &self.private_text {
+            s.push_str(&format!("your own data: {p}\n"));
+        }
         if let Some(spot) = &self.spot_check {
             s.push_str(&format!(
                 "spot check: {}\n",
@@ -114,11 +125,28 @@ pub fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
     } else {
         None
     };
+    let private_eval = match &a.eval_data {
+        Some(file) => {
+            let p = crate::private_eval::measure(&spec, &split, file, &a.result, &device)?;
+            if !p.meets_threshold {
+                report.problems.push(format!(
+                    "on your own data: {}",
+                    crate::private_eval::describe(&spec, &p)
+                ));
+            }
+            Some(p)
+        }
+        None => None,
+    };
     let passed = report.passed();
     out.emit(&Local {
         passed,
         report,
         spot_check,
+        private_text: private_eval
+            .as_ref()
+            .map(|p| crate::private_eval::describe(&spec, p)),
+        private_eval,
         result_dir: a.result.display().to_string(),
     })?;
     if !passed {

@@ -97,6 +97,73 @@ pub fn load(spec: &JobSpec, base_dir: &Path, cache_dir: Option<&Path>) -> Result
     split(spec, &bytes)
 }
 
+/// The poster's own held-out data (`bytes`, in the spec's dataset format) as the evaluation
+/// split of `like` (the job's split, whose training part and vocabulary or class count the
+/// model was built from). Nothing of it is public, so a model fitted to the public evaluation
+/// rows gains nothing on it.
+pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split> {
+    match like {
+        Split::Text { train, vocab, .. } => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|e| Error::Format(format!("evaluation text is not UTF-8: {e}")))?;
+            let mut unknown: Vec<char> = text
+                .chars()
+                .filter(|c| vocab.binary_search(c).is_err())
+                .collect();
+            if !unknown.is_empty() {
+                unknown.sort_unstable();
+                unknown.dedup();
+                let shown: String = unknown.iter().take(20).collect();
+                return Err(Error::Format(format!(
+                    "evaluation text has {} characters the job's corpus never uses (the model \
+                     cannot read them): {shown:?}",
+                    unknown.len()
+                )));
+            }
+            let eval: Vec<u32> = text
+                .chars()
+                .map(|c| vocab.binary_search(&c).map_or(0, |i| i as u32))
+                .collect();
+            if let crate::spec::ModelSpec::CharTransformer { context, .. } = spec.model {
+                if eval.len() <= context + 1 {
+                    return Err(Error::Format(format!(
+                        "evaluation text too short: {} characters for context {context}",
+                        eval.len()
+                    )));
+                }
+            }
+            Ok(Split::Text {
+                train: train.clone(),
+                eval,
+                vocab: vocab.clone(),
+            })
+        }
+        Split::Table { train, classes, .. } => {
+            let eval = formats::parse_table(&spec.dataset.format, bytes)?;
+            if eval.rows() == 0 {
+                return Err(Error::Format("no evaluation samples".into()));
+            }
+            if eval.dim != train.dim {
+                return Err(Error::Format(format!(
+                    "evaluation samples have {} values, the job's have {}",
+                    eval.dim, train.dim
+                )));
+            }
+            if eval.classes() > *classes {
+                return Err(Error::Format(format!(
+                    "evaluation labels go up to {}, the job has {classes} classes",
+                    eval.classes() - 1
+                )));
+            }
+            Ok(Split::Table {
+                train: train.clone(),
+                eval,
+                classes: *classes,
+            })
+        }
+    }
+}
+
 /// Parses verified bytes and splits them.
 pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
     let d = &spec.dataset;
