@@ -1,17 +1,27 @@
 //! `--spot-check N` / `--segments LIST`: which committed training segments to re-run, and
 //! what a re-run found, for `verify` and `job verify`.
 
+use std::path::Path;
+
 use anyhow::{bail, Result};
 use clap::Args;
 use rand::seq::index;
-use tensorgrid_train::commit::{Commitments, SpotCheck};
+use tensorgrid_train::{
+    checkpoint,
+    commit::{self, Commitments, SpotCheck},
+    data::Split,
+    manifest::Manifest,
+    spec::JobSpec,
+    verify::run_shape,
+    Device,
+};
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct SpotCheckArgs {
     /// Re-run N segments of the training, chosen at random here (the worker committed to
     /// every segment's end state before it could know which), and compare the states reached.
-    #[arg(long, value_name = "N")]
-    pub spot_check: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub spot_check: Option<u64>,
     /// Re-run these segments (comma-separated indices), e.g. to repeat a finding.
     #[arg(
         long,
@@ -34,7 +44,9 @@ impl SpotCheckArgs {
             bail!("the result commits to no training segment");
         }
         let mut chosen = if self.segments.is_empty() {
-            let n = self.spot_check.unwrap_or(0).min(of);
+            let n = usize::try_from(self.spot_check.unwrap_or(0))
+                .unwrap_or(usize::MAX)
+                .min(of);
             index::sample(&mut rand::rng(), of, n).into_vec()
         } else {
             if let Some(bad) = self.segments.iter().find(|&&i| i >= of) {
@@ -46,6 +58,66 @@ impl SpotCheckArgs {
         chosen.dedup();
         Ok(chosen)
     }
+}
+
+/// What must hold before any segment is re-run: the commitments are well formed for the run
+/// the spec describes (so every index and file name is safe to use), and this machine is of
+/// the device class that trained it (bits agree only within one). Returns the run's steps.
+pub fn ready(spec: &JobSpec, data: &Split, m: &Manifest, device: &Device) -> Result<u64> {
+    let (total, every) = run_shape(spec, data)?;
+    if m.steps != total || m.commitments.every != every {
+        bail!(
+            "cannot spot-check: the manifest says {} steps every {}, the spec makes {total} every {every}",
+            m.steps,
+            m.commitments.every
+        );
+    }
+    let problems = commit::problems(&m.commitments, total);
+    if let Some(first) = problems.first() {
+        bail!("cannot spot-check: {first}");
+    }
+    let (kind, isa) = checkpoint::platform(device);
+    if m.device != kind || m.cpu_isa != isa {
+        bail!(
+            "cannot spot-check here: the result was trained on {} {}, this is {kind} {isa}; \
+             a re-run agrees to the bit only on the same device class",
+            m.device,
+            m.cpu_isa
+        );
+    }
+    Ok(total)
+}
+
+/// The state files the chosen segments start from (names already checked by [`ready`]).
+pub fn starting_states(
+    m: &Manifest,
+    segments: &[usize],
+) -> Vec<tensorgrid_train::manifest::FileEntry> {
+    segments
+        .iter()
+        .filter_map(|&i| m.commitments.states.get(i).cloned())
+        .collect()
+}
+
+/// Re-runs `segments` of the result in `dir`.
+pub fn run(
+    spec: &JobSpec,
+    data: &Split,
+    dir: &Path,
+    m: &Manifest,
+    total: u64,
+    segments: &[usize],
+    device: &Device,
+) -> Result<SpotCheck> {
+    Ok(commit::spot_check(
+        spec,
+        data,
+        dir,
+        &m.commitments,
+        total,
+        segments,
+        device,
+    )?)
 }
 
 /// The finding in one line: the summary, and the first bad segment's step range.
@@ -85,7 +157,7 @@ mod tests {
     #[test]
     fn chooses_distinct_segments_that_exist() {
         let c = commitments(5);
-        let n = |n| SpotCheckArgs {
+        let n = |n: u64| SpotCheckArgs {
             spot_check: Some(n),
             segments: Vec::new(),
         };
@@ -108,7 +180,7 @@ mod tests {
             "{e}"
         );
         assert!(n(1).choose(&commitments(0)).is_err());
-        assert!(!n(0).wanted() && n(1).wanted() && named.wanted());
+        assert!(n(1).wanted() && named.wanted());
     }
 
     #[test]

@@ -222,7 +222,7 @@ pub fn restore(ck: &Checkpoint, params: &BTreeMap<String, Var>, opt: &mut Optimi
             .tensors
             .get(&format!("param.{name}"))
             .ok_or_else(|| Error::Checkpoint(format!("missing parameter {name}")))?;
-        if t.shape() != var.shape() {
+        if t.shape() != var.shape() || t.dtype() != var.dtype() {
             return Err(Error::Checkpoint(format!(
                 "{name}: shape {:?} ≠ {:?}",
                 t.shape(),

@@ -4,11 +4,14 @@
 //! training state: parameters, optimizer moments, the step (which fixes the data position and
 //! every random draw: batches are a pure function of seed and step) and the metrics
 //! accumulated so far. The manifest lists the hashes, so the on-chain result hash commits to
-//! every one of them, and the state at the start of each segment is published beside the
-//! result. Anyone can then load one state, re-run that one segment and compare the state it
-//! reaches with the next committed hash: the engine resumes bit-identically, so an honest
-//! segment matches to the bit on the same device class, and a result trained any other way
-//! (on the evaluation rows, fewer steps, another seed) does not.
+//! every one of them, and each committed state is published beside the result. Verification
+//! ties the chain's ends down: the first state must be the spec's initialisation, the last
+//! must hold the published weights and metrics, and the step count and segment length must be
+//! the spec's. Anyone can then load one state, re-run that one segment and compare the state
+//! it reaches with the next committed hash: the engine resumes bit-identically, so an honest
+//! segment matches to the bit on the same device class. A chain with one faked segment among
+//! S is caught by a check of N random segments with probability N/S; a result trained on
+//! other data throughout (the evaluation rows, another seed) fails every segment.
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -32,13 +35,14 @@ pub const DEFAULT_SEGMENTS: u64 = 50;
 pub const MAX_SEGMENTS: u64 = 1_000;
 
 /// What the manifest commits to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Commitments {
     /// Steps between committed states; the last segment may be shorter.
     pub every: u64,
     /// sha256 (hex) of the training state at steps 0, every, 2·every, … and at the last step.
     pub state_hashes: Vec<String>,
-    /// The state at the start of each segment, in order, as files beside the manifest.
+    /// Each committed state, in order, as a file beside the manifest: segment `i` re-runs
+    /// from `states[i]`; the last is the state the weights and metrics were written from.
     pub states: Vec<FileEntry>,
 }
 
@@ -165,9 +169,13 @@ pub fn check_segment(
     };
     let built = Built::new(spec, data, device)?;
     let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params())?;
-    checkpoint::restore(&ck, &built.params(), &mut opt)?;
+    if let Err(e) = checkpoint::restore(&ck, &built.params(), &mut opt) {
+        check.problem = Some(format!("{}: {e}", entry.path));
+        return Ok(check);
+    }
     let mut meta = ck.meta;
-    if meta.step != from || state_hash(&built.params(), &opt.state(), &meta)? != *start_hash {
+    let start = state_hash(&built.params(), &opt.state(), &meta);
+    if meta.step != from || start.as_ref().ok() != Some(start_hash) {
         check.problem = Some(format!(
             "{} is not the state committed at step {from}",
             entry.path
@@ -230,32 +238,122 @@ impl SpotCheck {
 /// files not named for their hashes.
 pub fn problems(c: &Commitments, total: u64) -> Vec<String> {
     let mut out = Vec::new();
-    let segments = if c.every == 0 {
-        0
-    } else {
-        total.div_ceil(c.every)
-    };
-    if c.every == 0 || c.state_hashes.len() as u64 != segments + 1 {
+    let segments = total.checked_div(c.every).map(|_| total.div_ceil(c.every));
+    if segments.is_none_or(|s| s > MAX_SEGMENTS || c.state_hashes.len() as u64 != s + 1) {
         out.push(format!(
             "commitments: {} state hashes for {total} steps every {}",
             c.state_hashes.len(),
             c.every
         ));
     }
-    if c.states.len() + 1 != c.state_hashes.len() {
+    if c.states.len() != c.state_hashes.len() {
         out.push(format!(
-            "commitments: {} state files for {} segments",
+            "commitments: {} state files for {} states",
             c.states.len(),
-            c.segments()
+            c.state_hashes.len()
         ));
     }
     for (entry, hash) in c.states.iter().zip(&c.state_hashes) {
-        if entry.path != state_file_name(hash) {
+        if !named_for(entry, hash) {
             out.push(format!(
                 "commitments: {} is not named for its state",
                 entry.path
             ));
         }
+    }
+    out
+}
+
+/// A state file listed under the name its hash (64 lowercase hex digits) gives it: never
+/// another result file's name, never a path.
+pub fn named_for(entry: &FileEntry, hash: &str) -> bool {
+    hash.len() == 64
+        && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && entry.path == state_file_name(hash)
+}
+
+fn start_meta() -> Meta {
+    Meta {
+        spec_sha256: String::new(),
+        engine: String::new(),
+        device: String::new(),
+        cpu_isa: String::new(),
+        step: 0,
+        records: Vec::new(),
+        loss_sum: 0.0,
+        loss_n: 0,
+        train_secs: 0.0,
+        commitments: Vec::new(),
+    }
+}
+
+/// The hash of the spec's initial state: the weights its seed gives, zero optimizer moments,
+/// step 0, no metrics. The same on every device (initialisation is computed on the host).
+pub fn initial_hash(spec: &JobSpec, data: &Split, device: &Device) -> Result<String> {
+    let built = Built::new(spec, data, device)?;
+    let opt = Optimizer::new(spec.training.optimizer.clone(), built.params())?;
+    state_hash(&built.params(), &opt.state(), &start_meta())
+}
+
+/// Problems tying the chain's last state to the result: its file hashes to the last
+/// commitment, is at the last step, and holds exactly the published weights and metrics.
+pub fn final_state_problems(
+    c: &Commitments,
+    total: u64,
+    weights: &BTreeMap<String, Tensor>,
+    records: &[crate::trainer::MetricsRecord],
+    dir: &Path,
+) -> Vec<String> {
+    let (Some(entry), Some(hash)) = (c.states.last(), c.state_hashes.last()) else {
+        return vec!["commitments: no final state".into()];
+    };
+    let ck = match checkpoint::read_state(&dir.join(&entry.path), &Device::Cpu) {
+        Ok(ck) => ck,
+        Err(e) => return vec![format!("final state: {e}")],
+    };
+    let mut out = Vec::new();
+    if ck.meta.step != total {
+        out.push(format!(
+            "final state is at step {}, not {total}",
+            ck.meta.step
+        ));
+    }
+    if ck.meta.records != records {
+        out.push("final state's metrics differ from metrics.jsonl".into());
+    }
+    let bits = |t: &Tensor| -> Option<Vec<u32>> {
+        let v = t.flatten_all().ok()?.to_vec1::<f32>().ok()?;
+        Some(v.iter().map(|x| x.to_bits()).collect())
+    };
+    let params: BTreeMap<&str, &Tensor> = ck
+        .tensors
+        .iter()
+        .filter_map(|(k, t)| k.strip_prefix("param.").map(|n| (n, t)))
+        .collect();
+    let weights_match = params.len() == weights.len()
+        && weights.iter().all(|(n, w)| {
+            params
+                .get(n.as_str())
+                .is_some_and(|p| p.shape() == w.shape() && bits(p).is_some() && bits(p) == bits(w))
+        });
+    if !weights_match {
+        out.push("the published weights are not the final committed state's".into());
+    }
+    // The file's own hash: its tensors as committed.
+    let opt_state: BTreeMap<String, Tensor> = ck
+        .tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("opt."))
+        .map(|(k, t)| (k.clone(), t.clone()))
+        .collect();
+    let vars: Result<BTreeMap<String, Var>> = params
+        .iter()
+        .map(|(n, t)| Ok((n.to_string(), Var::from_tensor(t)?)))
+        .collect();
+    match vars.and_then(|v| state_hash(&v, &opt_state, &ck.meta)) {
+        Ok(h) if h == *hash => {}
+        Ok(_) => out.push(format!("{} is not the last committed state", entry.path)),
+        Err(e) => out.push(format!("final state: {e}")),
     }
     out
 }

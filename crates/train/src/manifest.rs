@@ -47,7 +47,9 @@ pub struct Manifest {
     pub cpu_isa: String,
     pub software: BTreeMap<String, String>,
     /// The training state's hash every `every` steps and the files to re-run each segment
-    /// from: the result hash commits to the whole run, not only its end.
+    /// from: the result hash commits to the whole run, not only its end. Empty in a version 1
+    /// manifest, which verification reports.
+    #[serde(default)]
     pub commitments: crate::commit::Commitments,
 }
 

@@ -106,6 +106,15 @@ impl Optimizer {
                 let saved = state
                     .get(&key)
                     .ok_or_else(|| crate::Error::Checkpoint(format!("missing {key}")))?;
+                if saved.shape() != t.shape() || saved.dtype() != t.dtype() {
+                    return Err(crate::Error::Checkpoint(format!(
+                        "{key}: {:?} {:?}, expected {:?} {:?}",
+                        saved.dtype(),
+                        saved.shape(),
+                        t.dtype(),
+                        t.shape()
+                    )));
+                }
                 *t = saved.to_device(t.device())?;
             }
         }

@@ -375,11 +375,21 @@ pub fn train(
         train_secs: 0.0,
         commitments: Vec::new(),
     };
+    let commit_every = spec.commit_every(total)?;
     if opts.resume {
         if let Some(ck) = checkpoint::load(&ckpt_dir, device, &spec_sha256)? {
-            checkpoint::restore(&ck, &built.params(), &mut opt)?;
-            tracing::info!(step = ck.meta.step, "resumed from checkpoint");
-            meta = ck.meta;
+            // One commitment per boundary passed, or the chain has a gap (a checkpoint from
+            // before commitments): start over rather than publish a broken one.
+            if ck.meta.commitments.len() as u64 == ck.meta.step / commit_every + 1 {
+                checkpoint::restore(&ck, &built.params(), &mut opt)?;
+                tracing::info!(step = ck.meta.step, "resumed from checkpoint");
+                meta = ck.meta;
+            } else {
+                tracing::warn!(
+                    step = ck.meta.step,
+                    "checkpoint without its state commitments: starting over"
+                );
+            }
         }
     }
     let start = meta.step;
@@ -392,23 +402,21 @@ pub fn train(
     };
 
     // The state at step 0 is committed like every other (a resumed run has it already).
-    let commit_every = spec.commit_every(total)?;
     let states_dir = opts.out_dir.clone();
     let commit_secs = std::cell::Cell::new(0f64);
     let commit = |opt: &Optimizer, meta: &mut checkpoint::Meta| -> Result<()> {
         let began = Instant::now();
         let hash = commit::state_hash(&built.params(), &opt.state(), meta)?;
-        if meta.step < total {
-            // The segment starting here can be re-run from this file. Its bytes depend on
-            // nothing but the state (no wall time), so two honest runs publish the same files.
-            let state_meta = checkpoint::Meta {
-                train_secs: 0.0,
-                commitments: Vec::new(),
-                ..meta.clone()
-            };
-            let path = states_dir.join(commit::state_file_name(&hash));
-            checkpoint::save_as(&path, &built.params(), opt, &state_meta)?;
-        }
+        // The segment starting here can be re-run from this file; the last one ties the
+        // chain to the published weights and metrics. Its bytes depend on nothing but the
+        // state (no wall time), so two honest runs publish the same files.
+        let state_meta = checkpoint::Meta {
+            train_secs: 0.0,
+            commitments: Vec::new(),
+            ..meta.clone()
+        };
+        let path = states_dir.join(commit::state_file_name(&hash));
+        checkpoint::save_as(&path, &built.params(), opt, &state_meta)?;
         meta.commitments.push(hash);
         commit_secs.set(commit_secs.get() + began.elapsed().as_secs_f64());
         Ok(())
@@ -465,7 +473,8 @@ pub fn train(
     }
     let commitments = commit::Commitments {
         every: commit_every,
-        states: meta.commitments[..meta.commitments.len().saturating_sub(1)]
+        states: meta
+            .commitments
             .iter()
             .map(|h| manifest::entry(&opts.out_dir, &commit::state_file_name(h)))
             .collect::<Result<_>>()?,

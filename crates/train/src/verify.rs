@@ -54,6 +54,71 @@ fn check_file(dir: &Path, e: &FileEntry, problems: &mut Vec<String>) {
     }
 }
 
+/// The run the spec describes, as the spec and data fix it: its step count and segment
+/// length. A manifest's own figures are the worker's word.
+pub fn run_shape(spec: &JobSpec, data: &Split) -> Result<(u64, u64)> {
+    let rows = match data {
+        Split::Table { train, .. } => train.rows(),
+        Split::Text { .. } => 0,
+    };
+    let total = spec.total_steps(rows);
+    Ok((total, spec.commit_every(total)?))
+}
+
+/// What is wrong with the manifest's commitments: the step count and segment length against
+/// the spec's, the list's shape, the first state against the spec's initialisation, and the
+/// last against the published weights and metrics.
+fn commitment_problems(
+    spec: &JobSpec,
+    data: &Split,
+    dir: &Path,
+    m: &manifest::Manifest,
+    device: &Device,
+) -> Result<Vec<String>> {
+    let c = &m.commitments;
+    if m.version < manifest::MANIFEST_VERSION {
+        return Ok(vec![format!(
+            "manifest version {}: written before results committed to their training states",
+            m.version
+        )]);
+    }
+    let (total, every) = run_shape(spec, data)?;
+    let mut out = Vec::new();
+    if m.steps != total || c.every != every {
+        out.push(format!(
+            "manifest says {} steps committed every {}; the spec makes {total} every {every}",
+            m.steps, c.every
+        ));
+        return Ok(out);
+    }
+    out.extend(crate::commit::problems(c, total));
+    if !out.is_empty() {
+        return Ok(out);
+    }
+    if crate::commit::initial_hash(spec, data, device)? != c.state_hashes[0] {
+        out.push("the first committed state is not the spec's initialisation".into());
+    }
+    let weights_path = dir.join(&m.weights.path);
+    let weights: std::collections::BTreeMap<String, candle_core::Tensor> =
+        match candle_core::safetensors::load(&weights_path, &Device::Cpu) {
+            Ok(w) => w.into_iter().collect(),
+            Err(e) => return Ok(vec![format!("{}: {e}", m.weights.path)]),
+        };
+    let records: Vec<crate::trainer::MetricsRecord> =
+        match std::fs::read_to_string(dir.join(&m.metrics.path)) {
+            Ok(text) => text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect(),
+            Err(e) => return Ok(vec![format!("{}: {e}", m.metrics.path)]),
+        };
+    out.extend(crate::commit::final_state_problems(
+        c, total, &weights, &records, dir,
+    ));
+    Ok(out)
+}
+
 /// Verifies the result in `dir` against the spec and its (already fetched and split) data.
 pub fn verify(
     spec: &JobSpec,
@@ -73,7 +138,7 @@ pub fn verify(
     }
     check_file(dir, &m.weights, &mut problems);
     check_file(dir, &m.metrics, &mut problems);
-    problems.extend(crate::commit::problems(&m.commitments, m.steps));
+    problems.extend(commitment_problems(spec, data, dir, &m, device)?);
     let mut built = Built::new(spec, data, device)?;
     built.varmap.load(dir.join(&m.weights.path))?;
     let (loss, accuracy) = evaluate(&built.model, data, device)?;

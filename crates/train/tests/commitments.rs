@@ -14,6 +14,27 @@ use tensorgrid_train::{
     Device,
 };
 
+/// The cheat: the model fitted to the rows it will be judged on — the evaluation rows, repeated
+/// to the training split's size so the run has the spec's number of steps.
+fn fitted_to_eval(honest: &Split) -> Split {
+    let Split::Table {
+        train,
+        eval,
+        classes,
+    } = honest
+    else {
+        panic!("a table")
+    };
+    let idx: Vec<u32> = (0..train.rows())
+        .map(|i| (i % eval.rows()) as u32)
+        .collect();
+    Split::Table {
+        train: eval.select(&idx),
+        eval: eval.clone(),
+        classes: *classes,
+    }
+}
+
 /// Trains `name` (edited) and re-runs every one of its segments.
 fn every_segment_reruns_identically(name: &str, edit: impl FnOnce(&mut serde_json::Value)) {
     let (spec, bytes) = job_spec(name, edit);
@@ -71,15 +92,7 @@ fn training_on_the_evaluation_rows_passes_a_plain_check_but_not_a_spot_check() {
         v["evaluation"]["threshold"] = 0.5.into();
     });
     let honest = split(&spec);
-    let Split::Table { eval, classes, .. } = &honest else {
-        panic!("a table")
-    };
-    // The cheat: the model is fitted to the rows it will be judged on.
-    let cheat = Split::Table {
-        train: eval.clone(),
-        eval: eval.clone(),
-        classes: *classes,
-    };
+    let cheat = fitted_to_eval(&honest);
     let dir = tempfile::tempdir().unwrap();
     let out = train(&spec, &bytes, &cheat, &opts(dir.path())).unwrap();
     let report = verify(&spec, &bytes, &honest, dir.path(), &Device::Cpu).unwrap();
@@ -171,19 +184,10 @@ fn the_posters_own_data_exposes_a_model_fitted_to_the_public_evaluation_rows() {
         v["evaluation"]["threshold"] = 0.5.into();
     });
     let honest = split(&spec);
-    let Split::Table {
-        train,
-        eval,
-        classes,
-    } = &honest
-    else {
+    let Split::Table { train, .. } = &honest else {
         panic!("a table")
     };
-    let cheat = Split::Table {
-        train: eval.clone(),
-        eval: eval.clone(),
-        classes: *classes,
-    };
+    let cheat = fitted_to_eval(&honest);
     let dir = tempfile::tempdir().unwrap();
     train_run(&spec, &bytes, &cheat, dir.path());
     let public = verify(&spec, &bytes, &honest, dir.path(), &Device::Cpu)
@@ -239,4 +243,98 @@ fn train_run(
     dir: &std::path::Path,
 ) {
     train(spec, bytes, data, &opts(dir)).unwrap();
+}
+
+/// Rewrites the manifest in `dir` with `edit` applied (a worker's lie), keeping its file.
+fn lie(dir: &std::path::Path, edit: impl FnOnce(&mut manifest::Manifest)) {
+    let mut m = manifest::read(dir).unwrap();
+    edit(&mut m);
+    std::fs::write(
+        dir.join(manifest::MANIFEST_FILE),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+}
+
+fn problems_of(
+    spec: &tensorgrid_train::spec::JobSpec,
+    bytes: &[u8],
+    data: &Split,
+    dir: &std::path::Path,
+) -> Vec<String> {
+    verify(spec, bytes, data, dir, &Device::Cpu)
+        .unwrap()
+        .problems
+}
+
+/// The cheats a chain of honest segments could hide, each caught by the plain check: weights
+/// swapped after honest training, a chain started from another state than the spec's, and a
+/// run shorter than the spec's.
+#[test]
+fn the_chain_is_tied_to_the_spec_at_its_start_and_to_the_weights_at_its_end() {
+    let (spec, bytes) = job_spec("digits-mlp", |v| {
+        v["training"]["epochs"] = 2.into();
+        v["evaluation"]["threshold"] = 0.5.into();
+    });
+    let data = split(&spec);
+    let honest = tempfile::tempdir().unwrap();
+    train(&spec, &bytes, &data, &opts(honest.path())).unwrap();
+    assert!(problems_of(&spec, &bytes, &data, honest.path()).is_empty());
+
+    // Swapped weights (here: another seed's), listed with their true hash.
+    let (other, other_bytes) = job_spec("digits-mlp", |v| {
+        v["training"]["epochs"] = 2.into();
+        v["training"]["seed"] = 7.into();
+    });
+    let elsewhere = tempfile::tempdir().unwrap();
+    train(
+        &other,
+        &other_bytes,
+        &split(&other),
+        &opts(elsewhere.path()),
+    )
+    .unwrap();
+    let swapped = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(honest.path()).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, swapped.path().join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let w = manifest::WEIGHTS_FILE;
+    std::fs::copy(elsewhere.path().join(w), swapped.path().join(w)).unwrap();
+    let theirs = manifest::read(elsewhere.path()).unwrap().weights;
+    lie(swapped.path(), |m| m.weights = theirs);
+    let p = problems_of(&spec, &bytes, &data, swapped.path());
+    assert!(
+        p.iter()
+            .any(|p| p.contains("weights are not the final committed state")),
+        "{p:?}"
+    );
+
+    // A whole chain from another start (the other seed's run, claimed for this spec).
+    let spec_hash = manifest::read(honest.path()).unwrap().spec_sha256;
+    lie(elsewhere.path(), |m| m.spec_sha256 = spec_hash.clone());
+    let p = problems_of(&spec, &bytes, &data, elsewhere.path());
+    assert!(
+        p.iter()
+            .any(|p| p.contains("first committed state is not the spec's initialisation")),
+        "{p:?}"
+    );
+
+    // Fewer steps than the spec's: a one-epoch run claimed for the two-epoch spec.
+    let (short, short_bytes) = job_spec("digits-mlp", |v| {
+        v["training"]["epochs"] = 1.into();
+    });
+    let short_dir = tempfile::tempdir().unwrap();
+    train(
+        &short,
+        &short_bytes,
+        &split(&short),
+        &opts(short_dir.path()),
+    )
+    .unwrap();
+    lie(short_dir.path(), |m| m.spec_sha256 = spec_hash.clone());
+    let p = problems_of(&spec, &bytes, &data, short_dir.path());
+    assert!(p.iter().any(|p| p.contains("the spec makes")), "{p:?}");
 }

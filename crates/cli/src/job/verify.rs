@@ -261,6 +261,24 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         },
     );
 
+    // The last committed state ties the chain of states to the weights and metrics: the
+    // engine's check below reads it. Fetched only under the name its hash gives it.
+    if let Ok(m) = manifest::read(&dir) {
+        let cm = &m.commitments;
+        if let (Some(e), Some(h)) = (cm.states.last(), cm.state_hashes.last()) {
+            if tensorgrid_train::commit::named_for(e, h) && e.bytes <= MAX_RESULT_BYTES {
+                let entry = result::Entry {
+                    path: e.path.clone(),
+                    sha256: e.sha256.clone(),
+                    bytes: e.bytes,
+                };
+                result::download_listed(&c.result_uri, &entry, &dir, &policy)
+                    .await
+                    .with_context(|| format!("downloading the final committed state {}", e.path))?;
+            }
+        }
+    }
+
     // The dataset, then the model re-evaluated off the async runtime.
     ctx.out
         .note(format!("fetching the dataset {} ...", spec.dataset.uri));
@@ -398,21 +416,20 @@ async fn spot_check(
     policy: &tensorgrid_artifacts::ReadPolicy,
 ) -> Result<(tensorgrid_train::commit::SpotCheck, data::Split)> {
     let m = manifest::read(dir)?;
+    let here = device::select(a.device)?;
+    let total = crate::spot_check::ready(spec, &split, &m, &here)?;
     let segments = a.spot.choose(&m.commitments)?;
-    let entries: Vec<result::Entry> = segments
-        .iter()
-        .map(|&i| {
-            let e = &m.commitments.states[i];
-            result::Entry {
-                path: e.path.clone(),
-                sha256: e.sha256.clone(),
-                bytes: e.bytes,
-            }
+    let entries: Vec<result::Entry> = crate::spot_check::starting_states(&m, &segments)
+        .into_iter()
+        .map(|e| result::Entry {
+            path: e.path,
+            sha256: e.sha256,
+            bytes: e.bytes,
         })
         .collect();
-    let total: u64 = entries.iter().map(|e| e.bytes).fold(0, u64::saturating_add);
-    if total > MAX_RESULT_BYTES {
-        bail!("the states to re-run from are {total} bytes, more than a result may be");
+    let bytes: u64 = entries.iter().map(|e| e.bytes).fold(0, u64::saturating_add);
+    if bytes > MAX_RESULT_BYTES {
+        bail!("the states to re-run from are {bytes} bytes, more than a result may be");
     }
     ctx.out.note(format!(
         "re-running {} of {} training segments (downloading their starting states) ...",
@@ -426,18 +443,9 @@ async fn spot_check(
             .await
             .with_context(|| format!("downloading the committed state {}", e.path))?;
     }
-    let (spec, dir, device) = (spec.clone(), dir.to_path_buf(), a.device);
+    let (spec, dir) = (spec.clone(), dir.to_path_buf());
     tokio::task::spawn_blocking(move || -> Result<_> {
-        let device = device::select(device)?;
-        let spot = tensorgrid_train::commit::spot_check(
-            &spec,
-            &split,
-            &dir,
-            &m.commitments,
-            m.steps,
-            &segments,
-            &device,
-        )?;
+        let spot = crate::spot_check::run(&spec, &split, &dir, &m, total, &segments, &here)?;
         Ok((spot, split))
     })
     .await?

@@ -105,16 +105,9 @@ pub fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
     }
     let spot_check = if a.spot.wanted() {
         let m = tensorgrid_train::manifest::read(&a.result)?;
+        let total = crate::spot_check::ready(&spec, &split, &m, &device)?;
         let segments = a.spot.choose(&m.commitments)?;
-        let spot = tensorgrid_train::commit::spot_check(
-            &spec,
-            &split,
-            &a.result,
-            &m.commitments,
-            m.steps,
-            &segments,
-            &device,
-        )?;
+        let spot = crate::spot_check::run(&spec, &split, &a.result, &m, total, &segments, &device)?;
         if spot.mismatches > 0 {
             report.problems.push(format!(
                 "spot check: {}",
