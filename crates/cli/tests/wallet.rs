@@ -91,14 +91,14 @@ impl World {
         .await
         .unwrap();
         let store = Store::open("s3://tensorgrid").unwrap();
-        let uri = result::publish(
-            &store,
-            &format!("results/{job}"),
-            &out,
-            &[WEIGHTS_FILE, METRICS_FILE, MANIFEST_FILE],
-        )
-        .await
-        .unwrap();
+        // As the worker publishes: the files, the committed states, the manifest last.
+        let states = &outcome.manifest.commitments.states;
+        let mut files = vec![WEIGHTS_FILE, METRICS_FILE];
+        files.extend(states.iter().map(|e| e.path.as_str()));
+        files.push(MANIFEST_FILE);
+        let uri = result::publish(&store, &format!("results/{job}"), &out, &files)
+            .await
+            .unwrap();
         let args = JobSubmitArgs {
             result_hash: outcome.result_hash,
             result_uri: uri,
