@@ -119,6 +119,28 @@ fn commitment_problems(
     Ok(out)
 }
 
+/// The result's weights loaded into the spec's model, and its metric on `data`'s evaluation
+/// split.
+fn measure(
+    spec: &JobSpec,
+    data: &Split,
+    dir: &Path,
+    m: &manifest::Manifest,
+    device: &Device,
+) -> Result<(Built, f64)> {
+    let mut built = Built::new(spec, data, device)?;
+    built.varmap.load(dir.join(&m.weights.path))?;
+    let (loss, accuracy) = evaluate(&built.model, data, device)?;
+    let record = crate::trainer::MetricsRecord {
+        step: m.steps,
+        epoch: None,
+        train_loss: 0.0,
+        eval_loss: loss,
+        eval_accuracy: accuracy,
+    };
+    Ok((built, record.metric(spec.evaluation.metric)))
+}
+
 /// Verifies the result in `dir` against the spec and its (already fetched and split) data.
 pub fn verify(
     spec: &JobSpec,
@@ -139,17 +161,7 @@ pub fn verify(
     check_file(dir, &m.weights, &mut problems);
     check_file(dir, &m.metrics, &mut problems);
     problems.extend(commitment_problems(spec, data, dir, &m, device)?);
-    let mut built = Built::new(spec, data, device)?;
-    built.varmap.load(dir.join(&m.weights.path))?;
-    let (loss, accuracy) = evaluate(&built.model, data, device)?;
-    let record = crate::trainer::MetricsRecord {
-        step: m.steps,
-        epoch: None,
-        train_loss: 0.0,
-        eval_loss: loss,
-        eval_accuracy: accuracy,
-    };
-    let measured = record.metric(spec.evaluation.metric);
+    let (built, measured) = measure(spec, data, dir, &m, device)?;
     // An illustration, not a check: a failure to draw it costs the sample, not the verdict.
     let sample = match (&built.model, data) {
         (Model::CharTransformer(model), Split::Text { eval, vocab, .. }) => {
@@ -200,17 +212,7 @@ pub fn evaluate_private(
     device: &Device,
 ) -> Result<PrivateEval> {
     let m = manifest::read(dir)?;
-    let mut built = Built::new(spec, private, device)?;
-    built.varmap.load(dir.join(&m.weights.path))?;
-    let (loss, accuracy) = evaluate(&built.model, private, device)?;
-    let record = crate::trainer::MetricsRecord {
-        step: m.steps,
-        epoch: None,
-        train_loss: 0.0,
-        eval_loss: loss,
-        eval_accuracy: accuracy,
-    };
-    let measured = record.metric(spec.evaluation.metric);
+    let (_, measured) = measure(spec, private, dir, &m, device)?;
     let samples = match private {
         Split::Table { eval, .. } => eval.rows(),
         Split::Text { eval, .. } => eval.len(),
