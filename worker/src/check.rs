@@ -257,12 +257,13 @@ pub async fn check(
         Ok(Err(v)) => return v,
         Ok(Ok(r)) => r,
     };
-    // Room for the checkpoints and the result, besides the dataset already here.
+    // Room for the committed states, the checkpoints and the result, besides the dataset
+    // already here: a disk that fills mid-run would cost the stake.
     let room = resources::free_disk(w.work.root()).unwrap_or(u64::MAX);
-    let output = rehearsal.checkpoint_bytes.saturating_mul(3);
+    let output = rehearsal.disk_bytes(&spec);
     if room < output.saturating_add(w.config.min_free_disk) {
         return Verdict::Paused(format!(
-            "the work dir has {} MiB free; this job's checkpoints and result need about {} MiB plus the {} MiB kept free",
+            "the work dir has {} MiB free; this job's committed states, checkpoints and result need about {} MiB plus the {} MiB kept free",
             room >> 20,
             output >> 20,
             w.config.min_free_disk >> 20

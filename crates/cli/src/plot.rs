@@ -80,7 +80,7 @@ impl<'a> Curve<'a> {
     }
 }
 
-fn metric_name(m: Metric) -> &'static str {
+pub fn metric_name(m: Metric) -> &'static str {
     match m {
         Metric::Accuracy => "accuracy",
         Metric::Loss => "loss",

@@ -35,10 +35,7 @@ pub fn measure(
 pub fn describe(spec: &JobSpec, p: &verify::PrivateEval) -> String {
     format!(
         "{} {} on {} samples of your own data (threshold {}: {})",
-        serde_json::to_value(spec.evaluation.metric)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        crate::plot::metric_name(spec.evaluation.metric),
         p.measured,
         p.samples,
         p.threshold,

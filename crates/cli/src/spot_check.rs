@@ -1,8 +1,6 @@
 //! `--spot-check N` / `--segments LIST`: which committed training segments to re-run, and
 //! what a re-run found, for `verify` and `job verify`.
 
-use std::path::Path;
-
 use anyhow::{bail, Result};
 use clap::Args;
 use rand::seq::index;
@@ -97,27 +95,6 @@ pub fn starting_states(
         .iter()
         .filter_map(|&i| m.commitments.states.get(i).cloned())
         .collect()
-}
-
-/// Re-runs `segments` of the result in `dir`.
-pub fn run(
-    spec: &JobSpec,
-    data: &Split,
-    dir: &Path,
-    m: &Manifest,
-    total: u64,
-    segments: &[usize],
-    device: &Device,
-) -> Result<SpotCheck> {
-    Ok(commit::spot_check(
-        spec,
-        data,
-        dir,
-        &m.commitments,
-        total,
-        segments,
-        device,
-    )?)
 }
 
 /// The finding in one line: the summary, and the first bad segment's step range.

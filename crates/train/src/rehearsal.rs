@@ -65,6 +65,18 @@ impl Rehearsal {
     }
 }
 
+impl Rehearsal {
+    /// Bytes the run leaves on disk at its peak: one state file per committed state (each
+    /// the size of a checkpoint), the checkpoint and its temporary copy, and the weights.
+    pub fn disk_bytes(&self, spec: &JobSpec) -> u64 {
+        let states = spec
+            .commit_every(self.total_steps)
+            .map_or(0, |every| self.total_steps.div_ceil(every) + 1);
+        self.checkpoint_bytes
+            .saturating_mul(states.saturating_add(3))
+    }
+}
+
 /// How many steps a rehearsal runs: at least `min`, then more while they fit in `budget`, up
 /// to `max` (small models are rehearsed for more steps, which catches more of a spec that
 /// diverges early, at no real cost).
@@ -233,6 +245,12 @@ mod tests {
         assert!(r.secs_per_step > 0.0 && r.secs_per_step.is_finite());
         let est = r.estimate_secs(&s, &d);
         assert!(est >= r.total_steps as f64 * r.secs_per_step, "{est}");
+        // Every committed state is on disk by the end, besides checkpoint and weights.
+        let states = r
+            .total_steps
+            .div_ceil(s.commit_every(r.total_steps).unwrap())
+            + 1;
+        assert_eq!(r.disk_bytes(&s), r.checkpoint_bytes * (states + 3));
     }
 
     /// Plain SGD at the largest learning rate validation allows, on large (finite) features:

@@ -449,7 +449,15 @@ async fn spot_check(
     }
     let (spec, dir) = (spec.clone(), dir.to_path_buf());
     tokio::task::spawn_blocking(move || -> Result<_> {
-        let spot = crate::spot_check::run(&spec, &split, &dir, &m, total, &segments, &here)?;
+        let spot = tensorgrid_train::commit::spot_check(
+            &spec,
+            &split,
+            &dir,
+            &m.commitments,
+            total,
+            &segments,
+            &here,
+        )?;
         Ok((spot, split))
     })
     .await?

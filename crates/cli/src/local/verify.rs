@@ -107,7 +107,15 @@ pub fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         let m = tensorgrid_train::manifest::read(&a.result)?;
         let total = crate::spot_check::ready(&spec, &split, &m, &device)?;
         let segments = a.spot.choose(&m.commitments)?;
-        let spot = crate::spot_check::run(&spec, &split, &a.result, &m, total, &segments, &device)?;
+        let spot = tensorgrid_train::commit::spot_check(
+            &spec,
+            &split,
+            &a.result,
+            &m.commitments,
+            total,
+            &segments,
+            &device,
+        )?;
         if spot.mismatches > 0 {
             report.problems.push(format!(
                 "spot check: {}",
