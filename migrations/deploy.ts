@@ -60,6 +60,12 @@ async function createMarket(provider: anchor.AnchorProvider): Promise<void> {
     challengeWindowS: new anchor.BN(int("CHALLENGE_WINDOW_S", 3_600)),
     resolveWindowS: new anchor.BN(int("RESOLVE_WINDOW_S", 86_400)),
     maxClaimS: new anchor.BN(int("MAX_CLAIM_S", 86_400)),
+    dispute: {
+      bondBps: int("DISPUTE_BOND_BPS", 1_000),
+      verifierFeeBps: int("VERIFIER_FEE_BPS", 300),
+      fraudSlashBps: int("FRAUD_SLASH_BPS", 10_000),
+      verifyWindowS: new anchor.BN(int("VERIFY_WINDOW_S", 3_600)),
+    },
   };
   const [market] = anchor.web3.PublicKey.findProgramAddressSync(
     [Buffer.from("market"), authority.toBuffer(), marketId.toArrayLike(Buffer, "le", 8)],

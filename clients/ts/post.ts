@@ -26,6 +26,7 @@ export function termsOf(p: MarketParams): JobTermsArgs {
     crankBountyBps: p.crankBountyBps,
     challengeWindowS: p.challengeWindowS,
     resolveWindowS: p.resolveWindowS,
+    dispute: p.dispute,
   };
 }
 

@@ -9,10 +9,13 @@ use std::collections::BTreeMap;
 
 use solana_signer::Signer;
 use tensorgrid::instructions::{
-    JobPostArgs, JobSubmitArgs, MarketInitArgs, MarketUpdateArgs, WorkerRegisterArgs,
-    WorkerUpdateArgs,
+    DisputeVoteArgs, JobDisputeArgs, JobPostArgs, JobSubmitArgs, MarketInitArgs, MarketUpdateArgs,
+    WorkerRegisterArgs, WorkerUpdateArgs,
 };
-use tensorgrid_client::{instructions as ix, pda, state::Hardware};
+use tensorgrid_client::{
+    instructions as ix, pda,
+    state::{vote_commitment, Hardware},
+};
 
 use crate::{env::TestEnv, fixtures::*};
 
@@ -181,7 +184,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     );
     let mut jobs = Vec::new();
     let mut next_id = 0;
-    for _ in 0..6 {
+    for _ in 0..7 {
         let id = pda::cheap_job_id(&market, &poster.pubkey(), next_id);
         next_id = id + 1;
         let args = JobPostArgs {
@@ -213,6 +216,17 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
         job,
         poster: poster.pubkey(),
     };
+    let dispute = |env: &TestEnv, job| {
+        let j = env
+            .get::<tensorgrid_client::state::Job>(&job)
+            .expect("the job exists");
+        JobDisputeArgs {
+            segment: 7,
+            start_hash: START_HASH,
+            end_hash: END_HASH,
+            bond: j.terms.dispute.bond(j.reward).expect("bond"),
+        }
+    };
     // Job 0: accept. Job 1: finalize. Jobs 2 and 3: dispute, resolved each way.
     for (n, &job) in jobs[..4].iter().enumerate() {
         send(
@@ -242,7 +256,15 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
                 send(
                     env,
                     "job_dispute",
-                    ix::job_dispute(poster.pubkey(), job),
+                    ix::job_dispute(settle(job, 0), dispute(env, job)),
+                    &poster,
+                );
+                // No verifiers yet: the draw hands the dispute to the authority.
+                env.next_slot();
+                send(
+                    env,
+                    "dispute_draw",
+                    ix::dispute_draw(market, job, &[]),
                     &poster,
                 );
                 send(
@@ -298,7 +320,14 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     send(
         env,
         "job_dispute",
-        ix::job_dispute(poster.pubkey(), job),
+        ix::job_dispute(settle(job, 1), dispute(env, job)),
+        &poster,
+    );
+    env.next_slot();
+    send(
+        env,
+        "dispute_draw",
+        ix::dispute_draw(market, job, &[]),
         &poster,
     );
     env.warp(default_params().resolve_window_s + 1);
@@ -307,6 +336,125 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
         "job_dispute_timeout",
         ix::job_dispute_timeout(settle(job, 1)),
         &cranker,
+    );
+    // Job 6: disputed before a pool of verifiers (full in the long flow, the dearest draw;
+    // one more joins by evicting the lightest), who commit, reveal and are settled.
+    let verifiers: Vec<_> = (0..if long { 33 } else { 4 })
+        .map(|_| key(env, 20 * SOL))
+        .collect();
+    let vkeys = |op: &solana_keypair::Keypair| ix::WorkerKeys {
+        operator: op.pubkey(),
+        market,
+        worker: pda::worker(&market, &op.pubkey()).0,
+    };
+    for (i, op) in verifiers.iter().enumerate() {
+        let args = WorkerRegisterArgs {
+            stake: 2 * SOL + i as u64,
+            hardware: hw.clone(),
+        };
+        send(
+            env,
+            "worker_register",
+            ix::worker_register(op.pubkey(), market, args),
+            op,
+        );
+        send(env, "verifier_join", ix::verifier_join(vkeys(op)), op);
+    }
+    let job = jobs[6];
+    send(
+        env,
+        "job_claim",
+        ix::job_claim(keys(0), job, offer(env, job)),
+        &ops[0],
+    );
+    send(
+        env,
+        "job_submit",
+        ix::job_submit(keys(0), job, submit()),
+        &ops[0],
+    );
+    send(
+        env,
+        "job_dispute",
+        ix::job_dispute(settle(job, 0), dispute(env, job)),
+        &poster,
+    );
+    env.next_slot();
+    let seats = {
+        let j = env.get(&job).expect("job");
+        let d = env.get(&pda::dispute(&job)).expect("dispute");
+        let pool: Option<tensorgrid_client::state::VerifierPool> =
+            env.get(&pda::verifier_pool(&market));
+        tensorgrid_client::draw::expected_seats(
+            pool.as_ref(),
+            &d,
+            &j,
+            &job,
+            &env.slot_hashes_data(),
+        )
+        .expect("a slot after the dispute")
+        .expect("enough verifiers")
+    };
+    send(
+        env,
+        "dispute_draw",
+        ix::dispute_draw(market, job, &seats),
+        &poster,
+    );
+    let seated: Vec<_> = seats
+        .iter()
+        .map(|s| {
+            verifiers
+                .iter()
+                .find(|op| vkeys(op).worker == *s)
+                .expect("a seat is a verifier")
+        })
+        .collect();
+    let salt = [3u8; 32];
+    for op in &seated {
+        let commitment = vote_commitment(&END_HASH, &salt, &vkeys(op).worker);
+        let vote = DisputeVoteArgs::Commit { commitment };
+        send(
+            env,
+            "dispute_vote",
+            ix::dispute_vote(vkeys(op), pda::dispute(&job), vote),
+            op,
+        );
+    }
+    for op in &seated {
+        let vote = DisputeVoteArgs::Reveal {
+            hash: END_HASH,
+            salt,
+        };
+        send(
+            env,
+            "dispute_vote",
+            ix::dispute_vote(vkeys(op), pda::dispute(&job), vote),
+            op,
+        );
+    }
+    let seats: [_; 3] = seats;
+    send(
+        env,
+        "dispute_settle",
+        ix::dispute_settle(settle(job, 0), seats),
+        &poster,
+    );
+    let unseated = verifiers
+        .iter()
+        .find(|op| {
+            !seats.contains(&vkeys(op).worker) && {
+                let w: tensorgrid_client::state::Worker =
+                    env.get(&vkeys(op).worker).expect("worker");
+                w.pooled_stake > 0
+            }
+        })
+        .expect("a verifier without a seat");
+    send(
+        env,
+        "verifier_leave",
+        ix::verifier_leave(vkeys(unseated)),
+        unseated,
     );
     let fees = env
         .get::<tensorgrid_client::state::Market>(&market)
@@ -353,7 +501,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
 }
 
 /// Every instruction the program has, in the order the README lists them.
-pub const INSTRUCTIONS: [&str; 18] = [
+pub const INSTRUCTIONS: [&str; 23] = [
     "market_init",
     "market_update",
     "market_withdraw_fees",
@@ -369,7 +517,12 @@ pub const INSTRUCTIONS: [&str; 18] = [
     "job_accept",
     "job_finalize",
     "job_dispute",
+    "dispute_draw",
+    "dispute_vote",
+    "dispute_settle",
     "job_resolve",
     "job_dispute_timeout",
     "job_reclaim",
+    "verifier_join",
+    "verifier_leave",
 ];

@@ -13,9 +13,11 @@ use litesvm::{
     LiteSVM,
 };
 use solana_account::Account;
+use solana_hash::Hash;
 use solana_keypair::Keypair;
 use solana_message::Message;
 use solana_signer::Signer;
+use solana_slot_hashes::SlotHashes;
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use tensorgrid_client::{
@@ -24,6 +26,16 @@ use tensorgrid_client::{
 };
 
 use crate::{invariants, native};
+
+/// A slot's hash on this test chain: fixed by the slot number, so draws repeat.
+pub fn slot_hash(slot: u64) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(b"slot")
+        .chain_update(slot.to_le_bytes())
+        .finalize()
+        .into()
+}
 
 /// Unix time the chain starts at.
 pub const GENESIS_UNIX_TIME: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -220,12 +232,49 @@ impl TestEnv {
         self.svm.get_sysvar::<Clock>().unix_timestamp
     }
 
-    /// Moves the clock forward `secs` seconds (and the slot with it).
+    /// Moves the clock forward `secs` seconds (and the slot with it, adding its hash).
     pub fn warp(&mut self, secs: i64) {
         let mut clock: Clock = self.svm.get_sysvar();
         clock.unix_timestamp += secs;
         clock.slot += (secs.max(0) as u64) * 5 / 2;
         self.svm.set_sysvar(&clock);
+        self.push_slot_hash(clock.slot, slot_hash(clock.slot));
         self.svm.expire_blockhash();
+    }
+
+    /// The next slot (same second), with a hash of its own in `SlotHashes`.
+    pub fn next_slot(&mut self) {
+        self.next_slot_with_hash(None);
+    }
+
+    /// The next slot, whose `SlotHashes` entry is `hash` (a test's chosen draw) or else a
+    /// deterministic one.
+    pub fn next_slot_with_hash(&mut self, hash: Option<[u8; 32]>) {
+        let mut clock: Clock = self.svm.get_sysvar();
+        clock.slot += 1;
+        self.svm.set_sysvar(&clock);
+        self.push_slot_hash(clock.slot, hash.unwrap_or_else(|| slot_hash(clock.slot)));
+        self.svm.expire_blockhash();
+    }
+
+    pub fn slot(&self) -> u64 {
+        self.svm.get_sysvar::<Clock>().slot
+    }
+
+    /// The raw `SlotHashes` sysvar data (what `dispute_draw` reads).
+    pub fn slot_hashes_data(&self) -> Vec<u8> {
+        self.account(&tensorgrid::instructions::SLOT_HASHES_ID)
+            .map(|a| a.data)
+            .unwrap_or_default()
+    }
+
+    fn push_slot_hash(&mut self, slot: u64, hash: [u8; 32]) {
+        let mut hashes: SlotHashes = self.svm.get_sysvar();
+        let mut entries: Vec<(u64, Hash)> = hashes.iter().copied().collect();
+        entries.retain(|(s, _)| *s < slot);
+        entries.insert(0, (slot, Hash::new_from_array(hash)));
+        entries.truncate(512);
+        hashes = SlotHashes::new(&entries);
+        self.svm.set_sysvar(&hashes);
     }
 }

@@ -6,14 +6,16 @@ use solana_instruction_error::InstructionError;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use solana_transaction_error::TransactionError;
-use tensorgrid::instructions::{JobPostArgs, JobSubmitArgs, MarketInitArgs, WorkerRegisterArgs};
+use tensorgrid::instructions::{
+    DisputeVoteArgs, JobDisputeArgs, JobPostArgs, JobSubmitArgs, MarketInitArgs, WorkerRegisterArgs,
+};
 use tensorgrid_client::{
     error_code,
     instructions::{self as ix, SettleKeys, WorkerKeys},
     pda,
     state::{
-        DeviceKind, DeviceRequirement, Hardware, Job, JobOffer, JobRequirements, Market,
-        MarketParams,
+        vote_commitment, DeviceKind, DeviceRequirement, Dispute, Hardware, Job, JobOffer,
+        JobRequirements, Market, MarketParams, VerifierPool,
     },
     TensorgridError,
 };
@@ -114,6 +116,27 @@ impl MarketFx {
     /// Registers a new operator with `stake` and `hardware`.
     pub fn worker(&self, env: &mut TestEnv, hardware: Hardware, stake: u64) -> WorkerFx {
         let operator = env.funded(stake + 10 * SOL);
+        self.register(env, operator, hardware, stake)
+    }
+
+    /// Registers `operator` (say a poster's own wallet) as a worker too.
+    pub fn worker_for(
+        &self,
+        env: &mut TestEnv,
+        operator: &Keypair,
+        hardware: Hardware,
+        stake: u64,
+    ) -> WorkerFx {
+        self.register(env, operator.insecure_clone(), hardware, stake)
+    }
+
+    fn register(
+        &self,
+        env: &mut TestEnv,
+        operator: Keypair,
+        hardware: Hardware,
+        stake: u64,
+    ) -> WorkerFx {
         let ix = ix::worker_register(
             operator.pubkey(),
             self.address,
@@ -289,19 +312,136 @@ impl Lifecycle {
         lc
     }
 
-    /// Submitted, then disputed by the poster.
+    /// Submitted, then disputed by the poster (verifiers not drawn yet).
     pub fn disputed(env: &mut TestEnv) -> Self {
         let lc = Self::submitted(env);
-        env.send(
-            &[ix::job_dispute(lc.poster.pubkey(), lc.job.address)],
-            &[&lc.poster],
-        )
-        .expect("job_dispute");
+        lc.dispute(env).expect("job_dispute");
         lc
+    }
+
+    /// Disputed in a market without verifiers: the draw hands it to the authority.
+    pub fn escalated(env: &mut TestEnv) -> Self {
+        let lc = Self::disputed(env);
+        env.next_slot();
+        lc.draw(env).expect("dispute_draw");
+        lc
+    }
+
+    /// The poster disputes segment 0 with the job's bond.
+    pub fn dispute(&self, env: &mut TestEnv) -> TxResult {
+        let args = dispute_args(env, &self.job);
+        env.send(
+            &[ix::job_dispute(self.settle_keys(), args)],
+            &[&self.poster],
+        )
+    }
+
+    /// Anyone draws, passing the seats the client computes.
+    pub fn draw(&self, env: &mut TestEnv) -> TxResult {
+        let seats = expected_seats(env, &self.job);
+        let cranker = env.funded(SOL);
+        env.send(
+            &[ix::dispute_draw(
+                self.market.address,
+                self.job.address,
+                &seats,
+            )],
+            &[&cranker],
+        )
+    }
+
+    /// Anyone settles the voting, naming the drawn seats.
+    pub fn settle_dispute(&self, env: &mut TestEnv) -> TxResult {
+        let seats = self.dispute_state(env).seats.map(|s| s.worker);
+        let cranker = env.funded(SOL);
+        env.send(
+            &[ix::dispute_settle(self.settle_keys(), seats)],
+            &[&cranker],
+        )
+    }
+
+    pub fn dispute_state(&self, env: &TestEnv) -> Dispute {
+        env.get(&pda::dispute(&self.job.address))
+            .expect("dispute exists")
     }
 
     pub fn settle_keys(&self) -> SettleKeys {
         self.market.settle_keys(&self.job, &self.worker)
+    }
+}
+
+/// The hashes a dispute of segment 0 quotes (the test chain has no manifest to read).
+pub const START_HASH: [u8; 32] = [0x51; 32];
+pub const END_HASH: [u8; 32] = [0xe1; 32];
+
+/// Disputes segment 0 of `job`, with the bond its terms set.
+pub fn dispute_args(env: &TestEnv, job: &JobFx) -> JobDisputeArgs {
+    let j = job.state(env).expect("the job exists");
+    JobDisputeArgs {
+        segment: 0,
+        start_hash: START_HASH,
+        end_hash: END_HASH,
+        bond: j.terms.dispute.bond(j.reward).expect("bond"),
+    }
+}
+
+/// The seats `dispute_draw` would give `job`'s dispute now (none: it escalates).
+pub fn expected_seats(env: &TestEnv, job: &JobFx) -> Vec<Pubkey> {
+    let j: Job = job.state(env).expect("the job exists");
+    let d: Dispute = env
+        .get(&pda::dispute(&job.address))
+        .expect("dispute exists");
+    let pool: Option<VerifierPool> = env.get(&pda::verifier_pool(&j.market));
+    tensorgrid_client::draw::expected_seats(
+        pool.as_ref(),
+        &d,
+        &j,
+        &job.address,
+        &env.slot_hashes_data(),
+    )
+    .ok()
+    .flatten()
+    .map(|s| s.to_vec())
+    .unwrap_or_default()
+}
+
+impl WorkerFx {
+    /// Joins the market's verifier pool.
+    pub fn join_pool(&self, env: &mut TestEnv) -> TxResult {
+        env.send(&[ix::verifier_join(self.keys())], &[&self.operator])
+    }
+
+    /// Commits to `hash` with a salt derived from this worker (tests reveal it later).
+    pub fn commit(&self, env: &mut TestEnv, dispute: Pubkey, hash: [u8; 32]) -> TxResult {
+        let commitment = vote_commitment(&hash, &self.salt(), &self.address);
+        env.send(
+            &[ix::dispute_vote(
+                self.keys(),
+                dispute,
+                DisputeVoteArgs::Commit { commitment },
+            )],
+            &[&self.operator],
+        )
+    }
+
+    pub fn reveal(&self, env: &mut TestEnv, dispute: Pubkey, hash: [u8; 32]) -> TxResult {
+        env.send(
+            &[ix::dispute_vote(
+                self.keys(),
+                dispute,
+                DisputeVoteArgs::Reveal {
+                    hash,
+                    salt: self.salt(),
+                },
+            )],
+            &[&self.operator],
+        )
+    }
+
+    fn salt(&self) -> [u8; 32] {
+        let mut salt = self.address.to_bytes();
+        salt[0] ^= 0x5a;
+        salt
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use anchor_lang::{prelude::Pubkey, Discriminator};
 use tensorgrid_client::{
     decode_account, pda,
-    state::{Job, JobState, Market, Poster, Worker},
+    state::{Dispute, DisputePhase, Job, JobState, Market, Poster, VerifierPool, Worker},
     PROGRAM_ID,
 };
 
@@ -25,6 +25,8 @@ pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
     let mut workers: HashMap<Pubkey, Worker> = HashMap::new();
     let mut jobs: HashMap<Pubkey, Job> = HashMap::new();
     let mut posters: HashMap<Pubkey, Poster> = HashMap::new();
+    let mut disputes: HashMap<Pubkey, Dispute> = HashMap::new();
+    let mut pools: Vec<VerifierPool> = Vec::new();
     for (key, acc) in env.svm.get_program_accounts(&PROGRAM_ID) {
         let rent = env.rent_exempt(acc.data.len()) as u128;
         let lamports = acc.lamports as u128;
@@ -73,6 +75,29 @@ pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
                 ));
             }
             jobs.insert(key, j);
+        } else if disc == Dispute::DISCRIMINATOR {
+            let d: Dispute = decode_account(&acc.data).map_err(|e| format!("{key}: {e}"))?;
+            if lamports < rent + d.bond as u128 + d.forfeits as u128 {
+                return Err(format!(
+                    "dispute {key}: {lamports} lamports < rent {rent} + bond {} + forfeits {}",
+                    d.bond, d.forfeits
+                ));
+            }
+            if key != pda::dispute(&d.job) {
+                return Err(format!("dispute {key}: not at its job's address"));
+            }
+            disputes.insert(key, d);
+        } else if disc == VerifierPool::DISCRIMINATOR {
+            let p: VerifierPool = decode_account(&acc.data).map_err(|e| format!("{key}: {e}"))?;
+            let used = p
+                .entries
+                .iter()
+                .filter(|e| e.worker != Pubkey::default())
+                .count();
+            if used != usize::from(p.count) || key != pda::verifier_pool(&p.market) {
+                return Err(format!("pool {key}: count {} for {used} entries", p.count));
+            }
+            pools.push(p);
         } else if disc == Poster::DISCRIMINATOR {
             let p: Poster = decode_account(&acc.data).map_err(|e| format!("{key}: {e}"))?;
             if key != pda::poster(&p.market, &p.wallet).0 || p.jobs_posted > p.next_job_id {
@@ -90,6 +115,61 @@ pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
                 "job {jkey}: id {} not below its poster's next id {}",
                 j.job_id, poster.next_job_id
             ));
+        }
+    }
+    // Disputes and disputed jobs match one to one.
+    for (dkey, d) in &disputes {
+        let job = jobs
+            .get(&d.job)
+            .ok_or_else(|| format!("dispute {dkey}: its job is gone"))?;
+        if job.state != JobState::Disputed || job.worker != d.worker {
+            return Err(format!("dispute {dkey}: job {} is {:?}", d.job, job.state));
+        }
+    }
+    for (jkey, j) in &jobs {
+        if j.state == JobState::Disputed && !disputes.contains_key(&pda::dispute(jkey)) {
+            return Err(format!("job {jkey}: disputed without a dispute account"));
+        }
+    }
+    // Seats, reserves and pledges add up.
+    for (wkey, w) in &workers {
+        let held: Vec<_> = disputes
+            .values()
+            .filter(|d| d.phase == DisputePhase::Voting)
+            .flat_map(|d| d.seats.iter().filter(|s| s.worker == *wkey))
+            .collect();
+        let reserved: u64 = held.iter().map(|s| s.reserve).sum();
+        if held.len() != w.open_seats as usize || reserved != w.seat_reserve {
+            return Err(format!(
+                "worker {wkey}: {} open seats reserving {} vs {} seats reserving {reserved} in disputes",
+                w.open_seats, w.seat_reserve, held.len()
+            ));
+        }
+        if (w.stake as u128) < w.locked_collateral as u128 + w.seat_reserve as u128 {
+            return Err(format!("worker {wkey}: stake below its locks"));
+        }
+        let locked = w
+            .active()
+            .and_then(|j| jobs.get(&j))
+            .map_or(0, |j| j.collateral);
+        if w.locked_collateral != locked {
+            return Err(format!(
+                "worker {wkey}: locked {} vs its job's collateral {locked}",
+                w.locked_collateral
+            ));
+        }
+    }
+    for p in &pools {
+        for e in p.entries.iter().filter(|e| e.worker != Pubkey::default()) {
+            let w = workers
+                .get(&e.worker)
+                .ok_or_else(|| format!("pool entry {} is no worker", e.worker))?;
+            if !w.registered || w.pooled_stake != e.weight {
+                return Err(format!(
+                    "pool entry {}: weight {} vs pledge {}",
+                    e.worker, e.weight, w.pooled_stake
+                ));
+            }
         }
     }
     for (wkey, w) in &workers {

@@ -105,10 +105,35 @@ fn builders() -> Vec<(&'static str, Instruction)> {
         ("job_submit", ix::job_submit(w(), k(), submit_args())),
         ("job_accept", ix::job_accept(s())),
         ("job_finalize", ix::job_finalize(s())),
-        ("job_dispute", ix::job_dispute(k(), k())),
+        (
+            "job_dispute",
+            ix::job_dispute(
+                s(),
+                JobDisputeArgs {
+                    segment: 0,
+                    start_hash: [1; 32],
+                    end_hash: [2; 32],
+                    bond: 1,
+                },
+            ),
+        ),
+        ("dispute_draw", ix::dispute_draw(k(), k(), &[])),
+        (
+            "dispute_vote",
+            ix::dispute_vote(
+                w(),
+                k(),
+                DisputeVoteArgs::Commit {
+                    commitment: [3; 32],
+                },
+            ),
+        ),
+        ("dispute_settle", ix::dispute_settle(s(), [k(), k(), k()])),
         ("job_resolve", ix::job_resolve(k(), s(), true)),
         ("job_dispute_timeout", ix::job_dispute_timeout(s())),
         ("job_reclaim", ix::job_reclaim(k(), k(), k())),
+        ("verifier_join", ix::verifier_join(w())),
+        ("verifier_leave", ix::verifier_leave(w())),
     ]
 }
 

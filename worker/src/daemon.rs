@@ -1152,8 +1152,8 @@ impl Daemon {
                 LedgerKind::Paid => {
                     tracing::info!(job = %e.job, lamports = e.lamports, signature = %e.signature, "paid")
                 }
-                LedgerKind::DisputeExpired => {
-                    tracing::warn!(job = %e.job, signature = %e.signature, "a dispute timed out: the poster was refunded, nothing paid, nothing slashed")
+                LedgerKind::DisputeCompensation | LedgerKind::VerifierFee => {
+                    tracing::info!(job = %e.job, lamports = e.lamports, kind = ?e.kind, signature = %e.signature, "earned")
                 }
                 kind => {
                     tracing::warn!(job = %e.job, lamports = e.lamports, ?kind, signature = %e.signature, "stake lost")
@@ -1163,6 +1163,9 @@ impl Daemon {
                 match e.kind {
                     LedgerKind::Paid => {
                         s.jobs_paid += 1;
+                        s.earned_lamports += e.lamports;
+                    }
+                    LedgerKind::DisputeCompensation | LedgerKind::VerifierFee => {
                         s.earned_lamports += e.lamports;
                     }
                     k if k.is_loss() => s.lost_lamports += e.lamports,

@@ -1,6 +1,6 @@
 //! Every lamport this worker gained or lost in the market, read from the chain's events:
-//! payments, abandon penalties, slashes for missed deadlines and lost disputes, disputes that
-//! timed out. Kept in `ledger.jsonl` (one entry per line) with a cursor, so a payment or a
+//! payments, abandon penalties, slashes for missed deadlines and lost disputes, what a wrong
+//! dispute's bond paid it, and its fees and forfeits as a verifier. Kept in `ledger.jsonl` (one entry per line) with a cursor, so a payment or a
 //! slash that landed while the worker was down is found at the next start, and every one is
 //! logged, counted in the status and shown by `tensorgrid-worker status`.
 
@@ -33,17 +33,40 @@ pub enum Kind {
     DeadlineSlash,
     /// A dispute the authority resolved for the poster: the slash out of the stake.
     DisputeSlash,
-    /// A dispute that timed out: the poster refunded, nothing taken from the stake, nothing
-    /// paid.
-    DisputeExpired,
+    /// A dispute whose verifiers found the result did not re-run: the fraud slash.
+    FraudSlash,
+    /// A dispute that was wrong: what was left of the poster's bond, into the earnings.
+    DisputeCompensation,
+    /// A verifier seat that voted with the majority: its fee, into the earnings.
+    VerifierFee,
+    /// A verifier seat that did not reveal or voted against the majority: its forfeit.
+    VerifierForfeit,
 }
 
 impl Kind {
-    /// Stake lost, as opposed to a payment or nothing.
+    /// What moved, as a person reads it, with the amount already formatted.
+    pub fn describe(self, amount: &str) -> String {
+        match self {
+            Kind::Paid => format!("paid {amount}"),
+            Kind::AbandonPenalty => format!("gave the job back: {amount} of stake"),
+            Kind::DeadlineSlash => format!("missed the deadline: {amount} slashed"),
+            Kind::DisputeSlash => format!("lost a dispute: {amount} slashed"),
+            Kind::FraudSlash => format!("verifiers found a fraud: {amount} slashed"),
+            Kind::DisputeCompensation => format!("a wrong dispute's bond: {amount}"),
+            Kind::VerifierFee => format!("verified a dispute: {amount} fee"),
+            Kind::VerifierForfeit => format!("failed a verifier seat: {amount} forfeited"),
+        }
+    }
+
+    /// Stake lost, as opposed to a payment.
     pub fn is_loss(self) -> bool {
         matches!(
             self,
-            Kind::AbandonPenalty | Kind::DeadlineSlash | Kind::DisputeSlash
+            Kind::AbandonPenalty
+                | Kind::DeadlineSlash
+                | Kind::DisputeSlash
+                | Kind::FraudSlash
+                | Kind::VerifierForfeit
         )
     }
 }
@@ -73,10 +96,13 @@ pub fn entries_of(events: &[Event], worker: &Pubkey, signature: &str, slot: u64)
         signature: signature.into(),
         slot,
     };
-    events
+    let mut out: Vec<Entry> = events
         .iter()
         .filter_map(|e| match e {
             Event::JobPaid(p) if p.worker == *worker => Some(entry(Kind::Paid, &p.job, p.payout)),
+            Event::DisputeClosed(d) if d.worker == *worker && d.to_worker > 0 => {
+                Some(entry(Kind::DisputeCompensation, &d.job, d.to_worker))
+            }
             Event::JobAbandoned(a) if a.worker == *worker => {
                 Some(entry(Kind::AbandonPenalty, &a.job, a.penalty))
             }
@@ -87,11 +113,25 @@ pub fn entries_of(events: &[Event], worker: &Pubkey, signature: &str, slot: u64)
             )),
             Event::JobRefunded(r) if r.worker == *worker => Some(match r.reason {
                 RefundReason::DisputeLost => entry(Kind::DisputeSlash, &r.job, r.slashed),
-                RefundReason::DisputeExpired => entry(Kind::DisputeExpired, &r.job, 0),
+                RefundReason::FraudFound => entry(Kind::FraudSlash, &r.job, r.slashed),
             }),
             _ => None,
         })
-        .collect()
+        .collect();
+    // As a verifier: the seat's fee or forfeit.
+    for e in events {
+        if let Event::DisputeTallied(t) = e {
+            for ((seat, fee), forfeit) in t.seats.iter().zip(t.seat_fees).zip(t.seat_forfeits) {
+                if seat == worker && fee > 0 {
+                    out.push(entry(Kind::VerifierFee, &t.job, fee));
+                }
+                if seat == worker && forfeit > 0 {
+                    out.push(entry(Kind::VerifierForfeit, &t.job, forfeit));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The ledger in a work dir.

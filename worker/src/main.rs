@@ -423,21 +423,7 @@ fn display(s: &Snapshot, running: bool) -> String {
     if !s.recent.is_empty() {
         out.push_str("Recent:\n");
         for e in s.recent.iter().rev() {
-            let what = match e.kind {
-                tensorgrid_worker::ledger::Kind::Paid => format!("paid {}", sol(e.lamports)),
-                tensorgrid_worker::ledger::Kind::AbandonPenalty => {
-                    format!("gave the job back: {} of stake", sol(e.lamports))
-                }
-                tensorgrid_worker::ledger::Kind::DeadlineSlash => {
-                    format!("missed the deadline: {} slashed", sol(e.lamports))
-                }
-                tensorgrid_worker::ledger::Kind::DisputeSlash => {
-                    format!("lost a dispute: {} slashed", sol(e.lamports))
-                }
-                tensorgrid_worker::ledger::Kind::DisputeExpired => {
-                    "dispute timed out: refunded to the poster, nothing paid".into()
-                }
-            };
+            let what = e.kind.describe(&sol(e.lamports));
             out.push_str(&format!("  {:<44} job {}\n", what, e.job));
         }
     }

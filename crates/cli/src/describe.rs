@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use tensorgrid_client::{
     event_types::{RefundReason, Settlement},
     events::Event,
-    state::{DeviceKind, DeviceRequirement, Hardware, JobRequirements, JobState},
+    state::{DeviceKind, DeviceRequirement, Hardware, JobRequirements, JobState, Tally},
 };
 
 use crate::units::sol;
@@ -160,8 +160,70 @@ pub fn event(e: &Event) -> EventLine {
         ),
         Event::JobDisputed(d) => (
             "disputed",
-            "disputed by the poster".to_string(),
-            json!({"worker": d.worker.to_string(), "dispute_ends_at": d.dispute_ends_at}),
+            format!(
+                "segment {} disputed by the poster with a bond of {} SOL",
+                d.segment,
+                sol(d.bond)
+            ),
+            json!({"worker": d.worker.to_string(), "dispute": d.dispute.to_string(), "segment": d.segment, "end_hash": hex::encode(d.end_hash), "bond": d.bond, "disputed_slot": d.disputed_slot}),
+        ),
+        Event::DisputeDrawn(d) => (
+            "verifiers drawn",
+            if d.dispute_ends_at > 0 {
+                "too few verifiers in the pool: the market authority rules".to_string()
+            } else {
+                format!(
+                    "verifiers {}, {}, {} drawn from slot {}",
+                    d.seats[0], d.seats[1], d.seats[2], d.drawn_slot
+                )
+            },
+            json!({"seats": d.seats.map(|s| s.to_string()), "drawn_slot": d.drawn_slot, "commit_ends_at": d.commit_ends_at, "reveal_ends_at": d.reveal_ends_at, "dispute_ends_at": d.dispute_ends_at}),
+        ),
+        Event::DisputeVoted(v) => (
+            "verifier voted",
+            match v.revealed {
+                Some(h) => format!("verifier {} revealed {}", v.worker, hex::encode(h)),
+                None => format!("verifier {} committed", v.worker),
+            },
+            json!({"worker": v.worker.to_string(), "revealed": v.revealed.map(hex::encode)}),
+        ),
+        Event::DisputeTallied(t) => (
+            "votes tallied",
+            format!(
+                "{}; verifiers paid {} SOL, forfeited {} SOL",
+                match t.tally {
+                    Tally::Upheld => "the segment re-ran to the worker's committed state",
+                    Tally::Fraud => "the segment did not re-run to the worker's committed state",
+                    Tally::Undecided => "no majority: the market authority rules",
+                },
+                sol(t.seat_fees.iter().sum()),
+                sol(t.seat_forfeits.iter().sum())
+            ),
+            json!({"tally": format!("{:?}", t.tally).to_lowercase(), "seats": t.seats.map(|s| s.to_string()), "seat_fees": t.seat_fees, "seat_forfeits": t.seat_forfeits, "dispute_ends_at": t.dispute_ends_at}),
+        ),
+        Event::DisputeClosed(c) => (
+            "dispute closed",
+            format!(
+                "bond of {} SOL: {} SOL to the worker, {} SOL back to the poster",
+                sol(c.bond),
+                sol(c.to_worker),
+                sol(c.to_poster)
+            ),
+            json!({"bond": c.bond, "to_worker": c.to_worker, "to_poster": c.to_poster, "rent_refunded": c.rent_refunded}),
+        ),
+        Event::VerifierPoolChanged(p) => (
+            if p.joined {
+                "verifier joined"
+            } else {
+                "verifier left"
+            },
+            format!(
+                "worker {} {} the verifier pool ({} members)",
+                p.worker,
+                if p.joined { "joined" } else { "left" },
+                p.count
+            ),
+            json!({"worker": p.worker.to_string(), "weight": p.weight, "evicted": p.evicted.map(|e| e.to_string()), "count": p.count}),
         ),
         Event::JobPaid(p) => (
             "paid",
@@ -171,6 +233,8 @@ pub fn event(e: &Event) -> EventLine {
                     Settlement::AcceptedByPoster => "accepted by the poster",
                     Settlement::FinalizedAfterWindow => "finalized after the challenge window",
                     Settlement::ResolvedForWorker => "dispute resolved for the worker",
+                    Settlement::UpheldByVerifiers => "the verifiers upheld the result",
+                    Settlement::DisputeExpired => "dispute not settled in time: the result stands",
                 },
                 sol(p.payout),
                 sol(p.fee)
@@ -183,7 +247,7 @@ pub fn event(e: &Event) -> EventLine {
                 "refunded ({}): {} SOL back, {} SOL slashed from the worker",
                 match r.reason {
                     RefundReason::DisputeLost => "dispute resolved for the poster",
-                    RefundReason::DisputeExpired => "dispute not resolved in time",
+                    RefundReason::FraudFound => "the verifiers found the result a fraud",
                 },
                 sol(r.reward_refunded),
                 sol(r.slashed)

@@ -23,6 +23,11 @@ pub enum Event {
     JobDisputed(JobDisputed),
     JobRefunded(JobRefunded),
     JobReclaimed(JobReclaimed),
+    VerifierPoolChanged(VerifierPoolChanged),
+    DisputeDrawn(DisputeDrawn),
+    DisputeVoted(DisputeVoted),
+    DisputeTallied(DisputeTallied),
+    DisputeClosed(DisputeClosed),
 }
 
 fn try_as<E: AnchorDeserialize + Discriminator>(body: &[u8]) -> Option<E> {
@@ -55,7 +60,12 @@ pub fn decode_event(ix_data: &[u8]) -> Option<Event> {
         JobPaid,
         JobDisputed,
         JobRefunded,
-        JobReclaimed
+        JobReclaimed,
+        VerifierPoolChanged,
+        DisputeDrawn,
+        DisputeVoted,
+        DisputeTallied,
+        DisputeClosed
     );
     None
 }

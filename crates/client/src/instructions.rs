@@ -242,15 +242,104 @@ pub fn job_finalize(s: SettleKeys) -> Instruction {
     )
 }
 
-pub fn job_dispute(poster: Pubkey, job: Pubkey) -> Instruction {
+/// The poster signs and posts `args.bond`.
+pub fn job_dispute(s: SettleKeys, args: JobDisputeArgs) -> Instruction {
     build(
         acc::JobDispute {
-            poster,
-            job,
+            poster: s.poster,
+            job: s.job,
+            worker: s.worker,
+            dispute: pda::dispute(&s.job),
+            system_program: system_program::ID,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
-        data::JobDispute {},
+        data::JobDispute { args },
+    )
+}
+
+/// Anyone; `seats` are the drawn verifiers' worker accounts in seat order (empty when fewer
+/// than three are eligible: see `crate::draw`).
+pub fn dispute_draw(market: Pubkey, job: Pubkey, seats: &[Pubkey]) -> Instruction {
+    let mut ix = build(
+        acc::DisputeDraw {
+            job,
+            dispute: pda::dispute(&job),
+            pool: pda::verifier_pool(&market),
+            slot_hashes: tensorgrid::instructions::SLOT_HASHES_ID,
+            event_authority: pda::event_authority(),
+            program: program_id(),
+        },
+        data::DisputeDraw {},
+    );
+    ix.accounts.extend(
+        seats
+            .iter()
+            .map(|s| anchor_lang::prelude::AccountMeta::new(*s, false)),
+    );
+    ix
+}
+
+/// A seated verifier's operator signs.
+pub fn dispute_vote(w: WorkerKeys, dispute: Pubkey, args: DisputeVoteArgs) -> Instruction {
+    build(
+        acc::DisputeVote {
+            operator: w.operator,
+            worker: w.worker,
+            dispute,
+            event_authority: pda::event_authority(),
+            program: program_id(),
+        },
+        data::DisputeVote { args },
+    )
+}
+
+/// Anyone, once voting is over; `seats` in seat order.
+pub fn dispute_settle(s: SettleKeys, seats: [Pubkey; 3]) -> Instruction {
+    build(
+        acc::DisputeSettle {
+            market: s.market,
+            worker: s.worker,
+            job: s.job,
+            dispute: pda::dispute(&s.job),
+            poster: s.poster,
+            seat0: seats[0],
+            seat1: seats[1],
+            seat2: seats[2],
+            event_authority: pda::event_authority(),
+            program: program_id(),
+        },
+        data::DisputeSettle {},
+    )
+}
+
+/// The worker's operator signs (and pays the pool's rent if it is the market's first).
+pub fn verifier_join(w: WorkerKeys) -> Instruction {
+    build(
+        acc::VerifierJoin {
+            operator: w.operator,
+            market: w.market,
+            worker: w.worker,
+            pool: pda::verifier_pool(&w.market),
+            system_program: system_program::ID,
+            event_authority: pda::event_authority(),
+            program: program_id(),
+        },
+        data::VerifierJoin {},
+    )
+}
+
+/// The worker's operator signs.
+pub fn verifier_leave(w: WorkerKeys) -> Instruction {
+    build(
+        acc::VerifierLeave {
+            operator: w.operator,
+            worker: w.worker,
+            pool: pda::verifier_pool(&w.market),
+            event_authority: pda::event_authority(),
+            program: program_id(),
+        },
+        data::VerifierLeave {},
     )
 }
 
@@ -261,6 +350,7 @@ pub fn job_resolve(authority: Pubkey, s: SettleKeys, worker_wins: bool) -> Instr
             market: s.market,
             worker: s.worker,
             job: s.job,
+            dispute: pda::dispute(&s.job),
             poster: s.poster,
             event_authority: pda::event_authority(),
             program: program_id(),
@@ -274,8 +364,10 @@ pub fn job_resolve(authority: Pubkey, s: SettleKeys, worker_wins: bool) -> Instr
 pub fn job_dispute_timeout(s: SettleKeys) -> Instruction {
     build(
         acc::JobDisputeTimeout {
+            market: s.market,
             worker: s.worker,
             job: s.job,
+            dispute: pda::dispute(&s.job),
             poster: s.poster,
             event_authority: pda::event_authority(),
             program: program_id(),

@@ -23,19 +23,19 @@ pub mod job {
     pub const REPORTED_METRIC: usize = 201;
     pub const REQUIREMENTS: usize = 209;
     pub const TERMS: usize = 214;
-    pub const MAX_DURATION_S: usize = 240;
-    pub const CREATED_AT: usize = 248;
-    pub const CLAIMED_AT: usize = 256;
-    pub const DEADLINE: usize = 264;
-    pub const SUBMITTED_AT: usize = 272;
-    pub const CHALLENGE_ENDS_AT: usize = 280;
-    pub const DISPUTE_ENDS_AT: usize = 288;
-    pub const REOPENED_AT: usize = 296;
-    pub const REOPENS: usize = 304;
+    pub const MAX_DURATION_S: usize = 254;
+    pub const CREATED_AT: usize = 262;
+    pub const CLAIMED_AT: usize = 270;
+    pub const DEADLINE: usize = 278;
+    pub const SUBMITTED_AT: usize = 286;
+    pub const CHALLENGE_ENDS_AT: usize = 294;
+    pub const DISPUTE_ENDS_AT: usize = 302;
+    pub const REOPENED_AT: usize = 310;
+    pub const REOPENS: usize = 318;
     /// Eight `Worker` keys (`BARRED_WORKERS`), 32 bytes each.
-    pub const BARRED_WORKERS: usize = 308;
+    pub const BARRED_WORKERS: usize = 322;
     /// Where the variable-length part (spec URI, result URI) starts.
-    pub const SPEC_URI: usize = 565;
+    pub const SPEC_URI: usize = 579;
 }
 
 /// `Worker` field offsets.
@@ -49,11 +49,19 @@ pub mod worker {
     pub const REGISTERED: usize = 120;
     pub const REGISTERED_AT: usize = 121;
     pub const RECORD: usize = 129;
+    /// Stake pledged to the verifier pool (0 outside it).
+    pub const POOLED_STAKE: usize = 201;
+    /// Collateral locked by the active job's claim.
+    pub const LOCKED_COLLATERAL: usize = 209;
+    /// Stake reserved for the forfeits of open verifier seats.
+    pub const SEAT_RESERVE: usize = 217;
+    /// `u32`: verifier seats held in disputes not yet settled.
+    pub const OPEN_SEATS: usize = 225;
     /// One byte: `DeviceKind` as 0 Cpu, 1 Cuda, 2 Metal.
-    pub const DEVICE: usize = 186;
-    pub const VRAM_MIB: usize = 187;
+    pub const DEVICE: usize = 230;
+    pub const VRAM_MIB: usize = 231;
     /// Where the variable-length label starts.
-    pub const LABEL: usize = 191;
+    pub const LABEL: usize = 235;
 }
 
 /// `Poster` field offsets (the account has no variable-length part).
@@ -69,10 +77,24 @@ pub mod market {
     pub const AUTHORITY: usize = 8;
     pub const MARKET_ID: usize = 40;
     pub const PARAMS: usize = 48;
-    pub const FEES_UNCLAIMED: usize = 90;
-    pub const FEES_WITHDRAWN: usize = 98;
-    pub const JOBS_POSTED: usize = 106;
-    pub const PAUSED: usize = 114;
+    pub const FEES_UNCLAIMED: usize = 104;
+    pub const FEES_WITHDRAWN: usize = 112;
+    pub const JOBS_POSTED: usize = 120;
+    pub const PAUSED: usize = 128;
+}
+
+/// `Dispute` field offsets (the account has no variable-length part).
+pub mod dispute {
+    pub const JOB: usize = 8;
+    pub const POSTER: usize = 40;
+    /// The disputed `Worker` account.
+    pub const WORKER: usize = 72;
+    /// One byte: `DisputePhase` as 0 Drawing, 1 Voting, 2 Escalated.
+    pub const PHASE: usize = 213;
+    /// Three seats of `SEAT_LEN` bytes, each starting with the verifier's `Worker` key.
+    pub const SEATS: usize = 230;
+    /// Bytes per seat: worker key, reserve, vote state, commitment, revealed hash.
+    pub const SEAT_LEN: usize = 105;
 }
 
 #[cfg(test)]
@@ -123,6 +145,12 @@ mod tests {
                 crank_bounty_bps: 0x090a,
                 challenge_window_s: 11,
                 resolve_window_s: 12,
+                dispute: DisputeTerms {
+                    bond_bps: 0x0b0c,
+                    verifier_fee_bps: 0x0d0e,
+                    fraud_slash_bps: 0x0f10,
+                    verify_window_s: 13,
+                },
             },
             max_duration_s: 14,
             created_at: 15,
@@ -199,6 +227,10 @@ mod tests {
                     jobs_completed: 7,
                     ..Default::default()
                 },
+                pooled_stake: 10,
+                locked_collateral: 12,
+                seat_reserve: 13,
+                open_seats: 11,
                 bump: 8,
                 hardware: Hardware {
                     device: DeviceKind::Cuda,
@@ -215,6 +247,10 @@ mod tests {
             assert_eq!(d[REGISTERED], 1);
             assert_eq!(i64_at(&d, REGISTERED_AT), 6);
             assert_eq!(u64_at(&d, RECORD), 7);
+            assert_eq!(u64_at(&d, POOLED_STAKE), 10);
+            assert_eq!(u64_at(&d, LOCKED_COLLATERAL), 12);
+            assert_eq!(u64_at(&d, SEAT_RESERVE), 13);
+            assert_eq!(&d[OPEN_SEATS..OPEN_SEATS + 4], &11u32.to_le_bytes());
             assert_eq!(d[DEVICE - 1], 8, "bump just before the hardware");
             assert_eq!(d[DEVICE], 1);
             assert_eq!(&d[VRAM_MIB..VRAM_MIB + 4], &9u32.to_le_bytes());
@@ -257,6 +293,12 @@ mod tests {
                 challenge_window_s: 9,
                 resolve_window_s: 10,
                 max_claim_s: 11,
+                dispute: DisputeTerms {
+                    bond_bps: 16,
+                    verifier_fee_bps: 17,
+                    fraud_slash_bps: 18,
+                    verify_window_s: 19,
+                },
             },
             fees_unclaimed: 12,
             fees_withdrawn: 13,
@@ -273,5 +315,48 @@ mod tests {
         assert_eq!(u64_at(&d, JOBS_POSTED), 14);
         assert_eq!(d[PAUSED], 1);
         assert_eq!(d.len(), Market::SPACE);
+    }
+
+    #[test]
+    fn dispute_offsets_match_a_serialised_dispute() {
+        use super::dispute::*;
+        let seat = |n: u8| Seat {
+            worker: key(n),
+            reserve: 5,
+            vote: VoteState::Revealed,
+            commitment: [n + 1; 32],
+            revealed: [n + 2; 32],
+        };
+        let d = Dispute {
+            job: key(1),
+            poster: key(2),
+            worker: key(3),
+            segment: 4,
+            start_hash: [5; 32],
+            end_hash: [6; 32],
+            device: DeviceKind::Metal,
+            bond: 7,
+            forfeits: 8,
+            verifier_fee: 9,
+            disputed_slot: 10,
+            drawn_slot: 11,
+            phase: DisputePhase::Escalated,
+            commit_ends_at: 12,
+            reveal_ends_at: 13,
+            seats: [seat(20), seat(30), seat(40)],
+            bump: 14,
+        };
+        let b = bytes(&d);
+        assert_eq!(&b[JOB..JOB + 32], key(1).as_ref());
+        assert_eq!(&b[POSTER..POSTER + 32], key(2).as_ref());
+        assert_eq!(&b[WORKER..WORKER + 32], key(3).as_ref());
+        assert_eq!(b[PHASE], 2);
+        for (i, n) in [20u8, 30, 40].into_iter().enumerate() {
+            let at = SEATS + i * SEAT_LEN;
+            assert_eq!(&b[at..at + 32], key(n).as_ref());
+            assert_eq!(&b[at + 73..at + 105], &[n + 2; 32]);
+        }
+        assert_eq!(b[SEATS + 3 * SEAT_LEN], 14, "bump after the seats");
+        assert_eq!(b.len(), Dispute::SPACE);
     }
 }

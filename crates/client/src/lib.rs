@@ -3,6 +3,7 @@
 //! definition of every seed and account list.
 
 pub mod defaults;
+pub mod draw;
 pub mod errors;
 pub mod events;
 pub mod instructions;

@@ -1,7 +1,9 @@
 //! Program-derived addresses, from the seeds the program itself declares.
 
 use anchor_lang::prelude::Pubkey;
-use tensorgrid::constants::{JOB_SEED, MARKET_SEED, POSTER_SEED, WORKER_SEED};
+use tensorgrid::constants::{
+    DISPUTE_SEED, JOB_SEED, MARKET_SEED, POSTER_SEED, VERIFIER_POOL_SEED, WORKER_SEED,
+};
 
 use crate::program_id;
 
@@ -48,6 +50,16 @@ pub fn cheap_job_id(market: &Pubkey, poster: &Pubkey, from: u64) -> u64 {
     (from..=u64::MAX)
         .find(|&id| job(market, poster, id).1 == u8::MAX)
         .unwrap_or(from)
+}
+
+/// A job's dispute (a job is disputed at most once).
+pub fn dispute(job: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[DISPUTE_SEED, job.as_ref()], &program_id()).0
+}
+
+/// A market's verifier pool.
+pub fn verifier_pool(market: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[VERIFIER_POOL_SEED, market.as_ref()], &program_id()).0
 }
 
 /// Signer PDA Anchor uses for `emit_cpi!` self-invocations.

@@ -11,7 +11,7 @@ use tensorgrid_client::{
     events::Event,
     instructions::{self as ix, Instruction, SettleKeys, WorkerKeys},
     pda,
-    state::{DeviceKind, Hardware, Worker},
+    state::{vote_commitment, DeviceKind, Dispute, Hardware, Job, VerifierPool, Worker},
     tensorgrid::instructions::*,
 };
 use tensorgrid_harness::env::TestEnv;
@@ -26,6 +26,8 @@ struct Parties {
     poster: Keypair,
     operator: Keypair,
     cranker: Keypair,
+    /// Workers that join the verifier pool and settle job 8's dispute.
+    verifiers: [Keypair; 3],
 }
 
 impl Parties {
@@ -35,16 +37,29 @@ impl Parties {
             poster: Keypair::new_from_array([2; 32]),
             operator: Keypair::new_from_array([3; 32]),
             cranker: Keypair::new_from_array([4; 32]),
+            verifiers: [5, 6, 7].map(|n| Keypair::new_from_array([n; 32])),
         }
     }
 
-    fn all(&self) -> [(&'static str, &Keypair); 4] {
+    fn all(&self) -> [(&'static str, &Keypair); 7] {
         [
             ("authority", &self.authority),
             ("poster", &self.poster),
             ("operator", &self.operator),
             ("cranker", &self.cranker),
+            ("verifier 0", &self.verifiers[0]),
+            ("verifier 1", &self.verifiers[1]),
+            ("verifier 2", &self.verifiers[2]),
         ]
+    }
+
+    fn vk(&self, i: usize) -> WorkerKeys {
+        let operator = self.verifiers[i].pubkey();
+        WorkerKeys {
+            operator,
+            market: self.market(),
+            worker: pda::worker(&self.market(), &operator).0,
+        }
     }
 
     fn market(&self) -> Pubkey {
@@ -84,10 +99,17 @@ enum Who {
     Poster,
     Operator,
     Cranker,
+    Verifier(usize),
 }
 
 enum Step {
     Tx(&'static str, Instruction, Who),
+    /// Wait for the next slot (a draw needs a slot after its dispute's).
+    NextSlot,
+    /// Draw the verifiers of this job's dispute, with the seats the chain gives.
+    Draw(u64),
+    /// Settle this job's dispute, naming its seats as drawn.
+    Settle(u64),
     /// Move the clock forward this many seconds.
     Warp(i64),
     /// Withdraw whatever the worker has earned (read from the chain).
@@ -150,7 +172,7 @@ fn submit(p: &Parties, id: u64) -> Step {
     )
 }
 
-/// All 18 instructions: each path of a job from post to a closed account.
+/// All 23 instructions: each path of a job from post to a closed account.
 fn flow(p: &Parties) -> Vec<Step> {
     let params = default_market_params();
     let hardware = |device, vram_mib, label: &str| Hardware {
@@ -259,11 +281,10 @@ fn flow(p: &Parties) -> Vec<Step> {
         post(p, 5),
         claim(p, 5),
         submit(p, 5),
-        Step::Tx(
-            "job_dispute",
-            ix::job_dispute(p.poster.pubkey(), p.job(5)),
-            Who::Poster,
-        ),
+        dispute(p, 5),
+        Step::NextSlot,
+        // No verifiers in the pool yet: the authority rules.
+        Step::Draw(5),
         Step::Tx(
             "job_resolve",
             ix::job_resolve(p.authority.pubkey(), p.settle(5), true),
@@ -273,11 +294,9 @@ fn flow(p: &Parties) -> Vec<Step> {
         post(p, 6),
         claim(p, 6),
         submit(p, 6),
-        Step::Tx(
-            "job_dispute",
-            ix::job_dispute(p.poster.pubkey(), p.job(6)),
-            Who::Poster,
-        ),
+        dispute(p, 6),
+        Step::NextSlot,
+        Step::Draw(6),
         Step::Warp(params.resolve_window_s + 1),
         Step::Tx(
             "job_dispute_timeout",
@@ -298,13 +317,103 @@ fn flow(p: &Parties) -> Vec<Step> {
             ix::job_cancel(p.poster.pubkey(), p.job(7)),
             Who::Poster,
         ),
+    ]
+    .into_iter()
+    .chain(verified(p))
+    .chain([
         Step::WithdrawEarnings,
         Step::Tx(
             "worker_deregister",
             ix::worker_deregister(p.operator.pubkey(), p.worker()),
             Who::Operator,
         ),
-    ]
+    ])
+    .collect()
+}
+
+fn dispute(p: &Parties, id: u64) -> Step {
+    Step::Tx(
+        "job_dispute",
+        ix::job_dispute(
+            p.settle(id),
+            JobDisputeArgs {
+                segment: 3,
+                start_hash: [0x51; 32],
+                end_hash: END_HASH,
+                bond: updated_params().dispute.bond(SOL).unwrap(),
+            },
+        ),
+        Who::Poster,
+    )
+}
+
+/// The end state job 8's disputed segment re-runs to (the worker was honest).
+const END_HASH: [u8; 32] = [0xe1; 32];
+
+/// 8: three verifiers join the pool (the worker's device class), re-run the disputed segment
+/// to the worker's committed state, and the dispute settles for the worker; one leaves.
+fn verified(p: &Parties) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for i in 0..3 {
+        steps.push(Step::Tx(
+            "worker_register",
+            ix::worker_register(
+                p.verifiers[i].pubkey(),
+                p.market(),
+                WorkerRegisterArgs {
+                    stake: 2 * SOL,
+                    hardware: Hardware {
+                        device: DeviceKind::Cuda,
+                        vram_mib: 8_192,
+                        label: format!("verifier {i}"),
+                    },
+                },
+            ),
+            Who::Verifier(i),
+        ));
+        steps.push(Step::Tx(
+            "verifier_join",
+            ix::verifier_join(p.vk(i)),
+            Who::Verifier(i),
+        ));
+    }
+    steps.extend([
+        post(p, 8),
+        claim(p, 8),
+        submit(p, 8),
+        dispute(p, 8),
+        Step::NextSlot,
+        Step::Draw(8),
+    ]);
+    let salt = [8u8; 32];
+    let dispute = pda::dispute(&p.job(8));
+    for i in 0..3 {
+        let commitment = vote_commitment(&END_HASH, &salt, &p.vk(i).worker);
+        let vote = DisputeVoteArgs::Commit { commitment };
+        steps.push(Step::Tx(
+            "dispute_vote",
+            ix::dispute_vote(p.vk(i), dispute, vote),
+            Who::Verifier(i),
+        ));
+    }
+    for i in 0..3 {
+        let vote = DisputeVoteArgs::Reveal {
+            hash: END_HASH,
+            salt,
+        };
+        steps.push(Step::Tx(
+            "dispute_vote",
+            ix::dispute_vote(p.vk(i), dispute, vote),
+            Who::Verifier(i),
+        ));
+    }
+    steps.push(Step::Settle(8));
+    steps.push(Step::Tx(
+        "verifier_leave",
+        ix::verifier_leave(p.vk(0)),
+        Who::Verifier(0),
+    ));
+    steps
 }
 
 fn signer(p: &Parties, who: Who) -> &Keypair {
@@ -313,7 +422,12 @@ fn signer(p: &Parties, who: Who) -> &Keypair {
         Who::Poster => &p.poster,
         Who::Operator => &p.operator,
         Who::Cranker => &p.cranker,
+        Who::Verifier(i) => &p.verifiers[i],
     }
+}
+
+fn settle_ix(p: &Parties, id: u64, seats: [Pubkey; 3]) -> Instruction {
+    ix::dispute_settle(p.settle(id), seats)
 }
 
 fn withdraw_ix(p: &Parties, earnings: u64) -> Instruction {
@@ -336,7 +450,17 @@ fn normalise(mut events: Vec<Event>) -> Vec<Event> {
         match e {
             Event::JobClaimed(c) => c.deadline = 0,
             Event::JobSubmitted(s) => s.challenge_ends_at = 0,
-            Event::JobDisputed(d) => d.dispute_ends_at = 0,
+            Event::JobDisputed(d) => d.disputed_slot = 0,
+            // The seats depend on the slot hash, which each chain makes its own.
+            Event::DisputeDrawn(d) => {
+                (d.drawn_slot, d.commit_ends_at, d.reveal_ends_at) = (0, 0, 0);
+                d.dispute_ends_at = i64::from(d.dispute_ends_at > 0);
+                d.seats.sort();
+            }
+            Event::DisputeTallied(t) => {
+                t.seats.sort();
+                t.dispute_ends_at = 0;
+            }
             _ => {}
         }
     }
@@ -369,9 +493,37 @@ fn run_litesvm(p: &Parties) -> Run {
                 env.warp(s);
                 continue;
             }
+            Step::NextSlot => {
+                env.next_slot();
+                continue;
+            }
             Step::WithdrawEarnings => {
                 let w: Worker = env.get(&p.worker()).unwrap();
                 ("worker_update", withdraw_ix(p, w.earnings), Who::Operator)
+            }
+            Step::Draw(id) => {
+                let job: Job = env.get(&p.job(id)).unwrap();
+                let dispute: Dispute = env.get(&pda::dispute(&p.job(id))).unwrap();
+                let pool: Option<VerifierPool> = env.get(&pda::verifier_pool(&p.market()));
+                let seats = tensorgrid_client::draw::expected_seats(
+                    pool.as_ref(),
+                    &dispute,
+                    &job,
+                    &p.job(id),
+                    &env.slot_hashes_data(),
+                )
+                .unwrap();
+                let seats = seats.as_ref().map(|s| &s[..]).unwrap_or(&[]);
+                (
+                    "dispute_draw",
+                    ix::dispute_draw(p.market(), p.job(id), seats),
+                    Who::Cranker,
+                )
+            }
+            Step::Settle(id) => {
+                let d: Dispute = env.get(&pda::dispute(&p.job(id))).unwrap();
+                let seats = d.seats.map(|s| s.worker);
+                ("dispute_settle", settle_ix(p, id, seats), Who::Cranker)
             }
             Step::Tx(name, ix, who) => (name, ix, who),
         };
@@ -413,7 +565,10 @@ async fn every_instruction_over_rpc_matches_litesvm_to_the_lamport() {
         p.worker(),
         pda::poster(&p.market(), &p.poster.pubkey()).0,
     ]);
-    tracked.extend((1..=7).map(|id| p.job(id)));
+    tracked.extend((1..=8).map(|id| p.job(id)));
+    tracked.extend([5, 6, 8].map(|id| pda::dispute(&p.job(id))));
+    tracked.extend((0..3).map(|i| p.vk(i).worker));
+    tracked.push(pda::verifier_pool(&p.market()));
     let total = |balances: &[u64]| balances.iter().map(|b| *b as i128).sum::<i128>();
     let mut before = Vec::new();
     for k in &tracked {
@@ -428,9 +583,33 @@ async fn every_instruction_over_rpc_matches_litesvm_to_the_lamport() {
                 net.warp(s).await.unwrap();
                 continue;
             }
+            Step::NextSlot => {
+                let now = client.slot().await.unwrap();
+                while client.slot().await.unwrap() <= now {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                continue;
+            }
             Step::WithdrawEarnings => {
                 let w = client.worker(&p.worker()).await.unwrap().unwrap();
                 ("worker_update", withdraw_ix(&p, w.earnings), Who::Operator)
+            }
+            Step::Draw(id) => {
+                let ix = loop {
+                    match client.draw(&p.job(id)).await.unwrap() {
+                        tensorgrid_client::rpc::Draw::Ready(ix) => break ix,
+                        tensorgrid_client::rpc::Draw::TooEarly => {
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                        }
+                        tensorgrid_client::rpc::Draw::Done => panic!("job {id}: already drawn"),
+                    }
+                };
+                ("dispute_draw", ix, Who::Cranker)
+            }
+            Step::Settle(id) => {
+                let d: Dispute = client.require(&pda::dispute(&p.job(id))).await.unwrap();
+                let seats = d.seats.map(|s| s.worker);
+                ("dispute_settle", settle_ix(&p, id, seats), Who::Cranker)
             }
             Step::Tx(name, ix, who) => (name, ix, who),
         };
@@ -451,13 +630,13 @@ async fn every_instruction_over_rpc_matches_litesvm_to_the_lamport() {
         expected.events.len(),
         "one entry per transaction"
     );
-    assert_eq!(events.len(), 36);
+    assert_eq!(events.len(), 57);
     for ((name, got), (_, want)) in events.iter().zip(&expected.events) {
         assert!(!got.is_empty(), "{name} emitted no event");
         assert_eq!(got, want, "{name}: events differ between RPC and LiteSVM");
     }
     let names: std::collections::BTreeSet<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names.len(), 18, "every instruction sent: {names:?}");
+    assert_eq!(names.len(), 23, "every instruction sent: {names:?}");
     assert_eq!(fees, expected.fees, "the same fees");
     for (i, (name, _)) in p.all().iter().enumerate() {
         let delta = after[i] as i128 - before[i] as i128;
@@ -468,7 +647,7 @@ async fn every_instruction_over_rpc_matches_litesvm_to_the_lamport() {
         fees as i128,
         "lamports conserved: everything that left the parties and program accounts is fees"
     );
-    for id in 1..=7 {
+    for id in 1..=8 {
         assert_eq!(
             client.balance(&p.job(id)).await.unwrap(),
             0,

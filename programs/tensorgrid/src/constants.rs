@@ -17,6 +17,13 @@ pub const JOB_SEED: &[u8] = b"job";
 #[constant]
 pub const POSTER_SEED: &[u8] = b"poster";
 
+/// `Dispute` PDA: `[DISPUTE_SEED, job]`; a job is disputed at most once (it closes after).
+#[constant]
+pub const DISPUTE_SEED: &[u8] = b"dispute";
+/// `VerifierPool` PDA: `[VERIFIER_POOL_SEED, market]`; the workers that serve as verifiers.
+#[constant]
+pub const VERIFIER_POOL_SEED: &[u8] = b"verifier_pool";
+
 /// Basis-point denominator: 10_000 bps = 100 %.
 #[constant]
 pub const BPS_DENOMINATOR: u16 = 10_000;
@@ -45,3 +52,12 @@ pub const BARRED_WORKERS: usize = 8;
 pub const MAX_URI_LEN: usize = 200;
 /// Longest worker hardware label, in bytes.
 pub const MAX_LABEL_LEN: usize = 32;
+/// Verifiers drawn for a dispute; two matching reveals are a majority.
+#[constant]
+pub const VERIFIER_SEATS: u8 = 3;
+/// Workers a market's verifier pool holds; a joiner with more stake than the smallest entry
+/// takes its place. (Appears in the IDL as the length of `VerifierPool::entries`.)
+pub const POOL_SIZE: usize = 32;
+/// Highest dispute bond: the reward itself.
+#[constant]
+pub const MAX_BOND_BPS: u16 = 10_000;

@@ -121,4 +121,42 @@ pub enum TensorgridError {
     OfferChanged,
     #[msg("Job id used: ids must be at least the poster's next_job_id")]
     JobIdUsed,
+    #[msg("Dispute terms invalid: the bond and the slash must each cover three verifier fees, bond and slash at most 100 %")]
+    InvalidDisputeTerms,
+    #[msg("The bond differs from the job's dispute terms")]
+    BondMismatch,
+    #[msg("A disputed segment's end hash must not be all zeros")]
+    InvalidSegment,
+    #[msg("The dispute's verifiers are already drawn")]
+    DisputeNotDrawing,
+    #[msg("No slot hash after the dispute's slot yet: draw in a later slot")]
+    DrawTooEarly,
+    #[msg("The seat accounts differ from the dispute's drawn verifiers")]
+    SeatMismatch,
+    #[msg("This worker holds no seat in the dispute")]
+    NotVerifier,
+    #[msg("The dispute is not in its voting phase")]
+    DisputeNotVoting,
+    #[msg("The commit window has closed")]
+    CommitWindowClosed,
+    #[msg("Reveals open when the commit window closes or every seat has committed")]
+    RevealNotOpen,
+    #[msg("The reveal window has closed")]
+    RevealWindowClosed,
+    #[msg("This seat has already committed or revealed")]
+    AlreadyVoted,
+    #[msg("This seat has not committed")]
+    NotCommitted,
+    #[msg("The revealed hash and salt do not match the commitment")]
+    RevealMismatch,
+    #[msg("Voting goes on until the reveal window closes or every seat has revealed")]
+    VotingNotOver,
+    #[msg("The dispute has not been escalated to the market authority")]
+    DisputeNotEscalated,
+    #[msg("The verifier pool is full and every entry has at least this stake")]
+    VerifierPoolFull,
+    #[msg("This stake is pledged to the verifier pool: leave the pool first")]
+    StakePledged,
+    #[msg("The worker holds a verifier seat in an open dispute")]
+    VerifierSeated,
 }

@@ -256,6 +256,10 @@ pub enum Settlement {
     FinalizedAfterWindow,
     /// The authority resolved a dispute for the worker.
     ResolvedForWorker,
+    /// The verifiers' majority re-ran the disputed segment to the worker's committed state.
+    UpheldByVerifiers,
+    /// A dispute neither the verifiers nor the authority settled in time: the result stands.
+    DisputeExpired,
 }
 
 /// A job was paid and closed.
@@ -292,9 +296,106 @@ pub struct JobDisputed {
     pub job_id: u64,
     /// The worker account.
     pub worker: Pubkey,
-    /// Unix time until which the authority may resolve; afterwards anyone may apply the
-    /// timeout default.
+    /// The dispute account, holding the bond.
+    pub dispute: Pubkey,
+    /// The disputed segment's index.
+    pub segment: u32,
+    /// The segment's committed end state, which the verifiers re-run to.
+    pub end_hash: [u8; 32],
+    /// Lamports of bond moved from the poster into the dispute account.
+    pub bond: u64,
+    /// The slot after which the verifiers' draw takes its slot hash.
+    pub disputed_slot: u64,
+}
+
+/// A market's verifier pool changed.
+#[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierPoolChanged {
+    /// The worker account that joined (or refreshed its entry) or left.
+    pub worker: Pubkey,
+    /// True for a join, false for a leave.
+    pub joined: bool,
+    /// Stake pledged (the weight in draws); 0 on leaving.
+    pub weight: u64,
+    /// A lighter worker that lost its slot to this one in a full pool.
+    pub evicted: Option<Pubkey>,
+    /// Entries in the pool now.
+    pub count: u8,
+}
+
+/// The verifiers of a dispute were drawn, or too few could be and it went to the authority.
+#[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeDrawn {
+    /// The job account.
+    pub job: Pubkey,
+    /// The dispute account.
+    pub dispute: Pubkey,
+    /// The slot whose hash seeded the draw.
+    pub drawn_slot: u64,
+    /// The seated verifiers' worker accounts (all default when escalated).
+    pub seats: [Pubkey; 3],
+    /// Unix time until which seats may commit (0 when escalated).
+    pub commit_ends_at: i64,
+    /// Unix time until which seats may reveal (0 when escalated).
+    pub reveal_ends_at: i64,
+    /// Non-zero when fewer than three eligible verifiers were in the pool: the authority may
+    /// rule until then.
     pub dispute_ends_at: i64,
+}
+
+/// A seated verifier committed to, or revealed, its end-state hash.
+#[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeVoted {
+    /// The dispute account.
+    pub dispute: Pubkey,
+    /// The verifier's worker account.
+    pub worker: Pubkey,
+    /// The hash revealed; `None` for a commitment.
+    pub revealed: Option<[u8; 32]>,
+}
+
+/// Voting ended: the seats were paid or forfeited, and the dispute decided or escalated.
+#[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeTallied {
+    /// The job account.
+    pub job: Pubkey,
+    /// The dispute account.
+    pub dispute: Pubkey,
+    /// How the votes came out.
+    pub tally: crate::state::Tally,
+    /// The seated verifiers' worker accounts.
+    pub seats: [Pubkey; 3],
+    /// Lamports paid into each seat's earnings.
+    pub seat_fees: [u64; 3],
+    /// Lamports of stake each seat forfeited into the dispute account.
+    pub seat_forfeits: [u64; 3],
+    /// When undecided: Unix time until which the authority may rule (0 otherwise).
+    pub dispute_ends_at: i64,
+}
+
+/// A dispute account was closed: its bond and forfeits went where the outcome says.
+#[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeClosed {
+    /// The job account.
+    pub job: Pubkey,
+    /// The dispute account (now closed).
+    pub dispute: Pubkey,
+    /// The disputed worker account.
+    pub worker: Pubkey,
+    /// Lamports of bond the poster had posted.
+    pub bond: u64,
+    /// Lamports (bond and forfeits) added to the worker's earnings.
+    pub to_worker: u64,
+    /// Lamports returned to the poster above the account's rent (bond, forfeits, the rest of
+    /// a fraud slash).
+    pub to_poster: u64,
+    /// The dispute account's rent, returned to the poster.
+    pub rent_refunded: u64,
 }
 
 /// Why a job was refunded.
@@ -302,8 +403,9 @@ pub struct JobDisputed {
 pub enum RefundReason {
     /// The authority resolved the dispute for the poster; the worker was slashed.
     DisputeLost,
-    /// Nobody resolved the dispute in time: the poster is refunded, the worker not slashed.
-    DisputeExpired,
+    /// The verifiers' majority found the disputed segment does not re-run to the worker's
+    /// committed state; the worker was slashed by the fraud share.
+    FraudFound,
 }
 
 /// A disputed job was refunded to the poster and closed.

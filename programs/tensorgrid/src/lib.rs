@@ -2,8 +2,9 @@
 //!
 //! Posters escrow a reward for a training job; staked workers claim it, train, and submit the
 //! sha256 of a result manifest; the reward is released on acceptance (or after a challenge
-//! window), refunded on a lost or expired dispute, and part of the collateral a claim puts at
-//! risk is slashed when a worker misses its deadline. Every job carries its own money terms,
+//! window), and disputed segments are re-run by verifiers drawn by stake, whose majority
+//! decides (the market authority rules only when they cannot); part of the collateral a claim
+//! puts at risk is slashed when a worker misses its deadline or its result is shown a fraud. Every job carries its own money terms,
 //! fixed when it is posted. This file only dispatches: each instruction lives in
 //! `instructions/`, the rules in `state/`.
 
@@ -142,22 +143,55 @@ pub mod tensorgrid {
         JobFinalize::handler(ctx)
     }
 
-    /// Poster only, inside the challenge window: disputes the result; the authority then has
-    /// the job's `resolve_window_s` to rule.
-    pub fn job_dispute(ctx: Context<JobDispute>) -> Result<()> {
-        JobDispute::handler(ctx)
+    /// Poster only, inside the challenge window: disputes one segment of the result, quoting
+    /// its committed start and end states, and posts the job's bond. Verifiers are drawn next.
+    pub fn job_dispute(ctx: Context<JobDispute>, args: JobDisputeArgs) -> Result<()> {
+        JobDispute::handler(ctx, args)
     }
 
-    /// Authority only, inside the resolution window: pays the worker, or refunds the poster
-    /// and slashes the job's collateral (never more than the job's terms allow).
+    /// Anyone, in a slot after the dispute's: seats three verifiers drawn from the pool by
+    /// stake from that slot's hash (their worker accounts as remaining accounts, in seat
+    /// order), or hands the dispute to the authority when fewer than three are eligible.
+    pub fn dispute_draw(ctx: Context<DisputeDraw>) -> Result<()> {
+        DisputeDraw::handler(ctx)
+    }
+
+    /// A seated verifier's operator: commits to the end-state hash its re-run reached, then
+    /// reveals it.
+    pub fn dispute_vote(ctx: Context<DisputeVote>, args: DisputeVoteArgs) -> Result<()> {
+        DisputeVote::handler(ctx, args)
+    }
+
+    /// Anyone, once voting is over: pays the majority's verifiers, takes the forfeits of the
+    /// others, and settles the job by the majority (worker upheld, or fraud), or hands it to
+    /// the authority when there is no majority.
+    pub fn dispute_settle(ctx: Context<DisputeSettle>) -> Result<()> {
+        DisputeSettle::handler(ctx)
+    }
+
+    /// Authority only, on a dispute the verifiers could not settle, inside the resolution
+    /// window: pays the worker (with the bond), or refunds the poster (with the bond) and
+    /// slashes the job's collateral (never more than the job's terms allow).
     pub fn job_resolve(ctx: Context<JobResolve>, args: JobResolveArgs) -> Result<()> {
         JobResolve::handler(ctx, args)
     }
 
-    /// Anyone, after the resolution window of an unresolved dispute: refunds the poster, frees
-    /// the worker without a slash, charges no fee.
+    /// Anyone, after the resolution window of a dispute nobody settled: the result stands
+    /// (the worker is paid under the job's terms) and the poster's bond goes back.
     pub fn job_dispute_timeout(ctx: Context<JobDisputeTimeout>) -> Result<()> {
         JobDisputeTimeout::handler(ctx)
+    }
+
+    /// A registered worker's operator: joins the market's verifier pool with its whole stake
+    /// as its weight (or refreshes its entry); the stake stays pledged until it leaves.
+    pub fn verifier_join(ctx: Context<VerifierJoin>) -> Result<()> {
+        VerifierJoin::handler(ctx)
+    }
+
+    /// A worker's operator: leaves the verifier pool (or clears the pledge of an entry it
+    /// lost to a heavier joiner). Seats already held stay until their disputes end.
+    pub fn verifier_leave(ctx: Context<VerifierLeave>) -> Result<()> {
+        VerifierLeave::handler(ctx)
     }
 
     /// Anyone, after a missed deadline: slashes the job's collateral (bounty to the caller, the

@@ -175,7 +175,7 @@ fn main() -> Result<()> {
     )?;
     balances(&env, &who, &market, &worker);
 
-    println!("\n— job 2: disputed, the authority sides with the developer");
+    println!("\n— job 2: disputed; no verifiers in this market, so the authority sides with the developer");
     let job = market.post(&mut env, &developer, job_args(SOL));
     println!("✔ job_post  id={}", job.id);
     step("job_claim", worker.claim(&mut env, &job))?;
@@ -183,7 +183,18 @@ fn main() -> Result<()> {
     step(
         "job_dispute",
         env.send(
-            &[ix::job_dispute(developer.pubkey(), job.address)],
+            &[ix::job_dispute(
+                market.settle_keys(&job, &worker),
+                dispute_args(&env, &job),
+            )],
+            &[&developer],
+        ),
+    )?;
+    env.next_slot();
+    step(
+        "dispute_draw (no verifiers: to the authority)",
+        env.send(
+            &[ix::dispute_draw(market.address, job.address, &[])],
             &[&developer],
         ),
     )?;

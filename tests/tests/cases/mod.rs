@@ -1,4 +1,5 @@
 mod test_conservation;
+mod test_dispute_verifiers;
 mod test_job_abandon;
 mod test_job_claim;
 mod test_job_dispute;

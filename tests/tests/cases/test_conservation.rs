@@ -36,7 +36,8 @@ fn run_path(path: &str) {
     let mut l = Ledger { env, fees: 0 };
     let claim = ix::job_claim(lc.worker.keys(), lc.job.address, lc.job.offer(&l.env));
     let submit = ix::job_submit(lc.worker.keys(), lc.job.address, submit_args());
-    let dispute = ix::job_dispute(lc.poster.pubkey(), lc.job.address);
+    let dispute = |env: &TestEnv| ix::job_dispute(lc.settle_keys(), dispute_args(env, &lc.job));
+    let draw = ix::dispute_draw(lc.market.address, lc.job.address, &[]);
     let cancel = ix::job_cancel(lc.poster.pubkey(), lc.job.address);
     let auth = &lc.market.authority;
     match path {
@@ -54,7 +55,9 @@ fn run_path(path: &str) {
         "resolve-worker" | "resolve-poster" => {
             l.send(claim, &lc.worker.operator);
             l.send(submit, &lc.worker.operator);
-            l.send(dispute, &lc.poster);
+            l.send(dispute(&l.env), &lc.poster);
+            l.env.next_slot();
+            l.send(draw, &cranker);
             let worker_wins = path == "resolve-worker";
             l.send(
                 ix::job_resolve(auth.pubkey(), lc.settle_keys(), worker_wins),
@@ -80,7 +83,9 @@ fn run_path(path: &str) {
         "dispute-timeout" => {
             l.send(claim, &lc.worker.operator);
             l.send(submit, &lc.worker.operator);
-            l.send(dispute, &lc.poster);
+            l.send(dispute(&l.env), &lc.poster);
+            l.env.next_slot();
+            l.send(draw, &cranker);
             l.env.warp(default_params().resolve_window_s + 1);
             l.send(ix::job_dispute_timeout(lc.settle_keys()), &cranker);
         }

@@ -140,22 +140,31 @@ fn post_rejects_reward_whose_collateral_overflows() {
 #[test]
 fn post_rejects_reward_whose_collateral_rounds_to_zero() {
     let mut env = TestEnv::new();
+    // The least collateral whose fraud slash still covers three verifier fees of 1 bps.
     let params = tensorgrid_client::state::MarketParams {
-        collateral_bps: 1,
+        collateral_bps: 3,
+        dispute: tensorgrid_client::state::DisputeTerms {
+            verifier_fee_bps: 1,
+            ..default_params().dispute
+        },
         ..default_params()
     };
     let m = MarketFx::create(&mut env, params);
     let poster = env.funded(10 * SOL);
     let args = JobPostArgs {
         terms: params.job_terms(),
-        ..job_args(9_999)
+        ..job_args(3_333)
     };
     let post = m.post_ix(&mut env, &poster, args);
     assert_err(
         env.send(&[post], &[&poster]),
         TensorgridError::RewardTooSmall,
     );
-    m.post(&mut env, &poster, job_args(10_000));
+    let args = JobPostArgs {
+        terms: params.job_terms(),
+        ..job_args(3_334)
+    };
+    m.post(&mut env, &poster, args);
 }
 
 #[test]

@@ -1,7 +1,10 @@
 use solana_signer::Signer;
 use tensorgrid::instructions::{MarketInitArgs, MarketUpdateArgs};
 use tensorgrid_client::{
-    constants::MAX_WINDOW_S, events::Event, instructions as ix, pda, state::MarketParams,
+    constants::MAX_WINDOW_S,
+    events::Event,
+    instructions as ix, pda,
+    state::{DisputeTerms, MarketParams},
     TensorgridError,
 };
 use tensorgrid_harness::{fixtures::*, TestEnv};
@@ -96,6 +99,7 @@ fn invalid_params() -> Vec<(MarketParams, TensorgridError)> {
         (
             MarketParams {
                 max_claim_s: -5,
+                dispute: tensorgrid_client::defaults::dispute_terms(),
                 ..p
             },
             InvalidWindow,
@@ -118,6 +122,7 @@ fn invalid_params() -> Vec<(MarketParams, TensorgridError)> {
         (
             MarketParams {
                 max_claim_s: i64::MAX,
+                dispute: tensorgrid_client::defaults::dispute_terms(),
                 ..p
             },
             WindowTooLong,
@@ -149,7 +154,57 @@ fn invalid_params() -> Vec<(MarketParams, TensorgridError)> {
             },
             PenaltyNotBelowSlash,
         ),
+        (d(|t| t.bond_bps = 0), InvalidDisputeTerms),
+        (d(|t| t.bond_bps = 10_001), InvalidDisputeTerms),
+        (d(|t| t.verifier_fee_bps = 0), InvalidDisputeTerms),
+        (d(|t| t.fraud_slash_bps = 10_001), InvalidDisputeTerms),
+        // Three fees must fit in the bond (a frivolous dispute pays them)...
+        (
+            d(|t| {
+                t.bond_bps = 899;
+                t.verifier_fee_bps = 300;
+            }),
+            InvalidDisputeTerms,
+        ),
+        // ...and in the fraud slash (a cheat pays them): 100 % of a 5 % collateral < 3 × 2 %.
+        (
+            MarketParams {
+                collateral_bps: 500,
+                dispute: DisputeTerms {
+                    verifier_fee_bps: 200,
+                    ..p.dispute
+                },
+                ..p
+            },
+            InvalidDisputeTerms,
+        ),
+        (d(|t| t.verify_window_s = 0), InvalidWindow),
+        (d(|t| t.verify_window_s = MAX_WINDOW_S + 1), WindowTooLong),
     ]
+}
+
+/// The default parameters with their dispute terms changed by `f`.
+fn d(f: impl Fn(&mut DisputeTerms)) -> MarketParams {
+    let mut p = default_params();
+    f(&mut p.dispute);
+    p
+}
+
+#[test]
+fn the_tightest_dispute_terms_are_accepted() {
+    let mut env = TestEnv::new();
+    // Bond exactly three fees; slash exactly three fees (100 % of a 9 % collateral).
+    let p = MarketParams {
+        collateral_bps: 900,
+        dispute: DisputeTerms {
+            bond_bps: 900,
+            verifier_fee_bps: 300,
+            fraud_slash_bps: 10_000,
+            verify_window_s: MAX_WINDOW_S,
+        },
+        ..default_params()
+    };
+    init(&mut env, p).unwrap();
 }
 
 #[test]
@@ -213,6 +268,7 @@ fn init_and_update_refuse_every_out_of_bounds_or_inconsistent_parameter() {
         challenge_window_s: MAX_WINDOW_S,
         resolve_window_s: MAX_WINDOW_S,
         max_claim_s: MAX_WINDOW_S,
+        dispute: tensorgrid_client::defaults::dispute_terms(),
         ..default_params()
     };
     init(&mut env, edge).unwrap();

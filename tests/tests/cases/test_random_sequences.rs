@@ -17,7 +17,7 @@ use solana_signer::Signer;
 use std::collections::HashMap;
 
 use tensorgrid::instructions::{
-    JobPostArgs, MarketUpdateArgs, WorkerRegisterArgs, WorkerUpdateArgs,
+    JobDisputeArgs, JobPostArgs, MarketUpdateArgs, WorkerRegisterArgs, WorkerUpdateArgs,
 };
 use tensorgrid_client::{
     events::Event,
@@ -68,6 +68,10 @@ enum Action {
     },
     Dispute {
         poster: usize,
+        job: u64,
+    },
+    /// Anyone draws the verifiers of a disputed job (this market has none: it escalates).
+    Draw {
         job: u64,
     },
     Resolve {
@@ -124,6 +128,7 @@ impl Action {
             Action::Accept { .. } => "accept",
             Action::Finalize { .. } => "finalize",
             Action::Dispute { .. } => "dispute",
+            Action::Draw { .. } => "draw",
             Action::Resolve { .. } => "resolve",
             Action::Reclaim { .. } => "reclaim",
             Action::Timeout { .. } => "timeout",
@@ -156,7 +161,8 @@ fn action() -> impl Strategy<Value = Action> {
         3 => (w.clone(), j.clone()).prop_map(|(worker, job)| Action::Submit { worker, job }),
         2 => (p.clone(), j.clone(), w.clone()).prop_map(|(poster, job, worker)| Action::Accept { poster, job, worker }),
         2 => (j.clone(), w.clone()).prop_map(|(job, worker)| Action::Finalize { job, worker }),
-        1 => (p.clone(), j.clone()).prop_map(|(poster, job)| Action::Dispute { poster, job }),
+        2 => (p.clone(), j.clone()).prop_map(|(poster, job)| Action::Dispute { poster, job }),
+        2 => j.clone().prop_map(|job| Action::Draw { job }),
         1 => (j.clone(), w.clone(), any::<bool>()).prop_map(|(job, worker, worker_wins)| Action::Resolve { job, worker, worker_wins }),
         1 => (j.clone(), w.clone()).prop_map(|(job, worker)| Action::Reclaim { job, worker }),
         1 => (j.clone(), w.clone()).prop_map(|(job, worker)| Action::Timeout { job, worker }),
@@ -185,6 +191,7 @@ fn params(harsh: bool) -> MarketParams {
             challenge_window_s: 7_200,
             resolve_window_s: 1_800,
             max_claim_s: 20_000,
+            dispute: tensorgrid_client::defaults::dispute_terms(),
         }
     } else {
         MarketParams {
@@ -409,6 +416,7 @@ impl World {
                 job,
                 worker: own,
             },
+            Some((JobState::Disputed, 0)) => Action::Draw { job },
             Some((JobState::Disputed, ends)) if self.env.now() > ends => {
                 Action::Timeout { job, worker: own }
             }
@@ -440,6 +448,7 @@ impl World {
                 *worker = self.worker_index(*worker, *job);
                 *poster = self.poster_index(*poster, *job);
             }
+            Action::Draw { job } => *job = self.job_id(*job),
             Action::Claim { worker, job }
             | Action::Abandon { worker, job }
             | Action::Submit { worker, job }
@@ -529,8 +538,27 @@ impl World {
             ),
             Action::Dispute { poster, job } => {
                 let kp = &self.posters[poster];
-                (ix::job_dispute(kp.pubkey(), self.job_address(job)), kp)
+                let held = self.job(job);
+                let keys = ix::SettleKeys {
+                    market: m.address,
+                    worker: held.as_ref().map(|j| j.worker).unwrap_or_default(),
+                    job: self.job_address(job),
+                    poster: kp.pubkey(),
+                };
+                let args = JobDisputeArgs {
+                    segment: 0,
+                    start_hash: START_HASH,
+                    end_hash: END_HASH,
+                    bond: held
+                        .and_then(|j| j.terms.dispute.bond(j.reward).ok())
+                        .unwrap_or(0),
+                };
+                (ix::job_dispute(keys, args), kp)
             }
+            Action::Draw { job } => (
+                ix::dispute_draw(m.address, self.job_address(job), &[]),
+                &self.cranker,
+            ),
             Action::Resolve {
                 job,
                 worker,
@@ -712,7 +740,9 @@ fn check_amounts(
                     tensorgrid_client::event_types::RefundReason::DisputeLost => {
                         terms.slash(claimed[&r.job]).unwrap()
                     }
-                    tensorgrid_client::event_types::RefundReason::DisputeExpired => 0,
+                    tensorgrid_client::event_types::RefundReason::FraudFound => {
+                        terms.dispute.fraud_slash(claimed[&r.job]).unwrap()
+                    }
                 };
                 prop_assert_eq!(r.slashed, due, "{:?}", r);
             }
@@ -742,6 +772,8 @@ fn run(actions: Vec<Action>) -> Result<Vec<&'static str>, TestCaseError> {
             continue;
         };
         let signer = signer.insecure_clone();
+        // Each transaction in a slot of its own, as on a cluster (a draw needs a later slot).
+        w.env.next_slot();
         let before: Vec<Option<JobState>> =
             (0..JOBS).map(|id| w.job(id).map(|j| j.state)).collect();
         let state_before = w.program_state();
@@ -868,6 +900,7 @@ fn random_sequences_reach_every_instruction() {
         "accept",
         "finalize",
         "dispute",
+        "draw",
         "resolve",
         "reclaim",
         "timeout",

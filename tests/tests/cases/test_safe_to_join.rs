@@ -26,6 +26,7 @@ fn harsh() -> MarketParams {
         challenge_window_s: 1,
         resolve_window_s: 1,
         max_claim_s: 86_400,
+        dispute: tensorgrid_client::defaults::dispute_terms(),
     }
 }
 

@@ -19,6 +19,7 @@ fn harshest() -> MarketParams {
         challenge_window_s: MAX_WINDOW_S,
         resolve_window_s: MAX_WINDOW_S,
         max_claim_s: MAX_WINDOW_S,
+        dispute: tensorgrid_client::defaults::dispute_terms(),
     }
 }
 
@@ -109,7 +110,16 @@ fn an_authority_ruling_for_itself_takes_at_most_the_jobs_collateral() {
     worker.claim(&mut env, &job).unwrap();
     worker.submit(&mut env, &job).unwrap();
     env.send(
-        &[ix::job_dispute(authority.pubkey(), job.address)],
+        &[ix::job_dispute(
+            m.settle_keys(&job, &worker),
+            dispute_args(&env, &job),
+        )],
+        &[authority],
+    )
+    .unwrap();
+    env.next_slot();
+    env.send(
+        &[ix::dispute_draw(m.address, job.address, &[])],
         &[authority],
     )
     .unwrap();
@@ -127,9 +137,11 @@ fn an_authority_ruling_for_itself_takes_at_most_the_jobs_collateral() {
     let taken = stake_before - worker.state(&env).stake;
     assert_eq!(taken, 5 * 1_000, "collateral x 100 % slash");
     let rent = env.rent_exempt(tensorgrid_client::state::Job::SPACE);
+    let dispute_rent = env.rent_exempt(tensorgrid_client::state::Dispute::SPACE);
+    let bond = 1_000 * 1_000 / 10_000;
     assert_eq!(
         env.lamports(&authority.pubkey()) - before,
-        1_000 + rent + taken - 5_000,
-        "its own reward and rent back, plus the slash"
+        1_000 + rent + taken + bond + dispute_rent - 5_000,
+        "its own reward, bond and rents back, plus the slash"
     );
 }

@@ -6,7 +6,9 @@
  * @see https://github.com/codama-idl/codama
  */
 
+export * from "./dispute";
 export * from "./job";
 export * from "./market";
 export * from "./poster";
+export * from "./verifierPool";
 export * from "./worker";

@@ -114,7 +114,10 @@ export type Job = {
   submittedAt: bigint;
   /** Unix time until which the poster may dispute. */
   challengeEndsAt: bigint;
-  /** Unix time until which the authority may resolve a dispute. */
+  /**
+   * Unix time until which the authority may rule on a dispute the verifiers could not
+   * settle; 0 until the dispute is escalated.
+   */
   disputeEndsAt: bigint;
   /** Unix time of the last abandon or reclaim (0 if none); claims wait `REOPEN_COOLDOWN_S`. */
   reopenedAt: bigint;
@@ -176,7 +179,10 @@ export type JobArgs = {
   submittedAt: number | bigint;
   /** Unix time until which the poster may dispute. */
   challengeEndsAt: number | bigint;
-  /** Unix time until which the authority may resolve a dispute. */
+  /**
+   * Unix time until which the authority may rule on a dispute the verifiers could not
+   * settle; 0 until the dispute is escalated.
+   */
   disputeEndsAt: number | bigint;
   /** Unix time of the last abandon or reclaim (0 if none); claims wait `REOPEN_COOLDOWN_S`. */
   reopenedAt: number | bigint;

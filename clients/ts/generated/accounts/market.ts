@@ -186,5 +186,5 @@ export async function fetchAllMaybeMarket(
 }
 
 export function getMarketSize(): number {
-  return 116;
+  return 130;
 }

@@ -25,6 +25,8 @@ import {
   getI64Encoder,
   getStructDecoder,
   getStructEncoder,
+  getU32Decoder,
+  getU32Encoder,
   getU64Decoder,
   getU64Encoder,
   getU8Decoder,
@@ -79,6 +81,23 @@ export type Worker = {
   registeredAt: bigint;
   /** Outcomes so far. */
   record: WorkerRecord;
+  /**
+   * Stake pledged to the market's verifier pool (its weight there); the stake may not drop
+   * below it by a withdrawal until the worker leaves the pool. 0 outside the pool.
+   */
+  pooledStake: bigint;
+  /** Collateral the active job's claim put at risk (0 when idle). */
+  lockedCollateral: bigint;
+  /**
+   * Stake reserved for the forfeits of the verifier seats held (each seat reserves up to
+   * its dispute's fee out of the stake not otherwise locked).
+   */
+  seatReserve: bigint;
+  /**
+   * Verifier seats this worker holds in disputes not yet settled; while any is open the
+   * worker may not withdraw stake, leave the pool or deregister.
+   */
+  openSeats: number;
   /** The PDA's bump. */
   bump: number;
   /** The worker's device (its label is the last, variable-length field). */
@@ -102,6 +121,23 @@ export type WorkerArgs = {
   registeredAt: number | bigint;
   /** Outcomes so far. */
   record: WorkerRecordArgs;
+  /**
+   * Stake pledged to the market's verifier pool (its weight there); the stake may not drop
+   * below it by a withdrawal until the worker leaves the pool. 0 outside the pool.
+   */
+  pooledStake: number | bigint;
+  /** Collateral the active job's claim put at risk (0 when idle). */
+  lockedCollateral: number | bigint;
+  /**
+   * Stake reserved for the forfeits of the verifier seats held (each seat reserves up to
+   * its dispute's fee out of the stake not otherwise locked).
+   */
+  seatReserve: number | bigint;
+  /**
+   * Verifier seats this worker holds in disputes not yet settled; while any is open the
+   * worker may not withdraw stake, leave the pool or deregister.
+   */
+  openSeats: number;
   /** The PDA's bump. */
   bump: number;
   /** The worker's device (its label is the last, variable-length field). */
@@ -121,6 +157,10 @@ export function getWorkerEncoder(): Encoder<WorkerArgs> {
       ["registered", getBooleanEncoder()],
       ["registeredAt", getI64Encoder()],
       ["record", getWorkerRecordEncoder()],
+      ["pooledStake", getU64Encoder()],
+      ["lockedCollateral", getU64Encoder()],
+      ["seatReserve", getU64Encoder()],
+      ["openSeats", getU32Encoder()],
       ["bump", getU8Encoder()],
       ["hardware", getHardwareEncoder()],
     ]),
@@ -140,6 +180,10 @@ export function getWorkerDecoder(): Decoder<Worker> {
     ["registered", getBooleanDecoder()],
     ["registeredAt", getI64Decoder()],
     ["record", getWorkerRecordDecoder()],
+    ["pooledStake", getU64Decoder()],
+    ["lockedCollateral", getU64Decoder()],
+    ["seatReserve", getU64Decoder()],
+    ["openSeats", getU32Decoder()],
     ["bump", getU8Decoder()],
     ["hardware", getHardwareDecoder()],
   ]);

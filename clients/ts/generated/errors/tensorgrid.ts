@@ -112,18 +112,63 @@ export const TENSORGRID_ERROR__TERMS_CHANGED = 0x179e; // 6046
 export const TENSORGRID_ERROR__OFFER_CHANGED = 0x179f; // 6047
 /** JobIdUsed: Job id used: ids must be at least the poster's next_job_id */
 export const TENSORGRID_ERROR__JOB_ID_USED = 0x17a0; // 6048
+/** InvalidDisputeTerms: Dispute terms invalid: the bond and the slash must each cover three verifier fees, bond and slash at most 100 % */
+export const TENSORGRID_ERROR__INVALID_DISPUTE_TERMS = 0x17a1; // 6049
+/** BondMismatch: The bond differs from the job's dispute terms */
+export const TENSORGRID_ERROR__BOND_MISMATCH = 0x17a2; // 6050
+/** InvalidSegment: A disputed segment's end hash must not be all zeros */
+export const TENSORGRID_ERROR__INVALID_SEGMENT = 0x17a3; // 6051
+/** DisputeNotDrawing: The dispute's verifiers are already drawn */
+export const TENSORGRID_ERROR__DISPUTE_NOT_DRAWING = 0x17a4; // 6052
+/** DrawTooEarly: No slot hash after the dispute's slot yet: draw in a later slot */
+export const TENSORGRID_ERROR__DRAW_TOO_EARLY = 0x17a5; // 6053
+/** SeatMismatch: The seat accounts differ from the dispute's drawn verifiers */
+export const TENSORGRID_ERROR__SEAT_MISMATCH = 0x17a6; // 6054
+/** NotVerifier: This worker holds no seat in the dispute */
+export const TENSORGRID_ERROR__NOT_VERIFIER = 0x17a7; // 6055
+/** DisputeNotVoting: The dispute is not in its voting phase */
+export const TENSORGRID_ERROR__DISPUTE_NOT_VOTING = 0x17a8; // 6056
+/** CommitWindowClosed: The commit window has closed */
+export const TENSORGRID_ERROR__COMMIT_WINDOW_CLOSED = 0x17a9; // 6057
+/** RevealNotOpen: Reveals open when the commit window closes or every seat has committed */
+export const TENSORGRID_ERROR__REVEAL_NOT_OPEN = 0x17aa; // 6058
+/** RevealWindowClosed: The reveal window has closed */
+export const TENSORGRID_ERROR__REVEAL_WINDOW_CLOSED = 0x17ab; // 6059
+/** AlreadyVoted: This seat has already committed or revealed */
+export const TENSORGRID_ERROR__ALREADY_VOTED = 0x17ac; // 6060
+/** NotCommitted: This seat has not committed */
+export const TENSORGRID_ERROR__NOT_COMMITTED = 0x17ad; // 6061
+/** RevealMismatch: The revealed hash and salt do not match the commitment */
+export const TENSORGRID_ERROR__REVEAL_MISMATCH = 0x17ae; // 6062
+/** VotingNotOver: Voting goes on until the reveal window closes or every seat has revealed */
+export const TENSORGRID_ERROR__VOTING_NOT_OVER = 0x17af; // 6063
+/** DisputeNotEscalated: The dispute has not been escalated to the market authority */
+export const TENSORGRID_ERROR__DISPUTE_NOT_ESCALATED = 0x17b0; // 6064
+/** VerifierPoolFull: The verifier pool is full and every entry has at least this stake */
+export const TENSORGRID_ERROR__VERIFIER_POOL_FULL = 0x17b1; // 6065
+/** StakePledged: This stake is pledged to the verifier pool: leave the pool first */
+export const TENSORGRID_ERROR__STAKE_PLEDGED = 0x17b2; // 6066
+/** VerifierSeated: The worker holds a verifier seat in an open dispute */
+export const TENSORGRID_ERROR__VERIFIER_SEATED = 0x17b3; // 6067
 
 export type TensorgridError =
+  | typeof TENSORGRID_ERROR__ALREADY_VOTED
   | typeof TENSORGRID_ERROR__ARITHMETIC_OVERFLOW
+  | typeof TENSORGRID_ERROR__BOND_MISMATCH
   | typeof TENSORGRID_ERROR__BOUNTY_TOO_HIGH
   | typeof TENSORGRID_ERROR__CHALLENGE_WINDOW_CLOSED
   | typeof TENSORGRID_ERROR__CHALLENGE_WINDOW_OPEN
   | typeof TENSORGRID_ERROR__CLAIM_BARRED
+  | typeof TENSORGRID_ERROR__COMMIT_WINDOW_CLOSED
   | typeof TENSORGRID_ERROR__DEADLINE_NOT_REACHED
   | typeof TENSORGRID_ERROR__DEADLINE_PASSED
   | typeof TENSORGRID_ERROR__DEVICE_MISMATCH
   | typeof TENSORGRID_ERROR__DISPUTE_EXPIRED
+  | typeof TENSORGRID_ERROR__DISPUTE_NOT_DRAWING
+  | typeof TENSORGRID_ERROR__DISPUTE_NOT_ESCALATED
   | typeof TENSORGRID_ERROR__DISPUTE_NOT_EXPIRED
+  | typeof TENSORGRID_ERROR__DISPUTE_NOT_VOTING
+  | typeof TENSORGRID_ERROR__DRAW_TOO_EARLY
   | typeof TENSORGRID_ERROR__FEE_TOO_HIGH
   | typeof TENSORGRID_ERROR__INSUFFICIENT_EARNINGS
   | typeof TENSORGRID_ERROR__INSUFFICIENT_FEES
@@ -131,7 +176,9 @@ export type TensorgridError =
   | typeof TENSORGRID_ERROR__INSUFFICIENT_VRAM
   | typeof TENSORGRID_ERROR__INVALID_BPS
   | typeof TENSORGRID_ERROR__INVALID_COLLATERAL
+  | typeof TENSORGRID_ERROR__INVALID_DISPUTE_TERMS
   | typeof TENSORGRID_ERROR__INVALID_MAX_DURATION
+  | typeof TENSORGRID_ERROR__INVALID_SEGMENT
   | typeof TENSORGRID_ERROR__INVALID_WINDOW
   | typeof TENSORGRID_ERROR__INVARIANT_VIOLATED
   | typeof TENSORGRID_ERROR__JOB_COOLING_DOWN
@@ -144,17 +191,27 @@ export type TensorgridError =
   | typeof TENSORGRID_ERROR__MARKET_MISMATCH
   | typeof TENSORGRID_ERROR__MARKET_PAUSED
   | typeof TENSORGRID_ERROR__NOT_ASSIGNED_WORKER
+  | typeof TENSORGRID_ERROR__NOT_COMMITTED
   | typeof TENSORGRID_ERROR__NOT_MARKET_AUTHORITY
   | typeof TENSORGRID_ERROR__NOT_OPERATOR
   | typeof TENSORGRID_ERROR__NOT_POSTER
+  | typeof TENSORGRID_ERROR__NOT_VERIFIER
   | typeof TENSORGRID_ERROR__OFFER_CHANGED
   | typeof TENSORGRID_ERROR__PENALTY_NOT_BELOW_SLASH
   | typeof TENSORGRID_ERROR__RECIPIENT_MISMATCH
   | typeof TENSORGRID_ERROR__RESULT_URI_INVALID
+  | typeof TENSORGRID_ERROR__REVEAL_MISMATCH
+  | typeof TENSORGRID_ERROR__REVEAL_NOT_OPEN
+  | typeof TENSORGRID_ERROR__REVEAL_WINDOW_CLOSED
   | typeof TENSORGRID_ERROR__REWARD_TOO_SMALL
+  | typeof TENSORGRID_ERROR__SEAT_MISMATCH
   | typeof TENSORGRID_ERROR__SPEC_URI_INVALID
   | typeof TENSORGRID_ERROR__STAKE_BELOW_MINIMUM
+  | typeof TENSORGRID_ERROR__STAKE_PLEDGED
   | typeof TENSORGRID_ERROR__TERMS_CHANGED
+  | typeof TENSORGRID_ERROR__VERIFIER_POOL_FULL
+  | typeof TENSORGRID_ERROR__VERIFIER_SEATED
+  | typeof TENSORGRID_ERROR__VOTING_NOT_OVER
   | typeof TENSORGRID_ERROR__WINDOW_TOO_LONG
   | typeof TENSORGRID_ERROR__WITHDRAW_BELOW_MINIMUM
   | typeof TENSORGRID_ERROR__WORKER_ALREADY_REGISTERED
@@ -167,16 +224,23 @@ export type TensorgridError =
 let tensorgridErrorMessages: Record<TensorgridError, string> | undefined;
 if (process.env["NODE_ENV"] !== "production") {
   tensorgridErrorMessages = {
+    [TENSORGRID_ERROR__ALREADY_VOTED]: `This seat has already committed or revealed`,
     [TENSORGRID_ERROR__ARITHMETIC_OVERFLOW]: `Arithmetic overflow`,
+    [TENSORGRID_ERROR__BOND_MISMATCH]: `The bond differs from the job's dispute terms`,
     [TENSORGRID_ERROR__BOUNTY_TOO_HIGH]: `The crank bounty is above 5000 bps`,
     [TENSORGRID_ERROR__CHALLENGE_WINDOW_CLOSED]: `The challenge window has closed`,
     [TENSORGRID_ERROR__CHALLENGE_WINDOW_OPEN]: `The challenge window is still open`,
     [TENSORGRID_ERROR__CLAIM_BARRED]: `This worker abandoned or missed this job and may not claim it again`,
+    [TENSORGRID_ERROR__COMMIT_WINDOW_CLOSED]: `The commit window has closed`,
     [TENSORGRID_ERROR__DEADLINE_NOT_REACHED]: `The claim deadline has not passed yet`,
     [TENSORGRID_ERROR__DEADLINE_PASSED]: `The claim deadline has passed`,
     [TENSORGRID_ERROR__DEVICE_MISMATCH]: `The device kind does not meet the job's requirement`,
     [TENSORGRID_ERROR__DISPUTE_EXPIRED]: `The dispute's resolution window has closed`,
+    [TENSORGRID_ERROR__DISPUTE_NOT_DRAWING]: `The dispute's verifiers are already drawn`,
+    [TENSORGRID_ERROR__DISPUTE_NOT_ESCALATED]: `The dispute has not been escalated to the market authority`,
     [TENSORGRID_ERROR__DISPUTE_NOT_EXPIRED]: `The dispute's resolution window is still open`,
+    [TENSORGRID_ERROR__DISPUTE_NOT_VOTING]: `The dispute is not in its voting phase`,
+    [TENSORGRID_ERROR__DRAW_TOO_EARLY]: `No slot hash after the dispute's slot yet: draw in a later slot`,
     [TENSORGRID_ERROR__FEE_TOO_HIGH]: `The fee is above 2000 bps`,
     [TENSORGRID_ERROR__INSUFFICIENT_EARNINGS]: `Fewer earnings than requested`,
     [TENSORGRID_ERROR__INSUFFICIENT_FEES]: `Fewer unclaimed fees than requested`,
@@ -184,7 +248,9 @@ if (process.env["NODE_ENV"] !== "production") {
     [TENSORGRID_ERROR__INSUFFICIENT_VRAM]: `The worker has less VRAM than the job requires`,
     [TENSORGRID_ERROR__INVALID_BPS]: `A basis-point value is above 10000`,
     [TENSORGRID_ERROR__INVALID_COLLATERAL]: `Collateral must be 1 to 50000 bps of the reward`,
+    [TENSORGRID_ERROR__INVALID_DISPUTE_TERMS]: `Dispute terms invalid: the bond and the slash must each cover three verifier fees, bond and slash at most 100 %`,
     [TENSORGRID_ERROR__INVALID_MAX_DURATION]: `Max duration must be positive and at most max_claim_s`,
+    [TENSORGRID_ERROR__INVALID_SEGMENT]: `A disputed segment's end hash must not be all zeros`,
     [TENSORGRID_ERROR__INVALID_WINDOW]: `Windows and the claim duration must be positive`,
     [TENSORGRID_ERROR__INVARIANT_VIOLATED]: `Account invariant violated`,
     [TENSORGRID_ERROR__JOB_COOLING_DOWN]: `The job was reopened less than 600 s ago`,
@@ -197,17 +263,27 @@ if (process.env["NODE_ENV"] !== "production") {
     [TENSORGRID_ERROR__MARKET_MISMATCH]: `The account does not belong to this market`,
     [TENSORGRID_ERROR__MARKET_PAUSED]: `The market is paused: no new posts or claims`,
     [TENSORGRID_ERROR__NOT_ASSIGNED_WORKER]: `This worker is not assigned to the job`,
+    [TENSORGRID_ERROR__NOT_COMMITTED]: `This seat has not committed`,
     [TENSORGRID_ERROR__NOT_MARKET_AUTHORITY]: `Only the market authority may do this`,
     [TENSORGRID_ERROR__NOT_OPERATOR]: `Only the worker's operator may do this`,
     [TENSORGRID_ERROR__NOT_POSTER]: `Only the job's poster may do this`,
+    [TENSORGRID_ERROR__NOT_VERIFIER]: `This worker holds no seat in the dispute`,
     [TENSORGRID_ERROR__OFFER_CHANGED]: `The job differs from the offer the claim agreed to`,
     [TENSORGRID_ERROR__PENALTY_NOT_BELOW_SLASH]: `Abandon penalty must be below slash x (1 - bounty)`,
     [TENSORGRID_ERROR__RECIPIENT_MISMATCH]: `The receiving account is not the one recorded on-chain`,
     [TENSORGRID_ERROR__RESULT_URI_INVALID]: `Result URI is empty or longer than 200 bytes`,
+    [TENSORGRID_ERROR__REVEAL_MISMATCH]: `The revealed hash and salt do not match the commitment`,
+    [TENSORGRID_ERROR__REVEAL_NOT_OPEN]: `Reveals open when the commit window closes or every seat has committed`,
+    [TENSORGRID_ERROR__REVEAL_WINDOW_CLOSED]: `The reveal window has closed`,
     [TENSORGRID_ERROR__REWARD_TOO_SMALL]: `Reward too small: its collateral rounds to zero`,
+    [TENSORGRID_ERROR__SEAT_MISMATCH]: `The seat accounts differ from the dispute's drawn verifiers`,
     [TENSORGRID_ERROR__SPEC_URI_INVALID]: `Spec URI is empty or longer than 200 bytes`,
     [TENSORGRID_ERROR__STAKE_BELOW_MINIMUM]: `Stake is below the market minimum`,
+    [TENSORGRID_ERROR__STAKE_PLEDGED]: `This stake is pledged to the verifier pool: leave the pool first`,
     [TENSORGRID_ERROR__TERMS_CHANGED]: `The market's terms differ from those the post agreed to`,
+    [TENSORGRID_ERROR__VERIFIER_POOL_FULL]: `The verifier pool is full and every entry has at least this stake`,
+    [TENSORGRID_ERROR__VERIFIER_SEATED]: `The worker holds a verifier seat in an open dispute`,
+    [TENSORGRID_ERROR__VOTING_NOT_OVER]: `Voting goes on until the reveal window closes or every seat has revealed`,
     [TENSORGRID_ERROR__WINDOW_TOO_LONG]: `A window or the claim duration exceeds 30 days`,
     [TENSORGRID_ERROR__WITHDRAW_BELOW_MINIMUM]: `Withdrawal would leave stake below the minimum`,
     [TENSORGRID_ERROR__WORKER_ALREADY_REGISTERED]: `The worker is already registered`,

@@ -6,6 +6,9 @@
  * @see https://github.com/codama-idl/codama
  */
 
+export * from "./disputeDraw";
+export * from "./disputeSettle";
+export * from "./disputeVote";
 export * from "./jobAbandon";
 export * from "./jobAccept";
 export * from "./jobCancel";
@@ -21,6 +24,8 @@ export * from "./marketInit";
 export * from "./marketUpdate";
 export * from "./marketWithdrawFees";
 export * from "./posterInit";
+export * from "./verifierJoin";
+export * from "./verifierLeave";
 export * from "./workerDeregister";
 export * from "./workerRegister";
 export * from "./workerUpdate";

@@ -14,6 +14,10 @@ import {
   getBytesEncoder,
   getStructDecoder,
   getStructEncoder,
+  getU32Decoder,
+  getU32Encoder,
+  getU64Decoder,
+  getU64Encoder,
   SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
   SolanaError,
   transformEncoder,
@@ -27,15 +31,17 @@ import {
   type InstructionWithAccounts,
   type InstructionWithData,
   type ReadonlyAccount,
-  type ReadonlySignerAccount,
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
+  type WritableSignerAccount,
 } from "@solana/kit";
 import {
   getAccountMetaFactory,
+  getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
+import { findDisputePda } from "../pdas";
 import { TENSORGRID_PROGRAM_ADDRESS } from "../programs";
 
 export const JOB_DISPUTE_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
@@ -50,6 +56,10 @@ export type JobDisputeInstruction<
   TProgram extends string = typeof TENSORGRID_PROGRAM_ADDRESS,
   TAccountPoster extends string | AccountMeta<string> = string,
   TAccountJob extends string | AccountMeta<string> = string,
+  TAccountWorker extends string | AccountMeta<string> = string,
+  TAccountDispute extends string | AccountMeta<string> = string,
+  TAccountSystemProgram extends string | AccountMeta<string> =
+    "11111111111111111111111111111111",
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
@@ -58,10 +68,19 @@ export type JobDisputeInstruction<
   InstructionWithAccounts<
     [
       TAccountPoster extends string
-        ? ReadonlySignerAccount<TAccountPoster> &
+        ? WritableSignerAccount<TAccountPoster> &
             AccountSignerMeta<TAccountPoster>
         : TAccountPoster,
       TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob,
+      TAccountWorker extends string
+        ? ReadonlyAccount<TAccountWorker>
+        : TAccountWorker,
+      TAccountDispute extends string
+        ? WritableAccount<TAccountDispute>
+        : TAccountDispute,
+      TAccountSystemProgram extends string
+        ? ReadonlyAccount<TAccountSystemProgram>
+        : TAccountSystemProgram,
       TAccountEventAuthority extends string
         ? ReadonlyAccount<TAccountEventAuthority>
         : TAccountEventAuthority,
@@ -72,13 +91,58 @@ export type JobDisputeInstruction<
     ]
   >;
 
-export type JobDisputeInstructionData = { discriminator: ReadonlyUint8Array };
+export type JobDisputeInstructionData = {
+  discriminator: ReadonlyUint8Array;
+  /**
+   * Index of the segment the poster says does not re-run (states `segment` → `segment+1`
+   * of the result manifest's commitments).
+   */
+  segment: number;
+  /** The segment's start state, as committed in the result manifest. */
+  startHash: ReadonlyUint8Array;
+  /**
+   * The segment's end state, as committed in the result manifest. Verifiers check both
+   * hashes against the manifest the result hash commits to: a dispute that misquotes it is
+   * upheld for the worker.
+   */
+  endHash: ReadonlyUint8Array;
+  /**
+   * The bond the poster agrees to post: must equal the job's `terms.dispute.bond_bps` of
+   * the reward.
+   */
+  bond: bigint;
+};
 
-export type JobDisputeInstructionDataArgs = {};
+export type JobDisputeInstructionDataArgs = {
+  /**
+   * Index of the segment the poster says does not re-run (states `segment` → `segment+1`
+   * of the result manifest's commitments).
+   */
+  segment: number;
+  /** The segment's start state, as committed in the result manifest. */
+  startHash: ReadonlyUint8Array;
+  /**
+   * The segment's end state, as committed in the result manifest. Verifiers check both
+   * hashes against the manifest the result hash commits to: a dispute that misquotes it is
+   * upheld for the worker.
+   */
+  endHash: ReadonlyUint8Array;
+  /**
+   * The bond the poster agrees to post: must equal the job's `terms.dispute.bond_bps` of
+   * the reward.
+   */
+  bond: number | bigint;
+};
 
 export function getJobDisputeInstructionDataEncoder(): FixedSizeEncoder<JobDisputeInstructionDataArgs> {
   return transformEncoder(
-    getStructEncoder([["discriminator", fixEncoderSize(getBytesEncoder(), 8)]]),
+    getStructEncoder([
+      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
+      ["segment", getU32Encoder()],
+      ["startHash", fixEncoderSize(getBytesEncoder(), 32)],
+      ["endHash", fixEncoderSize(getBytesEncoder(), 32)],
+      ["bond", getU64Encoder()],
+    ]),
     (value) => ({ ...value, discriminator: JOB_DISPUTE_DISCRIMINATOR }),
   );
 }
@@ -86,6 +150,10 @@ export function getJobDisputeInstructionDataEncoder(): FixedSizeEncoder<JobDispu
 export function getJobDisputeInstructionDataDecoder(): FixedSizeDecoder<JobDisputeInstructionData> {
   return getStructDecoder([
     ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
+    ["segment", getU32Decoder()],
+    ["startHash", fixDecoderSize(getBytesDecoder(), 32)],
+    ["endHash", fixDecoderSize(getBytesDecoder(), 32)],
+    ["bond", getU64Decoder()],
   ]);
 }
 
@@ -99,48 +167,74 @@ export function getJobDisputeInstructionDataCodec(): FixedSizeCodec<
   );
 }
 
-export type JobDisputeInput<
+export type JobDisputeAsyncInput<
   TAccountPoster extends string = string,
   TAccountJob extends string = string,
+  TAccountWorker extends string = string,
+  TAccountDispute extends string = string,
+  TAccountSystemProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
-  /** The job's poster. */
+  /** The job's poster: posts the bond and pays the dispute account's rent. */
   poster: TransactionSigner<TAccountPoster>;
   /** The submitted job, inside its challenge window. */
   job: Address<TAccountJob>;
+  /** The worker holding the job: its device class decides who may verify. */
+  worker: Address<TAccountWorker>;
+  /** The dispute, holding the bond until it ends. */
+  dispute?: Address<TAccountDispute>;
+  systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
+  segment: JobDisputeInstructionDataArgs["segment"];
+  startHash: JobDisputeInstructionDataArgs["startHash"];
+  endHash: JobDisputeInstructionDataArgs["endHash"];
+  bond: JobDisputeInstructionDataArgs["bond"];
 };
 
-export function getJobDisputeInstruction<
+export async function getJobDisputeInstructionAsync<
   TAccountPoster extends string,
   TAccountJob extends string,
+  TAccountWorker extends string,
+  TAccountDispute extends string,
+  TAccountSystemProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
 >(
-  input: JobDisputeInput<
+  input: JobDisputeAsyncInput<
     TAccountPoster,
     TAccountJob,
+    TAccountWorker,
+    TAccountDispute,
+    TAccountSystemProgram,
     TAccountEventAuthority,
     TAccountProgram
   >,
   config?: { programAddress?: TProgramAddress },
-): JobDisputeInstruction<
-  TProgramAddress,
-  TAccountPoster,
-  TAccountJob,
-  TAccountEventAuthority,
-  TAccountProgram
+): Promise<
+  JobDisputeInstruction<
+    TProgramAddress,
+    TAccountPoster,
+    TAccountJob,
+    TAccountWorker,
+    TAccountDispute,
+    TAccountSystemProgram,
+    TAccountEventAuthority,
+    TAccountProgram
+  >
 > {
   // Program address.
   const programAddress = config?.programAddress ?? TENSORGRID_PROGRAM_ADDRESS;
 
   // Original accounts.
   const originalAccounts = {
-    poster: { value: input.poster ?? null, isWritable: false },
+    poster: { value: input.poster ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
+    worker: { value: input.worker ?? null, isWritable: false },
+    dispute: { value: input.dispute ?? null, isWritable: true },
+    systemProgram: { value: input.systemProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -149,20 +243,152 @@ export function getJobDisputeInstruction<
     ResolvedInstructionAccount
   >;
 
+  // Original args.
+  const args = { ...input };
+
+  // Resolve default values.
+  if (!accounts.dispute.value) {
+    accounts.dispute.value = await findDisputePda({
+      job: getAddressFromResolvedInstructionAccount("job", accounts.job.value),
+    });
+  }
+  if (!accounts.systemProgram.value) {
+    accounts.systemProgram.value =
+      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+  }
+
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({
     accounts: [
       getAccountMeta("poster", accounts.poster),
       getAccountMeta("job", accounts.job),
+      getAccountMeta("worker", accounts.worker),
+      getAccountMeta("dispute", accounts.dispute),
+      getAccountMeta("systemProgram", accounts.systemProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
-    data: getJobDisputeInstructionDataEncoder().encode({}),
+    data: getJobDisputeInstructionDataEncoder().encode(
+      args as JobDisputeInstructionDataArgs,
+    ),
     programAddress,
   } as JobDisputeInstruction<
     TProgramAddress,
     TAccountPoster,
     TAccountJob,
+    TAccountWorker,
+    TAccountDispute,
+    TAccountSystemProgram,
+    TAccountEventAuthority,
+    TAccountProgram
+  >);
+}
+
+export type JobDisputeInput<
+  TAccountPoster extends string = string,
+  TAccountJob extends string = string,
+  TAccountWorker extends string = string,
+  TAccountDispute extends string = string,
+  TAccountSystemProgram extends string = string,
+  TAccountEventAuthority extends string = string,
+  TAccountProgram extends string = string,
+> = {
+  /** The job's poster: posts the bond and pays the dispute account's rent. */
+  poster: TransactionSigner<TAccountPoster>;
+  /** The submitted job, inside its challenge window. */
+  job: Address<TAccountJob>;
+  /** The worker holding the job: its device class decides who may verify. */
+  worker: Address<TAccountWorker>;
+  /** The dispute, holding the bond until it ends. */
+  dispute: Address<TAccountDispute>;
+  systemProgram?: Address<TAccountSystemProgram>;
+  eventAuthority: Address<TAccountEventAuthority>;
+  program: Address<TAccountProgram>;
+  segment: JobDisputeInstructionDataArgs["segment"];
+  startHash: JobDisputeInstructionDataArgs["startHash"];
+  endHash: JobDisputeInstructionDataArgs["endHash"];
+  bond: JobDisputeInstructionDataArgs["bond"];
+};
+
+export function getJobDisputeInstruction<
+  TAccountPoster extends string,
+  TAccountJob extends string,
+  TAccountWorker extends string,
+  TAccountDispute extends string,
+  TAccountSystemProgram extends string,
+  TAccountEventAuthority extends string,
+  TAccountProgram extends string,
+  TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
+>(
+  input: JobDisputeInput<
+    TAccountPoster,
+    TAccountJob,
+    TAccountWorker,
+    TAccountDispute,
+    TAccountSystemProgram,
+    TAccountEventAuthority,
+    TAccountProgram
+  >,
+  config?: { programAddress?: TProgramAddress },
+): JobDisputeInstruction<
+  TProgramAddress,
+  TAccountPoster,
+  TAccountJob,
+  TAccountWorker,
+  TAccountDispute,
+  TAccountSystemProgram,
+  TAccountEventAuthority,
+  TAccountProgram
+> {
+  // Program address.
+  const programAddress = config?.programAddress ?? TENSORGRID_PROGRAM_ADDRESS;
+
+  // Original accounts.
+  const originalAccounts = {
+    poster: { value: input.poster ?? null, isWritable: true },
+    job: { value: input.job ?? null, isWritable: true },
+    worker: { value: input.worker ?? null, isWritable: false },
+    dispute: { value: input.dispute ?? null, isWritable: true },
+    systemProgram: { value: input.systemProgram ?? null, isWritable: false },
+    eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
+    program: { value: input.program ?? null, isWritable: false },
+  };
+  const accounts = originalAccounts as Record<
+    keyof typeof originalAccounts,
+    ResolvedInstructionAccount
+  >;
+
+  // Original args.
+  const args = { ...input };
+
+  // Resolve default values.
+  if (!accounts.systemProgram.value) {
+    accounts.systemProgram.value =
+      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+  }
+
+  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  return Object.freeze({
+    accounts: [
+      getAccountMeta("poster", accounts.poster),
+      getAccountMeta("job", accounts.job),
+      getAccountMeta("worker", accounts.worker),
+      getAccountMeta("dispute", accounts.dispute),
+      getAccountMeta("systemProgram", accounts.systemProgram),
+      getAccountMeta("eventAuthority", accounts.eventAuthority),
+      getAccountMeta("program", accounts.program),
+    ],
+    data: getJobDisputeInstructionDataEncoder().encode(
+      args as JobDisputeInstructionDataArgs,
+    ),
+    programAddress,
+  } as JobDisputeInstruction<
+    TProgramAddress,
+    TAccountPoster,
+    TAccountJob,
+    TAccountWorker,
+    TAccountDispute,
+    TAccountSystemProgram,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -174,12 +400,17 @@ export type ParsedJobDisputeInstruction<
 > = {
   programAddress: Address<TProgram>;
   accounts: {
-    /** The job's poster. */
+    /** The job's poster: posts the bond and pays the dispute account's rent. */
     poster: TAccountMetas[0];
     /** The submitted job, inside its challenge window. */
     job: TAccountMetas[1];
-    eventAuthority: TAccountMetas[2];
-    program: TAccountMetas[3];
+    /** The worker holding the job: its device class decides who may verify. */
+    worker: TAccountMetas[2];
+    /** The dispute, holding the bond until it ends. */
+    dispute: TAccountMetas[3];
+    systemProgram: TAccountMetas[4];
+    eventAuthority: TAccountMetas[5];
+    program: TAccountMetas[6];
   };
   data: JobDisputeInstructionData;
 };
@@ -192,12 +423,12 @@ export function parseJobDisputeInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobDisputeInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 4) {
+  if (instruction.accounts.length < 7) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
+        expectedAccountMetas: 7,
       },
     );
   }
@@ -212,6 +443,9 @@ export function parseJobDisputeInstruction<
     accounts: {
       poster: getNextAccount(),
       job: getNextAccount(),
+      worker: getNextAccount(),
+      dispute: getNextAccount(),
+      systemProgram: getNextAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },

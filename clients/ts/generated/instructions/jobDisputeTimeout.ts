@@ -31,8 +31,10 @@ import {
 } from "@solana/kit";
 import {
   getAccountMetaFactory,
+  getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
+import { findDisputePda } from "../pdas";
 import { TENSORGRID_PROGRAM_ADDRESS } from "../programs";
 
 export const JOB_DISPUTE_TIMEOUT_DISCRIMINATOR: ReadonlyUint8Array =
@@ -46,8 +48,10 @@ export function getJobDisputeTimeoutDiscriminatorBytes(): ReadonlyUint8Array {
 
 export type JobDisputeTimeoutInstruction<
   TProgram extends string = typeof TENSORGRID_PROGRAM_ADDRESS,
+  TAccountMarket extends string | AccountMeta<string> = string,
   TAccountWorker extends string | AccountMeta<string> = string,
   TAccountJob extends string | AccountMeta<string> = string,
+  TAccountDispute extends string | AccountMeta<string> = string,
   TAccountPoster extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
@@ -56,10 +60,16 @@ export type JobDisputeTimeoutInstruction<
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
+      TAccountMarket extends string
+        ? WritableAccount<TAccountMarket>
+        : TAccountMarket,
       TAccountWorker extends string
         ? WritableAccount<TAccountWorker>
         : TAccountWorker,
       TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob,
+      TAccountDispute extends string
+        ? WritableAccount<TAccountDispute>
+        : TAccountDispute,
       TAccountPoster extends string
         ? WritableAccount<TAccountPoster>
         : TAccountPoster,
@@ -102,34 +112,149 @@ export function getJobDisputeTimeoutInstructionDataCodec(): FixedSizeCodec<
   );
 }
 
-export type JobDisputeTimeoutInput<
+export type JobDisputeTimeoutAsyncInput<
+  TAccountMarket extends string = string,
   TAccountWorker extends string = string,
   TAccountJob extends string = string,
+  TAccountDispute extends string = string,
   TAccountPoster extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
-  /** The worker holding the job; released without a slash. */
+  /** The job's market; receives the fee. */
+  market: Address<TAccountMarket>;
+  /** The worker holding the job; paid. */
   worker: Address<TAccountWorker>;
   /** The disputed job, closed to the poster. */
   job: Address<TAccountJob>;
-  /** The job's poster; receives reward, compensation and rent. */
+  /** The job's escalated dispute, closed to the poster with its bond. */
+  dispute?: Address<TAccountDispute>;
+  /** The job's poster; receives the bond, compensation and rent. */
+  poster: Address<TAccountPoster>;
+  eventAuthority: Address<TAccountEventAuthority>;
+  program: Address<TAccountProgram>;
+};
+
+export async function getJobDisputeTimeoutInstructionAsync<
+  TAccountMarket extends string,
+  TAccountWorker extends string,
+  TAccountJob extends string,
+  TAccountDispute extends string,
+  TAccountPoster extends string,
+  TAccountEventAuthority extends string,
+  TAccountProgram extends string,
+  TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
+>(
+  input: JobDisputeTimeoutAsyncInput<
+    TAccountMarket,
+    TAccountWorker,
+    TAccountJob,
+    TAccountDispute,
+    TAccountPoster,
+    TAccountEventAuthority,
+    TAccountProgram
+  >,
+  config?: { programAddress?: TProgramAddress },
+): Promise<
+  JobDisputeTimeoutInstruction<
+    TProgramAddress,
+    TAccountMarket,
+    TAccountWorker,
+    TAccountJob,
+    TAccountDispute,
+    TAccountPoster,
+    TAccountEventAuthority,
+    TAccountProgram
+  >
+> {
+  // Program address.
+  const programAddress = config?.programAddress ?? TENSORGRID_PROGRAM_ADDRESS;
+
+  // Original accounts.
+  const originalAccounts = {
+    market: { value: input.market ?? null, isWritable: true },
+    worker: { value: input.worker ?? null, isWritable: true },
+    job: { value: input.job ?? null, isWritable: true },
+    dispute: { value: input.dispute ?? null, isWritable: true },
+    poster: { value: input.poster ?? null, isWritable: true },
+    eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
+    program: { value: input.program ?? null, isWritable: false },
+  };
+  const accounts = originalAccounts as Record<
+    keyof typeof originalAccounts,
+    ResolvedInstructionAccount
+  >;
+
+  // Resolve default values.
+  if (!accounts.dispute.value) {
+    accounts.dispute.value = await findDisputePda({
+      job: getAddressFromResolvedInstructionAccount("job", accounts.job.value),
+    });
+  }
+
+  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  return Object.freeze({
+    accounts: [
+      getAccountMeta("market", accounts.market),
+      getAccountMeta("worker", accounts.worker),
+      getAccountMeta("job", accounts.job),
+      getAccountMeta("dispute", accounts.dispute),
+      getAccountMeta("poster", accounts.poster),
+      getAccountMeta("eventAuthority", accounts.eventAuthority),
+      getAccountMeta("program", accounts.program),
+    ],
+    data: getJobDisputeTimeoutInstructionDataEncoder().encode({}),
+    programAddress,
+  } as JobDisputeTimeoutInstruction<
+    TProgramAddress,
+    TAccountMarket,
+    TAccountWorker,
+    TAccountJob,
+    TAccountDispute,
+    TAccountPoster,
+    TAccountEventAuthority,
+    TAccountProgram
+  >);
+}
+
+export type JobDisputeTimeoutInput<
+  TAccountMarket extends string = string,
+  TAccountWorker extends string = string,
+  TAccountJob extends string = string,
+  TAccountDispute extends string = string,
+  TAccountPoster extends string = string,
+  TAccountEventAuthority extends string = string,
+  TAccountProgram extends string = string,
+> = {
+  /** The job's market; receives the fee. */
+  market: Address<TAccountMarket>;
+  /** The worker holding the job; paid. */
+  worker: Address<TAccountWorker>;
+  /** The disputed job, closed to the poster. */
+  job: Address<TAccountJob>;
+  /** The job's escalated dispute, closed to the poster with its bond. */
+  dispute: Address<TAccountDispute>;
+  /** The job's poster; receives the bond, compensation and rent. */
   poster: Address<TAccountPoster>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
 };
 
 export function getJobDisputeTimeoutInstruction<
+  TAccountMarket extends string,
   TAccountWorker extends string,
   TAccountJob extends string,
+  TAccountDispute extends string,
   TAccountPoster extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
 >(
   input: JobDisputeTimeoutInput<
+    TAccountMarket,
     TAccountWorker,
     TAccountJob,
+    TAccountDispute,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -137,8 +262,10 @@ export function getJobDisputeTimeoutInstruction<
   config?: { programAddress?: TProgramAddress },
 ): JobDisputeTimeoutInstruction<
   TProgramAddress,
+  TAccountMarket,
   TAccountWorker,
   TAccountJob,
+  TAccountDispute,
   TAccountPoster,
   TAccountEventAuthority,
   TAccountProgram
@@ -148,8 +275,10 @@ export function getJobDisputeTimeoutInstruction<
 
   // Original accounts.
   const originalAccounts = {
+    market: { value: input.market ?? null, isWritable: true },
     worker: { value: input.worker ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
+    dispute: { value: input.dispute ?? null, isWritable: true },
     poster: { value: input.poster ?? null, isWritable: true },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -162,8 +291,10 @@ export function getJobDisputeTimeoutInstruction<
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({
     accounts: [
+      getAccountMeta("market", accounts.market),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("job", accounts.job),
+      getAccountMeta("dispute", accounts.dispute),
       getAccountMeta("poster", accounts.poster),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
@@ -172,8 +303,10 @@ export function getJobDisputeTimeoutInstruction<
     programAddress,
   } as JobDisputeTimeoutInstruction<
     TProgramAddress,
+    TAccountMarket,
     TAccountWorker,
     TAccountJob,
+    TAccountDispute,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -186,14 +319,18 @@ export type ParsedJobDisputeTimeoutInstruction<
 > = {
   programAddress: Address<TProgram>;
   accounts: {
-    /** The worker holding the job; released without a slash. */
-    worker: TAccountMetas[0];
+    /** The job's market; receives the fee. */
+    market: TAccountMetas[0];
+    /** The worker holding the job; paid. */
+    worker: TAccountMetas[1];
     /** The disputed job, closed to the poster. */
-    job: TAccountMetas[1];
-    /** The job's poster; receives reward, compensation and rent. */
-    poster: TAccountMetas[2];
-    eventAuthority: TAccountMetas[3];
-    program: TAccountMetas[4];
+    job: TAccountMetas[2];
+    /** The job's escalated dispute, closed to the poster with its bond. */
+    dispute: TAccountMetas[3];
+    /** The job's poster; receives the bond, compensation and rent. */
+    poster: TAccountMetas[4];
+    eventAuthority: TAccountMetas[5];
+    program: TAccountMetas[6];
   };
   data: JobDisputeTimeoutInstructionData;
 };
@@ -206,12 +343,12 @@ export function parseJobDisputeTimeoutInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobDisputeTimeoutInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 5) {
+  if (instruction.accounts.length < 7) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 5,
+        expectedAccountMetas: 7,
       },
     );
   }
@@ -224,8 +361,10 @@ export function parseJobDisputeTimeoutInstruction<
   return {
     programAddress: instruction.programAddress,
     accounts: {
+      market: getNextAccount(),
       worker: getNextAccount(),
       job: getNextAccount(),
+      dispute: getNextAccount(),
       poster: getNextAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),

@@ -36,8 +36,10 @@ import {
 } from "@solana/kit";
 import {
   getAccountMetaFactory,
+  getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
+import { findDisputePda } from "../pdas";
 import { TENSORGRID_PROGRAM_ADDRESS } from "../programs";
 
 export const JOB_RESOLVE_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
@@ -54,6 +56,7 @@ export type JobResolveInstruction<
   TAccountMarket extends string | AccountMeta<string> = string,
   TAccountWorker extends string | AccountMeta<string> = string,
   TAccountJob extends string | AccountMeta<string> = string,
+  TAccountDispute extends string | AccountMeta<string> = string,
   TAccountPoster extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
@@ -73,6 +76,9 @@ export type JobResolveInstruction<
         ? WritableAccount<TAccountWorker>
         : TAccountWorker,
       TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob,
+      TAccountDispute extends string
+        ? WritableAccount<TAccountDispute>
+        : TAccountDispute,
       TAccountPoster extends string
         ? WritableAccount<TAccountPoster>
         : TAccountPoster,
@@ -89,16 +95,18 @@ export type JobResolveInstruction<
 export type JobResolveInstructionData = {
   discriminator: ReadonlyUint8Array;
   /**
-   * true: the result stands and the worker is paid under the job's terms. false: the
-   * poster is refunded and the slash share of the job's collateral moves to the poster.
+   * true: the result stands and the worker is paid under the job's terms, with the
+   * dispute's bond and forfeits. false: the poster is refunded with its bond and the
+   * forfeits, and the slash share of the job's collateral moves to the poster.
    */
   workerWins: boolean;
 };
 
 export type JobResolveInstructionDataArgs = {
   /**
-   * true: the result stands and the worker is paid under the job's terms. false: the
-   * poster is refunded and the slash share of the job's collateral moves to the poster.
+   * true: the result stands and the worker is paid under the job's terms, with the
+   * dispute's bond and forfeits. false: the poster is refunded with its bond and the
+   * forfeits, and the slash share of the job's collateral moves to the poster.
    */
   workerWins: boolean;
 };
@@ -130,11 +138,12 @@ export function getJobResolveInstructionDataCodec(): FixedSizeCodec<
   );
 }
 
-export type JobResolveInput<
+export type JobResolveAsyncInput<
   TAccountAuthority extends string = string,
   TAccountMarket extends string = string,
   TAccountWorker extends string = string,
   TAccountJob extends string = string,
+  TAccountDispute extends string = string,
   TAccountPoster extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
@@ -147,10 +156,129 @@ export type JobResolveInput<
   worker: Address<TAccountWorker>;
   /** The disputed job, closed to the poster. */
   job: Address<TAccountJob>;
-  /**
-   * The job's poster; receives rent, compensation and any
-   * refund.
-   */
+  /** The job's dispute, which the verifiers could not settle; closed to the poster. */
+  dispute?: Address<TAccountDispute>;
+  /** The job's poster; receives rent, compensation and any refund. */
+  poster: Address<TAccountPoster>;
+  eventAuthority: Address<TAccountEventAuthority>;
+  program: Address<TAccountProgram>;
+  workerWins: JobResolveInstructionDataArgs["workerWins"];
+};
+
+export async function getJobResolveInstructionAsync<
+  TAccountAuthority extends string,
+  TAccountMarket extends string,
+  TAccountWorker extends string,
+  TAccountJob extends string,
+  TAccountDispute extends string,
+  TAccountPoster extends string,
+  TAccountEventAuthority extends string,
+  TAccountProgram extends string,
+  TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
+>(
+  input: JobResolveAsyncInput<
+    TAccountAuthority,
+    TAccountMarket,
+    TAccountWorker,
+    TAccountJob,
+    TAccountDispute,
+    TAccountPoster,
+    TAccountEventAuthority,
+    TAccountProgram
+  >,
+  config?: { programAddress?: TProgramAddress },
+): Promise<
+  JobResolveInstruction<
+    TProgramAddress,
+    TAccountAuthority,
+    TAccountMarket,
+    TAccountWorker,
+    TAccountJob,
+    TAccountDispute,
+    TAccountPoster,
+    TAccountEventAuthority,
+    TAccountProgram
+  >
+> {
+  // Program address.
+  const programAddress = config?.programAddress ?? TENSORGRID_PROGRAM_ADDRESS;
+
+  // Original accounts.
+  const originalAccounts = {
+    authority: { value: input.authority ?? null, isWritable: false },
+    market: { value: input.market ?? null, isWritable: true },
+    worker: { value: input.worker ?? null, isWritable: true },
+    job: { value: input.job ?? null, isWritable: true },
+    dispute: { value: input.dispute ?? null, isWritable: true },
+    poster: { value: input.poster ?? null, isWritable: true },
+    eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
+    program: { value: input.program ?? null, isWritable: false },
+  };
+  const accounts = originalAccounts as Record<
+    keyof typeof originalAccounts,
+    ResolvedInstructionAccount
+  >;
+
+  // Original args.
+  const args = { ...input };
+
+  // Resolve default values.
+  if (!accounts.dispute.value) {
+    accounts.dispute.value = await findDisputePda({
+      job: getAddressFromResolvedInstructionAccount("job", accounts.job.value),
+    });
+  }
+
+  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  return Object.freeze({
+    accounts: [
+      getAccountMeta("authority", accounts.authority),
+      getAccountMeta("market", accounts.market),
+      getAccountMeta("worker", accounts.worker),
+      getAccountMeta("job", accounts.job),
+      getAccountMeta("dispute", accounts.dispute),
+      getAccountMeta("poster", accounts.poster),
+      getAccountMeta("eventAuthority", accounts.eventAuthority),
+      getAccountMeta("program", accounts.program),
+    ],
+    data: getJobResolveInstructionDataEncoder().encode(
+      args as JobResolveInstructionDataArgs,
+    ),
+    programAddress,
+  } as JobResolveInstruction<
+    TProgramAddress,
+    TAccountAuthority,
+    TAccountMarket,
+    TAccountWorker,
+    TAccountJob,
+    TAccountDispute,
+    TAccountPoster,
+    TAccountEventAuthority,
+    TAccountProgram
+  >);
+}
+
+export type JobResolveInput<
+  TAccountAuthority extends string = string,
+  TAccountMarket extends string = string,
+  TAccountWorker extends string = string,
+  TAccountJob extends string = string,
+  TAccountDispute extends string = string,
+  TAccountPoster extends string = string,
+  TAccountEventAuthority extends string = string,
+  TAccountProgram extends string = string,
+> = {
+  /** The market's authority, the arbiter. */
+  authority: TransactionSigner<TAccountAuthority>;
+  /** The job's market; receives the fee if the worker wins. */
+  market: Address<TAccountMarket>;
+  /** The worker holding the job. */
+  worker: Address<TAccountWorker>;
+  /** The disputed job, closed to the poster. */
+  job: Address<TAccountJob>;
+  /** The job's dispute, which the verifiers could not settle; closed to the poster. */
+  dispute: Address<TAccountDispute>;
+  /** The job's poster; receives rent, compensation and any refund. */
   poster: Address<TAccountPoster>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
@@ -162,6 +290,7 @@ export function getJobResolveInstruction<
   TAccountMarket extends string,
   TAccountWorker extends string,
   TAccountJob extends string,
+  TAccountDispute extends string,
   TAccountPoster extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
@@ -172,6 +301,7 @@ export function getJobResolveInstruction<
     TAccountMarket,
     TAccountWorker,
     TAccountJob,
+    TAccountDispute,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -183,6 +313,7 @@ export function getJobResolveInstruction<
   TAccountMarket,
   TAccountWorker,
   TAccountJob,
+  TAccountDispute,
   TAccountPoster,
   TAccountEventAuthority,
   TAccountProgram
@@ -196,6 +327,7 @@ export function getJobResolveInstruction<
     market: { value: input.market ?? null, isWritable: true },
     worker: { value: input.worker ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
+    dispute: { value: input.dispute ?? null, isWritable: true },
     poster: { value: input.poster ?? null, isWritable: true },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -215,6 +347,7 @@ export function getJobResolveInstruction<
       getAccountMeta("market", accounts.market),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("job", accounts.job),
+      getAccountMeta("dispute", accounts.dispute),
       getAccountMeta("poster", accounts.poster),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
@@ -229,6 +362,7 @@ export function getJobResolveInstruction<
     TAccountMarket,
     TAccountWorker,
     TAccountJob,
+    TAccountDispute,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -249,13 +383,12 @@ export type ParsedJobResolveInstruction<
     worker: TAccountMetas[2];
     /** The disputed job, closed to the poster. */
     job: TAccountMetas[3];
-    /**
-     * The job's poster; receives rent, compensation and any
-     * refund.
-     */
-    poster: TAccountMetas[4];
-    eventAuthority: TAccountMetas[5];
-    program: TAccountMetas[6];
+    /** The job's dispute, which the verifiers could not settle; closed to the poster. */
+    dispute: TAccountMetas[4];
+    /** The job's poster; receives rent, compensation and any refund. */
+    poster: TAccountMetas[5];
+    eventAuthority: TAccountMetas[6];
+    program: TAccountMetas[7];
   };
   data: JobResolveInstructionData;
 };
@@ -268,12 +401,12 @@ export function parseJobResolveInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobResolveInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 7) {
+  if (instruction.accounts.length < 8) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 7,
+        expectedAccountMetas: 8,
       },
     );
   }
@@ -290,6 +423,7 @@ export function parseJobResolveInstruction<
       market: getNextAccount(),
       worker: getNextAccount(),
       job: getNextAccount(),
+      dispute: getNextAccount(),
       poster: getNextAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),

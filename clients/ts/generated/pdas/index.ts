@@ -6,5 +6,7 @@
  * @see https://github.com/codama-idl/codama
  */
 
+export * from "./dispute";
+export * from "./pool";
 export * from "./posterAccount";
 export * from "./worker";

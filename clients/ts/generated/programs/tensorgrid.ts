@@ -33,38 +33,52 @@ import {
   type SelfPlanAndSendFunctions,
 } from "@solana/program-client-core";
 import {
+  getDisputeCodec,
   getJobCodec,
   getMarketCodec,
   getPosterCodec,
+  getVerifierPoolCodec,
   getWorkerCodec,
+  type Dispute,
+  type DisputeArgs,
   type Job,
   type JobArgs,
   type Market,
   type MarketArgs,
   type Poster,
   type PosterArgs,
+  type VerifierPool,
+  type VerifierPoolArgs,
   type Worker,
   type WorkerArgs,
 } from "../accounts";
 import {
+  getDisputeDrawInstructionAsync,
+  getDisputeSettleInstructionAsync,
+  getDisputeVoteInstruction,
   getJobAbandonInstruction,
   getJobAcceptInstruction,
   getJobCancelInstruction,
   getJobClaimInstruction,
-  getJobDisputeInstruction,
-  getJobDisputeTimeoutInstruction,
+  getJobDisputeInstructionAsync,
+  getJobDisputeTimeoutInstructionAsync,
   getJobFinalizeInstruction,
   getJobPostInstructionAsync,
   getJobReclaimInstruction,
-  getJobResolveInstruction,
+  getJobResolveInstructionAsync,
   getJobSubmitInstruction,
   getMarketInitInstruction,
   getMarketUpdateInstruction,
   getMarketWithdrawFeesInstruction,
   getPosterInitInstructionAsync,
+  getVerifierJoinInstructionAsync,
+  getVerifierLeaveInstruction,
   getWorkerDeregisterInstruction,
   getWorkerRegisterInstructionAsync,
   getWorkerUpdateInstruction,
+  parseDisputeDrawInstruction,
+  parseDisputeSettleInstruction,
+  parseDisputeVoteInstruction,
   parseJobAbandonInstruction,
   parseJobAcceptInstruction,
   parseJobCancelInstruction,
@@ -80,23 +94,31 @@ import {
   parseMarketUpdateInstruction,
   parseMarketWithdrawFeesInstruction,
   parsePosterInitInstruction,
+  parseVerifierJoinInstruction,
+  parseVerifierLeaveInstruction,
   parseWorkerDeregisterInstruction,
   parseWorkerRegisterInstruction,
   parseWorkerUpdateInstruction,
+  type DisputeDrawAsyncInput,
+  type DisputeSettleAsyncInput,
+  type DisputeVoteInput,
   type JobAbandonInput,
   type JobAcceptInput,
   type JobCancelInput,
   type JobClaimInput,
-  type JobDisputeInput,
-  type JobDisputeTimeoutInput,
+  type JobDisputeAsyncInput,
+  type JobDisputeTimeoutAsyncInput,
   type JobFinalizeInput,
   type JobPostAsyncInput,
   type JobReclaimInput,
-  type JobResolveInput,
+  type JobResolveAsyncInput,
   type JobSubmitInput,
   type MarketInitInput,
   type MarketUpdateInput,
   type MarketWithdrawFeesInput,
+  type ParsedDisputeDrawInstruction,
+  type ParsedDisputeSettleInstruction,
+  type ParsedDisputeVoteInstruction,
   type ParsedJobAbandonInstruction,
   type ParsedJobAcceptInstruction,
   type ParsedJobCancelInstruction,
@@ -112,23 +134,34 @@ import {
   type ParsedMarketUpdateInstruction,
   type ParsedMarketWithdrawFeesInstruction,
   type ParsedPosterInitInstruction,
+  type ParsedVerifierJoinInstruction,
+  type ParsedVerifierLeaveInstruction,
   type ParsedWorkerDeregisterInstruction,
   type ParsedWorkerRegisterInstruction,
   type ParsedWorkerUpdateInstruction,
   type PosterInitAsyncInput,
+  type VerifierJoinAsyncInput,
+  type VerifierLeaveInput,
   type WorkerDeregisterInput,
   type WorkerRegisterAsyncInput,
   type WorkerUpdateInput,
 } from "../instructions";
-import { findPosterAccountPda, findWorkerPda } from "../pdas";
+import {
+  findDisputePda,
+  findPoolPda,
+  findPosterAccountPda,
+  findWorkerPda,
+} from "../pdas";
 
 export const TENSORGRID_PROGRAM_ADDRESS =
   "BdfnHUsHP8poe7eBEXDBkPxPh7JJ1Dvu6uckFYwdE14t" as Address<"BdfnHUsHP8poe7eBEXDBkPxPh7JJ1Dvu6uckFYwdE14t">;
 
 export enum TensorgridAccount {
+  Dispute,
   Job,
   Market,
   Poster,
+  VerifierPool,
   Worker,
 }
 
@@ -136,6 +169,17 @@ export function identifyTensorgridAccount(
   account: { data: ReadonlyUint8Array } | ReadonlyUint8Array,
 ): TensorgridAccount {
   const data = "data" in account ? account.data : account;
+  if (
+    containsBytes(
+      data,
+      fixEncoderSize(getBytesEncoder(), 8).encode(
+        new Uint8Array([36, 49, 241, 67, 40, 36, 241, 74]),
+      ),
+      0,
+    )
+  ) {
+    return TensorgridAccount.Dispute;
+  }
   if (
     containsBytes(
       data,
@@ -173,6 +217,17 @@ export function identifyTensorgridAccount(
     containsBytes(
       data,
       fixEncoderSize(getBytesEncoder(), 8).encode(
+        new Uint8Array([139, 236, 162, 30, 194, 111, 13, 129]),
+      ),
+      0,
+    )
+  ) {
+    return TensorgridAccount.VerifierPool;
+  }
+  if (
+    containsBytes(
+      data,
+      fixEncoderSize(getBytesEncoder(), 8).encode(
         new Uint8Array([224, 158, 97, 5, 224, 241, 67, 146]),
       ),
       0,
@@ -187,6 +242,9 @@ export function identifyTensorgridAccount(
 }
 
 export enum TensorgridInstruction {
+  DisputeDraw,
+  DisputeSettle,
+  DisputeVote,
   JobAbandon,
   JobAccept,
   JobCancel,
@@ -202,6 +260,8 @@ export enum TensorgridInstruction {
   MarketUpdate,
   MarketWithdrawFees,
   PosterInit,
+  VerifierJoin,
+  VerifierLeave,
   WorkerDeregister,
   WorkerRegister,
   WorkerUpdate,
@@ -211,6 +271,39 @@ export function identifyTensorgridInstruction(
   instruction: { data: ReadonlyUint8Array } | ReadonlyUint8Array,
 ): TensorgridInstruction {
   const data = "data" in instruction ? instruction.data : instruction;
+  if (
+    containsBytes(
+      data,
+      fixEncoderSize(getBytesEncoder(), 8).encode(
+        new Uint8Array([65, 239, 102, 126, 43, 147, 118, 178]),
+      ),
+      0,
+    )
+  ) {
+    return TensorgridInstruction.DisputeDraw;
+  }
+  if (
+    containsBytes(
+      data,
+      fixEncoderSize(getBytesEncoder(), 8).encode(
+        new Uint8Array([178, 192, 62, 45, 73, 197, 232, 81]),
+      ),
+      0,
+    )
+  ) {
+    return TensorgridInstruction.DisputeSettle;
+  }
+  if (
+    containsBytes(
+      data,
+      fixEncoderSize(getBytesEncoder(), 8).encode(
+        new Uint8Array([238, 241, 19, 141, 112, 220, 44, 92]),
+      ),
+      0,
+    )
+  ) {
+    return TensorgridInstruction.DisputeVote;
+  }
   if (
     containsBytes(
       data,
@@ -380,6 +473,28 @@ export function identifyTensorgridInstruction(
     containsBytes(
       data,
       fixEncoderSize(getBytesEncoder(), 8).encode(
+        new Uint8Array([58, 233, 252, 215, 171, 29, 99, 79]),
+      ),
+      0,
+    )
+  ) {
+    return TensorgridInstruction.VerifierJoin;
+  }
+  if (
+    containsBytes(
+      data,
+      fixEncoderSize(getBytesEncoder(), 8).encode(
+        new Uint8Array([178, 57, 82, 78, 191, 144, 33, 8]),
+      ),
+      0,
+    )
+  ) {
+    return TensorgridInstruction.VerifierLeave;
+  }
+  if (
+    containsBytes(
+      data,
+      fixEncoderSize(getBytesEncoder(), 8).encode(
         new Uint8Array([51, 105, 65, 108, 43, 10, 188, 208]),
       ),
       0,
@@ -418,6 +533,15 @@ export function identifyTensorgridInstruction(
 export type ParsedTensorgridInstruction<
   TProgram extends string = "BdfnHUsHP8poe7eBEXDBkPxPh7JJ1Dvu6uckFYwdE14t",
 > =
+  | ({
+      instructionType: TensorgridInstruction.DisputeDraw;
+    } & ParsedDisputeDrawInstruction<TProgram>)
+  | ({
+      instructionType: TensorgridInstruction.DisputeSettle;
+    } & ParsedDisputeSettleInstruction<TProgram>)
+  | ({
+      instructionType: TensorgridInstruction.DisputeVote;
+    } & ParsedDisputeVoteInstruction<TProgram>)
   | ({
       instructionType: TensorgridInstruction.JobAbandon;
     } & ParsedJobAbandonInstruction<TProgram>)
@@ -464,6 +588,12 @@ export type ParsedTensorgridInstruction<
       instructionType: TensorgridInstruction.PosterInit;
     } & ParsedPosterInitInstruction<TProgram>)
   | ({
+      instructionType: TensorgridInstruction.VerifierJoin;
+    } & ParsedVerifierJoinInstruction<TProgram>)
+  | ({
+      instructionType: TensorgridInstruction.VerifierLeave;
+    } & ParsedVerifierLeaveInstruction<TProgram>)
+  | ({
       instructionType: TensorgridInstruction.WorkerDeregister;
     } & ParsedWorkerDeregisterInstruction<TProgram>)
   | ({
@@ -478,6 +608,27 @@ export function parseTensorgridInstruction<TProgram extends string>(
 ): ParsedTensorgridInstruction<TProgram> {
   const instructionType = identifyTensorgridInstruction(instruction);
   switch (instructionType) {
+    case TensorgridInstruction.DisputeDraw: {
+      assertIsInstructionWithAccounts(instruction);
+      return {
+        instructionType: TensorgridInstruction.DisputeDraw,
+        ...parseDisputeDrawInstruction(instruction),
+      };
+    }
+    case TensorgridInstruction.DisputeSettle: {
+      assertIsInstructionWithAccounts(instruction);
+      return {
+        instructionType: TensorgridInstruction.DisputeSettle,
+        ...parseDisputeSettleInstruction(instruction),
+      };
+    }
+    case TensorgridInstruction.DisputeVote: {
+      assertIsInstructionWithAccounts(instruction);
+      return {
+        instructionType: TensorgridInstruction.DisputeVote,
+        ...parseDisputeVoteInstruction(instruction),
+      };
+    }
     case TensorgridInstruction.JobAbandon: {
       assertIsInstructionWithAccounts(instruction);
       return {
@@ -583,6 +734,20 @@ export function parseTensorgridInstruction<TProgram extends string>(
         ...parsePosterInitInstruction(instruction),
       };
     }
+    case TensorgridInstruction.VerifierJoin: {
+      assertIsInstructionWithAccounts(instruction);
+      return {
+        instructionType: TensorgridInstruction.VerifierJoin,
+        ...parseVerifierJoinInstruction(instruction),
+      };
+    }
+    case TensorgridInstruction.VerifierLeave: {
+      assertIsInstructionWithAccounts(instruction);
+      return {
+        instructionType: TensorgridInstruction.VerifierLeave,
+        ...parseVerifierLeaveInstruction(instruction),
+      };
+    }
     case TensorgridInstruction.WorkerDeregister: {
       assertIsInstructionWithAccounts(instruction);
       return {
@@ -622,16 +787,31 @@ export type TensorgridPlugin = {
 };
 
 export type TensorgridPluginAccounts = {
+  dispute: ReturnType<typeof getDisputeCodec> &
+    SelfFetchFunctions<DisputeArgs, Dispute>;
   job: ReturnType<typeof getJobCodec> & SelfFetchFunctions<JobArgs, Job>;
   market: ReturnType<typeof getMarketCodec> &
     SelfFetchFunctions<MarketArgs, Market>;
   poster: ReturnType<typeof getPosterCodec> &
     SelfFetchFunctions<PosterArgs, Poster>;
+  verifierPool: ReturnType<typeof getVerifierPoolCodec> &
+    SelfFetchFunctions<VerifierPoolArgs, VerifierPool>;
   worker: ReturnType<typeof getWorkerCodec> &
     SelfFetchFunctions<WorkerArgs, Worker>;
 };
 
 export type TensorgridPluginInstructions = {
+  disputeDraw: (
+    input: DisputeDrawAsyncInput,
+  ) => ReturnType<typeof getDisputeDrawInstructionAsync> &
+    SelfPlanAndSendFunctions;
+  disputeSettle: (
+    input: DisputeSettleAsyncInput,
+  ) => ReturnType<typeof getDisputeSettleInstructionAsync> &
+    SelfPlanAndSendFunctions;
+  disputeVote: (
+    input: DisputeVoteInput,
+  ) => ReturnType<typeof getDisputeVoteInstruction> & SelfPlanAndSendFunctions;
   jobAbandon: (
     input: JobAbandonInput,
   ) => ReturnType<typeof getJobAbandonInstruction> & SelfPlanAndSendFunctions;
@@ -645,11 +825,12 @@ export type TensorgridPluginInstructions = {
     input: JobClaimInput,
   ) => ReturnType<typeof getJobClaimInstruction> & SelfPlanAndSendFunctions;
   jobDispute: (
-    input: JobDisputeInput,
-  ) => ReturnType<typeof getJobDisputeInstruction> & SelfPlanAndSendFunctions;
+    input: JobDisputeAsyncInput,
+  ) => ReturnType<typeof getJobDisputeInstructionAsync> &
+    SelfPlanAndSendFunctions;
   jobDisputeTimeout: (
-    input: JobDisputeTimeoutInput,
-  ) => ReturnType<typeof getJobDisputeTimeoutInstruction> &
+    input: JobDisputeTimeoutAsyncInput,
+  ) => ReturnType<typeof getJobDisputeTimeoutInstructionAsync> &
     SelfPlanAndSendFunctions;
   jobFinalize: (
     input: JobFinalizeInput,
@@ -661,8 +842,9 @@ export type TensorgridPluginInstructions = {
     input: JobReclaimInput,
   ) => ReturnType<typeof getJobReclaimInstruction> & SelfPlanAndSendFunctions;
   jobResolve: (
-    input: JobResolveInput,
-  ) => ReturnType<typeof getJobResolveInstruction> & SelfPlanAndSendFunctions;
+    input: JobResolveAsyncInput,
+  ) => ReturnType<typeof getJobResolveInstructionAsync> &
+    SelfPlanAndSendFunctions;
   jobSubmit: (
     input: JobSubmitInput,
   ) => ReturnType<typeof getJobSubmitInstruction> & SelfPlanAndSendFunctions;
@@ -680,6 +862,14 @@ export type TensorgridPluginInstructions = {
     input: PosterInitAsyncInput,
   ) => ReturnType<typeof getPosterInitInstructionAsync> &
     SelfPlanAndSendFunctions;
+  verifierJoin: (
+    input: VerifierJoinAsyncInput,
+  ) => ReturnType<typeof getVerifierJoinInstructionAsync> &
+    SelfPlanAndSendFunctions;
+  verifierLeave: (
+    input: VerifierLeaveInput,
+  ) => ReturnType<typeof getVerifierLeaveInstruction> &
+    SelfPlanAndSendFunctions;
   workerDeregister: (
     input: WorkerDeregisterInput,
   ) => ReturnType<typeof getWorkerDeregisterInstruction> &
@@ -694,7 +884,9 @@ export type TensorgridPluginInstructions = {
 };
 
 export type TensorgridPluginPdas = {
+  dispute: typeof findDisputePda;
   posterAccount: typeof findPosterAccountPda;
+  pool: typeof findPoolPda;
   worker: typeof findWorkerPda;
 };
 
@@ -712,12 +904,29 @@ export function tensorgridProgram() {
     return extendClient(client, {
       tensorgrid: <TensorgridPlugin>{
         accounts: {
+          dispute: addSelfFetchFunctions(client, getDisputeCodec()),
           job: addSelfFetchFunctions(client, getJobCodec()),
           market: addSelfFetchFunctions(client, getMarketCodec()),
           poster: addSelfFetchFunctions(client, getPosterCodec()),
+          verifierPool: addSelfFetchFunctions(client, getVerifierPoolCodec()),
           worker: addSelfFetchFunctions(client, getWorkerCodec()),
         },
         instructions: {
+          disputeDraw: (input) =>
+            addSelfPlanAndSendFunctions(
+              client,
+              getDisputeDrawInstructionAsync(input),
+            ),
+          disputeSettle: (input) =>
+            addSelfPlanAndSendFunctions(
+              client,
+              getDisputeSettleInstructionAsync(input),
+            ),
+          disputeVote: (input) =>
+            addSelfPlanAndSendFunctions(
+              client,
+              getDisputeVoteInstruction(input),
+            ),
           jobAbandon: (input) =>
             addSelfPlanAndSendFunctions(
               client,
@@ -732,12 +941,12 @@ export function tensorgridProgram() {
           jobDispute: (input) =>
             addSelfPlanAndSendFunctions(
               client,
-              getJobDisputeInstruction(input),
+              getJobDisputeInstructionAsync(input),
             ),
           jobDisputeTimeout: (input) =>
             addSelfPlanAndSendFunctions(
               client,
-              getJobDisputeTimeoutInstruction(input),
+              getJobDisputeTimeoutInstructionAsync(input),
             ),
           jobFinalize: (input) =>
             addSelfPlanAndSendFunctions(
@@ -757,7 +966,7 @@ export function tensorgridProgram() {
           jobResolve: (input) =>
             addSelfPlanAndSendFunctions(
               client,
-              getJobResolveInstruction(input),
+              getJobResolveInstructionAsync(input),
             ),
           jobSubmit: (input) =>
             addSelfPlanAndSendFunctions(client, getJobSubmitInstruction(input)),
@@ -781,6 +990,16 @@ export function tensorgridProgram() {
               client,
               getPosterInitInstructionAsync(input),
             ),
+          verifierJoin: (input) =>
+            addSelfPlanAndSendFunctions(
+              client,
+              getVerifierJoinInstructionAsync(input),
+            ),
+          verifierLeave: (input) =>
+            addSelfPlanAndSendFunctions(
+              client,
+              getVerifierLeaveInstruction(input),
+            ),
           workerDeregister: (input) =>
             addSelfPlanAndSendFunctions(
               client,
@@ -797,7 +1016,12 @@ export function tensorgridProgram() {
               getWorkerUpdateInstruction(input),
             ),
         },
-        pdas: { posterAccount: findPosterAccountPda, worker: findWorkerPda },
+        pdas: {
+          dispute: findDisputePda,
+          posterAccount: findPosterAccountPda,
+          pool: findPoolPda,
+          worker: findWorkerPda,
+        },
       },
     });
   };

@@ -18,6 +18,12 @@ import {
   type FixedSizeDecoder,
   type FixedSizeEncoder,
 } from "@solana/kit";
+import {
+  getDisputeTermsDecoder,
+  getDisputeTermsEncoder,
+  type DisputeTerms,
+  type DisputeTermsArgs,
+} from ".";
 
 /**
  * The terms that decide a job's money, copied from the market when the job is posted. A
@@ -36,8 +42,10 @@ export type JobTerms = {
   crankBountyBps: number;
   /** Seconds the poster has to dispute a submitted result. */
   challengeWindowS: bigint;
-  /** Seconds the authority has to resolve a dispute. */
+  /** Seconds the authority has to resolve a dispute the verifiers could not settle. */
   resolveWindowS: bigint;
+  /** How a dispute is settled by re-execution. */
+  dispute: DisputeTerms;
 };
 
 export type JobTermsArgs = {
@@ -53,8 +61,10 @@ export type JobTermsArgs = {
   crankBountyBps: number;
   /** Seconds the poster has to dispute a submitted result. */
   challengeWindowS: number | bigint;
-  /** Seconds the authority has to resolve a dispute. */
+  /** Seconds the authority has to resolve a dispute the verifiers could not settle. */
   resolveWindowS: number | bigint;
+  /** How a dispute is settled by re-execution. */
+  dispute: DisputeTermsArgs;
 };
 
 export function getJobTermsEncoder(): FixedSizeEncoder<JobTermsArgs> {
@@ -66,6 +76,7 @@ export function getJobTermsEncoder(): FixedSizeEncoder<JobTermsArgs> {
     ["crankBountyBps", getU16Encoder()],
     ["challengeWindowS", getI64Encoder()],
     ["resolveWindowS", getI64Encoder()],
+    ["dispute", getDisputeTermsEncoder()],
   ]);
 }
 
@@ -78,6 +89,7 @@ export function getJobTermsDecoder(): FixedSizeDecoder<JobTerms> {
     ["crankBountyBps", getU16Decoder()],
     ["challengeWindowS", getI64Decoder()],
     ["resolveWindowS", getI64Decoder()],
+    ["dispute", getDisputeTermsDecoder()],
   ]);
 }
 

@@ -20,6 +20,12 @@ import {
   type FixedSizeDecoder,
   type FixedSizeEncoder,
 } from "@solana/kit";
+import {
+  getDisputeTermsDecoder,
+  getDisputeTermsEncoder,
+  type DisputeTerms,
+  type DisputeTermsArgs,
+} from ".";
 
 /**
  * Tunable economics of a market, set by its authority. They apply to jobs posted after they
@@ -50,12 +56,15 @@ export type MarketParams = {
   /** Seconds after a submission during which the poster may dispute (1 s to 30 days). */
   challengeWindowS: bigint;
   /**
-   * Seconds the authority has to resolve a dispute before anyone may apply the timeout
+   * Seconds the authority has to rule on a dispute the verifiers could not settle, before
+   * anyone may apply the timeout
    * default (1 s to 30 days).
    */
   resolveWindowS: bigint;
   /** Longest `max_duration_s` a job may ask for (1 s to 30 days). */
   maxClaimS: bigint;
+  /** How disputes are settled by re-execution. */
+  dispute: DisputeTerms;
 };
 
 export type MarketParamsArgs = {
@@ -83,12 +92,15 @@ export type MarketParamsArgs = {
   /** Seconds after a submission during which the poster may dispute (1 s to 30 days). */
   challengeWindowS: number | bigint;
   /**
-   * Seconds the authority has to resolve a dispute before anyone may apply the timeout
+   * Seconds the authority has to rule on a dispute the verifiers could not settle, before
+   * anyone may apply the timeout
    * default (1 s to 30 days).
    */
   resolveWindowS: number | bigint;
   /** Longest `max_duration_s` a job may ask for (1 s to 30 days). */
   maxClaimS: number | bigint;
+  /** How disputes are settled by re-execution. */
+  dispute: DisputeTermsArgs;
 };
 
 export function getMarketParamsEncoder(): FixedSizeEncoder<MarketParamsArgs> {
@@ -102,6 +114,7 @@ export function getMarketParamsEncoder(): FixedSizeEncoder<MarketParamsArgs> {
     ["challengeWindowS", getI64Encoder()],
     ["resolveWindowS", getI64Encoder()],
     ["maxClaimS", getI64Encoder()],
+    ["dispute", getDisputeTermsEncoder()],
   ]);
 }
 
@@ -116,6 +129,7 @@ export function getMarketParamsDecoder(): FixedSizeDecoder<MarketParams> {
     ["challengeWindowS", getI64Decoder()],
     ["resolveWindowS", getI64Decoder()],
     ["maxClaimS", getI64Decoder()],
+    ["dispute", getDisputeTermsDecoder()],
   ]);
 }
 

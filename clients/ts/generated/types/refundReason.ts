@@ -18,7 +18,7 @@ import {
 /** Why a job was refunded. */
 export enum RefundReason {
   DisputeLost,
-  DisputeExpired,
+  FraudFound,
 }
 
 export type RefundReasonArgs = RefundReason;

@@ -20,6 +20,8 @@ export enum Settlement {
   AcceptedByPoster,
   FinalizedAfterWindow,
   ResolvedForWorker,
+  UpheldByVerifiers,
+  DisputeExpired,
 }
 
 export type SettlementArgs = Settlement;

@@ -28,14 +28,24 @@ export type WorkerRecord = {
   jobsAbandoned: bigint;
   /** Jobs reclaimed after a missed deadline. */
   deadlinesMissed: bigint;
-  /** Disputes the authority resolved for the poster. */
+  /**
+   * Disputes lost: the verifiers found the result a fraud, or the authority ruled for the
+   * poster.
+   */
   disputesLost: bigint;
-  /** Disputes that timed out unresolved (refunded without a slash). */
+  /**
+   * Disputes neither the verifiers nor the authority settled in time (the result stood and
+   * was paid; also counted in `jobs_completed`).
+   */
   disputesExpired: bigint;
   /** Lamports earned in rewards, net of fees. */
   totalEarned: bigint;
-  /** Lamports of stake lost to penalties and slashes. */
+  /** Lamports of stake lost to penalties, slashes and verifier forfeits. */
   totalSlashed: bigint;
+  /** Dispute seats served with the majority (each paid a verifier fee). */
+  verifications: bigint;
+  /** Dispute seats not revealed or revealed against the majority (each forfeited a fee). */
+  verificationsFailed: bigint;
 };
 
 export type WorkerRecordArgs = {
@@ -45,14 +55,24 @@ export type WorkerRecordArgs = {
   jobsAbandoned: number | bigint;
   /** Jobs reclaimed after a missed deadline. */
   deadlinesMissed: number | bigint;
-  /** Disputes the authority resolved for the poster. */
+  /**
+   * Disputes lost: the verifiers found the result a fraud, or the authority ruled for the
+   * poster.
+   */
   disputesLost: number | bigint;
-  /** Disputes that timed out unresolved (refunded without a slash). */
+  /**
+   * Disputes neither the verifiers nor the authority settled in time (the result stood and
+   * was paid; also counted in `jobs_completed`).
+   */
   disputesExpired: number | bigint;
   /** Lamports earned in rewards, net of fees. */
   totalEarned: number | bigint;
-  /** Lamports of stake lost to penalties and slashes. */
+  /** Lamports of stake lost to penalties, slashes and verifier forfeits. */
   totalSlashed: number | bigint;
+  /** Dispute seats served with the majority (each paid a verifier fee). */
+  verifications: number | bigint;
+  /** Dispute seats not revealed or revealed against the majority (each forfeited a fee). */
+  verificationsFailed: number | bigint;
 };
 
 export function getWorkerRecordEncoder(): FixedSizeEncoder<WorkerRecordArgs> {
@@ -64,6 +84,8 @@ export function getWorkerRecordEncoder(): FixedSizeEncoder<WorkerRecordArgs> {
     ["disputesExpired", getU64Encoder()],
     ["totalEarned", getU64Encoder()],
     ["totalSlashed", getU64Encoder()],
+    ["verifications", getU64Encoder()],
+    ["verificationsFailed", getU64Encoder()],
   ]);
 }
 
@@ -76,6 +98,8 @@ export function getWorkerRecordDecoder(): FixedSizeDecoder<WorkerRecord> {
     ["disputesExpired", getU64Decoder()],
     ["totalEarned", getU64Decoder()],
     ["totalSlashed", getU64Decoder()],
+    ["verifications", getU64Decoder()],
+    ["verificationsFailed", getU64Decoder()],
   ]);
 }
 

@@ -1,40 +1,149 @@
-use anyhow::Result;
+//! `tensorgrid job dispute`: challenge one segment of a submitted result. The command reads
+//! the result's manifest (checked against the on-chain result hash), quotes the segment's
+//! committed start and end states from it, posts the job's bond, and draws the verifiers as
+//! soon as a later slot has a hash.
+
+use anyhow::{bail, Context, Result};
 use clap::Args;
-use tensorgrid_client::instructions;
+use tensorgrid_artifacts::{fetch, result::MAX_MANIFEST_BYTES, sha256_hex};
+use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey, instructions, rpc::Draw, state::Job,
+    tensorgrid::instructions::JobDisputeArgs,
+};
+use tensorgrid_train::manifest::Manifest;
 
 use super::{preflight::Action, JobRef};
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
+    store_args::StoreArgs,
     tx,
 };
 
 #[derive(Args)]
-#[command(after_help = "Example:\n  tensorgrid job dispute 3")]
+#[command(
+    after_help = "Example:\n  tensorgrid job verify 3 --spot-check 5   # finds segment 17 does not re-run\n  tensorgrid job dispute 3 --segment 17"
+)]
 pub struct DisputeArgs {
     #[command(flatten)]
     chain: ChainArgs,
     #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
     confirm: crate::chain_args::Confirm,
     /// The job: its address, or your job id.
     job: JobRef,
+    /// The training segment that does not re-run to its committed state (as `job verify
+    /// --spot-check` names it).
+    #[arg(long)]
+    segment: u32,
 }
 
 pub async fn run(a: DisputeArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
     let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let signer = ctx.keypair()?;
-    let (address, _) = a
+    let (address, job) = a
         .job
         .load_for(&ctx, None, Action::Dispute, &signer.pubkey())
         .await?;
+    let (start_hash, end_hash) = quote(&job, a.segment, &a.store.read_policy()).await?;
+    let bond = job.terms.dispute.bond(job.reward)?;
+    let fee = job.terms.dispute.verifier_fee(job.reward)?;
     ctx.confirm(&format!(
-        "Dispute the result of job {address}? The market authority will rule."
+        "Dispute segment {} of job {address}, posting a bond of {} SOL? Three verifiers drawn by \
+         stake re-run it. If they reach the worker's committed state, the bond pays them ({} SOL \
+         each) and the rest goes to the worker; if not, you get the reward and the bond back.",
+        a.segment,
+        crate::units::sol(bond),
+        crate::units::sol(fee),
     ))?;
-    let ix = instructions::job_dispute(signer.pubkey(), address);
-    let sent = tx::send(&ctx, &[ix], &signer, "result disputed")
+    let keys = instructions::SettleKeys {
+        market: job.market,
+        worker: job.worker,
+        job: address,
+        poster: signer.pubkey(),
+    };
+    let args = JobDisputeArgs {
+        segment: a.segment,
+        start_hash,
+        end_hash,
+        bond,
+    };
+    let ix = instructions::job_dispute(keys, args);
+    let sent = tx::send(&ctx, &[ix], &signer, "segment disputed")
         .await?
         .with("job", address)
-        .next(format!("the market authority rules with `tensorgrid job resolve {address} --for worker|poster`"));
+        .with("segment", a.segment)
+        .with("bond", bond);
     ctx.out.emit(&sent)?;
+    // Anyone may draw; the poster does it at once so nobody waits for a crank.
+    match draw_when_ready(&ctx, &address).await {
+        Ok(Some(ix)) => {
+            let drawn = tx::send(&ctx, &[ix], &signer, "verifiers drawn")
+                .await?
+                .with("job", address)
+                .next(format!(
+                    "the verifiers re-run segment {}; follow with `tensorgrid job show {address}`",
+                    a.segment
+                ));
+            ctx.out.emit(&drawn)?;
+        }
+        Ok(None) => {}
+        Err(e) => ctx.out.note(format!(
+            "the verifiers are not drawn yet ({e:#}); anyone may draw them with `tensorgrid job crank draw {address}`"
+        )),
+    }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The segment's committed start and end states from the result manifest the chain commits
+/// to.
+pub async fn quote(
+    job: &Job,
+    segment: u32,
+    policy: &tensorgrid_artifacts::ReadPolicy,
+) -> Result<([u8; 32], [u8; 32])> {
+    let bytes = fetch(&job.result_uri, MAX_MANIFEST_BYTES, policy)
+        .await
+        .with_context(|| format!("fetching the result manifest {}", job.result_uri))?;
+    let sha = sha256_hex(&bytes);
+    if sha != hex::encode(job.result_hash) {
+        bail!(
+            "the manifest at {} hashes to {sha}, not the result hash on chain: the worker's result is not there (dispute it anyway: every verifier will find the same)",
+            job.result_uri
+        );
+    }
+    let m: Manifest = serde_json::from_slice(&bytes).context("the result manifest")?;
+    let hashes = &m.commitments.state_hashes;
+    let i = segment as usize;
+    let (Some(start), Some(end)) = (hashes.get(i), hashes.get(i + 1)) else {
+        bail!(
+            "segment {segment} does not exist: the result commits to {} segments (0..{})",
+            hashes.len().saturating_sub(1),
+            hashes.len().saturating_sub(1)
+        );
+    };
+    Ok((hash32(start)?, hash32(end)?))
+}
+
+fn hash32(hex_hash: &str) -> Result<[u8; 32]> {
+    let v = hex::decode(hex_hash).with_context(|| format!("committed hash {hex_hash:?}"))?;
+    v.try_into()
+        .map_err(|_| anyhow::anyhow!("committed hash {hex_hash:?} is not 32 bytes"))
+}
+
+/// The draw for `job`'s dispute once a slot after the dispute's has a hash (a few seconds at
+/// most); `None` when someone already drew.
+pub async fn draw_when_ready(
+    ctx: &Ctx,
+    job: &Pubkey,
+) -> Result<Option<tensorgrid_client::instructions::Instruction>> {
+    for _ in 0..30 {
+        match ctx.chain.draw(job).await? {
+            Draw::Ready(ix) => return Ok(Some(ix)),
+            Draw::Done => return Ok(None),
+            Draw::TooEarly => tokio::time::sleep(std::time::Duration::from_millis(400)).await,
+        }
+    }
+    bail!("no slot after the dispute's has a hash yet")
 }

@@ -169,6 +169,7 @@ mod tests {
                 crank_bounty_bps: 0,
                 challenge_window_s: 0,
                 resolve_window_s: 0,
+                dispute: tensorgrid_client::defaults::dispute_terms(),
             },
             max_duration_s: 0,
             created_at: 0,

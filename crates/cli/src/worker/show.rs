@@ -2,7 +2,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
 use tensorgrid_client::{anchor_lang::prelude::Pubkey, pda};
-use tensorgrid_worker::ledger::{entries_of, Entry, Kind};
+use tensorgrid_worker::ledger::{entries_of, Entry};
 
 use crate::{
     chain_args::{ChainArgs, Ctx},
@@ -53,13 +53,7 @@ struct Shown {
 
 /// One movement, as a person reads it.
 fn movement(e: &Entry) -> String {
-    let what = match e.kind {
-        Kind::Paid => format!("paid {} SOL", sol(e.lamports)),
-        Kind::AbandonPenalty => format!("gave the job back: {} SOL of stake", sol(e.lamports)),
-        Kind::DeadlineSlash => format!("missed the deadline: {} SOL slashed", sol(e.lamports)),
-        Kind::DisputeSlash => format!("lost a dispute: {} SOL slashed", sol(e.lamports)),
-        Kind::DisputeExpired => "dispute timed out: the poster refunded, nothing paid".into(),
-    };
+    let what = e.kind.describe(&format!("{} SOL", sol(e.lamports)));
     format!("{what:<44} job {}", e.job)
 }
 

@@ -7,7 +7,7 @@ use super::{ChainClient, ChainError};
 use crate::{
     post::PostContext,
     program_id,
-    state::{Job, Market, Poster, Worker},
+    state::{Dispute, Job, Market, Poster, VerifierPool, Worker},
 };
 
 /// The clock sysvar.
@@ -43,6 +43,12 @@ impl ProgramAccount for Job {
 }
 impl ProgramAccount for Poster {
     const NAME: &'static str = "Poster";
+}
+impl ProgramAccount for Dispute {
+    const NAME: &'static str = "Dispute";
+}
+impl ProgramAccount for VerifierPool {
+    const NAME: &'static str = "VerifierPool";
 }
 
 /// Decodes a fetched account as `T`, refusing accounts the program does not own (anyone can

@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod backoff;
 pub mod config;
+pub mod disputes;
 mod endpoints;
 pub mod error;
 pub mod history;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 pub use accounts::ProgramAccount;
 pub use backoff::Backoff;
 pub use config::{ChainConfig, PriorityFeeConfig};
+pub use disputes::{DisputeEntry, Draw};
 pub use error::ChainError;
 pub use keypair::{read_keypair, read_signer, KeypairError};
 pub use outage::Outage;

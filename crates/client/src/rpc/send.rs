@@ -535,7 +535,7 @@ mod tests {
 
     #[test]
     fn budget_instructions_come_first_and_the_price_only_when_set() {
-        let ix = crate::instructions::job_dispute(Pubkey::new_unique(), Pubkey::new_unique());
+        let ix = crate::instructions::memo(Pubkey::new_unique(), "budget");
         assert_eq!(with_budget(std::slice::from_ref(&ix), 50_000, 0).len(), 2);
         let all = with_budget(std::slice::from_ref(&ix), 50_000, 7);
         assert_eq!(all.len(), 3);

@@ -56,7 +56,7 @@ impl JobClaim<'_> {
         worker.require_idle()?;
         let collateral = self.job.terms.collateral(self.job.reward)?;
         ensure!(
-            worker.stake >= self.market.params.min_stake && worker.stake >= collateral,
+            worker.stake >= self.market.params.min_stake && worker.free_stake() >= collateral,
             TensorgridError::InsufficientStake
         );
         self.job.requirements.check(&worker.hardware)
@@ -69,7 +69,7 @@ impl JobClaim<'_> {
         let job = &mut ctx.accounts.job;
         let collateral = job.terms.collateral(job.reward)?;
         job.claim(worker_key, collateral, now)?;
-        ctx.accounts.worker.start_job(job.key());
+        ctx.accounts.worker.start_job(job.key(), collateral);
         job.invariant(&job.to_account_info())?;
         emit_event!(
             ctx,

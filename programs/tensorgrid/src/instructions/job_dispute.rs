@@ -1,16 +1,36 @@
-use anchor_lang::prelude::*;
+use anchor_lang::{
+    prelude::*,
+    system_program::{transfer, Transfer},
+};
 
 use crate::{
-    constants::JOB_SEED,
+    constants::{DISPUTE_SEED, JOB_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::JobDisputed,
-    state::{Job, JobState},
+    state::{Dispute, DisputePhase, Job, JobState, Seat, VoteState, Worker},
 };
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct JobDisputeArgs {
+    /// Index of the segment the poster says does not re-run (states `segment` → `segment+1`
+    /// of the result manifest's commitments).
+    pub segment: u32,
+    /// The segment's start state, as committed in the result manifest.
+    pub start_hash: [u8; 32],
+    /// The segment's end state, as committed in the result manifest. Verifiers check both
+    /// hashes against the manifest the result hash commits to: a dispute that misquotes it is
+    /// upheld for the worker.
+    pub end_hash: [u8; 32],
+    /// The bond the poster agrees to post: must equal the job's `terms.dispute.bond_bps` of
+    /// the reward.
+    pub bond: u64,
+}
 
 #[event_cpi]
 #[derive(Accounts)]
 pub struct JobDispute<'info> {
-    /// The job's poster.
+    /// The job's poster: posts the bond and pays the dispute account's rent.
+    #[account(mut)]
     pub poster: Signer<'info>,
     /// The submitted job, inside its challenge window.
     #[account(
@@ -19,25 +39,92 @@ pub struct JobDispute<'info> {
         bump = job.bump,
     )]
     pub job: Account<'info, Job>,
+    /// The worker holding the job: its device class decides who may verify.
+    #[account(
+        seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
+        bump = worker.bump,
+    )]
+    pub worker: Account<'info, Worker>,
+    /// The dispute, holding the bond until it ends.
+    #[account(
+        init,
+        payer = poster,
+        space = Dispute::SPACE,
+        seeds = [DISPUTE_SEED, job.key().as_ref()],
+        bump,
+    )]
+    pub dispute: Box<Account<'info, Dispute>>,
+    pub system_program: Program<'info, System>,
 }
 
 impl JobDispute<'_> {
-    fn validate(&self) -> Result<()> {
-        self.job.require_state(JobState::Submitted)
+    fn validate(&self, args: &JobDisputeArgs) -> Result<()> {
+        let job = &self.job;
+        job.require_state(JobState::Submitted)?;
+        job.require_assigned(&self.worker.key())?;
+        ensure!(args.end_hash != [0; 32], TensorgridError::InvalidSegment);
+        ensure!(
+            args.bond == job.terms.dispute.bond(job.reward)?,
+            TensorgridError::BondMismatch
+        );
+        Ok(())
     }
 
-    #[access_control(ctx.accounts.validate())]
-    pub fn handler(ctx: Context<Self>) -> Result<()> {
+    #[access_control(ctx.accounts.validate(&args))]
+    pub fn handler(ctx: Context<Self>, args: JobDisputeArgs) -> Result<()> {
+        transfer(
+            CpiContext::new(
+                ctx.accounts.system_program.key(),
+                Transfer {
+                    from: ctx.accounts.poster.to_account_info(),
+                    to: ctx.accounts.dispute.to_account_info(),
+                },
+            ),
+            args.bond,
+        )?;
+        let clock = Clock::get()?;
         let job = &mut ctx.accounts.job;
-        job.dispute(Clock::get()?.unix_timestamp)?;
+        job.dispute(clock.unix_timestamp)?;
         job.invariant(&job.to_account_info())?;
+        let empty = Seat {
+            worker: Pubkey::default(),
+            reserve: 0,
+            vote: VoteState::Drawn,
+            commitment: [0; 32],
+            revealed: [0; 32],
+        };
+        ctx.accounts.dispute.set_inner(Dispute {
+            job: job.key(),
+            poster: job.poster,
+            worker: job.worker,
+            segment: args.segment,
+            start_hash: args.start_hash,
+            end_hash: args.end_hash,
+            device: ctx.accounts.worker.hardware.device,
+            bond: args.bond,
+            forfeits: 0,
+            verifier_fee: job.terms.dispute.verifier_fee(job.reward)?,
+            disputed_slot: clock.slot,
+            drawn_slot: 0,
+            phase: DisputePhase::Drawing,
+            commit_ends_at: 0,
+            reveal_ends_at: 0,
+            seats: [empty; 3],
+            bump: ctx.bumps.dispute,
+        });
+        let dispute = &ctx.accounts.dispute;
+        dispute.invariant(&dispute.to_account_info())?;
         emit_event!(
             ctx,
             JobDisputed {
                 job: job.key(),
                 job_id: job.job_id,
                 worker: job.worker,
-                dispute_ends_at: job.dispute_ends_at,
+                dispute: dispute.key(),
+                segment: args.segment,
+                end_hash: args.end_hash,
+                bond: args.bond,
+                disputed_slot: clock.slot,
             }
         );
         Ok(())

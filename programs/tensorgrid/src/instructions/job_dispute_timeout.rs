@@ -1,22 +1,32 @@
 use anchor_lang::prelude::*;
 
-use super::settle::refund_without_slash;
+use super::settle::{close_dispute, paid_event, pay_worker};
 use crate::{
-    constants::{JOB_SEED, WORKER_SEED},
+    constants::{DISPUTE_SEED, JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
-    events::{JobRefunded, RefundReason},
-    state::{Job, JobState, Worker},
+    events::Settlement,
+    state::{checked_add, Dispute, DisputePhase, Job, JobState, Market, Worker},
 };
 
-/// Permissionless crank: a dispute the authority did not resolve within the job's
-/// `resolve_window_s` ends with the documented default — the poster is refunded, the worker
-/// keeps its stake, no fee is charged.
+/// Permissionless crank: a dispute that neither the verifiers nor the authority settled
+/// within the job's `resolve_window_s` ends with the documented default — nothing showed the
+/// result wrong, so it stands: the worker is paid under the job's terms, and the poster gets
+/// its bond (and any verifier forfeits) back. The poster cannot get the model free by
+/// disputing, and the worker is not paid the poster's bond without a ruling.
 #[event_cpi]
 #[derive(Accounts)]
 pub struct JobDisputeTimeout<'info> {
-    /// The worker holding the job; released without a slash.
+    /// The job's market; receives the fee.
     #[account(
         mut,
+        seeds = [MARKET_SEED, market.authority.as_ref(), &market.market_id.to_le_bytes()],
+        bump = market.bump,
+    )]
+    pub market: Account<'info, Market>,
+    /// The worker holding the job; paid.
+    #[account(
+        mut,
+        has_one = market @ TensorgridError::MarketMismatch,
         seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
         bump = worker.bump,
     )]
@@ -25,12 +35,21 @@ pub struct JobDisputeTimeout<'info> {
     #[account(
         mut,
         close = poster,
+        has_one = market @ TensorgridError::MarketMismatch,
         has_one = poster @ TensorgridError::RecipientMismatch,
         seeds = [JOB_SEED, job.market.as_ref(), job.poster.as_ref(), &job.job_id.to_le_bytes()],
         bump = job.bump,
     )]
     pub job: Account<'info, Job>,
-    /// The job's poster; receives reward, compensation and rent.
+    /// The job's escalated dispute, closed to the poster with its bond.
+    #[account(
+        mut,
+        has_one = job @ TensorgridError::InvariantViolated,
+        seeds = [DISPUTE_SEED, job.key().as_ref()],
+        bump = dispute.bump,
+    )]
+    pub dispute: Box<Account<'info, Dispute>>,
+    /// The job's poster; receives the bond, compensation and rent.
     /// CHECK: must equal `job.poster` (`has_one`).
     #[account(mut)]
     pub poster: UncheckedAccount<'info>,
@@ -40,6 +59,7 @@ impl JobDisputeTimeout<'_> {
     fn validate(&self) -> Result<()> {
         let job = &self.job;
         job.require_state(JobState::Disputed)?;
+        self.dispute.require_phase(DisputePhase::Escalated)?;
         ensure!(
             Clock::get()?.unix_timestamp > job.dispute_ends_at,
             TensorgridError::DisputeNotExpired
@@ -49,23 +69,15 @@ impl JobDisputeTimeout<'_> {
 
     #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>) -> Result<()> {
-        let close = {
-            let a = &mut *ctx.accounts;
-            refund_without_slash(&mut a.worker, &a.job)?
-        };
-        let a = &ctx.accounts;
-        let event = JobRefunded {
-            job: a.job.key(),
-            job_id: a.job.job_id,
-            worker: a.worker.key(),
-            poster: a.poster.key(),
-            reason: RefundReason::DisputeExpired,
-            reward_refunded: a.job.reward,
-            slashed: 0,
-            compensation: close.compensation,
-            rent_refunded: close.rent_refunded,
-        };
-        emit_event!(ctx, event);
+        let a = &mut *ctx.accounts;
+        let worker = a.worker.key();
+        let (payout, close) = pay_worker(&mut a.market, &mut a.worker, &a.job)?;
+        a.worker.record.disputes_expired = checked_add(a.worker.record.disputes_expired, 1)?;
+        let paid = paid_event(&a.job, worker, Settlement::DisputeExpired, payout, close);
+        let poster_info = a.poster.to_account_info();
+        let closed = close_dispute(&a.dispute, &a.job, None, &poster_info)?;
+        emit_event!(ctx, paid);
+        emit_event!(ctx, closed);
         Ok(())
     }
 }

@@ -1,17 +1,18 @@
 use anchor_lang::prelude::*;
 
-use super::settle::{paid_event, pay_worker, refund_with_slash};
+use super::settle::{close_dispute, paid_event, pay_worker, refund_with_slash};
 use crate::{
-    constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
+    constants::{DISPUTE_SEED, JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::{JobRefunded, RefundReason, Settlement},
-    state::{Job, JobState, Market, Worker},
+    state::{Dispute, DisputePhase, Job, JobState, Market, Worker},
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct JobResolveArgs {
-    /// true: the result stands and the worker is paid under the job's terms. false: the
-    /// poster is refunded and the slash share of the job's collateral moves to the poster.
+    /// true: the result stands and the worker is paid under the job's terms, with the
+    /// dispute's bond and forfeits. false: the poster is refunded with its bond and the
+    /// forfeits, and the slash share of the job's collateral moves to the poster.
     pub worker_wins: bool,
 }
 
@@ -46,8 +47,15 @@ pub struct JobResolve<'info> {
         bump = job.bump,
     )]
     pub job: Account<'info, Job>,
-    /// The job's poster; receives rent, compensation and any
-    /// refund.
+    /// The job's dispute, which the verifiers could not settle; closed to the poster.
+    #[account(
+        mut,
+        has_one = job @ TensorgridError::InvariantViolated,
+        seeds = [DISPUTE_SEED, job.key().as_ref()],
+        bump = dispute.bump,
+    )]
+    pub dispute: Box<Account<'info, Dispute>>,
+    /// The job's poster; receives rent, compensation and any refund.
     /// CHECK: must equal `job.poster` (`has_one`).
     #[account(mut)]
     pub poster: UncheckedAccount<'info>,
@@ -57,6 +65,7 @@ impl JobResolve<'_> {
     fn validate(&self) -> Result<()> {
         let job = &self.job;
         job.require_state(JobState::Disputed)?;
+        self.dispute.require_phase(DisputePhase::Escalated)?;
         ensure!(
             Clock::get()?.unix_timestamp <= job.dispute_ends_at,
             TensorgridError::DisputeExpired
@@ -77,9 +86,15 @@ impl JobResolve<'_> {
         if args.worker_wins {
             let (payout, close) = pay_worker(&mut a.market, &mut a.worker, &a.job)?;
             let event = paid_event(&a.job, worker, Settlement::ResolvedForWorker, payout, close);
+            let poster_info = a.poster.to_account_info();
+            let closed = close_dispute(&a.dispute, &a.job, Some(&mut a.worker), &poster_info)?;
             emit_event!(ctx, event);
+            emit_event!(ctx, closed);
         } else {
             let (slashed, close) = refund_with_slash(&mut a.worker, &a.job)?;
+            let poster_info = a.poster.to_account_info();
+            let closed = close_dispute(&a.dispute, &a.job, None, &poster_info)?;
+            emit_event!(ctx, closed);
             let event = JobRefunded {
                 job,
                 job_id,

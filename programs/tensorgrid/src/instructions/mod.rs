@@ -1,5 +1,8 @@
 //! One file per instruction: its arguments, its accounts, `validate()` and the handler.
 
+mod dispute_draw;
+mod dispute_settle;
+mod dispute_vote;
 mod job_abandon;
 mod job_accept;
 mod job_cancel;
@@ -16,10 +19,15 @@ mod market_update;
 mod market_withdraw_fees;
 mod poster_init;
 mod settle;
+mod verifier_join;
+mod verifier_leave;
 mod worker_deregister;
 mod worker_register;
 mod worker_update;
 
+pub use dispute_draw::*;
+pub use dispute_settle::*;
+pub use dispute_vote::*;
 pub use job_abandon::*;
 pub use job_accept::*;
 pub use job_cancel::*;
@@ -35,6 +43,8 @@ pub use market_init::*;
 pub use market_update::*;
 pub use market_withdraw_fees::*;
 pub use poster_init::*;
+pub use verifier_join::*;
+pub use verifier_leave::*;
 pub use worker_deregister::*;
 pub use worker_register::*;
 pub use worker_update::*;

@@ -6,8 +6,11 @@
 use anchor_lang::prelude::*;
 
 use crate::{
-    events::{JobPaid, Settlement},
-    state::{check_backed, checked_sub, move_lamports, Job, Market, Payout, Worker},
+    events::{DisputeClosed, JobPaid, Settlement},
+    state::{
+        check_backed, checked_sub, move_lamports, rent_exempt_minimum, Dispute, Job, Market,
+        Payout, Worker,
+    },
 };
 
 /// What the poster gets back when the job account closes.
@@ -18,7 +21,7 @@ pub(crate) struct Closing {
     pub rent_refunded: u64,
 }
 
-fn closing(job: &Account<Job>) -> Result<Closing> {
+pub(crate) fn closing(job: &Account<Job>) -> Result<Closing> {
     let held = job.to_account_info().lamports();
     Ok(Closing {
         compensation: job.compensation,
@@ -88,14 +91,36 @@ pub(crate) fn refund_with_slash(
     Ok((slashed, close))
 }
 
-/// Nobody resolved the dispute in time: the poster gets the escrow back, the worker keeps its
-/// stake, and no fee is charged.
-pub(crate) fn refund_without_slash(
-    worker: &mut Account<Worker>,
-    job: &Account<Job>,
-) -> Result<Closing> {
-    let close = closing(job)?;
-    worker.record_dispute_expired()?;
-    worker.invariant(&worker.to_account_info())?;
-    Ok(close)
+/// Closes a decided dispute to the poster. What it holds above rent (the bond and forfeits,
+/// less any fees paid, plus the rest of a fraud slash) goes to `worker`'s earnings when given
+/// (the dispute was wrong), else back to the poster with the rent.
+pub(crate) fn close_dispute<'info>(
+    dispute: &Account<'info, Dispute>,
+    job: &Account<'info, Job>,
+    worker: Option<&mut Account<'info, Worker>>,
+    poster: &AccountInfo<'info>,
+) -> Result<DisputeClosed> {
+    let info = dispute.to_account_info();
+    let rent = rent_exempt_minimum(info.data_len())?;
+    let above = checked_sub(info.lamports(), rent)?;
+    let to_worker = match worker {
+        Some(worker) => {
+            let worker_info = worker.to_account_info();
+            move_lamports(&info, &worker_info, above)?;
+            worker.record_compensated(above)?;
+            worker.invariant(&worker_info)?;
+            above
+        }
+        None => 0,
+    };
+    dispute.close(poster.clone())?;
+    Ok(DisputeClosed {
+        job: job.key(),
+        dispute: dispute.key(),
+        worker: dispute.worker,
+        bond: dispute.bond,
+        to_worker,
+        to_poster: checked_sub(above, to_worker)?,
+        rent_refunded: rent,
+    })
 }

@@ -27,7 +27,8 @@ pub struct WorkerDeregister<'info> {
 impl WorkerDeregister<'_> {
     fn validate(&self) -> Result<()> {
         self.worker.require_registered()?;
-        self.worker.require_idle()
+        self.worker.require_idle()?;
+        self.worker.require_unpledged()
     }
 
     #[access_control(ctx.accounts.validate())]

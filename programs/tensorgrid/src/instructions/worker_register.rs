@@ -94,6 +94,10 @@ impl WorkerRegister<'_> {
             registered: true,
             registered_at,
             record,
+            pooled_stake: 0,
+            locked_collateral: 0,
+            seat_reserve: 0,
+            open_seats: 0,
             bump: ctx.bumps.worker,
             hardware: args.hardware,
         });

@@ -53,12 +53,16 @@ impl WorkerUpdate<'_> {
         worker.require_registered()?;
         if let Some(hw) = &args.hardware {
             hw.validate()?;
-            // Changing hardware mid-job would defeat the claim-time requirement check.
+            // Changing hardware mid-job would defeat the claim-time requirement check, and a
+            // pooled verifier's device class is its entry's (leave and join again).
             worker.require_idle()?;
+            ensure!(worker.pooled_stake == 0, TensorgridError::StakePledged);
         }
         if args.withdraw_stake > 0 {
-            // The stake backs the active job's collateral until the job ends.
+            // The stake backs the active job's collateral until the job ends, and each open
+            // verifier seat's forfeit until its dispute ends.
             worker.require_idle()?;
+            ensure!(worker.open_seats == 0, TensorgridError::VerifierSeated);
             let remaining = checked_sub(
                 checked_add(worker.stake, args.add_stake)?,
                 args.withdraw_stake,
@@ -67,6 +71,10 @@ impl WorkerUpdate<'_> {
             ensure!(
                 remaining >= self.market.params.min_stake,
                 TensorgridError::WithdrawBelowMinimum
+            );
+            ensure!(
+                remaining >= worker.pooled_stake,
+                TensorgridError::StakePledged
             );
         }
         ensure!(

@@ -3,9 +3,12 @@ use anchor_lang::prelude::*;
 use crate::errors::TensorgridError;
 
 /// The accelerator a worker trains on.
-#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
 pub enum DeviceKind {
     /// CPU only.
+    #[default]
     Cpu,
     /// An NVIDIA GPU (CUDA).
     Cuda,

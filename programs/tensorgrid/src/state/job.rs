@@ -15,7 +15,8 @@ pub enum JobState {
     Claimed,
     /// A result is in; the poster may dispute until `challenge_ends_at`.
     Submitted,
-    /// The poster disputed; the market authority decides until `dispute_ends_at`.
+    /// The poster disputed a segment of the result: verifiers re-run it (see `Dispute`), and
+    /// if they cannot settle it the market authority rules until `dispute_ends_at`.
     Disputed,
 }
 
@@ -67,7 +68,8 @@ pub struct Job {
     pub submitted_at: i64,
     /// Unix time until which the poster may dispute.
     pub challenge_ends_at: i64,
-    /// Unix time until which the authority may resolve a dispute.
+    /// Unix time until which the authority may rule on a dispute the verifiers could not
+    /// settle; 0 until the dispute is escalated.
     pub dispute_ends_at: i64,
     /// Unix time of the last abandon or reclaim (0 if none); claims wait `REOPEN_COOLDOWN_S`.
     pub reopened_at: i64,
@@ -197,13 +199,19 @@ impl Job {
         Ok(())
     }
 
-    /// Submitted → Disputed; the authority's resolution window starts.
+    /// Submitted → Disputed, inside the challenge window; verifiers are drawn next.
     pub fn dispute(&mut self, now: i64) -> Result<()> {
         ensure!(
             now <= self.challenge_ends_at,
             TensorgridError::ChallengeWindowClosed
         );
         self.state = JobState::Disputed;
+        self.dispute_ends_at = 0;
+        Ok(())
+    }
+
+    /// The verifiers could not settle the dispute: the authority's window starts at `now`.
+    pub fn escalate(&mut self, now: i64) -> Result<()> {
         self.dispute_ends_at = checked_add_i64(now, self.terms.resolve_window_s)?;
         Ok(())
     }
@@ -247,9 +255,7 @@ impl Job {
             JobState::Submitted => {
                 held && self.result_hash != [0; 32] && self.challenge_ends_at >= self.submitted_at
             }
-            JobState::Disputed => {
-                held && self.result_hash != [0; 32] && self.dispute_ends_at >= self.submitted_at
-            }
+            JobState::Disputed => held && self.result_hash != [0; 32],
         };
         ensure!(ok_fields && ok_state, TensorgridError::InvariantViolated);
         check_backed(info, self.escrowed()?)

@@ -3,7 +3,8 @@ use anchor_lang::prelude::*;
 use super::{bps_of, check_backed, checked_add, checked_sub};
 use crate::{
     constants::{
-        BPS_DENOMINATOR, MAX_COLLATERAL_BPS, MAX_CRANK_BOUNTY_BPS, MAX_FEE_BPS, MAX_WINDOW_S,
+        BPS_DENOMINATOR, MAX_BOND_BPS, MAX_COLLATERAL_BPS, MAX_CRANK_BOUNTY_BPS, MAX_FEE_BPS,
+        MAX_WINDOW_S, VERIFIER_SEATS,
     },
     errors::TensorgridError,
 };
@@ -29,11 +30,71 @@ pub struct MarketParams {
     pub crank_bounty_bps: u16,
     /// Seconds after a submission during which the poster may dispute (1 s to 30 days).
     pub challenge_window_s: i64,
-    /// Seconds the authority has to resolve a dispute before anyone may apply the timeout
+    /// Seconds the authority has to rule on a dispute the verifiers could not settle, before
+    /// anyone may apply the timeout
     /// default (1 s to 30 days).
     pub resolve_window_s: i64,
     /// Longest `max_duration_s` a job may ask for (1 s to 30 days).
     pub max_claim_s: i64,
+    /// How disputes are settled by re-execution.
+    pub dispute: DisputeTerms,
+}
+
+/// The terms of a dispute settled by re-execution, fixed for each job when it is posted.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DisputeTerms {
+    /// Bond the poster posts with a dispute, in bps of the reward (1 to 10000). A frivolous
+    /// dispute's bond pays the verifiers and the rest goes to the worker.
+    pub bond_bps: u16,
+    /// Fee each verifier of the majority earns, in bps of the reward (at least 1; three fees
+    /// fit in the bond and in the fraud slash). A drawn verifier that does not reveal, or
+    /// reveals against the majority, forfeits as much of its stake.
+    pub verifier_fee_bps: u16,
+    /// Share of the collateral taken when the verifiers' majority finds the disputed segment
+    /// does not re-run to the worker's committed state, in bps.
+    pub fraud_slash_bps: u16,
+    /// Seconds the drawn verifiers have to commit their end-state hashes, then again to reveal
+    /// them (1 s to 30 days each).
+    pub verify_window_s: i64,
+}
+
+impl DisputeTerms {
+    /// Within the program's bounds, and the verifiers' fees covered by whichever side loses:
+    /// three fees fit in the bond (a frivolous dispute) and in the fraud slash (a cheat).
+    pub fn validate(&self, collateral_bps: u16) -> Result<()> {
+        let seats = u64::from(VERIFIER_SEATS);
+        let fees = u64::from(self.verifier_fee_bps).saturating_mul(seats);
+        // The slash in bps of the reward, times 10^4: collateral_bps × fraud_slash_bps.
+        let slash = u64::from(collateral_bps).saturating_mul(u64::from(self.fraud_slash_bps));
+        let ok = self.bond_bps > 0
+            && self.bond_bps <= MAX_BOND_BPS
+            && self.fraud_slash_bps <= BPS_DENOMINATOR
+            && self.verifier_fee_bps > 0
+            && fees <= u64::from(self.bond_bps)
+            && fees.saturating_mul(u64::from(BPS_DENOMINATOR)) <= slash;
+        ensure!(ok, TensorgridError::InvalidDisputeTerms);
+        ensure!(self.verify_window_s > 0, TensorgridError::InvalidWindow);
+        ensure!(
+            self.verify_window_s <= MAX_WINDOW_S,
+            TensorgridError::WindowTooLong
+        );
+        Ok(())
+    }
+
+    /// The bond a dispute of a job with this reward posts.
+    pub fn bond(&self, reward: u64) -> Result<u64> {
+        bps_of(reward, self.bond_bps)
+    }
+
+    /// Each verifier's fee (and forfeit) for a job with this reward.
+    pub fn verifier_fee(&self, reward: u64) -> Result<u64> {
+        bps_of(reward, self.verifier_fee_bps)
+    }
+
+    /// Taken from the worker when the re-execution finds its result does not reproduce.
+    pub fn fraud_slash(&self, collateral: u64) -> Result<u64> {
+        bps_of(collateral, self.fraud_slash_bps)
+    }
 }
 
 impl MarketParams {
@@ -71,7 +132,7 @@ impl MarketParams {
             BPS_DENOMINATOR.saturating_sub(self.crank_bounty_bps),
         ));
         ensure!(penalty < miss, TensorgridError::PenaltyNotBelowSlash);
-        Ok(())
+        self.dispute.validate(self.collateral_bps)
     }
 
     /// The money terms a job posted now is bound by.
@@ -84,6 +145,7 @@ impl MarketParams {
             crank_bounty_bps: self.crank_bounty_bps,
             challenge_window_s: self.challenge_window_s,
             resolve_window_s: self.resolve_window_s,
+            dispute: self.dispute,
         }
     }
 }
@@ -104,8 +166,10 @@ pub struct JobTerms {
     pub crank_bounty_bps: u16,
     /// Seconds the poster has to dispute a submitted result.
     pub challenge_window_s: i64,
-    /// Seconds the authority has to resolve a dispute.
+    /// Seconds the authority has to resolve a dispute the verifiers could not settle.
     pub resolve_window_s: i64,
+    /// How a dispute is settled by re-execution.
+    pub dispute: DisputeTerms,
 }
 
 /// How a reward splits when it is paid.
@@ -231,6 +295,12 @@ mod tests {
             challenge_window_s: 60,
             resolve_window_s: 60,
             max_claim_s: 60,
+            dispute: DisputeTerms {
+                bond_bps: 1_000,
+                verifier_fee_bps: 300,
+                fraud_slash_bps: 10_000,
+                verify_window_s: 60,
+            },
         }
     }
 

@@ -15,14 +15,20 @@ pub struct WorkerRecord {
     pub jobs_abandoned: u64,
     /// Jobs reclaimed after a missed deadline.
     pub deadlines_missed: u64,
-    /// Disputes the authority resolved for the poster.
+    /// Disputes lost: the verifiers found the result a fraud, or the authority ruled for the
+    /// poster.
     pub disputes_lost: u64,
-    /// Disputes that timed out unresolved (refunded without a slash).
+    /// Disputes neither the verifiers nor the authority settled in time (the result stood and
+    /// was paid; also counted in `jobs_completed`).
     pub disputes_expired: u64,
     /// Lamports earned in rewards, net of fees.
     pub total_earned: u64,
-    /// Lamports of stake lost to penalties and slashes.
+    /// Lamports of stake lost to penalties, slashes and verifier forfeits.
     pub total_slashed: u64,
+    /// Dispute seats served with the majority (each paid a verifier fee).
+    pub verifications: u64,
+    /// Dispute seats not revealed or revealed against the majority (each forfeited a fee).
+    pub verifications_failed: u64,
 }
 
 /// A compute provider in one market. Its stake and its unwithdrawn earnings are held as
@@ -49,6 +55,17 @@ pub struct Worker {
     pub registered_at: i64,
     /// Outcomes so far.
     pub record: WorkerRecord,
+    /// Stake pledged to the market's verifier pool (its weight there); the stake may not drop
+    /// below it by a withdrawal until the worker leaves the pool. 0 outside the pool.
+    pub pooled_stake: u64,
+    /// Collateral the active job's claim put at risk (0 when idle).
+    pub locked_collateral: u64,
+    /// Stake reserved for the forfeits of the verifier seats held (each seat reserves up to
+    /// its dispute's fee out of the stake not otherwise locked).
+    pub seat_reserve: u64,
+    /// Verifier seats this worker holds in disputes not yet settled; while any is open the
+    /// worker may not withdraw stake, leave the pool or deregister.
+    pub open_seats: u32,
     /// The PDA's bump.
     pub bump: u8,
     /// The worker's device (its label is the last, variable-length field).
@@ -67,6 +84,13 @@ impl Worker {
         Ok(())
     }
 
+    /// No verifier seat open and no stake pledged to the pool: free to leave with its stake.
+    pub fn require_unpledged(&self) -> Result<()> {
+        ensure!(self.open_seats == 0, TensorgridError::VerifierSeated);
+        ensure!(self.pooled_stake == 0, TensorgridError::StakePledged);
+        Ok(())
+    }
+
     pub fn require_registered(&self) -> Result<()> {
         ensure!(self.registered, TensorgridError::WorkerDeregistered);
         Ok(())
@@ -79,19 +103,41 @@ impl Worker {
             .validate()
             .map_err(|_| crate::errors::fail(TensorgridError::InvariantViolated))?;
         ensure!(
-            self.registered || (self.stake == 0 && self.active().is_none()),
+            self.registered
+                || (self.stake == 0
+                    && self.active().is_none()
+                    && self.open_seats == 0
+                    && self.pooled_stake == 0),
+            TensorgridError::InvariantViolated
+        );
+        // The job's collateral and the seats' forfeits are always backed by the stake.
+        ensure!(
+            self.stake >= checked_add(self.locked_collateral, self.seat_reserve)?,
             TensorgridError::InvariantViolated
         );
         check_backed(info, checked_add(self.stake, self.earnings)?)
     }
 
-    pub fn start_job(&mut self, job: Pubkey) {
+    pub fn start_job(&mut self, job: Pubkey, collateral: u64) {
         self.active_job = job;
+        self.locked_collateral = collateral;
+    }
+
+    fn end_job(&mut self) {
+        self.active_job = Pubkey::default();
+        self.locked_collateral = 0;
+    }
+
+    /// Stake that backs neither the active job's collateral nor the open seats' forfeits.
+    pub fn free_stake(&self) -> u64 {
+        self.stake
+            .saturating_sub(self.locked_collateral)
+            .saturating_sub(self.seat_reserve)
     }
 
     /// Paid `amount` (lamports already moved into this account); the job is done.
     pub fn record_paid(&mut self, amount: u64) -> Result<()> {
-        self.active_job = Pubkey::default();
+        self.end_job();
         self.earnings = checked_add(self.earnings, amount)?;
         self.record.jobs_completed = checked_add(self.record.jobs_completed, 1)?;
         self.record.total_earned = checked_add(self.record.total_earned, amount)?;
@@ -102,7 +148,7 @@ impl Worker {
     fn lose_stake(&mut self, amount: u64) -> Result<()> {
         self.stake = checked_sub(self.stake, amount)?;
         self.record.total_slashed = checked_add(self.record.total_slashed, amount)?;
-        self.active_job = Pubkey::default();
+        self.end_job();
         Ok(())
     }
 
@@ -124,9 +170,46 @@ impl Worker {
         Ok(())
     }
 
-    pub fn record_dispute_expired(&mut self) -> Result<()> {
-        self.active_job = Pubkey::default();
-        self.record.disputes_expired = checked_add(self.record.disputes_expired, 1)?;
+    /// Takes a verifier seat whose forfeit is `fee`: reserves as much of it as the free stake
+    /// allows (the stake backing its own job's collateral is never at risk for a seat) and
+    /// returns the reserve, which is the most the seat can forfeit.
+    pub fn take_seat(&mut self, fee: u64) -> Result<u64> {
+        let reserve = fee.min(self.free_stake());
+        self.seat_reserve = checked_add(self.seat_reserve, reserve)?;
+        self.open_seats = self
+            .open_seats
+            .checked_add(1)
+            .ok_or(TensorgridError::ArithmeticOverflow)?;
+        Ok(reserve)
+    }
+
+    /// A seat whose reserve was `reserve` ended: `fee` lamports were paid into this account as
+    /// earnings (the seat voted with the majority) or `forfeit` (at most the reserve) lamports
+    /// of stake left it (the caller moves the lamports).
+    pub fn leave_seat(&mut self, reserve: u64, fee: u64, forfeit: u64) -> Result<()> {
+        ensure!(forfeit <= reserve, TensorgridError::InvariantViolated);
+        self.seat_reserve = checked_sub(self.seat_reserve, reserve)?;
+        self.open_seats = self
+            .open_seats
+            .checked_sub(1)
+            .ok_or(TensorgridError::ArithmeticOverflow)?;
+        if fee > 0 {
+            self.earnings = checked_add(self.earnings, fee)?;
+            self.record.total_earned = checked_add(self.record.total_earned, fee)?;
+            self.record.verifications = checked_add(self.record.verifications, 1)?;
+        }
+        if forfeit > 0 {
+            self.stake = checked_sub(self.stake, forfeit)?;
+            self.record.total_slashed = checked_add(self.record.total_slashed, forfeit)?;
+            self.record.verifications_failed = checked_add(self.record.verifications_failed, 1)?;
+        }
+        Ok(())
+    }
+
+    /// Compensation for a frivolous dispute (lamports already moved into this account).
+    pub fn record_compensated(&mut self, amount: u64) -> Result<()> {
+        self.earnings = checked_add(self.earnings, amount)?;
+        self.record.total_earned = checked_add(self.record.total_earned, amount)?;
         Ok(())
     }
 }

@@ -1,0 +1,53 @@
+use anchor_lang::prelude::*;
+
+use crate::{
+    constants::{VERIFIER_POOL_SEED, WORKER_SEED},
+    errors::TensorgridError,
+    events::VerifierPoolChanged,
+    state::{VerifierPool, Worker},
+};
+
+#[event_cpi]
+#[derive(Accounts)]
+pub struct VerifierLeave<'info> {
+    /// The worker's operator.
+    pub operator: Signer<'info>,
+    /// The worker leaving; its stake is no longer pledged. Seats it already holds stay its
+    /// own until their disputes end.
+    #[account(
+        mut,
+        has_one = operator @ TensorgridError::NotOperator,
+        seeds = [WORKER_SEED, worker.market.as_ref(), worker.operator.as_ref()],
+        bump = worker.bump,
+    )]
+    pub worker: Account<'info, Worker>,
+    /// The market's verifier pool (a worker evicted from it leaves to free its pledge).
+    #[account(
+        mut,
+        seeds = [VERIFIER_POOL_SEED, worker.market.as_ref()],
+        bump = pool.load()?.bump,
+    )]
+    pub pool: AccountLoader<'info, VerifierPool>,
+}
+
+impl VerifierLeave<'_> {
+    pub fn handler(ctx: Context<Self>) -> Result<()> {
+        let a = &mut *ctx.accounts;
+        let count = {
+            let mut pool = a.pool.load_mut()?;
+            pool.leave(&a.worker.key());
+            pool.invariant()?;
+            pool.count
+        };
+        a.worker.pooled_stake = 0;
+        let event = VerifierPoolChanged {
+            worker: a.worker.key(),
+            joined: false,
+            weight: 0,
+            evicted: None,
+            count,
+        };
+        emit_event!(ctx, event);
+        Ok(())
+    }
+}
