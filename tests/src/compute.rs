@@ -358,7 +358,13 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
             ix::worker_register(op.pubkey(), market, args),
             op,
         );
-        send(env, "verifier_join", ix::verifier_join(vkeys(op)), op);
+        let pledge = 2 * SOL + i as u64;
+        send(
+            env,
+            "verifier_join",
+            ix::verifier_join(vkeys(op), pledge),
+            op,
+        );
     }
     let job = jobs[6];
     send(

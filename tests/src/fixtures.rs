@@ -406,9 +406,15 @@ pub fn expected_seats(env: &TestEnv, job: &JobFx) -> Vec<Pubkey> {
 }
 
 impl WorkerFx {
-    /// Joins the market's verifier pool.
+    /// Joins the market's verifier pool pledging all the stake no job holds.
     pub fn join_pool(&self, env: &mut TestEnv) -> TxResult {
-        env.send(&[ix::verifier_join(self.keys())], &[&self.operator])
+        let w = self.state(env);
+        self.join_pool_with(env, w.stake - w.locked_collateral)
+    }
+
+    /// Joins the market's verifier pool pledging `pledge`.
+    pub fn join_pool_with(&self, env: &mut TestEnv, pledge: u64) -> TxResult {
+        env.send(&[ix::verifier_join(self.keys(), pledge)], &[&self.operator])
     }
 
     /// Commits to `hash` with a salt derived from this worker (tests reveal it later).

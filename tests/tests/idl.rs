@@ -132,7 +132,7 @@ fn builders() -> Vec<(&'static str, Instruction)> {
         ("job_resolve", ix::job_resolve(k(), s(), true)),
         ("job_dispute_timeout", ix::job_dispute_timeout(s())),
         ("job_reclaim", ix::job_reclaim(k(), k(), k())),
-        ("verifier_join", ix::verifier_join(w())),
+        ("verifier_join", ix::verifier_join(w(), 1)),
         ("verifier_leave", ix::verifier_leave(w())),
     ]
 }

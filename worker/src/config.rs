@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub priority_fee_cap: Option<u64>,
     pub log_format: Option<String>,
     pub allow_http: Option<bool>,
+    pub verify_disputes: Option<bool>,
+    pub verifier_pledge_sol: Option<String>,
     pub status_listen: Option<String>,
     pub max_collateral_bps: Option<u32>,
     pub max_slash_bps: Option<u32>,
@@ -97,6 +99,12 @@ pub struct Config {
     pub priority_fee_cap: u64,
     pub log_format: LogFormat,
     pub allow_http: bool,
+    /// Serve as a dispute verifier: join the market's verifier pool with the stake, re-run
+    /// the disputed segments this worker is drawn for, commit and reveal, earn the fee.
+    pub verify_disputes: bool,
+    /// Lamports of the stake pledged to the verifier pool: the weight in draws, out of which
+    /// seats' forfeits come; claims use only the stake beyond it.
+    pub verifier_pledge: u64,
     /// `host:port` of the status and metrics port; `None`: not served.
     pub status_listen: Option<String>,
     /// The terms a job must be within to be claimed.
@@ -159,6 +167,7 @@ impl FileConfig {
         string!(work_dir, "WORK_DIR");
         string!(store, "STORE");
         string!(stake_sol, "STAKE_SOL");
+        string!(verifier_pledge_sol, "VERIFIER_PLEDGE_SOL");
         string!(min_reward_per_hour_sol, "MIN_REWARD_PER_HOUR_SOL");
         string!(poll_interval, "POLL_INTERVAL");
         string!(log_format, "LOG_FORMAT");
@@ -191,11 +200,16 @@ impl FileConfig {
         string!(min_resolve_window, "MIN_RESOLVE_WINDOW");
         string!(max_resolve_window, "MAX_RESOLVE_WINDOW");
         string!(max_stake_topup_per_day_sol, "MAX_STAKE_TOPUP_PER_DAY_SOL");
-        if let Some(v) = get("ALLOW_HTTP") {
-            match v.as_str() {
-                "1" | "true" | "yes" => self.allow_http = Some(true),
-                "0" | "false" | "no" => self.allow_http = Some(false),
-                _ => problems.push(format!("{ENV_PREFIX}ALLOW_HTTP={v:?} is not true or false")),
+        for (key, field) in [
+            ("ALLOW_HTTP", &mut self.allow_http),
+            ("VERIFY_DISPUTES", &mut self.verify_disputes),
+        ] {
+            if let Some(v) = get(key) {
+                match v.as_str() {
+                    "1" | "true" | "yes" => *field = Some(true),
+                    "0" | "false" | "no" => *field = Some(false),
+                    _ => problems.push(format!("{ENV_PREFIX}{key}={v:?} is not true or false")),
+                }
             }
         }
     }
@@ -293,6 +307,7 @@ impl FileConfig {
             }
         };
         let stake = sol("stake_sol", self.stake_sol, "1");
+        let verifier_pledge = sol("verifier_pledge_sol", self.verifier_pledge_sol, "1");
         let min_reward_per_hour = sol("min_reward_per_hour_sol", self.min_reward_per_hour_sol, "0");
         let max_stake_topup_per_day = sol(
             "max_stake_topup_per_day_sol",
@@ -390,6 +405,8 @@ impl FileConfig {
             priority_fee_cap: self.priority_fee_cap.unwrap_or(100_000),
             log_format,
             allow_http: self.allow_http.unwrap_or(false),
+            verify_disputes: self.verify_disputes.unwrap_or(false),
+            verifier_pledge,
             status_listen,
             terms,
             max_stake_topup_per_day,

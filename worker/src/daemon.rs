@@ -504,6 +504,9 @@ impl Daemon {
         }
         self.reconcile().await;
         self.sync_ledger().await;
+        if w.config.verify_disputes {
+            tokio::spawn(crate::disputes::serve(w.clone(), cancel.clone()));
+        }
         let watch = || {
             w.chain.watch_jobs(
                 JobQuery::open_in(w.market),
@@ -1070,6 +1073,25 @@ impl Daemon {
             job,
             poster: account.poster,
         };
+        if account.state == JobState::Disputed && account.dispute_ends_at == 0 {
+            // The verifiers' turn: draw them, then settle their vote, as soon as each is due.
+            w.status
+                .stage(&job.to_string(), "disputed: verifiers re-run a segment");
+            return match crate::disputes::advance(w, job, account, now).await {
+                Ok(crate::disputes::Advanced::Sent) => true,
+                Ok(crate::disputes::Advanced::Waiting) => {
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => {}
+                        _ = tokio::time::sleep(w.config.poll_interval.min(Duration::from_secs(2))) => {}
+                    }
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(%job, error = %e, "advancing the dispute");
+                    false
+                }
+            };
+        }
         let (ready, ix, until) = match account.state {
             JobState::Submitted => (
                 now > account.challenge_ends_at,

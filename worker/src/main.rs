@@ -108,6 +108,9 @@ struct Settings {
     /// Read plain http:// and private addresses (local setups only).
     #[arg(long, global = true)]
     allow_http: bool,
+    /// Serve as a dispute verifier (join the verifier pool, re-run disputed segments).
+    #[arg(long, global = true)]
+    verify_disputes: bool,
     /// host:port of the status port, "" for none.
     #[arg(long, global = true)]
     status_listen: Option<String>,
@@ -190,6 +193,9 @@ impl Settings {
             status_listen => status_listen);
         if self.allow_http {
             f.allow_http = Some(true);
+        }
+        if self.verify_disputes {
+            f.verify_disputes = Some(true);
         }
     }
 }

@@ -92,6 +92,10 @@ pub fn event_job(e: &Event) -> Option<tensorgrid_client::anchor_lang::prelude::P
         Event::JobDisputed(x) => x.job,
         Event::JobRefunded(x) => x.job,
         Event::JobReclaimed(x) => x.job,
+        Event::DisputeDrawn(x) => x.job,
+        Event::DisputeVoted(x) => x.job,
+        Event::DisputeTallied(x) => x.job,
+        Event::DisputeClosed(x) => x.job,
         _ => return None,
     })
 }

@@ -84,9 +84,22 @@ async fn claim(w: &World, job: Pubkey) {
 }
 
 async fn submit(w: &World, job: Pubkey) {
+    // A manifest committing to two training states: what a dispute quotes.
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "commitments": {"state_hashes": ["11".repeat(32), "22".repeat(32), "33".repeat(32)]}
+    }))
+    .unwrap();
+    let store = tensorgrid_artifacts::Store::open(&format!(
+        "s3://{}",
+        tensorgrid_localnet::s3::LOCAL_BUCKET
+    ))
+    .unwrap();
+    let key = format!("results/{job}/manifest.json");
+    let result_uri = store.put(&key, manifest.clone()).await.unwrap();
+    use sha2::Digest;
     let args = JobSubmitArgs {
-        result_hash: [7; 32],
-        result_uri: "s3://tensorgrid/results/x/manifest.json".into(),
+        result_hash: sha2::Sha256::digest(&manifest).into(),
+        result_uri,
         reported_metric: 900_000,
     };
     w.net
@@ -171,8 +184,18 @@ async fn every_commands_json_keeps_its_shape() {
     submit(&w, job).await;
     s.record(
         "job_dispute",
-        &w.run("poster", &["job", "dispute", &job.to_string(), "--yes"])
-            .ok(),
+        &w.run(
+            "poster",
+            &[
+                "job",
+                "dispute",
+                &job.to_string(),
+                "--segment",
+                "1",
+                "--yes",
+            ],
+        )
+        .ok(),
     );
     s.record(
         "job_resolve",

@@ -46,12 +46,21 @@ fn serial() -> &'static tokio::sync::Mutex<()> {
     M.get_or_init(|| tokio::sync::Mutex::new(()))
 }
 
-/// The wallets of every scenario: a poster, two worker operators, a stranger; plus the market's
-/// authority (the chain's payer).
-const WALLETS: [&str; 5] = ["poster", "op1", "op2", "anyone", "authority"];
+/// The wallets of every scenario: a poster, two worker operators, a stranger, three verifier
+/// operators; plus the market's authority (the chain's payer).
+const WALLETS: [&str; 8] = [
+    "poster",
+    "op1",
+    "op2",
+    "anyone",
+    "v1",
+    "v2",
+    "v3",
+    "authority",
+];
 
 async fn world() -> World {
-    World::with_accounts(&WALLETS[..4]).await
+    World::with_accounts(&WALLETS[..7]).await
 }
 
 /// A worker daemon running in this process.
@@ -689,10 +698,14 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
     let worker = w.start_worker("op1", "").await;
     ledger.add(worker.account);
 
-    // 1. For the worker.
+    // 1. For the worker. No verifiers in this market: the draw hands it to the authority.
     let won = w.post_job(&mut ledger, &w.small_spec("won.json", 3), "0.5");
     let submitted = w.wait_state(&won, JobState::Submitted, 120).await;
-    assert_eq!(w.job_cmd("poster", "dispute", &won, &[]), ["disputed"]);
+    let bond = submitted.terms.dispute.bond(SOL / 2).unwrap();
+    assert_eq!(
+        w.job_cmd("poster", "dispute", &won, &["--segment", "0"]),
+        ["disputed", "verifiers drawn"]
+    );
     let stranger = w.run(
         "anyone",
         &["job", "resolve", &won.to_string(), "--for", "worker"],
@@ -711,14 +724,18 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
     let pay = submitted.terms.payout(SOL / 2).unwrap();
     assert_eq!(
         w.worker_account(&worker.account).await.earnings,
-        pay.to_worker
+        pay.to_worker + bond,
+        "paid, and the bond of a dispute ruled wrong"
     );
 
     // 2. For the poster: refunded, the worker slashed.
     let stake0 = w.worker_account(&worker.account).await.stake;
     let lost = w.post_job(&mut ledger, &w.small_spec("lost.json", 2), "0.5");
     let submitted = w.wait_state(&lost, JobState::Submitted, 120).await;
-    assert_eq!(w.job_cmd("poster", "dispute", &lost, &[]), ["disputed"]);
+    assert_eq!(
+        w.job_cmd("poster", "dispute", &lost, &["--segment", "1"]),
+        ["disputed", "verifiers drawn"]
+    );
     let r = w
         .run(
             "authority",
@@ -733,7 +750,8 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
     let after = w.worker_account(&worker.account).await;
     assert_eq!(after.stake, stake0 - slashed);
     assert_eq!(
-        after.earnings, pay.to_worker,
+        after.earnings,
+        pay.to_worker + bond,
         "nothing paid for the lost one"
     );
 
@@ -744,16 +762,20 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
     worker.wait_for("payment", 30, |s| s.jobs_paid == 2).await;
     w.closed(&next, "paid").await;
 
-    // The poster paid two rewards and got the slash from the lost one; the operator's party
-    // earned two payouts and lost the slash (a stake top-up moves within the party).
+    // The poster paid two rewards and the bond of the dispute it lost, and got the slash from
+    // the one it won; the operator's party earned two payouts and that bond and lost the slash
+    // (a stake top-up moves within the party).
     ledger
         .settle(
             &w,
             &[
-                (&[w.key("poster")], -2 * (SOL / 2) as i128 + slashed as i128),
+                (
+                    &[w.key("poster")],
+                    -2 * (SOL / 2) as i128 + slashed as i128 - bond as i128,
+                ),
                 (
                     &[worker.operator, worker.account],
-                    2 * pay.to_worker as i128 - slashed as i128,
+                    2 * pay.to_worker as i128 - slashed as i128 + bond as i128,
                 ),
                 (&[w.market], 2 * pay.fee as i128),
             ],
@@ -762,9 +784,297 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
     assert_eq!(w.market_fees().await, 2 * pay.fee);
     assert_eq!(
         w.worker_account(&worker.account).await.earnings,
-        2 * pay.to_worker
+        2 * pay.to_worker + bond
     );
     worker.stop().await;
+}
+
+/// A worker driven by this test rather than a daemon: it trains a job the way it is told (on
+/// the evaluation rows, to cheat, or honestly), publishes the result with its committed
+/// states, and submits.
+struct Hand {
+    operator: solana_keypair::Keypair,
+    account: Pubkey,
+}
+
+impl Hand {
+    async fn register(w: &World, who: &str) -> Self {
+        let operator = tensorgrid_client::rpc::read_keypair(&w.keyfile(who)).unwrap();
+        let args = tensorgrid_client::tensorgrid::instructions::WorkerRegisterArgs {
+            stake: 2 * SOL,
+            hardware: tensorgrid_client::defaults::cpu("hand-driven"),
+        };
+        let ix = tensorgrid_client::instructions::worker_register(
+            solana_signer::Signer::pubkey(&operator),
+            w.market,
+            args,
+        );
+        w.net.client().send(&[ix], &[&operator]).await.unwrap();
+        let account = pda::worker(&w.market, &solana_signer::Signer::pubkey(&operator)).0;
+        Self { operator, account }
+    }
+
+    /// Claims `job`, trains it (on the evaluation rows when `cheat`), publishes and submits.
+    async fn deliver(&self, w: &World, job: &Pubkey, cheat: bool) {
+        let client = w.net.client();
+        let keys = tensorgrid_client::instructions::WorkerKeys {
+            operator: solana_signer::Signer::pubkey(&self.operator),
+            market: w.market,
+            worker: self.account,
+        };
+        let account = client.job(job).await.unwrap().unwrap();
+        let claim = tensorgrid_client::instructions::job_claim(keys, *job, account.offer());
+        client.send(&[claim], &[&self.operator]).await.unwrap();
+        let store = tensorgrid_artifacts::Store::open(&format!(
+            "s3://{}",
+            tensorgrid_localnet::s3::LOCAL_BUCKET
+        ))
+        .unwrap();
+        let policy = store.read_policy(ReadPolicy::default().with_http(true).with_private(true));
+        let spec_bytes = fetch(&account.spec_uri, 1 << 20, &policy).await.unwrap();
+        let spec = JobSpec::from_json(&spec_bytes).unwrap();
+        let data_bytes = fetch(&spec.dataset.uri, 1 << 30, &policy).await.unwrap();
+        let out = w.dir.path().join(format!("hand-{job}"));
+        let (spec2, out2) = (spec.clone(), out.clone());
+        let outcome = tokio::task::spawn_blocking(move || {
+            let honest = data::split(&spec2, &data_bytes).unwrap();
+            let split = if cheat {
+                fitted_to_eval(&honest)
+            } else {
+                honest
+            };
+            let opts = TrainOptions::new(tensorgrid_train::Device::Cpu, &out2);
+            trainer::train(&spec2, &spec_bytes, &split, &opts).unwrap()
+        })
+        .await
+        .unwrap();
+        let mut files = vec![
+            tensorgrid_train::manifest::WEIGHTS_FILE,
+            tensorgrid_train::manifest::METRICS_FILE,
+        ];
+        files.extend(
+            outcome
+                .manifest
+                .commitments
+                .states
+                .iter()
+                .map(|e| e.path.as_str()),
+        );
+        files.push(tensorgrid_train::manifest::MANIFEST_FILE);
+        let uri =
+            tensorgrid_artifacts::result::publish(&store, &format!("results/{job}"), &out, &files)
+                .await
+                .unwrap();
+        let args = tensorgrid_client::tensorgrid::instructions::JobSubmitArgs {
+            result_hash: outcome.result_hash,
+            result_uri: uri,
+            reported_metric: (outcome.manifest.result.value * 1e6).round() as u64,
+        };
+        let submit = tensorgrid_client::instructions::job_submit(keys, *job, args);
+        client.send(&[submit], &[&self.operator]).await.unwrap();
+    }
+}
+
+/// The cheat: trained on the rows it is judged on, repeated to the training split's size so
+/// the run has the spec's number of steps.
+fn fitted_to_eval(honest: &data::Split) -> data::Split {
+    let data::Split::Table {
+        train,
+        eval,
+        classes,
+    } = honest
+    else {
+        panic!("a table")
+    };
+    let idx: Vec<u32> = (0..train.rows())
+        .map(|i| (i % eval.rows()) as u32)
+        .collect();
+    data::Split::Table {
+        train: eval.select(&idx),
+        eval: eval.clone(),
+        classes: *classes,
+    }
+}
+
+/// Waits until `job`'s account is gone (settled).
+async fn wait_closed(w: &World, job: &Pubkey, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while w.net.client().account(job).await.unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "job {job} not settled after {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The scenario: a worker that trained on the evaluation rows passes the plain check
+/// but not the spot-check; the poster disputes the failing segment; three verifier daemons
+/// re-run it, commit, reveal and settle it against the worker with no authority action. Then
+/// a frivolous dispute of an honest result: the verifiers uphold it, the worker is paid and
+/// the bond pays the verifiers and the worker. Every lamport accounted for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_worker() {
+    let _one = serial().lock().await;
+    let w = world().await;
+    let mut ledger = Ledger::open(&w).await;
+    // Three verifier daemons that take no jobs of their own.
+    let only_verify = "verify_disputes = true\nmin_reward_per_hour_sol = \"1000000\"";
+    let mut verifiers = Vec::new();
+    for who in ["v1", "v2", "v3"] {
+        let v = w.start_worker(who, only_verify).await;
+        ledger.add(v.account);
+        verifiers.push(v);
+    }
+    let pool = pda::verifier_pool(&w.market);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for v in &verifiers {
+        while w.worker_account(&v.account).await.pooled_stake == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "a verifier did not join the pool"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    ledger.add(pool);
+    let hand = Hand::register(&w, "op1").await;
+    ledger.add(hand.account);
+
+    // 1. The cheat.
+    let spec = w.spec("cheat.json", |v| {
+        v["training"]["epochs"] = 4.into();
+        v["training"]["commit_every"] = 10.into();
+    });
+    let cheated = w.post_job(&mut ledger, &spec, "0.5");
+    hand.deliver(&w, &cheated, true).await;
+    let submitted = w.wait_state(&cheated, JobState::Submitted, 30).await;
+    let terms = submitted.terms;
+    let out = w.dir.path().join("cheat-plain");
+    w.verify("poster", &cheated, &out);
+    let spot = w.run(
+        "poster",
+        &[
+            "job",
+            "verify",
+            &cheated.to_string(),
+            "--out",
+            w.dir.path().join("cheat-spot").to_str().unwrap(),
+            "--segments",
+            "2",
+        ],
+    );
+    assert_ne!(spot.code, 0, "the spot-check fails");
+    let spot = spot.json();
+    assert_eq!(spot["spot_check"]["mismatches"], 1, "{spot:#}");
+    let disputed_at = Instant::now();
+    assert_eq!(
+        w.job_cmd("poster", "dispute", &cheated, &["--segment", "2"]),
+        ["disputed", "verifiers drawn"]
+    );
+    let dispute = pda::dispute(&cheated);
+    ledger.add(dispute);
+    wait_closed(&w, &cheated, 180).await;
+    println!(
+        "dispute to settlement (fraud, 3 verifier daemons): {:.2} s",
+        disputed_at.elapsed().as_secs_f64()
+    );
+    let h = w.history(&cheated);
+    assert!(
+        h.ends_with(&[
+            "votes tallied".into(),
+            "refunded".into(),
+            "dispute closed".into()
+        ]),
+        "{h:?}"
+    );
+    let fee = terms.dispute.verifier_fee(SOL / 2).unwrap();
+    let bond = terms.dispute.bond(SOL / 2).unwrap();
+    let slashed = terms.dispute.fraud_slash(submitted.collateral).unwrap();
+    assert_eq!(
+        w.worker_account(&hand.account).await.stake,
+        2 * SOL - slashed
+    );
+    for v in &verifiers {
+        let a = w.worker_account(&v.account).await;
+        assert_eq!(
+            (a.earnings, a.record.verifications, a.open_seats),
+            (fee, 1, 0)
+        );
+    }
+
+    // 2. A frivolous dispute of an honest result.
+    let spec = w.spec("honest.json", |v| {
+        v["training"]["epochs"] = 2.into();
+        v["training"]["commit_every"] = 10.into();
+    });
+    let honest = w.post_job(&mut ledger, &spec, "0.5");
+    hand.deliver(&w, &honest, false).await;
+    w.wait_state(&honest, JobState::Submitted, 30).await;
+    let disputed_at = Instant::now();
+    assert_eq!(
+        w.job_cmd("poster", "dispute", &honest, &["--segment", "0"]),
+        ["disputed", "verifiers drawn"]
+    );
+    ledger.add(pda::dispute(&honest));
+    wait_closed(&w, &honest, 180).await;
+    println!(
+        "dispute to settlement (upheld, 3 verifier daemons): {:.2} s",
+        disputed_at.elapsed().as_secs_f64()
+    );
+    let h = w.history(&honest);
+    assert!(
+        h.ends_with(&[
+            "votes tallied".into(),
+            "paid".into(),
+            "dispute closed".into()
+        ]),
+        "{h:?}"
+    );
+    let pay = terms.payout(SOL / 2).unwrap();
+    let kept_of_bond = bond - 3 * fee;
+    let a = w.worker_account(&hand.account).await;
+    assert_eq!(
+        a.earnings,
+        pay.to_worker + kept_of_bond,
+        "paid, plus the bond less the fees"
+    );
+
+    // To the lamport: the poster paid two rewards and one bond and got back the cheat's
+    // reward, its own bond and the slash less three fees; the cheat lost the slash and was
+    // paid for the honest job; the verifiers earned six fees (the pool's rent, paid by one of
+    // them, stays in the pool: part of their group); the market the honest job's fee.
+    ledger
+        .settle(
+            &w,
+            &[
+                (
+                    &[w.key("poster")],
+                    -(SOL as i128 / 2) - bond as i128 + slashed as i128 - 3 * fee as i128,
+                ),
+                (
+                    &[w.key("op1"), hand.account],
+                    -(slashed as i128) + pay.to_worker as i128 + kept_of_bond as i128,
+                ),
+                (
+                    &[
+                        w.key("v1"),
+                        w.key("v2"),
+                        w.key("v3"),
+                        verifiers[0].account,
+                        verifiers[1].account,
+                        verifiers[2].account,
+                        pool,
+                    ],
+                    6 * fee as i128,
+                ),
+                (&[w.market], pay.fee as i128),
+            ],
+        )
+        .await;
+    for v in verifiers {
+        v.stop().await;
+    }
 }
 
 /// A worker goes down after claiming and misses its deadline: a stranger reclaims the job for

@@ -2,11 +2,14 @@
 //! so a client can pass their accounts (the program checks them against its own draw).
 
 use anchor_lang::prelude::Pubkey;
-use tensorgrid::state::{draw_seats, draw_seed, slot_hash_after, Dispute, Job, VerifierPool};
+use tensorgrid::state::{
+    draw_seats, draw_seed, slot_hash_after, Dispute, Job, SlotDraw, VerifierPool,
+};
 
 /// What the draw at the current `SlotHashes` gives: `Ok(None)` when fewer than three verifiers
-/// are eligible (the dispute then goes to the authority: pass no seats), `Err` when no slot
-/// after the dispute's has a hash yet (draw again in a later slot).
+/// are eligible or the draw's slot has left the sysvar (the dispute then goes to the
+/// authority: pass no seats), `Err` when no slot after the dispute's has a hash yet (draw
+/// again in a later slot).
 pub fn expected_seats(
     pool: Option<&VerifierPool>,
     dispute: &Dispute,
@@ -14,8 +17,16 @@ pub fn expected_seats(
     job_key: &Pubkey,
     slot_hashes: &[u8],
 ) -> Result<Option<[Pubkey; 3]>, TooEarly> {
-    let (_, hash) = slot_hash_after(slot_hashes, dispute.disputed_slot).ok_or(TooEarly)?;
-    let entries = pool.map(|p| p.entries.to_vec()).unwrap_or_default();
+    let hash = match slot_hash_after(slot_hashes, dispute.disputed_slot) {
+        Some(SlotDraw::Hash(_, hash)) => hash,
+        Some(SlotDraw::Expired) => return Ok(None),
+        Some(SlotDraw::TooEarly) | None => return Err(TooEarly),
+    };
+    // A pool created after the dispute is not the dispute's to draw from.
+    let entries = match pool {
+        Some(p) if dispute.pool_frozen => p.entries.to_vec(),
+        _ => Vec::new(),
+    };
     let seed = draw_seed(&hash, job_key);
     Ok(draw_seats(
         &entries,

@@ -250,6 +250,7 @@ pub fn job_dispute(s: SettleKeys, args: JobDisputeArgs) -> Instruction {
             job: s.job,
             worker: s.worker,
             dispute: pda::dispute(&s.job),
+            pool: pda::verifier_pool(&s.market),
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
             program: program_id(),
@@ -306,6 +307,7 @@ pub fn dispute_settle(s: SettleKeys, seats: [Pubkey; 3]) -> Instruction {
             seat0: seats[0],
             seat1: seats[1],
             seat2: seats[2],
+            pool: pda::verifier_pool(&s.market),
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -313,8 +315,9 @@ pub fn dispute_settle(s: SettleKeys, seats: [Pubkey; 3]) -> Instruction {
     )
 }
 
-/// The worker's operator signs (and pays the pool's rent if it is the market's first).
-pub fn verifier_join(w: WorkerKeys) -> Instruction {
+/// The worker's operator signs (and pays the pool's rent if it is the market's first),
+/// pledging `pledge` lamports of its stake.
+pub fn verifier_join(w: WorkerKeys, pledge: u64) -> Instruction {
     build(
         acc::VerifierJoin {
             operator: w.operator,
@@ -325,7 +328,9 @@ pub fn verifier_join(w: WorkerKeys) -> Instruction {
             event_authority: pda::event_authority(),
             program: program_id(),
         },
-        data::VerifierJoin {},
+        data::VerifierJoin {
+            args: VerifierJoinArgs { pledge },
+        },
     )
 }
 

@@ -90,9 +90,9 @@ pub mod dispute {
     /// The disputed `Worker` account.
     pub const WORKER: usize = 72;
     /// One byte: `DisputePhase` as 0 Drawing, 1 Voting, 2 Escalated.
-    pub const PHASE: usize = 213;
+    pub const PHASE: usize = 214;
     /// Three seats of `SEAT_LEN` bytes, each starting with the verifier's `Worker` key.
-    pub const SEATS: usize = 230;
+    pub const SEATS: usize = 231;
     /// Bytes per seat: worker key, reserve, vote state, commitment, revealed hash.
     pub const SEAT_LEN: usize = 105;
 }
@@ -335,6 +335,7 @@ mod tests {
             start_hash: [5; 32],
             end_hash: [6; 32],
             device: DeviceKind::Metal,
+            pool_frozen: true,
             bond: 7,
             forfeits: 8,
             verifier_fee: 9,

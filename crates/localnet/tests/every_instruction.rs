@@ -373,7 +373,7 @@ fn verified(p: &Parties) -> Vec<Step> {
         ));
         steps.push(Step::Tx(
             "verifier_join",
-            ix::verifier_join(p.vk(i)),
+            ix::verifier_join(p.vk(i), 2 * SOL),
             Who::Verifier(i),
         ));
     }

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod commit;
 pub mod data;
 pub mod device;
+pub mod dispute;
 pub mod error;
 pub mod kernels;
 pub mod manifest;

@@ -68,7 +68,7 @@ pub fn run_shape(spec: &JobSpec, data: &Split) -> Result<(u64, u64)> {
 /// What is wrong with the manifest's commitments: the step count and segment length against
 /// the spec's, the list's shape, the first state against the spec's initialisation, and the
 /// last against the published weights and metrics.
-fn commitment_problems(
+pub fn commitment_problems(
     spec: &JobSpec,
     data: &Split,
     dir: &Path,

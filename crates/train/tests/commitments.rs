@@ -338,3 +338,62 @@ fn the_chain_is_tied_to_the_spec_at_its_start_and_to_the_weights_at_its_end() {
     let p = problems_of(&spec, &bytes, &data, short_dir.path());
     assert!(p.iter().any(|p| p.contains("the spec makes")), "{p:?}");
 }
+
+/// The rule every verifier follows for a disputed segment: an honest segment re-runs to its
+/// committed end; a cheat's reaches another state; a misquoted dispute is upheld for the
+/// worker; a result whose start state is gone is a fraud (all-zero vote).
+#[test]
+fn a_disputed_segments_verdict_is_the_same_for_every_honest_verifier() {
+    use tensorgrid_train::dispute::{segment_verdict, SegmentVerdict};
+    let (spec, bytes) = job_spec("digits-mlp", |v| {
+        v["training"]["epochs"] = 4.into();
+        v["evaluation"]["threshold"] = 0.5.into();
+    });
+    let honest = split(&spec);
+    let verdict = |dir: &std::path::Path, seg: usize, start: &str, end: &str| {
+        let m = manifest::read(dir).unwrap();
+        segment_verdict(&spec, &honest, dir, &m, seg, start, end, &Device::Cpu).unwrap()
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = train(&spec, &bytes, &honest, &opts(dir.path())).unwrap();
+    let h = out.manifest.commitments.state_hashes.clone();
+    let last = h.len() - 2;
+    for seg in [0, 1, last] {
+        assert_eq!(
+            verdict(dir.path(), seg, &h[seg], &h[seg + 1]),
+            SegmentVerdict::Reached(h[seg + 1].clone()),
+            "segment {seg}"
+        );
+    }
+    let end = [7u8; 32];
+    let misquoted = verdict(dir.path(), 1, &h[1], &h[3]);
+    assert_eq!(misquoted, SegmentVerdict::Misquoted);
+    assert_eq!(misquoted.vote(&end), end, "upheld for the worker");
+    assert_eq!(
+        verdict(dir.path(), h.len(), &h[0], &h[1]),
+        SegmentVerdict::Misquoted,
+        "no such segment"
+    );
+    // The start state withheld: the segment cannot be re-run, whoever asks.
+    let start_file = &out.manifest.commitments.states[1].path;
+    std::fs::remove_file(dir.path().join(start_file)).unwrap();
+    let gone = verdict(dir.path(), 1, &h[1], &h[2]);
+    assert!(matches!(gone, SegmentVerdict::Broken(_)), "{gone:?}");
+    assert_eq!(gone.vote(&end), [0; 32]);
+
+    // The cheat trained on the evaluation rows: its segments reach other states.
+    let cheat_dir = tempfile::tempdir().unwrap();
+    let cheat = train(
+        &spec,
+        &bytes,
+        &fitted_to_eval(&honest),
+        &opts(cheat_dir.path()),
+    )
+    .unwrap();
+    let c = cheat.manifest.commitments.state_hashes.clone();
+    match verdict(cheat_dir.path(), 1, &c[1], &c[2]) {
+        SegmentVerdict::Reached(reached) => assert_ne!(reached, c[2]),
+        other => panic!("{other:?}"),
+    }
+}

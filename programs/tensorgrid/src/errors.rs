@@ -95,7 +95,7 @@ pub enum TensorgridError {
     ClaimBarred,
     #[msg("The job was reopened less than 600 s ago")]
     JobCoolingDown,
-    #[msg("Reward too small: its collateral rounds to zero")]
+    #[msg("Reward too small: its collateral, dispute bond or verifier fee rounds to zero")]
     RewardTooSmall,
     #[msg("The claim deadline has passed")]
     DeadlinePassed,
@@ -159,4 +159,18 @@ pub enum TensorgridError {
     StakePledged,
     #[msg("The worker holds a verifier seat in an open dispute")]
     VerifierSeated,
+    #[msg("The verifier pool is frozen between a dispute and its draw: draw first")]
+    PoolFrozen,
+    #[msg(
+        "The pledge must be at least the market's minimum stake and backed by stake no job holds"
+    )]
+    PledgeNotBacked,
+    #[msg("The dispute account is not this job's")]
+    DisputeJobMismatch,
+    #[msg("Three seat accounts are expected, in seat order")]
+    SeatCount,
+    #[msg("This seat has already revealed")]
+    AlreadyRevealed,
+    #[msg("The verifier pool's data is malformed")]
+    PoolMalformed,
 }

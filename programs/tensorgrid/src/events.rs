@@ -349,6 +349,8 @@ pub struct DisputeDrawn {
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisputeVoted {
+    /// The disputed job.
+    pub job: Pubkey,
     /// The dispute account.
     pub dispute: Pubkey,
     /// The verifier's worker account.
@@ -369,9 +371,10 @@ pub struct DisputeTallied {
     pub tally: crate::state::Tally,
     /// The seated verifiers' worker accounts.
     pub seats: [Pubkey; 3],
-    /// Lamports paid into each seat's earnings.
+    /// Lamports paid into each seat's earnings: its fee and its share of the others' forfeits.
     pub seat_fees: [u64; 3],
-    /// Lamports of stake each seat forfeited into the dispute account.
+    /// Lamports of pledged stake each seat forfeited (shared among the majority's seats; held
+    /// for the authority's ruling when there is no majority).
     pub seat_forfeits: [u64; 3],
     /// When undecided: Unix time until which the authority may rule (0 otherwise).
     pub dispute_ends_at: i64,

@@ -182,14 +182,15 @@ pub mod tensorgrid {
         JobDisputeTimeout::handler(ctx)
     }
 
-    /// A registered worker's operator: joins the market's verifier pool with its whole stake
-    /// as its weight (or refreshes its entry); the stake stays pledged until it leaves.
-    pub fn verifier_join(ctx: Context<VerifierJoin>) -> Result<()> {
-        VerifierJoin::handler(ctx)
+    /// A registered worker's operator: joins the market's verifier pool pledging part of its
+    /// stake (its weight in draws, out of which its seats' forfeits come; no claim may use
+    /// it), or changes its pledge.
+    pub fn verifier_join(ctx: Context<VerifierJoin>, args: VerifierJoinArgs) -> Result<()> {
+        VerifierJoin::handler(ctx, args)
     }
 
-    /// A worker's operator: leaves the verifier pool (or clears the pledge of an entry it
-    /// lost to a heavier joiner). Seats already held stay until their disputes end.
+    /// A worker's operator, holding no seat: leaves the verifier pool (or clears the pledge of
+    /// an entry it lost to a heavier joiner).
     pub fn verifier_leave(ctx: Context<VerifierLeave>) -> Result<()> {
         VerifierLeave::handler(ctx)
     }

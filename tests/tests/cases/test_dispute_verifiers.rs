@@ -190,7 +190,7 @@ fn three_verifiers_find_a_fraud_and_the_cheat_loses_more_than_it_could_gain() {
 }
 
 #[test]
-fn a_verifier_against_the_majority_forfeits_to_the_wronged_party() {
+fn a_verifier_against_the_majority_forfeits_to_the_majority() {
     let mut env = TestEnv::new();
     let c = Court::new(&mut env, 3, 3 * SOL);
     let wrong = c.seat(&env, 2).address;
@@ -199,18 +199,20 @@ fn a_verifier_against_the_majority_forfeits_to_the_wronged_party() {
     let events = tx.events();
     let t = tallied(&events);
     assert_eq!(t.tally, Tally::Upheld);
-    assert_eq!(t.seat_fees, [c.fee(), c.fee(), 0]);
+    // The wrong seat's forfeit is shared by the two right ones: deviating never pays.
+    let share = c.fee() / 2;
+    assert_eq!(t.seat_fees, [c.fee() + share, c.fee() + share, 0]);
     assert_eq!(t.seat_forfeits, [0, 0, c.fee()]);
     let v: tensorgrid_client::state::Worker = env.get(&wrong).unwrap();
     assert_eq!(
         (v.stake, v.earnings, v.record.verifications_failed),
         (3 * SOL - c.fee(), 0, 1)
     );
-    // The worker gets the bond less two fees, plus the wrong verifier's forfeit.
+    // The worker gets the bond less two fees (and an odd lamport of the forfeit, if any).
     let market_fee = c.lc.reward * 250 / 10_000;
     assert_eq!(
         c.lc.worker.state(&env).earnings,
-        c.lc.reward - market_fee + c.bond() - 2 * c.fee() + c.fee()
+        c.lc.reward - market_fee + c.bond() - 2 * c.fee() + (c.fee() - 2 * share)
     );
 }
 
@@ -325,7 +327,7 @@ fn a_reveal_that_differs_from_the_commitment_is_refused_and_the_seat_forfeits() 
     s1.reveal(&mut env, c.dispute, OTHER_HASH).unwrap();
     assert_err(
         s1.reveal(&mut env, c.dispute, OTHER_HASH),
-        TensorgridError::AlreadyVoted,
+        TensorgridError::AlreadyRevealed,
     );
     env.warp(2 * default_params().dispute.verify_window_s + 1);
     let tx = c.lc.settle_dispute(&mut env).unwrap();
@@ -425,6 +427,20 @@ fn the_draw_excludes_the_parties_and_other_device_classes() {
     let lc = Lifecycle::submitted(&mut env);
     // The disputed worker and the poster's own worker sit in the pool; so do two CUDA rigs
     // (which cannot reproduce a CPU result bit for bit) and two CPU verifiers.
+    let top_up = WorkerUpdateArgs {
+        add_stake: SOL,
+        ..Default::default()
+    };
+    env.send(
+        &[ix::worker_update(
+            lc.worker.operator.pubkey(),
+            lc.market.address,
+            lc.worker.address,
+            top_up,
+        )],
+        &[&lc.worker.operator],
+    )
+    .unwrap();
     lc.worker.join_pool(&mut env).unwrap();
     let posters_own = lc.market.worker_for(&mut env, &lc.poster, cpu(), SOL);
     posters_own.join_pool(&mut env).unwrap();
@@ -467,11 +483,18 @@ fn draw_and_settle_name_exactly_the_drawn_seats() {
         .address;
     let mut wrong = seats.clone();
     wrong[1] = unseated;
-    for bad in [
-        wrong,
-        seats[..2].to_vec(),
-        vec![seats[1], seats[0], seats[2]],
-    ] {
+    assert_err(
+        env.send(
+            &[ix::dispute_draw(
+                lc.market.address,
+                lc.job.address,
+                &seats[..2],
+            )],
+            &[&cranker],
+        ),
+        TensorgridError::SeatCount,
+    );
+    for bad in [wrong, vec![seats[1], seats[0], seats[2]]] {
         assert_err(
             env.send(
                 &[ix::dispute_draw(lc.market.address, lc.job.address, &bad)],
@@ -522,11 +545,9 @@ fn a_seated_or_pooled_verifier_keeps_its_stake_until_it_is_free() {
         ),
         TensorgridError::VerifierSeated,
     );
-    // Leaving the pool does not free a seat already held.
-    env.send(&[ix::verifier_leave(seated.keys())], &[&seated.operator])
-        .unwrap();
+    // Nor leave the pool: the seat's reserve is part of its pledge.
     assert_err(
-        env.send(&[withdraw(seated, SOL)], &[&seated.operator]),
+        env.send(&[ix::verifier_leave(seated.keys())], &[&seated.operator]),
         TensorgridError::VerifierSeated,
     );
     // A pooled verifier without a seat: its pledge stays until it leaves.
@@ -567,7 +588,7 @@ fn a_seated_or_pooled_verifier_keeps_its_stake_until_it_is_free() {
         .unwrap();
     env.send(&[withdraw(free, SOL)], &[&free.operator]).unwrap();
     let pool: VerifierPool = env.get(&pda::verifier_pool(&c.lc.market.address)).unwrap();
-    assert_eq!(pool.count, 2, "two of four left");
+    assert_eq!(pool.count, 3, "one of four left");
 }
 
 #[test]
@@ -581,26 +602,34 @@ fn a_seat_never_risks_the_stake_behind_its_own_job() {
             v
         })
         .collect();
-    // A verifier whose whole stake backs a job it is training.
-    let busy = lc.market.worker(&mut env, cpu(), 2 * SOL);
-    busy.join_pool(&mut env).unwrap();
+    // A verifier that pledged 1 of its 3 SOL and trains a job with the other 2.
+    let busy = lc.market.worker(&mut env, cpu(), 3 * SOL);
+    busy.join_pool_with(&mut env, SOL).unwrap();
     let own_job = lc.market.post(&mut env, &lc.poster, job_args(2 * SOL));
     busy.claim(&mut env, &own_job).unwrap();
+    // Its pledge cannot back a second claim's collateral.
     let busy_key = busy.address;
     verifiers.push(busy);
     let c = Court::dispute_and_draw(&mut env, lc, verifiers);
     let d = c.state(&env);
     let seat = d.seats.iter().find(|s| s.worker == busy_key).unwrap();
-    assert_eq!(seat.reserve, 0, "no free stake to reserve");
-    // It never votes; its forfeit is capped at its reserve, so its job stays backed.
+    assert_eq!(seat.reserve, c.fee(), "reserved out of the pledge");
+    // It never votes: the forfeit comes out of its pledge; its job's collateral is whole.
     let votes = d.seats.map(|s| (s.worker != busy_key).then_some(END_HASH));
     c.vote_all(&mut env, votes);
     env.warp(default_params().dispute.verify_window_s);
     c.lc.settle_dispute(&mut env).unwrap();
     let w: tensorgrid_client::state::Worker = env.get(&busy_key).unwrap();
-    assert_eq!((w.stake, w.locked_collateral), (2 * SOL, 2 * SOL));
+    assert_eq!(
+        (w.stake, w.locked_collateral, w.pooled_stake),
+        (3 * SOL - c.fee(), 2 * SOL, SOL - c.fee())
+    );
+    // Its weight in the pool fell with the pledge.
+    let pool: VerifierPool = env.get(&pda::verifier_pool(&c.lc.market.address)).unwrap();
+    let entry = pool.entries.iter().find(|e| e.worker == busy_key).unwrap();
+    assert_eq!(entry.weight, SOL - c.fee());
 
-    // A seat's reserve is not free stake for a claim.
+    // Pledged stake is not free stake for a claim, and a pledge needs stake no job holds.
     let mut env = TestEnv::new();
     let c = Court::new(&mut env, 3, 2 * SOL + 1);
     let seated = c.seat(&env, 0);
@@ -609,6 +638,61 @@ fn a_seat_never_risks_the_stake_behind_its_own_job() {
         seated.claim(&mut env, &job),
         TensorgridError::InsufficientStake,
     );
+    let other = c.lc.market.worker(&mut env, cpu(), 2 * SOL);
+    other.claim(&mut env, &job).unwrap();
+    assert_err(
+        other.join_pool_with(&mut env, SOL),
+        TensorgridError::PledgeNotBacked,
+    );
+}
+
+/// Review finding: a dispute froze nothing, so whoever drew could first reshape the pool
+/// (join, leave) for the slot hash it already knew. The pool is frozen until the draw.
+#[test]
+fn the_pool_is_frozen_between_a_dispute_and_its_draw() {
+    let mut env = TestEnv::new();
+    let lc = Lifecycle::submitted(&mut env);
+    let members: Vec<_> = (0..3)
+        .map(|_| {
+            let v = lc.market.worker(&mut env, cpu(), 2 * SOL);
+            v.join_pool(&mut env).unwrap();
+            v
+        })
+        .collect();
+    lc.dispute(&mut env).unwrap();
+    env.next_slot();
+    let late = lc.market.worker(&mut env, cpu(), 50 * SOL);
+    assert_err(late.join_pool(&mut env), TensorgridError::PoolFrozen);
+    assert_err(
+        env.send(
+            &[ix::verifier_leave(members[0].keys())],
+            &[&members[0].operator],
+        ),
+        TensorgridError::PoolFrozen,
+    );
+    lc.draw(&mut env).unwrap();
+    let pool: VerifierPool = env.get(&pda::verifier_pool(&lc.market.address)).unwrap();
+    assert_eq!(pool.pending_draws, 0);
+    late.join_pool(&mut env).unwrap();
+}
+
+/// Review finding: past the `SlotHashes` window the draw took whichever slot was oldest, so
+/// waiting chose the seed. Now nobody is drawn and the authority rules.
+#[test]
+fn a_draw_too_late_to_read_its_slot_hash_goes_to_the_authority() {
+    let mut env = TestEnv::new();
+    let lc = Lifecycle::submitted(&mut env);
+    for _ in 0..3 {
+        let v = lc.market.worker(&mut env, cpu(), 2 * SOL);
+        v.join_pool(&mut env).unwrap();
+    }
+    lc.dispute(&mut env).unwrap();
+    for _ in 0..600 {
+        env.next_slot();
+    }
+    let tx = lc.draw(&mut env).unwrap();
+    assert!(matches!(&tx.events()[..], [Event::DisputeDrawn(d)] if d.dispute_ends_at > 0));
+    assert_eq!(lc.dispute_state(&env).phase, DisputePhase::Escalated);
 }
 
 #[test]

@@ -151,18 +151,22 @@ fn post_rejects_reward_whose_collateral_rounds_to_zero() {
     };
     let m = MarketFx::create(&mut env, params);
     let poster = env.funded(10 * SOL);
+    // A collateral that rounds to zero, then a verifier fee that does: either way nothing
+    // would be at risk for somebody.
+    for reward in [3_333, 9_999] {
+        let args = JobPostArgs {
+            terms: params.job_terms(),
+            ..job_args(reward)
+        };
+        let post = m.post_ix(&mut env, &poster, args);
+        assert_err(
+            env.send(&[post], &[&poster]),
+            TensorgridError::RewardTooSmall,
+        );
+    }
     let args = JobPostArgs {
         terms: params.job_terms(),
-        ..job_args(3_333)
-    };
-    let post = m.post_ix(&mut env, &poster, args);
-    assert_err(
-        env.send(&[post], &[&poster]),
-        TensorgridError::RewardTooSmall,
-    );
-    let args = JobPostArgs {
-        terms: params.job_terms(),
-        ..job_args(3_334)
+        ..job_args(10_000)
     };
     m.post(&mut env, &poster, args);
 }

@@ -19,6 +19,8 @@ import {
   getAddressEncoder,
   getArrayDecoder,
   getArrayEncoder,
+  getBooleanDecoder,
+  getBooleanEncoder,
   getBytesDecoder,
   getBytesEncoder,
   getI64Decoder,
@@ -83,6 +85,12 @@ export type Dispute = {
   endHash: ReadonlyUint8Array;
   /** The device class of the disputed worker; only verifiers of this class are drawn. */
   device: DeviceKind;
+  /**
+   * Whether the market's verifier pool existed when the dispute was opened: the dispute
+   * then froze it until its draw (`VerifierPool::pending_draws`). Without one, the draw
+   * hands the dispute to the authority.
+   */
+  poolFrozen: boolean;
   /** Lamports of bond held here. */
   bond: bigint;
   /** Lamports forfeited by verifiers, held here until the dispute ends. */
@@ -120,6 +128,12 @@ export type DisputeArgs = {
   endHash: ReadonlyUint8Array;
   /** The device class of the disputed worker; only verifiers of this class are drawn. */
   device: DeviceKindArgs;
+  /**
+   * Whether the market's verifier pool existed when the dispute was opened: the dispute
+   * then froze it until its draw (`VerifierPool::pending_draws`). Without one, the draw
+   * hands the dispute to the authority.
+   */
+  poolFrozen: boolean;
   /** Lamports of bond held here. */
   bond: number | bigint;
   /** Lamports forfeited by verifiers, held here until the dispute ends. */
@@ -154,6 +168,7 @@ export function getDisputeEncoder(): FixedSizeEncoder<DisputeArgs> {
       ["startHash", fixEncoderSize(getBytesEncoder(), 32)],
       ["endHash", fixEncoderSize(getBytesEncoder(), 32)],
       ["device", getDeviceKindEncoder()],
+      ["poolFrozen", getBooleanEncoder()],
       ["bond", getU64Encoder()],
       ["forfeits", getU64Encoder()],
       ["verifierFee", getU64Encoder()],
@@ -180,6 +195,7 @@ export function getDisputeDecoder(): FixedSizeDecoder<Dispute> {
     ["startHash", fixDecoderSize(getBytesDecoder(), 32)],
     ["endHash", fixDecoderSize(getBytesDecoder(), 32)],
     ["device", getDeviceKindDecoder()],
+    ["poolFrozen", getBooleanDecoder()],
     ["bond", getU64Decoder()],
     ["forfeits", getU64Decoder()],
     ["verifierFee", getU64Decoder()],
@@ -252,5 +268,5 @@ export async function fetchAllMaybeDispute(
 }
 
 export function getDisputeSize(): number {
-  return 546;
+  return 547;
 }

@@ -23,6 +23,8 @@ import {
   getBytesEncoder,
   getStructDecoder,
   getStructEncoder,
+  getU32Decoder,
+  getU32Encoder,
   getU8Decoder,
   getU8Encoder,
   transformEncoder,
@@ -59,23 +61,39 @@ export type VerifierPool = {
   discriminator: ReadonlyUint8Array;
   /** The market. */
   market: Address;
+  /** The pool; free slots have `worker == Pubkey::default()`. */
+  entries: Array<PoolEntry>;
+  /**
+   * Disputes opened since the pool last changed whose verifiers are not drawn yet: while
+   * any is pending the pool is frozen (no join, leave or forfeit changes it), so nobody can
+   * reshape it after a draw's slot hash is known.
+   */
+  pendingDraws: number;
   /** Entries in use. */
   count: number;
   /** The PDA's bump. */
   bump: number;
-  /** The pool; free slots have `worker == Pubkey::default()`. */
-  entries: Array<PoolEntry>;
+  /** Alignment padding. */
+  padding: ReadonlyUint8Array;
 };
 
 export type VerifierPoolArgs = {
   /** The market. */
   market: Address;
+  /** The pool; free slots have `worker == Pubkey::default()`. */
+  entries: Array<PoolEntryArgs>;
+  /**
+   * Disputes opened since the pool last changed whose verifiers are not drawn yet: while
+   * any is pending the pool is frozen (no join, leave or forfeit changes it), so nobody can
+   * reshape it after a draw's slot hash is known.
+   */
+  pendingDraws: number;
   /** Entries in use. */
   count: number;
   /** The PDA's bump. */
   bump: number;
-  /** The pool; free slots have `worker == Pubkey::default()`. */
-  entries: Array<PoolEntryArgs>;
+  /** Alignment padding. */
+  padding: ReadonlyUint8Array;
 };
 
 /** Gets the encoder for {@link VerifierPoolArgs} account data. */
@@ -84,9 +102,11 @@ export function getVerifierPoolEncoder(): FixedSizeEncoder<VerifierPoolArgs> {
     getStructEncoder([
       ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
       ["market", getAddressEncoder()],
+      ["entries", getArrayEncoder(getPoolEntryEncoder(), { size: 32 })],
+      ["pendingDraws", getU32Encoder()],
       ["count", getU8Encoder()],
       ["bump", getU8Encoder()],
-      ["entries", getArrayEncoder(getPoolEntryEncoder(), { size: 32 })],
+      ["padding", fixEncoderSize(getBytesEncoder(), 2)],
     ]),
     (value) => ({ ...value, discriminator: VERIFIER_POOL_DISCRIMINATOR }),
   );
@@ -97,9 +117,11 @@ export function getVerifierPoolDecoder(): FixedSizeDecoder<VerifierPool> {
   return getStructDecoder([
     ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
     ["market", getAddressDecoder()],
+    ["entries", getArrayDecoder(getPoolEntryDecoder(), { size: 32 })],
+    ["pendingDraws", getU32Decoder()],
     ["count", getU8Decoder()],
     ["bump", getU8Decoder()],
-    ["entries", getArrayDecoder(getPoolEntryDecoder(), { size: 32 })],
+    ["padding", fixDecoderSize(getBytesDecoder(), 2)],
   ]);
 }
 
@@ -165,5 +187,5 @@ export async function fetchAllMaybeVerifierPool(
 }
 
 export function getVerifierPoolSize(): number {
-  return 2378;
+  return 2608;
 }

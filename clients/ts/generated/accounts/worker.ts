@@ -82,15 +82,16 @@ export type Worker = {
   /** Outcomes so far. */
   record: WorkerRecord;
   /**
-   * Stake pledged to the market's verifier pool (its weight there); the stake may not drop
-   * below it by a withdrawal until the worker leaves the pool. 0 outside the pool.
+   * Stake pledged to the market's verifier pool (its weight there, and what its seats'
+   * forfeits come out of). No claim's collateral may use it and no withdrawal take it until
+   * the worker leaves the pool; so nothing but a forfeit lowers it. 0 outside the pool.
    */
   pooledStake: bigint;
   /** Collateral the active job's claim put at risk (0 when idle). */
   lockedCollateral: bigint;
   /**
-   * Stake reserved for the forfeits of the verifier seats held (each seat reserves up to
-   * its dispute's fee out of the stake not otherwise locked).
+   * Part of the pledge reserved for the forfeits of the verifier seats held (each seat
+   * reserves its dispute's fee, as far as the pledge goes).
    */
   seatReserve: bigint;
   /**
@@ -122,15 +123,16 @@ export type WorkerArgs = {
   /** Outcomes so far. */
   record: WorkerRecordArgs;
   /**
-   * Stake pledged to the market's verifier pool (its weight there); the stake may not drop
-   * below it by a withdrawal until the worker leaves the pool. 0 outside the pool.
+   * Stake pledged to the market's verifier pool (its weight there, and what its seats'
+   * forfeits come out of). No claim's collateral may use it and no withdrawal take it until
+   * the worker leaves the pool; so nothing but a forfeit lowers it. 0 outside the pool.
    */
   pooledStake: number | bigint;
   /** Collateral the active job's claim put at risk (0 when idle). */
   lockedCollateral: number | bigint;
   /**
-   * Stake reserved for the forfeits of the verifier seats held (each seat reserves up to
-   * its dispute's fee out of the stake not otherwise locked).
+   * Part of the pledge reserved for the forfeits of the verifier seats held (each seat
+   * reserves its dispute's fee, as far as the pledge goes).
    */
   seatReserve: number | bigint;
   /**

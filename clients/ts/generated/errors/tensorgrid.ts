@@ -86,7 +86,7 @@ export const TENSORGRID_ERROR__NOT_ASSIGNED_WORKER = 0x1791; // 6033
 export const TENSORGRID_ERROR__CLAIM_BARRED = 0x1792; // 6034
 /** JobCoolingDown: The job was reopened less than 600 s ago */
 export const TENSORGRID_ERROR__JOB_COOLING_DOWN = 0x1793; // 6035
-/** RewardTooSmall: Reward too small: its collateral rounds to zero */
+/** RewardTooSmall: Reward too small: its collateral, dispute bond or verifier fee rounds to zero */
 export const TENSORGRID_ERROR__REWARD_TOO_SMALL = 0x1794; // 6036
 /** DeadlinePassed: The claim deadline has passed */
 export const TENSORGRID_ERROR__DEADLINE_PASSED = 0x1795; // 6037
@@ -150,8 +150,21 @@ export const TENSORGRID_ERROR__VERIFIER_POOL_FULL = 0x17b1; // 6065
 export const TENSORGRID_ERROR__STAKE_PLEDGED = 0x17b2; // 6066
 /** VerifierSeated: The worker holds a verifier seat in an open dispute */
 export const TENSORGRID_ERROR__VERIFIER_SEATED = 0x17b3; // 6067
+/** PoolFrozen: The verifier pool is frozen between a dispute and its draw: draw first */
+export const TENSORGRID_ERROR__POOL_FROZEN = 0x17b4; // 6068
+/** PledgeNotBacked: The pledge must be at least the market's minimum stake and backed by stake no job holds */
+export const TENSORGRID_ERROR__PLEDGE_NOT_BACKED = 0x17b5; // 6069
+/** DisputeJobMismatch: The dispute account is not this job's */
+export const TENSORGRID_ERROR__DISPUTE_JOB_MISMATCH = 0x17b6; // 6070
+/** SeatCount: Three seat accounts are expected, in seat order */
+export const TENSORGRID_ERROR__SEAT_COUNT = 0x17b7; // 6071
+/** AlreadyRevealed: This seat has already revealed */
+export const TENSORGRID_ERROR__ALREADY_REVEALED = 0x17b8; // 6072
+/** PoolMalformed: The verifier pool's data is malformed */
+export const TENSORGRID_ERROR__POOL_MALFORMED = 0x17b9; // 6073
 
 export type TensorgridError =
+  | typeof TENSORGRID_ERROR__ALREADY_REVEALED
   | typeof TENSORGRID_ERROR__ALREADY_VOTED
   | typeof TENSORGRID_ERROR__ARITHMETIC_OVERFLOW
   | typeof TENSORGRID_ERROR__BOND_MISMATCH
@@ -164,6 +177,7 @@ export type TensorgridError =
   | typeof TENSORGRID_ERROR__DEADLINE_PASSED
   | typeof TENSORGRID_ERROR__DEVICE_MISMATCH
   | typeof TENSORGRID_ERROR__DISPUTE_EXPIRED
+  | typeof TENSORGRID_ERROR__DISPUTE_JOB_MISMATCH
   | typeof TENSORGRID_ERROR__DISPUTE_NOT_DRAWING
   | typeof TENSORGRID_ERROR__DISPUTE_NOT_ESCALATED
   | typeof TENSORGRID_ERROR__DISPUTE_NOT_EXPIRED
@@ -198,12 +212,16 @@ export type TensorgridError =
   | typeof TENSORGRID_ERROR__NOT_VERIFIER
   | typeof TENSORGRID_ERROR__OFFER_CHANGED
   | typeof TENSORGRID_ERROR__PENALTY_NOT_BELOW_SLASH
+  | typeof TENSORGRID_ERROR__PLEDGE_NOT_BACKED
+  | typeof TENSORGRID_ERROR__POOL_FROZEN
+  | typeof TENSORGRID_ERROR__POOL_MALFORMED
   | typeof TENSORGRID_ERROR__RECIPIENT_MISMATCH
   | typeof TENSORGRID_ERROR__RESULT_URI_INVALID
   | typeof TENSORGRID_ERROR__REVEAL_MISMATCH
   | typeof TENSORGRID_ERROR__REVEAL_NOT_OPEN
   | typeof TENSORGRID_ERROR__REVEAL_WINDOW_CLOSED
   | typeof TENSORGRID_ERROR__REWARD_TOO_SMALL
+  | typeof TENSORGRID_ERROR__SEAT_COUNT
   | typeof TENSORGRID_ERROR__SEAT_MISMATCH
   | typeof TENSORGRID_ERROR__SPEC_URI_INVALID
   | typeof TENSORGRID_ERROR__STAKE_BELOW_MINIMUM
@@ -224,6 +242,7 @@ export type TensorgridError =
 let tensorgridErrorMessages: Record<TensorgridError, string> | undefined;
 if (process.env["NODE_ENV"] !== "production") {
   tensorgridErrorMessages = {
+    [TENSORGRID_ERROR__ALREADY_REVEALED]: `This seat has already revealed`,
     [TENSORGRID_ERROR__ALREADY_VOTED]: `This seat has already committed or revealed`,
     [TENSORGRID_ERROR__ARITHMETIC_OVERFLOW]: `Arithmetic overflow`,
     [TENSORGRID_ERROR__BOND_MISMATCH]: `The bond differs from the job's dispute terms`,
@@ -236,6 +255,7 @@ if (process.env["NODE_ENV"] !== "production") {
     [TENSORGRID_ERROR__DEADLINE_PASSED]: `The claim deadline has passed`,
     [TENSORGRID_ERROR__DEVICE_MISMATCH]: `The device kind does not meet the job's requirement`,
     [TENSORGRID_ERROR__DISPUTE_EXPIRED]: `The dispute's resolution window has closed`,
+    [TENSORGRID_ERROR__DISPUTE_JOB_MISMATCH]: `The dispute account is not this job's`,
     [TENSORGRID_ERROR__DISPUTE_NOT_DRAWING]: `The dispute's verifiers are already drawn`,
     [TENSORGRID_ERROR__DISPUTE_NOT_ESCALATED]: `The dispute has not been escalated to the market authority`,
     [TENSORGRID_ERROR__DISPUTE_NOT_EXPIRED]: `The dispute's resolution window is still open`,
@@ -270,12 +290,16 @@ if (process.env["NODE_ENV"] !== "production") {
     [TENSORGRID_ERROR__NOT_VERIFIER]: `This worker holds no seat in the dispute`,
     [TENSORGRID_ERROR__OFFER_CHANGED]: `The job differs from the offer the claim agreed to`,
     [TENSORGRID_ERROR__PENALTY_NOT_BELOW_SLASH]: `Abandon penalty must be below slash x (1 - bounty)`,
+    [TENSORGRID_ERROR__PLEDGE_NOT_BACKED]: `The pledge must be at least the market's minimum stake and backed by stake no job holds`,
+    [TENSORGRID_ERROR__POOL_FROZEN]: `The verifier pool is frozen between a dispute and its draw: draw first`,
+    [TENSORGRID_ERROR__POOL_MALFORMED]: `The verifier pool's data is malformed`,
     [TENSORGRID_ERROR__RECIPIENT_MISMATCH]: `The receiving account is not the one recorded on-chain`,
     [TENSORGRID_ERROR__RESULT_URI_INVALID]: `Result URI is empty or longer than 200 bytes`,
     [TENSORGRID_ERROR__REVEAL_MISMATCH]: `The revealed hash and salt do not match the commitment`,
     [TENSORGRID_ERROR__REVEAL_NOT_OPEN]: `Reveals open when the commit window closes or every seat has committed`,
     [TENSORGRID_ERROR__REVEAL_WINDOW_CLOSED]: `The reveal window has closed`,
-    [TENSORGRID_ERROR__REWARD_TOO_SMALL]: `Reward too small: its collateral rounds to zero`,
+    [TENSORGRID_ERROR__REWARD_TOO_SMALL]: `Reward too small: its collateral, dispute bond or verifier fee rounds to zero`,
+    [TENSORGRID_ERROR__SEAT_COUNT]: `Three seat accounts are expected, in seat order`,
     [TENSORGRID_ERROR__SEAT_MISMATCH]: `The seat accounts differ from the dispute's drawn verifiers`,
     [TENSORGRID_ERROR__SPEC_URI_INVALID]: `Spec URI is empty or longer than 200 bytes`,
     [TENSORGRID_ERROR__STAKE_BELOW_MINIMUM]: `Stake is below the market minimum`,

@@ -66,7 +66,7 @@ export type DisputeDrawInstruction<
         ? WritableAccount<TAccountDispute>
         : TAccountDispute,
       TAccountPool extends string
-        ? ReadonlyAccount<TAccountPool>
+        ? WritableAccount<TAccountPool>
         : TAccountPool,
       TAccountSlotHashes extends string
         ? ReadonlyAccount<TAccountSlotHashes>
@@ -120,7 +120,10 @@ export type DisputeDrawAsyncInput<
   job: Address<TAccountJob>;
   /** The job's dispute, waiting for its draw. */
   dispute?: Address<TAccountDispute>;
-  /** The market's verifier pool (it may not exist yet: then nobody can be drawn). */
+  /**
+   * The market's verifier pool, frozen since the dispute; thawed by this draw. (It may not
+   * exist: then nobody can be drawn.)
+   */
   pool: Address<TAccountPool>;
   /** The `SlotHashes` sysvar. */
   slotHashes?: Address<TAccountSlotHashes>;
@@ -164,7 +167,7 @@ export async function getDisputeDrawInstructionAsync<
   const originalAccounts = {
     job: { value: input.job ?? null, isWritable: true },
     dispute: { value: input.dispute ?? null, isWritable: true },
-    pool: { value: input.pool ?? null, isWritable: false },
+    pool: { value: input.pool ?? null, isWritable: true },
     slotHashes: { value: input.slotHashes ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -220,7 +223,10 @@ export type DisputeDrawInput<
   job: Address<TAccountJob>;
   /** The job's dispute, waiting for its draw. */
   dispute: Address<TAccountDispute>;
-  /** The market's verifier pool (it may not exist yet: then nobody can be drawn). */
+  /**
+   * The market's verifier pool, frozen since the dispute; thawed by this draw. (It may not
+   * exist: then nobody can be drawn.)
+   */
   pool: Address<TAccountPool>;
   /** The `SlotHashes` sysvar. */
   slotHashes?: Address<TAccountSlotHashes>;
@@ -262,7 +268,7 @@ export function getDisputeDrawInstruction<
   const originalAccounts = {
     job: { value: input.job ?? null, isWritable: true },
     dispute: { value: input.dispute ?? null, isWritable: true },
-    pool: { value: input.pool ?? null, isWritable: false },
+    pool: { value: input.pool ?? null, isWritable: true },
     slotHashes: { value: input.slotHashes ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -311,7 +317,10 @@ export type ParsedDisputeDrawInstruction<
     job: TAccountMetas[0];
     /** The job's dispute, waiting for its draw. */
     dispute: TAccountMetas[1];
-    /** The market's verifier pool (it may not exist yet: then nobody can be drawn). */
+    /**
+     * The market's verifier pool, frozen since the dispute; thawed by this draw. (It may not
+     * exist: then nobody can be drawn.)
+     */
     pool: TAccountMetas[2];
     /** The `SlotHashes` sysvar. */
     slotHashes: TAccountMetas[3];

@@ -57,6 +57,7 @@ export type DisputeSettleInstruction<
   TAccountSeat0 extends string | AccountMeta<string> = string,
   TAccountSeat1 extends string | AccountMeta<string> = string,
   TAccountSeat2 extends string | AccountMeta<string> = string,
+  TAccountPool extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
@@ -86,6 +87,9 @@ export type DisputeSettleInstruction<
       TAccountSeat2 extends string
         ? WritableAccount<TAccountSeat2>
         : TAccountSeat2,
+      TAccountPool extends string
+        ? WritableAccount<TAccountPool>
+        : TAccountPool,
       TAccountEventAuthority extends string
         ? ReadonlyAccount<TAccountEventAuthority>
         : TAccountEventAuthority,
@@ -134,6 +138,7 @@ export type DisputeSettleAsyncInput<
   TAccountSeat0 extends string = string,
   TAccountSeat1 extends string = string,
   TAccountSeat2 extends string = string,
+  TAccountPool extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
@@ -153,6 +158,8 @@ export type DisputeSettleAsyncInput<
   seat1: Address<TAccountSeat1>;
   /** The third seat's worker account. */
   seat2: Address<TAccountSeat2>;
+  /** The market's verifier pool: a forfeit lowers the seat's weight there. */
+  pool: Address<TAccountPool>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
 };
@@ -166,6 +173,7 @@ export async function getDisputeSettleInstructionAsync<
   TAccountSeat0 extends string,
   TAccountSeat1 extends string,
   TAccountSeat2 extends string,
+  TAccountPool extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
@@ -179,6 +187,7 @@ export async function getDisputeSettleInstructionAsync<
     TAccountSeat0,
     TAccountSeat1,
     TAccountSeat2,
+    TAccountPool,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -194,6 +203,7 @@ export async function getDisputeSettleInstructionAsync<
     TAccountSeat0,
     TAccountSeat1,
     TAccountSeat2,
+    TAccountPool,
     TAccountEventAuthority,
     TAccountProgram
   >
@@ -211,6 +221,7 @@ export async function getDisputeSettleInstructionAsync<
     seat0: { value: input.seat0 ?? null, isWritable: true },
     seat1: { value: input.seat1 ?? null, isWritable: true },
     seat2: { value: input.seat2 ?? null, isWritable: true },
+    pool: { value: input.pool ?? null, isWritable: true },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -237,6 +248,7 @@ export async function getDisputeSettleInstructionAsync<
       getAccountMeta("seat0", accounts.seat0),
       getAccountMeta("seat1", accounts.seat1),
       getAccountMeta("seat2", accounts.seat2),
+      getAccountMeta("pool", accounts.pool),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -252,6 +264,7 @@ export async function getDisputeSettleInstructionAsync<
     TAccountSeat0,
     TAccountSeat1,
     TAccountSeat2,
+    TAccountPool,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -266,6 +279,7 @@ export type DisputeSettleInput<
   TAccountSeat0 extends string = string,
   TAccountSeat1 extends string = string,
   TAccountSeat2 extends string = string,
+  TAccountPool extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
@@ -285,6 +299,8 @@ export type DisputeSettleInput<
   seat1: Address<TAccountSeat1>;
   /** The third seat's worker account. */
   seat2: Address<TAccountSeat2>;
+  /** The market's verifier pool: a forfeit lowers the seat's weight there. */
+  pool: Address<TAccountPool>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
 };
@@ -298,6 +314,7 @@ export function getDisputeSettleInstruction<
   TAccountSeat0 extends string,
   TAccountSeat1 extends string,
   TAccountSeat2 extends string,
+  TAccountPool extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
@@ -311,6 +328,7 @@ export function getDisputeSettleInstruction<
     TAccountSeat0,
     TAccountSeat1,
     TAccountSeat2,
+    TAccountPool,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -325,6 +343,7 @@ export function getDisputeSettleInstruction<
   TAccountSeat0,
   TAccountSeat1,
   TAccountSeat2,
+  TAccountPool,
   TAccountEventAuthority,
   TAccountProgram
 > {
@@ -341,6 +360,7 @@ export function getDisputeSettleInstruction<
     seat0: { value: input.seat0 ?? null, isWritable: true },
     seat1: { value: input.seat1 ?? null, isWritable: true },
     seat2: { value: input.seat2 ?? null, isWritable: true },
+    pool: { value: input.pool ?? null, isWritable: true },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -360,6 +380,7 @@ export function getDisputeSettleInstruction<
       getAccountMeta("seat0", accounts.seat0),
       getAccountMeta("seat1", accounts.seat1),
       getAccountMeta("seat2", accounts.seat2),
+      getAccountMeta("pool", accounts.pool),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -375,6 +396,7 @@ export function getDisputeSettleInstruction<
     TAccountSeat0,
     TAccountSeat1,
     TAccountSeat2,
+    TAccountPool,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -402,8 +424,10 @@ export type ParsedDisputeSettleInstruction<
     seat1: TAccountMetas[6];
     /** The third seat's worker account. */
     seat2: TAccountMetas[7];
-    eventAuthority: TAccountMetas[8];
-    program: TAccountMetas[9];
+    /** The market's verifier pool: a forfeit lowers the seat's weight there. */
+    pool: TAccountMetas[8];
+    eventAuthority: TAccountMetas[9];
+    program: TAccountMetas[10];
   };
   data: DisputeSettleInstructionData;
 };
@@ -416,12 +440,12 @@ export function parseDisputeSettleInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedDisputeSettleInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 10) {
+  if (instruction.accounts.length < 11) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 10,
+        expectedAccountMetas: 11,
       },
     );
   }
@@ -442,6 +466,7 @@ export function parseDisputeSettleInstruction<
       seat0: getNextAccount(),
       seat1: getNextAccount(),
       seat2: getNextAccount(),
+      pool: getNextAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },

@@ -58,6 +58,7 @@ export type JobDisputeInstruction<
   TAccountJob extends string | AccountMeta<string> = string,
   TAccountWorker extends string | AccountMeta<string> = string,
   TAccountDispute extends string | AccountMeta<string> = string,
+  TAccountPool extends string | AccountMeta<string> = string,
   TAccountSystemProgram extends string | AccountMeta<string> =
     "11111111111111111111111111111111",
   TAccountEventAuthority extends string | AccountMeta<string> = string,
@@ -78,6 +79,9 @@ export type JobDisputeInstruction<
       TAccountDispute extends string
         ? WritableAccount<TAccountDispute>
         : TAccountDispute,
+      TAccountPool extends string
+        ? WritableAccount<TAccountPool>
+        : TAccountPool,
       TAccountSystemProgram extends string
         ? ReadonlyAccount<TAccountSystemProgram>
         : TAccountSystemProgram,
@@ -172,6 +176,7 @@ export type JobDisputeAsyncInput<
   TAccountJob extends string = string,
   TAccountWorker extends string = string,
   TAccountDispute extends string = string,
+  TAccountPool extends string = string,
   TAccountSystemProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
@@ -184,6 +189,11 @@ export type JobDisputeAsyncInput<
   worker: Address<TAccountWorker>;
   /** The dispute, holding the bond until it ends. */
   dispute?: Address<TAccountDispute>;
+  /**
+   * The market's verifier pool, frozen until this dispute's draw (it may not exist yet:
+   * then nobody can be drawn).
+   */
+  pool: Address<TAccountPool>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
@@ -198,6 +208,7 @@ export async function getJobDisputeInstructionAsync<
   TAccountJob extends string,
   TAccountWorker extends string,
   TAccountDispute extends string,
+  TAccountPool extends string,
   TAccountSystemProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
@@ -208,6 +219,7 @@ export async function getJobDisputeInstructionAsync<
     TAccountJob,
     TAccountWorker,
     TAccountDispute,
+    TAccountPool,
     TAccountSystemProgram,
     TAccountEventAuthority,
     TAccountProgram
@@ -220,6 +232,7 @@ export async function getJobDisputeInstructionAsync<
     TAccountJob,
     TAccountWorker,
     TAccountDispute,
+    TAccountPool,
     TAccountSystemProgram,
     TAccountEventAuthority,
     TAccountProgram
@@ -234,6 +247,7 @@ export async function getJobDisputeInstructionAsync<
     job: { value: input.job ?? null, isWritable: true },
     worker: { value: input.worker ?? null, isWritable: false },
     dispute: { value: input.dispute ?? null, isWritable: true },
+    pool: { value: input.pool ?? null, isWritable: true },
     systemProgram: { value: input.systemProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -264,6 +278,7 @@ export async function getJobDisputeInstructionAsync<
       getAccountMeta("job", accounts.job),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("dispute", accounts.dispute),
+      getAccountMeta("pool", accounts.pool),
       getAccountMeta("systemProgram", accounts.systemProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
@@ -278,6 +293,7 @@ export async function getJobDisputeInstructionAsync<
     TAccountJob,
     TAccountWorker,
     TAccountDispute,
+    TAccountPool,
     TAccountSystemProgram,
     TAccountEventAuthority,
     TAccountProgram
@@ -289,6 +305,7 @@ export type JobDisputeInput<
   TAccountJob extends string = string,
   TAccountWorker extends string = string,
   TAccountDispute extends string = string,
+  TAccountPool extends string = string,
   TAccountSystemProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
@@ -301,6 +318,11 @@ export type JobDisputeInput<
   worker: Address<TAccountWorker>;
   /** The dispute, holding the bond until it ends. */
   dispute: Address<TAccountDispute>;
+  /**
+   * The market's verifier pool, frozen until this dispute's draw (it may not exist yet:
+   * then nobody can be drawn).
+   */
+  pool: Address<TAccountPool>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
@@ -315,6 +337,7 @@ export function getJobDisputeInstruction<
   TAccountJob extends string,
   TAccountWorker extends string,
   TAccountDispute extends string,
+  TAccountPool extends string,
   TAccountSystemProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
@@ -325,6 +348,7 @@ export function getJobDisputeInstruction<
     TAccountJob,
     TAccountWorker,
     TAccountDispute,
+    TAccountPool,
     TAccountSystemProgram,
     TAccountEventAuthority,
     TAccountProgram
@@ -336,6 +360,7 @@ export function getJobDisputeInstruction<
   TAccountJob,
   TAccountWorker,
   TAccountDispute,
+  TAccountPool,
   TAccountSystemProgram,
   TAccountEventAuthority,
   TAccountProgram
@@ -349,6 +374,7 @@ export function getJobDisputeInstruction<
     job: { value: input.job ?? null, isWritable: true },
     worker: { value: input.worker ?? null, isWritable: false },
     dispute: { value: input.dispute ?? null, isWritable: true },
+    pool: { value: input.pool ?? null, isWritable: true },
     systemProgram: { value: input.systemProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -374,6 +400,7 @@ export function getJobDisputeInstruction<
       getAccountMeta("job", accounts.job),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("dispute", accounts.dispute),
+      getAccountMeta("pool", accounts.pool),
       getAccountMeta("systemProgram", accounts.systemProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
@@ -388,6 +415,7 @@ export function getJobDisputeInstruction<
     TAccountJob,
     TAccountWorker,
     TAccountDispute,
+    TAccountPool,
     TAccountSystemProgram,
     TAccountEventAuthority,
     TAccountProgram
@@ -408,9 +436,14 @@ export type ParsedJobDisputeInstruction<
     worker: TAccountMetas[2];
     /** The dispute, holding the bond until it ends. */
     dispute: TAccountMetas[3];
-    systemProgram: TAccountMetas[4];
-    eventAuthority: TAccountMetas[5];
-    program: TAccountMetas[6];
+    /**
+     * The market's verifier pool, frozen until this dispute's draw (it may not exist yet:
+     * then nobody can be drawn).
+     */
+    pool: TAccountMetas[4];
+    systemProgram: TAccountMetas[5];
+    eventAuthority: TAccountMetas[6];
+    program: TAccountMetas[7];
   };
   data: JobDisputeInstructionData;
 };
@@ -423,12 +456,12 @@ export function parseJobDisputeInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobDisputeInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 7) {
+  if (instruction.accounts.length < 8) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 7,
+        expectedAccountMetas: 8,
       },
     );
   }
@@ -445,6 +478,7 @@ export function parseJobDisputeInstruction<
       job: getNextAccount(),
       worker: getNextAccount(),
       dispute: getNextAccount(),
+      pool: getNextAccount(),
       systemProgram: getNextAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),

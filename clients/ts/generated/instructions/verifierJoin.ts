@@ -14,6 +14,8 @@ import {
   getBytesEncoder,
   getStructDecoder,
   getStructEncoder,
+  getU64Decoder,
+  getU64Encoder,
   SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
   SolanaError,
   transformEncoder,
@@ -91,13 +93,31 @@ export type VerifierJoinInstruction<
     ]
   >;
 
-export type VerifierJoinInstructionData = { discriminator: ReadonlyUint8Array };
+export type VerifierJoinInstructionData = {
+  discriminator: ReadonlyUint8Array;
+  /**
+   * Lamports of stake to pledge: the worker's weight in draws and what its seats' forfeits
+   * come out of. At least the market's minimum stake, and backed by stake no job holds; no
+   * claim's collateral may use it until the worker leaves the pool.
+   */
+  pledge: bigint;
+};
 
-export type VerifierJoinInstructionDataArgs = {};
+export type VerifierJoinInstructionDataArgs = {
+  /**
+   * Lamports of stake to pledge: the worker's weight in draws and what its seats' forfeits
+   * come out of. At least the market's minimum stake, and backed by stake no job holds; no
+   * claim's collateral may use it until the worker leaves the pool.
+   */
+  pledge: number | bigint;
+};
 
 export function getVerifierJoinInstructionDataEncoder(): FixedSizeEncoder<VerifierJoinInstructionDataArgs> {
   return transformEncoder(
-    getStructEncoder([["discriminator", fixEncoderSize(getBytesEncoder(), 8)]]),
+    getStructEncoder([
+      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
+      ["pledge", getU64Encoder()],
+    ]),
     (value) => ({ ...value, discriminator: VERIFIER_JOIN_DISCRIMINATOR }),
   );
 }
@@ -105,6 +125,7 @@ export function getVerifierJoinInstructionDataEncoder(): FixedSizeEncoder<Verifi
 export function getVerifierJoinInstructionDataDecoder(): FixedSizeDecoder<VerifierJoinInstructionData> {
   return getStructDecoder([
     ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
+    ["pledge", getU64Decoder()],
   ]);
 }
 
@@ -131,13 +152,14 @@ export type VerifierJoinAsyncInput<
   operator: TransactionSigner<TAccountOperator>;
   /** The market (for its minimum stake). */
   market: Address<TAccountMarket>;
-  /** The worker joining; its whole stake is pledged as its weight. */
+  /** The worker joining (or changing its pledge). */
   worker: Address<TAccountWorker>;
   /** The market's verifier pool, created on first use. */
   pool?: Address<TAccountPool>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
+  pledge: VerifierJoinInstructionDataArgs["pledge"];
 };
 
 export async function getVerifierJoinInstructionAsync<
@@ -190,6 +212,9 @@ export async function getVerifierJoinInstructionAsync<
     ResolvedInstructionAccount
   >;
 
+  // Original args.
+  const args = { ...input };
+
   // Resolve default values.
   if (!accounts.pool.value) {
     accounts.pool.value = await findPoolPda({
@@ -215,7 +240,9 @@ export async function getVerifierJoinInstructionAsync<
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
-    data: getVerifierJoinInstructionDataEncoder().encode({}),
+    data: getVerifierJoinInstructionDataEncoder().encode(
+      args as VerifierJoinInstructionDataArgs,
+    ),
     programAddress,
   } as VerifierJoinInstruction<
     TProgramAddress,
@@ -242,13 +269,14 @@ export type VerifierJoinInput<
   operator: TransactionSigner<TAccountOperator>;
   /** The market (for its minimum stake). */
   market: Address<TAccountMarket>;
-  /** The worker joining; its whole stake is pledged as its weight. */
+  /** The worker joining (or changing its pledge). */
   worker: Address<TAccountWorker>;
   /** The market's verifier pool, created on first use. */
   pool: Address<TAccountPool>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
+  pledge: VerifierJoinInstructionDataArgs["pledge"];
 };
 
 export function getVerifierJoinInstruction<
@@ -299,6 +327,9 @@ export function getVerifierJoinInstruction<
     ResolvedInstructionAccount
   >;
 
+  // Original args.
+  const args = { ...input };
+
   // Resolve default values.
   if (!accounts.systemProgram.value) {
     accounts.systemProgram.value =
@@ -316,7 +347,9 @@ export function getVerifierJoinInstruction<
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
-    data: getVerifierJoinInstructionDataEncoder().encode({}),
+    data: getVerifierJoinInstructionDataEncoder().encode(
+      args as VerifierJoinInstructionDataArgs,
+    ),
     programAddress,
   } as VerifierJoinInstruction<
     TProgramAddress,
@@ -340,7 +373,7 @@ export type ParsedVerifierJoinInstruction<
     operator: TAccountMetas[0];
     /** The market (for its minimum stake). */
     market: TAccountMetas[1];
-    /** The worker joining; its whole stake is pledged as its weight. */
+    /** The worker joining (or changing its pledge). */
     worker: TAccountMetas[2];
     /** The market's verifier pool, created on first use. */
     pool: TAccountMetas[3];

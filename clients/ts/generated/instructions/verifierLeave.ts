@@ -119,8 +119,8 @@ export type VerifierLeaveInput<
   /** The worker's operator. */
   operator: TransactionSigner<TAccountOperator>;
   /**
-   * The worker leaving; its stake is no longer pledged. Seats it already holds stay its
-   * own until their disputes end.
+   * The worker leaving (without seats: a seat's reserve is part of the pledge); its stake
+   * is no longer pledged.
    */
   worker: Address<TAccountWorker>;
   /** The market's verifier pool (a worker evicted from it leaves to free its pledge). */
@@ -199,8 +199,8 @@ export type ParsedVerifierLeaveInstruction<
     /** The worker's operator. */
     operator: TAccountMetas[0];
     /**
-     * The worker leaving; its stake is no longer pledged. Seats it already holds stay its
-     * own until their disputes end.
+     * The worker leaving (without seats: a seat's reserve is part of the pledge); its stake
+     * is no longer pledged.
      */
     worker: TAccountMetas[1];
     /** The market's verifier pool (a worker evicted from it leaves to free its pledge). */

@@ -8,23 +8,24 @@
 
 import {
   combineCodec,
+  fixDecoderSize,
+  fixEncoderSize,
   getAddressDecoder,
   getAddressEncoder,
+  getBytesDecoder,
+  getBytesEncoder,
   getStructDecoder,
   getStructEncoder,
   getU64Decoder,
   getU64Encoder,
+  getU8Decoder,
+  getU8Encoder,
   type Address,
   type FixedSizeCodec,
   type FixedSizeDecoder,
   type FixedSizeEncoder,
+  type ReadonlyUint8Array,
 } from "@solana/kit";
-import {
-  getDeviceKindDecoder,
-  getDeviceKindEncoder,
-  type DeviceKind,
-  type DeviceKindArgs,
-} from ".";
 
 /** One worker in the verifier pool. */
 export type PoolEntry = {
@@ -34,8 +35,13 @@ export type PoolEntry = {
   operator: Address;
   /** Its weight in the draw: the stake it pledged on joining. */
   weight: bigint;
-  /** The device class it re-runs segments on (results agree bit for bit only within one). */
-  device: DeviceKind;
+  /**
+   * The device class it re-runs segments on, as `DeviceKind as u8` (0 CPU, 1 CUDA,
+   * 2 Metal): results agree bit for bit only within one.
+   */
+  device: number;
+  /** Alignment padding. */
+  padding: ReadonlyUint8Array;
 };
 
 export type PoolEntryArgs = {
@@ -45,8 +51,13 @@ export type PoolEntryArgs = {
   operator: Address;
   /** Its weight in the draw: the stake it pledged on joining. */
   weight: number | bigint;
-  /** The device class it re-runs segments on (results agree bit for bit only within one). */
-  device: DeviceKindArgs;
+  /**
+   * The device class it re-runs segments on, as `DeviceKind as u8` (0 CPU, 1 CUDA,
+   * 2 Metal): results agree bit for bit only within one.
+   */
+  device: number;
+  /** Alignment padding. */
+  padding: ReadonlyUint8Array;
 };
 
 export function getPoolEntryEncoder(): FixedSizeEncoder<PoolEntryArgs> {
@@ -54,7 +65,8 @@ export function getPoolEntryEncoder(): FixedSizeEncoder<PoolEntryArgs> {
     ["worker", getAddressEncoder()],
     ["operator", getAddressEncoder()],
     ["weight", getU64Encoder()],
-    ["device", getDeviceKindEncoder()],
+    ["device", getU8Encoder()],
+    ["padding", fixEncoderSize(getBytesEncoder(), 7)],
   ]);
 }
 
@@ -63,7 +75,8 @@ export function getPoolEntryDecoder(): FixedSizeDecoder<PoolEntry> {
     ["worker", getAddressDecoder()],
     ["operator", getAddressDecoder()],
     ["weight", getU64Decoder()],
-    ["device", getDeviceKindDecoder()],
+    ["device", getU8Decoder()],
+    ["padding", fixDecoderSize(getBytesDecoder(), 7)],
   ]);
 }
 

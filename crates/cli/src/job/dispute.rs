@@ -10,7 +10,17 @@ use tensorgrid_client::{
     anchor_lang::prelude::Pubkey, instructions, rpc::Draw, state::Job,
     tensorgrid::instructions::JobDisputeArgs,
 };
-use tensorgrid_train::manifest::Manifest;
+
+/// The part of a result manifest a dispute quotes (the rest is the verifiers' to check).
+#[derive(serde::Deserialize)]
+struct Quoted {
+    commitments: QuotedCommitments,
+}
+
+#[derive(serde::Deserialize)]
+struct QuotedCommitments {
+    state_hashes: Vec<String>,
+}
 
 use super::{preflight::Action, JobRef};
 use crate::{
@@ -70,29 +80,29 @@ pub async fn run(a: DisputeArgs, out: OutputFormat) -> Result<std::process::Exit
         bond,
     };
     let ix = instructions::job_dispute(keys, args);
-    let sent = tx::send(&ctx, &[ix], &signer, "segment disputed")
+    let mut sent = tx::send(&ctx, &[ix], &signer, "segment disputed")
         .await?
         .with("job", address)
-        .with("segment", a.segment)
-        .with("bond", bond);
-    ctx.out.emit(&sent)?;
+        .with_number("segment", a.segment.into())
+        .with_number("bond", bond);
     // Anyone may draw; the poster does it at once so nobody waits for a crank.
-    match draw_when_ready(&ctx, &address).await {
+    let follow = format!("tensorgrid job show {address}");
+    sent = match draw_when_ready(&ctx, &address).await {
         Ok(Some(ix)) => {
-            let drawn = tx::send(&ctx, &[ix], &signer, "verifiers drawn")
-                .await?
-                .with("job", address)
-                .next(format!(
-                    "the verifiers re-run segment {}; follow with `tensorgrid job show {address}`",
-                    a.segment
-                ));
-            ctx.out.emit(&drawn)?;
+            let drawn = tx::send(&ctx, &[ix], &signer, "verifiers drawn").await?;
+            sent.events.extend(drawn.events);
+            sent.fee = sent.fee.saturating_add(drawn.fee);
+            sent.with("draw signature", drawn.signature).next(format!(
+                "the verifiers re-run segment {}; follow with `{follow}`",
+                a.segment
+            ))
         }
-        Ok(None) => {}
-        Err(e) => ctx.out.note(format!(
-            "the verifiers are not drawn yet ({e:#}); anyone may draw them with `tensorgrid job crank draw {address}`"
+        Ok(None) => sent.next(follow),
+        Err(e) => sent.next(format!(
+            "the verifiers are not drawn yet ({e:#}): `tensorgrid job finalize {address}` draws them"
         )),
-    }
+    };
+    ctx.out.emit(&sent)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 
@@ -113,7 +123,7 @@ pub async fn quote(
             job.result_uri
         );
     }
-    let m: Manifest = serde_json::from_slice(&bytes).context("the result manifest")?;
+    let m: Quoted = serde_json::from_slice(&bytes).context("the result manifest's commitments")?;
     let hashes = &m.commitments.state_hashes;
     let i = segment as usize;
     let (Some(start), Some(end)) = (hashes.get(i), hashes.get(i + 1)) else {

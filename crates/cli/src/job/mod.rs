@@ -39,16 +39,18 @@ pub enum JobCommand {
     Verify(verify::VerifyArgs),
     /// Accept a submitted result: pays the worker now.
     Accept(accept::AcceptArgs),
-    /// Dispute a submitted result within the challenge window; the market authority rules.
+    /// Dispute one training segment of a submitted result within the challenge window,
+    /// posting the job's bond; verifiers drawn by stake re-run it and their majority decides.
     Dispute(dispute::DisputeArgs),
     /// Cancel an open job: reward and rent back.
     Cancel(cancel::CancelArgs),
-    /// Pay a submitted job whose challenge window passed (anyone may; --all sweeps).
+    /// Pay a submitted job whose challenge window passed, or move a dispute on: draw its
+    /// verifiers, settle their vote, apply the timeout (anyone may; --all sweeps).
     Finalize(finalize::FinalizeArgs),
     /// Reopen a claimed job whose deadline passed, slashing the worker (anyone may, for a
     /// bounty; --all sweeps).
     Reclaim(reclaim::ReclaimArgs),
-    /// Rule on a disputed job (market authority).
+    /// Rule on a dispute the verifiers could not settle (market authority).
     Resolve(resolve::ResolveArgs),
 }
 

@@ -57,12 +57,15 @@ pub fn situation(job: &Job, now: i64) -> String {
             "submitted: the poster may dispute until {}",
             when(job.challenge_ends_at, now)
         ),
+        JobState::Disputed if job.dispute_ends_at == 0 => {
+            "disputed: verifiers drawn by stake re-run the disputed segment".into()
+        }
         JobState::Disputed if job.dispute_ends_at < now => format!(
-            "disputed, and the authority did not rule in time ({})",
+            "disputed, the verifiers could not settle it, and the authority did not rule in time ({})",
             when(job.dispute_ends_at, now)
         ),
         JobState::Disputed => format!(
-            "disputed: the market authority may rule until {}",
+            "disputed, and the verifiers could not settle it: the market authority may rule until {}",
             when(job.dispute_ends_at, now)
         ),
     }
@@ -84,8 +87,11 @@ fn instead(job: &Job, address: &Pubkey, now: i64) -> String {
         JobState::Submitted => format!(
             "check the result with `tensorgrid job verify {address}`, then `job accept` or `job dispute`"
         ),
+        JobState::Disputed if job.dispute_ends_at == 0 => format!(
+            "follow the verifiers with `tensorgrid job show {address}`; anyone may draw them or settle their vote once due with `tensorgrid job finalize {address}`"
+        ),
         JobState::Disputed if job.dispute_ends_at < now => format!(
-            "anyone may apply the default (the poster refunded) with `tensorgrid job finalize {address}`"
+            "anyone may apply the default (the result stands, the bond goes back) with `tensorgrid job finalize {address}`"
         ),
         JobState::Disputed => format!(
             "the market authority rules with `tensorgrid job resolve {address} --for worker|poster`"
@@ -109,11 +115,14 @@ pub fn check(
         Action::Cancel => job.state == JobState::Open,
         Action::Finalize => match job.state {
             JobState::Submitted => now > job.challenge_ends_at,
-            JobState::Disputed => now > job.dispute_ends_at,
+            // The verifiers' phases are cranked too; whether one is due is the dispute's to say.
+            JobState::Disputed => job.dispute_ends_at == 0 || now > job.dispute_ends_at,
             _ => false,
         },
         Action::Reclaim => job.state == JobState::Claimed && now > job.deadline,
-        Action::Resolve => job.state == JobState::Disputed && now <= job.dispute_ends_at,
+        Action::Resolve => {
+            job.state == JobState::Disputed && job.dispute_ends_at > 0 && now <= job.dispute_ends_at
+        }
     };
     if !state_ok {
         bail!(

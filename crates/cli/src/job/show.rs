@@ -1,13 +1,17 @@
 use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
-use tensorgrid_client::anchor_lang::prelude::Pubkey;
+use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey,
+    state::{Dispute, DisputePhase, VoteState},
+};
 
 use super::{JobRef, JobView};
 use crate::{
     chain_args::{ChainArgs, Ctx},
     describe::{self, EventLine},
-    output::{OutputFormat, Report},
+    output::{fields, OutputFormat, Report},
+    units::{sol, when},
 };
 
 /// Transactions of a job's history read at most.
@@ -43,11 +47,91 @@ struct Shown {
     /// The job account; `null` once the job is closed (paid, refunded or cancelled).
     account: Option<JobView>,
     worker_hardware: Option<String>,
+    /// The open dispute, if the job is disputed.
+    dispute: Option<DisputeView>,
     /// How a closed job ended.
     outcome: Option<&'static str>,
     history: Vec<HistoryEntry>,
     #[serde(skip)]
     now: i64,
+}
+
+/// A dispute as the chain holds it, and how anyone checks the disputed segment.
+#[derive(Serialize)]
+struct DisputeView {
+    account: String,
+    segment: u32,
+    start_hash: String,
+    end_hash: String,
+    bond: u64,
+    verifier_fee: u64,
+    /// drawing, voting or escalated.
+    phase: String,
+    seats: Vec<SeatView>,
+    commit_ends_at: Option<i64>,
+    reveal_ends_at: Option<i64>,
+    /// The command that re-runs the disputed segment here.
+    check: String,
+}
+
+#[derive(Serialize)]
+struct SeatView {
+    worker: String,
+    /// drawn, committed or revealed.
+    vote: String,
+    revealed: Option<String>,
+}
+
+impl DisputeView {
+    fn new(account: &Pubkey, job: &Pubkey, d: &Dispute) -> Self {
+        let drawn = d.phase == DisputePhase::Voting;
+        Self {
+            account: account.to_string(),
+            segment: d.segment,
+            start_hash: hex::encode(d.start_hash),
+            end_hash: hex::encode(d.end_hash),
+            bond: d.bond,
+            verifier_fee: d.verifier_fee,
+            phase: format!("{:?}", d.phase).to_lowercase(),
+            seats: if drawn {
+                d.seats
+                    .iter()
+                    .map(|s| SeatView {
+                        worker: s.worker.to_string(),
+                        vote: format!("{:?}", s.vote).to_lowercase(),
+                        revealed: (s.vote == VoteState::Revealed).then(|| hex::encode(s.revealed)),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            commit_ends_at: drawn.then_some(d.commit_ends_at),
+            reveal_ends_at: drawn.then_some(d.reveal_ends_at),
+            check: format!("tensorgrid job verify {job} --segments {}", d.segment),
+        }
+    }
+
+    fn display(&self, now: i64) -> String {
+        let mut rows = vec![
+            ("disputed segment", self.segment.to_string()),
+            ("committed end", self.end_hash.clone()),
+            ("bond", format!("{} SOL", sol(self.bond))),
+            ("verifiers", self.phase.clone()),
+        ];
+        for s in &self.seats {
+            let vote = match &s.revealed {
+                Some(h) => format!("revealed {h}"),
+                None => s.vote.clone(),
+            };
+            rows.push(("  seat", format!("{} {vote}", s.worker)));
+        }
+        if let (Some(c), Some(r)) = (self.commit_ends_at, self.reveal_ends_at) {
+            rows.push(("commits until", when(c, now)));
+            rows.push(("reveals until", when(r, now)));
+        }
+        rows.push(("check it yourself", self.check.clone()));
+        fields(&rows)
+    }
 }
 
 impl Report for Shown {
@@ -60,6 +144,9 @@ impl Report for Shown {
                 self.outcome.map_or(String::new(), |o| format!(" ({o})"))
             ),
         };
+        if let Some(d) = &self.dispute {
+            s.push_str(&d.display(self.now));
+        }
         if !self.history.is_empty() {
             s.push_str("history:\n");
             for h in &self.history {
@@ -145,6 +232,12 @@ pub async fn run(a: ShowArgs, out: OutputFormat) -> Result<std::process::ExitCod
         None => None,
     };
     let (history, outcome) = history(&ctx, &address).await?;
+    let dispute_key = tensorgrid_client::pda::dispute(&address);
+    let dispute = ctx
+        .chain
+        .dispute_of(&address)
+        .await?
+        .map(|d| DisputeView::new(&dispute_key, &address, &d));
     if job.is_none() && history.is_empty() {
         return Err(not_found(&ctx, &a.job, a.poster, &address).await);
     }
@@ -152,6 +245,7 @@ pub async fn run(a: ShowArgs, out: OutputFormat) -> Result<std::process::ExitCod
         job: address.to_string(),
         account: job.as_ref().map(|j| JobView::new(&address, j)),
         worker_hardware,
+        dispute,
         outcome: if job.is_some() { None } else { outcome },
         history,
         now: ctx.chain.chain_time().await?,

@@ -137,8 +137,8 @@ impl JobView {
                 ));
             }
         }
-        if self.state == "disputed" {
-            rows.push(("ruling until", when(self.dispute_ends_at.unwrap_or(0), now)));
+        if let (true, Some(t)) = (self.state == "disputed", self.dispute_ends_at) {
+            rows.push(("ruling until", when(t, now)));
         }
         fields(&rows)
     }

@@ -5,8 +5,8 @@ use crate::{
     errors::TensorgridError,
     events::DisputeDrawn,
     state::{
-        draw_seats, draw_seed, slot_hash_after, Dispute, DisputePhase, Job, PoolEntry,
-        VerifierPool, Worker,
+        draw_seats, draw_seed, slot_hash_after, with_pool_mut, Dispute, DisputePhase, Job,
+        PoolEntry, SlotDraw, Worker,
     },
 };
 
@@ -16,7 +16,9 @@ pub const SLOT_HASHES_ID: Pubkey =
 
 /// Permissionless crank, in any slot after the dispute's: seats three verifiers from the
 /// market's pool, weighted by pledged stake, from the hash of the first slot after the
-/// dispute (which neither party knew when it acted, and which the caller cannot choose).
+/// dispute (which neither party knew when it acted, and which the caller cannot choose; the
+/// pool cannot change between the dispute and the draw). If nobody draws within the
+/// `SlotHashes` window (about 512 slots) the dispute goes to the authority.
 /// The seated workers' accounts follow as remaining accounts, in seat order (a client
 /// computes the draw with `draw_seats`); each is locked (`open_seats`) until the dispute
 /// ends. With fewer than three eligible verifiers (of the disputed worker's device class,
@@ -35,14 +37,15 @@ pub struct DisputeDraw<'info> {
     /// The job's dispute, waiting for its draw.
     #[account(
         mut,
-        has_one = job @ TensorgridError::InvariantViolated,
+        has_one = job @ TensorgridError::DisputeJobMismatch,
         seeds = [DISPUTE_SEED, job.key().as_ref()],
         bump = dispute.bump,
     )]
     pub dispute: Box<Account<'info, Dispute>>,
-    /// The market's verifier pool (it may not exist yet: then nobody can be drawn).
-    /// CHECK: the PDA is checked by its seeds; its data is read only if this program owns it.
-    #[account(seeds = [VERIFIER_POOL_SEED, job.market.as_ref()], bump)]
+    /// The market's verifier pool, frozen since the dispute; thawed by this draw. (It may not
+    /// exist: then nobody can be drawn.)
+    /// CHECK: the PDA is checked by its seeds; its data is used only if the dispute froze it.
+    #[account(mut, seeds = [VERIFIER_POOL_SEED, job.market.as_ref()], bump)]
     pub pool: UncheckedAccount<'info>,
     /// The `SlotHashes` sysvar.
     /// CHECK: its address is checked.
@@ -55,38 +58,43 @@ impl DisputeDraw<'_> {
         self.dispute.require_phase(DisputePhase::Drawing)
     }
 
-    /// The pool's entries, read in place (none if the pool does not exist yet).
-    fn pool_entries(&self) -> Result<Vec<PoolEntry>> {
-        let info = self.pool.to_account_info();
-        if info.owner != &crate::ID || info.data_is_empty() {
+    /// The pool's entries, and the pool thawed (its pending draw done). Nothing when the
+    /// dispute found no pool.
+    fn take_pool(&self) -> Result<Vec<PoolEntry>> {
+        if !self.dispute.pool_frozen {
             return Ok(Vec::new());
         }
-        let data = info.try_borrow_data()?;
-        ensure!(
-            data.get(..8) == Some(VerifierPool::DISCRIMINATOR),
-            TensorgridError::InvariantViolated
-        );
-        let body = data
-            .get(8..VerifierPool::SPACE)
-            .ok_or(TensorgridError::InvariantViolated)?;
-        let pool: &VerifierPool = anchor_lang::__private::bytemuck::try_from_bytes(body)
-            .map_err(|_| crate::errors::fail(TensorgridError::InvariantViolated))?;
-        Ok(pool.entries.to_vec())
+        with_pool_mut(&self.pool.to_account_info(), |pool| {
+            pool.pending_draws = pool
+                .pending_draws
+                .checked_sub(1)
+                .ok_or(TensorgridError::InvariantViolated)?;
+            Ok(pool.entries.to_vec())
+        })?
+        .ok_or_else(|| crate::errors::fail(TensorgridError::PoolMalformed))
     }
 
     #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>) -> Result<()> {
-        let (slot, slot_hash) = {
+        let read = {
             let data = ctx.accounts.slot_hashes.try_borrow_data()?;
             slot_hash_after(&data, ctx.accounts.dispute.disputed_slot)
-                .ok_or(TensorgridError::DrawTooEarly)?
+        };
+        let (slot, slot_hash) = match read {
+            Some(SlotDraw::Hash(slot, hash)) => (slot, Some(hash)),
+            Some(SlotDraw::Expired) => (0, None),
+            Some(SlotDraw::TooEarly) | None => {
+                return Err(crate::errors::fail(TensorgridError::DrawTooEarly))
+            }
         };
         let now = Clock::get()?.unix_timestamp;
         let job_key = ctx.accounts.job.key();
-        let entries = ctx.accounts.pool_entries()?;
-        let seed = draw_seed(&slot_hash, &job_key);
+        let entries = ctx.accounts.take_pool()?;
         let d = &ctx.accounts.dispute;
-        let drawn = draw_seats(&entries, d.device, &d.worker, &d.poster, &seed);
+        let drawn = slot_hash.and_then(|h| {
+            let seed = draw_seed(&h, &job_key);
+            draw_seats(&entries, d.device, &d.worker, &d.poster, &seed)
+        });
         let window = ctx.accounts.job.terms.dispute.verify_window_s;
         match drawn {
             Some(seats) => {
@@ -122,7 +130,7 @@ fn lock_seats<'info>(
     fee: u64,
     accounts: &'info [AccountInfo<'info>],
 ) -> Result<[(Pubkey, u64); 3]> {
-    ensure!(accounts.len() == seats.len(), TensorgridError::SeatMismatch);
+    ensure!(accounts.len() == seats.len(), TensorgridError::SeatCount);
     let mut seated = [(Pubkey::default(), 0); 3];
     for ((seat, info), out) in seats.iter().zip(accounts).zip(seated.iter_mut()) {
         ensure!(

@@ -2,15 +2,19 @@ use anchor_lang::prelude::*;
 
 use super::settle::{close_dispute, paid_event, pay_worker};
 use crate::{
-    constants::{DISPUTE_SEED, JOB_SEED, MARKET_SEED, WORKER_SEED},
+    constants::{DISPUTE_SEED, JOB_SEED, MARKET_SEED, VERIFIER_POOL_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::{DisputeTallied, JobRefunded, RefundReason, Settlement},
-    state::{checked_add, checked_sub, move_lamports, Dispute, Job, Market, Tally, Worker},
+    state::{
+        checked_add, checked_sub, move_lamports, Dispute, Job, Market, Tally, VerifierPool, Worker,
+    },
 };
 
 /// Permissionless crank once voting is over (every seat revealed, or the reveal window
-/// closed). Seats of the majority earn the verifier fee; seats outside it (or, without a
-/// majority, seats that did not reveal) forfeit as much of their stake. Then:
+/// closed). Seats of the majority earn the verifier fee and share the forfeits of the seats
+/// outside it (without a majority, seats that did not reveal forfeit to whoever the authority
+/// rules for); a forfeit comes out of the seat's pledge, and its pool weight falls with it.
+/// Then:
 /// - the majority reached the worker's committed end state: the worker is paid, the fees come
 ///   out of the poster's bond and the rest of the bond (with any forfeits) goes to the worker;
 /// - the majority reached another state, or could not re-run the segment: the poster is
@@ -47,7 +51,7 @@ pub struct DisputeSettle<'info> {
     /// The job's dispute; closed to the poster when decided.
     #[account(
         mut,
-        has_one = job @ TensorgridError::InvariantViolated,
+        has_one = job @ TensorgridError::DisputeJobMismatch,
         has_one = worker @ TensorgridError::NotAssignedWorker,
         seeds = [DISPUTE_SEED, job.key().as_ref()],
         bump = dispute.bump,
@@ -66,6 +70,9 @@ pub struct DisputeSettle<'info> {
     /// The third seat's worker account.
     #[account(mut, address = dispute.seats[2].worker @ TensorgridError::SeatMismatch)]
     pub seat2: Box<Account<'info, Worker>>,
+    /// The market's verifier pool: a forfeit lowers the seat's weight there.
+    #[account(mut, seeds = [VERIFIER_POOL_SEED, job.market.as_ref()], bump)]
+    pub pool: AccountLoader<'info, VerifierPool>,
 }
 
 /// What the seats were paid and forfeited.
@@ -81,40 +88,65 @@ impl DisputeSettle<'_> {
         self.job.require_assigned(&self.worker.key())
     }
 
-    /// Moves each failing seat's forfeit into the dispute account, then pays each majority
-    /// seat its fee out of `fund` lamports held there (capped by what is left of it).
+    /// Moves each failing seat's forfeit (its reserve) out of its pledge into the dispute
+    /// account; then pays each majority seat its fee out of `fund` lamports held there (capped
+    /// by what is left of it) and an equal share of the forfeits (the rest of them, and
+    /// everything without a majority, stays for the winner). Lowers forfeiting seats' pool
+    /// weights.
     fn settle_seats(&mut self, mut fund: u64) -> Result<SeatMoney> {
         let dispute_info = self.dispute.to_account_info();
+        let seats = self.dispute.seats;
+        let forfeits = seats.map(|s| {
+            if self.dispute.seat_forfeits(&s) {
+                s.reserve
+            } else {
+                0
+            }
+        });
+        let earners = seats.iter().filter(|s| self.dispute.seat_earns(s)).count() as u64;
+        let forfeited: u64 = forfeits.iter().try_fold(0u64, |a, f| checked_add(a, *f))?;
+        let share = forfeited.checked_div(earners).unwrap_or(0);
         let mut money = SeatMoney {
             fees: [0; 3],
-            forfeits: [0; 3],
+            forfeits,
         };
-        let seats = self.dispute.seats;
+        let mut pool = self.pool.load_mut()?;
+        pool.require_thawed()?;
         for (i, seat_acct) in [&mut self.seat0, &mut self.seat1, &mut self.seat2]
             .into_iter()
             .enumerate()
         {
             let seat = seats.get(i).ok_or(TensorgridError::SeatMismatch)?;
+            let forfeit = forfeits.get(i).copied().unwrap_or(0);
             let info = seat_acct.to_account_info();
-            let forfeit = if self.dispute.seat_forfeits(seat) {
-                seat.reserve
-            } else {
-                0
-            };
             move_lamports(&info, &dispute_info, forfeit)?;
             self.dispute.forfeits = checked_add(self.dispute.forfeits, forfeit)?;
-            let fee = if self.dispute.seat_earns(seat) {
-                self.dispute.verifier_fee.min(fund)
-            } else {
-                0
-            };
-            fund = checked_sub(fund, fee)?;
-            move_lamports(&dispute_info, &info, fee)?;
-            seat_acct.leave_seat(seat.reserve, fee, forfeit)?;
-            seat_acct.invariant(&info)?;
-            if let (Some(f), Some(x)) = (money.fees.get_mut(i), money.forfeits.get_mut(i)) {
-                (*f, *x) = (fee, forfeit);
+            seat_acct.leave_seat(seat.reserve, 0, forfeit)?;
+            if forfeit > 0 {
+                pool.reweigh(&seat.worker, seat_acct.pooled_stake);
             }
+        }
+        for (i, seat_acct) in [&mut self.seat0, &mut self.seat1, &mut self.seat2]
+            .into_iter()
+            .enumerate()
+        {
+            let seat = seats.get(i).ok_or(TensorgridError::SeatMismatch)?;
+            if !self.dispute.seat_earns(seat) {
+                continue;
+            }
+            let fee = self.dispute.verifier_fee.min(fund);
+            fund = checked_sub(fund, fee)?;
+            let paid = checked_add(fee, share)?;
+            self.dispute.forfeits = checked_sub(self.dispute.forfeits, share)?;
+            let info = seat_acct.to_account_info();
+            move_lamports(&dispute_info, &info, paid)?;
+            seat_acct.record_verifier_fee(paid)?;
+            if let Some(f) = money.fees.get_mut(i) {
+                *f = paid;
+            }
+        }
+        for seat_acct in [&self.seat0, &self.seat1, &self.seat2] {
+            seat_acct.invariant(&seat_acct.to_account_info())?;
         }
         Ok(money)
     }
@@ -128,10 +160,9 @@ impl DisputeSettle<'_> {
         let mut slashed = 0;
         let money = match tally {
             Tally::Upheld => {
-                // The fees come out of the bond; forfeits arrive before any fee is paid.
+                // The fees come out of the bond.
                 let bond = a.dispute.bond;
-                let forfeits_before = a.dispute.forfeits;
-                a.settle_seats(checked_add(bond, forfeits_before)?)?
+                a.settle_seats(bond)?
             }
             Tally::Fraud => {
                 slashed = a.job.terms.dispute.fraud_slash(a.job.collateral)?;

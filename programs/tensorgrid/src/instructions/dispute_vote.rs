@@ -57,6 +57,7 @@ impl DisputeVote<'_> {
             }
         };
         let event = DisputeVoted {
+            job: dispute.job,
             dispute: dispute.key(),
             worker,
             revealed,

@@ -4,10 +4,10 @@ use anchor_lang::{
 };
 
 use crate::{
-    constants::{DISPUTE_SEED, JOB_SEED, WORKER_SEED},
+    constants::{DISPUTE_SEED, JOB_SEED, VERIFIER_POOL_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::JobDisputed,
-    state::{Dispute, DisputePhase, Job, JobState, Seat, VoteState, Worker},
+    state::{with_pool_mut, Dispute, DisputePhase, Job, JobState, Seat, VoteState, Worker},
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -54,6 +54,11 @@ pub struct JobDispute<'info> {
         bump,
     )]
     pub dispute: Box<Account<'info, Dispute>>,
+    /// The market's verifier pool, frozen until this dispute's draw (it may not exist yet:
+    /// then nobody can be drawn).
+    /// CHECK: the PDA is checked by its seeds; its data is used only if this program owns it.
+    #[account(mut, seeds = [VERIFIER_POOL_SEED, job.market.as_ref()], bump)]
+    pub pool: UncheckedAccount<'info>,
     pub system_program: Program<'info, System>,
 }
 
@@ -83,6 +88,15 @@ impl JobDispute<'_> {
             args.bond,
         )?;
         let clock = Clock::get()?;
+        // The pool, if there is one, stays as it is until this dispute's draw.
+        let pool_frozen = with_pool_mut(&ctx.accounts.pool.to_account_info(), |pool| {
+            pool.pending_draws = pool
+                .pending_draws
+                .checked_add(1)
+                .ok_or(TensorgridError::ArithmeticOverflow)?;
+            Ok(())
+        })?
+        .is_some();
         let job = &mut ctx.accounts.job;
         job.dispute(clock.unix_timestamp)?;
         job.invariant(&job.to_account_info())?;
@@ -101,6 +115,7 @@ impl JobDispute<'_> {
             start_hash: args.start_hash,
             end_hash: args.end_hash,
             device: ctx.accounts.worker.hardware.device,
+            pool_frozen,
             bond: args.bond,
             forfeits: 0,
             verifier_fee: job.terms.dispute.verifier_fee(job.reward)?,

@@ -44,7 +44,7 @@ pub struct JobDisputeTimeout<'info> {
     /// The job's escalated dispute, closed to the poster with its bond.
     #[account(
         mut,
-        has_one = job @ TensorgridError::InvariantViolated,
+        has_one = job @ TensorgridError::DisputeJobMismatch,
         seeds = [DISPUTE_SEED, job.key().as_ref()],
         bump = dispute.bump,
     )]

@@ -80,11 +80,13 @@ impl JobPost<'_> {
         );
         ensure!(args.reward > 0, TensorgridError::ZeroReward);
         // Rent plus reward must be representable, or the escrow invariant cannot hold; the
-        // collateral must be computable and non-zero (the fee, at most 20 % of the reward,
-        // always is).
+        // collateral, the dispute bond and the verifier fee must be computable and non-zero (a
+        // verifier with nothing to earn or forfeit would decide for free).
         checked_add(self.job.to_account_info().lamports(), args.reward)?;
         ensure!(
-            terms.collateral(args.reward)? > 0,
+            terms.collateral(args.reward)? > 0
+                && terms.dispute.bond(args.reward)? > 0
+                && terms.dispute.verifier_fee(args.reward)? > 0,
             TensorgridError::RewardTooSmall
         );
         ensure!(

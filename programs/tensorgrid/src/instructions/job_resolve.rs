@@ -50,7 +50,7 @@ pub struct JobResolve<'info> {
     /// The job's dispute, which the verifiers could not settle; closed to the poster.
     #[account(
         mut,
-        has_one = job @ TensorgridError::InvariantViolated,
+        has_one = job @ TensorgridError::DisputeJobMismatch,
         seeds = [DISPUTE_SEED, job.key().as_ref()],
         bump = dispute.bump,
     )]

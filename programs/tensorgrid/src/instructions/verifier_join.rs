@@ -4,8 +4,16 @@ use crate::{
     constants::{MARKET_SEED, VERIFIER_POOL_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::VerifierPoolChanged,
-    state::{Market, PoolEntry, VerifierPool, Worker},
+    state::{checked_add, Market, PoolEntry, VerifierPool, Worker},
 };
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct VerifierJoinArgs {
+    /// Lamports of stake to pledge: the worker's weight in draws and what its seats' forfeits
+    /// come out of. At least the market's minimum stake, and backed by stake no job holds; no
+    /// claim's collateral may use it until the worker leaves the pool.
+    pub pledge: u64,
+}
 
 #[event_cpi]
 #[derive(Accounts)]
@@ -19,7 +27,7 @@ pub struct VerifierJoin<'info> {
         bump = market.bump,
     )]
     pub market: Box<Account<'info, Market>>,
-    /// The worker joining; its whole stake is pledged as its weight.
+    /// The worker joining (or changing its pledge).
     #[account(
         mut,
         has_one = operator @ TensorgridError::NotOperator,
@@ -41,27 +49,32 @@ pub struct VerifierJoin<'info> {
 }
 
 impl VerifierJoin<'_> {
-    fn validate(&self) -> Result<()> {
-        self.worker.require_registered()?;
+    fn validate(&self, args: &VerifierJoinArgs) -> Result<()> {
+        let w = &self.worker;
+        w.require_registered()?;
+        // A pledge changes only without seats (a seat's reserve is part of it).
+        ensure!(w.open_seats == 0, TensorgridError::VerifierSeated);
+        let backed = checked_add(w.locked_collateral, args.pledge)? <= w.stake;
         ensure!(
-            self.worker.stake >= self.market.params.min_stake,
-            TensorgridError::StakeBelowMinimum
+            args.pledge >= self.market.params.min_stake && args.pledge > 0 && backed,
+            TensorgridError::PledgeNotBacked
         );
         Ok(())
     }
 
-    /// Joins the pool, or refreshes this worker's entry (weight and device class).
-    #[access_control(ctx.accounts.validate())]
-    pub fn handler(ctx: Context<Self>) -> Result<()> {
+    /// Joins the pool, or changes this worker's entry (pledge and device class).
+    #[access_control(ctx.accounts.validate(&args))]
+    pub fn handler(ctx: Context<Self>, args: VerifierJoinArgs) -> Result<()> {
         let a = &mut *ctx.accounts;
         // A pool created by this instruction has no discriminator yet.
         let mut pool = match a.pool.load_mut() {
             Ok(pool) => pool,
             Err(_) => a.pool.load_init()?,
         };
+        pool.require_thawed()?;
         pool.market = a.market.key();
         pool.bump = ctx.bumps.pool;
-        let weight = a.worker.stake;
+        let weight = args.pledge;
         let entry = PoolEntry::new(
             a.worker.key(),
             a.operator.key(),

@@ -12,8 +12,8 @@ use crate::{
 pub struct VerifierLeave<'info> {
     /// The worker's operator.
     pub operator: Signer<'info>,
-    /// The worker leaving; its stake is no longer pledged. Seats it already holds stay its
-    /// own until their disputes end.
+    /// The worker leaving (without seats: a seat's reserve is part of the pledge); its stake
+    /// is no longer pledged.
     #[account(
         mut,
         has_one = operator @ TensorgridError::NotOperator,
@@ -31,10 +31,17 @@ pub struct VerifierLeave<'info> {
 }
 
 impl VerifierLeave<'_> {
+    fn validate(&self) -> Result<()> {
+        ensure!(self.worker.open_seats == 0, TensorgridError::VerifierSeated);
+        Ok(())
+    }
+
+    #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>) -> Result<()> {
         let a = &mut *ctx.accounts;
         let count = {
             let mut pool = a.pool.load_mut()?;
+            pool.require_thawed()?;
             pool.leave(&a.worker.key());
             pool.invariant()?;
             pool.count

@@ -74,6 +74,10 @@ pub struct Dispute {
     pub end_hash: [u8; 32],
     /// The device class of the disputed worker; only verifiers of this class are drawn.
     pub device: super::DeviceKind,
+    /// Whether the market's verifier pool existed when the dispute was opened: the dispute
+    /// then froze it until its draw (`VerifierPool::pending_draws`). Without one, the draw
+    /// hands the dispute to the authority.
+    pub pool_frozen: bool,
     /// Lamports of bond held here.
     pub bond: u64,
     /// Lamports forfeited by verifiers, held here until the dispute ends.
@@ -155,23 +159,48 @@ pub fn draw_seats(
     Some(seats)
 }
 
-/// The hash of the first slot after `after` still in the `SlotHashes` sysvar's raw data
-/// (newest first: `u64` count, then `(u64 slot, [u8; 32] hash)` entries), with its slot.
-/// Past the sysvar's 512 slots the oldest kept one is used: whoever draws has every reason
-/// to draw early, and the dispute cannot stall.
-pub fn slot_hash_after(data: &[u8], after: u64) -> Option<(u64, [u8; 32])> {
+/// Slots the `SlotHashes` sysvar keeps.
+pub const SLOT_HASHES_KEPT: usize = 512;
+
+/// What the `SlotHashes` sysvar says about the slot after a dispute's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotDraw {
+    /// The first slot after it, and its hash: the draw's randomness.
+    Hash(u64, [u8; 32]),
+    /// No later slot yet: draw in a later slot.
+    TooEarly,
+    /// That slot has left the sysvar's window (nobody drew for about 512 slots): its hash can
+    /// no longer be read, and any later one could be chosen by waiting, so nobody is drawn.
+    Expired,
+}
+
+/// Reads the sysvar's raw data (newest first: `u64` count, then `(u64 slot, [u8; 32] hash)`
+/// entries) for the first slot after `after`. `None`: the data is malformed.
+pub fn slot_hash_after(data: &[u8], after: u64) -> Option<SlotDraw> {
     let count = usize::try_from(u64::from_le_bytes(data.get(..8)?.try_into().ok()?)).ok()?;
     let mut best = None;
+    let mut reached = false;
     for i in 0..count {
         let at = 8usize.checked_add(i.checked_mul(40)?)?;
         let entry = data.get(at..at.checked_add(40)?)?;
         let slot = u64::from_le_bytes(entry.get(..8)?.try_into().ok()?);
         if slot <= after {
+            reached = true;
             break;
         }
-        best = Some((slot, entry.get(8..40)?.try_into().ok()?));
+        let hash: [u8; 32] = entry.get(8..40)?.try_into().ok()?;
+        best = Some((slot, hash));
     }
-    best
+    Some(match best {
+        None => SlotDraw::TooEarly,
+        // Older entries were cut off: the first slot after `after` may be gone.
+        Some((slot, _))
+            if !reached && count >= SLOT_HASHES_KEPT && Some(slot) != after.checked_add(1) =>
+        {
+            SlotDraw::Expired
+        }
+        Some((slot, hash)) => SlotDraw::Hash(slot, hash),
+    })
 }
 
 impl Dispute {
@@ -254,7 +283,9 @@ impl Dispute {
         let seat = self.seat_of(worker)?;
         match seat.vote {
             VoteState::Drawn => return Err(crate::errors::fail(TensorgridError::NotCommitted)),
-            VoteState::Revealed => return Err(crate::errors::fail(TensorgridError::AlreadyVoted)),
+            VoteState::Revealed => {
+                return Err(crate::errors::fail(TensorgridError::AlreadyRevealed))
+            }
             VoteState::Committed => {}
         }
         ensure!(
@@ -344,13 +375,28 @@ mod tests {
             data.extend(slot.to_le_bytes());
             data.extend([slot as u8; 32]);
         }
-        assert_eq!(slot_hash_after(&data, 8), Some((9, [9; 32])));
-        assert_eq!(slot_hash_after(&data, 9), Some((10, [10; 32])));
-        assert_eq!(slot_hash_after(&data, 10), None, "no later slot yet");
-        // Past the sysvar's window: the oldest slot kept.
-        assert_eq!(slot_hash_after(&data, 1), Some((7, [7; 32])));
+        let hash = |s: u64| Some(SlotDraw::Hash(s, [s as u8; 32]));
+        assert_eq!(slot_hash_after(&data, 8), hash(9));
+        assert_eq!(slot_hash_after(&data, 9), hash(10));
+        assert_eq!(slot_hash_after(&data, 10), Some(SlotDraw::TooEarly));
+        // A young chain keeps every slot: the oldest one is the first.
+        assert_eq!(slot_hash_after(&data, 1), hash(7));
         assert_eq!(slot_hash_after(&data[..20], 1), None, "truncated data");
         assert_eq!(slot_hash_after(&[], 1), None);
+        // A full window that starts after the dispute's next slot: it may have held an
+        // earlier one, so nobody is drawn rather than a slot someone waited for.
+        let mut full = (SLOT_HASHES_KEPT as u64).to_le_bytes().to_vec();
+        for slot in (1_000..1_000 + SLOT_HASHES_KEPT as u64).rev() {
+            full.extend(slot.to_le_bytes());
+            full.extend([slot as u8; 32]);
+        }
+        assert_eq!(slot_hash_after(&full, 990), Some(SlotDraw::Expired));
+        assert_eq!(
+            slot_hash_after(&full, 999),
+            hash(1_000),
+            "exactly the next slot"
+        );
+        assert_eq!(slot_hash_after(&full, 1_000), hash(1_001));
     }
 
     #[test]
@@ -405,6 +451,7 @@ mod tests {
             start_hash: [1; 32],
             end_hash: [7; 32],
             device: DeviceKind::Cpu,
+            pool_frozen: true,
             bond: 0,
             forfeits: 0,
             verifier_fee: 1,

@@ -32,12 +32,16 @@ pub struct VerifierPool {
     pub market: Pubkey,
     /// The pool; free slots have `worker == Pubkey::default()`.
     pub entries: [PoolEntry; 32],
+    /// Disputes opened since the pool last changed whose verifiers are not drawn yet: while
+    /// any is pending the pool is frozen (no join, leave or forfeit changes it), so nobody can
+    /// reshape it after a draw's slot hash is known.
+    pub pending_draws: u32,
     /// Entries in use.
     pub count: u8,
     /// The PDA's bump.
     pub bump: u8,
     /// Alignment padding.
-    pub padding: [u8; 6],
+    pub padding: [u8; 2],
 }
 
 const _: () = assert!(POOL_SIZE == 32, "VerifierPool::entries has 32 slots");
@@ -52,6 +56,26 @@ impl PoolEntry {
             padding: [0; 7],
         }
     }
+}
+
+/// Runs `f` on the pool at `info` in place, if this program's pool is there (`None` if the
+/// account does not exist yet). For instructions where the pool is optional.
+pub fn with_pool_mut<R>(
+    info: &AccountInfo,
+    f: impl FnOnce(&mut VerifierPool) -> Result<R>,
+) -> Result<Option<R>> {
+    if info.owner != &crate::ID || info.data_is_empty() {
+        return Ok(None);
+    }
+    let mut data = info.try_borrow_mut_data()?;
+    let malformed = || crate::errors::fail(TensorgridError::PoolMalformed);
+    if data.get(..8) != Some(VerifierPool::DISCRIMINATOR) {
+        return Err(malformed());
+    }
+    let body = data.get_mut(8..VerifierPool::SPACE).ok_or_else(malformed)?;
+    let pool: &mut VerifierPool =
+        anchor_lang::__private::bytemuck::try_from_bytes_mut(body).map_err(|_| malformed())?;
+    f(pool).map(Some)
 }
 
 impl VerifierPool {
@@ -103,6 +127,19 @@ impl VerifierPool {
                 true
             }
             None => false,
+        }
+    }
+
+    /// The pool may change: no draw is pending.
+    pub fn require_thawed(&self) -> Result<()> {
+        ensure!(self.pending_draws == 0, TensorgridError::PoolFrozen);
+        Ok(())
+    }
+
+    /// A forfeit lowered `worker`'s pledge to `weight` (no-op if it is not in the pool).
+    pub fn reweigh(&mut self, worker: &Pubkey, weight: u64) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.worker == *worker) {
+            e.weight = weight;
         }
     }
 

@@ -55,13 +55,14 @@ pub struct Worker {
     pub registered_at: i64,
     /// Outcomes so far.
     pub record: WorkerRecord,
-    /// Stake pledged to the market's verifier pool (its weight there); the stake may not drop
-    /// below it by a withdrawal until the worker leaves the pool. 0 outside the pool.
+    /// Stake pledged to the market's verifier pool (its weight there, and what its seats'
+    /// forfeits come out of). No claim's collateral may use it and no withdrawal take it until
+    /// the worker leaves the pool; so nothing but a forfeit lowers it. 0 outside the pool.
     pub pooled_stake: u64,
     /// Collateral the active job's claim put at risk (0 when idle).
     pub locked_collateral: u64,
-    /// Stake reserved for the forfeits of the verifier seats held (each seat reserves up to
-    /// its dispute's fee out of the stake not otherwise locked).
+    /// Part of the pledge reserved for the forfeits of the verifier seats held (each seat
+    /// reserves its dispute's fee, as far as the pledge goes).
     pub seat_reserve: u64,
     /// Verifier seats this worker holds in disputes not yet settled; while any is open the
     /// worker may not withdraw stake, leave the pool or deregister.
@@ -110,9 +111,11 @@ impl Worker {
                     && self.pooled_stake == 0),
             TensorgridError::InvariantViolated
         );
-        // The job's collateral and the seats' forfeits are always backed by the stake.
+        // The job's collateral and the pledge (out of which the seats' forfeits come) are
+        // always backed by the stake, each by its own part of it.
         ensure!(
-            self.stake >= checked_add(self.locked_collateral, self.seat_reserve)?,
+            self.stake >= checked_add(self.locked_collateral, self.pooled_stake)?
+                && self.seat_reserve <= self.pooled_stake,
             TensorgridError::InvariantViolated
         );
         check_backed(info, checked_add(self.stake, self.earnings)?)
@@ -128,11 +131,11 @@ impl Worker {
         self.locked_collateral = 0;
     }
 
-    /// Stake that backs neither the active job's collateral nor the open seats' forfeits.
+    /// Stake that backs neither the active job's collateral nor the verifier pledge.
     pub fn free_stake(&self) -> u64 {
         self.stake
             .saturating_sub(self.locked_collateral)
-            .saturating_sub(self.seat_reserve)
+            .saturating_sub(self.pooled_stake)
     }
 
     /// Paid `amount` (lamports already moved into this account); the job is done.
@@ -170,11 +173,11 @@ impl Worker {
         Ok(())
     }
 
-    /// Takes a verifier seat whose forfeit is `fee`: reserves as much of it as the free stake
-    /// allows (the stake backing its own job's collateral is never at risk for a seat) and
-    /// returns the reserve, which is the most the seat can forfeit.
+    /// Takes a verifier seat whose forfeit is `fee`: reserves it out of the pledge (as far as
+    /// the pledge not yet reserved goes) and returns the reserve, the most the seat can
+    /// forfeit. The stake behind its own job's collateral is never at risk for a seat.
     pub fn take_seat(&mut self, fee: u64) -> Result<u64> {
-        let reserve = fee.min(self.free_stake());
+        let reserve = fee.min(self.pooled_stake.saturating_sub(self.seat_reserve));
         self.seat_reserve = checked_add(self.seat_reserve, reserve)?;
         self.open_seats = self
             .open_seats
@@ -183,9 +186,18 @@ impl Worker {
         Ok(reserve)
     }
 
+    /// `amount` (a verifier fee and any share of forfeits) was paid into this account for a
+    /// seat that voted with the majority.
+    pub fn record_verifier_fee(&mut self, amount: u64) -> Result<()> {
+        self.earnings = checked_add(self.earnings, amount)?;
+        self.record.total_earned = checked_add(self.record.total_earned, amount)?;
+        self.record.verifications = checked_add(self.record.verifications, 1)?;
+        Ok(())
+    }
+
     /// A seat whose reserve was `reserve` ended: `fee` lamports were paid into this account as
     /// earnings (the seat voted with the majority) or `forfeit` (at most the reserve) lamports
-    /// of stake left it (the caller moves the lamports).
+    /// of pledged stake left it (the caller moves the lamports).
     pub fn leave_seat(&mut self, reserve: u64, fee: u64, forfeit: u64) -> Result<()> {
         ensure!(forfeit <= reserve, TensorgridError::InvariantViolated);
         self.seat_reserve = checked_sub(self.seat_reserve, reserve)?;
@@ -200,6 +212,7 @@ impl Worker {
         }
         if forfeit > 0 {
             self.stake = checked_sub(self.stake, forfeit)?;
+            self.pooled_stake = checked_sub(self.pooled_stake, forfeit)?;
             self.record.total_slashed = checked_add(self.record.total_slashed, forfeit)?;
             self.record.verifications_failed = checked_add(self.record.verifications_failed, 1)?;
         }
