@@ -12,6 +12,16 @@ use tensorgrid_harness::{
 
 /// No instruction may approach the 200k default; the target is 30k each.
 const INSTRUCTION_BUDGET: u64 = 30_000;
+
+/// The instructions over the target, each with its own budget (BENCHMARKS.md, "Disputes by
+/// re-execution", says why): the dispute path, once per dispute, and `worker_register`, whose
+/// bump search the long flow samples over 300 operator keys (1 in 256 needs 8 more tries).
+const OVER_TARGET: [(&str, u64); 4] = [
+    ("worker_register", 40_000),
+    ("job_dispute", 45_000),
+    ("dispute_draw", 45_000),
+    ("dispute_settle", 60_000),
+];
 const LIFECYCLE_BUDGET: u64 = 100_000;
 
 #[test]
@@ -33,10 +43,11 @@ fn every_instruction_stays_within_its_compute_budget() {
     for name in INSTRUCTIONS {
         let (happy, worst) = (report.happy[name], report.worst[name]);
         assert!(happy > 0 && worst > 0, "{name}: no CU measured");
-        assert!(
-            worst <= INSTRUCTION_BUDGET,
-            "{name}: {worst} CU > budget {INSTRUCTION_BUDGET}"
-        );
+        let budget = OVER_TARGET
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(INSTRUCTION_BUDGET, |(_, b)| *b);
+        assert!(worst <= budget, "{name}: {worst} CU > budget {budget}");
     }
     assert!(
         report.lifecycle_worst <= LIFECYCLE_BUDGET,

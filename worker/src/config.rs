@@ -42,6 +42,7 @@ pub struct FileConfig {
     pub max_challenge_window: Option<String>,
     pub min_resolve_window: Option<String>,
     pub max_resolve_window: Option<String>,
+    pub max_verify_window: Option<String>,
     pub max_stake_topup_per_day_sol: Option<String>,
     pub max_job_memory_mib: Option<u64>,
     pub min_free_disk_mib: Option<u64>,
@@ -60,11 +61,15 @@ pub struct TermsPolicy {
     pub max_abandon_penalty_bps: u32,
     /// Longest the poster may take to dispute (the stake stays locked, the pay waits).
     pub max_challenge_window_s: i64,
-    /// Least time the arbiter must have to rule on a dispute: with less, an unresolved
-    /// dispute refunds the poster by default before anyone could rule for the worker.
+    /// Least time the arbiter must have to rule on a dispute the verifiers could not settle,
+    /// so it can rule for the worker (the default after it, the result standing, pays the
+    /// worker too, but only once the window is over).
     pub min_resolve_window_s: i64,
-    /// Longest a dispute may keep the stake locked.
+    /// Longest an escalated dispute may keep the stake locked.
     pub max_resolve_window_s: i64,
+    /// Longest the verifiers of a dispute may take to commit, and again to reveal, while the
+    /// stake stays locked.
+    pub max_verify_window_s: i64,
 }
 
 /// How logs are written.
@@ -199,6 +204,7 @@ impl FileConfig {
         string!(max_challenge_window, "MAX_CHALLENGE_WINDOW");
         string!(min_resolve_window, "MIN_RESOLVE_WINDOW");
         string!(max_resolve_window, "MAX_RESOLVE_WINDOW");
+        string!(max_verify_window, "MAX_VERIFY_WINDOW");
         string!(max_stake_topup_per_day_sol, "MAX_STAKE_TOPUP_PER_DAY_SOL");
         for (key, field) in [
             ("ALLOW_HTTP", &mut self.allow_http),
@@ -363,6 +369,7 @@ impl FileConfig {
                 max_challenge_window: self.max_challenge_window,
                 min_resolve_window: self.min_resolve_window,
                 max_resolve_window: self.max_resolve_window,
+                max_verify_window: self.max_verify_window,
             },
             &mut problems,
         );
@@ -428,12 +435,13 @@ struct TermsFile {
     max_challenge_window: Option<String>,
     min_resolve_window: Option<String>,
     max_resolve_window: Option<String>,
+    max_verify_window: Option<String>,
 }
 
 /// The defaults are terms a provider can sign without reading each market: collateral up to
 /// twice the reward, at most half of it slashed, at most a tenth of it for giving a job back,
-/// a week at most for the poster to dispute and for a ruling, and an hour at least for the
-/// arbiter to rule.
+/// a week at most for the poster to dispute and for a ruling, an hour at least for the
+/// arbiter to rule, and a day at most for the verifiers to commit (and again to reveal).
 fn resolve_terms(f: TermsFile, problems: &mut Vec<String>) -> TermsPolicy {
     let mut bps = |field: &str, v: Option<u32>, default: u32, max: u32| {
         let v = v.unwrap_or(default);
@@ -463,6 +471,7 @@ fn resolve_terms(f: TermsFile, problems: &mut Vec<String>) -> TermsPolicy {
     let max_challenge_window_s = secs("max_challenge_window", f.max_challenge_window, "7d");
     let min_resolve_window_s = secs("min_resolve_window", f.min_resolve_window, "1h");
     let max_resolve_window_s = secs("max_resolve_window", f.max_resolve_window, "7d");
+    let max_verify_window_s = secs("max_verify_window", f.max_verify_window, "1d");
     if min_resolve_window_s > max_resolve_window_s {
         problems.push("min_resolve_window: longer than max_resolve_window".into());
     }
@@ -473,6 +482,7 @@ fn resolve_terms(f: TermsFile, problems: &mut Vec<String>) -> TermsPolicy {
         max_challenge_window_s,
         min_resolve_window_s,
         max_resolve_window_s,
+        max_verify_window_s,
     }
 }
 

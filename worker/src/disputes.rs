@@ -4,8 +4,10 @@
 //!   draw as soon as a later slot has a hash and the settlement as soon as voting is over
 //!   ([`advance`], called from the main loop for the job it holds).
 //! - As a verifier (`verify_disputes`): it joins the market's verifier pool, and a service of
-//!   its own ([`serve`]) finds the disputes it is drawn for, judges each (`judge`), commits,
-//!   reveals once reveals open, and settles. The verdict is kept in the work directory and the
+//!   its own ([`serve`]) draws the verifiers of any dispute of its market still waiting for a
+//!   draw (a dispute left undrawn freezes the pool), finds the disputes it is drawn for,
+//!   judges each (`judge`), commits, reveals once reveals open, and settles. A party that has
+//!   not served its files by the middle of the commit window loses the vote on them. The verdict is kept in the work directory and the
 //!   salt is derived from the operator's signature of the dispute's address (ed25519 signs
 //!   deterministically), so a restart between the commit and the reveal loses nothing.
 
@@ -17,12 +19,12 @@ use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     instructions::{self as ix, SettleKeys},
     rpc::{Backoff, CancellationToken, ChainError, DisputeEntry, Draw},
-    state::{vote_commitment, Dispute, DisputePhase, Job, VoteState},
+    state::{vote_commitment, Dispute, DisputePhase, Job, VerifierPool, VoteState},
     tensorgrid::instructions::DisputeVoteArgs,
 };
 
 use crate::{
-    judge::{judge, JudgeError},
+    judge::{judge, JudgeError, Judgement},
     pipeline::Worker,
 };
 
@@ -132,14 +134,26 @@ pub async fn serve(w: Arc<Worker>, cancel: CancellationToken) {
 }
 
 /// Joins the market's verifier pool, pledging `verifier_pledge_sol` of the stake, unless it
-/// is pledged there already.
+/// is in it already. A worker whose entry a heavier joiner took clears its pledge first (it
+/// would otherwise stay locked out of its claims) and joins again.
 async fn join_pool(w: &Worker) -> Result<(), ChainError> {
     let keys = w.keys();
     let Some(account) = w.chain.worker(&keys.worker).await? else {
         return Err(ChainError::Rpc("this worker is not registered yet".into()));
     };
     if account.pooled_stake > 0 {
-        return Ok(());
+        let pool: Option<VerifierPool> = w
+            .chain
+            .fetch(&tensorgrid_client::pda::verifier_pool(&w.market))
+            .await?;
+        if pool.is_some_and(|p| p.entries.iter().any(|e| e.worker == keys.worker)) {
+            return Ok(());
+        }
+        let l = w
+            .chain
+            .send(&[ix::verifier_leave(keys)], &[w.operator.as_ref()])
+            .await?;
+        tracing::warn!(signature = %l.signature, "this worker's pool entry went to a heavier pledge: its pledge is cleared, joining again");
     }
     let pledge = w.config.verifier_pledge;
     let l = w
@@ -150,11 +164,27 @@ async fn join_pool(w: &Worker) -> Result<(), ChainError> {
     Ok(())
 }
 
-/// One pass over the disputes this worker sits in; returns the transactions sent.
+/// One pass: the draws of the market's disputes still waiting for one, then the disputes this
+/// worker sits in; returns the transactions sent.
 async fn sweep(w: &Worker, failures: &mut BTreeMap<Pubkey, u32>) -> Result<usize, ChainError> {
     let me = w.keys().worker;
-    let seated = w.chain.seats_of(&me).await?;
     let mut sent = 0;
+    let now = w.chain.chain_time().await?;
+    for waiting in w.chain.disputes(Some(DisputePhase::Drawing)).await? {
+        let Some(job) = w.chain.job(&waiting.dispute.job).await? else {
+            continue;
+        };
+        if job.market != w.market {
+            continue;
+        }
+        match advance(w, waiting.dispute.job, &job, now).await {
+            Ok(Advanced::Sent) => sent += 1,
+            Ok(Advanced::Waiting) => {}
+            // Someone else drew first, most likely.
+            Err(e) => tracing::debug!(dispute = %waiting.pubkey, error = %e, "drawing"),
+        }
+    }
+    let seated = w.chain.seats_of(&me).await?;
     for entry in seated {
         match serve_seat(w, &me, &entry, failures).await {
             Ok(Advanced::Sent) => sent += 1,
@@ -181,6 +211,13 @@ async fn serve_seat(
         return Ok(Advanced::Waiting);
     };
     let mut kept: BTreeMap<String, Kept> = w.work.read_json(VERDICTS);
+    if voting_over(d, now) {
+        return advance(w, d.job, &job, now).await;
+    }
+    // Past the middle of the commit window a party still not serving its files loses the
+    // vote on them.
+    let half = job.terms.dispute.verify_window_s / 2;
+    let late = now > d.commit_ends_at.saturating_sub(half);
     let vote = match seat.vote {
         VoteState::Drawn if now <= d.commit_ends_at => {
             let verdict = match kept.get(&key.to_string()) {
@@ -203,11 +240,27 @@ async fn serve_seat(
                         tracing::warn!(dispute = %key, error = %e, "cannot judge this dispute: not voting (the seat forfeits its fee)");
                         return Ok(Advanced::Waiting);
                     }
-                    Err(JudgeError::Transient(e)) => {
+                    Err(JudgeError::Transient(side, e)) => {
                         let n = failures.entry(key).or_default();
                         *n += 1;
-                        tracing::warn!(dispute = %key, attempt = *n, error = %e, "judging a disputed segment; retrying");
-                        return Ok(Advanced::Waiting);
+                        match Judgement::for_withheld(side, d, &e).filter(|_| late) {
+                            Some(j) => {
+                                tracing::warn!(dispute = %key, why = %j.why, "judged a disputed segment on files not served");
+                                let k = Kept {
+                                    vote: hex::encode(j.vote),
+                                    why: j.why,
+                                };
+                                kept.insert(key.to_string(), k.clone());
+                                w.work
+                                    .write_json(VERDICTS, &kept)
+                                    .map_err(|e| ChainError::Rpc(e.to_string()))?;
+                                k
+                            }
+                            None => {
+                                tracing::warn!(dispute = %key, attempt = *n, error = %e, "judging a disputed segment; retrying");
+                                return Ok(Advanced::Waiting);
+                            }
+                        }
                     }
                 },
             };
@@ -230,7 +283,6 @@ async fn serve_seat(
                 salt: salt(w, &key),
             }
         }
-        _ if voting_over(d, now) => return advance(w, d.job, &job, now).await,
         _ => return Ok(Advanced::Waiting),
     };
     let what = match vote {

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use tensorgrid_artifacts::{fetch, result, sha256_hex, ArtifactError};
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
-    state::{Dispute, Job},
+    state::{DeviceKind, Dispute, Job},
 };
 use tensorgrid_train::{
     commit, data,
-    dispute::{segment_verdict, SegmentVerdict},
+    dispute::{segment_verdict, DisputedDevice, SegmentVerdict},
     manifest::{self, Manifest},
     spec::JobSpec,
 };
@@ -36,11 +36,24 @@ pub struct Judgement {
     pub why: String,
 }
 
+/// Whose files a transient failure was about: past the middle of the commit window, a party
+/// that still does not serve its files loses the vote on them (withholding must not stall a
+/// dispute into "no majority").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The result: the worker's to keep published.
+    Worker,
+    /// The spec and the dataset: the poster's.
+    Poster,
+    /// Neither: this machine's own trouble (its disk, a re-run that failed here).
+    Local,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JudgeError {
-    /// Try again later (a network failure, a store's 5xx).
-    #[error("{0}")]
-    Transient(String),
+    /// Try again later (a network failure, a store's 5xx, a local fault).
+    #[error("{1}")]
+    Transient(Side, String),
     /// This machine cannot judge this result (another device class): it must not vote.
     #[error("cannot judge here: {0}")]
     CannotJudge(String),
@@ -67,14 +80,33 @@ pub fn dispute_dir(w: &Worker, dispute: &Pubkey) -> PathBuf {
     w.work.root().join("disputes").join(dispute.to_string())
 }
 
+/// A fetch failure: transient (retried; `side`'s to answer for if it lasts), this machine's
+/// own (its disk: retried, never held against anyone), or definitive (`decided`).
 fn transient_or(
+    side: Side,
     e: ArtifactError,
     decided: impl FnOnce(String) -> Judgement,
 ) -> Result<Judgement, JudgeError> {
-    if e.is_transient() {
-        Err(JudgeError::Transient(e.to_string()))
-    } else {
-        Ok(decided(e.to_string()))
+    match e {
+        ArtifactError::Io { .. } | ArtifactError::Config(_) => {
+            Err(JudgeError::Transient(Side::Local, e.to_string()))
+        }
+        e if e.is_transient() => Err(JudgeError::Transient(side, e.to_string())),
+        e => Ok(decided(e.to_string())),
+    }
+}
+
+impl Judgement {
+    /// What a party that has not served its files by the middle of the commit window gets.
+    pub fn for_withheld(side: Side, d: &Dispute, why: &str) -> Option<Self> {
+        match side {
+            Side::Worker => Some(Self::fraud(format!("the result was not served: {why}"))),
+            Side::Poster => Some(Self::upheld(
+                d,
+                format!("the job's files were not served: {why}"),
+            )),
+            Side::Local => None,
+        }
     }
 }
 
@@ -90,7 +122,11 @@ pub async fn judge(
     // The poster's spec: gone or altered, the worker is not at fault.
     let spec_bytes = match fetch(&job.spec_uri, MAX_SPEC_BYTES, &policy).await {
         Ok(b) => b,
-        Err(e) => return transient_or(e, |e| Judgement::upheld(dispute, format!("the spec: {e}"))),
+        Err(e) => {
+            return transient_or(Side::Poster, e, |e| {
+                Judgement::upheld(dispute, format!("the spec: {e}"))
+            })
+        }
     };
     if sha256_hex(&spec_bytes) != hex::encode(job.spec_hash) {
         return Ok(Judgement::upheld(
@@ -114,7 +150,11 @@ pub async fn judge(
     .await
     {
         Ok(g) => g,
-        Err(e) => return transient_or(e, |e| Judgement::fraud(format!("the result: {e}"))),
+        Err(e) => {
+            return transient_or(Side::Worker, e, |e| {
+                Judgement::fraud(format!("the result: {e}"))
+            })
+        }
     };
     if !got.complete {
         return Ok(Judgement::fraud(
@@ -127,8 +167,11 @@ pub async fn judge(
     };
     if let Err(e) = fetch_states(&job.result_uri, &m, dispute.segment as usize, &dir, &policy).await
     {
+        if matches!(e, ArtifactError::Io { .. }) {
+            return Err(JudgeError::Transient(Side::Local, e.to_string()));
+        }
         if e.is_transient() {
-            return Err(JudgeError::Transient(e.to_string()));
+            return Err(JudgeError::Transient(Side::Worker, e.to_string()));
         }
         // A state file that is not there fails the re-run below, which says so.
         tracing::info!(error = %e, "a committed state of the disputed result");
@@ -141,7 +184,7 @@ pub async fn judge(
     let data_bytes = match fetch(&spec.dataset.uri, cap, &policy).await {
         Ok(b) => b,
         Err(e) => {
-            return transient_or(e, |e| {
+            return transient_or(Side::Poster, e, |e| {
                 Judgement::upheld(dispute, format!("the dataset: {e}"))
             })
         }
@@ -152,6 +195,11 @@ pub async fn judge(
             "the dataset is not the one the spec names",
         ));
     }
+    let disputed = match dispute.device {
+        DeviceKind::Cpu => DisputedDevice::Cpu,
+        DeviceKind::Cuda => DisputedDevice::Cuda,
+        DeviceKind::Metal => DisputedDevice::Metal,
+    };
     let (device, d, dir2) = (w.device.clone(), dispute.clone(), dir.clone());
     let run = tokio::task::spawn_blocking(move || {
         let split = data::split(&spec, &data_bytes)?;
@@ -163,6 +211,7 @@ pub async fn judge(
             d.segment as usize,
             &hex::encode(d.start_hash),
             &hex::encode(d.end_hash),
+            disputed,
             &device,
         )
     })
@@ -171,8 +220,9 @@ pub async fn judge(
     let verdict = match run {
         Ok(v) => v,
         Err(tensorgrid_train::Error::Device(e)) => return Err(JudgeError::CannotJudge(e)),
-        // The spec's own data does not build: the poster's doing.
-        Err(e) => return Ok(Judgement::upheld(dispute, format!("the job's data: {e}"))),
+        // Anything else failing here (memory, the data not building on this machine) says
+        // nothing about either party: tried again, never voted on.
+        Err(e) => return Err(JudgeError::Transient(Side::Local, e.to_string())),
     };
     let why = match &verdict {
         SegmentVerdict::Misquoted => "the dispute does not quote the result's commitments".into(),
@@ -203,7 +253,9 @@ async fn fetch_states(
         let (Some(e), Some(h)) = (c.states.get(i), c.state_hashes.get(i)) else {
             continue;
         };
-        if !commit::named_for(e, h) || dir.join(&e.path).exists() {
+        // A state listed larger than a whole result may be is not fetched (the re-run then
+        // finds it missing, which is the worker's doing).
+        if !commit::named_for(e, h) || e.bytes > MAX_RESULT_BYTES || dir.join(&e.path).exists() {
             continue;
         }
         let entry = result::Entry {
@@ -214,4 +266,84 @@ async fn fetch_states(
         result::download_listed(result_uri, &entry, dir, policy).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tensorgrid_client::state::{DisputePhase, Seat, VoteState};
+
+    fn dispute() -> Dispute {
+        let seat = Seat {
+            worker: Pubkey::default(),
+            reserve: 0,
+            vote: VoteState::Drawn,
+            commitment: [0; 32],
+            revealed: [0; 32],
+        };
+        Dispute {
+            job: Pubkey::default(),
+            poster: Pubkey::default(),
+            worker: Pubkey::default(),
+            segment: 0,
+            start_hash: [1; 32],
+            end_hash: [2; 32],
+            device: DeviceKind::Cpu,
+            pool_frozen: true,
+            bond: 0,
+            forfeits: 0,
+            verifier_fee: 0,
+            disputed_slot: 0,
+            drawn_slot: 0,
+            phase: DisputePhase::Voting,
+            commit_ends_at: 0,
+            reveal_ends_at: 0,
+            seats: [seat; 3],
+            bump: 0,
+        }
+    }
+
+    /// Review finding: a failure on the verifier's own machine became a vote. It is retried,
+    /// never held against either party; a definitive answer about a party's file decides
+    /// against that party, and a lasting transient one does so only past the middle of the
+    /// commit window (withholding must not stall the dispute).
+    #[test]
+    fn whose_failure_it_is_decides_the_vote() {
+        let d = dispute();
+        let unreachable = || ArtifactError::Unreachable {
+            uri: "s3://b/k".into(),
+            reason: "timeout".into(),
+        };
+        let local = ArtifactError::Io {
+            path: "/work".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        let never = |_: String| -> Judgement { panic!("not a verdict") };
+        assert!(matches!(
+            transient_or(Side::Worker, local, never),
+            Err(JudgeError::Transient(Side::Local, _))
+        ));
+        assert!(matches!(
+            transient_or(Side::Worker, unreachable(), never),
+            Err(JudgeError::Transient(Side::Worker, _))
+        ));
+        let gone = ArtifactError::NotFound {
+            uri: "s3://b/k".into(),
+        };
+        let v = transient_or(Side::Worker, gone, Judgement::fraud).unwrap();
+        assert_eq!(v.vote, [0; 32]);
+        assert_eq!(
+            Judgement::for_withheld(Side::Worker, &d, "503")
+                .unwrap()
+                .vote,
+            [0; 32]
+        );
+        assert_eq!(
+            Judgement::for_withheld(Side::Poster, &d, "503")
+                .unwrap()
+                .vote,
+            d.end_hash
+        );
+        assert!(Judgement::for_withheld(Side::Local, &d, "disk").is_none());
+    }
 }

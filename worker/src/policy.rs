@@ -38,7 +38,7 @@ pub fn check_terms(terms: &JobTerms, policy: &TermsPolicy) -> Result<(), String>
     }
     if terms.resolve_window_s < policy.min_resolve_window_s {
         return Err(format!(
-            "terms: a dispute times out in the poster's favour after {} s, shorter than the configured {} s (min_resolve_window)",
+            "terms: the arbiter has {} s to rule on a dispute the verifiers cannot settle, less than the configured {} s (min_resolve_window)",
             terms.resolve_window_s, policy.min_resolve_window_s
         ));
     }
@@ -46,6 +46,12 @@ pub fn check_terms(terms: &JobTerms, policy: &TermsPolicy) -> Result<(), String>
         return Err(format!(
             "terms: a dispute may lock the stake for {} s, longer than the configured {} s (max_resolve_window)",
             terms.resolve_window_s, policy.max_resolve_window_s
+        ));
+    }
+    if terms.dispute.verify_window_s > policy.max_verify_window_s {
+        return Err(format!(
+            "terms: a dispute's verifiers may take {} s to commit and as long to reveal, longer than the configured {} s (max_verify_window)",
+            terms.dispute.verify_window_s, policy.max_verify_window_s
         ));
     }
     Ok(())
@@ -74,7 +80,15 @@ mod tests {
     #[test]
     fn each_harsh_term_is_refused_by_name() {
         let fair = tensorgrid_client::defaults::market_params().job_terms();
-        let cases: [(JobTerms, &str); 6] = [
+        let slow = JobTerms {
+            dispute: tensorgrid_client::state::DisputeTerms {
+                verify_window_s: 30 * 86_400,
+                ..fair.dispute
+            },
+            ..fair
+        };
+        let cases: [(JobTerms, &str); 7] = [
+            (slow, "max_verify_window"),
             (
                 JobTerms {
                     collateral_bps: 50_000,

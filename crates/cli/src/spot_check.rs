@@ -169,6 +169,7 @@ mod tests {
             expected: "aa".into(),
             reached: Some(reached.into()),
             problem: None,
+            rerun_failed: false,
         };
         let spot = SpotCheck {
             of: 40,

@@ -31,6 +31,9 @@ async fn refused_in(w: &World, job: &Pubkey, state: &str, except: &[&str]) {
         if *cmd == "resolve" {
             args.extend(["--for", "worker"]);
         }
+        if *cmd == "dispute" {
+            args.extend(["--segment", "0"]);
+        }
         let who = if *cmd == "resolve" {
             "authority"
         } else {
@@ -81,10 +84,25 @@ async fn each_job_command_in_each_wrong_state_says_why_and_spends_nothing() {
         .unwrap();
     refused_in(&w, &job, "claimed", &[]).await;
 
-    // Submitted, in the challenge window: accept and dispute work (by the poster only).
+    // Submitted, in the challenge window: accept and dispute work (by the poster only). The
+    // result's manifest commits to two training states (what a dispute quotes).
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "commitments": {"state_hashes": ["11".repeat(32), "22".repeat(32)]}
+    }))
+    .unwrap();
+    let store = tensorgrid_artifacts::Store::open(&format!(
+        "s3://{}",
+        tensorgrid_localnet::s3::LOCAL_BUCKET
+    ))
+    .unwrap();
+    let result_uri = store
+        .put(&format!("results/{job}/manifest.json"), manifest.clone())
+        .await
+        .unwrap();
+    use sha2::Digest;
     let args = JobSubmitArgs {
-        result_hash: [7; 32],
-        result_uri: "s3://tensorgrid/results/x".into(),
+        result_hash: sha2::Sha256::digest(&manifest).into(),
+        result_uri,
         reported_metric: 1,
     };
     client
@@ -95,8 +113,13 @@ async fn each_job_command_in_each_wrong_state_says_why_and_spends_nothing() {
     let r = w.run("other", &["job", "accept", &job.to_string()]);
     assert!(r.failed().contains("only the poster"), "{}", r.stderr);
 
-    // Disputed, in the resolve window: only resolve, by the authority only.
-    w.run("poster", &["job", "dispute", &job.to_string()]).ok();
+    // Disputed, with no verifiers in this market (the draw hands it to the authority), in
+    // the resolve window: only resolve, by the authority only.
+    w.run(
+        "poster",
+        &["job", "dispute", &job.to_string(), "--segment", "0"],
+    )
+    .ok();
     refused_in(&w, &job, "disputed", &["resolve"]).await;
     let r = w.run(
         "other",

@@ -320,6 +320,29 @@ impl World {
             .fees_unclaimed
     }
 
+    /// `job dispute JOB --segment N` as the poster, then waits until the verifiers are drawn
+    /// (the command draws them, unless the disputed worker's daemon did first).
+    async fn dispute(&self, job: &Pubkey, segment: u32) {
+        let seg = segment.to_string();
+        let names = self.job_cmd("poster", "dispute", job, &["--segment", &seg]);
+        assert!(
+            names == ["disputed", "verifiers drawn"] || names == ["disputed"],
+            "{names:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let d = self.net.client().dispute_of(job).await.unwrap();
+            if d.is_none_or(|d| d.phase != tensorgrid_client::state::DisputePhase::Drawing) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the verifiers of {job} were not drawn"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Moves the chain's clock past `t` and waits until the chain reports it.
     async fn warp_past(&self, t: i64) {
         self.net.warp_to(t + 1).await.unwrap();
@@ -407,14 +430,20 @@ impl World {
             .collect()
     }
 
-    /// The job account is gone and its history ends with `last`.
+    /// The job account is gone and its history ends with `last` (and, after a dispute, the
+    /// dispute account's closing).
     async fn closed(&self, job: &Pubkey, last: &str) {
         assert!(
             self.net.client().account(job).await.unwrap().is_none(),
             "job {job} still open"
         );
         let h = self.history(job);
-        assert_eq!(h.last().map(String::as_str), Some(last), "{h:?}");
+        let end: Vec<&str> = h
+            .iter()
+            .map(String::as_str)
+            .filter(|e| *e != "dispute closed")
+            .collect();
+        assert_eq!(end.last().copied(), Some(last), "{h:?}");
     }
 }
 
@@ -702,10 +731,7 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
     let won = w.post_job(&mut ledger, &w.small_spec("won.json", 3), "0.5");
     let submitted = w.wait_state(&won, JobState::Submitted, 120).await;
     let bond = submitted.terms.dispute.bond(SOL / 2).unwrap();
-    assert_eq!(
-        w.job_cmd("poster", "dispute", &won, &["--segment", "0"]),
-        ["disputed", "verifiers drawn"]
-    );
+    w.dispute(&won, 0).await;
     let stranger = w.run(
         "anyone",
         &["job", "resolve", &won.to_string(), "--for", "worker"],
@@ -717,7 +743,7 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
     );
     assert_eq!(
         w.job_cmd("authority", "resolve", &won, &["--for", "worker"]),
-        ["paid"]
+        ["paid", "dispute closed"]
     );
     worker.wait_for("payment", 30, |s| s.jobs_paid == 1).await;
     w.closed(&won, "paid").await;
@@ -732,17 +758,14 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
     let stake0 = w.worker_account(&worker.account).await.stake;
     let lost = w.post_job(&mut ledger, &w.small_spec("lost.json", 2), "0.5");
     let submitted = w.wait_state(&lost, JobState::Submitted, 120).await;
-    assert_eq!(
-        w.job_cmd("poster", "dispute", &lost, &["--segment", "1"]),
-        ["disputed", "verifiers drawn"]
-    );
+    w.dispute(&lost, 1).await;
     let r = w
         .run(
             "authority",
             &["job", "resolve", &lost.to_string(), "--for", "poster"],
         )
         .ok();
-    assert_eq!(events(&r), ["refunded"]);
+    assert_eq!(events(&r), ["refunded", "dispute closed"]);
     let slashed = submitted.terms.slash(submitted.collateral).unwrap();
     assert!(slashed > 0);
     assert_eq!(r["events"][0]["details"]["slashed"], slashed);
@@ -896,6 +919,43 @@ fn fitted_to_eval(honest: &data::Split) -> data::Split {
     }
 }
 
+/// Writes `rows` rows of the training split of `spec` (whose dataset is a local file) as a
+/// dataset file of the same format: what a poster keeps back to check a result with.
+fn own_rows(spec: &std::path::Path, out: &std::path::Path, rows: usize) {
+    let v: Value = serde_json::from_slice(&std::fs::read(spec).unwrap()).unwrap();
+    let spec = JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+    let path = v["dataset"]["uri"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("file://")
+        .to_string();
+    let split = data::split(&spec, &std::fs::read(path).unwrap()).unwrap();
+    let data::Split::Table { train, .. } = &split else {
+        panic!("a table")
+    };
+    let dim = train.dim;
+    let images: Vec<u8> = train.features[..rows * dim]
+        .iter()
+        .flat_map(|v| (v * 16.0).to_le_bytes())
+        .collect();
+    let labels: Vec<u8> = train.labels[..rows]
+        .iter()
+        .flat_map(|&l| (l as f32).to_le_bytes())
+        .collect();
+    // The safetensors layout: a little-endian header length, the JSON header, the data.
+    let header = json!({
+        "images": {"dtype": "F32", "shape": [rows, dim], "data_offsets": [0, images.len()]},
+        "labels": {"dtype": "F32", "shape": [rows],
+                   "data_offsets": [images.len(), images.len() + labels.len()]},
+    })
+    .to_string();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    bytes.extend(images);
+    bytes.extend(labels);
+    std::fs::write(out, bytes).unwrap();
+}
+
 /// Waits until `job`'s account is gone (settled).
 async fn wait_closed(w: &World, job: &Pubkey, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -941,10 +1001,11 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
     let hand = Hand::register(&w, "op1").await;
     ledger.add(hand.account);
 
-    // 1. The cheat.
+    // 1. The cheat. A threshold its public score meets but an honest look does not.
     let spec = w.spec("cheat.json", |v| {
         v["training"]["epochs"] = 4.into();
         v["training"]["commit_every"] = 10.into();
+        v["evaluation"]["threshold"] = 0.95.into();
     });
     let cheated = w.post_job(&mut ledger, &spec, "0.5");
     hand.deliver(&w, &cheated, true).await;
@@ -967,11 +1028,34 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
     assert_ne!(spot.code, 0, "the spot-check fails");
     let spot = spot.json();
     assert_eq!(spot["spot_check"]["mismatches"], 1, "{spot:#}");
-    let disputed_at = Instant::now();
-    assert_eq!(
-        w.job_cmd("poster", "dispute", &cheated, &["--segment", "2"]),
-        ["disputed", "verifiers drawn"]
+    // The poster's own held-out rows (400 rows of the training split, which the cheat never
+    // saw; raw pixel values, as the dataset stores them) fail the threshold.
+    let own = w.dir.path().join("own.safetensors");
+    own_rows(&spec, &own, 400);
+    let mine = w.run(
+        "poster",
+        &[
+            "job",
+            "verify",
+            &cheated.to_string(),
+            "--out",
+            w.dir.path().join("cheat-own").to_str().unwrap(),
+            "--eval-data",
+            own.to_str().unwrap(),
+        ],
     );
+    assert_ne!(mine.code, 0, "the poster's own data fails it");
+    let mine = mine.json();
+    assert!(
+        mine["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "your own data" && c["ok"] == false),
+        "{mine:#}"
+    );
+    let disputed_at = Instant::now();
+    w.dispute(&cheated, 2).await;
     let dispute = pda::dispute(&cheated);
     ledger.add(dispute);
     wait_closed(&w, &cheated, 180).await;
@@ -1012,10 +1096,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
     hand.deliver(&w, &honest, false).await;
     w.wait_state(&honest, JobState::Submitted, 30).await;
     let disputed_at = Instant::now();
-    assert_eq!(
-        w.job_cmd("poster", "dispute", &honest, &["--segment", "0"]),
-        ["disputed", "verifiers drawn"]
-    );
+    w.dispute(&honest, 0).await;
     ledger.add(pda::dispute(&honest));
     wait_closed(&w, &honest, 180).await;
     println!(

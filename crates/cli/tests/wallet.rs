@@ -330,7 +330,10 @@ async fn post_train_verify_accept_pays_to_the_lamport() {
         line.contains("NotPoster") || line.contains("poster"),
         "{line}"
     );
-    let r = w.run("other", &["job", "dispute", &job.to_string()]);
+    let r = w.run(
+        "other",
+        &["job", "dispute", &job.to_string(), "--segment", "0"],
+    );
     assert!(r.failed().contains("oster"), "{}", r.stderr);
 
     // Accept: the worker's payout, the market's fee, the poster's rent, each to the lamport.
@@ -617,12 +620,18 @@ async fn cancel_dispute_resolve_reclaim_finalize_and_market_admin() {
         w.run("poster", &["job", "cancel", &j.to_string()]).ok();
     }
 
-    // Dispute, then the authority rules for the poster: refund and slash.
+    // Dispute (no verifiers in this market: the draw hands it to the authority), then the
+    // authority rules for the poster: refund, bond back and slash.
     let (job, _) = w.post("poster", &spec, "0.5");
     w.claim(job).await;
     w.work(job).await;
-    let d = w.run("poster", &["job", "dispute", &job.to_string()]).ok();
-    assert_eq!(events(&d), ["disputed"]);
+    let d = w
+        .run(
+            "poster",
+            &["job", "dispute", &job.to_string(), "--segment", "0"],
+        )
+        .ok();
+    assert_eq!(events(&d), ["disputed", "verifiers drawn"]);
     assert!(w
         .run(
             "other",
@@ -636,7 +645,7 @@ async fn cancel_dispute_resolve_reclaim_finalize_and_market_admin() {
             &["job", "resolve", &job.to_string(), "--for", "poster"],
         )
         .ok();
-    assert_eq!(events(&r), ["refunded"]);
+    assert_eq!(events(&r), ["refunded", "dispute closed"]);
     assert!(r["events"][0]["details"]["slashed"].as_u64().unwrap() > 0);
 
     // A missed deadline: a third party reclaims for the bounty.

@@ -8,7 +8,7 @@ use TensorgridError::*;
 
 /// Every program error in code order (6000, 6001, ...). The test below pins this list against
 /// the committed IDL, so a new variant cannot be forgotten here.
-pub const ALL: [TensorgridError; 49] = [
+pub const ALL: [TensorgridError; 74] = [
     MarketPaused,
     InvalidBps,
     InvalidWindow,
@@ -58,6 +58,31 @@ pub const ALL: [TensorgridError; 49] = [
     TermsChanged,
     OfferChanged,
     JobIdUsed,
+    InvalidDisputeTerms,
+    BondMismatch,
+    InvalidSegment,
+    DisputeNotDrawing,
+    DrawTooEarly,
+    SeatMismatch,
+    NotVerifier,
+    DisputeNotVoting,
+    CommitWindowClosed,
+    RevealNotOpen,
+    RevealWindowClosed,
+    AlreadyVoted,
+    NotCommitted,
+    RevealMismatch,
+    VotingNotOver,
+    DisputeNotEscalated,
+    VerifierPoolFull,
+    StakePledged,
+    VerifierSeated,
+    PoolFrozen,
+    PledgeNotBacked,
+    DisputeJobMismatch,
+    SeatCount,
+    AlreadyRevealed,
+    PoolMalformed,
 ];
 
 /// The on-chain code of a program error (what a failed transaction reports as `Custom(code)`).

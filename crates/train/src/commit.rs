@@ -115,6 +115,10 @@ pub struct SegmentCheck {
     pub expected: String,
     pub reached: Option<String>,
     pub problem: Option<String>,
+    /// The re-run itself failed here (out of memory, a device error): the machine that
+    /// re-ran it cannot judge, which says nothing of the result.
+    #[serde(skip)]
+    pub rerun_failed: bool,
 }
 
 impl SegmentCheck {
@@ -147,6 +151,7 @@ pub fn check_segment(
         expected,
         reached: None,
         problem: None,
+        rerun_failed: false,
     };
     let entry = commitments
         .states
@@ -199,6 +204,7 @@ pub fn check_segment(
         );
         if let Err(e) = stepped {
             check.problem = Some(format!("the re-run failed at step {step}: {e}"));
+            check.rerun_failed = true;
             return Ok(check);
         }
     }

@@ -18,6 +18,25 @@ use candle_core::Device;
 
 use crate::{checkpoint, commit, data::Split, manifest::Manifest, spec::JobSpec, Error, Result};
 
+/// The device kind the disputed worker's account registers (on chain: `DeviceKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisputedDevice {
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+impl DisputedDevice {
+    /// The name a manifest records for this kind (`device::name`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DisputedDevice::Cpu => "cpu",
+            DisputedDevice::Cuda => "cuda",
+            DisputedDevice::Metal => "metal",
+        }
+    }
+}
+
 /// What re-running a disputed segment found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SegmentVerdict {
@@ -46,8 +65,9 @@ impl SegmentVerdict {
 
 /// Judges segment `segment` of the result in `dir` (its manifest, weights, metrics, last
 /// state and the segment's start state already there), disputed as running from `start` to
-/// `end` (hex). Errors only when this machine cannot judge (another device class) or the
-/// spec's own data cannot be built.
+/// `end` (hex), the worker's account registering `disputed_device`. Errors only when this
+/// machine cannot judge (another device class, a re-run that fails here) or the spec's own
+/// data cannot be built: none of those is a verdict.
 #[allow(clippy::too_many_arguments)]
 pub fn segment_verdict(
     spec: &JobSpec,
@@ -57,6 +77,7 @@ pub fn segment_verdict(
     segment: usize,
     start: &str,
     end: &str,
+    disputed_device: DisputedDevice,
     device: &Device,
 ) -> Result<SegmentVerdict> {
     let hashes = &m.commitments.state_hashes;
@@ -72,6 +93,16 @@ pub fn segment_verdict(
         return Ok(SegmentVerdict::Broken(first));
     }
     let (kind, isa) = checkpoint::platform(device);
+    // The worker writes its manifest: a device kind other than the one its account registers
+    // (which decided who was drawn) is a result that cannot be judged by anyone it was
+    // disputed before, so it counts against it.
+    if m.device != disputed_device.name() {
+        return Ok(SegmentVerdict::Broken(format!(
+            "the manifest says it was trained on {}, the worker is registered with {}",
+            m.device,
+            disputed_device.name()
+        )));
+    }
     if m.device != kind || m.cpu_isa != isa {
         return Err(Error::Device(format!(
             "the result was trained on {} {}, this is {kind} {isa}: a re-run agrees to the bit only on the same device class",
@@ -80,6 +111,13 @@ pub fn segment_verdict(
     }
     let (total, _) = crate::verify::run_shape(spec, data)?;
     let check = commit::check_segment(spec, data, dir, &m.commitments, total, segment, device)?;
+    if check.rerun_failed {
+        // This machine's failure (memory, a device error), not the result's: no verdict.
+        return Err(Error::Checkpoint(format!(
+            "the re-run failed here: {}",
+            check.problem.unwrap_or_default()
+        )));
+    }
     Ok(match (check.problem, check.reached) {
         (None, Some(reached)) => SegmentVerdict::Reached(reached),
         (Some(problem), _) => SegmentVerdict::Broken(problem),

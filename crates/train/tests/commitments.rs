@@ -344,7 +344,7 @@ fn the_chain_is_tied_to_the_spec_at_its_start_and_to_the_weights_at_its_end() {
 /// worker; a result whose start state is gone is a fraud (all-zero vote).
 #[test]
 fn a_disputed_segments_verdict_is_the_same_for_every_honest_verifier() {
-    use tensorgrid_train::dispute::{segment_verdict, SegmentVerdict};
+    use tensorgrid_train::dispute::{segment_verdict, DisputedDevice, SegmentVerdict};
     let (spec, bytes) = job_spec("digits-mlp", |v| {
         v["training"]["epochs"] = 4.into();
         v["evaluation"]["threshold"] = 0.5.into();
@@ -352,7 +352,8 @@ fn a_disputed_segments_verdict_is_the_same_for_every_honest_verifier() {
     let honest = split(&spec);
     let verdict = |dir: &std::path::Path, seg: usize, start: &str, end: &str| {
         let m = manifest::read(dir).unwrap();
-        segment_verdict(&spec, &honest, dir, &m, seg, start, end, &Device::Cpu).unwrap()
+        let cpu = DisputedDevice::Cpu;
+        segment_verdict(&spec, &honest, dir, &m, seg, start, end, cpu, &Device::Cpu).unwrap()
     };
 
     let dir = tempfile::tempdir().unwrap();
@@ -381,6 +382,23 @@ fn a_disputed_segments_verdict_is_the_same_for_every_honest_verifier() {
     let gone = verdict(dir.path(), 1, &h[1], &h[2]);
     assert!(matches!(gone, SegmentVerdict::Broken(_)), "{gone:?}");
     assert_eq!(gone.vote(&end), [0; 32]);
+
+    // A worker registered with a CUDA card whose manifest says CPU: nobody drawn for it can
+    // judge the result by the manifest's word, so it counts against the worker.
+    let m = manifest::read(dir.path()).unwrap();
+    let lied = segment_verdict(
+        &spec,
+        &honest,
+        dir.path(),
+        &m,
+        0,
+        &h[0],
+        &h[1],
+        DisputedDevice::Cuda,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert!(matches!(lied, SegmentVerdict::Broken(_)), "{lied:?}");
 
     // The cheat trained on the evaluation rows: its segments reach other states.
     let cheat_dir = tempfile::tempdir().unwrap();

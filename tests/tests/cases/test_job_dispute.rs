@@ -251,7 +251,7 @@ fn resolve_for_poster_refunds_with_the_bond_and_slashes_the_jobs_collateral_only
         (None, 1, 50 * SOL - slashed)
     );
     assert!(
-        matches!(&tx.events()[..], [Event::DisputeClosed(c), Event::JobRefunded(e)]
+        matches!(&tx.events()[..], [Event::JobRefunded(e), Event::DisputeClosed(c)]
         if e.reward_refunded == SOL / 10 && e.reward_refunded + e.rent_refunded == held
             && e.slashed == slashed && e.reason == RefundReason::DisputeLost
             && c.to_worker == 0 && c.to_poster == SOL / 10 / 10)

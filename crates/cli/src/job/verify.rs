@@ -3,7 +3,7 @@
 //! the spec at `spec_uri` hashes to `spec_hash`; the manifest at `result_uri` hashes to
 //! `result_hash`; every file hashes to its manifest entry; the manifest names this spec; the
 //! model, re-evaluated here on the held-out split, scores what the manifest and the chain
-//! report and meets the spec's threshold. `--rerun` trains the spec again on this CPU and
+//! report and meets the spec's threshold. `--rerun` trains the spec again on this device and
 //! requires the bit-identical result hash.
 
 use std::{path::PathBuf, process::ExitCode};
@@ -36,7 +36,7 @@ const MAX_RESULT_BYTES: u64 = 4 << 30;
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  tensorgrid job verify 3 --out results/3\n  tensorgrid job verify 3 --spot-check 3  # re-run 3 committed segments of the training\n  tensorgrid job verify 3 --rerun        # also re-train on this CPU"
+    after_help = "Examples:\n  tensorgrid job verify 3 --out results/3\n  tensorgrid job verify 3 --spot-check 3  # re-run 3 committed segments of the training\n  tensorgrid job verify 3 --rerun        # also re-train here (the same device class)"
 )]
 pub struct VerifyArgs {
     #[command(flatten)]
@@ -53,10 +53,11 @@ pub struct VerifyArgs {
     /// Where to download the result (default: tensorgrid-results/<job address>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Also re-train the spec on this CPU and require the same result hash.
+    /// Also re-train the spec here (on --device, which must be the device class the result
+    /// was trained on) and require the same result hash.
     #[arg(long)]
     rerun: bool,
-    /// Device for re-evaluation: cpu (default), auto, cuda or metal.
+    /// Device for re-evaluation, spot-checks and --rerun: cpu (default), auto, cuda or metal.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
     #[command(flatten)]
@@ -384,16 +385,32 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
     };
 
     if a.rerun {
-        ctx.out.note(
-            "re-training the spec on this CPU (this takes as long as the job did on a CPU) ...",
-        );
+        // Bits agree only within a device class: a result trained elsewhere is not judged
+        // by a re-run here (it would fail an honest worker), and the check says why.
+        let here = device::select(a.device)?;
+        let (kind, isa) = tensorgrid_train::checkpoint::platform(&here);
+        let trained = manifest::read(&dir).ok().map(|m| (m.device, m.cpu_isa));
+        if trained.as_ref() != Some(&(kind.clone(), isa.clone())) {
+            let (d, i) = trained.unwrap_or_default();
+            checks.add(
+                "rerun",
+                false,
+                format!(
+                    "not re-trained: the result was trained on {d} {i}, this is {kind} {isa}; a re-run agrees to the bit only on the same device class (--device)"
+                ),
+            );
+            return finish(&ctx, report, checks);
+        }
+        ctx.out.note(format!(
+            "re-training the spec on this {kind} (this takes as long as the job did) ..."
+        ));
         let rerun_dir = dir.join("rerun");
         let (spec3, bytes3) = (spec.clone(), spec_bytes.to_vec());
         let outcome = tokio::task::spawn_blocking(move || {
             let opts = TrainOptions {
                 resume: false,
                 progress: Some(crate::progress::bar()),
-                ..TrainOptions::new(tensorgrid_train::Device::Cpu, rerun_dir)
+                ..TrainOptions::new(here, rerun_dir)
             };
             trainer::train(&spec3, &bytes3, &split, &opts)
         })

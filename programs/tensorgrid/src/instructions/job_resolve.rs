@@ -94,7 +94,6 @@ impl JobResolve<'_> {
             let (slashed, close) = refund_with_slash(&mut a.worker, &a.job)?;
             let poster_info = a.poster.to_account_info();
             let closed = close_dispute(&a.dispute, &a.job, None, &poster_info)?;
-            emit_event!(ctx, closed);
             let event = JobRefunded {
                 job,
                 job_id,
@@ -107,6 +106,7 @@ impl JobResolve<'_> {
                 rent_refunded: close.rent_refunded,
             };
             emit_event!(ctx, event);
+            emit_event!(ctx, closed);
         }
         Ok(())
     }

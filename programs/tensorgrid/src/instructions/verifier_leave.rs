@@ -41,7 +41,11 @@ impl VerifierLeave<'_> {
         let a = &mut *ctx.accounts;
         let count = {
             let mut pool = a.pool.load_mut()?;
-            pool.require_thawed()?;
+            // Leaving changes the pool: not while a draw is pending. A worker evicted from it
+            // clears its pledge at any time.
+            if pool.contains(&a.worker.key()) {
+                pool.require_thawed()?;
+            }
             pool.leave(&a.worker.key());
             pool.invariant()?;
             pool.count

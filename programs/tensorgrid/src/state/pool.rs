@@ -130,6 +130,11 @@ impl VerifierPool {
         }
     }
 
+    /// Whether `worker` has an entry.
+    pub fn contains(&self, worker: &Pubkey) -> bool {
+        self.position(worker).is_some()
+    }
+
     /// The pool may change: no draw is pending.
     pub fn require_thawed(&self) -> Result<()> {
         ensure!(self.pending_draws == 0, TensorgridError::PoolFrozen);
