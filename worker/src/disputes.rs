@@ -184,6 +184,8 @@ async fn sweep(w: &Worker, failures: &mut BTreeMap<Pubkey, u32>) -> Result<usize
             Err(e) => tracing::debug!(dispute = %waiting.pubkey, error = %e, "drawing"),
         }
     }
+    // (Verdicts are kept, about 150 bytes each: a node that lags must never make this worker
+    // forget one it committed to.)
     let seated = w.chain.seats_of(&me).await?;
     for entry in seated {
         match serve_seat(w, &me, &entry, failures).await {
@@ -225,16 +227,7 @@ async fn serve_seat(
                 None => match judge(w, &key, &job, d).await {
                     Ok(j) => {
                         tracing::info!(dispute = %key, segment = d.segment, why = %j.why, "judged a disputed segment");
-                        let k = Kept {
-                            vote: hex::encode(j.vote),
-                            why: j.why,
-                        };
-                        // Kept before committing: a restart reveals what was committed.
-                        kept.insert(key.to_string(), k.clone());
-                        w.work
-                            .write_json(VERDICTS, &kept)
-                            .map_err(|e| ChainError::Rpc(e.to_string()))?;
-                        k
+                        keep(w, &mut kept, &key, j)?
                     }
                     Err(JudgeError::CannotJudge(e)) => {
                         tracing::warn!(dispute = %key, error = %e, "cannot judge this dispute: not voting (the seat forfeits its fee)");
@@ -246,15 +239,7 @@ async fn serve_seat(
                         match Judgement::for_withheld(side, d, &e).filter(|_| late) {
                             Some(j) => {
                                 tracing::warn!(dispute = %key, why = %j.why, "judged a disputed segment on files not served");
-                                let k = Kept {
-                                    vote: hex::encode(j.vote),
-                                    why: j.why,
-                                };
-                                kept.insert(key.to_string(), k.clone());
-                                w.work
-                                    .write_json(VERDICTS, &kept)
-                                    .map_err(|e| ChainError::Rpc(e.to_string()))?;
-                                k
+                                keep(w, &mut kept, &key, j)?
                             }
                             None => {
                                 tracing::warn!(dispute = %key, attempt = *n, error = %e, "judging a disputed segment; retrying");
@@ -298,6 +283,24 @@ async fn serve_seat(
         .await?;
     tracing::info!(dispute = %key, signature = %l.signature, "{what} a verifier vote");
     Ok(Advanced::Sent)
+}
+
+/// Writes `j` down before committing to it: a restart reveals what was committed.
+fn keep(
+    w: &Worker,
+    kept: &mut BTreeMap<String, Kept>,
+    key: &Pubkey,
+    j: Judgement,
+) -> Result<Kept, ChainError> {
+    let k = Kept {
+        vote: hex::encode(j.vote),
+        why: j.why,
+    };
+    kept.insert(key.to_string(), k.clone());
+    w.work
+        .write_json(VERDICTS, kept)
+        .map_err(|e| ChainError::Rpc(e.to_string()))?;
+    Ok(k)
 }
 
 fn decode_vote(hex_vote: &str) -> Result<[u8; 32], ChainError> {
