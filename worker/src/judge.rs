@@ -28,6 +28,8 @@ use crate::pipeline::Worker;
 const MAX_SPEC_BYTES: u64 = 1 << 20;
 /// The most a result (weights, metrics, two states) may be.
 const MAX_RESULT_BYTES: u64 = 4 << 30;
+/// In a dispute's directory while its segment is re-run.
+const RERUNNING: &str = "rerunning";
 
 /// What to reveal, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +202,18 @@ pub async fn judge(
         DeviceKind::Cuda => DisputedDevice::Cuda,
         DeviceKind::Metal => DisputedDevice::Metal,
     };
+    // A re-run that kills the process (memory, a native abort) must not do so again at every
+    // start: a marker left by the last run means this segment crashed it, and this worker
+    // does not judge it again (a restart in the middle of the re-run counts too: rare, and it
+    // costs only this seat's fee).
+    let marker = dir.join(RERUNNING);
+    if marker.exists() {
+        return Err(JudgeError::CannotJudge(
+            "the last re-run of this segment stopped the worker".into(),
+        ));
+    }
+    std::fs::write(&marker, b"")
+        .map_err(|e| JudgeError::Transient(Side::Local, format!("{}: {e}", marker.display())))?;
     let (device, d, dir2) = (w.device.clone(), dispute.clone(), dir.clone());
     let run = tokio::task::spawn_blocking(move || {
         let split = data::split(&spec, &data_bytes)?;
@@ -215,8 +229,12 @@ pub async fn judge(
             &device,
         )
     })
-    .await
-    .map_err(|e| JudgeError::CannotJudge(format!("the re-run stopped: {e}")))?;
+    .await;
+    // The process survived the re-run; a panic keeps the marker (it would panic again).
+    if run.is_ok() {
+        let _ = std::fs::remove_file(&marker);
+    }
+    let run = run.map_err(|e| JudgeError::CannotJudge(format!("the re-run stopped: {e}")))?;
     let verdict = match run {
         Ok(v) => v,
         Err(tensorgrid_train::Error::Device(e)) => return Err(JudgeError::CannotJudge(e)),
