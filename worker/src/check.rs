@@ -294,7 +294,8 @@ pub async fn check(
     }))
 }
 
-fn share(bytes: u64) -> u64 {
+/// The part of a memory budget a job may plan to use.
+pub(crate) fn share(bytes: u64) -> u64 {
     (bytes as f64 * MEMORY_SHARE) as u64
 }
 

@@ -58,15 +58,6 @@ fn salt(w: &Worker, dispute: &Pubkey) -> [u8; 32] {
     Sha256::digest(signature.as_ref()).into()
 }
 
-fn settle_keys(w: &Worker, job_key: Pubkey, job: &Job) -> SettleKeys {
-    SettleKeys {
-        market: w.market,
-        worker: job.worker,
-        job: job_key,
-        poster: job.poster,
-    }
-}
-
 fn voting_over(d: &Dispute, now: i64) -> bool {
     d.seats.iter().all(|s| s.vote == VoteState::Revealed) || now > d.reveal_ends_at
 }
@@ -87,7 +78,7 @@ pub async fn advance(
             Draw::TooEarly | Draw::Done => return Ok(Advanced::Waiting),
         },
         DisputePhase::Voting if voting_over(&d, now) => {
-            ix::dispute_settle(settle_keys(w, job_key, job), d.seats.map(|s| s.worker))
+            ix::dispute_settle(SettleKeys::for_job(job_key, job), d.seats.map(|s| s.worker))
         }
         _ => return Ok(Advanced::Waiting),
     };
@@ -188,7 +179,7 @@ async fn sweep(w: &Worker, failures: &mut BTreeMap<Pubkey, u32>) -> Result<usize
     // forget one it committed to.)
     let seated = w.chain.seats_of(&me).await?;
     for entry in seated {
-        match serve_seat(w, &me, &entry, failures).await {
+        match serve_seat(w, &me, &entry, now, failures).await {
             Ok(Advanced::Sent) => sent += 1,
             Ok(Advanced::Waiting) => {}
             Err(e) => tracing::warn!(dispute = %entry.pubkey, error = %e, "a verifier seat"),
@@ -202,13 +193,13 @@ async fn serve_seat(
     w: &Worker,
     me: &Pubkey,
     entry: &DisputeEntry,
+    now: i64,
     failures: &mut BTreeMap<Pubkey, u32>,
 ) -> Result<Advanced, ChainError> {
     let (key, d) = (entry.pubkey, &entry.dispute);
     let Some(seat) = d.seats.iter().find(|s| s.worker == *me) else {
         return Ok(Advanced::Waiting);
     };
-    let now = w.chain.chain_time().await?;
     let Some(job) = w.chain.job(&d.job).await? else {
         return Ok(Advanced::Waiting);
     };

@@ -19,10 +19,11 @@ use tensorgrid_train::{
     commit, data,
     dispute::{segment_verdict, DisputedDevice, SegmentVerdict},
     manifest::{self, Manifest},
+    memory,
     spec::JobSpec,
 };
 
-use crate::pipeline::Worker;
+use crate::{check, pipeline::Worker, resources};
 
 /// The most a spec may be.
 const MAX_SPEC_BYTES: u64 = 1 << 20;
@@ -215,8 +216,19 @@ pub async fn judge(
     std::fs::write(&marker, b"")
         .map_err(|e| JudgeError::Transient(Side::Local, format!("{}: {e}", marker.display())))?;
     let (device, d, dir2) = (w.device.clone(), dispute.clone(), dir.clone());
+    // The memory the re-run needs against what this worker has for a job, as a claim checks
+    // it: a job too large for this machine is not judged here (and cannot kill the daemon).
+    let budget = resources::job_memory(&w.hardware, w.config.max_job_memory).map(check::share);
     let run = tokio::task::spawn_blocking(move || {
         let split = data::split(&spec, &data_bytes)?;
+        let needs = memory::footprint(&spec, &split).bytes;
+        if let Some(b) = budget.filter(|b| needs > *b) {
+            return Err(tensorgrid_train::Error::Device(format!(
+                "the re-run needs about {} MiB, this worker has {} MiB for a job",
+                needs >> 20,
+                b >> 20
+            )));
+        }
         segment_verdict(
             &spec,
             &split,

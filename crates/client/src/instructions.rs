@@ -213,6 +213,18 @@ pub struct SettleKeys {
     pub poster: Pubkey,
 }
 
+impl SettleKeys {
+    /// The keys of `job` (at `address`) as its account records them.
+    pub fn for_job(address: Pubkey, job: &tensorgrid::state::Job) -> Self {
+        Self {
+            market: job.market,
+            worker: job.worker,
+            job: address,
+            poster: job.poster,
+        }
+    }
+}
+
 /// The poster signs.
 pub fn job_accept(s: SettleKeys) -> Instruction {
     build(

@@ -67,12 +67,7 @@ pub async fn run(a: DisputeArgs, out: OutputFormat) -> Result<std::process::Exit
         crate::units::sol(bond),
         crate::units::sol(fee),
     ))?;
-    let keys = instructions::SettleKeys {
-        market: job.market,
-        worker: job.worker,
-        job: address,
-        poster: signer.pubkey(),
-    };
+    let keys = instructions::SettleKeys::for_job(address, &job);
     let args = JobDisputeArgs {
         segment: a.segment,
         start_hash,

@@ -36,12 +36,7 @@ pub struct FinalizeArgs {
 /// What settles `job` next at chain time `now`: finalize, the dispute's draw, the settlement
 /// of its vote, or the timeout; `Err` says why nothing is due.
 async fn settle_ix(ctx: &Ctx, address: &Pubkey, job: &Job, now: i64) -> Result<Instruction> {
-    let keys = SettleKeys {
-        market: job.market,
-        worker: job.worker,
-        job: *address,
-        poster: job.poster,
-    };
+    let keys = SettleKeys::for_job(*address, job);
     if job.state != JobState::Disputed {
         return Ok(instructions::job_finalize(keys));
     }
