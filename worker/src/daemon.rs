@@ -52,6 +52,8 @@ use crate::{
 
 /// The spec as checked before claiming, kept in the job's directory for a restart.
 const SPEC_FILE: &str = "spec.json";
+/// The longest a request for committed states waits for this worker to read it.
+const STATE_REQUEST_POLL: Duration = Duration::from_secs(3);
 /// Checks failing transiently this many times (backoff from 20 s doubling) end in a refusal.
 const MAX_CHECK_ATTEMPTS: u32 = 6;
 /// Refusals for the poster's reasons count against the poster for this long.
@@ -249,6 +251,7 @@ impl Daemon {
             progress,
             status,
             cancel: cancel.clone(),
+            states: Default::default(),
         };
         worker.status.update(|s| {
             s.market = market.to_string();
@@ -1067,6 +1070,8 @@ impl Daemon {
     async fn await_payment(&self, job: Pubkey, account: &Job, now: i64) -> bool {
         let w = &self.worker;
         w.status.stage(&job.to_string(), "waiting for payment");
+        // Anyone checking the result may ask for committed states until it is settled.
+        crate::states::serve(w, job, account).await;
         let keys = SettleKeys {
             market: w.market,
             worker: w.keys().worker,
@@ -1116,8 +1121,10 @@ impl Daemon {
                 }
             };
         }
+        // Requests for states are read at least every few seconds: a poster waits on them.
         let wait = Duration::from_secs(until.saturating_sub(now).clamp(0, 3_600) as u64 + 1)
-            .min(w.config.poll_interval);
+            .min(w.config.poll_interval)
+            .min(STATE_REQUEST_POLL);
         tokio::select! {
             _ = self.cancel.cancelled() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -1131,6 +1138,7 @@ impl Daemon {
         let w = &self.worker;
         // Forgotten first: once "paid" is logged, nothing of the job is left on disk.
         let _ = w.work.finish(&job.to_string());
+        w.states.forget(&job);
         // What the job's end moved, from its events (payment, penalty or slash), logged and
         // counted; the account's record as the fallback when the history cannot be read.
         if !self.sync_ledger().await {

@@ -27,7 +27,7 @@ use crate::{check, pipeline::Worker, resources};
 
 /// The most a spec may be.
 const MAX_SPEC_BYTES: u64 = 1 << 20;
-/// The most a result (weights, metrics, two states) may be.
+/// The most a result (weights, metrics, a state) may be.
 const MAX_RESULT_BYTES: u64 = 4 << 30;
 /// In a dispute's directory while its segment is re-run.
 const RERUNNING: &str = "rerunning";
@@ -168,16 +168,13 @@ pub async fn judge(
         Ok(m) => m,
         Err(e) => return Ok(Judgement::fraud(format!("the manifest: {e}"))),
     };
-    if let Err(e) = fetch_states(&job.result_uri, &m, dispute.segment as usize, &dir, &policy).await
+    // The segment's start state, which the disputed worker publishes once it sees the
+    // dispute: not there yet is its to answer for only past the middle of the commit window
+    // (the withheld rule), as a store that does not answer.
+    if let Err(e) =
+        fetch_start_state(&job.result_uri, &m, dispute.segment as usize, &dir, &policy).await
     {
-        if matches!(e, ArtifactError::Io { .. }) {
-            return Err(JudgeError::Transient(Side::Local, e.to_string()));
-        }
-        if e.is_transient() {
-            return Err(JudgeError::Transient(Side::Worker, e.to_string()));
-        }
-        // A state file that is not there fails the re-run below, which says so.
-        tracing::info!(error = %e, "a committed state of the disputed result");
+        start_state_unavailable(e)?;
     }
     // The poster's dataset: gone or altered, the worker is not at fault.
     let cap = spec
@@ -268,34 +265,48 @@ pub async fn judge(
     })
 }
 
-/// Downloads the disputed segment's start state and the last state (which ties the chain to
-/// the weights), each only under the name its hash gives it.
-async fn fetch_states(
+/// What a start state that could not be fetched means: not published (yet), or a store that
+/// does not answer, is the worker's to answer for once the withheld rule applies; this
+/// machine's disk is nobody's; a file too large or misnamed is left to the re-run, which finds
+/// no state (the worker's doing).
+fn start_state_unavailable(e: ArtifactError) -> Result<(), JudgeError> {
+    match e {
+        ArtifactError::Io { .. } => Err(JudgeError::Transient(Side::Local, e.to_string())),
+        ArtifactError::NotFound { .. } => Err(JudgeError::Transient(
+            Side::Worker,
+            format!("the disputed segment's start state is not published: {e}"),
+        )),
+        e if e.is_transient() => Err(JudgeError::Transient(Side::Worker, e.to_string())),
+        e => {
+            tracing::info!(error = %e, "the disputed segment's start state");
+            Ok(())
+        }
+    }
+}
+
+/// Downloads the disputed segment's start state, only under the name its hash gives it and no
+/// larger than such a state can be for the published weights.
+async fn fetch_start_state(
     result_uri: &str,
     m: &Manifest,
     segment: usize,
     dir: &Path,
     policy: &tensorgrid_artifacts::ReadPolicy,
 ) -> Result<(), ArtifactError> {
-    let c = &m.commitments;
-    let wanted = [segment, c.states.len().saturating_sub(1)];
-    for i in wanted {
-        let (Some(e), Some(h)) = (c.states.get(i), c.state_hashes.get(i)) else {
-            continue;
-        };
-        // A state listed larger than a whole result may be is not fetched (the re-run then
-        // finds it missing, which is the worker's doing).
-        if !commit::named_for(e, h) || e.bytes > MAX_RESULT_BYTES || dir.join(&e.path).exists() {
-            continue;
-        }
-        let entry = result::Entry {
-            path: e.path.clone(),
-            sha256: e.sha256.clone(),
-            bytes: e.bytes,
-        };
-        result::download_listed(result_uri, &entry, dir, policy).await?;
+    let Some(hash) = m
+        .commitments
+        .state_hashes
+        .get(segment)
+        .filter(|h| commit::is_hash(h))
+    else {
+        return Ok(());
+    };
+    let name = commit::state_file_name(hash);
+    if dir.join(&name).exists() {
+        return Ok(());
     }
-    Ok(())
+    let cap = commit::max_state_bytes(m.weights.bytes).min(MAX_RESULT_BYTES);
+    result::download_beside(result_uri, &name, cap, dir, policy).await
 }
 
 #[cfg(test)]
@@ -375,5 +386,31 @@ mod tests {
             d.end_hash
         );
         assert!(Judgement::for_withheld(Side::Local, &d, "disk").is_none());
+    }
+
+    /// The start state is published on request: not there yet is the worker's to answer for
+    /// (a fraud only once the withheld rule applies), never an immediate verdict.
+    #[test]
+    fn a_start_state_not_yet_published_is_waited_for() {
+        let gone = ArtifactError::NotFound {
+            uri: "s3://b/results/j/state-x.safetensors".into(),
+        };
+        assert!(matches!(
+            start_state_unavailable(gone),
+            Err(JudgeError::Transient(Side::Worker, _))
+        ));
+        let disk = ArtifactError::Io {
+            path: "/work".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert!(matches!(
+            start_state_unavailable(disk),
+            Err(JudgeError::Transient(Side::Local, _))
+        ));
+        let huge = ArtifactError::TooLarge {
+            uri: "s3://b/k".into(),
+            limit: 1,
+        };
+        assert!(start_state_unavailable(huge).is_ok());
     }
 }

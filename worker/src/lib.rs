@@ -18,6 +18,7 @@ pub mod precheck;
 pub mod refusals;
 pub mod resources;
 pub mod state;
+pub mod states;
 pub mod status;
 
 pub use config::{Config, ConfigErrors, FileConfig, LogFormat};

@@ -197,6 +197,8 @@ pub struct Worker {
     pub status: Status,
     /// Shutdown: downloads in progress are dropped (training checks `stop`).
     pub cancel: CancellationToken,
+    /// Committed states published on request, by job.
+    pub states: crate::states::Served,
 }
 
 impl Worker {
@@ -267,13 +269,9 @@ impl Worker {
                 } => {
                     self.status.stage(&name, "publishing");
                     let out = out_dir(&self.work, &job);
-                    // The committed states go with the result: anyone re-runs a segment
-                    // from them (`job verify --spot-check`).
-                    let manifest = tensorgrid_train::manifest::read(&out)
-                        .map_err(|e| JobError::Transient(e.to_string()))?;
-                    let mut files = vec![WEIGHTS_FILE, METRICS_FILE];
-                    files.extend(manifest.commitments.states.iter().map(|e| e.path.as_str()));
-                    files.push(MANIFEST_FILE);
+                    // The committed states stay here: each is published when asked for
+                    // (`crate::states`).
+                    let files = [WEIGHTS_FILE, METRICS_FILE, MANIFEST_FILE];
                     let result_uri =
                         result::publish(&self.store, &format!("results/{job}"), &out, &files)
                             .await

@@ -102,6 +102,7 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
         progress: None,
         status: Default::default(),
         cancel: Default::default(),
+        states: Default::default(),
     };
     client
         .send(&[ix::poster_init(poster.pubkey(), market)], &[poster])

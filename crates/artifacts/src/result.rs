@@ -130,14 +130,15 @@ pub async fn download(
     Ok(out)
 }
 
-/// Downloads one more file the manifest at `uri` lists (a committed training state), beside
-/// it, into `dest`, capped at its listed size; whether its bytes hash to the listed sha256.
-pub async fn download_listed(
+/// Downloads one more file beside the manifest at `uri` (a committed training state, named by
+/// its hash, which loading it checks) into `dest`, capped at `max_bytes`.
+pub async fn download_beside(
     uri: &str,
-    entry: &Entry,
+    name: &str,
+    max_bytes: u64,
     dest: &Path,
     policy: &ReadPolicy,
-) -> Result<bool> {
+) -> Result<()> {
     let base = uri
         .rsplit_once('/')
         .map(|(b, _)| b)
@@ -145,15 +146,32 @@ pub async fn download_listed(
             uri: uri.into(),
             reason: format!("a result URI names its {MANIFEST_FILE}"),
         })?;
-    check_name(uri, &entry.path)?;
-    let sha = fetch_to_file(
-        &format!("{base}/{}", entry.path),
-        entry.bytes,
+    check_name(uri, name)?;
+    fetch_to_file(
+        &format!("{base}/{name}"),
+        max_bytes,
         policy,
-        &dest.join(&entry.path),
+        &dest.join(name),
     )
     .await?;
-    Ok(sha == entry.sha256.to_ascii_lowercase())
+    Ok(())
+}
+
+/// Uploads more files of `dir` beside a result already published under `key_prefix` (states
+/// asked for after the result).
+pub async fn publish_beside(
+    store: &Store,
+    key_prefix: &str,
+    dir: &Path,
+    name: &str,
+) -> Result<String> {
+    let prefix = key_prefix.trim_matches('/');
+    check_name(prefix, name)?;
+    let path = dir.join(name);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(ArtifactError::io(path.display()))?;
+    store.put(&format!("{prefix}/{name}"), bytes).await
 }
 
 /// A listed file is a plain name next to the manifest: no directories, no `..`, nothing hidden.

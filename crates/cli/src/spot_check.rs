@@ -86,17 +86,6 @@ pub fn ready(spec: &JobSpec, data: &Split, m: &Manifest, device: &Device) -> Res
     Ok(total)
 }
 
-/// The state files the chosen segments start from (names already checked by [`ready`]).
-pub fn starting_states(
-    m: &Manifest,
-    segments: &[usize],
-) -> Vec<tensorgrid_train::manifest::FileEntry> {
-    segments
-        .iter()
-        .filter_map(|&i| m.commitments.states.get(i).cloned())
-        .collect()
-}
-
 /// The finding in one line: the summary, and the first bad segment's step range.
 pub fn describe(s: &SpotCheck) -> String {
     let mut line = s.summary();
@@ -127,7 +116,7 @@ mod tests {
         Commitments {
             every: 10,
             state_hashes: vec!["00".repeat(32); segments + 1],
-            states: Vec::new(),
+            last: Default::default(),
         }
     }
 

@@ -556,7 +556,12 @@ async fn posted_trained_verified_accepted_and_paid() {
     );
     // `job verify --output json` keeps its shape (the other commands': tests/json_output.rs).
     common::check_shape("job_verify", &verified).unwrap();
-    // The worker published the states it committed to: two segments re-run to the bit.
+    // The worker published its weights, not its states: it keeps them and publishes each on
+    // request. The spot-check asks for two (a memo) and re-runs them to the bit.
+    let m =
+        tensorgrid_train::manifest::read(&w.dir.path().join(format!("verified-{job}"))).unwrap();
+    let published = published_states(&job, &m.commitments).await;
+    assert!(published.is_empty(), "{published:?}");
     let out = w.dir.path().join(format!("spot-{job}"));
     let spot = w
         .run(
@@ -578,6 +583,13 @@ async fn posted_trained_verified_accepted_and_paid() {
     assert_eq!(spot["mismatches"], 0, "{spot:#}");
     assert!(spot["of"].as_u64().unwrap() >= 2, "{spot:#}");
     common::check_shape("job_verify_spot_check", spot).unwrap();
+    let checked: Vec<usize> = spot["checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["segment"].as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(published_states(&job, &m.commitments).await, checked);
     assert_eq!(w.job_cmd("poster", "accept", &job, &[]), ["paid"]);
     worker
         .wait_for("payment", 30, |s| s.jobs_paid == 1 && s.current.is_none())
@@ -871,18 +883,15 @@ impl Hand {
         })
         .await
         .unwrap();
+        // This worker publishes every state up front, as a worker may (the daemon keeps them
+        // and publishes each on request).
+        let c = &outcome.manifest.commitments;
+        let states: Vec<String> = (0..c.segments()).filter_map(|i| c.start_file(i)).collect();
         let mut files = vec![
             tensorgrid_train::manifest::WEIGHTS_FILE,
             tensorgrid_train::manifest::METRICS_FILE,
         ];
-        files.extend(
-            outcome
-                .manifest
-                .commitments
-                .states
-                .iter()
-                .map(|e| e.path.as_str()),
-        );
+        files.extend(states.iter().map(String::as_str));
         files.push(tensorgrid_train::manifest::MANIFEST_FILE);
         let uri =
             tensorgrid_artifacts::result::publish(&store, &format!("results/{job}"), &out, &files)
@@ -896,6 +905,23 @@ impl Hand {
         let submit = tensorgrid_client::instructions::job_submit(keys, *job, args);
         client.send(&[submit], &[&self.operator]).await.unwrap();
     }
+}
+
+/// The segments of `job` whose start state is in the local store.
+async fn published_states(job: &Pubkey, c: &tensorgrid_train::commit::Commitments) -> Vec<usize> {
+    let store = tensorgrid_artifacts::Store::open(&format!(
+        "s3://{}",
+        tensorgrid_localnet::s3::LOCAL_BUCKET
+    ))
+    .unwrap();
+    let mut out = Vec::new();
+    for i in 0..c.segments() {
+        let key = format!("results/{job}/{}", c.start_file(i).unwrap());
+        if store.size(&key).await.unwrap().is_some() {
+            out.push(i);
+        }
+    }
+    out
 }
 
 /// The cheat: trained on the rows it is judged on, repeated to the training split's size so
@@ -1087,14 +1113,17 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
         );
     }
 
-    // 2. A frivolous dispute of an honest result.
+    // 2. A frivolous dispute of an honest result, trained by a worker daemon: it keeps its
+    // states and publishes the disputed segment's when it sees the dispute.
+    let honest_worker = w.start_worker("op2", "").await;
+    ledger.add(honest_worker.account);
     let spec = w.spec("honest.json", |v| {
         v["training"]["epochs"] = 2.into();
         v["training"]["commit_every"] = 10.into();
     });
     let honest = w.post_job(&mut ledger, &spec, "0.5");
-    hand.deliver(&w, &honest, false).await;
-    w.wait_state(&honest, JobState::Submitted, 30).await;
+    let submitted = w.wait_state(&honest, JobState::Submitted, 120).await;
+    assert_eq!(submitted.worker, honest_worker.account);
     let disputed_at = Instant::now();
     w.dispute(&honest, 0).await;
     ledger.add(pda::dispute(&honest));
@@ -1114,7 +1143,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
     );
     let pay = terms.payout(SOL / 2).unwrap();
     let kept_of_bond = bond - 3 * fee;
-    let a = w.worker_account(&hand.account).await;
+    let a = w.worker_account(&honest_worker.account).await;
     assert_eq!(
         a.earnings,
         pay.to_worker + kept_of_bond,
@@ -1122,8 +1151,8 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
     );
 
     // To the lamport: the poster paid two rewards and one bond and got back the cheat's
-    // reward, its own bond and the slash less three fees; the cheat lost the slash and was
-    // paid for the honest job; the verifiers earned six fees (the pool's rent, paid by one of
+    // reward, its own bond and the slash less three fees; the cheat lost the slash; the
+    // honest worker was paid and kept the bond less the fees; the verifiers earned six fees (the pool's rent, paid by one of
     // them, stays in the pool: part of their group); the market the honest job's fee.
     ledger
         .settle(
@@ -1133,9 +1162,10 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
                     &[w.key("poster")],
                     -(SOL as i128 / 2) - bond as i128 + slashed as i128 - 3 * fee as i128,
                 ),
+                (&[w.key("op1"), hand.account], -(slashed as i128)),
                 (
-                    &[w.key("op1"), hand.account],
-                    -(slashed as i128) + pay.to_worker as i128 + kept_of_bond as i128,
+                    &[honest_worker.operator, honest_worker.account],
+                    pay.to_worker as i128 + kept_of_bond as i128,
                 ),
                 (
                     &[
@@ -1156,6 +1186,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
     for v in verifiers {
         v.stop().await;
     }
+    honest_worker.stop().await;
 }
 
 /// A worker goes down after claiming and misses its deadline: a stranger reclaims the job for

@@ -91,11 +91,9 @@ impl World {
         .await
         .unwrap();
         let store = Store::open("s3://tensorgrid").unwrap();
-        // As the worker publishes: the files, the committed states, the manifest last.
-        let states = &outcome.manifest.commitments.states;
-        let mut files = vec![WEIGHTS_FILE, METRICS_FILE];
-        files.extend(states.iter().map(|e| e.path.as_str()));
-        files.push(MANIFEST_FILE);
+        // As the worker publishes: the files, the manifest last (the committed states stay
+        // here, published on request).
+        let files = [WEIGHTS_FILE, METRICS_FILE, MANIFEST_FILE];
         let uri = result::publish(&store, &format!("results/{job}"), &out, &files)
             .await
             .unwrap();

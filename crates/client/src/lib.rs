@@ -12,6 +12,7 @@ pub mod pda;
 pub mod post;
 #[cfg(feature = "rpc")]
 pub mod rpc;
+pub mod state_requests;
 
 pub use errors::error_code;
 

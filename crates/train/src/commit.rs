@@ -4,10 +4,13 @@
 //! training state: parameters, optimizer moments, the step (which fixes the data position and
 //! every random draw: batches are a pure function of seed and step) and the metrics
 //! accumulated so far. The manifest lists the hashes, so the on-chain result hash commits to
-//! every one of them, and each committed state is published beside the result. Verification
-//! ties the chain's ends down: the first state must be the spec's initialisation, the last
-//! must hold the published weights and metrics, and the step count and segment length must be
-//! the spec's. Anyone can then load one state, re-run that one segment and compare the state
+//! every one of them. The states themselves stay with the worker, which publishes one beside
+//! the result when it is asked for (a spot-check's request, a dispute of its segment): the
+//! result costs a few kilobytes of hashes, not fifty copies of the model. Verification ties
+//! the chain's ends down without any state file: the first hash must be the spec's
+//! initialisation, the last must be the published weights and metrics (with the optimizer's
+//! digest and loss accumulator the manifest gives), and the step count and segment length must
+//! be the spec's. Anyone can then load one state, re-run that one segment and compare the state
 //! it reaches with the next committed hash: the engine resumes bit-identically, so an honest
 //! segment matches to the bit on the same device class. A chain with one faked segment among
 //! S is caught by a check of N random segments with probability N/S; a result trained on
@@ -22,7 +25,6 @@ use sha2::{Digest, Sha256};
 use crate::{
     checkpoint::{self, Meta},
     data::Split,
-    manifest::FileEntry,
     optim::Optimizer,
     spec::JobSpec,
     trainer::{self, Built},
@@ -40,10 +42,23 @@ pub struct Commitments {
     /// Steps between committed states; the last segment may be shorter.
     pub every: u64,
     /// sha256 (hex) of the training state at steps 0, every, 2·every, … and at the last step.
+    /// The state behind hash `i` is kept by the worker as [`state_file_name`] and published
+    /// beside the manifest on request (a spot-check's, or a dispute of segment `i`).
     pub state_hashes: Vec<String>,
-    /// Each committed state, in order, as a file beside the manifest: segment `i` re-runs
-    /// from `states[i]`; the last is the state the weights and metrics were written from.
-    pub states: Vec<FileEntry>,
+    /// What the last state holds besides the published weights and metrics, so that anyone
+    /// ties the chain to the weights without downloading a state.
+    pub last: LastState,
+}
+
+/// The parts of the last committed state that are not published as files: the training-loss
+/// accumulator and the optimizer's moments (by digest).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LastState {
+    /// `loss_sum` as its f64 bits (exact, and NaN-safe in JSON).
+    pub loss_sum_bits: u64,
+    pub loss_n: u64,
+    /// [`tensors_digest`] (hex) of the optimizer's state.
+    pub optimizer_sha256: String,
 }
 
 impl Commitments {
@@ -56,6 +71,11 @@ impl Commitments {
         let from = self.every.saturating_mul(i as u64).min(total);
         (from, from.saturating_add(self.every).min(total))
     }
+
+    /// The file segment `i` re-runs from (`None` past the list).
+    pub fn start_file(&self, i: usize) -> Option<String> {
+        self.state_hashes.get(i).map(|h| state_file_name(h))
+    }
 }
 
 /// The file name of a committed state: named by its hash, which loading checks.
@@ -63,33 +83,25 @@ pub fn state_file_name(hash: &str) -> String {
     format!("state-{hash}.safetensors")
 }
 
+/// The most a committed state's file may be for a result whose weights are `weights_bytes`:
+/// the parameters and at most two optimizer moments each, plus the metadata. A larger file
+/// is not fetched.
+pub fn max_state_bytes(weights_bytes: u64) -> u64 {
+    weights_bytes.saturating_mul(3).saturating_add(16 << 20)
+}
+
 fn put(h: &mut Sha256, bytes: &[u8]) {
     h.update((bytes.len() as u64).to_le_bytes());
     h.update(bytes);
 }
 
-/// sha256 of the training state: step, metrics so far, and every parameter and optimizer
-/// tensor by name (sorted), with its shape and f32 bytes.
-pub fn state_hash(
-    params: &BTreeMap<String, Var>,
-    opt_state: &BTreeMap<String, Tensor>,
-    meta: &Meta,
-) -> Result<String> {
+/// sha256 of named tensors (sorted by name): each name, shape and f32 bytes.
+pub fn tensors_digest<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,
+) -> Result<[u8; 32]> {
+    let sorted: BTreeMap<&str, &Tensor> = tensors.into_iter().collect();
     let mut h = Sha256::new();
-    put(&mut h, b"tensorgrid-state-v1");
-    h.update(meta.step.to_le_bytes());
-    h.update(meta.loss_sum.to_bits().to_le_bytes());
-    h.update(meta.loss_n.to_le_bytes());
-    put(
-        &mut h,
-        &serde_json::to_vec(&meta.records).expect("records serialise"),
-    );
-    let tensors = params
-        .iter()
-        .map(|(n, v)| (format!("param.{n}"), v.as_tensor()))
-        .chain(opt_state.iter().map(|(n, t)| (n.clone(), t)))
-        .collect::<BTreeMap<_, _>>();
-    for (name, t) in tensors {
+    for (name, t) in sorted {
         put(&mut h, name.as_bytes());
         let dims = t.dims();
         h.update((dims.len() as u64).to_le_bytes());
@@ -100,7 +112,55 @@ pub fn state_hash(
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         put(&mut h, &bytes);
     }
-    Ok(hex::encode(h.finalize()))
+    Ok(h.finalize().into())
+}
+
+/// The optimizer's state digest ([`LastState::optimizer_sha256`]).
+pub fn optimizer_digest(opt_state: &BTreeMap<String, Tensor>) -> Result<[u8; 32]> {
+    tensors_digest(opt_state.iter().map(|(n, t)| (n.as_str(), t)))
+}
+
+/// The state hash from its parts: step, the loss accumulator, the metrics records, and the
+/// digests of the parameters (by name, as the weights file names them) and of the optimizer
+/// state. Two digests, so the last state can be checked from the published weights.
+fn hash_of(
+    step: u64,
+    loss_sum_bits: u64,
+    loss_n: u64,
+    records: &[crate::trainer::MetricsRecord],
+    params: &[u8; 32],
+    optimizer: &[u8; 32],
+) -> String {
+    let mut h = Sha256::new();
+    put(&mut h, b"tensorgrid-state-v2");
+    h.update(step.to_le_bytes());
+    h.update(loss_sum_bits.to_le_bytes());
+    h.update(loss_n.to_le_bytes());
+    put(
+        &mut h,
+        &serde_json::to_vec(records).expect("records serialise"),
+    );
+    h.update(params);
+    h.update(optimizer);
+    hex::encode(h.finalize())
+}
+
+/// sha256 of the training state: step, metrics so far, and every parameter and optimizer
+/// tensor by name, with its shape and f32 bytes.
+pub fn state_hash(
+    params: &BTreeMap<String, Var>,
+    opt_state: &BTreeMap<String, Tensor>,
+    meta: &Meta,
+) -> Result<String> {
+    let p = tensors_digest(params.iter().map(|(n, v)| (n.as_str(), v.as_tensor())))?;
+    Ok(hash_of(
+        meta.step,
+        meta.loss_sum.to_bits(),
+        meta.loss_n,
+        &meta.records,
+        &p,
+        &optimizer_digest(opt_state)?,
+    ))
 }
 
 /// What re-running one segment showed.
@@ -153,19 +213,9 @@ pub fn check_segment(
         problem: None,
         rerun_failed: false,
     };
-    let entry = commitments
-        .states
-        .get(i)
-        .ok_or_else(|| Error::Format(format!("no state file for segment {i}")))?;
     let start_hash = &commitments.state_hashes[i];
-    if entry.path != state_file_name(start_hash) {
-        check.problem = Some(format!(
-            "segment {i} starts from {}, not the file of its committed state",
-            entry.path
-        ));
-        return Ok(check);
-    }
-    let ck = match checkpoint::read_state(&dir.join(&entry.path), device) {
+    let file = state_file_name(start_hash);
+    let ck = match checkpoint::read_state(&dir.join(&file), device) {
         Ok(ck) => ck,
         Err(e) => {
             check.problem = Some(e.to_string());
@@ -175,16 +225,13 @@ pub fn check_segment(
     let built = Built::new(spec, data, device)?;
     let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params())?;
     if let Err(e) = checkpoint::restore(&ck, &built.params(), &mut opt) {
-        check.problem = Some(format!("{}: {e}", entry.path));
+        check.problem = Some(format!("{file}: {e}"));
         return Ok(check);
     }
     let mut meta = ck.meta;
     let start = state_hash(&built.params(), &opt.state(), &meta);
     if meta.step != from || start.as_ref().ok() != Some(start_hash) {
-        check.problem = Some(format!(
-            "{} is not the state committed at step {from}",
-            entry.path
-        ));
+        check.problem = Some(format!("{file} is not the state committed at step {from}"));
         return Ok(check);
     }
     let mut batches = trainer::Batches::new(spec, data, device)?;
@@ -240,8 +287,8 @@ impl SpotCheck {
     }
 }
 
-/// Structural problems of a manifest's commitments: counts that do not fit its steps, state
-/// files not named for their hashes.
+/// Structural problems of a manifest's commitments: counts that do not fit its steps, hashes
+/// that are not 64 lowercase hex digits (each names a file, so nothing else may pass).
 pub fn problems(c: &Commitments, total: u64) -> Vec<String> {
     let mut out = Vec::new();
     let segments = total.checked_div(c.every).map(|_| total.div_ceil(c.every));
@@ -252,30 +299,18 @@ pub fn problems(c: &Commitments, total: u64) -> Vec<String> {
             c.every
         ));
     }
-    if c.states.len() != c.state_hashes.len() {
-        out.push(format!(
-            "commitments: {} state files for {} states",
-            c.states.len(),
-            c.state_hashes.len()
-        ));
+    if let Some(bad) = c.state_hashes.iter().find(|h| !is_hash(h)) {
+        out.push(format!("commitments: {bad:?} is not a sha256 in hex"));
     }
-    for (entry, hash) in c.states.iter().zip(&c.state_hashes) {
-        if !named_for(entry, hash) {
-            out.push(format!(
-                "commitments: {} is not named for its state",
-                entry.path
-            ));
-        }
+    if !is_hash(&c.last.optimizer_sha256) {
+        out.push("commitments: the last state's optimizer digest is not a sha256 in hex".into());
     }
     out
 }
 
-/// A state file listed under the name its hash (64 lowercase hex digits) gives it: never
-/// another result file's name, never a path.
-pub fn named_for(entry: &FileEntry, hash: &str) -> bool {
-    hash.len() == 64
-        && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        && entry.path == state_file_name(hash)
+/// 64 lowercase hex digits: safe in a file name.
+pub fn is_hash(h: &str) -> bool {
+    h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn start_meta() -> Meta {
@@ -301,67 +336,39 @@ pub fn initial_hash(spec: &JobSpec, data: &Split, device: &Device) -> Result<Str
     state_hash(&built.params(), &opt.state(), &start_meta())
 }
 
-/// Problems tying the chain's last state to the result: its file hashes to the last
-/// commitment, is at the last step, and holds exactly the published weights and metrics.
+/// Problems tying the chain's last state to the result: the published weights and metrics,
+/// at the last step, with the manifest's loss accumulator and optimizer digest, hash to the
+/// last commitment. No state file is needed.
 pub fn final_state_problems(
     c: &Commitments,
     total: u64,
     weights: &BTreeMap<String, Tensor>,
     records: &[crate::trainer::MetricsRecord],
-    dir: &Path,
 ) -> Vec<String> {
-    let (Some(entry), Some(hash)) = (c.states.last(), c.state_hashes.last()) else {
+    let Some(last) = c.state_hashes.last() else {
         return vec!["commitments: no final state".into()];
     };
-    let ck = match checkpoint::read_state(&dir.join(&entry.path), &Device::Cpu) {
-        Ok(ck) => ck,
-        Err(e) => return vec![format!("final state: {e}")],
+    let mut optimizer = [0u8; 32];
+    if hex::decode_to_slice(&c.last.optimizer_sha256, &mut optimizer).is_err() {
+        return vec!["commitments: the last state's optimizer digest is not hex".into()];
+    }
+    let params = match tensors_digest(weights.iter().map(|(n, t)| (n.as_str(), t))) {
+        Ok(p) => p,
+        Err(e) => return vec![format!("the published weights: {e}")],
     };
-    let mut out = Vec::new();
-    if ck.meta.step != total {
-        out.push(format!(
-            "final state is at step {}, not {total}",
-            ck.meta.step
-        ));
+    let reached = hash_of(
+        total,
+        c.last.loss_sum_bits,
+        c.last.loss_n,
+        records,
+        &params,
+        &optimizer,
+    );
+    if reached == *last {
+        Vec::new()
+    } else {
+        vec!["the published weights and metrics are not the final committed state's".into()]
     }
-    if ck.meta.records != records {
-        out.push("final state's metrics differ from metrics.jsonl".into());
-    }
-    let bits = |t: &Tensor| -> Option<Vec<u32>> {
-        let v = t.flatten_all().ok()?.to_vec1::<f32>().ok()?;
-        Some(v.iter().map(|x| x.to_bits()).collect())
-    };
-    let params: BTreeMap<&str, &Tensor> = ck
-        .tensors
-        .iter()
-        .filter_map(|(k, t)| k.strip_prefix("param.").map(|n| (n, t)))
-        .collect();
-    let weights_match = params.len() == weights.len()
-        && weights.iter().all(|(n, w)| {
-            params
-                .get(n.as_str())
-                .is_some_and(|p| p.shape() == w.shape() && bits(p).is_some() && bits(p) == bits(w))
-        });
-    if !weights_match {
-        out.push("the published weights are not the final committed state's".into());
-    }
-    // The file's own hash: its tensors as committed.
-    let opt_state: BTreeMap<String, Tensor> = ck
-        .tensors
-        .iter()
-        .filter(|(k, _)| k.starts_with("opt."))
-        .map(|(k, t)| (k.clone(), t.clone()))
-        .collect();
-    let vars: Result<BTreeMap<String, Var>> = params
-        .iter()
-        .map(|(n, t)| Ok((n.to_string(), Var::from_tensor(t)?)))
-        .collect();
-    match vars.and_then(|v| state_hash(&v, &opt_state, &ck.meta)) {
-        Ok(h) if h == *hash => {}
-        Ok(_) => out.push(format!("{} is not the last committed state", entry.path)),
-        Err(e) => out.push(format!("final state: {e}")),
-    }
-    out
 }
 
 /// Re-runs the given segments (their state files in `dir`).

@@ -15,8 +15,9 @@ use crate::{device, spec::JobSpec, trainer::MetricsRecord, Error, Result};
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
 pub const METRICS_FILE: &str = "metrics.jsonl";
-/// 2: the manifest commits to the training state's hashes (`commitments`).
-pub const MANIFEST_VERSION: u32 = 2;
+/// 2: the manifest commits to the training state's hashes (`commitments`); 3: the states are
+/// published on request, and the last one is checked from the weights and `commitments.last`.
+pub const MANIFEST_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {
@@ -46,9 +47,8 @@ pub struct Manifest {
     /// across thread counts, so the thread count is deliberately not recorded.
     pub cpu_isa: String,
     pub software: BTreeMap<String, String>,
-    /// The training state's hash every `every` steps and the files to re-run each segment
-    /// from: the result hash commits to the whole run, not only its end. Empty in a version 1
-    /// manifest, which verification reports.
+    /// The training state's hash every `every` steps: the result hash commits to the whole
+    /// run, not only its end. Empty in a version 1 manifest, which verification reports.
     #[serde(default)]
     pub commitments: crate::commit::Commitments,
 }

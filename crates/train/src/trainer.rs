@@ -407,16 +407,19 @@ pub fn train(
     let commit = |opt: &Optimizer, meta: &mut checkpoint::Meta| -> Result<()> {
         let began = Instant::now();
         let hash = commit::state_hash(&built.params(), &opt.state(), meta)?;
-        // The segment starting here can be re-run from this file; the last one ties the
-        // chain to the published weights and metrics. Its bytes depend on nothing but the
-        // state (no wall time), so two honest runs publish the same files.
-        let state_meta = checkpoint::Meta {
-            train_secs: 0.0,
-            commitments: Vec::new(),
-            ..meta.clone()
-        };
-        let path = states_dir.join(commit::state_file_name(&hash));
-        checkpoint::save_as(&path, &built.params(), opt, &state_meta)?;
+        // The segment starting here can be re-run from this file, kept for whoever asks for
+        // it. Its bytes depend on nothing but the state (no wall time), so two honest runs
+        // write the same files. The last state starts no segment: its hash alone ties the
+        // chain to the published weights, so it needs no file.
+        if meta.step < total {
+            let state_meta = checkpoint::Meta {
+                train_secs: 0.0,
+                commitments: Vec::new(),
+                ..meta.clone()
+            };
+            let path = states_dir.join(commit::state_file_name(&hash));
+            checkpoint::save_as(&path, &built.params(), opt, &state_meta)?;
+        }
         meta.commitments.push(hash);
         commit_secs.set(commit_secs.get() + began.elapsed().as_secs_f64());
         Ok(())
@@ -473,12 +476,12 @@ pub fn train(
     }
     let commitments = commit::Commitments {
         every: commit_every,
-        states: meta
-            .commitments
-            .iter()
-            .map(|h| manifest::entry(&opts.out_dir, &commit::state_file_name(h)))
-            .collect::<Result<_>>()?,
         state_hashes: meta.commitments.clone(),
+        last: commit::LastState {
+            loss_sum_bits: meta.loss_sum.to_bits(),
+            loss_n: meta.loss_n,
+            optimizer_sha256: hex::encode(commit::optimizer_digest(&opt.state())?),
+        },
     };
     let manifest = manifest::write(
         spec,

@@ -67,7 +67,7 @@ pub fn run_shape(spec: &JobSpec, data: &Split) -> Result<(u64, u64)> {
 
 /// What is wrong with the manifest's commitments: the step count and segment length against
 /// the spec's, the list's shape, the first state against the spec's initialisation, and the
-/// last against the published weights and metrics.
+/// last against the published weights and metrics. Reads no state file.
 pub fn commitment_problems(
     spec: &JobSpec,
     data: &Split,
@@ -78,8 +78,9 @@ pub fn commitment_problems(
     let c = &m.commitments;
     if m.version < manifest::MANIFEST_VERSION {
         return Ok(vec![format!(
-            "manifest version {}: written before results committed to their training states",
-            m.version
+            "manifest version {}: this engine checks version {} results (committed training states, published on request)",
+            m.version,
+            manifest::MANIFEST_VERSION
         )]);
     }
     let (total, every) = run_shape(spec, data)?;
@@ -114,7 +115,7 @@ pub fn commitment_problems(
             Err(e) => return Ok(vec![format!("{}: {e}", m.metrics.path)]),
         };
     out.extend(crate::commit::final_state_problems(
-        c, total, &weights, &records, dir,
+        c, total, &weights, &records,
     ));
     Ok(out)
 }

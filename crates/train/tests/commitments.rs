@@ -44,6 +44,12 @@ fn every_segment_reruns_identically(name: &str, edit: impl FnOnce(&mut serde_jso
     let c = &out.manifest.commitments;
     assert!(c.segments() >= 2, "{name}: {c:?}");
     assert!(commit::problems(c, out.manifest.steps).is_empty());
+    // Every segment's start is kept (for whoever asks for it); the last state starts none.
+    for i in 0..c.segments() {
+        assert!(dir.path().join(c.start_file(i).unwrap()).is_file(), "{i}");
+    }
+    let last = commit::state_file_name(c.state_hashes.last().unwrap());
+    assert!(!dir.path().join(last).exists());
     let all: Vec<usize> = (0..c.segments()).collect();
     let check = spot_check(
         &spec,
@@ -128,7 +134,7 @@ fn an_altered_state_file_or_commitment_list_is_caught() {
     let total = out.manifest.steps;
 
     // Segment 1's starting state swapped for segment 2's: loaded, but not the state committed.
-    let (one, two) = (&c.states[1].path, &c.states[2].path);
+    let (one, two) = (c.start_file(1).unwrap(), c.start_file(2).unwrap());
     std::fs::copy(dir.path().join(two), dir.path().join(one)).unwrap();
     let check = spot_check(&spec, &data, dir.path(), &c, total, &[1], &Device::Cpu).unwrap();
     assert_eq!(check.mismatches, 1);
@@ -136,7 +142,7 @@ fn an_altered_state_file_or_commitment_list_is_caught() {
     assert!(problem.contains("not the state committed"), "{problem}");
 
     // A missing file is a mismatch with its reason, not a crash.
-    std::fs::remove_file(dir.path().join(&c.states[3].path)).unwrap();
+    std::fs::remove_file(dir.path().join(c.start_file(3).unwrap())).unwrap();
     let check = spot_check(&spec, &data, dir.path(), &c, total, &[3], &Device::Cpu).unwrap();
     assert_eq!(check.mismatches, 1);
     assert!(check.checked[0].problem.is_some());
@@ -157,9 +163,13 @@ fn an_altered_state_file_or_commitment_list_is_caught() {
     let mut short = c.clone();
     short.state_hashes.pop();
     assert!(!commit::problems(&short, total).is_empty());
+    // A hash that is not one (it names a file: a path must never pass).
     let mut renamed = c.clone();
-    renamed.states[0].path = "weights.safetensors".into();
+    renamed.state_hashes[0] = "../weights".into();
     assert!(!commit::problems(&renamed, total).is_empty());
+    let mut bad_digest = c.clone();
+    bad_digest.last.optimizer_sha256 = "zz".into();
+    assert!(!commit::problems(&bad_digest, total).is_empty());
     // The manifest on disk commits to the list: the verify report names a changed one.
     let mut m = manifest::read(dir.path()).unwrap();
     m.commitments.state_hashes.pop();
@@ -308,9 +318,33 @@ fn the_chain_is_tied_to_the_spec_at_its_start_and_to_the_weights_at_its_end() {
     let p = problems_of(&spec, &bytes, &data, swapped.path());
     assert!(
         p.iter()
-            .any(|p| p.contains("weights are not the final committed state")),
+            .any(|p| p.contains("weights and metrics are not the final committed state")),
         "{p:?}"
     );
+
+    // The weights kept, the manifest's account of the last state's other parts changed: the
+    // optimizer digest or the loss accumulator are committed too.
+    let moments = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(honest.path()).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, moments.path().join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    lie(moments.path(), |m| {
+        m.commitments.last.optimizer_sha256 = "ab".repeat(32)
+    });
+    let p = problems_of(&spec, &bytes, &data, moments.path());
+    assert!(
+        p.iter()
+            .any(|p| p.contains("weights and metrics are not the final committed state")),
+        "{p:?}"
+    );
+    lie(moments.path(), |m| {
+        m.commitments.last = manifest::read(honest.path()).unwrap().commitments.last;
+        m.commitments.last.loss_n += 1;
+    });
+    assert!(!problems_of(&spec, &bytes, &data, moments.path()).is_empty());
 
     // A whole chain from another start (the other seed's run, claimed for this spec).
     let spec_hash = manifest::read(honest.path()).unwrap().spec_sha256;
@@ -377,7 +411,7 @@ fn a_disputed_segments_verdict_is_the_same_for_every_honest_verifier() {
         "no such segment"
     );
     // The start state withheld: the segment cannot be re-run, whoever asks.
-    let start_file = &out.manifest.commitments.states[1].path;
+    let start_file = out.manifest.commitments.start_file(1).unwrap();
     std::fs::remove_file(dir.path().join(start_file)).unwrap();
     let gone = verdict(dir.path(), 1, &h[1], &h[2]);
     assert!(matches!(gone, SegmentVerdict::Broken(_)), "{gone:?}");

@@ -7,8 +7,12 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use tensorgrid_artifacts::{fetch, result::MAX_MANIFEST_BYTES, sha256_hex};
 use tensorgrid_client::{
-    anchor_lang::prelude::Pubkey, instructions, rpc::Draw, state::Job,
+    anchor_lang::prelude::Pubkey,
+    instructions,
+    rpc::{ChainError, Draw},
+    state::Job,
     tensorgrid::instructions::JobDisputeArgs,
+    TensorgridError,
 };
 
 /// The part of a result manifest a dispute quotes (the rest is the verifiers' to check).
@@ -83,15 +87,26 @@ pub async fn run(a: DisputeArgs, out: OutputFormat) -> Result<std::process::Exit
     // Anyone may draw; the poster does it at once so nobody waits for a crank.
     let follow = format!("tensorgrid job show {address}");
     sent = match draw_when_ready(&ctx, &address).await {
-        Ok(Some(ix)) => {
-            let drawn = tx::send(&ctx, &[ix], &signer, "verifiers drawn").await?;
-            sent.events.extend(drawn.events);
-            sent.fee = sent.fee.saturating_add(drawn.fee);
-            sent.with("draw signature", drawn.signature).next(format!(
-                "the verifiers re-run segment {}; follow with `{follow}`",
-                a.segment
-            ))
-        }
+        Ok(Some(ix)) => match tx::send(&ctx, &[ix], &signer, "verifiers drawn").await {
+            Ok(drawn) => {
+                sent.events.extend(drawn.events);
+                sent.fee = sent.fee.saturating_add(drawn.fee);
+                sent.with("draw signature", drawn.signature).next(format!(
+                    "the verifiers re-run segment {}; follow with `{follow}`",
+                    a.segment
+                ))
+            }
+            // Someone (the disputed worker, a verifier) drew first: nothing lost.
+            Err(e)
+                if matches!(
+                    e.downcast_ref::<ChainError>().and_then(ChainError::program_error),
+                    Some(TensorgridError::DisputeNotDrawing)
+                ) =>
+            {
+                sent.next(follow)
+            }
+            Err(e) => return Err(e),
+        },
         Ok(None) => sent.next(follow),
         Err(e) => sent.next(format!(
             "the verifiers are not drawn yet ({e:#}): `tensorgrid job finalize {address}` draws them"

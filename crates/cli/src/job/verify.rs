@@ -62,6 +62,10 @@ pub struct VerifyArgs {
     device: DeviceChoice,
     #[command(flatten)]
     spot: crate::spot_check::SpotCheckArgs,
+    /// How long a spot-check waits for the worker to publish the states it asks for (the
+    /// worker keeps them and publishes each on request).
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    wait_states: u64,
     /// Also measure the model on your own held-out data (the spec's dataset format), which
     /// the worker never saw; it must meet the spec's threshold too.
     #[arg(long, value_name = "FILE")]
@@ -70,6 +74,10 @@ pub struct VerifyArgs {
 
 /// What the chain says about the job's result.
 struct Committed {
+    /// The job's poster, and whether its worker still holds the job (and so its states):
+    /// submitted or disputed, not yet settled.
+    poster: Option<Pubkey>,
+    open: bool,
     spec_uri: String,
     spec_hash: [u8; 32],
     result_uri: String,
@@ -262,28 +270,6 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         },
     );
 
-    // The last committed state ties the chain of states to the weights and metrics: the
-    // engine's check below reads it. Fetched only under the name its hash gives it.
-    if let Ok(m) = manifest::read(&dir) {
-        let cm = &m.commitments;
-        if let (Some(e), Some(h)) = (cm.states.last(), cm.state_hashes.last()) {
-            if tensorgrid_train::commit::named_for(e, h) && e.bytes <= MAX_RESULT_BYTES {
-                let entry = result::Entry {
-                    path: e.path.clone(),
-                    sha256: e.sha256.clone(),
-                    bytes: e.bytes,
-                };
-                // Missing or unreadable: the engine's check reports it (no final state, no pass).
-                if let Err(err) =
-                    result::download_listed(&c.result_uri, &entry, &dir, &policy).await
-                {
-                    ctx.out
-                        .note(format!("the final committed state {}: {err}", e.path));
-                }
-            }
-        }
-    }
-
     // The dataset, then the model re-evaluated off the async runtime.
     ctx.out
         .note(format!("fetching the dataset {} ...", spec.dataset.uri));
@@ -371,8 +357,7 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
     }
 
     let split = if a.spot.wanted() {
-        let (spot, split) =
-            spot_check(&ctx, &a, &c.result_uri, &dir, &spec, split, &policy).await?;
+        let (spot, split) = spot_check(&ctx, &a, &c, &address, &dir, &spec, split, &policy).await?;
         checks.add(
             "spot check",
             spot.mismatches == 0,
@@ -425,12 +410,14 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
     finish(&ctx, report, checks)
 }
 
-/// Downloads the committed states the chosen segments start from, re-runs the segments off
-/// the async runtime and hands the data back.
+/// Fetches the committed states the chosen segments start from (asking the worker for those
+/// not published yet), re-runs the segments off the async runtime and hands the data back.
+#[allow(clippy::too_many_arguments)]
 async fn spot_check(
     ctx: &Ctx,
     a: &VerifyArgs,
-    result_uri: &str,
+    c: &Committed,
+    job: &Pubkey,
     dir: &std::path::Path,
     spec: &JobSpec,
     split: data::Split,
@@ -440,33 +427,15 @@ async fn spot_check(
     let here = device::select(a.device)?;
     let total = crate::spot_check::ready(spec, &split, &m, &here)?;
     let segments = a.spot.choose(&m.commitments)?;
-    let entries: Vec<result::Entry> = crate::spot_check::starting_states(&m, &segments)
-        .into_iter()
-        .map(|e| result::Entry {
-            path: e.path,
-            sha256: e.sha256,
-            bytes: e.bytes,
-        })
-        .collect();
-    let bytes: u64 = entries.iter().map(|e| e.bytes).fold(0, u64::saturating_add);
-    if bytes > MAX_RESULT_BYTES {
-        bail!("the states to re-run from are {bytes} bytes, more than a result may be");
-    }
     ctx.out.note(format!(
-        "re-running {} of {} training segments (downloading their starting states) ...",
+        "re-running {} of {} training segments (fetching their starting states) ...",
         segments.len(),
         m.commitments.segments()
     ));
-    for e in &entries {
-        // A state whose bytes differ from its listing still loads and fails its own hash
-        // check in the re-run, which names it.
-        result::download_listed(result_uri, e, dir, policy)
-            .await
-            .with_context(|| format!("downloading the committed state {}", e.path))?;
-    }
+    let missing = fetch_states(ctx, a, c, job, dir, &m, &segments, policy).await?;
     let (spec, dir) = (spec.clone(), dir.to_path_buf());
     tokio::task::spawn_blocking(move || -> Result<_> {
-        let spot = tensorgrid_train::commit::spot_check(
+        let mut spot = tensorgrid_train::commit::spot_check(
             &spec,
             &split,
             &dir,
@@ -475,9 +444,85 @@ async fn spot_check(
             &segments,
             &here,
         )?;
+        // A state the worker did not serve is its failure, said as such.
+        for check in spot.checked.iter_mut().filter(|s| missing.contains(&s.segment)) {
+            check.problem = Some(format!(
+                "the worker did not serve its start state; dispute it (tensorgrid job dispute JOB --segment {}): verifiers count a withheld state as fraud",
+                check.segment
+            ));
+        }
         Ok((spot, split))
     })
     .await?
+}
+
+/// Downloads the start states of `segments` into `dir`; those the worker has not published
+/// yet are asked for (a memo transaction, while it holds the job) and waited on up to
+/// `--wait-states`. Returns the segments whose state never came.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_states(
+    ctx: &Ctx,
+    a: &VerifyArgs,
+    c: &Committed,
+    job: &Pubkey,
+    dir: &std::path::Path,
+    m: &manifest::Manifest,
+    segments: &[usize],
+    policy: &tensorgrid_artifacts::ReadPolicy,
+) -> Result<Vec<usize>> {
+    let cap = tensorgrid_train::commit::max_state_bytes(m.weights.bytes).min(MAX_RESULT_BYTES);
+    let fetch_missing = |wanted: Vec<usize>| async move {
+        let mut missing = Vec::new();
+        for i in wanted {
+            let name = m
+                .commitments
+                .start_file(i)
+                .context("a segment past the run")?;
+            if dir.join(&name).exists() {
+                continue;
+            }
+            match result::download_beside(&c.result_uri, &name, cap, dir, policy).await {
+                Ok(()) => {}
+                Err(tensorgrid_artifacts::ArtifactError::NotFound { .. }) => missing.push(i),
+                Err(e) => {
+                    return Err(anyhow::Error::from(e)
+                        .context(format!("downloading the committed state {name}")))
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(missing)
+    };
+    let mut missing = fetch_missing(segments.to_vec()).await?;
+    if missing.is_empty() {
+        return Ok(missing);
+    }
+    let list = missing
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let Some(poster) = c.poster.filter(|_| c.open) else {
+        ctx.out.note(format!(
+            "the job is settled: its worker no longer serves the states of segments {list}"
+        ));
+        return Ok(missing);
+    };
+    let signer = ctx.keypair()?;
+    ctx.out.note(format!(
+        "asking the worker for the start states of segments {list} (a memo transaction); waiting up to {} s ...",
+        a.wait_states
+    ));
+    let ixs = tensorgrid_client::state_requests::request(signer.pubkey(), poster, job, &missing);
+    ctx.chain
+        .send(&ixs, &[signer])
+        .await
+        .context("asking the worker for committed states")?;
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(a.wait_states);
+    while !missing.is_empty() && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        missing = fetch_missing(missing).await?;
+    }
+    Ok(missing)
 }
 
 fn finish(ctx: &Ctx, mut report: Verified, checks: Checks) -> Result<ExitCode> {
@@ -502,6 +547,12 @@ async fn committed(ctx: &Ctx, address: &Pubkey) -> Result<Committed> {
             );
         }
         return Ok(Committed {
+            poster: Some(job.poster),
+            open: matches!(
+                job.state,
+                tensorgrid_client::state::JobState::Submitted
+                    | tensorgrid_client::state::JobState::Disputed
+            ),
             spec_uri: job.spec_uri,
             spec_hash: job.spec_hash,
             result_uri: job.result_uri,
@@ -528,6 +579,8 @@ async fn committed(ctx: &Ctx, address: &Pubkey) -> Result<Committed> {
     match (spec, result) {
         (Some((spec_uri, spec_hash)), Some((result_uri, result_hash, reported_metric))) => {
             Ok(Committed {
+                poster: None,
+                open: false,
                 spec_uri,
                 spec_hash,
                 result_uri,

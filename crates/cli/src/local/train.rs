@@ -64,14 +64,30 @@ pub fn run(a: TrainArgs) -> Result<()> {
             "meets_threshold": r.meets_threshold,
             "steps": outcome.manifest.steps,
             "wall_time_s": outcome.wall_time_s,
-            // What committing to the training state cost: time, and the states' bytes
-            // (published with the result) beside the weights'.
+            // What committing to the training state cost: time; the bytes the commitments add
+            // to the published result; the states' bytes, kept beside it (published one by
+            // one on request), against the weights'.
             "commit_secs": outcome.commit_secs,
             "segments": outcome.manifest.commitments.segments(),
-            "state_bytes": outcome.manifest.commitments.states.iter().map(|e| e.bytes).sum::<u64>(),
+            "commitment_bytes": commitment_bytes(&outcome.manifest.commitments),
+            "state_bytes": state_bytes(&a.out, &outcome.manifest.commitments),
             "weights_bytes": outcome.manifest.weights.bytes,
             "out": a.out,
         })
     );
     Ok(())
+}
+
+/// The bytes the commitments take in the manifest (as written there).
+fn commitment_bytes(c: &tensorgrid_train::commit::Commitments) -> usize {
+    serde_json::to_vec_pretty(c).map_or(0, |v| v.len())
+}
+
+/// The bytes of the state files kept in `out` for re-running segments.
+fn state_bytes(out: &std::path::Path, c: &tensorgrid_train::commit::Commitments) -> u64 {
+    (0..c.segments())
+        .filter_map(|i| c.start_file(i))
+        .filter_map(|name| std::fs::metadata(out.join(name)).ok())
+        .map(|m| m.len())
+        .sum()
 }

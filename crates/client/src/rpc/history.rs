@@ -17,6 +17,8 @@ const PAGE: usize = 1_000;
 struct SignatureInfo {
     signature: String,
     err: Option<serde_json::Value>,
+    #[serde(default)]
+    memo: Option<String>,
 }
 
 impl ChainClient {
@@ -27,6 +29,34 @@ impl ChainClient {
         address: &Pubkey,
         limit: usize,
     ) -> Result<Vec<Signature>, ChainError> {
+        Ok(self
+            .signature_infos(address, limit)
+            .await?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// The memos (as the RPC reports them: `[len] text; …`) of the most recent successful
+    /// transactions that referenced `address`, at most `limit`, oldest first.
+    pub async fn memos_for(
+        &self,
+        address: &Pubkey,
+        limit: usize,
+    ) -> Result<Vec<String>, ChainError> {
+        Ok(self
+            .signature_infos(address, limit)
+            .await?
+            .into_iter()
+            .filter_map(|(_, m)| m)
+            .collect())
+    }
+
+    async fn signature_infos(
+        &self,
+        address: &Pubkey,
+        limit: usize,
+    ) -> Result<Vec<(Signature, Option<String>)>, ChainError> {
         let commitment = if self.config.commitment_config().is_finalized() {
             "finalized"
         } else {
@@ -45,11 +75,12 @@ impl ChainClient {
             .into_iter()
             .filter(|i| i.err.is_none())
             .map(|i| {
-                i.signature
-                    .parse()
-                    .map_err(|_| ChainError::Rpc(format!("unreadable signature {}", i.signature)))
+                let s = i.signature.parse().map_err(|_| {
+                    ChainError::Rpc(format!("unreadable signature {}", i.signature))
+                })?;
+                Ok((s, i.memo))
             })
-            .collect::<Result<Vec<Signature>, _>>()?;
+            .collect::<Result<Vec<_>, ChainError>>()?;
         sigs.reverse();
         Ok(sigs)
     }
