@@ -205,15 +205,12 @@ pub fn load(dir: &Path, device: &Device, spec_sha256: &str) -> Result<Option<Che
     Ok(Some(Checkpoint { meta, tensors }))
 }
 
-/// The device kind and, on the CPU, the ISA class a checkpoint records.
+/// The device kind and its class (the CPU's ISA class, a GPU's model and architecture: see
+/// [`crate::device::accelerator_class`]) a checkpoint and a manifest record: a run continues,
+/// and a segment is judged, only within one class.
 pub fn platform(device: &Device) -> (String, String) {
     let kind = crate::device::name(device).to_string();
-    let isa = if device.is_cpu() {
-        crate::device::cpu_isa()
-    } else {
-        String::new()
-    };
-    (kind, isa)
+    (kind, crate::device::accelerator_class(device))
 }
 
 pub fn restore(ck: &Checkpoint, params: &BTreeMap<String, Var>, opt: &mut Optimizer) -> Result<()> {

@@ -92,6 +92,31 @@ pub fn accelerator(device: &Device) -> Option<(String, u64)> {
     }
 }
 
+/// An accelerator's class within its kind: bits agree only between devices of one class. On
+/// CUDA, cuBLAS picks its GEMM algorithms by architecture and SM count (its documentation
+/// promises bit-wise equal results only for the same architecture, SM count and toolkit), so
+/// the class is the model, compute capability and SM count, e.g. `NVIDIA H200 sm_90 132 SMs`.
+/// Metal does not expose as much through candle: the class is the kind alone.
+pub fn accelerator_class(device: &Device) -> String {
+    match device {
+        Device::Cpu => cpu_isa(),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => {
+            use candle_core::cuda_backend::cudarc::driver::sys::CUdevice_attribute;
+            let stream = d.cuda_stream();
+            let ctx = stream.context();
+            let name = ctx.name().unwrap_or_else(|_| "CUDA GPU".into());
+            let (major, minor) = ctx.compute_capability().unwrap_or((0, 0));
+            let sms = ctx
+                .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+                .unwrap_or(0);
+            format!("{name} sm_{major}{minor} {sms} SMs")
+        }
+        #[allow(unreachable_patterns)]
+        _ => String::new(),
+    }
+}
+
 /// Short name recorded in the result manifest.
 pub fn name(device: &Device) -> &'static str {
     match device {

@@ -43,8 +43,9 @@ pub struct Manifest {
     pub result: FinalMetric,
     pub steps: u64,
     pub device: String,
-    /// Bits are reproducible across machines of the same ISA class (FMA changes rounding) and
-    /// across thread counts, so the thread count is deliberately not recorded.
+    /// The device's class: on the CPU its ISA class (FMA changes rounding), on a GPU its
+    /// model, architecture and SM count ([`device::accelerator_class`]). Bits are reproducible
+    /// within a class and across thread counts, so the thread count is not recorded.
     pub cpu_isa: String,
     pub software: BTreeMap<String, String>,
     /// The training state's hash every `every` steps: the result hash commits to the whole
@@ -104,7 +105,7 @@ pub fn write(
         },
         steps,
         device: device::name(dev).into(),
-        cpu_isa: device::cpu_isa(),
+        cpu_isa: device::accelerator_class(dev),
         software: BTreeMap::from([
             ("tensorgrid-train".into(), env!("CARGO_PKG_VERSION").into()),
             ("candle-core".into(), "0.11.1".into()),
