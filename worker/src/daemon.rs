@@ -547,10 +547,15 @@ impl Daemon {
                         tokio::select! { _ = cancel.cancelled() => break, _ = backoff.wait() => {} }
                         continue;
                     }
-                } else if !holds_unpublished_work(&w.work, &job) || w.confirmed_not_ours(&job).await
-                {
-                    // A submitted result is in the store already: its local files are only a
-                    // cache. Work not yet submitted goes only on every node's word.
+                } else if match w.work.stage(&job.to_string()) {
+                    // Nothing here to lose.
+                    Ok(None) => true,
+                    // A submitted result's committed states are the only copy a dispute can
+                    // be served from: they go once every node shows the job closed.
+                    Ok(Some(Stage::Submitted { .. })) => w.confirmed_closed(&job).await,
+                    // Work not yet submitted goes only on every node's word.
+                    _ => w.confirmed_not_ours(&job).await,
+                } {
                     self.settled(job, &before, &account).await;
                 } else {
                     // One node says it is over, the others do not (yet): nothing is deleted.
@@ -1285,15 +1290,6 @@ fn track_progress(status: Status, next: Option<ProgressFn>) -> ProgressFn {
             n(p);
         }
     })
-}
-
-/// Whether the work dir holds work on `job` that is not yet submitted (a checkpoint, a result
-/// not yet on chain): what must not be deleted on one node's word.
-fn holds_unpublished_work(work: &WorkDir, job: &Pubkey) -> bool {
-    !matches!(
-        work.stage(&job.to_string()),
-        Ok(None | Some(Stage::Submitted { .. }))
-    )
 }
 
 /// Queues `job` to be looked at again after `after`, in time order (once).

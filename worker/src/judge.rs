@@ -267,15 +267,19 @@ pub async fn judge(
 
 /// What a start state that could not be fetched means: not published (yet), or a store that
 /// does not answer, is the worker's to answer for once the withheld rule applies; this
-/// machine's disk is nobody's; a file too large or misnamed is left to the re-run, which finds
-/// no state (the worker's doing).
+/// machine's disk is nobody's; a file larger than an honest state can be
+/// ([`commit::max_state_bytes`]) is left to the re-run, which finds no state (the worker's
+/// doing).
 fn start_state_unavailable(e: ArtifactError) -> Result<(), JudgeError> {
     match e {
         ArtifactError::Io { .. } => Err(JudgeError::Transient(Side::Local, e.to_string())),
-        ArtifactError::NotFound { .. } => Err(JudgeError::Transient(
-            Side::Worker,
-            format!("the disputed segment's start state is not published: {e}"),
-        )),
+        // A store answers a missing key with 403 when the reader may not list the bucket.
+        ArtifactError::NotFound { .. } | ArtifactError::Denied { .. } => {
+            Err(JudgeError::Transient(
+                Side::Worker,
+                format!("the disputed segment's start state is not published: {e}"),
+            ))
+        }
         e if e.is_transient() => Err(JudgeError::Transient(Side::Worker, e.to_string())),
         e => {
             tracing::info!(error = %e, "the disputed segment's start state");
@@ -305,7 +309,7 @@ async fn fetch_start_state(
     if dir.join(&name).exists() {
         return Ok(());
     }
-    let cap = commit::max_state_bytes(m.weights.bytes).min(MAX_RESULT_BYTES);
+    let cap = commit::max_state_bytes(m.weights.bytes, m.metrics.bytes);
     result::download_beside(result_uri, &name, cap, dir, policy).await
 }
 

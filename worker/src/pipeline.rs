@@ -683,6 +683,25 @@ impl Worker {
         answered
     }
 
+    /// Whether every endpoint that answers, on two reads, shows `job` closed (its account
+    /// gone): a submitted job's committed states are kept until then, since a dispute needs
+    /// them and only the job's end ends that.
+    pub async fn confirmed_closed(&self, job: &Pubkey) -> bool {
+        let mut answered = false;
+        for read in 0..2 {
+            if read > 0 {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            for j in self.chain.job_each(job).await.into_iter().flatten() {
+                answered = true;
+                if j.is_some() {
+                    return false;
+                }
+            }
+        }
+        answered
+    }
+
     /// Seconds left to work before the deadline, keeping the time to publish and submit; the
     /// job is given back when there are none.
     async fn time_left(&self, job: Pubkey, deadline: i64) -> Result<u64, JobError> {

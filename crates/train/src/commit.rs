@@ -83,11 +83,15 @@ pub fn state_file_name(hash: &str) -> String {
     format!("state-{hash}.safetensors")
 }
 
-/// The most a committed state's file may be for a result whose weights are `weights_bytes`:
-/// the parameters and at most two optimizer moments each, plus the metadata. A larger file
-/// is not fetched.
-pub fn max_state_bytes(weights_bytes: u64) -> u64 {
-    weights_bytes.saturating_mul(3).saturating_add(16 << 20)
+/// The most a committed state's file may be for a result whose weights and metrics log are
+/// `weights_bytes` and `metrics_bytes`: the parameters and at most two optimizer moments each
+/// (AdamW; SGD keeps one), the metrics records so far in its metadata, and a MiB for names and
+/// headers. An honest state is never larger; a larger file is not fetched.
+pub fn max_state_bytes(weights_bytes: u64, metrics_bytes: u64) -> u64 {
+    weights_bytes
+        .saturating_mul(3)
+        .saturating_add(metrics_bytes.saturating_mul(2))
+        .saturating_add(1 << 20)
 }
 
 fn put(h: &mut Sha256, bytes: &[u8]) {

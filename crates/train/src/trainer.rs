@@ -26,17 +26,36 @@ use crate::{
     Error, Result,
 };
 
-/// One line of `metrics.jsonl`.
+/// One line of `metrics.jsonl`. A loss that is not finite (a run that diverged) is written as
+/// JSON's `null` and read back as NaN, so a record reads back to the bytes it was written as
+/// (the last committed state's hash covers them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsRecord {
     pub step: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
     /// Mean training loss since the previous record.
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub eval_loss: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_nan_if_null"
+    )]
     pub eval_accuracy: Option<f64>,
+}
+
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// Present as `null`: a value that was not finite (an absent field is `None`).
+fn some_nan_if_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<f64>, D::Error> {
+    Ok(Some(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN)))
 }
 
 impl MetricsRecord {
@@ -378,16 +397,24 @@ pub fn train(
     let commit_every = spec.commit_every(total)?;
     if opts.resume {
         if let Some(ck) = checkpoint::load(&ckpt_dir, device, &spec_sha256)? {
-            // One commitment per boundary passed, or the chain has a gap (a checkpoint from
-            // before commitments): start over rather than publish a broken one.
-            if ck.meta.commitments.len() as u64 == ck.meta.step / commit_every + 1 {
+            // One commitment per boundary passed, each with its state file still here (it is
+            // served on request), or the chain has a gap (a checkpoint from before
+            // commitments, a directory partly wiped): start over rather than publish a chain
+            // that could not be served.
+            let whole = ck.meta.commitments.len() as u64 == ck.meta.step / commit_every + 1
+                && ck
+                    .meta
+                    .commitments
+                    .iter()
+                    .all(|h| opts.out_dir.join(commit::state_file_name(h)).is_file());
+            if whole {
                 checkpoint::restore(&ck, &built.params(), &mut opt)?;
                 tracing::info!(step = ck.meta.step, "resumed from checkpoint");
                 meta = ck.meta;
             } else {
                 tracing::warn!(
                     step = ck.meta.step,
-                    "checkpoint without its state commitments: starting over"
+                    "checkpoint without its state commitments or their files: starting over"
                 );
             }
         }

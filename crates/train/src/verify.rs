@@ -105,15 +105,22 @@ pub fn commitment_problems(
             Ok(w) => w.into_iter().collect(),
             Err(e) => return Ok(vec![format!("{}: {e}", m.weights.path)]),
         };
-    let records: Vec<crate::trainer::MetricsRecord> =
-        match std::fs::read_to_string(dir.join(&m.metrics.path)) {
-            Ok(text) => text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect(),
-            Err(e) => return Ok(vec![format!("{}: {e}", m.metrics.path)]),
-        };
+    let text = match std::fs::read_to_string(dir.join(&m.metrics.path)) {
+        Ok(text) => text,
+        Err(e) => return Ok(vec![format!("{}: {e}", m.metrics.path)]),
+    };
+    // Every line is a record: one that does not read is reported, never skipped.
+    let mut records: Vec<crate::trainer::MetricsRecord> = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        match serde_json::from_str(line) {
+            Ok(r) => records.push(r),
+            Err(e) => return Ok(vec![format!("{} line {}: {e}", m.metrics.path, n + 1)]),
+        }
+    }
     out.extend(crate::commit::final_state_problems(
         c, total, &weights, &records,
     ));

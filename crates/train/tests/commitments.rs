@@ -449,3 +449,39 @@ fn a_disputed_segments_verdict_is_the_same_for_every_honest_verifier() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A diverged run's records (losses that are not finite, written as `null`) read back to the
+/// bytes they were hashed as: the last state of an honest diverged run still ties to them.
+#[test]
+fn records_that_are_not_finite_read_back_to_the_same_bytes() {
+    use tensorgrid_train::trainer::MetricsRecord;
+    let records = vec![
+        MetricsRecord {
+            step: 10,
+            epoch: Some(1),
+            train_loss: f64::NAN,
+            eval_loss: f64::INFINITY,
+            eval_accuracy: Some(f64::NAN),
+        },
+        MetricsRecord {
+            step: 20,
+            epoch: None,
+            train_loss: 0.5,
+            eval_loss: 0.25,
+            eval_accuracy: None,
+        },
+    ];
+    for r in &records {
+        let line = serde_json::to_string(r).unwrap();
+        let back: MetricsRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), line);
+    }
+    assert_eq!(
+        serde_json::to_vec(&records).unwrap(),
+        serde_json::to_vec(
+            &serde_json::from_slice::<Vec<MetricsRecord>>(&serde_json::to_vec(&records).unwrap())
+                .unwrap()
+        )
+        .unwrap()
+    );
+}

@@ -226,3 +226,68 @@ fn progress_reports_every_step_and_evaluation() {
     assert_eq!(steps, (0..=out.manifest.steps).collect::<Vec<_>>());
     assert_eq!(records, 2, "one evaluation per epoch");
 }
+
+/// A checkpoint whose committed state files are gone (a directory partly wiped) is not
+/// resumed: its result would commit to states nobody can be served. The run starts over and
+/// every segment's state is there at the end.
+#[test]
+fn a_checkpoint_whose_state_files_are_gone_starts_over() {
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    };
+    use tensorgrid_train::{checkpoint, trainer::TrainOptions, Error};
+
+    let (spec, bytes) = common::digits_spec(|v| {
+        v["training"]["epochs"] = 3.into();
+        v["training"]["checkpoint_every"] = 10.into();
+        v["training"]["commit_every"] = 5.into();
+    });
+    let data = common::split(&spec);
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c = cancel.clone();
+    let first = tensorgrid_train::trainer::train(
+        &spec,
+        &bytes,
+        &data,
+        &TrainOptions {
+            cancel: Some(cancel),
+            progress: Some(Arc::new(move |p| {
+                if p.step >= 25 {
+                    c.store(true, Ordering::Relaxed);
+                }
+            })),
+            ..common::opts(dir.path())
+        },
+    );
+    assert!(matches!(first, Err(Error::Cancelled(_))), "{first:?}");
+    assert!(checkpoint::file(&dir.path().join("checkpoint")).exists());
+    let lost: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("state-"))
+        .collect();
+    assert!(lost.len() >= 2, "{lost:?}");
+    std::fs::remove_file(&lost[1]).unwrap();
+
+    let first_step = Arc::new(std::sync::Mutex::new(None));
+    let f = first_step.clone();
+    let out = tensorgrid_train::trainer::train(
+        &spec,
+        &bytes,
+        &data,
+        &TrainOptions {
+            progress: Some(Arc::new(move |p| {
+                f.lock().unwrap().get_or_insert(p.step);
+            })),
+            ..common::opts(dir.path())
+        },
+    )
+    .unwrap();
+    assert_eq!(*first_step.lock().unwrap(), Some(0), "started over");
+    let c = &out.manifest.commitments;
+    for i in 0..c.segments() {
+        assert!(dir.path().join(c.start_file(i).unwrap()).is_file(), "{i}");
+    }
+}

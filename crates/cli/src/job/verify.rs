@@ -433,7 +433,8 @@ async fn spot_check(
         m.commitments.segments()
     ));
     let missing = fetch_states(ctx, a, c, job, dir, &m, &segments, policy).await?;
-    let (spec, dir) = (spec.clone(), dir.to_path_buf());
+    let (spec, dir, wait_states, settled) =
+        (spec.clone(), dir.to_path_buf(), a.wait_states, !c.open);
     tokio::task::spawn_blocking(move || -> Result<_> {
         let mut spot = tensorgrid_train::commit::spot_check(
             &spec,
@@ -444,21 +445,30 @@ async fn spot_check(
             &segments,
             &here,
         )?;
-        // A state the worker did not serve is its failure, said as such.
+        // A state the worker did not serve in time, said as such: asked again later, or
+        // disputed (verifiers count a state still withheld by the middle of their commit
+        // window as fraud).
         for check in spot.checked.iter_mut().filter(|s| missing.contains(&s.segment)) {
-            check.problem = Some(format!(
-                "the worker did not serve its start state; dispute it (tensorgrid job dispute JOB --segment {}): verifiers count a withheld state as fraud",
-                check.segment
-            ));
+            check.problem = Some(if settled {
+                "its start state is not published, and the job is settled: its worker no longer keeps it".to_string()
+            } else { format!(
+                "the worker has not served its start state in {wait} s: check again with --segments {seg} --wait-states 600, or dispute it (tensorgrid job dispute JOB --segment {seg}), and verifiers count a state still withheld by the middle of their commit window as fraud",
+                wait = wait_states,
+                seg = check.segment
+            )});
         }
         Ok((spot, split))
     })
     .await?
 }
 
+/// How often a spot-check asks again for states still missing (a worker that was down, or a
+/// request it missed).
+const REQUEST_AGAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Downloads the start states of `segments` into `dir`; those the worker has not published
-/// yet are asked for (a memo transaction, while it holds the job) and waited on up to
-/// `--wait-states`. Returns the segments whose state never came.
+/// yet are asked for (memo transactions, while it holds the job, again every 30 s) and waited
+/// on up to `--wait-states`. Returns the segments whose state never came.
 #[allow(clippy::too_many_arguments)]
 async fn fetch_states(
     ctx: &Ctx,
@@ -470,7 +480,10 @@ async fn fetch_states(
     segments: &[usize],
     policy: &tensorgrid_artifacts::ReadPolicy,
 ) -> Result<Vec<usize>> {
-    let cap = tensorgrid_train::commit::max_state_bytes(m.weights.bytes).min(MAX_RESULT_BYTES);
+    use tensorgrid_artifacts::ArtifactError;
+    let cap = tensorgrid_train::commit::max_state_bytes(m.weights.bytes, m.metrics.bytes);
+    // A state not there (a store says 404, or 403 to a reader that may not list), a store
+    // that does not answer, or a file larger than a state can be: not served (yet).
     let fetch_missing = |wanted: Vec<usize>| async move {
         let mut missing = Vec::new();
         for i in wanted {
@@ -483,7 +496,12 @@ async fn fetch_states(
             }
             match result::download_beside(&c.result_uri, &name, cap, dir, policy).await {
                 Ok(()) => {}
-                Err(tensorgrid_artifacts::ArtifactError::NotFound { .. }) => missing.push(i),
+                Err(
+                    ArtifactError::NotFound { .. }
+                    | ArtifactError::Denied { .. }
+                    | ArtifactError::TooLarge { .. },
+                ) => missing.push(i),
+                Err(e) if e.is_transient() => missing.push(i),
                 Err(e) => {
                     return Err(anyhow::Error::from(e)
                         .context(format!("downloading the committed state {name}")))
@@ -496,29 +514,34 @@ async fn fetch_states(
     if missing.is_empty() {
         return Ok(missing);
     }
-    let list = missing
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let list = |s: &[usize]| s.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
     let Some(poster) = c.poster.filter(|_| c.open) else {
         ctx.out.note(format!(
-            "the job is settled: its worker no longer serves the states of segments {list}"
+            "the job is settled: its worker no longer serves the states of segments {}",
+            list(&missing)
         ));
         return Ok(missing);
     };
     let signer = ctx.keypair()?;
     ctx.out.note(format!(
-        "asking the worker for the start states of segments {list} (a memo transaction); waiting up to {} s ...",
+        "asking the worker for the start states of segments {} (a memo transaction); waiting up to {} s ...",
+        list(&missing),
         a.wait_states
     ));
-    let ixs = tensorgrid_client::state_requests::request(signer.pubkey(), poster, job, &missing);
-    ctx.chain
-        .send(&ixs, &[signer])
-        .await
-        .context("asking the worker for committed states")?;
     let until = std::time::Instant::now() + std::time::Duration::from_secs(a.wait_states);
+    let mut asked_at: Option<std::time::Instant> = None;
     while !missing.is_empty() && std::time::Instant::now() < until {
+        if asked_at.is_none_or(|t| t.elapsed() >= REQUEST_AGAIN) {
+            for chunk in missing.chunks(tensorgrid_client::state_requests::MAX_PER_REQUEST) {
+                let ixs =
+                    tensorgrid_client::state_requests::request(signer.pubkey(), poster, job, chunk);
+                ctx.chain
+                    .send(&ixs, &[signer])
+                    .await
+                    .context("asking the worker for committed states")?;
+            }
+            asked_at = Some(std::time::Instant::now());
+        }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         missing = fetch_missing(missing).await?;
     }

@@ -30,40 +30,44 @@ impl ChainClient {
         limit: usize,
     ) -> Result<Vec<Signature>, ChainError> {
         Ok(self
-            .signature_infos(address, limit)
+            .signature_infos(address, limit, None)
             .await?
             .into_iter()
             .map(|(s, _)| s)
             .collect())
     }
 
-    /// The memos (as the RPC reports them: `[len] text; …`) of the most recent successful
-    /// transactions that referenced `address`, at most `limit`, oldest first.
+    /// The memos (as the RPC reports them: `[len] text; …`) of the successful transactions
+    /// that referenced `address`, oldest first: the most recent `limit`, or, with `until`,
+    /// those newer than that signature (at most `limit`). Returns the newest signature seen
+    /// (to pass as `until` next time; `None` when there were none).
     pub async fn memos_for(
         &self,
         address: &Pubkey,
         limit: usize,
-    ) -> Result<Vec<String>, ChainError> {
-        Ok(self
-            .signature_infos(address, limit)
-            .await?
-            .into_iter()
-            .filter_map(|(_, m)| m)
-            .collect())
+        until: Option<&Signature>,
+    ) -> Result<(Vec<String>, Option<Signature>), ChainError> {
+        let infos = self.signature_infos(address, limit, until).await?;
+        let newest = infos.last().map(|(s, _)| *s);
+        Ok((infos.into_iter().filter_map(|(_, m)| m).collect(), newest))
     }
 
     async fn signature_infos(
         &self,
         address: &Pubkey,
         limit: usize,
+        until: Option<&Signature>,
     ) -> Result<Vec<(Signature, Option<String>)>, ChainError> {
         let commitment = if self.config.commitment_config().is_finalized() {
             "finalized"
         } else {
             "confirmed"
         };
-        let params =
-            json!([address.to_string(), {"limit": limit.clamp(1, PAGE), "commitment": commitment}]);
+        let mut options = json!({"limit": limit.clamp(1, PAGE), "commitment": commitment});
+        if let Some(u) = until {
+            options["until"] = json!(u.to_string());
+        }
+        let params = json!([address.to_string(), options]);
         let infos: Vec<SignatureInfo> = self
             .endpoints
             .call("getSignaturesForAddress", move |c| {
