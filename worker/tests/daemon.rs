@@ -134,13 +134,21 @@ async fn hostile_jobs_are_refused_before_claiming_and_the_worker_carries_on() {
     let invalid = rig
         .post_spec(|v| v["model"]["hidden"] = serde_json::json!([1_000_000_000]))
         .await;
+    // A CNN the review's worker estimated at 7 s and claimed (widths of a million).
+    let huge_cnn = rig
+        .post_spec(|v| {
+            v["model"] = serde_json::json!({
+                "kind": "cnn", "input_shape": [1, 8, 8], "channels": [1_000_000, 1_000_000]
+            })
+        })
+        .await;
     // Then an honest one.
     let good = rig.post_spec(|_| {}).await;
 
     let w = rig.spawn("w1", &key);
     rig.wait_for(&good, Some(JobState::Submitted), 120, &[&w])
         .await;
-    for job in [mismatch, local, big, invalid] {
+    for job in [mismatch, local, big, invalid, huge_cnn] {
         assert_eq!(
             rig.job(&job).await.unwrap().state,
             JobState::Open,
@@ -153,6 +161,7 @@ async fn hostile_jobs_are_refused_before_claiming_and_the_worker_carries_on() {
         (local, "never local files"),
         (big, "over the cap"),
         (invalid, "invalid spec"),
+        (huge_cnn, "invalid spec"),
     ] {
         let r = rejected
             .get(&job.to_string())

@@ -250,6 +250,117 @@ async fn trickling_server() -> String {
     format!("http://{addr}")
 }
 
+/// A web server of the review's hostile datasets: `/endless.csv` answers a HEAD with a
+/// length of 100 and a GET with a body that never ends; `/bomb.csv` answers with a gzip
+/// `Content-Encoding` whose few kilobytes inflate to 16 MB, sixteen times the spec's cap.
+async fn hostile_data_server() -> String {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let chunk = "1,2,0\n".repeat(10_000);
+    for _ in 0..(16 << 20) / chunk.len() {
+        gz.write_all(chunk.as_bytes()).unwrap();
+    }
+    let bomb = Arc::new(gz.finish().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let bomb = bomb.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                if request.starts_with("HEAD") {
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n")
+                        .await;
+                } else if request.contains("/bomb.csv") {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+                        bomb.len()
+                    );
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(&bomb).await;
+                } else {
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n")
+                        .await;
+                    let rows = "1,2,0\n".repeat(10_000);
+                    while s.write_all(rows.as_bytes()).await.is_ok() {}
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Review: a server that answers HEAD small and streams forever on GET, and a gzip bomb, were
+/// both claimed and then abandoned. Each is now refused before claiming (the download is
+/// capped as it streams, inflated or not), the worker stays up, loses nothing, and takes the
+/// honest job posted after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_download_and_a_gzip_bomb_are_refused_before_claiming() {
+    let _one = serial().lock().await;
+    let rig = Rig::new().await;
+    let (op, key) = rig.operator("w1").await;
+    let server = hostile_data_server().await;
+    let mut hostile = Vec::new();
+    for path in ["endless.csv", "bomb.csv"] {
+        let (uri, bytes) = rig
+            .hosted_spec(|v| {
+                v["dataset"]["uri"] = format!("{server}/{path}").into();
+                v["dataset"]["sha256"] = "ab".repeat(32).into();
+                v["dataset"]["format"] = serde_json::json!({"kind": "csv"});
+            })
+            .await;
+        let (job, _) = rig
+            .post_as(&rig.poster, uri, Sha256::digest(&bytes).into(), 3_600)
+            .await;
+        hostile.push(job);
+    }
+    let (uri, bytes) = rig.hosted_spec(|_| {}).await;
+    let (good, _) = rig
+        .post_as(&rig.poster, uri, Sha256::digest(&bytes).into(), 3_600)
+        .await;
+    let w = rig.spawn("w1", &key);
+    rig.wait_for(&good, Some(JobState::Submitted), 120, &[&w])
+        .await;
+    wait_until("both hostile datasets refused", 60, &w, || {
+        let r = refusals(&rig.work_dir("w1"));
+        hostile.iter().all(|j| r.contains_key(&j.to_string()))
+    })
+    .await;
+    for job in &hostile {
+        assert_eq!(
+            rig.job(job).await.unwrap().state,
+            JobState::Open,
+            "{job} claimed"
+        );
+        // Capped while streaming: the body (inflated, for the bomb) is over the spec's limit.
+        let r = &refusals(&rig.work_dir("w1"))[&job.to_string()];
+        let reason = r["reason"].as_str().unwrap();
+        assert!(reason.contains("larger than the limit of 1000000 bytes"), "{r}");
+    }
+    let account = rig.worker_account(&op).await;
+    assert_eq!(
+        (
+            account.stake,
+            account.record.jobs_abandoned,
+            account.record.total_slashed
+        ),
+        (2 * SOL, 0, 0)
+    );
+    // Nothing of either download is left in the dataset cache.
+    let cache = rig.work_dir("w1").join("datasets");
+    let left: u64 = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(left < 10 << 20, "{left} bytes left in {}", cache.display());
+}
+
 /// Review: eight cheap jobs whose specs arrive a byte every 3 s, checked one at a time for
 /// 30 s each, kept a good job waiting 262 s. Checks now run side by side and a spec must
 /// arrive within 10 s: the good job posted after them is claimed within seconds, and the
