@@ -350,6 +350,14 @@ async fn download(
                 allowed.as_secs()
             ),
         )),
+        // Over the spec's own limit (the binding one): the poster's data does not keep the
+        // poster's word.
+        Ok(Ok(Err(e @ ArtifactError::TooLarge { .. }))) if cap >= spec.limits.max_dataset_bytes => {
+            Err(Verdict::Refuse(
+                Kind::Poster,
+                format!("dataset: {e} (the spec's own limits.max_dataset_bytes)"),
+            ))
+        }
         Ok(Ok(Err(e))) => Err(from_artifact("dataset", e)),
         Ok(Ok(Ok(got))) if !got.eq_ignore_ascii_case(&sha) => Err(Verdict::Refuse(
             Kind::Poster,

@@ -339,7 +339,11 @@ async fn an_endless_download_and_a_gzip_bomb_are_refused_before_claiming() {
         // Capped while streaming: the body (inflated, for the bomb) is over the spec's limit.
         let r = &refusals(&rig.work_dir("w1"))[&job.to_string()];
         let reason = r["reason"].as_str().unwrap();
-        assert!(reason.contains("larger than the limit of 1000000 bytes"), "{r}");
+        assert!(
+            reason.contains("larger than the limit of 1000000 bytes"),
+            "{r}"
+        );
+        assert_eq!(r["kind"], "poster", "the spec's own cap: {r}");
     }
     let account = rig.worker_account(&op).await;
     assert_eq!(
