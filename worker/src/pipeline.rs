@@ -20,7 +20,7 @@ use tensorgrid_client::{
     instructions::{self as ix, WorkerKeys},
     pda,
     rpc::{ChainClient, ChainError},
-    state::{Hardware, JobOffer, JobState},
+    state::{Hardware, Job, JobOffer, JobState},
     tensorgrid::instructions::JobSubmitArgs,
     TensorgridError,
 };
@@ -668,25 +668,26 @@ impl Worker {
     /// word is not enough.
     pub async fn confirmed_not_ours(&self, job: &Pubkey) -> bool {
         let mine = self.keys().worker;
-        let mut answered = false;
-        for read in 0..2 {
-            if read > 0 {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            for j in self.chain.job_each(job).await.into_iter().flatten() {
-                answered = true;
-                if j.is_some_and(|j| j.worker == mine && j.state != JobState::Open) {
-                    return false;
-                }
-            }
-        }
-        answered
+        self.every_endpoint_twice(job, |j| {
+            !j.is_some_and(|j| j.worker == mine && j.state != JobState::Open)
+        })
+        .await
     }
 
     /// Whether every endpoint that answers, on two reads, shows `job` closed (its account
     /// gone): a submitted job's committed states are kept until then, since a dispute needs
     /// them and only the job's end ends that.
     pub async fn confirmed_closed(&self, job: &Pubkey) -> bool {
+        self.every_endpoint_twice(job, |j| j.is_none()).await
+    }
+
+    /// Whether `holds` is true of `job` as every endpoint that answers shows it, on two reads
+    /// a moment apart (and at least one answered).
+    async fn every_endpoint_twice(
+        &self,
+        job: &Pubkey,
+        holds: impl Fn(Option<Job>) -> bool,
+    ) -> bool {
         let mut answered = false;
         for read in 0..2 {
             if read > 0 {
@@ -694,7 +695,7 @@ impl Worker {
             }
             for j in self.chain.job_each(job).await.into_iter().flatten() {
                 answered = true;
-                if j.is_some() {
+                if !holds(j) {
                     return false;
                 }
             }

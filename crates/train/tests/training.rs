@@ -78,12 +78,6 @@ fn cancelled_run_resumes_bit_identically() {
 /// (and ends with its own result), instead of resuming the first spec's state.
 #[test]
 fn a_checkpoint_of_another_spec_is_not_resumed() {
-    use std::sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    };
-    use tensorgrid_train::{checkpoint, trainer::TrainOptions, Error};
-
     let (a, a_bytes) = common::digits_spec(|v| {
         v["training"]["epochs"] = 3.into();
         v["training"]["checkpoint_every"] = 10.into();
@@ -101,42 +95,11 @@ fn a_checkpoint_of_another_spec_is_not_resumed() {
 
     // Spec A stops mid-run, leaving its checkpoint.
     let dir = tempfile::tempdir().unwrap();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let c = cancel.clone();
-    let stop_after_first_checkpoint: tensorgrid_train::trainer::ProgressFn = Arc::new(move |p| {
-        if p.step >= 25 {
-            c.store(true, Ordering::Relaxed);
-        }
-    });
-    let first = tensorgrid_train::trainer::train(
-        &a,
-        &a_bytes,
-        &data,
-        &TrainOptions {
-            cancel: Some(cancel),
-            progress: Some(stop_after_first_checkpoint),
-            ..common::opts(dir.path())
-        },
-    );
-    assert!(matches!(first, Err(Error::Cancelled(_))), "{first:?}");
-    assert!(checkpoint::file(&dir.path().join("checkpoint")).exists());
+    cancelled_after(&a, &a_bytes, &data, dir.path(), 25);
 
     // Spec B in the same directory: A's checkpoint is set aside, B's result is B's.
-    let first_step = Arc::new(std::sync::Mutex::new(None));
-    let f = first_step.clone();
-    let b_run = tensorgrid_train::trainer::train(
-        &b,
-        &b_bytes,
-        &data,
-        &TrainOptions {
-            progress: Some(Arc::new(move |p| {
-                f.lock().unwrap().get_or_insert(p.step);
-            })),
-            ..common::opts(dir.path())
-        },
-    )
-    .unwrap();
-    assert_eq!(*first_step.lock().unwrap(), Some(0), "started over");
+    let (first, b_run) = train_noting_the_start(&b, &b_bytes, &data, dir.path());
+    assert_eq!(first, Some(0), "started over");
     assert_eq!(b_run.result_hash, reference.result_hash);
 }
 
@@ -232,12 +195,6 @@ fn progress_reports_every_step_and_evaluation() {
 /// every segment's state is there at the end.
 #[test]
 fn a_checkpoint_whose_state_files_are_gone_starts_over() {
-    use std::sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    };
-    use tensorgrid_train::{checkpoint, trainer::TrainOptions, Error};
-
     let (spec, bytes) = common::digits_spec(|v| {
         v["training"]["epochs"] = 3.into();
         v["training"]["checkpoint_every"] = 10.into();
@@ -245,24 +202,7 @@ fn a_checkpoint_whose_state_files_are_gone_starts_over() {
     });
     let data = common::split(&spec);
     let dir = tempfile::tempdir().unwrap();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let c = cancel.clone();
-    let first = tensorgrid_train::trainer::train(
-        &spec,
-        &bytes,
-        &data,
-        &TrainOptions {
-            cancel: Some(cancel),
-            progress: Some(Arc::new(move |p| {
-                if p.step >= 25 {
-                    c.store(true, Ordering::Relaxed);
-                }
-            })),
-            ..common::opts(dir.path())
-        },
-    );
-    assert!(matches!(first, Err(Error::Cancelled(_))), "{first:?}");
-    assert!(checkpoint::file(&dir.path().join("checkpoint")).exists());
+    cancelled_after(&spec, &bytes, &data, dir.path(), 25);
     let lost: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -271,23 +211,70 @@ fn a_checkpoint_whose_state_files_are_gone_starts_over() {
     assert!(lost.len() >= 2, "{lost:?}");
     std::fs::remove_file(&lost[1]).unwrap();
 
-    let first_step = Arc::new(std::sync::Mutex::new(None));
-    let f = first_step.clone();
-    let out = tensorgrid_train::trainer::train(
-        &spec,
-        &bytes,
-        &data,
-        &TrainOptions {
-            progress: Some(Arc::new(move |p| {
-                f.lock().unwrap().get_or_insert(p.step);
-            })),
-            ..common::opts(dir.path())
-        },
-    )
-    .unwrap();
-    assert_eq!(*first_step.lock().unwrap(), Some(0), "started over");
+    let (first, out) = train_noting_the_start(&spec, &bytes, &data, dir.path());
+    assert_eq!(first, Some(0), "started over");
     let c = &out.manifest.commitments;
     for i in 0..c.segments() {
         assert!(dir.path().join(c.start_file(i).unwrap()).is_file(), "{i}");
     }
+}
+
+/// Trains `spec` in `dir` and cancels it once `step` steps are done (a checkpoint left).
+fn cancelled_after(
+    spec: &tensorgrid_train::spec::JobSpec,
+    bytes: &[u8],
+    data: &tensorgrid_train::data::Split,
+    dir: &std::path::Path,
+    step: u64,
+) {
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    };
+    use tensorgrid_train::{checkpoint, trainer::TrainOptions, Error};
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c = cancel.clone();
+    let run = tensorgrid_train::trainer::train(
+        spec,
+        bytes,
+        data,
+        &TrainOptions {
+            cancel: Some(cancel),
+            progress: Some(Arc::new(move |p| {
+                if p.step >= step {
+                    c.store(true, Ordering::Relaxed);
+                }
+            })),
+            ..common::opts(dir)
+        },
+    );
+    assert!(matches!(run, Err(Error::Cancelled(_))), "{run:?}");
+    assert!(checkpoint::file(&dir.join("checkpoint")).exists());
+}
+
+/// Trains `spec` in `dir` to the end; also the first step it reported (0 when it started
+/// over, the checkpoint's step when it resumed).
+fn train_noting_the_start(
+    spec: &tensorgrid_train::spec::JobSpec,
+    bytes: &[u8],
+    data: &tensorgrid_train::data::Split,
+    dir: &std::path::Path,
+) -> (Option<u64>, tensorgrid_train::trainer::Outcome) {
+    use std::sync::{Arc, Mutex};
+    let first_step = Arc::new(Mutex::new(None));
+    let f = first_step.clone();
+    let out = tensorgrid_train::trainer::train(
+        spec,
+        bytes,
+        data,
+        &tensorgrid_train::trainer::TrainOptions {
+            progress: Some(Arc::new(move |p| {
+                f.lock().unwrap().get_or_insert(p.step);
+            })),
+            ..common::opts(dir)
+        },
+    )
+    .unwrap();
+    let first = *first_step.lock().unwrap();
+    (first, out)
 }
