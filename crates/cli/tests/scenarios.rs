@@ -849,8 +849,9 @@ impl Hand {
         Self { operator, account }
     }
 
-    /// Claims `job`, trains it (on the evaluation rows when `cheat`), publishes and submits.
-    async fn deliver(&self, w: &World, job: &Pubkey, cheat: bool) {
+    /// Claims `job`, trains it (on the evaluation rows when `cheat`), publishes (its states
+    /// too when `with_states`) and submits.
+    async fn deliver(&self, w: &World, job: &Pubkey, cheat: bool, with_states: bool) {
         let client = w.net.client();
         let keys = tensorgrid_client::instructions::WorkerKeys {
             operator: solana_signer::Signer::pubkey(&self.operator),
@@ -884,9 +885,12 @@ impl Hand {
         .await
         .unwrap();
         // This worker publishes every state up front, as a worker may (the daemon keeps them
-        // and publishes each on request).
+        // and publishes each on request), or none, and never serves them.
         let c = &outcome.manifest.commitments;
-        let states: Vec<String> = (0..c.segments()).filter_map(|i| c.start_file(i)).collect();
+        let states: Vec<String> = (0..c.segments())
+            .filter(|_| with_states)
+            .filter_map(|i| c.start_file(i))
+            .collect();
         let mut files = vec![
             tensorgrid_train::manifest::WEIGHTS_FILE,
             tensorgrid_train::manifest::METRICS_FILE,
@@ -1034,7 +1038,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
         v["evaluation"]["threshold"] = 0.95.into();
     });
     let cheated = w.post_job(&mut ledger, &spec, "0.5");
-    hand.deliver(&w, &cheated, true).await;
+    hand.deliver(&w, &cheated, true, true).await;
     let submitted = w.wait_state(&cheated, JobState::Submitted, 30).await;
     let terms = submitted.terms;
     let out = w.dir.path().join("cheat-plain");
@@ -1150,9 +1154,49 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
         "paid, plus the bond less the fees"
     );
 
+    // 3. A worker that never serves the disputed segment's state: past the middle of the
+    // commit window (the chain's clock moved there) the verifiers count it withheld, a fraud.
+    let spec = w.spec("withheld.json", |v| {
+        v["training"]["epochs"] = 2.into();
+        v["training"]["commit_every"] = 10.into();
+    });
+    let withheld = w.post_job(&mut ledger, &spec, "0.5");
+    hand.deliver(&w, &withheld, false, false).await;
+    let submitted = w.wait_state(&withheld, JobState::Submitted, 30).await;
+    w.dispute(&withheld, 1).await;
+    ledger.add(pda::dispute(&withheld));
+    // The verifiers (polling every second) wait for the state rather than vote at once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let d = w.net.client().dispute_of(&withheld).await.unwrap().unwrap();
+    assert!(
+        d.seats
+            .iter()
+            .all(|s| s.vote == tensorgrid_client::state::VoteState::Drawn),
+        "nobody votes on a state it cannot fetch before the middle of the window: {:?}",
+        d.seats
+    );
+    let half = submitted.terms.dispute.verify_window_s / 2;
+    w.net.warp_to(d.commit_ends_at - half + 1).await.unwrap();
+    wait_closed(&w, &withheld, 120).await;
+    let h = w.history(&withheld);
+    assert!(
+        h.ends_with(&[
+            "votes tallied".into(),
+            "refunded".into(),
+            "dispute closed".into()
+        ]),
+        "{h:?}"
+    );
+    let slashed_again = terms.dispute.fraud_slash(submitted.collateral).unwrap();
+    assert_eq!(
+        w.worker_account(&hand.account).await.stake,
+        2 * SOL - slashed - slashed_again
+    );
+
     // To the lamport: the poster paid two rewards and one bond and got back the cheat's
-    // reward, its own bond and the slash less three fees; the cheat lost the slash; the
-    // honest worker was paid and kept the bond less the fees; the verifiers earned six fees (the pool's rent, paid by one of
+    // reward, its own bond and the slash less three fees (twice: the cheat, the withheld
+    // state); the hand-driven worker lost both slashes; the honest worker was paid and kept
+    // the bond less the fees; the verifiers earned nine fees (the pool's rent, paid by one of
     // them, stays in the pool: part of their group); the market the honest job's fee.
     ledger
         .settle(
@@ -1160,9 +1204,14 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
             &[
                 (
                     &[w.key("poster")],
-                    -(SOL as i128 / 2) - bond as i128 + slashed as i128 - 3 * fee as i128,
+                    -(SOL as i128 / 2) - bond as i128 + slashed as i128 - 3 * fee as i128
+                        + slashed_again as i128
+                        - 3 * fee as i128,
                 ),
-                (&[w.key("op1"), hand.account], -(slashed as i128)),
+                (
+                    &[w.key("op1"), hand.account],
+                    -(slashed as i128) - slashed_again as i128,
+                ),
                 (
                     &[honest_worker.operator, honest_worker.account],
                     pay.to_worker as i128 + kept_of_bond as i128,
@@ -1177,7 +1226,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
                         verifiers[2].account,
                         pool,
                     ],
-                    6 * fee as i128,
+                    9 * fee as i128,
                 ),
                 (&[w.market], pay.fee as i128),
             ],
