@@ -769,6 +769,40 @@ async fn a_missed_deadline_is_reclaimed_by_a_third_party_and_the_worker_goes_on(
         .join("jobs")
         .join(job.to_string())
         .exists());
+    // The slash that landed while it was down is in its ledger, its status and its metric,
+    // with the job and the amount.
+    let slash = split.bounty + split.to_poster;
+    let ledger = std::fs::read_to_string(rig.work_dir("w1").join("ledger.jsonl")).unwrap();
+    let entries: Vec<serde_json::Value> = ledger
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        entries.iter().any(|e| e["kind"] == "deadline_slash"
+            && e["job"] == job.to_string()
+            && e["lamports"] == slash),
+        "{ledger}"
+    );
+    let status = || -> serde_json::Value {
+        std::fs::read(rig.work_dir("w1").join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    // status.json is rewritten every few seconds.
+    wait_until("the slash in the status", 30, &w, || {
+        status()["lost_lamports"] == slash
+    })
+    .await;
+    let status = status();
+    assert!(
+        status["recent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "deadline_slash" && e["job"] == job.to_string()),
+        "{status}"
+    );
 }
 
 #[test]
