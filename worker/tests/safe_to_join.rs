@@ -437,6 +437,38 @@ async fn eight_trickling_specs_do_not_hold_up_a_good_job() {
         r["reason"].as_str().unwrap().contains("did not answer for"),
         "{r}"
     );
+
+    // Restarted, it still remembers the server: a tenth job there is refused at once too.
+    let mut w = w;
+    assert!(w.terminate().success());
+    let w = rig.spawn("w1", &key);
+    wait_until("registered again", 60, &w, || {
+        w.log().matches("\"registered\"").count() >= 1
+    })
+    .await;
+    let (tenth, _) = rig
+        .post_as(
+            &rig.poster,
+            format!("{slow}/spec-10.json"),
+            [100; 32],
+            3_600,
+        )
+        .await;
+    let posted = Instant::now();
+    wait_until("the tenth refused", 30, &w, || {
+        refusals(&rig.work_dir("w1")).contains_key(&tenth.to_string())
+    })
+    .await;
+    assert!(
+        posted.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        posted.elapsed()
+    );
+    let r = &refusals(&rig.work_dir("w1"))[&tenth.to_string()];
+    assert!(
+        r["reason"].as_str().unwrap().contains("did not answer for"),
+        "{r}"
+    );
 }
 
 /// A job whose training kills the process every time (as an out-of-memory kill would) is
