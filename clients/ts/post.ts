@@ -30,7 +30,7 @@ export function termsOf(p: MarketParams): JobTermsArgs {
   };
 }
 
-export type Post = Omit<JobPostInstructionDataArgs, "jobId" | "terms">;
+export type Post = Omit<JobPostInstructionDataArgs, "jobId" | "terms" | "jobBump">;
 
 /** The instructions that post `post` from `poster` in `market`, and the job they create. */
 export async function postInstructions(
@@ -44,7 +44,7 @@ export async function postInstructions(
   const [posterAccount] = await findPosterAccountPda({ market, poster: poster.address });
   const existing = await fetchMaybePoster(rpc, posterAccount, { commitment: "confirmed" });
   const jobId = existing.exists ? existing.data.nextJobId : 0n;
-  const [job] = await findJobPda({ market, poster: poster.address, jobId });
+  const [job, jobBump] = await findJobPda({ market, poster: poster.address, jobId });
   const [eventAuthority] = await findEventAuthorityPda();
   const program = TENSORGRID_PROGRAM_ADDRESS;
   const instructions: Instruction[] = [];
@@ -60,6 +60,7 @@ export async function postInstructions(
       eventAuthority,
       program,
       jobId,
+      jobBump,
       terms: termsOf(m.params),
       ...post,
     }),

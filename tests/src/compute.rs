@@ -185,7 +185,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     let mut jobs = Vec::new();
     let mut next_id = 0;
     for _ in 0..7 {
-        let id = pda::cheap_job_id(&market, &poster.pubkey(), next_id);
+        let id = next_id;
         next_id = id + 1;
         let args = JobPostArgs {
             job_id: id,

@@ -126,17 +126,18 @@ pub fn poster_init(poster: Pubkey, market: Pubkey) -> Instruction {
 /// Posts at `pda::job(market, poster, args.job_id)`; the poster account must exist
 /// ([`poster_init`]).
 pub fn job_post(poster: Pubkey, market: Pubkey, args: JobPostArgs) -> Instruction {
+    let (job, job_bump) = pda::job(&market, &poster, args.job_id);
     build(
         acc::JobPost {
             poster,
             market,
             poster_account: pda::poster(&market, &poster).0,
-            job: pda::job(&market, &poster, args.job_id).0,
+            job,
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
-        data::JobPost { args },
+        data::JobPost { args, job_bump },
     )
 }
 

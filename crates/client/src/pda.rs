@@ -43,15 +43,6 @@ pub fn job(market: &Pubkey, poster: &Pubkey, job_id: u64) -> (Pubkey, u8) {
     )
 }
 
-/// The first job id at or after `from` whose address has the highest bump (255). `job_post`
-/// searches for the bump on chain at about 1,500 compute units per try, so posting at such
-/// an id costs the least (one try) and the same every time.
-pub fn cheap_job_id(market: &Pubkey, poster: &Pubkey, from: u64) -> u64 {
-    (from..=u64::MAX)
-        .find(|&id| job(market, poster, id).1 == u8::MAX)
-        .unwrap_or(from)
-}
-
 /// A job's dispute (a job is disputed at most once).
 pub fn dispute(job: &Pubkey) -> Pubkey {
     Pubkey::find_program_address(&[DISPUTE_SEED, job.as_ref()], &program_id()).0

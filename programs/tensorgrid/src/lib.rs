@@ -102,10 +102,11 @@ pub mod tensorgrid {
     }
 
     /// Posts a job: escrows the reward in a new job account at `["job", market, poster, job_id]`
-    /// (`job_id` at least the poster's `next_job_id`) and fixes its money terms, which must be
-    /// the market's current ones exactly as the poster states them in `args.terms`.
-    pub fn job_post(ctx: Context<JobPost>, args: JobPostArgs) -> Result<()> {
-        JobPost::handler(ctx, args)
+    /// with the bump `job_bump` (the one `find_program_address` gives; `job_id` at least the
+    /// poster's `next_job_id`) and fixes its money terms, which must be the market's current
+    /// ones exactly as the poster states them in `args.terms`.
+    pub fn job_post(ctx: Context<JobPost>, args: JobPostArgs, job_bump: u8) -> Result<()> {
+        JobPost::handler(ctx, args, job_bump)
     }
 
     /// Poster only, while the job is open: returns reward, compensation and rent.

@@ -47,7 +47,7 @@ fn main() -> Result<()> {
     md.push_str(
         "Worst case: the most expensive of all runs, short inputs and long ones (200-byte spec and result URIs, \
          a 32-byte hardware label, every optional update field set). `market_init` and `worker_register` vary \
-         with the keys (Anchor searches for the PDA bump); jobs are posted at ids whose address has bump 255.\n",
+         with the keys (Anchor searches for the PDA bump); jobs are posted at the next id (their cost does not depend on it).\n",
     );
     print!("{md}");
     if std::env::args().any(|a| a == "--write") {

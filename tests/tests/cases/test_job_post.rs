@@ -1,4 +1,4 @@
-use anchor_lang::error::ErrorCode as Anchor;
+use anchor_lang::{error::ErrorCode as Anchor, prelude::Pubkey};
 use solana_signer::Signer;
 use tensorgrid::instructions::JobPostArgs;
 use tensorgrid_client::{
@@ -83,12 +83,102 @@ fn a_third_party_cannot_preempt_a_prepared_post() {
         .get(&pda::job(&m.address, &poster.pubkey(), id).0)
         .unwrap();
     assert_eq!(job.poster, poster.pubkey());
-    // The same poster cannot post at a live id: the account exists, so the system program
-    // refuses to create it (custom error 0), and nothing is taken.
+    // The same poster cannot post at a live id, and nothing is taken but the fee.
     let before = env.lamports(&poster.pubkey());
     let again = m.post_ix(&mut env, &poster, args);
-    assert_eq!(custom_code(&env.send(&[again], &[&poster])), Some(0));
+    assert_err(env.send(&[again], &[&poster]), TensorgridError::JobIdUsed);
     assert_eq!(env.lamports(&poster.pubkey()), before - 5_000);
+}
+
+/// The job account is created by hand (no bump search on chain): lamports a stranger sent to
+/// the address beforehand do not block the post (the system program's `create_account` would
+/// refuse it), and they stay with the job, returned to the poster with the escrow.
+#[test]
+fn lamports_sent_to_a_job_address_beforehand_do_not_block_its_post() {
+    let mut env = TestEnv::new();
+    let m = MarketFx::create(&mut env, default_params());
+    let poster = env.funded(10 * SOL);
+    let stranger = env.funded(SOL);
+    let args = job_args(SOL);
+    // Less than the job's rent (the least a system account may hold), and more.
+    let least = env.rent_exempt(0);
+    for gift in [least, 5 * SOL / 10] {
+        let args = JobPostArgs {
+            job_id: args.job_id + u64::from(gift > least),
+            ..args.clone()
+        };
+        let address = pda::job(&m.address, &poster.pubkey(), args.job_id).0;
+        env.send(
+            &[anchor_lang::solana_program::system_instruction::transfer(
+                &stranger.pubkey(),
+                &address,
+                gift,
+            )],
+            &[&stranger],
+        )
+        .unwrap();
+        let job = m.post(&mut env, &poster, args);
+        assert_eq!(job.address, address);
+        let rent = env.rent_exempt(tensorgrid::state::Job::SPACE);
+        assert_eq!(env.lamports(&address), rent.max(gift) + SOL, "gift {gift}");
+        let before = env.lamports(&poster.pubkey());
+        env.send(&[ix::job_cancel(poster.pubkey(), address)], &[&poster])
+            .unwrap();
+        assert_eq!(
+            env.lamports(&poster.pubkey()),
+            before + rent.max(gift) + SOL - 5_000,
+            "everything the job held goes to the poster"
+        );
+    }
+}
+
+/// A job's address takes the bump the client found; any bump that gives a valid address is
+/// taken (the poster's counter, not the bump, keeps an id to one post), and the job keeps it
+/// for every later instruction. A bump that does not give the account passed is refused.
+#[test]
+fn a_job_is_posted_at_the_bump_its_client_names() {
+    let mut env = TestEnv::new();
+    let m = MarketFx::create(&mut env, default_params());
+    let poster = env.funded(10 * SOL);
+    m.init_poster(&mut env, &poster);
+    let args = JobPostArgs {
+        terms: m.state(&env).params.job_terms(),
+        ..job_args(SOL)
+    };
+    let (canonical, bump) = pda::job(&m.address, &poster.pubkey(), args.job_id);
+    // The bump byte is the instruction data's last.
+    let mut wrong = ix::job_post(poster.pubkey(), m.address, args.clone());
+    *wrong.data.last_mut().unwrap() = bump.wrapping_sub(1);
+    assert_anchor_err(env.send(&[wrong], &[&poster]), Anchor::ConstraintSeeds);
+    // Another valid bump, with its own address: posted there, and used later.
+    let seeds = |b: u8| {
+        Pubkey::create_program_address(
+            &[
+                tensorgrid::constants::JOB_SEED,
+                m.address.as_ref(),
+                poster.pubkey().as_ref(),
+                &args.job_id.to_le_bytes(),
+                &[b],
+            ],
+            &tensorgrid_client::program_id(),
+        )
+    };
+    let (other_bump, other) = (0..bump)
+        .rev()
+        .find_map(|b| seeds(b).ok().map(|a| (b, a)))
+        .unwrap();
+    let mut post = ix::job_post(poster.pubkey(), m.address, args.clone());
+    post.accounts[3].pubkey = other;
+    *post.data.last_mut().unwrap() = other_bump;
+    env.send(&[post], &[&poster]).unwrap();
+    let job: Job = env.get(&other).unwrap();
+    assert_eq!((job.bump, job.job_id), (other_bump, args.job_id));
+    // The id is spent: its canonical address cannot be posted at any more.
+    let again = ix::job_post(poster.pubkey(), m.address, args);
+    assert_err(env.send(&[again], &[&poster]), TensorgridError::JobIdUsed);
+    assert!(env.get::<Job>(&canonical).is_none());
+    env.send(&[ix::job_cancel(poster.pubkey(), other)], &[&poster])
+        .unwrap();
 }
 
 #[test]

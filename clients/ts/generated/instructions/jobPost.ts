@@ -22,6 +22,8 @@ import {
   getU32Encoder,
   getU64Decoder,
   getU64Encoder,
+  getU8Decoder,
+  getU8Encoder,
   getUtf8Decoder,
   getUtf8Encoder,
   SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
@@ -134,6 +136,7 @@ export type JobPostInstructionData = {
    * lands, so an authority's update cannot change a pending post's terms.
    */
   terms: JobTerms;
+  jobBump: number;
 };
 
 export type JobPostInstructionDataArgs = {
@@ -162,6 +165,7 @@ export type JobPostInstructionDataArgs = {
    * lands, so an authority's update cannot change a pending post's terms.
    */
   terms: JobTermsArgs;
+  jobBump: number;
 };
 
 export function getJobPostInstructionDataEncoder(): Encoder<JobPostInstructionDataArgs> {
@@ -175,6 +179,7 @@ export function getJobPostInstructionDataEncoder(): Encoder<JobPostInstructionDa
       ["requirements", getJobRequirementsEncoder()],
       ["maxDurationS", getI64Encoder()],
       ["terms", getJobTermsEncoder()],
+      ["jobBump", getU8Encoder()],
     ]),
     (value) => ({ ...value, discriminator: JOB_POST_DISCRIMINATOR }),
   );
@@ -190,6 +195,7 @@ export function getJobPostInstructionDataDecoder(): Decoder<JobPostInstructionDa
     ["requirements", getJobRequirementsDecoder()],
     ["maxDurationS", getI64Decoder()],
     ["terms", getJobTermsDecoder()],
+    ["jobBump", getU8Decoder()],
   ]);
 }
 
@@ -218,7 +224,12 @@ export type JobPostAsyncInput<
   market: Address<TAccountMarket>;
   /** The poster's account in this market (`poster_init`): its job-id counter moves. */
   posterAccount?: Address<TAccountPosterAccount>;
-  /** The new job: `["job", market, poster, job_id LE]`. */
+  /**
+   * (the client's `find_program_address`), created here (`validate` requires it unused).
+   * Created by hand rather than by `init`, which searches for the canonical bump on chain at
+   * about 1,500 compute units a try: a job costs the same at every id. The id is unique
+   * through the poster's counter, so another bump cannot post at an id twice.
+   */
   job: Address<TAccountJob>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
@@ -230,6 +241,7 @@ export type JobPostAsyncInput<
   requirements: JobPostInstructionDataArgs["requirements"];
   maxDurationS: JobPostInstructionDataArgs["maxDurationS"];
   terms: JobPostInstructionDataArgs["terms"];
+  jobBump: JobPostInstructionDataArgs["jobBump"];
 };
 
 export async function getJobPostInstructionAsync<
@@ -345,7 +357,12 @@ export type JobPostInput<
   market: Address<TAccountMarket>;
   /** The poster's account in this market (`poster_init`): its job-id counter moves. */
   posterAccount: Address<TAccountPosterAccount>;
-  /** The new job: `["job", market, poster, job_id LE]`. */
+  /**
+   * (the client's `find_program_address`), created here (`validate` requires it unused).
+   * Created by hand rather than by `init`, which searches for the canonical bump on chain at
+   * about 1,500 compute units a try: a job costs the same at every id. The id is unique
+   * through the poster's counter, so another bump cannot post at an id twice.
+   */
   job: Address<TAccountJob>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
@@ -357,6 +374,7 @@ export type JobPostInput<
   requirements: JobPostInstructionDataArgs["requirements"];
   maxDurationS: JobPostInstructionDataArgs["maxDurationS"];
   terms: JobPostInstructionDataArgs["terms"];
+  jobBump: JobPostInstructionDataArgs["jobBump"];
 };
 
 export function getJobPostInstruction<
@@ -455,7 +473,12 @@ export type ParsedJobPostInstruction<
     market: TAccountMetas[1];
     /** The poster's account in this market (`poster_init`): its job-id counter moves. */
     posterAccount: TAccountMetas[2];
-    /** The new job: `["job", market, poster, job_id LE]`. */
+    /**
+     * (the client's `find_program_address`), created here (`validate` requires it unused).
+     * Created by hand rather than by `init`, which searches for the canonical bump on chain at
+     * about 1,500 compute units a try: a job costs the same at every id. The id is unique
+     * through the poster's counter, so another bump cannot post at an id twice.
+     */
     job: TAccountMetas[3];
     systemProgram: TAccountMetas[4];
     eventAuthority: TAccountMetas[5];

@@ -157,9 +157,8 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
             "job id {id} skips more than 2^32 ids past your next one ({next}) in market {market_key}; ids only grow, so the skipped ones are gone for good"
         ),
         Some(id) => id,
-        // The next id: ids go 0, 1, 2, … in each market, so a person can follow them (an id
-        // whose address has bump 255 would save the program about 1,500 CU per extra bump
-        // try, but makes ids jump: `--job-id` picks one for whoever cares).
+        // The next id: ids go 0, 1, 2, … in each market, so a person can follow them (every
+        // id costs the program the same: the client names the address's bump).
         None => next,
     };
     let confirm = |ctx: &Ctx| confirm(ctx, job_id, &market_key, reward, rent, account_rent, market);

@@ -1,6 +1,8 @@
 use anchor_lang::{
     prelude::*,
-    system_program::{transfer, Transfer},
+    system_program::{
+        allocate, assign, create_account, transfer, Allocate, Assign, CreateAccount, Transfer,
+    },
 };
 
 use crate::{
@@ -37,7 +39,7 @@ pub struct JobPostArgs {
 
 #[event_cpi]
 #[derive(Accounts)]
-#[instruction(args: JobPostArgs)]
+#[instruction(args: JobPostArgs, job_bump: u8)]
 pub struct JobPost<'info> {
     /// The AI developer: pays the reward and the job account's rent.
     #[account(mut)]
@@ -56,15 +58,17 @@ pub struct JobPost<'info> {
         bump = poster_account.bump,
     )]
     pub poster_account: Account<'info, Poster>,
-    /// The new job: `["job", market, poster, job_id LE]`.
+    /// CHECK: the new job, `["job", market, poster, job_id LE]` with the bump `job_bump`
+    /// (the client's `find_program_address`), created here (`validate` requires it unused).
+    /// Created by hand rather than by `init`, which searches for the canonical bump on chain at
+    /// about 1,500 compute units a try: a job costs the same at every id. The id is unique
+    /// through the poster's counter, so another bump cannot post at an id twice.
     #[account(
-        init,
-        payer = poster,
-        space = Job::SPACE,
+        mut,
         seeds = [JOB_SEED, market.key().as_ref(), poster.key().as_ref(), &args.job_id.to_le_bytes()],
-        bump,
+        bump = job_bump,
     )]
-    pub job: Account<'info, Job>,
+    pub job: UncheckedAccount<'info>,
     pub system_program: Program<'info, System>,
 }
 
@@ -79,10 +83,18 @@ impl JobPost<'_> {
             TensorgridError::JobIdUsed
         );
         ensure!(args.reward > 0, TensorgridError::ZeroReward);
+        // Never used: a job address is taken once (lamports sent to it beforehand are kept).
+        ensure!(
+            self.job.owner == &System::id() && self.job.data_is_empty(),
+            TensorgridError::JobIdUsed
+        );
         // Rent plus reward must be representable, or the escrow invariant cannot hold; the
         // collateral, the dispute bond and the verifier fee must be computable and non-zero (a
         // verifier with nothing to earn or forfeit would decide for free).
-        checked_add(self.job.to_account_info().lamports(), args.reward)?;
+        checked_add(
+            self.job.lamports().max(rent_exempt_minimum(Job::SPACE)?),
+            args.reward,
+        )?;
         ensure!(
             terms.collateral(args.reward)? > 0
                 && terms.dispute.bond(args.reward)? > 0
@@ -101,9 +113,72 @@ impl JobPost<'_> {
         Ok(())
     }
 
-    #[access_control(ctx.accounts.validate(&args))]
-    pub fn handler(ctx: Context<Self>, args: JobPostArgs) -> Result<()> {
+    /// Creates the job's account at its address (signed with its seeds), paid by the poster:
+    /// `create_account`, or, when someone sent lamports to the address beforehand (which
+    /// `create_account` refuses), the rest of the rent, `allocate` and `assign`.
+    fn create_job_account(&self, job_id: u64, job_bump: u8) -> Result<()> {
+        let (market, poster) = (self.market.key(), self.poster.key());
+        let id = job_id.to_le_bytes();
+        let bump = [job_bump];
+        let seeds: &[&[u8]] = &[JOB_SEED, market.as_ref(), poster.as_ref(), &id, &bump];
+        let signer = &[seeds];
+        let system = self.system_program.key();
         let rent = rent_exempt_minimum(Job::SPACE)?;
+        let space = Job::SPACE as u64;
+        let held = self.job.lamports();
+        if held == 0 {
+            return create_account(
+                CpiContext::new_with_signer(
+                    system,
+                    CreateAccount {
+                        from: self.poster.to_account_info(),
+                        to: self.job.to_account_info(),
+                    },
+                    signer,
+                ),
+                rent,
+                space,
+                &crate::ID,
+            );
+        }
+        if rent > held {
+            transfer(
+                CpiContext::new(
+                    system,
+                    Transfer {
+                        from: self.poster.to_account_info(),
+                        to: self.job.to_account_info(),
+                    },
+                ),
+                rent.saturating_sub(held),
+            )?;
+        }
+        allocate(
+            CpiContext::new_with_signer(
+                system,
+                Allocate {
+                    account_to_allocate: self.job.to_account_info(),
+                },
+                signer,
+            ),
+            space,
+        )?;
+        assign(
+            CpiContext::new_with_signer(
+                system,
+                Assign {
+                    account_to_assign: self.job.to_account_info(),
+                },
+                signer,
+            ),
+            &crate::ID,
+        )
+    }
+
+    #[access_control(ctx.accounts.validate(&args))]
+    pub fn handler(ctx: Context<Self>, args: JobPostArgs, job_bump: u8) -> Result<()> {
+        let rent = rent_exempt_minimum(Job::SPACE)?;
+        ctx.accounts.create_job_account(args.job_id, job_bump)?;
         transfer(
             CpiContext::new(
                 ctx.accounts.system_program.key(),
@@ -119,8 +194,7 @@ impl JobPost<'_> {
         poster_account.invariant()?;
         let market = &mut ctx.accounts.market;
         market.record_post()?;
-        let job = &mut ctx.accounts.job;
-        job.set_inner(Job {
+        let job = Job {
             market: market.key(),
             poster: ctx.accounts.poster.key(),
             worker: Pubkey::default(),
@@ -144,16 +218,18 @@ impl JobPost<'_> {
             reopened_at: 0,
             reopens: 0,
             barred_workers: [Pubkey::default(); 8],
-            bump: ctx.bumps.job,
+            bump: job_bump,
             spec_uri: args.spec_uri,
             result_uri: String::new(),
-        });
-        job.invariant(&job.to_account_info())?;
+        };
+        let info = ctx.accounts.job.to_account_info();
+        job.try_serialize(&mut &mut info.try_borrow_mut_data()?[..])?;
+        job.invariant(&info)?;
         emit_event!(
             ctx,
             JobPosted {
                 market: job.market,
-                job: job.key(),
+                job: info.key(),
                 job_id: job.job_id,
                 poster: job.poster,
                 reward: job.reward,
