@@ -225,7 +225,8 @@ export type JobPostAsyncInput<
   /** The poster's account in this market (`poster_init`): its job-id counter moves. */
   posterAccount?: Address<TAccountPosterAccount>;
   /**
-   * (the client's `find_program_address`), created here (`validate` requires it unused).
+   * The new job: `["job", market, poster, job_id LE]` at the bump `job_bump` (the client's
+   * `find_program_address`), created by this instruction.
    * Created by hand rather than by `init`, which searches for the canonical bump on chain at
    * about 1,500 compute units a try: a job costs the same at every id. The id is unique
    * through the poster's counter, so another bump cannot post at an id twice.
@@ -358,7 +359,8 @@ export type JobPostInput<
   /** The poster's account in this market (`poster_init`): its job-id counter moves. */
   posterAccount: Address<TAccountPosterAccount>;
   /**
-   * (the client's `find_program_address`), created here (`validate` requires it unused).
+   * The new job: `["job", market, poster, job_id LE]` at the bump `job_bump` (the client's
+   * `find_program_address`), created by this instruction.
    * Created by hand rather than by `init`, which searches for the canonical bump on chain at
    * about 1,500 compute units a try: a job costs the same at every id. The id is unique
    * through the poster's counter, so another bump cannot post at an id twice.
@@ -474,7 +476,8 @@ export type ParsedJobPostInstruction<
     /** The poster's account in this market (`poster_init`): its job-id counter moves. */
     posterAccount: TAccountMetas[2];
     /**
-     * (the client's `find_program_address`), created here (`validate` requires it unused).
+     * The new job: `["job", market, poster, job_id LE]` at the bump `job_bump` (the client's
+     * `find_program_address`), created by this instruction.
      * Created by hand rather than by `init`, which searches for the canonical bump on chain at
      * about 1,500 compute units a try: a job costs the same at every id. The id is unique
      * through the poster's counter, so another bump cannot post at an id twice.

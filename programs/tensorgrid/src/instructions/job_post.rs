@@ -58,8 +58,9 @@ pub struct JobPost<'info> {
         bump = poster_account.bump,
     )]
     pub poster_account: Account<'info, Poster>,
-    /// CHECK: the new job, `["job", market, poster, job_id LE]` with the bump `job_bump`
-    /// (the client's `find_program_address`), created here (`validate` requires it unused).
+    /// The new job: `["job", market, poster, job_id LE]` at the bump `job_bump` (the client's
+    /// `find_program_address`), created by this instruction.
+    /// CHECK: `validate` requires it unused (system-owned, no data).
     /// Created by hand rather than by `init`, which searches for the canonical bump on chain at
     /// about 1,500 compute units a try: a job costs the same at every id. The id is unique
     /// through the poster's counter, so another bump cannot post at an id twice.
@@ -113,21 +114,21 @@ impl JobPost<'_> {
         Ok(())
     }
 
-    /// Creates the job's account at its address (signed with its seeds), paid by the poster:
-    /// `create_account`, or, when someone sent lamports to the address beforehand (which
-    /// `create_account` refuses), the rest of the rent, `allocate` and `assign`.
-    fn create_job_account(&self, job_id: u64, job_bump: u8) -> Result<()> {
+    /// Creates the job's account at its address (signed with its seeds): `create_account`,
+    /// the rent paid by the poster; or, when someone sent lamports to the address beforehand
+    /// (which `create_account` refuses), `allocate` and `assign`, returning the rent still
+    /// owed (sent with the reward: the account is rent-exempt by the instruction's end).
+    fn create_job_account(&self, job_id: u64, job_bump: u8, rent: u64) -> Result<u64> {
         let (market, poster) = (self.market.key(), self.poster.key());
         let id = job_id.to_le_bytes();
         let bump = [job_bump];
         let seeds: &[&[u8]] = &[JOB_SEED, market.as_ref(), poster.as_ref(), &id, &bump];
         let signer = &[seeds];
         let system = self.system_program.key();
-        let rent = rent_exempt_minimum(Job::SPACE)?;
         let space = Job::SPACE as u64;
         let held = self.job.lamports();
         if held == 0 {
-            return create_account(
+            create_account(
                 CpiContext::new_with_signer(
                     system,
                     CreateAccount {
@@ -139,19 +140,8 @@ impl JobPost<'_> {
                 rent,
                 space,
                 &crate::ID,
-            );
-        }
-        if rent > held {
-            transfer(
-                CpiContext::new(
-                    system,
-                    Transfer {
-                        from: self.poster.to_account_info(),
-                        to: self.job.to_account_info(),
-                    },
-                ),
-                rent.saturating_sub(held),
             )?;
+            return Ok(0);
         }
         allocate(
             CpiContext::new_with_signer(
@@ -172,13 +162,18 @@ impl JobPost<'_> {
                 signer,
             ),
             &crate::ID,
-        )
+        )?;
+        Ok(rent.saturating_sub(held))
     }
 
     #[access_control(ctx.accounts.validate(&args))]
     pub fn handler(ctx: Context<Self>, args: JobPostArgs, job_bump: u8) -> Result<()> {
+        // What the poster pays of the rent: lamports sent to the address beforehand count.
         let rent = rent_exempt_minimum(Job::SPACE)?;
-        ctx.accounts.create_job_account(args.job_id, job_bump)?;
+        let rent_paid = rent.saturating_sub(ctx.accounts.job.lamports());
+        let owed = ctx
+            .accounts
+            .create_job_account(args.job_id, job_bump, rent)?;
         transfer(
             CpiContext::new(
                 ctx.accounts.system_program.key(),
@@ -187,7 +182,7 @@ impl JobPost<'_> {
                     to: ctx.accounts.job.to_account_info(),
                 },
             ),
-            args.reward,
+            checked_add(args.reward, owed)?,
         )?;
         let poster_account = &mut ctx.accounts.poster_account;
         poster_account.take_job_id(args.job_id)?;
@@ -233,7 +228,7 @@ impl JobPost<'_> {
                 job_id: job.job_id,
                 poster: job.poster,
                 reward: job.reward,
-                rent_paid: rent,
+                rent_paid,
                 spec_hash: job.spec_hash,
                 spec_uri: job.spec_uri.clone(),
                 requirements: job.requirements,
