@@ -64,6 +64,9 @@ const SLOW_HOST_MEMORY_S: i64 = 86_400;
 const SLOW_HOST_STRIKES: usize = 2;
 /// Checks of candidates in flight at most (the heavy part has its own, smaller, bound).
 const MAX_CHECKS_IN_FLIGHT: usize = 32;
+/// The longest a job checked and worth taking waits for the checks still running on jobs that
+/// pay more (so the best-paying is taken first, while a slow or hostile one holds nothing up).
+const BETTER_PAY_GRACE: Duration = Duration::from_secs(5);
 /// Datasets kept in the cache, in bytes, beyond those in use.
 const DATASET_CACHE_BYTES: u64 = 4 << 30;
 
@@ -87,8 +90,10 @@ pub struct Daemon {
     attempts: HashMap<Pubkey, u32>,
     /// Checks running, each its own task.
     checks: tokio::task::JoinSet<(Pubkey, Verdict)>,
-    /// The jobs being checked, with their posters and spec servers.
-    checking: HashMap<Pubkey, (String, String)>,
+    /// The jobs being checked, with their posters, spec servers and pay to this worker.
+    checking: HashMap<Pubkey, (String, String, u64)>,
+    /// Since when a plan has waited for better-paying checks (`BETTER_PAY_GRACE`).
+    plan_waiting_since: Option<Instant>,
     /// Jobs that passed their check, waiting for this worker to be free.
     plans: Vec<Plan>,
     gates: Gates,
@@ -306,6 +311,7 @@ impl Daemon {
             attempts: HashMap::new(),
             checks: tokio::task::JoinSet::new(),
             checking: HashMap::new(),
+            plan_waiting_since: None,
             plans: Vec::new(),
             gates,
             strikes,
@@ -608,6 +614,7 @@ impl Daemon {
                 continue;
             }
             let due = deferred.front().map(|(t, _)| *t);
+            let plan_wait = self.plan_wait_ends();
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 seen = feed.next() => match seen {
@@ -630,6 +637,8 @@ impl Daemon {
                         self.consider(job, &mut deferred).await;
                     }
                 }
+                // A plan that waited its grace for better-paying checks is taken now.
+                _ = sleep_until(plan_wait), if plan_wait.is_some() => {}
             }
         }
         self.checks.abort_all();
@@ -703,7 +712,8 @@ impl Daemon {
         if self.checks.len() >= MAX_CHECKS_IN_FLIGHT {
             return defer(deferred, job, Duration::from_secs(5));
         }
-        self.checking.insert(job, (poster, host));
+        let pay = pay_of(&account);
+        self.checking.insert(job, (poster, host, pay));
         let (throughput, gates) = (self.throughput, self.gates.clone());
         self.checks.spawn(async move {
             let verdict = check::check(&w, throughput, &gates, job, account).await;
@@ -718,7 +728,7 @@ impl Daemon {
         verdict: Verdict,
         deferred: &mut VecDeque<(Instant, Pubkey)>,
     ) {
-        let (poster, host) = self.checking.remove(&job).unwrap_or_default();
+        let (poster, host, _) = self.checking.remove(&job).unwrap_or_default();
         match verdict {
             Verdict::Take(plan) => {
                 self.attempts.remove(&job);
@@ -764,11 +774,25 @@ impl Daemon {
 
     /// The best-paying plan still waiting (its check passed).
     fn best_plan(&mut self) -> Option<Plan> {
-        let best = (0..self.plans.len()).max_by_key(|&i| {
-            let a = &self.plans[i].account;
-            a.terms.payout(a.reward).map_or(0, |p| p.to_worker)
-        })?;
+        let Some(best) = (0..self.plans.len()).max_by_key(|&i| pay_of(&self.plans[i].account))
+        else {
+            self.plan_waiting_since = None;
+            return None;
+        };
+        let pay = pay_of(&self.plans[best].account);
+        // A check still running on a job that pays more: waited for, a few seconds at most.
+        let better = self.checking.values().any(|(_, _, p)| *p > pay);
+        let since = *self.plan_waiting_since.get_or_insert_with(Instant::now);
+        if better && since.elapsed() < BETTER_PAY_GRACE {
+            return None;
+        }
+        self.plan_waiting_since = None;
         Some(self.plans.swap_remove(best))
+    }
+
+    /// When a plan waiting for better-paying checks stops waiting.
+    fn plan_wait_ends(&self) -> Option<Instant> {
+        self.plan_waiting_since.map(|t| t + BETTER_PAY_GRACE)
     }
 
     /// Claims the job of `plan` and works it to its submission (the device is this job's
@@ -1290,6 +1314,11 @@ fn track_progress(status: Status, next: Option<ProgressFn>) -> ProgressFn {
             n(p);
         }
     })
+}
+
+/// What `job` pays this worker (the reward less the market's fee).
+fn pay_of(job: &Job) -> u64 {
+    job.terms.payout(job.reward).map_or(0, |p| p.to_worker)
 }
 
 /// Queues `job` to be looked at again after `after`, in time order (once).

@@ -365,6 +365,54 @@ async fn an_endless_download_and_a_gzip_bomb_are_refused_before_claiming() {
     assert!(left < 10 << 20, "{left} bytes left in {}", cache.display());
 }
 
+/// Jobs found together are taken best-paying first: three checked side by side, the one that
+/// pays most is claimed first, whatever order they were posted in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_best_paying_job_is_claimed_first() {
+    let _one = serial().lock().await;
+    let rig = Rig::new().await;
+    let (_op, key) = rig.operator("w1").await;
+    let mut jobs = Vec::new();
+    for (i, reward) in [3 * SOL / 10, 9 * SOL / 10, 5 * SOL / 10]
+        .into_iter()
+        .enumerate()
+    {
+        let (uri, bytes) = rig
+            .hosted_spec(|v| v["training"]["seed"] = (500 + i).into())
+            .await;
+        let (job, _) = rig
+            .post_paying(
+                &rig.poster,
+                uri,
+                Sha256::digest(&bytes).into(),
+                3_600,
+                reward,
+            )
+            .await;
+        jobs.push(job);
+    }
+    let w = rig.spawn("w1", &key);
+    let started = Instant::now();
+    let first = loop {
+        let mut claimed = Vec::new();
+        for job in &jobs {
+            if rig.job(job).await.unwrap().state != JobState::Open {
+                claimed.push(*job);
+            }
+        }
+        if !claimed.is_empty() {
+            break claimed;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "nothing claimed:\n{}",
+            w.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(first, vec![jobs[1]], "the 0.9 SOL job first:\n{}", w.log());
+}
+
 /// Review: eight cheap jobs whose specs arrive a byte every 3 s, checked one at a time for
 /// 30 s each, kept a good job waiting 262 s. Checks now run side by side and a spec must
 /// arrive within 10 s: the good job posted after them is claimed within seconds, and the

@@ -266,6 +266,19 @@ impl Rig {
         hash: [u8; 32],
         max_duration_s: i64,
     ) -> (Pubkey, u64) {
+        self.post_paying(poster, uri, hash, max_duration_s, SOL / 2)
+            .await
+    }
+
+    /// [`Self::post_as`] with a reward of `reward` lamports.
+    pub async fn post_paying(
+        &self,
+        poster: &Keypair,
+        uri: String,
+        hash: [u8; 32],
+        max_duration_s: i64,
+        reward: u64,
+    ) -> (Pubkey, u64) {
         let posting = self
             .client()
             .post_context(&self.market(), &poster.pubkey())
@@ -277,7 +290,7 @@ impl Rig {
             self.market(),
             JobPostArgs {
                 job_id: id,
-                reward: SOL / 2,
+                reward,
                 spec_hash: hash,
                 spec_uri: uri,
                 requirements: defaults::any_device(),
