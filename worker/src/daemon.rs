@@ -782,9 +782,11 @@ impl Daemon {
         let pay = pay_of(&self.plans[best].account);
         // A check still running on a job that pays more: waited for, a few seconds at most.
         let better = self.checking.values().any(|(_, _, p)| *p > pay);
-        let since = *self.plan_waiting_since.get_or_insert_with(Instant::now);
-        if better && since.elapsed() < BETTER_PAY_GRACE {
-            return None;
+        if better {
+            let since = *self.plan_waiting_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < BETTER_PAY_GRACE {
+                return None;
+            }
         }
         self.plan_waiting_since = None;
         Some(self.plans.swap_remove(best))
@@ -1099,19 +1101,30 @@ impl Daemon {
     async fn await_payment(&self, job: Pubkey, account: &Job, now: i64) -> bool {
         let w = &self.worker;
         w.status.stage(&job.to_string(), "waiting for payment");
-        // Anyone checking the result may ask for committed states until it is settled.
-        crate::states::serve(w, job, account).await;
-        let keys = SettleKeys {
-            market: w.market,
-            worker: w.keys().worker,
-            job,
-            poster: account.poster,
+        // The dispute, read once for serving its state and for cranking it.
+        let dispute = match account.state {
+            JobState::Disputed => w.chain.dispute_of(&job).await,
+            _ => Ok(None),
         };
+        // Anyone checking the result may ask for committed states until it is settled.
+        crate::states::serve(
+            w,
+            job,
+            account,
+            dispute.as_ref().ok().and_then(Option::as_ref),
+        )
+        .await;
+        let keys = SettleKeys::for_job(job, account);
         if account.state == JobState::Disputed && account.dispute_ends_at == 0 {
             // The verifiers' turn: draw them, then settle their vote, as soon as each is due.
             w.status
                 .stage(&job.to_string(), "disputed: verifiers re-run a segment");
-            return match crate::disputes::advance(w, job, account, now).await {
+            let advanced = match dispute {
+                Ok(Some(d)) => crate::disputes::advance(w, job, account, &d, now).await,
+                Ok(None) => Ok(crate::disputes::Advanced::Waiting),
+                Err(e) => Err(e),
+            };
+            return match advanced {
                 Ok(crate::disputes::Advanced::Sent) => true,
                 Ok(crate::disputes::Advanced::Waiting) => {
                     tokio::select! {

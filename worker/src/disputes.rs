@@ -62,22 +62,21 @@ fn voting_over(d: &Dispute, now: i64) -> bool {
     d.seats.iter().all(|s| s.vote == VoteState::Revealed) || now > d.reveal_ends_at
 }
 
-/// Cranks what anyone may crank on `job`'s dispute: the draw, then the settlement.
+/// Cranks what anyone may crank on `job`'s dispute `d` (as just read): the draw, then the
+/// settlement.
 pub async fn advance(
     w: &Worker,
     job_key: Pubkey,
     job: &Job,
+    d: &Dispute,
     now: i64,
 ) -> Result<Advanced, ChainError> {
-    let Some(d) = w.chain.dispute_of(&job_key).await? else {
-        return Ok(Advanced::Waiting);
-    };
     let instruction = match d.phase {
         DisputePhase::Drawing => match w.chain.draw(&job_key).await? {
             Draw::Ready(i) => i,
             Draw::TooEarly | Draw::Done => return Ok(Advanced::Waiting),
         },
-        DisputePhase::Voting if voting_over(&d, now) => {
+        DisputePhase::Voting if voting_over(d, now) => {
             ix::dispute_settle(SettleKeys::for_job(job_key, job), d.seats.map(|s| s.worker))
         }
         _ => return Ok(Advanced::Waiting),
@@ -168,7 +167,7 @@ async fn sweep(w: &Worker, failures: &mut BTreeMap<Pubkey, u32>) -> Result<usize
         if job.market != w.market {
             continue;
         }
-        match advance(w, waiting.dispute.job, &job, now).await {
+        match advance(w, waiting.dispute.job, &job, &waiting.dispute, now).await {
             Ok(Advanced::Sent) => sent += 1,
             Ok(Advanced::Waiting) => {}
             // Someone else drew first, most likely.
@@ -205,7 +204,7 @@ async fn serve_seat(
     };
     let mut kept: BTreeMap<String, Kept> = w.work.read_json(VERDICTS);
     if voting_over(d, now) {
-        return advance(w, d.job, &job, now).await;
+        return advance(w, d.job, &job, d, now).await;
     }
     // Past the middle of the commit window a party still not serving its files loses the
     // vote on them.

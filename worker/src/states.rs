@@ -21,7 +21,7 @@ use tensorgrid_artifacts::result;
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
     rpc::Signature,
-    state::{Job, JobState},
+    state::{Dispute, Job, JobState},
     state_requests,
 };
 use tensorgrid_train::manifest::{self, Manifest};
@@ -42,6 +42,8 @@ struct JobStates {
     pending: BTreeSet<usize>,
     /// The newest of the poster's transactions read so far.
     read_until: Option<Signature>,
+    /// Said once that the result is not here to serve from.
+    said_missing: bool,
 }
 
 /// The states published and asked for, by job (forgotten when the job closes).
@@ -59,24 +61,26 @@ impl Served {
 }
 
 /// Publishes what is asked for of `job` (submitted or disputed, held by this worker): the
-/// disputed segment's state first, then a few of those its poster's memos name. Best effort:
+/// state of `dispute`'s segment first, then a few of those its poster's memos name. Best effort:
 /// what fails is tried again at the next pass.
-pub async fn serve(w: &Worker, job: Pubkey, account: &Job) {
+pub async fn serve(w: &Worker, job: Pubkey, account: &Job, dispute: Option<&Dispute>) {
     if !matches!(account.state, JobState::Submitted | JobState::Disputed) {
         return;
     }
     let out = out_dir(&w.work, &job);
     let Ok(m) = manifest::read(&out) else {
         // Work directory wiped: nothing to serve (a dispute then finds the state withheld).
-        tracing::warn!(%job, "no result here to serve committed states from");
+        // Said once per job, not at every pass.
+        if !w
+            .states
+            .with(&job, |s| std::mem::replace(&mut s.said_missing, true))
+        {
+            tracing::warn!(%job, "no result here to serve committed states from");
+        }
         return;
     };
-    if account.state == JobState::Disputed {
-        match w.chain.dispute_of(&job).await {
-            Ok(Some(d)) => publish(w, &job, &m, d.segment as usize).await,
-            Ok(None) => {}
-            Err(e) => tracing::debug!(%job, error = %e, "reading the dispute"),
-        }
+    if let Some(d) = dispute {
+        publish(w, &job, &m, d.segment as usize).await;
     }
     read_requests(w, &job, &account.poster, m.commitments.segments()).await;
     let next: Vec<usize> = w

@@ -420,6 +420,20 @@ impl World {
     }
 
     /// The event names of a (closed) job's history, as `job show` reads them from the chain.
+    /// Asserts `job`'s history ends with its verifiers' vote tallied, then `outcome`
+    /// (`paid`, `refunded`), then the dispute closed.
+    fn settled_by_the_vote(&self, job: &Pubkey, outcome: &str) {
+        let h = self.history(job);
+        assert!(
+            h.ends_with(&[
+                "votes tallied".into(),
+                outcome.into(),
+                "dispute closed".into()
+            ]),
+            "{h:?}"
+        );
+    }
+
     fn history(&self, job: &Pubkey) -> Vec<String> {
         let shown = self.run("anyone", &["job", "show", &job.to_string()]).ok();
         shown["history"]
@@ -1093,15 +1107,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
         "dispute to settlement (fraud, 3 verifier daemons): {:.2} s",
         disputed_at.elapsed().as_secs_f64()
     );
-    let h = w.history(&cheated);
-    assert!(
-        h.ends_with(&[
-            "votes tallied".into(),
-            "refunded".into(),
-            "dispute closed".into()
-        ]),
-        "{h:?}"
-    );
+    w.settled_by_the_vote(&cheated, "refunded");
     let fee = terms.dispute.verifier_fee(SOL / 2).unwrap();
     let bond = terms.dispute.bond(SOL / 2).unwrap();
     let slashed = terms.dispute.fraud_slash(submitted.collateral).unwrap();
@@ -1136,15 +1142,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
         "dispute to settlement (upheld, 3 verifier daemons): {:.2} s",
         disputed_at.elapsed().as_secs_f64()
     );
-    let h = w.history(&honest);
-    assert!(
-        h.ends_with(&[
-            "votes tallied".into(),
-            "paid".into(),
-            "dispute closed".into()
-        ]),
-        "{h:?}"
-    );
+    w.settled_by_the_vote(&honest, "paid");
     let pay = terms.payout(SOL / 2).unwrap();
     let kept_of_bond = bond - 3 * fee;
     let a = w.worker_account(&honest_worker.account).await;
@@ -1178,15 +1176,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
     let half = submitted.terms.dispute.verify_window_s / 2;
     w.net.warp_to(d.commit_ends_at - half + 1).await.unwrap();
     wait_closed(&w, &withheld, 120).await;
-    let h = w.history(&withheld);
-    assert!(
-        h.ends_with(&[
-            "votes tallied".into(),
-            "refunded".into(),
-            "dispute closed".into()
-        ]),
-        "{h:?}"
-    );
+    w.settled_by_the_vote(&withheld, "refunded");
     let slashed_again = terms.dispute.fraud_slash(submitted.collateral).unwrap();
     assert_eq!(
         w.worker_account(&hand.account).await.stake,
