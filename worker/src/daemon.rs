@@ -69,6 +69,11 @@ const MAX_CHECKS_IN_FLIGHT: usize = 32;
 const BETTER_PAY_GRACE: Duration = Duration::from_secs(5);
 /// Datasets kept in the cache, in bytes, beyond those in use.
 const DATASET_CACHE_BYTES: u64 = 4 << 30;
+/// A stake short of the market's minimum that the day's cap kept from being topped up is
+/// tried again this often (the cap counts the last 24 h).
+const TOPUP_RETRY: Duration = Duration::from_secs(600);
+/// How soon a job seen while the stake is short is looked at again.
+const STAKE_SHORT_RECHECK: Duration = Duration::from_secs(30);
 
 /// What stops the daemon from starting.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +112,10 @@ pub struct Daemon {
     /// Repeating failures of the main loop's reads, each logged once and then every few
     /// minutes rather than on every pass.
     outages: std::sync::Mutex<HashMap<&'static str, Outage>>,
+    /// The market's minimum stake when this worker's stake is below it and the day's top-up
+    /// cap stopped the refill, with when that was decided: no claim is sent meanwhile (the
+    /// program would refuse it), the refill is tried again every `TOPUP_RETRY`.
+    stake_short: std::sync::Mutex<Option<(u64, Instant)>>,
 }
 
 /// Repeats `op` while it fails transiently (logged, backoff with jitter) until it succeeds or
@@ -319,6 +328,7 @@ impl Daemon {
             cancel,
             _lock: lock,
             outages: std::sync::Mutex::new(HashMap::new()),
+            stake_short: std::sync::Mutex::new(None),
         };
         daemon.register().await?;
         Ok(daemon)
@@ -399,9 +409,12 @@ impl Daemon {
                         );
                         tracing::error!("{why}");
                         w.status.update(|s| s.paused = Some(why));
+                        self.set_stake_short(Some(min_stake));
                     } else {
                         args.add_stake = want;
                     }
+                } else {
+                    self.set_stake_short(None);
                 }
                 if args.hardware.is_some() || args.add_stake > 0 {
                     let added = args.add_stake;
@@ -419,6 +432,7 @@ impl Daemon {
                         if let Err(e) = Topups::new(&w.work).record(status::unix_now(), added) {
                             tracing::warn!(error = %e, "the top-up was not recorded");
                         }
+                        self.set_stake_short(None);
                     }
                     tracing::info!(signature = %landed.signature, stake_added = added, "registration updated (hardware or stake)");
                 }
@@ -453,6 +467,38 @@ impl Daemon {
         }
         self.refresh_account().await;
         Ok(())
+    }
+
+    /// Records that the stake is short of `min_stake` (the day's cap kept it from a refill), or
+    /// that it no longer is (`None`: the pause it caused, if any, ends).
+    fn set_stake_short(&self, min_stake: Option<u64>) {
+        let mut short = self.stake_short.lock().unwrap_or_else(|e| e.into_inner());
+        let was = short.take();
+        *short = min_stake.map(|m| (m, Instant::now()));
+        if was.is_some() && short.is_none() {
+            tracing::info!("the stake is at the market's minimum again; claiming resumes");
+            self.worker.status.update(|s| s.paused = None);
+        }
+    }
+
+    /// Whether claims wait for the stake (`stake` lamports now) to reach the market's minimum;
+    /// a stake the operator raised meanwhile ends the wait.
+    fn stake_is_short(&self, stake: u64) -> bool {
+        let short = *self.stake_short.lock().unwrap_or_else(|e| e.into_inner());
+        match short {
+            Some((min_stake, _)) if stake < min_stake => true,
+            Some(_) => {
+                self.set_stake_short(None);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the refill the day's cap stopped is due to be tried again.
+    fn topup_due(&self) -> bool {
+        let short = *self.stake_short.lock().unwrap_or_else(|e| e.into_inner());
+        short.is_some_and(|(_, since)| since.elapsed() >= TOPUP_RETRY)
     }
 
     /// Reads the worker account into the status (stake, earnings); `None` when unreadable.
@@ -591,6 +637,12 @@ impl Daemon {
                 continue;
             }
             w.status.idle();
+            if self.topup_due() {
+                if let Err(e) = self.register().await {
+                    tracing::error!(error = %e, "cannot update the registration; stopping");
+                    break;
+                }
+            }
             // A job checked and worth taking goes first, the best-paying one.
             if let Some(plan) = self.best_plan() {
                 let job = plan.job;
@@ -695,6 +747,11 @@ impl Daemon {
             );
             return self.reject(job, &account.poster.to_string(), Kind::Settings, &why);
         }
+        // Below the market's minimum with the day's refill spent: the operator's condition,
+        // not the job's (looked at again, never refused).
+        if self.stake_is_short(stake) {
+            return defer(deferred, job, STAKE_SHORT_RECHECK);
+        }
         let poster = account.poster.to_string();
         let strikes = self.strikes.get(&poster).copied().unwrap_or(0);
         if strikes >= POSTER_STRIKES {
@@ -732,8 +789,14 @@ impl Daemon {
         match verdict {
             Verdict::Take(plan) => {
                 self.attempts.remove(&job);
+                // A check passing says the disk has room again; a short stake still holds.
+                let short = self
+                    .stake_short
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some();
                 self.worker.status.update(|s| {
-                    if s.paused.is_some() {
+                    if s.paused.is_some() && !short {
                         s.paused = None;
                     }
                 });

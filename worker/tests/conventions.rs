@@ -202,3 +202,24 @@ fn an_unreachable_rpc_is_logged_once_not_on_every_retry() {
     let url = format!("127.0.0.1:{port}");
     assert_eq!(warnings[0].matches(&url).count(), 1, "{log}");
 }
+
+/// The crash tests (`safe_to_join.rs`, `daemon.rs`) run the test profile's binary; they stand
+/// for the release build a rig runs only while both unwind panics (a panic in a check or in
+/// training comes back as an error: the job is refused or given back). `panic = "abort"` in
+/// either would make them prove nothing about the other.
+#[test]
+fn the_shipped_build_and_the_tested_one_both_unwind_panics() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let manifest: toml::Table = text.parse().unwrap();
+    let profile = |name: &str| manifest["profile"].get(name).and_then(|p| p.as_table());
+    assert_eq!(
+        profile("release").and_then(|p| p.get("panic")?.as_str()),
+        Some("unwind"),
+        "the release profile must say panic = \"unwind\""
+    );
+    for name in ["dev", "test"] {
+        let panic = profile(name).and_then(|p| p.get("panic")?.as_str());
+        assert!(matches!(panic, None | Some("unwind")), "{name}: {panic:?}");
+    }
+}

@@ -34,26 +34,11 @@ async fn jobs_outside_the_operators_terms_are_refused() {
     let rig = Rig::new().await;
     let (_op, key) = rig.operator("w1").await;
     // The authority switches to 5 × collateral and a 100 % slash before the post.
-    let authority = rig.net.payer().keypair.insecure_clone();
-    let harsh = tensorgrid_client::state::MarketParams {
-        collateral_bps: 50_000,
-        slash_bps: 10_000,
-        ..rig.client().market(&rig.market()).await.unwrap().params
-    };
-    rig.client()
-        .send(
-            &[tensorgrid_client::instructions::market_update(
-                authority.pubkey(),
-                rig.market(),
-                tensorgrid_client::tensorgrid::instructions::MarketUpdateArgs {
-                    params: Some(harsh),
-                    paused: None,
-                },
-            )],
-            &[&authority],
-        )
-        .await
-        .unwrap();
+    set_params(&rig, |p| {
+        p.collateral_bps = 50_000;
+        p.slash_bps = 10_000;
+    })
+    .await;
     let (uri, bytes) = rig.hosted_spec(|_| {}).await;
     let (job, _) = rig
         .post_as(&rig.poster, uri, Sha256::digest(&bytes).into(), 3_600)
@@ -70,6 +55,98 @@ async fn jobs_outside_the_operators_terms_are_refused() {
     );
     assert_eq!(r["kind"], "settings");
     assert_eq!(rig.job(&job).await.unwrap().state, JobState::Open);
+}
+
+/// The market authority changes the market's parameters (`edit`).
+async fn set_params(rig: &Rig, edit: impl FnOnce(&mut tensorgrid_client::state::MarketParams)) {
+    let authority = rig.net.payer().keypair.insecure_clone();
+    let mut params = rig.client().market(&rig.market()).await.unwrap().params;
+    edit(&mut params);
+    rig.client()
+        .send(
+            &[tensorgrid_client::instructions::market_update(
+                authority.pubkey(),
+                rig.market(),
+                tensorgrid_client::tensorgrid::instructions::MarketUpdateArgs {
+                    params: Some(params),
+                    paused: None,
+                },
+            )],
+            &[&authority],
+        )
+        .await
+        .unwrap();
+}
+
+/// A stake below the market's minimum (the authority raised it, or penalties took it) is
+/// refilled from the operator's wallet only within `max_stake_topup_per_day_sol`: beyond it
+/// claiming pauses (status says why), nothing is sent, the job is not refused; within it the
+/// refill is made once, and refills add up over the day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stake_is_topped_up_only_within_the_daily_cap() {
+    let _one = serial().lock().await;
+    let rig = Rig::new().await;
+    let (op, key) = rig.operator("w1").await;
+    let mut w = rig.spawn("w1", &key);
+    wait_until("registered", 60, &w, || {
+        status(&rig, "w1")["stake_lamports"] == 2 * SOL
+    })
+    .await;
+    assert!(w.terminate().success());
+    set_params(&rig, |p| p.min_stake = 3 * SOL).await;
+    let (uri, bytes) = rig.hosted_spec(|_| {}).await;
+    let (job, _) = rig
+        .post_as(&rig.poster, uri, Sha256::digest(&bytes).into(), 3_600)
+        .await;
+    let wallet = rig.client().balance(&op.pubkey()).await.unwrap();
+
+    // 1 SOL short, 0.5 SOL a day allowed: claims wait for the operator.
+    let cap = |sol: &'static str| [("TENSORGRID_WORKER_MAX_STAKE_TOPUP_PER_DAY_SOL", sol)];
+    let mut w = rig.spawn_env("w1", &key, &cap("0.5"));
+    wait_until("claiming paused for the stake", 30, &w, || {
+        status(&rig, "w1")["paused"]
+            .as_str()
+            .is_some_and(|p| p.contains("max_stake_topup_per_day_sol"))
+    })
+    .await;
+    // Long enough for a check to pass and a claim to be tried, were one tried.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(
+        status(&rig, "w1")["paused"]
+            .as_str()
+            .is_some_and(|p| p.contains("max_stake_topup_per_day_sol")),
+        "the pause holds while the stake is short:\n{}",
+        w.log()
+    );
+    assert!(!w.log().contains("claim refused"), "{}", w.log());
+    assert!(w.terminate().success());
+    assert_eq!(rig.job(&job).await.unwrap().state, JobState::Open);
+    assert!(!refusals_exist(&rig, "w1", &job.to_string()));
+    assert_eq!(rig.worker_account(&op).await.stake, 2 * SOL);
+    assert_eq!(rig.client().balance(&op.pubkey()).await.unwrap(), wallet);
+
+    // 1 SOL a day allowed: refilled by exactly the shortfall (and a transaction fee), then the
+    // job is taken.
+    let w = rig.spawn_env("w1", &key, &cap("1"));
+    rig.wait_for(&job, Some(JobState::Submitted), 120, &[&w])
+        .await;
+    let account = rig.worker_account(&op).await;
+    assert_eq!(account.stake, 3 * SOL);
+    let spent = wallet - rig.client().balance(&op.pubkey()).await.unwrap();
+    assert!((SOL..SOL + SOL / 100).contains(&spent), "{spent}");
+    let mut w = w;
+    assert!(w.terminate().success());
+
+    // Short again the same day by 0.5 SOL: 1.5 SOL in a day is over the cap of 1.
+    set_params(&rig, |p| p.min_stake = 3 * SOL + SOL / 2).await;
+    let w = rig.spawn_env("w1", &key, &cap("1"));
+    wait_until("paused again", 30, &w, || {
+        status(&rig, "w1")["paused"]
+            .as_str()
+            .is_some_and(|p| p.contains("1.5 SOL"))
+    })
+    .await;
+    assert_eq!(rig.worker_account(&op).await.stake, 3 * SOL);
 }
 
 /// A payment that lands while the worker is down is found at its next start: logged with the

@@ -74,14 +74,77 @@ impl Error {
             | Error::Unavailable { .. } => Fault::Poster,
             Error::Fetch { .. } | Error::Io { .. } | Error::Device(_) => Fault::Transient,
             Error::Cancelled(_) | Error::DeadlineReached(_) => Fault::Stopped,
+            // A checkpoint or weights file that could not be written (a full disk): this
+            // machine's condition, like any other I/O, never a reason to give a job back.
+            Error::Candle(e) if from_io(e) => Fault::Transient,
             Error::Checkpoint(_) | Error::Candle(_) => Fault::Internal,
         }
     }
+}
+
+/// Whether a candle error comes from reading or writing a file: candle wraps I/O errors
+/// (its own, and safetensors' when saving) and may add a backtrace, a path or context around
+/// them.
+fn from_io(e: &candle_core::Error) -> bool {
+    use candle_core::Error as C;
+    match e {
+        C::Io(_) => true,
+        C::WithBacktrace { inner, .. } | C::WithPath { inner, .. } | C::Context { inner, .. } => {
+            from_io(inner)
+        }
+        C::WrappedContext { wrapped, .. } => chain_has_io(wrapped.as_ref()),
+        e => chain_has_io(e),
+    }
+}
+
+fn chain_has_io(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+
+    /// A checkpoint or weights file that cannot be written (a full disk; here, a directory
+    /// that is not there: the same I/O error inside safetensors' error inside candle's) is
+    /// worth retrying, not a bug and not the poster's fault.
+    #[test]
+    fn a_file_that_cannot_be_saved_is_transient() {
+        let t = Tensor::zeros((64, 64), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let tensors: HashMap<String, Tensor> = [("w".to_string(), t)].into();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone/w.safetensors");
+        let e = Error::from(candle_core::safetensors::save(&tensors, &path).unwrap_err());
+        assert_eq!(e.fault(), Fault::Transient, "{e}");
+        // Wrapped with a path and a backtrace, still I/O.
+        let wrapped = candle_core::safetensors::save(&tensors, &path)
+            .unwrap_err()
+            .with_path(&path)
+            .bt();
+        assert_eq!(Error::from(wrapped).fault(), Fault::Transient);
+        let full = candle_core::Error::from(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert_eq!(Error::from(full).fault(), Fault::Transient);
+        // Not every candle error is: a shape mismatch is a bug.
+        let a = Tensor::zeros(3, candle_core::DType::F32, &Device::Cpu).unwrap();
+        let b = Tensor::zeros(4, candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(Error::from((&a + &b).unwrap_err()).fault(), Fault::Internal);
     }
 }
