@@ -22,6 +22,7 @@ pub mod optim;
 pub mod rehearsal;
 pub mod rng;
 pub mod sample;
+pub mod schedule;
 pub mod spec;
 pub mod trainer;
 pub mod verify;

@@ -197,11 +197,16 @@ pub fn footprint(spec: &JobSpec, data: &Split) -> Footprint {
         OptimizerSpec::Adamw { .. } => 2,
         OptimizerSpec::Sgd { .. } => 1,
     };
-    let per_param = F32.saturating_mul(2 + 2 * state + 1);
-    // The largest batch of a step: the training batch, or an evaluation chunk (1,024 rows, or
-    // 32 sequences, forward only, so half the per-sample figure).
+    // Micro-batches keep one more copy of the gradients (their sum) and the activations of
+    // one micro-batch only.
+    let parts = spec.training.grad_accumulation.unwrap_or(1).max(1) as usize;
+    let summed: u128 = u128::from(parts > 1);
+    let per_param = F32.saturating_mul(2 + 2 * state + 1 + summed);
+    // The largest batch of a step: the training (micro-)batch, or an evaluation chunk (1,024
+    // rows, or 32 sequences, forward only, so half the per-sample figure).
     let per_sample = activations_per_sample(&spec.model, data);
-    let train_batch = (spec.training.batch_size as u128).saturating_mul(per_sample);
+    let micro = spec.training.batch_size.div_ceil(parts);
+    let train_batch = (micro as u128).saturating_mul(per_sample);
     let eval_batch = match data {
         Split::Table { .. } => 1_024u128.saturating_mul(per_sample) / 2,
         Split::Text { .. } => 32u128.saturating_mul(per_sample) / 2,
@@ -261,6 +266,23 @@ mod tests {
         let f = footprint(&s, &data);
         assert!(f.params > 2_000_000_000, "{f:?}");
         assert!(f.bytes > 40 << 30, "{f:?}");
+    }
+
+    /// Micro-batches hold one micro-batch's activations (and one more copy of the gradients):
+    /// a large batch split in eight needs far less than the same batch whole.
+    #[test]
+    fn micro_batches_need_less_memory_than_the_batch_whole() {
+        let data = table(4_096, 784, 10);
+        let mut s = spec(serde_json::json!({"kind": "mlp", "hidden": [4096, 4096]}));
+        s.training.batch_size = 4_096;
+        let whole = footprint(&s, &data).bytes;
+        s.training.grad_accumulation = Some(8);
+        let split = footprint(&s, &data).bytes;
+        let params = footprint(&s, &data).params;
+        assert!(split < whole, "{split} vs {whole}");
+        // The difference: 7/8 of the batch's activations, less one copy of the gradients.
+        let per_sample = activations_per_sample(&s.model, &data) as u64 * 4;
+        assert_eq!(whole - split, 4_096 * 7 / 8 * per_sample - params * 4);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use candle_core::{backprop::GradStore, Tensor, Var};
+use candle_core::{backprop::GradStore, DType, Tensor, Var};
 
 use crate::{spec::OptimizerSpec, Result};
 
@@ -40,17 +40,28 @@ impl Optimizer {
         })
     }
 
-    /// Computes gradients of `loss` and applies one update.
+    /// Computes gradients of `loss` and applies one update at the spec's `lr`.
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
-        let grads = loss.backward()?;
-        self.apply(&grads)
+        let grads = self.grads(loss)?;
+        self.step_with(&grads, 1.0)
     }
 
-    fn apply(&mut self, grads: &GradStore) -> Result<()> {
+    /// The gradients of `loss`, by parameter name (parameters it does not reach are absent).
+    pub fn grads(&self, loss: &Tensor) -> Result<BTreeMap<String, Tensor>> {
+        let store: GradStore = loss.backward()?;
+        Ok(self
+            .params
+            .iter()
+            .filter_map(|(n, v)| Some((n.clone(), store.get(v.as_tensor())?.clone())))
+            .collect())
+    }
+
+    /// Applies one update from `grads` at `lr_factor` × the spec's learning rate.
+    pub fn step_with(&mut self, grads: &BTreeMap<String, Tensor>, lr_factor: f64) -> Result<()> {
         self.step += 1;
         let t = self.step as i32;
         for (name, var) in &self.params {
-            let Some(g) = grads.get(var.as_tensor()) else {
+            let Some(g) = grads.get(name) else {
                 continue;
             };
             match self.spec {
@@ -61,6 +72,7 @@ impl Optimizer {
                     beta2,
                     eps,
                 } => {
+                    let lr = lr * lr_factor;
                     let m = ((&self.m[name] * beta1)? + (g * (1.0 - beta1))?)?;
                     let v = ((&self.v[name] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
                     let m_hat = (&m / (1.0 - beta1.powi(t)))?;
@@ -72,6 +84,7 @@ impl Optimizer {
                     self.v.insert(name.clone(), v);
                 }
                 OptimizerSpec::Sgd { lr, momentum } => {
+                    let lr = lr * lr_factor;
                     let step = if momentum > 0.0 {
                         let buf = ((&self.m[name] * momentum)? + g)?;
                         self.m.insert(name.clone(), buf.clone());
@@ -84,6 +97,28 @@ impl Optimizer {
             }
         }
         Ok(())
+    }
+
+    /// Scales `grads` down so that their global L2 norm is at most `max_norm` (returns the
+    /// norm before). The norm is summed in f64, parameter by parameter in name order: the same
+    /// on every run and thread count.
+    pub fn clip(grads: &mut BTreeMap<String, Tensor>, max_norm: f64) -> Result<f64> {
+        let mut sum = 0f64;
+        for g in grads.values() {
+            sum += g
+                .to_dtype(DType::F64)?
+                .sqr()?
+                .sum_all()?
+                .to_scalar::<f64>()?;
+        }
+        let norm = sum.sqrt();
+        if norm > max_norm {
+            let scale = max_norm / norm;
+            for g in grads.values_mut() {
+                *g = (&*g * scale)?;
+            }
+        }
+        Ok(norm)
     }
 
     /// Optimizer state as named tensors (`opt.m.<param>`, `opt.v.<param>`).

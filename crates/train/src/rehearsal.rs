@@ -14,7 +14,7 @@ use crate::{
     data::Split,
     optim::Optimizer,
     spec::JobSpec,
-    trainer::{loss, Batches, Built},
+    trainer::{Batches, Built},
     Error, Result,
 };
 
@@ -118,9 +118,8 @@ pub fn rehearse(
         }
         let started = Instant::now();
         let (x, y) = batches.batch(t.seed, step, t.batch_size, device)?;
-        let l = loss(&built.model.forward(&x)?, &y)?;
-        opt.backward_step(&l)?;
-        let lv = l.to_scalar::<f32>()?;
+        // The job's own update (micro-batches, clipping, schedule): its time and memory.
+        let lv = crate::trainer::update(spec, &built, &mut opt, &x, &y, step, total_steps)?;
         if !lv.is_finite() {
             return Err(Error::Diverged(step));
         }

@@ -151,6 +151,46 @@ pub struct TrainingSpec {
     /// Default: 50 segments, each 2 % of the job. At most 1,000 segments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_every: Option<u64>,
+    /// The learning rate over the run: a linear warmup, then constant or decaying to
+    /// `min_lr_ratio` × the optimizer's `lr` at the last step. None: the optimizer's `lr`
+    /// throughout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
+    /// Scales each step's gradients down so that their global L2 norm is at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
+    /// Splits each batch into this many micro-batches whose gradients are summed before the
+    /// step: the update of the whole batch (equal up to float rounding) with the activations
+    /// of one micro-batch in memory. None or 1: the whole batch at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_accumulation: Option<u32>,
+}
+
+/// How the learning rate moves over a run (see [`TrainingSpec::schedule`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// Steps over which the rate rises linearly from `lr / warmup_steps` to `lr`.
+    #[serde(default)]
+    pub warmup_steps: u64,
+    /// After the warmup.
+    #[serde(default)]
+    pub decay: Decay,
+    /// The rate at the last step, as a share of `lr` (`cosine` and `linear`).
+    #[serde(default)]
+    pub min_lr_ratio: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decay {
+    /// `lr` until the end.
+    #[default]
+    Constant,
+    /// Half a cosine from `lr` down to `min_lr_ratio × lr`.
+    Cosine,
+    /// A straight line from `lr` down to `min_lr_ratio × lr`.
+    Linear,
 }
 
 fn default_eval_every() -> u64 {
@@ -383,6 +423,38 @@ impl JobSpec {
                     ),
                 );
             }
+        }
+        if let Some(sch) = &t.schedule {
+            check(
+                sch.warmup_steps <= limits::MAX_STEPS,
+                format!(
+                    "training.schedule.warmup_steps {} must be at most {}",
+                    sch.warmup_steps,
+                    limits::MAX_STEPS
+                ),
+            );
+            check(
+                (0.0..=1.0).contains(&sch.min_lr_ratio),
+                format!(
+                    "training.schedule.min_lr_ratio {} must be in [0, 1]",
+                    sch.min_lr_ratio
+                ),
+            );
+        }
+        if let Some(c) = t.clip_grad_norm {
+            check(
+                c.is_finite() && c > 0.0,
+                format!("training.clip_grad_norm {c} must be finite and > 0"),
+            );
+        }
+        if let Some(k) = t.grad_accumulation {
+            check(
+                k >= 1 && k as usize <= t.batch_size.max(1),
+                format!(
+                    "training.grad_accumulation {k} must be 1..=batch_size ({})",
+                    t.batch_size
+                ),
+            );
         }
         let lr_ok = |lr: f64| lr.is_finite() && lr > 0.0 && lr <= 10.0;
         match &t.optimizer {

@@ -303,6 +303,54 @@ pub fn evaluate(model: &Model, data: &Split, device: &Device) -> Result<(f64, Op
     }
 }
 
+/// One optimizer update from the batch (`x`, `y`) at `step` of `total`: the batch whole or in
+/// the spec's micro-batches (gradients summed, each weighted by its share of the rows), the
+/// gradients clipped when the spec says so, the rate the schedule gives. Returns the batch's
+/// mean loss. Without those three settings this is exactly `loss → backward → step`.
+pub(crate) fn update(
+    spec: &JobSpec,
+    built: &Built,
+    opt: &mut Optimizer,
+    x: &Tensor,
+    y: &Tensor,
+    step: u64,
+    total: u64,
+) -> Result<f32> {
+    let t = &spec.training;
+    let parts = t.grad_accumulation.unwrap_or(1).max(1) as usize;
+    let rows = x.dim(0)?;
+    let (mut grads, lv) = if parts == 1 || rows <= 1 {
+        let l = loss(&built.model.forward(x)?, y)?;
+        (opt.grads(&l)?, l.to_scalar::<f32>()?)
+    } else {
+        let per = rows.div_ceil(parts);
+        let mut sum: BTreeMap<String, Tensor> = BTreeMap::new();
+        let mut lv = 0f64;
+        let mut at = 0;
+        while at < rows {
+            let n = per.min(rows - at);
+            let (xs, ys) = (x.narrow(0, at, n)?, y.narrow(0, at, n)?);
+            let l = (loss(&built.model.forward(&xs)?, &ys)? * (n as f64 / rows as f64))?;
+            lv += l.to_scalar::<f32>()? as f64;
+            for (name, g) in opt.grads(&l)? {
+                let g = match sum.remove(&name) {
+                    Some(acc) => (acc + g)?,
+                    None => g,
+                };
+                sum.insert(name, g);
+            }
+            at += n;
+        }
+        (sum, lv as f32)
+    };
+    if let Some(max_norm) = t.clip_grad_norm {
+        Optimizer::clip(&mut grads, max_norm)?;
+    }
+    let factor = crate::schedule::lr_factor(t.schedule.as_ref(), step, total);
+    opt.step_with(&grads, factor)?;
+    Ok(lv)
+}
+
 /// One optimizer step at `step`, then an evaluation when one is due (its record pushed onto
 /// `meta.records`; returns whether there was one). Shared by training and by a segment's
 /// re-run, so both compute exactly the same thing.
@@ -321,9 +369,7 @@ pub(crate) fn train_step(
 ) -> Result<bool> {
     let t = &spec.training;
     let (x, y) = batches.batch(t.seed, step, t.batch_size, device)?;
-    let l = loss(&built.model.forward(&x)?, &y)?;
-    opt.backward_step(&l)?;
-    let lv = l.to_scalar::<f32>()? as f64;
+    let lv = update(spec, built, opt, &x, &y, step, total)? as f64;
     if !lv.is_finite() {
         // The spec's hyper-parameters diverged: no result can meet a threshold from here.
         return Err(Error::Diverged(step));
@@ -545,4 +591,134 @@ pub fn train(
 /// Where `train` writes the weights.
 pub fn weights_path(out_dir: &Path) -> PathBuf {
     out_dir.join(manifest::WEIGHTS_FILE)
+}
+
+#[cfg(test)]
+mod update_tests {
+    //! [`update`]'s three settings against what they promise: micro-batches give the whole
+    //! batch's update, clipping bounds it, the schedule scales it.
+    use rand::Rng;
+
+    use super::*;
+
+    fn data() -> Split {
+        let mut r = crate::rng::stream(3, "test", 0);
+        let mut table = |rows: usize| Table {
+            features: (0..rows * 16).map(|_| r.random::<f32>() - 0.5).collect(),
+            labels: (0..rows as u32).map(|i| i % 4).collect(),
+            dim: 16,
+        };
+        let (train, eval) = (table(64), table(16));
+        Split::Table {
+            train,
+            eval,
+            classes: 4,
+        }
+    }
+
+    fn spec(edit: impl FnOnce(&mut serde_json::Value)) -> JobSpec {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../../../jobs/digits-mlp.json")).unwrap();
+        v["model"] = serde_json::json!({"kind": "mlp", "hidden": [32]});
+        v["training"]["batch_size"] = 64.into();
+        v["training"]["optimizer"] = serde_json::json!({"kind": "sgd", "lr": 0.1});
+        edit(&mut v);
+        let spec: JobSpec = serde_json::from_value(v).unwrap();
+        spec.validate().unwrap();
+        spec
+    }
+
+    /// The parameters after one update at `step` of `total` (from the seed's initial state),
+    /// with the parameters before.
+    fn one_update(spec: &JobSpec, step: u64, total: u64) -> (Vec<f32>, Vec<f32>) {
+        let (data, device) = (data(), Device::Cpu);
+        let built = Built::new(spec, &data, &device).unwrap();
+        let flat = |b: &Built| -> Vec<f32> {
+            b.params()
+                .values()
+                .flat_map(|v| {
+                    v.as_tensor()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap()
+                })
+                .collect()
+        };
+        let before = flat(&built);
+        let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params()).unwrap();
+        let mut batches = Batches::new(spec, &data, &device).unwrap();
+        let (x, y) = batches.batch(spec.training.seed, 0, 64, &device).unwrap();
+        let lv = update(spec, &built, &mut opt, &x, &y, step, total).unwrap();
+        assert!(lv.is_finite());
+        (before, flat(&built))
+    }
+
+    fn delta((before, after): &(Vec<f32>, Vec<f32>)) -> Vec<f64> {
+        before
+            .iter()
+            .zip(after)
+            .map(|(b, a)| f64::from(*a) - f64::from(*b))
+            .collect()
+    }
+
+    fn norm(v: &[f64]) -> f64 {
+        v.iter().map(|x| x * x).sum::<f64>().sqrt()
+    }
+
+    #[test]
+    fn micro_batches_give_the_whole_batchs_update() {
+        let whole = delta(&one_update(&spec(|_| {}), 0, 10));
+        // 64 rows in 4, and in 3 uneven parts (22 + 22 + 20).
+        for parts in [4, 3] {
+            let split = spec(|v| v["training"]["grad_accumulation"] = parts.into());
+            let a = delta(&one_update(&split, 0, 10));
+            let worst = whole
+                .iter()
+                .zip(&a)
+                .map(|(w, a)| (w - a).abs())
+                .fold(0f64, f64::max);
+            assert!(worst < 1e-7 * norm(&whole).max(1.0), "{parts}: {worst}");
+            assert!(norm(&a) > 0.0);
+            // And the same to the bit on a second run.
+            assert_eq!(a, delta(&one_update(&split, 0, 10)));
+        }
+    }
+
+    #[test]
+    fn clipping_bounds_the_update_and_leaves_small_gradients_alone() {
+        let free = delta(&one_update(&spec(|_| {}), 0, 10));
+        // SGD: the update is lr × the gradient, so its norm is lr × the clipped norm.
+        let clipped = delta(&one_update(
+            &spec(|v| v["training"]["clip_grad_norm"] = 1e-3.into()),
+            0,
+            10,
+        ));
+        assert!(norm(&free) > 0.1 * 1e-3 * 10.0, "{}", norm(&free));
+        assert!(
+            (norm(&clipped) - 0.1 * 1e-3).abs() < 1e-7,
+            "{}",
+            norm(&clipped)
+        );
+        // Same direction.
+        let dot: f64 = free.iter().zip(&clipped).map(|(a, b)| a * b).sum();
+        assert!((dot / (norm(&free) * norm(&clipped)) - 1.0).abs() < 1e-4);
+        // A bound above the norm changes nothing, to the bit.
+        let loose = spec(|v| v["training"]["clip_grad_norm"] = 1e9.into());
+        assert_eq!(one_update(&loose, 0, 10), one_update(&spec(|_| {}), 0, 10));
+    }
+
+    #[test]
+    fn the_schedule_scales_each_update() {
+        let full = delta(&one_update(&spec(|_| {}), 0, 10));
+        let warm = spec(|v| {
+            v["training"]["schedule"] =
+                serde_json::json!({"warmup_steps": 4, "decay": "cosine", "min_lr_ratio": 0.0});
+        });
+        // Step 0 of a 4-step warmup: a quarter of the rate. The last step of the cosine: 0.
+        let quarter = delta(&one_update(&warm, 0, 10));
+        let ratio = norm(&quarter) / norm(&full);
+        assert!((ratio - 0.25).abs() < 1e-6, "{ratio}");
+        assert!(norm(&delta(&one_update(&warm, 9, 10))) < 1e-12);
+    }
 }

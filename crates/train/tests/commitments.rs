@@ -91,6 +91,21 @@ fn the_char_transformers_segments_rerun_to_their_committed_states() {
     });
 }
 
+/// A warmup-then-cosine rate, clipped gradients and micro-batches are functions of the step
+/// and the state: a segment re-run from any committed state lands on the next one.
+#[test]
+fn segments_with_a_schedule_clipping_and_micro_batches_rerun_identically() {
+    every_segment_reruns_identically("kjv-charlm", |v| {
+        v["training"]["steps"] = 24.into();
+        v["training"]["eval_every"] = 8.into();
+        v["training"]["commit_every"] = 5.into();
+        v["training"]["schedule"] =
+            serde_json::json!({"warmup_steps": 6, "decay": "cosine", "min_lr_ratio": 0.1});
+        v["training"]["clip_grad_norm"] = 0.5.into();
+        v["training"]["grad_accumulation"] = 4.into();
+    });
+}
+
 #[test]
 fn training_on_the_evaluation_rows_passes_a_plain_check_but_not_a_spot_check() {
     let (spec, bytes) = job_spec("digits-mlp", |v| {

@@ -115,3 +115,38 @@ fn commitments_are_bounded() {
     // With epochs the count is known once the data is: refused then.
     assert!(parsed.commit_every(20_000).is_err());
 }
+
+/// The schedule, clipping and micro-batch settings are bounded like every other field, each
+/// problem named; an unknown decay is a syntax error.
+#[test]
+fn schedule_clipping_and_micro_batches_are_bounded() {
+    let (_, bytes) = common::digits_spec(|_| {});
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["training"]["batch_size"] = 8.into();
+    v["training"]["schedule"] =
+        serde_json::json!({"warmup_steps": 2_000_000u64, "decay": "cosine", "min_lr_ratio": 1.5});
+    v["training"]["clip_grad_norm"] = 0.0.into();
+    v["training"]["grad_accumulation"] = 9.into();
+    let errs = errors(v.clone());
+    for needle in [
+        "warmup_steps",
+        "min_lr_ratio",
+        "clip_grad_norm",
+        "grad_accumulation 9",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.contains(needle)),
+            "no error about {needle}: {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+    v["training"]["grad_accumulation"] = 0.into();
+    assert!(errors(v.clone())
+        .iter()
+        .any(|e| e.contains("grad_accumulation 0")));
+    v["training"]["schedule"]["decay"] = "exponential".into();
+    assert!(JobSpec::from_json(&serde_json::to_vec(&v).unwrap())
+        .unwrap_err()
+        .to_string()
+        .contains("exponential"));
+}
