@@ -72,6 +72,8 @@ const DATASET_CACHE_BYTES: u64 = 4 << 30;
 /// A stake short of the market's minimum that the day's cap kept from being topped up is
 /// tried again this often (the cap counts the last 24 h).
 const TOPUP_RETRY: Duration = Duration::from_secs(600);
+/// The setting named in the pause a short stake causes (and how that pause is told apart).
+const TOPUP_CAP_FIELD: &str = "max_stake_topup_per_day_sol";
 /// How soon a job seen while the stake is short is looked at again.
 const STAKE_SHORT_RECHECK: Duration = Duration::from_secs(30);
 
@@ -402,7 +404,7 @@ impl Daemon {
                     let used = topups.last_day(status::unix_now());
                     if used.saturating_add(want) > w.config.max_stake_topup_per_day {
                         let why = format!(
-                            "the stake ({} lamports) is below the market's minimum ({min_stake}); topping it up would take {} SOL from the operator's wallet today, more than max_stake_topup_per_day_sol ({} SOL): claims wait for the operator",
+                            "the stake ({} lamports) is below the market's minimum ({min_stake}); topping it up would take {} SOL from the operator's wallet today, more than {TOPUP_CAP_FIELD} ({} SOL): claims wait for the operator",
                             a.stake,
                             (used + want) as f64 / 1e9,
                             w.config.max_stake_topup_per_day as f64 / 1e9
@@ -477,7 +479,23 @@ impl Daemon {
         *short = min_stake.map(|m| (m, Instant::now()));
         if was.is_some() && short.is_none() {
             tracing::info!("the stake is at the market's minimum again; claiming resumes");
-            self.worker.status.update(|s| s.paused = None);
+            // Only the stake's own pause: a full disk says so itself at its next check.
+            self.worker.status.update(|s| {
+                if s.paused
+                    .as_deref()
+                    .is_some_and(|p| p.contains(TOPUP_CAP_FIELD))
+                {
+                    s.paused = None;
+                }
+            });
+        }
+    }
+
+    /// The refill the cap stopped was tried again and failed: the next try in `TOPUP_RETRY`.
+    fn stake_short_retried(&self) {
+        let mut short = self.stake_short.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, since)) = short.as_mut() {
+            *since = Instant::now();
         }
     }
 
@@ -638,9 +656,13 @@ impl Daemon {
             }
             w.status.idle();
             if self.topup_due() {
-                if let Err(e) = self.register().await {
-                    tracing::error!(error = %e, "cannot update the registration; stopping");
-                    break;
+                // One try (the operator's wallet may be empty): the next one in TOPUP_RETRY.
+                match self.register_once().await {
+                    Ok(()) => {}
+                    Err(Registration::Fatal(why) | Registration::Transient(why)) => {
+                        tracing::warn!(reason = %why, "the stake top-up failed; tried again later");
+                        self.stake_short_retried();
+                    }
                 }
             }
             // A job checked and worth taking goes first, the best-paying one.
@@ -741,16 +763,16 @@ impl Daemon {
         // stake (and topping up is the operator's decision, not a stranger's).
         let collateral = account.terms.collateral(account.reward).unwrap_or(u64::MAX);
         let stake = w.status.snapshot().stake_lamports;
+        // Below the market's minimum with the day's refill spent: the operator's condition,
+        // not the job's (looked at again once there is stake, never refused).
+        if self.stake_is_short(stake) {
+            return defer(deferred, job, STAKE_SHORT_RECHECK);
+        }
         if collateral > stake {
             let why = format!(
                 "needs {collateral} lamports of stake as collateral, this worker has {stake}"
             );
             return self.reject(job, &account.poster.to_string(), Kind::Settings, &why);
-        }
-        // Below the market's minimum with the day's refill spent: the operator's condition,
-        // not the job's (looked at again, never refused).
-        if self.stake_is_short(stake) {
-            return defer(deferred, job, STAKE_SHORT_RECHECK);
         }
         let poster = account.poster.to_string();
         let strikes = self.strikes.get(&poster).copied().unwrap_or(0);
@@ -837,6 +859,11 @@ impl Daemon {
 
     /// The best-paying plan still waiting (its check passed).
     fn best_plan(&mut self) -> Option<Plan> {
+        // Plans that passed their checks while a job was held wait for the stake too: the
+        // program would refuse their claims.
+        if self.stake_is_short(self.worker.status.snapshot().stake_lamports) {
+            return None;
+        }
         let Some(best) = (0..self.plans.len()).max_by_key(|&i| pay_of(&self.plans[i].account))
         else {
             self.plan_waiting_since = None;

@@ -100,16 +100,18 @@ impl Optimizer {
     }
 
     /// Scales `grads` down so that their global L2 norm is at most `max_norm` (returns the
-    /// norm before). The norm is summed in f64, parameter by parameter in name order: the same
-    /// on every run and thread count.
+    /// norm before). Each parameter's sum of squares is taken on its device in its dtype (no
+    /// f64 copy: Metal has no f64) and the sums are added in f64 in name order: the same on
+    /// every run and thread count.
     pub fn clip(grads: &mut BTreeMap<String, Tensor>, max_norm: f64) -> Result<f64> {
         let mut sum = 0f64;
         for g in grads.values() {
-            sum += g
-                .to_dtype(DType::F64)?
-                .sqr()?
-                .sum_all()?
-                .to_scalar::<f64>()?;
+            sum += f64::from(
+                g.sqr()?
+                    .sum_all()?
+                    .to_dtype(DType::F32)?
+                    .to_scalar::<f32>()?,
+            );
         }
         let norm = sum.sqrt();
         if norm > max_norm {

@@ -118,8 +118,10 @@ pub fn rehearse(
         }
         let started = Instant::now();
         let (x, y) = batches.batch(t.seed, step, t.batch_size, device)?;
-        // The job's own update (micro-batches, clipping, schedule): its time and memory.
-        let lv = crate::trainer::update(spec, &built, &mut opt, &x, &y, step, total_steps)?;
+        // The job's own update (micro-batches, clipping): its time and memory; at the
+        // schedule's peak rate, not its warmup's, so a rate that diverges shows here and not
+        // hours into the run.
+        let lv = crate::trainer::update(spec, &built, &mut opt, &x, &y, 1.0)?;
         if !lv.is_finite() {
             return Err(Error::Diverged(step));
         }
@@ -252,13 +254,17 @@ mod tests {
         assert_eq!(r.disk_bytes(&s), r.checkpoint_bytes * (states + 3));
     }
 
-    /// Plain SGD at the largest learning rate validation allows, on large (finite) features:
+    /// Plain SGD at the largest learning rate validation allows, on large features:
     /// the weights blow up within a few steps and the loss stops being finite. Caught before
     /// any claim.
     #[test]
     fn a_diverging_spec_fails_the_rehearsal() {
+        // Large enough that SGD at lr 10 overflows within five steps, small enough that lr
+        // 1e-5 does not.
+        const FEATURE: f32 = 1e9;
+
         let t = Table {
-            features: (0..64 * 4).map(|i| 1e15 * (1 + i % 3) as f32).collect(),
+            features: (0..64 * 4).map(|i| FEATURE * (1 + i % 3) as f32).collect(),
             labels: (0..64u32).map(|i| i % 3).collect(),
             dim: 4,
         };
@@ -278,6 +284,25 @@ mod tests {
             max: 5,
             budget: std::time::Duration::ZERO,
         };
+        let err = rehearse(&s, &d, &Device::Cpu, steps, scratch.path()).unwrap_err();
+        assert!(matches!(err, Error::Diverged(_)), "{err}");
+        // A warmup as long as the run would have rehearsed at a millionth of that rate, which
+        // these data survive...
+        let mut slow = s.clone();
+        slow.training.optimizer = crate::spec::OptimizerSpec::Sgd {
+            lr: 1e-5,
+            momentum: 0.0,
+        };
+        rehearse(&slow, &d, &Device::Cpu, steps, scratch.path()).unwrap();
+        // ... and passed: the rehearsal runs at the schedule's peak, so it is caught all the
+        // same.
+        s.training.steps = Some(1_000_000);
+        s.training.schedule = Some(crate::spec::ScheduleSpec {
+            warmup_steps: 1_000_000,
+            decay: crate::spec::Decay::Cosine,
+            min_lr_ratio: 0.0,
+        });
+        s.training.commit_every = Some(1_000);
         let err = rehearse(&s, &d, &Device::Cpu, steps, scratch.path()).unwrap_err();
         assert!(matches!(err, Error::Diverged(_)), "{err}");
     }

@@ -303,18 +303,18 @@ pub fn evaluate(model: &Model, data: &Split, device: &Device) -> Result<(f64, Op
     }
 }
 
-/// One optimizer update from the batch (`x`, `y`) at `step` of `total`: the batch whole or in
-/// the spec's micro-batches (gradients summed, each weighted by its share of the rows), the
-/// gradients clipped when the spec says so, the rate the schedule gives. Returns the batch's
-/// mean loss. Without those three settings this is exactly `loss → backward → step`.
+/// One optimizer update from the batch (`x`, `y`) at `lr_factor` × the optimizer's rate (the
+/// schedule's, [`crate::schedule::lr_factor`]): the batch whole or in the spec's micro-batches
+/// (gradients summed, each weighted by its share of the rows), the gradients clipped when the
+/// spec says so. Returns the batch's mean loss. Without those settings and at factor 1 this is
+/// exactly `loss → backward → step`.
 pub(crate) fn update(
     spec: &JobSpec,
     built: &Built,
     opt: &mut Optimizer,
     x: &Tensor,
     y: &Tensor,
-    step: u64,
-    total: u64,
+    lr_factor: f64,
 ) -> Result<f32> {
     let t = &spec.training;
     let parts = t.grad_accumulation.unwrap_or(1).max(1) as usize;
@@ -346,8 +346,7 @@ pub(crate) fn update(
     if let Some(max_norm) = t.clip_grad_norm {
         Optimizer::clip(&mut grads, max_norm)?;
     }
-    let factor = crate::schedule::lr_factor(t.schedule.as_ref(), step, total);
-    opt.step_with(&grads, factor)?;
+    opt.step_with(&grads, lr_factor)?;
     Ok(lv)
 }
 
@@ -369,7 +368,8 @@ pub(crate) fn train_step(
 ) -> Result<bool> {
     let t = &spec.training;
     let (x, y) = batches.batch(t.seed, step, t.batch_size, device)?;
-    let lv = update(spec, built, opt, &x, &y, step, total)? as f64;
+    let factor = crate::schedule::lr_factor(t.schedule.as_ref(), step, total);
+    let lv = update(spec, built, opt, &x, &y, factor)? as f64;
     if !lv.is_finite() {
         // The spec's hyper-parameters diverged: no result can meet a threshold from here.
         return Err(Error::Diverged(step));
@@ -649,7 +649,8 @@ mod update_tests {
         let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params()).unwrap();
         let mut batches = Batches::new(spec, &data, &device).unwrap();
         let (x, y) = batches.batch(spec.training.seed, 0, 64, &device).unwrap();
-        let lv = update(spec, &built, &mut opt, &x, &y, step, total).unwrap();
+        let factor = crate::schedule::lr_factor(spec.training.schedule.as_ref(), step, total);
+        let lv = update(spec, &built, &mut opt, &x, &y, factor).unwrap();
         assert!(lv.is_finite());
         (before, flat(&built))
     }
