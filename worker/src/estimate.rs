@@ -58,8 +58,12 @@ fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
             ..
         } => {
             let d = *d_model as f64;
+            let vocab = match spec.dataset.format {
+                DatasetFormat::Tokens { vocab_size, .. } => f64::from(vocab_size),
+                _ => TEXT_VOCAB,
+            };
             let per_token =
-                *layers as f64 * (24.0 * d * d + 2.0 * *context as f64 * d) + 2.0 * d * TEXT_VOCAB;
+                *layers as f64 * (24.0 * d * d + 2.0 * *context as f64 * d) + 2.0 * d * vocab;
             let steps = t.steps.unwrap_or(0) as f64;
             (3.0 * per_token * steps * batch * *context as f64, steps)
         }
@@ -118,6 +122,7 @@ fn element_bytes(format: &DatasetFormat) -> f64 {
         DatasetFormat::Csv { .. } => 2.0,
         DatasetFormat::Safetensors { .. } | DatasetFormat::Npy { .. } => 1.0,
         DatasetFormat::Text => 1.0,
+        DatasetFormat::Tokens { dtype, .. } => dtype.width() as f64,
     }
 }
 
@@ -163,5 +168,23 @@ mod tests {
             cpu.estimate_secs(&longer, kjv)
                 > 9.0 * cpu.estimate_secs(&spec("kjv-charlm.json"), kjv)
         );
+    }
+
+    /// A tokens dataset names its vocabulary: a GPT-2-sized one (50,257 ids) costs the output
+    /// layer far more than the 256 characters a text is assumed to have.
+    #[test]
+    fn a_tokens_vocabulary_is_counted() {
+        let cpu = Throughput { gflops: 100.0 };
+        let text = spec("kjv-charlm.json");
+        let mut tokens = text.clone();
+        tokens.dataset.format = DatasetFormat::Tokens {
+            dtype: tensorgrid_train::spec::TokenDtype::U16,
+            vocab_size: 50_257,
+        };
+        let (t, k) = (
+            cpu.estimate_secs(&text, 1 << 20),
+            cpu.estimate_secs(&tokens, 1 << 20),
+        );
+        assert!(k > 5.0 * t, "tokens {k:.1} s vs text {t:.1} s");
     }
 }

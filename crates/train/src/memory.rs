@@ -37,6 +37,8 @@ pub fn parse_bytes(format: &DatasetFormat, dataset_bytes: u64) -> u64 {
     let n = u128::from(dataset_bytes);
     let factor: u128 = match format {
         DatasetFormat::Text => 13,
+        // The bytes, the ids as `u32` (twice a `u16` file's size) and the two splits' copies.
+        DatasetFormat::Tokens { .. } => 5,
         // A line's cells are sliced (16 bytes a cell, a cell at least two bytes) before
         // they become values.
         DatasetFormat::Csv { .. } => 24,

@@ -22,7 +22,8 @@ pub mod limits {
     pub const MAX_INPUT_SIDE: usize = 4_096;
     /// Largest number of values in one CNN input sample.
     pub const MAX_INPUT_VALUES: usize = 1 << 24;
-    /// Most distinct characters a text dataset may have (its vocabulary).
+    /// Most distinct characters a text dataset may have, or ids a tokens dataset (its
+    /// vocabulary).
     pub const MAX_VOCAB: usize = 65_536;
     /// Largest `limits.max_wall_time_s`: 30 days, the longest a claim can last.
     pub const MAX_WALL_TIME_S: u64 = 30 * 24 * 3_600;
@@ -89,6 +90,28 @@ pub enum DatasetFormat {
     },
     /// UTF-8 text for character-level language modelling.
     Text,
+    /// Token ids already tokenized by the poster (e.g. nanoGPT's `train.bin`): a flat array of
+    /// little-endian `u16` or `u32`, every id below `vocab_size`, for language modelling over
+    /// that vocabulary.
+    Tokens { dtype: TokenDtype, vocab_size: u32 },
+}
+
+/// How a token id is stored in a [`DatasetFormat::Tokens`] file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenDtype {
+    U16,
+    U32,
+}
+
+impl TokenDtype {
+    /// Bytes per id.
+    pub fn width(self) -> usize {
+        match self {
+            TokenDtype::U16 => 2,
+            TokenDtype::U32 => 4,
+        }
+    }
 }
 
 fn comma() -> char {
@@ -102,8 +125,9 @@ fn one() -> f32 {
 }
 
 impl DatasetFormat {
+    /// A language-modelling corpus (characters or token ids), not a table of samples.
     pub fn is_text(&self) -> bool {
-        matches!(self, DatasetFormat::Text)
+        matches!(self, DatasetFormat::Text | DatasetFormat::Tokens { .. })
     }
 }
 
@@ -356,8 +380,17 @@ impl JobSpec {
             DatasetFormat::Csv { scale, .. }
             | DatasetFormat::Safetensors { scale, .. }
             | DatasetFormat::Npy { scale } => *scale,
-            DatasetFormat::Text => 1.0,
+            DatasetFormat::Text | DatasetFormat::Tokens { .. } => 1.0,
         };
+        if let DatasetFormat::Tokens { vocab_size, .. } = d.format {
+            check(
+                (2..=limits::MAX_VOCAB).contains(&(vocab_size as usize)),
+                format!(
+                    "dataset.format.vocab_size {vocab_size} must be 2..={}",
+                    limits::MAX_VOCAB
+                ),
+            );
+        }
         check(
             scale.is_finite() && scale != 0.0,
             format!("dataset.format.scale {scale} must be finite and non-zero"),
@@ -536,7 +569,10 @@ impl JobSpec {
                 heads,
                 context,
             } => {
-                check(text, "model char_transformer needs a text dataset".into());
+                check(
+                    text,
+                    "model char_transformer needs a text or tokens dataset".into(),
+                );
                 check(
                     t.steps.is_some(),
                     "model char_transformer needs training.steps".into(),

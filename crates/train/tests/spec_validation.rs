@@ -64,7 +64,8 @@ fn model_must_fit_the_dataset_kind() {
     v["model"] = serde_json::json!({ "kind": "char_transformer", "layers": 1, "d_model": 30, "heads": 4, "context": 1 });
     let errs = errors(v);
     assert!(
-        errs.iter().any(|e| e.contains("needs a text dataset")),
+        errs.iter()
+            .any(|e| e.contains("needs a text or tokens dataset")),
         "{errs:#?}"
     );
     assert!(
@@ -149,4 +150,28 @@ fn schedule_clipping_and_micro_batches_are_bounded() {
         .unwrap_err()
         .to_string()
         .contains("exponential"));
+}
+
+/// A tokens dataset names a vocabulary the model can be built for; it is language data, so a
+/// classifier cannot take it.
+#[test]
+fn a_tokens_dataset_names_a_usable_vocabulary() {
+    let (_, bytes) = common::job_spec("kjv-charlm", |_| {});
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    for bad in [0u64, 1, 65_537, u64::from(u32::MAX)] {
+        v["dataset"]["format"] =
+            serde_json::json!({"kind": "tokens", "dtype": "u16", "vocab_size": bad});
+        assert!(
+            errors(v.clone()).iter().any(|e| e.contains("vocab_size")),
+            "{bad}"
+        );
+    }
+    v["dataset"]["format"] =
+        serde_json::json!({"kind": "tokens", "dtype": "u32", "vocab_size": 50_257});
+    JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+    v["model"] = serde_json::json!({"kind": "mlp", "hidden": [8]});
+    assert!(errors(v.clone()).iter().any(|e| e.contains("not text")));
+    v["dataset"]["format"] =
+        serde_json::json!({"kind": "tokens", "dtype": "u8", "vocab_size": 100});
+    assert!(JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).is_err());
 }

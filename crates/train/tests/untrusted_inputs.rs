@@ -1,5 +1,5 @@
 //! Inputs from strangers never crash the engine: random and mutated job specs, safetensors,
-//! `.npy`, CSV and text datasets, and result manifests, each parsed and (when it parses)
+//! `.npy`, CSV, text and token datasets, and result manifests, each parsed and (when it parses)
 //! split and sized, under proptest with a fixed budget (`FUZZ_CASES`, default 400 per input
 //! kind, about a second each). Every call must return, `Ok` or `Err`; a panic fails the test.
 
@@ -190,6 +190,31 @@ proptest! {
             let _ = memory::footprint(&spec, &split);
         }
         let _ = data::split(&spec, &text.as_bytes()[..text.len() / 2]);
+    }
+
+    /// Token files of any bytes, any dtype and vocabulary size: split (every id checked
+    /// against the vocabulary) or refused, and sized; the poster's evaluation tokens too.
+    #[test]
+    fn tokens_from_strangers(
+        bytes in proptest::collection::vec(any::<u8>(), 0..600),
+        wide in any::<bool>(),
+        vocab_size in prop_oneof![Just(0u32), Just(1), 2u32..300, Just(65_536), Just(u32::MAX)],
+        context in 2usize..64,
+    ) {
+        let mut v = shipped("kjv-charlm");
+        v["model"]["context"] = context.into();
+        v["dataset"]["format"] = serde_json::json!({
+            "kind": "tokens", "dtype": if wide { "u32" } else { "u16" }, "vocab_size": vocab_size,
+        });
+        let Ok(spec) = JobSpec::from_json(&serde_json::to_vec(&v).unwrap()) else {
+            prop_assert!(!(2..=65_536).contains(&vocab_size));
+            return Ok(());
+        };
+        if let Ok(split) = data::split(&spec, &bytes) {
+            let _ = memory::footprint(&spec, &split);
+            let _ = data::private_eval(&spec, &bytes[..bytes.len() / 2], &split);
+        }
+        let _ = memory::parse_bytes(&spec.dataset.format, bytes.len() as u64);
     }
 
     /// A result manifest is read by posters from a worker's store: random JSON and random

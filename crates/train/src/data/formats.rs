@@ -1,9 +1,43 @@
-//! Parsing verified dataset bytes into a [`Table`]: CSV/TSV, safetensors, `.npy`.
+//! Parsing verified dataset bytes into a [`Table`] (CSV/TSV, safetensors, `.npy`) or into
+//! token ids (a flat `u16`/`u32` array).
 
 use candle_core::{DType, Device};
 
 use super::Table;
-use crate::{spec::DatasetFormat, Error, Result};
+use crate::{
+    spec::{DatasetFormat, TokenDtype},
+    Error, Result,
+};
+
+/// Token ids stored as little-endian `dtype`s, each below `vocab_size`. A length that is not
+/// a whole number of ids, or an id past the vocabulary (whose embedding row does not exist),
+/// is the poster's error, named with its position.
+pub fn parse_tokens(bytes: &[u8], dtype: TokenDtype, vocab_size: usize) -> Result<Vec<u32>> {
+    let width = dtype.width();
+    if !bytes.len().is_multiple_of(width) {
+        return Err(Error::Format(format!(
+            "tokens: {} bytes is not a whole number of {width}-byte ids",
+            bytes.len()
+        )));
+    }
+    let ids: Vec<u32> = match dtype {
+        TokenDtype::U16 => bytes
+            .chunks_exact(2)
+            .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
+            .collect(),
+        TokenDtype::U32 => bytes
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+    };
+    if let Some(i) = ids.iter().position(|&id| id as usize >= vocab_size) {
+        return Err(Error::Format(format!(
+            "tokens: id {} at position {i} is not below vocab_size {vocab_size}",
+            ids[i]
+        )));
+    }
+    Ok(ids)
+}
 
 pub fn parse_table(format: &DatasetFormat, bytes: &[u8]) -> Result<Table> {
     let mut table = match format {
@@ -17,13 +51,15 @@ pub fn parse_table(format: &DatasetFormat, bytes: &[u8]) -> Result<Table> {
             features, labels, ..
         } => parse_safetensors(bytes, features, labels)?,
         DatasetFormat::Npy { .. } => parse_npy(bytes)?,
-        DatasetFormat::Text => return Err(Error::Format("text is not a table".into())),
+        DatasetFormat::Text | DatasetFormat::Tokens { .. } => {
+            return Err(Error::Format("a language corpus is not a table".into()))
+        }
     };
     let scale = match format {
         DatasetFormat::Csv { scale, .. }
         | DatasetFormat::Safetensors { scale, .. }
         | DatasetFormat::Npy { scale } => *scale,
-        DatasetFormat::Text => 1.0,
+        DatasetFormat::Text | DatasetFormat::Tokens { .. } => 1.0,
     };
     if scale != 1.0 {
         table.features.iter_mut().for_each(|v| *v *= scale);

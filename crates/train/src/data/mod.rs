@@ -68,6 +68,37 @@ impl Corpus {
     }
 }
 
+/// What a language model's token ids stand for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Vocab {
+    /// Characters of a text corpus: id `i` is the `i`-th (sorted, distinct).
+    Chars(Vec<char>),
+    /// Ids of the poster's own tokenizer, `0..n`: nothing here can turn them back into text.
+    Ids(usize),
+}
+
+impl Vocab {
+    /// Distinct ids: the embedding's and the output layer's size.
+    pub fn len(&self) -> usize {
+        match self {
+            Vocab::Chars(c) => c.len(),
+            Vocab::Ids(n) => *n,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The characters, when the ids are characters.
+    pub fn chars(&self) -> Option<&[char]> {
+        match self {
+            Vocab::Chars(c) => Some(c),
+            Vocab::Ids(_) => None,
+        }
+    }
+}
+
 /// A dataset after the train/eval split.
 #[derive(Debug, Clone)]
 pub enum Split {
@@ -79,7 +110,7 @@ pub enum Split {
     Text {
         train: Vec<u32>,
         eval: Vec<u32>,
-        vocab: Vec<char>,
+        vocab: Vocab,
     },
 }
 
@@ -103,7 +134,29 @@ pub fn load(spec: &JobSpec, base_dir: &Path, cache_dir: Option<&Path>) -> Result
 /// rows gains nothing on it.
 pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split> {
     match like {
-        Split::Text { train, vocab, .. } => {
+        Split::Text {
+            train,
+            vocab: Vocab::Ids(n),
+            ..
+        } => {
+            let DatasetFormat::Tokens { dtype, .. } = spec.dataset.format else {
+                return Err(Error::Format(
+                    "the job's tokens need evaluation tokens".into(),
+                ));
+            };
+            let eval = formats::parse_tokens(bytes, dtype, *n)?;
+            check_context(spec, "evaluation tokens", &[&eval])?;
+            Ok(Split::Text {
+                train: train.clone(),
+                eval,
+                vocab: Vocab::Ids(*n),
+            })
+        }
+        Split::Text {
+            train,
+            vocab: Vocab::Chars(vocab),
+            ..
+        } => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|e| Error::Format(format!("evaluation text is not UTF-8: {e}")))?;
             let mut unknown: Vec<char> = text
@@ -135,7 +188,7 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
             Ok(Split::Text {
                 train: train.clone(),
                 eval,
-                vocab: vocab.clone(),
+                vocab: Vocab::Chars(vocab.clone()),
             })
         }
         Split::Table { train, classes, .. } => {
@@ -167,6 +220,16 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
 /// Parses verified bytes and splits them.
 pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
     let d = &spec.dataset;
+    if let DatasetFormat::Tokens { dtype, vocab_size } = d.format {
+        let ids = formats::parse_tokens(bytes, dtype, vocab_size as usize)?;
+        let (train, eval) = ids.split_at(ids.len() - eval_len(ids.len(), d.eval_fraction));
+        check_context(spec, "tokens (train / eval)", &[train, eval])?;
+        return Ok(Split::Text {
+            train: train.to_vec(),
+            eval: eval.to_vec(),
+            vocab: Vocab::Ids(vocab_size as usize),
+        });
+    }
     if let DatasetFormat::Text = d.format {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| Error::Format(format!("text is not UTF-8: {e}")))?;
@@ -181,9 +244,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
             )));
         }
         let n = corpus.ids.len();
-        let n_eval = ((n as f64) * d.eval_fraction).round() as usize;
-        // Contiguous: the held-out text is the end of the corpus, unseen in training.
-        let (train, eval) = corpus.ids.split_at(n - n_eval);
+        let (train, eval) = corpus.ids.split_at(n - eval_len(n, d.eval_fraction));
         if let crate::spec::ModelSpec::CharTransformer { context, .. } = spec.model {
             if train.len() <= context + 1 || eval.len() <= context + 1 {
                 return Err(Error::Format(format!(
@@ -196,7 +257,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
         return Ok(Split::Text {
             train: train.to_vec(),
             eval: eval.to_vec(),
-            vocab: corpus.vocab,
+            vocab: Vocab::Chars(corpus.vocab),
         });
     }
     let table = formats::parse_table(&d.format, bytes)?;
@@ -233,4 +294,24 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
         train: table.select(&perm[n_eval..]),
         classes,
     })
+}
+
+/// Ids held out for evaluation from a corpus of `n`: contiguous, the end of the corpus, unseen
+/// in training.
+fn eval_len(n: usize, eval_fraction: f64) -> usize {
+    (((n as f64) * eval_fraction).round() as usize).min(n)
+}
+
+/// A transformer reads `context + 1` ids per sequence: each of `parts` needs more than that.
+fn check_context(spec: &JobSpec, what: &str, parts: &[&[u32]]) -> Result<()> {
+    if let crate::spec::ModelSpec::CharTransformer { context, .. } = spec.model {
+        if parts.iter().any(|ids| ids.len() <= context + 1) {
+            let lens: Vec<String> = parts.iter().map(|p| p.len().to_string()).collect();
+            return Err(Error::Format(format!(
+                "{what} too short: {} ids for context {context}",
+                lens.join(" / ")
+            )));
+        }
+    }
+    Ok(())
 }
