@@ -51,13 +51,10 @@ fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
     let t = &spec.training;
     let batch = t.batch_size.max(1) as f64;
     match &spec.model {
-        ModelSpec::CharTransformer {
-            layers,
-            d_model,
-            context,
-            ..
-        } => {
-            let d = *d_model as f64;
+        m @ (ModelSpec::CharTransformer { .. } | ModelSpec::Gpt2 { .. }) => {
+            let tf = m.transformer().expect("a transformer");
+            let (layers, context) = (&tf.layers, &tf.context);
+            let d = tf.d_model as f64;
             let vocab = match spec.dataset.format {
                 DatasetFormat::Tokens { vocab_size, .. } => f64::from(vocab_size),
                 _ => TEXT_VOCAB,

@@ -60,6 +60,9 @@ impl<'a> Curve<'a> {
             ModelSpec::CharTransformer {
                 layers, d_model, ..
             } => format!("char transformer {layers}×{d_model}"),
+            ModelSpec::Gpt2 {
+                layers, d_model, ..
+            } => format!("GPT-2 {layers}×{d_model}"),
         };
         let uri = spec.dataset.uri.trim_end_matches('/');
         let dataset = uri.rsplit('/').next().unwrap_or(uri);

@@ -73,20 +73,13 @@ fn forward_flops(spec: &JobSpec, split: &Split) -> f64 {
             }
             f + 2.0 * (c_in * (h / 2) * (w / 2) * classes) as f64
         }
-        (
-            CharTransformer {
-                layers,
-                d_model,
-                context,
-                ..
-            },
-            Split::Text { vocab, .. },
-        ) => {
-            let d = *d_model as f64;
+        (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {
+            let t = m.transformer().expect("a transformer");
+            let d = t.d_model as f64;
             // qkv + proj + 4d MLP = 12 d² per layer; attention scores and weighted sum ≈ 2·T·d
             // per token on average (causal half of 4·T·d); the output head 2·d·V.
-            let per_layer = 2.0 * 12.0 * d * d + 2.0 * (*context as f64) * d;
-            *layers as f64 * per_layer + 2.0 * d * vocab.len() as f64
+            let per_layer = 2.0 * 12.0 * d * d + 2.0 * (t.context as f64) * d;
+            t.layers as f64 * per_layer + 2.0 * d * vocab.len() as f64
         }
         _ => 0.0,
     }
@@ -142,10 +135,7 @@ pub fn bench_spec(spec_path: &Path, device: &Device, timing: Timing) -> Result<B
     let built = Built::new(&spec, &split, device)?;
     let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params())?;
     let bs = spec.training.batch_size;
-    let ctx = match spec.model {
-        crate::spec::ModelSpec::CharTransformer { context, .. } => context,
-        _ => 0,
-    };
+    let ctx = spec.model.transformer().map_or(0, |t| t.context);
     let (x, y, items) = sample_batch(&split, bs, ctx, device)?;
     let step = || -> Result<()> {
         let l = loss(&built.model.forward(&x)?, &y)?;

@@ -78,16 +78,9 @@ pub fn params(model: &ModelSpec, data: &Split) -> u64 {
             let flat = c_in.saturating_mul(h / 2).saturating_mul(w / 2);
             sum.saturating_add(dense(flat, *classes as u128))
         }
-        (
-            ModelSpec::CharTransformer {
-                layers,
-                d_model,
-                context,
-                ..
-            },
-            Split::Text { vocab, .. },
-        ) => {
-            let d = *d_model as u128;
+        (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {
+            let tf = m.transformer().expect("a transformer");
+            let (d, layers, context) = (tf.d_model as u128, tf.layers, tf.context);
             let v = vocab.len() as u128;
             // qkv, proj, mlp fc and proj, two layer norms.
             let block = dense(d, 3 * d)
@@ -96,10 +89,11 @@ pub fn params(model: &ModelSpec, data: &Split) -> u64 {
                 .saturating_add(dense(4 * d, d))
                 .saturating_add(4 * d);
             (v.saturating_mul(d))
-                .saturating_add((*context as u128).saturating_mul(d))
-                .saturating_add(block.saturating_mul(*layers as u128))
+                .saturating_add((context as u128).saturating_mul(d))
+                .saturating_add(block.saturating_mul(layers as u128))
                 .saturating_add(2 * d)
-                .saturating_add(d.saturating_mul(v))
+                // The output layer: its own, or the token embedding's (GPT-2 ties them).
+                .saturating_add(if tf.gpt2 { 0 } else { d.saturating_mul(v) })
         }
         // A model that does not fit the data is refused when it is built; count nothing.
         _ => 0,
@@ -143,27 +137,21 @@ fn activations_per_sample(model: &ModelSpec, data: &Split) -> u128 {
                 .saturating_add(*classes as u128)
                 .saturating_mul(2)
         }
-        (
-            ModelSpec::CharTransformer {
-                layers,
-                d_model,
-                heads,
-                context,
-            },
-            Split::Text { vocab, .. },
-        ) => {
-            let (d, t) = (*d_model as u128, *context as u128);
+        (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {
+            let tf = m.transformer().expect("a transformer");
+            let (layers, heads) = (tf.layers, tf.heads);
+            let (d, t) = (tf.d_model as u128, tf.context as u128);
             // Per token and layer: layer norms, qkv, attention output, projection, the 4·d
             // MLP before and after GELU, residuals; per head the scores and the softmax.
             let per_layer = t.saturating_mul(d.saturating_mul(20)).saturating_add(
-                (*heads as u128)
+                (heads as u128)
                     .saturating_mul(t)
                     .saturating_mul(t)
                     .saturating_mul(2),
             );
             let logits = t.saturating_mul(vocab.len() as u128).saturating_mul(2);
             per_layer
-                .saturating_mul(*layers as u128)
+                .saturating_mul(layers as u128)
                 .saturating_add(logits)
                 .saturating_add(t.saturating_mul(d).saturating_mul(2))
                 .saturating_mul(2)
@@ -268,6 +256,32 @@ mod tests {
         let f = footprint(&s, &data);
         assert!(f.params > 2_000_000_000, "{f:?}");
         assert!(f.bytes > 40 << 30, "{f:?}");
+    }
+
+    /// GPT-2 small (12 layers of 768, 12 heads, 1,024 positions, 50,257 tokens, the output
+    /// layer tied to the embedding) has 124,439,808 parameters, as Hugging Face counts them; a
+    /// small one built here has exactly the parameters counted.
+    #[test]
+    fn gpt2_small_has_gpt2_smalls_parameter_count() {
+        let mut s = spec(serde_json::json!({
+            "kind": "gpt2", "layers": 12, "d_model": 768, "heads": 12, "context": 1024
+        }));
+        s.dataset.format = DatasetFormat::Tokens {
+            dtype: crate::spec::TokenDtype::U16,
+            vocab_size: 50_257,
+        };
+        let data = Split::Text {
+            train: vec![0; 4_096],
+            eval: vec![0; 4_096],
+            vocab: crate::data::Vocab::Ids(50_257),
+        };
+        assert_eq!(params(&s.model, &data), 124_439_808);
+        let small = spec(serde_json::json!({
+            "kind": "gpt2", "layers": 2, "d_model": 16, "heads": 4, "context": 8
+        }));
+        let built = crate::trainer::Built::new(&small, &data, &candle_core::Device::Cpu).unwrap();
+        let counted: usize = built.params().values().map(|v| v.elem_count()).sum();
+        assert_eq!(counted as u64, params(&small.model, &data));
     }
 
     /// Micro-batches hold one micro-batch's activations (and one more copy of the gradients):

@@ -150,6 +150,64 @@ pub enum ModelSpec {
         heads: usize,
         context: usize,
     },
+    /// GPT-2's architecture (learned positions, pre-LN blocks, tanh-GELU MLP, the output layer
+    /// tied to the token embedding) with GPT-2's parameter names and layouts, so the result
+    /// loads in the Hugging Face stack as published (`config.json` + `model.safetensors`).
+    Gpt2 {
+        layers: usize,
+        d_model: usize,
+        heads: usize,
+        context: usize,
+    },
+}
+
+/// The sizes of a transformer model (`char_transformer` or `gpt2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransformerSpec {
+    pub layers: usize,
+    pub d_model: usize,
+    pub heads: usize,
+    pub context: usize,
+    /// GPT-2's names, layouts and tied output layer.
+    pub gpt2: bool,
+}
+
+impl ModelSpec {
+    /// The sizes, for a transformer.
+    pub fn transformer(&self) -> Option<TransformerSpec> {
+        let (layers, d_model, heads, context, gpt2) = match *self {
+            ModelSpec::CharTransformer {
+                layers,
+                d_model,
+                heads,
+                context,
+            } => (layers, d_model, heads, context, false),
+            ModelSpec::Gpt2 {
+                layers,
+                d_model,
+                heads,
+                context,
+            } => (layers, d_model, heads, context, true),
+            _ => return None,
+        };
+        Some(TransformerSpec {
+            layers,
+            d_model,
+            heads,
+            context,
+            gpt2,
+        })
+    }
+
+    /// The kind as written in a spec.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelSpec::Mlp { .. } => "mlp",
+            ModelSpec::Cnn { .. } => "cnn",
+            ModelSpec::CharTransformer { .. } => "char_transformer",
+            ModelSpec::Gpt2 { .. } => "gpt2",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -568,14 +626,18 @@ impl JobSpec {
                 d_model,
                 heads,
                 context,
+            }
+            | ModelSpec::Gpt2 {
+                layers,
+                d_model,
+                heads,
+                context,
             } => {
-                check(
-                    text,
-                    "model char_transformer needs a text or tokens dataset".into(),
-                );
+                let kind = self.model.kind();
+                check(text, format!("model {kind} needs a text or tokens dataset"));
                 check(
                     t.steps.is_some(),
-                    "model char_transformer needs training.steps".into(),
+                    format!("model {kind} needs training.steps"),
                 );
                 check(
                     (1..=limits::MAX_LAYERS).contains(layers),

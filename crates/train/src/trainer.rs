@@ -186,8 +186,9 @@ impl Batches {
                 }
             }
             Split::Text { train, .. } => {
-                let crate::spec::ModelSpec::CharTransformer { context, .. } = spec.model else {
-                    return Err(Error::Format("text data needs a char_transformer".into()));
+                let Some(crate::spec::TransformerSpec { context, .. }) = spec.model.transformer()
+                else {
+                    return Err(Error::Format("text data needs a transformer".into()));
                 };
                 Batches::Text {
                     train: train.clone(),

@@ -94,6 +94,7 @@ fn transformer_forward_matches_hand_computation_and_is_causal() {
         d_model: 2,
         heads: 1,
         context: 2,
+        gpt2: false,
     };
     let m = transformer::CharTransformer::new(cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev))
         .unwrap();
@@ -236,24 +237,37 @@ fn every_parameter_receives_a_gradient() {
         tensorgrid_train::trainer::loss(&m.forward(&x).unwrap(), &y).unwrap(),
     );
 
-    let vm = VarMap::new();
-    let cfg = transformer::Config {
-        vocab: 5,
-        layers: 2,
-        d_model: 8,
-        heads: 2,
-        context: 4,
-    };
-    let m = transformer::CharTransformer::new(cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev))
-        .unwrap();
-    init(&vm, Scheme::Normal002);
-    // Every vocab entry and position appears, so every embedding row gets a gradient.
-    let idx = Tensor::new(&[[0u32, 1, 2, 3], [4, 3, 2, 1]], &dev).unwrap();
-    let tgt = Tensor::new(&[[1u32, 2, 3, 4], [0, 1, 2, 3]], &dev).unwrap();
-    assert_all_params_train(
-        &vm,
-        tensorgrid_train::trainer::loss(&m.forward(&idx).unwrap(), &tgt).unwrap(),
-    );
+    // Both layouts: the character model's, and GPT-2's (its tied output layer trains the
+    // token embedding through both of its uses).
+    for gpt2 in [false, true] {
+        let vm = VarMap::new();
+        let cfg = transformer::Config {
+            vocab: 5,
+            layers: 2,
+            d_model: 8,
+            heads: 2,
+            context: 4,
+            gpt2,
+        };
+        let m =
+            transformer::CharTransformer::new(cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev))
+                .unwrap();
+        init(&vm, Scheme::Normal002);
+        let names: Vec<String> = vm.data().lock().unwrap().keys().cloned().collect();
+        assert_eq!(names.iter().any(|n| n == "head.weight"), !gpt2, "{names:?}");
+        assert_eq!(
+            names.iter().any(|n| n == "h.1.attn.c_attn.weight"),
+            gpt2,
+            "{names:?}"
+        );
+        // Every vocab entry and position appears, so every embedding row gets a gradient.
+        let idx = Tensor::new(&[[0u32, 1, 2, 3], [4, 3, 2, 1]], &dev).unwrap();
+        let tgt = Tensor::new(&[[1u32, 2, 3, 4], [0, 1, 2, 3]], &dev).unwrap();
+        assert_all_params_train(
+            &vm,
+            tensorgrid_train::trainer::loss(&m.forward(&idx).unwrap(), &tgt).unwrap(),
+        );
+    }
 }
 
 /// Builds a model twice — f32 (the fused CPU kernels) and f64 (the composed-op path CUDA and
@@ -327,20 +341,23 @@ fn cpu_kernels_and_gpu_composed_paths_agree() {
         x.to_dtype(DType::F64).unwrap(),
         y,
     );
-    let cfg = transformer::Config {
-        vocab: 7,
-        layers: 2,
-        d_model: 8,
-        heads: 2,
-        context: 5,
-    };
-    let idx = Tensor::new(&[[0u32, 1, 2, 3, 4], [6, 5, 4, 3, 2]], &dev).unwrap();
-    let tgt = Tensor::new(&[[1u32, 2, 3, 4, 5], [5, 4, 3, 2, 1]], &dev).unwrap();
-    cpu_and_gpu_paths_agree(
-        |vb| transformer::CharTransformer::new(cfg, vb).unwrap(),
-        Scheme::Normal002,
-        idx.clone(),
-        idx,
-        tgt,
-    );
+    for gpt2 in [false, true] {
+        let cfg = transformer::Config {
+            vocab: 7,
+            layers: 2,
+            d_model: 8,
+            heads: 2,
+            context: 5,
+            gpt2,
+        };
+        let idx = Tensor::new(&[[0u32, 1, 2, 3, 4], [6, 5, 4, 3, 2]], &dev).unwrap();
+        let tgt = Tensor::new(&[[1u32, 2, 3, 4, 5], [5, 4, 3, 2, 1]], &dev).unwrap();
+        cpu_and_gpu_paths_agree(
+            |vb| transformer::CharTransformer::new(cfg, vb).unwrap(),
+            Scheme::Normal002,
+            idx.clone(),
+            idx,
+            tgt,
+        );
+    }
 }

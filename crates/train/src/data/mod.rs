@@ -177,7 +177,7 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
                 .chars()
                 .map(|c| vocab.binary_search(&c).map_or(0, |i| i as u32))
                 .collect();
-            if let crate::spec::ModelSpec::CharTransformer { context, .. } = spec.model {
+            if let Some(crate::spec::TransformerSpec { context, .. }) = spec.model.transformer() {
                 if eval.len() <= context + 1 {
                     return Err(Error::Format(format!(
                         "evaluation text too short: {} characters for context {context}",
@@ -245,7 +245,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
         }
         let n = corpus.ids.len();
         let (train, eval) = corpus.ids.split_at(n - eval_len(n, d.eval_fraction));
-        if let crate::spec::ModelSpec::CharTransformer { context, .. } = spec.model {
+        if let Some(crate::spec::TransformerSpec { context, .. }) = spec.model.transformer() {
             if train.len() <= context + 1 || eval.len() <= context + 1 {
                 return Err(Error::Format(format!(
                     "text too short: {} train / {} eval characters for context {context}",
@@ -304,7 +304,7 @@ fn eval_len(n: usize, eval_fraction: f64) -> usize {
 
 /// A transformer reads `context + 1` ids per sequence: each of `parts` needs more than that.
 fn check_context(spec: &JobSpec, what: &str, parts: &[&[u32]]) -> Result<()> {
-    if let crate::spec::ModelSpec::CharTransformer { context, .. } = spec.model {
+    if let Some(crate::spec::TransformerSpec { context, .. }) = spec.model.transformer() {
         if parts.iter().any(|ids| ids.len() <= context + 1) {
             let lens: Vec<String> = parts.iter().map(|p| p.len().to_string()).collect();
             return Err(Error::Format(format!(

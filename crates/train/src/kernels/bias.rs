@@ -88,7 +88,15 @@ impl CustomOp1 for SumRows {
 
 /// `x · weightᵀ + bias` for `x: (rows, in)`, `weight: (out, in)` (candle/PyTorch layout).
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let y = x.matmul(&weight.t()?)?;
+    add_bias(x.matmul(&weight.t()?)?, bias)
+}
+
+/// `x · weight + bias` for `x: (rows, in)`, `weight: (in, out)` (GPT-2's `Conv1D` layout).
+pub fn linear_in_out(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    add_bias(x.matmul(weight)?, bias)
+}
+
+fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     match bias {
         Some(b) if fused(&y) => y.apply_op2(&b.contiguous()?, AddBias),
         Some(b) => y.broadcast_add(b),

@@ -26,7 +26,7 @@ mod softmax;
 
 use candle_core::{backend::BackendStorage, bail, CpuStorage, DType, Layout, Tensor};
 
-pub use bias::{dense, linear};
+pub use bias::{dense, linear, linear_in_out};
 pub use conv::conv2d_nhwc;
 pub use cross_entropy::cross_entropy;
 pub use gelu::gelu;

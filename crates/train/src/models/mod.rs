@@ -33,21 +33,15 @@ impl Model {
                 },
                 Split::Table { classes, .. },
             ) => Model::Cnn(cnn::Cnn::new(*input_shape, channels, *classes, vb)?),
-            (
-                ModelSpec::CharTransformer {
-                    layers,
-                    d_model,
-                    heads,
-                    context,
-                },
-                Split::Text { vocab, .. },
-            ) => {
+            (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {
+                let t = m.transformer().expect("a transformer");
                 let cfg = transformer::Config {
                     vocab: vocab.len(),
-                    layers: *layers,
-                    d_model: *d_model,
-                    heads: *heads,
-                    context: *context,
+                    layers: t.layers,
+                    d_model: t.d_model,
+                    heads: t.heads,
+                    context: t.context,
+                    gpt2: t.gpt2,
                 };
                 Model::CharTransformer(transformer::CharTransformer::new(cfg, vb)?)
             }

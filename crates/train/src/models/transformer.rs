@@ -1,11 +1,14 @@
-//! A small GPT-style character model.
+//! A GPT-style language model, in two layouts: the character model's own (`char_transformer`:
+//! candle's `(out, in)` weights, its own output layer) and GPT-2's (`gpt2`: Hugging Face's
+//! parameter names, `Conv1D` weights `(in, out)`, the output layer tied to the token
+//! embedding), so a `gpt2` result's weights are `model.safetensors` as `transformers` reads it.
 //!
 //! Layer norm, softmax and GELU come from [`kernels`], which have backward passes (candle's
 //! fused layer norm and softmax do not, so parameters before them would silently never train —
 //! see the gradient test) and run fused on the CPU.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{embedding, linear, linear_no_bias, Embedding, Linear, VarBuilder};
+use candle_nn::{embedding, Embedding, VarBuilder};
 
 use crate::{kernels, Result};
 
@@ -16,6 +19,70 @@ pub struct Config {
     pub d_model: usize,
     pub heads: usize,
     pub context: usize,
+    /// GPT-2's names, layouts and tied output layer.
+    pub gpt2: bool,
+}
+
+/// Parameter names of one layout.
+struct Names {
+    block: fn(usize) -> String,
+    ln1: &'static str,
+    qkv: &'static str,
+    proj: &'static str,
+    ln2: &'static str,
+    fc: &'static str,
+    fc_proj: &'static str,
+}
+
+const CHAR_NAMES: Names = Names {
+    block: |i| format!("h{i}"),
+    ln1: "ln1",
+    qkv: "attn.qkv",
+    proj: "attn.proj",
+    ln2: "ln2",
+    fc: "mlp.fc",
+    fc_proj: "mlp.proj",
+};
+
+/// Hugging Face's `GPT2Model` names.
+const GPT2_NAMES: Names = Names {
+    block: |i| format!("h.{i}"),
+    ln1: "ln_1",
+    qkv: "attn.c_attn",
+    proj: "attn.c_proj",
+    ln2: "ln_2",
+    fc: "mlp.c_fc",
+    fc_proj: "mlp.c_proj",
+};
+
+/// A dense layer with a bias: candle's `(out, in)` weight, or GPT-2's `Conv1D` `(in, out)`.
+struct Dense {
+    weight: Tensor,
+    bias: Tensor,
+    in_out: bool,
+}
+
+impl Dense {
+    fn new(i: usize, o: usize, in_out: bool, vb: VarBuilder) -> Result<Self> {
+        let weight = if in_out {
+            vb.get((i, o), "weight")?
+        } else {
+            vb.get((o, i), "weight")?
+        };
+        Ok(Self {
+            weight,
+            bias: vb.get(o, "bias")?,
+            in_out,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if self.in_out {
+            kernels::linear_in_out(x, &self.weight, Some(&self.bias))
+        } else {
+            kernels::linear(x, &self.weight, Some(&self.bias))
+        }
+    }
 }
 
 const LN_EPS: f32 = 1e-5;
@@ -40,23 +107,23 @@ impl LayerNorm {
 
 struct Block {
     ln1: LayerNorm,
-    qkv: Linear,
-    proj: Linear,
+    qkv: Dense,
+    proj: Dense,
     ln2: LayerNorm,
-    fc: Linear,
-    fc_proj: Linear,
+    fc: Dense,
+    fc_proj: Dense,
     heads: usize,
 }
 
 impl Block {
-    fn new(d: usize, heads: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(d: usize, heads: usize, names: &Names, in_out: bool, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            ln1: LayerNorm::new(d, vb.pp("ln1"))?,
-            qkv: linear(d, 3 * d, vb.pp("attn.qkv"))?,
-            proj: linear(d, d, vb.pp("attn.proj"))?,
-            ln2: LayerNorm::new(d, vb.pp("ln2"))?,
-            fc: linear(d, 4 * d, vb.pp("mlp.fc"))?,
-            fc_proj: linear(4 * d, d, vb.pp("mlp.proj"))?,
+            ln1: LayerNorm::new(d, vb.pp(names.ln1))?,
+            qkv: Dense::new(d, 3 * d, in_out, vb.pp(names.qkv))?,
+            proj: Dense::new(d, d, in_out, vb.pp(names.proj))?,
+            ln2: LayerNorm::new(d, vb.pp(names.ln2))?,
+            fc: Dense::new(d, 4 * d, in_out, vb.pp(names.fc))?,
+            fc_proj: Dense::new(4 * d, d, in_out, vb.pp(names.fc_proj))?,
             heads,
         })
     }
@@ -67,8 +134,10 @@ impl Block {
     fn forward(&self, x: &Tensor, b: usize, t: usize) -> candle_core::Result<Tensor> {
         let d = x.dim(1)?;
         let hd = d / self.heads;
-        let qkv =
-            kernels::dense(&self.qkv, &self.ln1.forward(x)?)?.reshape((b, t, 3, self.heads, hd))?;
+        let qkv = self
+            .qkv
+            .forward(&self.ln1.forward(x)?)?
+            .reshape((b, t, 3, self.heads, hd))?;
         let part = |i: usize| {
             qkv.narrow(2, i, 1)?
                 .squeeze(2)?
@@ -78,9 +147,9 @@ impl Block {
         let (q, k, v) = (part(0)?, part(1)?, part(2)?); // (B, H, T, hd)
         let att = kernels::causal_softmax(&q.matmul(&k.t()?)?, 1.0 / (hd as f64).sqrt())?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b * t, d))?;
-        let x = (x + kernels::dense(&self.proj, &y)?)?;
-        let h = kernels::gelu(&kernels::dense(&self.fc, &self.ln2.forward(&x)?)?)?;
-        x + kernels::dense(&self.fc_proj, &h)?
+        let x = (x + self.proj.forward(&y)?)?;
+        let h = kernels::gelu(&self.fc.forward(&self.ln2.forward(&x)?)?)?;
+        x + self.fc_proj.forward(&h)?
     }
 }
 
@@ -90,20 +159,28 @@ pub struct CharTransformer {
     wpe: Embedding,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
-    head: Linear,
+    /// The output layer `(vocab, d)`: its own, or (GPT-2) the token embedding's table.
+    head: Tensor,
 }
 
 impl CharTransformer {
     pub fn new(cfg: Config, vb: VarBuilder) -> Result<Self> {
         let d = cfg.d_model;
+        let names = if cfg.gpt2 { &GPT2_NAMES } else { &CHAR_NAMES };
+        let wte = embedding(cfg.vocab, d, vb.pp("wte"))?;
+        let head = if cfg.gpt2 {
+            wte.embeddings().clone()
+        } else {
+            vb.pp("head").get((cfg.vocab, d), "weight")?
+        };
         Ok(Self {
-            wte: embedding(cfg.vocab, d, vb.pp("wte"))?,
             wpe: embedding(cfg.context, d, vb.pp("wpe"))?,
             blocks: (0..cfg.layers)
-                .map(|i| Block::new(d, cfg.heads, vb.pp(format!("h{i}"))))
+                .map(|i| Block::new(d, cfg.heads, names, cfg.gpt2, vb.pp((names.block)(i))))
                 .collect::<Result<_>>()?,
             ln_f: LayerNorm::new(d, vb.pp("ln_f"))?,
-            head: linear_no_bias(d, cfg.vocab, vb.pp("head"))?,
+            wte,
+            head,
             cfg,
         })
     }
@@ -126,6 +203,6 @@ impl Module for CharTransformer {
         for block in &self.blocks {
             x = block.forward(&x, b, t)?;
         }
-        kernels::dense(&self.head, &self.ln_f.forward(&x)?)?.reshape((b, t, self.cfg.vocab))
+        kernels::linear(&self.ln_f.forward(&x)?, &self.head, None)?.reshape((b, t, self.cfg.vocab))
     }
 }
