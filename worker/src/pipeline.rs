@@ -26,7 +26,7 @@ use tensorgrid_client::{
 };
 use tensorgrid_train::{
     data,
-    manifest::{MANIFEST_FILE, METRICS_FILE, WEIGHTS_FILE},
+    manifest::MANIFEST_FILE,
     spec::JobSpec,
     trainer::{self, ProgressFn, TrainOptions},
     Fault,
@@ -271,7 +271,12 @@ impl Worker {
                     let out = out_dir(&self.work, &job);
                     // The committed states stay here: each is published when asked for
                     // (`crate::states`).
-                    let files = [WEIGHTS_FILE, METRICS_FILE, MANIFEST_FILE];
+                    // What the manifest lists (a gpt2 result's Hugging Face config too), then
+                    // the manifest.
+                    let listed = tensorgrid_train::manifest::read(&out)
+                        .map_err(|e| JobError::Transient(e.to_string()))?;
+                    let mut files = listed.files();
+                    files.push(MANIFEST_FILE);
                     let result_uri =
                         result::publish(&self.store, &format!("results/{job}"), &out, &files)
                             .await

@@ -12,6 +12,8 @@ use crate::{fetch, fetch_to_file, sha256_hex, ArtifactError, ReadPolicy, Result,
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// A manifest is a small JSON document; anything bigger is not one.
 pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+/// Files a manifest may list beside the weights and the metrics.
+const MAX_EXTRA_FILES: usize = 8;
 
 /// A file the manifest lists (the fields every manifest entry has).
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +28,9 @@ pub struct Entry {
 struct Listing {
     weights: Entry,
     metrics: Entry,
+    /// Files beside them (a gpt2 result's `config.json`).
+    #[serde(default)]
+    extra: Vec<Entry>,
 }
 
 /// What [`download`] fetched.
@@ -102,7 +107,20 @@ pub async fn download(
                 reason: e.to_string(),
             })?;
         let mut total = manifest.len() as u64;
-        for entry in [&listing.weights, &listing.metrics] {
+        // A stranger's manifest: a bounded number of files, each name checked.
+        if listing.extra.len() > MAX_EXTRA_FILES {
+            return Err(ArtifactError::Manifest {
+                uri: uri.into(),
+                reason: format!(
+                    "{} extra files listed, at most {MAX_EXTRA_FILES}",
+                    listing.extra.len()
+                ),
+            });
+        }
+        for entry in [&listing.weights, &listing.metrics]
+            .into_iter()
+            .chain(&listing.extra)
+        {
             check_name(uri, &entry.path)?;
             total = total.saturating_add(entry.bytes);
             if total > max_total {
@@ -298,5 +316,64 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("not a plain file name"), "{e}");
         assert!(!dir.path().join("secret").exists());
+    }
+
+    /// A gpt2 result lists its Hugging Face `config.json` beside the weights: fetched and
+    /// checked like them; an extra name that leaves the result, or too many extras, is refused.
+    #[tokio::test]
+    async fn extra_files_are_fetched_checked_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
+        let with_extra = |extra: serde_json::Value| {
+            let mut m: serde_json::Value =
+                serde_json::from_str(&manifest(b"W", "model.safetensors")).unwrap();
+            m["extra"] = extra;
+            m.to_string().into_bytes()
+        };
+        store
+            .put("r/model.safetensors", b"W".to_vec())
+            .await
+            .unwrap();
+        store.put("r/metrics.jsonl", b"m\n".to_vec()).await.unwrap();
+        store.put("r/config.json", b"{}".to_vec()).await.unwrap();
+        let entry =
+            |name: &str| serde_json::json!({"path": name, "sha256": sha256_hex(b"{}"), "bytes": 2});
+        let uri = store
+            .put(
+                "r/manifest.json",
+                with_extra(serde_json::json!([entry("config.json")])),
+            )
+            .await
+            .unwrap();
+        let policy = store.read_policy(ReadPolicy::default());
+        let got = download(&uri, &dir.path().join("dl"), 1 << 20, None, &policy)
+            .await
+            .unwrap();
+        assert!(got.mismatched.is_empty(), "{:?}", got.mismatched);
+        assert_eq!(
+            std::fs::read(dir.path().join("dl/config.json")).unwrap(),
+            b"{}"
+        );
+
+        let uri = store
+            .put(
+                "r/manifest.json",
+                with_extra(serde_json::json!([entry("../x.json")])),
+            )
+            .await
+            .unwrap();
+        let e = download(&uri, &dir.path().join("dl2"), 1 << 20, None, &policy)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not a plain file name"), "{e}");
+        let many: Vec<serde_json::Value> = (0..9).map(|i| entry(&format!("f{i}.json"))).collect();
+        let uri = store
+            .put("r/manifest.json", with_extra(many.into()))
+            .await
+            .unwrap();
+        let e = download(&uri, &dir.path().join("dl3"), 1 << 20, None, &policy)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("at most 8"), "{e}");
     }
 }

@@ -52,6 +52,21 @@ pub struct Manifest {
     /// run, not only its end. Empty in a version 1 manifest, which verification reports.
     #[serde(default)]
     pub commitments: crate::commit::Commitments,
+    /// Files published beside the weights and the metrics: a `gpt2` result's Hugging Face
+    /// `config.json`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<FileEntry>,
+}
+
+impl Manifest {
+    /// The files the manifest lists (not itself): what is published with it.
+    pub fn files(&self) -> Vec<&str> {
+        [&self.weights, &self.metrics]
+            .into_iter()
+            .chain(&self.extra)
+            .map(|e| e.path.as_str())
+            .collect()
+    }
 }
 
 pub(crate) fn entry(dir: &Path, name: &str) -> Result<FileEntry> {
@@ -76,7 +91,29 @@ pub fn write(
     commitments: crate::commit::Commitments,
     dir: &Path,
 ) -> Result<Manifest> {
-    varmap.save(dir.join(WEIGHTS_FILE))?;
+    // A gpt2 model is published as Hugging Face lays it out; the others as candle saves them.
+    let gpt2 = spec.model.transformer().filter(|t| t.gpt2);
+    let (weights_file, extra) = match gpt2 {
+        Some(t) => {
+            crate::hf::save_weights(varmap, &dir.join(crate::hf::WEIGHTS_FILE))?;
+            let vocab = varmap
+                .data()
+                .lock()
+                .expect("varmap lock")
+                .get("wte.weight")
+                .map_or(0, |w| w.dims()[0]);
+            let path = dir.join(crate::hf::CONFIG_FILE);
+            std::fs::write(&path, crate::hf::config_bytes(&t, vocab)).map_err(Error::io(&path))?;
+            (
+                crate::hf::WEIGHTS_FILE,
+                vec![entry(dir, crate::hf::CONFIG_FILE)?],
+            )
+        }
+        None => {
+            varmap.save(dir.join(WEIGHTS_FILE))?;
+            (WEIGHTS_FILE, Vec::new())
+        }
+    };
     let metrics_path = dir.join(METRICS_FILE);
     let mut f = std::fs::File::create(&metrics_path).map_err(Error::io(&metrics_path))?;
     for r in records {
@@ -95,7 +132,7 @@ pub fn write(
     let manifest = Manifest {
         version: MANIFEST_VERSION,
         spec_sha256: hex::encode(JobSpec::hash_bytes(spec_bytes)),
-        weights: entry(dir, WEIGHTS_FILE)?,
+        weights: entry(dir, weights_file)?,
         metrics: entry(dir, METRICS_FILE)?,
         result: FinalMetric {
             metric,
@@ -111,6 +148,7 @@ pub fn write(
             ("candle-core".into(), "0.11.1".into()),
         ]),
         commitments,
+        extra,
     };
     let path = dir.join(MANIFEST_FILE);
     std::fs::write(

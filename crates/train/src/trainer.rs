@@ -3,7 +3,7 @@
 
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -569,12 +569,11 @@ pub fn train(
     )?;
     let result_hash = manifest::result_hash(&opts.out_dir)?;
     // The result on disk before the checkpoint goes: a crash in between must leave one of them.
-    for name in [
-        manifest::WEIGHTS_FILE,
-        manifest::METRICS_FILE,
-        manifest::MANIFEST_FILE,
-        ".",
-    ] {
+    for name in manifest
+        .files()
+        .into_iter()
+        .chain([manifest::MANIFEST_FILE, "."])
+    {
         let path = opts.out_dir.join(name);
         std::fs::File::open(&path)
             .and_then(|f| f.sync_all())
@@ -587,11 +586,6 @@ pub fn train(
         commit_secs: commit_secs.get(),
         wall_time_s: started.elapsed().as_secs_f64(),
     })
-}
-
-/// Where `train` writes the weights.
-pub fn weights_path(out_dir: &Path) -> PathBuf {
-    out_dir.join(manifest::WEIGHTS_FILE)
 }
 
 #[cfg(test)]

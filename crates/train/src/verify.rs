@@ -54,6 +54,48 @@ fn check_file(dir: &Path, e: &FileEntry, problems: &mut Vec<String>) {
     }
 }
 
+/// A `gpt2` result is published in Hugging Face's layout: `model.safetensors` and the
+/// `config.json` its spec and vocabulary give, byte for byte; any other model lists no extra
+/// files.
+fn layout_problems(
+    spec: &JobSpec,
+    data: &Split,
+    dir: &Path,
+    m: &manifest::Manifest,
+) -> Vec<String> {
+    let gpt2 = spec.model.transformer().filter(|t| t.gpt2);
+    let (Some(t), Split::Text { vocab, .. }) = (gpt2, data) else {
+        return match m.extra.first() {
+            Some(e) => vec![format!("{}: not part of this model's result", e.path)],
+            None => Vec::new(),
+        };
+    };
+    let mut out = Vec::new();
+    if m.weights.path != crate::hf::WEIGHTS_FILE {
+        out.push(format!(
+            "weights are {}, a gpt2 result's are {}",
+            m.weights.path,
+            crate::hf::WEIGHTS_FILE
+        ));
+    }
+    let want = crate::hf::config_bytes(&t, vocab.len());
+    match m.extra.as_slice() {
+        [e] if e.path == crate::hf::CONFIG_FILE => {
+            if std::fs::read(dir.join(&e.path)).ok().as_deref() != Some(want.as_slice()) {
+                out.push(format!(
+                    "{} is not the Hugging Face config of this spec",
+                    e.path
+                ));
+            }
+        }
+        _ => out.push(format!(
+            "a gpt2 result lists exactly one extra file, {}",
+            crate::hf::CONFIG_FILE
+        )),
+    }
+    out
+}
+
 /// The run the spec describes, as the spec and data fix it: its step count and segment
 /// length. A manifest's own figures are the worker's word.
 pub fn run_shape(spec: &JobSpec, data: &Split) -> Result<(u64, u64)> {
@@ -168,6 +210,10 @@ pub fn verify(
     }
     check_file(dir, &m.weights, &mut problems);
     check_file(dir, &m.metrics, &mut problems);
+    for e in &m.extra {
+        check_file(dir, e, &mut problems);
+    }
+    problems.extend(layout_problems(spec, data, dir, &m));
     problems.extend(commitment_problems(spec, data, dir, &m, device)?);
     let (built, measured) = measure(spec, data, dir, &m, device)?;
     // An illustration, not a check: a failure to draw it costs the sample, not the verdict.

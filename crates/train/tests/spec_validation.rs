@@ -171,6 +171,21 @@ fn a_tokens_dataset_names_a_usable_vocabulary() {
     JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
     v["model"] = serde_json::json!({"kind": "mlp", "hidden": [8]});
     assert!(errors(v.clone()).iter().any(|e| e.contains("not text")));
+    // GPT-2 small on a GPT-2 vocabulary is within the limits; on image data it is not.
+    v["model"] = serde_json::json!({"kind": "gpt2", "layers": 12, "d_model": 768, "heads": 12, "context": 1024});
+    JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+    let (_, digits) = common::digits_spec(|_| {});
+    let mut d: serde_json::Value = serde_json::from_slice(&digits).unwrap();
+    d["model"] = v["model"].clone();
+    let errs = errors(d);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("model gpt2 needs a text or tokens dataset")),
+        "{errs:#?}"
+    );
+    assert!(errs
+        .iter()
+        .any(|e| e.contains("model gpt2 needs training.steps")));
     v["dataset"]["format"] =
         serde_json::json!({"kind": "tokens", "dtype": "u8", "vocab_size": 100});
     assert!(JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).is_err());

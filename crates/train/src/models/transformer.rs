@@ -85,7 +85,7 @@ impl Dense {
     }
 }
 
-const LN_EPS: f32 = 1e-5;
+pub const LN_EPS: f32 = 1e-5;
 
 struct LayerNorm {
     weight: Tensor,
