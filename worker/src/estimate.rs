@@ -5,7 +5,7 @@
 //! purpose, and pessimistic where the spec leaves a size open: a job wrongly refused costs
 //! less than one claimed and then abandoned.
 
-use tensorgrid_train::spec::{DatasetFormat, JobSpec, ModelSpec};
+use tensorgrid_train::spec::{DatasetFormat, JobSpec, ModelSpec, TokenizerSpec};
 
 /// Share of the matmul ceiling a small model's training step reaches.
 const EFFICIENCY: f64 = 0.1;
@@ -56,7 +56,10 @@ fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
             let (layers, context) = (&tf.layers, &tf.context);
             let d = tf.d_model as f64;
             let vocab = match spec.dataset.format {
-                DatasetFormat::Tokens { vocab_size, .. } => f64::from(vocab_size),
+                DatasetFormat::Tokens { vocab_size, .. }
+                | DatasetFormat::Text {
+                    tokenizer: Some(TokenizerSpec::Bpe { vocab_size }),
+                } => f64::from(vocab_size),
                 _ => TEXT_VOCAB,
             };
             let per_token =
@@ -118,7 +121,7 @@ fn element_bytes(format: &DatasetFormat) -> f64 {
         // "1," is the shortest written number.
         DatasetFormat::Csv { .. } => 2.0,
         DatasetFormat::Safetensors { .. } | DatasetFormat::Npy { .. } => 1.0,
-        DatasetFormat::Text => 1.0,
+        DatasetFormat::Text { .. } => 1.0,
         DatasetFormat::Tokens { dtype, .. } => dtype.width() as f64,
     }
 }

@@ -10,10 +10,31 @@ use std::{collections::HashMap, path::Path};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
-use crate::{spec::TransformerSpec, Error, Result};
+use crate::{
+    data::Split,
+    spec::{JobSpec, TransformerSpec},
+    Error, Result,
+};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// The files a result publishes beside its weights and metrics, with their bytes, which the
+/// spec and the data fix: a `gpt2` model's `config.json`, a trained BPE's `tokenizer.json`.
+pub fn extra_files(spec: &JobSpec, data: &Split) -> Vec<(&'static str, Vec<u8>)> {
+    let Split::Text { vocab, .. } = data else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(t) = spec.model.transformer().filter(|t| t.gpt2) {
+        out.push((CONFIG_FILE, config_bytes(&t, vocab.len())));
+    }
+    if let Some(json) = vocab.tokenizer_json() {
+        out.push((TOKENIZER_FILE, json.to_vec()));
+    }
+    out
+}
 
 /// `transformers`' `GPT2Config`, as its `config.json` spells it. Fields in a fixed order (the
 /// file's bytes are part of the result and its hash).

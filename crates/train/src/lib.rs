@@ -25,6 +25,7 @@ pub mod rng;
 pub mod sample;
 pub mod schedule;
 pub mod spec;
+pub mod tokenizer;
 pub mod trainer;
 pub mod verify;
 

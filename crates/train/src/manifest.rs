@@ -52,8 +52,8 @@ pub struct Manifest {
     /// run, not only its end. Empty in a version 1 manifest, which verification reports.
     #[serde(default)]
     pub commitments: crate::commit::Commitments,
-    /// Files published beside the weights and the metrics: a `gpt2` result's Hugging Face
-    /// `config.json`.
+    /// Files published beside the weights and the metrics ([`crate::hf::extra_files`]): a
+    /// `gpt2` result's Hugging Face `config.json`, a trained BPE's `tokenizer.json`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra: Vec<FileEntry>,
 }
@@ -84,6 +84,7 @@ pub(crate) fn entry(dir: &Path, name: &str) -> Result<FileEntry> {
 pub fn write(
     spec: &JobSpec,
     spec_bytes: &[u8],
+    data: &crate::data::Split,
     varmap: &VarMap,
     records: &[MetricsRecord],
     dev: &Device,
@@ -92,28 +93,19 @@ pub fn write(
     dir: &Path,
 ) -> Result<Manifest> {
     // A gpt2 model is published as Hugging Face lays it out; the others as candle saves them.
-    let gpt2 = spec.model.transformer().filter(|t| t.gpt2);
-    let (weights_file, extra) = match gpt2 {
-        Some(t) => {
-            crate::hf::save_weights(varmap, &dir.join(crate::hf::WEIGHTS_FILE))?;
-            let vocab = varmap
-                .data()
-                .lock()
-                .expect("varmap lock")
-                .get("wte.weight")
-                .map_or(0, |w| w.dims()[0]);
-            let path = dir.join(crate::hf::CONFIG_FILE);
-            std::fs::write(&path, crate::hf::config_bytes(&t, vocab)).map_err(Error::io(&path))?;
-            (
-                crate::hf::WEIGHTS_FILE,
-                vec![entry(dir, crate::hf::CONFIG_FILE)?],
-            )
-        }
-        None => {
-            varmap.save(dir.join(WEIGHTS_FILE))?;
-            (WEIGHTS_FILE, Vec::new())
-        }
+    let weights_file = if spec.model.transformer().is_some_and(|t| t.gpt2) {
+        crate::hf::save_weights(varmap, &dir.join(crate::hf::WEIGHTS_FILE))?;
+        crate::hf::WEIGHTS_FILE
+    } else {
+        varmap.save(dir.join(WEIGHTS_FILE))?;
+        WEIGHTS_FILE
     };
+    let mut extra = Vec::new();
+    for (name, bytes) in crate::hf::extra_files(spec, data) {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(Error::io(&path))?;
+        extra.push(entry(dir, name)?);
+    }
     let metrics_path = dir.join(METRICS_FILE);
     let mut f = std::fs::File::create(&metrics_path).map_err(Error::io(&metrics_path))?;
     for r in records {

@@ -560,6 +560,7 @@ pub fn train(
     let manifest = manifest::write(
         spec,
         spec_bytes,
+        data,
         &built.varmap,
         &meta.records,
         device,

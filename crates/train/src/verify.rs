@@ -54,44 +54,37 @@ fn check_file(dir: &Path, e: &FileEntry, problems: &mut Vec<String>) {
     }
 }
 
-/// A `gpt2` result is published in Hugging Face's layout: `model.safetensors` and the
-/// `config.json` its spec and vocabulary give, byte for byte; any other model lists no extra
-/// files.
+/// A `gpt2` result is published in Hugging Face's layout (`model.safetensors`), and every
+/// result lists exactly the extra files its spec and data give (`config.json`,
+/// `tokenizer.json`), byte for byte.
 fn layout_problems(
     spec: &JobSpec,
     data: &Split,
     dir: &Path,
     m: &manifest::Manifest,
 ) -> Vec<String> {
-    let gpt2 = spec.model.transformer().filter(|t| t.gpt2);
-    let (Some(t), Split::Text { vocab, .. }) = (gpt2, data) else {
-        return match m.extra.first() {
-            Some(e) => vec![format!("{}: not part of this model's result", e.path)],
-            None => Vec::new(),
-        };
-    };
     let mut out = Vec::new();
-    if m.weights.path != crate::hf::WEIGHTS_FILE {
+    if spec.model.transformer().is_some_and(|t| t.gpt2) && m.weights.path != crate::hf::WEIGHTS_FILE
+    {
         out.push(format!(
             "weights are {}, a gpt2 result's are {}",
             m.weights.path,
             crate::hf::WEIGHTS_FILE
         ));
     }
-    let want = crate::hf::config_bytes(&t, vocab.len());
-    match m.extra.as_slice() {
-        [e] if e.path == crate::hf::CONFIG_FILE => {
-            if std::fs::read(dir.join(&e.path)).ok().as_deref() != Some(want.as_slice()) {
-                out.push(format!(
-                    "{} is not the Hugging Face config of this spec",
-                    e.path
-                ));
-            }
+    let want = crate::hf::extra_files(spec, data);
+    let listed: Vec<&str> = m.extra.iter().map(|e| e.path.as_str()).collect();
+    let names: Vec<&str> = want.iter().map(|(n, _)| *n).collect();
+    if listed != names {
+        out.push(format!(
+            "the result lists {listed:?} beside its weights; this spec's lists {names:?}"
+        ));
+        return out;
+    }
+    for (name, bytes) in want {
+        if std::fs::read(dir.join(name)).ok().as_deref() != Some(bytes.as_slice()) {
+            out.push(format!("{name} is not the one this spec and its data give"));
         }
-        _ => out.push(format!(
-            "a gpt2 result lists exactly one extra file, {}",
-            crate::hf::CONFIG_FILE
-        )),
     }
     out
 }

@@ -273,3 +273,68 @@ fn a_gpt2_result_is_hugging_faces_layout_and_its_logits_match_an_independent_for
         "{report:?}"
     );
 }
+
+/// A byte-level BPE trained on the job's text is published as `tokenizer.json` beside the
+/// Hugging Face config and weights (`PreTrainedTokenizerFast(tokenizer_file=...)` and
+/// `tokenizers` read it); a verifier rebuilds the very same file from the spec and the data,
+/// and the published file encodes the held-out text to the ids the model was evaluated on.
+#[test]
+fn a_trained_bpe_is_published_and_rebuilt_by_a_verifier() {
+    let (spec, bytes) = common::job_spec("kjv-charlm", |v| {
+        v["dataset"]["format"] =
+            serde_json::json!({"kind": "text", "tokenizer": {"kind": "bpe", "vocab_size": 400}});
+        v["model"] = serde_json::json!({"kind": "gpt2", "layers": 1, "d_model": 16, "heads": 2, "context": 16});
+        v["training"]["steps"] = 6.into();
+        v["training"]["eval_every"] = 3.into();
+    });
+    let data = common::split(&spec);
+    let again = common::split(&spec);
+    let (
+        tensorgrid_train::data::Split::Text { eval, vocab, .. },
+        tensorgrid_train::data::Split::Text { vocab: vocab2, .. },
+    ) = (&data, &again)
+    else {
+        panic!("text")
+    };
+    assert_eq!(vocab, vocab2, "the same tokenizer from the same text");
+    assert_eq!(vocab.len(), 400);
+    let dir = tempfile::tempdir().unwrap();
+    let out = train(&spec, &bytes, &data, &common::opts(dir.path())).unwrap();
+    assert_eq!(
+        out.manifest.files(),
+        [
+            hf::WEIGHTS_FILE,
+            "metrics.jsonl",
+            hf::CONFIG_FILE,
+            hf::TOKENIZER_FILE
+        ]
+    );
+    let published = std::fs::read(dir.path().join(hf::TOKENIZER_FILE)).unwrap();
+    let tk = tensorgrid_train::tokenizer::load(&published).unwrap();
+    let text = std::fs::read_to_string(common::repo().join("data/kjv.txt")).unwrap();
+    let ids = tensorgrid_train::tokenizer::encode(&tk, &text).unwrap();
+    // The held-out part is the text's end: its ids end the whole text's (BPE does not merge
+    // across the split point's word boundary here, a line break).
+    assert!(ids.ends_with(&eval[eval.len() - 100..]));
+    assert!(
+        ids.len() < text.len() / 2,
+        "{} ids for {} bytes",
+        ids.len(),
+        text.len()
+    );
+    let report = verify(&spec, &bytes, &data, dir.path(), &Device::Cpu).unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    // Another tokenizer in its place (the same, one merge dropped) is caught.
+    let mut edited: serde_json::Value = serde_json::from_slice(&published).unwrap();
+    edited["model"]["merges"].as_array_mut().unwrap().pop();
+    std::fs::write(
+        dir.path().join(hf::TOKENIZER_FILE),
+        serde_json::to_vec(&edited).unwrap(),
+    )
+    .unwrap();
+    let report = verify(&spec, &bytes, &data, dir.path(), &Device::Cpu).unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.contains("tokenizer.json")),
+        "{report:?}"
+    );
+}

@@ -190,3 +190,26 @@ fn a_tokens_dataset_names_a_usable_vocabulary() {
         serde_json::json!({"kind": "tokens", "dtype": "u8", "vocab_size": 100});
     assert!(JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).is_err());
 }
+
+/// A trained BPE's vocabulary holds the 256 bytes and at least one merge, and fits the limit.
+#[test]
+fn a_bpe_vocabulary_is_bounded() {
+    let (_, bytes) = common::job_spec("kjv-charlm", |_| {});
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    for bad in [0u64, 256, 65_537] {
+        v["dataset"]["format"] =
+            serde_json::json!({"kind": "text", "tokenizer": {"kind": "bpe", "vocab_size": bad}});
+        let errs = errors(v.clone());
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("tokenizer.vocab_size") && e.contains("257..=65536")),
+            "{bad}: {errs:#?}"
+        );
+    }
+    v["dataset"]["format"] =
+        serde_json::json!({"kind": "text", "tokenizer": {"kind": "bpe", "vocab_size": 257}});
+    JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+    v["dataset"]["format"] =
+        serde_json::json!({"kind": "text", "tokenizer": {"kind": "wordpiece", "vocab_size": 300}});
+    assert!(JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).is_err());
+}

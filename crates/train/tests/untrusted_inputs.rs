@@ -1,7 +1,7 @@
 //! Inputs from strangers never crash the engine: random and mutated job specs, safetensors,
-//! `.npy`, CSV, text and token datasets, and result manifests, each parsed and (when it parses)
-//! split and sized, under proptest with a fixed budget (`FUZZ_CASES`, default 400 per input
-//! kind, about a second each). Every call must return, `Ok` or `Err`; a panic fails the test.
+//! `.npy`, CSV, text (by character and under a trained BPE) and token datasets, and result
+//! manifests, each parsed and (when it parses) split and sized, under proptest with a fixed
+//! budget (`FUZZ_CASES`, default 400 per input kind, about a second each). Every call must return, `Ok` or `Err`; a panic fails the test.
 
 use proptest::prelude::*;
 use tensorgrid_train::{
@@ -94,7 +94,7 @@ proptest! {
         let bytes = serde_json::to_vec(&v).unwrap();
         if let Ok(spec) = JobSpec::from_json(&bytes) {
             let data = match spec.dataset.format {
-                DatasetFormat::Text => b"the quick brown fox jumps over the lazy dog ".repeat(200),
+                DatasetFormat::Text { .. } => b"the quick brown fox jumps over the lazy dog ".repeat(200),
                 _ => small_table(16, 64),
             };
             if let Ok(split) = data::split(&spec, &data) {
@@ -190,6 +190,22 @@ proptest! {
             let _ = memory::footprint(&spec, &split);
         }
         let _ = data::split(&spec, &text.as_bytes()[..text.len() / 2]);
+    }
+
+    /// Texts of any characters under a BPE trained on them: split (or refused) and sized.
+    #[test]
+    fn texts_under_a_trained_bpe(text in any::<String>(), vocab in 257u32..400, context in 2usize..16) {
+        let mut v = shipped("kjv-charlm");
+        v["model"]["context"] = context.into();
+        v["dataset"]["format"] =
+            serde_json::json!({"kind": "text", "tokenizer": {"kind": "bpe", "vocab_size": vocab}});
+        let spec = JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+        let long = text.repeat(8);
+        if let Ok(split) = data::split(&spec, long.as_bytes()) {
+            let _ = memory::footprint(&spec, &split);
+            let _ = data::private_eval(&spec, text.as_bytes(), &split);
+        }
+        let _ = data::split(&spec, &long.as_bytes()[..long.len() / 3]);
     }
 
     /// Token files of any bytes, any dtype and vocabulary size: split (every id checked

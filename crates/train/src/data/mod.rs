@@ -75,6 +75,12 @@ pub enum Vocab {
     Chars(Vec<char>),
     /// Ids of the poster's own tokenizer, `0..n`: nothing here can turn them back into text.
     Ids(usize),
+    /// A byte-level BPE trained on the text: its `tokenizer.json`, and the model's size (the
+    /// spec's `vocab_size`; the trained vocabulary may be smaller).
+    Bpe {
+        json: std::sync::Arc<Vec<u8>>,
+        size: usize,
+    },
 }
 
 impl Vocab {
@@ -82,7 +88,7 @@ impl Vocab {
     pub fn len(&self) -> usize {
         match self {
             Vocab::Chars(c) => c.len(),
-            Vocab::Ids(n) => *n,
+            Vocab::Ids(n) | Vocab::Bpe { size: n, .. } => *n,
         }
     }
 
@@ -94,7 +100,15 @@ impl Vocab {
     pub fn chars(&self) -> Option<&[char]> {
         match self {
             Vocab::Chars(c) => Some(c),
-            Vocab::Ids(_) => None,
+            Vocab::Ids(_) | Vocab::Bpe { .. } => None,
+        }
+    }
+
+    /// The `tokenizer.json` a trained BPE publishes with the result.
+    pub fn tokenizer_json(&self) -> Option<&[u8]> {
+        match self {
+            Vocab::Bpe { json, .. } => Some(json),
+            _ => None,
         }
     }
 }
@@ -150,6 +164,22 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
                 train: train.clone(),
                 eval,
                 vocab: Vocab::Ids(*n),
+            })
+        }
+        Split::Text {
+            train,
+            vocab: vocab @ Vocab::Bpe { json, .. },
+            ..
+        } => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|e| Error::Format(format!("evaluation text is not UTF-8: {e}")))?;
+            let tk = crate::tokenizer::load(json)?;
+            let eval = crate::tokenizer::encode(&tk, text)?;
+            check_context(spec, "evaluation text (ids)", &[&eval])?;
+            Ok(Split::Text {
+                train: train.clone(),
+                eval,
+                vocab: vocab.clone(),
             })
         }
         Split::Text {
@@ -230,7 +260,35 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
             vocab: Vocab::Ids(vocab_size as usize),
         });
     }
-    if let DatasetFormat::Text = d.format {
+    if let DatasetFormat::Text {
+        tokenizer: Some(crate::spec::TokenizerSpec::Bpe { vocab_size }),
+    } = d.format
+    {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Error::Format(format!("text is not UTF-8: {e}")))?;
+        // Held out by characters, the end of the text; the tokenizer learns from the rest
+        // only, so nothing of the evaluation text shapes it.
+        let chars = text.chars().count();
+        let at = text
+            .char_indices()
+            .nth(chars - eval_len(chars, d.eval_fraction))
+            .map_or(text.len(), |(i, _)| i);
+        let (train_text, eval_text) = text.split_at(at);
+        let json = crate::tokenizer::train_bpe(train_text, vocab_size as usize)?;
+        let tk = crate::tokenizer::load(&json)?;
+        let train = crate::tokenizer::encode(&tk, train_text)?;
+        let eval = crate::tokenizer::encode(&tk, eval_text)?;
+        check_context(spec, "text (train / eval ids)", &[&train, &eval])?;
+        return Ok(Split::Text {
+            train,
+            eval,
+            vocab: Vocab::Bpe {
+                json: std::sync::Arc::new(json),
+                size: vocab_size as usize,
+            },
+        });
+    }
+    if let DatasetFormat::Text { .. } = d.format {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| Error::Format(format!("text is not UTF-8: {e}")))?;
         let corpus = Corpus::from_text(text);
