@@ -115,3 +115,28 @@ pub fn save_weights(varmap: &VarMap, path: &Path) -> Result<()> {
         e => Error::Checkpoint(format!("{}: {e}", path.display())),
     })
 }
+
+/// Whether the safetensors file at `path` carries exactly the metadata [`save_weights`]
+/// writes (its header is read, at most 100 MB as safetensors allows, not its tensors).
+pub fn has_pt_metadata(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut len = [0u8; 8];
+    if f.read_exact(&mut len).is_err() {
+        return false;
+    }
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        return false;
+    }
+    let mut header = vec![0u8; n as usize];
+    if f.read_exact(&mut header).is_err() {
+        return false;
+    }
+    let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(&header) else {
+        return false;
+    };
+    parsed.get("__metadata__") == Some(&serde_json::json!({"format": "pt"}))
+}

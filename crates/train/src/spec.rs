@@ -88,25 +88,17 @@ pub enum DatasetFormat {
         #[serde(default = "one")]
         scale: f32,
     },
-    /// UTF-8 text for language modelling: over its own characters, or (`tokenizer`) over a
-    /// byte-level BPE vocabulary trained on its training part.
-    Text {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        tokenizer: Option<TokenizerSpec>,
-    },
+    /// UTF-8 text for character-level language modelling.
+    Text,
+    /// UTF-8 text tokenized by GPT-2's byte-level BPE of at most `vocab_size` ids (the 256
+    /// bytes and the merges learned), trained on the training part of the text and published
+    /// as `tokenizer.json`. (A kind of its own, not a field of `text`: an engine that predates
+    /// it must refuse such a spec, not read it as characters.)
+    BpeText { vocab_size: u32 },
     /// Token ids already tokenized by the poster (e.g. nanoGPT's `train.bin`): a flat array of
     /// little-endian `u16` or `u32`, every id below `vocab_size`, for language modelling over
     /// that vocabulary.
     Tokens { dtype: TokenDtype, vocab_size: u32 },
-}
-
-/// How a text is turned into ids.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum TokenizerSpec {
-    /// GPT-2's byte-level BPE with at most `vocab_size` ids (the 256 bytes and the merges
-    /// learned), trained on the training part of the text; published as `tokenizer.json`.
-    Bpe { vocab_size: u32 },
 }
 
 /// How a token id is stored in a [`DatasetFormat::Tokens`] file.
@@ -142,7 +134,7 @@ impl DatasetFormat {
     pub fn is_text(&self) -> bool {
         matches!(
             self,
-            DatasetFormat::Text { .. } | DatasetFormat::Tokens { .. }
+            DatasetFormat::Text | DatasetFormat::BpeText { .. } | DatasetFormat::Tokens { .. }
         )
     }
 }
@@ -454,17 +446,16 @@ impl JobSpec {
             DatasetFormat::Csv { scale, .. }
             | DatasetFormat::Safetensors { scale, .. }
             | DatasetFormat::Npy { scale } => *scale,
-            DatasetFormat::Text { .. } | DatasetFormat::Tokens { .. } => 1.0,
+            DatasetFormat::Text | DatasetFormat::BpeText { .. } | DatasetFormat::Tokens { .. } => {
+                1.0
+            }
         };
-        if let DatasetFormat::Text {
-            tokenizer: Some(TokenizerSpec::Bpe { vocab_size }),
-        } = d.format
-        {
+        if let DatasetFormat::BpeText { vocab_size } = d.format {
             check(
                 (crate::tokenizer::BYTE_IDS + 1..=limits::MAX_VOCAB)
                     .contains(&(vocab_size as usize)),
                 format!(
-                    "dataset.format.tokenizer.vocab_size {vocab_size} must be {}..={}",
+                    "dataset.format.vocab_size {vocab_size} (bpe_text) must be {}..={}",
                     crate::tokenizer::BYTE_IDS + 1,
                     limits::MAX_VOCAB
                 ),

@@ -18,6 +18,84 @@ use crate::{Error, Result};
 
 /// Ids of a byte-level vocabulary before any merge: one per byte.
 pub const BYTE_IDS: usize = 256;
+/// The longest run of characters without a space, or of spaces, in a text a BPE is trained
+/// on. GPT-2's pattern makes each run (or part of one) a word, and the trainer's work on a
+/// word grows with the square of its length: a megabyte of letters without a space would keep
+/// a worker busy for hours. Prose has no such run; a hex or base64 blob may.
+pub const MAX_RUN_CHARS: usize = 1_024;
+/// The most text a BPE is trained on here (larger corpora come as `tokens`, tokenized by the
+/// poster).
+pub const MAX_TEXT_BYTES: usize = 64 << 20;
+/// Texts are trained on and encoded in pieces of about this many bytes (ids and memory as for
+/// the whole text: see [`pieces`]).
+const PIECE_BYTES: usize = 1 << 20;
+
+/// Refuses a text a BPE should not be trained on (the poster's error): too long, or with a run
+/// longer than [`MAX_RUN_CHARS`].
+pub fn check_text(text: &str) -> Result<()> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(Error::Format(format!(
+            "bpe_text: {} bytes, more than the {MAX_TEXT_BYTES} a BPE is trained on here \
+             (tokenize a larger corpus yourself and post it as tokens)",
+            text.len()
+        )));
+    }
+    let (mut run, mut space) = (0usize, false);
+    for (at, c) in text.chars().enumerate() {
+        let s = c.is_whitespace();
+        run = if s == space { run + 1 } else { 1 };
+        space = s;
+        if run > MAX_RUN_CHARS {
+            return Err(Error::Format(format!(
+                "bpe_text: {} {MAX_RUN_CHARS}+ characters in a row at character {}; a BPE is \
+                 trained on text whose runs are at most {MAX_RUN_CHARS}",
+                if s {
+                    "whitespace of"
+                } else {
+                    "no whitespace in"
+                },
+                at + 2 - run
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `text` cut into pieces of about [`PIECE_BYTES`], each ending with a line break followed by
+/// something other than whitespace. GPT-2's pattern never joins such a line break to what
+/// follows it, so the pieces hold exactly the words of the whole text (the same counts to train
+/// on, the same ids when encoded) while the tokenizer holds one piece's offsets at a time.
+pub fn pieces(text: &str) -> Vec<&str> {
+    pieces_of(text, PIECE_BYTES)
+}
+
+fn pieces_of(text: &str, bytes: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + bytes).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        loop {
+            let Some(nl) = text[end..].find('\n') else {
+                end = text.len();
+                break;
+            };
+            end += nl + 1;
+            if text[end..]
+                .chars()
+                .next()
+                .is_some_and(|c| !c.is_whitespace())
+            {
+                break;
+            }
+        }
+        out.push(&text[start..end]);
+        start = end;
+    }
+    out
+}
 
 fn failed(what: &str) -> impl FnOnce(tokenizers::Error) -> Error + '_ {
     move |e| Error::Format(format!("tokenizer: {what}: {e}"))
@@ -25,6 +103,10 @@ fn failed(what: &str) -> impl FnOnce(tokenizers::Error) -> Error + '_ {
 
 /// A BPE tokenizer of at most `vocab_size` ids trained on `text`, as `tokenizer.json` bytes.
 pub fn train_bpe(text: &str, vocab_size: usize) -> Result<Vec<u8>> {
+    train_in(text, vocab_size, PIECE_BYTES)
+}
+
+fn train_in(text: &str, vocab_size: usize, piece_bytes: usize) -> Result<Vec<u8>> {
     let mut tk = Tokenizer::new(BPE::default());
     tk.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
     tk.with_decoder(Some(ByteLevel::default()));
@@ -35,7 +117,8 @@ pub fn train_bpe(text: &str, vocab_size: usize) -> Result<Vec<u8>> {
         .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
         .build()
         .into();
-    tk.train(&mut trainer, std::iter::once(text))
+    check_text(text)?;
+    tk.train(&mut trainer, pieces_of(text, piece_bytes).into_iter())
         .map_err(failed("training"))?;
     let mut json = tk.to_string(true).map_err(failed("saving"))?.into_bytes();
     json.push(b'\n');
@@ -47,13 +130,22 @@ pub fn load(json: &[u8]) -> Result<Tokenizer> {
     Tokenizer::from_bytes(json).map_err(failed("reading"))
 }
 
-/// `text` as ids of `tk`.
+/// `text` as ids of `tk` (checked as for training: its runs bound the encoder's work too).
 pub fn encode(tk: &Tokenizer, text: &str) -> Result<Vec<u32>> {
-    Ok(tk
-        .encode(text, false)
-        .map_err(failed("encoding"))?
-        .get_ids()
-        .to_vec())
+    encode_in(tk, text, PIECE_BYTES)
+}
+
+fn encode_in(tk: &Tokenizer, text: &str, piece_bytes: usize) -> Result<Vec<u32>> {
+    check_text(text)?;
+    let mut ids = Vec::new();
+    for piece in pieces_of(text, piece_bytes) {
+        ids.extend_from_slice(
+            tk.encode(piece, false)
+                .map_err(failed("encoding"))?
+                .get_ids(),
+        );
+    }
+    Ok(ids)
 }
 
 /// Ids of `tk` back to text (bytes that do not form UTF-8 are replaced).
@@ -86,6 +178,70 @@ mod tests {
         // Any text encodes (a byte alphabet has no unknown symbol).
         let other = "zebra 😀 \u{0}";
         assert_eq!(decode(&tk, &encode(&tk, other).unwrap()).unwrap(), other);
+    }
+
+    /// Pieces change nothing: trained and encoded whole or in pieces, the same file and ids
+    /// (texts with line breaks before words, spaces and more line breaks).
+    #[test]
+    fn pieces_give_the_whole_texts_words() {
+        let text = (0..40_000)
+            .map(|i| match i % 5 {
+                0 => "a line\n".to_string(),
+                1 => "  indented\n\n".to_string(),
+                2 => format!("word{i} \n"),
+                3 => "\n \tmixed\r\n".to_string(),
+                _ => "ünï ✓\n".to_string(),
+            })
+            .collect::<String>();
+        let parts = pieces_of(&text, 4_096);
+        assert!(parts.len() > 50, "{}", parts.len());
+        assert_eq!(parts.concat(), text);
+        let json = train_in(&text, 320, 4_096).unwrap();
+        let tk = load(&json).unwrap();
+        let whole = tk.encode(text.as_str(), false).unwrap().get_ids().to_vec();
+        assert_eq!(encode_in(&tk, &text, 4_096).unwrap(), whole);
+        // Trained on the text as one sequence: the same file.
+        let mut one = Tokenizer::new(BPE::default());
+        one.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
+        one.with_decoder(Some(ByteLevel::default()));
+        let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+            .vocab_size(320)
+            .min_frequency(0)
+            .show_progress(false)
+            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+            .build()
+            .into();
+        one.train(&mut trainer, std::iter::once(text.as_str()))
+            .unwrap();
+        assert_eq!(
+            one.to_string(true).unwrap() + "\n",
+            String::from_utf8(json).unwrap()
+        );
+    }
+
+    /// The review's hang: a megabyte of one letter is one GPT-2 word, whose merges take hours.
+    /// Refused at once, as is a run of spaces; a run just within the bound trains.
+    #[test]
+    fn long_runs_and_huge_texts_are_refused() {
+        let letters = "a".repeat(1 << 20);
+        let err = train_bpe(&letters, 300).unwrap_err().to_string();
+        assert!(
+            err.contains("no whitespace") && err.contains("character 1"),
+            "{err}"
+        );
+        let spaces = format!("word{}word", " ".repeat(MAX_RUN_CHARS + 1));
+        let err = train_bpe(&spaces, 300).unwrap_err().to_string();
+        assert!(
+            err.contains("whitespace of") && err.contains("character 5"),
+            "{err}"
+        );
+        let ok = format!("{} {} ", "b".repeat(MAX_RUN_CHARS), "c".repeat(10)).repeat(50);
+        train_bpe(&ok, 300).unwrap();
+        let huge = "word ".repeat(MAX_TEXT_BYTES / 5 + 1);
+        assert!(train_bpe(&huge, 300)
+            .unwrap_err()
+            .to_string()
+            .contains("bytes"));
     }
 
     #[test]

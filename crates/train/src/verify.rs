@@ -64,13 +64,21 @@ fn layout_problems(
     m: &manifest::Manifest,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    if spec.model.transformer().is_some_and(|t| t.gpt2) && m.weights.path != crate::hf::WEIGHTS_FILE
-    {
-        out.push(format!(
-            "weights are {}, a gpt2 result's are {}",
-            m.weights.path,
-            crate::hf::WEIGHTS_FILE
-        ));
+    if spec.model.transformer().is_some_and(|t| t.gpt2) {
+        if m.weights.path != crate::hf::WEIGHTS_FILE {
+            out.push(format!(
+                "weights are {}, a gpt2 result's are {}",
+                m.weights.path,
+                crate::hf::WEIGHTS_FILE
+            ));
+        } else if !crate::hf::has_pt_metadata(&dir.join(crate::hf::WEIGHTS_FILE)) {
+            // The tensors are checked against the commitments; the header's metadata is what
+            // transformers reads before them.
+            out.push(format!(
+                "{} does not carry the metadata {{\"format\": \"pt\"}} transformers needs",
+                crate::hf::WEIGHTS_FILE
+            ));
+        }
     }
     let want = crate::hf::extra_files(spec, data);
     let listed: Vec<&str> = m.extra.iter().map(|e| e.path.as_str()).collect();

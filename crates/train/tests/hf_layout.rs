@@ -262,6 +262,17 @@ fn a_gpt2_result_is_hugging_faces_layout_and_its_logits_match_an_independent_for
     )
     .unwrap();
     assert_eq!(check.mismatches, 0, "{check:#?}");
+    // Weights without the metadata transformers reads (the same tensors, saved by candle).
+    let weights = dir.path().join(hf::WEIGHTS_FILE);
+    let original = std::fs::read(&weights).unwrap();
+    let tensors = candle_core::safetensors::load(&weights, &candle_core::Device::Cpu).unwrap();
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+    let report = verify(&spec, &bytes, &data, dir.path(), &Device::Cpu).unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.contains("metadata")),
+        "{report:?}"
+    );
+    std::fs::write(&weights, original).unwrap();
     let config = dir.path().join(hf::CONFIG_FILE);
     let edited = std::fs::read_to_string(&config)
         .unwrap()
@@ -281,8 +292,7 @@ fn a_gpt2_result_is_hugging_faces_layout_and_its_logits_match_an_independent_for
 #[test]
 fn a_trained_bpe_is_published_and_rebuilt_by_a_verifier() {
     let (spec, bytes) = common::job_spec("kjv-charlm", |v| {
-        v["dataset"]["format"] =
-            serde_json::json!({"kind": "text", "tokenizer": {"kind": "bpe", "vocab_size": 400}});
+        v["dataset"]["format"] = serde_json::json!({"kind": "bpe_text", "vocab_size": 400});
         v["model"] = serde_json::json!({"kind": "gpt2", "layers": 1, "d_model": 16, "heads": 2, "context": 16});
         v["training"]["steps"] = 6.into();
         v["training"]["eval_every"] = 3.into();

@@ -197,19 +197,22 @@ fn a_bpe_vocabulary_is_bounded() {
     let (_, bytes) = common::job_spec("kjv-charlm", |_| {});
     let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     for bad in [0u64, 256, 65_537] {
-        v["dataset"]["format"] =
-            serde_json::json!({"kind": "text", "tokenizer": {"kind": "bpe", "vocab_size": bad}});
+        v["dataset"]["format"] = serde_json::json!({"kind": "bpe_text", "vocab_size": bad});
         let errs = errors(v.clone());
         assert!(
             errs.iter()
-                .any(|e| e.contains("tokenizer.vocab_size") && e.contains("257..=65536")),
+                .any(|e| e.contains("vocab_size") && e.contains("257..=65536")),
             "{bad}: {errs:#?}"
         );
     }
-    v["dataset"]["format"] =
-        serde_json::json!({"kind": "text", "tokenizer": {"kind": "bpe", "vocab_size": 257}});
+    v["dataset"]["format"] = serde_json::json!({"kind": "bpe_text", "vocab_size": 257});
     JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
-    v["dataset"]["format"] =
-        serde_json::json!({"kind": "text", "tokenizer": {"kind": "wordpiece", "vocab_size": 300}});
-    assert!(JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).is_err());
+    // An engine that knew only `text` must not read a BPE spec as characters: the kind is
+    // new (serde ignores extra fields beside the tag of a unit variant like `text`).
+    v["dataset"]["format"] = serde_json::json!({"kind": "text", "vocab_size": 300});
+    let spec = JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert_eq!(
+        spec.dataset.format,
+        tensorgrid_train::spec::DatasetFormat::Text
+    );
 }

@@ -94,7 +94,7 @@ proptest! {
         let bytes = serde_json::to_vec(&v).unwrap();
         if let Ok(spec) = JobSpec::from_json(&bytes) {
             let data = match spec.dataset.format {
-                DatasetFormat::Text { .. } => b"the quick brown fox jumps over the lazy dog ".repeat(200),
+                DatasetFormat::Text | DatasetFormat::BpeText { .. } => b"the quick brown fox jumps over the lazy dog ".repeat(200),
                 _ => small_table(16, 64),
             };
             if let Ok(split) = data::split(&spec, &data) {
@@ -198,7 +198,7 @@ proptest! {
         let mut v = shipped("kjv-charlm");
         v["model"]["context"] = context.into();
         v["dataset"]["format"] =
-            serde_json::json!({"kind": "text", "tokenizer": {"kind": "bpe", "vocab_size": vocab}});
+            serde_json::json!({"kind": "bpe_text", "vocab_size": vocab});
         let spec = JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
         let long = text.repeat(8);
         if let Ok(split) = data::split(&spec, long.as_bytes()) {

@@ -51,7 +51,7 @@ pub fn parse_table(format: &DatasetFormat, bytes: &[u8]) -> Result<Table> {
             features, labels, ..
         } => parse_safetensors(bytes, features, labels)?,
         DatasetFormat::Npy { .. } => parse_npy(bytes)?,
-        DatasetFormat::Text { .. } | DatasetFormat::Tokens { .. } => {
+        DatasetFormat::Text | DatasetFormat::BpeText { .. } | DatasetFormat::Tokens { .. } => {
             return Err(Error::Format("a language corpus is not a table".into()))
         }
     };
@@ -59,7 +59,7 @@ pub fn parse_table(format: &DatasetFormat, bytes: &[u8]) -> Result<Table> {
         DatasetFormat::Csv { scale, .. }
         | DatasetFormat::Safetensors { scale, .. }
         | DatasetFormat::Npy { scale } => *scale,
-        DatasetFormat::Text { .. } | DatasetFormat::Tokens { .. } => 1.0,
+        DatasetFormat::Text | DatasetFormat::BpeText { .. } | DatasetFormat::Tokens { .. } => 1.0,
     };
     if scale != 1.0 {
         table.features.iter_mut().for_each(|v| *v *= scale);

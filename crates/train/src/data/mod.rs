@@ -260,10 +260,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
             vocab: Vocab::Ids(vocab_size as usize),
         });
     }
-    if let DatasetFormat::Text {
-        tokenizer: Some(crate::spec::TokenizerSpec::Bpe { vocab_size }),
-    } = d.format
-    {
+    if let DatasetFormat::BpeText { vocab_size } = d.format {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| Error::Format(format!("text is not UTF-8: {e}")))?;
         // Held out by characters, the end of the text; the tokenizer learns from the rest
@@ -288,7 +285,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
             },
         });
     }
-    if let DatasetFormat::Text { .. } = d.format {
+    if let DatasetFormat::Text = d.format {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| Error::Format(format!("text is not UTF-8: {e}")))?;
         let corpus = Corpus::from_text(text);
