@@ -46,13 +46,16 @@ impl Optimizer {
         self.step_with(&grads, 1.0)
     }
 
-    /// The gradients of `loss`, by parameter name (parameters it does not reach are absent).
+    /// The gradients of `loss`, by parameter name (parameters it does not reach are absent),
+    /// detached: candle can hand back a gradient that still tracks the ops it came from (a
+    /// `Conv1D` weight's, `x·W`), and a moment computed from it would keep that step's whole
+    /// graph alive, and the next moment that one: 250 MB a step on a small GPT-2 (measured).
     pub fn grads(&self, loss: &Tensor) -> Result<BTreeMap<String, Tensor>> {
         let store: GradStore = loss.backward()?;
         Ok(self
             .params
             .iter()
-            .filter_map(|(n, v)| Some((n.clone(), store.get(v.as_tensor())?.clone())))
+            .filter_map(|(n, v)| Some((n.clone(), store.get(v.as_tensor())?.detach())))
             .collect())
     }
 

@@ -682,6 +682,34 @@ mod update_tests {
         }
     }
 
+    /// Gradients carry no graph (a moment built from one would keep every step's graph
+    /// alive): for both transformer layouts, whose `Conv1D` weights' gradients came back
+    /// tracked.
+    #[test]
+    fn gradients_carry_no_graph() {
+        for kind in ["char_transformer", "gpt2"] {
+            let mut v: serde_json::Value =
+                serde_json::from_str(include_str!("../../../jobs/kjv-charlm.json")).unwrap();
+            v["model"] = serde_json::json!({"kind": kind, "layers": 1, "d_model": 8, "heads": 2, "context": 4});
+            let spec: JobSpec = serde_json::from_value(v).unwrap();
+            let data = Split::Text {
+                train: (0..64).map(|i| i % 5).collect(),
+                eval: (0..64).map(|i| i % 5).collect(),
+                vocab: crate::data::Vocab::Ids(5),
+            };
+            let built = Built::new(&spec, &data, &Device::Cpu).unwrap();
+            let opt = Optimizer::new(spec.training.optimizer.clone(), built.params()).unwrap();
+            let mut batches = Batches::new(&spec, &data, &Device::Cpu).unwrap();
+            let (x, y) = batches.batch(1, 0, 2, &Device::Cpu).unwrap();
+            let l = loss(&built.model.forward(&x).unwrap(), &y).unwrap();
+            let grads = opt.grads(&l).unwrap();
+            assert_eq!(grads.len(), built.params().len(), "{kind}");
+            for (name, g) in grads {
+                assert!(!g.track_op(), "{kind}: {name}");
+            }
+        }
+    }
+
     #[test]
     fn clipping_bounds_the_update_and_leaves_small_gradients_alone() {
         let free = delta(&one_update(&spec(|_| {}), 0, 10));
