@@ -255,6 +255,9 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
     // they arrive while verify and accept print theirs.
     let mut watch = me(&["job", "watch", &job.to_string(), "--timeout", "600"])?
         .args(common(&poster_key))
+        // The worker's progress file is in the poster's store bucket: read with its
+        // credentials (an unsigned read is refused by the local store, which logs it).
+        .env("TENSORGRID_STORE", "s3://tensorgrid")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
