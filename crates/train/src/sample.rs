@@ -1,4 +1,5 @@
-//! Text from a trained character model: what a person reads beside a language model's loss
+//! Text from a trained language model (characters, or a BPE trained on the job's text): what a
+//! person reads beside a language model's loss
 //! curve to judge it. Drawn by the verifier from the weights it checked, never taken from the
 //! worker, and reproducible on a given device: the prompt is held-out text from a line's
 //! start, the draws come from the spec's seed (another device's logits differ in their last
@@ -8,7 +9,7 @@ use candle_core::{Device, IndexOp, Module, Tensor};
 use rand::Rng;
 use serde::Serialize;
 
-use crate::{models::transformer::CharTransformer, rng, Result};
+use crate::{data::Vocab, models::transformer::CharTransformer, rng, Result};
 
 /// Characters generated after the prompt.
 pub const SAMPLE_CHARS: usize = 240;
@@ -74,33 +75,64 @@ fn draw(logits: &[f32], temperature: f64, u: f64) -> u32 {
     weights.iter().rposition(|w| *w > 0.0).unwrap_or(0) as u32
 }
 
-/// The model continues up to [`PROMPT_CHARS`] characters of the held-out text (`eval`, ids
-/// into `vocab`), taken from just after its first line break when one comes early (within
-/// four prompts' length), else from its start.
+/// Tokens of a byte-level BPE given as a prompt and generated: about as many characters as
+/// [`PROMPT_CHARS`] and [`SAMPLE_CHARS`] (a BPE token of English is three to four of them).
+pub const PROMPT_TOKENS: usize = 12;
+pub const SAMPLE_TOKENS: usize = 64;
+
+/// The model continues the held-out text (`eval`, ids of `vocab`) from just after its first
+/// line break when one comes early (within four prompts' length), else from its start: up to
+/// [`PROMPT_CHARS`] characters, or [`PROMPT_TOKENS`] tokens of a trained BPE, decoded with
+/// it. `None` for the poster's own token ids, which nothing here can turn back into text.
 pub fn sample(
     model: &CharTransformer,
     eval: &[u32],
-    vocab: &[char],
+    vocab: &Vocab,
     seed: u64,
     device: &Device,
-) -> Result<Sample> {
-    let newline = vocab.iter().position(|&c| c == '\n').map(|i| i as u32);
+) -> Result<Option<Sample>> {
+    let (newline, prompt_len, len) = match vocab {
+        Vocab::Chars(chars) => (
+            chars.iter().position(|&c| c == '\n').map(|i| i as u32),
+            PROMPT_CHARS,
+            SAMPLE_CHARS,
+        ),
+        Vocab::Bpe { json, .. } => {
+            let tk = crate::tokenizer::load(json)?;
+            let nl = crate::tokenizer::encode(&tk, "\n")?;
+            (nl.first().copied(), PROMPT_TOKENS, SAMPLE_TOKENS)
+        }
+        Vocab::Ids(_) => return Ok(None),
+    };
     let line_start = newline
-        .and_then(|nl| eval.iter().take(4 * PROMPT_CHARS).position(|&t| t == nl))
+        .and_then(|nl| eval.iter().take(4 * prompt_len).position(|&t| t == nl))
         .map_or(0, |i| i + 1);
     let prompt = &eval[line_start.min(eval.len())..];
-    let prompt = &prompt[..prompt.len().min(PROMPT_CHARS)];
-    let continuation = generate(model, prompt, SAMPLE_CHARS, TEMPERATURE, seed, device)?;
-    let text = |ids: &[u32]| -> String {
-        ids.iter()
-            .map(|&i| vocab.get(i as usize).copied().unwrap_or('\u{fffd}'))
-            .collect()
+    let prompt = &prompt[..prompt.len().min(prompt_len)];
+    let continuation = generate(model, prompt, len, TEMPERATURE, seed, device)?;
+    let (prompt, continuation) = match vocab {
+        Vocab::Chars(chars) => {
+            let text = |ids: &[u32]| -> String {
+                ids.iter()
+                    .map(|&i| chars.get(i as usize).copied().unwrap_or('\u{fffd}'))
+                    .collect()
+            };
+            (text(prompt), text(&continuation))
+        }
+        Vocab::Bpe { json, .. } => {
+            let tk = crate::tokenizer::load(json)?;
+            (
+                crate::tokenizer::decode(&tk, prompt)?,
+                crate::tokenizer::decode(&tk, &continuation)?,
+            )
+        }
+        Vocab::Ids(_) => return Ok(None),
     };
-    Ok(Sample {
-        prompt: text(prompt),
-        continuation: text(&continuation),
+    Ok(Some(Sample {
+        prompt,
+        continuation,
         temperature: TEMPERATURE,
-    })
+    }))
 }
 
 #[cfg(test)]

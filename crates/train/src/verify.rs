@@ -219,13 +219,12 @@ pub fn verify(
     let (built, measured) = measure(spec, data, dir, &m, device)?;
     // An illustration, not a check: a failure to draw it costs the sample, not the verdict.
     let sample = match (&built.model, data) {
-        // Characters only: the poster's token ids cannot be turned back into text here.
+        // Not for the poster's own token ids: they cannot be turned back into text here.
         (Model::CharTransformer(model), Split::Text { eval, vocab, .. }) => {
-            vocab.chars().and_then(|chars| {
-                sample(model, eval, chars, spec.training.seed, device)
-                    .map_err(|e| tracing::warn!("no text sample: {e}"))
-                    .ok()
-            })
+            sample(model, eval, vocab, spec.training.seed, device)
+                .map_err(|e| tracing::warn!("no text sample: {e}"))
+                .ok()
+                .flatten()
         }
         _ => None,
     };

@@ -334,6 +334,12 @@ fn a_trained_bpe_is_published_and_rebuilt_by_a_verifier() {
     );
     let report = verify(&spec, &bytes, &data, dir.path(), &Device::Cpu).unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
+    // The sample is decoded text: a held-out line's start, and the model's continuation.
+    let sample = report
+        .sample
+        .expect("a BPE model's report carries a sample");
+    assert!(!sample.prompt.is_empty() && !sample.continuation.is_empty());
+    assert!(text.contains(&sample.prompt), "{sample:?}");
     // Another tokenizer in its place (the same, one merge dropped) is caught.
     let mut edited: serde_json::Value = serde_json::from_slice(&published).unwrap();
     edited["model"]["merges"].as_array_mut().unwrap().pop();

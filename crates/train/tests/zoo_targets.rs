@@ -39,6 +39,16 @@ fn reaches_target(name: &str, check: impl Fn(f64) -> bool) {
         let again = verify(&spec, &bytes, &data, dir.path(), &Device::Cpu).unwrap();
         assert_eq!(again.sample, Some(sample));
         println!("{name} sample: {:?}", again.sample);
+    } else if name.contains("gpt2") {
+        // A BPE model's sample, decoded: English words, drawn the same way again.
+        let sample = report
+            .sample
+            .expect("a BPE model's report carries a sample");
+        let words = sample.continuation.split_whitespace().count();
+        assert!(words >= 20, "{sample:?}");
+        let again = verify(&spec, &bytes, &data, dir.path(), &Device::Cpu).unwrap();
+        assert_eq!(again.sample, Some(sample));
+        println!("{name} sample: {:?}", again.sample);
     } else {
         assert!(report.sample.is_none());
     }
