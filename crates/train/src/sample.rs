@@ -1,6 +1,5 @@
 //! Text from a trained language model (characters, or a BPE trained on the job's text): what a
-//! person reads beside a language model's loss
-//! curve to judge it. Drawn by the verifier from the weights it checked, never taken from the
+//! person reads beside its loss curve to judge it. Drawn by the verifier from the weights it checked, never taken from the
 //! worker, and reproducible on a given device: the prompt is held-out text from a line's
 //! start, the draws come from the spec's seed (another device's logits differ in their last
 //! bits, which can change a draw).
@@ -91,18 +90,35 @@ pub fn sample(
     seed: u64,
     device: &Device,
 ) -> Result<Option<Sample>> {
-    let (newline, prompt_len, len) = match vocab {
-        Vocab::Chars(chars) => (
-            chars.iter().position(|&c| c == '\n').map(|i| i as u32),
+    // Ids back to text: the characters, or the trained BPE (read once).
+    let bpe = match vocab {
+        Vocab::Bpe { json, .. } => Some(crate::tokenizer::load(json)?),
+        Vocab::Chars(_) => None,
+        Vocab::Ids(_) => return Ok(None),
+    };
+    let text = |ids: &[u32]| -> Result<String> {
+        match (&bpe, vocab.chars()) {
+            (Some(tk), _) => crate::tokenizer::decode(tk, ids),
+            (None, Some(chars)) => Ok(ids
+                .iter()
+                .map(|&i| chars.get(i as usize).copied().unwrap_or('\u{fffd}'))
+                .collect()),
+            (None, None) => Ok(String::new()),
+        }
+    };
+    let (newline, prompt_len, len) = match (&bpe, vocab.chars()) {
+        (Some(tk), _) => (
+            crate::tokenizer::encode(tk, "\n")?.first().copied(),
+            PROMPT_TOKENS,
+            SAMPLE_TOKENS,
+        ),
+        (None, chars) => (
+            chars
+                .and_then(|c| c.iter().position(|&c| c == '\n'))
+                .map(|i| i as u32),
             PROMPT_CHARS,
             SAMPLE_CHARS,
         ),
-        Vocab::Bpe { json, .. } => {
-            let tk = crate::tokenizer::load(json)?;
-            let nl = crate::tokenizer::encode(&tk, "\n")?;
-            (nl.first().copied(), PROMPT_TOKENS, SAMPLE_TOKENS)
-        }
-        Vocab::Ids(_) => return Ok(None),
     };
     let line_start = newline
         .and_then(|nl| eval.iter().take(4 * prompt_len).position(|&t| t == nl))
@@ -110,27 +126,9 @@ pub fn sample(
     let prompt = &eval[line_start.min(eval.len())..];
     let prompt = &prompt[..prompt.len().min(prompt_len)];
     let continuation = generate(model, prompt, len, TEMPERATURE, seed, device)?;
-    let (prompt, continuation) = match vocab {
-        Vocab::Chars(chars) => {
-            let text = |ids: &[u32]| -> String {
-                ids.iter()
-                    .map(|&i| chars.get(i as usize).copied().unwrap_or('\u{fffd}'))
-                    .collect()
-            };
-            (text(prompt), text(&continuation))
-        }
-        Vocab::Bpe { json, .. } => {
-            let tk = crate::tokenizer::load(json)?;
-            (
-                crate::tokenizer::decode(&tk, prompt)?,
-                crate::tokenizer::decode(&tk, &continuation)?,
-            )
-        }
-        Vocab::Ids(_) => return Ok(None),
-    };
     Ok(Some(Sample {
-        prompt,
-        continuation,
+        prompt: text(prompt)?,
+        continuation: text(&continuation)?,
         temperature: TEMPERATURE,
     }))
 }

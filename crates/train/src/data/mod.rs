@@ -207,14 +207,7 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
                 .chars()
                 .map(|c| vocab.binary_search(&c).map_or(0, |i| i as u32))
                 .collect();
-            if let Some(crate::spec::TransformerSpec { context, .. }) = spec.model.transformer() {
-                if eval.len() <= context + 1 {
-                    return Err(Error::Format(format!(
-                        "evaluation text too short: {} characters for context {context}",
-                        eval.len()
-                    )));
-                }
-            }
+            check_context(spec, "evaluation text (characters)", &[&eval])?;
             Ok(Split::Text {
                 train: train.clone(),
                 eval,
@@ -300,15 +293,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
         }
         let n = corpus.ids.len();
         let (train, eval) = corpus.ids.split_at(n - eval_len(n, d.eval_fraction));
-        if let Some(crate::spec::TransformerSpec { context, .. }) = spec.model.transformer() {
-            if train.len() <= context + 1 || eval.len() <= context + 1 {
-                return Err(Error::Format(format!(
-                    "text too short: {} train / {} eval characters for context {context}",
-                    train.len(),
-                    eval.len()
-                )));
-            }
-        }
+        check_context(spec, "text (train / eval characters)", &[train, eval])?;
         return Ok(Split::Text {
             train: train.to_vec(),
             eval: eval.to_vec(),
