@@ -142,8 +142,14 @@ async fn hostile_jobs_are_refused_before_claiming_and_the_worker_carries_on() {
             })
         })
         .await;
-    // Then an honest one.
-    let good = rig.post_spec(|_| {}).await;
+    // Then an honest one, from another wallet: five refusals of the first poster's jobs
+    // bar that poster (checks run concurrently, so its honest job could be checked after
+    // three of them and be refused for its poster, rightly).
+    let honest = rig.net.funded(10 * SOL).await.unwrap();
+    let (uri, bytes) = rig.hosted_spec(|_| {}).await;
+    let (good, _) = rig
+        .post_as(&honest, uri, Sha256::digest(&bytes).into(), 3_600)
+        .await;
 
     let w = rig.spawn("w1", &key);
     rig.wait_for(&good, Some(JobState::Submitted), 120, &[&w])
