@@ -7,9 +7,12 @@
 - data/kjv.txt: the opening books of the King James Bible, plain text, verse references
   removed, cut at a line boundary below 1 MB; data/kjv-full.txt: all of it.
   Needs: apt-get install bible-kjv (for the `bible` program and its text).
+- data/web-nt.txt: the World English Bible's New Testament, one verse per line, in ASCII.
+  Needs: apt-get install sword-text-web diatheke.
 
 See data/ATTRIBUTION.md for sources and licences.
 """
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +57,32 @@ for line in text.splitlines():
         verses.append(verse)
 (out / "kjv-full.txt").write_text("\n".join(verses) + "\n", encoding="ascii")
 print("wrote", out / "kjv-full.txt", len(verses), "verses", file=sys.stdout)
+
+# The World English Bible's New Testament (public domain, modern English), for the fine-tune
+# of the KJV GPT-2: one verse per line, as the KJV, footnotes removed, quotes and dashes in
+# ASCII (the KJV tokenizer learned ASCII; curly quotes would cost it three byte-ids each).
+web = subprocess.run(
+    ["diatheke", "-b", "engWEB2015eb", "-f", "plain", "-o", "f",
+     "-k", "Matthew 1:1-Revelation of John 22:21"],
+    check=True, capture_output=True, text=True,
+).stdout
+reference = re.compile(r"^(?:[1-3] )?[A-Z][A-Za-z ]+? \d+:\d+: ")
+ascii_of = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'",
+                          "\u2014": "--", "\u2013": "-", "\u00a0": " "})
+verses = []
+for line in web.splitlines():
+    if line.startswith("(engWEB") or line.lstrip().startswith("The following words"):
+        continue
+    if reference.match(line):
+        verses.append(reference.sub("", line))
+    elif line.strip() and verses:
+        # A verse set as poetry continues on the following lines.
+        verses[-1] += " " + line
+clean = []
+for v in verses:
+    v = re.sub(r"\s*\[[^\]]*\]", "", v).translate(ascii_of)
+    v = re.sub(r"\s+", " ", v).strip()
+    if v:
+        clean.append(v)
+(out / "web-nt.txt").write_text("\n".join(clean) + "\n", encoding="ascii")
+print("wrote", out / "web-nt.txt", len(clean), "verses", file=sys.stdout)

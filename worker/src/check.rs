@@ -208,7 +208,13 @@ pub async fn check(
     // Parsing happens in this machine's memory, training in the device's.
     let host = resources::host_memory(w.config.max_job_memory).map(share);
     let device = resources::job_memory(&w.hardware, w.config.max_job_memory).map(share);
-    let to_parse = memory::parse_bytes(&spec.dataset.format, size);
+    // A file besides the dataset is read whole, and initial weights once more as tensors.
+    let others: u64 = spec
+        .files()
+        .iter()
+        .map(|(_, f)| f.bytes.saturating_mul(2))
+        .sum();
+    let to_parse = memory::parse_bytes(&spec.dataset.format, size).saturating_add(others);
     if let Some(b) = host.filter(|b| to_parse > *b) {
         return Verdict::Refuse(
             Kind::Settings,
@@ -219,10 +225,46 @@ pub async fn check(
             ),
         );
     }
+    let dataset = Input {
+        role: "dataset",
+        uri: &spec.dataset.uri,
+        sha: sha.clone(),
+        cap,
+        size,
+        poster_bound: cap >= spec.limits.max_dataset_bytes,
+    };
     if !cached.exists() {
-        if let Err(v) = download(w, gates, &spec, cap, size, &cached).await {
+        if let Err(v) = download(w, gates, &dataset, &cached).await {
             return v;
         }
+    }
+    // A tokenizer, initial weights: sizes stated in the spec, each held to its own.
+    let mut files = Vec::new();
+    for (role, f) in spec.files() {
+        if f.bytes > w.config.max_dataset_bytes {
+            return Verdict::Refuse(
+                Kind::Settings,
+                format!(
+                    "{role} is {} bytes, over the cap of {}",
+                    f.bytes, w.config.max_dataset_bytes
+                ),
+            );
+        }
+        let input = Input {
+            role,
+            uri: &f.uri,
+            sha: f.sha256.to_ascii_lowercase(),
+            cap: f.bytes,
+            size: f.bytes,
+            poster_bound: true,
+        };
+        let path = w.work.dataset_path(&input.sha);
+        if !path.exists() {
+            if let Err(v) = download(w, gates, &input, &path).await {
+                return v;
+            }
+        }
+        files.push(path);
     }
 
     // The parse, the memory the job needs and a few steps, on a blocking thread: a panic is
@@ -238,9 +280,9 @@ pub async fn check(
     }
     let work = w.work.clone();
     let scratch = w.work.root().join("scratch").join(&name);
-    let (spec2, path, dev) = (spec.clone(), cached.clone(), w.device.clone());
+    let (mut spec2, path, dev) = (spec.clone(), cached.clone(), w.device.clone());
     let tried = tokio::task::spawn_blocking(move || {
-        let r = rehearse(&spec2, &path, &dev, device, &scratch);
+        let r = rehearse(&mut spec2, &path, &files, &dev, device, &scratch);
         crashguard::end_check(&work);
         r
     })
@@ -299,19 +341,39 @@ pub(crate) fn share(bytes: u64) -> u64 {
     (bytes as f64 * MEMORY_SHARE) as u64
 }
 
-/// Downloads the dataset into the cache at `path`: one download of a dataset at a time, into
-/// a file of its own, renamed into the cache only once its bytes hash to the spec's sha256
-/// (so the cache only ever holds verified bytes, whoever else names the same hash).
+/// A file a check downloads: the dataset, a tokenizer, initial weights.
+struct Input<'a> {
+    role: &'a str,
+    uri: &'a str,
+    /// Lower-case hex.
+    sha: String,
+    /// Most bytes taken.
+    cap: u64,
+    /// Bytes expected (the cap when unknown).
+    size: u64,
+    /// The cap is the spec's own word (its limit, a file's stated size): more is the poster's
+    /// fault, not this worker's setting.
+    poster_bound: bool,
+}
+
+/// Downloads `input` into the cache at `path`: one download of a file at a time, into a file
+/// of its own, renamed into the cache only once its bytes hash to the spec's sha256 (so the
+/// cache only ever holds verified bytes, whoever else names the same hash).
 async fn download(
     w: &Worker,
     gates: &Gates,
-    spec: &JobSpec,
-    cap: u64,
-    size: u64,
+    input: &Input<'_>,
     path: &std::path::Path,
 ) -> Result<(), Verdict> {
-    let sha = spec.dataset.sha256.to_ascii_lowercase();
-    let lock = gates.fetching(&sha);
+    let Input {
+        role,
+        uri,
+        ref sha,
+        cap,
+        size,
+        poster_bound,
+    } = *input;
+    let lock = gates.fetching(sha);
     let _one = lock.lock().await;
     if path.exists() {
         // Another check brought it meanwhile.
@@ -323,7 +385,7 @@ async fn download(
     let room = resources::free_disk(w.work.root()).unwrap_or(u64::MAX);
     if room < size.saturating_add(w.config.min_free_disk) {
         return Err(Verdict::Paused(format!(
-            "the work dir has {} MiB free; this job's dataset needs {} MiB plus the {} MiB kept free",
+            "the work dir has {} MiB free; this job's {role} needs {} MiB plus the {} MiB kept free",
             room >> 20,
             size >> 20,
             w.config.min_free_disk >> 20
@@ -338,33 +400,27 @@ async fn download(
     let policy = w.read_policy();
     let fetched = tokio::select! {
         _ = w.cancel.cancelled() => Err(Verdict::Later("shutting down".into())),
-        r = tokio::time::timeout(allowed, fetch_to_file(&spec.dataset.uri, cap, &policy, &tmp)) => Ok(r),
+        r = tokio::time::timeout(allowed, fetch_to_file(uri, cap, &policy, &tmp)) => Ok(r),
     };
     let outcome = match fetched {
         Err(v) => Err(v),
         Ok(Err(_)) => Err(Verdict::Refuse(
             Kind::Unreachable,
             format!(
-                "dataset: slower than {} KiB/s ({size} bytes not in {} s)",
+                "{role}: slower than {} KiB/s ({size} bytes not in {} s)",
                 MIN_RATE >> 10,
                 allowed.as_secs()
             ),
         )),
-        // Over the spec's own limit (the binding one): the poster's data does not keep the
-        // poster's word.
-        Ok(Ok(Err(e @ ArtifactError::TooLarge { .. }))) if cap >= spec.limits.max_dataset_bytes => {
-            Err(Verdict::Refuse(
-                Kind::Poster,
-                format!("dataset: {e} (the spec's own limits.max_dataset_bytes)"),
-            ))
-        }
-        Ok(Ok(Err(e))) => Err(from_artifact("dataset", e)),
-        Ok(Ok(Ok(got))) if !got.eq_ignore_ascii_case(&sha) => Err(Verdict::Refuse(
+        // Over the spec's own word (the binding limit): the poster's file does not keep it.
+        Ok(Ok(Err(e @ ArtifactError::TooLarge { .. }))) if poster_bound => Err(Verdict::Refuse(
             Kind::Poster,
-            format!(
-                "dataset sha256 is {got}, the spec says {}",
-                spec.dataset.sha256
-            ),
+            format!("{role}: {e} (the size the spec states)"),
+        )),
+        Ok(Ok(Err(e))) => Err(from_artifact(role, e)),
+        Ok(Ok(Ok(got))) if !got.eq_ignore_ascii_case(sha) => Err(Verdict::Refuse(
+            Kind::Poster,
+            format!("{role} sha256 is {got}, the spec says {sha}"),
         )),
         Ok(Ok(Ok(_))) => {
             std::fs::rename(&tmp, path).map_err(|e| Verdict::Paused(format!("dataset cache: {e}")))
@@ -377,8 +433,9 @@ async fn download(
 /// The blocking part: read (and hash again: the bytes parsed are the bytes checked), parse,
 /// size, steps.
 fn rehearse(
-    spec: &JobSpec,
+    spec: &mut JobSpec,
     path: &std::path::Path,
+    files: &[std::path::PathBuf],
     device: &tensorgrid_train::Device,
     budget: Option<u64>,
     scratch: &std::path::Path,
@@ -391,6 +448,17 @@ fn rehearse(
             "the cached dataset does not hash to its name; removed, fetched again".into(),
         ));
     }
+    for ((role, f), file) in spec.files_mut().into_iter().zip(files) {
+        let read =
+            std::fs::read(file).map_err(|e| Verdict::Paused(format!("dataset cache: {e}")))?;
+        if f.attach(role, read).is_err() {
+            let _ = std::fs::remove_file(file);
+            return Err(Verdict::Later(format!(
+                "the cached {role} does not hash to its name; removed, fetched again"
+            )));
+        }
+    }
+    let spec = &*spec;
     let split =
         data::split(spec, &bytes).map_err(|e| Verdict::Refuse(Kind::Poster, e.to_string()))?;
     drop(bytes);

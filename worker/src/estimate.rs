@@ -58,6 +58,13 @@ fn tokenizing_secs(spec: &JobSpec, dataset_bytes: u64) -> f64 {
     }
 }
 
+/// The ids of a given `tokenizer.json` of `bytes`, before it is read: every id takes at least
+/// 16 bytes of it, vocabulary entry and merge rule (GPT-2's: 27; one trained here: 30), so
+/// this bounds it from above, within the ids a model may have.
+fn given_vocab(bytes: u64) -> f64 {
+    (bytes as f64 / 16.0).clamp(256.0, tensorgrid_train::spec::limits::MAX_VOCAB as f64)
+}
+
 /// Training FLOPs and optimizer steps.
 fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
     let t = &spec.training;
@@ -67,9 +74,15 @@ fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
             let tf = m.transformer().expect("a transformer");
             let (layers, context) = (&tf.layers, &tf.context);
             let d = tf.d_model as f64;
-            let vocab = match spec.dataset.format {
+            let vocab = match &spec.dataset.format {
                 DatasetFormat::Tokens { vocab_size, .. }
-                | DatasetFormat::BpeText { vocab_size } => f64::from(vocab_size),
+                | DatasetFormat::BpeText {
+                    vocab_size: Some(vocab_size),
+                    ..
+                } => f64::from(*vocab_size),
+                DatasetFormat::BpeText {
+                    tokenizer: Some(t), ..
+                } => given_vocab(t.bytes),
                 _ => TEXT_VOCAB,
             };
             let per_token =
@@ -77,7 +90,7 @@ fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
             let steps = t.steps.unwrap_or(0) as f64;
             (3.0 * per_token * steps * batch * *context as f64, steps)
         }
-        ModelSpec::Mlp { hidden } => {
+        ModelSpec::Mlp { hidden, .. } => {
             // Elements in the dataset bound samples × features.
             let elements = bytes / element_bytes(&spec.dataset.format);
             let first = hidden.first().copied().unwrap_or(0) as f64;
@@ -90,6 +103,7 @@ fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
         ModelSpec::Cnn {
             input_shape,
             channels,
+            ..
         } => {
             let [c0, h, w] = input_shape.map(|v| v as f64);
             let samples = bytes / element_bytes(&spec.dataset.format) / (c0 * h * w).max(1.0);

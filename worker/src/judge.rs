@@ -137,10 +137,25 @@ pub async fn judge(
             "the spec is not the one the job names",
         ));
     }
-    let spec = match JobSpec::from_json(&spec_bytes) {
+    let mut spec = match JobSpec::from_json(&spec_bytes) {
         Ok(s) => s,
         Err(e) => return Ok(Judgement::upheld(dispute, format!("the spec: {e}"))),
     };
+    // Its tokenizer and initial weights, as its dataset: the poster's to serve.
+    match crate::files::fetch_files(&mut spec, &policy).await {
+        Ok(()) => {}
+        Err(crate::files::FileError::Fetch { role, source }) => {
+            return transient_or(Side::Poster, source, |e| {
+                Judgement::upheld(dispute, format!("the {role}: {e}"))
+            })
+        }
+        Err(e @ crate::files::FileError::Mismatch { .. }) => {
+            return Ok(Judgement::upheld(
+                dispute,
+                format!("not the file the spec names: {e}"),
+            ))
+        }
+    }
     // The worker's result: gone or altered, it is a fraud.
     let committed = hex::encode(job.result_hash);
     let got = match result::download(

@@ -9,6 +9,7 @@ pub mod crashguard;
 pub mod daemon;
 pub mod disputes;
 pub mod estimate;
+pub mod files;
 pub mod hardware;
 pub mod judge;
 pub mod ledger;

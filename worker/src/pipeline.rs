@@ -443,66 +443,29 @@ impl Worker {
     ) -> Result<Stage, JobError> {
         let name = job.to_string();
         let dir = self.work.job_dir(&name);
-        // Checked before claiming and kept by content: normally here already.
-        let dataset = self.work.dataset_path(&spec.dataset.sha256);
         let cap = spec
             .limits
             .max_dataset_bytes
             .min(self.config.max_dataset_bytes);
-        // A dataset already here is complete (downloads land under a temporary name first).
-        let kept = {
-            let path = dataset.clone();
-            tokio::task::spawn_blocking(move || file_sha256(&path))
-                .await
-                .ok()
-                .and_then(Result::ok)
-        };
-        let sha = match kept {
-            Some(sha) if sha.eq_ignore_ascii_case(&spec.dataset.sha256) => sha,
-            _ => {
-                self.status.stage(&name, "downloading");
-                if let Some(d) = dataset.parent() {
-                    std::fs::create_dir_all(d)
-                        .map_err(|e| JobError::Transient(format!("{}: {e}", d.display())))?;
-                }
-                // A download that trickles must not run out the deadline.
-                let left = self.time_left(job, deadline).await?;
-                let policy = self.read_policy();
-                let fetched = tokio::select! {
-                    _ = self.cancel.cancelled() => return Err(JobError::Stopped),
-                    r = tokio::time::timeout(
-                        Duration::from_secs(left),
-                        fetch_to_file(&spec.dataset.uri, cap, &policy, &dataset),
-                    ) => r,
-                };
-                match fetched {
-                    Err(_) => {
-                        return self
-                            .give_up(job, "the dataset did not arrive before the deadline".into())
-                            .await
-                    }
-                    Ok(Ok(sha)) => sha,
-                    // A full or unwritable disk is this rig's problem, not the poster's.
-                    Ok(Err(e)) if e.is_transient() || matches!(e, ArtifactError::Io { .. }) => {
-                        return Err(JobError::Transient(e.to_string()))
-                    }
-                    Ok(Err(e)) => return self.give_up(job, format!("dataset: {e}")).await,
-                }
-            }
-        };
-        if sha != spec.dataset.sha256.to_ascii_lowercase() {
-            return self
-                .give_up(
-                    job,
-                    format!(
-                        "dataset sha256 is {sha}, the spec says {}",
-                        spec.dataset.sha256
-                    ),
-                )
-                .await;
+        let dataset = self
+            .input(
+                job,
+                deadline,
+                "dataset",
+                &spec.dataset.uri,
+                &spec.dataset.sha256,
+                cap,
+            )
+            .await?;
+        let mut files = Vec::new();
+        for (role, f) in spec.files() {
+            let path = self
+                .input(job, deadline, role, &f.uri, &f.sha256, f.bytes)
+                .await?;
+            files.push(path);
         }
         let left = self.time_left(job, deadline).await?;
-        let (spec2, bytes, out, device) = (
+        let (mut spec2, bytes, out, device) = (
             spec.clone(),
             spec_bytes.to_vec(),
             dir.join("out"),
@@ -532,6 +495,18 @@ impl Worker {
                         "the cached dataset changed on disk; removed, it is fetched again",
                     ),
                 });
+            }
+            for ((role, f), path) in spec2.files_mut().into_iter().zip(&files) {
+                let read = std::fs::read(path).map_err(tensorgrid_train::Error::io(path))?;
+                if f.attach(role, read).is_err() {
+                    let _ = std::fs::remove_file(path);
+                    return Err(tensorgrid_train::Error::Io {
+                        path: path.clone(),
+                        source: std::io::Error::other(
+                            "the cached file changed on disk; removed, it is fetched again",
+                        ),
+                    });
+                }
             }
             let split = data::split(&spec2, &data_bytes)?;
             let opts = TrainOptions {
@@ -584,6 +559,71 @@ impl Worker {
                 _ => self.give_up(job, e.to_string()).await,
             },
         }
+    }
+
+    /// A file the job trains from (its dataset, a tokenizer, initial weights) in the cache
+    /// kept by content, fetched (at most `cap` bytes, before the deadline) if it is not there.
+    async fn input(
+        &self,
+        job: Pubkey,
+        deadline: i64,
+        role: &str,
+        uri: &str,
+        sha: &str,
+        cap: u64,
+    ) -> Result<std::path::PathBuf, JobError> {
+        // Checked before claiming and kept by content: normally here already.
+        let path = self.work.dataset_path(sha);
+        // A file already here is complete (downloads land under a temporary name first).
+        let kept = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || file_sha256(&path))
+                .await
+                .ok()
+                .and_then(Result::ok)
+        };
+        let got = match kept {
+            Some(got) if got.eq_ignore_ascii_case(sha) => got,
+            _ => {
+                self.status.stage(&job.to_string(), "downloading");
+                if let Some(d) = path.parent() {
+                    std::fs::create_dir_all(d)
+                        .map_err(|e| JobError::Transient(format!("{}: {e}", d.display())))?;
+                }
+                // A download that trickles must not run out the deadline.
+                let left = self.time_left(job, deadline).await?;
+                let policy = self.read_policy();
+                let fetched = tokio::select! {
+                    _ = self.cancel.cancelled() => return Err(JobError::Stopped),
+                    r = tokio::time::timeout(
+                        Duration::from_secs(left),
+                        fetch_to_file(uri, cap, &policy, &path),
+                    ) => r,
+                };
+                match fetched {
+                    Err(_) => {
+                        return self
+                            .give_up(
+                                job,
+                                format!("the {role} did not arrive before the deadline"),
+                            )
+                            .await
+                    }
+                    Ok(Ok(sha)) => sha,
+                    // A full or unwritable disk is this rig's problem, not the poster's.
+                    Ok(Err(e)) if e.is_transient() || matches!(e, ArtifactError::Io { .. }) => {
+                        return Err(JobError::Transient(e.to_string()))
+                    }
+                    Ok(Err(e)) => return self.give_up(job, format!("{role}: {e}")).await,
+                }
+            }
+        };
+        if !got.eq_ignore_ascii_case(sha) {
+            return self
+                .give_up(job, format!("{role} sha256 is {got}, the spec says {sha}"))
+                .await;
+        }
+        Ok(path)
     }
 
     async fn submit(

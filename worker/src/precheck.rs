@@ -86,19 +86,22 @@ pub fn precheck(
             ))
         }
     };
-    let uri = &spec.dataset.uri;
-    let scheme_ok = uri.starts_with("s3://")
-        || uri.starts_with("https://")
-        || (config.allow_http && uri.starts_with("http://"));
-    if !scheme_ok {
-        return reject(format!(
-            "dataset URI {uri:?}: only s3:// and https://{} are fetched, never local files",
-            if config.allow_http {
-                " (and http://)"
-            } else {
-                ""
-            }
-        ));
+    let uris = std::iter::once(("dataset", &spec.dataset.uri))
+        .chain(spec.files().into_iter().map(|(role, f)| (role, &f.uri)));
+    for (role, uri) in uris {
+        let scheme_ok = uri.starts_with("s3://")
+            || uri.starts_with("https://")
+            || (config.allow_http && uri.starts_with("http://"));
+        if !scheme_ok {
+            return reject(format!(
+                "{role} URI {uri:?}: only s3:// and https://{} are fetched, never local files",
+                if config.allow_http {
+                    " (and http://)"
+                } else {
+                    ""
+                }
+            ));
+        }
     }
     if !offer.device.accepts(hardware.device) {
         return reject(format!(
@@ -211,6 +214,21 @@ mod tests {
                 "{uri}"
             );
         }
+
+        // A fine-tune's files are held to the same rule.
+        let file =
+            |uri: &str| serde_json::json!({"uri": uri, "sha256": "ab".repeat(32), "bytes": 10});
+        let b = spec_bytes(|v| v["model"]["init"] = file("file:///etc/shadow"));
+        let why = reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0));
+        assert!(
+            why.contains("model.init URI") && why.contains("never local files"),
+            "{why}"
+        );
+        let b = spec_bytes(|v| v["model"]["init"] = file("http://10.0.0.1/w"));
+        let why = reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0));
+        assert!(why.contains("model.init URI"), "{why}");
+        let b = spec_bytes(|v| v["model"]["init"] = file("s3://bucket/w.safetensors"));
+        assert!(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0).is_ok());
 
         let b = spec_bytes(|v| v["training"]["optimizer"]["lr"] = f64::NAN.into());
         assert!(reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0)).contains("invalid spec"));

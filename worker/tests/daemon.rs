@@ -856,3 +856,90 @@ fn an_invalid_configuration_lists_every_problem_and_exits_2() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("solana-keygen new"), "{err}");
 }
+
+/// A fine-tune: the worker fetches the job's tokenizer and initial weights (the shipped GPT-2
+/// base, hosted in the store) with its dataset, trains from them and submits; the result
+/// names the weights it grew from. The same job whose weights are not the ones it names is
+/// refused before claiming, as the poster's fault, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finetune_is_trained_from_its_hosted_weights_and_wrong_weights_are_refused() {
+    let _one = serial().lock().await;
+    let rig = Rig::new().await;
+    let (op, key) = rig.operator("w1").await;
+    let base = repo().join("data/kjv-gpt2");
+    let tokenizer = std::fs::read(base.join("tokenizer.json")).unwrap();
+    let weights = std::fs::read(base.join("model.safetensors")).unwrap();
+    let (tk_uri, tk_sha) = rig.hosted_dataset(tokenizer.clone()).await;
+    let (w_uri, w_sha) = rig.hosted_dataset(weights.clone()).await;
+    // The first 100 kB of the new text, at a line's end.
+    let text = std::fs::read(repo().join("data/web-nt.txt")).unwrap();
+    let cut = text[..100_000].iter().rposition(|b| *b == b'\n').unwrap() + 1;
+    let (d_uri, d_sha) = rig.hosted_dataset(text[..cut].to_vec()).await;
+    let shipped: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("jobs/kjv-gpt2-web.json")).unwrap())
+            .unwrap();
+    let finetune = move |init_sha: String| {
+        let mut v = shipped.clone();
+        v["dataset"]["uri"] = d_uri.clone().into();
+        v["dataset"]["sha256"] = d_sha.clone().into();
+        v["dataset"]["format"]["tokenizer"] =
+            serde_json::json!({"uri": tk_uri, "sha256": tk_sha, "bytes": tokenizer.len()});
+        v["model"]["init"] =
+            serde_json::json!({"uri": w_uri, "sha256": init_sha, "bytes": weights.len()});
+        v["training"]["steps"] = 6.into();
+        v["training"]["batch_size"] = 4.into();
+        v["training"]["eval_every"] = 3.into();
+        v["training"]["commit_every"] = 3.into();
+        v["training"]["checkpoint_every"] = 0.into();
+        v["evaluation"]["threshold"] = 1e9.into();
+        move |s: &mut serde_json::Value| *s = v
+    };
+    let hostile = rig.net.funded(10 * SOL).await.unwrap();
+    let wrong = {
+        let (uri, bytes) = rig.hosted_spec(finetune.clone()("ab".repeat(32))).await;
+        rig.post_as(&hostile, uri, Sha256::digest(&bytes).into(), 3_600)
+            .await
+            .0
+    };
+    let good = {
+        let (uri, bytes) = rig.hosted_spec(finetune(w_sha.clone())).await;
+        rig.post_as(&rig.poster, uri, Sha256::digest(&bytes).into(), 3_600)
+            .await
+            .0
+    };
+    let mut w = rig.spawn("w1", &key);
+    let done = rig
+        .wait_for(&good, Some(JobState::Submitted), 180, &[&w])
+        .await
+        .unwrap();
+    wait_until("the wrong weights refused", 60, &w, || {
+        refusals(&rig.work_dir("w1")).contains_key(&wrong.to_string())
+    })
+    .await;
+    let r = &refusals(&rig.work_dir("w1"))[&wrong.to_string()];
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("model.init") && reason.contains("sha256 is"),
+        "{reason}"
+    );
+    assert_eq!(r["kind"], "poster", "{r}");
+    assert_eq!(rig.job(&wrong).await.unwrap().state, JobState::Open);
+    // The published manifest names the initial weights.
+    let bytes = tensorgrid_artifacts::fetch(
+        &done.result_uri,
+        1 << 20,
+        &tensorgrid_artifacts::ReadPolicy::default(),
+    )
+    .await
+    .unwrap();
+    let m: tensorgrid_train::manifest::Manifest = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(m.init_sha256.as_deref(), Some(w_sha.as_str()));
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        hex::encode(done.result_hash)
+    );
+    let account = rig.worker_account(&op).await;
+    assert_eq!(account.stake, 2 * SOL);
+    assert_eq!(account.record.jobs_abandoned, 0);
+    assert!(w.terminate().success(), "{}", w.log());
+}

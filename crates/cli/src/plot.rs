@@ -55,7 +55,7 @@ impl<'a> Curve<'a> {
     /// The title for `spec`: model, dataset and metric.
     pub fn title_for(spec: &JobSpec) -> String {
         let model = match &spec.model {
-            ModelSpec::Mlp { hidden } => format!("MLP {hidden:?}"),
+            ModelSpec::Mlp { hidden, .. } => format!("MLP {hidden:?}"),
             ModelSpec::Cnn { channels, .. } => format!("CNN {channels:?}"),
             ModelSpec::CharTransformer {
                 layers, d_model, ..

@@ -50,7 +50,7 @@ pub fn matmul_gflops(device: &Device, n: usize) -> Result<f64> {
 fn forward_flops(spec: &JobSpec, split: &Split) -> f64 {
     use crate::spec::ModelSpec::*;
     match (&spec.model, split) {
-        (Mlp { hidden }, Split::Table { train, classes, .. }) => {
+        (Mlp { hidden, .. }, Split::Table { train, classes, .. }) => {
             let sizes: Vec<usize> = std::iter::once(train.dim)
                 .chain(hidden.iter().copied())
                 .chain([*classes])
@@ -61,6 +61,7 @@ fn forward_flops(spec: &JobSpec, split: &Split) -> f64 {
             Cnn {
                 input_shape,
                 channels,
+                ..
             },
             Split::Table { classes, .. },
         ) => {
@@ -129,9 +130,9 @@ fn median_step_secs(t: Timing, mut step: impl FnMut() -> Result<()>) -> Result<(
 /// Times training steps of the spec's model on its own data.
 pub fn bench_spec(spec_path: &Path, device: &Device, timing: Timing) -> Result<BenchRow> {
     let bytes = std::fs::read(spec_path).map_err(crate::Error::io(spec_path))?;
-    let spec = JobSpec::from_json(&bytes)?;
+    let mut spec = JobSpec::from_json(&bytes)?;
     let base = spec_path.parent().unwrap_or(Path::new("."));
-    let split = data::load(&spec, base, None)?;
+    let split = data::load(&mut spec, base, None)?;
     let built = Built::new(&spec, &split, device)?;
     let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params())?;
     let bs = spec.training.batch_size;

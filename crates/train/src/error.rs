@@ -23,6 +23,13 @@ pub enum Error {
     Unavailable { uri: String, reason: String },
     #[error("dataset: {0}")]
     Format(String),
+    /// A file the job names besides its dataset (a tokenizer, initial weights) is not what
+    /// the spec says, or does not fit the job.
+    #[error("{role}: {reason}")]
+    File { role: &'static str, reason: String },
+    /// A bug: the engine was used in a way it should not have been.
+    #[error("internal: {0}")]
+    Internal(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -69,6 +76,7 @@ impl Error {
             | Error::HashMismatch { .. }
             | Error::TooLarge { .. }
             | Error::Format(_)
+            | Error::File { .. }
             | Error::LimitExceeded(_)
             | Error::Diverged(_)
             | Error::Unavailable { .. } => Fault::Poster,
@@ -77,7 +85,7 @@ impl Error {
             // A checkpoint or weights file that could not be written (a full disk): this
             // machine's condition, like any other I/O, never a reason to give a job back.
             Error::Candle(e) if from_io(e) => Fault::Transient,
-            Error::Checkpoint(_) | Error::Candle(_) => Fault::Internal,
+            Error::Checkpoint(_) | Error::Candle(_) | Error::Internal(_) => Fault::Internal,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod data;
 pub mod device;
 pub mod dispute;
 pub mod error;
+pub mod finetune;
 pub mod hf;
 pub mod kernels;
 pub mod manifest;

@@ -56,6 +56,10 @@ pub struct Manifest {
     /// `gpt2` result's Hugging Face `config.json`, a trained BPE's `tokenizer.json`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra: Vec<FileEntry>,
+    /// A fine-tune's starting weights (`model.init`): their sha256, which the spec hash
+    /// already commits to, said here so a reader of the result sees what it grew from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_sha256: Option<String>,
 }
 
 impl Manifest {
@@ -141,6 +145,7 @@ pub fn write(
         ]),
         commitments,
         extra,
+        init_sha256: spec.model.init().map(|f| f.sha256.to_ascii_lowercase()),
     };
     let path = dir.join(MANIFEST_FILE);
     std::fs::write(

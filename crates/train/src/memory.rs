@@ -58,7 +58,7 @@ pub fn parse_bytes(format: &DatasetFormat, dataset_bytes: u64) -> u64 {
 pub fn params(model: &ModelSpec, data: &Split) -> u64 {
     let dense = |a: u128, b: u128| a.saturating_mul(b).saturating_add(b);
     let total: u128 = match (model, data) {
-        (ModelSpec::Mlp { hidden }, Split::Table { train, classes, .. }) => {
+        (ModelSpec::Mlp { hidden, .. }, Split::Table { train, classes, .. }) => {
             let mut widths = vec![train.dim as u128];
             widths.extend(hidden.iter().map(|h| *h as u128));
             widths.push(*classes as u128);
@@ -68,6 +68,7 @@ pub fn params(model: &ModelSpec, data: &Split) -> u64 {
             ModelSpec::Cnn {
                 input_shape,
                 channels,
+                ..
             },
             Split::Table { classes, .. },
         ) => {
@@ -108,7 +109,7 @@ pub fn params(model: &ModelSpec, data: &Split) -> u64 {
 /// pass, times two for their gradients.
 fn activations_per_sample(model: &ModelSpec, data: &Split) -> u128 {
     match (model, data) {
-        (ModelSpec::Mlp { hidden }, Split::Table { train, classes, .. }) => {
+        (ModelSpec::Mlp { hidden, .. }, Split::Table { train, classes, .. }) => {
             let widths: u128 = hidden.iter().map(|h| *h as u128).sum::<u128>()
                 + train.dim as u128
                 + *classes as u128;
@@ -119,6 +120,7 @@ fn activations_per_sample(model: &ModelSpec, data: &Split) -> u128 {
             ModelSpec::Cnn {
                 input_shape,
                 channels,
+                ..
             },
             Split::Table { classes, .. },
         ) => {
@@ -313,6 +315,7 @@ mod tests {
             model: ModelSpec::Cnn {
                 input_shape: [usize::MAX, usize::MAX, usize::MAX],
                 channels: vec![1024; 32],
+                init: None,
             },
             ..s
         };

@@ -27,7 +27,112 @@ pub mod limits {
     pub const MAX_VOCAB: usize = 65_536;
     /// Largest `limits.max_wall_time_s`: 30 days, the longest a claim can last.
     pub const MAX_WALL_TIME_S: u64 = 30 * 24 * 3_600;
+    /// Largest `tokenizer.json` a spec may name (GPT-2's is 1.4 MB).
+    pub const MAX_TOKENIZER_BYTES: u64 = 16 << 20;
+    /// Largest initial weights file (GPT-2 small in f32 is 0.5 GB; the largest model the
+    /// limits allow, a 32-layer 2048-wide GPT-2 over 65,536 ids, 7.5 GB).
+    pub const MAX_INIT_BYTES: u64 = 8 << 30;
 }
+
+/// A file a job needs besides its dataset (a tokenizer, initial weights): where it is, its
+/// sha256 and its exact size, all checked before use. The bytes, once fetched and checked, ride
+/// with the spec in memory ([`FileRef::attach`]); they are never part of its JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRef {
+    /// As `dataset.uri`.
+    pub uri: String,
+    /// Hex sha256 of the file.
+    pub sha256: String,
+    /// Its size in bytes: what a worker downloads at most, and plans disk and memory for.
+    pub bytes: u64,
+    #[serde(skip)]
+    pub fetched: Fetched,
+}
+
+/// The checked bytes of a [`FileRef`], once fetched. Equal whatever they hold: a spec is the
+/// same spec before and after its files arrive.
+#[derive(Clone, Default)]
+pub struct Fetched(Option<std::sync::Arc<Vec<u8>>>);
+
+impl PartialEq for Fetched {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(b) => write!(f, "Fetched({} bytes)", b.len()),
+            None => f.write_str("NotFetched"),
+        }
+    }
+}
+
+impl FileRef {
+    /// Keeps `bytes` as this file's once their size and sha256 are the ones named.
+    pub fn attach(&mut self, role: &'static str, bytes: Vec<u8>) -> Result<()> {
+        let refuse = |reason: String| Error::File { role, reason };
+        if bytes.len() as u64 != self.bytes {
+            return Err(refuse(format!(
+                "{}: {} bytes, the spec says {}",
+                self.uri,
+                bytes.len(),
+                self.bytes
+            )));
+        }
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if !actual.eq_ignore_ascii_case(&self.sha256) {
+            return Err(refuse(format!(
+                "{}: sha256 is {actual}, the spec says {}",
+                self.uri,
+                self.sha256.to_ascii_lowercase()
+            )));
+        }
+        self.fetched = Fetched(Some(std::sync::Arc::new(bytes)));
+        Ok(())
+    }
+
+    /// The checked bytes; an error naming the file when nobody fetched them.
+    pub fn bytes_for(&self, role: &str) -> Result<&[u8]> {
+        self.fetched.0.as_deref().map(Vec::as_slice).ok_or_else(|| {
+            Error::Internal(format!("{role} {} was not fetched before use", self.uri))
+        })
+    }
+
+    fn check(&self, role: &str, max_bytes: u64, errs: &mut Vec<String>) {
+        if !uri_scheme_ok(&self.uri) {
+            errs.push(format!(
+                "{role}.uri `{}`: unsupported scheme (use s3://, https://, http:// or file:)",
+                self.uri
+            ));
+        }
+        if !is_sha256_hex(&self.sha256) {
+            errs.push(format!("{role}.sha256 must be 64 hex characters"));
+        }
+        if !(1..=max_bytes).contains(&self.bytes) {
+            errs.push(format!(
+                "{role}.bytes {} must be 1..={max_bytes}",
+                self.bytes
+            ));
+        }
+    }
+}
+
+fn uri_scheme_ok(uri: &str) -> bool {
+    ["file:", "http://", "https://", "s3://"]
+        .iter()
+        .any(|s| uri.starts_with(s))
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The role of a job's file, as its errors name it.
+pub const TOKENIZER_ROLE: &str = "dataset.format.tokenizer";
+pub const INIT_ROLE: &str = "model.init";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,11 +195,18 @@ pub enum DatasetFormat {
     },
     /// UTF-8 text for character-level language modelling.
     Text,
-    /// UTF-8 text tokenized by GPT-2's byte-level BPE of at most `vocab_size` ids (the 256
-    /// bytes and the merges learned), trained on the training part of the text and published
-    /// as `tokenizer.json`. (A kind of its own, not a field of `text`: an engine that predates
-    /// it must refuse such a spec, not read it as characters.)
-    BpeText { vocab_size: u32 },
+    /// UTF-8 text tokenized by a byte-level BPE (GPT-2's tokenization), published with the
+    /// result as `tokenizer.json`: either one of at most `vocab_size` ids (the 256 bytes and
+    /// the merges learned) trained on the training part of the text, or the `tokenizer` given
+    /// (a previous result's, GPT-2's own), whose ids the model then has. Exactly one of the
+    /// two. (A kind of its own, not a field of `text`: an engine that predates it must refuse
+    /// such a spec, not read it as characters.)
+    BpeText {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vocab_size: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tokenizer: Option<FileRef>,
+    },
     /// Token ids already tokenized by the poster (e.g. nanoGPT's `train.bin`): a flat array of
     /// little-endian `u16` or `u32`, every id below `vocab_size`, for language modelling over
     /// that vocabulary.
@@ -143,12 +255,22 @@ impl DatasetFormat {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ModelSpec {
     /// Fully connected layers with ReLU between them.
-    Mlp { hidden: Vec<usize> },
+    Mlp {
+        hidden: Vec<usize>,
+        /// Start from these weights (a previous result's, or any file with this model's
+        /// parameter names and shapes) instead of the seed's: a fine-tune.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init: Option<FileRef>,
+    },
     /// 3×3 convolutions (padding 1, ReLU), one 2×2 max-pool, then a linear classifier.
     /// `input_shape` is `[channels, height, width]` of one sample.
     Cnn {
         input_shape: [usize; 3],
         channels: Vec<usize>,
+        /// Start from these weights (a previous result's, or any file with this model's
+        /// parameter names and shapes) instead of the seed's: a fine-tune.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init: Option<FileRef>,
     },
     /// A GPT-style character model: token + position embeddings, pre-norm blocks of causal
     /// self-attention and a GELU MLP.
@@ -157,6 +279,10 @@ pub enum ModelSpec {
         d_model: usize,
         heads: usize,
         context: usize,
+        /// Start from these weights (a previous result's, or any file with this model's
+        /// parameter names and shapes) instead of the seed's: a fine-tune.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init: Option<FileRef>,
     },
     /// GPT-2's architecture (learned positions, pre-LN blocks, tanh-GELU MLP, the output layer
     /// tied to the token embedding) with GPT-2's parameter names and layouts, so the result
@@ -166,6 +292,10 @@ pub enum ModelSpec {
         d_model: usize,
         heads: usize,
         context: usize,
+        /// Start from these weights (a previous result's, or any file with this model's
+        /// parameter names and shapes) instead of the seed's: a fine-tune.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init: Option<FileRef>,
     },
 }
 
@@ -189,12 +319,14 @@ impl ModelSpec {
                 d_model,
                 heads,
                 context,
+                ..
             } => (layers, d_model, heads, context, false),
             ModelSpec::Gpt2 {
                 layers,
                 d_model,
                 heads,
                 context,
+                ..
             } => (layers, d_model, heads, context, true),
             _ => return None,
         };
@@ -205,6 +337,25 @@ impl ModelSpec {
             context,
             gpt2,
         })
+    }
+
+    /// The initial weights, for a fine-tune.
+    pub fn init(&self) -> Option<&FileRef> {
+        match self {
+            ModelSpec::Mlp { init, .. }
+            | ModelSpec::Cnn { init, .. }
+            | ModelSpec::CharTransformer { init, .. }
+            | ModelSpec::Gpt2 { init, .. } => init.as_ref(),
+        }
+    }
+
+    fn init_mut(&mut self) -> Option<&mut FileRef> {
+        match self {
+            ModelSpec::Mlp { init, .. }
+            | ModelSpec::Cnn { init, .. }
+            | ModelSpec::CharTransformer { init, .. }
+            | ModelSpec::Gpt2 { init, .. } => init.as_mut(),
+        }
     }
 
     /// The kind as written in a spec.
@@ -380,6 +531,38 @@ impl JobSpec {
         Ok(spec)
     }
 
+    /// The files the job needs besides its dataset, by role: what a trainer, a worker or a
+    /// verifier fetches (each at most its stated size) and [`FileRef::attach`]es before the
+    /// data is split or the model built.
+    pub fn files_mut(&mut self) -> Vec<(&'static str, &mut FileRef)> {
+        let mut out = Vec::new();
+        if let DatasetFormat::BpeText {
+            tokenizer: Some(t), ..
+        } = &mut self.dataset.format
+        {
+            out.push((TOKENIZER_ROLE, t));
+        }
+        if let Some(i) = self.model.init_mut() {
+            out.push((INIT_ROLE, i));
+        }
+        out
+    }
+
+    /// [`Self::files_mut`], to read.
+    pub fn files(&self) -> Vec<(&'static str, &FileRef)> {
+        let mut out = Vec::new();
+        if let DatasetFormat::BpeText {
+            tokenizer: Some(t), ..
+        } = &self.dataset.format
+        {
+            out.push((TOKENIZER_ROLE, t));
+        }
+        if let Some(i) = self.model.init() {
+            out.push((INIT_ROLE, i));
+        }
+        out
+    }
+
     /// sha256 of the spec file's bytes (what goes on-chain as `spec_hash`).
     pub fn hash_bytes(bytes: &[u8]) -> [u8; 32] {
         Sha256::digest(bytes).into()
@@ -427,19 +610,15 @@ impl JobSpec {
             ),
         );
         let d = &self.dataset;
-        let scheme_ok = d.uri.starts_with("file:")
-            || d.uri.starts_with("http://")
-            || d.uri.starts_with("https://")
-            || d.uri.starts_with("s3://");
         check(
-            scheme_ok,
+            uri_scheme_ok(&d.uri),
             format!(
                 "dataset.uri `{}`: unsupported scheme (use s3://, https://, http:// or file:)",
                 d.uri
             ),
         );
         check(
-            d.sha256.len() == 64 && d.sha256.chars().all(|c| c.is_ascii_hexdigit()),
+            is_sha256_hex(&d.sha256),
             "dataset.sha256 must be 64 hex characters".into(),
         );
         let scale = match &d.format {
@@ -450,16 +629,40 @@ impl JobSpec {
                 1.0
             }
         };
-        if let DatasetFormat::BpeText { vocab_size } = d.format {
+        if let DatasetFormat::BpeText {
+            vocab_size,
+            tokenizer,
+        } = &d.format
+        {
             check(
-                (crate::tokenizer::BYTE_IDS + 1..=limits::MAX_VOCAB)
-                    .contains(&(vocab_size as usize)),
-                format!(
-                    "dataset.format.vocab_size {vocab_size} (bpe_text) must be {}..={}",
-                    crate::tokenizer::BYTE_IDS + 1,
-                    limits::MAX_VOCAB
-                ),
+                vocab_size.is_some() != tokenizer.is_some(),
+                "dataset.format (bpe_text) needs either vocab_size (a BPE trained on the text) \
+                 or tokenizer (a tokenizer.json given), not both"
+                    .into(),
             );
+            if let Some(vocab_size) = vocab_size {
+                check(
+                    (crate::tokenizer::BYTE_IDS + 1..=limits::MAX_VOCAB)
+                        .contains(&(*vocab_size as usize)),
+                    format!(
+                        "dataset.format.vocab_size {vocab_size} (bpe_text) must be {}..={}",
+                        crate::tokenizer::BYTE_IDS + 1,
+                        limits::MAX_VOCAB
+                    ),
+                );
+            }
+        }
+        let mut file_errs = Vec::new();
+        for (role, f) in self.files() {
+            let max = if role == INIT_ROLE {
+                limits::MAX_INIT_BYTES
+            } else {
+                limits::MAX_TOKENIZER_BYTES
+            };
+            f.check(role, max, &mut file_errs);
+        }
+        for e in file_errs {
+            check(false, e);
         }
         if let DatasetFormat::Tokens { vocab_size, .. } = d.format {
             check(
@@ -598,7 +801,7 @@ impl JobSpec {
         }
         let text = d.format.is_text();
         match &self.model {
-            ModelSpec::Mlp { hidden } => {
+            ModelSpec::Mlp { hidden, .. } => {
                 check(
                     !text,
                     "model mlp needs a tabular or image dataset, not text".into(),
@@ -615,6 +818,7 @@ impl JobSpec {
             ModelSpec::Cnn {
                 input_shape,
                 channels,
+                ..
             } => {
                 check(!text, "model cnn needs an image dataset, not text".into());
                 check(
@@ -647,12 +851,14 @@ impl JobSpec {
                 d_model,
                 heads,
                 context,
+                ..
             }
             | ModelSpec::Gpt2 {
                 layers,
                 d_model,
                 heads,
                 context,
+                ..
             } => {
                 let kind = self.model.kind();
                 check(text, format!("model {kind} needs a text or tokens dataset"));

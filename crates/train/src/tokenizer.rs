@@ -130,6 +130,79 @@ pub fn load(json: &[u8]) -> Result<Tokenizer> {
     Tokenizer::from_bytes(json).map_err(failed("reading"))
 }
 
+/// Checks a `tokenizer.json` a poster gives (`dataset.format.tokenizer`) and returns the
+/// number of ids a model over it needs (its largest id + 1). Only GPT-2's kind is taken: a
+/// byte-level BPE with every byte in its vocabulary (so any text encodes, nothing dropped),
+/// no normalizer, GPT-2's fixed split pattern (a pattern of the poster's could take a
+/// regex engine hours), no BPE dropout (random: two runs would differ), no truncation or
+/// padding (which would change the text trained on).
+pub fn check_given(json: &[u8]) -> Result<usize> {
+    let bad = |reason: String| Error::File {
+        role: crate::spec::TOKENIZER_ROLE,
+        reason,
+    };
+    let v: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| bad(format!("not a tokenizer.json: {e}")))?;
+    let kind = |key: &str| {
+        v.get(key)
+            .and_then(|p| p.get("type"))
+            .and_then(|t| t.as_str())
+    };
+    let absent = |key: &str| v.get(key).is_none_or(serde_json::Value::is_null);
+    let mut problems = Vec::new();
+    if kind("model") != Some("BPE") {
+        problems.push("its model is not a BPE".to_string());
+    }
+    if !v["model"]
+        .get("dropout")
+        .is_none_or(serde_json::Value::is_null)
+    {
+        problems.push("it has BPE dropout (random tokenization)".into());
+    }
+    if kind("pre_tokenizer") != Some("ByteLevel")
+        || v["pre_tokenizer"].get("use_regex") == Some(&serde_json::Value::Bool(false))
+    {
+        problems.push("its pre-tokenizer is not GPT-2's ByteLevel split".into());
+    }
+    for key in ["normalizer", "truncation", "padding"] {
+        if !absent(key) {
+            problems.push(format!("it has a {key}"));
+        }
+    }
+    for key in ["decoder", "post_processor"] {
+        if !absent(key) && kind(key) != Some("ByteLevel") {
+            problems.push(format!("its {key} is not ByteLevel"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(bad(format!(
+            "only a byte-level BPE like GPT-2's is taken: {}",
+            problems.join("; ")
+        )));
+    }
+    let tk = load(json)?;
+    let vocab = tk.get_vocab(true);
+    let missing = ByteLevel::alphabet()
+        .into_iter()
+        .filter(|c| !vocab.contains_key(&c.to_string()))
+        .count();
+    if missing > 0 {
+        return Err(bad(format!(
+            "{missing} of the 256 byte symbols are not in its vocabulary (text with them would \
+             be dropped)"
+        )));
+    }
+    let size = vocab.values().max().map_or(0, |m| *m as usize + 1);
+    if size > crate::spec::limits::MAX_VOCAB {
+        return Err(bad(format!(
+            "its ids go up to {}, more than the {} a model may have",
+            size - 1,
+            crate::spec::limits::MAX_VOCAB
+        )));
+    }
+    Ok(size)
+}
+
 /// `text` as ids of `tk` (checked as for training: its runs bound the encoder's work too).
 pub fn encode(tk: &Tokenizer, text: &str) -> Result<Vec<u32>> {
     encode_in(tk, text, PIECE_BYTES)

@@ -142,6 +142,10 @@ impl Built {
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = Model::build(&spec.model, data, vb)?;
         init::initialize(&varmap, spec.training.seed, model.init_scheme())?;
+        if let Some(f) = spec.model.init() {
+            let gpt2 = spec.model.transformer().is_some_and(|t| t.gpt2);
+            crate::finetune::load(&varmap, f.bytes_for(crate::spec::INIT_ROLE)?, gpt2)?;
+        }
         Ok(Self { model, varmap })
     }
 

@@ -84,12 +84,13 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
     let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let poster = ctx.keypair()?;
     let (spec_bytes, spec) = read_spec(&a.spec)?;
-    let local_dataset = local_dataset(&a.spec, &spec)?;
-    if local_dataset.is_some() && a.spec_uri.is_some() {
+    let local = local_files(&a.spec, &spec)?;
+    if let (Some(f), Some(_)) = (local.first(), &a.spec_uri) {
         bail!(
-            "{}: the dataset is a local file ({}) that workers cannot read; host it (s3:// or https://) or post without --spec-uri to upload it",
+            "{}: the {} is a local file ({}) that workers cannot read; host it (s3:// or https://) or post without --spec-uri to upload it",
             a.spec.display(),
-            spec.dataset.uri
+            f.role,
+            f.uri
         );
     }
     let reward = parse_amount(&a.reward, a.lamports).context("--reward")?;
@@ -199,27 +200,28 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
             }
             // Every URI and the spec as posted are known and checked before anything is
             // uploaded or sent.
-            let dataset_key = format!("datasets/{}", spec.dataset.sha256.to_ascii_lowercase());
-            let bytes = match &local_dataset {
-                Some(_) => {
-                    let uri = store.uri(&dataset_key);
+            let bytes = if local.is_empty() {
+                spec_bytes
+            } else {
+                let mut uris = Vec::new();
+                for f in &local {
+                    let uri = store.uri(&f.key());
                     check_uri(&uri)?;
-                    let rewritten = with_dataset_uri(&spec_bytes, &uri)?;
-                    JobSpec::from_json(&rewritten)
-                        .map_err(|e| crate::local::spec_error(&a.spec, e))?;
-                    rewritten
+                    uris.push((f.at, uri));
                 }
-                None => spec_bytes,
+                let rewritten = with_uris(&spec_bytes, &uris)?;
+                JobSpec::from_json(&rewritten).map_err(|e| crate::local::spec_error(&a.spec, e))?;
+                rewritten
             };
             let spec_key = format!("specs/{}.json", sha256_hex(&bytes));
             let uri = store.uri(&spec_key);
             check_uri(&uri)?;
             confirm(&ctx)?;
-            if let Some(path) = &local_dataset {
-                let data =
-                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                let uploaded = store.put(&dataset_key, data).await?;
-                ctx.out.note(format!("dataset uploaded: {uploaded}"));
+            for f in &local {
+                let data = std::fs::read(&f.path)
+                    .with_context(|| format!("reading {}", f.path.display()))?;
+                let uploaded = store.put(&f.key(), data).await?;
+                ctx.out.note(format!("{} uploaded: {uploaded}", f.role));
             }
             store.put(&spec_key, bytes.clone()).await?;
             ctx.out.note(format!("spec uploaded: {uri}"));
@@ -333,44 +335,104 @@ fn read_spec(path: &Path) -> Result<(Vec<u8>, JobSpec)> {
     Ok((bytes, spec))
 }
 
-/// The local dataset file a `file:` URI names (relative to the spec), checked against the
-/// spec's hash now rather than by a worker after it claimed.
-fn local_dataset(spec_path: &Path, spec: &JobSpec) -> Result<Option<PathBuf>> {
-    let Some(rest) = spec.dataset.uri.strip_prefix("file:") else {
-        return Ok(None);
-    };
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let p = Path::new(rest);
-    let path = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        spec_path.parent().unwrap_or(Path::new(".")).join(p)
-    };
-    let meta = std::fs::metadata(&path).with_context(|| format!("dataset {}", path.display()))?;
-    if meta.len() > spec.limits.max_dataset_bytes {
-        bail!(
-            "dataset {}: {} bytes, over the spec's limits.max_dataset_bytes ({})",
-            path.display(),
-            meta.len(),
-            spec.limits.max_dataset_bytes
-        );
-    }
-    let bytes = std::fs::read(&path).with_context(|| format!("dataset {}", path.display()))?;
-    let actual = sha256_hex(&bytes);
-    if actual != spec.dataset.sha256.to_ascii_lowercase() {
-        bail!(
-            "dataset {}: sha256 is {actual}, the spec says {}",
-            path.display(),
-            spec.dataset.sha256
-        );
-    }
-    Ok(Some(path))
+/// A local (`file:`) file of the spec, checked, to upload before posting.
+struct LocalFile {
+    role: &'static str,
+    /// Where its URI is in the spec's JSON.
+    at: &'static [&'static str],
+    uri: String,
+    path: PathBuf,
+    sha256: String,
 }
 
-/// The spec with `dataset.uri` replaced, everything else as written.
-fn with_dataset_uri(spec_bytes: &[u8], uri: &str) -> Result<Vec<u8>> {
+impl LocalFile {
+    /// Its key in the store: by content, so a file posted twice is stored once.
+    fn key(&self) -> String {
+        let dir = if self.role == "dataset" {
+            "datasets"
+        } else {
+            "files"
+        };
+        format!("{dir}/{}", self.sha256)
+    }
+}
+
+/// The spec's local files (the dataset, a tokenizer, initial weights), each checked against
+/// the spec's size limit and hash now rather than by a worker after it claimed.
+fn local_files(spec_path: &Path, spec: &JobSpec) -> Result<Vec<LocalFile>> {
+    use tensorgrid_train::spec::{INIT_ROLE, TOKENIZER_ROLE};
+    let d = &spec.dataset;
+    let mut wanted = vec![(
+        "dataset",
+        &["dataset", "uri"][..],
+        &d.uri,
+        &d.sha256,
+        spec.limits.max_dataset_bytes,
+        false,
+    )];
+    for (role, f) in spec.files() {
+        let at: &'static [&'static str] = match role {
+            TOKENIZER_ROLE => &["dataset", "format", "tokenizer", "uri"],
+            INIT_ROLE => &["model", "init", "uri"],
+            _ => bail!("{role}: a file this CLI does not know how to upload"),
+        };
+        wanted.push((role, at, &f.uri, &f.sha256, f.bytes, true));
+    }
+    let mut out = Vec::new();
+    for (role, at, uri, sha256, cap, exact) in wanted {
+        let Some(rest) = uri.strip_prefix("file:") else {
+            continue;
+        };
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let p = Path::new(rest);
+        let path = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            spec_path.parent().unwrap_or(Path::new(".")).join(p)
+        };
+        let meta =
+            std::fs::metadata(&path).with_context(|| format!("{role} {}", path.display()))?;
+        if meta.len() > cap || exact && meta.len() != cap {
+            bail!(
+                "{role} {}: {} bytes, {} ({cap})",
+                path.display(),
+                meta.len(),
+                if exact {
+                    "not the size the spec states"
+                } else {
+                    "over the spec's limits.max_dataset_bytes"
+                }
+            );
+        }
+        let bytes = std::fs::read(&path).with_context(|| format!("{role} {}", path.display()))?;
+        let actual = sha256_hex(&bytes);
+        if actual != sha256.to_ascii_lowercase() {
+            bail!(
+                "{role} {}: sha256 is {actual}, the spec says {sha256}",
+                path.display()
+            );
+        }
+        out.push(LocalFile {
+            role,
+            at,
+            uri: uri.clone(),
+            path,
+            sha256: actual,
+        });
+    }
+    Ok(out)
+}
+
+/// The spec with the URIs at these JSON paths replaced, everything else as written.
+fn with_uris(spec_bytes: &[u8], uris: &[(&[&str], String)]) -> Result<Vec<u8>> {
     let mut v: Value = serde_json::from_slice(spec_bytes)?;
-    v["dataset"]["uri"] = Value::String(uri.into());
+    for (at, uri) in uris {
+        let mut node = &mut v;
+        for key in *at {
+            node = &mut node[*key];
+        }
+        *node = Value::String(uri.clone());
+    }
     let mut out = serde_json::to_vec_pretty(&v)?;
     out.push(b'\n');
     Ok(out)
@@ -410,12 +472,70 @@ mod tests {
     #[test]
     fn dataset_uri_rewrite_keeps_the_rest() {
         let spec = std::fs::read("../../jobs/digits-mlp.json").unwrap();
-        let out = with_dataset_uri(&spec, "s3://b/datasets/x").unwrap();
+        let out = with_uris(&spec, &[(&["dataset", "uri"], "s3://b/datasets/x".into())]).unwrap();
         let a: Value = serde_json::from_slice(&spec).unwrap();
         let mut b: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(b["dataset"]["uri"], "s3://b/datasets/x");
         b["dataset"]["uri"] = a["dataset"]["uri"].clone();
         assert_eq!(a, b);
         JobSpec::from_json(&out).unwrap();
+    }
+
+    /// A fine-tune's local files are found, checked and rewritten with the dataset: three
+    /// uploads, each by content, and a spec naming them; a file that is not the size or hash
+    /// its spec states is refused before anything is uploaded.
+    #[test]
+    fn a_finetunes_local_files_are_checked_and_rewritten() {
+        let path = Path::new("../../jobs/kjv-gpt2-web.json");
+        let bytes = std::fs::read(path).unwrap();
+        let spec = JobSpec::from_json(&bytes).unwrap();
+        let local = local_files(path, &spec).unwrap();
+        let roles: Vec<&str> = local.iter().map(|f| f.role).collect();
+        assert_eq!(roles, ["dataset", "dataset.format.tokenizer", "model.init"]);
+        assert!(local[2].key().starts_with("files/05c3c77f"));
+        let uris: Vec<(&[&str], String)> = local
+            .iter()
+            .map(|f| (f.at, format!("s3://b/{}", f.key())))
+            .collect();
+        let out: Value = serde_json::from_slice(&with_uris(&bytes, &uris).unwrap()).unwrap();
+        assert_eq!(
+            out["model"]["init"]["uri"],
+            format!("s3://b/{}", local[2].key())
+        );
+        assert_eq!(
+            out["dataset"]["format"]["tokenizer"]["uri"],
+            format!("s3://b/{}", local[1].key())
+        );
+        assert_eq!(out["model"]["init"]["bytes"], 6_965_320);
+
+        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["model"]["init"]["bytes"] = 6_965_319.into();
+        let dir = tempfile::tempdir().unwrap();
+        let moved = dir.path().join("jobs/x.json");
+        std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+        for d in ["data/kjv-gpt2", "data"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        for f in [
+            "data/web-nt.txt",
+            "data/kjv-gpt2/tokenizer.json",
+            "data/kjv-gpt2/model.safetensors",
+        ] {
+            std::fs::copy(Path::new("../..").join(f), dir.path().join(f)).unwrap();
+        }
+        let spec = JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+        let e = local_files(&moved, &spec).err().unwrap().to_string();
+        assert!(
+            e.contains("model.init") && e.contains("not the size"),
+            "{e}"
+        );
+        v["model"]["init"]["bytes"] = 6_965_320.into();
+        v["model"]["init"]["sha256"] = "ab".repeat(32).into();
+        let spec = JobSpec::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+        let e = local_files(&moved, &spec).err().unwrap().to_string();
+        assert!(
+            e.contains("model.init") && e.contains("sha256 is 05c3c77f"),
+            "{e}"
+        );
     }
 }

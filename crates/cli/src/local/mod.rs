@@ -31,12 +31,40 @@ pub struct Common {
 /// Reads, validates and loads a spec and its dataset.
 pub fn load(c: &Common) -> Result<(JobSpec, Vec<u8>, data::Split, tensorgrid_train::Device)> {
     let bytes = std::fs::read(&c.spec).with_context(|| format!("reading {}", c.spec.display()))?;
-    let spec = JobSpec::from_json(&bytes).map_err(|e| spec_error(&c.spec, e))?;
+    let mut spec = JobSpec::from_json(&bytes).map_err(|e| spec_error(&c.spec, e))?;
+    let base = c.spec.parent().map(Path::to_path_buf).unwrap_or_default();
+    let cache = c.cache_dir.as_deref();
+    for (role, f) in spec.files_mut() {
+        let bytes = if f.uri.starts_with("s3://") {
+            fetch_s3(&f.uri, f.bytes)?
+        } else {
+            data::fetch::fetch(&f.uri, &f.sha256, f.bytes, &base, cache)?
+        };
+        f.attach(role, bytes).with_context(|| role.to_string())?;
+    }
     let split = if spec.dataset.uri.starts_with("s3://") {
-        data::split(&spec, &fetch_s3(&spec)?)?
+        let d = &spec.dataset;
+        let bytes = fetch_s3(&d.uri, spec.limits.max_dataset_bytes)?;
+        let actual = sha256_hex(&bytes);
+        if actual != d.sha256.to_ascii_lowercase() {
+            bail!(
+                "dataset {}: sha256 is {actual}, the spec says {}",
+                d.uri,
+                d.sha256
+            );
+        }
+        data::split(&spec, &bytes)?
     } else {
-        let base = c.spec.parent().map(Path::to_path_buf).unwrap_or_default();
-        data::load(&spec, &base, c.cache_dir.as_deref())?
+        data::split(
+            &spec,
+            &data::fetch::fetch(
+                &spec.dataset.uri,
+                &spec.dataset.sha256,
+                spec.limits.max_dataset_bytes,
+                &base,
+                cache,
+            )?,
+        )?
     };
     let dev = device::select(c.device)?;
     Ok((spec, bytes, split, dev))
@@ -56,23 +84,12 @@ pub fn spec_error(path: &Path, e: tensorgrid_train::Error) -> anyhow::Error {
     }
 }
 
-/// An `s3://` dataset, through the artifact store's client.
-fn fetch_s3(spec: &JobSpec) -> Result<Vec<u8>> {
+/// An `s3://` object of at most `limit` bytes, through the artifact store's client.
+fn fetch_s3(uri: &str, limit: u64) -> Result<Vec<u8>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let bytes = rt.block_on(fetch(
-        &spec.dataset.uri,
-        spec.limits.max_dataset_bytes,
-        &ReadPolicy::default(),
-    ))?;
-    let actual = sha256_hex(&bytes);
-    if actual != spec.dataset.sha256.to_ascii_lowercase() {
-        bail!(
-            "dataset {}: sha256 is {actual}, the spec says {}",
-            spec.dataset.uri,
-            spec.dataset.sha256
-        );
-    }
-    Ok(bytes.to_vec())
+    Ok(rt
+        .block_on(fetch(uri, limit, &ReadPolicy::default()))?
+        .to_vec())
 }

@@ -128,9 +128,11 @@ pub enum Split {
     },
 }
 
-/// Fetches (verifying size and hash), parses and splits the spec's dataset. Relative `file:`
-/// URIs resolve against `base_dir` (the spec file's directory).
-pub fn load(spec: &JobSpec, base_dir: &Path, cache_dir: Option<&Path>) -> Result<Split> {
+/// Fetches (verifying size and hash) the spec's files ([`JobSpec::files_mut`]) and attaches
+/// them to it, then its dataset, which it parses and splits. Relative `file:` URIs resolve
+/// against `base_dir` (the spec file's directory).
+pub fn load(spec: &mut JobSpec, base_dir: &Path, cache_dir: Option<&Path>) -> Result<Split> {
+    fetch_files(spec, base_dir, cache_dir)?;
     let d = &spec.dataset;
     let bytes = fetch::fetch(
         &d.uri,
@@ -140,6 +142,36 @@ pub fn load(spec: &JobSpec, base_dir: &Path, cache_dir: Option<&Path>) -> Result
         cache_dir,
     )?;
     split(spec, &bytes)
+}
+
+/// Fetches the spec's files besides its dataset (local or HTTP, each at most its stated
+/// size) and attaches them.
+pub fn fetch_files(spec: &mut JobSpec, base_dir: &Path, cache_dir: Option<&Path>) -> Result<()> {
+    for (role, f) in spec.files_mut() {
+        let bytes =
+            fetch::fetch(&f.uri, &f.sha256, f.bytes, base_dir, cache_dir).map_err(|e| match e {
+                // The fetcher's words are a dataset's.
+                Error::HashMismatch {
+                    uri,
+                    expected,
+                    actual,
+                } => Error::File {
+                    role,
+                    reason: format!("{uri}: sha256 is {actual}, the spec says {expected}"),
+                },
+                Error::TooLarge { uri, limit } => Error::File {
+                    role,
+                    reason: format!("{uri}: more than the {limit} bytes the spec says"),
+                },
+                Error::Unavailable { uri, reason } => Error::File {
+                    role,
+                    reason: format!("{uri}: {reason}"),
+                },
+                e => e,
+            })?;
+        f.attach(role, bytes)?;
+    }
+    Ok(())
 }
 
 /// The poster's own held-out data (`bytes`, in the spec's dataset format) as the evaluation
@@ -253,7 +285,11 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
             vocab: Vocab::Ids(vocab_size as usize),
         });
     }
-    if let DatasetFormat::BpeText { vocab_size } = d.format {
+    if let DatasetFormat::BpeText {
+        vocab_size,
+        tokenizer,
+    } = &d.format
+    {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| Error::Format(format!("text is not UTF-8: {e}")))?;
         // Held out by characters, the end of the text; the tokenizer learns from the rest
@@ -264,7 +300,19 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
             .nth(chars - eval_len(chars, d.eval_fraction))
             .map_or(text.len(), |(i, _)| i);
         let (train_text, eval_text) = text.split_at(at);
-        let json = crate::tokenizer::train_bpe(train_text, vocab_size as usize)?;
+        let (json, size) = match (vocab_size, tokenizer) {
+            (Some(v), _) => (crate::tokenizer::train_bpe(train_text, *v as usize)?, *v),
+            (None, Some(t)) => {
+                let json = t.bytes_for(crate::spec::TOKENIZER_ROLE)?.to_vec();
+                let size = crate::tokenizer::check_given(&json)?;
+                (json, size as u32)
+            }
+            (None, None) => {
+                return Err(Error::Format(
+                    "bpe_text needs vocab_size or tokenizer".into(),
+                ))
+            }
+        };
         let tk = crate::tokenizer::load(&json)?;
         let train = crate::tokenizer::encode(&tk, train_text)?;
         let eval = crate::tokenizer::encode(&tk, eval_text)?;
@@ -274,7 +322,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
             eval,
             vocab: Vocab::Bpe {
                 json: std::sync::Arc::new(json),
-                size: vocab_size as usize,
+                size: size as usize,
             },
         });
     }

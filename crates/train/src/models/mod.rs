@@ -23,13 +23,14 @@ impl Model {
     /// Builds the spec's model for a dataset: input size and class count come from the data.
     pub fn build(spec: &ModelSpec, data: &Split, vb: VarBuilder) -> Result<Self> {
         Ok(match (spec, data) {
-            (ModelSpec::Mlp { hidden }, Split::Table { train, classes, .. }) => {
+            (ModelSpec::Mlp { hidden, .. }, Split::Table { train, classes, .. }) => {
                 Model::Mlp(mlp::Mlp::new(train.dim, hidden, *classes, vb)?)
             }
             (
                 ModelSpec::Cnn {
                     input_shape,
                     channels,
+                    ..
                 },
                 Split::Table { classes, .. },
             ) => Model::Cnn(cnn::Cnn::new(*input_shape, channels, *classes, vb)?),

@@ -44,8 +44,14 @@ pub fn opts(dir: &Path) -> TrainOptions {
     TrainOptions::new(Device::Cpu, dir)
 }
 
-/// The dataset of a spec whose `file:` URI is relative to `jobs/`.
+/// The dataset of a spec whose `file:` URIs are relative to `jobs/` (its other files fetched
+/// into a copy: [`load`] keeps them with the spec, as a fine-tune's model needs).
 pub fn split(spec: &JobSpec) -> data::Split {
+    load(&mut spec.clone())
+}
+
+/// [`split`], the spec's files fetched and attached to it.
+pub fn load(spec: &mut JobSpec) -> data::Split {
     data::load(spec, &repo().join("jobs"), None).unwrap()
 }
 
