@@ -191,6 +191,21 @@ pub async fn check(
             Err(e) => return from_artifact("dataset", e),
         }
     };
+    // A tokenizer, initial weights: their sizes are stated, so held to the cap before any
+    // download.
+    if let Some((role, f)) = spec
+        .files()
+        .into_iter()
+        .find(|(_, f)| f.bytes > w.config.max_dataset_bytes)
+    {
+        return Verdict::Refuse(
+            Kind::Settings,
+            format!(
+                "{role} is {} bytes, over the cap of {}",
+                f.bytes, w.config.max_dataset_bytes
+            ),
+        );
+    }
     // An early estimate from the spec's size alone refuses what cannot fit in time or pay,
     // or whose single step would take too long to rehearse, before anything is downloaded.
     if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, |s| {
@@ -241,15 +256,6 @@ pub async fn check(
     // A tokenizer, initial weights: sizes stated in the spec, each held to its own.
     let mut files = Vec::new();
     for (role, f) in spec.files() {
-        if f.bytes > w.config.max_dataset_bytes {
-            return Verdict::Refuse(
-                Kind::Settings,
-                format!(
-                    "{role} is {} bytes, over the cap of {}",
-                    f.bytes, w.config.max_dataset_bytes
-                ),
-            );
-        }
         let input = Input {
             role,
             uri: &f.uri,

@@ -893,11 +893,11 @@ impl Daemon {
         let w = self.worker.clone();
         let job = plan.job;
         let name = job.to_string();
-        // The check's dataset must still be here: the claim is made only for a job whose
-        // data this worker holds, checked (otherwise it is checked again).
-        let sha = plan.spec.dataset.sha256.to_ascii_lowercase();
-        if !w.work.dataset_path(&sha).exists() {
-            tracing::info!(%job, "the checked dataset left the cache; checking the job again");
+        // The check's dataset and files must still be here: the claim is made only for a
+        // job whose inputs this worker holds, checked (otherwise it is checked again).
+        let inputs = cached_inputs(&plan.spec);
+        if inputs.iter().any(|sha| !w.work.dataset_path(sha).exists()) {
+            tracing::info!(%job, "a checked input left the cache; checking the job again");
             return Next::Later(Duration::from_secs(1));
         }
         // Whatever a directory of this name holds is not a job this worker has.
@@ -917,9 +917,9 @@ impl Daemon {
         let mut keep: Vec<String> = self
             .plans
             .iter()
-            .map(|p| p.spec.dataset.sha256.to_ascii_lowercase())
+            .flat_map(|p| cached_inputs(&p.spec))
             .collect();
-        keep.push(sha);
+        keep.extend(inputs);
         let work = w.work.clone();
         tokio::task::spawn_blocking(move || {
             work.prune_datasets(DATASET_CACHE_BYTES, &keep, Duration::from_secs(3_600))
@@ -1437,6 +1437,15 @@ async fn sleep_until(at: Option<Instant>) {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
     }
+}
+
+/// The cache names (lower-case sha256) of the files a job trains from: its dataset, and a
+/// fine-tune's tokenizer and initial weights.
+fn cached_inputs(spec: &tensorgrid_train::spec::JobSpec) -> Vec<String> {
+    std::iter::once(&spec.dataset.sha256)
+        .chain(spec.files().into_iter().map(|(_, f)| &f.sha256))
+        .map(|s| s.to_ascii_lowercase())
+        .collect()
 }
 
 #[cfg(test)]

@@ -29,7 +29,8 @@ pub async fn fetch_files(spec: &mut JobSpec, policy: &ReadPolicy) -> Result<(), 
         let bytes = fetch(&f.uri, f.bytes, policy)
             .await
             .map_err(|source| FileError::Fetch { role, source })?;
-        f.attach(role, bytes.to_vec())
+        // `Bytes` to `Vec` without a copy when it is the only handle (it is: just fetched).
+        f.attach(role, bytes.into())
             .map_err(|source| FileError::Mismatch { role, source })?;
     }
     Ok(())

@@ -141,21 +141,6 @@ pub async fn judge(
         Ok(s) => s,
         Err(e) => return Ok(Judgement::upheld(dispute, format!("the spec: {e}"))),
     };
-    // Its tokenizer and initial weights, as its dataset: the poster's to serve.
-    match crate::files::fetch_files(&mut spec, &policy).await {
-        Ok(()) => {}
-        Err(crate::files::FileError::Fetch { role, source }) => {
-            return transient_or(Side::Poster, source, |e| {
-                Judgement::upheld(dispute, format!("the {role}: {e}"))
-            })
-        }
-        Err(e @ crate::files::FileError::Mismatch { .. }) => {
-            return Ok(Judgement::upheld(
-                dispute,
-                format!("not the file the spec names: {e}"),
-            ))
-        }
-    }
     // The worker's result: gone or altered, it is a fraud.
     let committed = hex::encode(job.result_hash);
     let got = match result::download(
@@ -209,6 +194,32 @@ pub async fn judge(
             dispute,
             "the dataset is not the one the spec names",
         ));
+    }
+    // Its tokenizer and initial weights, as its dataset: the poster's to serve. Held to this
+    // worker's cap (they are read into memory; the re-run's footprint below counts them).
+    if let Some((role, f)) = spec
+        .files()
+        .into_iter()
+        .find(|(_, f)| f.bytes > w.config.max_dataset_bytes)
+    {
+        return Err(JudgeError::CannotJudge(format!(
+            "the {role} is {} bytes, over this worker's cap of {}",
+            f.bytes, w.config.max_dataset_bytes
+        )));
+    }
+    match crate::files::fetch_files(&mut spec, &policy).await {
+        Ok(()) => {}
+        Err(crate::files::FileError::Fetch { role, source }) => {
+            return transient_or(Side::Poster, source, |e| {
+                Judgement::upheld(dispute, format!("the {role}: {e}"))
+            })
+        }
+        Err(e @ crate::files::FileError::Mismatch { .. }) => {
+            return Ok(Judgement::upheld(
+                dispute,
+                format!("not the file the spec names: {e}"),
+            ))
+        }
     }
     let disputed = match dispute.device {
         DeviceKind::Cpu => DisputedDevice::Cpu,

@@ -23,8 +23,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{events, finished, World};
+use common::{events, finished, repo, World};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use tensorgrid_artifacts::{fetch, ReadPolicy};
 use tensorgrid_client::{
     anchor_lang::prelude::Pubkey,
@@ -539,6 +540,101 @@ async fn a_language_model_is_verified_with_a_sample_of_its_text() {
     // The curve is the wide one, with the text panel.
     let png = std::fs::read(verified["curve_png"].as_str().unwrap()).unwrap();
     assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 1440);
+    worker.stop().await;
+}
+
+/// A fine-tune posted from local files: `job post` uploads the text, the tokenizer and the
+/// initial weights (the shipped GPT-2 base) with the spec, the worker trains from them, and
+/// `job verify` fetches them again to re-evaluate, spot-check two segments and measure the
+/// poster's own text — every path that builds the model from the weights.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finetune_posted_from_local_files_is_trained_verified_and_spot_checked() {
+    let _one = serial().lock().await;
+    let w = world().await;
+    let mut ledger = Ledger::open(&w).await;
+    let worker = w.start_worker("op1", "").await;
+    ledger.add(worker.account);
+    let repo = repo();
+    let text = std::fs::read(repo.join("data/web-nt.txt")).unwrap();
+    let cut = |n: usize| text[..n].iter().rposition(|b| *b == b'\n').unwrap() + 1;
+    let train = w.dir.path().join("web-part.txt");
+    std::fs::write(&train, &text[..cut(60_000)]).unwrap();
+    let own = w.dir.path().join("own-text.txt");
+    std::fs::write(&own, &text[cut(60_000)..cut(70_000)]).unwrap();
+    let shipped: Value =
+        serde_json::from_slice(&std::fs::read(repo.join("jobs/kjv-gpt2-web.json")).unwrap())
+            .unwrap();
+    let file = |path: std::path::PathBuf| {
+        let bytes = std::fs::read(&path).unwrap();
+        serde_json::json!({
+            "uri": format!("file://{}", path.canonicalize().unwrap().display()),
+            "sha256": hex::encode(Sha256::digest(&bytes)),
+            "bytes": bytes.len(),
+        })
+    };
+    let mut spec = shipped.clone();
+    spec["dataset"] = file(train.clone());
+    spec["dataset"]["format"] = shipped["dataset"]["format"].clone();
+    spec["dataset"]["format"]["tokenizer"] = file(repo.join("data/kjv-gpt2/tokenizer.json"));
+    spec["dataset"]["eval_fraction"] = 0.05.into();
+    spec["dataset"].as_object_mut().unwrap().remove("bytes");
+    spec["model"]["init"] = file(repo.join("data/kjv-gpt2/model.safetensors"));
+    spec["training"]["steps"] = 6.into();
+    spec["training"]["batch_size"] = 4.into();
+    spec["training"]["eval_every"] = 3.into();
+    spec["training"]["commit_every"] = 2.into();
+    spec["training"]["checkpoint_every"] = 0.into();
+    spec["evaluation"]["threshold"] = 1e9.into();
+    spec["limits"]["max_dataset_bytes"] = 100_000.into();
+    let path = w.dir.path().join("finetune.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+
+    let job = w.post_job(&mut ledger, &path, "1");
+    w.wait_state(&job, JobState::Submitted, 180).await;
+    let out = w.dir.path().join(format!("finetune-{job}"));
+    let v = w
+        .run(
+            "poster",
+            &[
+                "job",
+                "verify",
+                &job.to_string(),
+                "--out",
+                out.to_str().unwrap(),
+                "--spot-check",
+                "2",
+                "--eval-data",
+                own.to_str().unwrap(),
+            ],
+        )
+        .ok();
+    assert_eq!(v["passed"], true, "{v:#}");
+    let check = |name: &str| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == name && c["ok"] == true)
+    };
+    assert!(check("job files"), "{v:#}");
+    assert!(check("your own data"), "{v:#}");
+    assert_eq!(v["spot_check"]["mismatches"], 0, "{v:#}");
+    assert_eq!(v["spot_check"]["checked"].as_array().unwrap().len(), 2);
+    // The posted spec names the uploaded files, by content, and the result the weights.
+    let posted: Value =
+        serde_json::from_slice(&std::fs::read(out.join("posted-spec.json")).unwrap()).unwrap();
+    let init = posted["model"]["init"]["uri"].as_str().unwrap();
+    assert!(
+        init.starts_with("s3://")
+            && init.ends_with(spec["model"]["init"]["sha256"].as_str().unwrap()),
+        "{init}"
+    );
+    let m = tensorgrid_train::manifest::read(&out).unwrap();
+    assert_eq!(
+        m.init_sha256.as_deref(),
+        spec["model"]["init"]["sha256"].as_str()
+    );
+    assert!(out.join("tokenizer.json").exists() && out.join("config.json").exists());
     worker.stop().await;
 }
 

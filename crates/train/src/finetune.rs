@@ -14,6 +14,8 @@ use crate::{spec::INIT_ROLE, Error, Result};
 
 /// Most names an error lists.
 const SHOWN: usize = 8;
+/// Largest magnitude of an initial weight (trained networks stay far below it).
+pub const MAX_ABS: f32 = 1e4;
 
 /// Sets every variable of `varmap` from the safetensors `bytes`. `gpt2`: also read Hugging
 /// Face's names and cut `wpe.weight` to this model's context.
@@ -26,6 +28,7 @@ pub fn load(varmap: &VarMap, bytes: &[u8], gpt2: bool) -> Result<()> {
         .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
     let mut by_name: BTreeMap<String, Tensor> = BTreeMap::new();
     let mut unknown = Vec::new();
+    let mut lm_head = None;
     let data = varmap.data().lock().expect("varmap lock");
     for (raw, t) in tensors {
         let name = if gpt2 {
@@ -33,10 +36,14 @@ pub fn load(varmap: &VarMap, bytes: &[u8], gpt2: bool) -> Result<()> {
         } else {
             raw.clone()
         };
-        // GPT-2 exports carry the causal mask as buffers, and some the tied output layer.
+        // GPT-2 exports carry the causal mask as buffers, and some the tied output layer
+        // (checked equal to the embedding below: an untied one would not be this model).
+        if gpt2 && name == "lm_head.weight" {
+            lm_head = Some(t);
+            continue;
+        }
         if gpt2
-            && (name == "lm_head.weight"
-                || name.ends_with(".attn.bias") && !data.contains_key(&name)
+            && (name.ends_with(".attn.bias") && !data.contains_key(&name)
                 || name.ends_with(".attn.masked_bias"))
         {
             continue;
@@ -71,6 +78,23 @@ pub fn load(varmap: &VarMap, bytes: &[u8], gpt2: bool) -> Result<()> {
             shown(&missing)
         )));
     }
+    if let (Some(head), Some(wte)) = (&lm_head, by_name.get("wte.weight")) {
+        let bits = |t: &Tensor| -> Result<Vec<u32>> {
+            Ok(t.flatten_all()?
+                .to_dtype(DType::F32)?
+                .to_vec1::<f32>()?
+                .into_iter()
+                .map(f32::to_bits)
+                .collect())
+        };
+        if head.dims() != wte.dims() || bits(head)? != bits(wte)? {
+            return Err(bad(
+                "`lm_head.weight` is not `wte.weight`: this model's output layer is tied to \
+                 its embedding"
+                    .into(),
+            ));
+        }
+    }
     for name in names {
         let var = &data[name];
         let want = var.shape().dims().to_vec();
@@ -91,14 +115,14 @@ pub fn load(varmap: &VarMap, bytes: &[u8], gpt2: bool) -> Result<()> {
             )));
         }
         let t = t.to_dtype(DType::F32)?;
-        // Value by value: a reduction's max skips NaN, a sum may overflow.
-        let finite = t
-            .flatten_all()?
-            .to_vec1::<f32>()?
-            .iter()
-            .all(|v| v.is_finite());
-        if !finite {
-            return Err(bad(format!("`{name}` holds a value that is not finite")));
+        // Value by value: a reduction's max skips NaN, a sum may overflow. A huge finite
+        // value (in an embedding row the first steps never touch) would overflow a loss late
+        // in the run, where the worker's rehearsal cannot see it.
+        let values = t.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(v) = values.iter().find(|v| !v.is_finite() || v.abs() > MAX_ABS) {
+            return Err(bad(format!(
+                "`{name}` holds {v:e}; initial weights are finite and at most {MAX_ABS:e} in size"
+            )));
         }
         var.set(&t.contiguous()?.to_device(var.device())?)?;
     }

@@ -206,10 +206,14 @@ pub fn footprint(spec: &JobSpec, data: &Split) -> Footprint {
         Split::Table { .. } => 1_024u128.saturating_mul(per_sample) / 2,
         Split::Text { .. } => 32u128.saturating_mul(per_sample) / 2,
     };
+    // A fine-tune's files stay in memory with the spec for the run (the weights read once
+    // more as tensors while the model is built, a step before the optimizer's state exists).
+    let files: u128 = spec.files().iter().map(|(_, f)| u128::from(f.bytes)).sum();
     let bytes = u128::from(params)
         .saturating_mul(per_param)
         .saturating_add(train_batch.max(eval_batch).saturating_mul(F32))
         .saturating_add(dataset_bytes(data))
+        .saturating_add(files)
         .saturating_add(u128::from(BASELINE_BYTES));
     Footprint {
         params,

@@ -159,6 +159,19 @@ pub fn check_given(json: &[u8]) -> Result<usize> {
     {
         problems.push("it has BPE dropout (random tokenization)".into());
     }
+    // A word prefix or suffix makes the BPE look up symbols a byte-level vocabulary does not
+    // have (text silently dropped); byte fallback is for vocabularies without the bytes.
+    for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+        let set = v["model"]
+            .get(key)
+            .is_some_and(|p| !p.is_null() && p.as_str() != Some(""));
+        if set {
+            problems.push(format!("its BPE has a {key}"));
+        }
+    }
+    if v["model"].get("byte_fallback") == Some(&serde_json::Value::Bool(true)) {
+        problems.push("its BPE has byte_fallback".into());
+    }
     if kind("pre_tokenizer") != Some("ByteLevel")
         || v["pre_tokenizer"].get("use_regex") == Some(&serde_json::Value::Bool(false))
     {

@@ -209,6 +209,14 @@ pub fn verify(
             m.spec_sha256
         ));
     }
+    let init = spec.model.init().map(|f| f.sha256.to_ascii_lowercase());
+    if m.init_sha256 != init {
+        problems.push(format!(
+            "manifest says the initial weights were {}, the spec names {}",
+            m.init_sha256.as_deref().unwrap_or("the seed's"),
+            init.as_deref().unwrap_or("the seed's")
+        ));
+    }
     check_file(dir, &m.weights, &mut problems);
     check_file(dir, &m.metrics, &mut problems);
     for e in &m.extra {

@@ -152,6 +152,32 @@ fn a_finetune_starts_from_the_base_and_the_result_names_it() {
     let report =
         tensorgrid_train::verify::verify(&spec, &bytes, &data, out.path(), &Device::Cpu).unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // A manifest that names other initial weights is caught.
+    let tampered = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(out.path()).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, tampered.path().join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut m = r.manifest.clone();
+    m.init_sha256 = Some("ab".repeat(32));
+    std::fs::write(
+        tampered.path().join(manifest::MANIFEST_FILE),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    let report =
+        tensorgrid_train::verify::verify(&spec, &bytes, &data, tampered.path(), &Device::Cpu)
+            .unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("initial weights were abab")),
+        "{:?}",
+        report.problems
+    );
     let check = tensorgrid_train::commit::spot_check(
         &spec,
         &data,
@@ -202,11 +228,26 @@ fn weights_that_do_not_fit_the_model_are_refused_with_the_reason() {
             }),
         ),
         (
-            "not finite",
+            "holds NaN",
             Box::new(|t| {
                 let nan = Tensor::new(&[f32::NAN], &Device::Cpu).unwrap();
                 let w = Tensor::cat(&[&t["ln_f.bias"].narrow(0, 0, 31).unwrap(), &nan], 0).unwrap();
                 t.insert("ln_f.bias".into(), w);
+            }),
+        ),
+        (
+            "holds 1e5",
+            Box::new(|t| {
+                let big = Tensor::new(&[1e5f32], &Device::Cpu).unwrap();
+                let w = Tensor::cat(&[&t["ln_f.bias"].narrow(0, 0, 31).unwrap(), &big], 0).unwrap();
+                t.insert("ln_f.bias".into(), w);
+            }),
+        ),
+        (
+            "`lm_head.weight` is not `wte.weight`",
+            Box::new(|t| {
+                let head = (&t["wte.weight"] * 2.0).unwrap();
+                t.insert("lm_head.weight".into(), head);
             }),
         ),
         (
@@ -398,6 +439,24 @@ fn a_given_tokenizer_must_be_a_byte_level_bpe_like_gpt2s() {
         "it has a truncation",
     );
     refused(&|v| v["model"]["type"] = "WordPiece".into(), "not a BPE");
+    refused(
+        &|v| v["model"]["end_of_word_suffix"] = "</w>".into(),
+        "end_of_word_suffix",
+    );
+    refused(
+        &|v| v["model"]["continuing_subword_prefix"] = "##".into(),
+        "continuing_subword_prefix",
+    );
+    refused(
+        &|v| v["model"]["byte_fallback"] = true.into(),
+        "byte_fallback",
+    );
+    // GPT-2's own spelling of "none" passes.
+    let mut gpt2_like = good.clone();
+    gpt2_like["model"]["continuing_subword_prefix"] = "".into();
+    gpt2_like["model"]["end_of_word_suffix"] = "".into();
+    gpt2_like["post_processor"] = serde_json::json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true});
+    assert!(tokenizer::check_given(&serde_json::to_vec(&gpt2_like).unwrap()).is_ok());
     refused(
         &|v| {
             v["model"]["vocab"].as_object_mut().unwrap().remove("Ā");

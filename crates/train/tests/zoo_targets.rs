@@ -108,6 +108,14 @@ fn the_shipped_base_is_the_shipped_gpt2_jobs_result() {
         let bytes = std::fs::read(dir.join(&f.path)).unwrap();
         assert_eq!(common::sha256_hex(&bytes), f.sha256, "{}", f.path);
     }
+    // And verification of it as that job's result passes: the commitments start at the
+    // spec's seeded initialisation and end at these weights, whose measured perplexity is
+    // the manifest's.
+    let mut spec = tensorgrid_train::spec::JobSpec::from_json(&spec).unwrap();
+    let data = common::load(&mut spec);
+    let bytes = std::fs::read(common::repo().join("jobs/kjv-gpt2.json")).unwrap();
+    let report = verify(&spec, &bytes, &data, &dir, &Device::Cpu).unwrap();
+    assert!(report.passed(), "{report:?}");
 }
 
 /// The shipped GPT-2 with a byte-level BPE (2,048 ids trained on the KJV's first 95 %;

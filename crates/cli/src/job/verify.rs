@@ -284,24 +284,25 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
     ) {
         return finish(&ctx, report, checks);
     }
-    // A fine-tune's initial weights, a given tokenizer: fetched and checked as the dataset.
-    let mut spec2 = spec.clone();
-    if !spec2.files().is_empty() {
+    // A fine-tune's initial weights, a given tokenizer: fetched and checked as the dataset,
+    // and kept with the spec every check below uses (the model is built from them).
+    let mut spec = spec;
+    if !spec.files().is_empty() {
         ctx.out
             .note("fetching the job's tokenizer / initial weights ...");
-        let fetched = tensorgrid_worker::files::fetch_files(&mut spec2, &policy).await;
+        let fetched = tensorgrid_worker::files::fetch_files(&mut spec, &policy).await;
         if !checks.add(
             "job files",
             fetched.is_ok(),
             match &fetched {
-                Ok(()) => format!("{} fetched, as the spec names them", spec2.files().len()),
+                Ok(()) => format!("{} fetched, as the spec names them", spec.files().len()),
                 Err(e) => e.to_string(),
             },
         ) {
             return finish(&ctx, report, checks);
         }
     }
-    let (bytes2, dir2, choice) = (spec_bytes.to_vec(), dir.clone(), a.device);
+    let (spec2, bytes2, dir2, choice) = (spec.clone(), spec_bytes.to_vec(), dir.clone(), a.device);
     let (engine_report, mut split) = tokio::task::spawn_blocking(move || -> Result<_> {
         let split = data::split(&spec2, &data_bytes)?;
         let device = device::select(choice)?;
