@@ -86,3 +86,54 @@ for v in verses:
         clean.append(v)
 (out / "web-nt.txt").write_text("\n".join(clean) + "\n", encoding="ascii")
 print("wrote", out / "web-nt.txt", len(clean), "verses", file=sys.stdout)
+
+# Generated images in CIFAR-10's binary format, for the shipped ResNet job: 1,000 records of a
+# label byte and 3x32x32 pixel bytes (red plane, green, blue). Ten classes of shapes drawn at a
+# random place and size in a random bright colour on a random dark background, with noise: a filled disc, a ring, a
+# filled square, a square outline, a horizontal bar, a vertical bar, a triangle pointing up,
+# one pointing down, a plus and an X (all unchanged by a horizontal flip, which the job's
+# augmentation uses). Seeded: the same file every run.
+rng = np.random.default_rng(2026)
+yy, xx = np.mgrid[0:32, 0:32].astype(np.float32)
+
+
+def shape_mask(kind, cy, cx, r):
+    dy, dx = yy - cy, xx - cx
+    d = np.sqrt(dy * dy + dx * dx)
+    t = max(1.5, r / 4)
+    if kind == 0:
+        return d <= r
+    if kind == 1:
+        return (d <= r) & (d >= r - t)
+    if kind == 2:
+        return (np.abs(dy) <= r) & (np.abs(dx) <= r)
+    if kind == 3:
+        box = (np.abs(dy) <= r) & (np.abs(dx) <= r)
+        return box & ~((np.abs(dy) <= r - t) & (np.abs(dx) <= r - t))
+    if kind == 4:
+        return (np.abs(dy) <= t) & (np.abs(dx) <= r)
+    if kind == 5:
+        return (np.abs(dx) <= t) & (np.abs(dy) <= r)
+    if kind == 6:
+        return (dy <= r) & (dy >= -r) & (np.abs(dx) <= (dy + r) / 2)
+    if kind == 7:
+        return (dy <= r) & (dy >= -r) & (np.abs(dx) <= (r - dy) / 2)
+    if kind == 8:
+        return ((np.abs(dy) <= t) & (np.abs(dx) <= r)) | ((np.abs(dx) <= t) & (np.abs(dy) <= r))
+    return ((np.abs(dy - dx) <= t) | (np.abs(dy + dx) <= t)) & (np.abs(dy) <= r) & (np.abs(dx) <= r)
+
+
+records = bytearray()
+for i in range(1000):
+    label = i % 10
+    r = rng.uniform(6, 11)
+    cy, cx = rng.uniform(r + 1, 31 - r, size=2)
+    fg = rng.integers(150, 256, size=3)
+    bg = rng.integers(0, 90, size=3)
+    mask = shape_mask(label, cy, cx, r)
+    img = np.where(mask[None], fg[:, None, None], bg[:, None, None]).astype(np.float32)
+    img += rng.normal(0, 12, size=img.shape)
+    records.append(label)
+    records += np.clip(img, 0, 255).astype(np.uint8).tobytes()
+(out / "shapes-cifar.bin").write_bytes(bytes(records))
+print("wrote", out / "shapes-cifar.bin", len(records), "bytes", file=sys.stdout)

@@ -100,6 +100,22 @@ fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
             let per_epoch = 2.0 * (elements * first + samples * inner);
             scheduled(spec, samples, batch, per_epoch)
         }
+        ModelSpec::Resnet {
+            input_shape,
+            widths,
+            blocks,
+            ..
+        } => {
+            let [c0, h, w] = input_shape.map(|v| v as f64);
+            let samples = bytes / element_bytes(&spec.dataset.format) / (c0 * h * w).max(1.0);
+            let convs = tensorgrid_train::models::resnet::convs(*input_shape, widths, *blocks);
+            let per_sample: f64 = convs
+                .iter()
+                .map(|v| 2.0 * (v.c_in * v.k * v.k * v.c_out) as f64 * (v.h * v.w) as f64)
+                .sum::<f64>()
+                + 2.0 * widths.last().copied().unwrap_or(0) as f64 * 256.0;
+            scheduled(spec, samples, batch, samples * per_sample)
+        }
         ModelSpec::Cnn {
             input_shape,
             channels,
@@ -145,6 +161,7 @@ fn element_bytes(format: &DatasetFormat) -> f64 {
         // "1," is the shortest written number.
         DatasetFormat::Csv { .. } => 2.0,
         DatasetFormat::Safetensors { .. } | DatasetFormat::Npy { .. } => 1.0,
+        DatasetFormat::Cifar { .. } => 1.0,
         DatasetFormat::Text | DatasetFormat::BpeText { .. } => 1.0,
         DatasetFormat::Tokens { dtype, .. } => dtype.width() as f64,
     }

@@ -57,6 +57,7 @@ impl<'a> Curve<'a> {
         let model = match &spec.model {
             ModelSpec::Mlp { hidden, .. } => format!("MLP {hidden:?}"),
             ModelSpec::Cnn { channels, .. } => format!("CNN {channels:?}"),
+            ModelSpec::Resnet { widths, blocks, .. } => format!("ResNet {widths:?}×{blocks}"),
             ModelSpec::CharTransformer {
                 layers, d_model, ..
             } => format!("char transformer {layers}×{d_model}"),

@@ -154,3 +154,31 @@ fn thread_count_does_not_change_the_result() {
         "result hash depends on the thread count"
     );
 }
+
+/// The ResNet on CIFAR-format images with its augmentation (random crops and flips drawn per
+/// step) gives the same bits on one thread and two.
+#[test]
+fn the_resnet_with_augmentation_is_the_same_on_one_and_two_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("jobs/shapes-resnet.json")).unwrap())
+            .unwrap();
+    let data = repo().join("data/shapes-cifar.bin").canonicalize().unwrap();
+    v["dataset"]["uri"] = format!("file://{}", data.display()).into();
+    v["training"]["epochs"] = 1.into();
+    let spec = tmp.path().join("resnet.json");
+    std::fs::write(&spec, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    for (dir, threads) in [(&one, 1), (&two, 2)] {
+        assert!(tensorgrid_threads(&spec, dir, threads)
+            .output()
+            .unwrap()
+            .status
+            .success());
+    }
+    assert_eq!(
+        std::fs::read(one.join("manifest.json")).unwrap(),
+        std::fs::read(two.join("manifest.json")).unwrap(),
+        "result hash depends on the thread count"
+    );
+}

@@ -74,6 +74,22 @@ fn forward_flops(spec: &JobSpec, split: &Split) -> f64 {
             }
             f + 2.0 * (c_in * (h / 2) * (w / 2) * classes) as f64
         }
+        (
+            Resnet {
+                input_shape,
+                widths,
+                blocks,
+                ..
+            },
+            Split::Table { classes, .. },
+        ) => {
+            let convs = crate::models::resnet::convs(*input_shape, widths, *blocks);
+            convs
+                .iter()
+                .map(|v| 2.0 * (v.c_in * v.k * v.k * v.c_out * v.h * v.w) as f64)
+                .sum::<f64>()
+                + 2.0 * (widths.last().copied().unwrap_or(0) * classes) as f64
+        }
         (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {
             let t = m.transformer().expect("a transformer");
             let d = t.d_model as f64;

@@ -46,6 +46,8 @@ pub fn parse_bytes(format: &DatasetFormat, dataset_bytes: u64) -> u64 {
         // they become values.
         DatasetFormat::Csv { .. } => 24,
         DatasetFormat::Npy { .. } => 9,
+        // A byte a value: the bytes and the features as f32.
+        DatasetFormat::Cifar { .. } => 6,
         DatasetFormat::Safetensors { .. } => 13,
     };
     sat(n
@@ -81,6 +83,27 @@ pub fn params(model: &ModelSpec, data: &Split) -> u64 {
             }
             let flat = c_in.saturating_mul(h / 2).saturating_mul(w / 2);
             sum.saturating_add(dense(flat, *classes as u128))
+        }
+        (
+            ModelSpec::Resnet {
+                input_shape,
+                widths,
+                blocks,
+                ..
+            },
+            Split::Table { classes, .. },
+        ) => {
+            let convs = crate::models::resnet::convs(*input_shape, widths, *blocks);
+            // Each conv's kernel, and a norm's gain and bias after every 3×3 one.
+            let sum = convs.iter().fold(0u128, |acc, c| {
+                let kernel = (c.c_in as u128)
+                    .saturating_mul((c.k * c.k) as u128)
+                    .saturating_mul(c.c_out as u128);
+                let norm = if c.k == 3 { 2 * c.c_out as u128 } else { 0 };
+                acc.saturating_add(kernel).saturating_add(norm)
+            });
+            let last = widths.last().copied().unwrap_or(0) as u128;
+            sum.saturating_add(dense(last, *classes as u128))
         }
         (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {
             let tf = m.transformer().expect("a transformer");
@@ -141,6 +164,29 @@ fn activations_per_sample(model: &ModelSpec, data: &Split) -> u128 {
             sum.saturating_add(c_in.saturating_mul(hw) / 4)
                 .saturating_add(*classes as u128)
                 .saturating_mul(2)
+        }
+        (
+            ModelSpec::Resnet {
+                input_shape,
+                widths,
+                blocks,
+                ..
+            },
+            Split::Table { classes, .. },
+        ) => {
+            let [c, h, w] = input_shape.map(|v| v as u128);
+            let convs = crate::models::resnet::convs(*input_shape, widths, *blocks);
+            // Per conv: the im2col buffer, its output, the norm's output and the ReLU's (and
+            // the residual sum), each at the conv's resolution.
+            let sum = convs
+                .iter()
+                .fold(c.saturating_mul(h).saturating_mul(w), |acc, v| {
+                    let hw = (v.h as u128).saturating_mul(v.w as u128);
+                    let per_pixel = ((v.c_in * v.k * v.k) as u128)
+                        .saturating_add((v.c_out as u128).saturating_mul(4));
+                    acc.saturating_add(per_pixel.saturating_mul(hw))
+                });
+            sum.saturating_add(*classes as u128).saturating_mul(2)
         }
         (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {
             let tf = m.transformer().expect("a transformer");
@@ -203,7 +249,9 @@ pub fn footprint(spec: &JobSpec, data: &Split) -> Footprint {
     let micro = spec.training.batch_size.div_ceil(parts);
     let train_batch = (micro as u128).saturating_mul(per_sample);
     let eval_batch = match data {
-        Split::Table { .. } => 1_024u128.saturating_mul(per_sample) / 2,
+        Split::Table { eval, .. } => {
+            (eval.rows().min(1_024) as u128).saturating_mul(per_sample) / 2
+        }
         Split::Text { .. } => 32u128.saturating_mul(per_sample) / 2,
     };
     // A fine-tune's files stay in memory with the spec for the run (the weights read once
@@ -254,6 +302,16 @@ mod tests {
         let built = crate::trainer::Built::new(&s, &data, &candle_core::Device::Cpu).unwrap();
         let counted: usize = built.params().values().map(|v| v.elem_count()).sum();
         assert_eq!(counted as u64, params(&s.model, &data));
+        // A resnet with a projection in every stage after the first, and one without.
+        let images = table(4, 3 * 16 * 16, 7);
+        for (widths, blocks) in [(vec![8, 16, 16], 2), (vec![4], 1)] {
+            let s = spec(serde_json::json!({
+                "kind": "resnet", "input_shape": [3, 16, 16], "widths": widths, "blocks": blocks
+            }));
+            let built = crate::trainer::Built::new(&s, &images, &candle_core::Device::Cpu).unwrap();
+            let counted: usize = built.params().values().map(|v| v.elem_count()).sum();
+            assert_eq!(counted as u64, params(&s.model, &images), "{widths:?}");
+        }
     }
 
     /// The review's MLP of 32 × 8192 (2.1e9 parameters) is about 60 GB to train: far more than

@@ -130,6 +130,11 @@ fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// Most stages (widths) of a `resnet`.
+pub const MAX_STAGES: usize = 8;
+/// Most blocks per stage of a `resnet`.
+pub const MAX_BLOCKS: usize = 16;
+
 /// The role of a job's file, as its errors name it.
 pub const TOKENIZER_ROLE: &str = "dataset.format.tokenizer";
 pub const INIT_ROLE: &str = "model.init";
@@ -193,6 +198,14 @@ pub enum DatasetFormat {
         #[serde(default = "one")]
         scale: f32,
     },
+    /// CIFAR-10's binary format: records of a label byte and 3×32×32 pixel bytes (the red
+    /// plane, the green, the blue, each row by row), concatenated; pixels become
+    /// `byte × scale` (default 1/255). For an image model whose `input_shape` is
+    /// `[3, 32, 32]`.
+    Cifar {
+        #[serde(default = "pixel_scale")]
+        scale: f32,
+    },
     /// UTF-8 text for character-level language modelling.
     Text,
     /// UTF-8 text tokenized by a byte-level BPE (GPT-2's tokenization), published with the
@@ -240,6 +253,14 @@ fn last() -> i64 {
 fn one() -> f32 {
     1.0
 }
+fn pixel_scale() -> f32 {
+    1.0 / 255.0
+}
+
+/// Bytes of one CIFAR-10 record: the label, then 3×32×32 pixels.
+pub const CIFAR_RECORD: usize = 1 + CIFAR_SHAPE[0] * CIFAR_SHAPE[1] * CIFAR_SHAPE[2];
+/// `[channels, height, width]` of a CIFAR-10 image.
+pub const CIFAR_SHAPE: [usize; 3] = [3, 32, 32];
 
 impl DatasetFormat {
     /// A language-modelling corpus (characters or token ids), not a table of samples.
@@ -267,6 +288,20 @@ pub enum ModelSpec {
     Cnn {
         input_shape: [usize; 3],
         channels: Vec<usize>,
+        /// Start from these weights (a previous result's, or any file with this model's
+        /// parameter names and shapes) instead of the seed's: a fine-tune.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init: Option<FileRef>,
+    },
+    /// A residual network (ResNet's basic blocks, each convolution followed by a one-group
+    /// group norm: a sample's statistics only, deterministic): a 3×3 stem of `widths[0]` channels, then one stage per width of `blocks`
+    /// blocks (two 3×3 convolutions, a 1×1 projection where the width changes), a 2×2
+    /// max-pool before every stage but the first, global average pooling and a linear
+    /// classifier. `input_shape` is `[channels, height, width]` of one sample.
+    Resnet {
+        input_shape: [usize; 3],
+        widths: Vec<usize>,
+        blocks: usize,
         /// Start from these weights (a previous result's, or any file with this model's
         /// parameter names and shapes) instead of the seed's: a fine-tune.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -344,6 +379,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Mlp { init, .. }
             | ModelSpec::Cnn { init, .. }
+            | ModelSpec::Resnet { init, .. }
             | ModelSpec::CharTransformer { init, .. }
             | ModelSpec::Gpt2 { init, .. } => init.as_ref(),
         }
@@ -353,8 +389,19 @@ impl ModelSpec {
         match self {
             ModelSpec::Mlp { init, .. }
             | ModelSpec::Cnn { init, .. }
+            | ModelSpec::Resnet { init, .. }
             | ModelSpec::CharTransformer { init, .. }
             | ModelSpec::Gpt2 { init, .. } => init.as_mut(),
+        }
+    }
+
+    /// `[channels, height, width]` of one sample, for an image model.
+    pub fn input_shape(&self) -> Option<[usize; 3]> {
+        match self {
+            ModelSpec::Cnn { input_shape, .. } | ModelSpec::Resnet { input_shape, .. } => {
+                Some(*input_shape)
+            }
+            _ => None,
         }
     }
 
@@ -363,6 +410,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Mlp { .. } => "mlp",
             ModelSpec::Cnn { .. } => "cnn",
+            ModelSpec::Resnet { .. } => "resnet",
             ModelSpec::CharTransformer { .. } => "char_transformer",
             ModelSpec::Gpt2 { .. } => "gpt2",
         }
@@ -405,6 +453,21 @@ pub struct TrainingSpec {
     /// of one micro-batch in memory. None or 1: the whole batch at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_accumulation: Option<u32>,
+    /// Image augmentation of every training sample, drawn from the seed and the step (so a
+    /// re-run draws the same): a random crop of the image padded with `crop_padding` zeros on
+    /// each side, and a horizontal flip with probability ½. For `cnn` and `resnet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentSpec>,
+}
+
+/// See [`TrainingSpec::augment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugmentSpec {
+    #[serde(default)]
+    pub crop_padding: usize,
+    #[serde(default)]
+    pub horizontal_flip: bool,
 }
 
 /// How the learning rate moves over a run (see [`TrainingSpec::schedule`]).
@@ -624,7 +687,8 @@ impl JobSpec {
         let scale = match &d.format {
             DatasetFormat::Csv { scale, .. }
             | DatasetFormat::Safetensors { scale, .. }
-            | DatasetFormat::Npy { scale } => *scale,
+            | DatasetFormat::Npy { scale }
+            | DatasetFormat::Cifar { scale } => *scale,
             DatasetFormat::Text | DatasetFormat::BpeText { .. } | DatasetFormat::Tokens { .. } => {
                 1.0
             }
@@ -846,6 +910,52 @@ impl JobSpec {
                     "model.channels must list 1..=32 conv widths, each 1..=1024".into(),
                 );
             }
+            ModelSpec::Resnet {
+                input_shape,
+                widths,
+                blocks,
+                ..
+            } => {
+                check(
+                    !text,
+                    "model resnet needs an image dataset, not text".into(),
+                );
+                check(
+                    !widths.is_empty()
+                        && widths.len() <= MAX_STAGES
+                        && widths.iter().all(|c| (1..=1024).contains(c)),
+                    format!("model.widths must list 1..={MAX_STAGES} stage widths, each 1..=1024"),
+                );
+                check(
+                    (1..=MAX_BLOCKS).contains(blocks),
+                    format!("model.blocks must be 1..={MAX_BLOCKS}"),
+                );
+                // Each stage after the first halves the image: it must keep a pixel.
+                let halvings = widths.len().saturating_sub(1).min(MAX_STAGES) as u32;
+                let values = input_shape
+                    .iter()
+                    .try_fold(1usize, |acc, &s| acc.checked_mul(s));
+                check(
+                    input_shape[0] >= 1
+                        && input_shape[1] >> halvings >= 1
+                        && input_shape[2] >> halvings >= 1,
+                    format!(
+                        "model.input_shape {input_shape:?}: [channels ≥ 1, height and width ≥ \
+                         {}] for {} stages",
+                        1usize << halvings,
+                        widths.len()
+                    ),
+                );
+                check(
+                    input_shape.iter().all(|&s| s <= limits::MAX_INPUT_SIDE)
+                        && values.is_some_and(|v| v <= limits::MAX_INPUT_VALUES),
+                    format!(
+                        "model.input_shape {input_shape:?}: each side at most {}, at most {} values",
+                        limits::MAX_INPUT_SIDE,
+                        limits::MAX_INPUT_VALUES
+                    ),
+                );
+            }
             ModelSpec::CharTransformer {
                 layers,
                 d_model,
@@ -882,6 +992,36 @@ impl JobSpec {
                     (2..=limits::MAX_CONTEXT).contains(context),
                     format!("model.context must be 2..={}", limits::MAX_CONTEXT),
                 );
+            }
+        }
+        if let DatasetFormat::Cifar { .. } = d.format {
+            check(
+                self.model.input_shape() == Some(CIFAR_SHAPE),
+                format!(
+                    "dataset.format cifar holds {CIFAR_SHAPE:?} images: model {} needs that \
+                     input_shape",
+                    self.model.kind()
+                ),
+            );
+        }
+        if let Some(a) = &t.augment {
+            match self.model.input_shape() {
+                None => check(
+                    false,
+                    format!(
+                        "training.augment is for image models (cnn, resnet), not {}",
+                        self.model.kind()
+                    ),
+                ),
+                Some([_, h, w]) => check(
+                    a.crop_padding <= h.min(w) / 2,
+                    format!(
+                        "training.augment.crop_padding {} must be at most half the image's \
+                         side ({})",
+                        a.crop_padding,
+                        h.min(w) / 2
+                    ),
+                ),
             }
         }
         let metric = self.evaluation.metric;

@@ -164,6 +164,8 @@ pub(crate) enum Batches {
         rows: usize,
         /// The current epoch's shuffle, computed once per epoch rather than per step.
         order: Option<(u64, Vec<u32>)>,
+        /// Image augmentation, with the training samples on the host to draw from.
+        augment: Option<Augment>,
     },
     Text {
         train: Vec<u32>,
@@ -182,11 +184,20 @@ impl Batches {
         Ok(match data {
             Split::Table { train, .. } => {
                 let (x, y) = table_tensors(train, device)?;
+                let augment = match (spec.training.augment, spec.model.input_shape()) {
+                    (Some(a), Some(shape)) => Some(Augment {
+                        spec: a,
+                        shape,
+                        features: train.features.clone(),
+                    }),
+                    _ => None,
+                };
                 Batches::Table {
                     x,
                     y,
                     rows: train.rows(),
                     order: None,
+                    augment,
                 }
             }
             Split::Text { train, .. } => {
@@ -218,7 +229,13 @@ impl Batches {
         device: &Device,
     ) -> Result<(Tensor, Tensor)> {
         match self {
-            Batches::Table { x, y, rows, order } => {
+            Batches::Table {
+                x,
+                y,
+                rows,
+                order,
+                augment,
+            } => {
                 let per_epoch = rows.div_ceil(batch) as u64;
                 let (epoch, b) = (step / per_epoch, (step % per_epoch) as usize);
                 if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
@@ -226,8 +243,12 @@ impl Batches {
                 }
                 let perm = &order.as_ref().expect("set above").1;
                 let idx = &perm[b * batch..((b + 1) * batch).min(*rows)];
+                let xs = match augment {
+                    Some(a) => a.batch(idx, seed, step, device)?,
+                    None => x.index_select(&Tensor::from_slice(idx, idx.len(), device)?, 0)?,
+                };
                 let idx = Tensor::from_slice(idx, idx.len(), device)?;
-                Ok((x.index_select(&idx, 0)?, y.index_select(&idx, 0)?))
+                Ok((xs, y.index_select(&idx, 0)?))
             }
             Batches::Text { train, context } => {
                 use rand::Rng;
@@ -247,6 +268,54 @@ impl Batches {
                 ))
             }
         }
+    }
+}
+
+/// Random crops and flips of image samples (see [`crate::spec::AugmentSpec`]).
+pub(crate) struct Augment {
+    spec: crate::spec::AugmentSpec,
+    /// `[channels, height, width]`; a sample is its channels' planes, row by row.
+    shape: [usize; 3],
+    /// The training samples, row-major.
+    features: Vec<f32>,
+}
+
+impl Augment {
+    /// The samples at `idx`, each cropped and flipped as drawn for (seed, step): the shift
+    /// (dy, dx) in `0..=2·padding` of a window over the zero-padded image and the flip come
+    /// from one stream per step, in sample order, so a re-run draws the same.
+    fn batch(&self, idx: &[u32], seed: u64, step: u64, device: &Device) -> Result<Tensor> {
+        use rand::Rng;
+        let [c, h, w] = self.shape;
+        let dim = c * h * w;
+        // u32 draws (isize's would depend on the platform's width).
+        let pad = self.spec.crop_padding as u32;
+        let p = pad as isize;
+        let mut r = rng::stream(seed, "augment", step);
+        let mut out = vec![0f32; idx.len() * dim];
+        for (dst, &row) in out.chunks_exact_mut(dim).zip(idx) {
+            let src = &self.features[row as usize * dim..(row as usize + 1) * dim];
+            let dy = r.random_range(0..=2 * pad) as isize - p;
+            let dx = r.random_range(0..=2 * pad) as isize - p;
+            let flip = self.spec.horizontal_flip && r.random_bool(0.5);
+            for ch in 0..c {
+                for y in 0..h {
+                    let sy = y as isize + dy;
+                    if sy < 0 || sy >= h as isize {
+                        continue;
+                    }
+                    for x in 0..w {
+                        let fx = if flip { w - 1 - x } else { x };
+                        let sx = fx as isize + dx;
+                        if sx < 0 || sx >= w as isize {
+                            continue;
+                        }
+                        dst[(ch * h + y) * w + x] = src[(ch * h + sy as usize) * w + sx as usize];
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(out, (idx.len(), dim), device)?)
     }
 }
 
@@ -600,6 +669,77 @@ mod update_tests {
     use rand::Rng;
 
     use super::*;
+
+    /// Crops and flips: without them a sample is itself; a flip mirrors each row; a crop
+    /// shifts the image inside zero padding; the same (seed, step) draws the same batch and
+    /// another step draws another.
+    #[test]
+    fn augmentation_crops_and_flips_as_drawn() {
+        use crate::spec::AugmentSpec;
+        let (c, h, w) = (2usize, 5usize, 6usize);
+        let img: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
+        let features: Vec<f32> = img.iter().chain(&img).copied().collect();
+        let aug = |crop_padding, horizontal_flip| Augment {
+            spec: AugmentSpec {
+                crop_padding,
+                horizontal_flip,
+            },
+            shape: [c, h, w],
+            features: features.clone(),
+        };
+        let rows = |a: &Augment, step| {
+            a.batch(&[0, 1], 9, step, &Device::Cpu)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap()
+        };
+        assert_eq!(rows(&aug(0, false), 0), vec![img.clone(), img.clone()]);
+        let mirrored: Vec<f32> = (0..c * h)
+            .flat_map(|r| {
+                img[r * w..(r + 1) * w]
+                    .iter()
+                    .rev()
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut flips = 0;
+        for step in 0..20 {
+            for s in rows(&aug(0, true), step) {
+                assert!(s == img || s == mirrored);
+                flips += usize::from(s == mirrored);
+            }
+        }
+        assert!((10..=30).contains(&flips), "{flips} flips in 40");
+        // A crop: every value is the source's at one shift (dy, dx), or padding.
+        let cropped = aug(2, false);
+        let mut shifts = std::collections::BTreeSet::new();
+        for step in 0..10 {
+            for s in rows(&cropped, step) {
+                let shift = (-2isize..=2)
+                    .flat_map(|dy| (-2isize..=2).map(move |dx| (dy, dx)))
+                    .find(|&(dy, dx)| {
+                        (0..c * h * w).all(|i| {
+                            let (ch, y, x) = (i / (h * w), (i / w) % h, i % w);
+                            let (sy, sx) = (y as isize + dy, x as isize + dx);
+                            let inside =
+                                (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx);
+                            let want = if inside {
+                                img[(ch * h + sy as usize) * w + sx as usize]
+                            } else {
+                                0.0
+                            };
+                            s[i] == want
+                        })
+                    })
+                    .expect("a shifted copy");
+                shifts.insert(shift);
+            }
+        }
+        assert!(shifts.len() > 5, "{shifts:?}");
+        assert_eq!(rows(&cropped, 3), rows(&cropped, 3));
+        assert_ne!(rows(&cropped, 3), rows(&cropped, 4));
+    }
 
     fn data() -> Split {
         let mut r = crate::rng::stream(3, "test", 0);

@@ -294,3 +294,58 @@ fn a_tokens_file_of_the_texts_ids_trains_the_same_weights() {
     };
     assert_eq!([t, eval].concat(), corpus.ids[..5_000]);
 }
+
+/// CIFAR-10's binary format: records of a label byte and 3×32×32 pixels, scaled by 1/255 by
+/// default; a file that is not whole records is refused with the reason.
+#[test]
+fn cifar_records_are_read_as_labelled_images() {
+    use tensorgrid_train::{data::formats::parse_table, spec::DatasetFormat};
+    let mut bytes = Vec::new();
+    for label in [3u8, 9] {
+        bytes.push(label);
+        bytes.extend((0..3072).map(|i| (i % 256) as u8 ^ label));
+    }
+    let scale = 1.0 / 255.0;
+    let t = parse_table(&DatasetFormat::Cifar { scale }, &bytes).unwrap();
+    assert_eq!((t.rows(), t.dim, t.labels.clone()), (2, 3072, vec![3, 9]));
+    assert_eq!(t.features[3072 + 5], ((5u8 ^ 9) as f32) * scale);
+    let e = parse_table(&DatasetFormat::Cifar { scale }, &bytes[..5000])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a whole number of 3073-byte records"), "{e}");
+    assert!(parse_table(&DatasetFormat::Cifar { scale }, &[]).is_err());
+}
+
+/// A resnet's and a cifar dataset's rules: every problem listed.
+#[test]
+fn resnet_cifar_and_augment_rules() {
+    let (_, shipped) = common::job_spec("shapes-resnet", |_| {});
+    let mut v: serde_json::Value = serde_json::from_slice(&shipped).unwrap();
+    v["model"]["widths"] = serde_json::json!([16, 32, 64, 64, 64, 64]);
+    v["model"]["blocks"] = 0.into();
+    v["model"]["input_shape"] = serde_json::json!([3, 16, 16]);
+    v["training"]["augment"]["crop_padding"] = 9.into();
+    let e = tensorgrid_train::spec::JobSpec::from_json(&serde_json::to_vec(&v).unwrap())
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "model.blocks must be 1..=16",
+        "height and width ≥ 32] for 6 stages",
+        "dataset.format cifar holds [3, 32, 32] images",
+        "crop_padding 9 must be at most half the image's side (8)",
+    ] {
+        assert!(e.contains(want), "{want}: {e}");
+    }
+    let mut mlp: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::repo().join("jobs/digits-mlp.json")).unwrap(),
+    )
+    .unwrap();
+    mlp["training"]["augment"] = serde_json::json!({"crop_padding": 1});
+    let e = tensorgrid_train::spec::JobSpec::from_json(&serde_json::to_vec(&mlp).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("training.augment is for image models (cnn, resnet), not mlp"),
+        "{e}"
+    );
+}

@@ -5,7 +5,7 @@ use candle_core::{DType, Device};
 
 use super::Table;
 use crate::{
-    spec::{DatasetFormat, TokenDtype},
+    spec::{DatasetFormat, TokenDtype, CIFAR_RECORD},
     Error, Result,
 };
 
@@ -51,6 +51,7 @@ pub fn parse_table(format: &DatasetFormat, bytes: &[u8]) -> Result<Table> {
             features, labels, ..
         } => parse_safetensors(bytes, features, labels)?,
         DatasetFormat::Npy { .. } => parse_npy(bytes)?,
+        DatasetFormat::Cifar { .. } => parse_cifar(bytes)?,
         DatasetFormat::Text | DatasetFormat::BpeText { .. } | DatasetFormat::Tokens { .. } => {
             return Err(Error::Format("a language corpus is not a table".into()))
         }
@@ -58,7 +59,8 @@ pub fn parse_table(format: &DatasetFormat, bytes: &[u8]) -> Result<Table> {
     let scale = match format {
         DatasetFormat::Csv { scale, .. }
         | DatasetFormat::Safetensors { scale, .. }
-        | DatasetFormat::Npy { scale } => *scale,
+        | DatasetFormat::Npy { scale }
+        | DatasetFormat::Cifar { scale } => *scale,
         DatasetFormat::Text | DatasetFormat::BpeText { .. } | DatasetFormat::Tokens { .. } => 1.0,
     };
     if scale != 1.0 {
@@ -73,6 +75,30 @@ pub fn parse_table(format: &DatasetFormat, bytes: &[u8]) -> Result<Table> {
         )));
     }
     Ok(table)
+}
+
+/// CIFAR-10's binary format: [`CIFAR_RECORD`]-byte records, a label byte then the pixels.
+pub fn parse_cifar(bytes: &[u8]) -> Result<Table> {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(CIFAR_RECORD) {
+        return Err(Error::Format(format!(
+            "cifar: {} bytes is not a whole number of {CIFAR_RECORD}-byte records (a label \
+             byte and 3×32×32 pixels)",
+            bytes.len()
+        )));
+    }
+    let rows = bytes.len() / CIFAR_RECORD;
+    let dim = CIFAR_RECORD - 1;
+    let mut features = Vec::with_capacity(rows * dim);
+    let mut labels = Vec::with_capacity(rows);
+    for record in bytes.chunks_exact(CIFAR_RECORD) {
+        labels.push(u32::from(record[0]));
+        features.extend(record[1..].iter().map(|&b| f32::from(b)));
+    }
+    Ok(Table {
+        features,
+        labels,
+        dim,
+    })
 }
 
 fn label(v: f64, row: usize) -> Result<u32> {

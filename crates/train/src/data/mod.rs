@@ -352,7 +352,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
     if table.rows() < 2 {
         return Err(Error::Format("need at least two samples".into()));
     }
-    if let crate::spec::ModelSpec::Cnn { input_shape, .. } = spec.model {
+    if let Some(input_shape) = spec.model.input_shape() {
         let want = input_shape
             .iter()
             .try_fold(1usize, |acc, &s| acc.checked_mul(s))

@@ -5,6 +5,7 @@
 pub mod cnn;
 pub mod init;
 pub mod mlp;
+pub mod resnet;
 pub mod transformer;
 
 use candle_core::{Module, Tensor};
@@ -16,6 +17,7 @@ use crate::{data::Split, spec::ModelSpec, Result};
 pub enum Model {
     Mlp(mlp::Mlp),
     Cnn(cnn::Cnn),
+    Resnet(resnet::Resnet),
     CharTransformer(transformer::CharTransformer),
 }
 
@@ -34,6 +36,21 @@ impl Model {
                 },
                 Split::Table { classes, .. },
             ) => Model::Cnn(cnn::Cnn::new(*input_shape, channels, *classes, vb)?),
+            (
+                ModelSpec::Resnet {
+                    input_shape,
+                    widths,
+                    blocks,
+                    ..
+                },
+                Split::Table { classes, .. },
+            ) => Model::Resnet(resnet::Resnet::new(
+                *input_shape,
+                widths,
+                *blocks,
+                *classes,
+                vb,
+            )?),
             (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {
                 let t = m.transformer().expect("a transformer");
                 let cfg = transformer::Config {
@@ -68,6 +85,7 @@ impl Module for Model {
         match self {
             Model::Mlp(m) => m.forward(x),
             Model::Cnn(m) => m.forward(x),
+            Model::Resnet(m) => m.forward(x),
             Model::CharTransformer(m) => m.forward(x),
         }
     }
