@@ -111,7 +111,13 @@ fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
             let convs = tensorgrid_train::models::resnet::convs(*input_shape, widths, *blocks);
             let per_sample: f64 = convs
                 .iter()
-                .map(|v| 2.0 * (v.c_in * v.k * v.k * v.c_out) as f64 * (v.h * v.w) as f64)
+                .map(|v| {
+                    2.0 * v.c_in as f64
+                        * (v.k * v.k) as f64
+                        * v.c_out as f64
+                        * v.h as f64
+                        * v.w as f64
+                })
                 .sum::<f64>()
                 + 2.0 * widths.last().copied().unwrap_or(0) as f64 * 256.0;
             scheduled(spec, samples, batch, samples * per_sample)
@@ -191,10 +197,18 @@ mod tests {
         let kjv = std::fs::metadata(format!("{}/../data/kjv.txt", env!("CARGO_MANIFEST_DIR")))
             .unwrap()
             .len();
+        let shapes = std::fs::metadata(format!(
+            "{}/../data/shapes-cifar.bin",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .len();
         for (name, bytes, measured) in [
             ("digits-mlp.json", digits, 0.12),
             ("digits-cnn.json", digits, 2.5),
             ("kjv-charlm.json", kjv, 25.6),
+            // Measured on two threads (the others on one).
+            ("shapes-resnet.json", shapes, 17.6),
         ] {
             let est = cpu.estimate_secs(&spec(name), bytes);
             assert!(

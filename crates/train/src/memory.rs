@@ -46,8 +46,9 @@ pub fn parse_bytes(format: &DatasetFormat, dataset_bytes: u64) -> u64 {
         // they become values.
         DatasetFormat::Csv { .. } => 24,
         DatasetFormat::Npy { .. } => 9,
-        // A byte a value: the bytes and the features as f32.
-        DatasetFormat::Cifar { .. } => 6,
+        // A byte a value: the bytes (alive until the split), the features as f32 and the
+        // train and eval copies made from them.
+        DatasetFormat::Cifar { .. } => 9,
         DatasetFormat::Safetensors { .. } => 13,
     };
     sat(n
@@ -97,7 +98,7 @@ pub fn params(model: &ModelSpec, data: &Split) -> u64 {
             // Each conv's kernel, and a norm's gain and bias after every 3×3 one.
             let sum = convs.iter().fold(0u128, |acc, c| {
                 let kernel = (c.c_in as u128)
-                    .saturating_mul((c.k * c.k) as u128)
+                    .saturating_mul((c.k as u128).saturating_mul(c.k as u128))
                     .saturating_mul(c.c_out as u128);
                 let norm = if c.k == 3 { 2 * c.c_out as u128 } else { 0 };
                 acc.saturating_add(kernel).saturating_add(norm)
@@ -176,14 +177,19 @@ fn activations_per_sample(model: &ModelSpec, data: &Split) -> u128 {
         ) => {
             let [c, h, w] = input_shape.map(|v| v as u128);
             let convs = crate::models::resnet::convs(*input_shape, widths, *blocks);
-            // Per conv: the im2col buffer, its output, the norm's output and the ReLU's (and
-            // the residual sum), each at the conv's resolution.
+            // Per 3×3 conv: the im2col buffer, its output, the norm's output and its gain's
+            // and bias's, and a ReLU's; per block (counted with its projection or second conv)
+            // the residual sum and its ReLU; a 1×1 projection's buffer and output; the pooled
+            // maps. Each at the conv's resolution.
             let sum = convs
                 .iter()
                 .fold(c.saturating_mul(h).saturating_mul(w), |acc, v| {
                     let hw = (v.h as u128).saturating_mul(v.w as u128);
-                    let per_pixel = ((v.c_in * v.k * v.k) as u128)
-                        .saturating_add((v.c_out as u128).saturating_mul(4));
+                    let c_out = v.c_out as u128;
+                    let cols =
+                        (v.c_in as u128).saturating_mul((v.k as u128).saturating_mul(v.k as u128));
+                    let kept = if v.k == 3 { 5 } else { 3 };
+                    let per_pixel = cols.saturating_add(c_out.saturating_mul(kept));
                     acc.saturating_add(per_pixel.saturating_mul(hw))
                 });
             sum.saturating_add(*classes as u128).saturating_mul(2)

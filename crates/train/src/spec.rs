@@ -134,6 +134,9 @@ fn is_sha256_hex(s: &str) -> bool {
 pub const MAX_STAGES: usize = 8;
 /// Most blocks per stage of a `resnet`.
 pub const MAX_BLOCKS: usize = 16;
+/// Most values in one of a `resnet`'s feature maps (height × width × channels of the first
+/// stage, the largest): ImageNet's 224×224 at 64 channels is 3.2M.
+pub const MAX_FEATURE_MAP: usize = 1 << 22;
 
 /// The role of a job's file, as its errors name it.
 pub const TOKENIZER_ROLE: &str = "dataset.format.tokenizer";
@@ -929,6 +932,18 @@ impl JobSpec {
                 check(
                     (1..=MAX_BLOCKS).contains(blocks),
                     format!("model.blocks must be 1..={MAX_BLOCKS}"),
+                );
+                // A norm sums a sample's whole feature map in f32: kept to a size it sums well.
+                let map = input_shape[1]
+                    .saturating_mul(input_shape[2])
+                    .saturating_mul(widths.first().copied().unwrap_or(0));
+                check(
+                    map <= MAX_FEATURE_MAP,
+                    format!(
+                        "model.input_shape {input_shape:?} with a first stage of {} channels \
+                         makes feature maps of {map} values; at most {MAX_FEATURE_MAP}",
+                        widths.first().copied().unwrap_or(0)
+                    ),
                 );
                 // Each stage after the first halves the image: it must keep a pixel.
                 let halvings = widths.len().saturating_sub(1).min(MAX_STAGES) as u32;

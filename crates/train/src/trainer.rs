@@ -159,7 +159,8 @@ impl Built {
 /// Device-resident data for the loop.
 pub(crate) enum Batches {
     Table {
-        x: Tensor,
+        /// The training samples on the device (not when augmenting).
+        x: Option<Tensor>,
         y: Tensor,
         rows: usize,
         /// The current epoch's shuffle, computed once per epoch rather than per step.
@@ -183,7 +184,6 @@ impl Batches {
     pub(crate) fn new(spec: &JobSpec, data: &Split, device: &Device) -> Result<Self> {
         Ok(match data {
             Split::Table { train, .. } => {
-                let (x, y) = table_tensors(train, device)?;
                 let augment = match (spec.training.augment, spec.model.input_shape()) {
                     (Some(a), Some(shape)) => Some(Augment {
                         spec: a,
@@ -191,6 +191,16 @@ impl Batches {
                         features: train.features.clone(),
                     }),
                     _ => None,
+                };
+                // Augmented batches are built on the host: the samples stay there.
+                let y = Tensor::from_slice(&train.labels, train.rows(), device)?;
+                let x = match augment {
+                    Some(_) => None,
+                    None => Some(Tensor::from_slice(
+                        &train.features,
+                        (train.rows(), train.dim),
+                        device,
+                    )?),
                 };
                 Batches::Table {
                     x,
@@ -243,9 +253,12 @@ impl Batches {
                 }
                 let perm = &order.as_ref().expect("set above").1;
                 let idx = &perm[b * batch..((b + 1) * batch).min(*rows)];
-                let xs = match augment {
-                    Some(a) => a.batch(idx, seed, step, device)?,
-                    None => x.index_select(&Tensor::from_slice(idx, idx.len(), device)?, 0)?,
+                let xs = match (augment, x) {
+                    (Some(a), _) => a.batch(idx, seed, step, device)?,
+                    (None, Some(x)) => {
+                        x.index_select(&Tensor::from_slice(idx, idx.len(), device)?, 0)?
+                    }
+                    (None, None) => return Err(Error::Internal("no training samples".into())),
                 };
                 let idx = Tensor::from_slice(idx, idx.len(), device)?;
                 Ok((xs, y.index_select(&idx, 0)?))
@@ -739,6 +752,36 @@ mod update_tests {
         assert!(shifts.len() > 5, "{shifts:?}");
         assert_eq!(rows(&cropped, 3), rows(&cropped, 3));
         assert_ne!(rows(&cropped, 3), rows(&cropped, 4));
+        // Both, as the shipped job draws them: every sample is a shifted copy of the image or
+        // of its mirror, and some are each.
+        let both = aug(2, true);
+        let (mut plain, mut mirror) = (0, 0);
+        for step in 0..20 {
+            for s in rows(&both, step) {
+                let of = |src: &[f32]| {
+                    (-2isize..=2).any(|dy| {
+                        (-2isize..=2).any(|dx| {
+                            (0..c * h * w).all(|i| {
+                                let (ch, y, x) = (i / (h * w), (i / w) % h, i % w);
+                                let (sy, sx) = (y as isize + dy, x as isize + dx);
+                                let inside =
+                                    (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx);
+                                s[i] == if inside {
+                                    src[(ch * h + sy as usize) * w + sx as usize]
+                                } else {
+                                    0.0
+                                }
+                            })
+                        })
+                    })
+                };
+                let (p, m) = (of(&img), of(&mirrored));
+                assert!(p || m, "neither a crop of the image nor of its mirror");
+                plain += usize::from(p);
+                mirror += usize::from(m);
+            }
+        }
+        assert!(plain > 5 && mirror > 5, "{plain} plain, {mirror} mirrored");
     }
 
     fn data() -> Split {

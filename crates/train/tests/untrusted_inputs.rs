@@ -82,10 +82,10 @@ proptest! {
     /// refused; when it validates, splitting a small dataset and sizing the job return.
     #[test]
     fn mutated_specs_validate_or_are_refused(
-        which in 0usize..3,
+        which in 0usize..4,
         edits in proptest::collection::vec((any::<prop::sample::Index>(), hostile_value()), 1..4),
     ) {
-        let mut v = shipped(["digits-mlp", "digits-cnn", "kjv-charlm"][which]);
+        let mut v = shipped(["digits-mlp", "digits-cnn", "kjv-charlm", "shapes-resnet"][which]);
         let mut all = Vec::new();
         paths(&v, Vec::new(), &mut all);
         for (i, value) in edits {
@@ -95,6 +95,7 @@ proptest! {
         if let Ok(spec) = JobSpec::from_json(&bytes) {
             let data = match spec.dataset.format {
                 DatasetFormat::Text | DatasetFormat::BpeText { .. } => b"the quick brown fox jumps over the lazy dog ".repeat(200),
+                DatasetFormat::Cifar { .. } => (0..4u8).flat_map(|l| std::iter::once(l).chain([7u8; 3072])).collect(),
                 _ => small_table(16, 64),
             };
             if let Ok(split) = data::split(&spec, &data) {
