@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch counterpart of `tensorgrid bench`: the same three architectures, data, batch sizes,
+"""PyTorch counterpart of `tensorgrid bench`: the same five architectures, data, batch sizes,
 AdamW settings and f32, timing only the training step (forward, cross-entropy, backward, step,
 loss read back). Prints JSON lines like the Rust bench.
 
@@ -55,6 +55,47 @@ class Cnn(nn.Module):
         return self.fc(F.max_pool2d(x, 2).flatten(1))
 
 
+class ResBlock(nn.Module):
+    def __init__(self, c_in, width):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, width, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.n1, self.n2 = nn.GroupNorm(1, width), nn.GroupNorm(1, width)
+        self.proj = nn.Conv2d(c_in, width, 1, bias=False) if c_in != width else None
+
+    def forward(self, x):
+        y = self.n2(self.conv2(F.relu(self.n1(self.conv1(x)))))
+        return F.relu(y + (self.proj(x) if self.proj is not None else x))
+
+
+class ResNet(nn.Module):
+    """The engine's `resnet`: a 3x3 stem, stages of basic blocks with one-group group norms, a
+    2x2 max-pool between stages, global average pooling, a linear classifier."""
+
+    def __init__(self, shape, widths, blocks, classes):
+        super().__init__()
+        self.stem = nn.Conv2d(shape[0], widths[0], 3, padding=1, bias=False)
+        self.stem_norm = nn.GroupNorm(1, widths[0])
+        stages, c_in = [], widths[0]
+        for w in widths:
+            stage = []
+            for _ in range(blocks):
+                stage.append(ResBlock(c_in, w))
+                c_in = w
+            stages.append(nn.Sequential(*stage))
+        self.stages = nn.ModuleList(stages)
+        self.fc = nn.Linear(c_in, classes)
+        self.shape = shape
+
+    def forward(self, x):
+        x = F.relu(self.stem_norm(self.stem(x.view(-1, *self.shape))))
+        for i, stage in enumerate(self.stages):
+            if i > 0:
+                x = F.max_pool2d(x, 2)
+            x = stage(x)
+        return self.fc(x.mean((2, 3)))
+
+
 class Block(nn.Module):
     def __init__(self, d, heads):
         super().__init__()
@@ -75,11 +116,14 @@ class Block(nn.Module):
 
 
 class CharTransformer(nn.Module):
-    def __init__(self, vocab, layers, d, heads, context):
+    def __init__(self, vocab, layers, d, heads, context, tied=False):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(context, d)
         self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
         self.ln_f, self.head = nn.LayerNorm(d), nn.Linear(d, vocab, bias=False)
+        if tied:
+            # GPT-2: the output layer is the token embedding.
+            self.head.weight = self.wte.weight
 
     def forward(self, idx):
         t = idx.shape[1]
@@ -147,6 +191,14 @@ def main():
     m = Cnn(s["model"]["input_shape"], s["model"]["channels"], 10).to(dev)
     timed("digits-cnn", m, optimizer(m, s), x_all[:bs], y_all[:bs], bs, "samples/s", dev, a.rounds, a.round_secs)
 
+    s = spec("shapes-resnet")
+    bs, mr = s["training"]["batch_size"], s["model"]
+    shapes = np.frombuffer((ROOT / "data" / "shapes-cifar.bin").read_bytes(), dtype=np.uint8).reshape(-1, 3073)
+    xs = torch.tensor(shapes[:bs, 1:].astype(np.float32) / 255.0, device=dev)
+    ys = torch.tensor(shapes[:bs, 0].astype(np.int64), device=dev)
+    m = ResNet(mr["input_shape"], mr["widths"], mr["blocks"], 10).to(dev)
+    timed("shapes-resnet", m, optimizer(m, s), xs, ys, bs, "samples/s", dev, a.rounds, a.round_secs)
+
     s = spec("kjv-charlm")
     text = (ROOT / "data" / "kjv.txt").read_text()
     vocab = sorted(set(text))
@@ -157,6 +209,15 @@ def main():
     ys = torch.stack([ids[b * ctx + 1:(b + 1) * ctx + 1] for b in range(bs)])
     m = CharTransformer(len(vocab), mc["layers"], mc["d_model"], mc["heads"], ctx).to(dev)
     timed("kjv-charlm", m, optimizer(m, s), xs, ys, bs * ctx, "tokens/s", dev, a.rounds, a.round_secs)
+
+    # The BPE GPT-2: its 2,048 ids; which ids a batch holds does not change a step's time.
+    s = spec("kjv-gpt2")
+    mg = s["model"]
+    vocab = s["dataset"]["format"]["vocab_size"]
+    bs, ctx = s["training"]["batch_size"], mg["context"]
+    ids = torch.randint(0, vocab, (bs, ctx + 1), generator=torch.Generator().manual_seed(0)).to(dev)
+    m = CharTransformer(vocab, mg["layers"], mg["d_model"], mg["heads"], ctx, tied=True).to(dev)
+    timed("kjv-gpt2", m, optimizer(m, s), ids[:, :-1], ids[:, 1:], bs * ctx, "tokens/s", dev, a.rounds, a.round_secs)
 
 
 if __name__ == "__main__":

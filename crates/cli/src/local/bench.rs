@@ -10,7 +10,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     threads: crate::chain_args::Threads,
     /// Job specs whose model and data to time.
-    #[arg(long, num_args = 1.., default_values = ["jobs/digits-mlp.json", "jobs/digits-cnn.json", "jobs/kjv-charlm.json"])]
+    #[arg(long, num_args = 1.., default_values = ["jobs/digits-mlp.json", "jobs/digits-cnn.json", "jobs/shapes-resnet.json", "jobs/kjv-charlm.json", "jobs/kjv-gpt2.json"])]
     specs: Vec<PathBuf>,
     /// auto (CUDA, then Metal, then CPU), cpu, cuda or metal.
     #[arg(long, default_value = "auto")]
