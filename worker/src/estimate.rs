@@ -109,16 +109,7 @@ fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
             let [c0, h, w] = input_shape.map(|v| v as f64);
             let samples = bytes / element_bytes(&spec.dataset.format) / (c0 * h * w).max(1.0);
             let convs = tensorgrid_train::models::resnet::convs(*input_shape, widths, *blocks);
-            let per_sample: f64 = convs
-                .iter()
-                .map(|v| {
-                    2.0 * v.c_in as f64
-                        * (v.k * v.k) as f64
-                        * v.c_out as f64
-                        * v.h as f64
-                        * v.w as f64
-                })
-                .sum::<f64>()
+            let per_sample: f64 = convs.iter().map(|v| v.forward_flops()).sum::<f64>()
                 + 2.0 * widths.last().copied().unwrap_or(0) as f64 * 256.0;
             scheduled(spec, samples, batch, samples * per_sample)
         }

@@ -84,16 +84,7 @@ fn forward_flops(spec: &JobSpec, split: &Split) -> f64 {
             Split::Table { classes, .. },
         ) => {
             let convs = crate::models::resnet::convs(*input_shape, widths, *blocks);
-            convs
-                .iter()
-                .map(|v| {
-                    2.0 * v.c_in as f64
-                        * (v.k * v.k) as f64
-                        * v.c_out as f64
-                        * v.h as f64
-                        * v.w as f64
-                })
-                .sum::<f64>()
+            convs.iter().map(|v| v.forward_flops()).sum::<f64>()
                 + 2.0 * widths.last().copied().unwrap_or(0) as f64 * *classes as f64
         }
         (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {

@@ -97,9 +97,7 @@ pub fn params(model: &ModelSpec, data: &Split) -> u64 {
             let convs = crate::models::resnet::convs(*input_shape, widths, *blocks);
             // Each conv's kernel, and a norm's gain and bias after every 3×3 one.
             let sum = convs.iter().fold(0u128, |acc, c| {
-                let kernel = (c.c_in as u128)
-                    .saturating_mul((c.k as u128).saturating_mul(c.k as u128))
-                    .saturating_mul(c.c_out as u128);
+                let kernel = c.weights();
                 let norm = if c.k == 3 { 2 * c.c_out as u128 } else { 0 };
                 acc.saturating_add(kernel).saturating_add(norm)
             });

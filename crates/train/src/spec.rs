@@ -120,6 +120,23 @@ impl FileRef {
     }
 }
 
+/// Whether an image model's `input_shape` is within the limits: each side, and its values.
+fn input_size_ok(input_shape: &[usize; 3]) -> bool {
+    let values = input_shape
+        .iter()
+        .try_fold(1usize, |acc, &s| acc.checked_mul(s));
+    input_shape.iter().all(|&s| s <= limits::MAX_INPUT_SIDE)
+        && values.is_some_and(|v| v <= limits::MAX_INPUT_VALUES)
+}
+
+fn input_size_problem(input_shape: &[usize; 3]) -> String {
+    format!(
+        "model.input_shape {input_shape:?}: each side at most {}, at most {} values",
+        limits::MAX_INPUT_SIDE,
+        limits::MAX_INPUT_VALUES
+    )
+}
+
 fn uri_scheme_ok(uri: &str) -> bool {
     ["file:", "http://", "https://", "s3://"]
         .iter()
@@ -894,18 +911,7 @@ impl JobSpec {
                         && input_shape[2] >= 2,
                     "model.input_shape must be [channels ≥ 1, height ≥ 2, width ≥ 2]".into(),
                 );
-                let values = input_shape
-                    .iter()
-                    .try_fold(1usize, |acc, &s| acc.checked_mul(s));
-                check(
-                    input_shape.iter().all(|&s| s <= limits::MAX_INPUT_SIDE)
-                        && values.is_some_and(|v| v <= limits::MAX_INPUT_VALUES),
-                    format!(
-                        "model.input_shape {input_shape:?}: each side at most {}, at most {} values",
-                        limits::MAX_INPUT_SIDE,
-                        limits::MAX_INPUT_VALUES
-                    ),
-                );
+                check(input_size_ok(input_shape), input_size_problem(input_shape));
                 check(
                     !channels.is_empty()
                         && channels.len() <= limits::MAX_LAYERS
@@ -947,9 +953,6 @@ impl JobSpec {
                 );
                 // Each stage after the first halves the image: it must keep a pixel.
                 let halvings = widths.len().saturating_sub(1).min(MAX_STAGES) as u32;
-                let values = input_shape
-                    .iter()
-                    .try_fold(1usize, |acc, &s| acc.checked_mul(s));
                 check(
                     input_shape[0] >= 1
                         && input_shape[1] >> halvings >= 1
@@ -961,15 +964,7 @@ impl JobSpec {
                         widths.len()
                     ),
                 );
-                check(
-                    input_shape.iter().all(|&s| s <= limits::MAX_INPUT_SIDE)
-                        && values.is_some_and(|v| v <= limits::MAX_INPUT_VALUES),
-                    format!(
-                        "model.input_shape {input_shape:?}: each side at most {}, at most {} values",
-                        limits::MAX_INPUT_SIDE,
-                        limits::MAX_INPUT_VALUES
-                    ),
-                );
+                check(input_size_ok(input_shape), input_size_problem(input_shape));
             }
             ModelSpec::CharTransformer {
                 layers,

@@ -24,6 +24,25 @@ pub struct ConvShape {
     pub w: usize,
 }
 
+impl ConvShape {
+    /// The kernel's weights (these convolutions have no bias).
+    pub fn weights(&self) -> u128 {
+        (self.c_in as u128)
+            .saturating_mul((self.k as u128).saturating_mul(self.k as u128))
+            .saturating_mul(self.c_out as u128)
+    }
+
+    /// Forward FLOPs for one sample (multiply-adds × 2), in f64 (no overflow before a spec
+    /// is validated).
+    pub fn forward_flops(&self) -> f64 {
+        2.0 * self.c_in as f64
+            * (self.k * self.k) as f64
+            * self.c_out as f64
+            * self.h as f64
+            * self.w as f64
+    }
+}
+
 /// Every convolution, in order, of a network over `input_shape` `[C, H, W]`.
 pub fn convs(input_shape: [usize; 3], widths: &[usize], blocks: usize) -> Vec<ConvShape> {
     let [c, mut h, mut w] = input_shape;
