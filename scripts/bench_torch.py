@@ -173,10 +173,22 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--round-secs", type=float, default=0.4)
+    ap.add_argument("--gpt2-spec", help="time only this gpt2 spec's model (e.g. GPT-2 small over a "
+                    "tokens dataset), on random ids of its vocabulary")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = a.device
+    if a.gpt2_spec:
+        s = json.loads(Path(a.gpt2_spec).read_text())
+        mg, fmt = s["model"], s["dataset"]["format"]
+        vocab = fmt["vocab_size"]
+        bs, ctx = s["training"]["batch_size"], mg["context"]
+        ids = torch.randint(0, vocab, (bs, ctx + 1), generator=torch.Generator().manual_seed(0)).to(dev)
+        m = CharTransformer(vocab, mg["layers"], mg["d_model"], mg["heads"], ctx, tied=True).to(dev)
+        name = Path(a.gpt2_spec).stem
+        timed(name, m, optimizer(m, s), ids[:, :-1], ids[:, 1:], bs * ctx, "tokens/s", dev, a.rounds, a.round_secs)
+        return
     d = load_file(str(ROOT / "data" / "digits.safetensors"))
     x_all = torch.tensor(d["images"].astype(np.float32) / 16.0, device=dev)
     y_all = torch.tensor(d["labels"].astype(np.int64), device=dev)
