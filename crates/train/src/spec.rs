@@ -314,10 +314,11 @@ pub enum ModelSpec {
         init: Option<FileRef>,
     },
     /// A residual network (ResNet's basic blocks, each convolution followed by a one-group
-    /// group norm: a sample's statistics only, deterministic): a 3×3 stem of `widths[0]` channels, then one stage per width of `blocks`
-    /// blocks (two 3×3 convolutions, a 1×1 projection where the width changes), a 2×2
-    /// max-pool before every stage but the first, global average pooling and a linear
-    /// classifier. `input_shape` is `[channels, height, width]` of one sample.
+    /// group norm: a sample's statistics only, deterministic): a 3×3 stem of `widths[0]`
+    /// channels, then one stage per width of `blocks` blocks (two 3×3 convolutions, a 1×1
+    /// projection where the width changes), a 2×2 max-pool before every stage but the first,
+    /// global average pooling and a linear classifier. `input_shape` is `[channels, height,
+    /// width]` of one sample.
     Resnet {
         input_shape: [usize; 3],
         widths: Vec<usize>,
