@@ -133,26 +133,28 @@ fn interrupted_run_saves_a_checkpoint_and_resumes_identically() {
     }
 }
 
-#[test]
-fn thread_count_does_not_change_the_result() {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = spec_in(tmp.path());
-    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
-    assert!(tensorgrid_threads(&spec, &one, 1)
-        .output()
-        .unwrap()
-        .status
-        .success());
-    assert!(tensorgrid_threads(&spec, &two, 2)
-        .output()
-        .unwrap()
-        .status
-        .success());
+/// Trains `spec` on one thread and on two; the result hashes must be equal.
+fn assert_same_on_one_and_two_threads(dir: &Path, spec: &Path) {
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    for (out, threads) in [(&one, 1), (&two, 2)] {
+        assert!(tensorgrid_threads(spec, out, threads)
+            .output()
+            .unwrap()
+            .status
+            .success());
+    }
     assert_eq!(
         std::fs::read(one.join("manifest.json")).unwrap(),
         std::fs::read(two.join("manifest.json")).unwrap(),
         "result hash depends on the thread count"
     );
+}
+
+#[test]
+fn thread_count_does_not_change_the_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_in(tmp.path());
+    assert_same_on_one_and_two_threads(tmp.path(), &spec);
 }
 
 /// The ResNet on CIFAR-format images with its augmentation (random crops and flips drawn per
@@ -168,17 +170,5 @@ fn the_resnet_with_augmentation_is_the_same_on_one_and_two_threads() {
     v["training"]["epochs"] = 1.into();
     let spec = tmp.path().join("resnet.json");
     std::fs::write(&spec, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
-    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
-    for (dir, threads) in [(&one, 1), (&two, 2)] {
-        assert!(tensorgrid_threads(&spec, dir, threads)
-            .output()
-            .unwrap()
-            .status
-            .success());
-    }
-    assert_eq!(
-        std::fs::read(one.join("manifest.json")).unwrap(),
-        std::fs::read(two.join("manifest.json")).unwrap(),
-        "result hash depends on the thread count"
-    );
+    assert_same_on_one_and_two_threads(tmp.path(), &spec);
 }

@@ -1,6 +1,6 @@
-//! Text from a trained language model (characters, or a BPE trained on the job's text): what a
-//! person reads beside its loss curve to judge it. Drawn by the verifier from the weights it checked, never taken from the
-//! worker, and reproducible on a given device: the prompt is held-out text from a line's
+//! Text from a trained language model (characters, or a byte-level BPE): what a person reads
+//! beside its loss curve to judge it. Drawn by the verifier from the weights it checked, never
+//! taken from the worker, and reproducible on a given device: the prompt is held-out text from a line's
 //! start, the draws come from the spec's seed (another device's logits differ in their last
 //! bits, which can change a draw).
 

@@ -137,6 +137,11 @@ pub fn load(json: &[u8]) -> Result<Tokenizer> {
 /// regex engine hours), no BPE dropout (random: two runs would differ), no truncation or
 /// padding (which would change the text trained on).
 pub fn check_given(json: &[u8]) -> Result<usize> {
+    load_given(json).map(|(_, size)| size)
+}
+
+/// [`check_given`]'s checks, and the tokenizer they read with its size.
+pub fn load_given(json: &[u8]) -> Result<(Tokenizer, usize)> {
     let bad = |reason: String| Error::File {
         role: crate::spec::TOKENIZER_ROLE,
         reason,
@@ -213,7 +218,7 @@ pub fn check_given(json: &[u8]) -> Result<usize> {
             crate::spec::limits::MAX_VOCAB
         )));
     }
-    Ok(size)
+    Ok((tk, size))
 }
 
 /// `text` as ids of `tk` (checked as for training: its runs bound the encoder's work too).

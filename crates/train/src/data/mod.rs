@@ -300,12 +300,16 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
             .nth(chars - eval_len(chars, d.eval_fraction))
             .map_or(text.len(), |(i, _)| i);
         let (train_text, eval_text) = text.split_at(at);
-        let (json, size) = match (vocab_size, tokenizer) {
-            (Some(v), _) => (crate::tokenizer::train_bpe(train_text, *v as usize)?, *v),
+        let (json, tk, size) = match (vocab_size, tokenizer) {
+            (Some(v), _) => {
+                let json = crate::tokenizer::train_bpe(train_text, *v as usize)?;
+                let tk = crate::tokenizer::load(&json)?;
+                (json, tk, *v as usize)
+            }
             (None, Some(t)) => {
                 let json = t.bytes_for(crate::spec::TOKENIZER_ROLE)?.to_vec();
-                let size = crate::tokenizer::check_given(&json)?;
-                (json, size as u32)
+                let (tk, size) = crate::tokenizer::load_given(&json)?;
+                (json, tk, size)
             }
             (None, None) => {
                 return Err(Error::Format(
@@ -313,7 +317,6 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
                 ))
             }
         };
-        let tk = crate::tokenizer::load(&json)?;
         let train = crate::tokenizer::encode(&tk, train_text)?;
         let eval = crate::tokenizer::encode(&tk, eval_text)?;
         check_context(spec, "text (train / eval ids)", &[&train, &eval])?;
@@ -322,7 +325,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
             eval,
             vocab: Vocab::Bpe {
                 json: std::sync::Arc::new(json),
-                size: size as usize,
+                size,
             },
         });
     }
