@@ -50,6 +50,10 @@ pub fn parse_bytes(format: &DatasetFormat, dataset_bytes: u64) -> u64 {
         // train and eval copies made from them.
         DatasetFormat::Cifar { .. } => 9,
         DatasetFormat::Safetensors { .. } => 13,
+        // Shards are parsed one at a time: the caller counts the bytes held at once.
+        DatasetFormat::Shards { shard_format, .. } => {
+            return parse_bytes(shard_format, dataset_bytes)
+        }
     };
     sat(n
         .saturating_mul(factor)
@@ -216,7 +220,8 @@ fn activations_per_sample(model: &ModelSpec, data: &Split) -> u128 {
 }
 
 /// The dataset as the training loop holds it: the parsed table (or token ids), its two splits
-/// and the training split again as a device tensor.
+/// and the training split again as a device tensor; for a sharded one, the evaluation split
+/// and the training shards in memory at once.
 fn dataset_bytes(data: &Split) -> u128 {
     match data {
         Split::Table { train, eval, .. } => {
@@ -231,6 +236,7 @@ fn dataset_bytes(data: &Split) -> u128 {
             .saturating_mul(3)
             .saturating_mul(F32),
     }
+    .saturating_add(data.shards().map_or(0, |s| u128::from(s.resident_bytes())))
 }
 
 /// Peak memory of training `spec` on `data` (see [`Footprint`]).
@@ -285,6 +291,7 @@ mod tests {
             dim,
         };
         Split::Table {
+            shards: None,
             train: t.clone(),
             eval: t,
             classes: classes as usize,
@@ -342,6 +349,7 @@ mod tests {
             vocab_size: 50_257,
         };
         let data = Split::Text {
+            shards: None,
             train: vec![0; 4_096],
             eval: vec![0; 4_096],
             vocab: crate::data::Vocab::Ids(50_257),

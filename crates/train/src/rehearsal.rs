@@ -44,8 +44,8 @@ impl Rehearsal {
     pub fn estimate_secs(&self, spec: &JobSpec, data: &Split) -> f64 {
         let t = &spec.training;
         let evals = match data {
-            Split::Table { train, .. } => {
-                let per_epoch = train.rows().div_ceil(t.batch_size.max(1)).max(1) as u64;
+            Split::Table { .. } => {
+                let per_epoch = data.train_rows().div_ceil(t.batch_size.max(1)).max(1) as u64;
                 self.total_steps.div_ceil(per_epoch)
             }
             Split::Text { .. } => self.total_steps.div_ceil(t.eval_every.max(1)),
@@ -99,10 +99,7 @@ pub fn rehearse(
     let built = Built::new(spec, data, device)?;
     let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params())?;
     let mut batches = Batches::new(spec, data, device)?;
-    let train_rows = match data {
-        Split::Table { train, .. } => train.rows(),
-        Split::Text { .. } => 0,
-    };
+    let train_rows = data.train_rows();
     let total_steps = spec.total_steps(train_rows);
     // A run that could not make its commitments fails at its first step: refused here, before
     // any claim.
@@ -210,6 +207,7 @@ mod tests {
             dim: 4,
         };
         Split::Table {
+            shards: None,
             train: t.clone(),
             eval: t,
             classes: 3,
@@ -269,6 +267,7 @@ mod tests {
             dim: 4,
         };
         let d = Split::Table {
+            shards: None,
             train: t.clone(),
             eval: t,
             classes: 3,

@@ -29,6 +29,12 @@ pub mod limits {
     pub const MAX_WALL_TIME_S: u64 = 30 * 24 * 3_600;
     /// Largest `tokenizer.json` a spec may name (GPT-2's is 1.4 MB).
     pub const MAX_TOKENIZER_BYTES: u64 = 16 << 20;
+    /// Most shards a sharded dataset's index may list.
+    pub const MAX_SHARDS: usize = 100_000;
+    /// Largest shard: what the training loop holds (twice, and a third arriving) at once.
+    pub const MAX_SHARD_BYTES: u64 = 1 << 30;
+    /// Most classes of a sharded image dataset.
+    pub const MAX_CLASSES: u32 = 100_000;
     /// Largest initial weights file (GPT-2 small in f32 is 0.5 GB; the largest model the
     /// limits allow, a 32-layer 2048-wide GPT-2 over 65,536 ids, 7.5 GB).
     pub const MAX_INIT_BYTES: u64 = 8 << 30;
@@ -244,6 +250,24 @@ pub enum DatasetFormat {
     /// little-endian `u16` or `u32`, every id below `vocab_size`, for language modelling over
     /// that vocabulary.
     Tokens { dtype: TokenDtype, vocab_size: u32 },
+    /// A dataset larger than memory, in shards: `dataset.uri` names a shard index, a JSON file
+    /// `{"shards": [{"uri", "sha256", "bytes"}, …]}` (a URI without a scheme is relative to
+    /// the index's own), and `dataset.sha256` is the index's, so it pins every shard. Each
+    /// shard is a file of `shard_format` (`tokens` or `cifar`), fetched, verified and parsed
+    /// on its own while training streams through them: at most two are in memory at a time
+    /// (and a third arriving). The last `eval_shards` are held out for evaluation (read whole,
+    /// together at most `limits.max_dataset_bytes`); `eval_fraction` is not used. Each epoch
+    /// visits the training shards in an order drawn from the seed, and each shard's samples
+    /// (records, or windows of `context + 1` ids) in an order of their own.
+    Shards {
+        shard_format: Box<DatasetFormat>,
+        #[serde(default = "one_u32")]
+        eval_shards: u32,
+        /// The classes of an image dataset's labels (every label below it): not read from
+        /// the data, which is never all in one place. Only for `cifar` shards.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        classes: Option<u32>,
+    },
 }
 
 /// How a token id is stored in a [`DatasetFormat::Tokens`] file.
@@ -273,6 +297,9 @@ fn last() -> i64 {
 fn one() -> f32 {
     1.0
 }
+fn one_u32() -> u32 {
+    1
+}
 fn pixel_scale() -> f32 {
     1.0 / 255.0
 }
@@ -286,9 +313,17 @@ impl DatasetFormat {
     /// A language-modelling corpus (characters or token ids), not a table of samples.
     pub fn is_text(&self) -> bool {
         matches!(
-            self,
+            self.each_file(),
             DatasetFormat::Text | DatasetFormat::BpeText { .. } | DatasetFormat::Tokens { .. }
         )
+    }
+
+    /// The format of each file of data: a shard's for a sharded dataset, else this one.
+    pub fn each_file(&self) -> &DatasetFormat {
+        match self {
+            DatasetFormat::Shards { shard_format, .. } => shard_format,
+            f => f,
+        }
     }
 }
 
@@ -705,15 +740,52 @@ impl JobSpec {
             is_sha256_hex(&d.sha256),
             "dataset.sha256 must be 64 hex characters".into(),
         );
-        let scale = match &d.format {
+        let scale = match d.format.each_file() {
             DatasetFormat::Csv { scale, .. }
             | DatasetFormat::Safetensors { scale, .. }
             | DatasetFormat::Npy { scale }
             | DatasetFormat::Cifar { scale } => *scale,
-            DatasetFormat::Text | DatasetFormat::BpeText { .. } | DatasetFormat::Tokens { .. } => {
-                1.0
-            }
+            DatasetFormat::Text
+            | DatasetFormat::BpeText { .. }
+            | DatasetFormat::Tokens { .. }
+            | DatasetFormat::Shards { .. } => 1.0,
         };
+        if let DatasetFormat::Shards {
+            shard_format,
+            eval_shards,
+            classes,
+        } = &d.format
+        {
+            let cifar = matches!(**shard_format, DatasetFormat::Cifar { .. });
+            check(
+                cifar || matches!(**shard_format, DatasetFormat::Tokens { .. }),
+                "dataset.format.shard_format must be tokens or cifar (formats whose samples \
+                 can be counted from a shard's size)"
+                    .into(),
+            );
+            check(
+                (1..limits::MAX_SHARDS as u32).contains(eval_shards),
+                format!(
+                    "dataset.format.eval_shards {eval_shards} must be 1..{}",
+                    limits::MAX_SHARDS
+                ),
+            );
+            match classes {
+                Some(c) => check(
+                    cifar && (2..=limits::MAX_CLASSES).contains(c),
+                    format!(
+                        "dataset.format.classes {c}: only for cifar shards, 2..={}",
+                        limits::MAX_CLASSES
+                    ),
+                ),
+                None => check(
+                    !cifar,
+                    "dataset.format.classes is needed for cifar shards (the labels are \
+                     never all read before training)"
+                        .into(),
+                ),
+            }
+        }
         if let DatasetFormat::BpeText {
             vocab_size,
             tokenizer,
@@ -749,7 +821,7 @@ impl JobSpec {
         for e in file_errs {
             check(false, e);
         }
-        if let DatasetFormat::Tokens { vocab_size, .. } = d.format {
+        if let DatasetFormat::Tokens { vocab_size, .. } = *d.format.each_file() {
             check(
                 (2..=limits::MAX_VOCAB).contains(&(vocab_size as usize)),
                 format!(
@@ -1005,7 +1077,7 @@ impl JobSpec {
                 );
             }
         }
-        if let DatasetFormat::Cifar { .. } = d.format {
+        if let DatasetFormat::Cifar { .. } = d.format.each_file() {
             check(
                 self.model.input_shape() == Some(CIFAR_SHAPE),
                 format!(

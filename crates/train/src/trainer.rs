@@ -172,6 +172,13 @@ pub(crate) enum Batches {
         train: Vec<u32>,
         context: usize,
     },
+    /// A sharded dataset's training samples, streamed ([`crate::data::shards`]).
+    Sharded {
+        stream: crate::data::shards::Stream,
+        /// Token windows of this many ids (a language model), or image rows when `None`.
+        context: Option<usize>,
+        augment: Option<Augment>,
+    },
 }
 
 fn table_tensors(t: &Table, device: &Device) -> Result<(Tensor, Tensor)> {
@@ -182,6 +189,22 @@ fn table_tensors(t: &Table, device: &Device) -> Result<(Tensor, Tensor)> {
 
 impl Batches {
     pub(crate) fn new(spec: &JobSpec, data: &Split, device: &Device) -> Result<Self> {
+        if let Some(set) = data.shards() {
+            let context = spec.model.transformer().map(|t| t.context);
+            let augment = match (spec.training.augment, spec.model.input_shape()) {
+                (Some(a), Some(shape)) => Some(Augment {
+                    spec: a,
+                    shape,
+                    features: Vec::new(),
+                }),
+                _ => None,
+            };
+            return Ok(Batches::Sharded {
+                stream: crate::data::shards::Stream::new(set.clone(), spec.training.seed),
+                context,
+                augment,
+            });
+        }
         Ok(match data {
             Split::Table { train, .. } => {
                 let augment = match (spec.training.augment, spec.model.input_shape()) {
@@ -226,7 +249,12 @@ impl Batches {
     pub(crate) fn steps_per_epoch(&self, batch: usize) -> Option<u64> {
         match self {
             Batches::Table { rows, .. } => Some(rows.div_ceil(batch) as u64),
-            Batches::Text { .. } => None,
+            Batches::Sharded {
+                context: None,
+                stream,
+                ..
+            } => Some(stream.set().samples().div_ceil(batch as u64)),
+            Batches::Text { .. } | Batches::Sharded { .. } => None,
         }
     }
 
@@ -280,6 +308,44 @@ impl Batches {
                     Tensor::from_vec(ys, (batch, context), device)?,
                 ))
             }
+            Batches::Sharded {
+                stream,
+                context,
+                augment,
+            } => {
+                use crate::data::shards::Batch;
+                let (b, total) = (batch as u64, stream.set().samples());
+                // A language model's windows run on across epochs; an image epoch ends with
+                // a short batch, as in memory.
+                let (from, to) = match context {
+                    Some(_) => (step * b, step * b + b),
+                    None => {
+                        let per_epoch = total.div_ceil(b);
+                        let (epoch, i) = (step / per_epoch, step % per_epoch);
+                        let start = epoch * total + i * b;
+                        (start, epoch * total + ((i + 1) * b).min(total))
+                    }
+                };
+                match stream.take(from, to)? {
+                    Batch::Tokens { x, y } => {
+                        let (n, ctx) = ((to - from) as usize, context.unwrap_or(0));
+                        Ok((
+                            Tensor::from_vec(x, (n, ctx), device)?,
+                            Tensor::from_vec(y, (n, ctx), device)?,
+                        ))
+                    }
+                    Batch::Table(t) => {
+                        let xs = match augment {
+                            Some(a) => {
+                                let idx: Vec<u32> = (0..t.rows() as u32).collect();
+                                a.batch_from(&t.features, &idx, seed, step, device)?
+                            }
+                            None => Tensor::from_slice(&t.features, (t.rows(), t.dim), device)?,
+                        };
+                        Ok((xs, Tensor::from_slice(&t.labels, t.rows(), device)?))
+                    }
+                }
+            }
         }
     }
 }
@@ -298,6 +364,18 @@ impl Augment {
     /// (dy, dx) in `0..=2·padding` of a window over the zero-padded image and the flip come
     /// from one stream per step, in sample order, so a re-run draws the same.
     fn batch(&self, idx: &[u32], seed: u64, step: u64, device: &Device) -> Result<Tensor> {
+        self.batch_from(&self.features, idx, seed, step, device)
+    }
+
+    /// [`Self::batch`] from the samples `features` (row-major) rather than its own.
+    fn batch_from(
+        &self,
+        features: &[f32],
+        idx: &[u32],
+        seed: u64,
+        step: u64,
+        device: &Device,
+    ) -> Result<Tensor> {
         use rand::Rng;
         let [c, h, w] = self.shape;
         let dim = c * h * w;
@@ -307,7 +385,7 @@ impl Augment {
         let mut r = rng::stream(seed, "augment", step);
         let mut out = vec![0f32; idx.len() * dim];
         for (dst, &row) in out.chunks_exact_mut(dim).zip(idx) {
-            let src = &self.features[row as usize * dim..(row as usize + 1) * dim];
+            let src = &features[row as usize * dim..(row as usize + 1) * dim];
             let dy = r.random_range(0..=2 * pad) as isize - p;
             let dx = r.random_range(0..=2 * pad) as isize - p;
             let flip = self.spec.horizontal_flip && r.random_bool(0.5);
@@ -504,10 +582,7 @@ pub fn train(
     let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params())?;
     let mut batches = Batches::new(spec, data, device)?;
     let t = &spec.training;
-    let train_rows = match data {
-        Split::Table { train, .. } => train.rows(),
-        Split::Text { .. } => 0,
-    };
+    let train_rows = data.train_rows();
     let total = spec.total_steps(train_rows);
     let per_epoch = batches.steps_per_epoch(t.batch_size);
     let ckpt_dir = opts.out_dir.join("checkpoint");
@@ -608,7 +683,7 @@ pub fn train(
                 spec.limits.max_wall_time_s
             )));
         }
-        let evaluated = train_step(
+        let evaluated = match train_step(
             spec,
             data,
             device,
@@ -619,7 +694,18 @@ pub fn train(
             per_epoch,
             total,
             step,
-        )?;
+        ) {
+            Ok(e) => e,
+            // A shard that did not arrive (the network): the state is the step's start, kept
+            // so the retry resumes here rather than at the last checkpoint.
+            Err(e) if e.fault() == crate::Fault::Transient && opt.step == step => {
+                if let Err(s) = save(&opt, &mut meta) {
+                    tracing::warn!(error = %s, "no checkpoint after a failed step");
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         let done = step + 1;
         opts.report(
             done,
@@ -793,6 +879,7 @@ mod update_tests {
         };
         let (train, eval) = (table(64), table(16));
         Split::Table {
+            shards: None,
             train,
             eval,
             classes: 4,
@@ -880,6 +967,7 @@ mod update_tests {
             v["model"] = serde_json::json!({"kind": kind, "layers": 1, "d_model": 8, "heads": 2, "context": 4});
             let spec: JobSpec = serde_json::from_value(v).unwrap();
             let data = Split::Text {
+                shards: None,
                 train: (0..64).map(|i| i % 5).collect(),
                 eval: (0..64).map(|i| i % 5).collect(),
                 vocab: crate::data::Vocab::Ids(5),

@@ -100,10 +100,7 @@ fn layout_problems(
 /// The run the spec describes, as the spec and data fix it: its step count and segment
 /// length. A manifest's own figures are the worker's word.
 pub fn run_shape(spec: &JobSpec, data: &Split) -> Result<(u64, u64)> {
-    let rows = match data {
-        Split::Table { train, .. } => train.rows(),
-        Split::Text { .. } => 0,
-    };
+    let rows = data.train_rows();
     let total = spec.total_steps(rows);
     Ok((total, spec.commit_every(total)?))
 }

@@ -21,6 +21,7 @@ fn fitted_to_eval(honest: &Split) -> Split {
         train,
         eval,
         classes,
+        ..
     } = honest
     else {
         panic!("a table")
@@ -29,6 +30,7 @@ fn fitted_to_eval(honest: &Split) -> Split {
         .map(|i| (i % eval.rows()) as u32)
         .collect();
     Split::Table {
+        shards: None,
         train: eval.select(&idx),
         eval: eval.clone(),
         classes: *classes,

@@ -127,6 +127,7 @@ fn digits_split_is_deterministic_and_complete() {
             train,
             eval,
             classes,
+            ..
         },
         tensorgrid_train::data::Split::Table { train: t2, .. },
     ) = (a, b)

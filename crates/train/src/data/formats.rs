@@ -55,13 +55,19 @@ pub fn parse_table(format: &DatasetFormat, bytes: &[u8]) -> Result<Table> {
         DatasetFormat::Text | DatasetFormat::BpeText { .. } | DatasetFormat::Tokens { .. } => {
             return Err(Error::Format("a language corpus is not a table".into()))
         }
+        DatasetFormat::Shards { .. } => {
+            return Err(Error::Format("a shard index is not a table".into()))
+        }
     };
     let scale = match format {
         DatasetFormat::Csv { scale, .. }
         | DatasetFormat::Safetensors { scale, .. }
         | DatasetFormat::Npy { scale }
         | DatasetFormat::Cifar { scale } => *scale,
-        DatasetFormat::Text | DatasetFormat::BpeText { .. } | DatasetFormat::Tokens { .. } => 1.0,
+        DatasetFormat::Text
+        | DatasetFormat::BpeText { .. }
+        | DatasetFormat::Tokens { .. }
+        | DatasetFormat::Shards { .. } => 1.0,
     };
     if scale != 1.0 {
         table.features.iter_mut().for_each(|v| *v *= scale);

@@ -3,8 +3,11 @@
 
 pub mod fetch;
 pub mod formats;
+pub mod shards;
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
+
+pub use shards::{ShardSet, ShardStore};
 
 use crate::{
     rng,
@@ -113,19 +116,40 @@ impl Vocab {
     }
 }
 
-/// A dataset after the train/eval split.
+/// A dataset after the train/eval split. A sharded one streams its training samples from
+/// `shards` (its `train` is then empty: a table of no rows, or no ids).
 #[derive(Debug, Clone)]
 pub enum Split {
     Table {
         train: Table,
         eval: Table,
         classes: usize,
+        shards: Option<Arc<ShardSet>>,
     },
     Text {
         train: Vec<u32>,
         eval: Vec<u32>,
         vocab: Vocab,
+        shards: Option<Arc<ShardSet>>,
     },
+}
+
+impl Split {
+    /// The streamed training shards of a sharded dataset.
+    pub fn shards(&self) -> Option<&Arc<ShardSet>> {
+        match self {
+            Split::Table { shards, .. } | Split::Text { shards, .. } => shards.as_ref(),
+        }
+    }
+
+    /// Training samples of a table (an epoch's), whether in memory or in shards.
+    pub fn train_rows(&self) -> usize {
+        match (self, self.shards()) {
+            (_, Some(s)) => usize::try_from(s.samples()).unwrap_or(usize::MAX),
+            (Split::Table { train, .. }, None) => train.rows(),
+            (Split::Text { .. }, None) => 0,
+        }
+    }
 }
 
 /// Fetches (verifying size and hash) the spec's files ([`JobSpec::files_mut`]) and attaches
@@ -141,7 +165,11 @@ pub fn load(spec: &mut JobSpec, base_dir: &Path, cache_dir: Option<&Path>) -> Re
         base_dir,
         cache_dir,
     )?;
-    split(spec, &bytes)
+    let store = shards::LocalStore {
+        base_dir: base_dir.to_path_buf(),
+        cache_dir: cache_dir.map(Path::to_path_buf),
+    };
+    split_with(spec, &bytes, Some(Arc::new(store)))
 }
 
 /// Fetches the spec's files besides its dataset (local or HTTP, each at most its stated
@@ -193,6 +221,7 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
             let eval = formats::parse_tokens(bytes, dtype, *n)?;
             check_context(spec, "evaluation tokens", &[&eval])?;
             Ok(Split::Text {
+                shards: like.shards().cloned(),
                 train: train.clone(),
                 eval,
                 vocab: Vocab::Ids(*n),
@@ -209,6 +238,7 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
             let eval = crate::tokenizer::encode(&tk, text)?;
             check_context(spec, "evaluation text (ids)", &[&eval])?;
             Ok(Split::Text {
+                shards: like.shards().cloned(),
                 train: train.clone(),
                 eval,
                 vocab: vocab.clone(),
@@ -241,6 +271,7 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
                 .collect();
             check_context(spec, "evaluation text (characters)", &[&eval])?;
             Ok(Split::Text {
+                shards: like.shards().cloned(),
                 train: train.clone(),
                 eval,
                 vocab: Vocab::Chars(vocab.clone()),
@@ -264,6 +295,7 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
                 )));
             }
             Ok(Split::Table {
+                shards: like.shards().cloned(),
                 train: train.clone(),
                 eval,
                 classes: *classes,
@@ -272,14 +304,63 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
     }
 }
 
-/// Parses verified bytes and splits them.
+/// Parses verified bytes and splits them (a dataset in memory: a sharded one needs
+/// [`split_with`]).
 pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
+    split_with(spec, bytes, None)
+}
+
+/// [`split`], with the store a sharded dataset's shards come from (`bytes` are then its
+/// index): the evaluation shards are read now, the training shards as training reaches them.
+pub fn split_with(
+    spec: &JobSpec,
+    bytes: &[u8],
+    store: Option<Arc<dyn ShardStore>>,
+) -> Result<Split> {
     let d = &spec.dataset;
+    if let DatasetFormat::Shards { .. } = d.format {
+        let store = store.ok_or_else(|| {
+            Error::Internal("a sharded dataset was split without a shard store".into())
+        })?;
+        let index = shards::Index::parse(spec, bytes)?;
+        let (set, eval) = ShardSet::open(spec, &index, store)?;
+        let classes = set.classes();
+        let set = Some(Arc::new(set));
+        return match (eval, spec.dataset.format.each_file()) {
+            (shards::Eval::Tokens(eval), DatasetFormat::Tokens { vocab_size, .. }) => {
+                check_context(spec, "evaluation shards (ids)", &[&eval])?;
+                Ok(Split::Text {
+                    train: Vec::new(),
+                    eval,
+                    vocab: Vocab::Ids(*vocab_size as usize),
+                    shards: set,
+                })
+            }
+            (shards::Eval::Table(eval), _) => {
+                if eval.rows() == 0 {
+                    return Err(Error::Format("no evaluation samples".into()));
+                }
+                let dim = eval.dim;
+                Ok(Split::Table {
+                    train: Table {
+                        features: Vec::new(),
+                        labels: Vec::new(),
+                        dim,
+                    },
+                    eval,
+                    classes: classes.unwrap_or(0),
+                    shards: set,
+                })
+            }
+            _ => Err(Error::Internal("shard kinds differ".into())),
+        };
+    }
     if let DatasetFormat::Tokens { dtype, vocab_size } = d.format {
         let ids = formats::parse_tokens(bytes, dtype, vocab_size as usize)?;
         let (train, eval) = ids.split_at(ids.len() - eval_len(ids.len(), d.eval_fraction));
         check_context(spec, "tokens (train / eval)", &[train, eval])?;
         return Ok(Split::Text {
+            shards: None,
             train: train.to_vec(),
             eval: eval.to_vec(),
             vocab: Vocab::Ids(vocab_size as usize),
@@ -321,6 +402,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
         let eval = crate::tokenizer::encode(&tk, eval_text)?;
         check_context(spec, "text (train / eval ids)", &[&train, &eval])?;
         return Ok(Split::Text {
+            shards: None,
             train,
             eval,
             vocab: Vocab::Bpe {
@@ -346,6 +428,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
         let (train, eval) = corpus.ids.split_at(n - eval_len(n, d.eval_fraction));
         check_context(spec, "text (train / eval characters)", &[train, eval])?;
         return Ok(Split::Text {
+            shards: None,
             train: train.to_vec(),
             eval: eval.to_vec(),
             vocab: Vocab::Chars(corpus.vocab),
@@ -381,6 +464,7 @@ pub fn split(spec: &JobSpec, bytes: &[u8]) -> Result<Split> {
         .clamp(1.0, (table.rows() - 1) as f64) as usize;
     let classes = table.classes();
     Ok(Split::Table {
+        shards: None,
         eval: table.select(&perm[..n_eval]),
         train: table.select(&perm[n_eval..]),
         classes,

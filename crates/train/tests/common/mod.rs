@@ -99,9 +99,10 @@ pub fn assert_resumes_bit_identically(what: &str, spec: &JobSpec, bytes: &[u8]) 
         resumed.result_hash, reference.result_hash,
         "{what}: resumed run differs"
     );
+    let weights = &reference.manifest.weights.path;
     assert_eq!(
-        std::fs::read(dir.path().join("weights.safetensors")).unwrap(),
-        std::fs::read(whole.path().join("weights.safetensors")).unwrap(),
+        std::fs::read(dir.path().join(weights)).unwrap(),
+        std::fs::read(whole.path().join(weights)).unwrap(),
         "{what}"
     );
 }
