@@ -253,6 +253,21 @@ pub async fn check(
             return v;
         }
     }
+    // A sharded dataset: the index names the rest. Its evaluation shards and the first
+    // training shard are fetched now (the rehearsal trains on them); the others as training
+    // reaches them. The estimates count every shard.
+    let mut size = size;
+    if let tensorgrid_train::spec::DatasetFormat::Shards { .. } = spec.dataset.format {
+        match shard_inputs(w, gates, &spec, &cached, host, others).await {
+            Ok(total) => size = total,
+            Err(v) => return v,
+        }
+        if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, |s| {
+            throughput.estimate_secs(s, size)
+        }) {
+            return refuse_for(r.0);
+        }
+    }
     // A tokenizer, initial weights: sizes stated in the spec, each held to its own.
     let mut files = Vec::new();
     for (role, f) in spec.files() {
@@ -287,8 +302,22 @@ pub async fn check(
     let work = w.work.clone();
     let scratch = w.work.root().join("scratch").join(&name);
     let (mut spec2, path, dev) = (spec.clone(), cached.clone(), w.device.clone());
+    let store = crate::shards::Shards::new(tokio::runtime::Handle::current(), w.read_policy())
+        .cached(crate::shards::Cache {
+            dir: w.work.datasets_dir(),
+            max_bytes: crate::daemon::DATASET_CACHE_BYTES,
+        })
+        .stopping(w.cancel.clone(), None);
     let tried = tokio::task::spawn_blocking(move || {
-        let r = rehearse(&mut spec2, &path, &files, &dev, device, &scratch);
+        let r = rehearse(
+            &mut spec2,
+            &path,
+            &files,
+            &dev,
+            device,
+            &scratch,
+            Arc::new(store),
+        );
         crashguard::end_check(&work);
         r
     })
@@ -436,6 +465,64 @@ async fn download(
     outcome
 }
 
+/// A sharded dataset's index (at `index`, verified): parsed (the poster's fault if it does
+/// not), its shards held in memory at once against this machine's (`host`, with `others`
+/// bytes of job files), and its evaluation shards and first training shard downloaded into
+/// the cache. Returns the bytes of every shard.
+async fn shard_inputs(
+    w: &Worker,
+    gates: &Gates,
+    spec: &JobSpec,
+    index: &std::path::Path,
+    host: Option<u64>,
+    others: u64,
+) -> Result<u64, Verdict> {
+    let bytes = std::fs::read(index).map_err(|e| Verdict::Paused(format!("dataset cache: {e}")))?;
+    if !hex::encode(Sha256::digest(&bytes)).eq_ignore_ascii_case(&spec.dataset.sha256) {
+        let _ = std::fs::remove_file(index);
+        return Err(Verdict::Later(
+            "the cached shard index does not hash to its name; removed, fetched again".into(),
+        ));
+    }
+    let index = data::shards::Index::parse(spec, &bytes)
+        .map_err(|e| Verdict::Refuse(Kind::Poster, e.to_string()))?;
+    let resident = index.resident_bytes(spec);
+    let to_parse = memory::parse_bytes(&spec.dataset.format, resident).saturating_add(others);
+    if let Some(b) = host.filter(|b| to_parse > *b) {
+        return Err(Verdict::Refuse(
+            Kind::Settings,
+            format!(
+                "the shards held at once need about {} MiB, this worker has {} MiB for them",
+                to_parse >> 20,
+                b >> 20
+            ),
+        ));
+    }
+    let (train, eval) = index.split(spec);
+    let first = data::shards::epoch_order(spec.training.seed, 0, train.len())
+        .first()
+        .map(|&i| &train[i as usize]);
+    for (role, shard) in eval
+        .iter()
+        .map(|s| ("evaluation shard", s))
+        .chain(first.map(|s| ("training shard", s)))
+    {
+        let input = Input {
+            role,
+            uri: &shard.uri,
+            sha: shard.sha256.to_ascii_lowercase(),
+            cap: shard.bytes,
+            size: shard.bytes,
+            poster_bound: true,
+        };
+        let path = w.work.dataset_path(&input.sha);
+        if !path.exists() {
+            download(w, gates, &input, &path).await?;
+        }
+    }
+    Ok(index.total_bytes())
+}
+
 /// The blocking part: read (and hash again: the bytes parsed are the bytes checked), parse,
 /// size, steps.
 fn rehearse(
@@ -445,6 +532,7 @@ fn rehearse(
     device: &tensorgrid_train::Device,
     budget: Option<u64>,
     scratch: &std::path::Path,
+    store: Arc<dyn data::ShardStore>,
 ) -> Result<(rehearsal::Rehearsal, memory::Footprint, data::Split), Verdict> {
     fault_point();
     let bytes = std::fs::read(path).map_err(|e| Verdict::Paused(format!("dataset cache: {e}")))?;
@@ -465,18 +553,27 @@ fn rehearse(
         }
     }
     let spec = &*spec;
-    let split =
-        data::split(spec, &bytes).map_err(|e| Verdict::Refuse(Kind::Poster, e.to_string()))?;
+    let split = data::split_with(spec, &bytes, Some(store)).map_err(|e| match e.fault() {
+        tensorgrid_train::Fault::Transient => Verdict::Later(format!("dataset: {e}")),
+        _ => Verdict::Refuse(Kind::Poster, e.to_string()),
+    })?;
     drop(bytes);
     // Finite but huge features (placed, say, only in the batches after the rehearsal's) can
     // make a loss overflow late in a run, a failure the steps here would not show: a dataset
     // that is not scaled to a sane range is not taken.
     if let data::Split::Table { train, eval, .. } = &split {
+        // Shards not yet read hold pixel bytes up to 255, scaled.
+        let unread = match (split.shards(), spec.dataset.format.each_file()) {
+            (Some(_), tensorgrid_train::spec::DatasetFormat::Cifar { scale }) => {
+                255.0 * scale.abs()
+            }
+            _ => 0.0,
+        };
         let largest = train
             .features
             .iter()
             .chain(&eval.features)
-            .fold(0f32, |m, v| m.max(v.abs()));
+            .fold(unread, |m, v| m.max(v.abs()));
         if largest > MAX_FEATURE_ABS {
             return Err(Verdict::Refuse(
                 Kind::Settings,

@@ -68,7 +68,7 @@ const MAX_CHECKS_IN_FLIGHT: usize = 32;
 /// pay more (so the best-paying is taken first, while a slow or hostile one holds nothing up).
 const BETTER_PAY_GRACE: Duration = Duration::from_secs(5);
 /// Datasets kept in the cache, in bytes, beyond those in use.
-const DATASET_CACHE_BYTES: u64 = 4 << 30;
+pub(crate) const DATASET_CACHE_BYTES: u64 = 4 << 30;
 /// A stake short of the market's minimum that the day's cap kept from being topped up is
 /// tried again this often (the cap counts the last 24 h).
 const TOPUP_RETRY: Duration = Duration::from_secs(600);

@@ -74,7 +74,7 @@ fn work(spec: &JobSpec, bytes: f64) -> (f64, f64) {
             let tf = m.transformer().expect("a transformer");
             let (layers, context) = (&tf.layers, &tf.context);
             let d = tf.d_model as f64;
-            let vocab = match &spec.dataset.format {
+            let vocab = match spec.dataset.format.each_file() {
                 DatasetFormat::Tokens { vocab_size, .. }
                 | DatasetFormat::BpeText {
                     vocab_size: Some(vocab_size),
@@ -161,6 +161,7 @@ fn element_bytes(format: &DatasetFormat) -> f64 {
         DatasetFormat::Cifar { .. } => 1.0,
         DatasetFormat::Text | DatasetFormat::BpeText { .. } => 1.0,
         DatasetFormat::Tokens { dtype, .. } => dtype.width() as f64,
+        DatasetFormat::Shards { shard_format, .. } => element_bytes(shard_format),
     }
 }
 
@@ -226,6 +227,7 @@ mod tests {
         tokens.dataset.format = DatasetFormat::Tokens {
             dtype: tensorgrid_train::spec::TokenDtype::U16,
             vocab_size: 50_257,
+            tokenizer: None,
         };
         let (t, k) = (
             cpu.estimate_secs(&text, 1 << 20),

@@ -242,8 +242,10 @@ pub async fn judge(
     // The memory the re-run needs against what this worker has for a job, as a claim checks
     // it: a job too large for this machine is not judged here (and cannot kill the daemon).
     let budget = resources::job_memory(&w.hardware, w.config.max_job_memory).map(check::share);
+    let store = crate::shards::Shards::new(tokio::runtime::Handle::current(), policy.clone())
+        .stopping(w.cancel.clone(), None);
     let run = tokio::task::spawn_blocking(move || {
-        let split = data::split(&spec, &data_bytes)?;
+        let split = data::split_with(&spec, &data_bytes, Some(std::sync::Arc::new(store)))?;
         let needs = memory::footprint(&spec, &split).bytes;
         if let Some(b) = budget.filter(|b| needs > *b) {
             return Err(tensorgrid_train::Error::Device(format!(
@@ -273,6 +275,13 @@ pub async fn judge(
     let verdict = match run {
         Ok(v) => v,
         Err(tensorgrid_train::Error::Device(e)) => return Err(JudgeError::CannotJudge(e)),
+        // A shard of the poster's dataset gone or altered (the index itself was checked
+        // above): as the dataset, not the worker's doing.
+        Err(
+            e @ (tensorgrid_train::Error::HashMismatch { .. }
+            | tensorgrid_train::Error::Unavailable { .. }
+            | tensorgrid_train::Error::TooLarge { .. }),
+        ) => return Ok(Judgement::upheld(dispute, format!("a dataset shard: {e}"))),
         // Anything else failing here (memory, the data not building on this machine) says
         // nothing about either party: tried again, never voted on.
         Err(e) => return Err(JudgeError::Transient(Side::Local, e.to_string())),

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod precheck;
 pub mod refusals;
 pub mod resources;
+pub mod shards;
 pub mod state;
 pub mod states;
 pub mod status;

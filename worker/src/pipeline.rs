@@ -482,6 +482,15 @@ impl Worker {
             return self.give_up_recorded(job, why, Kind::Crashed).await;
         }
         self.status.stage(&name, "training");
+        // A sharded dataset's shards arrive while it trains, through the dataset cache.
+        let store: Arc<dyn data::ShardStore> = Arc::new(
+            crate::shards::Shards::new(tokio::runtime::Handle::current(), self.read_policy())
+                .cached(crate::shards::Cache {
+                    dir: self.work.datasets_dir(),
+                    max_bytes: crate::daemon::DATASET_CACHE_BYTES,
+                })
+                .stopping(self.cancel.clone(), Some(stop_at)),
+        );
         let trained = tokio::task::spawn_blocking(move || {
             let data_bytes =
                 std::fs::read(&dataset).map_err(tensorgrid_train::Error::io(&dataset))?;
@@ -508,7 +517,7 @@ impl Worker {
                     });
                 }
             }
-            let split = data::split(&spec2, &data_bytes)?;
+            let split = data::split_with(&spec2, &data_bytes, Some(store))?;
             let opts = TrainOptions {
                 deadline: Some(stop_at),
                 cancel: Some(stop),

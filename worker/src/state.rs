@@ -134,7 +134,12 @@ impl WorkDir {
     /// Where a dataset with this (lowercase hex) sha256 is kept, once downloaded and checked.
     pub fn dataset_path(&self, sha256: &str) -> PathBuf {
         debug_assert!(sha256.chars().all(|c| c.is_ascii_hexdigit()));
-        self.root.join("datasets").join(sha256.to_ascii_lowercase())
+        self.datasets_dir().join(sha256.to_ascii_lowercase())
+    }
+
+    /// The cache of datasets, shards and job files, each named by its sha256.
+    pub fn datasets_dir(&self) -> PathBuf {
+        self.root.join("datasets")
     }
 
     /// Keeps the dataset cache within `max_bytes`: the least recently used go first, never

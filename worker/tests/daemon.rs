@@ -943,3 +943,139 @@ async fn a_finetune_is_trained_from_its_hosted_weights_and_wrong_weights_are_ref
     assert_eq!(account.record.jobs_abandoned, 0);
     assert!(w.terminate().success(), "{}", w.log());
 }
+
+/// A sharded dataset: the worker checks the index and fetches only its evaluation shard and
+/// the first training shard before claiming; it trains streaming the rest from the store and
+/// submits. An index whose evaluation shard is not the bytes it names, and one that points
+/// outside its folder, are refused before claiming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_job_is_checked_on_its_first_shards_and_trained_streaming() {
+    let _one = serial().lock().await;
+    let rig = Rig::new().await;
+    let (op, key) = rig.operator("w1").await;
+    // u16 token shards of a learnable sequence: 5 to train on, the last held out.
+    let mut x = 1u32;
+    let shards: Vec<Vec<u8>> = [900usize, 700, 1_100, 800, 600, 500]
+        .iter()
+        .map(|&n| {
+            (0..n)
+                .flat_map(|_| {
+                    x = (x * 5 + 3) % 61;
+                    (x as u16).to_le_bytes()
+                })
+                .collect()
+        })
+        .collect();
+    // Hosts the shards under `folder`, as listed (uri, bytes), and their index; returns the
+    // index's URI and sha256.
+    let host = |folder: &'static str, list: Vec<(String, Vec<u8>)>| {
+        let rig = &rig;
+        async move {
+            let mut entries = Vec::new();
+            for (name, bytes) in list {
+                let sha = hex::encode(Sha256::digest(&bytes));
+                rig.store
+                    .put(&format!("{folder}/{name}"), bytes.clone())
+                    .await
+                    .unwrap();
+                entries.push(serde_json::json!({"uri": name, "sha256": sha, "bytes": bytes.len()}));
+            }
+            let index = serde_json::to_vec(&serde_json::json!({ "shards": entries })).unwrap();
+            let sha = hex::encode(Sha256::digest(&index));
+            let uri = rig
+                .store
+                .put(&format!("{folder}/index.json"), index)
+                .await
+                .unwrap();
+            (uri, sha)
+        }
+    };
+    let named: Vec<(String, Vec<u8>)> = shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("part-{i}.bin"), s.clone()))
+        .collect();
+    let spec = |(uri, sha): (String, String)| {
+        move |v: &mut serde_json::Value| {
+            v["dataset"] = serde_json::json!({
+                "uri": uri, "sha256": sha,
+                "format": {"kind": "shards", "eval_shards": 1,
+                           "shard_format": {"kind": "tokens", "dtype": "u16", "vocab_size": 64}}
+            });
+            v["model"] = serde_json::json!({"kind": "gpt2", "layers": 1, "d_model": 32, "heads": 2, "context": 16});
+            v["training"] = serde_json::json!({
+                "steps": 40, "batch_size": 8, "eval_every": 20, "commit_every": 10,
+                "optimizer": {"kind": "adamw", "lr": 0.003}, "seed": 3
+            });
+            v["evaluation"] = serde_json::json!({"metric": "perplexity", "threshold": 1000.0});
+        }
+    };
+    let good_index = host("datasets/good", named.clone()).await;
+    // The held-out shard is not the bytes the index names.
+    let mut altered = named.clone();
+    altered[5].1[0] ^= 1;
+    let (bad_uri, bad_sha) = host("datasets/altered", named.clone()).await;
+    rig.store
+        .put("datasets/altered/part-5.bin", altered[5].1.clone())
+        .await
+        .unwrap();
+    // A shard named outside the index's folder.
+    let mut escaping = named.clone();
+    escaping[2].0 = "../good/part-2.bin".into();
+    let escaping_index = host("datasets/escaping", escaping).await;
+
+    let hostile = rig.net.funded(10 * SOL).await.unwrap();
+    let mut posted = Vec::new();
+    for index in [(bad_uri, bad_sha), escaping_index] {
+        let (uri, bytes) = rig.hosted_spec(spec(index)).await;
+        posted.push(
+            rig.post_as(&hostile, uri, Sha256::digest(&bytes).into(), 3_600)
+                .await
+                .0,
+        );
+    }
+    let good = {
+        let (uri, bytes) = rig.hosted_spec(spec(good_index.clone())).await;
+        rig.post_as(&rig.poster, uri, Sha256::digest(&bytes).into(), 3_600)
+            .await
+            .0
+    };
+    let mut w = rig.spawn("w1", &key);
+    wait_until("both bad indexes refused", 90, &w, || {
+        let r = refusals(&rig.work_dir("w1"));
+        posted.iter().all(|j| r.contains_key(&j.to_string()))
+    })
+    .await;
+    let r = refusals(&rig.work_dir("w1"));
+    for (job, why) in posted.iter().zip(["sha256 is", "not a URI"]) {
+        let reason = r[&job.to_string()]["reason"].as_str().unwrap();
+        assert!(reason.contains(why), "{job}: {reason} (wanted {why})");
+        assert_eq!(r[&job.to_string()]["kind"], "poster");
+        assert_eq!(rig.job(job).await.unwrap().state, JobState::Open);
+    }
+    let done = rig
+        .wait_for(&good, Some(JobState::Submitted), 180, &[&w])
+        .await
+        .unwrap();
+    // Trained on every training shard, each verified into the cache by its hash.
+    let cache = rig.work_dir("w1").join("datasets");
+    for s in &shards[..5] {
+        let sha = hex::encode(Sha256::digest(s));
+        assert!(cache.join(&sha).is_file(), "shard {sha} not in the cache");
+    }
+    let bytes = tensorgrid_artifacts::fetch(
+        &done.result_uri,
+        1 << 20,
+        &tensorgrid_artifacts::ReadPolicy::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        hex::encode(done.result_hash)
+    );
+    let account = rig.worker_account(&op).await;
+    assert_eq!(account.stake, 2 * SOL);
+    assert_eq!(account.record.jobs_abandoned, 0);
+    assert!(w.terminate().success(), "{}", w.log());
+}

@@ -41,6 +41,9 @@ enum Command {
     Verify(local::verify::VerifyArgs),
     /// Training throughput of job specs' models and the matmul ceiling (JSON lines).
     Bench(local::bench::BenchArgs),
+    /// Cut a dataset too large for one file into shards and their index (a spec's
+    /// `dataset.format` `shards`): text tokenized, or token / CIFAR files by record.
+    Shard(local::shard::ShardArgs),
     /// Run the embedded local Solana chain and S3 store, until Ctrl-C; `localnet warp`
     /// moves its clock.
     Localnet(localnet_cmd::LocalnetArgs),
@@ -90,6 +93,7 @@ impl Cli {
             Command::Train(a) => local::train::run(a).map(|()| ExitCode::SUCCESS),
             Command::Verify(a) => local::verify::run(a, out),
             Command::Bench(a) => local::bench::run(a).map(|()| ExitCode::SUCCESS),
+            Command::Shard(a) => local::shard::run(a, out).map(|()| ExitCode::SUCCESS),
             Command::Localnet(a) => localnet_cmd::run(a, out).map(|()| ExitCode::SUCCESS),
             Command::Address(a) => chain(Box::pin(crate::account_cmd::address(a, out))),
             Command::Balance(a) => chain(Box::pin(crate::account_cmd::balance(a, out))),

@@ -62,6 +62,61 @@ fn the_demo_posts_trains_verifies_and_pays() {
     assert!(results.join("manifest.json").is_file());
 }
 
+/// The shipped sharded job through the whole market: its index and nine shards uploaded
+/// beside each other, the worker checking the index and its first shards before claiming,
+/// training while it streams the rest from the store, and the poster's verifier re-running
+/// it from the same shards.
+#[test]
+fn the_demo_runs_the_sharded_job_end_to_end() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+        .args(["demo", "--job", "jobs/kjv-gpt2-shards.json", "--dir"])
+        .arg(home.path().join("demo"))
+        .current_dir(&repo)
+        .env("HOME", home.path())
+        .env_remove("TENSORGRID_MARKET")
+        .env_remove("TENSORGRID_STORE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for want in [": PASSED", "vs threshold 160", "worker earned 0.975"] {
+        assert!(
+            stdout.contains(want),
+            "{want:?} missing:\n{stdout}\n{stderr}"
+        );
+    }
+    let results = home.path().join("demo/results");
+    assert!(results.join("tokenizer.json").is_file(), "{stdout}");
+    // The shards went up beside their index, under the names it gives them.
+    let index = std::fs::read(repo.join("data/kjv-tokens/index.json")).unwrap();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&index));
+    let store = home.path().join("demo");
+    let found = walk(&store)
+        .into_iter()
+        .filter(|p| {
+            p.to_string_lossy()
+                .contains(&format!("datasets/{sha}/part-"))
+        })
+        .count();
+    assert_eq!(found, 9, "{stdout}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[test]
 fn the_demo_refuses_to_empty_a_directory_it_did_not_make() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

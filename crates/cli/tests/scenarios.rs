@@ -1045,6 +1045,7 @@ fn fitted_to_eval(honest: &data::Split) -> data::Split {
         train,
         eval,
         classes,
+        ..
     } = honest
     else {
         panic!("a table")
@@ -1053,6 +1054,7 @@ fn fitted_to_eval(honest: &data::Split) -> data::Split {
         .map(|i| (i % eval.rows()) as u32)
         .collect();
     data::Split::Table {
+        shards: None,
         train: eval.select(&idx),
         eval: eval.clone(),
         classes: *classes,

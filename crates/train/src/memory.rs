@@ -347,6 +347,7 @@ mod tests {
         s.dataset.format = DatasetFormat::Tokens {
             dtype: crate::spec::TokenDtype::U16,
             vocab_size: 50_257,
+            tokenizer: None,
         };
         let data = Split::Text {
             shards: None,

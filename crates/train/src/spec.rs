@@ -248,8 +248,14 @@ pub enum DatasetFormat {
     },
     /// Token ids already tokenized by the poster (e.g. nanoGPT's `train.bin`): a flat array of
     /// little-endian `u16` or `u32`, every id below `vocab_size`, for language modelling over
-    /// that vocabulary.
-    Tokens { dtype: TokenDtype, vocab_size: u32 },
+    /// that vocabulary. With the `tokenizer.json` that made them (GPT-2-like byte-level BPE,
+    /// at most `vocab_size` ids), the result carries it and its samples are text.
+    Tokens {
+        dtype: TokenDtype,
+        vocab_size: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tokenizer: Option<FileRef>,
+    },
     /// A dataset larger than memory, in shards: `dataset.uri` names a shard index, a JSON file
     /// `{"shards": [{"uri", "sha256", "bytes"}, …]}` (a URI without a scheme is relative to
     /// the index's own), and `dataset.sha256` is the index's, so it pins every shard. Each
@@ -655,9 +661,16 @@ impl JobSpec {
     /// data is split or the model built.
     pub fn files_mut(&mut self) -> Vec<(&'static str, &mut FileRef)> {
         let mut out = Vec::new();
+        let format = match &mut self.dataset.format {
+            DatasetFormat::Shards { shard_format, .. } => &mut **shard_format,
+            f => f,
+        };
         if let DatasetFormat::BpeText {
             tokenizer: Some(t), ..
-        } = &mut self.dataset.format
+        }
+        | DatasetFormat::Tokens {
+            tokenizer: Some(t), ..
+        } = format
         {
             out.push((TOKENIZER_ROLE, t));
         }
@@ -672,7 +685,10 @@ impl JobSpec {
         let mut out = Vec::new();
         if let DatasetFormat::BpeText {
             tokenizer: Some(t), ..
-        } = &self.dataset.format
+        }
+        | DatasetFormat::Tokens {
+            tokenizer: Some(t), ..
+        } = self.dataset.format.each_file()
         {
             out.push((TOKENIZER_ROLE, t));
         }

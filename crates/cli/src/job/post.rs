@@ -204,8 +204,9 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
                 spec_bytes
             } else {
                 let mut uris = Vec::new();
-                for f in &local {
-                    let uri = store.uri(&f.key());
+                // A shard is named relative to its index: nothing in the spec to rewrite.
+                for f in local.iter().filter(|f| !f.at.is_empty()) {
+                    let uri = store.uri(&f.key);
                     check_uri(&uri)?;
                     uris.push((f.at, uri));
                 }
@@ -220,7 +221,7 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
             for f in &local {
                 let data = std::fs::read(&f.path)
                     .with_context(|| format!("reading {}", f.path.display()))?;
-                let uploaded = store.put(&f.key(), data).await?;
+                let uploaded = store.put(&f.key, data).await?;
                 ctx.out.note(format!("{} uploaded: {uploaded}", f.role));
             }
             store.put(&spec_key, bytes.clone()).await?;
@@ -342,19 +343,9 @@ struct LocalFile {
     at: &'static [&'static str],
     uri: String,
     path: PathBuf,
-    sha256: String,
-}
-
-impl LocalFile {
-    /// Its key in the store: by content, so a file posted twice is stored once.
-    fn key(&self) -> String {
-        let dir = if self.role == "dataset" {
-            "datasets"
-        } else {
-            "files"
-        };
-        format!("{dir}/{}", self.sha256)
-    }
+    /// Its key in the store: by content, so a file posted twice is stored once (a shard
+    /// index in a folder of its own, its shards beside it under their relative names).
+    key: String,
 }
 
 /// The spec's local files (the dataset, a tokenizer, initial weights), each checked against
@@ -370,8 +361,10 @@ fn local_files(spec_path: &Path, spec: &JobSpec) -> Result<Vec<LocalFile>> {
         spec.limits.max_dataset_bytes,
         false,
     )];
+    let sharded = d.format.each_file() != &d.format;
     for (role, f) in spec.files() {
         let at: &'static [&'static str] = match role {
+            TOKENIZER_ROLE if sharded => &["dataset", "format", "shard_format", "tokenizer", "uri"],
             TOKENIZER_ROLE => &["dataset", "format", "tokenizer", "uri"],
             INIT_ROLE => &["model", "init", "uri"],
             _ => bail!("{role}: a file this CLI does not know how to upload"),
@@ -412,12 +405,65 @@ fn local_files(spec_path: &Path, spec: &JobSpec) -> Result<Vec<LocalFile>> {
                 path.display()
             );
         }
+        let key = match (role, sharded && role == "dataset") {
+            ("dataset", true) => format!("datasets/{actual}/index.json"),
+            ("dataset", false) => format!("datasets/{actual}"),
+            _ => format!("files/{actual}"),
+        };
+        if sharded && role == "dataset" {
+            out.extend(local_shards(&path, &bytes, &actual)?);
+        }
         out.push(LocalFile {
             role,
             at,
             uri: uri.clone(),
             path,
-            sha256: actual,
+            key,
+        });
+    }
+    Ok(out)
+}
+
+/// The shards a local index (at `index`, whose bytes hash to `sha`) names relative to itself,
+/// each checked against the index now, to upload beside it. A shard given by `file:` URI is
+/// refused: a worker resolves names relative to the uploaded index, and reads no local file.
+fn local_shards(index: &Path, bytes: &[u8], sha: &str) -> Result<Vec<LocalFile>> {
+    let parsed: tensorgrid_train::data::shards::Index = serde_json::from_slice(bytes)
+        .with_context(|| format!("shard index {}", index.display()))?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for (i, s) in parsed.shards.iter().enumerate() {
+        if ["s3://", "https://", "http://"]
+            .iter()
+            .any(|p| s.uri.starts_with(p))
+        {
+            continue;
+        }
+        if s.uri.contains(':') || s.uri.starts_with('/') || s.uri.split('/').any(|p| p == "..") {
+            bail!(
+                "shard {i} ({}) of {}: name a shard relative to its index (uploaded beside it) or by s3:// / https:// URI",
+                s.uri,
+                index.display()
+            );
+        }
+        let path = dir.join(&s.uri);
+        let data = std::fs::read(&path).with_context(|| format!("shard {}", path.display()))?;
+        let actual = sha256_hex(&data);
+        if data.len() as u64 != s.bytes || !actual.eq_ignore_ascii_case(&s.sha256) {
+            bail!(
+                "shard {}: {} bytes, sha256 {actual}; the index says {} bytes, {}",
+                path.display(),
+                data.len(),
+                s.bytes,
+                s.sha256
+            );
+        }
+        out.push(LocalFile {
+            role: "dataset shard",
+            at: &[],
+            uri: s.uri.clone(),
+            path,
+            key: format!("datasets/{sha}/{}", s.uri),
         });
     }
     Ok(out)
@@ -481,6 +527,83 @@ mod tests {
         JobSpec::from_json(&out).unwrap();
     }
 
+    /// A sharded dataset's local index goes to a folder of its own with its shards beside
+    /// it under their names (so the names it gives resolve there), its tokenizer is rewritten
+    /// where the shard format holds it; a shard named outside the index's folder, or not the
+    /// bytes the index says, is refused before anything is uploaded.
+    #[test]
+    fn a_sharded_datasets_index_goes_up_with_its_shards_beside_it() {
+        let path = Path::new("../../jobs/kjv-gpt2-shards.json");
+        let bytes = std::fs::read(path).unwrap();
+        let spec = JobSpec::from_json(&bytes).unwrap();
+        let local = local_files(path, &spec).unwrap();
+        let index_sha = spec.dataset.sha256.clone();
+        let shards: Vec<&LocalFile> = local.iter().filter(|f| f.role == "dataset shard").collect();
+        assert_eq!(shards.len(), 9);
+        assert_eq!(
+            shards[3].key,
+            format!("datasets/{index_sha}/part-00003.bin")
+        );
+        assert!(shards.iter().all(|f| f.at.is_empty()));
+        let index = local.iter().find(|f| f.role == "dataset").unwrap();
+        assert_eq!(index.key, format!("datasets/{index_sha}/index.json"));
+        let tk = local
+            .iter()
+            .find(|f| f.role == "dataset.format.tokenizer")
+            .unwrap();
+        let uris: Vec<(&[&str], String)> = local
+            .iter()
+            .filter(|f| !f.at.is_empty())
+            .map(|f| (f.at, format!("s3://b/{}", f.key)))
+            .collect();
+        let out = with_uris(&bytes, &uris).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v["dataset"]["format"]["shard_format"]["tokenizer"]["uri"],
+            format!("s3://b/{}", tk.key)
+        );
+        assert_eq!(
+            v["dataset"]["uri"],
+            format!("s3://b/datasets/{index_sha}/index.json")
+        );
+        JobSpec::from_json(&out).unwrap();
+
+        // An index naming a shard outside its folder; one whose shard changed.
+        let dir = tempfile::tempdir().unwrap();
+        let shard = b"\x01\x00\x02\x00".to_vec();
+        std::fs::write(dir.path().join("s.bin"), &shard).unwrap();
+        let write = |uri: &str, bytes: usize| {
+            let index = serde_json::json!({"shards": [
+                {"uri": uri, "sha256": sha256_hex(&shard), "bytes": bytes},
+                {"uri": "s.bin", "sha256": sha256_hex(&shard), "bytes": 4},
+            ]})
+            .to_string();
+            std::fs::write(dir.path().join("index.json"), &index).unwrap();
+            let mut v: Value = serde_json::from_slice(&bytes_of(path)).unwrap();
+            v["dataset"]["uri"] = "file:index.json".into();
+            v["dataset"]["sha256"] = sha256_hex(index.as_bytes()).into();
+            v["dataset"]["format"]["shard_format"]
+                .as_object_mut()
+                .unwrap()
+                .remove("tokenizer");
+            let p = dir.path().join("spec.json");
+            std::fs::write(&p, v.to_string()).unwrap();
+            let spec = JobSpec::from_json(v.to_string().as_bytes()).unwrap();
+            local_files(&p, &spec)
+                .map(|l| l.len())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(write("s.bin", 4), Ok(3));
+        let e = write("../s.bin", 4).unwrap_err();
+        assert!(e.contains("name a shard relative to its index"), "{e}");
+        let e = write("s.bin", 5).unwrap_err();
+        assert!(e.contains("the index says 5 bytes"), "{e}");
+    }
+
+    fn bytes_of(p: &Path) -> Vec<u8> {
+        std::fs::read(p).unwrap()
+    }
+
     /// A fine-tune's local files are found, checked and rewritten with the dataset: three
     /// uploads, each by content, and a spec naming them; a file that is not the size or hash
     /// its spec states is refused before anything is uploaded.
@@ -492,19 +615,19 @@ mod tests {
         let local = local_files(path, &spec).unwrap();
         let roles: Vec<&str> = local.iter().map(|f| f.role).collect();
         assert_eq!(roles, ["dataset", "dataset.format.tokenizer", "model.init"]);
-        assert!(local[2].key().starts_with("files/05c3c77f"));
+        assert!(local[2].key.starts_with("files/05c3c77f"));
         let uris: Vec<(&[&str], String)> = local
             .iter()
-            .map(|f| (f.at, format!("s3://b/{}", f.key())))
+            .map(|f| (f.at, format!("s3://b/{}", f.key)))
             .collect();
         let out: Value = serde_json::from_slice(&with_uris(&bytes, &uris).unwrap()).unwrap();
         assert_eq!(
             out["model"]["init"]["uri"],
-            format!("s3://b/{}", local[2].key())
+            format!("s3://b/{}", local[2].key)
         );
         assert_eq!(
             out["dataset"]["format"]["tokenizer"]["uri"],
-            format!("s3://b/{}", local[1].key())
+            format!("s3://b/{}", local[1].key)
         );
         assert_eq!(out["model"]["init"]["bytes"], 6_965_320);
 

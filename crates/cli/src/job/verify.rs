@@ -303,8 +303,11 @@ pub async fn run(a: VerifyArgs, out: OutputFormat) -> Result<ExitCode> {
         }
     }
     let (spec2, bytes2, dir2, choice) = (spec.clone(), spec_bytes.to_vec(), dir.clone(), a.device);
+    // A sharded dataset's shards, fetched as the segments re-run reach them.
+    let store =
+        tensorgrid_worker::shards::Shards::new(tokio::runtime::Handle::current(), policy.clone());
     let (engine_report, mut split) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let split = data::split(&spec2, &data_bytes)?;
+        let split = data::split_with(&spec2, &data_bytes, Some(std::sync::Arc::new(store)))?;
         let device = device::select(choice)?;
         let r = engine::verify(&spec2, &bytes2, &split, &dir2, &device)?;
         Ok((r, split))

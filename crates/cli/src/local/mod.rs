@@ -1,6 +1,7 @@
 //! Commands that run on this machine only: train a spec, verify a result directory, benchmark.
 
 pub mod bench;
+pub mod shard;
 pub mod train;
 pub mod verify;
 
@@ -53,9 +54,9 @@ pub fn load(c: &Common) -> Result<(JobSpec, Vec<u8>, data::Split, tensorgrid_tra
                 d.sha256
             );
         }
-        data::split(&spec, &bytes)?
+        data::split_with(&spec, &bytes, Some(shards(&base, cache)))?
     } else {
-        data::split(
+        data::split_with(
             &spec,
             &data::fetch::fetch(
                 &spec.dataset.uri,
@@ -64,6 +65,7 @@ pub fn load(c: &Common) -> Result<(JobSpec, Vec<u8>, data::Split, tensorgrid_tra
                 &base,
                 cache,
             )?,
+            Some(shards(&base, cache)),
         )?
     };
     let dev = device::select(c.device)?;
@@ -85,6 +87,28 @@ pub fn spec_error(path: &Path, e: tensorgrid_train::Error) -> anyhow::Error {
 }
 
 /// An `s3://` object of at most `limit` bytes, through the artifact store's client.
+/// Where a sharded dataset's shards come from here: S3 as [`fetch_s3`], the rest as a spec's
+/// local or HTTP files.
+fn shards(base: &Path, cache: Option<&Path>) -> std::sync::Arc<dyn data::ShardStore> {
+    struct Here(data::shards::LocalStore);
+    impl data::ShardStore for Here {
+        fn get(&self, s: &data::shards::Shard) -> tensorgrid_train::Result<Vec<u8>> {
+            if s.uri.starts_with("s3://") {
+                fetch_s3(&s.uri, s.bytes).map_err(|e| tensorgrid_train::Error::Fetch {
+                    uri: s.uri.clone(),
+                    reason: format!("{e:#}"),
+                })
+            } else {
+                self.0.get(s)
+            }
+        }
+    }
+    std::sync::Arc::new(Here(data::shards::LocalStore {
+        base_dir: base.to_path_buf(),
+        cache_dir: cache.map(Path::to_path_buf),
+    }))
+}
+
 fn fetch_s3(uri: &str, limit: u64) -> Result<Vec<u8>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -208,16 +208,17 @@ pub fn fetch_files(spec: &mut JobSpec, base_dir: &Path, cache_dir: Option<&Path>
 /// rows gains nothing on it.
 pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split> {
     match like {
-        Split::Text {
-            train,
-            vocab: Vocab::Ids(n),
-            ..
-        } => {
-            let DatasetFormat::Tokens { dtype, .. } = spec.dataset.format else {
-                return Err(Error::Format(
-                    "the job's tokens need evaluation tokens".into(),
-                ));
+        // Token ids (a tokenizer with them or not): the evaluation data are ids too.
+        Split::Text { train, vocab, .. }
+            if matches!(
+                spec.dataset.format.each_file(),
+                DatasetFormat::Tokens { .. }
+            ) =>
+        {
+            let DatasetFormat::Tokens { dtype, .. } = *spec.dataset.format.each_file() else {
+                return Err(Error::Internal("not a tokens format".into()));
             };
+            let n = &vocab.len();
             let eval = formats::parse_tokens(bytes, dtype, *n)?;
             check_context(spec, "evaluation tokens", &[&eval])?;
             Ok(Split::Text {
@@ -244,6 +245,10 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
                 vocab: vocab.clone(),
             })
         }
+        Split::Text {
+            vocab: Vocab::Ids(_),
+            ..
+        } => Err(Error::Internal("token ids without a tokens format".into())),
         Split::Text {
             train,
             vocab: Vocab::Chars(vocab),
@@ -327,12 +332,12 @@ pub fn split_with(
         let classes = set.classes();
         let set = Some(Arc::new(set));
         return match (eval, spec.dataset.format.each_file()) {
-            (shards::Eval::Tokens(eval), DatasetFormat::Tokens { vocab_size, .. }) => {
+            (shards::Eval::Tokens(eval), format) => {
                 check_context(spec, "evaluation shards (ids)", &[&eval])?;
                 Ok(Split::Text {
                     train: Vec::new(),
                     eval,
-                    vocab: Vocab::Ids(*vocab_size as usize),
+                    vocab: token_vocab(format)?,
                     shards: set,
                 })
             }
@@ -352,18 +357,18 @@ pub fn split_with(
                     shards: set,
                 })
             }
-            _ => Err(Error::Internal("shard kinds differ".into())),
         };
     }
-    if let DatasetFormat::Tokens { dtype, vocab_size } = d.format {
-        let ids = formats::parse_tokens(bytes, dtype, vocab_size as usize)?;
+    if let DatasetFormat::Tokens { dtype, .. } = d.format {
+        let vocab = token_vocab(&d.format)?;
+        let ids = formats::parse_tokens(bytes, dtype, vocab.len())?;
         let (train, eval) = ids.split_at(ids.len() - eval_len(ids.len(), d.eval_fraction));
         check_context(spec, "tokens (train / eval)", &[train, eval])?;
         return Ok(Split::Text {
             shards: None,
             train: train.to_vec(),
             eval: eval.to_vec(),
-            vocab: Vocab::Ids(vocab_size as usize),
+            vocab,
         });
     }
     if let DatasetFormat::BpeText {
@@ -468,6 +473,35 @@ pub fn split_with(
         eval: table.select(&perm[..n_eval]),
         train: table.select(&perm[n_eval..]),
         classes,
+    })
+}
+
+/// The vocabulary of token ids in `format` (`tokens`): the ids alone, or with the tokenizer
+/// that made them (checked: of its kind, and no more ids than the spec's `vocab_size`).
+fn token_vocab(format: &DatasetFormat) -> Result<Vocab> {
+    let DatasetFormat::Tokens {
+        vocab_size,
+        tokenizer,
+        ..
+    } = format
+    else {
+        return Err(Error::Internal("not a tokens format".into()));
+    };
+    let size = *vocab_size as usize;
+    let Some(t) = tokenizer else {
+        return Ok(Vocab::Ids(size));
+    };
+    let json = t.bytes_for(crate::spec::TOKENIZER_ROLE)?;
+    let (_, ids) = crate::tokenizer::load_given(json)?;
+    if ids > size {
+        return Err(Error::File {
+            role: crate::spec::TOKENIZER_ROLE,
+            reason: format!("it has {ids} ids, more than dataset.format.vocab_size ({size})"),
+        });
+    }
+    Ok(Vocab::Bpe {
+        json: Arc::new(json.to_vec()),
+        size,
     })
 }
 

@@ -76,7 +76,9 @@ impl Kind {
             return Err(Error::Internal("not a sharded dataset".into()));
         };
         match **shard_format {
-            DatasetFormat::Tokens { dtype, vocab_size } => {
+            DatasetFormat::Tokens {
+                dtype, vocab_size, ..
+            } => {
                 let context = spec
                     .model
                     .transformer()
@@ -153,7 +155,7 @@ impl Index {
             let max = limits::MAX_SHARD_BYTES.min(spec.limits.max_dataset_bytes);
             if !(1..=max).contains(&s.bytes) {
                 problems.push(format!("{name}: {} bytes; a shard is 1..={max}", s.bytes));
-            } else if s.bytes % kind.unit() != 0 {
+            } else if !s.bytes.is_multiple_of(kind.unit()) {
                 problems.push(format!(
                     "{name}: {} bytes is not a whole number of {}-byte {}",
                     s.bytes,
@@ -221,6 +223,11 @@ impl Index {
             .fold(0u64, |a, s| a.saturating_add(s.bytes))
             .saturating_add(largest.saturating_mul(3))
     }
+}
+
+/// The order epoch `epoch` visits `n` training shards in.
+pub fn epoch_order(seed: u64, epoch: u64, n: usize) -> Vec<u32> {
+    rng::permutation(seed, "shards", epoch, n)
 }
 
 /// `rel` made absolute against the index's URI: a URI with a scheme stays as it is; a relative
@@ -526,7 +533,7 @@ impl Stream {
     /// The shard order of `epoch` and the samples before each shard in it.
     fn order(&mut self, epoch: u64) -> (&[u32], &[u64]) {
         if self.order.as_ref().is_none_or(|(e, ..)| *e != epoch) {
-            let perm = rng::permutation(self.seed, "shards", epoch, self.set.train.len());
+            let perm = epoch_order(self.seed, epoch, self.set.train.len());
             let mut cum = Vec::with_capacity(perm.len() + 1);
             let mut acc = 0u64;
             for &s in &perm {
