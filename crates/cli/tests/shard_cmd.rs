@@ -49,7 +49,7 @@ fn a_text_is_tokenized_into_shards_and_bad_inputs_are_refused() {
         let bytes = std::fs::read(dir.join(s["uri"].as_str().unwrap())).unwrap();
         assert_eq!(s["sha256"], hex::encode(Sha256::digest(&bytes)));
         assert_eq!(s["bytes"], bytes.len());
-        assert!(bytes.len() <= 104_857 && bytes.len() % 2 == 0);
+        assert!(bytes.len() <= 104_857 && bytes.len().is_multiple_of(2));
         total += bytes.len();
     }
     assert_eq!(r["bytes"], total);
