@@ -167,6 +167,16 @@ pub async fn check(
         .limits
         .max_dataset_bytes
         .min(w.config.max_dataset_bytes);
+    // A shard index is small: its own cap, whatever the dataset's.
+    let sharded = matches!(
+        spec.dataset.format,
+        tensorgrid_train::spec::DatasetFormat::Shards { .. }
+    );
+    let cap = if sharded {
+        cap.min(tensorgrid_train::spec::limits::MAX_INDEX_BYTES)
+    } else {
+        cap
+    };
     let sha = spec.dataset.sha256.to_ascii_lowercase();
     let cached = w.work.dataset_path(&sha);
     let size = if cached.exists() {
@@ -246,7 +256,7 @@ pub async fn check(
         sha: sha.clone(),
         cap,
         size,
-        poster_bound: cap >= spec.limits.max_dataset_bytes,
+        poster_bound: sharded || cap >= spec.limits.max_dataset_bytes,
     };
     if !cached.exists() {
         if let Err(v) = download(w, gates, &dataset, &cached).await {
@@ -256,10 +266,10 @@ pub async fn check(
     // A sharded dataset: the index names the rest. Its evaluation shards and the first
     // training shard are fetched now (the rehearsal trains on them); the others as training
     // reaches them. The estimates count every shard.
-    let mut size = size;
-    if let tensorgrid_train::spec::DatasetFormat::Shards { .. } = spec.dataset.format {
+    let (mut size, mut stream_secs) = (size, 0.0);
+    if sharded {
         match shard_inputs(w, gates, &spec, &cached, host, others).await {
-            Ok(total) => size = total,
+            Ok(s) => (size, stream_secs) = (s.total_bytes, s.stream_secs),
             Err(v) => return v,
         }
         if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, |s| {
@@ -307,7 +317,11 @@ pub async fn check(
             dir: w.work.datasets_dir(),
             max_bytes: crate::daemon::DATASET_CACHE_BYTES,
         })
-        .stopping(w.cancel.clone(), None);
+        .stopping(
+            w.cancel.clone(),
+            Some(std::time::Instant::now() + MAX_DOWNLOAD),
+        )
+        .without_prefetch();
     let tried = tokio::task::spawn_blocking(move || {
         let r = rehearse(
             &mut spec2,
@@ -337,7 +351,9 @@ pub async fn check(
     // Room for the committed states, the checkpoints and the result, besides the dataset
     // already here: a disk that fills mid-run would cost the stake.
     let room = resources::free_disk(w.work.root()).unwrap_or(u64::MAX);
-    let output = rehearsal.disk_bytes(&spec);
+    let output = rehearsal
+        .disk_bytes(&spec)
+        .saturating_add(data.shards().map_or(0, |s| stream_disk_bytes(&s.train)));
     if room < output.saturating_add(w.config.min_free_disk) {
         return Verdict::Paused(format!(
             "the work dir has {} MiB free; this job's committed states, checkpoints and result need about {} MiB plus the {} MiB kept free",
@@ -346,9 +362,11 @@ pub async fn check(
             w.config.min_free_disk >> 20
         ));
     }
+    // Shards arrive while the model trains: the slower of the two.
     let estimated = rehearsal
         .estimate_secs(&spec, &data)
-        .max(throughput.estimate_secs(&spec, size));
+        .max(throughput.estimate_secs(&spec, size))
+        .max(stream_secs);
     if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, |_| estimated) {
         return refuse_for(r.0);
     }
@@ -465,6 +483,50 @@ async fn download(
     outcome
 }
 
+/// What [`shard_inputs`] learned of a sharded dataset.
+struct Sharded {
+    /// Bytes of every shard.
+    total_bytes: u64,
+    /// Seconds to download what training streams, at the rate the check's own downloads
+    /// came at (0 when they were cached already).
+    stream_secs: f64,
+}
+
+/// Disk a run's shards take beyond what the check fetched: the dataset cache's share of
+/// them, and the shards arriving under temporary names.
+fn stream_disk_bytes(train: &[data::shards::Shard]) -> u64 {
+    let total = train.iter().fold(0u64, |a, s| a.saturating_add(s.bytes));
+    let largest = train.iter().map(|s| s.bytes).max().unwrap_or(0);
+    total
+        .min(crate::daemon::DATASET_CACHE_BYTES)
+        .saturating_add(largest.saturating_mul(2))
+}
+
+/// The shards a check of `spec` fetched and the claim needs kept: its evaluation shards and
+/// the first training shard, by sha256 (none when the index is not in the cache).
+pub(crate) fn checked_shards(work: &crate::WorkDir, spec: &JobSpec) -> Vec<String> {
+    if !matches!(
+        spec.dataset.format,
+        tensorgrid_train::spec::DatasetFormat::Shards { .. }
+    ) {
+        return Vec::new();
+    }
+    let Ok(bytes) = std::fs::read(work.dataset_path(&spec.dataset.sha256)) else {
+        return Vec::new();
+    };
+    let Ok(index) = data::shards::Index::parse(spec, &bytes) else {
+        return Vec::new();
+    };
+    let (train, eval) = index.split(spec);
+    let first = data::shards::epoch_order(spec.training.seed, 0, train.len())
+        .first()
+        .map(|&i| &train[i as usize]);
+    eval.iter()
+        .chain(first)
+        .map(|s| s.sha256.to_ascii_lowercase())
+        .collect()
+}
+
 /// A sharded dataset's index (at `index`, verified): parsed (the poster's fault if it does
 /// not), its shards held in memory at once against this machine's (`host`, with `others`
 /// bytes of job files), and its evaluation shards and first training shard downloaded into
@@ -476,7 +538,7 @@ async fn shard_inputs(
     index: &std::path::Path,
     host: Option<u64>,
     others: u64,
-) -> Result<u64, Verdict> {
+) -> Result<Sharded, Verdict> {
     let bytes = std::fs::read(index).map_err(|e| Verdict::Paused(format!("dataset cache: {e}")))?;
     if !hex::encode(Sha256::digest(&bytes)).eq_ignore_ascii_case(&spec.dataset.sha256) {
         let _ = std::fs::remove_file(index);
@@ -486,6 +548,41 @@ async fn shard_inputs(
     }
     let index = data::shards::Index::parse(spec, &bytes)
         .map_err(|e| Verdict::Refuse(Kind::Poster, e.to_string()))?;
+    // This worker's own limits: each shard is read whole, the evaluation shards together.
+    let (train, eval) = index.split(spec);
+    let cap = w.config.max_dataset_bytes;
+    let eval_bytes = eval.iter().fold(0u64, |a, s| a.saturating_add(s.bytes));
+    if let Some(s) = train.iter().find(|s| s.bytes > cap) {
+        return Err(Verdict::Refuse(
+            Kind::Settings,
+            format!(
+                "shard {} is {} bytes, over the cap of {cap}",
+                s.uri, s.bytes
+            ),
+        ));
+    }
+    if eval_bytes > cap {
+        return Err(Verdict::Refuse(
+            Kind::Settings,
+            format!("the evaluation shards are {eval_bytes} bytes, over the cap of {cap}"),
+        ));
+    }
+    // Every shard where this worker reads (checked now, not when training reaches it).
+    let allow_http = w.config.allow_http;
+    if let Some(s) = index.shards.iter().find(|s| {
+        !(s.uri.starts_with("s3://")
+            || s.uri.starts_with("https://")
+            || (allow_http && s.uri.starts_with("http://")))
+    }) {
+        return Err(Verdict::Refuse(
+            Kind::Settings,
+            format!(
+                "shard URI {:?}: only s3:// and https://{} are fetched",
+                s.uri,
+                if allow_http { " (and http://)" } else { "" }
+            ),
+        ));
+    }
     let resident = index.resident_bytes(spec);
     let to_parse = memory::parse_bytes(&spec.dataset.format, resident).saturating_add(others);
     if let Some(b) = host.filter(|b| to_parse > *b) {
@@ -498,10 +595,10 @@ async fn shard_inputs(
             ),
         ));
     }
-    let (train, eval) = index.split(spec);
     let first = data::shards::epoch_order(spec.training.seed, 0, train.len())
         .first()
         .map(|&i| &train[i as usize]);
+    let (began, mut fetched) = (std::time::Instant::now(), 0u64);
     for (role, shard) in eval
         .iter()
         .map(|s| ("evaluation shard", s))
@@ -518,9 +615,33 @@ async fn shard_inputs(
         let path = w.work.dataset_path(&input.sha);
         if !path.exists() {
             download(w, gates, &input, &path).await?;
+            fetched = fetched.saturating_add(shard.bytes);
         }
     }
-    Ok(index.total_bytes())
+    // What training downloads: every training shard once, or every pass over them when
+    // they do not fit in the cache.
+    let train_bytes = train.iter().fold(0u64, |a, s| a.saturating_add(s.bytes));
+    let samples = index.samples(spec).max(1);
+    let positions = spec
+        .total_steps(usize::try_from(samples).unwrap_or(usize::MAX))
+        .saturating_mul(spec.training.batch_size as u64);
+    let passes = positions.div_ceil(samples).max(1);
+    let streamed = if train_bytes <= crate::daemon::DATASET_CACHE_BYTES {
+        train_bytes
+    } else {
+        train_bytes.saturating_mul(passes)
+    };
+    // Measured on a megabyte or more; fewer bytes say little about the rate.
+    let stream_secs = if fetched >= 1 << 20 {
+        let rate = fetched as f64 / began.elapsed().as_secs_f64().max(1e-3);
+        streamed as f64 / rate
+    } else {
+        0.0
+    };
+    Ok(Sharded {
+        total_bytes: index.total_bytes(),
+        stream_secs,
+    })
 }
 
 /// The blocking part: read (and hash again: the bytes parsed are the bytes checked), parse,

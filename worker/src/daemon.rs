@@ -895,7 +895,7 @@ impl Daemon {
         let name = job.to_string();
         // The check's dataset and files must still be here: the claim is made only for a
         // job whose inputs this worker holds, checked (otherwise it is checked again).
-        let inputs = cached_inputs(&plan.spec);
+        let inputs = cached_inputs(&w.work, &plan.spec);
         if inputs.iter().any(|sha| !w.work.dataset_path(sha).exists()) {
             tracing::info!(%job, "a checked input left the cache; checking the job again");
             return Next::Later(Duration::from_secs(1));
@@ -917,7 +917,7 @@ impl Daemon {
         let mut keep: Vec<String> = self
             .plans
             .iter()
-            .flat_map(|p| cached_inputs(&p.spec))
+            .flat_map(|p| cached_inputs(&w.work, &p.spec))
             .collect();
         keep.extend(inputs);
         let work = w.work.clone();
@@ -1441,11 +1441,15 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// The cache names (lower-case sha256) of the files a job trains from: its dataset, and a
 /// fine-tune's tokenizer and initial weights.
-fn cached_inputs(spec: &tensorgrid_train::spec::JobSpec) -> Vec<String> {
-    std::iter::once(&spec.dataset.sha256)
+fn cached_inputs(work: &WorkDir, spec: &tensorgrid_train::spec::JobSpec) -> Vec<String> {
+    let mut out: Vec<String> = std::iter::once(&spec.dataset.sha256)
         .chain(spec.files().into_iter().map(|(_, f)| &f.sha256))
         .map(|s| s.to_ascii_lowercase())
-        .collect()
+        .collect();
+    // A sharded dataset's checked shards too: its evaluation shards and first training shard
+    // (the rest arrive while it trains).
+    out.extend(crate::check::checked_shards(work, spec));
+    out
 }
 
 #[cfg(test)]

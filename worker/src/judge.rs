@@ -62,6 +62,9 @@ pub enum JudgeError {
     CannotJudge(String),
 }
 
+/// The longest a re-run waits for the shards of a sharded dataset, all together.
+const SHARD_FETCH_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 impl Judgement {
     fn upheld(d: &Dispute, why: impl Into<String>) -> Self {
         Self {
@@ -242,8 +245,12 @@ pub async fn judge(
     // The memory the re-run needs against what this worker has for a job, as a claim checks
     // it: a job too large for this machine is not judged here (and cannot kill the daemon).
     let budget = resources::job_memory(&w.hardware, w.config.max_job_memory).map(check::share);
+    // A shard that trickles must not hold the sweep past the seats' windows.
     let store = crate::shards::Shards::new(tokio::runtime::Handle::current(), policy.clone())
-        .stopping(w.cancel.clone(), None);
+        .stopping(
+            w.cancel.clone(),
+            Some(std::time::Instant::now() + SHARD_FETCH_LIMIT),
+        );
     let run = tokio::task::spawn_blocking(move || {
         let split = data::split_with(&spec, &data_bytes, Some(std::sync::Arc::new(store)))?;
         let needs = memory::footprint(&spec, &split).bytes;
@@ -282,6 +289,11 @@ pub async fn judge(
             | tensorgrid_train::Error::Unavailable { .. }
             | tensorgrid_train::Error::TooLarge { .. }),
         ) => return Ok(Judgement::upheld(dispute, format!("a dataset shard: {e}"))),
+        // A shard not served (yet): the poster's to answer for, as the dataset is, so a
+        // withheld shard cannot stall the dispute.
+        Err(e @ tensorgrid_train::Error::Fetch { .. }) => {
+            return Err(JudgeError::Transient(Side::Poster, e.to_string()))
+        }
         // Anything else failing here (memory, the data not building on this machine) says
         // nothing about either party: tried again, never voted on.
         Err(e) => return Err(JudgeError::Transient(Side::Local, e.to_string())),

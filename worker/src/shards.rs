@@ -30,6 +30,7 @@ pub struct Shards {
     cache: Option<Cache>,
     cancel: Option<CancellationToken>,
     deadline: Option<Instant>,
+    prefetch: bool,
 }
 
 impl Shards {
@@ -42,7 +43,14 @@ impl Shards {
             cache: None,
             cancel: None,
             deadline: None,
+            prefetch: true,
         }
+    }
+
+    /// No shard fetched ahead of the stream (a check's few steps read what they need only).
+    pub fn without_prefetch(mut self) -> Self {
+        self.prefetch = false;
+        self
     }
 
     /// Shards kept by hash in `cache.dir` (verified bytes only), read from there when there.
@@ -127,6 +135,10 @@ impl ShardStore for Shards {
                 .block(&shard.uri, fetch(&shard.uri, shard.bytes, &self.policy))
                 .map(|b| b.to_vec()),
         }
+    }
+
+    fn prefetch(&self) -> bool {
+        self.prefetch
     }
 
     /// A shard behind the stream leaves a cache that is over its size (the next epoch fetches

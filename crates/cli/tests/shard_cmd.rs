@@ -59,7 +59,7 @@ fn a_text_is_tokenized_into_shards_and_bad_inputs_are_refused() {
     // Into a directory that has an index already; a file not whole records; too few shards.
     let (ok, _, stderr) = shard(&["--record-bytes", "2", "--out", d, "data/web-nt.txt"]);
     assert!(
-        !ok && stderr.contains("exists: shard into a new directory"),
+        !ok && stderr.contains("is not empty: shard into a new directory"),
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");

@@ -192,7 +192,29 @@ fn sample_batch(
     ctx: usize,
     device: &Device,
 ) -> Result<(Tensor, Tensor, usize)> {
+    if let Some(set) = split.shards() {
+        use crate::data::shards::{Batch, Stream};
+        // The stream's first batch (its first shards fetched as training would).
+        return Ok(match Stream::new(set.clone(), 0).take(0, bs as u64)? {
+            Batch::Tokens { x, y } => (
+                Tensor::from_vec(x, (bs, ctx), device)?,
+                Tensor::from_vec(y, (bs, ctx), device)?,
+                bs * ctx,
+            ),
+            Batch::Table(t) => (
+                Tensor::from_slice(&t.features, (t.rows(), t.dim), device)?,
+                Tensor::from_slice(&t.labels, t.rows(), device)?,
+                t.rows(),
+            ),
+        });
+    }
     Ok(match split {
+        Split::Text { train, .. } if train.len() <= bs * ctx => {
+            return Err(crate::Error::Format(format!(
+                "{} ids are too few for a batch of {bs} windows of {ctx}",
+                train.len()
+            )))
+        }
         Split::Table { train, .. } => {
             let n = bs.min(train.rows());
             let t = train.select(&(0..n as u32).collect::<Vec<_>>());

@@ -33,6 +33,8 @@ pub mod limits {
     pub const MAX_SHARDS: usize = 100_000;
     /// Largest shard: what the training loop holds (twice, and a third arriving) at once.
     pub const MAX_SHARD_BYTES: u64 = 1 << 30;
+    /// Largest shard index file: 100,000 shards of a few hundred bytes each.
+    pub const MAX_INDEX_BYTES: u64 = 32 << 20;
     /// Most classes of a sharded image dataset.
     pub const MAX_CLASSES: u32 = 100_000;
     /// Largest initial weights file (GPT-2 small in f32 is 0.5 GB; the largest model the

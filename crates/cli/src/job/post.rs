@@ -411,7 +411,7 @@ fn local_files(spec_path: &Path, spec: &JobSpec) -> Result<Vec<LocalFile>> {
             _ => format!("files/{actual}"),
         };
         if sharded && role == "dataset" {
-            out.extend(local_shards(&path, &bytes, &actual)?);
+            out.extend(local_shards(spec, &path, &bytes, &actual)?);
         }
         out.push(LocalFile {
             role,
@@ -427,7 +427,11 @@ fn local_files(spec_path: &Path, spec: &JobSpec) -> Result<Vec<LocalFile>> {
 /// The shards a local index (at `index`, whose bytes hash to `sha`) names relative to itself,
 /// each checked against the index now, to upload beside it. A shard given by `file:` URI is
 /// refused: a worker resolves names relative to the uploaded index, and reads no local file.
-fn local_shards(index: &Path, bytes: &[u8], sha: &str) -> Result<Vec<LocalFile>> {
+fn local_shards(spec: &JobSpec, index: &Path, bytes: &[u8], sha: &str) -> Result<Vec<LocalFile>> {
+    // Every rule a worker applies to the index, now: a job no worker can take would hold
+    // the reward until it expires.
+    tensorgrid_train::data::shards::Index::parse(spec, bytes)
+        .with_context(|| format!("{}", index.display()))?;
     let parsed: tensorgrid_train::data::shards::Index = serde_json::from_slice(bytes)
         .with_context(|| format!("shard index {}", index.display()))?;
     let dir = index.parent().unwrap_or(Path::new("."));
@@ -439,7 +443,13 @@ fn local_shards(index: &Path, bytes: &[u8], sha: &str) -> Result<Vec<LocalFile>>
         {
             continue;
         }
-        if s.uri.contains(':') || s.uri.starts_with('/') || s.uri.split('/').any(|p| p == "..") {
+        // Beside the index in the store, under the name the index gives it (never the
+        // index's own).
+        if s.uri.contains(':')
+            || s.uri.starts_with('/')
+            || s.uri.split('/').any(|p| p == "..")
+            || s.uri == "index.json"
+        {
             bail!(
                 "shard {i} ({}) of {}: name a shard relative to its index (uploaded beside it) or by s3:// / https:// URI",
                 s.uri,
@@ -570,12 +580,12 @@ mod tests {
 
         // An index naming a shard outside its folder; one whose shard changed.
         let dir = tempfile::tempdir().unwrap();
-        let shard = b"\x01\x00\x02\x00".to_vec();
+        let shard: Vec<u8> = (0..200u16).flat_map(|i| (i % 50).to_le_bytes()).collect();
         std::fs::write(dir.path().join("s.bin"), &shard).unwrap();
         let write = |uri: &str, bytes: usize| {
             let index = serde_json::json!({"shards": [
                 {"uri": uri, "sha256": sha256_hex(&shard), "bytes": bytes},
-                {"uri": "s.bin", "sha256": sha256_hex(&shard), "bytes": 4},
+                {"uri": "s.bin", "sha256": sha256_hex(&shard), "bytes": 400},
             ]})
             .to_string();
             std::fs::write(dir.path().join("index.json"), &index).unwrap();
@@ -591,13 +601,21 @@ mod tests {
             let spec = JobSpec::from_json(v.to_string().as_bytes()).unwrap();
             local_files(&p, &spec)
                 .map(|l| l.len())
-                .map_err(|e| e.to_string())
+                .map_err(|e| format!("{e:#}"))
         };
-        assert_eq!(write("s.bin", 4), Ok(3));
-        let e = write("../s.bin", 4).unwrap_err();
+        assert_eq!(write("s.bin", 400), Ok(3));
+        let e = write("../s.bin", 400).unwrap_err();
+        assert!(
+            e.contains("not a URI (s3://, https://) nor a plain relative path"),
+            "{e}"
+        );
+        let e = write("index.json", 400).unwrap_err();
         assert!(e.contains("name a shard relative to its index"), "{e}");
-        let e = write("s.bin", 5).unwrap_err();
-        assert!(e.contains("the index says 5 bytes"), "{e}");
+        let e = write("s.bin", 402).unwrap_err();
+        assert!(e.contains("the index says 402 bytes"), "{e}");
+        // What a worker would refuse, refused here: a shard too short to train on.
+        let e = write("s.bin", 20).unwrap_err();
+        assert!(e.contains("too short for one training sample"), "{e}");
     }
 
     fn bytes_of(p: &Path) -> Vec<u8> {

@@ -86,7 +86,6 @@ pub fn spec_error(path: &Path, e: tensorgrid_train::Error) -> anyhow::Error {
     }
 }
 
-/// An `s3://` object of at most `limit` bytes, through the artifact store's client.
 /// Where a sharded dataset's shards come from here: S3 as [`fetch_s3`], the rest as a spec's
 /// local or HTTP files.
 fn shards(base: &Path, cache: Option<&Path>) -> std::sync::Arc<dyn data::ShardStore> {
@@ -109,6 +108,7 @@ fn shards(base: &Path, cache: Option<&Path>) -> std::sync::Arc<dyn data::ShardSt
     }))
 }
 
+/// An `s3://` object of at most `limit` bytes, through the artifact store's client.
 fn fetch_s3(uri: &str, limit: u64) -> Result<Vec<u8>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

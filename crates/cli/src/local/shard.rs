@@ -77,13 +77,6 @@ impl Report for Written {
 }
 
 pub fn run(a: ShardArgs, out: OutputFormat) -> Result<()> {
-    let index_path = a.out.join("index.json");
-    if index_path.exists() {
-        bail!(
-            "{} exists: shard into a new directory",
-            index_path.display()
-        );
-    }
     let (unit, mut pending): (u64, Reader) = match (&a.tokenizer, a.record_bytes) {
         (Some(t), None) => tokenizing(t, a.dtype)?,
         (None, Some(r)) if r > 0 => (r, Box::new(|p: &Path| read_whole(p))),
@@ -100,6 +93,15 @@ pub fn run(a: ShardArgs, out: OutputFormat) -> Result<()> {
             a.shard_mb
         );
     }
+    let index_path = a.out.join("index.json");
+    // Shards are written by name into it: nothing there may be overwritten (an input
+    // included).
+    if std::fs::read_dir(&a.out).is_ok_and(|mut d| d.next().is_some()) {
+        bail!(
+            "{} is not empty: shard into a new directory",
+            a.out.display()
+        );
+    }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut w = Writer {
         dir: a.out.clone(),
@@ -107,25 +109,41 @@ pub fn run(a: ShardArgs, out: OutputFormat) -> Result<()> {
         cur: Vec::new(),
         shards: Vec::new(),
     };
-    for p in &a.inputs {
-        let bytes = pending(p)?;
-        if !(bytes.len() as u64).is_multiple_of(unit) {
+    let written = (|| {
+        for p in &a.inputs {
+            let bytes = pending(p)?;
+            if !(bytes.len() as u64).is_multiple_of(unit) {
+                bail!(
+                    "{}: {} bytes is not a whole number of {unit}-byte records",
+                    p.display(),
+                    bytes.len()
+                );
+            }
+            w.push(&bytes)?;
+        }
+        w.flush()?;
+        if w.shards.len() < 2 {
             bail!(
-                "{}: {} bytes is not a whole number of {unit}-byte records",
-                p.display(),
-                bytes.len()
+                "{} shard(s): a sharded dataset needs at least two (one to train on, one held out); make --shard-mb smaller",
+                w.shards.len()
             );
         }
-        w.push(&bytes)?;
-    }
-    w.flush()?;
-    if w.shards.len() < 2 {
-        bail!(
-            "{} shard(s): a sharded dataset needs at least two (one to train on, one held out); make --shard-mb smaller",
-            w.shards.len()
-        );
+        Ok(())
+    })();
+    if let Err(e) = written {
+        // Nothing half-made is left: the shards written so far go.
+        for s in &w.shards {
+            let _ = std::fs::remove_file(a.out.join(&s.uri));
+        }
+        return Err(e);
     }
     let bytes = w.shards.iter().map(|s| s.bytes).sum();
+    if let Some(last) = w.shards.last().filter(|s| s.bytes < max / 2) {
+        out.note(format!(
+            "note: the last shard ({}, held out by `eval_shards`: 1) is {} bytes, under half the others",
+            last.uri, last.bytes
+        ));
+    }
     let index = serde_json::to_vec_pretty(&Index {
         shards: w.shards.clone(),
     })?;

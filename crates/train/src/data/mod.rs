@@ -218,14 +218,13 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
             let DatasetFormat::Tokens { dtype, .. } = *spec.dataset.format.each_file() else {
                 return Err(Error::Internal("not a tokens format".into()));
             };
-            let n = &vocab.len();
-            let eval = formats::parse_tokens(bytes, dtype, *n)?;
+            let eval = formats::parse_tokens(bytes, dtype, vocab.len())?;
             check_context(spec, "evaluation tokens", &[&eval])?;
             Ok(Split::Text {
                 shards: like.shards().cloned(),
                 train: train.clone(),
                 eval,
-                vocab: Vocab::Ids(*n),
+                vocab: vocab.clone(),
             })
         }
         Split::Text {
@@ -283,7 +282,7 @@ pub fn private_eval(spec: &JobSpec, bytes: &[u8], like: &Split) -> Result<Split>
             })
         }
         Split::Table { train, classes, .. } => {
-            let eval = formats::parse_table(&spec.dataset.format, bytes)?;
+            let eval = formats::parse_table(spec.dataset.format.each_file(), bytes)?;
             if eval.rows() == 0 {
                 return Err(Error::Format("no evaluation samples".into()));
             }

@@ -8,10 +8,7 @@
 //! can be computed without the steps before it: a run resumed mid-shard, or a verifier
 //! re-running one segment, reads exactly the shards that segment touches.
 
-use std::{
-    collections::VecDeque,
-    sync::{Arc, Mutex},
-};
+use std::{collections::VecDeque, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -48,6 +45,12 @@ pub trait ShardStore: Send + Sync {
 
     /// The stream has moved on from `shard` for now: a cache may let it go.
     fn release(&self, _shard: &Shard) {}
+
+    /// Whether the stream fetches the next shard ahead, while the current one trains (not
+    /// for a check's few steps, which must not download more than they read).
+    fn prefetch(&self) -> bool {
+        true
+    }
 }
 
 /// What a shard holds, as the spec's `shard_format` says.
@@ -131,6 +134,13 @@ impl Index {
             return Err(Error::Internal("not a sharded dataset".into()));
         };
         let kind = Kind::of(spec)?;
+        if bytes.len() as u64 > limits::MAX_INDEX_BYTES {
+            return Err(Error::Format(format!(
+                "shard index: {} bytes, more than {}",
+                bytes.len(),
+                limits::MAX_INDEX_BYTES
+            )));
+        }
         let mut index: Index = serde_json::from_slice(bytes)
             .map_err(|e| Error::Format(format!("shard index: {e}")))?;
         let n = index.shards.len();
@@ -178,6 +188,16 @@ impl Index {
         let eval_bytes = index.shards[eval_from..]
             .iter()
             .fold(0u64, |a, s| a.saturating_add(s.bytes));
+        if let Kind::Tokens { window, .. } = kind {
+            // Evaluation reads windows of the held-out ids: more than one window's worth.
+            if eval_bytes / kind.unit() <= window as u64 {
+                problems.push(format!(
+                    "the {eval_shards} evaluation shards hold {} ids, too few for one window of \
+                     {window}",
+                    eval_bytes / kind.unit()
+                ));
+            }
+        }
         if eval_bytes > spec.limits.max_dataset_bytes {
             problems.push(format!(
                 "the {eval_shards} evaluation shards hold {eval_bytes} bytes, more than \
@@ -207,6 +227,15 @@ impl Index {
             .split_at(self.shards.len() - eval.min(self.shards.len()))
     }
 
+    /// Training samples in one epoch (records, or windows of `context + 1` ids).
+    pub fn samples(&self, spec: &JobSpec) -> u64 {
+        let Ok(kind) = Kind::of(spec) else { return 0 };
+        self.split(spec)
+            .0
+            .iter()
+            .fold(0u64, |a, s| a.saturating_add(kind.samples(s.bytes)))
+    }
+
     /// Bytes of every shard together.
     pub fn total_bytes(&self) -> u64 {
         self.shards
@@ -233,6 +262,11 @@ pub fn epoch_order(seed: u64, epoch: u64, n: usize) -> Vec<u32> {
 /// `rel` made absolute against the index's URI: a URI with a scheme stays as it is; a relative
 /// path (no `..`, no leading `/`) replaces the index URI's last segment.
 fn resolve(index_uri: &str, rel: &str) -> std::result::Result<String, String> {
+    if rel.len() > MAX_URI || rel.chars().any(char::is_control) {
+        return Err(format!(
+            "a URI is at most {MAX_URI} bytes, without control characters"
+        ));
+    }
     if ["s3://", "https://", "http://"]
         .iter()
         .any(|s| rel.starts_with(s))
@@ -248,24 +282,37 @@ fn resolve(index_uri: &str, rel: &str) -> std::result::Result<String, String> {
         };
     }
     let bad = rel.is_empty()
-        || rel.len() > 1_024
         || rel.starts_with('/')
-        || rel.contains(':')
-        || rel.contains('\\')
         || rel
             .split('/')
             .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-        || rel.chars().any(|c| c.is_control() || c == '?' || c == '#');
+        || rel
+            .chars()
+            .any(|c| matches!(c, ':' | '\\' | '?' | '#' | '%'));
     if bad {
         return Err("not a URI (s3://, https://) nor a plain relative path".into());
     }
-    let base = match index_uri.rfind('/') {
-        // `file:x.json`: relative to the spec's directory, like the index.
-        None => index_uri.find(':').map_or("", |i| &index_uri[..=i]),
-        Some(i) => &index_uri[..=i],
+    // The index's folder: past a `scheme://host/` (a bare `https://host` is its root), or
+    // a `file:` path's directory (`file:x.json`: the spec's directory, like the index).
+    let path_from = index_uri.find("://").map_or_else(
+        || index_uri.find(':').map_or(0, |i| i + 1),
+        |i| {
+            let host = i + 3;
+            index_uri[host..]
+                .find('/')
+                .map_or(index_uri.len(), |j| host + j)
+        },
+    );
+    let base = match index_uri[path_from..].rfind('/') {
+        Some(j) => index_uri[..=path_from + j].to_string(),
+        None if index_uri.contains("://") => format!("{}/", &index_uri[..path_from]),
+        None => index_uri[..path_from].to_string(),
     };
     Ok(format!("{base}{rel}"))
 }
+
+/// The longest shard URI an index may give.
+const MAX_URI: usize = 1_024;
 
 /// A shard's bytes, parsed.
 enum Parsed {
@@ -333,8 +380,6 @@ pub struct ShardSet {
     samples: Vec<u64>,
     total: u64,
     store: Arc<dyn ShardStore>,
-    /// Shards fetched so far (a test's and a benchmark's view of the streaming).
-    fetched: Mutex<Vec<usize>>,
 }
 
 impl std::fmt::Debug for ShardSet {
@@ -368,7 +413,6 @@ impl ShardSet {
             samples,
             total,
             store,
-            fetched: Mutex::new(Vec::new()),
         };
         let mut out = match kind {
             Kind::Tokens { .. } => Eval::Tokens(Vec::new()),
@@ -388,7 +432,6 @@ impl ShardSet {
                 }
                 _ => return Err(Error::Internal("shard kinds differ".into())),
             }
-            set.store.release(s);
         }
         Ok((set, out))
     }
@@ -427,17 +470,37 @@ impl ShardSet {
             .saturating_add(largest)
     }
 
-    /// Training shards fetched so far, in order (each index into [`Self::train`]).
-    pub fn fetched(&self) -> Vec<usize> {
-        self.fetched.lock().map(|f| f.clone()).unwrap_or_default()
-    }
-
-    fn load(&self, i: usize) -> Result<Parsed> {
-        if let Ok(mut f) = self.fetched.lock() {
-            f.push(i);
-        }
-        let shard = &self.train[i];
-        parse(self.kind, shard, &self.store.get(shard)?)
+    /// Shard `i`, fetched, checked and parsed, with its sample order and start for `epoch`
+    /// (run on the prefetch thread when it can be: the order of a large shard is a sizable
+    /// permutation).
+    fn load(&self, seed: u64, epoch: u64, i: usize, data: Option<Arc<Parsed>>) -> Result<Loaded> {
+        let data = match data {
+            Some(d) => d,
+            None => {
+                let shard = &self.train[i];
+                Arc::new(parse(self.kind, shard, &self.store.get(shard)?)?)
+            }
+        };
+        let n = self.samples[i] as usize;
+        let index = epoch
+            .wrapping_mul(self.train.len() as u64)
+            .wrapping_add(i as u64);
+        let order = rng::permutation(seed, "shard-samples", index, n);
+        let shift = match self.kind {
+            Kind::Tokens { window, .. } => {
+                use rand::Rng;
+                let spare = (data.values() - 1) - n * (window - 1);
+                rng::stream(seed, "shard-shift", index).random_range(0..=spare as u64) as usize
+            }
+            Kind::Cifar { .. } => 0,
+        };
+        Ok(Loaded {
+            epoch,
+            shard: i,
+            data,
+            order,
+            shift,
+        })
     }
 }
 
@@ -452,16 +515,27 @@ struct Loaded {
     shift: usize,
 }
 
+/// The shard order of one epoch and the samples before each shard in it.
+struct EpochOrder {
+    epoch: u64,
+    perm: Vec<u32>,
+    cum: Vec<u64>,
+}
+
 /// Where training is in a [`ShardSet`]: the shards in memory (at most two) and the next one
 /// arriving on a thread of its own.
 pub(crate) struct Stream {
     set: Arc<ShardSet>,
     seed: u64,
     loaded: VecDeque<Loaded>,
-    /// The epoch whose shard order `cum` is for, and the samples before each shard in it.
-    order: Option<(u64, Vec<u32>, Vec<u64>)>,
-    next: Option<(usize, std::thread::JoinHandle<Result<Parsed>>)>,
+    /// The orders of the last two epochs asked about (the current and the next, at an
+    /// epoch's end).
+    orders: VecDeque<EpochOrder>,
+    next: Option<Arriving>,
 }
+
+/// A shard being fetched ahead: its (epoch, shard) and the thread bringing it.
+type Arriving = ((u64, usize), std::thread::JoinHandle<Result<Loaded>>);
 
 /// Samples of a batch: token windows `(inputs, targets)` or table rows.
 pub(crate) enum Batch {
@@ -475,7 +549,7 @@ impl Stream {
             set,
             seed,
             loaded: VecDeque::new(),
-            order: None,
+            orders: VecDeque::new(),
             next: None,
         }
     }
@@ -488,20 +562,21 @@ impl Stream {
     /// epoch `p / samples`).
     pub(crate) fn take(&mut self, from: u64, to: u64) -> Result<Batch> {
         let total = self.set.total.max(1);
+        let ctx = match self.set.kind {
+            Kind::Tokens { window, .. } => window - 1,
+            Kind::Cifar { .. } => 0,
+        };
+        let n = to.saturating_sub(from) as usize;
         let mut out = match self.set.kind {
-            Kind::Tokens { window, .. } => Batch::Tokens {
-                x: Vec::with_capacity((to - from) as usize * (window - 1)),
-                y: Vec::with_capacity((to - from) as usize * (window - 1)),
+            Kind::Tokens { .. } => Batch::Tokens {
+                x: Vec::with_capacity(n * ctx),
+                y: Vec::with_capacity(n * ctx),
             },
             Kind::Cifar { .. } => Batch::Table(Table {
                 features: Vec::new(),
                 labels: Vec::new(),
                 dim: CIFAR_RECORD - 1,
             }),
-        };
-        let ctx = match self.set.kind {
-            Kind::Tokens { window, .. } => window - 1,
-            Kind::Cifar { .. } => 0,
         };
         let mut last = None;
         for p in from..to {
@@ -525,45 +600,49 @@ impl Stream {
             last = Some((epoch, at));
         }
         if let Some((epoch, at)) = last {
-            self.prefetch_after(epoch, at);
+            if self.set.store.prefetch() {
+                self.prefetch_after(epoch, at);
+            }
         }
         Ok(out)
     }
 
-    /// The shard order of `epoch` and the samples before each shard in it.
-    fn order(&mut self, epoch: u64) -> (&[u32], &[u64]) {
-        if self.order.as_ref().is_none_or(|(e, ..)| *e != epoch) {
-            let perm = epoch_order(self.seed, epoch, self.set.train.len());
-            let mut cum = Vec::with_capacity(perm.len() + 1);
-            let mut acc = 0u64;
-            for &s in &perm {
-                cum.push(acc);
-                acc += self.set.samples[s as usize];
-            }
-            cum.push(acc);
-            self.order = Some((epoch, perm, cum));
+    /// The shard order of `epoch`.
+    fn order(&mut self, epoch: u64) -> &EpochOrder {
+        if let Some(i) = self.orders.iter().position(|o| o.epoch == epoch) {
+            return &self.orders[i];
         }
-        let (_, perm, cum) = self.order.as_ref().expect("set above");
-        (perm, cum)
+        let perm = epoch_order(self.seed, epoch, self.set.train.len());
+        let mut cum = Vec::with_capacity(perm.len() + 1);
+        let mut acc = 0u64;
+        for &s in &perm {
+            cum.push(acc);
+            acc += self.set.samples[s as usize];
+        }
+        cum.push(acc);
+        if self.orders.len() >= 2 {
+            self.orders.pop_front();
+        }
+        self.orders.push_back(EpochOrder { epoch, perm, cum });
+        self.orders.back().expect("pushed")
     }
 
     /// The shard (index into the training shards) holding position `at` of `epoch`, and
     /// the position within its samples.
     fn locate(&mut self, epoch: u64, at: u64) -> (usize, u64) {
-        let (perm, cum) = self.order(epoch);
-        // The last k with cum[k] <= at; shards of no samples are skipped by it.
-        let k = cum.partition_point(|&c| c <= at) - 1;
-        (perm[k] as usize, at - cum[k])
+        let o = self.order(epoch);
+        // The last k with cum[k] <= at (every training shard has a sample).
+        let k = o.cum.partition_point(|&c| c <= at) - 1;
+        (o.perm[k] as usize, at - o.cum[k])
     }
 
-    /// The shard after the one holding position `at` of `epoch` in stream order.
+    /// The (epoch, shard) the stream reads after the shard holding position `at` of `epoch`.
     fn following(&mut self, epoch: u64, at: u64) -> (u64, usize) {
-        let (perm, cum) = self.order(epoch);
-        let k = cum.partition_point(|&c| c <= at);
-        // The next shard with samples in this epoch, else the first of the next epoch.
-        match (k..perm.len()).find(|&j| cum[j + 1] > cum[j]) {
-            Some(j) => (epoch, perm[j] as usize),
-            None => (epoch + 1, self.order(epoch + 1).0[0] as usize),
+        let o = self.order(epoch);
+        let k = o.cum.partition_point(|&c| c <= at);
+        match o.perm.get(k) {
+            Some(&s) => (epoch, s as usize),
+            None => (epoch + 1, self.order(epoch + 1).perm[0] as usize),
         }
     }
 
@@ -575,80 +654,66 @@ impl Stream {
         {
             return Ok(&self.loaded[i]);
         }
-        // The data may be in memory for another epoch; the order is this epoch's.
-        let data = match self.loaded.iter().find(|l| l.shard == shard) {
-            Some(l) => l.data.clone(),
-            None => Arc::new(self.fetch(shard)?),
-        };
-        let n = self.set.samples[shard] as usize;
-        let index = epoch
-            .wrapping_mul(self.set.train.len() as u64)
-            .wrapping_add(shard as u64);
-        let order = rng::permutation(self.seed, "shard-samples", index, n);
-        let shift = match self.set.kind {
-            Kind::Tokens { window, .. } => {
-                use rand::Rng;
-                let ids = data.values();
-                let spare = (ids - 1) - n * (window - 1);
-                rng::stream(self.seed, "shard-shift", index).random_range(0..=spare as u64) as usize
-            }
-            Kind::Cifar { .. } => 0,
-        };
+        let loaded = self.fetch(epoch, shard)?;
         if self.loaded.len() >= 2 {
             if let Some(old) = self.loaded.pop_front() {
-                if !self.loaded.iter().any(|l| l.shard == old.shard) {
+                if old.shard != shard && !self.loaded.iter().any(|l| l.shard == old.shard) {
                     self.set.store.release(&self.set.train[old.shard]);
                 }
             }
         }
-        self.loaded.push_back(Loaded {
-            epoch,
-            shard,
-            data,
-            order,
-            shift,
-        });
+        self.loaded.push_back(loaded);
         Ok(self.loaded.back().expect("pushed"))
     }
 
-    /// The shard's data: the one arriving if it is that one, else fetched now.
-    fn fetch(&mut self, shard: usize) -> Result<Parsed> {
-        if let Some((s, handle)) = self.next.take() {
-            if s == shard {
-                return handle.join().unwrap_or_else(|_| {
-                    Err(Error::Internal("the shard prefetch thread panicked".into()))
-                });
+    /// The shard for `epoch`: the one arriving if it is that one, else fetched now (its data
+    /// reused when it is in memory for another epoch). A prefetch that failed for the
+    /// network's reasons is tried once more here.
+    fn fetch(&mut self, epoch: u64, shard: usize) -> Result<Loaded> {
+        if let Some((key, handle)) = self.next.take() {
+            if key == (epoch, shard) {
+                match handle.join() {
+                    Ok(Ok(l)) => return Ok(l),
+                    Ok(Err(e)) if e.fault() != crate::Fault::Transient => return Err(e),
+                    _ => {}
+                }
             }
-            // Another shard (the stream jumped: a resume, a verifier's segment): let it land.
-            let _ = handle.join();
+            // Another shard (the stream jumped: a resume, a verifier's segment): left to
+            // finish on its own.
         }
-        self.set.load(shard)
+        let data = self
+            .loaded
+            .iter()
+            .find(|l| l.shard == shard)
+            .map(|l| l.data.clone());
+        self.set.load(self.seed, epoch, shard, data)
     }
 
     /// Starts fetching the shard the stream reads after position `at` of `epoch`, unless it
     /// is in memory or arriving.
     fn prefetch_after(&mut self, epoch: u64, at: u64) {
-        let (_, shard) = self.following(epoch, at);
-        let here = self.loaded.iter().any(|l| l.shard == shard)
-            || self.next.as_ref().is_some_and(|(s, _)| *s == shard);
-        if here || self.next.is_some() {
+        let key = self.following(epoch, at);
+        let here = self.loaded.iter().any(|l| (l.epoch, l.shard) == key)
+            || self.next.as_ref().is_some_and(|(k, _)| *k == key);
+        if here {
             return;
         }
-        let set = self.set.clone();
+        if let Some((_, h)) = &self.next {
+            if !h.is_finished() {
+                return;
+            }
+        }
+        let data = self
+            .loaded
+            .iter()
+            .find(|l| l.shard == key.1)
+            .map(|l| l.data.clone());
+        let (set, seed) = (self.set.clone(), self.seed);
         let spawned = std::thread::Builder::new()
             .name("shard-prefetch".into())
-            .spawn(move || set.load(shard));
+            .spawn(move || set.load(seed, key.0, key.1, data));
         if let Ok(handle) = spawned {
-            self.next = Some((shard, handle));
-        }
-    }
-}
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        // A fetch in flight finishes (and its bytes go) before the set can.
-        if let Some((_, h)) = self.next.take() {
-            let _ = h.join();
+            self.next = Some((key, handle));
         }
     }
 }
@@ -716,6 +781,77 @@ mod tests {
         spec.validate().unwrap();
         let index = Index::parse(&spec, &serde_json::to_vec(&Index { shards }).unwrap()).unwrap();
         (spec, index, Arc::new(Memory(files)))
+    }
+
+    /// Fails each shard's first fetch as the network would, and says whether to prefetch.
+    struct Flaky {
+        inner: Arc<dyn ShardStore>,
+        failed: std::sync::Mutex<Vec<String>>,
+        prefetch: bool,
+    }
+
+    impl ShardStore for Flaky {
+        fn get(&self, shard: &Shard) -> Result<Vec<u8>> {
+            let mut f = self.failed.lock().unwrap();
+            if !f.contains(&shard.uri) {
+                f.push(shard.uri.clone());
+                return Err(Error::Fetch {
+                    uri: shard.uri.clone(),
+                    reason: "connection reset".into(),
+                });
+            }
+            drop(f);
+            self.inner.get(shard)
+        }
+
+        fn prefetch(&self) -> bool {
+            self.prefetch
+        }
+    }
+
+    /// A prefetch the network failed is tried again when the stream needs the shard; without
+    /// prefetching, the stream asks for the shards it reads and no others; either way the
+    /// samples are the same.
+    #[test]
+    fn a_failed_prefetch_is_retried_and_no_prefetch_fetches_only_what_is_read() {
+        let (spec, index, memory) = numbered(&[7, 1, 12, 5, 9, 4]);
+        let (set, _) = ShardSet::open(&spec, &index, memory.clone()).unwrap();
+        let want = ids(Stream::new(Arc::new(set), 5).take(0, 40).unwrap());
+        for prefetch in [true, false] {
+            let flaky = Arc::new(Flaky {
+                inner: memory.clone(),
+                // The evaluation shard is read at open: not failed.
+                failed: std::sync::Mutex::new(vec!["s3://b/d/5".into()]),
+                prefetch,
+            });
+            let (set, _) = ShardSet::open(&spec, &index, flaky.clone()).unwrap();
+            let mut s = Stream::new(Arc::new(set), 5);
+            // Each batch of 4 fetched after the prefetch of its next shard failed: the
+            // first read of a shard not prefetched fails, once, and is the caller's to retry.
+            let mut got = Vec::new();
+            let mut errors = 0;
+            let mut at = 0;
+            while at < 40 {
+                match s.take(at, at + 4) {
+                    Ok(b) => {
+                        got.extend(ids(b));
+                        at += 4;
+                    }
+                    Err(e) => {
+                        assert_eq!(e.fault(), crate::Fault::Transient, "{e}");
+                        errors += 1;
+                    }
+                }
+            }
+            assert_eq!(got, want, "prefetch {prefetch}");
+            // With prefetching, only the first shard's failure reaches the caller (each
+            // later one failed in the prefetch and was retried); without, each new shard's.
+            if prefetch {
+                assert_eq!(errors, 1);
+            } else {
+                assert!(errors >= 5, "{errors}");
+            }
+        }
     }
 
     fn ids(b: Batch) -> Vec<u32> {
@@ -796,6 +932,21 @@ mod tests {
             assert!(r("s3://b/d/i.json", bad).is_err(), "{bad}");
         }
         assert!(r("s3://b/i.json", "file:/etc/passwd").is_err());
+        assert_eq!(r("https://host", "a.bin").unwrap(), "https://host/a.bin");
+        assert_eq!(
+            r("s3://bucket/i.json", "a.bin").unwrap(),
+            "s3://bucket/a.bin"
+        );
+        assert_eq!(
+            r("file:///abs/d/i.json", "a.bin").unwrap(),
+            "file:///abs/d/a.bin"
+        );
+        let long = "x".repeat(1_025);
+        for bad in ["%2e%2e/x", "a\nb", long.as_str()] {
+            assert!(resolve("s3://b/d/i.json", bad).is_err(), "{bad:?}");
+        }
+        let long = format!("s3://b/{}", "x".repeat(1_020));
+        assert!(resolve("s3://b/d/i.json", &long).is_err());
         assert!(r("file:i.json", "file:/tmp/s").is_ok());
     }
 }
