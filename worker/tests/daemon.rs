@@ -946,8 +946,8 @@ async fn a_finetune_is_trained_from_its_hosted_weights_and_wrong_weights_are_ref
 
 /// A sharded dataset: the worker checks the index and fetches only its evaluation shard and
 /// the first training shard before claiming; it trains streaming the rest from the store and
-/// submits. An index whose evaluation shard is not the bytes it names, and one that points
-/// outside its folder, are refused before claiming.
+/// submits. An index whose evaluation shard is not the bytes it names, one that points
+/// outside its folder, and one with a shard over the worker's cap are refused before claiming.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sharded_job_is_checked_on_its_first_shards_and_trained_streaming() {
     let _one = serial().lock().await;
@@ -1023,10 +1023,14 @@ async fn a_sharded_job_is_checked_on_its_first_shards_and_trained_streaming() {
     let mut escaping = named.clone();
     escaping[2].0 = "../good/part-2.bin".into();
     let escaping_index = host("datasets/escaping", escaping).await;
+    // A training shard over this worker's own cap on what it reads whole (3,000 bytes here).
+    let mut large = named.clone();
+    large[1].1 = shards[2].iter().chain(&shards[3]).copied().collect();
+    let large_index = host("datasets/large", large).await;
 
     let hostile = rig.net.funded(10 * SOL).await.unwrap();
     let mut posted = Vec::new();
-    for index in [(bad_uri, bad_sha), escaping_index] {
+    for index in [(bad_uri, bad_sha), escaping_index, large_index] {
         let (uri, bytes) = rig.hosted_spec(spec(index)).await;
         posted.push(
             rig.post_as(&hostile, uri, Sha256::digest(&bytes).into(), 3_600)
@@ -1040,17 +1044,25 @@ async fn a_sharded_job_is_checked_on_its_first_shards_and_trained_streaming() {
             .await
             .0
     };
-    let mut w = rig.spawn("w1", &key);
-    wait_until("both bad indexes refused", 90, &w, || {
+    let mut w = rig.spawn_env(
+        "w1",
+        &key,
+        &[("TENSORGRID_WORKER_MAX_DATASET_BYTES", "3000")],
+    );
+    wait_until("the bad indexes refused", 90, &w, || {
         let r = refusals(&rig.work_dir("w1"));
         posted.iter().all(|j| r.contains_key(&j.to_string()))
     })
     .await;
     let r = refusals(&rig.work_dir("w1"));
-    for (job, why) in posted.iter().zip(["sha256 is", "not a URI"]) {
+    for (job, (why, kind)) in posted.iter().zip([
+        ("sha256 is", "poster"),
+        ("not a URI", "poster"),
+        ("part-1.bin is 3800 bytes, over the cap of 3000", "settings"),
+    ]) {
         let reason = r[&job.to_string()]["reason"].as_str().unwrap();
         assert!(reason.contains(why), "{job}: {reason} (wanted {why})");
-        assert_eq!(r[&job.to_string()]["kind"], "poster");
+        assert_eq!(r[&job.to_string()]["kind"], kind, "{reason}");
         assert_eq!(rig.job(job).await.unwrap().state, JobState::Open);
     }
     let done = rig
