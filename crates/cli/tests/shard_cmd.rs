@@ -56,6 +56,39 @@ fn a_text_is_tokenized_into_shards_and_bad_inputs_are_refused() {
     // About 4 bytes of English a GPT-2 id (2 bytes each, u16).
     assert!((300_000..700_000).contains(&total), "{total}");
 
+    // Shuffled by lines: the same ids in another order, the same order for the same seed.
+    let shuffled = |name: &str, seed: &str| {
+        let d = tmp.path().join(name);
+        let (ok, stdout, stderr) = shard(&[
+            "--output",
+            "json",
+            "--tokenizer",
+            "data/kjv-gpt2/tokenizer.json",
+            "--shard-mb",
+            "0.1",
+            "--shuffle",
+            seed,
+            "--out",
+            d.to_str().unwrap(),
+            "data/web-nt.txt",
+        ]);
+        assert!(ok, "{stderr}");
+        let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        (r["sha256"].clone(), r["bytes"].clone())
+    };
+    let (a, b, c) = (
+        shuffled("s1", "7"),
+        shuffled("s2", "7"),
+        shuffled("s3", "8"),
+    );
+    assert_eq!(a, b);
+    assert_ne!(a.0, c.0);
+    assert_ne!(a.0, r["sha256"]);
+    assert_eq!(
+        a.1, r["bytes"],
+        "each line tokenizes to the same ids wherever it is"
+    );
+
     // Into a directory that has an index already; a file not whole records; too few shards.
     let (ok, _, stderr) = shard(&["--record-bytes", "2", "--out", d, "data/web-nt.txt"]);
     assert!(

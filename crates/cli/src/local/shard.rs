@@ -19,7 +19,7 @@ use crate::output::{fields, OutputFormat, Report};
 
 #[derive(Args)]
 #[command(
-    after_help = "The last shards are the end of the last input: a spec's `eval_shards` holds out that many.\n\nExamples:\n  tensorgrid shard --tokenizer data/kjv-gpt2/tokenizer.json --shard-mb 0.25 --out data/kjv-tokens data/kjv-full.txt\n  tensorgrid shard --record-bytes 3073 --shard-mb 64 --out cifar data_batch_*.bin test_batch.bin"
+    after_help = "The last shards are the end of the last input (shuffled with --shuffle): a spec's `eval_shards` holds out that many.\n\nExamples:\n  tensorgrid shard --tokenizer data/kjv-gpt2/tokenizer.json --shard-mb 0.25 --out data/kjv-tokens data/kjv-full.txt\n  tensorgrid shard --record-bytes 3073 --shard-mb 64 --out cifar data_batch_*.bin test_batch.bin"
 )]
 pub struct ShardArgs {
     /// Input files, in order.
@@ -42,6 +42,12 @@ pub struct ShardArgs {
     /// Largest shard, in MiB.
     #[arg(long, default_value_t = 64.0)]
     shard_mb: f64,
+    /// Shuffle each input's lines (with `--tokenizer`: a line is a document) or records in
+    /// an order drawn from this seed before cutting, so that every shard, and every batch
+    /// drawn from one, mixes the whole input (a corpus ordered by topic or source otherwise
+    /// trains a shard's worth of one topic at a time).
+    #[arg(long, value_name = "SEED")]
+    shuffle: Option<u64>,
 }
 
 #[derive(ValueEnum, Clone, Copy)]
@@ -77,9 +83,22 @@ impl Report for Written {
 }
 
 pub fn run(a: ShardArgs, out: OutputFormat) -> Result<()> {
+    let shuffle = a.shuffle;
     let (unit, mut pending): (u64, Reader) = match (&a.tokenizer, a.record_bytes) {
-        (Some(t), None) => tokenizing(t, a.dtype)?,
-        (None, Some(r)) if r > 0 => (r, Box::new(|p: &Path| read_whole(p))),
+        (Some(t), None) => tokenizing(t, a.dtype, shuffle)?,
+        (None, Some(r)) if r > 0 => (
+            r,
+            Box::new(move |p: &Path| {
+                let bytes = read_whole(p)?;
+                Ok(match shuffle {
+                    Some(seed) if (bytes.len() as u64).is_multiple_of(r) => {
+                        let records: Vec<&[u8]> = bytes.chunks(r as usize).collect();
+                        shuffled(seed, p, records).concat()
+                    }
+                    _ => bytes,
+                })
+            }),
+        ),
         (None, _) => bail!("--record-bytes (a positive size) or --tokenizer is needed"),
         (Some(_), Some(_)) => bail!("--tokenizer writes ids: --record-bytes is not for it"),
     };
@@ -167,8 +186,25 @@ pub fn run(a: ShardArgs, out: OutputFormat) -> Result<()> {
 
 type Reader = Box<dyn FnMut(&Path) -> Result<Vec<u8>>>;
 
-/// A reader that tokenizes each input with the tokenizer at `path`, and the id's width.
-fn tokenizing(path: &Path, dtype: Dtype) -> Result<(u64, Reader)> {
+/// `items` in the order drawn for (`seed`, the input's name).
+fn shuffled<'a>(seed: u64, input: &Path, items: Vec<&'a [u8]>) -> Vec<&'a [u8]> {
+    let name = input.file_name().map(|n| n.to_string_lossy().to_string());
+    let index = name.map_or(0, |n| {
+        u64::from_le_bytes(
+            <sha2::Sha256 as sha2::Digest>::digest(n.as_bytes())[..8]
+                .try_into()
+                .expect("8 bytes"),
+        )
+    });
+    tensorgrid_train::rng::permutation(seed, "shard-shuffle", index, items.len())
+        .into_iter()
+        .map(|i| items[i as usize])
+        .collect()
+}
+
+/// A reader that tokenizes each input with the tokenizer at `path` (its lines shuffled first
+/// when `shuffle` gives a seed), and the id's width.
+fn tokenizing(path: &Path, dtype: Dtype, shuffle: Option<u64>) -> Result<(u64, Reader)> {
     let json = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let (tk, ids) = tensorgrid_train::tokenizer::load_given(&json)
         .with_context(|| format!("tokenizer {}", path.display()))?;
@@ -180,7 +216,15 @@ fn tokenizing(path: &Path, dtype: Dtype) -> Result<(u64, Reader)> {
         Dtype::U32 => 4,
     };
     let read = move |p: &Path| -> Result<Vec<u8>> {
-        let bytes = read_whole(p)?;
+        let mut bytes = read_whole(p)?;
+        if let Some(seed) = shuffle {
+            // Lines with their line ends, the last given one if it lacks it.
+            if bytes.last().is_some_and(|b| *b != b'\n') {
+                bytes.push(b'\n');
+            }
+            let lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
+            bytes = shuffled(seed, p, lines).concat();
+        }
         let text = std::str::from_utf8(&bytes)
             .with_context(|| format!("{}: not UTF-8 text", p.display()))?;
         let ids = tensorgrid_train::tokenizer::encode(&tk, text)
