@@ -14,18 +14,48 @@ pub struct Optimizer {
     /// AdamW: first and second moments; SGD: the momentum buffer (in `m`).
     m: BTreeMap<String, Tensor>,
     v: BTreeMap<String, Tensor>,
+    /// AdamW on the CPU: the moments as plain vectors, updated in place by the fused kernel
+    /// (`m` and `v` above are then empty).
+    host: Option<HostMoments>,
     pub step: u64,
+}
+
+struct HostMoments {
+    m: BTreeMap<String, Vec<f32>>,
+    v: BTreeMap<String, Vec<f32>>,
 }
 
 impl Optimizer {
     pub fn new(spec: OptimizerSpec, params: BTreeMap<String, Var>) -> Result<Self> {
+        let adam = matches!(spec, OptimizerSpec::Adamw { .. });
+        let on_host = params
+            .values()
+            .all(|p| p.device().is_cpu() && p.dtype() == DType::F32);
+        if adam && on_host {
+            let zeros = || -> BTreeMap<String, Vec<f32>> {
+                params
+                    .iter()
+                    .map(|(n, p)| (n.clone(), vec![0f32; p.elem_count()]))
+                    .collect()
+            };
+            return Ok(Self {
+                host: Some(HostMoments {
+                    m: zeros(),
+                    v: zeros(),
+                }),
+                spec,
+                params,
+                m: BTreeMap::new(),
+                v: BTreeMap::new(),
+                step: 0,
+            });
+        }
         let zeros = |p: &Var| p.as_tensor().zeros_like();
         let m = params
             .iter()
             .map(|(n, p)| Ok((n.clone(), zeros(p)?)))
             .collect::<Result<_>>()?;
         // SGD keeps only its momentum buffer (in `m`); AdamW also needs `v`.
-        let adam = matches!(spec, OptimizerSpec::Adamw { .. });
         let v = params
             .iter()
             .filter(|_| adam)
@@ -36,6 +66,7 @@ impl Optimizer {
             params,
             m,
             v,
+            host: None,
             step: 0,
         })
     }
@@ -76,6 +107,21 @@ impl Optimizer {
                     eps,
                 } => {
                     let lr = lr * lr_factor;
+                    if let Some(h) = &mut self.host {
+                        let a = crate::kernels::AdamW {
+                            lr,
+                            beta1,
+                            beta2,
+                            eps,
+                            weight_decay,
+                            t,
+                        };
+                        let (Some(m), Some(v)) = (h.m.get_mut(name), h.v.get_mut(name)) else {
+                            return Err(crate::Error::Internal(format!("no moments for {name}")));
+                        };
+                        crate::kernels::adamw_step(&a, var.as_tensor(), g, m, v)?;
+                        continue;
+                    }
                     let m = ((&self.m[name] * beta1)? + (g * (1.0 - beta1))?)?;
                     let v = ((&self.v[name] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
                     let m_hat = (&m / (1.0 - beta1.powi(t)))?;
@@ -128,6 +174,18 @@ impl Optimizer {
 
     /// Optimizer state as named tensors (`opt.m.<param>`, `opt.v.<param>`).
     pub fn state(&self) -> BTreeMap<String, Tensor> {
+        if let Some(h) = &self.host {
+            let mut out = BTreeMap::new();
+            for (prefix, map) in [("opt.m.", &h.m), ("opt.v.", &h.v)] {
+                for (name, values) in map {
+                    let p = self.params[name].as_tensor();
+                    if let Ok(t) = Tensor::from_slice(values, p.shape(), p.device()) {
+                        out.insert(format!("{prefix}{name}"), t);
+                    }
+                }
+            }
+            return out;
+        }
         let m = self
             .m
             .iter()
@@ -140,6 +198,28 @@ impl Optimizer {
     }
 
     pub fn load_state(&mut self, state: &BTreeMap<String, Tensor>, step: u64) -> Result<()> {
+        if let Some(h) = &mut self.host {
+            for (prefix, map) in [("opt.m.", &mut h.m), ("opt.v.", &mut h.v)] {
+                for (name, values) in map.iter_mut() {
+                    let key = format!("{prefix}{name}");
+                    let saved = state
+                        .get(&key)
+                        .ok_or_else(|| crate::Error::Checkpoint(format!("missing {key}")))?;
+                    let p = self.params[name].as_tensor();
+                    if saved.shape() != p.shape() || saved.dtype() != DType::F32 {
+                        return Err(crate::Error::Checkpoint(format!(
+                            "{key}: {:?} {:?}, expected F32 {:?}",
+                            saved.dtype(),
+                            saved.shape(),
+                            p.shape()
+                        )));
+                    }
+                    *values = saved.flatten_all()?.to_vec1::<f32>()?;
+                }
+            }
+            self.step = step;
+            return Ok(());
+        }
         for (prefix, map) in [("opt.m.", &mut self.m), ("opt.v.", &mut self.v)] {
             for (name, t) in map.iter_mut() {
                 let key = format!("{prefix}{name}");

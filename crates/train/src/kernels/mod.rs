@@ -15,6 +15,7 @@
 //! order. Results are therefore bit-identical across runs, thread counts and x86-64 vector
 //! widths.
 
+mod adamw;
 mod bias;
 mod conv;
 mod cross_entropy;
@@ -26,6 +27,7 @@ mod softmax;
 
 use candle_core::{backend::BackendStorage, bail, CpuStorage, DType, Layout, Tensor};
 
+pub use adamw::{adamw_step, AdamW};
 pub use bias::{dense, linear, linear_in_out};
 pub use conv::conv2d_nhwc;
 pub use cross_entropy::cross_entropy;
