@@ -161,8 +161,9 @@ fn dir_bytes(dir: &Path) -> u64 {
     })
 }
 
-/// An artifact error as the engine's: the network's (retried), or the poster's (a shard that
-/// is not there, or larger than the index says).
+/// An artifact error as the engine's: the network's (retried), this machine's (its disk, its
+/// settings), or the poster's (a shard that is not there or not readable, or larger than the
+/// index says), as a check classifies the dataset's.
 fn from_artifact(uri: &str, e: ArtifactError) -> Error {
     let uri = uri.to_string();
     match e {
@@ -171,20 +172,61 @@ fn from_artifact(uri: &str, e: ArtifactError) -> Error {
             reason: e.to_string(),
         },
         ArtifactError::TooLarge { limit, .. } => Error::TooLarge { uri, limit },
-        e @ (ArtifactError::NotFound { .. }
-        | ArtifactError::Forbidden { .. }
-        | ArtifactError::UnsupportedScheme { .. }) => Error::Unavailable {
-            uri,
-            reason: e.to_string(),
-        },
         ArtifactError::Io { path, source } => Error::Io {
             path: path.into(),
             source,
         },
-        // Credentials, a store's odd answer: this side's to look at, retried.
-        e => Error::Fetch {
+        // This machine's settings: retried once they are fixed.
+        e @ ArtifactError::Config(_) => Error::Fetch {
             uri,
             reason: e.to_string(),
         },
+        // Not there, not readable, a store's final answer: as a check treats the dataset's.
+        e => Error::Unavailable {
+            uri,
+            reason: e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tensorgrid_train::Fault;
+
+    use super::*;
+
+    /// Whose a shard's failure is, as a check judges the dataset's: the network's retried,
+    /// a shard not there or not readable the poster's, this disk's this machine's.
+    #[test]
+    fn a_shards_failures_are_classified_as_a_datasets() {
+        let uri = "s3://b/k";
+        let fault = |e| from_artifact(uri, e).fault();
+        let u = || uri.to_string();
+        assert_eq!(
+            fault(ArtifactError::Unreachable {
+                uri: u(),
+                reason: "connection refused".into()
+            }),
+            Fault::Transient
+        );
+        for e in [
+            ArtifactError::NotFound { uri: u() },
+            ArtifactError::Denied {
+                uri: u(),
+                reason: "403".into(),
+            },
+            ArtifactError::TooLarge { uri: u(), limit: 3 },
+        ] {
+            assert_eq!(fault(e), Fault::Poster);
+        }
+        let io = ArtifactError::Io {
+            path: "/w/datasets/x".into(),
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+        };
+        assert_eq!(fault(io), Fault::Transient);
+        assert_eq!(
+            fault(ArtifactError::Config("no region".into())),
+            Fault::Transient
+        );
     }
 }
