@@ -117,7 +117,7 @@ impl Kind {
     fn samples(self, bytes: u64) -> u64 {
         match self {
             Kind::Tokens { window, .. } => {
-                (bytes / self.unit()).saturating_sub(1) / (window as u64 - 1)
+                (bytes / self.unit()).saturating_sub(1) / (window as u64 - 1).max(1)
             }
             Kind::Cifar { .. } => bytes / self.unit(),
         }
@@ -154,7 +154,14 @@ impl Index {
         let mut problems = Vec::new();
         let eval_from = n - eval_shards as usize;
         for (i, s) in index.shards.iter_mut().enumerate() {
-            let name = format!("shard {i} ({})", s.uri);
+            // A stranger's text in an error (a log, a refusal): short, no control characters.
+            let shown: String = s
+                .uri
+                .chars()
+                .take(80)
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+            let name = format!("shard {i} ({shown})");
             match resolve(&spec.dataset.uri, &s.uri) {
                 Ok(uri) => s.uri = uri,
                 Err(e) => problems.push(format!("{name}: {e}")),
@@ -293,7 +300,9 @@ fn resolve(index_uri: &str, rel: &str) -> std::result::Result<String, String> {
         return Err("not a URI (s3://, https://) nor a plain relative path".into());
     }
     // The index's folder: past a `scheme://host/` (a bare `https://host` is its root), or
-    // a `file:` path's directory (`file:x.json`: the spec's directory, like the index).
+    // a `file:` path's directory (`file:x.json`: the spec's directory, like the index); never
+    // inside a query (a presigned URL's).
+    let index_uri = index_uri.split(['?', '#']).next().unwrap_or(index_uri);
     let path_from = index_uri.find("://").map_or_else(
         || index_uri.find(':').map_or(0, |i| i + 1),
         |i| {
@@ -933,6 +942,10 @@ mod tests {
         }
         assert!(r("s3://b/i.json", "file:/etc/passwd").is_err());
         assert_eq!(r("https://host", "a.bin").unwrap(), "https://host/a.bin");
+        assert_eq!(
+            r("https://h/d/i.json?X-Amz-Credential=A/2026/s3&s=x", "a.bin").unwrap(),
+            "https://h/d/a.bin"
+        );
         assert_eq!(
             r("s3://bucket/i.json", "a.bin").unwrap(),
             "s3://bucket/a.bin"
