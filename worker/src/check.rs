@@ -179,13 +179,27 @@ pub async fn check(
     };
     let sha = spec.dataset.sha256.to_ascii_lowercase();
     let cached = w.work.dataset_path(&sha);
+    // The most the spec's own word allows (more is the poster's fault; less, this worker's
+    // setting).
+    let poster_cap = if sharded {
+        spec.limits
+            .max_dataset_bytes
+            .min(tensorgrid_train::spec::limits::MAX_INDEX_BYTES)
+    } else {
+        spec.limits.max_dataset_bytes
+    };
+    let poster_bound = cap >= poster_cap;
     let size = if cached.exists() {
         std::fs::metadata(&cached).map_or(cap, |m| m.len())
     } else {
         match probe_size(&spec.dataset.uri, &policy).await {
             Ok(Some(n)) if n > cap => {
                 return Verdict::Refuse(
-                    Kind::Settings,
+                    if poster_bound {
+                        Kind::Poster
+                    } else {
+                        Kind::Settings
+                    },
                     format!("the dataset is {n} bytes, over the cap of {cap}"),
                 )
             }
@@ -256,7 +270,7 @@ pub async fn check(
         sha: sha.clone(),
         cap,
         size,
-        poster_bound: sharded || cap >= spec.limits.max_dataset_bytes,
+        poster_bound,
     };
     if !cached.exists() {
         if let Err(v) = download(w, gates, &dataset, &cached).await {
@@ -321,7 +335,8 @@ pub async fn check(
             w.cancel.clone(),
             Some(std::time::Instant::now() + MAX_DOWNLOAD),
         )
-        .without_prefetch();
+        .without_prefetch()
+        .keeping();
     let tried = tokio::task::spawn_blocking(move || {
         let r = rehearse(
             &mut spec2,
@@ -483,6 +498,9 @@ async fn download(
     outcome
 }
 
+/// Bytes a second assumed for shards when a check measured no download (8 MiB/s).
+const UNMEASURED_RATE: f64 = 8.0 * 1_048_576.0;
+
 /// What [`shard_inputs`] learned of a sharded dataset.
 struct Sharded {
     /// Bytes of every shard.
@@ -625,19 +643,22 @@ async fn shard_inputs(
     let positions = spec
         .total_steps(usize::try_from(samples).unwrap_or(usize::MAX))
         .saturating_mul(spec.training.batch_size as u64);
-    let passes = positions.div_ceil(samples).max(1);
+    // The share of the data the run reads (a fraction of an epoch, or several), all of it
+    // once at most when the shards stay in the cache.
+    let read = train_bytes as f64 * positions as f64 / samples as f64;
     let streamed = if train_bytes <= crate::daemon::DATASET_CACHE_BYTES {
-        train_bytes
+        read.min(train_bytes as f64)
     } else {
-        train_bytes.saturating_mul(passes)
+        read
     };
-    // Measured on a megabyte or more; fewer bytes say little about the rate.
-    let stream_secs = if fetched >= 1 << 20 {
-        let rate = fetched as f64 / began.elapsed().as_secs_f64().max(1e-3);
-        streamed as f64 / rate
+    // At the rate measured on a megabyte or more; fewer bytes say little about it, and
+    // shards already here none: then at a modest rate.
+    let rate = if fetched >= 1 << 20 {
+        fetched as f64 / began.elapsed().as_secs_f64().max(1e-3)
     } else {
-        0.0
+        UNMEASURED_RATE
     };
+    let stream_secs = streamed / rate;
     Ok(Sharded {
         total_bytes: index.total_bytes(),
         stream_secs,
@@ -675,7 +696,9 @@ fn rehearse(
     }
     let spec = &*spec;
     let split = data::split_with(spec, &bytes, Some(store)).map_err(|e| match e.fault() {
-        tensorgrid_train::Fault::Transient => Verdict::Later(format!("dataset: {e}")),
+        tensorgrid_train::Fault::Transient | tensorgrid_train::Fault::Stopped => {
+            Verdict::Later(format!("dataset: {e}"))
+        }
         _ => Verdict::Refuse(Kind::Poster, e.to_string()),
     })?;
     drop(bytes);
@@ -721,7 +744,9 @@ fn rehearse(
             tensorgrid_train::Fault::Poster => {
                 Verdict::Refuse(Kind::Poster, format!("a training step failed: {e}"))
             }
-            tensorgrid_train::Fault::Transient => Verdict::Later(format!("rehearsal: {e}")),
+            tensorgrid_train::Fault::Transient | tensorgrid_train::Fault::Stopped => {
+                Verdict::Later(format!("rehearsal: {e}"))
+            }
             // The engine or the device (another process filling the GPU, a bug): not the
             // poster's, looked at again after a restart.
             _ => Verdict::Refuse(Kind::Settings, format!("the rehearsal failed here: {e}")),

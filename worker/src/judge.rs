@@ -62,9 +62,6 @@ pub enum JudgeError {
     CannotJudge(String),
 }
 
-/// The longest a re-run waits for the shards of a sharded dataset, all together.
-const SHARD_FETCH_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
-
 impl Judgement {
     fn upheld(d: &Dispute, why: impl Into<String>) -> Self {
         Self {
@@ -245,12 +242,10 @@ pub async fn judge(
     // The memory the re-run needs against what this worker has for a job, as a claim checks
     // it: a job too large for this machine is not judged here (and cannot kill the daemon).
     let budget = resources::job_memory(&w.hardware, w.config.max_job_memory).map(check::share);
-    // A shard that trickles must not hold the sweep past the seats' windows.
+    // Each shard within its own time (its size at a minimum rate): one that trickles is not
+    // served, the poster's to answer for.
     let store = crate::shards::Shards::new(tokio::runtime::Handle::current(), policy.clone())
-        .stopping(
-            w.cancel.clone(),
-            Some(std::time::Instant::now() + SHARD_FETCH_LIMIT),
-        );
+        .stopping(w.cancel.clone(), None);
     let run = tokio::task::spawn_blocking(move || {
         let split = data::split_with(&spec, &data_bytes, Some(std::sync::Arc::new(store)))?;
         let needs = memory::footprint(&spec, &split).bytes;
@@ -282,6 +277,10 @@ pub async fn judge(
     let verdict = match run {
         Ok(v) => v,
         Err(tensorgrid_train::Error::Device(e)) => return Err(JudgeError::CannotJudge(e)),
+        // Shutting down mid-fetch: nobody's doing.
+        Err(e @ tensorgrid_train::Error::Cancelled(_)) => {
+            return Err(JudgeError::Transient(Side::Local, e.to_string()))
+        }
         // A shard of the poster's dataset gone or altered (the index itself was checked
         // above): as the dataset, not the worker's doing.
         Err(

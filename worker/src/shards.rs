@@ -5,7 +5,8 @@
 
 use std::{
     path::{Path, PathBuf},
-    time::Instant,
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
 };
 
 use sha2::{Digest, Sha256};
@@ -31,7 +32,18 @@ pub struct Shards {
     cancel: Option<CancellationToken>,
     deadline: Option<Instant>,
     prefetch: bool,
+    release: bool,
 }
+
+/// A shard gets this long, plus its bytes at [`MIN_RATE`], before its server counts as not
+/// serving it.
+const GRACE: Duration = Duration::from_secs(30);
+/// The slowest a shard may arrive (as a check asks of a dataset).
+const MIN_RATE: u64 = 256 << 10;
+
+/// Temporary names unique within the process: two fetches of one shard (a prefetch and a
+/// resumed run, a check and a training) never write the same file.
+static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
 
 impl Shards {
     /// A store reading into memory, driven by the runtime `handle` (the caller's, taken on
@@ -44,7 +56,15 @@ impl Shards {
             cancel: None,
             deadline: None,
             prefetch: true,
+            release: true,
         }
+    }
+
+    /// Shards the stream moves past stay in the cache whatever its size (a check's: the
+    /// claim needs what it fetched).
+    pub fn keeping(mut self) -> Self {
+        self.release = false;
+        self
     }
 
     /// No shard fetched ahead of the stream (a check's few steps read what they need only).
@@ -59,8 +79,10 @@ impl Shards {
         self
     }
 
-    /// A fetch in flight gives up when `cancel` fires or `deadline` passes (a transient
-    /// error: the run keeps its state and resumes later).
+    /// A fetch in flight gives up when `cancel` fires (the run is stopped: [`Error::Cancelled`])
+    /// or `deadline` passes (transient: the run keeps its state and resumes later). Each shard
+    /// also has its own limit, its size at 256 KiB/s and 30 s more: a server slower than that
+    /// is not serving it (transient as well, and the poster's to answer for).
     pub fn stopping(mut self, cancel: CancellationToken, deadline: Option<Instant>) -> Self {
         self.cancel = Some(cancel);
         self.deadline = deadline;
@@ -69,25 +91,33 @@ impl Shards {
 
     fn block<T>(
         &self,
-        uri: &str,
+        shard: &Shard,
         fut: impl std::future::Future<Output = Result<T, ArtifactError>>,
     ) -> tensorgrid_train::Result<T> {
-        let stopped = |why: &str| Error::Fetch {
+        let uri = shard.uri.as_str();
+        let late = |why: String| Error::Fetch {
             uri: uri.into(),
-            reason: why.into(),
+            reason: why,
         };
         let cancel = self.cancel.clone().unwrap_or_default();
-        let deadline = self.deadline;
+        let allowed = GRACE + Duration::from_secs(shard.bytes / MIN_RATE);
+        let limit = Instant::now() + allowed;
+        let (until, why) = match self.deadline {
+            Some(d) if d < limit => (d, "not fetched before the deadline".to_string()),
+            _ => (
+                limit,
+                format!(
+                    "not served within {} s ({} bytes at {} KiB/s or faster)",
+                    allowed.as_secs(),
+                    shard.bytes,
+                    MIN_RATE >> 10
+                ),
+            ),
+        };
         self.handle.block_on(async move {
-            let until = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
-                _ = cancel.cancelled() => Err(stopped("stopped while fetching")),
-                _ = until => Err(stopped("not fetched before the deadline")),
+                _ = cancel.cancelled() => Err(Error::Cancelled(0)),
+                _ = tokio::time::sleep_until(until.into()) => Err(late(why)),
                 r = fut => r.map_err(|e| from_artifact(uri, e)),
             }
         })
@@ -105,25 +135,37 @@ impl Shards {
         }
         std::fs::create_dir_all(&cache.dir).map_err(Error::io(&cache.dir))?;
         // Fetched under a name of its own, into the cache only once verified.
-        let tmp = cache
-            .dir
-            .join(format!(".{sha}.{}.shard", std::process::id()));
+        let tmp = cache.dir.join(format!(
+            ".{sha}.{}.{}.shard",
+            std::process::id(),
+            NEXT_TMP.fetch_add(1, Ordering::Relaxed)
+        ));
         let got = self.block(
-            &shard.uri,
+            shard,
             fetch_to_file(&shard.uri, shard.bytes, &self.policy, &tmp),
         );
         let outcome = match got {
             Ok(got) if got == sha => std::fs::rename(&tmp, &path).map_err(Error::io(&path)),
             Ok(got) => Err(Error::HashMismatch {
                 uri: shard.uri.clone(),
-                expected: sha,
+                expected: sha.clone(),
                 actual: got,
             }),
             Err(e) => Err(e),
         };
         let _ = std::fs::remove_file(&tmp);
         outcome?;
-        std::fs::read(&path).map_err(Error::io(&path))
+        // Read back and checked once more: the bytes handed on are the bytes verified (a
+        // file changed on disk is this machine's problem, not the poster's).
+        let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+        if hex::encode(Sha256::digest(&bytes)) != sha {
+            let _ = std::fs::remove_file(&path);
+            return Err(Error::Io {
+                path,
+                source: std::io::Error::other("changed on disk after it was verified"),
+            });
+        }
+        Ok(bytes)
     }
 }
 
@@ -132,7 +174,7 @@ impl ShardStore for Shards {
         match &self.cache {
             Some(c) => self.get_cached(c, shard),
             None => self
-                .block(&shard.uri, fetch(&shard.uri, shard.bytes, &self.policy))
+                .block(shard, fetch(&shard.uri, shard.bytes, &self.policy))
                 .map(|b| b.to_vec()),
         }
     }
@@ -144,7 +186,9 @@ impl ShardStore for Shards {
     /// A shard behind the stream leaves a cache that is over its size (the next epoch fetches
     /// it again); under it, it stays for the next epoch.
     fn release(&self, shard: &Shard) {
-        let Some(c) = &self.cache else { return };
+        let Some(c) = self.cache.as_ref().filter(|_| self.release) else {
+            return;
+        };
         if dir_bytes(&c.dir) > c.max_bytes {
             let _ = std::fs::remove_file(c.dir.join(shard.sha256.to_ascii_lowercase()));
         }
@@ -176,11 +220,9 @@ fn from_artifact(uri: &str, e: ArtifactError) -> Error {
             path: path.into(),
             source,
         },
-        // This machine's settings: retried once they are fixed.
-        e @ ArtifactError::Config(_) => Error::Fetch {
-            uri,
-            reason: e.to_string(),
-        },
+        // This machine's settings (as its device would be): retried once they are fixed,
+        // never the poster's.
+        e @ ArtifactError::Config(_) => Error::Device(format!("{uri}: {e}")),
         // Not there, not readable, a store's final answer: as a check treats the dataset's.
         e => Error::Unavailable {
             uri,

@@ -111,6 +111,19 @@ fn a_text_is_tokenized_into_shards_and_bad_inputs_are_refused() {
         "data/shapes-cifar.bin",
     ]);
     assert!(!ok && stderr.contains("needs at least two"), "{stderr}");
+    let (ok, _, stderr) = shard(&[
+        "--record-bytes",
+        "2",
+        "--shuffle",
+        "1",
+        "--out",
+        o,
+        "data/kjv.txt",
+    ]);
+    assert!(
+        !ok && stderr.contains("would shuffle single token ids"),
+        "{stderr}"
+    );
     let (ok, _, stderr) = shard(&["--out", o, "data/kjv.txt"]);
     assert!(!ok && stderr.contains("--record-bytes"), "{stderr}");
 }

@@ -195,7 +195,8 @@ fn sample_batch(
     if let Some(set) = split.shards() {
         use crate::data::shards::{Batch, Stream};
         // The stream's first batch (its first shards fetched as training would).
-        return Ok(match Stream::new(set.clone(), 0).take(0, bs as u64)? {
+        let mut stream = Stream::new(set.clone(), 0).ending_at(bs as u64);
+        return Ok(match stream.take(0, bs as u64)? {
             Batch::Tokens { x, y } => (
                 Tensor::from_vec(x, (bs, ctx), device)?,
                 Tensor::from_vec(y, (bs, ctx), device)?,

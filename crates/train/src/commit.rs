@@ -240,6 +240,8 @@ pub fn check_segment(
     }
     let mut batches = trainer::Batches::new(spec, data, device)?;
     let per_epoch = batches.steps_per_epoch(spec.training.batch_size);
+    // The segment's shards only: none past its end fetched ahead.
+    batches.end_at_step(to, spec.training.batch_size);
     for step in from..to {
         let stepped = trainer::train_step(
             spec,

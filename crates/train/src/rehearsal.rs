@@ -107,6 +107,7 @@ pub fn rehearse(
     let t = &spec.training;
     let most = steps.max.max(steps.min).min(total_steps).max(1);
     let least = steps.min.min(most).max(1);
+    batches.end_at_step(most, t.batch_size);
     let began = Instant::now();
     let mut times = Vec::with_capacity(most as usize);
     for step in 0..most {

@@ -246,6 +246,28 @@ impl Batches {
         })
     }
 
+    /// Nothing past step `step`'s first sample is fetched ahead (a sharded dataset's): the
+    /// run, or the segment re-run, ends there.
+    pub(crate) fn end_at_step(&mut self, step: u64, batch: usize) {
+        if let Batches::Sharded {
+            stream, context, ..
+        } = self
+        {
+            let (b, total) = (batch as u64, stream.set().samples());
+            let end = match context {
+                Some(_) => step.saturating_mul(b),
+                None => {
+                    let per_epoch = total.div_ceil(b).max(1);
+                    let (epoch, i) = (step / per_epoch, step % per_epoch);
+                    epoch
+                        .saturating_mul(total)
+                        .saturating_add(i.saturating_mul(b).min(total))
+                }
+            };
+            stream.set_end(end);
+        }
+    }
+
     pub(crate) fn steps_per_epoch(&self, batch: usize) -> Option<u64> {
         match self {
             Batches::Table { rows, .. } => Some(rows.div_ceil(batch) as u64),
@@ -585,6 +607,7 @@ pub fn train(
     let train_rows = data.train_rows();
     let total = spec.total_steps(train_rows);
     let per_epoch = batches.steps_per_epoch(t.batch_size);
+    batches.end_at_step(total, t.batch_size);
     let ckpt_dir = opts.out_dir.join("checkpoint");
     std::fs::create_dir_all(&opts.out_dir).map_err(Error::io(&opts.out_dir))?;
 
@@ -703,6 +726,11 @@ pub fn train(
                     tracing::warn!(error = %s, "no checkpoint after a failed step");
                 }
                 return Err(e);
+            }
+            // Stopped while a shard was arriving: as a stop between steps.
+            Err(Error::Cancelled(_)) if opt.step == step => {
+                save(&opt, &mut meta)?;
+                return Err(Error::Cancelled(step));
             }
             Err(e) => return Err(e),
         };

@@ -84,6 +84,12 @@ impl Report for Written {
 
 pub fn run(a: ShardArgs, out: OutputFormat) -> Result<()> {
     let shuffle = a.shuffle;
+    if shuffle.is_some() && a.record_bytes.is_some_and(|r| r <= 4) {
+        bail!(
+            "--shuffle with --record-bytes {}: that would shuffle single token ids, scrambling the text; shuffle the text's lines before tokenizing (--tokenizer ... --shuffle)",
+            a.record_bytes.unwrap_or(0)
+        );
+    }
     let (unit, mut pending): (u64, Reader) = match (&a.tokenizer, a.record_bytes) {
         (Some(t), None) => tokenizing(t, a.dtype, shuffle)?,
         (None, Some(r)) if r > 0 => (
@@ -166,8 +172,14 @@ pub fn run(a: ShardArgs, out: OutputFormat) -> Result<()> {
     let index = serde_json::to_vec_pretty(&Index {
         shards: w.shards.clone(),
     })?;
-    std::fs::write(&index_path, &index)
-        .with_context(|| format!("writing {}", index_path.display()))?;
+    if let Err(e) = std::fs::write(&index_path, &index) {
+        // No shards without their index: the directory is left as it was found.
+        for s in &w.shards {
+            let _ = std::fs::remove_file(a.out.join(&s.uri));
+        }
+        let _ = std::fs::remove_file(&index_path);
+        return Err(e).with_context(|| format!("writing {}", index_path.display()));
+    }
     let (dir, sha256) = (a.out.display().to_string(), sha256_hex(&index));
     out.emit(&Written {
         dir,
@@ -273,7 +285,10 @@ impl Writer {
         }
         let name = format!("part-{:05}.bin", self.shards.len());
         let path = self.dir.join(&name);
-        std::fs::write(&path, &self.cur).with_context(|| format!("writing {}", path.display()))?;
+        if let Err(e) = std::fs::write(&path, &self.cur) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e).with_context(|| format!("writing {}", path.display()));
+        }
         self.shards.push(Shard {
             uri: name,
             sha256: sha256_hex(&self.cur),

@@ -541,6 +541,11 @@ pub(crate) struct Stream {
     /// epoch's end).
     orders: VecDeque<EpochOrder>,
     next: Option<Arriving>,
+    /// The position the reader stops at (a run's or a segment's end): nothing past it is
+    /// fetched ahead.
+    end: Option<u64>,
+    /// Set when the stream goes: a fetch ahead not started yet is not started.
+    dropped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A shard being fetched ahead: its (epoch, shard) and the thread bringing it.
@@ -560,7 +565,20 @@ impl Stream {
             loaded: VecDeque::new(),
             orders: VecDeque::new(),
             next: None,
+            end: None,
+            dropped: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
+    }
+
+    /// Reads stop at position `end`: no shard that starts there or later is fetched ahead.
+    pub(crate) fn ending_at(mut self, end: u64) -> Self {
+        self.end = Some(end);
+        self
+    }
+
+    /// [`Self::ending_at`], for a stream already made.
+    pub(crate) fn set_end(&mut self, end: u64) {
+        self.end = Some(end);
     }
 
     pub(crate) fn set(&self) -> &Arc<ShardSet> {
@@ -645,13 +663,18 @@ impl Stream {
         (o.perm[k] as usize, at - o.cum[k])
     }
 
-    /// The (epoch, shard) the stream reads after the shard holding position `at` of `epoch`.
-    fn following(&mut self, epoch: u64, at: u64) -> (u64, usize) {
+    /// The (epoch, shard) the stream reads after the shard holding position `at` of `epoch`,
+    /// and the stream position where it starts.
+    fn following(&mut self, epoch: u64, at: u64) -> ((u64, usize), u64) {
+        let total = self.set.total;
         let o = self.order(epoch);
         let k = o.cum.partition_point(|&c| c <= at);
         match o.perm.get(k) {
-            Some(&s) => (epoch, s as usize),
-            None => (epoch + 1, self.order(epoch + 1).perm[0] as usize),
+            Some(&s) => ((epoch, s as usize), epoch * total + o.cum[k]),
+            None => (
+                (epoch + 1, self.order(epoch + 1).perm[0] as usize),
+                (epoch + 1) * total,
+            ),
         }
     }
 
@@ -701,7 +724,10 @@ impl Stream {
     /// Starts fetching the shard the stream reads after position `at` of `epoch`, unless it
     /// is in memory or arriving.
     fn prefetch_after(&mut self, epoch: u64, at: u64) {
-        let key = self.following(epoch, at);
+        let (key, starts) = self.following(epoch, at);
+        if self.end.is_some_and(|end| starts >= end) {
+            return;
+        }
         let here = self.loaded.iter().any(|l| (l.epoch, l.shard) == key)
             || self.next.as_ref().is_some_and(|(k, _)| *k == key);
         if here {
@@ -717,13 +743,27 @@ impl Stream {
             .iter()
             .find(|l| l.shard == key.1)
             .map(|l| l.data.clone());
-        let (set, seed) = (self.set.clone(), self.seed);
+        let (set, seed, dropped) = (self.set.clone(), self.seed, self.dropped.clone());
         let spawned = std::thread::Builder::new()
             .name("shard-prefetch".into())
-            .spawn(move || set.load(seed, key.0, key.1, data));
+            .spawn(move || {
+                if dropped.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(Error::Internal("the stream is gone".into()));
+                }
+                set.load(seed, key.0, key.1, data)
+            });
         if let Ok(handle) = spawned {
             self.next = Some((key, handle));
         }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        // A fetch ahead still waiting to start is not started; one under way finishes on its
+        // own thread (a download cannot be cut short here) and its bytes go with it.
+        self.dropped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -861,6 +901,35 @@ mod tests {
                 assert!(errors >= 5, "{errors}");
             }
         }
+    }
+
+    /// Counts fetches.
+    struct Counted(Arc<dyn ShardStore>, std::sync::atomic::AtomicUsize);
+
+    impl ShardStore for Counted {
+        fn get(&self, shard: &Shard) -> Result<Vec<u8>> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.get(shard)
+        }
+    }
+
+    /// A stream told where its reader stops fetches nothing past it: an epoch read to its
+    /// end fetches its five training shards and not the next epoch's first.
+    #[test]
+    fn nothing_past_the_end_is_fetched_ahead() {
+        let (spec, index, memory) = numbered(&[7, 1, 12, 5, 9, 4]);
+        let counted = Arc::new(Counted(memory, Default::default()));
+        let (set, _) = ShardSet::open(&spec, &index, counted.clone()).unwrap();
+        let set = Arc::new(set);
+        let at_open = counted.1.load(std::sync::atomic::Ordering::SeqCst);
+        let mut s = Stream::new(set.clone(), 5).ending_at(set.samples());
+        for from in (0..set.samples()).step_by(4) {
+            s.take(from, (from + 4).min(set.samples())).unwrap();
+        }
+        drop(s);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let fetched = counted.1.load(std::sync::atomic::Ordering::SeqCst) - at_open;
+        assert_eq!(fetched, 5);
     }
 
     fn ids(b: Batch) -> Vec<u32> {
