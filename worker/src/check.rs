@@ -506,7 +506,7 @@ struct Sharded {
     /// Bytes of every shard.
     total_bytes: u64,
     /// Seconds to download what training streams, at the rate the check's own downloads
-    /// came at (0 when they were cached already).
+    /// came at ([`UNMEASURED_RATE`] when they were in the cache already).
     stream_secs: f64,
 }
 
@@ -535,12 +535,11 @@ pub(crate) fn checked_shards(work: &crate::WorkDir, spec: &JobSpec) -> Vec<Strin
     let Ok(index) = data::shards::Index::parse(spec, &bytes) else {
         return Vec::new();
     };
-    let (train, eval) = index.split(spec);
-    let first = data::shards::epoch_order(spec.training.seed, 0, train.len())
-        .first()
-        .map(|&i| &train[i as usize]);
-    eval.iter()
-        .chain(first)
+    index
+        .split(spec)
+        .1
+        .iter()
+        .chain(index.first_training_shard(spec))
         .map(|s| s.sha256.to_ascii_lowercase())
         .collect()
 }
@@ -613,9 +612,7 @@ async fn shard_inputs(
             ),
         ));
     }
-    let first = data::shards::epoch_order(spec.training.seed, 0, train.len())
-        .first()
-        .map(|&i| &train[i as usize]);
+    let first = index.first_training_shard(spec);
     let (began, mut fetched) = (std::time::Instant::now(), 0u64);
     for (role, shard) in eval
         .iter()
@@ -636,8 +633,6 @@ async fn shard_inputs(
             fetched = fetched.saturating_add(shard.bytes);
         }
     }
-    // What training downloads: every training shard once, or every pass over them when
-    // they do not fit in the cache.
     let train_bytes = train.iter().fold(0u64, |a, s| a.saturating_add(s.bytes));
     let samples = index.samples(spec).max(1);
     let positions = spec

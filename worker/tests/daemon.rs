@@ -925,19 +925,9 @@ async fn a_finetune_is_trained_from_its_hosted_weights_and_wrong_weights_are_ref
     assert_eq!(r["kind"], "poster", "{r}");
     assert_eq!(rig.job(&wrong).await.unwrap().state, JobState::Open);
     // The published manifest names the initial weights.
-    let bytes = tensorgrid_artifacts::fetch(
-        &done.result_uri,
-        1 << 20,
-        &tensorgrid_artifacts::ReadPolicy::default(),
-    )
-    .await
-    .unwrap();
+    let bytes = published_manifest(&done).await;
     let m: tensorgrid_train::manifest::Manifest = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(m.init_sha256.as_deref(), Some(w_sha.as_str()));
-    assert_eq!(
-        hex::encode(Sha256::digest(&bytes)),
-        hex::encode(done.result_hash)
-    );
     let account = rig.worker_account(&op).await;
     assert_eq!(account.stake, 2 * SOL);
     assert_eq!(account.record.jobs_abandoned, 0);
@@ -1075,17 +1065,7 @@ async fn a_sharded_job_is_checked_on_its_first_shards_and_trained_streaming() {
         let sha = hex::encode(Sha256::digest(s));
         assert!(cache.join(&sha).is_file(), "shard {sha} not in the cache");
     }
-    let bytes = tensorgrid_artifacts::fetch(
-        &done.result_uri,
-        1 << 20,
-        &tensorgrid_artifacts::ReadPolicy::default(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        hex::encode(Sha256::digest(&bytes)),
-        hex::encode(done.result_hash)
-    );
+    published_manifest(&done).await;
     let account = rig.worker_account(&op).await;
     assert_eq!(account.stake, 2 * SOL);
     assert_eq!(account.record.jobs_abandoned, 0);

@@ -426,6 +426,22 @@ pub fn cnn(epochs: u32) -> impl FnOnce(&mut serde_json::Value) {
     }
 }
 
+/// The manifest a submitted job names, fetched: its sha256 is the result hash on chain.
+pub async fn published_manifest(done: &tensorgrid_client::state::Job) -> Vec<u8> {
+    let bytes = tensorgrid_artifacts::fetch(
+        &done.result_uri,
+        1 << 20,
+        &tensorgrid_artifacts::ReadPolicy::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        hex::encode(done.result_hash)
+    );
+    bytes.to_vec()
+}
+
 /// Every file under `dir`.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -234,6 +234,15 @@ impl Index {
             .split_at(self.shards.len() - eval.min(self.shards.len()))
     }
 
+    /// The training shard a run reads first (the first of epoch 0's order): what a worker
+    /// fetches, with the evaluation shards, before it claims.
+    pub fn first_training_shard(&self, spec: &JobSpec) -> Option<&Shard> {
+        let train = self.split(spec).0;
+        epoch_order(spec.training.seed, 0, train.len())
+            .first()
+            .map(|&i| &train[i as usize])
+    }
+
     /// Training samples in one epoch (records, or windows of `context + 1` ids).
     pub fn samples(&self, spec: &JobSpec) -> u64 {
         let Ok(kind) = Kind::of(spec) else { return 0 };
