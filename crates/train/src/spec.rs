@@ -326,6 +326,20 @@ impl DatasetFormat {
         )
     }
 
+    /// What features are multiplied by as they are read (1 for a language corpus).
+    pub fn scale(&self) -> f32 {
+        match self.each_file() {
+            DatasetFormat::Csv { scale, .. }
+            | DatasetFormat::Safetensors { scale, .. }
+            | DatasetFormat::Npy { scale }
+            | DatasetFormat::Cifar { scale } => *scale,
+            DatasetFormat::Text
+            | DatasetFormat::BpeText { .. }
+            | DatasetFormat::Tokens { .. }
+            | DatasetFormat::Shards { .. } => 1.0,
+        }
+    }
+
     /// The format of each file of data: a shard's for a sharded dataset, else this one.
     pub fn each_file(&self) -> &DatasetFormat {
         match self {
@@ -758,16 +772,7 @@ impl JobSpec {
             is_sha256_hex(&d.sha256),
             "dataset.sha256 must be 64 hex characters".into(),
         );
-        let scale = match d.format.each_file() {
-            DatasetFormat::Csv { scale, .. }
-            | DatasetFormat::Safetensors { scale, .. }
-            | DatasetFormat::Npy { scale }
-            | DatasetFormat::Cifar { scale } => *scale,
-            DatasetFormat::Text
-            | DatasetFormat::BpeText { .. }
-            | DatasetFormat::Tokens { .. }
-            | DatasetFormat::Shards { .. } => 1.0,
-        };
+        let scale = d.format.scale();
         if let DatasetFormat::Shards {
             shard_format,
             eval_shards,

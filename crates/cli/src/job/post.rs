@@ -444,12 +444,9 @@ fn local_shards(spec: &JobSpec, index: &Path, bytes: &[u8], sha: &str) -> Result
             continue;
         }
         // Beside the index in the store, under the name the index gives it (never the
-        // index's own).
-        if s.uri.contains(':')
-            || s.uri.starts_with('/')
-            || s.uri.split('/').any(|p| p == "..")
-            || s.uri == "index.json"
-        {
+        // index's own). `Index::parse` above refused every other name a worker would; a
+        // local file it allows in a local index, a worker never reads.
+        if s.uri.starts_with("file:") || s.uri == "index.json" {
             bail!(
                 "shard {i} ({}) of {}: name a shard relative to its index (uploaded beside it) or by s3:// / https:// URI",
                 s.uri,

@@ -59,16 +59,7 @@ pub fn parse_table(format: &DatasetFormat, bytes: &[u8]) -> Result<Table> {
             return Err(Error::Format("a shard index is not a table".into()))
         }
     };
-    let scale = match format {
-        DatasetFormat::Csv { scale, .. }
-        | DatasetFormat::Safetensors { scale, .. }
-        | DatasetFormat::Npy { scale }
-        | DatasetFormat::Cifar { scale } => *scale,
-        DatasetFormat::Text
-        | DatasetFormat::BpeText { .. }
-        | DatasetFormat::Tokens { .. }
-        | DatasetFormat::Shards { .. } => 1.0,
-    };
+    let scale = format.scale();
     if scale != 1.0 {
         table.features.iter_mut().for_each(|v| *v *= scale);
     }
