@@ -27,6 +27,8 @@ pub struct BenchRow {
     /// Samples (or tokens) per second, in the median round.
     pub throughput: f64,
     pub unit: &'static str,
+    /// What the steps computed in (`f32`, or a half type: [`crate::precision`]).
+    pub precision: &'static str,
     /// Training FLOPs (≈ 3 × forward) per sample or token.
     pub flops_per_item: f64,
     pub gflops: f64,
@@ -34,13 +36,23 @@ pub struct BenchRow {
 
 /// f32 matmul GFLOP/s on square `n`×`n` matrices (best of a few runs).
 pub fn matmul_gflops(device: &Device, n: usize) -> Result<f64> {
-    let a = Tensor::ones((n, n), candle_core::DType::F32, device)?;
-    let b = Tensor::ones((n, n), candle_core::DType::F32, device)?;
-    a.matmul(&b)?.sum_all()?.to_scalar::<f32>()?;
+    matmul_gflops_in(device, n, candle_core::DType::F32)
+}
+
+/// [`matmul_gflops`] in `dtype` (a GPU's half-precision ceiling is its tensor cores').
+pub fn matmul_gflops_in(device: &Device, n: usize, dtype: candle_core::DType) -> Result<f64> {
+    let a = Tensor::ones((n, n), dtype, device)?;
+    let b = Tensor::ones((n, n), dtype, device)?;
+    let run = || -> Result<()> {
+        let s = a.matmul(&b)?.sum_all()?.to_dtype(candle_core::DType::F32)?;
+        s.to_scalar::<f32>()?;
+        Ok(())
+    };
+    run()?;
     let mut best = 0f64;
     for _ in 0..5 {
         let t = Instant::now();
-        a.matmul(&b)?.sum_all()?.to_scalar::<f32>()?;
+        run()?;
         best = best.max(2.0 * (n as f64).powi(3) / t.elapsed().as_secs_f64() / 1e9);
     }
     Ok(best)
@@ -140,10 +152,19 @@ fn median_step_secs(t: Timing, mut step: impl FnMut() -> Result<()>) -> Result<(
     Ok((rounds[rounds.len() / 2], per_round * rounds.len()))
 }
 
-/// Times training steps of the spec's model on its own data.
-pub fn bench_spec(spec_path: &Path, device: &Device, timing: Timing) -> Result<BenchRow> {
+/// Times training steps of the spec's model on its own data, computing in `precision` when
+/// given (else as the spec says; the CPU always in f32).
+pub fn bench_spec(
+    spec_path: &Path,
+    device: &Device,
+    timing: Timing,
+    precision: Option<crate::precision::Choice>,
+) -> Result<BenchRow> {
     let bytes = std::fs::read(spec_path).map_err(crate::Error::io(spec_path))?;
     let mut spec = JobSpec::from_json(&bytes)?;
+    if let Some(p) = precision {
+        p.apply(&mut spec.training);
+    }
     let base = spec_path.parent().unwrap_or(Path::new("."));
     let split = data::load(&mut spec, base, None)?;
     let built = Built::new(&spec, &split, device)?;
@@ -151,8 +172,11 @@ pub fn bench_spec(spec_path: &Path, device: &Device, timing: Timing) -> Result<B
     let bs = spec.training.batch_size;
     let ctx = spec.model.transformer().map_or(0, |t| t.context);
     let (x, y, items) = sample_batch(&split, bs, ctx, device)?;
+    let dtype = crate::precision::compute_dtype(&spec.training, device);
     let step = || -> Result<()> {
-        let l = loss(&built.model.forward(&x)?, &y)?;
+        // The step's model, built from the parameters as training builds it (under mixed
+        // precision a cast of each, every step).
+        let l = loss(&built.step_model()?.forward(&x)?, &y)?;
         opt.backward_step(&l)?;
         l.to_scalar::<f32>()?; // synchronise (GPU) and match a real loop's per-step readback
         Ok(())
@@ -176,6 +200,7 @@ pub fn bench_spec(spec_path: &Path, device: &Device, timing: Timing) -> Result<B
         } else {
             "samples/s"
         },
+        precision: crate::precision::dtype_name(dtype),
         flops_per_item,
         gflops: throughput * flops_per_item / 1e9,
     })

@@ -21,6 +21,9 @@ pub mod manifest;
 pub mod memory;
 pub mod models;
 pub mod optim;
+pub mod precision;
+#[cfg(test)]
+mod precision_tests;
 pub mod rehearsal;
 pub mod rng;
 pub mod sample;
@@ -30,8 +33,9 @@ pub mod tokenizer;
 pub mod trainer;
 pub mod verify;
 
-/// The device type runs are made on (re-exported so callers need not depend on candle).
-pub use candle_core::Device;
+/// The device type runs are made on and the element types they compute in (re-exported so
+/// callers need not depend on candle).
+pub use candle_core::{DType, Device};
 
 /// Threads the CPU kernels run on (`RAYON_NUM_THREADS`, else every core): candle's own count.
 pub fn cpu_threads() -> usize {

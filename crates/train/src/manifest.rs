@@ -47,6 +47,10 @@ pub struct Manifest {
     /// model, architecture and SM count ([`device::accelerator_class`]). Bits are reproducible
     /// within a class and across thread counts, so the thread count is not recorded.
     pub cpu_isa: String,
+    /// The type the training steps computed in when not f32 (`bf16`, `f16`): the spec's
+    /// `training.mixed_precision` on an accelerator ([`crate::precision`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_dtype: Option<String>,
     pub software: BTreeMap<String, String>,
     /// The training state's hash every `every` steps: the result hash commits to the whole
     /// run, not only its end. Empty in a version 1 manifest, which verification reports.
@@ -139,6 +143,7 @@ pub fn write(
         steps,
         device: device::name(dev).into(),
         cpu_isa: device::accelerator_class(dev),
+        compute_dtype: crate::precision::manifest_name(&spec.training, device::name(dev)),
         software: BTreeMap::from([
             ("tensorgrid-train".into(), env!("CARGO_PKG_VERSION").into()),
             ("candle-core".into(), "0.11.1".into()),

@@ -252,7 +252,17 @@ pub fn footprint(spec: &JobSpec, data: &Split) -> Footprint {
     // one micro-batch only.
     let parts = spec.training.grad_accumulation.unwrap_or(1).max(1) as usize;
     let summed: u128 = u128::from(parts > 1);
-    let per_param = F32.saturating_mul(2 + 2 * state + 1 + summed);
+    // Mixed precision adds, per parameter, the step's half-precision copy and that copy's
+    // gradient before it is cast back to f32: 2 + 2 bytes. (Its half activations are
+    // counted as f32: an upper bound.)
+    let half = if spec.training.mixed_precision.is_some() {
+        4
+    } else {
+        0
+    };
+    let per_param = F32
+        .saturating_mul(2 + 2 * state + 1 + summed)
+        .saturating_add(half);
     // The largest batch of a step: the training (micro-)batch, or an evaluation chunk (1,024
     // rows, or 32 sequences, forward only, so half the per-sample figure).
     let per_sample = activations_per_sample(&spec.model, data);
@@ -379,6 +389,19 @@ mod tests {
         // The difference: 7/8 of the batch's activations, less one copy of the gradients.
         let per_sample = activations_per_sample(&s.model, &data) as u64 * 4;
         assert_eq!(whole - split, 4_096 * 7 / 8 * per_sample - params * 4);
+    }
+
+    /// Mixed precision holds each parameter's half copy and its gradient on top of the f32
+    /// state, and is counted so on every device (an upper bound where the CPU ignores it).
+    #[test]
+    fn mixed_precision_counts_the_half_copies() {
+        let data = table(64, 16, 4);
+        let mut s = spec(serde_json::json!({"kind": "mlp", "hidden": [32]}));
+        let f32 = footprint(&s, &data);
+        s.training.mixed_precision = Some(crate::spec::HalfPrecision::Bf16);
+        let mixed = footprint(&s, &data);
+        assert_eq!(mixed.params, f32.params);
+        assert_eq!(mixed.bytes - f32.bytes, f32.params * 4);
     }
 
     #[test]

@@ -536,6 +536,23 @@ pub struct TrainingSpec {
     /// each side, and a horizontal flip with probability ½. For `cnn` and `resnet`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<AugmentSpec>,
+    /// On CUDA and Metal, the forward and backward passes in this half-precision type, with
+    /// the weights, the optimizer's state, the gradients it applies and the loss in f32
+    /// (mixed precision: [`crate::precision`]). The CPU computes in f32 whatever this says: its
+    /// half-precision paths are slower than its f32 kernels, and its results are bit-exact
+    /// only within its own device class anyway. None: f32 everywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixed_precision: Option<HalfPrecision>,
+}
+
+/// See [`TrainingSpec::mixed_precision`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HalfPrecision {
+    /// bfloat16: f32's range, 8 bits of mantissa; needs no loss scaling.
+    Bf16,
+    /// IEEE half: more mantissa, little range; the loss is scaled so small gradients survive.
+    F16,
 }
 
 /// See [`TrainingSpec::augment`].

@@ -19,7 +19,7 @@ use crate::{
     checkpoint, commit,
     data::{Split, Table},
     manifest::{self, Manifest},
-    models::{init, Model},
+    models::{init, Arch, Model},
     optim::Optimizer,
     rng,
     spec::{JobSpec, Metric},
@@ -132,12 +132,51 @@ pub struct Outcome {
 
 /// A model with its parameters, ready to train or evaluate.
 pub struct Built {
+    /// The model over the f32 parameters: what evaluates, and what trains in f32.
     pub model: Model,
     pub varmap: VarMap,
+    /// Under mixed precision, what each step builds its model from.
+    half: Option<HalfBuild>,
+}
+
+/// What [`Built::step_model`] gives: the f32 model, or one built for the step.
+pub(crate) enum StepModel<'a> {
+    Shared(&'a Model),
+    Own(Model),
+}
+
+impl std::ops::Deref for StepModel<'_> {
+    type Target = Model;
+    fn deref(&self) -> &Model {
+        match self {
+            StepModel::Shared(m) => m,
+            StepModel::Own(m) => m,
+        }
+    }
+}
+
+/// A model's recipe and the half type its steps compute in ([`crate::precision`]).
+struct HalfBuild {
+    spec: crate::spec::ModelSpec,
+    arch: Arch,
+    dtype: DType,
+    device: Device,
 }
 
 impl Built {
     pub fn new(spec: &JobSpec, data: &Split, device: &Device) -> Result<Self> {
+        let dtype = crate::precision::compute_dtype(&spec.training, device);
+        Self::computing_in(spec, data, device, dtype)
+    }
+
+    /// [`Self::new`] with its steps computing in `dtype` whatever the device (tests run the
+    /// mixed-precision path on the CPU with it).
+    pub(crate) fn computing_in(
+        spec: &JobSpec,
+        data: &Split,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = Model::build(&spec.model, data, vb)?;
@@ -146,7 +185,35 @@ impl Built {
             let gpt2 = spec.model.transformer().is_some_and(|t| t.gpt2);
             crate::finetune::load(&varmap, f.bytes_for(crate::spec::INIT_ROLE)?, gpt2)?;
         }
-        Ok(Self { model, varmap })
+        let half = (dtype != DType::F32).then(|| HalfBuild {
+            spec: spec.model.clone(),
+            arch: Arch::of(data),
+            dtype,
+            device: device.clone(),
+        });
+        Ok(Self {
+            model,
+            varmap,
+            half,
+        })
+    }
+
+    /// The model a training step computes with: the f32 one, or under mixed precision one
+    /// built from the parameters cast to the half type. Built anew for every step: a cast is
+    /// a copy, which the optimizer's in-place update of the parameter does not reach; the
+    /// casts are nodes of the step's graph, so gradients flow back through them to the f32
+    /// parameters.
+    pub(crate) fn step_model(&self) -> Result<StepModel<'_>> {
+        let Some(h) = &self.half else {
+            return Ok(StepModel::Shared(&self.model));
+        };
+        let params: std::collections::HashMap<String, Tensor> = self
+            .params()
+            .into_iter()
+            .map(|(name, v)| (name, v.as_tensor().clone()))
+            .collect();
+        let vb = VarBuilder::from_tensors(params, h.dtype, &h.device);
+        Ok(StepModel::Own(Model::build_for(&h.spec, h.arch, vb)?))
     }
 
     /// Parameters by name, sorted.
@@ -465,7 +532,7 @@ pub fn evaluate(model: &Model, data: &Split, device: &Device) -> Result<(f64, Op
             Ok((loss_sum / n, Some(correct as f64 / n)))
         }
         Split::Text { eval, .. } => {
-            let Model::CharTransformer(m) = model else {
+            let Some(m) = model.transformer() else {
                 return Err(Error::Format("text data needs a char_transformer".into()));
             };
             let ctx = m.config().context;
@@ -503,38 +570,89 @@ pub(crate) fn update(
     y: &Tensor,
     lr_factor: f64,
 ) -> Result<f32> {
-    let t = &spec.training;
-    let parts = t.grad_accumulation.unwrap_or(1).max(1) as usize;
-    let rows = x.dim(0)?;
-    let (mut grads, lv) = if parts == 1 || rows <= 1 {
-        let l = loss(&built.model.forward(x)?, y)?;
-        (opt.grads(&l)?, l.to_scalar::<f32>()?)
-    } else {
-        let per = rows.div_ceil(parts);
-        let mut sum: BTreeMap<String, Tensor> = BTreeMap::new();
-        let mut lv = 0f64;
-        let mut at = 0;
-        while at < rows {
-            let n = per.min(rows - at);
-            let (xs, ys) = (x.narrow(0, at, n)?, y.narrow(0, at, n)?);
-            let l = (loss(&built.model.forward(&xs)?, &ys)? * (n as f64 / rows as f64))?;
-            lv += l.to_scalar::<f32>()? as f64;
-            for (name, g) in opt.grads(&l)? {
-                let g = match sum.remove(&name) {
-                    Some(acc) => (acc + g)?,
-                    None => g,
-                };
-                sum.insert(name, g);
-            }
-            at += n;
+    let model = built.step_model()?;
+    let mut scale = crate::precision::initial_loss_scale(model.dtype());
+    let (mut grads, lv) = loop {
+        let (grads, lv) = gradients(spec, &model, opt, x, y, scale)?;
+        // Only a scaled (f16) step can overflow where f32 would not: computed again at half
+        // the scale. At scale 1 the overflow is the run's own: the optimizer sees it as f32
+        // would, and the loss says whether the run diverged.
+        if scale <= 1.0 || all_finite(&grads)? {
+            break (grads, lv);
         }
-        (sum, lv as f32)
+        tracing::debug!(
+            scale,
+            "f16 gradients overflowed: the step again at half the scale"
+        );
+        scale /= 2.0;
     };
-    if let Some(max_norm) = t.clip_grad_norm {
+    if let Some(max_norm) = spec.training.clip_grad_norm {
         Optimizer::clip(&mut grads, max_norm)?;
     }
     opt.step_with(&grads, lr_factor)?;
     Ok(lv)
+}
+
+/// The batch's gradients (the whole batch, or the spec's micro-batches summed, each weighted
+/// by its share of the rows) and its mean loss, the loss multiplied by `scale` before the
+/// backward pass and the gradients divided by it after (`scale` 1: neither).
+pub(crate) fn gradients(
+    spec: &JobSpec,
+    model: &Model,
+    opt: &Optimizer,
+    x: &Tensor,
+    y: &Tensor,
+    scale: f64,
+) -> Result<(BTreeMap<String, Tensor>, f32)> {
+    let parts = spec.training.grad_accumulation.unwrap_or(1).max(1) as usize;
+    let rows = x.dim(0)?;
+    let backward = |l: &Tensor| -> Result<BTreeMap<String, Tensor>> {
+        if scale == 1.0 {
+            return opt.grads(l);
+        }
+        opt.grads(&(l * scale)?)?
+            .into_iter()
+            .map(|(name, g)| Ok((name, (g * (1.0 / scale))?)))
+            .collect()
+    };
+    if parts == 1 || rows <= 1 {
+        let l = loss(&model.forward(x)?, y)?;
+        return Ok((backward(&l)?, l.to_scalar::<f32>()?));
+    }
+    let per = rows.div_ceil(parts);
+    let mut sum: BTreeMap<String, Tensor> = BTreeMap::new();
+    let mut lv = 0f64;
+    let mut at = 0;
+    while at < rows {
+        let n = per.min(rows - at);
+        let (xs, ys) = (x.narrow(0, at, n)?, y.narrow(0, at, n)?);
+        let l = (loss(&model.forward(&xs)?, &ys)? * (n as f64 / rows as f64))?;
+        lv += l.to_scalar::<f32>()? as f64;
+        for (name, g) in backward(&l)? {
+            let g = match sum.remove(&name) {
+                Some(acc) => (acc + g)?,
+                None => g,
+            };
+            sum.insert(name, g);
+        }
+        at += n;
+    }
+    Ok((sum, lv as f32))
+}
+
+/// Whether every gradient is finite: one reduction per tensor, one read back for all.
+pub(crate) fn all_finite(grads: &BTreeMap<String, Tensor>) -> Result<bool> {
+    let sums = grads
+        .values()
+        .map(|g| g.abs()?.max_all())
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    if sums.is_empty() {
+        return Ok(true);
+    }
+    let max = Tensor::stack(&sums, 0)?
+        .to_dtype(DType::F32)?
+        .to_vec1::<f32>()?;
+    Ok(max.iter().all(|v| v.is_finite()))
 }
 
 /// One optimizer step at `step`, then an evaluation when one is due (its record pushed onto

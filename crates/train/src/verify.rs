@@ -9,7 +9,6 @@ use sha2::{Digest, Sha256};
 use crate::{
     data::Split,
     manifest::{self, FileEntry},
-    models::Model,
     sample::{sample, Sample},
     spec::JobSpec,
     trainer::{evaluate, Built},
@@ -64,6 +63,15 @@ fn layout_problems(
     m: &manifest::Manifest,
 ) -> Vec<String> {
     let mut out = Vec::new();
+    let dtype = crate::precision::manifest_name(&spec.training, &m.device);
+    if m.compute_dtype != dtype {
+        out.push(format!(
+            "the result says its steps computed in {}, this spec's on {} in {}",
+            m.compute_dtype.as_deref().unwrap_or("f32"),
+            m.device,
+            dtype.as_deref().unwrap_or("f32")
+        ));
+    }
     if spec.model.transformer().is_some_and(|t| t.gpt2) {
         if m.weights.path != crate::hf::WEIGHTS_FILE {
             out.push(format!(
@@ -223,9 +231,9 @@ pub fn verify(
     problems.extend(commitment_problems(spec, data, dir, &m, device)?);
     let (built, measured) = measure(spec, data, dir, &m, device)?;
     // An illustration, not a check: a failure to draw it costs the sample, not the verdict.
-    let sample = match (&built.model, data) {
+    let sample = match (built.model.transformer(), data) {
         // Not for the poster's own token ids: they cannot be turned back into text here.
-        (Model::CharTransformer(model), Split::Text { eval, vocab, .. }) => {
+        (Some(model), Split::Text { eval, vocab, .. }) => {
             sample(model, eval, vocab, spec.training.seed, device)
                 .map_err(|e| tracing::warn!("no text sample: {e}"))
                 .ok()

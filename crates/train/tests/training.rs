@@ -33,6 +33,53 @@ fn digits_mlp_reaches_97_percent_and_verifies() {
     );
 }
 
+/// `mixed_precision` is for accelerators: on the CPU the run is the f32 run to the bit, its
+/// manifest says nothing of a half type, and a manifest that claims one there is refused.
+#[test]
+fn mixed_precision_leaves_the_cpu_run_as_it_was() {
+    let epochs = |v: &mut serde_json::Value| v["training"]["epochs"] = 2.into();
+    let (plain, plain_bytes) = common::digits_spec(epochs);
+    let (mixed, mixed_bytes) = common::digits_spec(|v| {
+        epochs(v);
+        v["training"]["mixed_precision"] = "bf16".into();
+    });
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pa = train(&plain, &plain_bytes, &digits(&plain), &opts(a.path())).unwrap();
+    let mb = train(&mixed, &mixed_bytes, &digits(&mixed), &opts(b.path())).unwrap();
+    assert_eq!(pa.manifest.weights.sha256, mb.manifest.weights.sha256);
+    assert_eq!(mb.manifest.compute_dtype, None);
+    let path = b.path().join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("compute_dtype"), "{text}");
+    let report = verify(
+        &mixed,
+        &mixed_bytes,
+        &digits(&mixed),
+        b.path(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    m["compute_dtype"] = "bf16".into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let report = verify(
+        &mixed,
+        &mixed_bytes,
+        &digits(&mixed),
+        b.path(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("computed in bf16") && p.contains("cpu in f32")),
+        "{report:?}"
+    );
+}
+
 #[test]
 fn same_spec_gives_the_same_result_hash() {
     let (spec, bytes) = common::digits_spec(|v| v["training"]["epochs"] = 3.into());

@@ -15,6 +15,10 @@ pub struct BenchArgs {
     /// auto (CUDA, then Metal, then CPU), cpu, cuda or metal.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// Compute the steps in f32, bf16 or f16 (mixed precision, f32 weights), whatever the
+    /// specs say; the CPU always computes in f32. Default: each spec's own.
+    #[arg(long)]
+    precision: Option<tensorgrid_train::precision::Choice>,
     /// Timing rounds per model; the median round is reported.
     #[arg(long, default_value_t = 7)]
     rounds: usize,
@@ -27,17 +31,26 @@ pub fn run(a: BenchArgs) -> Result<()> {
     a.threads.apply();
     let device = device::select(a.device)?;
     let gflops = tensorgrid_train::bench::matmul_gflops(&device, 1024)?;
-    println!(
-        "{}",
-        serde_json::json!({ "matmul_1024_gflops": gflops, "device": device::name(&device), "threads": tensorgrid_train::cpu_threads() })
-    );
+    let mut header = serde_json::json!({ "matmul_1024_gflops": gflops, "device": device::name(&device), "threads": tensorgrid_train::cpu_threads() });
+    if !device.is_cpu() {
+        // The ceiling mixed precision is measured against: the tensor cores', at a size
+        // large enough to reach it.
+        let bf16 = tensorgrid_train::bench::matmul_gflops_in(
+            &device,
+            4096,
+            tensorgrid_train::DType::BF16,
+        )?;
+        header["matmul_4096_bf16_gflops"] = bf16.into();
+        header["accelerator"] = device::accelerator_class(&device).into();
+    }
+    println!("{header}");
     let timing = tensorgrid_train::bench::Timing {
         rounds: a.rounds,
         round_secs: a.round_secs,
         ..Default::default()
     };
     for spec in &a.specs {
-        let row = tensorgrid_train::bench::bench_spec(spec, &device, timing)
+        let row = tensorgrid_train::bench::bench_spec(spec, &device, timing, a.precision)
             .with_context(|| format!("benchmarking {}", spec.display()))?;
         println!("{}", serde_json::to_string(&row)?);
     }

@@ -1,7 +1,7 @@
 //! Layer norm over the last dimension with a learned scale and shift, forward and backward each
 //! one pass (candle's fused `layer_norm` has no backward; `layer_norm_slow` is ten ops).
 
-use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::{f32s, fused, rows_per_task};
@@ -153,7 +153,13 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
             &bias.contiguous()?,
             LayerNorm { eps },
         )
-    } else {
+    } else if x.dtype() == DType::F32 {
         candle_nn::ops::layer_norm_slow(x, weight, bias, eps)
+    } else {
+        // Mixed precision: a half type's mean and variance over a row lose the small
+        // differences that normalisation is about, so they are taken in f32.
+        let f32 = |t: &Tensor| t.to_dtype(DType::F32);
+        candle_nn::ops::layer_norm_slow(&f32(x)?, &f32(weight)?, &f32(bias)?, eps)?
+            .to_dtype(x.dtype())
     }
 }

@@ -2,7 +2,7 @@
 //! instead of scale, add a −∞ mask, and candle's five-op softmax.
 
 use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp2, Device, Layout, Result, Shape, Tensor, D,
+    bail, CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor, D,
 };
 use rayon::prelude::*;
 
@@ -138,6 +138,10 @@ pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
         });
     }
     let t = scores.dim(D::Minus1)?;
-    let mask = causal_mask(t, scores.device())?.to_dtype(scores.dtype())?;
-    candle_nn::ops::softmax(&(scores * scale)?.broadcast_add(&mask)?, D::Minus1)
+    // Mixed precision: the exponentials and their sum in f32, the weights back in the half
+    // type (a no-op at f32).
+    let f32_scores = scores.to_dtype(DType::F32)?;
+    let mask = causal_mask(t, scores.device())?;
+    candle_nn::ops::softmax(&(f32_scores * scale)?.broadcast_add(&mask)?, D::Minus1)?
+        .to_dtype(scores.dtype())
 }

@@ -8,25 +8,61 @@ pub mod mlp;
 pub mod resnet;
 pub mod transformer;
 
-use candle_core::{Module, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::{data::Split, spec::ModelSpec, Result};
 
-/// A model from the zoo.
-pub enum Model {
+/// A model from the zoo, computing in one dtype: f32, or a half type under mixed precision
+/// ([`crate::precision`]). Whatever it computes in, it takes f32 features (or token ids) and
+/// returns f32 logits, so losses and metrics are always f32.
+pub struct Model {
+    net: Net,
+    dtype: DType,
+}
+
+enum Net {
     Mlp(mlp::Mlp),
     Cnn(cnn::Cnn),
     Resnet(resnet::Resnet),
     CharTransformer(transformer::CharTransformer),
 }
 
+/// What a model's shape takes from the data: built once from the [`Split`], kept to build
+/// the model again (at a compute dtype, every step) without the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// Feature width and class count.
+    Table { dim: usize, classes: usize },
+    /// Vocabulary size.
+    Text { vocab: usize },
+}
+
+impl Arch {
+    pub fn of(data: &Split) -> Self {
+        match data {
+            Split::Table { train, classes, .. } => Arch::Table {
+                dim: train.dim,
+                classes: *classes,
+            },
+            Split::Text { vocab, .. } => Arch::Text { vocab: vocab.len() },
+        }
+    }
+}
+
 impl Model {
     /// Builds the spec's model for a dataset: input size and class count come from the data.
     pub fn build(spec: &ModelSpec, data: &Split, vb: VarBuilder) -> Result<Self> {
-        Ok(match (spec, data) {
-            (ModelSpec::Mlp { hidden, .. }, Split::Table { train, classes, .. }) => {
-                Model::Mlp(mlp::Mlp::new(train.dim, hidden, *classes, vb)?)
+        Self::build_for(spec, Arch::of(data), vb)
+    }
+
+    /// Builds the spec's model for data of shape `arch`, its parameters from `vb` in `vb`'s
+    /// dtype.
+    pub fn build_for(spec: &ModelSpec, arch: Arch, vb: VarBuilder) -> Result<Self> {
+        let dtype = vb.dtype();
+        let net = match (spec, arch) {
+            (ModelSpec::Mlp { hidden, .. }, Arch::Table { dim, classes }) => {
+                Net::Mlp(mlp::Mlp::new(dim, hidden, classes, vb)?)
             }
             (
                 ModelSpec::Cnn {
@@ -34,8 +70,8 @@ impl Model {
                     channels,
                     ..
                 },
-                Split::Table { classes, .. },
-            ) => Model::Cnn(cnn::Cnn::new(*input_shape, channels, *classes, vb)?),
+                Arch::Table { classes, .. },
+            ) => Net::Cnn(cnn::Cnn::new(*input_shape, channels, classes, vb)?),
             (
                 ModelSpec::Resnet {
                     input_shape,
@@ -43,50 +79,72 @@ impl Model {
                     blocks,
                     ..
                 },
-                Split::Table { classes, .. },
-            ) => Model::Resnet(resnet::Resnet::new(
+                Arch::Table { classes, .. },
+            ) => Net::Resnet(resnet::Resnet::new(
                 *input_shape,
                 widths,
                 *blocks,
-                *classes,
+                classes,
                 vb,
             )?),
-            (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {
+            (m, Arch::Text { vocab }) if m.transformer().is_some() => {
                 let t = m.transformer().expect("a transformer");
                 let cfg = transformer::Config {
-                    vocab: vocab.len(),
+                    vocab,
                     layers: t.layers,
                     d_model: t.d_model,
                     heads: t.heads,
                     context: t.context,
                     gpt2: t.gpt2,
                 };
-                Model::CharTransformer(transformer::CharTransformer::new(cfg, vb)?)
+                Net::CharTransformer(transformer::CharTransformer::new(cfg, vb)?)
             }
             _ => {
                 return Err(crate::Error::Format(
                     "model does not fit the dataset kind".into(),
                 ))
             }
-        })
+        };
+        Ok(Self { net, dtype })
+    }
+
+    /// The language model, if this is one.
+    pub fn transformer(&self) -> Option<&transformer::CharTransformer> {
+        match &self.net {
+            Net::CharTransformer(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The dtype it computes in.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// Weight-init scale rule for this architecture.
     pub fn init_scheme(&self) -> init::Scheme {
-        match self {
-            Model::CharTransformer(_) => init::Scheme::Normal002,
+        match self.net {
+            Net::CharTransformer(_) => init::Scheme::Normal002,
             _ => init::Scheme::FanIn,
         }
     }
 }
 
 impl Module for Model {
+    /// Float features are cast to the model's dtype (token ids stay ids); logits come back
+    /// as f32. Both casts are free at f32 (`to_dtype` to the same dtype is a clone).
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Model::Mlp(m) => m.forward(x),
-            Model::Cnn(m) => m.forward(x),
-            Model::Resnet(m) => m.forward(x),
-            Model::CharTransformer(m) => m.forward(x),
-        }
+        let x = if x.dtype().is_float() {
+            x.to_dtype(self.dtype)?
+        } else {
+            x.clone()
+        };
+        let logits = match &self.net {
+            Net::Mlp(m) => m.forward(&x),
+            Net::Cnn(m) => m.forward(&x),
+            Net::Resnet(m) => m.forward(&x),
+            Net::CharTransformer(m) => m.forward(&x),
+        }?;
+        logits.to_dtype(DType::F32)
     }
 }

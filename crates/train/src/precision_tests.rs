@@ -1,0 +1,279 @@
+//! Mixed precision against what it promises ([`crate::precision`]), run on the CPU with the
+//! half types forced (no GPU here): the steps compute in the half type while the parameters,
+//! gradients, optimizer and loss stay f32; the gradients agree with f32's to the half type's
+//! precision and reach every parameter (the tied GPT-2 embedding through both of its uses);
+//! f16's loss scale keeps small gradients and backs off when they overflow; and the f32 path
+//! is the one it always was.
+
+use candle_core::{DType, Device, Module, Tensor};
+
+use crate::{
+    data::{Split, Table, Vocab},
+    optim::Optimizer,
+    spec::JobSpec,
+    trainer::{all_finite, gradients, loss, update, Batches, Built},
+};
+
+fn gpt2_spec(edit: impl FnOnce(&mut serde_json::Value)) -> JobSpec {
+    let mut v: serde_json::Value =
+        serde_json::from_str(include_str!("../../../jobs/kjv-charlm.json")).unwrap();
+    v["model"] = serde_json::json!(
+        {"kind": "gpt2", "layers": 2, "d_model": 32, "heads": 4, "context": 16});
+    v["training"]["batch_size"] = 8.into();
+    v["training"]["optimizer"] = serde_json::json!({"kind": "adamw", "lr": 0.003});
+    edit(&mut v);
+    let spec: JobSpec = serde_json::from_value(v).unwrap();
+    spec.validate().unwrap();
+    spec
+}
+
+fn text() -> Split {
+    // A learnable sequence: each id follows from the one before.
+    let ids: Vec<u32> = (0..4_000u32).map(|i| (i * 7 + i / 13) % 23).collect();
+    Split::Text {
+        shards: None,
+        train: ids[..3_000].to_vec(),
+        eval: ids[3_000..].to_vec(),
+        vocab: Vocab::Ids(23),
+    }
+}
+
+fn table(dim: usize) -> Split {
+    let t = |rows: usize, off: usize| Table {
+        features: (0..rows * dim)
+            .map(|i| (((i + off) * 37 % 101) as f32) / 50.0 - 1.0)
+            .collect(),
+        labels: (0..rows)
+            .map(|r| (((r + off) * 37 % 101) % 4) as u32)
+            .collect(),
+        dim,
+    };
+    Split::Table {
+        shards: None,
+        train: t(64, 0),
+        eval: t(16, 7),
+        classes: 4,
+    }
+}
+
+fn table_spec(model: serde_json::Value) -> JobSpec {
+    let mut v: serde_json::Value =
+        serde_json::from_str(include_str!("../../../jobs/digits-mlp.json")).unwrap();
+    v["model"] = model;
+    v["training"]["batch_size"] = 64.into();
+    v["training"]["optimizer"] = serde_json::json!({"kind": "adamw", "lr": 0.01});
+    let spec: JobSpec = serde_json::from_value(v).unwrap();
+    spec.validate().unwrap();
+    spec
+}
+
+/// The first batch's gradients at `dtype` and loss `scale`, by parameter, as f64.
+fn grads_at(spec: &JobSpec, data: &Split, dtype: DType, scale: f64) -> Vec<(String, Vec<f64>)> {
+    let device = Device::Cpu;
+    let built = Built::computing_in(spec, data, &device, dtype).unwrap();
+    let opt = Optimizer::new(spec.training.optimizer.clone(), built.params()).unwrap();
+    let mut batches = Batches::new(spec, data, &device).unwrap();
+    let (x, y) = batches
+        .batch(spec.training.seed, 0, spec.training.batch_size, &device)
+        .unwrap();
+    let model = built.step_model().unwrap();
+    assert_eq!(model.dtype(), dtype);
+    let (grads, lv) = gradients(spec, &model, &opt, &x, &y, scale).unwrap();
+    assert!(lv.is_finite());
+    assert_eq!(
+        grads.len(),
+        built.params().len(),
+        "a gradient for every parameter"
+    );
+    grads
+        .into_iter()
+        .map(|(n, g)| {
+            assert_eq!(g.dtype(), DType::F32, "{n}: the gradient applied is f32");
+            let v = g.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
+            (n, v.to_vec1::<f64>().unwrap())
+        })
+        .collect()
+}
+
+/// The worst relative error of `b`'s gradients against `a`'s, per parameter (its norm).
+fn worst_relative(a: &[(String, Vec<f64>)], b: &[(String, Vec<f64>)]) -> (String, f64) {
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    a.iter()
+        .zip(b)
+        .map(|((n, x), (m, y))| {
+            assert_eq!(n, m);
+            let diff: Vec<f64> = x.iter().zip(y).map(|(x, y)| x - y).collect();
+            (n.clone(), norm(&diff) / norm(x).max(1e-12))
+        })
+        .fold((String::new(), 0.0), |w, c| if c.1 > w.1 { c } else { w })
+}
+
+#[test]
+fn half_steps_give_f32_gradients_close_to_f32s_for_every_parameter() {
+    let (spec, data) = (gpt2_spec(|_| {}), text());
+    let f32 = grads_at(&spec, &data, DType::F32, 1.0);
+    for (n, g) in &f32 {
+        assert!(g.iter().any(|v| *v != 0.0), "{n}: no gradient at f32");
+    }
+    let bf16 = grads_at(&spec, &data, DType::BF16, 1.0);
+    let (name, worst) = worst_relative(&f32, &bf16);
+    // bf16 keeps 8 bits of mantissa (relative step 2⁻⁸ ≈ 0.4 %), through two blocks.
+    assert!(worst < 0.1, "bf16: {name} off by {worst}");
+    assert!(
+        worst > 0.0,
+        "bf16 gave f32's gradients to the bit: it did not run in bf16"
+    );
+    let f16 = grads_at(&spec, &data, DType::F16, crate::precision::F16_LOSS_SCALE);
+    let (name, worst) = worst_relative(&f32, &f16);
+    assert!(worst < 0.02, "f16: {name} off by {worst}");
+    // The image models' inputs are cast too, and their convolutions, pooling and group norm
+    // run in the half type (in f16 here: candle's CPU convolution has no bf16 gemm).
+    for (model, dim, dtype) in [
+        (
+            serde_json::json!({"kind": "mlp", "hidden": [32]}),
+            16,
+            DType::BF16,
+        ),
+        (
+            serde_json::json!({"kind": "cnn", "input_shape": [1, 8, 8], "channels": [4, 8]}),
+            64,
+            DType::F16,
+        ),
+        (
+            serde_json::json!(
+                {"kind": "resnet", "input_shape": [3, 8, 8], "widths": [4, 8], "blocks": 1}),
+            192,
+            DType::F16,
+        ),
+    ] {
+        let (spec, data) = (table_spec(model), table(dim));
+        let scale = crate::precision::initial_loss_scale(dtype);
+        let (name, worst) = worst_relative(
+            &grads_at(&spec, &data, DType::F32, 1.0),
+            &grads_at(&spec, &data, dtype, scale),
+        );
+        let kind = spec.model.kind();
+        assert!(worst < 0.1, "{kind}: {dtype:?} {name} off by {worst}");
+        assert!(worst > 0.0, "{kind}: not run in {dtype:?}");
+    }
+}
+
+#[test]
+fn f16s_loss_scale_keeps_small_gradients_and_backs_off_on_overflow() {
+    // The logits' gradients are divided over the batch's rows (64 × 32 here): the smallest
+    // of those that reach the weights fall below f16's smallest subnormal.
+    let (spec, data) = (
+        gpt2_spec(|v| {
+            v["training"]["batch_size"] = 64.into();
+            v["model"]["context"] = 32.into();
+        }),
+        text(),
+    );
+    let zeros =
+        |g: &[(String, Vec<f64>)]| g.iter().flat_map(|(_, v)| v).filter(|v| **v == 0.0).count();
+    let f32 = grads_at(&spec, &data, DType::F32, 1.0);
+    let unscaled = grads_at(&spec, &data, DType::F16, 1.0);
+    let scaled = grads_at(&spec, &data, DType::F16, crate::precision::F16_LOSS_SCALE);
+    // f32 loses none of them; f16 unscaled flushes some to zero; scaled, it keeps them all.
+    assert_eq!(zeros(&f32), 0);
+    assert!(zeros(&unscaled) > 0, "unscaled f16 lost no gradient");
+    assert_eq!(zeros(&scaled), 0, "scaled f16 lost gradients");
+
+    // A scale too large for f16 overflows; update backs off from it to a finite step.
+    let device = Device::Cpu;
+    let built = Built::computing_in(&spec, &data, &device, DType::F16).unwrap();
+    let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params()).unwrap();
+    let mut batches = Batches::new(&spec, &data, &device).unwrap();
+    let (x, y) = batches.batch(spec.training.seed, 0, 64, &device).unwrap();
+    let model = built.step_model().unwrap();
+    let (huge, _) = gradients(&spec, &model, &opt, &x, &y, 2f64.powi(30)).unwrap();
+    assert!(!all_finite(&huge).unwrap(), "2³⁰ must overflow f16");
+    let (fine, _) = gradients(&spec, &model, &opt, &x, &y, 1.0).unwrap();
+    assert!(all_finite(&fine).unwrap());
+    drop(model);
+    for _ in 0..3 {
+        let lv = update(&spec, &built, &mut opt, &x, &y, 1.0).unwrap();
+        assert!(lv.is_finite());
+    }
+    for (n, p) in built.params() {
+        let v = p
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(v.iter().all(|x| x.is_finite()), "{n}");
+    }
+}
+
+/// Trains `steps` steps at `dtype`: the mean loss of the first and last five, and whether
+/// the parameters stayed f32.
+fn train_losses(dtype: DType, steps: u64) -> (f32, f32) {
+    let (spec, data, device) = (gpt2_spec(|_| {}), text(), Device::Cpu);
+    let built = Built::computing_in(&spec, &data, &device, dtype).unwrap();
+    let mut opt = Optimizer::new(spec.training.optimizer.clone(), built.params()).unwrap();
+    let mut batches = Batches::new(&spec, &data, &device).unwrap();
+    let mut losses = Vec::new();
+    for step in 0..steps {
+        let (x, y) = batches.batch(spec.training.seed, step, 8, &device).unwrap();
+        losses.push(update(&spec, &built, &mut opt, &x, &y, 1.0).unwrap());
+    }
+    for (n, p) in built.params() {
+        assert_eq!(p.dtype(), DType::F32, "{n}: the master weights stay f32");
+    }
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    (mean(&losses[..5]), mean(&losses[losses.len() - 5..]))
+}
+
+#[test]
+fn half_steps_train_the_f32_weights_as_f32_does() {
+    let (f32_first, f32_last) = train_losses(DType::F32, 60);
+    assert!(f32_last < 0.7 * f32_first, "f32 {f32_first} → {f32_last}");
+    for dtype in [DType::BF16, DType::F16] {
+        let (first, last) = train_losses(dtype, 60);
+        assert!(last < 0.7 * first, "{dtype:?} {first} → {last}");
+        assert!(
+            (last - f32_last).abs() < 0.15 * f32_last,
+            "{dtype:?} ends at {last}, f32 at {f32_last}"
+        );
+    }
+}
+
+#[test]
+fn the_cpu_and_f32_jobs_compute_in_f32_with_the_model_they_always_had() {
+    use crate::precision::{compute_dtype, manifest_name};
+    let mixed = gpt2_spec(|v| v["training"]["mixed_precision"] = "bf16".into());
+    assert_eq!(compute_dtype(&mixed.training, &Device::Cpu), DType::F32);
+    assert_eq!(manifest_name(&mixed.training, "cpu"), None);
+    assert_eq!(
+        manifest_name(&mixed.training, "cuda").as_deref(),
+        Some("bf16")
+    );
+    let f16 = gpt2_spec(|v| v["training"]["mixed_precision"] = "f16".into());
+    assert_eq!(
+        manifest_name(&f16.training, "metal").as_deref(),
+        Some("f16")
+    );
+    assert_eq!(manifest_name(&gpt2_spec(|_| {}).training, "cuda"), None);
+    // On the CPU the step's model is the f32 model itself, not a copy.
+    let built = Built::new(&mixed, &text(), &Device::Cpu).unwrap();
+    let step = built.step_model().unwrap();
+    assert!(std::ptr::eq(&*step, &built.model));
+    // An unknown type is refused by name.
+    let mut v = serde_json::to_value(&mixed).unwrap();
+    v["training"]["mixed_precision"] = "fp8".into();
+    let err = serde_json::from_value::<JobSpec>(v)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fp8") && err.contains("bf16"), "{err}");
+    // The model's logits are f32 whatever it computes in.
+    let half = Built::computing_in(&mixed, &text(), &Device::Cpu, DType::BF16).unwrap();
+    let x = Tensor::from_vec(vec![1u32, 2, 3, 4], (1, 4), &Device::Cpu).unwrap();
+    let logits = half.step_model().unwrap().forward(&x).unwrap();
+    assert_eq!(logits.dtype(), DType::F32);
+    assert!(loss(&logits, &x)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+        .is_finite());
+}
