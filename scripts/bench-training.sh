@@ -1,43 +1,70 @@
 #!/usr/bin/env bash
 # Training throughput, candle (tensorgrid) vs PyTorch, side by side, same thread count.
 #
-#   scripts/bench-training.sh [--threads N] [--device cpu|cuda] [--repeats N] [--write]
+#   scripts/bench-training.sh [--threads N] [--device cpu|cuda] [--precision f32|bf16|f16]
+#                             [--repeats N] [--binary PATH] [--python PATH] [--raw FILE] [--write]
 #
-# Builds `tensorgrid` in release, installs PyTorch into ~/.cache/tensorgrid/torch-venv on
-# first use (pip's default torch wheel: several GB), runs `tensorgrid bench` and
-# scripts/bench_torch.py alternately --repeats times (default 2; each reports its median
-# timing round, and the best repeat per side is kept, so load from elsewhere on a shared
-# machine hurts neither side more), and prints a Markdown table (ratios, and each run as a
-# share of the machine's matmul GFLOP/s). --write also replaces the table in BENCHMARKS.md.
+# Builds `tensorgrid` in release (with `--features cuda` for --device cuda; --binary names a
+# build to use instead), finds a Python with PyTorch (--python; else `python3` if it has torch,
+# safetensors and numpy; else ~/.cache/tensorgrid/torch-venv, installed on first use: pip's
+# default torch wheel, several GB), runs `tensorgrid bench` and scripts/bench_torch.py
+# alternately --repeats times (default 2; each reports its median timing round, and the best
+# repeat per side is kept, so load from elsewhere on a shared machine hurts neither side
+# more), and prints a Markdown table (ratios, and each run as a share of the machine's matmul
+# GFLOP/s: f32's, or under --precision bf16/f16 on a GPU the bf16 one). --raw appends every
+# JSON line of both sides to FILE (tagged "side": "candle" | "torch"); --write replaces the
+# table in BENCHMARKS.md.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-threads=1 device=cpu write=0 repeats=2 features=()
+threads=1 device=cpu write=0 repeats=2 features=() precision=f32 binary="" python="" raw=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
     --device) device="$2"; shift 2 ;;
+    --precision) precision="$2"; shift 2 ;;
     --repeats) repeats="$2"; shift 2 ;;
+    --binary) binary="$2"; shift 2 ;;
+    --python) python="$2"; shift 2 ;;
+    --raw) raw="$2"; shift 2 ;;
     --write) write=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [ "$device" = cuda ] && features=(--features cuda)
-venv="${TENSORGRID_CACHE:-$HOME/.cache/tensorgrid}/torch-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, safetensors, numpy" 2>/dev/null; then
-  echo "[bench] installing PyTorch into $venv" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q torch numpy safetensors >&2
+if [ -z "$python" ]; then
+  venv="${TENSORGRID_CACHE:-$HOME/.cache/tensorgrid}/torch-venv"
+  if python3 -c "import torch, safetensors, numpy" 2>/dev/null; then
+    python=python3
+  else
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, safetensors, numpy" 2>/dev/null; then
+      echo "[bench] installing PyTorch into $venv" >&2
+      python3 -m venv "$venv"
+      "$venv/bin/pip" install -q torch numpy safetensors >&2
+    fi
+    python="$venv/bin/python"
+  fi
 fi
-cargo build --release -q -p tensorgrid-cli "${features[@]}" >&2
+if [ -z "$binary" ]; then
+  cargo build --release -q -p tensorgrid-cli "${features[@]}" >&2
+  binary=./target/release/tensorgrid
+fi
 ours="" theirs=""
 for _ in $(seq "$repeats"); do
-  ours+="$(./target/release/tensorgrid bench --threads "$threads" --device "$device" 2>/dev/null)"$'\n'
-  theirs+="$("$venv/bin/python" scripts/bench_torch.py --threads "$threads" --device "$device")"$'\n'
+  ours+="$("$binary" bench --threads "$threads" --device "$device" --precision "$precision" 2>/dev/null)"$'\n'
+  theirs+="$("$python" scripts/bench_torch.py --threads "$threads" --device "$device" --precision "$precision")"$'\n'
 done
+if [ -n "$raw" ]; then
+  OURS="$ours" THEIRS="$theirs" python3 -c '
+import json, os
+for side, env in (("candle", "OURS"), ("torch", "THEIRS")):
+    for l in os.environ[env].splitlines():
+        if l.strip():
+            r = json.loads(l); r["side"] = side; print(json.dumps(r))' >>"$raw"
+fi
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-torch_version="$("$venv/bin/python" -c 'import torch; print(torch.__version__)')"
-OURS="$ours" THEIRS="$theirs" CPU="$cpu" TORCH="$torch_version" THREADS="$threads" DEVICE="$device" WRITE="$write" \
+torch_version="$("$python" -c 'import torch; print(torch.__version__)')"
+OURS="$ours" THEIRS="$theirs" CPU="$cpu" PRECISION="$precision" TORCH="$torch_version" THREADS="$threads" DEVICE="$device" WRITE="$write" \
 python3 - <<'PY'
 import json, os, re
 def best(lines):
@@ -49,12 +76,16 @@ def best(lines):
     return rows
 
 ours_raw = [json.loads(l) for l in os.environ["OURS"].splitlines() if l.strip()]
-peak = max(r["matmul_1024_gflops"] for r in ours_raw if "matmul_1024_gflops" in r)
+half = os.environ["PRECISION"] != "f32" and any("matmul_4096_bf16_gflops" in r for r in ours_raw)
+ceiling = "matmul_4096_bf16_gflops" if half else "matmul_1024_gflops"
+peak = max(r[ceiling] for r in ours_raw if ceiling in r)
+accel = next((r["accelerator"] for r in ours_raw if "accelerator" in r), None)
 ours = [None] + list(best(os.environ["OURS"]).values())
 theirs = best(os.environ["THEIRS"])
 lines = [
-    f"Device: {os.environ['DEVICE']} ({os.environ['CPU']}), {os.environ['THREADS']} thread(s); "
-    f"PyTorch {os.environ['TORCH']}; matmul 1024³ f32: **{peak:.0f} GFLOP/s** (the ceiling below).",
+    f"Device: {os.environ['DEVICE']} ({accel or os.environ['CPU']}), {os.environ['THREADS']} thread(s); "
+    f"precision {os.environ['PRECISION'] if accel else 'f32'}; PyTorch {os.environ['TORCH']}; "
+    f"matmul {'4096³ bf16' if half else '1024³ f32'}: **{peak:.0f} GFLOP/s** (the ceiling below).",
     "",
     "| model | candle | PyTorch | candle / PyTorch | candle GFLOP/s (% of matmul) | PyTorch GFLOP/s (% of matmul) |",
     "|---|---:|---:|---:|---:|---:|",

@@ -3,7 +3,7 @@
 AdamW settings and f32, timing only the training step (forward, cross-entropy, backward, step,
 loss read back). Prints JSON lines like the Rust bench.
 
-    python scripts/bench_torch.py --threads 1 [--device cpu|cuda]
+    python scripts/bench_torch.py --threads 1 [--device cpu|cuda] [--precision f32|bf16|f16]
 """
 import argparse
 import json
@@ -139,16 +139,33 @@ def optimizer(model, s):
     return torch.optim.AdamW(model.parameters(), lr=o["lr"], weight_decay=o.get("weight_decay", 0.01), eps=1e-8)
 
 
+PRECISION = "f32"
+
+
 def timed(name, model, opt, x, y, items, unit, device, rounds, round_secs):
     """Median of `rounds` rounds of about `round_secs` each, after 3 warm-up steps (as in
-    `tensorgrid bench`)."""
+    `tensorgrid bench`). Under --precision bf16/f16 on CUDA the forward pass and loss run
+    under torch.autocast (f32 weights and optimizer: mixed precision, as the engine's), f16
+    with a GradScaler; the CPU stays f32, as the engine's does."""
+    half = {"bf16": torch.bfloat16, "f16": torch.float16}.get(PRECISION) if device == "cuda" else None
+    scaler = torch.amp.GradScaler("cuda") if half == torch.float16 else None
+
     def step():
-        logits = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        with torch.autocast("cuda", dtype=half, enabled=half is not None):
+            logits = model(x)
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
         loss.item()
+
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
 
     t = time.perf_counter()
     for _ in range(3):
@@ -163,8 +180,12 @@ def timed(name, model, opt, x, y, items, unit, device, rounds, round_secs):
             step()
         times.append((time.perf_counter() - t) / per_round)
     secs = sorted(times)[len(times) // 2]
-    print(json.dumps({"model": name, "batch": items, "steps": per_round * rounds, "step_ms": secs * 1e3,
-                      "throughput": items / secs, "unit": unit}), flush=True)
+    row = {"model": name, "batch": items, "steps": per_round * rounds, "step_ms": secs * 1e3,
+           "throughput": items / secs, "unit": unit,
+           "precision": PRECISION if half is not None else "f32"}
+    if device == "cuda":
+        row["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(row), flush=True)
 
 
 def main():
@@ -173,9 +194,13 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--round-secs", type=float, default=0.4)
+    ap.add_argument("--precision", choices=["f32", "bf16", "f16"], default="f32",
+                    help="mixed precision on CUDA (autocast; the CPU stays f32)")
     ap.add_argument("--gpt2-spec", help="time only this gpt2 spec's model (e.g. GPT-2 small over a "
                     "tokens dataset), on random ids of its vocabulary")
     a = ap.parse_args()
+    global PRECISION
+    PRECISION = a.precision
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = a.device

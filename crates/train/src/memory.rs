@@ -253,13 +253,11 @@ pub fn footprint(spec: &JobSpec, data: &Split) -> Footprint {
     let parts = spec.training.grad_accumulation.unwrap_or(1).max(1) as usize;
     let summed: u128 = u128::from(parts > 1);
     // Mixed precision adds, per parameter, the step's half-precision copy and that copy's
-    // gradient before it is cast back to f32: 2 + 2 bytes. (Its half activations are
-    // counted as f32: an upper bound.)
-    let half = if spec.training.mixed_precision.is_some() {
-        4
-    } else {
-        0
-    };
+    // gradient before it is cast back to f32: 2 + 2 bytes; and keeps, beside a step's half
+    // activations, the f32 copies layer norm, softmax and GELU compute in: a step's
+    // activations are counted twice over, at f32's width.
+    let mixed = spec.training.mixed_precision.is_some();
+    let half = if mixed { 4 } else { 0 };
     let per_param = F32
         .saturating_mul(2 + 2 * state + 1 + summed)
         .saturating_add(half);
@@ -267,7 +265,9 @@ pub fn footprint(spec: &JobSpec, data: &Split) -> Footprint {
     // rows, or 32 sequences, forward only, so half the per-sample figure).
     let per_sample = activations_per_sample(&spec.model, data);
     let micro = spec.training.batch_size.div_ceil(parts);
-    let train_batch = (micro as u128).saturating_mul(per_sample);
+    let train_batch = (micro as u128)
+        .saturating_mul(per_sample)
+        .saturating_mul(if mixed { 2 } else { 1 });
     let eval_batch = match data {
         Split::Table { eval, .. } => {
             (eval.rows().min(1_024) as u128).saturating_mul(per_sample) / 2
@@ -392,7 +392,8 @@ mod tests {
     }
 
     /// Mixed precision holds each parameter's half copy and its gradient on top of the f32
-    /// state, and is counted so on every device (an upper bound where the CPU ignores it).
+    /// state and a step's activations twice, and is counted so on every device (an upper
+    /// bound where the CPU ignores it).
     #[test]
     fn mixed_precision_counts_the_half_copies() {
         let data = table(64, 16, 4);
@@ -401,7 +402,9 @@ mod tests {
         s.training.mixed_precision = Some(crate::spec::HalfPrecision::Bf16);
         let mixed = footprint(&s, &data);
         assert_eq!(mixed.params, f32.params);
-        assert_eq!(mixed.bytes - f32.bytes, f32.params * 4);
+        // 64 rows a step: their activations are the larger batch (evaluation: 64 rows, half).
+        let step = 64 * activations_per_sample(&s.model, &data) as u64 * 4;
+        assert_eq!(mixed.bytes - f32.bytes, f32.params * 4 + step);
     }
 
     #[test]

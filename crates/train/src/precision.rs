@@ -10,11 +10,11 @@
 //! optimizer's update. Layer norm and softmax compute their statistics in f32 on half inputs
 //! ([`crate::kernels`]); the logits come back as f32 before the loss.
 //!
-//! f16 has too little range for small gradients: its loss is multiplied by
-//! [`F16_LOSS_SCALE`] before the backward pass and the gradients divided by it after (a power
-//! of two: both exact). When a gradient overflows, the step is computed again at half the
-//! scale, down to 1; each step starts from the same scale, so the run keeps no scaling state
-//! and a re-run of any segment scales exactly as the original did.
+//! f16 has too little range for small gradients: its loss is multiplied by a scale before the
+//! backward pass and the gradients divided by it after (powers of two: both exact). When a
+//! gradient overflows, the step is computed again at the next smaller of
+//! [`F16_LOSS_SCALES`]; each step starts from the same scale, so the run keeps no scaling
+//! state and a re-run of any segment scales exactly as the original did.
 //!
 //! The CPU ignores the setting: its half-precision paths are slower than its fused f32
 //! kernels, and its results are bit-exact only within its own device class anyway.
@@ -23,9 +23,15 @@ use candle_core::{DType, Device};
 
 use crate::spec::{HalfPrecision, TrainingSpec};
 
-/// The loss scale an f16 step starts from: 2¹², as large as keeps GPT-style gradients within
-/// f16's range (65,504) on the first try in practice, small enough that retries are rare.
-pub const F16_LOSS_SCALE: f64 = 4096.0;
+/// The loss scales an f16 step tries, in order, until its gradients are all finite: 2¹²
+/// (enough to keep GPT-style gradients above f16's smallest subnormal, small enough that they
+/// rarely overflow its 65,504), then 2⁶, then none. At most three passes a step, whatever the
+/// data: a poster who knows the seed can make later batches overflow, so a worker's time
+/// estimate counts every f16 step at three ([`worst_case_passes`]).
+pub const F16_LOSS_SCALES: [f64; 3] = [4096.0, 64.0, 1.0];
+
+/// The first of them.
+pub const F16_LOSS_SCALE: f64 = F16_LOSS_SCALES[0];
 
 /// The type a step's forward and backward passes compute in on `device`.
 pub fn compute_dtype(t: &TrainingSpec, device: &Device) -> DType {
@@ -36,13 +42,18 @@ pub fn compute_dtype(t: &TrainingSpec, device: &Device) -> DType {
     }
 }
 
-/// The loss scale a step computing in `dtype` starts from: only f16 needs one.
-pub fn initial_loss_scale(dtype: DType) -> f64 {
+/// The loss scales a step computing in `dtype` tries: only f16 needs any.
+pub fn loss_scales(dtype: DType) -> &'static [f64] {
     if dtype == DType::F16 {
-        F16_LOSS_SCALE
+        &F16_LOSS_SCALES
     } else {
-        1.0
+        &[1.0]
     }
+}
+
+/// Forward and backward passes a step may take at most in `dtype`.
+pub fn worst_case_passes(dtype: DType) -> u32 {
+    loss_scales(dtype).len() as u32
 }
 
 /// What a manifest says the steps computed in on a device of kind `device` (a manifest's

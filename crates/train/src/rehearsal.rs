@@ -125,6 +125,14 @@ pub fn rehearse(
         }
         times.push(started.elapsed().as_secs_f64());
     }
+    // An f16 step may take up to three passes on data the rehearsal did not see (the loss
+    // scale backing off): estimated at its worst, every step at three.
+    let passes = f64::from(crate::precision::worst_case_passes(
+        crate::precision::compute_dtype(t, device),
+    ));
+    for s in &mut times {
+        *s *= passes;
+    }
     let run = times.len() as u64;
     let first_step_secs = times[0];
     let warm = &times[1.min(times.len() - 1)..];

@@ -571,20 +571,32 @@ pub(crate) fn update(
     lr_factor: f64,
 ) -> Result<f32> {
     let model = built.step_model()?;
-    let mut scale = crate::precision::initial_loss_scale(model.dtype());
-    let (mut grads, lv) = loop {
-        let (grads, lv) = gradients(spec, &model, opt, x, y, scale)?;
-        // Only a scaled (f16) step can overflow where f32 would not: computed again at half
-        // the scale. At scale 1 the overflow is the run's own: the optimizer sees it as f32
-        // would, and the loss says whether the run diverged.
-        if scale <= 1.0 || all_finite(&grads)? {
-            break (grads, lv);
+    let (mut grads, lv) = match crate::precision::loss_scales(model.dtype()) {
+        [1.0] => gradients(spec, &model, opt, x, y, 1.0)?,
+        scales => {
+            // f16: the first scale whose gradients are all finite. A loss that is not finite
+            // is the run's own divergence, and gradients that overflow even unscaled are too:
+            // no step is taken, and the caller sees a loss that is not finite.
+            let mut found = None;
+            for &scale in scales {
+                let (grads, lv) = gradients(spec, &model, opt, x, y, scale)?;
+                if !lv.is_finite() {
+                    return Ok(lv);
+                }
+                if all_finite(&grads)? {
+                    found = Some((grads, lv));
+                    break;
+                }
+                tracing::debug!(
+                    scale,
+                    "f16 gradients overflowed: the step again at a smaller scale"
+                );
+            }
+            match found {
+                Some(g) => g,
+                None => return Ok(f32::NAN),
+            }
         }
-        tracing::debug!(
-            scale,
-            "f16 gradients overflowed: the step again at half the scale"
-        );
-        scale /= 2.0;
     };
     if let Some(max_norm) = spec.training.clip_grad_norm {
         Optimizer::clip(&mut grads, max_norm)?;
@@ -640,19 +652,19 @@ pub(crate) fn gradients(
     Ok((sum, lv as f32))
 }
 
-/// Whether every gradient is finite: one reduction per tensor, one read back for all.
+/// Whether every gradient is finite: one reduction per tensor, one read back for all. `g · 0`
+/// is 0 where `g` is finite and NaN where it is not (inf · 0), and a sum carries NaN through
+/// (a max would not: `fmaxf` and `f32::max` drop it).
 pub(crate) fn all_finite(grads: &BTreeMap<String, Tensor>) -> Result<bool> {
     let sums = grads
         .values()
-        .map(|g| g.abs()?.max_all())
+        .map(|g| (g * 0.0)?.sum_all()?.to_dtype(DType::F32))
         .collect::<candle_core::Result<Vec<_>>>()?;
     if sums.is_empty() {
         return Ok(true);
     }
-    let max = Tensor::stack(&sums, 0)?
-        .to_dtype(DType::F32)?
-        .to_vec1::<f32>()?;
-    Ok(max.iter().all(|v| v.is_finite()))
+    let sums = Tensor::stack(&sums, 0)?.to_vec1::<f32>()?;
+    Ok(sums.iter().all(|v| v.is_finite()))
 }
 
 /// One optimizer step at `step`, then an evaluation when one is due (its record pushed onto

@@ -35,12 +35,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if !device.is_cpu() {
         // The ceiling mixed precision is measured against: the tensor cores', at a size
         // large enough to reach it.
-        let bf16 = tensorgrid_train::bench::matmul_gflops_in(
-            &device,
-            4096,
-            tensorgrid_train::DType::BF16,
-        )?;
-        header["matmul_4096_bf16_gflops"] = bf16.into();
+        // Best effort: a card without bf16 (before Ampere, some Macs) still benches f32.
+        if let Ok(bf16) =
+            tensorgrid_train::bench::matmul_gflops_in(&device, 4096, tensorgrid_train::DType::BF16)
+        {
+            header["matmul_4096_bf16_gflops"] = bf16.into();
+        }
         header["accelerator"] = device::accelerator_class(&device).into();
     }
     println!("{header}");

@@ -1,6 +1,6 @@
 //! GELU, tanh approximation (what candle's `gelu` and PyTorch's `approximate="tanh"` compute).
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::{f32s, fastmath, fused, PAR_ELEMS};
@@ -77,7 +77,11 @@ impl CustomOp2 for GeluGrad {
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
     if fused(x) {
         x.contiguous()?.apply_op1(Gelu)
-    } else {
+    } else if x.dtype() == DType::F32 {
         x.gelu()
+    } else {
+        // Mixed precision: candle's GELU backward cubes its input in the tensor's own type,
+        // which overflows f16 for |x| > 40 and turns the gradient into inf · 0 = NaN.
+        x.to_dtype(DType::F32)?.gelu()?.to_dtype(x.dtype())
     }
 }

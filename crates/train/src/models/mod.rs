@@ -38,6 +38,18 @@ pub enum Arch {
     Text { vocab: usize },
 }
 
+/// A parameter taken in f32 whatever the builder's dtype: normalisation gains and biases and
+/// embedding tables, whose gradients are sums over many rows (a half type's accumulation
+/// would lose them) and whose values a half type would round. Under mixed precision the ops
+/// that use them compute in f32 ([`crate::kernels::layer_norm`]) or cast their result.
+pub(crate) fn f32_param(
+    vb: &VarBuilder,
+    shape: impl Into<candle_core::Shape>,
+    name: &str,
+) -> candle_core::Result<Tensor> {
+    vb.get_with_hints_dtype(shape, name, Default::default(), DType::F32)
+}
+
 impl Arch {
     pub fn of(data: &Split) -> Self {
         match data {

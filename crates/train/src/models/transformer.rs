@@ -8,7 +8,7 @@
 //! see the gradient test) and run fused on the CPU.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{embedding, Embedding, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 
 use crate::{kernels, Result};
 
@@ -95,8 +95,8 @@ struct LayerNorm {
 impl LayerNorm {
     fn new(d: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            weight: vb.get(d, "weight")?,
-            bias: vb.get(d, "bias")?,
+            weight: super::f32_param(&vb, d, "weight")?,
+            bias: super::f32_param(&vb, d, "bias")?,
         })
     }
 
@@ -155,8 +155,12 @@ impl Block {
 
 pub struct CharTransformer {
     cfg: Config,
+    /// The embedding tables, in f32 whatever the model computes in: a lookup's backward
+    /// adds each row's gradient once per occurrence of its token, thousands of times a batch,
+    /// which a half type's accumulation would lose. The sum of the two lookups is cast.
     wte: Embedding,
     wpe: Embedding,
+    dtype: candle_core::DType,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
     /// The output layer `(vocab, d)`: its own, or (GPT-2) the token embedding's table.
@@ -167,14 +171,22 @@ impl CharTransformer {
     pub fn new(cfg: Config, vb: VarBuilder) -> Result<Self> {
         let d = cfg.d_model;
         let names = if cfg.gpt2 { &GPT2_NAMES } else { &CHAR_NAMES };
-        let wte = embedding(cfg.vocab, d, vb.pp("wte"))?;
+        let table = |name: &str, rows: usize| -> Result<Embedding> {
+            Ok(Embedding::new(
+                super::f32_param(&vb.pp(name), (rows, d), "weight")?,
+                d,
+            ))
+        };
+        let wte = table("wte", cfg.vocab)?;
         let head = if cfg.gpt2 {
-            wte.embeddings().clone()
+            // Tied: the same f32 table, cast for the output layer's matmul.
+            wte.embeddings().to_dtype(vb.dtype())?
         } else {
             vb.pp("head").get((cfg.vocab, d), "weight")?
         };
         Ok(Self {
-            wpe: embedding(cfg.context, d, vb.pp("wpe"))?,
+            wpe: table("wpe", cfg.context)?,
+            dtype: vb.dtype(),
             blocks: (0..cfg.layers)
                 .map(|i| Block::new(d, cfg.heads, names, cfg.gpt2, vb.pp((names.block)(i))))
                 .collect::<Result<_>>()?,
@@ -199,7 +211,8 @@ impl Module for CharTransformer {
             .wte
             .forward(idx)?
             .broadcast_add(&self.wpe.forward(&pos)?)?
-            .reshape((b * t, self.cfg.d_model))?;
+            .reshape((b * t, self.cfg.d_model))?
+            .to_dtype(self.dtype)?;
         for block in &self.blocks {
             x = block.forward(&x, b, t)?;
         }
