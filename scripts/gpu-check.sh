@@ -77,25 +77,29 @@ else
 fi
 log "card: $(cat "$out/card.csv"), CUDA $(cat "$out/cuda-version.txt")"
 
-# candle (cudarc) opens libcuda, cuBLAS, cuBLASLt, cuRAND and NVRTC at run time. Where the
-# system's loader knows none of them (CUDA that came with PyTorch's wheels), the directories
-# holding them in Python's `nvidia` packages go on the loader's path.
-if ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so'; then
-  extra="$(python3 - <<'PY' 2>/dev/null || true
-import glob, os, site
-dirs = set()
+# candle (cudarc) opens libcuda, cuBLAS, cuBLASLt, cuRAND and NVRTC at run time, by the
+# unversioned name or one of the versions it knows (up to 12). Where the system's loader has
+# none of them (CUDA that came with PyTorch's wheels, say libcublas.so.13), each is linked
+# under its unversioned name in a folder put on the loader's path.
+shim="$(mktemp -d)"
+for lib in cublas cublasLt curand nvrtc; do
+  ldconfig -p 2>/dev/null | grep -q "lib$lib\.so " && continue
+  found="$(python3 - "$lib" <<'PY' 2>/dev/null || true
+import glob, os, site, sys
 for base in site.getsitepackages() + [site.getusersitepackages()]:
-    for f in glob.glob(os.path.join(base, "nvidia", "*", "lib", "lib*.so*")):
-        dirs.add(os.path.dirname(f))
-print(":".join(sorted(dirs)))
+    hits = sorted(glob.glob(os.path.join(base, "nvidia", "**", f"lib{sys.argv[1]}.so*"), recursive=True))
+    if hits:
+        print(hits[-1])
+        break
 PY
 )"
-  [ -n "$extra" ] && export LD_LIBRARY_PATH="$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fi
+  [ -n "$found" ] && ln -sf "$found" "$shim/lib$lib.so" && log "lib$lib.so -> $found"
+done
+export LD_LIBRARY_PATH="$shim${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # 2. Every shipped job twice, and GPT-2 in bf16: hashes compared.
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$shim"' EXIT
 mkdir -p "$work/jobs"
 ln -s "$root/data" "$work/data"
 cp jobs/*.json "$work/jobs/"
@@ -138,7 +142,7 @@ for l in open(sys.argv[1]):
     r = json.loads(l); r.setdefault("precision", sys.argv[2]); r["asked"] = sys.argv[2]; print(json.dumps(r))' \
     "$work/raw-$precision.jsonl" "$precision" >>"$out/bench.jsonl"
 done
-python3 - "$work/gpt2-small.json" "$device" <<'PY'
+"$torch_py" - "$work/gpt2-small.json" "$device" <<'PY'
 import hashlib, json, sys
 import numpy as np
 ids = np.random.default_rng(0).integers(0, 50257, size=200_000).astype("<u2").tobytes()
@@ -243,7 +247,9 @@ for (model, asked, side), r in sorted(best.items()):
     ratio = f"**{r['throughput'] / t['throughput']:.2f}×**" if t else "—"
     m = " / ".join(f"{mem[k]:,.0f} MiB" if k in mem else "—" for k in ((model, asked, "candle"), (model, asked, "torch")))
     theirs = f"{t['throughput']:,.0f} {t['unit']}" if t else "—"
-    lines.append(f"| {model} | {r.get('precision', asked)} | {r['throughput']:,.0f} {r['unit']} | "
+    ran = r.get("precision", asked)
+    label = asked if ran == asked else f"{asked} (ran in {ran})"
+    lines.append(f"| {model} | {label} | {r['throughput']:,.0f} {r['unit']} | "
                  f"{theirs} | {ratio} | {share} | {m} |")
 table = "\n".join(lines) + "\n"
 open(f"{out}/gpu-check.md", "w").write(table)
