@@ -350,3 +350,36 @@ fn a_frequent_tokens_embedding_gradient_is_summed_in_f32() {
     let rel = norm(&diff) / norm(&a);
     assert!(rel < 0.05, "token 0's embedding gradient off by {rel}");
 }
+
+#[test]
+fn only_half_types_are_widened_to_f32() {
+    // An f64 input (the composed path's own test type) computes in f64, as candle's ops do.
+    let v: Vec<f64> = (0..24).map(|i| (i as f64 * 0.37).sin() * 3.0).collect();
+    let x = Tensor::from_vec(v, (2, 3, 4), &Device::Cpu).unwrap();
+    let same = |a: Tensor, b: Tensor| {
+        assert_eq!(a.dtype(), DType::F64);
+        let (a, b) = (
+            a.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+            b.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+        );
+        assert_eq!(a, b);
+    };
+    same(crate::kernels::gelu(&x).unwrap(), x.gelu().unwrap());
+    let (w, b) = (
+        Tensor::ones(4, DType::F64, &Device::Cpu).unwrap(),
+        Tensor::zeros(4, DType::F64, &Device::Cpu).unwrap(),
+    );
+    same(
+        crate::kernels::layer_norm(&x, &w, &b, 1e-5).unwrap(),
+        candle_nn::ops::layer_norm_slow(&x, &w, &b, 1e-5).unwrap(),
+    );
+    let sq = x.narrow(2, 0, 3).unwrap().contiguous().unwrap();
+    let mask = crate::kernels::causal_mask(3, &Device::Cpu)
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap();
+    same(
+        crate::kernels::causal_softmax(&sq, 0.5).unwrap(),
+        candle_nn::ops::softmax(&(&sq * 0.5).unwrap().broadcast_add(&mask).unwrap(), 2).unwrap(),
+    );
+}

@@ -77,11 +77,11 @@ impl CustomOp2 for GeluGrad {
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
     if fused(x) {
         x.contiguous()?.apply_op1(Gelu)
-    } else if x.dtype() == DType::F32 {
-        x.gelu()
-    } else {
+    } else if super::half(x) {
         // Mixed precision: candle's GELU backward cubes its input in the tensor's own type,
         // which overflows f16 for |x| > 40 and turns the gradient into inf · 0 = NaN.
         x.to_dtype(DType::F32)?.gelu()?.to_dtype(x.dtype())
+    } else {
+        x.gelu()
     }
 }

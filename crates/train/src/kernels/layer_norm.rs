@@ -153,7 +153,7 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
             &bias.contiguous()?,
             LayerNorm { eps },
         )
-    } else if x.dtype() == DType::F32 {
+    } else if !super::half(x) {
         candle_nn::ops::layer_norm_slow(x, weight, bias, eps)
     } else {
         // Mixed precision: a half type's mean and variance over a row lose the small

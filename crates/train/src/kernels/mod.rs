@@ -44,6 +44,11 @@ fn fused(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
 }
 
+/// Whether `t` is in a half type (mixed precision): the fallbacks then take their sums in f32.
+fn half(t: &Tensor) -> bool {
+    matches!(t.dtype(), DType::F16 | DType::BF16)
+}
+
 /// The f32 elements of a contiguous CPU tensor (the public wrappers make inputs contiguous).
 fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {

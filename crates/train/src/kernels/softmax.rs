@@ -139,9 +139,16 @@ pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
     }
     let t = scores.dim(D::Minus1)?;
     // Mixed precision: the exponentials and their sum in f32, the weights back in the half
-    // type (a no-op at f32).
-    let f32_scores = scores.to_dtype(DType::F32)?;
-    let mask = causal_mask(t, scores.device())?;
-    candle_nn::ops::softmax(&(f32_scores * scale)?.broadcast_add(&mask)?, D::Minus1)?
-        .to_dtype(scores.dtype())
+    // type. Other types compute in their own.
+    let wide = if super::half(scores) {
+        DType::F32
+    } else {
+        scores.dtype()
+    };
+    let mask = causal_mask(t, scores.device())?.to_dtype(wide)?;
+    candle_nn::ops::softmax(
+        &(scores.to_dtype(wide)? * scale)?.broadcast_add(&mask)?,
+        D::Minus1,
+    )?
+    .to_dtype(scores.dtype())
 }
