@@ -2,7 +2,8 @@
 # Training throughput, candle (tensorgrid) vs PyTorch, side by side, same thread count.
 #
 #   scripts/bench-training.sh [--threads N] [--device cpu|cuda] [--precision f32|bf16|f16]
-#                             [--repeats N] [--binary PATH] [--python PATH] [--raw FILE] [--write]
+#                             [--repeats N] [--binary PATH] [--python PATH] [--raw FILE]
+#                             [--errors FILE] [--write]
 #
 # Builds `tensorgrid` in release (with `--features cuda` for --device cuda; --binary names a
 # build to use instead), finds a Python with PyTorch (--python; else `python3` if it has torch,
@@ -12,12 +13,13 @@
 # repeat per side is kept, so load from elsewhere on a shared machine hurts neither side
 # more), and prints a Markdown table (ratios, and each run as a share of the machine's matmul
 # GFLOP/s: f32's, or under --precision bf16/f16 on a GPU the bf16 one). --raw appends every
-# JSON line of both sides to FILE (tagged "side": "candle" | "torch"); --write replaces the
-# table in BENCHMARKS.md.
+# JSON line of both sides to FILE (tagged "side": "candle" | "torch"); --errors appends both
+# sides' stderr to FILE (a side that fails leaves its rows out); --write replaces the table
+# in BENCHMARKS.md.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-threads=1 device=cpu write=0 repeats=2 features=() precision=f32 binary="" python="" raw=""
+threads=1 device=cpu write=0 repeats=2 features=() precision=f32 binary="" python="" raw="" errors=/dev/null
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
@@ -27,6 +29,7 @@ while [ $# -gt 0 ]; do
     --binary) binary="$2"; shift 2 ;;
     --python) python="$2"; shift 2 ;;
     --raw) raw="$2"; shift 2 ;;
+    --errors) errors="$2"; shift 2 ;;
     --write) write=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -51,8 +54,9 @@ if [ -z "$binary" ]; then
 fi
 ours="" theirs=""
 for _ in $(seq "$repeats"); do
-  ours+="$("$binary" bench --threads "$threads" --device "$device" --precision "$precision" 2>/dev/null)"$'\n'
-  theirs+="$("$python" scripts/bench_torch.py --threads "$threads" --device "$device" --precision "$precision")"$'\n'
+  # A side that fails keeps what it printed; its errors go to --errors (default: nowhere).
+  ours+="$("$binary" bench --threads "$threads" --device "$device" --precision "$precision" 2>>"$errors" || true)"$'\n'
+  theirs+="$("$python" scripts/bench_torch.py --threads "$threads" --device "$device" --precision "$precision" 2>>"$errors" || true)"$'\n'
 done
 if [ -n "$raw" ]; then
   OURS="$ours" THEIRS="$theirs" python3 -c '
@@ -77,21 +81,26 @@ def best(lines):
 
 ours_raw = [json.loads(l) for l in os.environ["OURS"].splitlines() if l.strip()]
 half = os.environ["PRECISION"] != "f32" and any("matmul_4096_bf16_gflops" in r for r in ours_raw)
-ceiling = "matmul_4096_bf16_gflops" if half else "matmul_1024_gflops"
-peak = max(r[ceiling] for r in ours_raw if ceiling in r)
+gpu_f32 = any("matmul_4096_f32_gflops" in r for r in ours_raw)
+ceiling = "matmul_4096_bf16_gflops" if half else "matmul_4096_f32_gflops" if gpu_f32 else "matmul_1024_gflops"
+peak = max((r[ceiling] for r in ours_raw if ceiling in r), default=float("nan"))
 accel = next((r["accelerator"] for r in ours_raw if "accelerator" in r), None)
 ours = [None] + list(best(os.environ["OURS"]).values())
 theirs = best(os.environ["THEIRS"])
 lines = [
     f"Device: {os.environ['DEVICE']} ({accel or os.environ['CPU']}), {os.environ['THREADS']} thread(s); "
     f"precision {os.environ['PRECISION'] if accel else 'f32'}; PyTorch {os.environ['TORCH']}; "
-    f"matmul {'4096³ bf16' if half else '1024³ f32'}: **{peak:.0f} GFLOP/s** (the ceiling below).",
+    f"matmul {'4096³ bf16' if half else '4096³ f32' if gpu_f32 else '1024³ f32'}: **{peak:.0f} GFLOP/s** (the ceiling below).",
     "",
     "| model | candle | PyTorch | candle / PyTorch | candle GFLOP/s (% of matmul) | PyTorch GFLOP/s (% of matmul) |",
     "|---|---:|---:|---:|---:|---:|",
 ]
 for r in ours[1:]:
-    t = theirs[r["model"]]
+    t = theirs.get(r["model"])
+    if t is None:
+        lines.append(f"| {r['model']} | {r['throughput']:,.0f} {r['unit']} | failed | — | "
+                     f"{r['gflops']:.1f} ({100 * r['gflops'] / peak:.0f} %) | — |")
+        continue
     tg = t["throughput"] * r["flops_per_item"] / 1e9
     lines.append(
         f"| {r['model']} (batch {r['batch']} {r['unit'].split('/')[0]}) | {r['throughput']:,.0f} {r['unit']} | "

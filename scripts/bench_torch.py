@@ -201,6 +201,10 @@ def main():
     a = ap.parse_args()
     global PRECISION
     PRECISION = a.precision
+    if PRECISION == "f32":
+        # f32 as the engine computes it: no TF32 in matmuls or cuDNN convolutions.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = a.device

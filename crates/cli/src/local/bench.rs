@@ -33,9 +33,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let gflops = tensorgrid_train::bench::matmul_gflops(&device, 1024)?;
     let mut header = serde_json::json!({ "matmul_1024_gflops": gflops, "device": device::name(&device), "threads": tensorgrid_train::cpu_threads() });
     if !device.is_cpu() {
-        // The ceiling mixed precision is measured against: the tensor cores', at a size
-        // large enough to reach it.
-        // Best effort: a card without bf16 (before Ampere, some Macs) still benches f32.
+        // The ceilings f32 and mixed precision are measured against on a GPU, at a size
+        // large enough to reach them (1024³ falls well short on a large card). Best effort: a
+        // card without bf16 (before Ampere, some Macs) still benches f32.
+        if let Ok(f32) =
+            tensorgrid_train::bench::matmul_gflops_in(&device, 4096, tensorgrid_train::DType::F32)
+        {
+            header["matmul_4096_f32_gflops"] = f32.into();
+        }
         if let Ok(bf16) =
             tensorgrid_train::bench::matmul_gflops_in(&device, 4096, tensorgrid_train::DType::BF16)
         {

@@ -38,16 +38,21 @@ pub enum Arch {
     Text { vocab: usize },
 }
 
-/// A parameter taken in f32 whatever the builder's dtype: normalisation gains and biases and
-/// embedding tables, whose gradients are sums over many rows (a half type's accumulation
-/// would lose them) and whose values a half type would round. Under mixed precision the ops
-/// that use them compute in f32 ([`crate::kernels::layer_norm`]) or cast their result.
-pub(crate) fn f32_param(
+/// A parameter taken at least as wide as f32: in f32 when the builder's dtype is a half type,
+/// else in the builder's. For normalisation gains and biases and embedding tables, whose
+/// gradients are sums over many rows (a half type's accumulation would lose them) and whose
+/// values a half type would round. Under mixed precision the ops that use them compute in f32
+/// ([`crate::kernels::layer_norm`]) or cast their result.
+pub(crate) fn wide_param(
     vb: &VarBuilder,
     shape: impl Into<candle_core::Shape>,
     name: &str,
 ) -> candle_core::Result<Tensor> {
-    vb.get_with_hints_dtype(shape, name, Default::default(), DType::F32)
+    let dtype = match vb.dtype() {
+        DType::F16 | DType::BF16 => DType::F32,
+        other => other,
+    };
+    vb.get_with_hints_dtype(shape, name, Default::default(), dtype)
 }
 
 impl Arch {

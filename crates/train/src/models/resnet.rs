@@ -103,8 +103,8 @@ impl ConvNorm {
     fn new(c_in: usize, c_out: usize, conv: &str, ln: &str, vb: &VarBuilder) -> Result<Self> {
         Ok(Self {
             weight: vb.pp(conv).get((c_out, c_in, 3, 3), "weight")?,
-            ln_w: super::f32_param(&vb.pp(ln), c_out, "weight")?,
-            ln_b: super::f32_param(&vb.pp(ln), c_out, "bias")?,
+            ln_w: super::wide_param(&vb.pp(ln), c_out, "weight")?,
+            ln_b: super::wide_param(&vb.pp(ln), c_out, "bias")?,
         })
     }
 

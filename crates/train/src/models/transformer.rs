@@ -95,8 +95,8 @@ struct LayerNorm {
 impl LayerNorm {
     fn new(d: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            weight: super::f32_param(&vb, d, "weight")?,
-            bias: super::f32_param(&vb, d, "bias")?,
+            weight: super::wide_param(&vb, d, "weight")?,
+            bias: super::wide_param(&vb, d, "bias")?,
         })
     }
 
@@ -155,7 +155,7 @@ impl Block {
 
 pub struct CharTransformer {
     cfg: Config,
-    /// The embedding tables, in f32 whatever the model computes in: a lookup's backward
+    /// The embedding tables, at least f32 whatever the model computes in: a lookup's backward
     /// adds each row's gradient once per occurrence of its token, thousands of times a batch,
     /// which a half type's accumulation would lose. The sum of the two lookups is cast.
     wte: Embedding,
@@ -173,7 +173,7 @@ impl CharTransformer {
         let names = if cfg.gpt2 { &GPT2_NAMES } else { &CHAR_NAMES };
         let table = |name: &str, rows: usize| -> Result<Embedding> {
             Ok(Embedding::new(
-                super::f32_param(&vb.pp(name), (rows, d), "weight")?,
+                super::wide_param(&vb.pp(name), (rows, d), "weight")?,
                 d,
             ))
         };
