@@ -19,21 +19,7 @@ while [ $# -gt 0 ]; do
 done
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
-"$python" - "$dir" <<'PY'
-import hashlib, json, sys
-import numpy as np
-d = sys.argv[1]
-ids = np.random.default_rng(0).integers(0, 50257, size=200_000).astype("<u2").tobytes()
-open(f"{d}/tokens.bin", "wb").write(ids)
-spec = {"version": 1,
-        "dataset": {"uri": "file:tokens.bin", "sha256": hashlib.sha256(ids).hexdigest(),
-                    "format": {"kind": "tokens", "dtype": "u16", "vocab_size": 50257}, "eval_fraction": 0.05},
-        "model": {"kind": "gpt2", "layers": 12, "d_model": 768, "heads": 12, "context": 256},
-        "training": {"steps": 100, "batch_size": 4, "optimizer": {"kind": "adamw", "lr": 0.0006}, "seed": 1},
-        "evaluation": {"metric": "perplexity", "threshold": 1e9},
-        "limits": {"max_dataset_bytes": 1000000, "max_wall_time_s": 3600}}
-open(f"{d}/gpt2-small.json", "w").write(json.dumps(spec, indent=2))
-PY
+"$python" "$root/scripts/gpt2_small_spec.py" "$dir"
 cd "$root"
 cargo build -q -p tensorgrid-cli >&2
 /usr/bin/time -f "candle peak RSS %M KiB" ./target/debug/tensorgrid bench --threads "$threads" --device cpu \

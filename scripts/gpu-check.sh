@@ -277,24 +277,10 @@ for l in open(sys.argv[1]):
     "$work/raw-$precision.jsonl" "$precision" >>"$out/bench.jsonl"
   render >/dev/null || true
 done
-"$torch_py" - "$work/gpt2-small.json" "$device" <<'PY'
-import hashlib, json, sys
-import numpy as np
-ids = np.random.default_rng(0).integers(0, 50257, size=200_000).astype("<u2").tobytes()
-path = sys.argv[1]
-open(path.replace("gpt2-small.json", "tokens.bin"), "wb").write(ids)
-spec = {"version": 1,
-        "dataset": {"uri": "file:tokens.bin", "sha256": hashlib.sha256(ids).hexdigest(),
-                    "format": {"kind": "tokens", "dtype": "u16", "vocab_size": 50257}, "eval_fraction": 0.05},
-        "model": {"kind": "gpt2", "layers": 12, "d_model": 768, "heads": 12, "context": 1024},
-        "training": {"steps": 100, "batch_size": 8, "optimizer": {"kind": "adamw", "lr": 0.0006}, "seed": 1},
-        "evaluation": {"metric": "perplexity", "threshold": 1e9},
-        "limits": {"max_dataset_bytes": 1000000, "max_wall_time_s": 3600}}
-if sys.argv[2] != "cuda":
-    # A dry run on the CPU: the same steps on a model small enough to time in seconds.
-    spec["model"].update(layers=2, d_model=64, heads=2, context=64)
-json.dump(spec, open(path, "w"), indent=2)
-PY
+tiny=()
+# A dry run on the CPU: the same steps on a model small enough to time in seconds.
+[ "$device" = cuda ] || tiny=(--tiny)
+"$torch_py" scripts/gpt2_small_spec.py "$work" --context 1024 --batch 8 "${tiny[@]}"
 tag() { python3 -c '
 import json, sys
 for l in sys.stdin:

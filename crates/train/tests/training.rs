@@ -51,26 +51,22 @@ fn mixed_precision_leaves_the_cpu_run_as_it_was() {
     let path = b.path().join("manifest.json");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains("compute_dtype"), "{text}");
-    let report = verify(
-        &mixed,
-        &mixed_bytes,
-        &digits(&mixed),
-        b.path(),
-        &Device::Cpu,
-    )
-    .unwrap();
+    let check = || {
+        verify(
+            &mixed,
+            &mixed_bytes,
+            &digits(&mixed),
+            b.path(),
+            &Device::Cpu,
+        )
+        .unwrap()
+    };
+    let report = check();
     assert!(report.problems.is_empty(), "{report:?}");
     let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
     m["compute_dtype"] = "bf16".into();
     std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
-    let report = verify(
-        &mixed,
-        &mixed_bytes,
-        &digits(&mixed),
-        b.path(),
-        &Device::Cpu,
-    )
-    .unwrap();
+    let report = check();
     assert!(
         report
             .problems
