@@ -30,15 +30,17 @@ use crate::spec::{HalfPrecision, TrainingSpec};
 /// estimate counts every f16 step at three ([`worst_case_passes`]).
 pub const F16_LOSS_SCALES: [f64; 3] = [4096.0, 64.0, 1.0];
 
-/// The first of them.
-pub const F16_LOSS_SCALE: f64 = F16_LOSS_SCALES[0];
-
 /// The type a step's forward and backward passes compute in on `device`.
 pub fn compute_dtype(t: &TrainingSpec, device: &Device) -> DType {
-    match (t.mixed_precision, device) {
-        (None, _) | (_, Device::Cpu) => DType::F32,
-        (Some(HalfPrecision::Bf16), _) => DType::BF16,
-        (Some(HalfPrecision::F16), _) => DType::F16,
+    on_device(t, device.is_cpu())
+}
+
+/// The spec's compute type on a device that is the CPU or not: the CPU always computes in f32.
+fn on_device(t: &TrainingSpec, cpu: bool) -> DType {
+    match (t.mixed_precision, cpu) {
+        (None, _) | (_, true) => DType::F32,
+        (Some(HalfPrecision::Bf16), false) => DType::BF16,
+        (Some(HalfPrecision::F16), false) => DType::F16,
     }
 }
 
@@ -59,10 +61,9 @@ pub fn worst_case_passes(dtype: DType) -> u32 {
 /// What a manifest says the steps computed in on a device of kind `device` (a manifest's
 /// `device`: `cpu`, `cuda`, `metal`): `None` for f32. The verifier holds a result to it.
 pub fn manifest_name(t: &TrainingSpec, device: &str) -> Option<String> {
-    match (t.mixed_precision, device) {
-        (None, _) | (_, "cpu") => None,
-        (Some(HalfPrecision::Bf16), _) => Some("bf16".into()),
-        (Some(HalfPrecision::F16), _) => Some("f16".into()),
+    match on_device(t, device == "cpu") {
+        DType::F32 => None,
+        half => Some(dtype_name(half).into()),
     }
 }
 

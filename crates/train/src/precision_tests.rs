@@ -123,7 +123,12 @@ fn half_steps_give_f32_gradients_close_to_f32s_for_every_parameter() {
         worst > 0.0,
         "bf16 gave f32's gradients to the bit: it did not run in bf16"
     );
-    let f16 = grads_at(&spec, &data, DType::F16, crate::precision::F16_LOSS_SCALE);
+    let f16 = grads_at(
+        &spec,
+        &data,
+        DType::F16,
+        crate::precision::F16_LOSS_SCALES[0],
+    );
     let (name, worst) = worst_relative(&f32, &f16);
     assert!(worst < 0.02, "f16: {name} off by {worst}");
     // The image models' inputs are cast too, and their convolutions, pooling and group norm
@@ -173,7 +178,12 @@ fn f16s_loss_scale_keeps_small_gradients_and_backs_off_on_overflow() {
         |g: &[(String, Vec<f64>)]| g.iter().flat_map(|(_, v)| v).filter(|v| **v == 0.0).count();
     let f32 = grads_at(&spec, &data, DType::F32, 1.0);
     let unscaled = grads_at(&spec, &data, DType::F16, 1.0);
-    let scaled = grads_at(&spec, &data, DType::F16, crate::precision::F16_LOSS_SCALE);
+    let scaled = grads_at(
+        &spec,
+        &data,
+        DType::F16,
+        crate::precision::F16_LOSS_SCALES[0],
+    );
     // f32 loses none of them; f16 unscaled flushes some to zero; scaled, it keeps them all.
     assert_eq!(zeros(&f32), 0);
     assert!(zeros(&unscaled) > 0, "unscaled f16 lost no gradient");
