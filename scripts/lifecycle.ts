@@ -22,6 +22,7 @@ import {
   fetchMarket,
   fetchWorker,
   findEventAuthorityPda,
+  findPosterAccountPda,
   findWorkerPda,
   getJobAcceptInstruction,
   getJobClaimInstruction,
@@ -146,7 +147,15 @@ async function main() {
   emit(
     "accepted",
     await send(connection, feePayer, [
-      getJobAcceptInstruction({ poster, market, worker, job, eventAuthority, program }),
+      getJobAcceptInstruction({
+        poster,
+        market,
+        worker,
+        job,
+        posterAccount: (await findPosterAccountPda({ market, poster: poster.address }))[0],
+        eventAuthority,
+        program,
+      }),
     ]),
   );
   const w = (await fetchWorker(rpc, worker)).data;

@@ -48,3 +48,21 @@ export function findEventAuthorityPda(config: Config = {}): Promise<ProgramDeriv
     seeds: [text("__event_authority")],
   });
 }
+
+/** The associated token account program: its addresses are the default token accounts. */
+export const ASSOCIATED_TOKEN_PROGRAM_ADDRESS =
+  "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL" as Address;
+
+/** `owner`'s associated token account for `mint` under `tokenProgram` (SPL Token or Token-2022). */
+export function findAssociatedTokenPda(seeds: {
+  owner: Address;
+  mint: Address;
+  tokenProgram: Address;
+}): Promise<ProgramDerivedAddress> {
+  const a = getAddressEncoder();
+  return getProgramDerivedAddress({
+    programAddress: ASSOCIATED_TOKEN_PROGRAM_ADDRESS,
+    seeds: [a.encode(seeds.owner), a.encode(seeds.tokenProgram), a.encode(seeds.mint)],
+  });
+}
+

@@ -7,17 +7,34 @@ import {
   fetchMarket,
   fetchMaybePoster,
   findPosterAccountPda,
+  findVaultPda,
   getJobPostInstruction,
   getPosterInitInstruction,
   TENSORGRID_PROGRAM_ADDRESS,
   type JobPostInstructionDataArgs,
   type JobTermsArgs,
-  type MarketParams,
+  type Market,
 } from "./generated";
-import { findEventAuthorityPda, findJobPda } from "./pdas";
+import { findAssociatedTokenPda, findEventAuthorityPda, findJobPda } from "./pdas";
 
-/** The terms a post made now agrees to: the market's current parameters. */
-export function termsOf(p: MarketParams): JobTermsArgs {
+/** A SOL market's `mint`: the system program's address (all zeros). */
+export const SOL_MINT = "11111111111111111111111111111111" as Address;
+
+/** The token accounts `owner` pays a token market with (none for a SOL market). */
+export async function tokenAccountsOf(
+  m: Market,
+  market: Address,
+  owner: Address,
+): Promise<{ mint?: Address; vault?: Address; tokenProgram?: Address; token?: Address }> {
+  if (m.mint === SOL_MINT) return {};
+  const [vault] = await findVaultPda({ market });
+  const [token] = await findAssociatedTokenPda({ owner, mint: m.mint, tokenProgram: m.tokenProgram });
+  return { mint: m.mint, vault, tokenProgram: m.tokenProgram, token };
+}
+
+/** The terms a post made now agrees to: the market's current parameters, in its mint. */
+export function termsOf(m: Market): JobTermsArgs {
+  const p = m.params;
   return {
     feeBps: p.feeBps,
     collateralBps: p.collateralBps,
@@ -27,6 +44,7 @@ export function termsOf(p: MarketParams): JobTermsArgs {
     challengeWindowS: p.challengeWindowS,
     resolveWindowS: p.resolveWindowS,
     dispute: p.dispute,
+    mint: m.mint,
   };
 }
 
@@ -47,6 +65,7 @@ export async function postInstructions(
   const [job, jobBump] = await findJobPda({ market, poster: poster.address, jobId });
   const [eventAuthority] = await findEventAuthorityPda();
   const program = TENSORGRID_PROGRAM_ADDRESS;
+  const tokens = await tokenAccountsOf(m, market, poster.address);
   const instructions: Instruction[] = [];
   if (!existing.exists) {
     instructions.push(getPosterInitInstruction({ poster, market, posterAccount, eventAuthority, program }));
@@ -61,7 +80,11 @@ export async function postInstructions(
       program,
       jobId,
       jobBump,
-      terms: termsOf(m.params),
+      mint: tokens.mint,
+      vault: tokens.vault,
+      posterToken: tokens.token,
+      tokenProgram: tokens.tokenProgram,
+      terms: termsOf(m),
       ...post,
     }),
   );

@@ -17,7 +17,11 @@ use tensorgrid_client::{
     state::{vote_commitment, Hardware},
 };
 
-use crate::{env::TestEnv, fixtures::*};
+use crate::{
+    env::TestEnv,
+    fixtures::*,
+    tokens::{MintFx, UnitKind},
+};
 
 /// Per-instruction CU: the short flow's median (happy path) and the most expensive run of
 /// any flow (worst case). Runs differ by more than their inputs: `init` searches for the PDA
@@ -37,17 +41,21 @@ pub struct CuReport {
 /// Fresh-key runs of each flow.
 pub const RUNS: usize = 9;
 
-/// Runs both flows `RUNS` times on fresh chains made by `new_env`.
-pub fn measure(new_env: impl Fn() -> TestEnv) -> CuReport {
+/// Runs both flows `RUNS` times on fresh chains made by `new_env`, in a market priced in
+/// `unit` (a token market also measures `poster_withdraw`).
+pub fn measure_in(new_env: impl Fn() -> TestEnv, unit: UnitKind) -> CuReport {
     let short: Vec<_> = (0..RUNS)
-        .map(|run| flow(&mut new_env(), run as u8, false))
+        .map(|run| flow(&mut new_env(), run as u8, false, unit))
         .collect();
     let long: Vec<_> = (0..RUNS)
-        .map(|run| flow(&mut new_env(), run as u8, true))
+        .map(|run| flow(&mut new_env(), run as u8, true, unit))
         .collect();
     let mut happy = BTreeMap::new();
     let mut worst = BTreeMap::new();
-    for name in INSTRUCTIONS {
+    for name in INSTRUCTIONS
+        .into_iter()
+        .chain((unit != UnitKind::Sol).then_some("poster_withdraw"))
+    {
         let mut runs: Vec<u64> = short.iter().map(|r| r[name]).collect();
         runs.sort_unstable();
         happy.insert(name, runs[RUNS / 2]);
@@ -82,7 +90,17 @@ pub fn measure(new_env: impl Fn() -> TestEnv) -> CuReport {
 
 /// One scripted pass over every instruction. Keys are derived from `seed`, so a run's CU is
 /// reproducible (PDA bump searches depend on the keys).
-fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> {
+fn flow(env: &mut TestEnv, seed: u8, long: bool, unit: UnitKind) -> BTreeMap<&'static str, u64> {
+    let mint = MintFx::for_unit(env, unit);
+    let cur = mint
+        .as_ref()
+        .map_or(tensorgrid_client::Currency::Sol, MintFx::currency);
+    // In a token market every party holds the mint's tokens to pay in (amounts as in SOL).
+    let fund = |env: &mut TestEnv, owner: &solana_keypair::Keypair, amount: u64| {
+        if let Some(mint) = &mint {
+            mint.fund(env, &owner.pubkey(), amount);
+        }
+    };
     let mut n = 0u8;
     let mut key = |env: &mut TestEnv, lamports| {
         n += 1;
@@ -122,7 +140,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     send(
         env,
         "market_init",
-        ix::market_init(authority.pubkey(), init),
+        ix::market_init_in(&cur, authority.pubkey(), init),
         &authority,
     );
     let market = pda::market(&authority.pubkey(), 1).0;
@@ -145,8 +163,11 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     );
 
     let poster = key(env, 100 * SOL);
+    fund(env, &poster, 100 * SOL);
+    fund(env, &authority, 0);
     let ops: Vec<_> = (0..2).map(|_| key(env, 20 * SOL)).collect();
     for op in &ops {
+        fund(env, op, 20 * SOL);
         let args = WorkerRegisterArgs {
             stake: 4 * SOL,
             hardware: hw.clone(),
@@ -154,7 +175,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
         send(
             env,
             "worker_register",
-            ix::worker_register(op.pubkey(), market, args),
+            ix::worker_register_in(&cur, op.pubkey(), market, args),
             op,
         );
     }
@@ -172,7 +193,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     send(
         env,
         "worker_update",
-        ix::worker_update(ops[0].pubkey(), market, keys(0).worker, update),
+        ix::worker_update_in(&cur, ops[0].pubkey(), market, keys(0).worker, update),
         &ops[0],
     );
 
@@ -192,11 +213,18 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
             spec_uri: uri('s'),
             ..job_args(SOL)
         };
+        let args = JobPostArgs {
+            terms: tensorgrid_client::state::JobTerms {
+                mint: cur.mint().unwrap_or_default(),
+                ..args.terms
+            },
+            ..args
+        };
         let job = pda::job(&market, &poster.pubkey(), id).0;
         send(
             env,
             "job_post",
-            ix::job_post(poster.pubkey(), market, args),
+            ix::job_post_in(&cur, poster.pubkey(), market, args),
             &poster,
         );
         jobs.push(job);
@@ -256,7 +284,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
                 send(
                     env,
                     "job_dispute",
-                    ix::job_dispute(settle(job, 0), dispute(env, job)),
+                    ix::job_dispute_in(&cur, settle(job, 0), dispute(env, job)),
                     &poster,
                 );
                 // No verifiers yet: the draw hands the dispute to the authority.
@@ -295,14 +323,27 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     );
     env.warp(3_601);
     let cranker = key(env, SOL);
-    let reclaim = ix::job_reclaim(cranker.pubkey(), keys(0).worker, job);
+    fund(env, &cranker, 0);
+    let reclaim = ix::job_reclaim_in(&cur, cranker.pubkey(), market, keys(0).worker, job);
     send(env, "job_reclaim", reclaim, &cranker);
     send(
         env,
         "job_cancel",
-        ix::job_cancel(poster.pubkey(), job),
+        ix::job_cancel_in(&cur, poster.pubkey(), market, job),
         &poster,
     );
+    if cur.mint().is_some() {
+        // The cancelled job's reward and compensation, credited to the poster account.
+        let refunds = env
+            .get::<tensorgrid_client::state::Poster>(&pda::poster(&market, &poster.pubkey()).0)
+            .map_or(0, |p| p.refunds);
+        send(
+            env,
+            "poster_withdraw",
+            ix::poster_withdraw(&cur, poster.pubkey(), market, refunds),
+            &poster,
+        );
+    }
     // Job 5: disputed, and the dispute times out.
     let job = jobs[5];
     send(
@@ -320,7 +361,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     send(
         env,
         "job_dispute",
-        ix::job_dispute(settle(job, 1), dispute(env, job)),
+        ix::job_dispute_in(&cur, settle(job, 1), dispute(env, job)),
         &poster,
     );
     env.next_slot();
@@ -342,6 +383,9 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     let verifiers: Vec<_> = (0..if long { 33 } else { 4 })
         .map(|_| key(env, 20 * SOL))
         .collect();
+    for op in &verifiers {
+        fund(env, op, 20 * SOL);
+    }
     let vkeys = |op: &solana_keypair::Keypair| ix::WorkerKeys {
         operator: op.pubkey(),
         market,
@@ -355,7 +399,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
         send(
             env,
             "worker_register",
-            ix::worker_register(op.pubkey(), market, args),
+            ix::worker_register_in(&cur, op.pubkey(), market, args),
             op,
         );
         let pledge = 2 * SOL + i as u64;
@@ -382,7 +426,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     send(
         env,
         "job_dispute",
-        ix::job_dispute(settle(job, 0), dispute(env, job)),
+        ix::job_dispute_in(&cur, settle(job, 0), dispute(env, job)),
         &poster,
     );
     env.next_slot();
@@ -469,7 +513,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     send(
         env,
         "market_withdraw_fees",
-        ix::market_withdraw_fees(authority.pubkey(), market, authority.pubkey(), fees),
+        ix::market_withdraw_fees_in(&cur, authority.pubkey(), market, authority.pubkey(), fees),
         &authority,
     );
     let earnings = env
@@ -483,13 +527,13 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     send(
         env,
         "worker_update",
-        ix::worker_update(ops[0].pubkey(), market, keys(0).worker, collect),
+        ix::worker_update_in(&cur, ops[0].pubkey(), market, keys(0).worker, collect),
         &ops[0],
     );
     send(
         env,
         "worker_deregister",
-        ix::worker_deregister(ops[1].pubkey(), keys(1).worker),
+        ix::worker_deregister_in(&cur, ops[1].pubkey(), market, keys(1).worker),
         &ops[1],
     );
     // Registering again reuses the account and keeps the record.
@@ -500,7 +544,7 @@ fn flow(env: &mut TestEnv, seed: u8, long: bool) -> BTreeMap<&'static str, u64> 
     send(
         env,
         "worker_register",
-        ix::worker_register(ops[1].pubkey(), market, again),
+        ix::worker_register_in(&cur, ops[1].pubkey(), market, again),
         &ops[1],
     );
     cu

@@ -20,7 +20,12 @@ use tensorgrid_client::{
     TensorgridError,
 };
 
-use crate::env::{TestEnv, TxResult};
+use crate::{
+    env::{TestEnv, TxResult},
+    tokens::{MintFx, UnitKind},
+};
+use std::sync::Arc;
+use tensorgrid_client::Currency;
 
 pub const SOL: u64 = 1_000_000_000;
 
@@ -85,6 +90,9 @@ pub struct MarketFx {
     pub authority: Keypair,
     pub address: Pubkey,
     pub id: u64,
+    /// The mint of a token market (`None` for SOL); the fixtures fund parties' token
+    /// accounts from it before they pay anything in.
+    pub mint: Option<Arc<MintFx>>,
 }
 
 impl MarketFx {
@@ -93,8 +101,26 @@ impl MarketFx {
     }
 
     pub fn create_with_id(env: &mut TestEnv, params: MarketParams, id: u64) -> Self {
+        Self::create_priced(env, params, id, None)
+    }
+
+    /// A market with `params` priced in `unit` (a new mint for a token unit).
+    pub fn create_in(env: &mut TestEnv, params: MarketParams, unit: UnitKind) -> Self {
+        let mint = MintFx::for_unit(env, unit);
+        Self::create_priced(env, params, 0, mint)
+    }
+
+    /// A market with `params` priced in `mint` (SOL when `None`).
+    pub fn create_priced(
+        env: &mut TestEnv,
+        params: MarketParams,
+        id: u64,
+        mint: Option<MintFx>,
+    ) -> Self {
         let authority = env.funded(100 * SOL);
-        let ix = ix::market_init(
+        let currency = mint.as_ref().map_or(Currency::Sol, MintFx::currency);
+        let ix = ix::market_init_in(
+            &currency,
             authority.pubkey(),
             MarketInitArgs {
                 market_id: id,
@@ -106,6 +132,29 @@ impl MarketFx {
             address: pda::market(&authority.pubkey(), id).0,
             authority,
             id,
+            mint: mint.map(Arc::new),
+        }
+    }
+
+    /// What the market's amounts are counted in.
+    pub fn currency(&self) -> Currency {
+        self.mint.as_ref().map_or(Currency::Sol, |m| m.currency())
+    }
+
+    /// In a token market, mints `amount` to `owner`'s token account (so it can pay it in); a
+    /// no-op in SOL.
+    pub fn fund_tokens(&self, env: &mut TestEnv, owner: &Pubkey, amount: u64) {
+        if let Some(mint) = &self.mint {
+            mint.fund(env, owner, amount);
+        }
+    }
+
+    /// What `owner` holds outside the program in the market's unit: its wallet's lamports in
+    /// SOL, its associated token account's balance in a token market.
+    pub fn balance(&self, env: &TestEnv, owner: &Pubkey) -> u64 {
+        match &self.mint {
+            None => env.lamports(owner),
+            Some(mint) => mint.balance_of(env, owner),
         }
     }
 
@@ -137,7 +186,9 @@ impl MarketFx {
         hardware: Hardware,
         stake: u64,
     ) -> WorkerFx {
-        let ix = ix::worker_register(
+        self.fund_tokens(env, &operator.pubkey(), stake);
+        let ix = ix::worker_register_in(
+            &self.currency(),
             operator.pubkey(),
             self.address,
             WorkerRegisterArgs { stake, hardware },
@@ -147,6 +198,7 @@ impl MarketFx {
             address: pda::worker(&self.address, &operator.pubkey()).0,
             market: self.address,
             operator,
+            currency: self.currency(),
         }
     }
 
@@ -187,7 +239,8 @@ impl MarketFx {
         args: JobPostArgs,
     ) -> ix::Instruction {
         self.init_poster(env, poster);
-        ix::job_post(poster.pubkey(), self.address, args)
+        self.fund_tokens(env, &poster.pubkey(), args.reward);
+        ix::job_post_in(&self.currency(), poster.pubkey(), self.address, args)
     }
 
     /// Posts a job from `poster`, agreeing to the market's current terms (whatever
@@ -195,7 +248,7 @@ impl MarketFx {
     pub fn post(&self, env: &mut TestEnv, poster: &Keypair, args: JobPostArgs) -> JobFx {
         let id = args.job_id;
         let args = JobPostArgs {
-            terms: self.state(env).params.job_terms(),
+            terms: self.state(env).job_terms(),
             ..args
         };
         let ix = self.post_ix(env, poster, args);
@@ -221,6 +274,8 @@ pub struct WorkerFx {
     pub operator: Keypair,
     pub address: Pubkey,
     pub market: Pubkey,
+    /// The market's unit.
+    pub currency: Currency,
 }
 
 impl WorkerFx {
@@ -284,7 +339,12 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     pub fn new(env: &mut TestEnv) -> Self {
-        let market = MarketFx::create(env, default_params());
+        Self::new_in(env, UnitKind::Sol)
+    }
+
+    /// A market priced in `unit`, a poster with a posted job and a registered CPU worker.
+    pub fn new_in(env: &mut TestEnv, unit: UnitKind) -> Self {
+        let market = MarketFx::create_in(env, default_params(), unit);
         let poster = env.funded(100 * SOL);
         let reward = 2 * SOL;
         let job = market.post(env, &poster, job_args(reward));
@@ -330,8 +390,14 @@ impl Lifecycle {
     /// The poster disputes segment 0 with the job's bond.
     pub fn dispute(&self, env: &mut TestEnv) -> TxResult {
         let args = dispute_args(env, &self.job);
+        self.market
+            .fund_tokens(env, &self.poster.pubkey(), args.bond);
         env.send(
-            &[ix::job_dispute(self.settle_keys(), args)],
+            &[ix::job_dispute_in(
+                &self.market.currency(),
+                self.settle_keys(),
+                args,
+            )],
             &[&self.poster],
         )
     }
@@ -449,6 +515,24 @@ impl WorkerFx {
         salt[0] ^= 0x5a;
         salt
     }
+}
+
+/// `ix` with `keys`' poster account replaced by `real`'s: a test that substitutes the poster
+/// or the market of a settlement still names the job's real poster account (as a client that
+/// reads the job does), so the check it is about is the one that refuses.
+pub fn with_poster_account_of(
+    mut ix: ix::Instruction,
+    keys: &SettleKeys,
+    real: &SettleKeys,
+) -> ix::Instruction {
+    let (from, to) = (
+        pda::poster(&keys.market, &keys.poster).0,
+        pda::poster(&real.market, &real.poster).0,
+    );
+    for meta in ix.accounts.iter_mut().filter(|m| m.pubkey == from) {
+        meta.pubkey = to;
+    }
+    ix
 }
 
 /// Sends everything `who` holds elsewhere, leaving its wallet at 0 lamports (the fee paid).

@@ -17,6 +17,9 @@ use crate::env::TestEnv;
 /// - each job holds rent + reward + compensation (escrow fully backed) and its fields fit its
 ///   state, and its id is below its poster's `next_job_id` (so no later post can take its
 ///   address);
+/// - in a token market, those amounts are not lamports (each account holds its rent) but
+///   shares of the vault: the vault holds at least the sum of every account's share (fees,
+///   stakes, earnings, escrows, bonds, forfeits, poster refunds), see `token_liabilities`;
 /// - each poster account sits at its PDA and has posted no more jobs than ids it used;
 /// - a worker's `active_job` and a job's `worker` point at each other (so a worker holds at
 ///   most one active job, and every non-open job is held by exactly one worker), and a held
@@ -27,7 +30,20 @@ pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
     let mut posters: HashMap<Pubkey, Poster> = HashMap::new();
     let mut disputes: HashMap<Pubkey, Dispute> = HashMap::new();
     let mut pools: Vec<VerifierPool> = Vec::new();
-    for (key, acc) in env.svm.get_program_accounts(&PROGRAM_ID) {
+    let accounts = env.svm.get_program_accounts(&PROGRAM_ID);
+    let markets: HashMap<Pubkey, Market> = accounts
+        .iter()
+        .filter(|(_, a)| a.data.get(..8) == Some(Market::DISCRIMINATOR))
+        .filter_map(|(k, a)| decode_account::<Market>(&a.data).ok().map(|m| (*k, m)))
+        .collect();
+    // Lamports an account must hold above rent for `held`: all of it in a SOL market, none in
+    // a token market (the vault holds it).
+    let in_lamports = |market: &Pubkey, held: u128| match markets.get(market) {
+        Some(m) if m.mint != Pubkey::default() => 0,
+        _ => held,
+    };
+    let mut dispute_markets: HashMap<Pubkey, Pubkey> = HashMap::new();
+    for (key, acc) in accounts {
         let rent = env.rent_exempt(acc.data.len()) as u128;
         let lamports = acc.lamports as u128;
         let disc = &acc.data[..8.min(acc.data.len())];
@@ -36,7 +52,7 @@ pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
             m.params
                 .validate()
                 .map_err(|e| format!("market {key}: invalid params: {e}"))?;
-            if lamports < rent + m.fees_unclaimed as u128 {
+            if lamports < rent + in_lamports(&key, m.fees_unclaimed as u128) {
                 return Err(format!(
                     "market {key}: {lamports} lamports < rent {rent} + fees {}",
                     m.fees_unclaimed
@@ -44,7 +60,7 @@ pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
             }
         } else if disc == Worker::DISCRIMINATOR {
             let w: Worker = decode_account(&acc.data).map_err(|e| format!("{key}: {e}"))?;
-            if lamports < rent + w.stake as u128 + w.earnings as u128 {
+            if lamports < rent + in_lamports(&w.market, w.stake as u128 + w.earnings as u128) {
                 return Err(format!(
                     "worker {key}: {lamports} lamports < rent {rent} + stake {} + earnings {}",
                     w.stake, w.earnings
@@ -58,7 +74,10 @@ pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
             workers.insert(key, w);
         } else if disc == Job::DISCRIMINATOR {
             let j: Job = decode_account(&acc.data).map_err(|e| format!("{key}: {e}"))?;
-            if lamports < rent + j.reward as u128 + j.compensation as u128 {
+            if j.terms.mint != markets.get(&j.market).map_or(Pubkey::default(), |m| m.mint) {
+                return Err(format!("job {key}: its mint is not its market's"));
+            }
+            if lamports < rent + in_lamports(&j.market, j.reward as u128 + j.compensation as u128) {
                 return Err(format!(
                     "job {key}: escrow {lamports} lamports < rent {rent} + reward {} + compensation {}",
                     j.reward, j.compensation
@@ -77,7 +96,11 @@ pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
             jobs.insert(key, j);
         } else if disc == Dispute::DISCRIMINATOR {
             let d: Dispute = decode_account(&acc.data).map_err(|e| format!("{key}: {e}"))?;
-            if lamports < rent + d.bond as u128 + d.forfeits as u128 {
+            let market = env
+                .get::<Job>(&d.job)
+                .map_or(Pubkey::default(), |j| j.market);
+            dispute_markets.insert(key, market);
+            if lamports < rent + in_lamports(&market, d.bond as u128 + d.forfeits as u128) {
                 return Err(format!(
                     "dispute {key}: {lamports} lamports < rent {rent} + bond {} + forfeits {}",
                     d.bond, d.forfeits
@@ -100,10 +123,34 @@ pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
             pools.push(p);
         } else if disc == Poster::DISCRIMINATOR {
             let p: Poster = decode_account(&acc.data).map_err(|e| format!("{key}: {e}"))?;
-            if key != pda::poster(&p.market, &p.wallet).0 || p.jobs_posted > p.next_job_id {
+            let sol = in_lamports(&p.market, 1) == 1;
+            if key != pda::poster(&p.market, &p.wallet).0
+                || p.jobs_posted > p.next_job_id
+                || (sol && (p.refunds != 0 || p.refunds_withdrawn != 0))
+            {
                 return Err(format!("poster {key}: {p:?}"));
             }
             posters.insert(key, p);
+        }
+    }
+    for (mkey, m) in &markets {
+        if m.mint == Pubkey::default() {
+            continue;
+        }
+        let owed = token_liabilities(
+            mkey,
+            m,
+            &workers,
+            &jobs,
+            &disputes,
+            &dispute_markets,
+            &posters,
+        );
+        let held = crate::tokens::token_balance(env, &m.vault) as u128;
+        if held < owed {
+            return Err(format!(
+                "market {mkey}: vault holds {held} < {owed} owed to the market's accounts"
+            ));
         }
     }
     for (jkey, j) in &jobs {
@@ -205,4 +252,78 @@ pub fn check_program_accounts(env: &TestEnv) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What a token market owes, in base units of its mint: its unclaimed fees, every worker's
+/// stake and earnings, every job's escrow, every dispute's bond and forfeits and every poster's
+/// refunds. Its vault must hold at least this (exactly this, unless someone sent tokens to it).
+pub fn token_liabilities(
+    market_key: &Pubkey,
+    market: &Market,
+    workers: &HashMap<Pubkey, Worker>,
+    jobs: &HashMap<Pubkey, Job>,
+    disputes: &HashMap<Pubkey, Dispute>,
+    dispute_markets: &HashMap<Pubkey, Pubkey>,
+    posters: &HashMap<Pubkey, Poster>,
+) -> u128 {
+    let mut owed = market.fees_unclaimed as u128;
+    owed += workers
+        .values()
+        .filter(|w| w.market == *market_key)
+        .map(|w| w.stake as u128 + w.earnings as u128)
+        .sum::<u128>();
+    owed += jobs
+        .values()
+        .filter(|j| j.market == *market_key)
+        .map(|j| j.reward as u128 + j.compensation as u128)
+        .sum::<u128>();
+    owed += disputes
+        .iter()
+        .filter(|(k, _)| dispute_markets.get(*k) == Some(market_key))
+        .map(|(_, d)| d.bond as u128 + d.forfeits as u128)
+        .sum::<u128>();
+    owed += posters
+        .values()
+        .filter(|p| p.market == *market_key)
+        .map(|p| p.refunds as u128)
+        .sum::<u128>();
+    owed
+}
+
+/// `token_liabilities` of `market` read from the chain now.
+pub fn market_token_liabilities(env: &TestEnv, market_key: &Pubkey) -> u128 {
+    let mut workers = HashMap::new();
+    let mut jobs = HashMap::new();
+    let mut disputes = HashMap::new();
+    let mut dispute_markets = HashMap::new();
+    let mut posters = HashMap::new();
+    let mut market = None;
+    for (key, acc) in env.svm.get_program_accounts(&PROGRAM_ID) {
+        let disc = &acc.data[..8.min(acc.data.len())];
+        if disc == Market::DISCRIMINATOR && key == *market_key {
+            market = decode_account::<Market>(&acc.data).ok();
+        } else if disc == Worker::DISCRIMINATOR {
+            workers.insert(key, decode_account::<Worker>(&acc.data).expect("worker"));
+        } else if disc == Job::DISCRIMINATOR {
+            jobs.insert(key, decode_account::<Job>(&acc.data).expect("job"));
+        } else if disc == Dispute::DISCRIMINATOR {
+            let d = decode_account::<Dispute>(&acc.data).expect("dispute");
+            if let Some(j) = env.get::<Job>(&d.job) {
+                dispute_markets.insert(key, j.market);
+            }
+            disputes.insert(key, d);
+        } else if disc == Poster::DISCRIMINATOR {
+            posters.insert(key, decode_account::<Poster>(&acc.data).expect("poster"));
+        }
+    }
+    let market = market.expect("the market exists");
+    token_liabilities(
+        market_key,
+        &market,
+        &workers,
+        &jobs,
+        &disputes,
+        &dispute_markets,
+        &posters,
+    )
 }

@@ -8,5 +8,6 @@ pub mod fixtures;
 pub mod idl;
 pub mod invariants;
 pub mod native;
+pub mod tokens;
 
 pub use env::{Executed, TestEnv, TxFailure, TxResult};

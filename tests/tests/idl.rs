@@ -35,7 +35,8 @@ fn committed_idl_is_fresh() {
     );
     assert_eq!(
         idl["errors"].as_array().unwrap().len(),
-        tensorgrid_client::error_code(tensorgrid_client::TensorgridError::PoolMalformed) as usize
+        tensorgrid_client::error_code(tensorgrid_client::TensorgridError::PosterAccountMismatch)
+            as usize
             - 6000
             + 1
     );
@@ -44,6 +45,11 @@ fn committed_idl_is_fresh() {
 /// One instruction per IDL instruction, built by the client with distinct keys.
 fn builders() -> Vec<(&'static str, Instruction)> {
     let k = Pubkey::new_unique;
+    // A token market's builders name every optional account (a SOL market's leave them out).
+    let t = || tensorgrid_client::Currency::Token {
+        mint: k(),
+        token_program: tensorgrid_client::currency::TOKEN_PROGRAM_ID,
+    };
     let w = || WorkerKeys {
         operator: k(),
         market: k(),
@@ -72,7 +78,8 @@ fn builders() -> Vec<(&'static str, Instruction)> {
     vec![
         (
             "market_init",
-            ix::market_init(
+            ix::market_init_in(
+                &t(),
                 k(),
                 MarketInitArgs {
                     market_id: 0,
@@ -86,20 +93,23 @@ fn builders() -> Vec<(&'static str, Instruction)> {
         ),
         (
             "market_withdraw_fees",
-            ix::market_withdraw_fees(k(), k(), k(), 1),
+            ix::market_withdraw_fees_in(&t(), k(), k(), k(), 1),
         ),
         (
             "worker_register",
-            ix::worker_register(k(), k(), WorkerRegisterArgs { stake: 1, hardware }),
+            ix::worker_register_in(&t(), k(), k(), WorkerRegisterArgs { stake: 1, hardware }),
         ),
         (
             "worker_update",
-            ix::worker_update(k(), k(), k(), WorkerUpdateArgs::default()),
+            ix::worker_update_in(&t(), k(), k(), k(), WorkerUpdateArgs::default()),
         ),
-        ("worker_deregister", ix::worker_deregister(k(), k())),
+        (
+            "worker_deregister",
+            ix::worker_deregister_in(&t(), k(), k(), k()),
+        ),
         ("poster_init", ix::poster_init(k(), k())),
-        ("job_post", ix::job_post(k(), k(), job_args(1))),
-        ("job_cancel", ix::job_cancel(k(), k())),
+        ("job_post", ix::job_post_in(&t(), k(), k(), job_args(1))),
+        ("job_cancel", ix::job_cancel_in(&t(), k(), k(), k())),
         ("job_claim", ix::job_claim(w(), k(), offer)),
         ("job_abandon", ix::job_abandon(w(), k())),
         ("job_submit", ix::job_submit(w(), k(), submit_args())),
@@ -107,7 +117,8 @@ fn builders() -> Vec<(&'static str, Instruction)> {
         ("job_finalize", ix::job_finalize(s())),
         (
             "job_dispute",
-            ix::job_dispute(
+            ix::job_dispute_in(
+                &t(),
                 s(),
                 JobDisputeArgs {
                     segment: 0,
@@ -131,9 +142,10 @@ fn builders() -> Vec<(&'static str, Instruction)> {
         ("dispute_settle", ix::dispute_settle(s(), [k(), k(), k()])),
         ("job_resolve", ix::job_resolve(k(), s(), true)),
         ("job_dispute_timeout", ix::job_dispute_timeout(s())),
-        ("job_reclaim", ix::job_reclaim(k(), k(), k())),
+        ("job_reclaim", ix::job_reclaim_in(&t(), k(), k(), k(), k())),
         ("verifier_join", ix::verifier_join(w(), 1)),
         ("verifier_leave", ix::verifier_leave(w())),
+        ("poster_withdraw", ix::poster_withdraw(&t(), k(), k(), 1)),
     ]
 }
 

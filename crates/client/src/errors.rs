@@ -8,7 +8,7 @@ use TensorgridError::*;
 
 /// Every program error in code order (6000, 6001, ...). The test below pins this list against
 /// the committed IDL, so a new variant cannot be forgotten here.
-pub const ALL: [TensorgridError; 74] = [
+pub const ALL: [TensorgridError; 91] = [
     MarketPaused,
     InvalidBps,
     InvalidWindow,
@@ -83,6 +83,23 @@ pub const ALL: [TensorgridError; 74] = [
     SeatCount,
     AlreadyRevealed,
     PoolMalformed,
+    TokenAccountsMissing,
+    TokenAccountsUnexpected,
+    MintMismatch,
+    VaultMismatch,
+    TokenProgramMismatch,
+    TokenAccountMismatch,
+    MintTransferFee,
+    MintTransferHook,
+    MintPermanentDelegate,
+    MintConfidentialTransfers,
+    MintDefaultFrozen,
+    MintNonTransferable,
+    MintPausable,
+    MintExtensionUnsupported,
+    InsufficientRefunds,
+    TermsMintMismatch,
+    PosterAccountMismatch,
 ];
 
 /// The on-chain code of a program error (what a failed transaction reports as `Custom(code)`).

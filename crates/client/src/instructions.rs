@@ -1,13 +1,40 @@
 //! One builder per program instruction. Account lists come from Anchor's generated client
 //! structs, so they cannot drift from the program, and signer / writable flags are exactly
 //! what the accounts structs (and therefore the IDL) declare.
+//!
+//! Builders that move an amount in or out of a market come in two forms: `x(…)` for a SOL
+//! market, and `x_in(&currency, …)` for any market, which names a token market's mint, vault,
+//! token program and the party's associated token account.
 
 use anchor_lang::{prelude::Pubkey, system_program, InstructionData, ToAccountMetas};
 use tensorgrid::{accounts as acc, instruction as data, instructions::*, state::JobOffer};
 
 pub use anchor_lang::solana_program::instruction::Instruction;
 
-use crate::{pda, program_id};
+use crate::{pda, program_id, Currency};
+
+/// A token market's accounts for one instruction (all `None` in a SOL market).
+struct Tokens {
+    mint: Option<Pubkey>,
+    vault: Option<Pubkey>,
+    party: Option<Pubkey>,
+    token_program: Option<Pubkey>,
+}
+
+/// The accounts `party` moves tokens with in `market`.
+fn tokens(currency: &Currency, market: &Pubkey, party: &Pubkey) -> Tokens {
+    Tokens {
+        mint: currency.mint(),
+        vault: currency.vault(market),
+        party: currency.token_account(party),
+        token_program: currency.token_program(),
+    }
+}
+
+/// The poster account in a token market (`None` in SOL, where it is not needed).
+fn poster_account_in(currency: &Currency, market: &Pubkey, poster: &Pubkey) -> Option<Pubkey> {
+    currency.mint().map(|_| pda::poster(market, poster).0)
+}
 
 fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
     Instruction {
@@ -18,11 +45,19 @@ fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instructi
 }
 
 pub fn market_init(authority: Pubkey, args: MarketInitArgs) -> Instruction {
+    market_init_in(&Currency::Sol, authority, args)
+}
+
+/// A market priced in `currency`: a token market creates its vault.
+pub fn market_init_in(currency: &Currency, authority: Pubkey, args: MarketInitArgs) -> Instruction {
     let market = pda::market(&authority, args.market_id).0;
     build(
         acc::MarketInit {
             authority,
             market,
+            mint: currency.mint(),
+            vault: currency.vault(&market),
+            token_program: currency.token_program(),
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
             program: program_id(),
@@ -49,11 +84,27 @@ pub fn market_withdraw_fees(
     recipient: Pubkey,
     amount: u64,
 ) -> Instruction {
+    market_withdraw_fees_in(&Currency::Sol, authority, market, recipient, amount)
+}
+
+/// In a token market the fees go to `recipient`'s associated token account.
+pub fn market_withdraw_fees_in(
+    currency: &Currency,
+    authority: Pubkey,
+    market: Pubkey,
+    recipient: Pubkey,
+    amount: u64,
+) -> Instruction {
+    let t = tokens(currency, &market, &recipient);
     build(
         acc::MarketWithdrawFees {
             authority,
             market,
             recipient,
+            mint: t.mint,
+            vault: t.vault,
+            recipient_token: t.party,
+            token_program: t.token_program,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -64,12 +115,26 @@ pub fn market_withdraw_fees(
 }
 
 pub fn worker_register(operator: Pubkey, market: Pubkey, args: WorkerRegisterArgs) -> Instruction {
+    worker_register_in(&Currency::Sol, operator, market, args)
+}
+
+pub fn worker_register_in(
+    currency: &Currency,
+    operator: Pubkey,
+    market: Pubkey,
+    args: WorkerRegisterArgs,
+) -> Instruction {
+    let t = tokens(currency, &market, &operator);
     build(
         acc::WorkerRegister {
             operator,
             market,
             worker: pda::worker(&market, &operator).0,
             system_program: system_program::ID,
+            mint: t.mint,
+            vault: t.vault,
+            operator_token: t.party,
+            token_program: t.token_program,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -83,12 +148,27 @@ pub fn worker_update(
     worker: Pubkey,
     args: WorkerUpdateArgs,
 ) -> Instruction {
+    worker_update_in(&Currency::Sol, operator, market, worker, args)
+}
+
+pub fn worker_update_in(
+    currency: &Currency,
+    operator: Pubkey,
+    market: Pubkey,
+    worker: Pubkey,
+    args: WorkerUpdateArgs,
+) -> Instruction {
+    let t = tokens(currency, &market, &operator);
     build(
         acc::WorkerUpdate {
             operator,
             market,
             worker,
             system_program: system_program::ID,
+            mint: t.mint,
+            vault: t.vault,
+            operator_token: t.party,
+            token_program: t.token_program,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -96,11 +176,26 @@ pub fn worker_update(
     )
 }
 
-pub fn worker_deregister(operator: Pubkey, worker: Pubkey) -> Instruction {
+pub fn worker_deregister(operator: Pubkey, market: Pubkey, worker: Pubkey) -> Instruction {
+    worker_deregister_in(&Currency::Sol, operator, market, worker)
+}
+
+pub fn worker_deregister_in(
+    currency: &Currency,
+    operator: Pubkey,
+    market: Pubkey,
+    worker: Pubkey,
+) -> Instruction {
+    let t = tokens(currency, &market, &operator);
     build(
         acc::WorkerDeregister {
             operator,
+            market,
             worker,
+            mint: t.mint,
+            vault: t.vault,
+            operator_token: t.party,
+            token_program: t.token_program,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -126,7 +221,17 @@ pub fn poster_init(poster: Pubkey, market: Pubkey) -> Instruction {
 /// Posts at `pda::job(market, poster, args.job_id)`; the poster account must exist
 /// ([`poster_init`]).
 pub fn job_post(poster: Pubkey, market: Pubkey, args: JobPostArgs) -> Instruction {
+    job_post_in(&Currency::Sol, poster, market, args)
+}
+
+pub fn job_post_in(
+    currency: &Currency,
+    poster: Pubkey,
+    market: Pubkey,
+    args: JobPostArgs,
+) -> Instruction {
     let (job, job_bump) = pda::job(&market, &poster, args.job_id);
+    let t = tokens(currency, &market, &poster);
     build(
         acc::JobPost {
             poster,
@@ -134,6 +239,10 @@ pub fn job_post(poster: Pubkey, market: Pubkey, args: JobPostArgs) -> Instructio
             poster_account: pda::poster(&market, &poster).0,
             job,
             system_program: system_program::ID,
+            mint: t.mint,
+            vault: t.vault,
+            poster_token: t.party,
+            token_program: t.token_program,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -146,6 +255,27 @@ pub fn job_cancel(poster: Pubkey, job: Pubkey) -> Instruction {
         acc::JobCancel {
             poster,
             job,
+            poster_account: None,
+            event_authority: pda::event_authority(),
+            program: program_id(),
+        },
+        data::JobCancel {},
+    )
+}
+
+/// In a token market the reward and compensation are credited to the poster account: follow
+/// with [`poster_withdraw`] to take them out in the same transaction.
+pub fn job_cancel_in(
+    currency: &Currency,
+    poster: Pubkey,
+    market: Pubkey,
+    job: Pubkey,
+) -> Instruction {
+    build(
+        acc::JobCancel {
+            poster,
+            job,
+            poster_account: poster_account_in(currency, &market, &poster),
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -234,6 +364,7 @@ pub fn job_accept(s: SettleKeys) -> Instruction {
             market: s.market,
             worker: s.worker,
             job: s.job,
+            poster_account: pda::poster(&s.market, &s.poster).0,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -248,6 +379,7 @@ pub fn job_finalize(s: SettleKeys) -> Instruction {
             worker: s.worker,
             job: s.job,
             poster: s.poster,
+            poster_account: pda::poster(&s.market, &s.poster).0,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -257,14 +389,24 @@ pub fn job_finalize(s: SettleKeys) -> Instruction {
 
 /// The poster signs and posts `args.bond`.
 pub fn job_dispute(s: SettleKeys, args: JobDisputeArgs) -> Instruction {
+    job_dispute_in(&Currency::Sol, s, args)
+}
+
+pub fn job_dispute_in(currency: &Currency, s: SettleKeys, args: JobDisputeArgs) -> Instruction {
+    let t = tokens(currency, &s.market, &s.poster);
     build(
         acc::JobDispute {
             poster: s.poster,
+            market: s.market,
             job: s.job,
             worker: s.worker,
             dispute: pda::dispute(&s.job),
             pool: pda::verifier_pool(&s.market),
             system_program: system_program::ID,
+            mint: t.mint,
+            vault: t.vault,
+            poster_token: t.party,
+            token_program: t.token_program,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -321,6 +463,7 @@ pub fn dispute_settle(s: SettleKeys, seats: [Pubkey; 3]) -> Instruction {
             seat1: seats[1],
             seat2: seats[2],
             pool: pda::verifier_pool(&s.market),
+            poster_account: pda::poster(&s.market, &s.poster).0,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -370,6 +513,7 @@ pub fn job_resolve(authority: Pubkey, s: SettleKeys, worker_wins: bool) -> Instr
             job: s.job,
             dispute: pda::dispute(&s.job),
             poster: s.poster,
+            poster_account: pda::poster(&s.market, &s.poster).0,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -387,6 +531,7 @@ pub fn job_dispute_timeout(s: SettleKeys) -> Instruction {
             job: s.job,
             dispute: pda::dispute(&s.job),
             poster: s.poster,
+            poster_account: pda::poster(&s.market, &s.poster).0,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
@@ -398,12 +543,70 @@ pub fn job_reclaim(cranker: Pubkey, worker: Pubkey, job: Pubkey) -> Instruction 
     build(
         acc::JobReclaim {
             cranker,
+            market: None,
             worker,
             job,
+            mint: None,
+            vault: None,
+            cranker_token: None,
+            token_program: None,
             event_authority: pda::event_authority(),
             program: program_id(),
         },
         data::JobReclaim {},
+    )
+}
+
+/// In a token market the bounty goes to the cranker's associated token account.
+pub fn job_reclaim_in(
+    currency: &Currency,
+    cranker: Pubkey,
+    market: Pubkey,
+    worker: Pubkey,
+    job: Pubkey,
+) -> Instruction {
+    let t = tokens(currency, &market, &cranker);
+    build(
+        acc::JobReclaim {
+            cranker,
+            market: currency.mint().map(|_| market),
+            worker,
+            job,
+            mint: t.mint,
+            vault: t.vault,
+            cranker_token: t.party,
+            token_program: t.token_program,
+            event_authority: pda::event_authority(),
+            program: program_id(),
+        },
+        data::JobReclaim {},
+    )
+}
+
+/// Token market only: the poster withdraws `amount` of its credited refunds to its
+/// associated token account.
+pub fn poster_withdraw(
+    currency: &Currency,
+    poster: Pubkey,
+    market: Pubkey,
+    amount: u64,
+) -> Instruction {
+    let t = tokens(currency, &market, &poster);
+    build(
+        acc::PosterWithdraw {
+            poster,
+            market,
+            poster_account: pda::poster(&market, &poster).0,
+            mint: t.mint,
+            vault: t.vault,
+            poster_token: t.party,
+            token_program: t.token_program,
+            event_authority: pda::event_authority(),
+            program: program_id(),
+        },
+        data::PosterWithdraw {
+            args: PosterWithdrawArgs { amount },
+        },
     )
 }
 

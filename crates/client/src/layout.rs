@@ -23,19 +23,19 @@ pub mod job {
     pub const REPORTED_METRIC: usize = 201;
     pub const REQUIREMENTS: usize = 209;
     pub const TERMS: usize = 214;
-    pub const MAX_DURATION_S: usize = 254;
-    pub const CREATED_AT: usize = 262;
-    pub const CLAIMED_AT: usize = 270;
-    pub const DEADLINE: usize = 278;
-    pub const SUBMITTED_AT: usize = 286;
-    pub const CHALLENGE_ENDS_AT: usize = 294;
-    pub const DISPUTE_ENDS_AT: usize = 302;
-    pub const REOPENED_AT: usize = 310;
-    pub const REOPENS: usize = 318;
+    pub const MAX_DURATION_S: usize = 286;
+    pub const CREATED_AT: usize = 294;
+    pub const CLAIMED_AT: usize = 302;
+    pub const DEADLINE: usize = 310;
+    pub const SUBMITTED_AT: usize = 318;
+    pub const CHALLENGE_ENDS_AT: usize = 326;
+    pub const DISPUTE_ENDS_AT: usize = 334;
+    pub const REOPENED_AT: usize = 342;
+    pub const REOPENS: usize = 350;
     /// Eight `Worker` keys (`BARRED_WORKERS`), 32 bytes each.
-    pub const BARRED_WORKERS: usize = 322;
+    pub const BARRED_WORKERS: usize = 354;
     /// Where the variable-length part (spec URI, result URI) starts.
-    pub const SPEC_URI: usize = 579;
+    pub const SPEC_URI: usize = 611;
 }
 
 /// `Worker` field offsets.
@@ -70,6 +70,8 @@ pub mod poster {
     pub const WALLET: usize = 40;
     pub const NEXT_JOB_ID: usize = 72;
     pub const JOBS_POSTED: usize = 80;
+    /// Token market only: refunds credited and not yet withdrawn.
+    pub const REFUNDS: usize = 89;
 }
 
 /// `Market` field offsets.
@@ -81,6 +83,11 @@ pub mod market {
     pub const FEES_WITHDRAWN: usize = 112;
     pub const JOBS_POSTED: usize = 120;
     pub const PAUSED: usize = 128;
+    /// The mint (all zeros for SOL).
+    pub const MINT: usize = 130;
+    pub const DECIMALS: usize = 162;
+    pub const TOKEN_PROGRAM: usize = 163;
+    pub const VAULT: usize = 195;
 }
 
 /// `Dispute` field offsets (the account has no variable-length part).
@@ -151,6 +158,7 @@ mod tests {
                     fraud_slash_bps: 0x0f10,
                     verify_window_s: 13,
                 },
+                mint: key(24),
             },
             max_duration_s: 14,
             created_at: 15,
@@ -268,12 +276,15 @@ mod tests {
             next_job_id: 3,
             jobs_posted: 4,
             bump: 5,
+            refunds: 6,
+            refunds_withdrawn: 7,
         };
         let d = bytes(&p);
         assert_eq!(&d[MARKET..MARKET + 32], key(1).as_ref());
         assert_eq!(&d[WALLET..WALLET + 32], key(2).as_ref());
         assert_eq!(u64_at(&d, NEXT_JOB_ID), 3);
         assert_eq!(u64_at(&d, JOBS_POSTED), 4);
+        assert_eq!(u64_at(&d, REFUNDS), 6);
         assert_eq!(d.len(), Poster::SPACE);
     }
 
@@ -305,6 +316,10 @@ mod tests {
             jobs_posted: 14,
             paused: true,
             bump: 15,
+            mint: key(20),
+            decimals: 6,
+            token_program: key(21),
+            vault: key(22),
         };
         let d = bytes(&m);
         assert_eq!(&d[AUTHORITY..AUTHORITY + 32], key(1).as_ref());
@@ -314,6 +329,10 @@ mod tests {
         assert_eq!(u64_at(&d, FEES_WITHDRAWN), 13);
         assert_eq!(u64_at(&d, JOBS_POSTED), 14);
         assert_eq!(d[PAUSED], 1);
+        assert_eq!(&d[MINT..MINT + 32], key(20).as_ref());
+        assert_eq!(d[DECIMALS], 6);
+        assert_eq!(&d[TOKEN_PROGRAM..TOKEN_PROGRAM + 32], key(21).as_ref());
+        assert_eq!(&d[VAULT..VAULT + 32], key(22).as_ref());
         assert_eq!(d.len(), Market::SPACE);
     }
 

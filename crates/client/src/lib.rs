@@ -2,6 +2,7 @@
 //! event decoding. Used by the test harness, the worker and the CLI alike, so there is one
 //! definition of every seed and account list.
 
+pub mod currency;
 pub mod defaults;
 pub mod draw;
 pub mod errors;
@@ -14,6 +15,7 @@ pub mod post;
 pub mod rpc;
 pub mod state_requests;
 
+pub use currency::Currency;
 pub use errors::error_code;
 
 /// The program crate (account, argument and event types).

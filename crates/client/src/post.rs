@@ -26,7 +26,7 @@ impl PostContext {
 
     /// The market's current terms: what a post made now agrees to.
     pub fn terms(&self) -> JobTerms {
-        self.market.params.job_terms()
+        self.market.job_terms()
     }
 
     /// The instructions of the post: `poster_init` first when the poster has no account,
@@ -41,7 +41,12 @@ impl PostContext {
         if self.poster.is_none() {
             out.push(ix::poster_init(wallet, market));
         }
-        out.push(ix::job_post(wallet, market, args));
+        out.push(ix::job_post_in(
+            &crate::Currency::of(&self.market),
+            wallet,
+            market,
+            args,
+        ));
         out
     }
 }

@@ -324,7 +324,7 @@ fn flow(p: &Parties) -> Vec<Step> {
         Step::WithdrawEarnings,
         Step::Tx(
             "worker_deregister",
-            ix::worker_deregister(p.operator.pubkey(), p.worker()),
+            ix::worker_deregister(p.operator.pubkey(), p.market(), p.worker()),
             Who::Operator,
         ),
     ])

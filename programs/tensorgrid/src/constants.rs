@@ -17,6 +17,12 @@ pub const JOB_SEED: &[u8] = b"job";
 #[constant]
 pub const POSTER_SEED: &[u8] = b"poster";
 
+/// A token market's vault, the one token account that holds every amount of the market (what
+/// each party is owed is recorded in its own account): `[VAULT_SEED, market]`, owned by the
+/// market PDA.
+#[constant]
+pub const VAULT_SEED: &[u8] = b"vault";
+
 /// `Dispute` PDA: `[DISPUTE_SEED, job]`; a job is disputed at most once (it closes after).
 #[constant]
 pub const DISPUTE_SEED: &[u8] = b"dispute";

@@ -173,4 +173,38 @@ pub enum TensorgridError {
     AlreadyRevealed,
     #[msg("The verifier pool's data is malformed")]
     PoolMalformed,
+    #[msg("A token market's instruction needs its mint, vault and token program accounts")]
+    TokenAccountsMissing,
+    #[msg("A SOL market's instruction takes no token accounts")]
+    TokenAccountsUnexpected,
+    #[msg("The mint is not the market's")]
+    MintMismatch,
+    #[msg("The vault is not the market's")]
+    VaultMismatch,
+    #[msg("The token program is not the market's mint's")]
+    TokenProgramMismatch,
+    #[msg("The token account is not of the market's mint or not the signer's")]
+    TokenAccountMismatch,
+    #[msg("Mints with a transfer fee are refused: amounts would not arrive whole")]
+    MintTransferFee,
+    #[msg("Mints with a transfer hook are refused: another program could block transfers")]
+    MintTransferHook,
+    #[msg("Mints with a permanent delegate are refused: it could take the vault's tokens")]
+    MintPermanentDelegate,
+    #[msg("Mints with confidential transfers are refused: amounts must be visible")]
+    MintConfidentialTransfers,
+    #[msg("Mints whose new accounts start frozen are refused: the vault would be frozen")]
+    MintDefaultFrozen,
+    #[msg("Non-transferable mints are refused: nothing could leave the vault")]
+    MintNonTransferable,
+    #[msg("Pausable mints are refused: a pause would stop every exit")]
+    MintPausable,
+    #[msg("The mint has an extension this program does not accept")]
+    MintExtensionUnsupported,
+    #[msg("Fewer refunds than requested")]
+    InsufficientRefunds,
+    #[msg("The terms' mint is not the market's")]
+    TermsMintMismatch,
+    #[msg("The poster account is not the job's poster's in the job's market")]
+    PosterAccountMismatch,
 }

@@ -57,6 +57,12 @@ pub struct MarketInitialized {
     pub market_id: u64,
     /// Parameters for jobs posted from now on.
     pub params: MarketParams,
+    /// The mint amounts are counted in; `Pubkey::default()` for SOL.
+    pub mint: Pubkey,
+    /// The mint's decimals (9 for SOL).
+    pub decimals: u8,
+    /// The token market's vault; `Pubkey::default()` for SOL.
+    pub vault: Pubkey,
 }
 
 /// The authority changed the parameters for future jobs or paused / resumed the market.
@@ -451,4 +457,17 @@ pub struct JobReclaimed {
     pub to_poster: u64,
     /// Stake moved to the cranker.
     pub bounty: u64,
+}
+
+/// A poster withdrew token refunds credited to its poster account.
+#[event]
+pub struct PosterWithdrew {
+    /// The market.
+    pub market: Pubkey,
+    /// The poster's wallet.
+    pub poster: Pubkey,
+    /// Base units of the mint withdrawn.
+    pub amount: u64,
+    /// Refunds left in the poster account.
+    pub refunds: u64,
 }

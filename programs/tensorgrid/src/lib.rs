@@ -101,6 +101,13 @@ pub mod tensorgrid {
         PosterInit::handler(ctx)
     }
 
+    /// Token market only: the poster withdraws refunds, compensation and returned bonds that
+    /// settlements credited to its poster account (a settlement never pays a poster's token
+    /// account, which the poster could close or have frozen).
+    pub fn poster_withdraw(ctx: Context<PosterWithdraw>, args: PosterWithdrawArgs) -> Result<()> {
+        PosterWithdraw::handler(ctx, args)
+    }
+
     /// Posts a job: escrows the reward in a new job account at `["job", market, poster, job_id]`
     /// with the bump `job_bump` (the one `find_program_address` gives; `job_id` at least the
     /// poster's `next_job_id`) and fixes its money terms, which must be the market's current

@@ -7,9 +7,10 @@
 use anyhow::{Context, Result};
 use sha2::Digest;
 use tensorgrid_harness::{
-    compute::{measure, INSTRUCTIONS, RUNS},
+    compute::{measure_in, INSTRUCTIONS, RUNS},
     env::{so_path, Runtime},
     idl::workspace_root,
+    tokens::{UnitKind, UNITS},
     TestEnv,
 };
 
@@ -22,7 +23,12 @@ fn main() -> Result<()> {
         .with_context(|| format!("{}: build it with scripts/build-sbf.sh", so.display()))?;
     let size = bytes.len();
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
-    let report = measure(|| TestEnv::with_runtime(Runtime::Sbf(so.clone())));
+    let new_env = || TestEnv::with_runtime(Runtime::Sbf(so.clone()));
+    let reports: Vec<_> = UNITS
+        .iter()
+        .map(|unit| (*unit, measure_in(new_env, *unit)))
+        .collect();
+    let report = &reports[0].1;
     let mut md = String::new();
     md.push_str(&format!(
         "Program `.so`: {size} bytes ({:.1} KiB), SBPF v3, built by `scripts/build-sbf.sh`, \
@@ -30,20 +36,36 @@ fn main() -> Result<()> {
         size as f64 / 1024.0
     ));
     md.push_str(&format!(
-        "| instruction | happy path CU (median of {RUNS}) | worst case CU (max of {}) |\n|---|---:|---:|\n",
+        "Happy path: the median of {RUNS} runs of the short flow; worst case: the maximum of {} runs, short and long. \
+         SOL: lamports; SPL: an SPL Token mint; T22: a Token-2022 mint with a metadata pointer.\n\n\
+         | instruction | SOL happy | SOL worst | SPL happy | SPL worst | T22 happy | T22 worst |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
         2 * RUNS
     ));
-    for name in INSTRUCTIONS {
+    for name in INSTRUCTIONS.into_iter().chain(["poster_withdraw"]) {
+        let cells: Vec<String> = reports
+            .iter()
+            .flat_map(|(_, r)| {
+                let cell = |v: Option<&u64>| v.map_or("—".to_string(), u64::to_string);
+                [cell(r.happy.get(name)), cell(r.worst.get(name))]
+            })
+            .collect();
+        md.push_str(&format!("| `{name}` | {} |\n", cells.join(" | ")));
+    }
+    for (unit, r) in &reports {
+        let unit = match unit {
+            UnitKind::Sol => "SOL",
+            UnitKind::Spl => "SPL Token",
+            UnitKind::Token2022 => "Token-2022",
+        };
         md.push_str(&format!(
-            "| `{name}` | {} | {} |\n",
-            report.happy[name], report.worst[name]
+            "\nFull job lifecycle in {unit} (post + claim + submit + accept): **{} CU**; with finalize instead of accept: {} CU; \
+             from the worst cases: {} CU.",
+            r.lifecycle_accept, r.lifecycle_finalize, r.lifecycle_worst
         ));
     }
-    md.push_str(&format!(
-        "\nFull job lifecycle (post + claim + submit + accept): **{} CU**; with finalize instead of accept: {} CU; \
-         from the worst cases: {} CU.\n",
-        report.lifecycle_accept, report.lifecycle_finalize, report.lifecycle_worst
-    ));
+    md.push('\n');
+    let _ = report;
     md.push_str(
         "Worst case: the most expensive of all runs, short inputs and long ones (200-byte spec and result URIs, \
          a 32-byte hardware label, every optional update field set). `market_init` and `worker_register` vary \

@@ -270,6 +270,7 @@ fn main() -> Result<()> {
         env.send(
             &[ix::worker_deregister(
                 worker.operator.pubkey(),
+                worker.market,
                 worker.address,
             )],
             &[&worker.operator],

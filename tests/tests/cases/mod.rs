@@ -12,4 +12,5 @@ mod test_market;
 mod test_random_sequences;
 mod test_safe_to_join;
 mod test_terms;
+mod test_token_markets;
 mod test_worker;

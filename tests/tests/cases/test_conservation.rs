@@ -1,10 +1,17 @@
-//! Every terminal path closes the job and strands no lamport: across all the accounts that
-//! ever took part, the total changes only by the transaction fees paid.
+//! Every terminal path closes the job and strands nothing, in every unit a market can be priced
+//! in: across all the accounts that ever took part, the lamports change only by the transaction
+//! fees paid, and in a token market every token that entered the vault leaves it again once
+//! each party has taken out what it is owed.
 use anchor_lang::prelude::Pubkey;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use tensorgrid_client::instructions as ix;
-use tensorgrid_harness::{fixtures::*, TestEnv};
+use tensorgrid_client::{instructions as ix, state::Poster, Currency};
+use tensorgrid_harness::{
+    fixtures::*,
+    invariants::market_token_liabilities,
+    tokens::{token_balance, UnitKind, UNITS},
+    TestEnv,
+};
 
 /// Sends and accumulates fees, so the world's total can be checked at the end.
 struct Ledger {
@@ -19,27 +26,47 @@ impl Ledger {
     }
 }
 
-fn run_path(path: &str) {
+fn run_path(unit: UnitKind, path: &str) {
     let mut env = TestEnv::new();
-    let lc = Lifecycle::new(&mut env);
+    let lc = Lifecycle::new_in(&mut env, unit);
+    let cur = lc.market.currency();
     let cranker = env.funded(SOL);
-    let world: Vec<Pubkey> = vec![
-        lc.market.authority.pubkey(),
-        lc.market.address,
+    let auth = &lc.market.authority;
+    // Every party's token account exists before the start (their rent is not the path's),
+    // and the poster holds the bond it may post.
+    let bond = dispute_args(&env, &lc.job).bond;
+    lc.market.fund_tokens(&mut env, &lc.poster.pubkey(), bond);
+    for who in [&cranker, auth] {
+        lc.market.fund_tokens(&mut env, &who.pubkey(), 0);
+    }
+    let parties = [
+        auth.pubkey(),
         lc.poster.pubkey(),
         lc.worker.operator.pubkey(),
-        lc.worker.address,
-        lc.job.address,
         cranker.pubkey(),
     ];
+    let mut world: Vec<Pubkey> = vec![lc.market.address, lc.worker.address, lc.job.address];
+    world.extend(parties);
+    world.extend(parties.iter().filter_map(|p| cur.token_account(p)));
+    world.extend(cur.vault(&lc.market.address));
     let start = env.total_lamports(&world);
+    // Tokens held by the parties and the vault (none in SOL).
+    let tokens = |env: &TestEnv| -> u128 {
+        parties
+            .iter()
+            .filter_map(|p| cur.token_account(p))
+            .chain(cur.vault(&lc.market.address))
+            .map(|a| token_balance(env, &a) as u128)
+            .sum()
+    };
+    let tokens_start = tokens(&env);
     let mut l = Ledger { env, fees: 0 };
     let claim = ix::job_claim(lc.worker.keys(), lc.job.address, lc.job.offer(&l.env));
     let submit = ix::job_submit(lc.worker.keys(), lc.job.address, submit_args());
-    let dispute = |env: &TestEnv| ix::job_dispute(lc.settle_keys(), dispute_args(env, &lc.job));
+    let dispute =
+        |env: &TestEnv| ix::job_dispute_in(&cur, lc.settle_keys(), dispute_args(env, &lc.job));
     let draw = ix::dispute_draw(lc.market.address, lc.job.address, &[]);
-    let cancel = ix::job_cancel(lc.poster.pubkey(), lc.job.address);
-    let auth = &lc.market.authority;
+    let cancel = ix::job_cancel_in(&cur, lc.poster.pubkey(), lc.market.address, lc.job.address);
     match path {
         "accept" => {
             l.send(claim, &lc.worker.operator);
@@ -76,7 +103,13 @@ fn run_path(path: &str) {
         "reclaim-cancel" => {
             l.send(claim, &lc.worker.operator);
             l.env.warp(3_601);
-            let reclaim = ix::job_reclaim(cranker.pubkey(), lc.worker.address, lc.job.address);
+            let reclaim = ix::job_reclaim_in(
+                &cur,
+                cranker.pubkey(),
+                lc.market.address,
+                lc.worker.address,
+                lc.job.address,
+            );
             l.send(reclaim, &cranker);
             l.send(cancel, &lc.poster);
         }
@@ -93,10 +126,16 @@ fn run_path(path: &str) {
     }
     assert!(
         l.env.account(&lc.job.address).is_none(),
-        "{path}: job account closed"
+        "{unit:?} {path}: job account closed"
     );
+    // Everyone takes out what it is owed.
     l.send(
-        ix::worker_deregister(lc.worker.operator.pubkey(), lc.worker.address),
+        ix::worker_deregister_in(
+            &cur,
+            lc.worker.operator.pubkey(),
+            lc.worker.market,
+            lc.worker.address,
+        ),
         &lc.worker.operator,
     );
     let fees = l
@@ -105,38 +144,67 @@ fn run_path(path: &str) {
         .unwrap()
         .fees_unclaimed;
     l.send(
-        ix::market_withdraw_fees(auth.pubkey(), lc.market.address, auth.pubkey(), fees),
+        ix::market_withdraw_fees_in(&cur, auth.pubkey(), lc.market.address, auth.pubkey(), fees),
         auth,
     );
+    let poster_account = tensorgrid_client::pda::poster(&lc.market.address, &lc.poster.pubkey()).0;
+    let refunds = l.env.get::<Poster>(&poster_account).unwrap().refunds;
+    if cur != Currency::Sol {
+        l.send(
+            ix::poster_withdraw(&cur, lc.poster.pubkey(), lc.market.address, refunds),
+            &lc.poster,
+        );
+    } else {
+        assert_eq!(refunds, 0, "a SOL market credits no refunds");
+    }
     let end = l.env.total_lamports(&world);
-    assert_eq!(start - end, l.fees, "{path}: lamports stranded or created");
+    assert_eq!(
+        start - end,
+        l.fees,
+        "{unit:?} {path}: lamports stranded or created"
+    );
+    assert_eq!(
+        tokens(&l.env),
+        tokens_start,
+        "{unit:?} {path}: tokens created or lost"
+    );
+    if let Some(vault) = cur.vault(&lc.market.address) {
+        assert_eq!(
+            token_balance(&l.env, &vault),
+            0,
+            "{unit:?} {path}: tokens left in the vault"
+        );
+        assert_eq!(market_token_liabilities(&l.env, &lc.market.address), 0);
+    }
     // Program accounts keep their rent and nothing else: the worker's (its record stays) and
     // the market's.
     let rent = |space| l.env.rent_exempt(space);
     assert_eq!(
         l.env.lamports(&lc.worker.address),
         rent(tensorgrid_client::state::Worker::SPACE),
-        "{path}: worker holds only rent"
+        "{unit:?} {path}: worker holds only rent"
     );
     assert_eq!(
         l.env.lamports(&lc.market.address),
         rent(tensorgrid_client::state::Market::SPACE),
-        "{path}: market holds only rent"
+        "{unit:?} {path}: market holds only rent"
     );
 }
 
 #[test]
-fn no_lamport_is_stranded_on_any_terminal_path() {
-    for path in [
-        "accept",
-        "finalize",
-        "resolve-worker",
-        "resolve-poster",
-        "cancel",
-        "abandon-cancel",
-        "reclaim-cancel",
-        "dispute-timeout",
-    ] {
-        run_path(path);
+fn nothing_is_stranded_on_any_terminal_path_in_any_unit() {
+    for unit in UNITS {
+        for path in [
+            "accept",
+            "finalize",
+            "resolve-worker",
+            "resolve-poster",
+            "cancel",
+            "abandon-cancel",
+            "reclaim-cancel",
+            "dispute-timeout",
+        ] {
+            run_path(unit, path);
+        }
     }
 }

@@ -539,6 +539,7 @@ fn a_seated_or_pooled_verifier_keeps_its_stake_until_it_is_free() {
         env.send(
             &[ix::worker_deregister(
                 seated.operator.pubkey(),
+                seated.market,
                 seated.address,
             )],
             &[&seated.operator],
@@ -579,7 +580,11 @@ fn a_seated_or_pooled_verifier_keeps_its_stake_until_it_is_free() {
     );
     assert_err(
         env.send(
-            &[ix::worker_deregister(free.operator.pubkey(), free.address)],
+            &[ix::worker_deregister(
+                free.operator.pubkey(),
+                free.market,
+                free.address,
+            )],
             &[&free.operator],
         ),
         TensorgridError::StakePledged,

@@ -84,6 +84,7 @@ fn abandon_does_not_depend_on_the_posters_balance() {
     env.send(
         &[ix::worker_deregister(
             lc.worker.operator.pubkey(),
+            lc.worker.market,
             lc.worker.address,
         )],
         &[&lc.worker.operator],

@@ -329,8 +329,13 @@ fn dispute_timeout_checks_state_worker_and_poster() {
         poster: cranker.pubkey(),
         ..lc.settle_keys()
     };
+    let timeout = with_poster_account_of(
+        ix::job_dispute_timeout(wrong_poster),
+        &wrong_poster,
+        &lc.settle_keys(),
+    );
     assert_err(
-        env.send(&[ix::job_dispute_timeout(wrong_poster)], &[&cranker]),
+        env.send(&[timeout], &[&cranker]),
         TensorgridError::RecipientMismatch,
     );
 }

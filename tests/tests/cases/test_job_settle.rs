@@ -64,8 +64,9 @@ fn accept_requires_the_poster_signature() {
         poster: stranger.pubkey(),
         ..lc.settle_keys()
     };
+    let accept = with_poster_account_of(ix::job_accept(keys), &keys, &lc.settle_keys());
     assert_err(
-        env.send(&[ix::job_accept(keys)], &[&stranger]),
+        env.send(&[accept], &[&stranger]),
         TensorgridError::NotPoster,
     );
     assert!(lc.job.state(&env).is_some(), "nothing paid");
@@ -110,8 +111,9 @@ fn finalize_rejects_a_substituted_poster() {
     };
     let cranker = env.funded(SOL);
     env.warp(3_601);
+    let finalize = with_poster_account_of(ix::job_finalize(keys), &keys, &lc.settle_keys());
     assert_err(
-        env.send(&[ix::job_finalize(keys)], &[&cranker]),
+        env.send(&[finalize], &[&cranker]),
         TensorgridError::RecipientMismatch,
     );
     assert!(lc.job.state(&env).is_some(), "nothing paid");
@@ -136,8 +138,9 @@ fn settlement_with_another_markets_accounts_is_rejected() {
     let other = MarketFx::create_with_id(&mut env, default_params(), 3);
     let mut keys = lc.settle_keys();
     keys.market = other.address;
+    let accept = with_poster_account_of(ix::job_accept(keys), &keys, &lc.settle_keys());
     assert_err(
-        env.send(&[ix::job_accept(keys)], &[&lc.poster]),
+        env.send(&[accept], &[&lc.poster]),
         TensorgridError::MarketMismatch,
     );
 }

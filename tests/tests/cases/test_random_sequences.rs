@@ -251,6 +251,7 @@ impl Clone for World {
                 authority: self.market.authority.insecure_clone(),
                 address: self.market.address,
                 id: self.market.id,
+                mint: self.market.mint.clone(),
             },
             posters: copy(&self.posters),
             operators: copy(&self.operators),
@@ -641,7 +642,7 @@ impl World {
             Action::Deregister { worker } => {
                 let w = self.worker_keys(worker);
                 (
-                    ix::worker_deregister(w.operator, w.worker),
+                    ix::worker_deregister(w.operator, w.market, w.worker),
                     &self.operators[worker],
                 )
             }

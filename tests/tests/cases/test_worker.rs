@@ -289,7 +289,11 @@ fn deregister_returns_stake_and_earnings_and_keeps_the_record() {
     let before = env.lamports(&w.operator.pubkey());
     let tx = env
         .send(
-            &[ix::worker_deregister(w.operator.pubkey(), w.address)],
+            &[ix::worker_deregister(
+                w.operator.pubkey(),
+                w.market,
+                w.address,
+            )],
             &[&w.operator],
         )
         .unwrap();
@@ -323,7 +327,11 @@ fn deregister_returns_stake_and_earnings_and_keeps_the_record() {
     );
     assert_err(
         env.send(
-            &[ix::worker_deregister(w.operator.pubkey(), w.address)],
+            &[ix::worker_deregister(
+                w.operator.pubkey(),
+                w.market,
+                w.address,
+            )],
             &[&w.operator],
         ),
         TensorgridError::WorkerDeregistered,
@@ -351,7 +359,10 @@ fn deregister_and_register_in_one_transaction_keeps_the_record() {
     let before = env.lamports(&w.operator.pubkey());
     let tx = env
         .send(
-            &[ix::worker_deregister(w.operator.pubkey(), w.address), again],
+            &[
+                ix::worker_deregister(w.operator.pubkey(), w.market, w.address),
+                again,
+            ],
             &[&w.operator],
         )
         .unwrap();
@@ -418,7 +429,11 @@ fn deregister_with_active_job_is_refused() {
     let w = &lc.worker;
     assert_err(
         env.send(
-            &[ix::worker_deregister(w.operator.pubkey(), w.address)],
+            &[ix::worker_deregister(
+                w.operator.pubkey(),
+                w.market,
+                w.address,
+            )],
             &[&w.operator],
         ),
         TensorgridError::WorkerHasActiveJob,
@@ -433,7 +448,7 @@ fn deregister_by_non_operator_is_rejected() {
     let thief = env.funded(SOL);
     assert_err(
         env.send(
-            &[ix::worker_deregister(thief.pubkey(), w.address)],
+            &[ix::worker_deregister(thief.pubkey(), w.market, w.address)],
             &[&thief],
         ),
         TensorgridError::NotOperator,
@@ -449,14 +464,18 @@ fn forged_worker_accounts_are_rejected() {
     let (fake, foreign) = forged_copies(&mut env, &w.address);
     assert_anchor_err(
         env.send(
-            &[ix::worker_deregister(w.operator.pubkey(), fake)],
+            &[ix::worker_deregister(w.operator.pubkey(), w.market, fake)],
             &[&w.operator],
         ),
         Anchor::ConstraintSeeds,
     );
     assert_anchor_err(
         env.send(
-            &[ix::worker_deregister(w.operator.pubkey(), foreign)],
+            &[ix::worker_deregister(
+                w.operator.pubkey(),
+                w.market,
+                foreign,
+            )],
             &[&w.operator],
         ),
         Anchor::AccountOwnedByWrongProgram,

@@ -63,9 +63,9 @@ export type Market = {
   marketId: bigint;
   /** Parameters for jobs posted from now on. */
   params: MarketParams;
-  /** Fees earned and not yet withdrawn, in lamports (held by this account). */
+  /** Fees earned and not yet withdrawn, in the market's unit. */
   feesUnclaimed: bigint;
-  /** Fees withdrawn by the authority so far, in lamports. */
+  /** Fees withdrawn by the authority so far, in the market's unit. */
   feesWithdrawn: bigint;
   /** Number of jobs ever posted in this market. */
   jobsPosted: bigint;
@@ -73,6 +73,20 @@ export type Market = {
   paused: boolean;
   /** The PDA's bump. */
   bump: number;
+  /**
+   * The mint amounts are counted in: `Pubkey::default()` for lamports (SOL), else an SPL
+   * Token or Token-2022 mint, fixed when the market is created.
+   */
+  mint: Address;
+  /** The mint's decimals (9 for SOL): amounts are in base units, shown divided by 10^decimals. */
+  decimals: number;
+  /** The mint's token program; `Pubkey::default()` for SOL. */
+  tokenProgram: Address;
+  /**
+   * The token account `["vault", market]` holding every amount of a token market;
+   * `Pubkey::default()` for SOL.
+   */
+  vault: Address;
 };
 
 export type MarketArgs = {
@@ -82,9 +96,9 @@ export type MarketArgs = {
   marketId: number | bigint;
   /** Parameters for jobs posted from now on. */
   params: MarketParamsArgs;
-  /** Fees earned and not yet withdrawn, in lamports (held by this account). */
+  /** Fees earned and not yet withdrawn, in the market's unit. */
   feesUnclaimed: number | bigint;
-  /** Fees withdrawn by the authority so far, in lamports. */
+  /** Fees withdrawn by the authority so far, in the market's unit. */
   feesWithdrawn: number | bigint;
   /** Number of jobs ever posted in this market. */
   jobsPosted: number | bigint;
@@ -92,6 +106,20 @@ export type MarketArgs = {
   paused: boolean;
   /** The PDA's bump. */
   bump: number;
+  /**
+   * The mint amounts are counted in: `Pubkey::default()` for lamports (SOL), else an SPL
+   * Token or Token-2022 mint, fixed when the market is created.
+   */
+  mint: Address;
+  /** The mint's decimals (9 for SOL): amounts are in base units, shown divided by 10^decimals. */
+  decimals: number;
+  /** The mint's token program; `Pubkey::default()` for SOL. */
+  tokenProgram: Address;
+  /**
+   * The token account `["vault", market]` holding every amount of a token market;
+   * `Pubkey::default()` for SOL.
+   */
+  vault: Address;
 };
 
 /** Gets the encoder for {@link MarketArgs} account data. */
@@ -107,6 +135,10 @@ export function getMarketEncoder(): FixedSizeEncoder<MarketArgs> {
       ["jobsPosted", getU64Encoder()],
       ["paused", getBooleanEncoder()],
       ["bump", getU8Encoder()],
+      ["mint", getAddressEncoder()],
+      ["decimals", getU8Encoder()],
+      ["tokenProgram", getAddressEncoder()],
+      ["vault", getAddressEncoder()],
     ]),
     (value) => ({ ...value, discriminator: MARKET_DISCRIMINATOR }),
   );
@@ -124,6 +156,10 @@ export function getMarketDecoder(): FixedSizeDecoder<Market> {
     ["jobsPosted", getU64Decoder()],
     ["paused", getBooleanDecoder()],
     ["bump", getU8Decoder()],
+    ["mint", getAddressDecoder()],
+    ["decimals", getU8Decoder()],
+    ["tokenProgram", getAddressDecoder()],
+    ["vault", getAddressDecoder()],
   ]);
 }
 
@@ -186,5 +222,5 @@ export async function fetchAllMaybeMarket(
 }
 
 export function getMarketSize(): number {
-  return 130;
+  return 227;
 }

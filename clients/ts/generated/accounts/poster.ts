@@ -62,6 +62,14 @@ export type Poster = {
   jobsPosted: bigint;
   /** The PDA's bump. */
   bump: number;
+  /**
+   * Token market only: refunds, compensation and bonds returned to the poster and not yet
+   * withdrawn, in base units of the mint (held by the market's vault). Always 0 in a SOL
+   * market, where they go straight to the poster's wallet.
+   */
+  refunds: bigint;
+  /** Token market only: refunds the poster has withdrawn so far. */
+  refundsWithdrawn: bigint;
 };
 
 export type PosterArgs = {
@@ -78,6 +86,14 @@ export type PosterArgs = {
   jobsPosted: number | bigint;
   /** The PDA's bump. */
   bump: number;
+  /**
+   * Token market only: refunds, compensation and bonds returned to the poster and not yet
+   * withdrawn, in base units of the mint (held by the market's vault). Always 0 in a SOL
+   * market, where they go straight to the poster's wallet.
+   */
+  refunds: number | bigint;
+  /** Token market only: refunds the poster has withdrawn so far. */
+  refundsWithdrawn: number | bigint;
 };
 
 /** Gets the encoder for {@link PosterArgs} account data. */
@@ -90,6 +106,8 @@ export function getPosterEncoder(): FixedSizeEncoder<PosterArgs> {
       ["nextJobId", getU64Encoder()],
       ["jobsPosted", getU64Encoder()],
       ["bump", getU8Encoder()],
+      ["refunds", getU64Encoder()],
+      ["refundsWithdrawn", getU64Encoder()],
     ]),
     (value) => ({ ...value, discriminator: POSTER_DISCRIMINATOR }),
   );
@@ -104,6 +122,8 @@ export function getPosterDecoder(): FixedSizeDecoder<Poster> {
     ["nextJobId", getU64Decoder()],
     ["jobsPosted", getU64Decoder()],
     ["bump", getU8Decoder()],
+    ["refunds", getU64Decoder()],
+    ["refundsWithdrawn", getU64Decoder()],
   ]);
 }
 
@@ -166,5 +186,5 @@ export async function fetchAllMaybePoster(
 }
 
 export function getPosterSize(): number {
-  return 89;
+  return 105;
 }

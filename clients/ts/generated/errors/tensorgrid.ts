@@ -162,6 +162,40 @@ export const TENSORGRID_ERROR__SEAT_COUNT = 0x17b7; // 6071
 export const TENSORGRID_ERROR__ALREADY_REVEALED = 0x17b8; // 6072
 /** PoolMalformed: The verifier pool's data is malformed */
 export const TENSORGRID_ERROR__POOL_MALFORMED = 0x17b9; // 6073
+/** TokenAccountsMissing: A token market's instruction needs its mint, vault and token program accounts */
+export const TENSORGRID_ERROR__TOKEN_ACCOUNTS_MISSING = 0x17ba; // 6074
+/** TokenAccountsUnexpected: A SOL market's instruction takes no token accounts */
+export const TENSORGRID_ERROR__TOKEN_ACCOUNTS_UNEXPECTED = 0x17bb; // 6075
+/** MintMismatch: The mint is not the market's */
+export const TENSORGRID_ERROR__MINT_MISMATCH = 0x17bc; // 6076
+/** VaultMismatch: The vault is not the market's */
+export const TENSORGRID_ERROR__VAULT_MISMATCH = 0x17bd; // 6077
+/** TokenProgramMismatch: The token program is not the market's mint's */
+export const TENSORGRID_ERROR__TOKEN_PROGRAM_MISMATCH = 0x17be; // 6078
+/** TokenAccountMismatch: The token account is not of the market's mint or not the signer's */
+export const TENSORGRID_ERROR__TOKEN_ACCOUNT_MISMATCH = 0x17bf; // 6079
+/** MintTransferFee: Mints with a transfer fee are refused: amounts would not arrive whole */
+export const TENSORGRID_ERROR__MINT_TRANSFER_FEE = 0x17c0; // 6080
+/** MintTransferHook: Mints with a transfer hook are refused: another program could block transfers */
+export const TENSORGRID_ERROR__MINT_TRANSFER_HOOK = 0x17c1; // 6081
+/** MintPermanentDelegate: Mints with a permanent delegate are refused: it could take the vault's tokens */
+export const TENSORGRID_ERROR__MINT_PERMANENT_DELEGATE = 0x17c2; // 6082
+/** MintConfidentialTransfers: Mints with confidential transfers are refused: amounts must be visible */
+export const TENSORGRID_ERROR__MINT_CONFIDENTIAL_TRANSFERS = 0x17c3; // 6083
+/** MintDefaultFrozen: Mints whose new accounts start frozen are refused: the vault would be frozen */
+export const TENSORGRID_ERROR__MINT_DEFAULT_FROZEN = 0x17c4; // 6084
+/** MintNonTransferable: Non-transferable mints are refused: nothing could leave the vault */
+export const TENSORGRID_ERROR__MINT_NON_TRANSFERABLE = 0x17c5; // 6085
+/** MintPausable: Pausable mints are refused: a pause would stop every exit */
+export const TENSORGRID_ERROR__MINT_PAUSABLE = 0x17c6; // 6086
+/** MintExtensionUnsupported: The mint has an extension this program does not accept */
+export const TENSORGRID_ERROR__MINT_EXTENSION_UNSUPPORTED = 0x17c7; // 6087
+/** InsufficientRefunds: Fewer refunds than requested */
+export const TENSORGRID_ERROR__INSUFFICIENT_REFUNDS = 0x17c8; // 6088
+/** TermsMintMismatch: The terms' mint is not the market's */
+export const TENSORGRID_ERROR__TERMS_MINT_MISMATCH = 0x17c9; // 6089
+/** PosterAccountMismatch: The poster account is not the job's poster's in the job's market */
+export const TENSORGRID_ERROR__POSTER_ACCOUNT_MISMATCH = 0x17ca; // 6090
 
 export type TensorgridError =
   | typeof TENSORGRID_ERROR__ALREADY_REVEALED
@@ -186,6 +220,7 @@ export type TensorgridError =
   | typeof TENSORGRID_ERROR__FEE_TOO_HIGH
   | typeof TENSORGRID_ERROR__INSUFFICIENT_EARNINGS
   | typeof TENSORGRID_ERROR__INSUFFICIENT_FEES
+  | typeof TENSORGRID_ERROR__INSUFFICIENT_REFUNDS
   | typeof TENSORGRID_ERROR__INSUFFICIENT_STAKE
   | typeof TENSORGRID_ERROR__INSUFFICIENT_VRAM
   | typeof TENSORGRID_ERROR__INVALID_BPS
@@ -204,6 +239,15 @@ export type TensorgridError =
   | typeof TENSORGRID_ERROR__LABEL_TOO_LONG
   | typeof TENSORGRID_ERROR__MARKET_MISMATCH
   | typeof TENSORGRID_ERROR__MARKET_PAUSED
+  | typeof TENSORGRID_ERROR__MINT_CONFIDENTIAL_TRANSFERS
+  | typeof TENSORGRID_ERROR__MINT_DEFAULT_FROZEN
+  | typeof TENSORGRID_ERROR__MINT_EXTENSION_UNSUPPORTED
+  | typeof TENSORGRID_ERROR__MINT_MISMATCH
+  | typeof TENSORGRID_ERROR__MINT_NON_TRANSFERABLE
+  | typeof TENSORGRID_ERROR__MINT_PAUSABLE
+  | typeof TENSORGRID_ERROR__MINT_PERMANENT_DELEGATE
+  | typeof TENSORGRID_ERROR__MINT_TRANSFER_FEE
+  | typeof TENSORGRID_ERROR__MINT_TRANSFER_HOOK
   | typeof TENSORGRID_ERROR__NOT_ASSIGNED_WORKER
   | typeof TENSORGRID_ERROR__NOT_COMMITTED
   | typeof TENSORGRID_ERROR__NOT_MARKET_AUTHORITY
@@ -215,6 +259,7 @@ export type TensorgridError =
   | typeof TENSORGRID_ERROR__PLEDGE_NOT_BACKED
   | typeof TENSORGRID_ERROR__POOL_FROZEN
   | typeof TENSORGRID_ERROR__POOL_MALFORMED
+  | typeof TENSORGRID_ERROR__POSTER_ACCOUNT_MISMATCH
   | typeof TENSORGRID_ERROR__RECIPIENT_MISMATCH
   | typeof TENSORGRID_ERROR__RESULT_URI_INVALID
   | typeof TENSORGRID_ERROR__REVEAL_MISMATCH
@@ -227,6 +272,12 @@ export type TensorgridError =
   | typeof TENSORGRID_ERROR__STAKE_BELOW_MINIMUM
   | typeof TENSORGRID_ERROR__STAKE_PLEDGED
   | typeof TENSORGRID_ERROR__TERMS_CHANGED
+  | typeof TENSORGRID_ERROR__TERMS_MINT_MISMATCH
+  | typeof TENSORGRID_ERROR__TOKEN_ACCOUNT_MISMATCH
+  | typeof TENSORGRID_ERROR__TOKEN_ACCOUNTS_MISSING
+  | typeof TENSORGRID_ERROR__TOKEN_ACCOUNTS_UNEXPECTED
+  | typeof TENSORGRID_ERROR__TOKEN_PROGRAM_MISMATCH
+  | typeof TENSORGRID_ERROR__VAULT_MISMATCH
   | typeof TENSORGRID_ERROR__VERIFIER_POOL_FULL
   | typeof TENSORGRID_ERROR__VERIFIER_SEATED
   | typeof TENSORGRID_ERROR__VOTING_NOT_OVER
@@ -264,6 +315,7 @@ if (process.env["NODE_ENV"] !== "production") {
     [TENSORGRID_ERROR__FEE_TOO_HIGH]: `The fee is above 2000 bps`,
     [TENSORGRID_ERROR__INSUFFICIENT_EARNINGS]: `Fewer earnings than requested`,
     [TENSORGRID_ERROR__INSUFFICIENT_FEES]: `Fewer unclaimed fees than requested`,
+    [TENSORGRID_ERROR__INSUFFICIENT_REFUNDS]: `Fewer refunds than requested`,
     [TENSORGRID_ERROR__INSUFFICIENT_STAKE]: `Stake is below the market minimum or the job's collateral`,
     [TENSORGRID_ERROR__INSUFFICIENT_VRAM]: `The worker has less VRAM than the job requires`,
     [TENSORGRID_ERROR__INVALID_BPS]: `A basis-point value is above 10000`,
@@ -282,6 +334,15 @@ if (process.env["NODE_ENV"] !== "production") {
     [TENSORGRID_ERROR__LABEL_TOO_LONG]: `Hardware label is longer than 32 bytes`,
     [TENSORGRID_ERROR__MARKET_MISMATCH]: `The account does not belong to this market`,
     [TENSORGRID_ERROR__MARKET_PAUSED]: `The market is paused: no new posts or claims`,
+    [TENSORGRID_ERROR__MINT_CONFIDENTIAL_TRANSFERS]: `Mints with confidential transfers are refused: amounts must be visible`,
+    [TENSORGRID_ERROR__MINT_DEFAULT_FROZEN]: `Mints whose new accounts start frozen are refused: the vault would be frozen`,
+    [TENSORGRID_ERROR__MINT_EXTENSION_UNSUPPORTED]: `The mint has an extension this program does not accept`,
+    [TENSORGRID_ERROR__MINT_MISMATCH]: `The mint is not the market's`,
+    [TENSORGRID_ERROR__MINT_NON_TRANSFERABLE]: `Non-transferable mints are refused: nothing could leave the vault`,
+    [TENSORGRID_ERROR__MINT_PAUSABLE]: `Pausable mints are refused: a pause would stop every exit`,
+    [TENSORGRID_ERROR__MINT_PERMANENT_DELEGATE]: `Mints with a permanent delegate are refused: it could take the vault's tokens`,
+    [TENSORGRID_ERROR__MINT_TRANSFER_FEE]: `Mints with a transfer fee are refused: amounts would not arrive whole`,
+    [TENSORGRID_ERROR__MINT_TRANSFER_HOOK]: `Mints with a transfer hook are refused: another program could block transfers`,
     [TENSORGRID_ERROR__NOT_ASSIGNED_WORKER]: `This worker is not assigned to the job`,
     [TENSORGRID_ERROR__NOT_COMMITTED]: `This seat has not committed`,
     [TENSORGRID_ERROR__NOT_MARKET_AUTHORITY]: `Only the market authority may do this`,
@@ -293,6 +354,7 @@ if (process.env["NODE_ENV"] !== "production") {
     [TENSORGRID_ERROR__PLEDGE_NOT_BACKED]: `The pledge must be at least the market's minimum stake and backed by stake no job holds`,
     [TENSORGRID_ERROR__POOL_FROZEN]: `The verifier pool is frozen between a dispute and its draw: draw first`,
     [TENSORGRID_ERROR__POOL_MALFORMED]: `The verifier pool's data is malformed`,
+    [TENSORGRID_ERROR__POSTER_ACCOUNT_MISMATCH]: `The poster account is not the job's poster's in the job's market`,
     [TENSORGRID_ERROR__RECIPIENT_MISMATCH]: `The receiving account is not the one recorded on-chain`,
     [TENSORGRID_ERROR__RESULT_URI_INVALID]: `Result URI is empty or longer than 200 bytes`,
     [TENSORGRID_ERROR__REVEAL_MISMATCH]: `The revealed hash and salt do not match the commitment`,
@@ -305,6 +367,12 @@ if (process.env["NODE_ENV"] !== "production") {
     [TENSORGRID_ERROR__STAKE_BELOW_MINIMUM]: `Stake is below the market minimum`,
     [TENSORGRID_ERROR__STAKE_PLEDGED]: `This stake is pledged to the verifier pool: leave the pool first`,
     [TENSORGRID_ERROR__TERMS_CHANGED]: `The market's terms differ from those the post agreed to`,
+    [TENSORGRID_ERROR__TERMS_MINT_MISMATCH]: `The terms' mint is not the market's`,
+    [TENSORGRID_ERROR__TOKEN_ACCOUNT_MISMATCH]: `The token account is not of the market's mint or not the signer's`,
+    [TENSORGRID_ERROR__TOKEN_ACCOUNTS_MISSING]: `A token market's instruction needs its mint, vault and token program accounts`,
+    [TENSORGRID_ERROR__TOKEN_ACCOUNTS_UNEXPECTED]: `A SOL market's instruction takes no token accounts`,
+    [TENSORGRID_ERROR__TOKEN_PROGRAM_MISMATCH]: `The token program is not the market's mint's`,
+    [TENSORGRID_ERROR__VAULT_MISMATCH]: `The vault is not the market's`,
     [TENSORGRID_ERROR__VERIFIER_POOL_FULL]: `The verifier pool is full and every entry has at least this stake`,
     [TENSORGRID_ERROR__VERIFIER_SEATED]: `The worker holds a verifier seat in an open dispute`,
     [TENSORGRID_ERROR__VOTING_NOT_OVER]: `Voting goes on until the reveal window closes or every seat has revealed`,

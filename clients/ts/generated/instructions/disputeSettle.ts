@@ -54,6 +54,7 @@ export type DisputeSettleInstruction<
   TAccountJob extends string | AccountMeta<string> = string,
   TAccountDispute extends string | AccountMeta<string> = string,
   TAccountPoster extends string | AccountMeta<string> = string,
+  TAccountPosterAccount extends string | AccountMeta<string> = string,
   TAccountSeat0 extends string | AccountMeta<string> = string,
   TAccountSeat1 extends string | AccountMeta<string> = string,
   TAccountSeat2 extends string | AccountMeta<string> = string,
@@ -78,6 +79,9 @@ export type DisputeSettleInstruction<
       TAccountPoster extends string
         ? WritableAccount<TAccountPoster>
         : TAccountPoster,
+      TAccountPosterAccount extends string
+        ? WritableAccount<TAccountPosterAccount>
+        : TAccountPosterAccount,
       TAccountSeat0 extends string
         ? WritableAccount<TAccountSeat0>
         : TAccountSeat0,
@@ -135,6 +139,7 @@ export type DisputeSettleAsyncInput<
   TAccountJob extends string = string,
   TAccountDispute extends string = string,
   TAccountPoster extends string = string,
+  TAccountPosterAccount extends string = string,
   TAccountSeat0 extends string = string,
   TAccountSeat1 extends string = string,
   TAccountSeat2 extends string = string,
@@ -152,6 +157,13 @@ export type DisputeSettleAsyncInput<
   dispute?: Address<TAccountDispute>;
   /** The job's poster. */
   poster: Address<TAccountPoster>;
+  /**
+   * The poster's account in this market (`["poster", market, poster]`): in a token market
+   * it is credited with what the job still holds for the poster (compensation, a refund, a
+   * returned bond), which the poster withdraws with `poster_withdraw`.
+   * the job's market (`settle::credit_poster`); a SOL market does not use it.
+   */
+  posterAccount: Address<TAccountPosterAccount>;
   /** The first seat's worker account. */
   seat0: Address<TAccountSeat0>;
   /** The second seat's worker account. */
@@ -170,6 +182,7 @@ export async function getDisputeSettleInstructionAsync<
   TAccountJob extends string,
   TAccountDispute extends string,
   TAccountPoster extends string,
+  TAccountPosterAccount extends string,
   TAccountSeat0 extends string,
   TAccountSeat1 extends string,
   TAccountSeat2 extends string,
@@ -184,6 +197,7 @@ export async function getDisputeSettleInstructionAsync<
     TAccountJob,
     TAccountDispute,
     TAccountPoster,
+    TAccountPosterAccount,
     TAccountSeat0,
     TAccountSeat1,
     TAccountSeat2,
@@ -200,6 +214,7 @@ export async function getDisputeSettleInstructionAsync<
     TAccountJob,
     TAccountDispute,
     TAccountPoster,
+    TAccountPosterAccount,
     TAccountSeat0,
     TAccountSeat1,
     TAccountSeat2,
@@ -218,6 +233,7 @@ export async function getDisputeSettleInstructionAsync<
     job: { value: input.job ?? null, isWritable: true },
     dispute: { value: input.dispute ?? null, isWritable: true },
     poster: { value: input.poster ?? null, isWritable: true },
+    posterAccount: { value: input.posterAccount ?? null, isWritable: true },
     seat0: { value: input.seat0 ?? null, isWritable: true },
     seat1: { value: input.seat1 ?? null, isWritable: true },
     seat2: { value: input.seat2 ?? null, isWritable: true },
@@ -245,6 +261,7 @@ export async function getDisputeSettleInstructionAsync<
       getAccountMeta("job", accounts.job),
       getAccountMeta("dispute", accounts.dispute),
       getAccountMeta("poster", accounts.poster),
+      getAccountMeta("posterAccount", accounts.posterAccount),
       getAccountMeta("seat0", accounts.seat0),
       getAccountMeta("seat1", accounts.seat1),
       getAccountMeta("seat2", accounts.seat2),
@@ -261,6 +278,7 @@ export async function getDisputeSettleInstructionAsync<
     TAccountJob,
     TAccountDispute,
     TAccountPoster,
+    TAccountPosterAccount,
     TAccountSeat0,
     TAccountSeat1,
     TAccountSeat2,
@@ -276,6 +294,7 @@ export type DisputeSettleInput<
   TAccountJob extends string = string,
   TAccountDispute extends string = string,
   TAccountPoster extends string = string,
+  TAccountPosterAccount extends string = string,
   TAccountSeat0 extends string = string,
   TAccountSeat1 extends string = string,
   TAccountSeat2 extends string = string,
@@ -293,6 +312,13 @@ export type DisputeSettleInput<
   dispute: Address<TAccountDispute>;
   /** The job's poster. */
   poster: Address<TAccountPoster>;
+  /**
+   * The poster's account in this market (`["poster", market, poster]`): in a token market
+   * it is credited with what the job still holds for the poster (compensation, a refund, a
+   * returned bond), which the poster withdraws with `poster_withdraw`.
+   * the job's market (`settle::credit_poster`); a SOL market does not use it.
+   */
+  posterAccount: Address<TAccountPosterAccount>;
   /** The first seat's worker account. */
   seat0: Address<TAccountSeat0>;
   /** The second seat's worker account. */
@@ -311,6 +337,7 @@ export function getDisputeSettleInstruction<
   TAccountJob extends string,
   TAccountDispute extends string,
   TAccountPoster extends string,
+  TAccountPosterAccount extends string,
   TAccountSeat0 extends string,
   TAccountSeat1 extends string,
   TAccountSeat2 extends string,
@@ -325,6 +352,7 @@ export function getDisputeSettleInstruction<
     TAccountJob,
     TAccountDispute,
     TAccountPoster,
+    TAccountPosterAccount,
     TAccountSeat0,
     TAccountSeat1,
     TAccountSeat2,
@@ -340,6 +368,7 @@ export function getDisputeSettleInstruction<
   TAccountJob,
   TAccountDispute,
   TAccountPoster,
+  TAccountPosterAccount,
   TAccountSeat0,
   TAccountSeat1,
   TAccountSeat2,
@@ -357,6 +386,7 @@ export function getDisputeSettleInstruction<
     job: { value: input.job ?? null, isWritable: true },
     dispute: { value: input.dispute ?? null, isWritable: true },
     poster: { value: input.poster ?? null, isWritable: true },
+    posterAccount: { value: input.posterAccount ?? null, isWritable: true },
     seat0: { value: input.seat0 ?? null, isWritable: true },
     seat1: { value: input.seat1 ?? null, isWritable: true },
     seat2: { value: input.seat2 ?? null, isWritable: true },
@@ -377,6 +407,7 @@ export function getDisputeSettleInstruction<
       getAccountMeta("job", accounts.job),
       getAccountMeta("dispute", accounts.dispute),
       getAccountMeta("poster", accounts.poster),
+      getAccountMeta("posterAccount", accounts.posterAccount),
       getAccountMeta("seat0", accounts.seat0),
       getAccountMeta("seat1", accounts.seat1),
       getAccountMeta("seat2", accounts.seat2),
@@ -393,6 +424,7 @@ export function getDisputeSettleInstruction<
     TAccountJob,
     TAccountDispute,
     TAccountPoster,
+    TAccountPosterAccount,
     TAccountSeat0,
     TAccountSeat1,
     TAccountSeat2,
@@ -418,16 +450,23 @@ export type ParsedDisputeSettleInstruction<
     dispute: TAccountMetas[3];
     /** The job's poster. */
     poster: TAccountMetas[4];
+    /**
+     * The poster's account in this market (`["poster", market, poster]`): in a token market
+     * it is credited with what the job still holds for the poster (compensation, a refund, a
+     * returned bond), which the poster withdraws with `poster_withdraw`.
+     * the job's market (`settle::credit_poster`); a SOL market does not use it.
+     */
+    posterAccount: TAccountMetas[5];
     /** The first seat's worker account. */
-    seat0: TAccountMetas[5];
+    seat0: TAccountMetas[6];
     /** The second seat's worker account. */
-    seat1: TAccountMetas[6];
+    seat1: TAccountMetas[7];
     /** The third seat's worker account. */
-    seat2: TAccountMetas[7];
+    seat2: TAccountMetas[8];
     /** The market's verifier pool: a forfeit lowers the seat's weight there. */
-    pool: TAccountMetas[8];
-    eventAuthority: TAccountMetas[9];
-    program: TAccountMetas[10];
+    pool: TAccountMetas[9];
+    eventAuthority: TAccountMetas[10];
+    program: TAccountMetas[11];
   };
   data: DisputeSettleInstructionData;
 };
@@ -440,12 +479,12 @@ export function parseDisputeSettleInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedDisputeSettleInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 11) {
+  if (instruction.accounts.length < 12) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 11,
+        expectedAccountMetas: 12,
       },
     );
   }
@@ -463,6 +502,7 @@ export function parseDisputeSettleInstruction<
       job: getNextAccount(),
       dispute: getNextAccount(),
       poster: getNextAccount(),
+      posterAccount: getNextAccount(),
       seat0: getNextAccount(),
       seat1: getNextAccount(),
       seat2: getNextAccount(),

@@ -24,6 +24,7 @@ export * from "./marketInit";
 export * from "./marketUpdate";
 export * from "./marketWithdrawFees";
 export * from "./posterInit";
+export * from "./posterWithdraw";
 export * from "./verifierJoin";
 export * from "./verifierLeave";
 export * from "./workerDeregister";

@@ -52,6 +52,7 @@ export type JobAcceptInstruction<
   TAccountMarket extends string | AccountMeta<string> = string,
   TAccountWorker extends string | AccountMeta<string> = string,
   TAccountJob extends string | AccountMeta<string> = string,
+  TAccountPosterAccount extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
@@ -70,6 +71,9 @@ export type JobAcceptInstruction<
         ? WritableAccount<TAccountWorker>
         : TAccountWorker,
       TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob,
+      TAccountPosterAccount extends string
+        ? WritableAccount<TAccountPosterAccount>
+        : TAccountPosterAccount,
       TAccountEventAuthority extends string
         ? ReadonlyAccount<TAccountEventAuthority>
         : TAccountEventAuthority,
@@ -112,6 +116,7 @@ export type JobAcceptInput<
   TAccountMarket extends string = string,
   TAccountWorker extends string = string,
   TAccountJob extends string = string,
+  TAccountPosterAccount extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
@@ -126,6 +131,13 @@ export type JobAcceptInput<
   worker: Address<TAccountWorker>;
   /** The submitted job, closed to the poster. */
   job: Address<TAccountJob>;
+  /**
+   * The poster's account in this market (`["poster", market, poster]`): in a token market
+   * it is credited with what the job still holds for the poster (compensation, a refund, a
+   * returned bond), which the poster withdraws with `poster_withdraw`.
+   * the job's market (`settle::credit_poster`); a SOL market does not use it.
+   */
+  posterAccount: Address<TAccountPosterAccount>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
 };
@@ -135,6 +147,7 @@ export function getJobAcceptInstruction<
   TAccountMarket extends string,
   TAccountWorker extends string,
   TAccountJob extends string,
+  TAccountPosterAccount extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
@@ -144,6 +157,7 @@ export function getJobAcceptInstruction<
     TAccountMarket,
     TAccountWorker,
     TAccountJob,
+    TAccountPosterAccount,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -154,6 +168,7 @@ export function getJobAcceptInstruction<
   TAccountMarket,
   TAccountWorker,
   TAccountJob,
+  TAccountPosterAccount,
   TAccountEventAuthority,
   TAccountProgram
 > {
@@ -166,6 +181,7 @@ export function getJobAcceptInstruction<
     market: { value: input.market ?? null, isWritable: true },
     worker: { value: input.worker ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
+    posterAccount: { value: input.posterAccount ?? null, isWritable: true },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -181,6 +197,7 @@ export function getJobAcceptInstruction<
       getAccountMeta("market", accounts.market),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("job", accounts.job),
+      getAccountMeta("posterAccount", accounts.posterAccount),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -192,6 +209,7 @@ export function getJobAcceptInstruction<
     TAccountMarket,
     TAccountWorker,
     TAccountJob,
+    TAccountPosterAccount,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -214,8 +232,15 @@ export type ParsedJobAcceptInstruction<
     worker: TAccountMetas[2];
     /** The submitted job, closed to the poster. */
     job: TAccountMetas[3];
-    eventAuthority: TAccountMetas[4];
-    program: TAccountMetas[5];
+    /**
+     * The poster's account in this market (`["poster", market, poster]`): in a token market
+     * it is credited with what the job still holds for the poster (compensation, a refund, a
+     * returned bond), which the poster withdraws with `poster_withdraw`.
+     * the job's market (`settle::credit_poster`); a SOL market does not use it.
+     */
+    posterAccount: TAccountMetas[4];
+    eventAuthority: TAccountMetas[5];
+    program: TAccountMetas[6];
   };
   data: JobAcceptInstructionData;
 };
@@ -228,12 +253,12 @@ export function parseJobAcceptInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobAcceptInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 6) {
+  if (instruction.accounts.length < 7) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 6,
+        expectedAccountMetas: 7,
       },
     );
   }
@@ -250,6 +275,7 @@ export function parseJobAcceptInstruction<
       market: getNextAccount(),
       worker: getNextAccount(),
       job: getNextAccount(),
+      posterAccount: getNextAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },

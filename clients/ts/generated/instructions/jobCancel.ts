@@ -50,6 +50,7 @@ export type JobCancelInstruction<
   TProgram extends string = typeof TENSORGRID_PROGRAM_ADDRESS,
   TAccountPoster extends string | AccountMeta<string> = string,
   TAccountJob extends string | AccountMeta<string> = string,
+  TAccountPosterAccount extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
@@ -62,6 +63,9 @@ export type JobCancelInstruction<
             AccountSignerMeta<TAccountPoster>
         : TAccountPoster,
       TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob,
+      TAccountPosterAccount extends string
+        ? WritableAccount<TAccountPosterAccount>
+        : TAccountPosterAccount,
       TAccountEventAuthority extends string
         ? ReadonlyAccount<TAccountEventAuthority>
         : TAccountEventAuthority,
@@ -102,13 +106,23 @@ export function getJobCancelInstructionDataCodec(): FixedSizeCodec<
 export type JobCancelInput<
   TAccountPoster extends string = string,
   TAccountJob extends string = string,
+  TAccountPosterAccount extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
-  /** The job's poster; receives reward, compensation and rent. */
+  /**
+   * The job's poster; receives reward, compensation and rent (in a token market the rent;
+   * reward and compensation are credited to the poster account).
+   */
   poster: TransactionSigner<TAccountPoster>;
   /** The job, closed to the poster. Only an open job can be cancelled. */
   job: Address<TAccountJob>;
+  /**
+   * Token market only: the poster's account in this market, credited with the reward and
+   * compensation (`poster_withdraw` takes them out, in the same transaction if the poster
+   * likes). Not needed in a SOL market.
+   */
+  posterAccount?: Address<TAccountPosterAccount>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
 };
@@ -116,6 +130,7 @@ export type JobCancelInput<
 export function getJobCancelInstruction<
   TAccountPoster extends string,
   TAccountJob extends string,
+  TAccountPosterAccount extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
@@ -123,6 +138,7 @@ export function getJobCancelInstruction<
   input: JobCancelInput<
     TAccountPoster,
     TAccountJob,
+    TAccountPosterAccount,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -131,6 +147,7 @@ export function getJobCancelInstruction<
   TProgramAddress,
   TAccountPoster,
   TAccountJob,
+  TAccountPosterAccount,
   TAccountEventAuthority,
   TAccountProgram
 > {
@@ -141,6 +158,7 @@ export function getJobCancelInstruction<
   const originalAccounts = {
     poster: { value: input.poster ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
+    posterAccount: { value: input.posterAccount ?? null, isWritable: true },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -154,6 +172,7 @@ export function getJobCancelInstruction<
     accounts: [
       getAccountMeta("poster", accounts.poster),
       getAccountMeta("job", accounts.job),
+      getAccountMeta("posterAccount", accounts.posterAccount),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -163,6 +182,7 @@ export function getJobCancelInstruction<
     TProgramAddress,
     TAccountPoster,
     TAccountJob,
+    TAccountPosterAccount,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -174,12 +194,21 @@ export type ParsedJobCancelInstruction<
 > = {
   programAddress: Address<TProgram>;
   accounts: {
-    /** The job's poster; receives reward, compensation and rent. */
+    /**
+     * The job's poster; receives reward, compensation and rent (in a token market the rent;
+     * reward and compensation are credited to the poster account).
+     */
     poster: TAccountMetas[0];
     /** The job, closed to the poster. Only an open job can be cancelled. */
     job: TAccountMetas[1];
-    eventAuthority: TAccountMetas[2];
-    program: TAccountMetas[3];
+    /**
+     * Token market only: the poster's account in this market, credited with the reward and
+     * compensation (`poster_withdraw` takes them out, in the same transaction if the poster
+     * likes). Not needed in a SOL market.
+     */
+    posterAccount?: TAccountMetas[2] | undefined;
+    eventAuthority: TAccountMetas[3];
+    program: TAccountMetas[4];
   };
   data: JobCancelInstructionData;
 };
@@ -192,12 +221,12 @@ export function parseJobCancelInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobCancelInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 4) {
+  if (instruction.accounts.length < 5) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
+        expectedAccountMetas: 5,
       },
     );
   }
@@ -207,11 +236,18 @@ export function parseJobCancelInstruction<
     accountIndex += 1;
     return accountMeta;
   };
+  const getNextOptionalAccount = () => {
+    const accountMeta = getNextAccount();
+    return accountMeta.address === TENSORGRID_PROGRAM_ADDRESS
+      ? undefined
+      : accountMeta;
+  };
   return {
     programAddress: instruction.programAddress,
     accounts: {
       poster: getNextAccount(),
       job: getNextAccount(),
+      posterAccount: getNextOptionalAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },

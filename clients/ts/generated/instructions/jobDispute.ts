@@ -55,12 +55,17 @@ export function getJobDisputeDiscriminatorBytes(): ReadonlyUint8Array {
 export type JobDisputeInstruction<
   TProgram extends string = typeof TENSORGRID_PROGRAM_ADDRESS,
   TAccountPoster extends string | AccountMeta<string> = string,
+  TAccountMarket extends string | AccountMeta<string> = string,
   TAccountJob extends string | AccountMeta<string> = string,
   TAccountWorker extends string | AccountMeta<string> = string,
   TAccountDispute extends string | AccountMeta<string> = string,
   TAccountPool extends string | AccountMeta<string> = string,
   TAccountSystemProgram extends string | AccountMeta<string> =
     "11111111111111111111111111111111",
+  TAccountMint extends string | AccountMeta<string> = string,
+  TAccountVault extends string | AccountMeta<string> = string,
+  TAccountPosterToken extends string | AccountMeta<string> = string,
+  TAccountTokenProgram extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
@@ -72,6 +77,9 @@ export type JobDisputeInstruction<
         ? WritableSignerAccount<TAccountPoster> &
             AccountSignerMeta<TAccountPoster>
         : TAccountPoster,
+      TAccountMarket extends string
+        ? ReadonlyAccount<TAccountMarket>
+        : TAccountMarket,
       TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob,
       TAccountWorker extends string
         ? ReadonlyAccount<TAccountWorker>
@@ -85,6 +93,18 @@ export type JobDisputeInstruction<
       TAccountSystemProgram extends string
         ? ReadonlyAccount<TAccountSystemProgram>
         : TAccountSystemProgram,
+      TAccountMint extends string
+        ? ReadonlyAccount<TAccountMint>
+        : TAccountMint,
+      TAccountVault extends string
+        ? WritableAccount<TAccountVault>
+        : TAccountVault,
+      TAccountPosterToken extends string
+        ? WritableAccount<TAccountPosterToken>
+        : TAccountPosterToken,
+      TAccountTokenProgram extends string
+        ? ReadonlyAccount<TAccountTokenProgram>
+        : TAccountTokenProgram,
       TAccountEventAuthority extends string
         ? ReadonlyAccount<TAccountEventAuthority>
         : TAccountEventAuthority,
@@ -173,16 +193,26 @@ export function getJobDisputeInstructionDataCodec(): FixedSizeCodec<
 
 export type JobDisputeAsyncInput<
   TAccountPoster extends string = string,
+  TAccountMarket extends string = string,
   TAccountJob extends string = string,
   TAccountWorker extends string = string,
   TAccountDispute extends string = string,
   TAccountPool extends string = string,
   TAccountSystemProgram extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountPosterToken extends string = string,
+  TAccountTokenProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
   /** The job's poster: posts the bond and pays the dispute account's rent. */
   poster: TransactionSigner<TAccountPoster>;
+  /**
+   * The job's market (its unit, and its vault in a token market); the job's `has_one`
+   * names it.
+   */
+  market: Address<TAccountMarket>;
   /** The submitted job, inside its challenge window. */
   job: Address<TAccountJob>;
   /** The worker holding the job: its device class decides who may verify. */
@@ -195,6 +225,14 @@ export type JobDisputeAsyncInput<
    */
   pool: Address<TAccountPool>;
   systemProgram?: Address<TAccountSystemProgram>;
+  /** Token market only: the market's mint. */
+  mint?: Address<TAccountMint>;
+  /** Token market only: the market's vault, which receives the bond. */
+  vault?: Address<TAccountVault>;
+  /** Token market only: the poster's token account paying the bond. */
+  posterToken?: Address<TAccountPosterToken>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
   segment: JobDisputeInstructionDataArgs["segment"];
@@ -205,22 +243,32 @@ export type JobDisputeAsyncInput<
 
 export async function getJobDisputeInstructionAsync<
   TAccountPoster extends string,
+  TAccountMarket extends string,
   TAccountJob extends string,
   TAccountWorker extends string,
   TAccountDispute extends string,
   TAccountPool extends string,
   TAccountSystemProgram extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountPosterToken extends string,
+  TAccountTokenProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
 >(
   input: JobDisputeAsyncInput<
     TAccountPoster,
+    TAccountMarket,
     TAccountJob,
     TAccountWorker,
     TAccountDispute,
     TAccountPool,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountPosterToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -229,11 +277,16 @@ export async function getJobDisputeInstructionAsync<
   JobDisputeInstruction<
     TProgramAddress,
     TAccountPoster,
+    TAccountMarket,
     TAccountJob,
     TAccountWorker,
     TAccountDispute,
     TAccountPool,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountPosterToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >
@@ -244,11 +297,16 @@ export async function getJobDisputeInstructionAsync<
   // Original accounts.
   const originalAccounts = {
     poster: { value: input.poster ?? null, isWritable: true },
+    market: { value: input.market ?? null, isWritable: false },
     job: { value: input.job ?? null, isWritable: true },
     worker: { value: input.worker ?? null, isWritable: false },
     dispute: { value: input.dispute ?? null, isWritable: true },
     pool: { value: input.pool ?? null, isWritable: true },
     systemProgram: { value: input.systemProgram ?? null, isWritable: false },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    posterToken: { value: input.posterToken ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -275,11 +333,16 @@ export async function getJobDisputeInstructionAsync<
   return Object.freeze({
     accounts: [
       getAccountMeta("poster", accounts.poster),
+      getAccountMeta("market", accounts.market),
       getAccountMeta("job", accounts.job),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("dispute", accounts.dispute),
       getAccountMeta("pool", accounts.pool),
       getAccountMeta("systemProgram", accounts.systemProgram),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("posterToken", accounts.posterToken),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -290,11 +353,16 @@ export async function getJobDisputeInstructionAsync<
   } as JobDisputeInstruction<
     TProgramAddress,
     TAccountPoster,
+    TAccountMarket,
     TAccountJob,
     TAccountWorker,
     TAccountDispute,
     TAccountPool,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountPosterToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -302,16 +370,26 @@ export async function getJobDisputeInstructionAsync<
 
 export type JobDisputeInput<
   TAccountPoster extends string = string,
+  TAccountMarket extends string = string,
   TAccountJob extends string = string,
   TAccountWorker extends string = string,
   TAccountDispute extends string = string,
   TAccountPool extends string = string,
   TAccountSystemProgram extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountPosterToken extends string = string,
+  TAccountTokenProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
   /** The job's poster: posts the bond and pays the dispute account's rent. */
   poster: TransactionSigner<TAccountPoster>;
+  /**
+   * The job's market (its unit, and its vault in a token market); the job's `has_one`
+   * names it.
+   */
+  market: Address<TAccountMarket>;
   /** The submitted job, inside its challenge window. */
   job: Address<TAccountJob>;
   /** The worker holding the job: its device class decides who may verify. */
@@ -324,6 +402,14 @@ export type JobDisputeInput<
    */
   pool: Address<TAccountPool>;
   systemProgram?: Address<TAccountSystemProgram>;
+  /** Token market only: the market's mint. */
+  mint?: Address<TAccountMint>;
+  /** Token market only: the market's vault, which receives the bond. */
+  vault?: Address<TAccountVault>;
+  /** Token market only: the poster's token account paying the bond. */
+  posterToken?: Address<TAccountPosterToken>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
   segment: JobDisputeInstructionDataArgs["segment"];
@@ -334,22 +420,32 @@ export type JobDisputeInput<
 
 export function getJobDisputeInstruction<
   TAccountPoster extends string,
+  TAccountMarket extends string,
   TAccountJob extends string,
   TAccountWorker extends string,
   TAccountDispute extends string,
   TAccountPool extends string,
   TAccountSystemProgram extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountPosterToken extends string,
+  TAccountTokenProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
 >(
   input: JobDisputeInput<
     TAccountPoster,
+    TAccountMarket,
     TAccountJob,
     TAccountWorker,
     TAccountDispute,
     TAccountPool,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountPosterToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -357,11 +453,16 @@ export function getJobDisputeInstruction<
 ): JobDisputeInstruction<
   TProgramAddress,
   TAccountPoster,
+  TAccountMarket,
   TAccountJob,
   TAccountWorker,
   TAccountDispute,
   TAccountPool,
   TAccountSystemProgram,
+  TAccountMint,
+  TAccountVault,
+  TAccountPosterToken,
+  TAccountTokenProgram,
   TAccountEventAuthority,
   TAccountProgram
 > {
@@ -371,11 +472,16 @@ export function getJobDisputeInstruction<
   // Original accounts.
   const originalAccounts = {
     poster: { value: input.poster ?? null, isWritable: true },
+    market: { value: input.market ?? null, isWritable: false },
     job: { value: input.job ?? null, isWritable: true },
     worker: { value: input.worker ?? null, isWritable: false },
     dispute: { value: input.dispute ?? null, isWritable: true },
     pool: { value: input.pool ?? null, isWritable: true },
     systemProgram: { value: input.systemProgram ?? null, isWritable: false },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    posterToken: { value: input.posterToken ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -397,11 +503,16 @@ export function getJobDisputeInstruction<
   return Object.freeze({
     accounts: [
       getAccountMeta("poster", accounts.poster),
+      getAccountMeta("market", accounts.market),
       getAccountMeta("job", accounts.job),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("dispute", accounts.dispute),
       getAccountMeta("pool", accounts.pool),
       getAccountMeta("systemProgram", accounts.systemProgram),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("posterToken", accounts.posterToken),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -412,11 +523,16 @@ export function getJobDisputeInstruction<
   } as JobDisputeInstruction<
     TProgramAddress,
     TAccountPoster,
+    TAccountMarket,
     TAccountJob,
     TAccountWorker,
     TAccountDispute,
     TAccountPool,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountPosterToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -430,20 +546,33 @@ export type ParsedJobDisputeInstruction<
   accounts: {
     /** The job's poster: posts the bond and pays the dispute account's rent. */
     poster: TAccountMetas[0];
+    /**
+     * The job's market (its unit, and its vault in a token market); the job's `has_one`
+     * names it.
+     */
+    market: TAccountMetas[1];
     /** The submitted job, inside its challenge window. */
-    job: TAccountMetas[1];
+    job: TAccountMetas[2];
     /** The worker holding the job: its device class decides who may verify. */
-    worker: TAccountMetas[2];
+    worker: TAccountMetas[3];
     /** The dispute, holding the bond until it ends. */
-    dispute: TAccountMetas[3];
+    dispute: TAccountMetas[4];
     /**
      * The market's verifier pool, frozen until this dispute's draw (it may not exist yet:
      * then nobody can be drawn).
      */
-    pool: TAccountMetas[4];
-    systemProgram: TAccountMetas[5];
-    eventAuthority: TAccountMetas[6];
-    program: TAccountMetas[7];
+    pool: TAccountMetas[5];
+    systemProgram: TAccountMetas[6];
+    /** Token market only: the market's mint. */
+    mint?: TAccountMetas[7] | undefined;
+    /** Token market only: the market's vault, which receives the bond. */
+    vault?: TAccountMetas[8] | undefined;
+    /** Token market only: the poster's token account paying the bond. */
+    posterToken?: TAccountMetas[9] | undefined;
+    /** Token market only: the mint's token program. */
+    tokenProgram?: TAccountMetas[10] | undefined;
+    eventAuthority: TAccountMetas[11];
+    program: TAccountMetas[12];
   };
   data: JobDisputeInstructionData;
 };
@@ -456,12 +585,12 @@ export function parseJobDisputeInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobDisputeInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 8) {
+  if (instruction.accounts.length < 13) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 8,
+        expectedAccountMetas: 13,
       },
     );
   }
@@ -471,15 +600,26 @@ export function parseJobDisputeInstruction<
     accountIndex += 1;
     return accountMeta;
   };
+  const getNextOptionalAccount = () => {
+    const accountMeta = getNextAccount();
+    return accountMeta.address === TENSORGRID_PROGRAM_ADDRESS
+      ? undefined
+      : accountMeta;
+  };
   return {
     programAddress: instruction.programAddress,
     accounts: {
       poster: getNextAccount(),
+      market: getNextAccount(),
       job: getNextAccount(),
       worker: getNextAccount(),
       dispute: getNextAccount(),
       pool: getNextAccount(),
       systemProgram: getNextAccount(),
+      mint: getNextOptionalAccount(),
+      vault: getNextOptionalAccount(),
+      posterToken: getNextOptionalAccount(),
+      tokenProgram: getNextOptionalAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },

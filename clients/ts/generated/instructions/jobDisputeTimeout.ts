@@ -52,6 +52,7 @@ export type JobDisputeTimeoutInstruction<
   TAccountWorker extends string | AccountMeta<string> = string,
   TAccountJob extends string | AccountMeta<string> = string,
   TAccountDispute extends string | AccountMeta<string> = string,
+  TAccountPosterAccount extends string | AccountMeta<string> = string,
   TAccountPoster extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
@@ -70,6 +71,9 @@ export type JobDisputeTimeoutInstruction<
       TAccountDispute extends string
         ? WritableAccount<TAccountDispute>
         : TAccountDispute,
+      TAccountPosterAccount extends string
+        ? WritableAccount<TAccountPosterAccount>
+        : TAccountPosterAccount,
       TAccountPoster extends string
         ? WritableAccount<TAccountPoster>
         : TAccountPoster,
@@ -117,6 +121,7 @@ export type JobDisputeTimeoutAsyncInput<
   TAccountWorker extends string = string,
   TAccountJob extends string = string,
   TAccountDispute extends string = string,
+  TAccountPosterAccount extends string = string,
   TAccountPoster extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
@@ -129,6 +134,13 @@ export type JobDisputeTimeoutAsyncInput<
   job: Address<TAccountJob>;
   /** The job's escalated dispute, closed to the poster with its bond. */
   dispute?: Address<TAccountDispute>;
+  /**
+   * The poster's account in this market (`["poster", market, poster]`): in a token market
+   * it is credited with what the job still holds for the poster (compensation, a refund, a
+   * returned bond), which the poster withdraws with `poster_withdraw`.
+   * the job's market (`settle::credit_poster`); a SOL market does not use it.
+   */
+  posterAccount: Address<TAccountPosterAccount>;
   /** The job's poster; receives the bond, compensation and rent. */
   poster: Address<TAccountPoster>;
   eventAuthority: Address<TAccountEventAuthority>;
@@ -140,6 +152,7 @@ export async function getJobDisputeTimeoutInstructionAsync<
   TAccountWorker extends string,
   TAccountJob extends string,
   TAccountDispute extends string,
+  TAccountPosterAccount extends string,
   TAccountPoster extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
@@ -150,6 +163,7 @@ export async function getJobDisputeTimeoutInstructionAsync<
     TAccountWorker,
     TAccountJob,
     TAccountDispute,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -162,6 +176,7 @@ export async function getJobDisputeTimeoutInstructionAsync<
     TAccountWorker,
     TAccountJob,
     TAccountDispute,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -176,6 +191,7 @@ export async function getJobDisputeTimeoutInstructionAsync<
     worker: { value: input.worker ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
     dispute: { value: input.dispute ?? null, isWritable: true },
+    posterAccount: { value: input.posterAccount ?? null, isWritable: true },
     poster: { value: input.poster ?? null, isWritable: true },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -199,6 +215,7 @@ export async function getJobDisputeTimeoutInstructionAsync<
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("job", accounts.job),
       getAccountMeta("dispute", accounts.dispute),
+      getAccountMeta("posterAccount", accounts.posterAccount),
       getAccountMeta("poster", accounts.poster),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
@@ -211,6 +228,7 @@ export async function getJobDisputeTimeoutInstructionAsync<
     TAccountWorker,
     TAccountJob,
     TAccountDispute,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -222,6 +240,7 @@ export type JobDisputeTimeoutInput<
   TAccountWorker extends string = string,
   TAccountJob extends string = string,
   TAccountDispute extends string = string,
+  TAccountPosterAccount extends string = string,
   TAccountPoster extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
@@ -234,6 +253,13 @@ export type JobDisputeTimeoutInput<
   job: Address<TAccountJob>;
   /** The job's escalated dispute, closed to the poster with its bond. */
   dispute: Address<TAccountDispute>;
+  /**
+   * The poster's account in this market (`["poster", market, poster]`): in a token market
+   * it is credited with what the job still holds for the poster (compensation, a refund, a
+   * returned bond), which the poster withdraws with `poster_withdraw`.
+   * the job's market (`settle::credit_poster`); a SOL market does not use it.
+   */
+  posterAccount: Address<TAccountPosterAccount>;
   /** The job's poster; receives the bond, compensation and rent. */
   poster: Address<TAccountPoster>;
   eventAuthority: Address<TAccountEventAuthority>;
@@ -245,6 +271,7 @@ export function getJobDisputeTimeoutInstruction<
   TAccountWorker extends string,
   TAccountJob extends string,
   TAccountDispute extends string,
+  TAccountPosterAccount extends string,
   TAccountPoster extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
@@ -255,6 +282,7 @@ export function getJobDisputeTimeoutInstruction<
     TAccountWorker,
     TAccountJob,
     TAccountDispute,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -266,6 +294,7 @@ export function getJobDisputeTimeoutInstruction<
   TAccountWorker,
   TAccountJob,
   TAccountDispute,
+  TAccountPosterAccount,
   TAccountPoster,
   TAccountEventAuthority,
   TAccountProgram
@@ -279,6 +308,7 @@ export function getJobDisputeTimeoutInstruction<
     worker: { value: input.worker ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
     dispute: { value: input.dispute ?? null, isWritable: true },
+    posterAccount: { value: input.posterAccount ?? null, isWritable: true },
     poster: { value: input.poster ?? null, isWritable: true },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -295,6 +325,7 @@ export function getJobDisputeTimeoutInstruction<
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("job", accounts.job),
       getAccountMeta("dispute", accounts.dispute),
+      getAccountMeta("posterAccount", accounts.posterAccount),
       getAccountMeta("poster", accounts.poster),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
@@ -307,6 +338,7 @@ export function getJobDisputeTimeoutInstruction<
     TAccountWorker,
     TAccountJob,
     TAccountDispute,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -327,10 +359,17 @@ export type ParsedJobDisputeTimeoutInstruction<
     job: TAccountMetas[2];
     /** The job's escalated dispute, closed to the poster with its bond. */
     dispute: TAccountMetas[3];
+    /**
+     * The poster's account in this market (`["poster", market, poster]`): in a token market
+     * it is credited with what the job still holds for the poster (compensation, a refund, a
+     * returned bond), which the poster withdraws with `poster_withdraw`.
+     * the job's market (`settle::credit_poster`); a SOL market does not use it.
+     */
+    posterAccount: TAccountMetas[4];
     /** The job's poster; receives the bond, compensation and rent. */
-    poster: TAccountMetas[4];
-    eventAuthority: TAccountMetas[5];
-    program: TAccountMetas[6];
+    poster: TAccountMetas[5];
+    eventAuthority: TAccountMetas[6];
+    program: TAccountMetas[7];
   };
   data: JobDisputeTimeoutInstructionData;
 };
@@ -343,12 +382,12 @@ export function parseJobDisputeTimeoutInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobDisputeTimeoutInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 7) {
+  if (instruction.accounts.length < 8) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 7,
+        expectedAccountMetas: 8,
       },
     );
   }
@@ -365,6 +404,7 @@ export function parseJobDisputeTimeoutInstruction<
       worker: getNextAccount(),
       job: getNextAccount(),
       dispute: getNextAccount(),
+      posterAccount: getNextAccount(),
       poster: getNextAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),

@@ -50,6 +50,7 @@ export type JobFinalizeInstruction<
   TAccountMarket extends string | AccountMeta<string> = string,
   TAccountWorker extends string | AccountMeta<string> = string,
   TAccountJob extends string | AccountMeta<string> = string,
+  TAccountPosterAccount extends string | AccountMeta<string> = string,
   TAccountPoster extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
@@ -65,6 +66,9 @@ export type JobFinalizeInstruction<
         ? WritableAccount<TAccountWorker>
         : TAccountWorker,
       TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob,
+      TAccountPosterAccount extends string
+        ? WritableAccount<TAccountPosterAccount>
+        : TAccountPosterAccount,
       TAccountPoster extends string
         ? WritableAccount<TAccountPoster>
         : TAccountPoster,
@@ -109,6 +113,7 @@ export type JobFinalizeInput<
   TAccountMarket extends string = string,
   TAccountWorker extends string = string,
   TAccountJob extends string = string,
+  TAccountPosterAccount extends string = string,
   TAccountPoster extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
@@ -119,6 +124,13 @@ export type JobFinalizeInput<
   worker: Address<TAccountWorker>;
   /** The submitted job, closed to the poster. */
   job: Address<TAccountJob>;
+  /**
+   * The poster's account in this market (`["poster", market, poster]`): in a token market
+   * it is credited with what the job still holds for the poster (compensation, a refund, a
+   * returned bond), which the poster withdraws with `poster_withdraw`.
+   * the job's market (`settle::credit_poster`); a SOL market does not use it.
+   */
+  posterAccount: Address<TAccountPosterAccount>;
   /** The job's poster; receives the rent and any compensation. */
   poster: Address<TAccountPoster>;
   eventAuthority: Address<TAccountEventAuthority>;
@@ -129,6 +141,7 @@ export function getJobFinalizeInstruction<
   TAccountMarket extends string,
   TAccountWorker extends string,
   TAccountJob extends string,
+  TAccountPosterAccount extends string,
   TAccountPoster extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
@@ -138,6 +151,7 @@ export function getJobFinalizeInstruction<
     TAccountMarket,
     TAccountWorker,
     TAccountJob,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -148,6 +162,7 @@ export function getJobFinalizeInstruction<
   TAccountMarket,
   TAccountWorker,
   TAccountJob,
+  TAccountPosterAccount,
   TAccountPoster,
   TAccountEventAuthority,
   TAccountProgram
@@ -160,6 +175,7 @@ export function getJobFinalizeInstruction<
     market: { value: input.market ?? null, isWritable: true },
     worker: { value: input.worker ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
+    posterAccount: { value: input.posterAccount ?? null, isWritable: true },
     poster: { value: input.poster ?? null, isWritable: true },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -175,6 +191,7 @@ export function getJobFinalizeInstruction<
       getAccountMeta("market", accounts.market),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("job", accounts.job),
+      getAccountMeta("posterAccount", accounts.posterAccount),
       getAccountMeta("poster", accounts.poster),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
@@ -186,6 +203,7 @@ export function getJobFinalizeInstruction<
     TAccountMarket,
     TAccountWorker,
     TAccountJob,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -204,10 +222,17 @@ export type ParsedJobFinalizeInstruction<
     worker: TAccountMetas[1];
     /** The submitted job, closed to the poster. */
     job: TAccountMetas[2];
+    /**
+     * The poster's account in this market (`["poster", market, poster]`): in a token market
+     * it is credited with what the job still holds for the poster (compensation, a refund, a
+     * returned bond), which the poster withdraws with `poster_withdraw`.
+     * the job's market (`settle::credit_poster`); a SOL market does not use it.
+     */
+    posterAccount: TAccountMetas[3];
     /** The job's poster; receives the rent and any compensation. */
-    poster: TAccountMetas[3];
-    eventAuthority: TAccountMetas[4];
-    program: TAccountMetas[5];
+    poster: TAccountMetas[4];
+    eventAuthority: TAccountMetas[5];
+    program: TAccountMetas[6];
   };
   data: JobFinalizeInstructionData;
 };
@@ -220,12 +245,12 @@ export function parseJobFinalizeInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobFinalizeInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 6) {
+  if (instruction.accounts.length < 7) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 6,
+        expectedAccountMetas: 7,
       },
     );
   }
@@ -241,6 +266,7 @@ export function parseJobFinalizeInstruction<
       market: getNextAccount(),
       worker: getNextAccount(),
       job: getNextAccount(),
+      posterAccount: getNextAccount(),
       poster: getNextAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),

@@ -78,6 +78,10 @@ export type JobPostInstruction<
   TAccountJob extends string | AccountMeta<string> = string,
   TAccountSystemProgram extends string | AccountMeta<string> =
     "11111111111111111111111111111111",
+  TAccountMint extends string | AccountMeta<string> = string,
+  TAccountVault extends string | AccountMeta<string> = string,
+  TAccountPosterToken extends string | AccountMeta<string> = string,
+  TAccountTokenProgram extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
@@ -99,6 +103,18 @@ export type JobPostInstruction<
       TAccountSystemProgram extends string
         ? ReadonlyAccount<TAccountSystemProgram>
         : TAccountSystemProgram,
+      TAccountMint extends string
+        ? ReadonlyAccount<TAccountMint>
+        : TAccountMint,
+      TAccountVault extends string
+        ? WritableAccount<TAccountVault>
+        : TAccountVault,
+      TAccountPosterToken extends string
+        ? WritableAccount<TAccountPosterToken>
+        : TAccountPosterToken,
+      TAccountTokenProgram extends string
+        ? ReadonlyAccount<TAccountTokenProgram>
+        : TAccountTokenProgram,
       TAccountEventAuthority extends string
         ? ReadonlyAccount<TAccountEventAuthority>
         : TAccountEventAuthority,
@@ -117,7 +133,7 @@ export type JobPostInstructionData = {
    * accepted, so a post at `u64::MAX - 1` is the poster's last in this market.
    */
   jobId: bigint;
-  /** Lamports escrowed for the worker, fee included. */
+  /** Escrowed for the worker, fee included, in the market's unit. */
   reward: bigint;
   /** sha256 of the job-spec JSON. */
   specHash: ReadonlyUint8Array;
@@ -131,8 +147,8 @@ export type JobPostInstructionData = {
    */
   maxDurationS: bigint;
   /**
-   * The money terms the poster agrees to: the market's current parameters as the poster
-   * read them (`MarketParams::job_terms`). Refused if the market's differ when the post
+   * The money terms the poster agrees to: the market's current parameters and its mint as
+   * the poster read them (`Market::job_terms`). Refused if the market's differ when the post
    * lands, so an authority's update cannot change a pending post's terms.
    */
   terms: JobTerms;
@@ -146,7 +162,7 @@ export type JobPostInstructionDataArgs = {
    * accepted, so a post at `u64::MAX - 1` is the poster's last in this market.
    */
   jobId: number | bigint;
-  /** Lamports escrowed for the worker, fee included. */
+  /** Escrowed for the worker, fee included, in the market's unit. */
   reward: number | bigint;
   /** sha256 of the job-spec JSON. */
   specHash: ReadonlyUint8Array;
@@ -160,8 +176,8 @@ export type JobPostInstructionDataArgs = {
    */
   maxDurationS: number | bigint;
   /**
-   * The money terms the poster agrees to: the market's current parameters as the poster
-   * read them (`MarketParams::job_terms`). Refused if the market's differ when the post
+   * The money terms the poster agrees to: the market's current parameters and its mint as
+   * the poster read them (`Market::job_terms`). Refused if the market's differ when the post
    * lands, so an authority's update cannot change a pending post's terms.
    */
   terms: JobTermsArgs;
@@ -215,6 +231,10 @@ export type JobPostAsyncInput<
   TAccountPosterAccount extends string = string,
   TAccountJob extends string = string,
   TAccountSystemProgram extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountPosterToken extends string = string,
+  TAccountTokenProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
@@ -233,6 +253,14 @@ export type JobPostAsyncInput<
    */
   job: Address<TAccountJob>;
   systemProgram?: Address<TAccountSystemProgram>;
+  /** Token market only: the market's mint. */
+  mint?: Address<TAccountMint>;
+  /** Token market only: the market's vault, which receives the reward. */
+  vault?: Address<TAccountVault>;
+  /** Token market only: the poster's token account paying the reward. */
+  posterToken?: Address<TAccountPosterToken>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
   jobId: JobPostInstructionDataArgs["jobId"];
@@ -251,6 +279,10 @@ export async function getJobPostInstructionAsync<
   TAccountPosterAccount extends string,
   TAccountJob extends string,
   TAccountSystemProgram extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountPosterToken extends string,
+  TAccountTokenProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
@@ -261,6 +293,10 @@ export async function getJobPostInstructionAsync<
     TAccountPosterAccount,
     TAccountJob,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountPosterToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -273,6 +309,10 @@ export async function getJobPostInstructionAsync<
     TAccountPosterAccount,
     TAccountJob,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountPosterToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >
@@ -287,6 +327,10 @@ export async function getJobPostInstructionAsync<
     posterAccount: { value: input.posterAccount ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
     systemProgram: { value: input.systemProgram ?? null, isWritable: false },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    posterToken: { value: input.posterToken ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -324,6 +368,10 @@ export async function getJobPostInstructionAsync<
       getAccountMeta("posterAccount", accounts.posterAccount),
       getAccountMeta("job", accounts.job),
       getAccountMeta("systemProgram", accounts.systemProgram),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("posterToken", accounts.posterToken),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -338,6 +386,10 @@ export async function getJobPostInstructionAsync<
     TAccountPosterAccount,
     TAccountJob,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountPosterToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -349,6 +401,10 @@ export type JobPostInput<
   TAccountPosterAccount extends string = string,
   TAccountJob extends string = string,
   TAccountSystemProgram extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountPosterToken extends string = string,
+  TAccountTokenProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
@@ -367,6 +423,14 @@ export type JobPostInput<
    */
   job: Address<TAccountJob>;
   systemProgram?: Address<TAccountSystemProgram>;
+  /** Token market only: the market's mint. */
+  mint?: Address<TAccountMint>;
+  /** Token market only: the market's vault, which receives the reward. */
+  vault?: Address<TAccountVault>;
+  /** Token market only: the poster's token account paying the reward. */
+  posterToken?: Address<TAccountPosterToken>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
   jobId: JobPostInstructionDataArgs["jobId"];
@@ -385,6 +449,10 @@ export function getJobPostInstruction<
   TAccountPosterAccount extends string,
   TAccountJob extends string,
   TAccountSystemProgram extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountPosterToken extends string,
+  TAccountTokenProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
@@ -395,6 +463,10 @@ export function getJobPostInstruction<
     TAccountPosterAccount,
     TAccountJob,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountPosterToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -406,6 +478,10 @@ export function getJobPostInstruction<
   TAccountPosterAccount,
   TAccountJob,
   TAccountSystemProgram,
+  TAccountMint,
+  TAccountVault,
+  TAccountPosterToken,
+  TAccountTokenProgram,
   TAccountEventAuthority,
   TAccountProgram
 > {
@@ -419,6 +495,10 @@ export function getJobPostInstruction<
     posterAccount: { value: input.posterAccount ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
     systemProgram: { value: input.systemProgram ?? null, isWritable: false },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    posterToken: { value: input.posterToken ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -444,6 +524,10 @@ export function getJobPostInstruction<
       getAccountMeta("posterAccount", accounts.posterAccount),
       getAccountMeta("job", accounts.job),
       getAccountMeta("systemProgram", accounts.systemProgram),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("posterToken", accounts.posterToken),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -458,6 +542,10 @@ export function getJobPostInstruction<
     TAccountPosterAccount,
     TAccountJob,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountPosterToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -484,8 +572,16 @@ export type ParsedJobPostInstruction<
      */
     job: TAccountMetas[3];
     systemProgram: TAccountMetas[4];
-    eventAuthority: TAccountMetas[5];
-    program: TAccountMetas[6];
+    /** Token market only: the market's mint. */
+    mint?: TAccountMetas[5] | undefined;
+    /** Token market only: the market's vault, which receives the reward. */
+    vault?: TAccountMetas[6] | undefined;
+    /** Token market only: the poster's token account paying the reward. */
+    posterToken?: TAccountMetas[7] | undefined;
+    /** Token market only: the mint's token program. */
+    tokenProgram?: TAccountMetas[8] | undefined;
+    eventAuthority: TAccountMetas[9];
+    program: TAccountMetas[10];
   };
   data: JobPostInstructionData;
 };
@@ -498,12 +594,12 @@ export function parseJobPostInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobPostInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 7) {
+  if (instruction.accounts.length < 11) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 7,
+        expectedAccountMetas: 11,
       },
     );
   }
@@ -513,6 +609,12 @@ export function parseJobPostInstruction<
     accountIndex += 1;
     return accountMeta;
   };
+  const getNextOptionalAccount = () => {
+    const accountMeta = getNextAccount();
+    return accountMeta.address === TENSORGRID_PROGRAM_ADDRESS
+      ? undefined
+      : accountMeta;
+  };
   return {
     programAddress: instruction.programAddress,
     accounts: {
@@ -521,6 +623,10 @@ export function parseJobPostInstruction<
       posterAccount: getNextAccount(),
       job: getNextAccount(),
       systemProgram: getNextAccount(),
+      mint: getNextOptionalAccount(),
+      vault: getNextOptionalAccount(),
+      posterToken: getNextOptionalAccount(),
+      tokenProgram: getNextOptionalAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },

@@ -49,8 +49,13 @@ export function getJobReclaimDiscriminatorBytes(): ReadonlyUint8Array {
 export type JobReclaimInstruction<
   TProgram extends string = typeof TENSORGRID_PROGRAM_ADDRESS,
   TAccountCranker extends string | AccountMeta<string> = string,
+  TAccountMarket extends string | AccountMeta<string> = string,
   TAccountWorker extends string | AccountMeta<string> = string,
   TAccountJob extends string | AccountMeta<string> = string,
+  TAccountMint extends string | AccountMeta<string> = string,
+  TAccountVault extends string | AccountMeta<string> = string,
+  TAccountCrankerToken extends string | AccountMeta<string> = string,
+  TAccountTokenProgram extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
@@ -62,10 +67,25 @@ export type JobReclaimInstruction<
         ? WritableSignerAccount<TAccountCranker> &
             AccountSignerMeta<TAccountCranker>
         : TAccountCranker,
+      TAccountMarket extends string
+        ? ReadonlyAccount<TAccountMarket>
+        : TAccountMarket,
       TAccountWorker extends string
         ? WritableAccount<TAccountWorker>
         : TAccountWorker,
       TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob,
+      TAccountMint extends string
+        ? ReadonlyAccount<TAccountMint>
+        : TAccountMint,
+      TAccountVault extends string
+        ? WritableAccount<TAccountVault>
+        : TAccountVault,
+      TAccountCrankerToken extends string
+        ? WritableAccount<TAccountCrankerToken>
+        : TAccountCrankerToken,
+      TAccountTokenProgram extends string
+        ? ReadonlyAccount<TAccountTokenProgram>
+        : TAccountTokenProgram,
       TAccountEventAuthority extends string
         ? ReadonlyAccount<TAccountEventAuthority>
         : TAccountEventAuthority,
@@ -105,33 +125,61 @@ export function getJobReclaimInstructionDataCodec(): FixedSizeCodec<
 
 export type JobReclaimInput<
   TAccountCranker extends string = string,
+  TAccountMarket extends string = string,
   TAccountWorker extends string = string,
   TAccountJob extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountCrankerToken extends string = string,
+  TAccountTokenProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
   /** Whoever cranks; receives the bounty share of the slash. */
   cranker: TransactionSigner<TAccountCranker>;
+  /** Token market only: the job's market (the vault's owner). */
+  market?: Address<TAccountMarket>;
   /** The worker that missed the deadline. */
   worker: Address<TAccountWorker>;
   /** The claimed job past its deadline; reopens. */
   job: Address<TAccountJob>;
+  /** Token market only: the market's mint. */
+  mint?: Address<TAccountMint>;
+  /** Token market only: the market's vault. */
+  vault?: Address<TAccountVault>;
+  /**
+   * Token market only: the token account receiving the bounty (any account of the mint
+   * the cranker names).
+   */
+  crankerToken?: Address<TAccountCrankerToken>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
 };
 
 export function getJobReclaimInstruction<
   TAccountCranker extends string,
+  TAccountMarket extends string,
   TAccountWorker extends string,
   TAccountJob extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountCrankerToken extends string,
+  TAccountTokenProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
 >(
   input: JobReclaimInput<
     TAccountCranker,
+    TAccountMarket,
     TAccountWorker,
     TAccountJob,
+    TAccountMint,
+    TAccountVault,
+    TAccountCrankerToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -139,8 +187,13 @@ export function getJobReclaimInstruction<
 ): JobReclaimInstruction<
   TProgramAddress,
   TAccountCranker,
+  TAccountMarket,
   TAccountWorker,
   TAccountJob,
+  TAccountMint,
+  TAccountVault,
+  TAccountCrankerToken,
+  TAccountTokenProgram,
   TAccountEventAuthority,
   TAccountProgram
 > {
@@ -150,8 +203,13 @@ export function getJobReclaimInstruction<
   // Original accounts.
   const originalAccounts = {
     cranker: { value: input.cranker ?? null, isWritable: true },
+    market: { value: input.market ?? null, isWritable: false },
     worker: { value: input.worker ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    crankerToken: { value: input.crankerToken ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -164,8 +222,13 @@ export function getJobReclaimInstruction<
   return Object.freeze({
     accounts: [
       getAccountMeta("cranker", accounts.cranker),
+      getAccountMeta("market", accounts.market),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("job", accounts.job),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("crankerToken", accounts.crankerToken),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -174,8 +237,13 @@ export function getJobReclaimInstruction<
   } as JobReclaimInstruction<
     TProgramAddress,
     TAccountCranker,
+    TAccountMarket,
     TAccountWorker,
     TAccountJob,
+    TAccountMint,
+    TAccountVault,
+    TAccountCrankerToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -189,12 +257,25 @@ export type ParsedJobReclaimInstruction<
   accounts: {
     /** Whoever cranks; receives the bounty share of the slash. */
     cranker: TAccountMetas[0];
+    /** Token market only: the job's market (the vault's owner). */
+    market?: TAccountMetas[1] | undefined;
     /** The worker that missed the deadline. */
-    worker: TAccountMetas[1];
+    worker: TAccountMetas[2];
     /** The claimed job past its deadline; reopens. */
-    job: TAccountMetas[2];
-    eventAuthority: TAccountMetas[3];
-    program: TAccountMetas[4];
+    job: TAccountMetas[3];
+    /** Token market only: the market's mint. */
+    mint?: TAccountMetas[4] | undefined;
+    /** Token market only: the market's vault. */
+    vault?: TAccountMetas[5] | undefined;
+    /**
+     * Token market only: the token account receiving the bounty (any account of the mint
+     * the cranker names).
+     */
+    crankerToken?: TAccountMetas[6] | undefined;
+    /** Token market only: the mint's token program. */
+    tokenProgram?: TAccountMetas[7] | undefined;
+    eventAuthority: TAccountMetas[8];
+    program: TAccountMetas[9];
   };
   data: JobReclaimInstructionData;
 };
@@ -207,12 +288,12 @@ export function parseJobReclaimInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobReclaimInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 5) {
+  if (instruction.accounts.length < 10) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 5,
+        expectedAccountMetas: 10,
       },
     );
   }
@@ -222,12 +303,23 @@ export function parseJobReclaimInstruction<
     accountIndex += 1;
     return accountMeta;
   };
+  const getNextOptionalAccount = () => {
+    const accountMeta = getNextAccount();
+    return accountMeta.address === TENSORGRID_PROGRAM_ADDRESS
+      ? undefined
+      : accountMeta;
+  };
   return {
     programAddress: instruction.programAddress,
     accounts: {
       cranker: getNextAccount(),
+      market: getNextOptionalAccount(),
       worker: getNextAccount(),
       job: getNextAccount(),
+      mint: getNextOptionalAccount(),
+      vault: getNextOptionalAccount(),
+      crankerToken: getNextOptionalAccount(),
+      tokenProgram: getNextOptionalAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },

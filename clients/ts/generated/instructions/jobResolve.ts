@@ -57,6 +57,7 @@ export type JobResolveInstruction<
   TAccountWorker extends string | AccountMeta<string> = string,
   TAccountJob extends string | AccountMeta<string> = string,
   TAccountDispute extends string | AccountMeta<string> = string,
+  TAccountPosterAccount extends string | AccountMeta<string> = string,
   TAccountPoster extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
@@ -79,6 +80,9 @@ export type JobResolveInstruction<
       TAccountDispute extends string
         ? WritableAccount<TAccountDispute>
         : TAccountDispute,
+      TAccountPosterAccount extends string
+        ? WritableAccount<TAccountPosterAccount>
+        : TAccountPosterAccount,
       TAccountPoster extends string
         ? WritableAccount<TAccountPoster>
         : TAccountPoster,
@@ -144,6 +148,7 @@ export type JobResolveAsyncInput<
   TAccountWorker extends string = string,
   TAccountJob extends string = string,
   TAccountDispute extends string = string,
+  TAccountPosterAccount extends string = string,
   TAccountPoster extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
@@ -158,6 +163,13 @@ export type JobResolveAsyncInput<
   job: Address<TAccountJob>;
   /** The job's dispute, which the verifiers could not settle; closed to the poster. */
   dispute?: Address<TAccountDispute>;
+  /**
+   * The poster's account in this market (`["poster", market, poster]`): in a token market
+   * it is credited with what the job still holds for the poster (compensation, a refund, a
+   * returned bond), which the poster withdraws with `poster_withdraw`.
+   * the job's market (`settle::credit_poster`); a SOL market does not use it.
+   */
+  posterAccount: Address<TAccountPosterAccount>;
   /** The job's poster; receives rent, compensation and any refund. */
   poster: Address<TAccountPoster>;
   eventAuthority: Address<TAccountEventAuthority>;
@@ -171,6 +183,7 @@ export async function getJobResolveInstructionAsync<
   TAccountWorker extends string,
   TAccountJob extends string,
   TAccountDispute extends string,
+  TAccountPosterAccount extends string,
   TAccountPoster extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
@@ -182,6 +195,7 @@ export async function getJobResolveInstructionAsync<
     TAccountWorker,
     TAccountJob,
     TAccountDispute,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -195,6 +209,7 @@ export async function getJobResolveInstructionAsync<
     TAccountWorker,
     TAccountJob,
     TAccountDispute,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -210,6 +225,7 @@ export async function getJobResolveInstructionAsync<
     worker: { value: input.worker ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
     dispute: { value: input.dispute ?? null, isWritable: true },
+    posterAccount: { value: input.posterAccount ?? null, isWritable: true },
     poster: { value: input.poster ?? null, isWritable: true },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -237,6 +253,7 @@ export async function getJobResolveInstructionAsync<
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("job", accounts.job),
       getAccountMeta("dispute", accounts.dispute),
+      getAccountMeta("posterAccount", accounts.posterAccount),
       getAccountMeta("poster", accounts.poster),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
@@ -252,6 +269,7 @@ export async function getJobResolveInstructionAsync<
     TAccountWorker,
     TAccountJob,
     TAccountDispute,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -264,6 +282,7 @@ export type JobResolveInput<
   TAccountWorker extends string = string,
   TAccountJob extends string = string,
   TAccountDispute extends string = string,
+  TAccountPosterAccount extends string = string,
   TAccountPoster extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
@@ -278,6 +297,13 @@ export type JobResolveInput<
   job: Address<TAccountJob>;
   /** The job's dispute, which the verifiers could not settle; closed to the poster. */
   dispute: Address<TAccountDispute>;
+  /**
+   * The poster's account in this market (`["poster", market, poster]`): in a token market
+   * it is credited with what the job still holds for the poster (compensation, a refund, a
+   * returned bond), which the poster withdraws with `poster_withdraw`.
+   * the job's market (`settle::credit_poster`); a SOL market does not use it.
+   */
+  posterAccount: Address<TAccountPosterAccount>;
   /** The job's poster; receives rent, compensation and any refund. */
   poster: Address<TAccountPoster>;
   eventAuthority: Address<TAccountEventAuthority>;
@@ -291,6 +317,7 @@ export function getJobResolveInstruction<
   TAccountWorker extends string,
   TAccountJob extends string,
   TAccountDispute extends string,
+  TAccountPosterAccount extends string,
   TAccountPoster extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
@@ -302,6 +329,7 @@ export function getJobResolveInstruction<
     TAccountWorker,
     TAccountJob,
     TAccountDispute,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -314,6 +342,7 @@ export function getJobResolveInstruction<
   TAccountWorker,
   TAccountJob,
   TAccountDispute,
+  TAccountPosterAccount,
   TAccountPoster,
   TAccountEventAuthority,
   TAccountProgram
@@ -328,6 +357,7 @@ export function getJobResolveInstruction<
     worker: { value: input.worker ?? null, isWritable: true },
     job: { value: input.job ?? null, isWritable: true },
     dispute: { value: input.dispute ?? null, isWritable: true },
+    posterAccount: { value: input.posterAccount ?? null, isWritable: true },
     poster: { value: input.poster ?? null, isWritable: true },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -348,6 +378,7 @@ export function getJobResolveInstruction<
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("job", accounts.job),
       getAccountMeta("dispute", accounts.dispute),
+      getAccountMeta("posterAccount", accounts.posterAccount),
       getAccountMeta("poster", accounts.poster),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
@@ -363,6 +394,7 @@ export function getJobResolveInstruction<
     TAccountWorker,
     TAccountJob,
     TAccountDispute,
+    TAccountPosterAccount,
     TAccountPoster,
     TAccountEventAuthority,
     TAccountProgram
@@ -385,10 +417,17 @@ export type ParsedJobResolveInstruction<
     job: TAccountMetas[3];
     /** The job's dispute, which the verifiers could not settle; closed to the poster. */
     dispute: TAccountMetas[4];
+    /**
+     * The poster's account in this market (`["poster", market, poster]`): in a token market
+     * it is credited with what the job still holds for the poster (compensation, a refund, a
+     * returned bond), which the poster withdraws with `poster_withdraw`.
+     * the job's market (`settle::credit_poster`); a SOL market does not use it.
+     */
+    posterAccount: TAccountMetas[5];
     /** The job's poster; receives rent, compensation and any refund. */
-    poster: TAccountMetas[5];
-    eventAuthority: TAccountMetas[6];
-    program: TAccountMetas[7];
+    poster: TAccountMetas[6];
+    eventAuthority: TAccountMetas[7];
+    program: TAccountMetas[8];
   };
   data: JobResolveInstructionData;
 };
@@ -401,12 +440,12 @@ export function parseJobResolveInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJobResolveInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 8) {
+  if (instruction.accounts.length < 9) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 8,
+        expectedAccountMetas: 9,
       },
     );
   }
@@ -424,6 +463,7 @@ export function parseJobResolveInstruction<
       worker: getNextAccount(),
       job: getNextAccount(),
       dispute: getNextAccount(),
+      posterAccount: getNextAccount(),
       poster: getNextAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),

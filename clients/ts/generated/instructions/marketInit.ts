@@ -36,8 +36,10 @@ import {
 } from "@solana/kit";
 import {
   getAccountMetaFactory,
+  getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
+import { findVaultPda } from "../pdas";
 import { TENSORGRID_PROGRAM_ADDRESS } from "../programs";
 import {
   getMarketParamsDecoder,
@@ -58,6 +60,9 @@ export type MarketInitInstruction<
   TProgram extends string = typeof TENSORGRID_PROGRAM_ADDRESS,
   TAccountAuthority extends string | AccountMeta<string> = string,
   TAccountMarket extends string | AccountMeta<string> = string,
+  TAccountMint extends string | AccountMeta<string> = string,
+  TAccountVault extends string | AccountMeta<string> = string,
+  TAccountTokenProgram extends string | AccountMeta<string> = string,
   TAccountSystemProgram extends string | AccountMeta<string> =
     "11111111111111111111111111111111",
   TAccountEventAuthority extends string | AccountMeta<string> = string,
@@ -74,6 +79,15 @@ export type MarketInitInstruction<
       TAccountMarket extends string
         ? WritableAccount<TAccountMarket>
         : TAccountMarket,
+      TAccountMint extends string
+        ? ReadonlyAccount<TAccountMint>
+        : TAccountMint,
+      TAccountVault extends string
+        ? WritableAccount<TAccountVault>
+        : TAccountVault,
+      TAccountTokenProgram extends string
+        ? ReadonlyAccount<TAccountTokenProgram>
+        : TAccountTokenProgram,
       TAccountSystemProgram extends string
         ? ReadonlyAccount<TAccountSystemProgram>
         : TAccountSystemProgram,
@@ -91,14 +105,20 @@ export type MarketInitInstructionData = {
   discriminator: ReadonlyUint8Array;
   /** Lets one authority run several markets; part of the market's address. */
   marketId: bigint;
-  /** Parameters for the jobs posted in this market (validated against the program's bounds). */
+  /**
+   * Parameters for the jobs posted in this market (validated against the program's bounds),
+   * in the market's unit (`min_stake` in lamports or in base units of the mint).
+   */
   params: MarketParams;
 };
 
 export type MarketInitInstructionDataArgs = {
   /** Lets one authority run several markets; part of the market's address. */
   marketId: number | bigint;
-  /** Parameters for the jobs posted in this market (validated against the program's bounds). */
+  /**
+   * Parameters for the jobs posted in this market (validated against the program's bounds),
+   * in the market's unit (`min_stake` in lamports or in base units of the mint).
+   */
   params: MarketParamsArgs;
 };
 
@@ -131,17 +151,169 @@ export function getMarketInitInstructionDataCodec(): FixedSizeCodec<
   );
 }
 
-export type MarketInitInput<
+export type MarketInitAsyncInput<
   TAccountAuthority extends string = string,
   TAccountMarket extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountTokenProgram extends string = string,
   TAccountSystemProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
-  /** Becomes the market's authority; pays the market account's rent. */
+  /** Becomes the market's authority; pays the market account's (and the vault's) rent. */
   authority: TransactionSigner<TAccountAuthority>;
   /** The new market: `["market", authority, market_id LE]`. */
   market: Address<TAccountMarket>;
+  /**
+   * The mint the market is priced in (SPL Token or Token-2022); omitted for a SOL market.
+   * Token-2022 mints with a transfer fee, a transfer hook, a permanent delegate,
+   * confidential transfers, frozen new accounts, non-transferable tokens or a pause are
+   * refused, each with its own error.
+   */
+  mint?: Address<TAccountMint>;
+  /**
+   * Token market only: the vault created here, `["vault", market]`, a token account of
+   * `mint` owned by the market PDA.
+   */
+  vault?: Address<TAccountVault>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
+  systemProgram?: Address<TAccountSystemProgram>;
+  eventAuthority: Address<TAccountEventAuthority>;
+  program: Address<TAccountProgram>;
+  marketId: MarketInitInstructionDataArgs["marketId"];
+  params: MarketInitInstructionDataArgs["params"];
+};
+
+export async function getMarketInitInstructionAsync<
+  TAccountAuthority extends string,
+  TAccountMarket extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountTokenProgram extends string,
+  TAccountSystemProgram extends string,
+  TAccountEventAuthority extends string,
+  TAccountProgram extends string,
+  TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
+>(
+  input: MarketInitAsyncInput<
+    TAccountAuthority,
+    TAccountMarket,
+    TAccountMint,
+    TAccountVault,
+    TAccountTokenProgram,
+    TAccountSystemProgram,
+    TAccountEventAuthority,
+    TAccountProgram
+  >,
+  config?: { programAddress?: TProgramAddress },
+): Promise<
+  MarketInitInstruction<
+    TProgramAddress,
+    TAccountAuthority,
+    TAccountMarket,
+    TAccountMint,
+    TAccountVault,
+    TAccountTokenProgram,
+    TAccountSystemProgram,
+    TAccountEventAuthority,
+    TAccountProgram
+  >
+> {
+  // Program address.
+  const programAddress = config?.programAddress ?? TENSORGRID_PROGRAM_ADDRESS;
+
+  // Original accounts.
+  const originalAccounts = {
+    authority: { value: input.authority ?? null, isWritable: true },
+    market: { value: input.market ?? null, isWritable: true },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
+    systemProgram: { value: input.systemProgram ?? null, isWritable: false },
+    eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
+    program: { value: input.program ?? null, isWritable: false },
+  };
+  const accounts = originalAccounts as Record<
+    keyof typeof originalAccounts,
+    ResolvedInstructionAccount
+  >;
+
+  // Original args.
+  const args = { ...input };
+
+  // Resolve default values.
+  if (!accounts.vault.value) {
+    accounts.vault.value = await findVaultPda({
+      market: getAddressFromResolvedInstructionAccount(
+        "market",
+        accounts.market.value,
+      ),
+    });
+  }
+  if (!accounts.systemProgram.value) {
+    accounts.systemProgram.value =
+      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+  }
+
+  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  return Object.freeze({
+    accounts: [
+      getAccountMeta("authority", accounts.authority),
+      getAccountMeta("market", accounts.market),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
+      getAccountMeta("systemProgram", accounts.systemProgram),
+      getAccountMeta("eventAuthority", accounts.eventAuthority),
+      getAccountMeta("program", accounts.program),
+    ],
+    data: getMarketInitInstructionDataEncoder().encode(
+      args as MarketInitInstructionDataArgs,
+    ),
+    programAddress,
+  } as MarketInitInstruction<
+    TProgramAddress,
+    TAccountAuthority,
+    TAccountMarket,
+    TAccountMint,
+    TAccountVault,
+    TAccountTokenProgram,
+    TAccountSystemProgram,
+    TAccountEventAuthority,
+    TAccountProgram
+  >);
+}
+
+export type MarketInitInput<
+  TAccountAuthority extends string = string,
+  TAccountMarket extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountTokenProgram extends string = string,
+  TAccountSystemProgram extends string = string,
+  TAccountEventAuthority extends string = string,
+  TAccountProgram extends string = string,
+> = {
+  /** Becomes the market's authority; pays the market account's (and the vault's) rent. */
+  authority: TransactionSigner<TAccountAuthority>;
+  /** The new market: `["market", authority, market_id LE]`. */
+  market: Address<TAccountMarket>;
+  /**
+   * The mint the market is priced in (SPL Token or Token-2022); omitted for a SOL market.
+   * Token-2022 mints with a transfer fee, a transfer hook, a permanent delegate,
+   * confidential transfers, frozen new accounts, non-transferable tokens or a pause are
+   * refused, each with its own error.
+   */
+  mint?: Address<TAccountMint>;
+  /**
+   * Token market only: the vault created here, `["vault", market]`, a token account of
+   * `mint` owned by the market PDA.
+   */
+  vault?: Address<TAccountVault>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
@@ -152,6 +324,9 @@ export type MarketInitInput<
 export function getMarketInitInstruction<
   TAccountAuthority extends string,
   TAccountMarket extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountTokenProgram extends string,
   TAccountSystemProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
@@ -160,6 +335,9 @@ export function getMarketInitInstruction<
   input: MarketInitInput<
     TAccountAuthority,
     TAccountMarket,
+    TAccountMint,
+    TAccountVault,
+    TAccountTokenProgram,
     TAccountSystemProgram,
     TAccountEventAuthority,
     TAccountProgram
@@ -169,6 +347,9 @@ export function getMarketInitInstruction<
   TProgramAddress,
   TAccountAuthority,
   TAccountMarket,
+  TAccountMint,
+  TAccountVault,
+  TAccountTokenProgram,
   TAccountSystemProgram,
   TAccountEventAuthority,
   TAccountProgram
@@ -180,6 +361,9 @@ export function getMarketInitInstruction<
   const originalAccounts = {
     authority: { value: input.authority ?? null, isWritable: true },
     market: { value: input.market ?? null, isWritable: true },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
     systemProgram: { value: input.systemProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
@@ -203,6 +387,9 @@ export function getMarketInitInstruction<
     accounts: [
       getAccountMeta("authority", accounts.authority),
       getAccountMeta("market", accounts.market),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
       getAccountMeta("systemProgram", accounts.systemProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
@@ -215,6 +402,9 @@ export function getMarketInitInstruction<
     TProgramAddress,
     TAccountAuthority,
     TAccountMarket,
+    TAccountMint,
+    TAccountVault,
+    TAccountTokenProgram,
     TAccountSystemProgram,
     TAccountEventAuthority,
     TAccountProgram
@@ -227,13 +417,27 @@ export type ParsedMarketInitInstruction<
 > = {
   programAddress: Address<TProgram>;
   accounts: {
-    /** Becomes the market's authority; pays the market account's rent. */
+    /** Becomes the market's authority; pays the market account's (and the vault's) rent. */
     authority: TAccountMetas[0];
     /** The new market: `["market", authority, market_id LE]`. */
     market: TAccountMetas[1];
-    systemProgram: TAccountMetas[2];
-    eventAuthority: TAccountMetas[3];
-    program: TAccountMetas[4];
+    /**
+     * The mint the market is priced in (SPL Token or Token-2022); omitted for a SOL market.
+     * Token-2022 mints with a transfer fee, a transfer hook, a permanent delegate,
+     * confidential transfers, frozen new accounts, non-transferable tokens or a pause are
+     * refused, each with its own error.
+     */
+    mint?: TAccountMetas[2] | undefined;
+    /**
+     * Token market only: the vault created here, `["vault", market]`, a token account of
+     * `mint` owned by the market PDA.
+     */
+    vault?: TAccountMetas[3] | undefined;
+    /** Token market only: the mint's token program. */
+    tokenProgram?: TAccountMetas[4] | undefined;
+    systemProgram: TAccountMetas[5];
+    eventAuthority: TAccountMetas[6];
+    program: TAccountMetas[7];
   };
   data: MarketInitInstructionData;
 };
@@ -246,12 +450,12 @@ export function parseMarketInitInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedMarketInitInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 5) {
+  if (instruction.accounts.length < 8) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 5,
+        expectedAccountMetas: 8,
       },
     );
   }
@@ -261,11 +465,20 @@ export function parseMarketInitInstruction<
     accountIndex += 1;
     return accountMeta;
   };
+  const getNextOptionalAccount = () => {
+    const accountMeta = getNextAccount();
+    return accountMeta.address === TENSORGRID_PROGRAM_ADDRESS
+      ? undefined
+      : accountMeta;
+  };
   return {
     programAddress: instruction.programAddress,
     accounts: {
       authority: getNextAccount(),
       market: getNextAccount(),
+      mint: getNextOptionalAccount(),
+      vault: getNextOptionalAccount(),
+      tokenProgram: getNextOptionalAccount(),
       systemProgram: getNextAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),

@@ -54,6 +54,10 @@ export type MarketWithdrawFeesInstruction<
   TAccountAuthority extends string | AccountMeta<string> = string,
   TAccountMarket extends string | AccountMeta<string> = string,
   TAccountRecipient extends string | AccountMeta<string> = string,
+  TAccountMint extends string | AccountMeta<string> = string,
+  TAccountVault extends string | AccountMeta<string> = string,
+  TAccountRecipientToken extends string | AccountMeta<string> = string,
+  TAccountTokenProgram extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
@@ -71,6 +75,18 @@ export type MarketWithdrawFeesInstruction<
       TAccountRecipient extends string
         ? WritableAccount<TAccountRecipient>
         : TAccountRecipient,
+      TAccountMint extends string
+        ? ReadonlyAccount<TAccountMint>
+        : TAccountMint,
+      TAccountVault extends string
+        ? WritableAccount<TAccountVault>
+        : TAccountVault,
+      TAccountRecipientToken extends string
+        ? WritableAccount<TAccountRecipientToken>
+        : TAccountRecipientToken,
+      TAccountTokenProgram extends string
+        ? ReadonlyAccount<TAccountTokenProgram>
+        : TAccountTokenProgram,
       TAccountEventAuthority extends string
         ? ReadonlyAccount<TAccountEventAuthority>
         : TAccountEventAuthority,
@@ -83,12 +99,12 @@ export type MarketWithdrawFeesInstruction<
 
 export type MarketWithdrawFeesInstructionData = {
   discriminator: ReadonlyUint8Array;
-  /** Lamports to withdraw; at most the market's `fees_unclaimed`. */
+  /** Amount to withdraw, in the market's unit; at most the market's `fees_unclaimed`. */
   amount: bigint;
 };
 
 export type MarketWithdrawFeesInstructionDataArgs = {
-  /** Lamports to withdraw; at most the market's `fees_unclaimed`. */
+  /** Amount to withdraw, in the market's unit; at most the market's `fees_unclaimed`. */
   amount: number | bigint;
 };
 
@@ -126,6 +142,10 @@ export type MarketWithdrawFeesInput<
   TAccountAuthority extends string = string,
   TAccountMarket extends string = string,
   TAccountRecipient extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountRecipientToken extends string = string,
+  TAccountTokenProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
@@ -133,8 +153,19 @@ export type MarketWithdrawFeesInput<
   authority: TransactionSigner<TAccountAuthority>;
   /** The market holding the fees. */
   market: Address<TAccountMarket>;
-  /** Any account the authority chooses to receive the fees. */
+  /**
+   * Any account the authority chooses to receive the fees (in a token market: the owner of
+   * `recipient_token`).
+   */
   recipient: Address<TAccountRecipient>;
+  /** Token market only: the market's mint. */
+  mint?: Address<TAccountMint>;
+  /** Token market only: the market's vault. */
+  vault?: Address<TAccountVault>;
+  /** Token market only: the token account receiving the fees, owned by `recipient`. */
+  recipientToken?: Address<TAccountRecipientToken>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
   amount: MarketWithdrawFeesInstructionDataArgs["amount"];
@@ -144,6 +175,10 @@ export function getMarketWithdrawFeesInstruction<
   TAccountAuthority extends string,
   TAccountMarket extends string,
   TAccountRecipient extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountRecipientToken extends string,
+  TAccountTokenProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
@@ -152,6 +187,10 @@ export function getMarketWithdrawFeesInstruction<
     TAccountAuthority,
     TAccountMarket,
     TAccountRecipient,
+    TAccountMint,
+    TAccountVault,
+    TAccountRecipientToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -161,6 +200,10 @@ export function getMarketWithdrawFeesInstruction<
   TAccountAuthority,
   TAccountMarket,
   TAccountRecipient,
+  TAccountMint,
+  TAccountVault,
+  TAccountRecipientToken,
+  TAccountTokenProgram,
   TAccountEventAuthority,
   TAccountProgram
 > {
@@ -172,6 +215,10 @@ export function getMarketWithdrawFeesInstruction<
     authority: { value: input.authority ?? null, isWritable: false },
     market: { value: input.market ?? null, isWritable: true },
     recipient: { value: input.recipient ?? null, isWritable: true },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    recipientToken: { value: input.recipientToken ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -189,6 +236,10 @@ export function getMarketWithdrawFeesInstruction<
       getAccountMeta("authority", accounts.authority),
       getAccountMeta("market", accounts.market),
       getAccountMeta("recipient", accounts.recipient),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("recipientToken", accounts.recipientToken),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -201,6 +252,10 @@ export function getMarketWithdrawFeesInstruction<
     TAccountAuthority,
     TAccountMarket,
     TAccountRecipient,
+    TAccountMint,
+    TAccountVault,
+    TAccountRecipientToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -216,10 +271,21 @@ export type ParsedMarketWithdrawFeesInstruction<
     authority: TAccountMetas[0];
     /** The market holding the fees. */
     market: TAccountMetas[1];
-    /** Any account the authority chooses to receive the fees. */
+    /**
+     * Any account the authority chooses to receive the fees (in a token market: the owner of
+     * `recipient_token`).
+     */
     recipient: TAccountMetas[2];
-    eventAuthority: TAccountMetas[3];
-    program: TAccountMetas[4];
+    /** Token market only: the market's mint. */
+    mint?: TAccountMetas[3] | undefined;
+    /** Token market only: the market's vault. */
+    vault?: TAccountMetas[4] | undefined;
+    /** Token market only: the token account receiving the fees, owned by `recipient`. */
+    recipientToken?: TAccountMetas[5] | undefined;
+    /** Token market only: the mint's token program. */
+    tokenProgram?: TAccountMetas[6] | undefined;
+    eventAuthority: TAccountMetas[7];
+    program: TAccountMetas[8];
   };
   data: MarketWithdrawFeesInstructionData;
 };
@@ -232,12 +298,12 @@ export function parseMarketWithdrawFeesInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedMarketWithdrawFeesInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 5) {
+  if (instruction.accounts.length < 9) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 5,
+        expectedAccountMetas: 9,
       },
     );
   }
@@ -247,12 +313,22 @@ export function parseMarketWithdrawFeesInstruction<
     accountIndex += 1;
     return accountMeta;
   };
+  const getNextOptionalAccount = () => {
+    const accountMeta = getNextAccount();
+    return accountMeta.address === TENSORGRID_PROGRAM_ADDRESS
+      ? undefined
+      : accountMeta;
+  };
   return {
     programAddress: instruction.programAddress,
     accounts: {
       authority: getNextAccount(),
       market: getNextAccount(),
       recipient: getNextAccount(),
+      mint: getNextOptionalAccount(),
+      vault: getNextOptionalAccount(),
+      recipientToken: getNextOptionalAccount(),
+      tokenProgram: getNextOptionalAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },

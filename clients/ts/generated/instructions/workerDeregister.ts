@@ -50,7 +50,12 @@ export function getWorkerDeregisterDiscriminatorBytes(): ReadonlyUint8Array {
 export type WorkerDeregisterInstruction<
   TProgram extends string = typeof TENSORGRID_PROGRAM_ADDRESS,
   TAccountOperator extends string | AccountMeta<string> = string,
+  TAccountMarket extends string | AccountMeta<string> = string,
   TAccountWorker extends string | AccountMeta<string> = string,
+  TAccountMint extends string | AccountMeta<string> = string,
+  TAccountVault extends string | AccountMeta<string> = string,
+  TAccountOperatorToken extends string | AccountMeta<string> = string,
+  TAccountTokenProgram extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
@@ -62,9 +67,24 @@ export type WorkerDeregisterInstruction<
         ? WritableSignerAccount<TAccountOperator> &
             AccountSignerMeta<TAccountOperator>
         : TAccountOperator,
+      TAccountMarket extends string
+        ? ReadonlyAccount<TAccountMarket>
+        : TAccountMarket,
       TAccountWorker extends string
         ? WritableAccount<TAccountWorker>
         : TAccountWorker,
+      TAccountMint extends string
+        ? ReadonlyAccount<TAccountMint>
+        : TAccountMint,
+      TAccountVault extends string
+        ? WritableAccount<TAccountVault>
+        : TAccountVault,
+      TAccountOperatorToken extends string
+        ? WritableAccount<TAccountOperatorToken>
+        : TAccountOperatorToken,
+      TAccountTokenProgram extends string
+        ? ReadonlyAccount<TAccountTokenProgram>
+        : TAccountTokenProgram,
       TAccountEventAuthority extends string
         ? ReadonlyAccount<TAccountEventAuthority>
         : TAccountEventAuthority,
@@ -106,31 +126,62 @@ export function getWorkerDeregisterInstructionDataCodec(): FixedSizeCodec<
 
 export type WorkerDeregisterInput<
   TAccountOperator extends string = string,
+  TAccountMarket extends string = string,
   TAccountWorker extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountOperatorToken extends string = string,
+  TAccountTokenProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
   /** The worker's operator; receives the stake and the earnings. */
   operator: TransactionSigner<TAccountOperator>;
   /**
+   * The worker's market (its unit, and the vault's owner in a token market); the worker's
+   * `has_one` names it.
+   */
+  market: Address<TAccountMarket>;
+  /**
    * The worker account. It is not closed: its record of completed, abandoned and slashed
    * jobs stays readable, and `worker_register` reuses it.
    */
   worker: Address<TAccountWorker>;
+  /** Token market only: the market's mint. */
+  mint?: Address<TAccountMint>;
+  /** Token market only: the market's vault. */
+  vault?: Address<TAccountVault>;
+  /**
+   * Token market only: the token account receiving the stake and earnings (any account of
+   * the mint the operator names).
+   */
+  operatorToken?: Address<TAccountOperatorToken>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
 };
 
 export function getWorkerDeregisterInstruction<
   TAccountOperator extends string,
+  TAccountMarket extends string,
   TAccountWorker extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountOperatorToken extends string,
+  TAccountTokenProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
 >(
   input: WorkerDeregisterInput<
     TAccountOperator,
+    TAccountMarket,
     TAccountWorker,
+    TAccountMint,
+    TAccountVault,
+    TAccountOperatorToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -138,7 +189,12 @@ export function getWorkerDeregisterInstruction<
 ): WorkerDeregisterInstruction<
   TProgramAddress,
   TAccountOperator,
+  TAccountMarket,
   TAccountWorker,
+  TAccountMint,
+  TAccountVault,
+  TAccountOperatorToken,
+  TAccountTokenProgram,
   TAccountEventAuthority,
   TAccountProgram
 > {
@@ -148,7 +204,12 @@ export function getWorkerDeregisterInstruction<
   // Original accounts.
   const originalAccounts = {
     operator: { value: input.operator ?? null, isWritable: true },
+    market: { value: input.market ?? null, isWritable: false },
     worker: { value: input.worker ?? null, isWritable: true },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    operatorToken: { value: input.operatorToken ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -161,7 +222,12 @@ export function getWorkerDeregisterInstruction<
   return Object.freeze({
     accounts: [
       getAccountMeta("operator", accounts.operator),
+      getAccountMeta("market", accounts.market),
       getAccountMeta("worker", accounts.worker),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("operatorToken", accounts.operatorToken),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -170,7 +236,12 @@ export function getWorkerDeregisterInstruction<
   } as WorkerDeregisterInstruction<
     TProgramAddress,
     TAccountOperator,
+    TAccountMarket,
     TAccountWorker,
+    TAccountMint,
+    TAccountVault,
+    TAccountOperatorToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -185,12 +256,28 @@ export type ParsedWorkerDeregisterInstruction<
     /** The worker's operator; receives the stake and the earnings. */
     operator: TAccountMetas[0];
     /**
+     * The worker's market (its unit, and the vault's owner in a token market); the worker's
+     * `has_one` names it.
+     */
+    market: TAccountMetas[1];
+    /**
      * The worker account. It is not closed: its record of completed, abandoned and slashed
      * jobs stays readable, and `worker_register` reuses it.
      */
-    worker: TAccountMetas[1];
-    eventAuthority: TAccountMetas[2];
-    program: TAccountMetas[3];
+    worker: TAccountMetas[2];
+    /** Token market only: the market's mint. */
+    mint?: TAccountMetas[3] | undefined;
+    /** Token market only: the market's vault. */
+    vault?: TAccountMetas[4] | undefined;
+    /**
+     * Token market only: the token account receiving the stake and earnings (any account of
+     * the mint the operator names).
+     */
+    operatorToken?: TAccountMetas[5] | undefined;
+    /** Token market only: the mint's token program. */
+    tokenProgram?: TAccountMetas[6] | undefined;
+    eventAuthority: TAccountMetas[7];
+    program: TAccountMetas[8];
   };
   data: WorkerDeregisterInstructionData;
 };
@@ -203,12 +290,12 @@ export function parseWorkerDeregisterInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedWorkerDeregisterInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 4) {
+  if (instruction.accounts.length < 9) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
+        expectedAccountMetas: 9,
       },
     );
   }
@@ -218,11 +305,22 @@ export function parseWorkerDeregisterInstruction<
     accountIndex += 1;
     return accountMeta;
   };
+  const getNextOptionalAccount = () => {
+    const accountMeta = getNextAccount();
+    return accountMeta.address === TENSORGRID_PROGRAM_ADDRESS
+      ? undefined
+      : accountMeta;
+  };
   return {
     programAddress: instruction.programAddress,
     accounts: {
       operator: getNextAccount(),
+      market: getNextAccount(),
       worker: getNextAccount(),
+      mint: getNextOptionalAccount(),
+      vault: getNextOptionalAccount(),
+      operatorToken: getNextOptionalAccount(),
+      tokenProgram: getNextOptionalAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },

@@ -65,6 +65,10 @@ export type WorkerRegisterInstruction<
   TAccountWorker extends string | AccountMeta<string> = string,
   TAccountSystemProgram extends string | AccountMeta<string> =
     "11111111111111111111111111111111",
+  TAccountMint extends string | AccountMeta<string> = string,
+  TAccountVault extends string | AccountMeta<string> = string,
+  TAccountOperatorToken extends string | AccountMeta<string> = string,
+  TAccountTokenProgram extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
@@ -85,6 +89,18 @@ export type WorkerRegisterInstruction<
       TAccountSystemProgram extends string
         ? ReadonlyAccount<TAccountSystemProgram>
         : TAccountSystemProgram,
+      TAccountMint extends string
+        ? ReadonlyAccount<TAccountMint>
+        : TAccountMint,
+      TAccountVault extends string
+        ? WritableAccount<TAccountVault>
+        : TAccountVault,
+      TAccountOperatorToken extends string
+        ? WritableAccount<TAccountOperatorToken>
+        : TAccountOperatorToken,
+      TAccountTokenProgram extends string
+        ? ReadonlyAccount<TAccountTokenProgram>
+        : TAccountTokenProgram,
       TAccountEventAuthority extends string
         ? ReadonlyAccount<TAccountEventAuthority>
         : TAccountEventAuthority,
@@ -97,14 +113,14 @@ export type WorkerRegisterInstruction<
 
 export type WorkerRegisterInstructionData = {
   discriminator: ReadonlyUint8Array;
-  /** Lamports to stake; at least the market's `min_stake`. */
+  /** Stake, in the market's unit; at least the market's `min_stake`. */
   stake: bigint;
   /** The worker's device. */
   hardware: Hardware;
 };
 
 export type WorkerRegisterInstructionDataArgs = {
-  /** Lamports to stake; at least the market's `min_stake`. */
+  /** Stake, in the market's unit; at least the market's `min_stake`. */
   stake: number | bigint;
   /** The worker's device. */
   hardware: HardwareArgs;
@@ -144,6 +160,10 @@ export type WorkerRegisterAsyncInput<
   TAccountMarket extends string = string,
   TAccountWorker extends string = string,
   TAccountSystemProgram extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountOperatorToken extends string = string,
+  TAccountTokenProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
@@ -157,6 +177,14 @@ export type WorkerRegisterAsyncInput<
    */
   worker?: Address<TAccountWorker>;
   systemProgram?: Address<TAccountSystemProgram>;
+  /** Token market only: the market's mint. */
+  mint?: Address<TAccountMint>;
+  /** Token market only: the market's vault, which receives the stake. */
+  vault?: Address<TAccountVault>;
+  /** Token market only: the operator's token account paying the stake. */
+  operatorToken?: Address<TAccountOperatorToken>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
   stake: WorkerRegisterInstructionDataArgs["stake"];
@@ -168,6 +196,10 @@ export async function getWorkerRegisterInstructionAsync<
   TAccountMarket extends string,
   TAccountWorker extends string,
   TAccountSystemProgram extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountOperatorToken extends string,
+  TAccountTokenProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
@@ -177,6 +209,10 @@ export async function getWorkerRegisterInstructionAsync<
     TAccountMarket,
     TAccountWorker,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountOperatorToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -188,6 +224,10 @@ export async function getWorkerRegisterInstructionAsync<
     TAccountMarket,
     TAccountWorker,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountOperatorToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >
@@ -201,6 +241,10 @@ export async function getWorkerRegisterInstructionAsync<
     market: { value: input.market ?? null, isWritable: false },
     worker: { value: input.worker ?? null, isWritable: true },
     systemProgram: { value: input.systemProgram ?? null, isWritable: false },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    operatorToken: { value: input.operatorToken ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -237,6 +281,10 @@ export async function getWorkerRegisterInstructionAsync<
       getAccountMeta("market", accounts.market),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("systemProgram", accounts.systemProgram),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("operatorToken", accounts.operatorToken),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -250,6 +298,10 @@ export async function getWorkerRegisterInstructionAsync<
     TAccountMarket,
     TAccountWorker,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountOperatorToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -260,6 +312,10 @@ export type WorkerRegisterInput<
   TAccountMarket extends string = string,
   TAccountWorker extends string = string,
   TAccountSystemProgram extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountOperatorToken extends string = string,
+  TAccountTokenProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
@@ -273,6 +329,14 @@ export type WorkerRegisterInput<
    */
   worker: Address<TAccountWorker>;
   systemProgram?: Address<TAccountSystemProgram>;
+  /** Token market only: the market's mint. */
+  mint?: Address<TAccountMint>;
+  /** Token market only: the market's vault, which receives the stake. */
+  vault?: Address<TAccountVault>;
+  /** Token market only: the operator's token account paying the stake. */
+  operatorToken?: Address<TAccountOperatorToken>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
   stake: WorkerRegisterInstructionDataArgs["stake"];
@@ -284,6 +348,10 @@ export function getWorkerRegisterInstruction<
   TAccountMarket extends string,
   TAccountWorker extends string,
   TAccountSystemProgram extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountOperatorToken extends string,
+  TAccountTokenProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
@@ -293,6 +361,10 @@ export function getWorkerRegisterInstruction<
     TAccountMarket,
     TAccountWorker,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountOperatorToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -303,6 +375,10 @@ export function getWorkerRegisterInstruction<
   TAccountMarket,
   TAccountWorker,
   TAccountSystemProgram,
+  TAccountMint,
+  TAccountVault,
+  TAccountOperatorToken,
+  TAccountTokenProgram,
   TAccountEventAuthority,
   TAccountProgram
 > {
@@ -315,6 +391,10 @@ export function getWorkerRegisterInstruction<
     market: { value: input.market ?? null, isWritable: false },
     worker: { value: input.worker ?? null, isWritable: true },
     systemProgram: { value: input.systemProgram ?? null, isWritable: false },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    operatorToken: { value: input.operatorToken ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -339,6 +419,10 @@ export function getWorkerRegisterInstruction<
       getAccountMeta("market", accounts.market),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("systemProgram", accounts.systemProgram),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("operatorToken", accounts.operatorToken),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -352,6 +436,10 @@ export function getWorkerRegisterInstruction<
     TAccountMarket,
     TAccountWorker,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountOperatorToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -373,8 +461,16 @@ export type ParsedWorkerRegisterInstruction<
      */
     worker: TAccountMetas[2];
     systemProgram: TAccountMetas[3];
-    eventAuthority: TAccountMetas[4];
-    program: TAccountMetas[5];
+    /** Token market only: the market's mint. */
+    mint?: TAccountMetas[4] | undefined;
+    /** Token market only: the market's vault, which receives the stake. */
+    vault?: TAccountMetas[5] | undefined;
+    /** Token market only: the operator's token account paying the stake. */
+    operatorToken?: TAccountMetas[6] | undefined;
+    /** Token market only: the mint's token program. */
+    tokenProgram?: TAccountMetas[7] | undefined;
+    eventAuthority: TAccountMetas[8];
+    program: TAccountMetas[9];
   };
   data: WorkerRegisterInstructionData;
 };
@@ -387,12 +483,12 @@ export function parseWorkerRegisterInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedWorkerRegisterInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 6) {
+  if (instruction.accounts.length < 10) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 6,
+        expectedAccountMetas: 10,
       },
     );
   }
@@ -402,6 +498,12 @@ export function parseWorkerRegisterInstruction<
     accountIndex += 1;
     return accountMeta;
   };
+  const getNextOptionalAccount = () => {
+    const accountMeta = getNextAccount();
+    return accountMeta.address === TENSORGRID_PROGRAM_ADDRESS
+      ? undefined
+      : accountMeta;
+  };
   return {
     programAddress: instruction.programAddress,
     accounts: {
@@ -409,6 +511,10 @@ export function parseWorkerRegisterInstruction<
       market: getNextAccount(),
       worker: getNextAccount(),
       systemProgram: getNextAccount(),
+      mint: getNextOptionalAccount(),
+      vault: getNextOptionalAccount(),
+      operatorToken: getNextOptionalAccount(),
+      tokenProgram: getNextOptionalAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },

@@ -67,6 +67,10 @@ export type WorkerUpdateInstruction<
   TAccountWorker extends string | AccountMeta<string> = string,
   TAccountSystemProgram extends string | AccountMeta<string> =
     "11111111111111111111111111111111",
+  TAccountMint extends string | AccountMeta<string> = string,
+  TAccountVault extends string | AccountMeta<string> = string,
+  TAccountOperatorToken extends string | AccountMeta<string> = string,
+  TAccountTokenProgram extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
   TAccountProgram extends string | AccountMeta<string> = string,
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
@@ -87,6 +91,18 @@ export type WorkerUpdateInstruction<
       TAccountSystemProgram extends string
         ? ReadonlyAccount<TAccountSystemProgram>
         : TAccountSystemProgram,
+      TAccountMint extends string
+        ? ReadonlyAccount<TAccountMint>
+        : TAccountMint,
+      TAccountVault extends string
+        ? WritableAccount<TAccountVault>
+        : TAccountVault,
+      TAccountOperatorToken extends string
+        ? WritableAccount<TAccountOperatorToken>
+        : TAccountOperatorToken,
+      TAccountTokenProgram extends string
+        ? ReadonlyAccount<TAccountTokenProgram>
+        : TAccountTokenProgram,
       TAccountEventAuthority extends string
         ? ReadonlyAccount<TAccountEventAuthority>
         : TAccountEventAuthority,
@@ -101,28 +117,28 @@ export type WorkerUpdateInstructionData = {
   discriminator: ReadonlyUint8Array;
   /** New hardware profile, if it changed (only without an active job). */
   hardware: Option<Hardware>;
-  /** Lamports to add to the stake (e.g. to top up after a slash). */
+  /** Amount to add to the stake, in the market's unit (e.g. to top up after a slash). */
   addStake: bigint;
   /**
-   * Lamports of stake to withdraw; only without an active job, and the rest must stay at
+   * Stake to withdraw; only without an active job, and the rest must stay at
    * or above the market's `min_stake`.
    */
   withdrawStake: bigint;
-  /** Lamports of earnings to withdraw (allowed at any time, up to `earnings`). */
+  /** Earnings to withdraw (allowed at any time, up to `earnings`). */
   withdrawEarnings: bigint;
 };
 
 export type WorkerUpdateInstructionDataArgs = {
   /** New hardware profile, if it changed (only without an active job). */
   hardware: OptionOrNullable<HardwareArgs>;
-  /** Lamports to add to the stake (e.g. to top up after a slash). */
+  /** Amount to add to the stake, in the market's unit (e.g. to top up after a slash). */
   addStake: number | bigint;
   /**
-   * Lamports of stake to withdraw; only without an active job, and the rest must stay at
+   * Stake to withdraw; only without an active job, and the rest must stay at
    * or above the market's `min_stake`.
    */
   withdrawStake: number | bigint;
-  /** Lamports of earnings to withdraw (allowed at any time, up to `earnings`). */
+  /** Earnings to withdraw (allowed at any time, up to `earnings`). */
   withdrawEarnings: number | bigint;
 };
 
@@ -164,6 +180,10 @@ export type WorkerUpdateInput<
   TAccountMarket extends string = string,
   TAccountWorker extends string = string,
   TAccountSystemProgram extends string = string,
+  TAccountMint extends string = string,
+  TAccountVault extends string = string,
+  TAccountOperatorToken extends string = string,
+  TAccountTokenProgram extends string = string,
   TAccountEventAuthority extends string = string,
   TAccountProgram extends string = string,
 > = {
@@ -174,6 +194,17 @@ export type WorkerUpdateInput<
   /** The worker account. */
   worker: Address<TAccountWorker>;
   systemProgram?: Address<TAccountSystemProgram>;
+  /** Token market only: the market's mint. */
+  mint?: Address<TAccountMint>;
+  /** Token market only: the market's vault. */
+  vault?: Address<TAccountVault>;
+  /**
+   * Token market only: the operator's token account, paying stake in and receiving
+   * withdrawals (any account of the mint the operator names).
+   */
+  operatorToken?: Address<TAccountOperatorToken>;
+  /** Token market only: the mint's token program. */
+  tokenProgram?: Address<TAccountTokenProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program: Address<TAccountProgram>;
   hardware: WorkerUpdateInstructionDataArgs["hardware"];
@@ -187,6 +218,10 @@ export function getWorkerUpdateInstruction<
   TAccountMarket extends string,
   TAccountWorker extends string,
   TAccountSystemProgram extends string,
+  TAccountMint extends string,
+  TAccountVault extends string,
+  TAccountOperatorToken extends string,
+  TAccountTokenProgram extends string,
   TAccountEventAuthority extends string,
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof TENSORGRID_PROGRAM_ADDRESS,
@@ -196,6 +231,10 @@ export function getWorkerUpdateInstruction<
     TAccountMarket,
     TAccountWorker,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountOperatorToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >,
@@ -206,6 +245,10 @@ export function getWorkerUpdateInstruction<
   TAccountMarket,
   TAccountWorker,
   TAccountSystemProgram,
+  TAccountMint,
+  TAccountVault,
+  TAccountOperatorToken,
+  TAccountTokenProgram,
   TAccountEventAuthority,
   TAccountProgram
 > {
@@ -218,6 +261,10 @@ export function getWorkerUpdateInstruction<
     market: { value: input.market ?? null, isWritable: false },
     worker: { value: input.worker ?? null, isWritable: true },
     systemProgram: { value: input.systemProgram ?? null, isWritable: false },
+    mint: { value: input.mint ?? null, isWritable: false },
+    vault: { value: input.vault ?? null, isWritable: true },
+    operatorToken: { value: input.operatorToken ?? null, isWritable: true },
+    tokenProgram: { value: input.tokenProgram ?? null, isWritable: false },
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
@@ -242,6 +289,10 @@ export function getWorkerUpdateInstruction<
       getAccountMeta("market", accounts.market),
       getAccountMeta("worker", accounts.worker),
       getAccountMeta("systemProgram", accounts.systemProgram),
+      getAccountMeta("mint", accounts.mint),
+      getAccountMeta("vault", accounts.vault),
+      getAccountMeta("operatorToken", accounts.operatorToken),
+      getAccountMeta("tokenProgram", accounts.tokenProgram),
       getAccountMeta("eventAuthority", accounts.eventAuthority),
       getAccountMeta("program", accounts.program),
     ],
@@ -255,6 +306,10 @@ export function getWorkerUpdateInstruction<
     TAccountMarket,
     TAccountWorker,
     TAccountSystemProgram,
+    TAccountMint,
+    TAccountVault,
+    TAccountOperatorToken,
+    TAccountTokenProgram,
     TAccountEventAuthority,
     TAccountProgram
   >);
@@ -273,8 +328,19 @@ export type ParsedWorkerUpdateInstruction<
     /** The worker account. */
     worker: TAccountMetas[2];
     systemProgram: TAccountMetas[3];
-    eventAuthority: TAccountMetas[4];
-    program: TAccountMetas[5];
+    /** Token market only: the market's mint. */
+    mint?: TAccountMetas[4] | undefined;
+    /** Token market only: the market's vault. */
+    vault?: TAccountMetas[5] | undefined;
+    /**
+     * Token market only: the operator's token account, paying stake in and receiving
+     * withdrawals (any account of the mint the operator names).
+     */
+    operatorToken?: TAccountMetas[6] | undefined;
+    /** Token market only: the mint's token program. */
+    tokenProgram?: TAccountMetas[7] | undefined;
+    eventAuthority: TAccountMetas[8];
+    program: TAccountMetas[9];
   };
   data: WorkerUpdateInstructionData;
 };
@@ -287,12 +353,12 @@ export function parseWorkerUpdateInstruction<
     InstructionWithAccounts<TAccountMetas> &
     InstructionWithData<ReadonlyUint8Array>,
 ): ParsedWorkerUpdateInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 6) {
+  if (instruction.accounts.length < 10) {
     throw new SolanaError(
       SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
       {
         actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 6,
+        expectedAccountMetas: 10,
       },
     );
   }
@@ -302,6 +368,12 @@ export function parseWorkerUpdateInstruction<
     accountIndex += 1;
     return accountMeta;
   };
+  const getNextOptionalAccount = () => {
+    const accountMeta = getNextAccount();
+    return accountMeta.address === TENSORGRID_PROGRAM_ADDRESS
+      ? undefined
+      : accountMeta;
+  };
   return {
     programAddress: instruction.programAddress,
     accounts: {
@@ -309,6 +381,10 @@ export function parseWorkerUpdateInstruction<
       market: getNextAccount(),
       worker: getNextAccount(),
       systemProgram: getNextAccount(),
+      mint: getNextOptionalAccount(),
+      vault: getNextOptionalAccount(),
+      operatorToken: getNextOptionalAccount(),
+      tokenProgram: getNextOptionalAccount(),
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },

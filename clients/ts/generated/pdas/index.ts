@@ -9,4 +9,5 @@
 export * from "./dispute";
 export * from "./pool";
 export * from "./posterAccount";
+export * from "./vault";
 export * from "./worker";

@@ -67,10 +67,11 @@ import {
   getJobReclaimInstruction,
   getJobResolveInstructionAsync,
   getJobSubmitInstruction,
-  getMarketInitInstruction,
+  getMarketInitInstructionAsync,
   getMarketUpdateInstruction,
   getMarketWithdrawFeesInstruction,
   getPosterInitInstructionAsync,
+  getPosterWithdrawInstruction,
   getVerifierJoinInstructionAsync,
   getVerifierLeaveInstruction,
   getWorkerDeregisterInstruction,
@@ -94,6 +95,7 @@ import {
   parseMarketUpdateInstruction,
   parseMarketWithdrawFeesInstruction,
   parsePosterInitInstruction,
+  parsePosterWithdrawInstruction,
   parseVerifierJoinInstruction,
   parseVerifierLeaveInstruction,
   parseWorkerDeregisterInstruction,
@@ -113,7 +115,7 @@ import {
   type JobReclaimInput,
   type JobResolveAsyncInput,
   type JobSubmitInput,
-  type MarketInitInput,
+  type MarketInitAsyncInput,
   type MarketUpdateInput,
   type MarketWithdrawFeesInput,
   type ParsedDisputeDrawInstruction,
@@ -134,12 +136,14 @@ import {
   type ParsedMarketUpdateInstruction,
   type ParsedMarketWithdrawFeesInstruction,
   type ParsedPosterInitInstruction,
+  type ParsedPosterWithdrawInstruction,
   type ParsedVerifierJoinInstruction,
   type ParsedVerifierLeaveInstruction,
   type ParsedWorkerDeregisterInstruction,
   type ParsedWorkerRegisterInstruction,
   type ParsedWorkerUpdateInstruction,
   type PosterInitAsyncInput,
+  type PosterWithdrawInput,
   type VerifierJoinAsyncInput,
   type VerifierLeaveInput,
   type WorkerDeregisterInput,
@@ -150,6 +154,7 @@ import {
   findDisputePda,
   findPoolPda,
   findPosterAccountPda,
+  findVaultPda,
   findWorkerPda,
 } from "../pdas";
 
@@ -260,6 +265,7 @@ export enum TensorgridInstruction {
   MarketUpdate,
   MarketWithdrawFees,
   PosterInit,
+  PosterWithdraw,
   VerifierJoin,
   VerifierLeave,
   WorkerDeregister,
@@ -473,6 +479,17 @@ export function identifyTensorgridInstruction(
     containsBytes(
       data,
       fixEncoderSize(getBytesEncoder(), 8).encode(
+        new Uint8Array([171, 171, 93, 114, 9, 29, 232, 61]),
+      ),
+      0,
+    )
+  ) {
+    return TensorgridInstruction.PosterWithdraw;
+  }
+  if (
+    containsBytes(
+      data,
+      fixEncoderSize(getBytesEncoder(), 8).encode(
         new Uint8Array([58, 233, 252, 215, 171, 29, 99, 79]),
       ),
       0,
@@ -587,6 +604,9 @@ export type ParsedTensorgridInstruction<
   | ({
       instructionType: TensorgridInstruction.PosterInit;
     } & ParsedPosterInitInstruction<TProgram>)
+  | ({
+      instructionType: TensorgridInstruction.PosterWithdraw;
+    } & ParsedPosterWithdrawInstruction<TProgram>)
   | ({
       instructionType: TensorgridInstruction.VerifierJoin;
     } & ParsedVerifierJoinInstruction<TProgram>)
@@ -734,6 +754,13 @@ export function parseTensorgridInstruction<TProgram extends string>(
         ...parsePosterInitInstruction(instruction),
       };
     }
+    case TensorgridInstruction.PosterWithdraw: {
+      assertIsInstructionWithAccounts(instruction);
+      return {
+        instructionType: TensorgridInstruction.PosterWithdraw,
+        ...parsePosterWithdrawInstruction(instruction),
+      };
+    }
     case TensorgridInstruction.VerifierJoin: {
       assertIsInstructionWithAccounts(instruction);
       return {
@@ -849,8 +876,9 @@ export type TensorgridPluginInstructions = {
     input: JobSubmitInput,
   ) => ReturnType<typeof getJobSubmitInstruction> & SelfPlanAndSendFunctions;
   marketInit: (
-    input: MarketInitInput,
-  ) => ReturnType<typeof getMarketInitInstruction> & SelfPlanAndSendFunctions;
+    input: MarketInitAsyncInput,
+  ) => ReturnType<typeof getMarketInitInstructionAsync> &
+    SelfPlanAndSendFunctions;
   marketUpdate: (
     input: MarketUpdateInput,
   ) => ReturnType<typeof getMarketUpdateInstruction> & SelfPlanAndSendFunctions;
@@ -861,6 +889,10 @@ export type TensorgridPluginInstructions = {
   posterInit: (
     input: PosterInitAsyncInput,
   ) => ReturnType<typeof getPosterInitInstructionAsync> &
+    SelfPlanAndSendFunctions;
+  posterWithdraw: (
+    input: PosterWithdrawInput,
+  ) => ReturnType<typeof getPosterWithdrawInstruction> &
     SelfPlanAndSendFunctions;
   verifierJoin: (
     input: VerifierJoinAsyncInput,
@@ -886,6 +918,7 @@ export type TensorgridPluginInstructions = {
 export type TensorgridPluginPdas = {
   dispute: typeof findDisputePda;
   posterAccount: typeof findPosterAccountPda;
+  vault: typeof findVaultPda;
   pool: typeof findPoolPda;
   worker: typeof findWorkerPda;
 };
@@ -973,7 +1006,7 @@ export function tensorgridProgram() {
           marketInit: (input) =>
             addSelfPlanAndSendFunctions(
               client,
-              getMarketInitInstruction(input),
+              getMarketInitInstructionAsync(input),
             ),
           marketUpdate: (input) =>
             addSelfPlanAndSendFunctions(
@@ -989,6 +1022,11 @@ export function tensorgridProgram() {
             addSelfPlanAndSendFunctions(
               client,
               getPosterInitInstructionAsync(input),
+            ),
+          posterWithdraw: (input) =>
+            addSelfPlanAndSendFunctions(
+              client,
+              getPosterWithdrawInstruction(input),
             ),
           verifierJoin: (input) =>
             addSelfPlanAndSendFunctions(
@@ -1019,6 +1057,7 @@ export function tensorgridProgram() {
         pdas: {
           dispute: findDisputePda,
           posterAccount: findPosterAccountPda,
+          vault: findVaultPda,
           pool: findPoolPda,
           worker: findWorkerPda,
         },

@@ -8,12 +8,15 @@
 
 import {
   combineCodec,
+  getAddressDecoder,
+  getAddressEncoder,
   getI64Decoder,
   getI64Encoder,
   getStructDecoder,
   getStructEncoder,
   getU16Decoder,
   getU16Encoder,
+  type Address,
   type FixedSizeCodec,
   type FixedSizeDecoder,
   type FixedSizeEncoder,
@@ -46,6 +49,12 @@ export type JobTerms = {
   resolveWindowS: bigint;
   /** How a dispute is settled by re-execution. */
   dispute: DisputeTerms;
+  /**
+   * The mint every amount of the job is counted in: the reward, the collateral, the bond,
+   * every fee and penalty; `Pubkey::default()` for lamports. The market's, stated by the
+   * poster and by the claiming worker like every other term.
+   */
+  mint: Address;
 };
 
 export type JobTermsArgs = {
@@ -65,6 +74,12 @@ export type JobTermsArgs = {
   resolveWindowS: number | bigint;
   /** How a dispute is settled by re-execution. */
   dispute: DisputeTermsArgs;
+  /**
+   * The mint every amount of the job is counted in: the reward, the collateral, the bond,
+   * every fee and penalty; `Pubkey::default()` for lamports. The market's, stated by the
+   * poster and by the claiming worker like every other term.
+   */
+  mint: Address;
 };
 
 export function getJobTermsEncoder(): FixedSizeEncoder<JobTermsArgs> {
@@ -77,6 +92,7 @@ export function getJobTermsEncoder(): FixedSizeEncoder<JobTermsArgs> {
     ["challengeWindowS", getI64Encoder()],
     ["resolveWindowS", getI64Encoder()],
     ["dispute", getDisputeTermsEncoder()],
+    ["mint", getAddressEncoder()],
   ]);
 }
 
@@ -90,6 +106,7 @@ export function getJobTermsDecoder(): FixedSizeDecoder<JobTerms> {
     ["challengeWindowS", getI64Decoder()],
     ["resolveWindowS", getI64Decoder()],
     ["dispute", getDisputeTermsDecoder()],
+    ["mint", getAddressDecoder()],
   ]);
 }
 

@@ -243,7 +243,7 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
             spec_uri: spec_uri.clone(),
             requirements,
             max_duration_s,
-            terms: market.params.job_terms(),
+            terms: market.job_terms(),
         },
     );
     let address = pda::job(&market_key, &poster.pubkey(), job_id).0;
@@ -296,7 +296,7 @@ fn confirm(
     account_rent: u64,
     market: &Market,
 ) -> Result<()> {
-    let t = market.params.job_terms();
+    let t = market.job_terms();
     let once = if account_rent > 0 {
         format!(
             ", + {} SOL once for your poster account in this market",
@@ -508,7 +508,7 @@ fn check_reward(reward: u64, min: u64, market: &Market) -> Result<()> {
             sol(min)
         );
     }
-    let terms = market.params.job_terms();
+    let terms = market.job_terms();
     if terms.collateral(reward).map_or(true, |c| c == 0) {
         bail!(
             "reward {} SOL is too small for this market's collateral rule",

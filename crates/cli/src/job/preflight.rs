@@ -179,6 +179,7 @@ mod tests {
                 challenge_window_s: 0,
                 resolve_window_s: 0,
                 dispute: tensorgrid_client::defaults::dispute_terms(),
+                mint: Pubkey::default(),
             },
             max_duration_s: 0,
             created_at: 0,

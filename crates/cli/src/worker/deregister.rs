@@ -25,7 +25,7 @@ pub async fn run(a: DeregisterArgs, out: OutputFormat) -> Result<std::process::E
     ctx.confirm(&format!(
         "Deregister worker {worker} and take back its stake and earnings?"
     ))?;
-    let ix = instructions::worker_deregister(operator.pubkey(), worker);
+    let ix = instructions::worker_deregister(operator.pubkey(), market, worker);
     let sent = tx::send(&ctx, &[ix], &operator, "worker deregistered")
         .await?
         .with("worker", worker);

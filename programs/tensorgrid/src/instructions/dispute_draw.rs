@@ -6,7 +6,7 @@ use crate::{
     events::DisputeDrawn,
     state::{
         draw_seats, draw_seed, slot_hash_after, with_pool_mut, Dispute, DisputePhase, Job,
-        PoolEntry, SlotDraw, Worker,
+        PoolEntry, SlotDraw, Unit, Worker,
     },
 };
 
@@ -99,7 +99,8 @@ impl DisputeDraw<'_> {
         match drawn {
             Some(seats) => {
                 let fee = ctx.accounts.dispute.verifier_fee;
-                let seated = lock_seats(&seats, fee, ctx.remaining_accounts)?;
+                let unit = ctx.accounts.job.unit();
+                let seated = lock_seats(&seats, fee, unit, ctx.remaining_accounts)?;
                 ctx.accounts.dispute.seat(seated, slot, now, window)?;
             }
             None => {
@@ -128,6 +129,7 @@ impl DisputeDraw<'_> {
 fn lock_seats<'info>(
     seats: &[Pubkey; 3],
     fee: u64,
+    unit: Unit,
     accounts: &'info [AccountInfo<'info>],
 ) -> Result<[(Pubkey, u64); 3]> {
     ensure!(accounts.len() == seats.len(), TensorgridError::SeatCount);
@@ -139,7 +141,7 @@ fn lock_seats<'info>(
         );
         let mut worker = Box::new(Account::<Worker>::try_from(info)?);
         *out = (*seat, worker.take_seat(fee)?);
-        worker.invariant(info)?;
+        worker.invariant(info, unit)?;
         worker.exit(&crate::ID)?;
     }
     Ok(seated)

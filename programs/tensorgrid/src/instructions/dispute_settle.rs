@@ -1,13 +1,13 @@
 use anchor_lang::prelude::*;
 
-use super::settle::{close_dispute, paid_event, pay_worker};
+use super::settle::{
+    close_dispute, credit_poster, dispute_tokens, paid_event, pay_worker, PosterOwed,
+};
 use crate::{
     constants::{DISPUTE_SEED, JOB_SEED, MARKET_SEED, VERIFIER_POOL_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::{DisputeTallied, JobRefunded, RefundReason, Settlement},
-    state::{
-        checked_add, checked_sub, move_lamports, Dispute, Job, Market, Tally, VerifierPool, Worker,
-    },
+    state::{checked_add, checked_sub, shift, Dispute, Job, Market, Tally, VerifierPool, Worker},
 };
 
 /// Permissionless crank once voting is over (every seat revealed, or the reveal window
@@ -61,6 +61,13 @@ pub struct DisputeSettle<'info> {
     /// CHECK: must equal `job.poster` (`has_one`).
     #[account(mut)]
     pub poster: UncheckedAccount<'info>,
+    /// The poster's account in this market (`["poster", market, poster]`): in a token market
+    /// it is credited with what the job still holds for the poster (compensation, a refund, a
+    /// returned bond), which the poster withdraws with `poster_withdraw`.
+    /// CHECK: read only in a token market, as a `Poster` that must be the job's poster's in
+    /// the job's market (`settle::credit_poster`); a SOL market does not use it.
+    #[account(mut)]
+    pub poster_account: UncheckedAccount<'info>,
     /// The first seat's worker account.
     #[account(mut, address = dispute.seats[0].worker @ TensorgridError::SeatMismatch)]
     pub seat0: Box<Account<'info, Worker>>,
@@ -79,6 +86,8 @@ pub struct DisputeSettle<'info> {
 struct SeatMoney {
     fees: [u64; 3],
     forfeits: [u64; 3],
+    /// The fees alone (without the shares of forfeits), paid out of the fund.
+    from_fund: u64,
 }
 
 impl DisputeSettle<'_> {
@@ -109,7 +118,9 @@ impl DisputeSettle<'_> {
         let mut money = SeatMoney {
             fees: [0; 3],
             forfeits,
+            from_fund: 0,
         };
+        let unit = self.job.unit();
         let mut pool = self.pool.load_mut()?;
         // A forfeit changes a weight: not while a draw is pending. (Without one, a pending
         // draw cannot hold this settlement up.)
@@ -123,7 +134,7 @@ impl DisputeSettle<'_> {
             let seat = seats.get(i).ok_or(TensorgridError::SeatMismatch)?;
             let forfeit = forfeits.get(i).copied().unwrap_or(0);
             let info = seat_acct.to_account_info();
-            move_lamports(&info, &dispute_info, forfeit)?;
+            shift(unit, &info, &dispute_info, forfeit)?;
             self.dispute.forfeits = checked_add(self.dispute.forfeits, forfeit)?;
             seat_acct.leave_seat(seat.reserve, 0, forfeit)?;
             if forfeit > 0 {
@@ -140,17 +151,18 @@ impl DisputeSettle<'_> {
             }
             let fee = self.dispute.verifier_fee.min(fund);
             fund = checked_sub(fund, fee)?;
+            money.from_fund = checked_add(money.from_fund, fee)?;
             let paid = checked_add(fee, share)?;
             self.dispute.forfeits = checked_sub(self.dispute.forfeits, share)?;
             let info = seat_acct.to_account_info();
-            move_lamports(&dispute_info, &info, paid)?;
+            shift(unit, &dispute_info, &info, paid)?;
             seat_acct.record_verifier_fee(paid)?;
             if let Some(f) = money.fees.get_mut(i) {
                 *f = paid;
             }
         }
         for seat_acct in [&self.seat0, &self.seat1, &self.seat2] {
-            seat_acct.invariant(&seat_acct.to_account_info())?;
+            seat_acct.invariant(&seat_acct.to_account_info(), unit)?;
         }
         Ok(money)
     }
@@ -172,9 +184,9 @@ impl DisputeSettle<'_> {
                 slashed = a.job.terms.dispute.fraud_slash(a.job.collateral)?;
                 let (worker_info, dispute_info) =
                     (a.worker.to_account_info(), a.dispute.to_account_info());
-                move_lamports(&worker_info, &dispute_info, slashed)?;
+                shift(a.job.unit(), &worker_info, &dispute_info, slashed)?;
                 a.worker.record_dispute_lost(slashed)?;
-                a.worker.invariant(&worker_info)?;
+                a.worker.invariant(&worker_info, a.job.unit())?;
                 a.settle_seats(slashed)?
             }
             Tally::Undecided => {
@@ -195,9 +207,10 @@ impl DisputeSettle<'_> {
         };
         emit_event!(ctx, tallied);
         let a = &mut *ctx.accounts;
+        let mut owed = PosterOwed::default();
         match tally {
             Tally::Upheld => {
-                let (payout, close) = pay_worker(&mut a.market, &mut a.worker, &a.job)?;
+                let (payout, close) = pay_worker(&mut a.market, &mut a.worker, &a.job, &mut owed)?;
                 let paid = paid_event(
                     &a.job,
                     worker_key,
@@ -207,12 +220,16 @@ impl DisputeSettle<'_> {
                 );
                 // Everything left in the dispute (bond less fees, forfeits) compensates the
                 // worker for a dispute that was wrong.
+                let tokens = dispute_tokens(&a.dispute, 0, money.from_fund)?;
                 let closed = close_dispute(
                     &a.dispute,
                     &a.job,
                     Some(&mut a.worker),
                     &a.poster.to_account_info(),
+                    &mut owed,
+                    tokens,
                 )?;
+                credit_poster(&a.job, &a.poster_account.to_account_info(), owed)?;
                 a.job.close(a.poster.to_account_info())?;
                 emit_event!(ctx, paid);
                 emit_event!(ctx, closed);
@@ -230,14 +247,25 @@ impl DisputeSettle<'_> {
                     compensation: close.compensation,
                     rent_refunded: close.rent_refunded,
                 };
-                let closed = close_dispute(&a.dispute, &a.job, None, &a.poster.to_account_info())?;
+                owed.add(a.job.unit(), a.job.escrowed()?)?;
+                let tokens = dispute_tokens(&a.dispute, slashed, money.from_fund)?;
+                let closed = close_dispute(
+                    &a.dispute,
+                    &a.job,
+                    None,
+                    &a.poster.to_account_info(),
+                    &mut owed,
+                    tokens,
+                )?;
+                credit_poster(&a.job, &a.poster_account.to_account_info(), owed)?;
                 a.job.close(a.poster.to_account_info())?;
                 emit_event!(ctx, refunded);
                 emit_event!(ctx, closed);
             }
             Tally::Undecided => {
                 a.job.invariant(&a.job.to_account_info())?;
-                a.dispute.invariant(&a.dispute.to_account_info())?;
+                a.dispute
+                    .invariant(&a.dispute.to_account_info(), a.job.unit())?;
             }
         }
         Ok(())

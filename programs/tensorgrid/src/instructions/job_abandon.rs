@@ -4,7 +4,7 @@ use crate::{
     constants::{JOB_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::JobAbandoned,
-    state::{move_lamports, Job, JobState, Worker},
+    state::{shift, Job, JobState, Worker},
 };
 
 #[event_cpi]
@@ -48,10 +48,11 @@ impl JobAbandon<'_> {
             .abandon_penalty(ctx.accounts.job.collateral)?;
         let worker_info = ctx.accounts.worker.to_account_info();
         let job_info = ctx.accounts.job.to_account_info();
-        move_lamports(&worker_info, &job_info, penalty)?;
+        let unit = ctx.accounts.job.unit();
+        shift(unit, &worker_info, &job_info, penalty)?;
         let worker = &mut ctx.accounts.worker;
         worker.record_abandon(penalty)?;
-        worker.invariant(&worker_info)?;
+        worker.invariant(&worker_info, unit)?;
         let job = &mut ctx.accounts.job;
         job.reopen(penalty, Clock::get()?.unix_timestamp)?;
         job.invariant(&job_info)?;

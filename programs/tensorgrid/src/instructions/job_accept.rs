@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-use super::settle::{paid_event, pay_worker};
+use super::settle::{credit_poster, paid_event, pay_worker, PosterOwed};
 use crate::{
     constants::{JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
@@ -40,6 +40,13 @@ pub struct JobAccept<'info> {
         bump = job.bump,
     )]
     pub job: Account<'info, Job>,
+    /// The poster's account in this market (`["poster", market, poster]`): in a token market
+    /// it is credited with what the job still holds for the poster (compensation, a refund, a
+    /// returned bond), which the poster withdraws with `poster_withdraw`.
+    /// CHECK: read only in a token market, as a `Poster` that must be the job's poster's in
+    /// the job's market (`settle::credit_poster`); a SOL market does not use it.
+    #[account(mut)]
+    pub poster_account: UncheckedAccount<'info>,
 }
 
 impl JobAccept<'_> {
@@ -50,11 +57,13 @@ impl JobAccept<'_> {
 
     #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>) -> Result<()> {
+        let mut owed = PosterOwed::default();
         let (payout, close) = {
             let a = &mut *ctx.accounts;
-            pay_worker(&mut a.market, &mut a.worker, &a.job)?
+            pay_worker(&mut a.market, &mut a.worker, &a.job, &mut owed)?
         };
         let a = &ctx.accounts;
+        credit_poster(&a.job, &a.poster_account.to_account_info(), owed)?;
         let event = paid_event(
             &a.job,
             a.worker.key(),

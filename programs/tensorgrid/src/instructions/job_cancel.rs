@@ -1,16 +1,18 @@
 use anchor_lang::prelude::*;
 
+use super::settle::closing;
 use crate::{
     constants::JOB_SEED,
     errors::TensorgridError,
     events::JobCancelled,
-    state::{checked_sub, Job, JobState},
+    state::{Job, JobState, Poster, Unit},
 };
 
 #[event_cpi]
 #[derive(Accounts)]
 pub struct JobCancel<'info> {
-    /// The job's poster; receives reward, compensation and rent.
+    /// The job's poster; receives reward, compensation and rent (in a token market the rent;
+    /// reward and compensation are credited to the poster account).
     #[account(mut)]
     pub poster: Signer<'info>,
     /// The job, closed to the poster. Only an open job can be cancelled.
@@ -22,6 +24,15 @@ pub struct JobCancel<'info> {
         bump = job.bump,
     )]
     pub job: Account<'info, Job>,
+    /// Token market only: the poster's account in this market, credited with the reward and
+    /// compensation (`poster_withdraw` takes them out, in the same transaction if the poster
+    /// likes). Not needed in a SOL market.
+    #[account(
+        mut,
+        constraint = poster_account.market == job.market
+            && poster_account.wallet == job.poster @ TensorgridError::PosterAccountMismatch,
+    )]
+    pub poster_account: Option<Account<'info, Poster>>,
 }
 
 impl JobCancel<'_> {
@@ -31,8 +42,16 @@ impl JobCancel<'_> {
 
     #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>) -> Result<()> {
+        let a = &mut *ctx.accounts;
+        match (a.job.unit(), &mut a.poster_account) {
+            (Unit::Lamports, _) => {}
+            (Unit::Token, None) => {
+                return Err(crate::errors::fail(TensorgridError::TokenAccountsMissing));
+            }
+            (Unit::Token, Some(account)) => account.credit(a.job.escrowed()?)?,
+        }
+        let close = closing(&a.job)?;
         let job = &ctx.accounts.job;
-        let held = job.to_account_info().lamports();
         emit_event!(
             ctx,
             JobCancelled {
@@ -40,8 +59,8 @@ impl JobCancel<'_> {
                 job_id: job.job_id,
                 poster: job.poster,
                 reward_refunded: job.reward,
-                compensation: job.compensation,
-                rent_refunded: checked_sub(held, job.escrowed()?)?,
+                compensation: close.compensation,
+                rent_refunded: close.rent_refunded,
             }
         );
         Ok(())

@@ -3,11 +3,14 @@ use anchor_lang::{
     system_program::{transfer, Transfer},
 };
 
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use super::vault;
 use crate::{
     constants::{DISPUTE_SEED, JOB_SEED, VERIFIER_POOL_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::JobDisputed,
-    state::{with_pool_mut, Dispute, DisputePhase, Job, JobState, Seat, VoteState, Worker},
+    state::{with_pool_mut, Dispute, DisputePhase, Job, JobState, Market, Seat, VoteState, Worker},
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -32,9 +35,13 @@ pub struct JobDispute<'info> {
     /// The job's poster: posts the bond and pays the dispute account's rent.
     #[account(mut)]
     pub poster: Signer<'info>,
+    /// The job's market (its unit, and its vault in a token market); the job's `has_one`
+    /// names it.
+    pub market: Box<Account<'info, Market>>,
     /// The submitted job, inside its challenge window.
     #[account(
         mut, has_one = poster @ TensorgridError::NotPoster,
+        has_one = market @ TensorgridError::MarketMismatch,
         seeds = [JOB_SEED, job.market.as_ref(), job.poster.as_ref(), &job.job_id.to_le_bytes()],
         bump = job.bump,
     )]
@@ -60,6 +67,16 @@ pub struct JobDispute<'info> {
     #[account(mut, seeds = [VERIFIER_POOL_SEED, job.market.as_ref()], bump)]
     pub pool: UncheckedAccount<'info>,
     pub system_program: Program<'info, System>,
+    /// Token market only: the market's mint.
+    pub mint: Option<InterfaceAccount<'info, Mint>>,
+    /// Token market only: the market's vault, which receives the bond.
+    #[account(mut)]
+    pub vault: Option<InterfaceAccount<'info, TokenAccount>>,
+    /// Token market only: the poster's token account paying the bond.
+    #[account(mut)]
+    pub poster_token: Option<InterfaceAccount<'info, TokenAccount>>,
+    /// Token market only: the mint's token program.
+    pub token_program: Option<Interface<'info, TokenInterface>>,
 }
 
 impl JobDispute<'_> {
@@ -77,16 +94,26 @@ impl JobDispute<'_> {
 
     #[access_control(ctx.accounts.validate(&args))]
     pub fn handler(ctx: Context<Self>, args: JobDisputeArgs) -> Result<()> {
-        transfer(
-            CpiContext::new(
-                ctx.accounts.system_program.key(),
-                Transfer {
-                    from: ctx.accounts.poster.to_account_info(),
-                    to: ctx.accounts.dispute.to_account_info(),
-                },
-            ),
-            args.bond,
-        )?;
+        let a = &ctx.accounts;
+        match vault::vault(&a.market, &a.mint, &a.vault, &a.token_program)? {
+            None => {
+                vault::no_party(&a.poster_token)?;
+                transfer(
+                    CpiContext::new(
+                        a.system_program.key(),
+                        Transfer {
+                            from: a.poster.to_account_info(),
+                            to: a.dispute.to_account_info(),
+                        },
+                    ),
+                    args.bond,
+                )?;
+            }
+            Some(v) => {
+                let from = vault::party(&a.poster_token, &a.market)?;
+                v.deposit(from, &a.poster.to_account_info(), args.bond)?;
+            }
+        }
         let clock = Clock::get()?;
         // The pool, if there is one, stays as it is until this dispute's draw.
         let pool_frozen = with_pool_mut(&ctx.accounts.pool.to_account_info(), |pool| {
@@ -128,7 +155,7 @@ impl JobDispute<'_> {
             bump: ctx.bumps.dispute,
         });
         let dispute = &ctx.accounts.dispute;
-        dispute.invariant(&dispute.to_account_info())?;
+        dispute.invariant(&dispute.to_account_info(), job.unit())?;
         emit_event!(
             ctx,
             JobDisputed {

@@ -1,6 +1,8 @@
 use anchor_lang::prelude::*;
 
-use super::settle::{close_dispute, paid_event, pay_worker};
+use super::settle::{
+    close_dispute, credit_poster, dispute_tokens, paid_event, pay_worker, PosterOwed,
+};
 use crate::{
     constants::{DISPUTE_SEED, JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
@@ -49,6 +51,13 @@ pub struct JobDisputeTimeout<'info> {
         bump = dispute.bump,
     )]
     pub dispute: Box<Account<'info, Dispute>>,
+    /// The poster's account in this market (`["poster", market, poster]`): in a token market
+    /// it is credited with what the job still holds for the poster (compensation, a refund, a
+    /// returned bond), which the poster withdraws with `poster_withdraw`.
+    /// CHECK: read only in a token market, as a `Poster` that must be the job's poster's in
+    /// the job's market (`settle::credit_poster`); a SOL market does not use it.
+    #[account(mut)]
+    pub poster_account: UncheckedAccount<'info>,
     /// The job's poster; receives the bond, compensation and rent.
     /// CHECK: must equal `job.poster` (`has_one`).
     #[account(mut)]
@@ -70,12 +79,15 @@ impl JobDisputeTimeout<'_> {
     #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>) -> Result<()> {
         let a = &mut *ctx.accounts;
+        let mut owed = PosterOwed::default();
         let worker = a.worker.key();
-        let (payout, close) = pay_worker(&mut a.market, &mut a.worker, &a.job)?;
+        let (payout, close) = pay_worker(&mut a.market, &mut a.worker, &a.job, &mut owed)?;
         a.worker.record.disputes_expired = checked_add(a.worker.record.disputes_expired, 1)?;
         let paid = paid_event(&a.job, worker, Settlement::DisputeExpired, payout, close);
         let poster_info = a.poster.to_account_info();
-        let closed = close_dispute(&a.dispute, &a.job, None, &poster_info)?;
+        let tokens = dispute_tokens(&a.dispute, 0, 0)?;
+        let closed = close_dispute(&a.dispute, &a.job, None, &poster_info, &mut owed, tokens)?;
+        credit_poster(&a.job, &a.poster_account.to_account_info(), owed)?;
         emit_event!(ctx, paid);
         emit_event!(ctx, closed);
         Ok(())

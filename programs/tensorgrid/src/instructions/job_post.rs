@@ -11,8 +11,12 @@ use crate::{
     events::JobPosted,
     state::{
         checked_add, rent_exempt_minimum, Job, JobRequirements, JobState, JobTerms, Market, Poster,
+        Unit,
     },
 };
+
+use super::vault;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct JobPostArgs {
@@ -20,7 +24,7 @@ pub struct JobPostArgs {
     /// `next_job_id` (ids only grow, so an address is never used twice). `u64::MAX` is never
     /// accepted, so a post at `u64::MAX - 1` is the poster's last in this market.
     pub job_id: u64,
-    /// Lamports escrowed for the worker, fee included.
+    /// Escrowed for the worker, fee included, in the market's unit.
     pub reward: u64,
     /// sha256 of the job-spec JSON.
     pub spec_hash: [u8; 32],
@@ -31,8 +35,8 @@ pub struct JobPostArgs {
     /// Seconds a worker has, from its claim, to submit a result (at most the market's
     /// `max_claim_s`).
     pub max_duration_s: i64,
-    /// The money terms the poster agrees to: the market's current parameters as the poster
-    /// read them (`MarketParams::job_terms`). Refused if the market's differ when the post
+    /// The money terms the poster agrees to: the market's current parameters and its mint as
+    /// the poster read them (`Market::job_terms`). Refused if the market's differ when the post
     /// lands, so an authority's update cannot change a pending post's terms.
     pub terms: JobTerms,
 }
@@ -71,13 +75,27 @@ pub struct JobPost<'info> {
     )]
     pub job: UncheckedAccount<'info>,
     pub system_program: Program<'info, System>,
+    /// Token market only: the market's mint.
+    pub mint: Option<InterfaceAccount<'info, Mint>>,
+    /// Token market only: the market's vault, which receives the reward.
+    #[account(mut)]
+    pub vault: Option<InterfaceAccount<'info, TokenAccount>>,
+    /// Token market only: the poster's token account paying the reward.
+    #[account(mut)]
+    pub poster_token: Option<InterfaceAccount<'info, TokenAccount>>,
+    /// Token market only: the mint's token program.
+    pub token_program: Option<Interface<'info, TokenInterface>>,
 }
 
 impl JobPost<'_> {
     fn validate(&self, args: &JobPostArgs) -> Result<()> {
         let params = &self.market.params;
         ensure!(!self.market.paused, TensorgridError::MarketPaused);
-        let terms = params.job_terms();
+        ensure!(
+            args.terms.mint == self.market.mint,
+            TensorgridError::TermsMintMismatch
+        );
+        let terms = self.market.job_terms();
         ensure!(terms == args.terms, TensorgridError::TermsChanged);
         ensure!(
             args.job_id >= self.poster_account.next_job_id,
@@ -89,13 +107,15 @@ impl JobPost<'_> {
             self.job.owner == &System::id() && self.job.data_is_empty(),
             TensorgridError::JobIdUsed
         );
-        // Rent plus reward must be representable, or the escrow invariant cannot hold; the
-        // collateral, the dispute bond and the verifier fee must be computable and non-zero (a
-        // verifier with nothing to earn or forfeit would decide for free).
-        checked_add(
-            self.job.lamports().max(rent_exempt_minimum(Job::SPACE)?),
-            args.reward,
-        )?;
+        // In SOL, rent plus reward must be representable, or the escrow invariant cannot hold;
+        // the collateral, the dispute bond and the verifier fee must be computable and non-zero
+        // (a verifier with nothing to earn or forfeit would decide for free).
+        if self.market.unit() == Unit::Lamports {
+            checked_add(
+                self.job.lamports().max(rent_exempt_minimum(Job::SPACE)?),
+                args.reward,
+            )?;
+        }
         ensure!(
             terms.collateral(args.reward)? > 0
                 && terms.dispute.bond(args.reward)? > 0
@@ -174,16 +194,31 @@ impl JobPost<'_> {
         let owed = ctx
             .accounts
             .create_job_account(args.job_id, job_bump, rent)?;
-        transfer(
-            CpiContext::new(
-                ctx.accounts.system_program.key(),
-                Transfer {
-                    from: ctx.accounts.poster.to_account_info(),
-                    to: ctx.accounts.job.to_account_info(),
-                },
-            ),
-            checked_add(args.reward, owed)?,
-        )?;
+        let a = &ctx.accounts;
+        // The rent still owed is lamports in every market; the reward is in the market's unit.
+        let lamports = match vault::vault(&a.market, &a.mint, &a.vault, &a.token_program)? {
+            None => {
+                vault::no_party(&a.poster_token)?;
+                checked_add(args.reward, owed)?
+            }
+            Some(v) => {
+                let from = vault::party(&a.poster_token, &a.market)?;
+                v.deposit(from, &a.poster.to_account_info(), args.reward)?;
+                owed
+            }
+        };
+        if lamports > 0 {
+            transfer(
+                CpiContext::new(
+                    a.system_program.key(),
+                    Transfer {
+                        from: a.poster.to_account_info(),
+                        to: a.job.to_account_info(),
+                    },
+                ),
+                lamports,
+            )?;
+        }
         let poster_account = &mut ctx.accounts.poster_account;
         poster_account.take_job_id(args.job_id)?;
         poster_account.invariant()?;

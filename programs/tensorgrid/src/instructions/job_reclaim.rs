@@ -1,10 +1,13 @@
 use anchor_lang::prelude::*;
 
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use super::vault;
 use crate::{
     constants::{JOB_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::JobReclaimed,
-    state::{checked_add, move_lamports, Job, JobState, Worker},
+    state::{checked_add, move_lamports, shift, Job, JobState, Market, Unit, Worker},
 };
 
 /// Permissionless crank: after a missed deadline, slash the job's collateral (the bounty to the
@@ -16,6 +19,9 @@ pub struct JobReclaim<'info> {
     /// Whoever cranks; receives the bounty share of the slash.
     #[account(mut)]
     pub cranker: Signer<'info>,
+    /// Token market only: the job's market (the vault's owner).
+    #[account(address = job.market @ TensorgridError::MarketMismatch)]
+    pub market: Option<Account<'info, Market>>,
     /// The worker that missed the deadline.
     #[account(
         mut,
@@ -31,6 +37,17 @@ pub struct JobReclaim<'info> {
         bump = job.bump,
     )]
     pub job: Account<'info, Job>,
+    /// Token market only: the market's mint.
+    pub mint: Option<InterfaceAccount<'info, Mint>>,
+    /// Token market only: the market's vault.
+    #[account(mut)]
+    pub vault: Option<InterfaceAccount<'info, TokenAccount>>,
+    /// Token market only: the token account receiving the bounty (any account of the mint
+    /// the cranker names).
+    #[account(mut)]
+    pub cranker_token: Option<InterfaceAccount<'info, TokenAccount>>,
+    /// Token market only: the mint's token program.
+    pub token_program: Option<Interface<'info, TokenInterface>>,
 }
 
 impl JobReclaim<'_> {
@@ -52,13 +69,29 @@ impl JobReclaim<'_> {
             .job
             .terms
             .reclaim_split(ctx.accounts.job.collateral)?;
-        let worker_info = ctx.accounts.worker.to_account_info();
-        let job_info = ctx.accounts.job.to_account_info();
-        move_lamports(&worker_info, &ctx.accounts.cranker, split.bounty)?;
-        move_lamports(&worker_info, &job_info, split.to_poster)?;
+        let a = &ctx.accounts;
+        let worker_info = a.worker.to_account_info();
+        let job_info = a.job.to_account_info();
+        let unit = a.job.unit();
+        match (unit, &a.market) {
+            (Unit::Lamports, _) => {
+                vault::none(&a.mint, &a.vault, &a.cranker_token, &a.token_program)?;
+                move_lamports(&worker_info, &a.cranker, split.bounty)?;
+            }
+            (Unit::Token, None) => {
+                return Err(crate::errors::fail(TensorgridError::TokenAccountsMissing));
+            }
+            (Unit::Token, Some(market)) => {
+                let v = vault::vault(market, &a.mint, &a.vault, &a.token_program)?
+                    .ok_or_else(|| crate::errors::fail(TensorgridError::TokenAccountsMissing))?;
+                let to = vault::party(&a.cranker_token, market)?;
+                v.withdraw(&market.to_account_info(), to, split.bounty)?;
+            }
+        }
+        shift(unit, &worker_info, &job_info, split.to_poster)?;
         let worker = &mut ctx.accounts.worker;
         worker.record_missed_deadline(checked_add(split.bounty, split.to_poster)?)?;
-        worker.invariant(&worker_info)?;
+        worker.invariant(&worker_info, unit)?;
         let job = &mut ctx.accounts.job;
         job.reopen(split.to_poster, Clock::get()?.unix_timestamp)?;
         job.invariant(&job_info)?;

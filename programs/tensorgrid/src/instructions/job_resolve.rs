@@ -1,6 +1,9 @@
 use anchor_lang::prelude::*;
 
-use super::settle::{close_dispute, paid_event, pay_worker, refund_with_slash};
+use super::settle::{
+    close_dispute, credit_poster, dispute_tokens, paid_event, pay_worker, refund_with_slash,
+    PosterOwed,
+};
 use crate::{
     constants::{DISPUTE_SEED, JOB_SEED, MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
@@ -55,6 +58,13 @@ pub struct JobResolve<'info> {
         bump = dispute.bump,
     )]
     pub dispute: Box<Account<'info, Dispute>>,
+    /// The poster's account in this market (`["poster", market, poster]`): in a token market
+    /// it is credited with what the job still holds for the poster (compensation, a refund, a
+    /// returned bond), which the poster withdraws with `poster_withdraw`.
+    /// CHECK: read only in a token market, as a `Poster` that must be the job's poster's in
+    /// the job's market (`settle::credit_poster`); a SOL market does not use it.
+    #[account(mut)]
+    pub poster_account: UncheckedAccount<'info>,
     /// The job's poster; receives rent, compensation and any refund.
     /// CHECK: must equal `job.poster` (`has_one`).
     #[account(mut)]
@@ -76,6 +86,7 @@ impl JobResolve<'_> {
     #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>, args: JobResolveArgs) -> Result<()> {
         let a = &mut *ctx.accounts;
+        let mut owed = PosterOwed::default();
         let (job, job_id, worker, poster, reward) = (
             a.job.key(),
             a.job.job_id,
@@ -84,16 +95,27 @@ impl JobResolve<'_> {
             a.job.reward,
         );
         if args.worker_wins {
-            let (payout, close) = pay_worker(&mut a.market, &mut a.worker, &a.job)?;
+            let (payout, close) = pay_worker(&mut a.market, &mut a.worker, &a.job, &mut owed)?;
             let event = paid_event(&a.job, worker, Settlement::ResolvedForWorker, payout, close);
             let poster_info = a.poster.to_account_info();
-            let closed = close_dispute(&a.dispute, &a.job, Some(&mut a.worker), &poster_info)?;
+            let tokens = dispute_tokens(&a.dispute, 0, 0)?;
+            let closed = close_dispute(
+                &a.dispute,
+                &a.job,
+                Some(&mut a.worker),
+                &poster_info,
+                &mut owed,
+                tokens,
+            )?;
+            credit_poster(&a.job, &a.poster_account.to_account_info(), owed)?;
             emit_event!(ctx, event);
             emit_event!(ctx, closed);
         } else {
-            let (slashed, close) = refund_with_slash(&mut a.worker, &a.job)?;
+            let (slashed, close) = refund_with_slash(&mut a.worker, &a.job, &mut owed)?;
             let poster_info = a.poster.to_account_info();
-            let closed = close_dispute(&a.dispute, &a.job, None, &poster_info)?;
+            let tokens = dispute_tokens(&a.dispute, 0, 0)?;
+            let closed = close_dispute(&a.dispute, &a.job, None, &poster_info, &mut owed, tokens)?;
+            credit_poster(&a.job, &a.poster_account.to_account_info(), owed)?;
             let event = JobRefunded {
                 job,
                 job_id,

@@ -1,16 +1,29 @@
-use anchor_lang::prelude::*;
+use anchor_lang::solana_program::program_pack::Pack;
+use anchor_lang::{
+    prelude::*,
+    system_program::{create_account, CreateAccount},
+};
+use anchor_spl::{
+    token_2022::spl_token_2022,
+    token_interface::{initialize_account3, InitializeAccount3, Mint, TokenInterface},
+};
 
 use crate::{
-    constants::MARKET_SEED,
+    constants::{MARKET_SEED, VAULT_SEED},
+    errors::TensorgridError,
     events::MarketInitialized,
-    state::{Market, MarketParams},
+    state::{check_mint, rent_exempt_minimum, Market, MarketParams},
 };
+
+/// Decimals of SOL: amounts in a SOL market are lamports.
+const SOL_DECIMALS: u8 = 9;
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct MarketInitArgs {
     /// Lets one authority run several markets; part of the market's address.
     pub market_id: u64,
-    /// Parameters for the jobs posted in this market (validated against the program's bounds).
+    /// Parameters for the jobs posted in this market (validated against the program's bounds),
+    /// in the market's unit (`min_stake` in lamports or in base units of the mint).
     pub params: MarketParams,
 }
 
@@ -18,7 +31,7 @@ pub struct MarketInitArgs {
 #[derive(Accounts)]
 #[instruction(args: MarketInitArgs)]
 pub struct MarketInit<'info> {
-    /// Becomes the market's authority; pays the market account's rent.
+    /// Becomes the market's authority; pays the market account's (and the vault's) rent.
     #[account(mut)]
     pub authority: Signer<'info>,
     /// The new market: `["market", authority, market_id LE]`.
@@ -30,16 +43,93 @@ pub struct MarketInit<'info> {
         bump,
     )]
     pub market: Account<'info, Market>,
+    /// The mint the market is priced in (SPL Token or Token-2022); omitted for a SOL market.
+    /// Token-2022 mints with a transfer fee, a transfer hook, a permanent delegate,
+    /// confidential transfers, frozen new accounts, non-transferable tokens or a pause are
+    /// refused, each with its own error.
+    pub mint: Option<InterfaceAccount<'info, Mint>>,
+    /// Token market only: the vault created here, `["vault", market]`, a token account of
+    /// `mint` owned by the market PDA.
+    /// CHECK: created by this instruction at its seeds.
+    #[account(mut, seeds = [VAULT_SEED, market.key().as_ref()], bump)]
+    pub vault: Option<UncheckedAccount<'info>>,
+    /// Token market only: the mint's token program.
+    pub token_program: Option<Interface<'info, TokenInterface>>,
     pub system_program: Program<'info, System>,
 }
 
-impl MarketInit<'_> {
+/// A token market's mint, its decimals and its token program.
+struct Priced {
+    mint: Pubkey,
+    decimals: u8,
+    token_program: Pubkey,
+    vault: Pubkey,
+}
+
+impl<'info> MarketInit<'info> {
     fn validate(&self, args: &MarketInitArgs) -> Result<()> {
         args.params.validate()
     }
 
+    /// For a token market: checks the mint and creates the vault. `None` for a SOL market.
+    fn open_vault(&self, vault_bump: Option<u8>) -> Result<Option<Priced>> {
+        let (mint, vault, program) = match (&self.mint, &self.vault, &self.token_program) {
+            (None, None, None) => return Ok(None),
+            (Some(mint), Some(vault), Some(program)) => (mint, vault, program),
+            _ => return Err(crate::errors::fail(TensorgridError::TokenAccountsMissing)),
+        };
+        let mint_info = mint.to_account_info();
+        require_keys_eq!(
+            *mint_info.owner,
+            program.key(),
+            TensorgridError::TokenProgramMismatch
+        );
+        let decimals = check_mint(&mint_info.try_borrow_data()?)?;
+        let market = self.market.key();
+        let bump = [vault_bump.ok_or(TensorgridError::VaultMismatch)?];
+        let seeds: &[&[u8]] = &[VAULT_SEED, market.as_ref(), &bump];
+        let space = <spl_token_2022::state::Account as Pack>::LEN;
+        create_account(
+            CpiContext::new_with_signer(
+                self.system_program.key(),
+                CreateAccount {
+                    from: self.authority.to_account_info(),
+                    to: vault.to_account_info(),
+                },
+                &[seeds],
+            ),
+            rent_exempt_minimum(space)?,
+            space as u64,
+            &program.key(),
+        )?;
+        initialize_account3(CpiContext::new(
+            program.key(),
+            InitializeAccount3 {
+                account: vault.to_account_info(),
+                mint: mint_info,
+                authority: self.market.to_account_info(),
+            },
+        ))?;
+        Ok(Some(Priced {
+            mint: mint.key(),
+            decimals,
+            token_program: program.key(),
+            vault: vault.key(),
+        }))
+    }
+
     #[access_control(ctx.accounts.validate(&args))]
     pub fn handler(ctx: Context<Self>, args: MarketInitArgs) -> Result<()> {
+        let priced = ctx.accounts.open_vault(ctx.bumps.vault)?;
+        let (mint, decimals, token_program, vault) = match priced {
+            Some(p) => (p.mint, p.decimals, p.token_program, p.vault),
+            None => (
+                Pubkey::default(),
+                SOL_DECIMALS,
+                Pubkey::default(),
+                Pubkey::default(),
+            ),
+        };
         let market = &mut ctx.accounts.market;
         market.set_inner(Market {
             authority: ctx.accounts.authority.key(),
@@ -50,6 +140,10 @@ impl MarketInit<'_> {
             jobs_posted: 0,
             paused: false,
             bump: ctx.bumps.market,
+            mint,
+            decimals,
+            token_program,
+            vault,
         });
         market.invariant(&market.to_account_info())?;
         emit_event!(
@@ -59,6 +153,9 @@ impl MarketInit<'_> {
                 authority: market.authority,
                 market_id: market.market_id,
                 params: market.params,
+                mint,
+                decimals,
+                vault,
             }
         );
         Ok(())

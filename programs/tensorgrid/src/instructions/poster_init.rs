@@ -38,6 +38,8 @@ impl PosterInit<'_> {
             wallet: ctx.accounts.poster.key(),
             next_job_id: 0,
             jobs_posted: 0,
+            refunds: 0,
+            refunds_withdrawn: 0,
             bump: ctx.bumps.poster_account,
         });
         account.invariant()?;

@@ -10,9 +10,12 @@ use crate::{
     state::{rent_exempt_minimum, Hardware, Market, Worker, WorkerRecord},
 };
 
+use super::vault;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct WorkerRegisterArgs {
-    /// Lamports to stake; at least the market's `min_stake`.
+    /// Stake, in the market's unit; at least the market's `min_stake`.
     pub stake: u64,
     /// The worker's device.
     pub hardware: Hardware,
@@ -41,6 +44,16 @@ pub struct WorkerRegister<'info> {
     )]
     pub worker: Account<'info, Worker>,
     pub system_program: Program<'info, System>,
+    /// Token market only: the market's mint.
+    pub mint: Option<InterfaceAccount<'info, Mint>>,
+    /// Token market only: the market's vault, which receives the stake.
+    #[account(mut)]
+    pub vault: Option<InterfaceAccount<'info, TokenAccount>>,
+    /// Token market only: the operator's token account paying the stake.
+    #[account(mut)]
+    pub operator_token: Option<InterfaceAccount<'info, TokenAccount>>,
+    /// Token market only: the mint's token program.
+    pub token_program: Option<Interface<'info, TokenInterface>>,
 }
 
 impl WorkerRegister<'_> {
@@ -64,16 +77,27 @@ impl WorkerRegister<'_> {
     #[access_control(ctx.accounts.validate(&args))]
     pub fn handler(ctx: Context<Self>, args: WorkerRegisterArgs) -> Result<()> {
         let existed = ctx.accounts.existed();
-        transfer(
-            CpiContext::new(
-                ctx.accounts.system_program.key(),
-                Transfer {
-                    from: ctx.accounts.operator.to_account_info(),
-                    to: ctx.accounts.worker.to_account_info(),
-                },
-            ),
-            args.stake,
-        )?;
+        let a = &ctx.accounts;
+        match vault::vault(&a.market, &a.mint, &a.vault, &a.token_program)? {
+            None => {
+                vault::no_party(&a.operator_token)?;
+                transfer(
+                    CpiContext::new(
+                        a.system_program.key(),
+                        Transfer {
+                            from: a.operator.to_account_info(),
+                            to: a.worker.to_account_info(),
+                        },
+                    ),
+                    args.stake,
+                )?;
+            }
+            Some(v) => {
+                let from = vault::party(&a.operator_token, &a.market)?;
+                v.deposit(from, &a.operator.to_account_info(), args.stake)?;
+            }
+        }
+        let unit = ctx.accounts.market.unit();
         let now = Clock::get()?.unix_timestamp;
         let worker = &mut ctx.accounts.worker;
         let (record, registered_at, rent_paid) = if existed {
@@ -101,7 +125,7 @@ impl WorkerRegister<'_> {
             bump: ctx.bumps.worker,
             hardware: args.hardware,
         });
-        worker.invariant(&worker.to_account_info())?;
+        worker.invariant(&worker.to_account_info(), unit)?;
         emit_event!(
             ctx,
             WorkerRegistered {

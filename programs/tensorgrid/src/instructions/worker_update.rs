@@ -10,16 +10,19 @@ use crate::{
     state::{checked_add, checked_sub, move_lamports, Hardware, Market, Worker},
 };
 
+use super::vault;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, Default)]
 pub struct WorkerUpdateArgs {
     /// New hardware profile, if it changed (only without an active job).
     pub hardware: Option<Hardware>,
-    /// Lamports to add to the stake (e.g. to top up after a slash).
+    /// Amount to add to the stake, in the market's unit (e.g. to top up after a slash).
     pub add_stake: u64,
-    /// Lamports of stake to withdraw; only without an active job, and the rest must stay at
+    /// Stake to withdraw; only without an active job, and the rest must stay at
     /// or above the market's `min_stake`.
     pub withdraw_stake: u64,
-    /// Lamports of earnings to withdraw (allowed at any time, up to `earnings`).
+    /// Earnings to withdraw (allowed at any time, up to `earnings`).
     pub withdraw_earnings: u64,
 }
 
@@ -45,6 +48,17 @@ pub struct WorkerUpdate<'info> {
     )]
     pub worker: Account<'info, Worker>,
     pub system_program: Program<'info, System>,
+    /// Token market only: the market's mint.
+    pub mint: Option<InterfaceAccount<'info, Mint>>,
+    /// Token market only: the market's vault.
+    #[account(mut)]
+    pub vault: Option<InterfaceAccount<'info, TokenAccount>>,
+    /// Token market only: the operator's token account, paying stake in and receiving
+    /// withdrawals (any account of the mint the operator names).
+    #[account(mut)]
+    pub operator_token: Option<InterfaceAccount<'info, TokenAccount>>,
+    /// Token market only: the mint's token program.
+    pub token_program: Option<Interface<'info, TokenInterface>>,
 }
 
 impl WorkerUpdate<'_> {
@@ -86,21 +100,33 @@ impl WorkerUpdate<'_> {
 
     #[access_control(ctx.accounts.validate(&args))]
     pub fn handler(ctx: Context<Self>, args: WorkerUpdateArgs) -> Result<()> {
-        if args.add_stake > 0 {
-            transfer(
-                CpiContext::new(
-                    ctx.accounts.system_program.key(),
-                    Transfer {
-                        from: ctx.accounts.operator.to_account_info(),
-                        to: ctx.accounts.worker.to_account_info(),
-                    },
-                ),
-                args.add_stake,
-            )?;
-        }
-        let worker_info = ctx.accounts.worker.to_account_info();
+        let a = &ctx.accounts;
+        let worker_info = a.worker.to_account_info();
         let out = checked_add(args.withdraw_stake, args.withdraw_earnings)?;
-        move_lamports(&worker_info, &ctx.accounts.operator.to_account_info(), out)?;
+        match vault::vault(&a.market, &a.mint, &a.vault, &a.token_program)? {
+            None => {
+                vault::no_party(&a.operator_token)?;
+                if args.add_stake > 0 {
+                    transfer(
+                        CpiContext::new(
+                            a.system_program.key(),
+                            Transfer {
+                                from: a.operator.to_account_info(),
+                                to: a.worker.to_account_info(),
+                            },
+                        ),
+                        args.add_stake,
+                    )?;
+                }
+                move_lamports(&worker_info, &a.operator.to_account_info(), out)?;
+            }
+            Some(v) => {
+                let token = vault::party(&a.operator_token, &a.market)?;
+                v.deposit(token, &a.operator.to_account_info(), args.add_stake)?;
+                v.withdraw(&a.market.to_account_info(), token, out)?;
+            }
+        }
+        let unit = ctx.accounts.market.unit();
         let worker = &mut ctx.accounts.worker;
         worker.stake = checked_sub(
             checked_add(worker.stake, args.add_stake)?,
@@ -110,7 +136,7 @@ impl WorkerUpdate<'_> {
         if let Some(hw) = args.hardware {
             worker.hardware = hw;
         }
-        worker.invariant(&worker_info)?;
+        worker.invariant(&worker_info, unit)?;
         emit_event!(
             ctx,
             WorkerUpdated {

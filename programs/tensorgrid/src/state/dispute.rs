@@ -348,9 +348,9 @@ impl Dispute {
         self.phase = DisputePhase::Escalated;
     }
 
-    pub fn invariant(&self, info: &AccountInfo) -> Result<()> {
+    pub fn invariant(&self, info: &AccountInfo, unit: super::Unit) -> Result<()> {
         ensure!(self.end_hash != [0; 32], TensorgridError::InvariantViolated);
-        super::check_backed(info, super::checked_add(self.bond, self.forfeits)?)
+        super::check_backed(info, super::checked_add(self.bond, self.forfeits)?, unit)
     }
 }
 

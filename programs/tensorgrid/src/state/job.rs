@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-use super::{check_backed, checked_add, checked_add_i64, JobRequirements, JobTerms};
+use super::{check_backed, checked_add, checked_add_i64, JobRequirements, JobTerms, Unit};
 use crate::{
     constants::{BARRED_WORKERS, MAX_URI_LEN, REOPEN_COOLDOWN_S},
     errors::TensorgridError,
@@ -239,7 +239,13 @@ impl Job {
         Ok(())
     }
 
-    /// Lamports held for someone (reward and compensation), above rent.
+    /// What the job's amounts are counted in (its terms' mint).
+    pub fn unit(&self) -> Unit {
+        Unit::of(&self.terms.mint)
+    }
+
+    /// Held for someone (reward and compensation): above rent in a SOL market, in the vault
+    /// in a token market.
     pub fn escrowed(&self) -> Result<u64> {
         checked_add(self.reward, self.compensation)
     }
@@ -258,6 +264,6 @@ impl Job {
             JobState::Disputed => held && self.result_hash != [0; 32],
         };
         ensure!(ok_fields && ok_state, TensorgridError::InvariantViolated);
-        check_backed(info, self.escrowed()?)
+        check_backed(info, self.escrowed()?, self.unit())
     }
 }

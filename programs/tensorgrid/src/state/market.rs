@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-use super::{bps_of, check_backed, checked_add, checked_sub};
+use super::{bps_of, check_backed, checked_add, checked_sub, Unit};
 use crate::{
     constants::{
         BPS_DENOMINATOR, MAX_BOND_BPS, MAX_COLLATERAL_BPS, MAX_CRANK_BOUNTY_BPS, MAX_FEE_BPS,
@@ -135,7 +135,8 @@ impl MarketParams {
         self.dispute.validate(self.collateral_bps)
     }
 
-    /// The money terms a job posted now is bound by.
+    /// The money terms a job posted now in a SOL market is bound by (`Market::job_terms` for
+    /// any market).
     pub fn job_terms(&self) -> JobTerms {
         JobTerms {
             fee_bps: self.fee_bps,
@@ -146,6 +147,7 @@ impl MarketParams {
             challenge_window_s: self.challenge_window_s,
             resolve_window_s: self.resolve_window_s,
             dispute: self.dispute,
+            mint: Pubkey::default(),
         }
     }
 }
@@ -170,6 +172,10 @@ pub struct JobTerms {
     pub resolve_window_s: i64,
     /// How a dispute is settled by re-execution.
     pub dispute: DisputeTerms,
+    /// The mint every amount of the job is counted in: the reward, the collateral, the bond,
+    /// every fee and penalty; `Pubkey::default()` for lamports. The market's, stated by the
+    /// poster and by the claiming worker like every other term.
+    pub mint: Pubkey,
 }
 
 /// How a reward splits when it is paid.
@@ -222,8 +228,10 @@ impl JobTerms {
     }
 }
 
-/// A market: its authority, its parameters for new jobs, and the fees it has earned. The fees
-/// are held as lamports in this account above rent until the authority withdraws them.
+/// A market: its authority, its unit (lamports or an SPL mint), its parameters for new jobs,
+/// and the fees it has earned. In a SOL market the fees are held as lamports in this account
+/// above rent until the authority withdraws them; in a token market every amount is held by
+/// the market's vault, a token account this account owns.
 #[account]
 #[derive(InitSpace, Debug)]
 pub struct Market {
@@ -233,9 +241,9 @@ pub struct Market {
     pub market_id: u64,
     /// Parameters for jobs posted from now on.
     pub params: MarketParams,
-    /// Fees earned and not yet withdrawn, in lamports (held by this account).
+    /// Fees earned and not yet withdrawn, in the market's unit.
     pub fees_unclaimed: u64,
-    /// Fees withdrawn by the authority so far, in lamports.
+    /// Fees withdrawn by the authority so far, in the market's unit.
     pub fees_withdrawn: u64,
     /// Number of jobs ever posted in this market.
     pub jobs_posted: u64,
@@ -243,16 +251,39 @@ pub struct Market {
     pub paused: bool,
     /// The PDA's bump.
     pub bump: u8,
+    /// The mint amounts are counted in: `Pubkey::default()` for lamports (SOL), else an SPL
+    /// Token or Token-2022 mint, fixed when the market is created.
+    pub mint: Pubkey,
+    /// The mint's decimals (9 for SOL): amounts are in base units, shown divided by 10^decimals.
+    pub decimals: u8,
+    /// The mint's token program; `Pubkey::default()` for SOL.
+    pub token_program: Pubkey,
+    /// The token account `["vault", market]` holding every amount of a token market;
+    /// `Pubkey::default()` for SOL.
+    pub vault: Pubkey,
 }
 
 impl Market {
     pub const SPACE: usize = 8 + Market::INIT_SPACE;
 
+    /// Where and how the market's amounts are held.
+    pub fn unit(&self) -> Unit {
+        Unit::of(&self.mint)
+    }
+
+    /// The money terms a job posted now is bound by, in this market's mint.
+    pub fn job_terms(&self) -> JobTerms {
+        JobTerms {
+            mint: self.mint,
+            ..self.params.job_terms()
+        }
+    }
+
     pub fn invariant(&self, info: &AccountInfo) -> Result<()> {
         self.params
             .validate()
             .map_err(|_| crate::errors::fail(TensorgridError::InvariantViolated))?;
-        check_backed(info, self.fees_unclaimed)
+        check_backed(info, self.fees_unclaimed, self.unit())
     }
 
     pub fn record_post(&mut self) -> Result<()> {

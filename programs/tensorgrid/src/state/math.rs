@@ -1,4 +1,4 @@
-//! Checked lamport arithmetic and lamport movement between accounts.
+//! Checked arithmetic on amounts, and moving amounts between the program's accounts.
 
 use anchor_lang::prelude::*;
 
@@ -29,6 +29,38 @@ pub fn checked_add_i64(a: i64, b: i64) -> Result<i64> {
         .ok_or_else(|| crate::errors::fail(TensorgridError::ArithmeticOverflow))
 }
 
+/// What a market's amounts are counted in, which decides where they are held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Lamports: each account holds what it records above its rent.
+    Lamports,
+    /// Tokens of an SPL Token or Token-2022 mint: the market's vault holds them all and each
+    /// account records its share, so moving an amount between two of the program's accounts
+    /// is a change of records, and only what enters or leaves the market is a transfer.
+    Token,
+}
+
+impl Unit {
+    /// The unit of a market (or a job's terms) whose mint is `mint`: `Pubkey::default()`
+    /// stands for lamports.
+    pub fn of(mint: &Pubkey) -> Self {
+        if *mint == Pubkey::default() {
+            Unit::Lamports
+        } else {
+            Unit::Token
+        }
+    }
+}
+
+/// Moves `amount` from one of the program's accounts to another: lamports in a SOL market;
+/// nothing to move in a token market (the records moving is the whole transfer).
+pub fn shift(unit: Unit, from: &AccountInfo, to: &AccountInfo, amount: u64) -> Result<()> {
+    match unit {
+        Unit::Lamports => move_lamports(from, to, amount),
+        Unit::Token => Ok(()),
+    }
+}
+
 /// Moves lamports out of an account this program owns (no CPI needed: the runtime lets an
 /// owner debit its accounts and anyone credit any writable account).
 pub fn move_lamports(from: &AccountInfo, to: &AccountInfo, amount: u64) -> Result<()> {
@@ -50,8 +82,13 @@ pub fn rent_exempt_minimum(data_len: usize) -> Result<u64> {
     Ok(Rent::get()?.minimum_balance(data_len))
 }
 
-/// `info` holds at least its rent-exempt minimum plus `held` (escrow, stake, fees…).
-pub fn check_backed(info: &AccountInfo, held: u64) -> Result<()> {
+/// `info` holds at least its rent-exempt minimum plus, in a SOL market, `held` (escrow, stake,
+/// fees…); a token market's amounts are in its vault.
+pub fn check_backed(info: &AccountInfo, held: u64, unit: Unit) -> Result<()> {
+    let held = match unit {
+        Unit::Lamports => held,
+        Unit::Token => 0,
+    };
     let needed = checked_add(rent_exempt_minimum(info.data_len())?, held)?;
     ensure!(
         info.lamports() >= needed,

@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-use super::{check_backed, checked_add, checked_sub, Hardware};
+use super::{check_backed, checked_add, checked_sub, Hardware, Unit};
 use crate::errors::TensorgridError;
 
 /// A worker's record of outcomes: what posters rely on to judge it. It survives
@@ -99,7 +99,7 @@ impl Worker {
 
     /// The account's lamports cover rent, stake and earnings; a deregistered worker holds
     /// nothing and no job.
-    pub fn invariant(&self, info: &AccountInfo) -> Result<()> {
+    pub fn invariant(&self, info: &AccountInfo, unit: Unit) -> Result<()> {
         self.hardware
             .validate()
             .map_err(|_| crate::errors::fail(TensorgridError::InvariantViolated))?;
@@ -118,7 +118,7 @@ impl Worker {
                 && self.seat_reserve <= self.pooled_stake,
             TensorgridError::InvariantViolated
         );
-        check_backed(info, checked_add(self.stake, self.earnings)?)
+        check_backed(info, checked_add(self.stake, self.earnings)?, unit)
     }
 
     pub fn start_job(&mut self, job: Pubkey, collateral: u64) {
