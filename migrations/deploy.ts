@@ -8,6 +8,11 @@
 // variable) is where the program was deployed, e.g. a build of
 // `scripts/build-sbf.sh --program-id ADDRESS`.
 //
+// MARKET_MINT=<mint address> prices the market in an SPL Token or Token-2022 mint (e.g. USDC)
+// instead of SOL: every amount is then in the mint's base units, and MIN_STAKE (base units)
+// replaces MIN_STAKE_SOL. The program creates the market's vault and refuses mints whose
+// amounts might not arrive whole (transfer fee, hook, permanent delegate, ...).
+//
 // Every parameter can be set from the environment; defaults suit devnet experiments:
 //   MARKET_ID=0 FEE_BPS=250 MIN_STAKE_SOL=1 COLLATERAL_BPS=10000 SLASH_BPS=5000
 //   ABANDON_PENALTY_BPS=500 CRANK_BOUNTY_BPS=1000 CHALLENGE_WINDOW_S=3600
@@ -50,9 +55,14 @@ async function createMarket(provider: anchor.AnchorProvider): Promise<void> {
   const program = new anchor.Program({ ...idl, address: address.toBase58() } as anchor.Idl, provider);
   const authority = provider.wallet.publicKey;
   const marketId = new anchor.BN(int("MARKET_ID", 0));
+  const mint = mintFromEnv();
+  const minStake =
+    mint === null
+      ? new anchor.BN(Math.round(Number(env("MIN_STAKE_SOL", "1")) * anchor.web3.LAMPORTS_PER_SOL))
+      : new anchor.BN(env("MIN_STAKE", "1000000"));
   const params = {
     feeBps: int("FEE_BPS", 250),
-    minStake: new anchor.BN(Math.round(Number(env("MIN_STAKE_SOL", "1")) * anchor.web3.LAMPORTS_PER_SOL)),
+    minStake,
     collateralBps: int("COLLATERAL_BPS", 10_000),
     slashBps: int("SLASH_BPS", 5_000),
     abandonPenaltyBps: int("ABANDON_PENALTY_BPS", 500),
@@ -75,12 +85,34 @@ async function createMarket(provider: anchor.AnchorProvider): Promise<void> {
   console.log(
     `creating market ${marketId.toString()} of program ${address.toBase58()} on ${provider.connection.rpcEndpoint}`,
   );
+  // A SOL market names no token accounts; a token market its mint, its vault (created here)
+  // and the mint's token program.
+  let tokens: Record<string, anchor.web3.PublicKey | null> = { mint: null, vault: null, tokenProgram: null };
+  if (mint !== null) {
+    const info = await provider.connection.getAccountInfo(mint, "confirmed");
+    if (info === null) throw new Error(`MARKET_MINT ${mint.toBase58()} does not exist on this cluster`);
+    const [vault] = anchor.web3.PublicKey.findProgramAddressSync(
+      [Buffer.from("vault"), market.toBuffer()],
+      program.programId,
+    );
+    tokens = { mint, vault, tokenProgram: info.owner };
+  }
   const signature = await program.methods
     .marketInit({ marketId, params })
-    .accounts({ authority })
+    .accounts({ authority, ...tokens })
     .rpc();
   console.log(`market ${market.toBase58()} created by ${authority.toBase58()} (tx ${signature})`);
 }
+
+const mintFromEnv = (): anchor.web3.PublicKey | null => {
+  const value = process.env.MARKET_MINT;
+  if (value === undefined || value === "") return null;
+  try {
+    return new anchor.web3.PublicKey(value);
+  } catch {
+    throw new Error(`MARKET_MINT must be a base58 address, got '${value}'`);
+  }
+};
 
 module.exports = createMarket;
 

@@ -35,8 +35,7 @@ fn committed_idl_is_fresh() {
     );
     assert_eq!(
         idl["errors"].as_array().unwrap().len(),
-        tensorgrid_client::error_code(tensorgrid_client::TensorgridError::PosterAccountMismatch)
-            as usize
+        tensorgrid_client::error_code(tensorgrid_client::TensorgridError::NotTokenMarket) as usize
             - 6000
             + 1
     );

@@ -8,7 +8,7 @@ use TensorgridError::*;
 
 /// Every program error in code order (6000, 6001, ...). The test below pins this list against
 /// the committed IDL, so a new variant cannot be forgotten here.
-pub const ALL: [TensorgridError; 91] = [
+pub const ALL: [TensorgridError; 93] = [
     MarketPaused,
     InvalidBps,
     InvalidWindow,
@@ -100,6 +100,8 @@ pub const ALL: [TensorgridError; 91] = [
     InsufficientRefunds,
     TermsMintMismatch,
     PosterAccountMismatch,
+    MintCloseable,
+    NotTokenMarket,
 ];
 
 /// The on-chain code of a program error (what a failed transaction reports as `Custom(code)`).

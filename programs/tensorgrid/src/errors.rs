@@ -183,7 +183,7 @@ pub enum TensorgridError {
     VaultMismatch,
     #[msg("The token program is not the market's mint's")]
     TokenProgramMismatch,
-    #[msg("The token account is not of the market's mint or not the signer's")]
+    #[msg("The token account is not of the market's mint, or is the vault itself")]
     TokenAccountMismatch,
     #[msg("Mints with a transfer fee are refused: amounts would not arrive whole")]
     MintTransferFee,
@@ -207,4 +207,8 @@ pub enum TensorgridError {
     TermsMintMismatch,
     #[msg("The poster account is not the job's poster's in the job's market")]
     PosterAccountMismatch,
+    #[msg("Closable mints are refused: one could be created again with other extensions")]
+    MintCloseable,
+    #[msg("Only a token market holds refunds for its posters")]
+    NotTokenMarket,
 }

@@ -81,6 +81,7 @@ fn each_refused_token_2022_extension_is_refused_by_name() {
         (Ext::DefaultFrozen, TensorgridError::MintDefaultFrozen),
         (Ext::NonTransferable, TensorgridError::MintNonTransferable),
         (Ext::Pausable, TensorgridError::MintPausable),
+        (Ext::MintCloseAuthority, TensorgridError::MintCloseable),
     ];
     for (ext, err) in cases {
         let mut env = TestEnv::new();
@@ -105,11 +106,7 @@ fn each_refused_token_2022_extension_is_refused_by_name() {
     let mint = MintFx::token_2022(
         &mut env,
         6,
-        &[
-            Ext::MetadataPointer,
-            Ext::MintCloseAuthority,
-            Ext::DefaultInitialized,
-        ],
+        &[Ext::MetadataPointer, Ext::DefaultInitialized],
     )
     .expect("mint");
     let authority = env.funded(10 * SOL);
@@ -383,27 +380,36 @@ fn cancel_withdraw_and_repost_in_one_transaction() {
                 &[ix::job_cancel(lc2.poster.pubkey(), lc2.job.address)],
                 &[&lc2.poster],
             ),
-            TensorgridError::TokenAccountsMissing,
+            TensorgridError::PosterAccountMismatch,
         );
     }
-    // A SOL market has no refunds to withdraw.
+    // A SOL market has no refunds to withdraw (its posters are paid in their wallets).
     let mut env = TestEnv::new();
     let lc = Lifecycle::new(&mut env);
     let usdc = Currency::Token {
         mint: Pubkey::new_unique(),
         token_program: TOKEN_PROGRAM_ID,
     };
-    assert!(env
-        .send(
-            &[ix::poster_withdraw(
-                &usdc,
-                lc.poster.pubkey(),
-                lc.market.address,
-                1
-            )],
-            &[&lc.poster],
-        )
-        .is_err());
+    let mut withdraw = ix::poster_withdraw(&usdc, lc.poster.pubkey(), lc.market.address, 0);
+    // Leave the token accounts out, as a SOL market's instruction does.
+    let absent = [
+        usdc.mint(),
+        usdc.vault(&lc.market.address),
+        usdc.token_account(&lc.poster.pubkey()),
+        usdc.token_program(),
+    ];
+    for meta in withdraw
+        .accounts
+        .iter_mut()
+        .filter(|a| absent.contains(&Some(a.pubkey)))
+    {
+        *meta =
+            anchor_lang::prelude::AccountMeta::new_readonly(tensorgrid_client::PROGRAM_ID, false);
+    }
+    assert_err(
+        env.send(&[withdraw], &[&lc.poster]),
+        TensorgridError::NotTokenMarket,
+    );
 }
 
 /// A poster whose token account is frozen (or closed) cannot hold up the worker's pay: the
@@ -628,4 +634,86 @@ fn a_settlement_credits_only_the_jobs_poster_account() {
     );
     env.send(&[ix::job_finalize(keys)], &[&cranker])
         .expect("the job's own poster account");
+}
+
+/// Lamports sent to a market's vault address before the market exists do not keep it from
+/// being created (the address is known from the authority and the market id).
+#[test]
+fn a_prefunded_vault_address_does_not_block_the_market() {
+    for unit in [UnitKind::Spl, UnitKind::Token2022] {
+        let mut env = TestEnv::new();
+        let mint = MintFx::for_unit(&mut env, unit).unwrap();
+        let authority = env.funded(10 * SOL);
+        let market = pda::market(&authority.pubkey(), 0).0;
+        let griefer = env.funded(SOL);
+        env.send(
+            &[anchor_lang::solana_program::system_instruction::transfer(
+                &griefer.pubkey(),
+                &vault(&market),
+                env.rent_exempt(0),
+            )],
+            &[&griefer],
+        )
+        .expect("lamports to the vault's address");
+        env.send(
+            &[ix::market_init_in(
+                &mint.currency(),
+                authority.pubkey(),
+                init_args(0),
+            )],
+            &[&authority],
+        )
+        .expect("the market and its vault");
+        assert_eq!(token_balance(&env, &vault(&market)), 0);
+        let acc = env.account(&vault(&market)).unwrap();
+        assert_eq!(acc.owner, mint.program);
+        assert_eq!(
+            acc.lamports,
+            env.rent_exempt(acc.data.len()),
+            "{unit:?}: topped up to rent"
+        );
+    }
+}
+
+/// A withdrawal into the vault itself is refused (the tokens would stay there, owed to
+/// nobody); a hardware change in a token market needs no token account.
+#[test]
+fn withdrawals_name_a_real_destination_and_hardware_changes_need_none() {
+    let mut env = TestEnv::new();
+    let lc = Lifecycle::new_in(&mut env, UnitKind::Spl);
+    let cur = lc.market.currency();
+    let op = &lc.worker.operator;
+    let mut into_vault = ix::worker_update_in(
+        &cur,
+        op.pubkey(),
+        lc.market.address,
+        lc.worker.address,
+        WorkerUpdateArgs {
+            withdraw_stake: 1,
+            ..Default::default()
+        },
+    );
+    let own = cur.token_account(&op.pubkey()).unwrap();
+    let vault = vault(&lc.market.address);
+    for meta in into_vault.accounts.iter_mut().filter(|a| a.pubkey == own) {
+        meta.pubkey = vault;
+    }
+    // Anchor refuses the vault named twice as a writable account before the program's own
+    // check (`TokenAccountMismatch`) is reached.
+    assert_anchor_err(
+        env.send(&[into_vault], &[op]),
+        anchor_lang::error::ErrorCode::ConstraintDuplicateMutableAccount,
+    );
+    let hardware = ix::worker_update(
+        op.pubkey(),
+        lc.market.address,
+        lc.worker.address,
+        WorkerUpdateArgs {
+            hardware: Some(cuda(8_192)),
+            ..Default::default()
+        },
+    );
+    env.send(&[hardware], &[op]).expect("a hardware change");
+    assert_eq!(lc.worker.state(&env).hardware.vram_mib, 8_192);
+    assert_vault_exact(&env, &lc.market);
 }

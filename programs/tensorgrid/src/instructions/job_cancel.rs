@@ -46,7 +46,7 @@ impl JobCancel<'_> {
         match (a.job.unit(), &mut a.poster_account) {
             (Unit::Lamports, _) => {}
             (Unit::Token, None) => {
-                return Err(crate::errors::fail(TensorgridError::TokenAccountsMissing));
+                return Err(crate::errors::fail(TensorgridError::PosterAccountMismatch));
             }
             (Unit::Token, Some(account)) => account.credit(a.job.escrowed()?)?,
         }

@@ -1,7 +1,9 @@
 use anchor_lang::solana_program::program_pack::Pack;
 use anchor_lang::{
     prelude::*,
-    system_program::{create_account, CreateAccount},
+    system_program::{
+        allocate, assign, create_account, transfer, Allocate, Assign, CreateAccount, Transfer,
+    },
 };
 use anchor_spl::{
     token_2022::spl_token_2022,
@@ -89,19 +91,7 @@ impl<'info> MarketInit<'info> {
         let bump = [vault_bump.ok_or(TensorgridError::VaultMismatch)?];
         let seeds: &[&[u8]] = &[VAULT_SEED, market.as_ref(), &bump];
         let space = <spl_token_2022::state::Account as Pack>::LEN;
-        create_account(
-            CpiContext::new_with_signer(
-                self.system_program.key(),
-                CreateAccount {
-                    from: self.authority.to_account_info(),
-                    to: vault.to_account_info(),
-                },
-                &[seeds],
-            ),
-            rent_exempt_minimum(space)?,
-            space as u64,
-            &program.key(),
-        )?;
+        self.create_vault(vault, seeds, space, &program.key())?;
         initialize_account3(CpiContext::new(
             program.key(),
             InitializeAccount3 {
@@ -116,6 +106,70 @@ impl<'info> MarketInit<'info> {
             token_program: program.key(),
             vault: vault.key(),
         }))
+    }
+
+    /// Creates the vault's account at its address, owned by the token program. Anyone can send
+    /// lamports to that address beforehand (it is known from the authority and the id): then
+    /// `create_account` would fail, so the account is topped up to rent, allocated and
+    /// assigned instead, and nobody can keep a market id from becoming a token market.
+    fn create_vault(
+        &self,
+        vault: &UncheckedAccount<'info>,
+        seeds: &[&[u8]],
+        space: usize,
+        owner: &Pubkey,
+    ) -> Result<()> {
+        let system = self.system_program.key();
+        let rent = rent_exempt_minimum(space)?;
+        let held = vault.lamports();
+        if held == 0 {
+            return create_account(
+                CpiContext::new_with_signer(
+                    system,
+                    CreateAccount {
+                        from: self.authority.to_account_info(),
+                        to: vault.to_account_info(),
+                    },
+                    &[seeds],
+                ),
+                rent,
+                space as u64,
+                owner,
+            );
+        }
+        let shortfall = rent.saturating_sub(held);
+        if shortfall > 0 {
+            transfer(
+                CpiContext::new(
+                    system,
+                    Transfer {
+                        from: self.authority.to_account_info(),
+                        to: vault.to_account_info(),
+                    },
+                ),
+                shortfall,
+            )?;
+        }
+        allocate(
+            CpiContext::new_with_signer(
+                system,
+                Allocate {
+                    account_to_allocate: vault.to_account_info(),
+                },
+                &[seeds],
+            ),
+            space as u64,
+        )?;
+        assign(
+            CpiContext::new_with_signer(
+                system,
+                Assign {
+                    account_to_assign: vault.to_account_info(),
+                },
+                &[seeds],
+            ),
+            owner,
+        )
     }
 
     #[access_control(ctx.accounts.validate(&args))]

@@ -5,7 +5,7 @@ use super::vault;
 use crate::{
     errors::TensorgridError,
     events::PosterWithdrew,
-    state::{Market, Poster},
+    state::{Market, Poster, Unit},
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -43,13 +43,21 @@ pub struct PosterWithdraw<'info> {
 }
 
 impl PosterWithdraw<'_> {
-    #[access_control(ctx.accounts.poster_account.invariant())]
+    fn validate(&self) -> Result<()> {
+        // A SOL market never credits refunds: its posters are paid in their wallets.
+        ensure!(
+            self.market.unit() == Unit::Token,
+            TensorgridError::NotTokenMarket
+        );
+        self.poster_account.invariant()
+    }
+
+    #[access_control(ctx.accounts.validate())]
     pub fn handler(ctx: Context<Self>, args: PosterWithdrawArgs) -> Result<()> {
         ctx.accounts.poster_account.withdraw(args.amount)?;
         let a = &ctx.accounts;
-        // A SOL market never credits refunds: there is nothing to withdraw there.
         let v = vault::vault(&a.market, &a.mint, &a.vault, &a.token_program)?
-            .ok_or_else(|| crate::errors::fail(TensorgridError::InsufficientRefunds))?;
+            .ok_or_else(|| crate::errors::fail(TensorgridError::TokenAccountsMissing))?;
         let to = vault::party(&a.poster_token, &a.market)?;
         v.withdraw(&a.market.to_account_info(), to, args.amount)?;
         let account = &ctx.accounts.poster_account;

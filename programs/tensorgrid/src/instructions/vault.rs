@@ -59,7 +59,8 @@ pub(crate) fn vault<'a, 'info>(
     }
 }
 
-/// The party's token account of a token market: required, and of the market's mint.
+/// The party's token account of a token market: required, of the market's mint, and not the
+/// vault.
 pub(crate) fn party<'a, 'info>(
     account: &'a TokenAcct<'info>,
     market: &Market,
@@ -67,8 +68,9 @@ pub(crate) fn party<'a, 'info>(
     let account = account
         .as_ref()
         .ok_or_else(|| crate::errors::fail(TensorgridError::TokenAccountsMissing))?;
+    // The vault itself would take a withdrawal back as tokens nobody is owed.
     ensure!(
-        account.mint == market.mint,
+        account.mint == market.mint && account.key() != market.vault,
         TensorgridError::TokenAccountMismatch
     );
     Ok(account)

@@ -7,7 +7,7 @@ use crate::{
     constants::{MARKET_SEED, WORKER_SEED},
     errors::TensorgridError,
     events::WorkerUpdated,
-    state::{checked_add, checked_sub, move_lamports, Hardware, Market, Worker},
+    state::{checked_add, checked_sub, move_lamports, Hardware, Market, Unit, Worker},
 };
 
 use super::vault;
@@ -103,7 +103,16 @@ impl WorkerUpdate<'_> {
         let a = &ctx.accounts;
         let worker_info = a.worker.to_account_info();
         let out = checked_add(args.withdraw_stake, args.withdraw_earnings)?;
-        match vault::vault(&a.market, &a.mint, &a.vault, &a.token_program)? {
+        // A hardware change moves no money: a token market's accounts are not needed for it.
+        let moves = args.add_stake > 0 || out > 0;
+        let unit = ctx.accounts.market.unit();
+        match vault::vault(&a.market, &a.mint, &a.vault, &a.token_program).or_else(|e| {
+            if moves {
+                Err(e)
+            } else {
+                Ok(None)
+            }
+        })? {
             None => {
                 vault::no_party(&a.operator_token)?;
                 if args.add_stake > 0 {
@@ -118,7 +127,9 @@ impl WorkerUpdate<'_> {
                         args.add_stake,
                     )?;
                 }
-                move_lamports(&worker_info, &a.operator.to_account_info(), out)?;
+                if unit == Unit::Lamports {
+                    move_lamports(&worker_info, &a.operator.to_account_info(), out)?;
+                }
             }
             Some(v) => {
                 let token = vault::party(&a.operator_token, &a.market)?;
@@ -126,7 +137,6 @@ impl WorkerUpdate<'_> {
                 v.withdraw(&a.market.to_account_info(), token, out)?;
             }
         }
-        let unit = ctx.accounts.market.unit();
         let worker = &mut ctx.accounts.worker;
         worker.stake = checked_sub(
             checked_add(worker.stake, args.add_stake)?,

@@ -13,11 +13,14 @@ use anchor_spl::token_2022::spl_token_2022::{
 
 use crate::errors::TensorgridError;
 
-/// Refuses a mint whose extensions would let amounts arrive short, let a third party move or
-/// block the vault's tokens, hide amounts, or start the vault frozen. Extensions that only
-/// describe the mint (metadata, groups, interest or a UI scale shown by wallets; amounts stay
-/// exact in base units) or let it close at zero supply are accepted; any other is refused, so
-/// a future extension is refused until it has been looked at.
+/// Refuses a mint whose extensions would let amounts arrive short, let a third party move the
+/// vault's tokens, hide amounts, stop every transfer at once (a pause, non-transferable tokens,
+/// frozen new accounts), or let the mint be closed and created again with other extensions.
+/// Extensions that only describe the mint (metadata, groups, interest or a UI scale shown by
+/// wallets; amounts stay exact in base units) are accepted; any other is refused, so a future
+/// extension is refused until it has been looked at. A mint's freeze authority (USDC's issuer
+/// has one) is accepted: it can freeze the vault and so delay every exit, but not move or take
+/// an amount; the README's trust model says so.
 pub fn check_extensions(types: &[ExtensionType], default_frozen: bool) -> Result<()> {
     for kind in types {
         let refusal = match kind {
@@ -31,11 +34,13 @@ pub fn check_extensions(types: &[ExtensionType], default_frozen: bool) -> Result
             }
             ExtensionType::NonTransferable => Some(TensorgridError::MintNonTransferable),
             ExtensionType::Pausable => Some(TensorgridError::MintPausable),
+            // A closable mint could be closed at zero supply and created again at its address
+            // with any extension: the checks here would no longer describe it.
+            ExtensionType::MintCloseAuthority => Some(TensorgridError::MintCloseable),
             ExtensionType::DefaultAccountState if default_frozen => {
                 Some(TensorgridError::MintDefaultFrozen)
             }
             ExtensionType::DefaultAccountState
-            | ExtensionType::MintCloseAuthority
             | ExtensionType::InterestBearingConfig
             | ExtensionType::MetadataPointer
             | ExtensionType::TokenMetadata
@@ -104,6 +109,10 @@ mod tests {
             ),
             (ExtensionType::Pausable, TensorgridError::MintPausable),
             (
+                ExtensionType::MintCloseAuthority,
+                TensorgridError::MintCloseable,
+            ),
+            (
                 ExtensionType::Uninitialized,
                 TensorgridError::MintExtensionUnsupported,
             ),
@@ -127,7 +136,6 @@ mod tests {
         let fine = [
             ExtensionType::MetadataPointer,
             ExtensionType::TokenMetadata,
-            ExtensionType::MintCloseAuthority,
             ExtensionType::InterestBearingConfig,
             ExtensionType::DefaultAccountState,
         ];

@@ -21,9 +21,10 @@ pub struct WorkerRecord {
     /// Disputes neither the verifiers nor the authority settled in time (the result stood and
     /// was paid; also counted in `jobs_completed`).
     pub disputes_expired: u64,
-    /// Lamports earned in rewards, net of fees.
+    /// Earned in rewards, net of fees, in the market's unit (a running total for readers:
+    /// it saturates rather than fail a settlement).
     pub total_earned: u64,
-    /// Lamports of stake lost to penalties, slashes and verifier forfeits.
+    /// Stake lost to penalties, slashes and verifier forfeits, in the market's unit (saturates).
     pub total_slashed: u64,
     /// Dispute seats served with the majority (each paid a verifier fee).
     pub verifications: u64,
@@ -143,14 +144,14 @@ impl Worker {
         self.end_job();
         self.earnings = checked_add(self.earnings, amount)?;
         self.record.jobs_completed = checked_add(self.record.jobs_completed, 1)?;
-        self.record.total_earned = checked_add(self.record.total_earned, amount)?;
+        self.record.total_earned = self.record.total_earned.saturating_add(amount);
         Ok(())
     }
 
     /// `amount` of stake left this account as a penalty (the caller moves the lamports).
     fn lose_stake(&mut self, amount: u64) -> Result<()> {
         self.stake = checked_sub(self.stake, amount)?;
-        self.record.total_slashed = checked_add(self.record.total_slashed, amount)?;
+        self.record.total_slashed = self.record.total_slashed.saturating_add(amount);
         self.end_job();
         Ok(())
     }
@@ -190,7 +191,7 @@ impl Worker {
     /// seat that voted with the majority.
     pub fn record_verifier_fee(&mut self, amount: u64) -> Result<()> {
         self.earnings = checked_add(self.earnings, amount)?;
-        self.record.total_earned = checked_add(self.record.total_earned, amount)?;
+        self.record.total_earned = self.record.total_earned.saturating_add(amount);
         self.record.verifications = checked_add(self.record.verifications, 1)?;
         Ok(())
     }
@@ -207,13 +208,13 @@ impl Worker {
             .ok_or(TensorgridError::ArithmeticOverflow)?;
         if fee > 0 {
             self.earnings = checked_add(self.earnings, fee)?;
-            self.record.total_earned = checked_add(self.record.total_earned, fee)?;
+            self.record.total_earned = self.record.total_earned.saturating_add(fee);
             self.record.verifications = checked_add(self.record.verifications, 1)?;
         }
         if forfeit > 0 {
             self.stake = checked_sub(self.stake, forfeit)?;
             self.pooled_stake = checked_sub(self.pooled_stake, forfeit)?;
-            self.record.total_slashed = checked_add(self.record.total_slashed, forfeit)?;
+            self.record.total_slashed = self.record.total_slashed.saturating_add(forfeit);
             self.record.verifications_failed = checked_add(self.record.verifications_failed, 1)?;
         }
         Ok(())
@@ -222,7 +223,7 @@ impl Worker {
     /// Compensation for a frivolous dispute (lamports already moved into this account).
     pub fn record_compensated(&mut self, amount: u64) -> Result<()> {
         self.earnings = checked_add(self.earnings, amount)?;
-        self.record.total_earned = checked_add(self.record.total_earned, amount)?;
+        self.record.total_earned = self.record.total_earned.saturating_add(amount);
         Ok(())
     }
 }
