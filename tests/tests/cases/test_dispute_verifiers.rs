@@ -761,3 +761,159 @@ fn votes_outside_the_voting_phase_are_refused() {
         TensorgridError::NotCommitted,
     );
 }
+
+/// Every verdict of a dispute with verifiers, in every unit: the amounts each party is owed
+/// afterwards, and every token back out of the vault once each party has withdrawn.
+#[test]
+fn every_verdict_pays_exactly_in_every_unit() {
+    use tensorgrid_client::{
+        currency::vault,
+        state::{Poster, Worker},
+    };
+    use tensorgrid_harness::{
+        invariants::market_token_liabilities,
+        tokens::{token_balance, UnitKind, UNITS},
+    };
+    for unit in UNITS {
+        for verdict in [Tally::Upheld, Tally::Fraud, Tally::Undecided] {
+            let mut env = TestEnv::new();
+            let lc = Lifecycle::new_in(&mut env, unit);
+            lc.worker.claim(&mut env, &lc.job).expect("claim");
+            lc.worker.submit(&mut env, &lc.job).expect("submit");
+            let verifiers: Vec<_> = (0..4)
+                .map(|_| {
+                    let v = lc.market.worker(&mut env, cpu(), 3 * SOL);
+                    v.join_pool(&mut env).expect("verifier_join");
+                    v
+                })
+                .collect();
+            let c = Court::dispute_and_draw(&mut env, lc, verifiers);
+            let (reward, fee, bond) = (c.lc.reward, c.fee(), c.bond());
+            let hashes = match verdict {
+                Tally::Upheld => [Some(END_HASH); 3],
+                Tally::Fraud => [Some(OTHER_HASH); 3],
+                // One seat never reveals; the other two disagree.
+                Tally::Undecided => [Some(END_HASH), Some(OTHER_HASH), None],
+            };
+            c.vote_all(&mut env, hashes);
+            let seats = c.state(&env).seats.map(|s| s.worker);
+            if verdict == Tally::Undecided {
+                // The silent seat's reveal window closes.
+                env.warp(default_params().dispute.verify_window_s + 1);
+            }
+            let tx = c.lc.settle_dispute(&mut env).expect("dispute_settle");
+            assert_eq!(tallied(&tx.events()).tally, verdict, "{unit:?}");
+            if verdict == Tally::Undecided {
+                env.warp(default_params().resolve_window_s + 1);
+                let cranker = env.funded(SOL);
+                env.send(&[ix::job_dispute_timeout(c.lc.settle_keys())], &[&cranker])
+                    .expect("timeout");
+            }
+            let payout = default_params().job_terms().payout(reward).unwrap();
+            let worker: Worker = c.lc.worker.state(&env);
+            let poster_account: Poster = env
+                .get(&pda::poster(&c.lc.market.address, &c.lc.poster.pubkey()).0)
+                .unwrap();
+            let seat_earned: u64 = seats
+                .iter()
+                .map(|key| env.get::<Worker>(key).unwrap().earnings)
+                .sum();
+            match verdict {
+                Tally::Upheld => {
+                    assert_eq!(
+                        worker.earnings,
+                        payout.to_worker + bond - 3 * fee,
+                        "{unit:?}"
+                    );
+                    assert_eq!(seat_earned, 3 * fee);
+                }
+                Tally::Fraud => {
+                    assert_eq!(worker.earnings, 0);
+                    assert_eq!(seat_earned, 3 * fee);
+                    // Reward and bond back, and the slash (the whole collateral, one reward)
+                    // less the three fees.
+                    let owed = reward + bond + reward - 3 * fee;
+                    if unit == UnitKind::Sol {
+                        assert_eq!(poster_account.refunds, 0);
+                    } else {
+                        assert_eq!(poster_account.refunds, owed, "{unit:?}");
+                    }
+                }
+                _ => {
+                    // The result stands; the bond goes back with the absent seat's forfeit.
+                    assert_eq!(worker.earnings, payout.to_worker, "{unit:?}");
+                    assert_eq!(seat_earned, 0);
+                    if unit != UnitKind::Sol {
+                        assert_eq!(poster_account.refunds, bond + fee, "{unit:?}");
+                    }
+                }
+            }
+            if unit == UnitKind::Sol {
+                continue;
+            }
+            // Everyone takes out what it is owed; the vault ends empty.
+            let cur = c.lc.market.currency();
+            let market = c.lc.market.address;
+            assert_eq!(
+                token_balance(&env, &vault(&market)) as u128,
+                market_token_liabilities(&env, &market),
+                "{unit:?} {verdict:?}: the vault holds exactly what is owed"
+            );
+            for v in &c.verifiers {
+                env.send(&[ix::verifier_leave(v.keys())], &[&v.operator])
+                    .expect("leave the pool");
+                env.send(
+                    &[ix::worker_deregister_in(
+                        &cur,
+                        v.operator.pubkey(),
+                        market,
+                        v.address,
+                    )],
+                    &[&v.operator],
+                )
+                .expect("verifier deregisters");
+            }
+            let w = &c.lc.worker;
+            env.send(
+                &[ix::worker_deregister_in(
+                    &cur,
+                    w.operator.pubkey(),
+                    market,
+                    w.address,
+                )],
+                &[&w.operator],
+            )
+            .expect("worker deregisters");
+            let poster = c.lc.poster.pubkey();
+            env.send(
+                &[ix::poster_withdraw(
+                    &cur,
+                    poster,
+                    market,
+                    poster_account.refunds,
+                )],
+                &[&c.lc.poster],
+            )
+            .expect("poster withdraws");
+            let auth = &c.lc.market.authority;
+            c.lc.market.fund_tokens(&mut env, &auth.pubkey(), 0);
+            let fees = c.lc.market.state(&env).fees_unclaimed;
+            env.send(
+                &[ix::market_withdraw_fees_in(
+                    &cur,
+                    auth.pubkey(),
+                    market,
+                    auth.pubkey(),
+                    fees,
+                )],
+                &[auth],
+            )
+            .expect("fees");
+            assert_eq!(
+                token_balance(&env, &vault(&market)),
+                0,
+                "{unit:?} {verdict:?}"
+            );
+        }
+    }
+}
