@@ -17,7 +17,7 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 use tensorgrid_client::{
     currency::{
-        associated_token_address, ASSOCIATED_TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID,
+        associated_token_address, create_token_account_idempotent, TOKEN_2022_PROGRAM_ID,
         TOKEN_PROGRAM_ID,
     },
     Currency,
@@ -205,21 +205,12 @@ impl MintFx {
     pub fn account(&self, env: &mut TestEnv, owner: &Pubkey) -> Pubkey {
         let ata = associated_token_address(owner, &self.address, &self.program);
         if env.account(&ata).is_none() {
-            let create = Instruction {
-                program_id: ASSOCIATED_TOKEN_PROGRAM_ID,
-                accounts: vec![
-                    anchor_lang::prelude::AccountMeta::new(self.authority.pubkey(), true),
-                    anchor_lang::prelude::AccountMeta::new(ata, false),
-                    anchor_lang::prelude::AccountMeta::new_readonly(*owner, false),
-                    anchor_lang::prelude::AccountMeta::new_readonly(self.address, false),
-                    anchor_lang::prelude::AccountMeta::new_readonly(
-                        anchor_lang::system_program::ID,
-                        false,
-                    ),
-                    anchor_lang::prelude::AccountMeta::new_readonly(self.program, false),
-                ],
-                data: vec![1],
-            };
+            let create = create_token_account_idempotent(
+                &self.authority.pubkey(),
+                owner,
+                &self.address,
+                &self.program,
+            );
             env.send(&[create], &[&self.authority])
                 .expect("create the ATA");
         }

@@ -44,6 +44,10 @@ pub struct LocalnetArgs {
     /// Do not create the default market.
     #[arg(long)]
     pub(crate) no_market: bool,
+    /// Price the default market in a test USDC (an SPL Token mint with 6 decimals, a million
+    /// of it in each funded wallet) instead of SOL.
+    #[arg(long, conflicts_with = "no_market")]
+    pub(crate) usdc: bool,
     /// Port of the local S3-protocol artifact store.
     #[arg(long, default_value_t = 9000)]
     pub(crate) s3_port: u16,

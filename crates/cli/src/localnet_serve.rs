@@ -38,7 +38,7 @@ pub async fn serve(a: LocalnetArgs) -> Result<()> {
         builder = builder.ledger(l);
     }
     if !a.no_market {
-        builder = builder.market(default_market_params());
+        builder = builder.market(default_market_params()).usdc(a.usdc);
     }
     let mut s3 = LocalS3::start(&a.s3_dir, s3::LOCAL_BUCKET, a.s3_port)?;
     let mut net = builder.start().await?;
@@ -96,6 +96,9 @@ fn print_summary(net: &tensorgrid_localnet::Localnet, s3: &LocalS3) {
     );
     if let Some(market) = net.market() {
         println!("  market     {market}  (authority: payer)");
+        if let Some(mint) = net.mint() {
+            println!("  test USDC  {mint}  (6 decimals; 1,000,000 in each wallet's token account)");
+        }
     }
     println!("  payer      {}  {}", payer.keypair.pubkey(), file(payer));
     for a in net.accounts() {

@@ -6,6 +6,112 @@ use chrono::{Local, TimeZone};
 
 pub const LAMPORTS_PER_SOL: u64 = 1_000_000_000;
 
+/// What a market's amounts are counted in, as people read and type them: SOL (9 decimals,
+/// raw units are lamports) or a token mint's units (its decimals; raw units are base units).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unit {
+    pub decimals: u8,
+    /// `None` for SOL.
+    pub mint: Option<tensorgrid_client::anchor_lang::prelude::Pubkey>,
+}
+
+impl Unit {
+    pub const SOL: Unit = Unit {
+        decimals: 9,
+        mint: None,
+    };
+
+    /// The unit of a market as its account records it.
+    pub fn of(market: &tensorgrid_client::state::Market) -> Self {
+        if market.mint == Default::default() {
+            Unit::SOL
+        } else {
+            Unit {
+                decimals: market.decimals,
+                mint: Some(market.mint),
+            }
+        }
+    }
+
+    /// What the amounts are called: `SOL`, or `tokens` (with the mint in `describe`).
+    pub fn name(&self) -> &'static str {
+        if self.mint.is_none() {
+            "SOL"
+        } else {
+            "tokens"
+        }
+    }
+
+    /// An amount as typed: whole units with up to `decimals` decimals (`12.5`), or raw units
+    /// (lamports, base units) when `raw` is set.
+    pub fn parse(&self, text: &str, raw: bool) -> Result<u64> {
+        if self.mint.is_none() {
+            return parse_amount(text, raw);
+        }
+        let t = text.trim();
+        if raw {
+            return t
+                .parse::<u64>()
+                .with_context(|| format!("{t:?} is not a whole number of base units"));
+        }
+        parse_decimal(t, self.decimals)
+    }
+
+    /// An amount as people read it, trailing zeros trimmed, with its unit: `0.5 SOL`,
+    /// `12.5 tokens`.
+    pub fn show(&self, amount: u64) -> String {
+        format!("{} {}", decimal(amount, self.decimals), self.name())
+    }
+}
+
+/// `12.5` with `decimals` decimals → base units, exactly; too many decimals, a sign or an
+/// overflow is an error.
+pub fn parse_decimal(text: &str, decimals: u8) -> Result<u64> {
+    let bad = || anyhow::anyhow!("{text:?} is not an amount (e.g. 12.5, or raw units)");
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if (whole.is_empty() && frac.is_empty())
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    if frac.len() > usize::from(decimals) {
+        bail!("{text:?}: this mint has {decimals} decimals");
+    }
+    let scale = 10u64
+        .checked_pow(u32::from(decimals))
+        .ok_or_else(|| anyhow::anyhow!("{decimals} decimals is more than an amount can hold"))?;
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let frac: u64 = if decimals == 0 {
+        0
+    } else {
+        format!("{frac:0<width$}", width = usize::from(decimals))
+            .parse()
+            .map_err(|_| bad())?
+    };
+    whole
+        .checked_mul(scale)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or_else(|| anyhow::anyhow!("{text:?} is more than an amount can hold"))
+}
+
+/// Base units as a decimal with `decimals` decimals, trailing zeros trimmed.
+pub fn decimal(amount: u64, decimals: u8) -> String {
+    let Some(scale) = 10u64.checked_pow(u32::from(decimals)) else {
+        return amount.to_string();
+    };
+    let (whole, frac) = (amount / scale, amount % scale);
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let frac = format!("{frac:0width$}", width = usize::from(decimals));
+    format!("{whole}.{}", frac.trim_end_matches('0'))
+}
+
 /// An amount as typed: SOL (`0.5`), or lamports when `lamports` is set (`500000000`).
 pub fn parse_amount(text: &str, lamports: bool) -> Result<u64> {
     let t = text.trim();
@@ -141,6 +247,27 @@ mod tests {
             assert!(!when(a, b).is_empty());
             assert!(!relative(a.saturating_sub(b)).is_empty());
         }
+    }
+
+    #[test]
+    fn token_amounts_are_exact_in_their_decimals() {
+        let usdc = Unit {
+            decimals: 6,
+            mint: Some(Default::default()),
+        };
+        assert_eq!(usdc.parse("12.5", false).unwrap(), 12_500_000);
+        assert_eq!(usdc.parse("0.000001", false).unwrap(), 1);
+        assert!(usdc.parse("0.0000001", false).is_err(), "7 decimals");
+        assert_eq!(usdc.parse("12500000", true).unwrap(), 12_500_000);
+        assert!(usdc.parse("-1", false).is_err());
+        assert!(usdc.parse("18446744073710", false).is_err(), "overflow");
+        assert_eq!(usdc.show(12_500_000), "12.5 tokens");
+        assert_eq!(decimal(u64::MAX, 0), u64::MAX.to_string());
+        assert_eq!(parse_decimal("7", 0).unwrap(), 7);
+        assert!(parse_decimal("7.5", 0).is_err());
+        assert_eq!(decimal(1, 9), "0.000000001");
+        assert_eq!(Unit::SOL.show(500_000_000), "0.5 SOL");
+        assert_eq!(Unit::SOL.parse("0.5", false).unwrap(), 500_000_000);
     }
 
     #[test]

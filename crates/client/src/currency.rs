@@ -87,6 +87,53 @@ pub fn associated_token_address(owner: &Pubkey, mint: &Pubkey, token_program: &P
     .0
 }
 
+/// Creates `owner`'s associated token account for `mint` unless it exists (the associated
+/// token program's `CreateIdempotent`), `payer` paying its rent: put before an instruction
+/// that pays into it.
+pub fn create_token_account_idempotent(
+    payer: &Pubkey,
+    owner: &Pubkey,
+    mint: &Pubkey,
+    token_program: &Pubkey,
+) -> anchor_lang::solana_program::instruction::Instruction {
+    use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
+    Instruction {
+        program_id: ASSOCIATED_TOKEN_PROGRAM_ID,
+        accounts: vec![
+            AccountMeta::new(*payer, true),
+            AccountMeta::new(associated_token_address(owner, mint, token_program), false),
+            AccountMeta::new_readonly(*owner, false),
+            AccountMeta::new_readonly(*mint, false),
+            AccountMeta::new_readonly(anchor_lang::system_program::ID, false),
+            AccountMeta::new_readonly(*token_program, false),
+        ],
+        // 1 = CreateIdempotent.
+        data: vec![1],
+    }
+}
+
+impl Currency {
+    /// `create_token_account_idempotent` for `owner` in a token market; nothing for SOL.
+    pub fn ensure_token_account(
+        &self,
+        payer: &Pubkey,
+        owner: &Pubkey,
+    ) -> Option<anchor_lang::solana_program::instruction::Instruction> {
+        match self {
+            Currency::Sol => None,
+            Currency::Token {
+                mint,
+                token_program,
+            } => Some(create_token_account_idempotent(
+                payer,
+                owner,
+                mint,
+                token_program,
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,8 @@ pub struct LocalnetBuilder {
     accounts: Vec<String>,
     lamports_each: u64,
     market: Option<MarketParams>,
+    /// Price the default market in a test USDC mint rather than SOL.
+    usdc: bool,
     features: Features,
 }
 
@@ -109,6 +111,7 @@ impl Default for LocalnetBuilder {
             accounts: Vec::new(),
             lamports_each: 1_000 * SOL,
             market: None,
+            usdc: false,
             features: Features::Mainnet,
         }
     }
@@ -183,6 +186,14 @@ impl LocalnetBuilder {
         self
     }
 
+    /// Price the default market ([`LocalnetBuilder::market`]) in a test stablecoin: an SPL
+    /// Token mint with 6 decimals, the payer its authority, a million of it in a token account
+    /// of the payer and of every named account (`crate::usdc`).
+    pub fn usdc(mut self, usdc: bool) -> Self {
+        self.usdc = usdc;
+        self
+    }
+
     /// Starts the chain. With free ports chosen here, a start that loses a port to another
     /// process in the instant between choosing and binding is retried (three times).
     pub async fn start(self) -> Result<Localnet, LocalnetError> {
@@ -207,6 +218,8 @@ pub struct Localnet {
     payer: NamedAccount,
     accounts: Vec<NamedAccount>,
     market: Option<Pubkey>,
+    /// The default market's mint, when it is priced in the test stablecoin.
+    mint: Option<Pubkey>,
     client: ChainClient,
     program_path: PathBuf,
     commands: Sender<SimnetCommand>,
@@ -417,6 +430,7 @@ impl Localnet {
             payer,
             accounts,
             market: None,
+            mint: None,
             client,
             program_path,
             commands,
@@ -434,8 +448,22 @@ impl Localnet {
             // A restarted ledger already has it.
             net.market = Some(match net.client.account(&existing).await? {
                 Some(_) => existing,
+                None if b.usdc => {
+                    let mut owners = vec![net.payer.keypair.pubkey()];
+                    owners.extend(net.accounts.iter().map(|a| a.keypair.pubkey()));
+                    let currency =
+                        crate::usdc::create(&net.client, &net.payer.keypair, &owners).await?;
+                    // One whole token, as the SOL default is one SOL.
+                    let params = MarketParams {
+                        min_stake: 10u64.pow(u32::from(crate::usdc::DECIMALS)),
+                        ..params
+                    };
+                    net.create_market_in(0, params, &currency).await?
+                }
                 None => net.create_market(0, params).await?,
             });
+            let mint = net.client.market(&existing).await?.mint;
+            net.mint = (mint != Pubkey::default()).then_some(mint);
         }
         net.started_in = started.elapsed();
         Ok(net)
@@ -471,11 +499,31 @@ impl Localnet {
         market_id: u64,
         params: MarketParams,
     ) -> Result<Pubkey, LocalnetError> {
+        self.create_market_in(market_id, params, &tensorgrid_client::Currency::Sol)
+            .await
+    }
+
+    /// Creates a market priced in `currency` with the payer as its authority; returns its
+    /// address.
+    pub async fn create_market_in(
+        &self,
+        market_id: u64,
+        params: MarketParams,
+        currency: &tensorgrid_client::Currency,
+    ) -> Result<Pubkey, LocalnetError> {
         let authority = &self.payer.keypair;
-        let ix =
-            instructions::market_init(authority.pubkey(), MarketInitArgs { market_id, params });
+        let ix = instructions::market_init_in(
+            currency,
+            authority.pubkey(),
+            MarketInitArgs { market_id, params },
+        );
         self.client.send(&[ix], &[authority]).await?;
         Ok(tensorgrid_client::pda::market(&authority.pubkey(), market_id).0)
+    }
+
+    /// The default market's mint when it is priced in the test stablecoin ([`LocalnetBuilder::usdc`]).
+    pub fn mint(&self) -> Option<Pubkey> {
+        self.mint
     }
 
     pub fn rpc_url(&self) -> &str {

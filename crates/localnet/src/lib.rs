@@ -10,6 +10,7 @@ mod keypairs;
 mod program;
 pub mod s3;
 pub mod testing;
+pub mod usdc;
 
 pub use chain::{
     default_market_params, Features, Localnet, LocalnetBuilder, LocalnetError, NamedAccount,

@@ -1,13 +1,13 @@
 use anyhow::Result;
 use clap::Args;
-use tensorgrid_client::instructions;
+use tensorgrid_client::{instructions, Currency};
 
 use super::{preflight::Action, JobRef};
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
     tx,
-    units::sol,
+    units::Unit,
 };
 
 #[derive(Args)]
@@ -28,12 +28,42 @@ pub async fn run(a: CancelArgs, out: OutputFormat) -> Result<std::process::ExitC
         .job
         .load_for(&ctx, None, Action::Cancel, &signer.pubkey())
         .await?;
+    let market = ctx.chain.market(&job.market).await?;
+    let (unit, currency) = (Unit::of(&market), Currency::of(&market));
+    let back = job.reward.saturating_add(job.compensation);
     ctx.confirm(&format!(
-        "Cancel job {address} and take back {} SOL?",
-        sol(job.reward)
+        "Cancel job {address} and take back {}?",
+        unit.show(back)
     ))?;
-    let ix = instructions::job_cancel(signer.pubkey(), address);
-    let sent = tx::send(&ctx, &[ix], &signer, "job cancelled")
+    let me = signer.pubkey();
+    let ixs = match currency {
+        Currency::Sol => vec![instructions::job_cancel(me, address)],
+        // A token market credits the reward and compensation to the poster account; the same
+        // transaction withdraws them, with any refunds credited before, to the poster's token
+        // account (created if it does not exist).
+        Currency::Token { .. } => {
+            let credited = ctx
+                .chain
+                .poster(&job.market, &me)
+                .await?
+                .map_or(0, |p| p.refunds);
+            let mut ixs: Vec<_> = currency
+                .ensure_token_account(&me, &me)
+                .into_iter()
+                .collect();
+            ixs.push(instructions::job_cancel_in(
+                &currency, me, job.market, address,
+            ));
+            ixs.push(instructions::poster_withdraw(
+                &currency,
+                me,
+                job.market,
+                credited.saturating_add(back),
+            ));
+            ixs
+        }
+    };
+    let sent = tx::send(&ctx, &ixs, &signer, "job cancelled")
         .await?
         .with("job", address);
     ctx.out.emit(&sent)?;

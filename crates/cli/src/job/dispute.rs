@@ -63,13 +63,15 @@ pub async fn run(a: DisputeArgs, out: OutputFormat) -> Result<std::process::Exit
     let (start_hash, end_hash) = quote(&job, a.segment, &a.store.read_policy()).await?;
     let bond = job.terms.dispute.bond(job.reward)?;
     let fee = job.terms.dispute.verifier_fee(job.reward)?;
+    let market = ctx.chain.market(&job.market).await?;
+    let unit = crate::units::Unit::of(&market);
     ctx.confirm(&format!(
-        "Dispute segment {} of job {address}, posting a bond of {} SOL? Three verifiers drawn by \
-         stake re-run it. If they reach the worker's committed state, the bond pays them ({} SOL \
+        "Dispute segment {} of job {address}, posting a bond of {}? Three verifiers drawn by \
+         stake re-run it. If they reach the worker's committed state, the bond pays them ({} \
          each) and the rest goes to the worker; if not, you get the reward and the bond back.",
         a.segment,
-        crate::units::sol(bond),
-        crate::units::sol(fee),
+        unit.show(bond),
+        unit.show(fee),
     ))?;
     let keys = instructions::SettleKeys::for_job(address, &job);
     let args = JobDisputeArgs {
@@ -78,7 +80,7 @@ pub async fn run(a: DisputeArgs, out: OutputFormat) -> Result<std::process::Exit
         end_hash,
         bond,
     };
-    let ix = instructions::job_dispute(keys, args);
+    let ix = instructions::job_dispute_in(&tensorgrid_client::Currency::of(&market), keys, args);
     let mut sent = tx::send(&ctx, &[ix], &signer, "segment disputed")
         .await?
         .with("job", address)

@@ -9,6 +9,7 @@ mod list;
 mod post;
 mod preflight;
 mod reclaim;
+mod refunds;
 mod resolve;
 mod show;
 mod verify;
@@ -52,6 +53,9 @@ pub enum JobCommand {
     Reclaim(reclaim::ReclaimArgs),
     /// Rule on a dispute the verifiers could not settle (market authority).
     Resolve(resolve::ResolveArgs),
+    /// In a token market: refunds, compensation and bonds settlements credited to you as a
+    /// poster (`--withdraw` takes them out).
+    Refunds(refunds::RefundsArgs),
 }
 
 impl JobCommand {
@@ -67,6 +71,7 @@ impl JobCommand {
             JobCommand::Cancel(a) => cancel::run(a, out).await,
             JobCommand::Finalize(a) => finalize::run(a, out).await,
             JobCommand::Reclaim(a) => reclaim::run(a, out).await,
+            JobCommand::Refunds(a) => refunds::run(a, out).await,
             JobCommand::Resolve(a) => resolve::run(a, out).await,
         }
     }

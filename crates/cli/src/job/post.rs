@@ -23,7 +23,7 @@ use crate::{
     output::OutputFormat,
     store_args::StoreArgs,
     tx,
-    units::{duration, parse_amount, parse_duration, sol},
+    units::{duration, parse_duration, sol, Unit},
 };
 
 /// A spec is a small JSON document.
@@ -56,7 +56,8 @@ pub struct PostArgs {
     /// The spec is already hosted at this URI: its bytes must equal --spec's; nothing is uploaded.
     #[arg(long)]
     spec_uri: Option<String>,
-    /// Reward in SOL, the market's fee included (or lamports with --lamports).
+    /// Reward in the market's unit, the market's fee included: SOL, or the mint's tokens
+    /// (`12.5`) in a token market (raw units with --lamports).
     #[arg(long)]
     reward: String,
     /// Amounts are in lamports.
@@ -93,10 +94,11 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
             f.uri
         );
     }
-    let reward = parse_amount(&a.reward, a.lamports).context("--reward")?;
     let max_duration_s = parse_duration(&a.max_duration).context("--max-duration")?;
 
-    let (market_key, _) = ctx.market().await?;
+    let (market_key, market_state) = ctx.market().await?;
+    let unit = Unit::of(&market_state);
+    let reward = unit.parse(&a.reward, a.lamports).context("--reward")?;
     // The market and this wallet's poster account read together: the terms this post agrees
     // to (the program refuses it if the market's change before it lands) and where ids start.
     let posting = ctx
@@ -117,7 +119,7 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
     // An empty account's rent: the least reward a worker can receive, and what the wallet
     // keeps after paying.
     let keep = ctx.chain.rent_exempt(0).await?;
-    check_reward(reward, keep, market)?;
+    check_reward(reward, keep, market, unit)?;
     let rent = ctx.chain.rent_exempt(Job::SPACE).await?;
     // The first post in a market creates the poster account (its rent is kept: it holds the
     // counter that keeps job addresses unique).
@@ -126,7 +128,26 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
         None => ctx.chain.rent_exempt(Poster::SPACE).await?,
     };
     let balance = ctx.chain.balance(&poster.pubkey()).await?;
-    let needed = reward
+    // In a token market the reward is paid in tokens, from the poster's token account.
+    let in_lamports = if unit.mint.is_none() { reward } else { 0 };
+    if let Some(account) = tensorgrid_client::Currency::of(market).token_account(&poster.pubkey()) {
+        let held = token_amount(
+            ctx.chain
+                .account(&account)
+                .await?
+                .as_ref()
+                .map(|a| &a.data[..]),
+        );
+        if held < reward {
+            bail!(
+                "token account {account} of wallet {} holds {}; the reward is {}",
+                poster.pubkey(),
+                unit.show(held),
+                unit.show(reward)
+            );
+        }
+    }
+    let needed = in_lamports
         .saturating_add(rent)
         .saturating_add(account_rent)
         .saturating_add(keep)
@@ -137,7 +158,7 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
             poster.pubkey(),
             sol(balance),
             sol(needed),
-            sol(reward),
+            sol(in_lamports),
             sol(rent),
             if account_rent > 0 {
                 format!(" + {} for your poster account in this market, once", sol(account_rent))
@@ -306,8 +327,8 @@ fn confirm(
         String::new()
     };
     ctx.confirm(&format!(
-        "Post job {job_id} to market {market_key}, escrowing {} SOL (+ {} SOL rent, refunded when it closes{once}) on its terms: fee {}, challenge window {}, dispute ruling within {}?",
-        sol(reward),
+        "Post job {job_id} to market {market_key}, escrowing {} (+ {} SOL rent, refunded when it closes{once}) on its terms: fee {}, challenge window {}, dispute ruling within {}?",
+        Unit::of(market).show(reward),
         sol(rent),
         bps(t.fee_bps),
         duration(t.challenge_window_s),
@@ -498,10 +519,19 @@ fn check_uri(uri: &str) -> Result<()> {
     Ok(())
 }
 
+/// A token account's amount (bytes 64..72 of both token programs' accounts); 0 if it does
+/// not exist.
+fn token_amount(data: Option<&[u8]>) -> u64 {
+    data.and_then(|d| d.get(64..72))
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
 /// A reward the program accepts and a worker can be paid from.
-fn check_reward(reward: u64, min: u64, market: &Market) -> Result<()> {
-    // Paid into a wallet, less than an empty account's rent could not even be received.
-    if reward < min {
+fn check_reward(reward: u64, min: u64, market: &Market, unit: Unit) -> Result<()> {
+    // Paid into a wallet, less than an empty account's rent could not even be received (a
+    // token market's worker is paid in tokens, withdrawn to its own token account).
+    if unit.mint.is_none() && reward < min {
         bail!(
             "reward {} SOL is below the rent-exempt minimum of {} SOL: a worker could not receive it",
             sol(reward),
@@ -511,8 +541,8 @@ fn check_reward(reward: u64, min: u64, market: &Market) -> Result<()> {
     let terms = market.job_terms();
     if terms.collateral(reward).map_or(true, |c| c == 0) {
         bail!(
-            "reward {} SOL is too small for this market's collateral rule",
-            sol(reward)
+            "reward {} is too small for this market's collateral rule",
+            unit.show(reward)
         );
     }
     Ok(())

@@ -31,7 +31,8 @@ pub async fn run(a: ReclaimArgs, out: OutputFormat) -> Result<std::process::Exit
     let cranker = signer.pubkey();
     let now = ctx.chain.chain_time().await?;
     if a.target.all {
-        let (market, _) = ctx.market().await?;
+        let (market, market_state) = ctx.market().await?;
+        let currency = tensorgrid_client::Currency::of(&market_state);
         let due = ctx
             .chain
             .jobs_past_deadline(market, now)
@@ -40,8 +41,15 @@ pub async fn run(a: ReclaimArgs, out: OutputFormat) -> Result<std::process::Exit
             .map(|e| (e.pubkey, e.job))
             .collect::<Vec<_>>();
         ctx.confirm(&format!("Reclaim {} job(s)?", due.len()))?;
+        // In a token market the bounties go to the cranker's token account: created first.
+        if let (Some(ix), false) = (
+            currency.ensure_token_account(&cranker, &cranker),
+            due.is_empty(),
+        ) {
+            tx::send(&ctx, &[ix], &signer, "token account ready").await?;
+        }
         let report = crank::sweep(&ctx, &signer, "reclaim", due, |address, job| {
-            instructions::job_reclaim(cranker, job.worker, *address)
+            instructions::job_reclaim_in(&currency, cranker, market, job.worker, *address)
         })
         .await;
         ctx.out.emit(&report)?;
@@ -52,8 +60,15 @@ pub async fn run(a: ReclaimArgs, out: OutputFormat) -> Result<std::process::Exit
         .load_for(&ctx, None, Action::Reclaim, &cranker)
         .await?;
     ctx.confirm(&format!("Reclaim job {address} from its worker?"))?;
-    let ix = instructions::job_reclaim(cranker, job.worker, address);
-    let sent = tx::send(&ctx, &[ix], &signer, "job reclaimed")
+    let currency = tensorgrid_client::Currency::of(&ctx.chain.market(&job.market).await?);
+    let mut ixs: Vec<_> = currency
+        .ensure_token_account(&cranker, &cranker)
+        .into_iter()
+        .collect();
+    ixs.push(instructions::job_reclaim_in(
+        &currency, cranker, job.market, job.worker, address,
+    ));
+    let sent = tx::send(&ctx, &ixs, &signer, "job reclaimed")
         .await?
         .with("job", address);
     ctx.out.emit(&sent)?;

@@ -8,7 +8,7 @@ use tensorgrid_client::state::MarketParams;
 
 use crate::{
     output::fields,
-    units::{duration, parse_amount, parse_duration, sol},
+    units::{duration, parse_duration, sol},
 };
 
 #[derive(Args, Debug, Clone, Default)]
@@ -16,10 +16,11 @@ pub struct ParamArgs {
     /// Fee on each paid reward, in bps (at most 2000).
     #[arg(long)]
     fee_bps: Option<u16>,
-    /// Least stake a worker must hold, in SOL (or lamports with --lamports).
+    /// Least stake a worker must hold, in the market's unit: SOL or the mint's tokens (raw
+    /// units with --lamports).
     #[arg(long)]
     min_stake: Option<String>,
-    /// Amounts are in lamports.
+    /// Amounts are in raw units: lamports, or the mint's base units.
     #[arg(long)]
     lamports: bool,
     /// Collateral a claim locks, in bps of the reward (1 to 50000).
@@ -58,12 +59,13 @@ impl ParamArgs {
             || self.max_claim.is_some()
     }
 
-    pub fn apply(&self, mut p: MarketParams) -> Result<MarketParams> {
+    /// `p` with the parameters given; amounts in `unit` (the market's).
+    pub fn apply(&self, mut p: MarketParams, unit: crate::units::Unit) -> Result<MarketParams> {
         if let Some(v) = self.fee_bps {
             p.fee_bps = v;
         }
         if let Some(v) = &self.min_stake {
-            p.min_stake = parse_amount(v, self.lamports)?;
+            p.min_stake = unit.parse(v, self.lamports)?;
         }
         if let Some(v) = self.collateral_bps {
             p.collateral_bps = v;

@@ -27,7 +27,9 @@ pub async fn run(a: UpdateArgs, out: OutputFormat) -> Result<std::process::ExitC
     let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let authority = ctx.keypair()?;
     let (key, market) = ctx.market().await?;
-    let params = a.params.apply(market.params)?;
+    let params = a
+        .params
+        .apply(market.params, crate::units::Unit::of(&market))?;
     ctx.confirm(&format!(
         "Update market {key}? Jobs already posted keep their terms."
     ))?;

@@ -6,7 +6,6 @@ use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
     tx,
-    units::{parse_amount, sol},
 };
 
 #[derive(Args)]
@@ -31,17 +30,31 @@ pub async fn run(a: WithdrawArgs, out: OutputFormat) -> Result<std::process::Exi
     let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let authority = ctx.keypair()?;
     let (key, market) = ctx.market().await?;
+    let unit = crate::units::Unit::of(&market);
+    let currency = tensorgrid_client::Currency::of(&market);
     let amount = match &a.amount {
-        Some(v) => parse_amount(v, a.lamports)?,
+        Some(v) => unit.parse(v, a.lamports)?,
         None => market.fees_unclaimed,
     };
     if amount == 0 {
         bail!("market {key} has no unclaimed fees");
     }
     let to = a.to.unwrap_or(authority.pubkey());
-    ctx.confirm(&format!("Withdraw {} SOL of fees to {to}?", sol(amount)))?;
-    let ix = instructions::market_withdraw_fees(authority.pubkey(), key, to, amount);
-    let sent = tx::send(&ctx, &[ix], &authority, "fees withdrawn")
+    ctx.confirm(&format!("Withdraw {} of fees to {to}?", unit.show(amount)))?;
+    // In a token market the fees go to `to`'s token account, created first (the authority
+    // pays its rent) if it does not exist.
+    let mut ixs: Vec<_> = currency
+        .ensure_token_account(&authority.pubkey(), &to)
+        .into_iter()
+        .collect();
+    ixs.push(instructions::market_withdraw_fees_in(
+        &currency,
+        authority.pubkey(),
+        key,
+        to,
+        amount,
+    ));
+    let sent = tx::send(&ctx, &ixs, &authority, "fees withdrawn")
         .await?
         .with("market", key);
     ctx.out.emit(&sent)?;

@@ -1,6 +1,8 @@
 use anyhow::{bail, Result};
 use clap::Args;
-use tensorgrid_client::{instructions, pda, tensorgrid::instructions::WorkerRegisterArgs};
+use tensorgrid_client::{
+    instructions, pda, tensorgrid::instructions::WorkerRegisterArgs, Currency,
+};
 
 use super::HardwareArgs;
 use crate::{
@@ -8,7 +10,7 @@ use crate::{
     describe,
     output::OutputFormat,
     tx,
-    units::{parse_amount, sol},
+    units::Unit,
 };
 
 #[derive(Args)]
@@ -20,10 +22,11 @@ pub struct RegisterArgs {
     chain: ChainArgs,
     #[command(flatten)]
     confirm: crate::chain_args::Confirm,
-    /// Stake in SOL (or lamports with --lamports); at least the market's minimum.
+    /// Stake in the market's unit: SOL, or the mint's tokens (`12.5`) in a token market (raw
+    /// units with --lamports); at least the market's minimum.
     #[arg(long)]
     stake: String,
-    /// The amount is in lamports, not SOL.
+    /// The amount is in raw units: lamports, or the mint's base units.
     #[arg(long)]
     lamports: bool,
     #[command(flatten)]
@@ -33,23 +36,25 @@ pub struct RegisterArgs {
 pub async fn run(a: RegisterArgs, out: OutputFormat) -> Result<std::process::ExitCode> {
     let ctx = Ctx::new(&a.chain, out, a.confirm.yes)?;
     let operator = ctx.keypair()?;
-    let stake = parse_amount(&a.stake, a.lamports)?;
     let (market_key, market) = ctx.market().await?;
+    let unit = Unit::of(&market);
+    let stake = unit.parse(&a.stake, a.lamports)?;
     if stake < market.params.min_stake {
         bail!(
-            "stake {} SOL is below market {market_key}'s minimum of {} SOL",
-            sol(stake),
-            sol(market.params.min_stake)
+            "stake {} is below market {market_key}'s minimum of {}",
+            unit.show(stake),
+            unit.show(market.params.min_stake)
         );
     }
     let hardware = a.hardware.resolve()?;
     let worker = pda::worker(&market_key, &operator.pubkey()).0;
     ctx.confirm(&format!(
-        "Register as a worker ({}) in market {market_key}, staking {} SOL?",
+        "Register as a worker ({}) in market {market_key}, staking {}?",
         describe::hardware(&hardware),
-        sol(stake)
+        unit.show(stake)
     ))?;
-    let ix = instructions::worker_register(
+    let ix = instructions::worker_register_in(
+        &Currency::of(&market),
         operator.pubkey(),
         market_key,
         WorkerRegisterArgs { stake, hardware },

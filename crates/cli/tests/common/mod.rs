@@ -78,12 +78,24 @@ impl World {
     /// A fresh chain with the default market and these funded wallets (the market's
     /// authority is the chain's payer, named "authority" here).
     pub async fn with_accounts(names: &[&str]) -> Self {
+        Self::start(names, false).await
+    }
+
+    /// The same, the default market priced in the chain's test USDC (a million of it in each
+    /// wallet's token account).
+    #[allow(dead_code)]
+    pub async fn with_usdc(names: &[&str]) -> Self {
+        Self::start(names, true).await
+    }
+
+    async fn start(names: &[&str], usdc: bool) -> Self {
         s3();
         let dir = tempfile::tempdir().unwrap();
         let net = LocalnetBuilder::for_tests()
             .keypair_dir(dir.path().join("keys"))
             .accounts(names.iter().copied())
             .market(default_market_params())
+            .usdc(usdc)
             .start()
             .await
             .unwrap();

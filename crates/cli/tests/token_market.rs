@@ -1,0 +1,83 @@
+//! A market priced in a token, from the CLI: the embedded chain's test USDC (6 decimals),
+//! amounts typed and shown in it, every token accounted for at each step.
+
+mod common;
+
+use common::World;
+use tensorgrid_client::{
+    anchor_lang::prelude::Pubkey,
+    currency::{vault, TOKEN_PROGRAM_ID},
+    Currency,
+};
+use tensorgrid_localnet::usdc::EACH;
+
+/// The token balance of `owner`'s account of the market's mint (0 when it has none).
+async fn tokens(w: &World, currency: &Currency, owner: &Pubkey) -> u64 {
+    let account = currency.token_account(owner).unwrap();
+    amount(w, &account).await
+}
+
+async fn amount(w: &World, account: &Pubkey) -> u64 {
+    w.net
+        .client()
+        .account(account)
+        .await
+        .unwrap()
+        .map_or(0, |a| {
+            u64::from_le_bytes(a.data[64..72].try_into().unwrap())
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usdc_market_takes_stakes_and_rewards_in_usdc_and_gives_them_back() {
+    let w = World::with_usdc(&["poster", "worker"]).await;
+    let mint = w.net.mint().expect("the market is priced in the test USDC");
+    let usdc = Currency::Token {
+        mint,
+        token_program: TOKEN_PROGRAM_ID,
+    };
+    let (poster, worker) = (w.key("poster"), w.key("worker"));
+    let market = w.net.client().market(&w.market).await.unwrap();
+    assert_eq!((market.mint, market.decimals), (mint, 6));
+    assert_eq!(tokens(&w, &usdc, &poster).await, EACH);
+
+    // A stake typed in USDC: 2.5 of them, in base units 2_500_000.
+    w.run(
+        "worker",
+        &[
+            "worker", "register", "--stake", "2.5", "--device", "cpu", "--yes",
+        ],
+    )
+    .ok();
+    assert_eq!(tokens(&w, &usdc, &worker).await, EACH - 2_500_000);
+    // More decimals than the mint has: refused in one line, nothing spent.
+    let r = w.run(
+        "worker",
+        &["worker", "update", "--add-stake", "0.0000001", "--yes"],
+    );
+    assert!(r.failed().contains("6 decimals"), "{}", r.stderr);
+
+    // A reward of 12.5 USDC escrowed from the poster's token account.
+    let spec = w.small_spec("small.json", 1);
+    let lamports_before = w.balance(&poster).await;
+    let (job, _) = w.post("poster", &spec, "12.5");
+    assert_eq!(tokens(&w, &usdc, &poster).await, EACH - 12_500_000);
+    assert_eq!(amount(&w, &vault(&w.market)).await, 2_500_000 + 12_500_000);
+    let lamports_spent = lamports_before - w.balance(&poster).await;
+    assert!(
+        lamports_spent < 10_000_000,
+        "only rent and fees in SOL: {lamports_spent}"
+    );
+
+    // Cancelled: the reward comes back to the token account in the same transaction.
+    w.run("poster", &["job", "cancel", &job.to_string(), "--yes"])
+        .ok();
+    assert_eq!(tokens(&w, &usdc, &poster).await, EACH);
+    let refunds = w.run("poster", &["job", "refunds"]).ok();
+    assert_eq!(refunds["refunds"], 0, "{refunds}");
+
+    // The worker leaves with its stake.
+    w.run("worker", &["worker", "deregister", "--yes"]).ok();
+    assert_eq!(tokens(&w, &usdc, &worker).await, EACH);
+    assert_eq!(amount(&w, &vault(&w.market)).await, 0);
+}
