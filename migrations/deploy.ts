@@ -56,10 +56,20 @@ async function createMarket(provider: anchor.AnchorProvider): Promise<void> {
   const authority = provider.wallet.publicKey;
   const marketId = new anchor.BN(int("MARKET_ID", 0));
   const mint = mintFromEnv();
-  const minStake =
-    mint === null
-      ? new anchor.BN(Math.round(Number(env("MIN_STAKE_SOL", "1")) * anchor.web3.LAMPORTS_PER_SOL))
-      : new anchor.BN(env("MIN_STAKE", "1000000"));
+  let minStake = new anchor.BN(Math.round(Number(env("MIN_STAKE_SOL", "1")) * anchor.web3.LAMPORTS_PER_SOL));
+  let mintInfo: anchor.web3.AccountInfo<Buffer> | null = null;
+  if (mint !== null) {
+    if (process.env.MIN_STAKE_SOL !== undefined) {
+      throw new Error("MIN_STAKE_SOL is for a SOL market: with MARKET_MINT give MIN_STAKE in the mint's base units");
+    }
+    mintInfo = await provider.connection.getAccountInfo(mint, "confirmed");
+    if (mintInfo === null || mintInfo.data.length < 82) {
+      throw new Error(`MARKET_MINT ${mint.toBase58()} is not a mint on this cluster`);
+    }
+    // Default: one whole token (a mint's decimals are byte 44 of its base state).
+    const decimals = mintInfo.data[44];
+    minStake = new anchor.BN(env("MIN_STAKE", new anchor.BN(10).pow(new anchor.BN(decimals)).toString()));
+  }
   const params = {
     feeBps: int("FEE_BPS", 250),
     minStake,
@@ -88,9 +98,8 @@ async function createMarket(provider: anchor.AnchorProvider): Promise<void> {
   // A SOL market names no token accounts; a token market its mint, its vault (created here)
   // and the mint's token program.
   let tokens: Record<string, anchor.web3.PublicKey | null> = { mint: null, vault: null, tokenProgram: null };
-  if (mint !== null) {
-    const info = await provider.connection.getAccountInfo(mint, "confirmed");
-    if (info === null) throw new Error(`MARKET_MINT ${mint.toBase58()} does not exist on this cluster`);
+  if (mint !== null && mintInfo !== null) {
+    const info = mintInfo;
     const [vault] = anchor.web3.PublicKey.findProgramAddressSync(
       [Buffer.from("vault"), market.toBuffer()],
       program.programId,

@@ -371,6 +371,15 @@ impl Daemon {
             }
             e => transient("reading the market", e),
         })?;
+        // The daemon's stake, pledge, top-up cap and pay floor are SOL amounts, and it stakes
+        // and reclaims through SOL accounts: refuse a token market plainly rather than fail
+        // its first transaction (the CLI works token markets; the daemon does not yet).
+        if market.mint != Pubkey::default() {
+            return Err(Registration::Fatal(format!(
+                "market {} is priced in the token mint {}: this worker works SOL markets only (its stake and pay settings are in SOL); choose a SOL market",
+                w.market, market.mint
+            )));
+        }
         let account = w
             .chain
             .worker(&keys.worker)

@@ -75,41 +75,33 @@ pub fn parse_decimal(text: &str, decimals: u8) -> Result<u64> {
     {
         return Err(bad());
     }
+    // Trailing zeros past the mint's decimals say nothing (`7.0` of a 0-decimal mint is 7).
+    let frac = frac.trim_end_matches('0');
     if frac.len() > usize::from(decimals) {
         bail!("{text:?}: this mint has {decimals} decimals");
     }
-    let scale = 10u64
-        .checked_pow(u32::from(decimals))
-        .ok_or_else(|| anyhow::anyhow!("{decimals} decimals is more than an amount can hold"))?;
-    let whole: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| bad())?
-    };
-    let frac: u64 = if decimals == 0 {
-        0
-    } else {
-        format!("{frac:0<width$}", width = usize::from(decimals))
-            .parse()
-            .map_err(|_| bad())?
-    };
-    whole
-        .checked_mul(scale)
-        .and_then(|w| w.checked_add(frac))
-        .ok_or_else(|| anyhow::anyhow!("{text:?} is more than an amount can hold"))
+    // The base units as digits: the whole part, then the fraction padded to `decimals`.
+    let digits = format!("{whole}{frac:0<width$}", width = usize::from(decimals));
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Ok(0);
+    }
+    digits
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{text:?} is more than an amount can hold"))
 }
 
 /// Base units as a decimal with `decimals` decimals, trailing zeros trimmed.
 pub fn decimal(amount: u64, decimals: u8) -> String {
-    let Some(scale) = 10u64.checked_pow(u32::from(decimals)) else {
-        return amount.to_string();
-    };
-    let (whole, frac) = (amount / scale, amount % scale);
-    if frac == 0 {
-        return whole.to_string();
+    let width = usize::from(decimals);
+    let digits = format!("{amount:0>width$}", width = width + 1);
+    let (whole, frac) = digits.split_at(digits.len() - width);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        whole.to_string()
+    } else {
+        format!("{whole}.{frac}")
     }
-    let frac = format!("{frac:0width$}", width = usize::from(decimals));
-    format!("{whole}.{}", frac.trim_end_matches('0'))
 }
 
 /// An amount as typed: SOL (`0.5`), or lamports when `lamports` is set (`500000000`).
@@ -264,7 +256,17 @@ mod tests {
         assert_eq!(usdc.show(12_500_000), "12.5 tokens");
         assert_eq!(decimal(u64::MAX, 0), u64::MAX.to_string());
         assert_eq!(parse_decimal("7", 0).unwrap(), 7);
+        assert_eq!(parse_decimal("7.0", 0).unwrap(), 7);
         assert!(parse_decimal("7.5", 0).is_err());
+        assert_eq!(decimal(5, 20), "0.00000000000000000005");
+        assert_eq!(parse_decimal("0.00000000000000000005", 20).unwrap(), 5);
+        assert!(
+            parse_decimal("1", 20).is_err(),
+            "10^20 base units do not fit"
+        );
+        assert_eq!(parse_decimal("0", 30).unwrap(), 0);
+        assert_eq!(decimal(0, 6), "0");
+        assert_eq!(decimal(1_000_000, 6), "1");
         assert_eq!(decimal(1, 9), "0.000000001");
         assert_eq!(Unit::SOL.show(500_000_000), "0.5 SOL");
         assert_eq!(Unit::SOL.parse("0.5", false).unwrap(), 500_000_000);

@@ -65,8 +65,9 @@ fn every_command_that_runs_shows_an_example() {
 #[test]
 fn only_commands_that_spend_or_train_offer_yes_or_threads() {
     // The commands that ask before sending a transaction.
-    const SPEND: [&str; 15] = [
+    const SPEND: [&str; 16] = [
         "job post",
+        "job refunds",
         "job accept",
         "job dispute",
         "job cancel",

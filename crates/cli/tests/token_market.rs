@@ -50,6 +50,11 @@ async fn a_usdc_market_takes_stakes_and_rewards_in_usdc_and_gives_them_back() {
     )
     .ok();
     assert_eq!(tokens(&w, &usdc, &worker).await, EACH - 2_500_000);
+    let shown = w.run("worker", &["worker", "show"]).ok();
+    assert_eq!(shown["stake"], 2_500_000, "{shown}");
+    let market_shown = w.run("worker", &["market", "show"]).ok();
+    assert_eq!(market_shown["mint"], mint.to_string(), "{market_shown}");
+    assert_eq!(market_shown["decimals"], 6);
     // More decimals than the mint has: refused in one line, nothing spent.
     let r = w.run(
         "worker",

@@ -39,14 +39,10 @@ pub async fn run(a: CancelArgs, out: OutputFormat) -> Result<std::process::ExitC
     let ixs = match currency {
         Currency::Sol => vec![instructions::job_cancel(me, address)],
         // A token market credits the reward and compensation to the poster account; the same
-        // transaction withdraws them, with any refunds credited before, to the poster's token
-        // account (created if it does not exist).
+        // transaction withdraws exactly them to the poster's token account (created if it does
+        // not exist). Refunds credited before stay for `job refunds --withdraw`: read here,
+        // they could be stale by the time this lands.
         Currency::Token { .. } => {
-            let credited = ctx
-                .chain
-                .poster(&job.market, &me)
-                .await?
-                .map_or(0, |p| p.refunds);
             let mut ixs: Vec<_> = currency
                 .ensure_token_account(&me, &me)
                 .into_iter()
@@ -55,10 +51,7 @@ pub async fn run(a: CancelArgs, out: OutputFormat) -> Result<std::process::ExitC
                 &currency, me, job.market, address,
             ));
             ixs.push(instructions::poster_withdraw(
-                &currency,
-                me,
-                job.market,
-                credited.saturating_add(back),
+                &currency, me, job.market, back,
             ));
             ixs
         }

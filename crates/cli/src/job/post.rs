@@ -60,7 +60,7 @@ pub struct PostArgs {
     /// (`12.5`) in a token market (raw units with --lamports).
     #[arg(long)]
     reward: String,
-    /// Amounts are in lamports.
+    /// The reward is in raw units: lamports, or the mint's base units.
     #[arg(long)]
     lamports: bool,
     /// Time a worker has from its claim to its result: 90m, 2h, 3600.

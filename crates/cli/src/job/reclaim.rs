@@ -41,12 +41,14 @@ pub async fn run(a: ReclaimArgs, out: OutputFormat) -> Result<std::process::Exit
             .map(|e| (e.pubkey, e.job))
             .collect::<Vec<_>>();
         ctx.confirm(&format!("Reclaim {} job(s)?", due.len()))?;
-        // In a token market the bounties go to the cranker's token account: created first.
-        if let (Some(ix), false) = (
-            currency.ensure_token_account(&cranker, &cranker),
-            due.is_empty(),
-        ) {
-            tx::send(&ctx, &[ix], &signer, "token account ready").await?;
+        // In a token market the bounties go to the cranker's token account: created first
+        // when it does not exist.
+        if let (Some(account), false) = (currency.token_account(&cranker), due.is_empty()) {
+            if ctx.chain.account(&account).await?.is_none() {
+                if let Some(ix) = currency.ensure_token_account(&cranker, &cranker) {
+                    tx::send(&ctx, &[ix], &signer, "token account created").await?;
+                }
+            }
         }
         let report = crank::sweep(&ctx, &signer, "reclaim", due, |address, job| {
             instructions::job_reclaim_in(&currency, cranker, market, job.worker, *address)

@@ -31,8 +31,9 @@ pub struct CreateArgs {
     /// every amount of the market is then in the mint's units. Fixed for the market's life.
     #[arg(long, value_parser = crate::chain_args::address)]
     mint: Option<Pubkey>,
-    /// Parameters (defaults: 2.5% fee, 1 SOL min stake, collateral = reward, 50% slash, 5%
-    /// abandon penalty, 10% crank bounty, 1h challenge, 24h to rule, claims up to 24h).
+    /// Parameters (defaults: 2.5% fee, a min stake of 1 SOL or one token of the mint,
+    /// collateral = reward, 50% slash, 5% abandon penalty, 10% crank bounty, 1h challenge,
+    /// 24h to rule, claims up to 24h).
     #[command(flatten)]
     params: ParamArgs,
 }
@@ -47,7 +48,14 @@ pub async fn run(a: CreateArgs, out: OutputFormat) -> Result<std::process::ExitC
     let mut defaults = defaults::market_params();
     if unit.mint.is_some() {
         // One whole token, as the SOL default is one SOL.
-        defaults.min_stake = 10u64.saturating_pow(u32::from(unit.decimals));
+        defaults.min_stake = match 10u64.checked_pow(u32::from(unit.decimals)) {
+            Some(one) => one,
+            None if a.params.min_stake_given() => 0,
+            None => bail!(
+                "one token of a mint with {} decimals is more base units than an amount holds: give --min-stake",
+                unit.decimals
+            ),
+        };
     }
     let params = a.params.apply(defaults, unit)?;
     let market = pda::market(&authority.pubkey(), a.market_id).0;

@@ -8,7 +8,7 @@ use tensorgrid_client::state::MarketParams;
 
 use crate::{
     output::fields,
-    units::{duration, parse_duration, sol},
+    units::{duration, parse_duration},
 };
 
 #[derive(Args, Debug, Clone, Default)]
@@ -47,6 +47,11 @@ pub struct ParamArgs {
 }
 
 impl ParamArgs {
+    /// `--min-stake` was given.
+    pub fn min_stake_given(&self) -> bool {
+        self.min_stake.is_some()
+    }
+
     pub fn any(&self) -> bool {
         self.fee_bps.is_some()
             || self.min_stake.is_some()
@@ -104,11 +109,25 @@ pub struct ParamsView {
     pub challenge_window_s: i64,
     pub resolve_window_s: i64,
     pub max_claim_s: i64,
+    /// The market's unit (amounts above are raw units of it).
+    #[serde(skip)]
+    pub unit: crate::units::Unit,
+}
+
+impl ParamsView {
+    /// The parameters of a market whose amounts are in `unit`.
+    pub fn of(p: &MarketParams, unit: crate::units::Unit) -> Self {
+        Self {
+            unit,
+            ..Self::from(p)
+        }
+    }
 }
 
 impl From<&MarketParams> for ParamsView {
     fn from(p: &MarketParams) -> Self {
         Self {
+            unit: crate::units::Unit::SOL,
             fee_bps: p.fee_bps,
             min_stake: p.min_stake,
             collateral_bps: p.collateral_bps,
@@ -127,7 +146,7 @@ impl ParamsView {
         let pct = |bps: u16| format!("{}%", f64::from(bps) / 100.0);
         fields(&[
             ("fee", pct(self.fee_bps)),
-            ("min stake", format!("{} SOL", sol(self.min_stake))),
+            ("min stake", self.unit.show(self.min_stake)),
             (
                 "collateral",
                 format!("{} of the reward", pct(self.collateral_bps)),

@@ -7,7 +7,6 @@ use super::params::ParamsView;
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::{fields, OutputFormat, Report},
-    units::sol,
 };
 
 #[derive(Args)]
@@ -25,6 +24,11 @@ struct Shown {
     authority: String,
     market_id: u64,
     paused: bool,
+    /// The mint the market is priced in; absent for SOL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mint: Option<String>,
+    /// Decimals of the market's unit (9 for SOL): every amount here is in its raw units.
+    decimals: u8,
     params: ParamsView,
     jobs_posted: u64,
     fees_unclaimed: u64,
@@ -44,18 +48,18 @@ impl Report for Shown {
                 "status",
                 if self.paused { "paused" } else { "taking jobs" }.into(),
             ),
+            (
+                "priced in",
+                self.mint.as_ref().map_or("SOL".into(), |m| {
+                    format!("token mint {m} ({} decimals)", self.decimals)
+                }),
+            ),
             ("jobs posted", self.jobs_posted.to_string()),
             ("jobs open", self.jobs_open.to_string()),
             ("jobs in flight", self.jobs_in_flight.to_string()),
             ("workers", self.workers.to_string()),
-            (
-                "fees unclaimed",
-                format!("{} SOL", sol(self.fees_unclaimed)),
-            ),
-            (
-                "fees withdrawn",
-                format!("{} SOL", sol(self.fees_withdrawn)),
-            ),
+            ("fees unclaimed", self.params.unit.show(self.fees_unclaimed)),
+            ("fees withdrawn", self.params.unit.show(self.fees_withdrawn)),
         ]);
         s.push_str("parameters:\n");
         for line in self.params.display().lines() {
@@ -77,7 +81,9 @@ pub async fn run(a: ShowArgs, out: OutputFormat) -> Result<std::process::ExitCod
         authority: m.authority.to_string(),
         market_id: m.market_id,
         paused: m.paused,
-        params: ParamsView::from(&m.params),
+        mint: (m.mint != Default::default()).then(|| m.mint.to_string()),
+        decimals: m.decimals,
+        params: ParamsView::of(&m.params, crate::units::Unit::of(&m)),
         jobs_posted: m.jobs_posted,
         fees_unclaimed: m.fees_unclaimed,
         fees_withdrawn: m.fees_withdrawn,

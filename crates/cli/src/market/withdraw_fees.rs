@@ -15,10 +15,11 @@ pub struct WithdrawArgs {
     chain: ChainArgs,
     #[command(flatten)]
     confirm: crate::chain_args::Confirm,
-    /// Amount in SOL (or lamports with --lamports); default: all unclaimed fees.
+    /// Amount in the market's unit: SOL or the mint's tokens (raw units with --lamports);
+    /// default: all unclaimed fees.
     #[arg(long)]
     amount: Option<String>,
-    /// The amount is in lamports, not SOL.
+    /// The amount is in raw units: lamports, or the mint's base units.
     #[arg(long)]
     lamports: bool,
     /// Wallet to pay (default: the authority).
@@ -40,6 +41,18 @@ pub async fn run(a: WithdrawArgs, out: OutputFormat) -> Result<std::process::Exi
         bail!("market {key} has no unclaimed fees");
     }
     let to = a.to.unwrap_or(authority.pubkey());
+    if currency != tensorgrid_client::Currency::Sol {
+        // The fees go to `to`'s token account of the mint: `to` must be a wallet, not itself a
+        // token account (one owned by a token account could never be spent from).
+        if let Some(account) = ctx.chain.account(&to).await? {
+            let owner = account.owner;
+            if owner == tensorgrid_client::currency::TOKEN_PROGRAM_ID
+                || owner == tensorgrid_client::currency::TOKEN_2022_PROGRAM_ID
+            {
+                bail!("--to {to} is a token account; give the wallet that owns it");
+            }
+        }
+    }
     ctx.confirm(&format!("Withdraw {} of fees to {to}?", unit.show(amount)))?;
     // In a token market the fees go to `to`'s token account, created first (the authority
     // pays its rent) if it does not exist.

@@ -8,7 +8,7 @@ use crate::{
     chain_args::{ChainArgs, Ctx},
     describe,
     output::{fields, OutputFormat, Report},
-    units::{sol, when},
+    units::when,
 };
 
 #[derive(Args)]
@@ -49,11 +49,14 @@ struct Shown {
     movements: Vec<Entry>,
     #[serde(skip)]
     now: i64,
+    /// The market's unit (every amount above is in its raw units).
+    #[serde(skip)]
+    unit: crate::units::Unit,
 }
 
 /// One movement, as a person reads it.
-fn movement(e: &Entry) -> String {
-    let what = e.kind.describe(&format!("{} SOL", sol(e.lamports)));
+fn movement(e: &Entry, unit: crate::units::Unit) -> String {
+    let what = e.kind.describe(&unit.show(e.lamports));
     format!("{what:<44} job {}", e.job)
 }
 
@@ -64,7 +67,7 @@ impl Report for Shown {
         } else {
             self.movements
                 .iter()
-                .map(movement)
+                .map(|e| movement(e, self.unit))
                 .collect::<Vec<_>>()
                 .join("\n                  ")
         };
@@ -82,12 +85,12 @@ impl Report for Shown {
                 .into(),
             ),
             ("hardware", self.hardware.clone()),
-            ("stake", format!("{} SOL", sol(self.stake))),
+            ("stake", self.unit.show(self.stake)),
             (
                 "earnings",
                 format!(
-                    "{} SOL (withdraw with `tensorgrid worker update --withdraw-earnings`)",
-                    sol(self.earnings)
+                    "{} (withdraw with `tensorgrid worker update --withdraw-earnings`)",
+                    self.unit.show(self.earnings)
                 ),
             ),
             (
@@ -108,9 +111,9 @@ impl Report for Shown {
             (
                 "earned / slashed",
                 format!(
-                    "{} SOL / {} SOL",
-                    sol(self.total_earned),
-                    sol(self.total_slashed)
+                    "{} / {}",
+                    self.unit.show(self.total_earned),
+                    self.unit.show(self.total_slashed)
                 ),
             ),
             ("recent", recent),
@@ -146,7 +149,7 @@ pub async fn run(a: ShowArgs, out: OutputFormat) -> Result<std::process::ExitCod
         Some(o) => o,
         None => ctx.keypair()?.pubkey(),
     };
-    let (market, _) = ctx.market().await?;
+    let (market, market_state) = ctx.market().await?;
     let key = pda::worker(&market, &operator).0;
     let Some(w) = ctx.chain.worker(&key).await? else {
         bail!("{operator} is not registered in market {market} (`tensorgrid worker register --stake SOL`)");
@@ -169,6 +172,7 @@ pub async fn run(a: ShowArgs, out: OutputFormat) -> Result<std::process::ExitCod
         total_slashed: w.record.total_slashed,
         movements: movements(&ctx, &key, a.history).await?,
         now: ctx.chain.chain_time().await?,
+        unit: crate::units::Unit::of(&market_state),
     };
     ctx.out.emit(&shown)?;
     Ok(std::process::ExitCode::SUCCESS)
