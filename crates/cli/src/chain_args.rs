@@ -170,6 +170,22 @@ impl Ctx {
 
     /// The market given, or the program's only one.
     pub async fn market(&self) -> Result<(Pubkey, Market)> {
+        let (key, market) = self.market_unshown().await?;
+        crate::units::use_market_unit(crate::units::Unit::of(&market));
+        Ok((key, market))
+    }
+
+    /// Shows amounts in the unit of `job`'s market from now on (reads the market only for a
+    /// token market's job: a SOL job's terms say it all).
+    pub async fn use_job_unit(&self, job: &tensorgrid_client::state::Job) -> Result<()> {
+        if job.terms.mint != Pubkey::default() {
+            let market = self.chain.market(&job.market).await?;
+            crate::units::use_market_unit(crate::units::Unit::of(&market));
+        }
+        Ok(())
+    }
+
+    async fn market_unshown(&self) -> Result<(Pubkey, Market)> {
         if let Some(m) = self.market {
             let market = self
                 .chain

@@ -9,7 +9,7 @@ use tensorgrid_client::{
     state::{DeviceKind, DeviceRequirement, Hardware, JobRequirements, JobState, Tally},
 };
 
-use crate::units::sol;
+use crate::units::{money, sol};
 
 pub fn state_name(s: JobState) -> &'static str {
     match s {
@@ -129,27 +129,27 @@ pub fn event(e: &Event) -> EventLine {
         Event::JobPosted(p) => (
             "posted",
             format!(
-                "job {} posted with a reward of {} SOL",
+                "job {} posted with a reward of {}",
                 p.job_id,
-                sol(p.reward)
+                money(p.reward)
             ),
             json!({"job_id": p.job_id, "poster": p.poster.to_string(), "reward": p.reward, "spec_uri": p.spec_uri, "spec_hash": hex::encode(p.spec_hash), "max_duration_s": p.max_duration_s}),
         ),
         Event::JobClaimed(c) => (
             "claimed",
             format!(
-                "claimed by worker {} ({} SOL of stake at risk)",
+                "claimed by worker {} ({} of stake at risk)",
                 c.worker,
-                sol(c.collateral)
+                money(c.collateral)
             ),
             json!({"worker": c.worker.to_string(), "collateral": c.collateral, "deadline": c.deadline}),
         ),
         Event::JobAbandoned(a) => (
             "abandoned",
             format!(
-                "abandoned by worker {} (penalty {} SOL)",
+                "abandoned by worker {} (penalty {})",
                 a.worker,
-                sol(a.penalty)
+                money(a.penalty)
             ),
             json!({"worker": a.worker.to_string(), "penalty": a.penalty}),
         ),
@@ -165,9 +165,9 @@ pub fn event(e: &Event) -> EventLine {
         Event::JobDisputed(d) => (
             "disputed",
             format!(
-                "segment {} disputed by the poster with a bond of {} SOL",
+                "segment {} disputed by the poster with a bond of {}",
                 d.segment,
-                sol(d.bond)
+                money(d.bond)
             ),
             json!({"worker": d.worker.to_string(), "dispute": d.dispute.to_string(), "segment": d.segment, "end_hash": hex::encode(d.end_hash), "bond": d.bond, "disputed_slot": d.disputed_slot}),
         ),
@@ -194,24 +194,24 @@ pub fn event(e: &Event) -> EventLine {
         Event::DisputeTallied(t) => (
             "votes tallied",
             format!(
-                "{}; verifiers paid {} SOL, forfeited {} SOL",
+                "{}; verifiers paid {}, forfeited {}",
                 match t.tally {
                     Tally::Upheld => "the segment re-ran to the worker's committed state",
                     Tally::Fraud => "the segment did not re-run to the worker's committed state",
                     Tally::Undecided => "no majority: the market authority rules",
                 },
-                sol(t.seat_fees.iter().sum()),
-                sol(t.seat_forfeits.iter().sum())
+                money(t.seat_fees.iter().sum()),
+                money(t.seat_forfeits.iter().sum())
             ),
             json!({"tally": format!("{:?}", t.tally).to_lowercase(), "seats": t.seats.map(|s| s.to_string()), "seat_fees": t.seat_fees, "seat_forfeits": t.seat_forfeits, "dispute_ends_at": t.dispute_ends_at}),
         ),
         Event::DisputeClosed(c) => (
             "dispute closed",
             format!(
-                "bond of {} SOL: {} SOL to the worker, {} SOL back to the poster",
-                sol(c.bond),
-                sol(c.to_worker),
-                sol(c.to_poster)
+                "bond of {}: {} to the worker, {} back to the poster",
+                money(c.bond),
+                money(c.to_worker),
+                money(c.to_poster)
             ),
             json!({"bond": c.bond, "to_worker": c.to_worker, "to_poster": c.to_poster, "rent_refunded": c.rent_refunded}),
         ),
@@ -232,7 +232,7 @@ pub fn event(e: &Event) -> EventLine {
         Event::JobPaid(p) => (
             "paid",
             format!(
-                "paid ({}): {} SOL to the worker, fee {} SOL",
+                "paid ({}): {} to the worker, fee {}",
                 match p.settlement {
                     Settlement::AcceptedByPoster => "accepted by the poster",
                     Settlement::FinalizedAfterWindow => "finalized after the challenge window",
@@ -240,48 +240,48 @@ pub fn event(e: &Event) -> EventLine {
                     Settlement::UpheldByVerifiers => "the verifiers upheld the result",
                     Settlement::DisputeExpired => "dispute not settled in time: the result stands",
                 },
-                sol(p.payout),
-                sol(p.fee)
+                money(p.payout),
+                money(p.fee)
             ),
             json!({"worker": p.worker.to_string(), "payout": p.payout, "fee": p.fee, "compensation": p.compensation, "rent_refunded": p.rent_refunded}),
         ),
         Event::JobRefunded(r) => (
             "refunded",
             format!(
-                "refunded ({}): {} SOL back, {} SOL slashed from the worker",
+                "refunded ({}): {} back, {} slashed from the worker",
                 match r.reason {
                     RefundReason::DisputeLost => "dispute resolved for the poster",
                     RefundReason::FraudFound => "the verifiers found the result a fraud",
                 },
-                sol(r.reward_refunded),
-                sol(r.slashed)
+                money(r.reward_refunded),
+                money(r.slashed)
             ),
             json!({"worker": r.worker.to_string(), "reward_refunded": r.reward_refunded, "slashed": r.slashed, "compensation": r.compensation, "rent_refunded": r.rent_refunded}),
         ),
         Event::JobReclaimed(r) => (
             "reclaimed",
             format!(
-                "deadline missed by worker {}: reopened, {} SOL to the poster, {} SOL bounty",
+                "deadline missed by worker {}: reopened, {} to the poster, {} bounty",
                 r.worker,
-                sol(r.to_poster),
-                sol(r.bounty)
+                money(r.to_poster),
+                money(r.bounty)
             ),
             json!({"worker": r.worker.to_string(), "cranker": r.cranker.to_string(), "to_poster": r.to_poster, "bounty": r.bounty}),
         ),
         Event::JobCancelled(c) => (
             "cancelled",
             format!(
-                "cancelled by the poster, {} SOL refunded",
-                sol(c.reward_refunded)
+                "cancelled by the poster, {} refunded",
+                money(c.reward_refunded)
             ),
             json!({"reward_refunded": c.reward_refunded, "compensation": c.compensation, "rent_refunded": c.rent_refunded}),
         ),
         Event::WorkerRegistered(r) => (
             "worker registered",
             format!(
-                "worker {} registered with {} SOL of stake ({})",
+                "worker {} registered with {} of stake ({})",
                 r.worker,
-                sol(r.stake),
+                money(r.stake),
                 hardware(&r.hardware)
             ),
             json!({"worker": r.worker.to_string(), "operator": r.operator.to_string(), "stake": r.stake, "rent_paid": r.rent_paid}),
@@ -289,19 +289,19 @@ pub fn event(e: &Event) -> EventLine {
         Event::WorkerUpdated(u) => (
             "worker updated",
             format!(
-                "stake {} SOL, earnings {} SOL ({} SOL of earnings withdrawn)",
-                sol(u.stake),
-                sol(u.earnings),
-                sol(u.earnings_withdrawn)
+                "stake {}, earnings {} ({} of earnings withdrawn)",
+                money(u.stake),
+                money(u.earnings),
+                money(u.earnings_withdrawn)
             ),
             json!({"worker": u.worker.to_string(), "stake_added": u.stake_added, "stake_withdrawn": u.stake_withdrawn, "earnings_withdrawn": u.earnings_withdrawn, "stake": u.stake, "earnings": u.earnings}),
         ),
         Event::WorkerDeregistered(d) => (
             "worker deregistered",
             format!(
-                "{} SOL of stake and {} SOL of earnings returned",
-                sol(d.stake_returned),
-                sol(d.earnings_returned)
+                "{} of stake and {} of earnings returned",
+                money(d.stake_returned),
+                money(d.earnings_returned)
             ),
             json!({"worker": d.worker.to_string(), "stake_returned": d.stake_returned, "earnings_returned": d.earnings_returned}),
         ),
@@ -331,7 +331,7 @@ pub fn event(e: &Event) -> EventLine {
         ),
         Event::MarketFeesWithdrawn(f) => (
             "fees withdrawn",
-            format!("{} SOL of fees to {}", sol(f.amount), f.recipient),
+            format!("{} of fees to {}", money(f.amount), f.recipient),
             json!({"market": f.market.to_string(), "recipient": f.recipient.to_string(), "amount": f.amount, "fees_unclaimed": f.fees_unclaimed}),
         ),
     };

@@ -64,6 +64,20 @@ impl Unit {
     }
 }
 
+static MARKET_UNIT: std::sync::OnceLock<Unit> = std::sync::OnceLock::new();
+
+/// Shows this invocation's market amounts (rewards, stakes, bonds, fees, events) in `unit`: set
+/// when the command first reads its market, or a job's; SOL until then. One invocation works
+/// one market, so the first unit set stays.
+pub fn use_market_unit(unit: Unit) {
+    let _ = MARKET_UNIT.set(unit);
+}
+
+/// An amount of the market's unit as people read it (`12.5 tokens`, `0.5 SOL`).
+pub fn money(amount: u64) -> String {
+    MARKET_UNIT.get().copied().unwrap_or(Unit::SOL).show(amount)
+}
+
 /// `12.5` with `decimals` decimals → base units, exactly; too many decimals, a sign or an
 /// overflow is an error.
 pub fn parse_decimal(text: &str, decimals: u8) -> Result<u64> {

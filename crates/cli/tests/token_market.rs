@@ -65,7 +65,21 @@ async fn a_usdc_market_takes_stakes_and_rewards_in_usdc_and_gives_them_back() {
     // A reward of 12.5 USDC escrowed from the poster's token account.
     let spec = w.small_spec("small.json", 1);
     let lamports_before = w.balance(&poster).await;
-    let (job, _) = w.post("poster", &spec, "12.5");
+    let (job, posted) = w.post("poster", &spec, "12.5");
+    // Shown in the mint's units, not as SOL.
+    assert!(
+        posted.to_string().contains("reward of 12.5 tokens"),
+        "{posted}"
+    );
+    let shown = w.run("poster", &["job", "show", &job.to_string()]).ok();
+    assert_eq!(shown["account"]["reward"], 12_500_000, "{shown}");
+    assert!(
+        shown["history"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("reward of 12.5 tokens"),
+        "{shown}"
+    );
     assert_eq!(tokens(&w, &usdc, &poster).await, EACH - 12_500_000);
     assert_eq!(amount(&w, &vault(&w.market)).await, 2_500_000 + 12_500_000);
     let lamports_spent = lamports_before - w.balance(&poster).await;

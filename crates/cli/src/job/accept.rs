@@ -7,7 +7,7 @@ use crate::{
     chain_args::{ChainArgs, Ctx},
     output::OutputFormat,
     tx,
-    units::sol,
+    units::money,
 };
 
 #[derive(Args)]
@@ -29,8 +29,8 @@ pub async fn run(a: AcceptArgs, out: OutputFormat) -> Result<std::process::ExitC
         .load_for(&ctx, None, Action::Accept, &signer.pubkey())
         .await?;
     ctx.confirm(&format!(
-        "Accept the result of job {address} and pay {} SOL?",
-        sol(job.reward)
+        "Accept the result of job {address} and pay {}?",
+        money(job.reward)
     ))?;
     let ix = instructions::job_accept(SettleKeys {
         market: job.market,

@@ -12,7 +12,7 @@ use super::JobView;
 use crate::{
     chain_args::{ChainArgs, Ctx},
     output::{OutputFormat, Report},
-    units::{relative, sol},
+    units::{money, relative},
 };
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -74,7 +74,7 @@ impl JobList {
         };
         let mut s = format!(
             "\nclosed:\n{:<44}  {:>20}  {:<9}  {:>12}\n",
-            "JOB", "ID", "OUTCOME", "REWARD SOL"
+            "JOB", "ID", "OUTCOME", "REWARD"
         );
         for c in closed {
             s.push_str(&format!(
@@ -82,7 +82,7 @@ impl JobList {
                 c.job,
                 c.job_id,
                 c.outcome.unwrap_or("closed"),
-                sol(c.reward)
+                money(c.reward)
             ));
         }
         s
@@ -105,7 +105,7 @@ impl Report for JobList {
         }
         let mut s = format!(
             "{:<44}  {:>20}  {:<9}  {:>12}  {}\n",
-            "JOB", "ID", "STATE", "REWARD SOL", "DUE"
+            "JOB", "ID", "STATE", "REWARD", "DUE"
         );
         for j in &self.jobs {
             let due = match j.state {
@@ -128,7 +128,7 @@ impl Report for JobList {
                 j.address,
                 j.job_id,
                 j.state,
-                sol(j.reward),
+                money(j.reward),
                 due
             ));
         }

@@ -139,7 +139,10 @@ impl JobRef {
     pub async fn load(&self, ctx: &Ctx, poster: Option<Pubkey>) -> Result<(Pubkey, Job)> {
         let address = self.address(ctx, poster).await?;
         match ctx.chain.job(&address).await? {
-            Some(job) => Ok((address, job)),
+            Some(job) => {
+                ctx.use_job_unit(&job).await?;
+                Ok((address, job))
+            }
             None => bail!(
                 "job {address} does not exist (any more): `tensorgrid job show {address}` shows its history"
             ),

@@ -11,7 +11,7 @@ use crate::{
     chain_args::{ChainArgs, Ctx},
     describe::{self, EventLine},
     output::{fields, OutputFormat, Report},
-    units::{sol, when},
+    units::{money, when},
 };
 
 /// Transactions of a job's history read at most.
@@ -115,7 +115,7 @@ impl DisputeView {
         let mut rows = vec![
             ("disputed segment", self.segment.to_string()),
             ("committed end", self.end_hash.clone()),
-            ("bond", format!("{} SOL", sol(self.bond))),
+            ("bond", money(self.bond)),
             ("verifiers", self.phase.clone()),
         ];
         for s in &self.seats {
@@ -223,6 +223,9 @@ pub async fn run(a: ShowArgs, out: OutputFormat) -> Result<std::process::ExitCod
     let ctx = Ctx::new(&a.chain, out, true)?;
     let address = a.job.address(&ctx, a.poster).await?;
     let job = ctx.chain.job(&address).await?;
+    if let Some(j) = &job {
+        ctx.use_job_unit(j).await?;
+    }
     let worker_hardware = match job.as_ref().and_then(|j| j.holder()) {
         Some(w) => ctx
             .chain

@@ -4,7 +4,7 @@ use tensorgrid_client::{anchor_lang::prelude::Pubkey, state::Job};
 use crate::{
     describe::{clean, metric, requirement_name, state_name},
     output::fields,
-    units::{duration, sol, when},
+    units::{duration, money, when},
 };
 
 /// A job as the CLI reports it (JSON field names are stable; amounts in lamports, times in
@@ -87,10 +87,10 @@ impl JobView {
             (
                 "reward",
                 format!(
-                    "{} SOL ({} SOL to the worker, fee {} SOL)",
-                    sol(self.reward),
-                    sol(self.worker_payout),
-                    sol(self.fee)
+                    "{} ({} to the worker, fee {})",
+                    money(self.reward),
+                    money(self.worker_payout),
+                    money(self.fee)
                 ),
             ),
             ("poster", self.poster.clone()),
@@ -112,13 +112,13 @@ impl JobView {
         if self.compensation > 0 {
             rows.push((
                 "compensation",
-                format!("{} SOL owed to the poster", sol(self.compensation)),
+                format!("{} owed to the poster", money(self.compensation)),
             ));
         }
         if let Some(w) = &self.worker {
             let hw = worker_hardware.map_or(String::new(), |h| format!(" — {h}"));
             rows.push(("worker", format!("{w}{hw}")));
-            rows.push(("stake at risk", format!("{} SOL", sol(self.collateral))));
+            rows.push(("stake at risk", money(self.collateral)));
             rows.push(("claimed", when(self.claimed_at.unwrap_or(0), now)));
             if self.state == "claimed" {
                 rows.push(("deadline", when(self.deadline.unwrap_or(0), now)));

@@ -166,6 +166,9 @@ pub async fn follow(
     ));
     loop {
         let job = ctx.chain.job(&address).await?;
+        if let Some(j) = &job {
+            ctx.use_job_unit(j).await?;
+        }
         let exists = job.is_some();
         for sig in ctx
             .chain
