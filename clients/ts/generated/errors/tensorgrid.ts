@@ -172,7 +172,7 @@ export const TENSORGRID_ERROR__MINT_MISMATCH = 0x17bc; // 6076
 export const TENSORGRID_ERROR__VAULT_MISMATCH = 0x17bd; // 6077
 /** TokenProgramMismatch: The token program is not the market's mint's */
 export const TENSORGRID_ERROR__TOKEN_PROGRAM_MISMATCH = 0x17be; // 6078
-/** TokenAccountMismatch: The token account is not of the market's mint or not the signer's */
+/** TokenAccountMismatch: The token account is not of the market's mint, or is the vault itself */
 export const TENSORGRID_ERROR__TOKEN_ACCOUNT_MISMATCH = 0x17bf; // 6079
 /** MintTransferFee: Mints with a transfer fee are refused: amounts would not arrive whole */
 export const TENSORGRID_ERROR__MINT_TRANSFER_FEE = 0x17c0; // 6080
@@ -196,6 +196,10 @@ export const TENSORGRID_ERROR__INSUFFICIENT_REFUNDS = 0x17c8; // 6088
 export const TENSORGRID_ERROR__TERMS_MINT_MISMATCH = 0x17c9; // 6089
 /** PosterAccountMismatch: The poster account is not the job's poster's in the job's market */
 export const TENSORGRID_ERROR__POSTER_ACCOUNT_MISMATCH = 0x17ca; // 6090
+/** MintCloseable: Closable mints are refused: one could be created again with other extensions */
+export const TENSORGRID_ERROR__MINT_CLOSEABLE = 0x17cb; // 6091
+/** NotTokenMarket: Only a token market holds refunds for its posters */
+export const TENSORGRID_ERROR__NOT_TOKEN_MARKET = 0x17cc; // 6092
 
 export type TensorgridError =
   | typeof TENSORGRID_ERROR__ALREADY_REVEALED
@@ -239,6 +243,7 @@ export type TensorgridError =
   | typeof TENSORGRID_ERROR__LABEL_TOO_LONG
   | typeof TENSORGRID_ERROR__MARKET_MISMATCH
   | typeof TENSORGRID_ERROR__MARKET_PAUSED
+  | typeof TENSORGRID_ERROR__MINT_CLOSEABLE
   | typeof TENSORGRID_ERROR__MINT_CONFIDENTIAL_TRANSFERS
   | typeof TENSORGRID_ERROR__MINT_DEFAULT_FROZEN
   | typeof TENSORGRID_ERROR__MINT_EXTENSION_UNSUPPORTED
@@ -253,6 +258,7 @@ export type TensorgridError =
   | typeof TENSORGRID_ERROR__NOT_MARKET_AUTHORITY
   | typeof TENSORGRID_ERROR__NOT_OPERATOR
   | typeof TENSORGRID_ERROR__NOT_POSTER
+  | typeof TENSORGRID_ERROR__NOT_TOKEN_MARKET
   | typeof TENSORGRID_ERROR__NOT_VERIFIER
   | typeof TENSORGRID_ERROR__OFFER_CHANGED
   | typeof TENSORGRID_ERROR__PENALTY_NOT_BELOW_SLASH
@@ -334,6 +340,7 @@ if (process.env["NODE_ENV"] !== "production") {
     [TENSORGRID_ERROR__LABEL_TOO_LONG]: `Hardware label is longer than 32 bytes`,
     [TENSORGRID_ERROR__MARKET_MISMATCH]: `The account does not belong to this market`,
     [TENSORGRID_ERROR__MARKET_PAUSED]: `The market is paused: no new posts or claims`,
+    [TENSORGRID_ERROR__MINT_CLOSEABLE]: `Closable mints are refused: one could be created again with other extensions`,
     [TENSORGRID_ERROR__MINT_CONFIDENTIAL_TRANSFERS]: `Mints with confidential transfers are refused: amounts must be visible`,
     [TENSORGRID_ERROR__MINT_DEFAULT_FROZEN]: `Mints whose new accounts start frozen are refused: the vault would be frozen`,
     [TENSORGRID_ERROR__MINT_EXTENSION_UNSUPPORTED]: `The mint has an extension this program does not accept`,
@@ -348,6 +355,7 @@ if (process.env["NODE_ENV"] !== "production") {
     [TENSORGRID_ERROR__NOT_MARKET_AUTHORITY]: `Only the market authority may do this`,
     [TENSORGRID_ERROR__NOT_OPERATOR]: `Only the worker's operator may do this`,
     [TENSORGRID_ERROR__NOT_POSTER]: `Only the job's poster may do this`,
+    [TENSORGRID_ERROR__NOT_TOKEN_MARKET]: `Only a token market holds refunds for its posters`,
     [TENSORGRID_ERROR__NOT_VERIFIER]: `This worker holds no seat in the dispute`,
     [TENSORGRID_ERROR__OFFER_CHANGED]: `The job differs from the offer the claim agreed to`,
     [TENSORGRID_ERROR__PENALTY_NOT_BELOW_SLASH]: `Abandon penalty must be below slash x (1 - bounty)`,
@@ -368,7 +376,7 @@ if (process.env["NODE_ENV"] !== "production") {
     [TENSORGRID_ERROR__STAKE_PLEDGED]: `This stake is pledged to the verifier pool: leave the pool first`,
     [TENSORGRID_ERROR__TERMS_CHANGED]: `The market's terms differ from those the post agreed to`,
     [TENSORGRID_ERROR__TERMS_MINT_MISMATCH]: `The terms' mint is not the market's`,
-    [TENSORGRID_ERROR__TOKEN_ACCOUNT_MISMATCH]: `The token account is not of the market's mint or not the signer's`,
+    [TENSORGRID_ERROR__TOKEN_ACCOUNT_MISMATCH]: `The token account is not of the market's mint, or is the vault itself`,
     [TENSORGRID_ERROR__TOKEN_ACCOUNTS_MISSING]: `A token market's instruction needs its mint, vault and token program accounts`,
     [TENSORGRID_ERROR__TOKEN_ACCOUNTS_UNEXPECTED]: `A SOL market's instruction takes no token accounts`,
     [TENSORGRID_ERROR__TOKEN_PROGRAM_MISMATCH]: `The token program is not the market's mint's`,

@@ -38,9 +38,12 @@ export type WorkerRecord = {
    * was paid; also counted in `jobs_completed`).
    */
   disputesExpired: bigint;
-  /** Lamports earned in rewards, net of fees. */
+  /**
+   * Earned in rewards, net of fees, in the market's unit (a running total for readers:
+   * it saturates rather than fail a settlement).
+   */
   totalEarned: bigint;
-  /** Lamports of stake lost to penalties, slashes and verifier forfeits. */
+  /** Stake lost to penalties, slashes and verifier forfeits, in the market's unit (saturates). */
   totalSlashed: bigint;
   /** Dispute seats served with the majority (each paid a verifier fee). */
   verifications: bigint;
@@ -65,9 +68,12 @@ export type WorkerRecordArgs = {
    * was paid; also counted in `jobs_completed`).
    */
   disputesExpired: number | bigint;
-  /** Lamports earned in rewards, net of fees. */
+  /**
+   * Earned in rewards, net of fees, in the market's unit (a running total for readers:
+   * it saturates rather than fail a settlement).
+   */
   totalEarned: number | bigint;
-  /** Lamports of stake lost to penalties, slashes and verifier forfeits. */
+  /** Stake lost to penalties, slashes and verifier forfeits, in the market's unit (saturates). */
   totalSlashed: number | bigint;
   /** Dispute seats served with the majority (each paid a verifier fee). */
   verifications: number | bigint;
