@@ -158,7 +158,7 @@ pub async fn check(
         Ok(Ok(b)) => b.to_vec(),
     };
     let offer = Offer::from_job(&account);
-    let cheap = match precheck(&offer, &bytes, &w.hardware, &w.config, |_| 0.0) {
+    let cheap = match precheck(&offer, &bytes, &w.hardware, &w.config, &w.money, |_| 0.0) {
         Ok(p) => p,
         Err(r) => return refuse_for(r.0),
     };
@@ -232,7 +232,7 @@ pub async fn check(
     }
     // An early estimate from the spec's size alone refuses what cannot fit in time or pay,
     // or whose single step would take too long to rehearse, before anything is downloaded.
-    if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, |s| {
+    if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, &w.money, |s| {
         throughput.estimate_secs(s, size)
     }) {
         return refuse_for(r.0);
@@ -286,7 +286,7 @@ pub async fn check(
             Ok(s) => (size, stream_secs) = (s.total_bytes, s.stream_secs),
             Err(v) => return v,
         }
-        if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, |s| {
+        if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, &w.money, |s| {
             throughput.estimate_secs(s, size)
         }) {
             return refuse_for(r.0);
@@ -382,7 +382,9 @@ pub async fn check(
         .estimate_secs(&spec, &data)
         .max(throughput.estimate_secs(&spec, size))
         .max(stream_secs);
-    if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, |_| estimated) {
+    if let Err(r) = precheck(&offer, &bytes, &w.hardware, &w.config, &w.money, |_| {
+        estimated
+    }) {
         return refuse_for(r.0);
     }
     tracing::info!(

@@ -6,6 +6,9 @@
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
+use tensorgrid_client::anchor_lang::prelude::Pubkey;
+
+use crate::money::AmountsText;
 
 /// Prefix of the environment variables that override file settings.
 pub const ENV_PREFIX: &str = "TENSORGRID_WORKER_";
@@ -47,6 +50,12 @@ pub struct FileConfig {
     pub max_job_memory_mib: Option<u64>,
     pub min_free_disk_mib: Option<u64>,
     pub max_parallel_checks: Option<u32>,
+    /// Amounts for markets priced in a mint, by the mint's address, in the mint's units.
+    pub mint: Option<BTreeMap<String, AmountsText>>,
+    /// The command line's `--stake` / `--min-reward-per-hour`: in the unit of the market the
+    /// daemon works (SOL, or its mint's tokens), over the file's.
+    #[serde(skip)]
+    pub market_unit_flags: AmountsText,
 }
 
 /// The money terms this worker accepts a job under: what its operator is willing to sign.
@@ -123,6 +132,12 @@ pub struct Config {
     pub min_free_disk: u64,
     /// Jobs checked at once before claiming (downloads and rehearsals).
     pub max_parallel_checks: u32,
+    /// The amounts for markets priced in a mint (its units, as written: converted with the
+    /// mint's decimals once the market is read; see [`crate::money::Money::for_market`]).
+    pub mints: BTreeMap<Pubkey, AmountsText>,
+    /// `--stake` / `--min-reward-per-hour`, for a token market (a SOL market's are already in
+    /// `stake` and `min_reward_per_hour`).
+    pub market_unit_flags: AmountsText,
 }
 
 /// Every problem with the settings, listed.
@@ -379,6 +394,16 @@ impl FileConfig {
                 "max_parallel_checks: {max_parallel_checks}; 1 to 64"
             ));
         }
+        let mut mints = BTreeMap::new();
+        for (key, amounts) in self.mint.unwrap_or_default() {
+            match key.parse::<Pubkey>() {
+                Ok(mint) => {
+                    amounts.check(&format!("mint.{key}."), &mut problems);
+                    mints.insert(mint, amounts);
+                }
+                Err(_) => problems.push(format!("mint.{key}: not a mint address")),
+            }
+        }
         if self.max_job_memory_mib == Some(0) {
             problems.push("max_job_memory_mib: must be positive (or left out)".into());
         }
@@ -423,6 +448,8 @@ impl FileConfig {
                 .unwrap_or(1_024)
                 .saturating_mul(1 << 20),
             max_parallel_checks,
+            mints,
+            market_unit_flags: self.market_unit_flags,
         })
     }
 }

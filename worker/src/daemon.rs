@@ -47,7 +47,7 @@ use crate::{
     pipeline::{JobError, Worker, SUBMIT_MARGIN_S},
     refusals::{Kind, Refusal, Refusals, POSTER_STRIKES},
     status::{self, Snapshot, Status},
-    Config, Stage, WorkDir,
+    Config, Money, Stage, Unit, WorkDir,
 };
 
 /// The spec as checked before claiming, kept in the job's directory for a restart.
@@ -72,8 +72,9 @@ pub(crate) const DATASET_CACHE_BYTES: u64 = 4 << 30;
 /// A stake short of the market's minimum that the day's cap kept from being topped up is
 /// tried again this often (the cap counts the last 24 h).
 const TOPUP_RETRY: Duration = Duration::from_secs(600);
-/// The setting named in the pause a short stake causes (and how that pause is told apart).
-const TOPUP_CAP_FIELD: &str = "max_stake_topup_per_day_sol";
+/// Part of the setting named in the pause a short stake causes (`max_stake_topup_per_day_sol`
+/// or `mint.<mint>.max_stake_topup_per_day`): how that pause is told apart.
+const TOPUP_CAP_MARK: &str = "max_stake_topup_per_day";
 /// How soon a job seen while the stake is short is looked at again.
 const STAKE_SHORT_RECHECK: Duration = Duration::from_secs(30);
 
@@ -253,11 +254,26 @@ impl Daemon {
                     }
                 }
             };
+        // The market's unit decides what the amount settings mean: read once, here.
+        let account = retry("reading the market", &cancel, &status, || async {
+            match chain.market(&market).await {
+                Err(ChainError::AccountNotFound(_)) => Ok(None),
+                other => other.map(Some),
+            }
+        })
+        .await
+        .ok_or(StartError::Stopped)?
+        .ok_or_else(|| StartError::Setup(format!("market {market} does not exist")))?;
+        let money = Money::for_market(&config, &market, &account).map_err(StartError::Setup)?;
+        if let Some(mint) = money.unit.currency.mint() {
+            tracing::info!(%mint, decimals = money.unit.decimals, stake = %money.unit.show(money.stake), min_reward_per_hour = %money.unit.show(money.min_reward_per_hour), "a market priced in a mint");
+        }
         let progress = Some(track_progress(status.clone(), progress));
         let worker = Worker {
             chain,
             store,
             work,
+            money,
             config,
             operator,
             market,
@@ -270,6 +286,8 @@ impl Daemon {
             states: Default::default(),
         };
         worker.status.update(|s| {
+            s.mint = money.unit.currency.mint().map(|m| m.to_string());
+            s.decimals = Some(money.unit.decimals);
             s.market = market.to_string();
             s.worker = worker.keys().worker.to_string();
         });
@@ -371,13 +389,15 @@ impl Daemon {
             }
             e => transient("reading the market", e),
         })?;
-        // The daemon's stake, pledge, top-up cap and pay floor are SOL amounts, and it stakes
-        // and reclaims through SOL accounts: refuse a token market plainly rather than fail
-        // its first transaction (the CLI works token markets; the daemon does not yet).
-        if market.mint != Pubkey::default() {
+        let money = w.money;
+        let unit = money.unit;
+        // The amounts were read in the unit the market had at start; a market is created in
+        // its unit and keeps it, so a change means another account at this address.
+        if Unit::of(&market) != unit {
             return Err(Registration::Fatal(format!(
-                "market {} is priced in the token mint {}: this worker works SOL markets only (its stake and pay settings are in SOL); choose a SOL market",
-                w.market, market.mint
+                "market {} is now priced in {}, not the unit this worker started with: restart it",
+                w.market,
+                Unit::of(&market).name()
             )));
         }
         let account = w
@@ -406,17 +426,19 @@ impl Daemon {
                     }
                 }
                 if a.stake < min_stake {
-                    let want = w.config.stake.max(min_stake) - a.stake;
+                    let want = money.stake.max(min_stake) - a.stake;
                     // Refills come from the operator's wallet: at most the configured amount a
                     // day, so a run of losses cannot drain it.
                     let topups = Topups::new(&w.work);
                     let used = topups.last_day(status::unix_now());
-                    if used.saturating_add(want) > w.config.max_stake_topup_per_day {
+                    if used.saturating_add(want) > money.max_stake_topup_per_day {
                         let why = format!(
-                            "the stake ({} lamports) is below the market's minimum ({min_stake}); topping it up would take {} SOL from the operator's wallet today, more than {TOPUP_CAP_FIELD} ({} SOL): claims wait for the operator",
-                            a.stake,
-                            (used + want) as f64 / 1e9,
-                            w.config.max_stake_topup_per_day as f64 / 1e9
+                            "the stake ({}) is below the market's minimum ({}); topping it up would take {} from the operator's wallet today, more than {} ({}): claims wait for the operator",
+                            unit.show(a.stake),
+                            unit.show(min_stake),
+                            unit.show(used.saturating_add(want)),
+                            money.topup_cap_field(),
+                            unit.show(money.max_stake_topup_per_day)
                         );
                         tracing::error!("{why}");
                         w.status.update(|s| s.paused = Some(why));
@@ -429,9 +451,13 @@ impl Daemon {
                 }
                 if args.hardware.is_some() || args.add_stake > 0 {
                     let added = args.add_stake;
+                    if added > 0 {
+                        self.check_token_funds(added).await?;
+                    }
                     let landed = send(
                         "updating the worker",
-                        vec![ix::worker_update(
+                        vec![ix::worker_update_in(
+                            &unit.currency,
                             keys.operator,
                             w.market,
                             keys.worker,
@@ -452,18 +478,21 @@ impl Daemon {
             _ => {
                 // Never more than the operator configured: an authority that raised the
                 // minimum cannot make the worker stake more on its own.
-                if min_stake > w.config.stake {
+                if min_stake > money.stake {
                     return Err(Registration::Fatal(format!(
-                        "market {} asks for a stake of at least {} SOL, more than stake_sol ({} SOL); raise stake_sol to register",
+                        "market {} asks for a stake of at least {}, more than {} ({}); raise it to register",
                         w.market,
-                        min_stake as f64 / 1e9,
-                        w.config.stake as f64 / 1e9
+                        unit.show(min_stake),
+                        money.stake_field(),
+                        unit.show(money.stake)
                     )));
                 }
-                let stake = w.config.stake;
+                let stake = money.stake;
+                self.check_token_funds(stake).await?;
                 let landed = send(
                     "registering the worker",
-                    vec![ix::worker_register(
+                    vec![ix::worker_register_in(
+                        &unit.currency,
                         keys.operator,
                         w.market,
                         WorkerRegisterArgs {
@@ -480,6 +509,33 @@ impl Daemon {
         Ok(())
     }
 
+    /// In a token market, refuses to stake `amount` plainly when the operator's token account
+    /// does not hold it (the transaction would fail with a token program error otherwise).
+    async fn check_token_funds(&self, amount: u64) -> Result<(), Registration> {
+        let w = &self.worker;
+        let unit = w.money.unit;
+        let Some(account) = unit.currency.token_account(&w.operator.pubkey()) else {
+            return Ok(());
+        };
+        let held = w
+            .chain
+            .token_balance(&account)
+            .await
+            .map_err(|e| {
+                Registration::Transient(format!("reading the operator's token account: {e}"))
+            })?
+            .unwrap_or(0);
+        if held < amount {
+            return Err(Registration::Fatal(format!(
+                "staking {} needs the operator's token account {account} (mint {}) to hold it; it holds {}",
+                unit.show(amount),
+                unit.currency.mint().unwrap_or_default(),
+                unit.show(held)
+            )));
+        }
+        Ok(())
+    }
+
     /// Records that the stake is short of `min_stake` (the day's cap kept it from a refill), or
     /// that it no longer is (`None`: the pause it caused, if any, ends).
     fn set_stake_short(&self, min_stake: Option<u64>) {
@@ -492,7 +548,7 @@ impl Daemon {
             self.worker.status.update(|s| {
                 if s.paused
                     .as_deref()
-                    .is_some_and(|p| p.contains(TOPUP_CAP_FIELD))
+                    .is_some_and(|p| p.contains(TOPUP_CAP_MARK))
                 {
                     s.paused = None;
                 }
@@ -778,8 +834,11 @@ impl Daemon {
             return defer(deferred, job, STAKE_SHORT_RECHECK);
         }
         if collateral > stake {
+            let unit = w.money.unit;
             let why = format!(
-                "needs {collateral} lamports of stake as collateral, this worker has {stake}"
+                "needs {} of stake as collateral, this worker has {}",
+                unit.show(collateral),
+                unit.show(stake)
             );
             return self.reject(job, &account.poster.to_string(), Kind::Settings, &why);
         }
@@ -1073,14 +1132,22 @@ impl Daemon {
                 // slash goes to the poster, the bounty back to this operator). The files go
                 // once the reclaim landed.
                 tracing::warn!(%job, deadline = account.deadline, "the deadline passed; the job is not worked on further");
-                match w
-                    .chain
-                    .send(
-                        &[ix::job_reclaim(w.operator.pubkey(), w.keys().worker, job)],
-                        &[w.operator.as_ref()],
-                    )
-                    .await
-                {
+                // In a token market the bounty is paid to the operator's token account: it is
+                // created first if it does not exist.
+                let operator = w.operator.pubkey();
+                let currency = w.money.unit.currency;
+                let mut ixs: Vec<ix::Instruction> = currency
+                    .ensure_token_account(&operator, &operator)
+                    .into_iter()
+                    .collect();
+                ixs.push(ix::job_reclaim_in(
+                    &currency,
+                    operator,
+                    w.market,
+                    w.keys().worker,
+                    job,
+                ));
+                match w.chain.send(&ixs, &[w.operator.as_ref()]).await {
                     Ok(l) => {
                         tracing::warn!(%job, signature = %l.signature, "reclaimed after the missed deadline");
                         let _ = w.work.finish(&name);
@@ -1288,7 +1355,7 @@ impl Daemon {
                 .total_earned
                 .saturating_sub(before.record.total_earned);
             if earned > 0 {
-                tracing::info!(%job, lamports = earned, "paid");
+                tracing::info!(%job, amount = %w.money.unit.show(earned), "paid");
                 w.status.update(|s| {
                     s.jobs_paid += 1;
                     s.earned_lamports += earned;
@@ -1318,16 +1385,18 @@ impl Daemon {
                 return false;
             }
         };
+        let unit = w.money.unit;
         for e in new {
+            let amount = unit.show(e.lamports);
             match e.kind {
                 LedgerKind::Paid => {
-                    tracing::info!(job = %e.job, lamports = e.lamports, signature = %e.signature, "paid")
+                    tracing::info!(job = %e.job, %amount, signature = %e.signature, "paid")
                 }
                 LedgerKind::DisputeCompensation | LedgerKind::VerifierFee => {
-                    tracing::info!(job = %e.job, lamports = e.lamports, kind = ?e.kind, signature = %e.signature, "earned")
+                    tracing::info!(job = %e.job, %amount, kind = ?e.kind, signature = %e.signature, "earned")
                 }
                 kind => {
-                    tracing::warn!(job = %e.job, lamports = e.lamports, ?kind, signature = %e.signature, "stake lost")
+                    tracing::warn!(job = %e.job, %amount, ?kind, signature = %e.signature, "stake lost")
                 }
             }
             w.status.update(|s| {

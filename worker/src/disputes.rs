@@ -123,8 +123,8 @@ pub async fn serve(w: Arc<Worker>, cancel: CancellationToken) {
     }
 }
 
-/// Joins the market's verifier pool, pledging `verifier_pledge_sol` of the stake, unless it
-/// is in it already. A worker whose entry a heavier joiner took clears its pledge first (it
+/// Joins the market's verifier pool, pledging `verifier_pledge_sol` (in a token market: its
+/// mint's `verifier_pledge`) of the stake, unless it is in it already. A worker whose entry a heavier joiner took clears its pledge first (it
 /// would otherwise stay locked out of its claims) and joins again.
 async fn join_pool(w: &Worker) -> Result<(), ChainError> {
     let keys = w.keys();
@@ -145,12 +145,12 @@ async fn join_pool(w: &Worker) -> Result<(), ChainError> {
             .await?;
         tracing::warn!(signature = %l.signature, "this worker's pool entry went to a heavier pledge: its pledge is cleared, joining again");
     }
-    let pledge = w.config.verifier_pledge;
+    let pledge = w.money.verifier_pledge;
     let l = w
         .chain
         .send(&[ix::verifier_join(keys, pledge)], &[w.operator.as_ref()])
         .await?;
-    tracing::info!(pledge, signature = %l.signature, "joined the verifier pool");
+    tracing::info!(pledge = %w.money.unit.show(pledge), signature = %l.signature, "joined the verifier pool");
     Ok(())
 }
 

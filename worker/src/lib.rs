@@ -13,6 +13,7 @@ pub mod files;
 pub mod hardware;
 pub mod judge;
 pub mod ledger;
+pub mod money;
 pub mod pipeline;
 pub mod policy;
 pub mod precheck;
@@ -25,6 +26,7 @@ pub mod status;
 
 pub use config::{Config, ConfigErrors, FileConfig, LogFormat};
 pub use daemon::Daemon;
+pub use money::{Money, Unit};
 pub use pipeline::{JobError, Submitted, Worker};
 pub use state::{Stage, WorkDir};
 pub use status::{Snapshot, Status};

@@ -84,10 +84,10 @@ struct Settings {
     /// Where results are published (s3://bucket/prefix).
     #[arg(long, global = true)]
     store: Option<String>,
-    /// Stake to register with, in SOL.
+    /// Stake to register with, in the market's unit: SOL, or its mint's tokens (`25` = 25 USDC).
     #[arg(long, global = true)]
     stake: Option<String>,
-    /// In SOL per estimated hour of training.
+    /// Least pay per estimated hour of training, in the market's unit (SOL or its mint's).
     #[arg(long, global = true)]
     min_reward_per_hour: Option<String>,
     /// Largest dataset this worker downloads, in bytes [default: 1 GiB].
@@ -191,6 +191,9 @@ impl Settings {
             max_concurrent_jobs => max_concurrent_jobs, poll_interval => poll_interval,
             priority_fee_cap => priority_fee_cap, log_format => log_format,
             status_listen => status_listen);
+        // In whatever unit the market is priced in: a token market reads them from here.
+        f.market_unit_flags.stake = self.stake.clone();
+        f.market_unit_flags.min_reward_per_hour = self.min_reward_per_hour.clone();
         if self.allow_http {
             f.allow_http = Some(true);
         }
@@ -371,13 +374,10 @@ async fn fetch_status(addr: &str) -> Option<Snapshot> {
 }
 
 fn sol(lamports: u64) -> String {
-    let s = format!(
-        "{}.{:09}",
-        lamports / 1_000_000_000,
-        lamports % 1_000_000_000
-    );
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    format!("{s} SOL")
+    format!(
+        "{} SOL",
+        tensorgrid_client::currency::format_units(lamports, 9)
+    )
 }
 
 fn ago(t: i64) -> String {
@@ -401,6 +401,12 @@ fn display(s: &Snapshot, running: bool) -> String {
     out.push_str(&format!("Worker:            {} ({state})\n", s.worker));
     out.push_str(&format!("Operator:          {}\n", s.operator));
     out.push_str(&format!("Market:            {}\n", s.market));
+    if let Some(m) = &s.mint {
+        out.push_str(&format!(
+            "Priced in:         mint {m} ({} decimals); amounts in its tokens\n",
+            s.decimals.unwrap_or(0)
+        ));
+    }
     out.push_str(&format!("Hardware:          {}\n", s.hardware));
     out.push_str(&format!("Up since:          {}\n", ago(s.started_at)));
     if let Some(c) = &s.current {
@@ -420,8 +426,8 @@ fn display(s: &Snapshot, running: bool) -> String {
     ));
     out.push_str(&format!(
         "Since start:       earned {}, lost {} to penalties and slashes\n",
-        sol(s.earned_lamports),
-        sol(s.lost_lamports)
+        s.show(s.earned_lamports),
+        s.show(s.lost_lamports)
     ));
     if let Some(p) = &s.paused {
         out.push_str(&format!("CLAIMING PAUSED:   {p}\n"));
@@ -429,15 +435,15 @@ fn display(s: &Snapshot, running: bool) -> String {
     if !s.recent.is_empty() {
         out.push_str("Recent:\n");
         for e in s.recent.iter().rev() {
-            let what = e.kind.describe(&sol(e.lamports));
+            let what = e.kind.describe(&s.show(e.lamports));
             out.push_str(&format!("  {:<44} job {}\n", what, e.job));
         }
     }
     out.push_str(&format!(
         "Chain:             earned {} ever, stake {}, unwithdrawn {}\n",
-        sol(s.total_earned_lamports),
-        sol(s.stake_lamports),
-        sol(s.earnings_balance_lamports)
+        s.show(s.total_earned_lamports),
+        s.show(s.stake_lamports),
+        s.show(s.earnings_balance_lamports)
     ));
     out.push_str(&format!(
         "Last chain contact: {}\n",
@@ -464,8 +470,22 @@ fn print_config(c: &Config, path: &Path) {
     );
     println!("device:       {}", c.device);
     println!("store:        {}", c.store);
-    println!("stake:        {}", sol(c.stake));
-    println!("min pay/hour: {}", sol(c.min_reward_per_hour));
+    println!("stake:        {} (in a SOL market)", sol(c.stake));
+    println!(
+        "min pay/hour: {} (in a SOL market)",
+        sol(c.min_reward_per_hour)
+    );
+    for (mint, a) in &c.mints {
+        let given = a.overlaid(&c.market_unit_flags);
+        let text = |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.into());
+        println!(
+            "mint {mint}: stake {}, min pay/hour {}, pledge {}, top-up cap {} (in its tokens)",
+            text(&given.stake, "(not set)"),
+            text(&given.min_reward_per_hour, "0"),
+            text(&given.verifier_pledge, "the stake"),
+            text(&given.max_stake_topup_per_day, "the stake"),
+        );
+    }
     println!("max dataset:  {} bytes", c.max_dataset_bytes);
     println!("poll:         {:?}", c.poll_interval);
     println!(

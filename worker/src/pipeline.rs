@@ -186,6 +186,8 @@ pub struct Worker {
     pub store: Store,
     pub work: WorkDir,
     pub config: Config,
+    /// The stake, pledge, top-up cap and pay floor in the market's unit.
+    pub money: crate::Money,
     pub operator: Arc<Keypair>,
     pub market: Pubkey,
     pub hardware: Hardware,

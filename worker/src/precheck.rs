@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use tensorgrid_client::state::{DeviceRequirement, Hardware, Job};
 use tensorgrid_train::spec::JobSpec;
 
-use crate::Config;
+use crate::{Config, Money};
 
 /// What the chain says a job offers.
 #[derive(Debug, Clone)]
@@ -66,6 +66,7 @@ pub fn precheck(
     spec_bytes: &[u8],
     hardware: &Hardware,
     config: &Config,
+    money: &Money,
     estimate_secs: impl FnOnce(&JobSpec) -> f64,
 ) -> Result<Plan, Rejection> {
     let reject = |why: String| Err(Rejection(why));
@@ -136,10 +137,13 @@ pub fn precheck(
     // Paid per estimated hour, at least a minute counted.
     let hours = (estimated_secs.max(60.0)) / 3_600.0;
     let per_hour = offer.payout as f64 / hours;
-    if per_hour < config.min_reward_per_hour as f64 {
+    if per_hour < money.min_reward_per_hour as f64 {
+        // Whole base units per hour, shown in the market's unit (truncated: never above the
+        // configured floor it is compared with).
         return reject(format!(
-            "pays {:.0} lamports per estimated hour, below the configured {}",
-            per_hour, config.min_reward_per_hour
+            "pays {} per estimated hour, below the configured {}",
+            money.unit.show(per_hour as u64),
+            money.unit.show(money.min_reward_per_hour)
         ));
     }
     Ok(Plan {
@@ -191,7 +195,15 @@ mod tests {
     #[test]
     fn a_fitting_job_is_planned() {
         let b = spec_bytes(|_| {});
-        let plan = precheck(&offer(&b), &b, &cpu(), &config(), |_| 30.0).unwrap();
+        let plan = precheck(
+            &offer(&b),
+            &b,
+            &cpu(),
+            &config(),
+            &Money::sol(&config()),
+            |_| 30.0,
+        )
+        .unwrap();
         assert_eq!(plan.estimated_secs, 30.0);
     }
 
@@ -201,7 +213,15 @@ mod tests {
         let cfg = config();
         let mut wrong = offer(&b);
         wrong.spec_hash = [1; 32];
-        assert!(reason(precheck(&wrong, &b, &cpu(), &cfg, |_| 1.0)).contains("spec hash mismatch"));
+        assert!(reason(precheck(
+            &wrong,
+            &b,
+            &cpu(),
+            &cfg,
+            &Money::sol(&config()),
+            |_| 1.0
+        ))
+        .contains("spec hash mismatch"));
 
         for (uri, why) in [
             ("file:///etc/passwd", "never local files"),
@@ -210,7 +230,15 @@ mod tests {
         ] {
             let b = spec_bytes(|v| v["dataset"]["uri"] = uri.into());
             assert!(
-                reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0)).contains(why),
+                reason(precheck(
+                    &offer(&b),
+                    &b,
+                    &cpu(),
+                    &cfg,
+                    &Money::sol(&config()),
+                    |_| 1.0
+                ))
+                .contains(why),
                 "{uri}"
             );
         }
@@ -219,28 +247,79 @@ mod tests {
         let file =
             |uri: &str| serde_json::json!({"uri": uri, "sha256": "ab".repeat(32), "bytes": 10});
         let b = spec_bytes(|v| v["model"]["init"] = file("file:///etc/shadow"));
-        let why = reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0));
+        let why = reason(precheck(
+            &offer(&b),
+            &b,
+            &cpu(),
+            &cfg,
+            &Money::sol(&config()),
+            |_| 1.0,
+        ));
         assert!(
             why.contains("model.init URI") && why.contains("never local files"),
             "{why}"
         );
         let b = spec_bytes(|v| v["model"]["init"] = file("http://10.0.0.1/w"));
-        let why = reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0));
+        let why = reason(precheck(
+            &offer(&b),
+            &b,
+            &cpu(),
+            &cfg,
+            &Money::sol(&config()),
+            |_| 1.0,
+        ));
         assert!(why.contains("model.init URI"), "{why}");
         let b = spec_bytes(|v| v["model"]["init"] = file("s3://bucket/w.safetensors"));
-        assert!(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0).is_ok());
+        assert!(
+            precheck(&offer(&b), &b, &cpu(), &cfg, &Money::sol(&config()), |_| {
+                1.0
+            })
+            .is_ok()
+        );
 
         let b = spec_bytes(|v| v["training"]["optimizer"]["lr"] = f64::NAN.into());
-        assert!(reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0)).contains("invalid spec"));
+        assert!(reason(precheck(
+            &offer(&b),
+            &b,
+            &cpu(),
+            &cfg,
+            &Money::sol(&config()),
+            |_| 1.0
+        ))
+        .contains("invalid spec"));
         let b = spec_bytes(|v| v["model"]["hidden"] = serde_json::json!([1_000_000]));
-        assert!(reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0)).contains("invalid spec"));
+        assert!(reason(precheck(
+            &offer(&b),
+            &b,
+            &cpu(),
+            &cfg,
+            &Money::sol(&config()),
+            |_| 1.0
+        ))
+        .contains("invalid spec"));
         let b = spec_bytes(|v| v["training"]["steps"] = 1_000_000_000u64.into());
-        assert!(reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 1.0)).contains("invalid spec"));
+        assert!(reason(precheck(
+            &offer(&b),
+            &b,
+            &cpu(),
+            &cfg,
+            &Money::sol(&config()),
+            |_| 1.0
+        ))
+        .contains("invalid spec"));
 
         let b = spec_bytes(|_| {});
         let mut gpu = offer(&b);
         gpu.device = DeviceRequirement::Gpu;
-        assert!(reason(precheck(&gpu, &b, &cpu(), &cfg, |_| 1.0)).contains("needs"));
+        assert!(reason(precheck(
+            &gpu,
+            &b,
+            &cpu(),
+            &cfg,
+            &Money::sol(&config()),
+            |_| 1.0
+        ))
+        .contains("needs"));
         let mut vram = offer(&b);
         vram.min_vram_mib = 8_192;
         let card = Hardware {
@@ -248,16 +327,81 @@ mod tests {
             vram_mib: 4_096,
             label: "small".into(),
         };
-        assert!(reason(precheck(&vram, &b, &card, &cfg, |_| 1.0)).contains("8192 MiB"));
+        assert!(reason(precheck(
+            &vram,
+            &b,
+            &card,
+            &cfg,
+            &Money::sol(&config()),
+            |_| 1.0
+        ))
+        .contains("8192 MiB"));
 
-        assert!(reason(precheck(&offer(&b), &b, &cpu(), &cfg, |_| 3_000.0))
-            .contains("cannot finish in time"));
+        assert!(reason(precheck(
+            &offer(&b),
+            &b,
+            &cpu(),
+            &cfg,
+            &Money::sol(&config()),
+            |_| 3_000.0
+        ))
+        .contains("cannot finish in time"));
         let b2 = spec_bytes(|v| v["limits"]["max_wall_time_s"] = 10.into());
-        assert!(reason(precheck(&offer(&b2), &b2, &cpu(), &cfg, |_| 100.0)).contains("own limit"));
+        assert!(reason(precheck(
+            &offer(&b2),
+            &b2,
+            &cpu(),
+            &cfg,
+            &Money::sol(&config()),
+            |_| 100.0
+        ))
+        .contains("own limit"));
 
-        let mut greedy = config();
-        greedy.min_reward_per_hour = 10_000_000_000;
-        assert!(reason(precheck(&offer(&b), &b, &cpu(), &greedy, |_| 300.0))
-            .contains("per estimated hour"));
+        let greedy = Money {
+            min_reward_per_hour: 10_000_000_000,
+            ..Money::sol(&config())
+        };
+        let why = reason(precheck(&offer(&b), &b, &cpu(), &config(), &greedy, |_| {
+            300.0
+        }));
+        assert!(
+            why.contains("per estimated hour, below the configured 10 SOL"),
+            "{why}"
+        );
+    }
+
+    /// In a token market the floor is in the mint's units, and so is the refusal.
+    #[test]
+    fn the_pay_floor_is_in_the_markets_unit() {
+        let b = spec_bytes(|_| {});
+        let usdc = crate::Unit {
+            currency: tensorgrid_client::Currency::Token {
+                mint: Default::default(),
+                token_program: tensorgrid_client::currency::TOKEN_PROGRAM_ID,
+            },
+            decimals: 6,
+        };
+        let money = |floor| Money {
+            unit: usdc,
+            min_reward_per_hour: floor,
+            ..Money::sol(&config())
+        };
+        // The offer pays `offer(&b).payout` for 300 s: 12 × that per hour.
+        let per_hour = offer(&b).payout * 12;
+        assert!(
+            precheck(&offer(&b), &b, &cpu(), &config(), &money(per_hour), |_| {
+                300.0
+            })
+            .is_ok()
+        );
+        let why = reason(precheck(
+            &offer(&b),
+            &b,
+            &cpu(),
+            &config(),
+            &money(per_hour + 1),
+            |_| 300.0,
+        ));
+        assert!(why.contains("tokens per estimated hour"), "{why}");
     }
 }

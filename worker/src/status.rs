@@ -70,6 +70,14 @@ pub struct Snapshot {
     pub jobs_abandoned: u64,
     pub jobs_lost: u64,
     pub jobs_rejected: u64,
+    /// The mint the market is priced in; `None` for SOL. Every amount below is in base units
+    /// of the market's unit (lamports in a SOL market, whatever the fields' names say).
+    #[serde(default)]
+    pub mint: Option<String>,
+    /// The decimals of the market's unit (9 for SOL); `None` in a status written before
+    /// token markets (SOL).
+    #[serde(default)]
+    pub decimals: Option<u8>,
     /// Lamports earned (net of fees) since this process started.
     pub earned_lamports: u64,
     /// From the chain: lamports earned by this worker ever, stake, unwithdrawn earnings.
@@ -96,6 +104,18 @@ pub struct Snapshot {
 /// The shared, updatable snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct Status(Arc<Mutex<Snapshot>>);
+
+impl Snapshot {
+    /// An amount of the market's unit as people read it: `0.5 SOL`, `12.5 tokens`.
+    pub fn show(&self, amount: u64) -> String {
+        let unit = if self.mint.is_some() { "tokens" } else { "SOL" };
+        let decimals = self.decimals.unwrap_or(9);
+        format!(
+            "{} {unit}",
+            tensorgrid_client::currency::format_units(amount, decimals)
+        )
+    }
+}
 
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()

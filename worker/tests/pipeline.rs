@@ -93,6 +93,7 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
         chain: client.clone(),
         store: store.clone(),
         work: WorkDir::open(work_dir.path().join("work")).unwrap(),
+        money: tensorgrid_worker::Money::sol(&config),
         config,
         operator: Arc::new(operator),
         market,
@@ -141,6 +142,7 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
         &spec_bytes,
         &worker.hardware,
         &worker.config,
+        &worker.money,
         |_| 5.0,
     )
     .unwrap();
@@ -206,6 +208,7 @@ async fn a_job_is_claimed_trained_published_submitted_and_paid() {
         &bad_bytes,
         &worker.hardware,
         &worker.config,
+        &worker.money,
         |_| 5.0,
     )
     .unwrap();

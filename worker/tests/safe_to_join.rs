@@ -20,10 +20,7 @@ use common::*;
 
 /// The worker's last status snapshot (`work_dir/status.json`).
 fn status(rig: &Rig, name: &str) -> serde_json::Value {
-    std::fs::read(rig.work_dir(name).join("status.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    rig.status(name)
 }
 
 /// A market whose terms a provider would not sign: the worker refuses its jobs with the term
@@ -34,7 +31,7 @@ async fn jobs_outside_the_operators_terms_are_refused() {
     let rig = Rig::new().await;
     let (_op, key) = rig.operator("w1").await;
     // The authority switches to 5 × collateral and a 100 % slash before the post.
-    set_params(&rig, |p| {
+    rig.set_params(|p| {
         p.collateral_bps = 50_000;
         p.slash_bps = 10_000;
     })
@@ -57,27 +54,6 @@ async fn jobs_outside_the_operators_terms_are_refused() {
     assert_eq!(rig.job(&job).await.unwrap().state, JobState::Open);
 }
 
-/// The market authority changes the market's parameters (`edit`).
-async fn set_params(rig: &Rig, edit: impl FnOnce(&mut tensorgrid_client::state::MarketParams)) {
-    let authority = rig.net.payer().keypair.insecure_clone();
-    let mut params = rig.client().market(&rig.market()).await.unwrap().params;
-    edit(&mut params);
-    rig.client()
-        .send(
-            &[tensorgrid_client::instructions::market_update(
-                authority.pubkey(),
-                rig.market(),
-                tensorgrid_client::tensorgrid::instructions::MarketUpdateArgs {
-                    params: Some(params),
-                    paused: None,
-                },
-            )],
-            &[&authority],
-        )
-        .await
-        .unwrap();
-}
-
 /// A stake below the market's minimum (the authority raised it, or penalties took it) is
 /// refilled from the operator's wallet only within `max_stake_topup_per_day_sol`: beyond it
 /// claiming pauses (status says why), nothing is sent, the job is not refused; within it the
@@ -93,7 +69,7 @@ async fn the_stake_is_topped_up_only_within_the_daily_cap() {
     })
     .await;
     assert!(w.terminate().success());
-    set_params(&rig, |p| p.min_stake = 3 * SOL).await;
+    rig.set_params(|p| p.min_stake = 3 * SOL).await;
     let (uri, bytes) = rig.hosted_spec(|_| {}).await;
     let (job, _) = rig
         .post_as(&rig.poster, uri, Sha256::digest(&bytes).into(), 3_600)
@@ -138,7 +114,7 @@ async fn the_stake_is_topped_up_only_within_the_daily_cap() {
     assert!(w.terminate().success());
 
     // Short again the same day by 0.5 SOL: 1.5 SOL in a day is over the cap of 1.
-    set_params(&rig, |p| p.min_stake = 3 * SOL + SOL / 2).await;
+    rig.set_params(|p| p.min_stake = 3 * SOL + SOL / 2).await;
     let w = rig.spawn_env("w1", &key, &cap("1"));
     wait_until("paused again", 30, &w, || {
         status(&rig, "w1")["paused"]

@@ -81,41 +81,20 @@ pub fn money(amount: u64) -> String {
 /// `12.5` with `decimals` decimals → base units, exactly; too many decimals, a sign or an
 /// overflow is an error.
 pub fn parse_decimal(text: &str, decimals: u8) -> Result<u64> {
-    let bad = || anyhow::anyhow!("{text:?} is not an amount (e.g. 12.5, or raw units)");
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    if (whole.is_empty() && frac.is_empty())
-        || !whole.chars().all(|c| c.is_ascii_digit())
-        || !frac.chars().all(|c| c.is_ascii_digit())
-    {
-        return Err(bad());
-    }
-    // Trailing zeros past the mint's decimals say nothing (`7.0` of a 0-decimal mint is 7).
-    let frac = frac.trim_end_matches('0');
-    if frac.len() > usize::from(decimals) {
-        bail!("{text:?}: this mint has {decimals} decimals");
-    }
-    // The base units as digits: the whole part, then the fraction padded to `decimals`.
-    let digits = format!("{whole}{frac:0<width$}", width = usize::from(decimals));
-    let digits = digits.trim_start_matches('0');
-    if digits.is_empty() {
-        return Ok(0);
-    }
-    digits
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{text:?} is more than an amount can hold"))
+    tensorgrid_client::currency::parse_units(text, decimals).map_err(|e| match e {
+        tensorgrid_client::currency::AmountError::NotAnAmount(_) => {
+            anyhow::anyhow!("{text:?} is not an amount (e.g. 12.5, or raw units)")
+        }
+        tensorgrid_client::currency::AmountError::TooManyDecimals { .. } => {
+            anyhow::anyhow!("{text:?}: this mint has {decimals} decimals")
+        }
+        e => anyhow::anyhow!(e),
+    })
 }
 
 /// Base units as a decimal with `decimals` decimals, trailing zeros trimmed.
 pub fn decimal(amount: u64, decimals: u8) -> String {
-    let width = usize::from(decimals);
-    let digits = format!("{amount:0>width$}", width = width + 1);
-    let (whole, frac) = digits.split_at(digits.len() - width);
-    let frac = frac.trim_end_matches('0');
-    if frac.is_empty() {
-        whole.to_string()
-    } else {
-        format!("{whole}.{frac}")
-    }
+    tensorgrid_client::currency::format_units(amount, decimals)
 }
 
 /// An amount as typed: SOL (`0.5`), or lamports when `lamports` is set (`500000000`).

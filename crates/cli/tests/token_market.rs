@@ -20,12 +20,10 @@ async fn tokens(w: &World, currency: &Currency, owner: &Pubkey) -> u64 {
 async fn amount(w: &World, account: &Pubkey) -> u64 {
     w.net
         .client()
-        .account(account)
+        .token_balance(account)
         .await
         .unwrap()
-        .map_or(0, |a| {
-            u64::from_le_bytes(a.data[64..72].try_into().unwrap())
-        })
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

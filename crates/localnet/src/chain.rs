@@ -43,6 +43,8 @@ pub enum LocalnetError {
     },
     #[error("local S3 server: {0}")]
     Store(String),
+    #[error("this chain has no test mint (started without `usdc`)")]
+    NoTestMint,
     #[error(transparent)]
     Chain(#[from] ChainError),
 }
@@ -578,6 +580,13 @@ impl Localnet {
         let kp = Keypair::new();
         self.set_lamports(&kp.pubkey(), lamports).await?;
         Ok(kp)
+    }
+
+    /// Mints `amount` base units of the test USDC ([`LocalnetBuilder::usdc`]) into `owner`'s
+    /// token account, created when missing; an error on a chain without it.
+    pub async fn fund_tokens(&self, owner: &Pubkey, amount: u64) -> Result<(), LocalnetError> {
+        let mint = self.mint.ok_or(LocalnetError::NoTestMint)?;
+        crate::usdc::fund(&self.client, &self.payer.keypair, &mint, owner, amount).await
     }
 
     /// Sets an account's lamports directly (no transaction), creating it if needed.

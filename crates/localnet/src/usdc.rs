@@ -49,27 +49,35 @@ pub(crate) async fn create(
     .map_err(|e| LocalnetError::Startup(format!("test mint: {e}")))?;
     client.send(&[create, init], &[payer, &mint]).await?;
     for owner in owners {
-        let account = create_token_account_idempotent(
-            &payer.pubkey(),
-            owner,
-            &mint.pubkey(),
-            &TOKEN_PROGRAM_ID,
-        );
-        let to = account.accounts[1].pubkey;
-        let fund = spl_token_2022::instruction::mint_to_checked(
-            &TOKEN_PROGRAM_ID,
-            &mint.pubkey(),
-            &to,
-            &payer.pubkey(),
-            &[],
-            EACH,
-            DECIMALS,
-        )
-        .map_err(|e| LocalnetError::Startup(format!("test mint: {e}")))?;
-        client.send(&[account, fund], &[payer]).await?;
+        fund(client, payer, &mint.pubkey(), owner, EACH).await?;
     }
     Ok(Currency::Token {
         mint: mint.pubkey(),
         token_program: TOKEN_PROGRAM_ID,
     })
+}
+
+/// Mints `amount` of the test mint (authority `payer`) into `owner`'s associated token
+/// account, created when missing.
+pub(crate) async fn fund(
+    client: &ChainClient,
+    payer: &Keypair,
+    mint: &Pubkey,
+    owner: &Pubkey,
+    amount: u64,
+) -> Result<(), LocalnetError> {
+    let account = create_token_account_idempotent(&payer.pubkey(), owner, mint, &TOKEN_PROGRAM_ID);
+    let to = account.accounts[1].pubkey;
+    let mint_to = spl_token_2022::instruction::mint_to_checked(
+        &TOKEN_PROGRAM_ID,
+        mint,
+        &to,
+        &payer.pubkey(),
+        &[],
+        amount,
+        DECIMALS,
+    )
+    .map_err(|e| LocalnetError::Startup(format!("test mint: {e}")))?;
+    client.send(&[account, mint_to], &[payer]).await?;
+    Ok(())
 }

@@ -85,10 +85,21 @@ impl Drop for Proc {
 
 impl Rig {
     pub async fn new() -> Self {
+        Self::priced(false).await
+    }
+
+    /// A rig whose market is priced in the local chain's test USDC (6 decimals; the poster
+    /// holds a million).
+    pub async fn usdc() -> Self {
+        Self::priced(true).await
+    }
+
+    async fn priced(usdc: bool) -> Self {
         tensorgrid_localnet::testing::shared_s3();
         let net = LocalnetBuilder::for_tests()
             .accounts(["poster"])
             .market(default_market_params())
+            .usdc(usdc)
             .start()
             .await
             .unwrap();
@@ -127,6 +138,35 @@ impl Rig {
         )
         .unwrap();
         (kp, path)
+    }
+
+    /// The worker's status file as JSON (`null` until written).
+    pub fn status(&self, name: &str) -> serde_json::Value {
+        std::fs::read(self.work_dir(name).join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// The market authority changes the market's parameters (`edit`).
+    pub async fn set_params(&self, edit: impl FnOnce(&mut tensorgrid_client::state::MarketParams)) {
+        let authority = self.net.payer().keypair.insecure_clone();
+        let mut params = self.client().market(&self.market()).await.unwrap().params;
+        edit(&mut params);
+        self.client()
+            .send(
+                &[ix::market_update(
+                    authority.pubkey(),
+                    self.market(),
+                    tensorgrid_client::tensorgrid::instructions::MarketUpdateArgs {
+                        params: Some(params),
+                        paused: None,
+                    },
+                )],
+                &[&authority],
+            )
+            .await
+            .unwrap();
     }
 
     pub fn work_dir(&self, name: &str) -> PathBuf {

@@ -131,13 +131,7 @@ pub async fn run(a: PostArgs, out: OutputFormat) -> Result<std::process::ExitCod
     // In a token market the reward is paid in tokens, from the poster's token account.
     let in_lamports = if unit.mint.is_none() { reward } else { 0 };
     if let Some(account) = tensorgrid_client::Currency::of(market).token_account(&poster.pubkey()) {
-        let held = token_amount(
-            ctx.chain
-                .account(&account)
-                .await?
-                .as_ref()
-                .map(|a| &a.data[..]),
-        );
+        let held = ctx.chain.token_balance(&account).await?.unwrap_or(0);
         if held < reward {
             bail!(
                 "token account {account} of wallet {} holds {}; the reward is {}",
@@ -517,14 +511,6 @@ fn check_uri(uri: &str) -> Result<()> {
         bail!("spec URI {uri:?}: must be 1 to {MAX_URI_LEN} bytes");
     }
     Ok(())
-}
-
-/// A token account's amount (bytes 64..72 of both token programs' accounts); 0 if it does
-/// not exist.
-fn token_amount(data: Option<&[u8]>) -> u64 {
-    data.and_then(|d| d.get(64..72))
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
 }
 
 /// A reward the program accepts and a worker can be paid from.

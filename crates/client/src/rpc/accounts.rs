@@ -194,6 +194,29 @@ impl ChainClient {
             .collect()
     }
 
+    /// The amount the token account `pubkey` holds, `None` when it does not exist (an
+    /// account that is not a token account is an error: it names a wrong address).
+    pub async fn token_balance(&self, pubkey: &Pubkey) -> Result<Option<u64>, ChainError> {
+        use crate::currency::{token_account_amount, TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID};
+        let Some(account) = self.account(pubkey).await? else {
+            return Ok(None);
+        };
+        if account.owner != TOKEN_PROGRAM_ID && account.owner != TOKEN_2022_PROGRAM_ID {
+            return Err(ChainError::Decode {
+                pubkey: *pubkey,
+                expected: "token account",
+                reason: format!("owned by {}, not a token program", account.owner),
+            });
+        }
+        token_account_amount(&account.data)
+            .map(Some)
+            .ok_or_else(|| ChainError::Decode {
+                pubkey: *pubkey,
+                expected: "token account",
+                reason: "too short for a token account".into(),
+            })
+    }
+
     /// Lamports held by `pubkey` (0 when it does not exist).
     pub async fn balance(&self, pubkey: &Pubkey) -> Result<u64, ChainError> {
         let key = *pubkey;
