@@ -7,6 +7,9 @@
 //       [--fee-payer FILE] [--ws-url WS] [--market ADDRESS] [--device any|gpu|cuda|metal] \
 //       [--min-vram MIB] [--wait] [--timeout S]
 //
+// --reward is in the market's unit: SOL, or the tokens of the mint the market is priced in
+// (its decimals; the reward then comes from the poster's associated token account, checked
+// before sending).
 // --spec is the local copy of what --spec-uri serves: its sha256 is the spec hash committed
 // on chain (workers refuse a spec whose bytes hash differently). With --spec-sha256 HEX
 // instead, no local file is needed. Prints one JSON line per step on stdout; exit code 0
@@ -30,11 +33,14 @@ import {
 import {
   DeviceRequirement,
   eventsOf,
+  fetchMarket,
   getMarketDecoder,
   MARKET_DISCRIMINATOR,
   postInstructions,
   send,
+  SOL_MINT,
   TENSORGRID_PROGRAM_ADDRESS,
+  tokenAccountsOf,
   type Connection,
   type TransactionWithMeta,
 } from "../clients/ts";
@@ -65,11 +71,30 @@ function str(args: Args, key: string, fallback?: string): string {
   throw new Error(`--${key} is required`);
 }
 
-/** SOL as typed ("0.5") to lamports, exactly (no floating point). */
-export function solToLamports(text: string): bigint {
-  const m = /^(\d*)(?:\.(\d{0,9}))?$/.exec(text.trim());
-  if (!m || (m[1] === "" && (m[2] ?? "") === "")) throw new Error(`${text} is not an amount of SOL`);
-  return BigInt(m[1] || "0") * 1_000_000_000n + BigInt((m[2] ?? "").padEnd(9, "0"));
+/**
+ * An amount as typed ("12.5") to base units of a unit with `decimals` decimals (SOL: 9, to
+ * lamports; USDC: 6), exactly (no floating point); more decimals than the unit has, a sign or
+ * more than a u64 holds is an error.
+ */
+export function toBaseUnits(text: string, decimals: number): bigint {
+  const m = /^(\d*)(?:\.(\d*))?$/.exec(text.trim());
+  if (!m || (m[1] === "" && (m[2] ?? "") === "")) throw new Error(`${text} is not an amount (e.g. 0.5)`);
+  const frac = (m[2] ?? "").replace(/0+$/, "");
+  if (frac.length > decimals) throw new Error(`${text}: this unit has ${decimals} decimals`);
+  const units = BigInt(m[1] || "0") * 10n ** BigInt(decimals) + BigInt(frac.padEnd(decimals, "0") || "0");
+  if (units > 0xffff_ffff_ffff_ffffn) throw new Error(`${text} is more than an amount can hold`);
+  return units;
+}
+
+/** The amount a token account holds (bytes 64..72 of both token programs' layouts); 0 when it does not exist. */
+async function tokenBalance(connection: Connection, account: Address): Promise<bigint> {
+  const info = await connection.rpc
+    .getAccountInfo(account, { encoding: "base64", commitment: "confirmed" })
+    .send();
+  if (!info.value) return 0n;
+  const data = Buffer.from(info.value.data[0], "base64");
+  if (data.length < 72) throw new Error(`${account} is not a token account`);
+  return data.readBigUInt64LE(64);
 }
 
 async function readKeypair(path: string): Promise<KeyPairSigner> {
@@ -120,7 +145,7 @@ async function main(): Promise<number> {
   const url = str(args, "url", process.env.ANCHOR_PROVIDER_URL ?? "http://127.0.0.1:8899");
   const keypairPath = str(args, "keypair", process.env.ANCHOR_WALLET ?? join(homedir(), ".config", "solana", "id.json"));
   const specUri = str(args, "spec-uri");
-  const reward = solToLamports(str(args, "reward"));
+  const rewardText = str(args, "reward");
   const maxDuration = Number(str(args, "max-duration"));
   if (!Number.isInteger(maxDuration) || maxDuration <= 0) throw new Error("--max-duration: whole seconds > 0");
   const specHashHex =
@@ -154,6 +179,22 @@ async function main(): Promise<number> {
     rpcSubscriptions: createSolanaRpcSubscriptions(wsUrl),
   };
   const market = typeof args.market === "string" ? address(args.market) : await onlyMarket(connection);
+  // The reward is typed in the market's unit: SOL, or its mint's tokens with their decimals
+  // (12.5 USDC is 12_500_000 base units, never 12.5 SOL's worth of base units).
+  const m = (await fetchMarket(connection.rpc, market, { commitment: "confirmed" })).data;
+  const inToken = m.mint !== SOL_MINT;
+  const decimals = inToken ? m.decimals : 9;
+  const reward = toBaseUnits(rewardText, decimals);
+  if (inToken) {
+    // Paid from the poster's token account of the mint: refused here, plainly, when it cannot.
+    const { token } = await tokenAccountsOf(m, market, poster.address);
+    const held = await tokenBalance(connection, token!);
+    if (held < reward) {
+      throw new Error(
+        `token account ${token} of wallet ${poster.address} (mint ${m.mint}) holds ${held} base units; the reward is ${reward}`,
+      );
+    }
+  }
   // At the poster's next id (0, 1, 2, …: a job address is never reused), with the poster
   // account created by the first post, agreeing to the market's terms as just read.
   const { job, jobId, instructions, paused } = await postInstructions(connection.rpc, poster, market, {
@@ -170,6 +211,8 @@ async function main(): Promise<number> {
     job_id: jobId.toString(),
     signature: sent.signature,
     reward: reward.toString(),
+    unit: inToken ? m.mint : "SOL",
+    decimals,
     spec_uri: specUri,
   });
 

@@ -209,14 +209,20 @@ pub fn prometheus(s: &Snapshot) -> String {
     metric(
         "earned_lamports_total",
         "counter",
-        "Lamports earned since start.",
+        "Earned since start, in base units of the market's unit (lamports in a SOL market; see market_decimals).",
         s.earned_lamports as f64,
     );
     metric(
         "lost_lamports_total",
         "counter",
-        "Stake lost to penalties and slashes, as read since start.",
+        "Stake lost to penalties and slashes, as read since start, in base units of the market's unit.",
         s.lost_lamports as f64,
+    );
+    metric(
+        "market_decimals",
+        "gauge",
+        "Decimals of the market's unit: 9 for SOL (amounts in lamports), the mint's for a market priced in a mint (amounts in its base units).",
+        f64::from(s.decimals.unwrap_or(9)),
     );
     metric(
         "claiming_paused",
@@ -227,19 +233,19 @@ pub fn prometheus(s: &Snapshot) -> String {
     metric(
         "lifetime_earned_lamports",
         "gauge",
-        "Lamports earned by this worker account ever (chain).",
+        "Earned by this worker account ever (chain), in base units of the market's unit.",
         s.total_earned_lamports as f64,
     );
     metric(
         "stake_lamports",
         "gauge",
-        "Lamports at stake (chain).",
+        "At stake (chain), in base units of the market's unit.",
         s.stake_lamports as f64,
     );
     metric(
         "earnings_balance_lamports",
         "gauge",
-        "Unwithdrawn earnings (chain).",
+        "Unwithdrawn earnings (chain), in base units of the market's unit.",
         s.earnings_balance_lamports as f64,
     );
     metric(

@@ -16,38 +16,53 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use solana_signer::Signer;
 use tensorgrid_client::{
-    anchor_lang::prelude::Pubkey, pda, program_id, rpc::ChainClient, state::JobState,
+    anchor_lang::prelude::Pubkey, pda, program_id, rpc::ChainClient, state::JobState, Currency,
 };
 use tensorgrid_localnet::{default_market_params, s3, LocalS3, Localnet, LocalnetBuilder};
 use tensorgrid_worker::{Daemon, FileConfig};
 use tokio_util::sync::CancellationToken;
 
-use crate::units::sol;
+use crate::units::{sol, Unit};
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  tensorgrid demo\n  tensorgrid demo --dir /tmp/tg-demo")]
+#[command(
+    after_help = "Examples:\n  tensorgrid demo\n  tensorgrid demo --mint usdc\n  tensorgrid demo --dir /tmp/tg-demo"
+)]
 pub struct DemoArgs {
     #[command(flatten)]
     threads: crate::chain_args::Threads,
     /// The job spec to post (its dataset is uploaded to the local store).
     #[arg(long, default_value = "jobs/digits-mlp.json")]
     job: PathBuf,
-    /// The reward, in SOL.
+    /// The reward, in the market's unit (SOL, or USDC with `--mint usdc`).
     #[arg(long, default_value = "1")]
     reward: String,
+    /// What the market is priced in: sol, or usdc (a test USDC-like mint with 6 decimals on
+    /// the local chain; stake, reward, earnings and fees in it, transaction fees in SOL).
+    #[arg(long, value_enum, default_value = "sol")]
+    mint: DemoMint,
     /// Where the demo keeps its files (keys, store, worker, the verified result and its
     /// training curve); emptied at the start of each run.
     #[arg(long, default_value = ".tensorgrid/demo")]
     dir: PathBuf,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoMint {
+    Sol,
+    Usdc,
+}
+
 /// The file that marks a directory as the demo's own, so that only such a directory is emptied.
 const DEMO_MARKER: &str = ".tensorgrid-demo";
 
-/// What the three parties hold, in lamports.
+/// What the three parties hold: wallets in lamports (and, in a token market, their token
+/// accounts in base units), the program's shares in the market's unit.
 struct Balances {
     poster: u64,
     operator: u64,
+    poster_tokens: u64,
+    operator_tokens: u64,
     worker_earnings: u64,
     worker_stake: u64,
     market_fees: u64,
@@ -55,28 +70,50 @@ struct Balances {
 
 async fn balances(
     client: &ChainClient,
+    currency: &Currency,
     poster: &Pubkey,
     operator: &Pubkey,
     worker: &Pubkey,
     market: &Pubkey,
 ) -> Result<Balances> {
     let w = client.worker(worker).await?;
+    let tokens = |owner: &Pubkey| {
+        let account = currency.token_account(owner);
+        async move {
+            Ok::<u64, anyhow::Error>(match account {
+                Some(a) => client.token_balance(&a).await?.unwrap_or(0),
+                None => 0,
+            })
+        }
+    };
     Ok(Balances {
         poster: client.balance(poster).await?,
         operator: client.balance(operator).await?,
+        poster_tokens: tokens(poster).await?,
+        operator_tokens: tokens(operator).await?,
         worker_earnings: w.as_ref().map_or(0, |w| w.earnings),
         worker_stake: w.as_ref().map_or(0, |w| w.stake),
         market_fees: client.market(market).await?.fees_unclaimed,
     })
 }
 
-fn show(title: &str, b: &Balances) {
+fn show(title: &str, b: &Balances, unit: Unit) {
+    let wallet = |lamports: u64, tokens: u64| match unit.mint {
+        None => format!("{} SOL", sol(lamports)),
+        Some(_) => format!("{} and {} SOL", unit.show(tokens), sol(lamports)),
+    };
     println!("{title}");
-    println!("  poster wallet        {}", sol(b.poster));
-    println!("  operator wallet      {}", sol(b.operator));
-    println!("  worker stake         {}", sol(b.worker_stake));
-    println!("  worker earnings      {}", sol(b.worker_earnings));
-    println!("  market fees          {}", sol(b.market_fees));
+    println!(
+        "  poster wallet        {}",
+        wallet(b.poster, b.poster_tokens)
+    );
+    println!(
+        "  operator wallet      {}",
+        wallet(b.operator, b.operator_tokens)
+    );
+    println!("  worker stake         {}", unit.show(b.worker_stake));
+    println!("  worker earnings      {}", unit.show(b.worker_earnings));
+    println!("  market fees          {}", unit.show(b.market_fees));
 }
 
 /// Where the demo's time went: each phase's length, in order.
@@ -171,9 +208,12 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         .accounts(["poster", "operator"])
         .lamports_each(100 * tensorgrid_localnet::SOL)
         .market(default_market_params())
+        .usdc(a.mint == DemoMint::Usdc)
         .start()
         .await?;
     let market = net.market().context("no market")?;
+    let market_account = net.client().market(&market).await?;
+    let (currency, unit) = (Currency::of(&market_account), Unit::of(&market_account));
     let key_of = |name: &str| -> Result<PathBuf> {
         net.accounts()
             .iter()
@@ -192,16 +232,35 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         store.endpoint(),
         net.started_in()
     );
+    if let Some(mint) = unit.mint {
+        println!(
+            "  the market is priced in the test USDC: mint {mint}, {} decimals, a million of it in each local wallet (transaction fees and rent stay SOL)",
+            unit.decimals
+        );
+    }
     time.mark("chain and store start");
     let client = net.client().clone();
 
     // The worker: the real daemon, on the CPU, in this process.
+    // Enough stake for the reward's collateral (the market's minimum at least): a worker
+    // refuses a job whose collateral its stake cannot cover.
+    let reward = unit.parse(&a.reward, false).context("--reward")?;
+    let collateral = market_account.job_terms().collateral(reward).map_err(|_| {
+        anyhow::anyhow!(
+            "--reward {}: too large for this market's collateral rule",
+            a.reward
+        )
+    })?;
+    let stake = collateral.max(market_account.params.min_stake);
     let cancel = CancellationToken::new();
-    let status = start_worker(&net, &dir, &operator_key, cancel.clone()).await?;
-    println!("  worker {worker} registered (operator {operator})");
+    let status = start_worker(&net, &dir, &operator_key, unit, stake, cancel.clone()).await?;
+    println!(
+        "  worker {worker} registered with a stake of {} (operator {operator})",
+        unit.show(status.snapshot().stake_lamports)
+    );
     time.mark("worker start (device measured, registered)");
-    let registered = balances(&client, &poster, &operator, &worker, &market).await?;
-    show("\nBalances before the job:", &registered);
+    let registered = balances(&client, &currency, &poster, &operator, &worker, &market).await?;
+    show("\nBalances before the job:", &registered, unit);
 
     // The poster posts, as a wallet would.
     let common = |key: &Path| {
@@ -213,9 +272,10 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         ]
     };
     println!(
-        "\n$ tensorgrid job post --spec {} --reward {} --max-duration 1h",
+        "\n$ tensorgrid job post --spec {} --reward {} --max-duration 1h    # {}",
         a.job.display(),
-        a.reward
+        a.reward,
+        unit.name()
     );
     let post = me(&[
         "job",
@@ -318,6 +378,14 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
                 println!("  worker: training step {}/{}{eta}", c.step, c.total_steps);
             }
         }
+        // A job the worker refused would wait here for good: say why instead.
+        if status.snapshot().jobs_rejected > 0 {
+            cancel.cancel();
+            bail!(
+                "the worker refused the job: {}",
+                refusal(&dir.join("worker"), &job)
+            );
+        }
         if Instant::now() > deadline {
             bail!("the job was not submitted within 10 minutes");
         }
@@ -368,17 +436,24 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     time.mark("accept and payment seen by the worker");
-    let after = balances(&client, &poster, &operator, &worker, &market).await?;
-    show("\nBalances after:", &after);
+    let after = balances(&client, &currency, &poster, &operator, &worker, &market).await?;
+    show("\nBalances after:", &after, unit);
     let earned = after
         .worker_earnings
         .saturating_sub(registered.worker_earnings);
     let fees = after.market_fees.saturating_sub(registered.market_fees);
+    let poster_sol = sol(registered.poster.saturating_sub(after.poster));
+    let paid = match unit.mint {
+        None => format!("{poster_sol} SOL (reward and transaction fees; the job's rent came back)"),
+        Some(_) => format!(
+            "{} (the reward) and {poster_sol} SOL (transaction fees; the job's rent came back)",
+            unit.show(registered.poster_tokens.saturating_sub(after.poster_tokens))
+        ),
+    };
     println!(
-        "  poster paid {} (reward and transaction fees; the job's rent came back), worker earned {}, market fee {}",
-        sol(registered.poster.saturating_sub(after.poster)),
-        sol(earned),
-        sol(fees)
+        "  poster paid {paid}, worker earned {}, market fee {}",
+        unit.show(earned),
+        unit.show(fees)
     );
     cancel.cancel();
     let paid = earned > 0 && watched.success() && status.snapshot().jobs_paid == 1;
@@ -392,7 +467,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         started.elapsed()
     );
     println!("Where the time went: {}.", time.show());
-    print_next_steps();
+    print_next_steps(a.mint);
     Ok(if paid {
         ExitCode::SUCCESS
     } else {
@@ -400,19 +475,28 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
     })
 }
 
+/// The daemon staking `stake` base units of the market's unit: as `stake_sol`, or in the
+/// `[mint.<mint>]` table of a token market.
 async fn start_worker(
     net: &Localnet,
     dir: &Path,
     keypair: &Path,
+    unit: Unit,
+    stake: u64,
     cancel: CancellationToken,
 ) -> Result<tensorgrid_worker::Status> {
-    let toml = format!(
-        "rpc_urls = [{:?}]\nws_url = {:?}\nkeypair = {:?}\nwork_dir = {:?}\nstore = \"s3://tensorgrid\"\ndevice = \"cpu\"\nallow_http = true\npoll_interval = \"1s\"\nstatus_listen = \"\"\nstake_sol = \"1\"\n",
+    let mut toml = format!(
+        "rpc_urls = [{:?}]\nws_url = {:?}\nkeypair = {:?}\nwork_dir = {:?}\nstore = \"s3://tensorgrid\"\ndevice = \"cpu\"\nallow_http = true\npoll_interval = \"1s\"\nstatus_listen = \"\"\n",
         net.rpc_url(),
         net.ws_url(),
         path_str(keypair),
         path_str(&dir.join("worker")),
     );
+    let stake = crate::units::decimal(stake, unit.decimals);
+    match unit.mint {
+        None => toml.push_str(&format!("stake_sol = \"{stake}\"\n")),
+        Some(mint) => toml.push_str(&format!("[mint.{mint}]\nstake = \"{stake}\"\n")),
+    }
     let config = FileConfig::parse(&toml)?.resolve(dir)?;
     let daemon = Daemon::start(config, cancel, None).await?;
     let status = daemon.status().clone();
@@ -420,13 +504,26 @@ async fn start_worker(
     Ok(status)
 }
 
-fn print_next_steps() {
+/// Why the worker whose work directory is `work_dir` refused `job`, as it recorded it.
+fn refusal(work_dir: &Path, job: &Pubkey) -> String {
+    std::fs::read(work_dir.join("rejected.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v[job.to_string()]["reason"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "(no reason recorded)".into())
+}
+
+fn print_next_steps(mint: DemoMint) {
     let (cli, worker) = (crate::hints::cli(), crate::hints::worker());
+    let (usdc, stake) = match mint {
+        DemoMint::Sol => ("", ""),
+        DemoMint::Usdc => (" --usdc", " --stake 1"),
+    };
     println!(
         "\nThe same by hand, against `tensorgrid localnet`:
-  {cli} localnet      # terminal 1: chain + store; prints the exports and commands for the others
+  {cli} localnet{usdc}      # terminal 1: chain + store; prints the exports and commands for the others
   # terminals 2 and 3: paste those exports (AWS_*, TENSORGRID_STORE), then
-  {worker} -u l -k .tensorgrid/localnet/keys/worker.json --store s3://tensorgrid
+  {worker} -u l -k .tensorgrid/localnet/keys/worker.json --store s3://tensorgrid{stake}
   {cli} job post --spec jobs/digits-mlp.json --reward 1 --max-duration 1h -u l -k .tensorgrid/localnet/keys/poster.json
   {cli} job watch 0 -u l -k .tensorgrid/localnet/keys/poster.json    # then job verify 0, job accept 0
 On devnet (README: \"Deploy to devnet\", \"Run a worker on your GPU rig\", \"Post a training job from a wallet\"):

@@ -66,8 +66,15 @@ fn print_next(net: &tensorgrid_localnet::Localnet, s3: &LocalS3) {
     };
     println!("Next, in other terminals (after the exports above):");
     if let Some(w) = key("worker") {
+        // In the test USDC market the stake is in its units (the worker has no default for a
+        // token): one, the market's minimum.
+        let stake = if net.mint().is_some() {
+            " --stake 1"
+        } else {
+            ""
+        };
         println!(
-            "  {worker} -u {url} -k {w} --store {}     # a worker",
+            "  {worker} -u {url} -k {w} --store {}{stake}     # a worker",
             s3.store_url()
         );
     }

@@ -62,6 +62,46 @@ fn the_demo_posts_trains_verifies_and_pays() {
     assert!(results.join("manifest.json").is_file());
 }
 
+/// `demo --mint usdc`: the market priced in the local chain's test USDC; the worker stakes the
+/// reward's collateral in it, the poster pays the reward in it (only fees in SOL), the earnings and the fee are in
+/// it, and the by-hand commands name the USDC chain and the worker's stake in it.
+#[test]
+fn the_demo_runs_in_usdc() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+        .args(["demo", "--mint", "usdc", "--reward", "2.5", "--dir"])
+        .arg(home.path().join("demo"))
+        .current_dir(&repo)
+        .env("HOME", home.path())
+        .env_remove("TENSORGRID_MARKET")
+        .env_remove("TENSORGRID_STORE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for want in [
+        "the market is priced in the test USDC: mint ",
+        "registered with a stake of 2.5 tokens",
+        "poster wallet        1000000 tokens and ",
+        ": PASSED",
+        "0.0625 tokens",
+        "poster wallet        999997.5 tokens and ",
+        "operator wallet      999997.5 tokens and ",
+        "poster paid 2.5 tokens (the reward) and ",
+        "worker earned 2.4375 tokens, market fee 0.0625 tokens",
+        "Paid and verified",
+        "localnet --usdc",
+        "--store s3://tensorgrid --stake 1",
+    ] {
+        assert!(
+            stdout.contains(want),
+            "{want:?} missing:\n{stdout}\n{stderr}"
+        );
+    }
+}
+
 /// The shipped sharded job through the whole market: its index and nine shards uploaded
 /// beside each other, the worker checking the index and its first shards before claiming,
 /// training while it streams the rest from the store, and the poster's verifier re-running

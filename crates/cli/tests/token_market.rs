@@ -98,3 +98,71 @@ async fn a_usdc_market_takes_stakes_and_rewards_in_usdc_and_gives_them_back() {
     assert_eq!(tokens(&w, &usdc, &worker).await, EACH);
     assert_eq!(amount(&w, &vault(&w.market)).await, 0);
 }
+
+/// The TypeScript wallet script in a USDC market: `--reward 12.5` is 12.5 USDC (its decimals
+/// read from the market), paid from the poster's token account; a reward the token account
+/// cannot cover, or finer than the mint, is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ts_wallet_script_posts_in_the_markets_mint() {
+    let script = common::repo().join(".tsbuild/scripts/post-job.js");
+    assert!(
+        script.exists(),
+        "{} is missing: run `npm ci && npm run build` (scripts/test.sh does)",
+        script.display()
+    );
+    let w = World::with_usdc(&["poster"]).await;
+    let mint = w.net.mint().unwrap();
+    let usdc = Currency::Token {
+        mint,
+        token_program: TOKEN_PROGRAM_ID,
+    };
+    let poster = w.key("poster");
+    // A spec hosted by an earlier post (the CLI uploaded it with its dataset).
+    let (first, _) = w.post("poster", &w.small_spec("small.json", 1), "1");
+    let hosted = w.net.client().job(&first).await.unwrap().unwrap();
+    let script_run = |reward: &str| {
+        std::process::Command::new("node")
+            .arg(&script)
+            .args(["--url", w.net.rpc_url(), "--ws-url", w.net.ws_url()])
+            .args(["--keypair", w.keyfile("poster").to_str().unwrap()])
+            .args(["--market", &w.market.to_string()])
+            .args(["--spec-uri", &hosted.spec_uri])
+            .args(["--spec-sha256", &hex::encode(hosted.spec_hash)])
+            .args(["--reward", reward, "--max-duration", "3600"])
+            .output()
+            .expect("node must be installed to run the wallet script")
+    };
+    let before = tokens(&w, &usdc, &poster).await;
+
+    let out = script_run("12.5");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let posted: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(posted["reward"], "12500000", "{posted}");
+    assert_eq!(posted["unit"], mint.to_string());
+    assert_eq!(posted["decimals"], 6);
+    let job: Pubkey = posted["job"].as_str().unwrap().parse().unwrap();
+    let account = w.net.client().job(&job).await.unwrap().unwrap();
+    assert_eq!(account.reward, 12_500_000);
+    assert_eq!(account.terms.mint, mint);
+    assert_eq!(tokens(&w, &usdc, &poster).await, before - 12_500_000);
+
+    // More than the token account holds, or finer than the mint: refused, nothing sent.
+    let held = before - 12_500_000;
+    for (reward, why) in [
+        ("2000000", "holds"),
+        ("0.0000001", "6 decimals"),
+        ("-1", "not an amount"),
+    ] {
+        let out = script_run(reward);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{reward}: {stderr}");
+        assert!(stderr.contains(why), "{reward}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    }
+    assert_eq!(tokens(&w, &usdc, &poster).await, held);
+}
