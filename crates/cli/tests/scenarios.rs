@@ -8,7 +8,12 @@
 //! checked: each party (a wallet, or an operator with its worker account, the market) changed by
 //! what the program's terms say less the fees its transactions paid (each fee read back from
 //! the chain, failed transactions included), every other account by its fees only, so that
-//! all of them together fell by exactly the fees. (Abandon is covered by
+//! all of them together fell by exactly the fees. The main paths run again in a market priced
+//! in the chain's test USDC (`*_in_usdc`): there lamports move by fees only, and the tokens
+//! each party holds (its token account, and its share the market's vault keeps for it: a
+//! worker's stake and earnings, a poster's refunds, the market's fees) change by what the
+//! terms say, all of them together by nothing, with the vault holding exactly those shares.
+//! (Abandon is covered by
 //! worker/tests/pipeline.rs, a dispute left to time out by crates/localnet/tests/every_instruction.rs
 //! and the program suite.)
 //!
@@ -64,6 +69,30 @@ async fn world() -> World {
     World::with_accounts(&WALLETS[..7]).await
 }
 
+/// The scenario's world, its market priced in the test USDC when `usdc`.
+async fn world_in(usdc: bool) -> World {
+    if usdc {
+        World::with_usdc(&WALLETS[..7]).await
+    } else {
+        world().await
+    }
+}
+
+/// Runs the scenario `$body` (an `async fn(bool)`) in SOL as `$sol` and in USDC as `$usdc`.
+macro_rules! in_both_units {
+    ($body:ident, $sol:ident, $usdc:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sol() {
+            $body(false).await
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $usdc() {
+            $body(true).await
+        }
+    };
+}
+
 /// A worker daemon running in this process.
 struct RunningWorker {
     operator: Pubkey,
@@ -116,6 +145,8 @@ struct Ledger {
     /// Accounts a wallet created and keeps (its poster account, whose rent stays in it):
     /// counted as part of that wallet.
     kept: HashMap<Pubkey, Pubkey>,
+    /// In a token market: what each account held in tokens at the start (see `tokens_held`).
+    tokens: Option<HashMap<Pubkey, u64>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -131,16 +162,31 @@ impl Ledger {
         for k in WALLETS.iter().map(|n| w.key(n)).chain([w.market]) {
             start.push((k, w.balance(&k).await));
         }
+        let tokens = match w.net.mint() {
+            None => None,
+            Some(_) => {
+                let mut held = HashMap::new();
+                for (k, _) in &start {
+                    held.insert(*k, tokens_held(w, k).await);
+                }
+                Some(held)
+            }
+        };
         Self {
             start,
             old: signatures(w).await,
             kept: HashMap::new(),
+            tokens,
         }
     }
 
+    /// An account that appeared (it held nothing before, lamports or tokens).
     fn add(&mut self, account: Pubkey) {
         if !self.start.iter().any(|(k, _)| *k == account) {
             self.start.push((account, 0));
+            if let Some(t) = self.tokens.as_mut() {
+                t.insert(account, 0);
+            }
         }
     }
 
@@ -204,7 +250,57 @@ impl Ledger {
     /// wallet, or an operator with its worker account) changed by its amount less the fees its
     /// wallets paid; every other account only by its own fees (a job account: closed, back to
     /// nothing). So the lamports of all of them together fell by exactly the fees.
+    ///
+    /// In a token market the amounts are tokens: lamports then move by fees only (each
+    /// group's change is its fees, rent moving within it), and the tokens each group holds
+    /// change by its amount, every other account's by nothing, all of them together by
+    /// nothing, and the vault holds exactly what the program's accounts say it keeps.
     async fn settle(&self, w: &World, expected: &[(&[Pubkey], i128)]) {
+        if let Some(start) = &self.tokens {
+            let lamports: Vec<(&[Pubkey], i128)> = expected.iter().map(|(g, _)| (*g, 0)).collect();
+            self.settle_lamports(w, &lamports).await;
+            let mut after = HashMap::new();
+            for k in start.keys() {
+                after.insert(*k, tokens_held(w, k).await);
+            }
+            let moved = |ks: &[Pubkey]| -> i128 {
+                ks.iter().map(|k| after[k] as i128 - start[k] as i128).sum()
+            };
+            let mut grouped = HashSet::new();
+            for (group, amount) in expected {
+                let group = self.party(group);
+                grouped.extend(group.iter().copied());
+                assert_eq!(moved(&group), *amount, "{group:?}: tokens held");
+            }
+            let others: Vec<Pubkey> = start
+                .keys()
+                .filter(|k| !grouped.contains(*k))
+                .copied()
+                .collect();
+            for k in others {
+                assert_eq!(moved(&[k]), 0, "{k} should hold the tokens it held");
+            }
+            let all: Vec<Pubkey> = start.keys().copied().collect();
+            assert_eq!(moved(&all), 0, "tokens not conserved");
+            // What the program's accounts keep is what the vault holds, to the base unit.
+            let wallets: HashSet<Pubkey> = WALLETS.iter().map(|n| w.key(n)).collect();
+            let kept: u64 = all
+                .iter()
+                .filter(|k| !wallets.contains(*k))
+                .map(|k| after[k])
+                .sum();
+            let vault = tensorgrid_client::currency::vault(&w.market);
+            let in_vault = w.net.client().token_balance(&vault).await.unwrap().unwrap();
+            assert_eq!(
+                in_vault, kept,
+                "the vault holds exactly the market's shares"
+            );
+            return;
+        }
+        self.settle_lamports(w, expected).await;
+    }
+
+    async fn settle_lamports(&self, w: &World, expected: &[(&[Pubkey], i128)]) {
         let fees = self.fees(w).await;
         let mut after = HashMap::new();
         for (k, _) in &self.start {
@@ -245,6 +341,43 @@ impl Ledger {
     }
 }
 
+/// What `k` holds in a token market: a wallet its token account of the mint; the program's
+/// accounts their share of the vault (the market its unclaimed fees, a worker account its
+/// stake and earnings, a poster account its refunds, a job its reward and compensation).
+async fn tokens_held(w: &World, k: &Pubkey) -> u64 {
+    use tensorgrid_client::{
+        anchor_lang::Discriminator,
+        state::{Market, Poster},
+    };
+    let client = w.net.client();
+    let Some(account) = client.account(k).await.unwrap() else {
+        return 0;
+    };
+    if account.owner != tensorgrid_client::program_id() {
+        let currency = w.currency();
+        return client
+            .token_balance(&currency.token_account(k).unwrap())
+            .await
+            .unwrap()
+            .unwrap_or(0);
+    }
+    let disc = &account.data[..8];
+    if disc == Market::DISCRIMINATOR {
+        client.market(k).await.unwrap().fees_unclaimed
+    } else if disc == Worker::DISCRIMINATOR {
+        let a = client.worker(k).await.unwrap().unwrap();
+        a.stake + a.earnings
+    } else if disc == Poster::DISCRIMINATOR {
+        client.fetch::<Poster>(k).await.unwrap().unwrap().refunds
+    } else if disc == Job::DISCRIMINATOR {
+        let j = client.job(k).await.unwrap().unwrap();
+        j.reward + j.compensation
+    } else {
+        // A dispute is closed by the time a scenario settles; the verifier pool holds none.
+        0
+    }
+}
+
 /// Every transaction a wallet of the scenario appears in, failed ones too.
 async fn signatures(w: &World) -> HashSet<String> {
     let mut out = HashSet::new();
@@ -264,20 +397,53 @@ async fn signatures(w: &World) -> HashSet<String> {
 }
 
 impl World {
-    /// Starts the worker daemon for wallet `who` (CPU, its own work directory, 2 SOL of
-    /// stake), registered when this returns. `extra` is appended to its TOML configuration.
+    /// What the market is priced in.
+    fn currency(&self) -> tensorgrid_client::Currency {
+        match self.net.mint() {
+            None => tensorgrid_client::Currency::Sol,
+            Some(mint) => tensorgrid_client::Currency::Token {
+                mint,
+                token_program: tensorgrid_client::currency::TOKEN_PROGRAM_ID,
+            },
+        }
+    }
+
+    /// One whole unit of the market's (a SOL, or a USDC), in base units.
+    fn one(&self) -> u64 {
+        match self.net.mint() {
+            None => SOL,
+            Some(_) => 10u64.pow(u32::from(tensorgrid_localnet::usdc::DECIMALS)),
+        }
+    }
+
+    /// Starts the worker daemon for wallet `who` (CPU, its own work directory, a stake of 2
+    /// of the market's unit), registered when this returns. `extra` is appended to its TOML
+    /// configuration (in a USDC market its `min_reward_per_hour_sol` becomes the mint's).
     async fn start_worker(&self, who: &str, extra: &str) -> RunningWorker {
         let work_dir = self.dir.path().join(format!("worker-{who}"));
-        let toml = format!(
+        let mut toml = format!(
             "rpc_urls = [{:?}]\nws_url = {:?}\nkeypair = {:?}\nmarket = \"{}\"\n\
              work_dir = {:?}\nstore = \"s3://tensorgrid\"\ndevice = \"cpu\"\n\
-             allow_http = true\npoll_interval = \"1s\"\nstatus_listen = \"\"\nstake_sol = \"2\"\n{extra}\n",
+             allow_http = true\npoll_interval = \"1s\"\nstatus_listen = \"\"\nstake_sol = \"2\"\n",
             self.net.rpc_url(),
             self.net.ws_url(),
             self.keyfile(who),
             self.market,
             work_dir,
         );
+        match self.net.mint() {
+            None => toml.push_str(&format!("{extra}\n")),
+            Some(mint) => {
+                let mut table = format!("[mint.{mint}]\nstake = \"2\"\n");
+                for line in extra.lines() {
+                    match line.strip_prefix("min_reward_per_hour_sol") {
+                        Some(rest) => table.push_str(&format!("min_reward_per_hour{rest}\n")),
+                        None => toml.push_str(&format!("{line}\n")),
+                    }
+                }
+                toml.push_str(&table);
+            }
+        }
         let config = FileConfig::parse(&toml)
             .unwrap()
             .resolve(self.dir.path())
@@ -640,10 +806,10 @@ async fn a_finetune_posted_from_local_files_is_trained_verified_and_spot_checked
 
 /// The demo's flow: a worker trains the job the poster posted, `job watch` follows it, the
 /// poster verifies and accepts; the worker is paid the reward less the fee.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn posted_trained_verified_accepted_and_paid() {
+async fn posted_trained_verified_accepted_and_paid_in(usdc: bool) {
     let _one = serial().lock().await;
-    let w = world().await;
+    let w = world_in(usdc).await;
+    let one = w.one();
     let mut ledger = Ledger::open(&w).await;
     let worker = w.start_worker("op1", "").await;
     ledger.add(worker.account);
@@ -716,7 +882,7 @@ async fn posted_trained_verified_accepted_and_paid() {
         .all(|h| h["signature"].as_str().is_some_and(|s| s.len() > 80)));
 
     w.closed(&job, "paid").await;
-    let pay = submitted.terms.payout(SOL).unwrap();
+    let pay = submitted.terms.payout(one).unwrap();
     // The poster paid the reward (the job's rent came back); the operator's party (its wallet
     // and worker account: stake and rent moved between them) gained the payout; the market
     // the fee.
@@ -724,7 +890,7 @@ async fn posted_trained_verified_accepted_and_paid() {
         .settle(
             &w,
             &[
-                (&[w.key("poster")], -(SOL as i128)),
+                (&[w.key("poster")], -(one as i128)),
                 (&[worker.operator, worker.account], pay.to_worker as i128),
                 (&[w.market], pay.fee as i128),
             ],
@@ -736,6 +902,12 @@ async fn posted_trained_verified_accepted_and_paid() {
     assert_eq!(w.market_fees().await, pay.fee);
     worker.stop().await;
 }
+
+in_both_units!(
+    posted_trained_verified_accepted_and_paid_in,
+    posted_trained_verified_accepted_and_paid,
+    posted_trained_verified_accepted_and_paid_in_usdc
+);
 
 /// Two workers, three jobs: each job is claimed once, the workers share them, two are accepted
 /// by the poster and the third is finalized by a stranger after its challenge window.
@@ -841,10 +1013,10 @@ async fn two_workers_share_three_jobs_each_paid_once() {
 /// A disputed result goes to the market's authority. Resolved for the worker: paid as if
 /// accepted. Resolved for the poster: the reward comes back with part of the worker's
 /// collateral (the slash), and the worker carries on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disputes_resolved_for_the_worker_and_for_the_poster() {
+async fn disputes_resolved_for_the_worker_and_for_the_poster_in(usdc: bool) {
     let _one = serial().lock().await;
-    let w = world().await;
+    let w = world_in(usdc).await;
+    let one = w.one();
     let mut ledger = Ledger::open(&w).await;
     let worker = w.start_worker("op1", "").await;
     ledger.add(worker.account);
@@ -852,7 +1024,7 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
     // 1. For the worker. No verifiers in this market: the draw hands it to the authority.
     let won = w.post_job(&mut ledger, &w.small_spec("won.json", 3), "0.5");
     let submitted = w.wait_state(&won, JobState::Submitted, 120).await;
-    let bond = submitted.terms.dispute.bond(SOL / 2).unwrap();
+    let bond = submitted.terms.dispute.bond(one / 2).unwrap();
     w.dispute(&won, 0).await;
     let stranger = w.run(
         "anyone",
@@ -869,7 +1041,7 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
     );
     worker.wait_for("payment", 30, |s| s.jobs_paid == 1).await;
     w.closed(&won, "paid").await;
-    let pay = submitted.terms.payout(SOL / 2).unwrap();
+    let pay = submitted.terms.payout(one / 2).unwrap();
     assert_eq!(
         w.worker_account(&worker.account).await.earnings,
         pay.to_worker + bond,
@@ -916,7 +1088,7 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
             &[
                 (
                     &[w.key("poster")],
-                    -2 * (SOL / 2) as i128 + slashed as i128 - bond as i128,
+                    -2 * (one / 2) as i128 + slashed as i128 - bond as i128,
                 ),
                 (
                     &[worker.operator, worker.account],
@@ -934,6 +1106,12 @@ async fn disputes_resolved_for_the_worker_and_for_the_poster() {
     worker.stop().await;
 }
 
+in_both_units!(
+    disputes_resolved_for_the_worker_and_for_the_poster_in,
+    disputes_resolved_for_the_worker_and_for_the_poster,
+    disputes_resolved_for_the_worker_and_for_the_poster_in_usdc
+);
+
 /// A worker driven by this test rather than a daemon: it trains a job the way it is told (on
 /// the evaluation rows, to cheat, or honestly), publishes the result with its committed
 /// states, and submits.
@@ -946,10 +1124,11 @@ impl Hand {
     async fn register(w: &World, who: &str) -> Self {
         let operator = tensorgrid_client::rpc::read_keypair(&w.keyfile(who)).unwrap();
         let args = tensorgrid_client::tensorgrid::instructions::WorkerRegisterArgs {
-            stake: 2 * SOL,
+            stake: 2 * w.one(),
             hardware: tensorgrid_client::defaults::cpu("hand-driven"),
         };
-        let ix = tensorgrid_client::instructions::worker_register(
+        let ix = tensorgrid_client::instructions::worker_register_in(
+            &w.currency(),
             solana_signer::Signer::pubkey(&operator),
             w.market,
             args,
@@ -1115,10 +1294,10 @@ async fn wait_closed(w: &World, job: &Pubkey, secs: u64) {
 /// re-run it, commit, reveal and settle it against the worker with no authority action. Then
 /// a frivolous dispute of an honest result: the verifiers uphold it, the worker is paid and
 /// the bond pays the verifiers and the worker. Every lamport accounted for.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_worker() {
+async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_worker_in(usdc: bool) {
     let _one = serial().lock().await;
-    let w = world().await;
+    let w = world_in(usdc).await;
+    let one = w.one();
     let mut ledger = Ledger::open(&w).await;
     // Three verifier daemons that take no jobs of their own.
     let only_verify = "verify_disputes = true\nmin_reward_per_hour_sol = \"1000000\"";
@@ -1206,12 +1385,12 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
         disputed_at.elapsed().as_secs_f64()
     );
     w.settled_by_the_vote(&cheated, "refunded");
-    let fee = terms.dispute.verifier_fee(SOL / 2).unwrap();
-    let bond = terms.dispute.bond(SOL / 2).unwrap();
+    let fee = terms.dispute.verifier_fee(one / 2).unwrap();
+    let bond = terms.dispute.bond(one / 2).unwrap();
     let slashed = terms.dispute.fraud_slash(submitted.collateral).unwrap();
     assert_eq!(
         w.worker_account(&hand.account).await.stake,
-        2 * SOL - slashed
+        2 * one - slashed
     );
     for v in &verifiers {
         let a = w.worker_account(&v.account).await;
@@ -1241,7 +1420,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
         disputed_at.elapsed().as_secs_f64()
     );
     w.settled_by_the_vote(&honest, "paid");
-    let pay = terms.payout(SOL / 2).unwrap();
+    let pay = terms.payout(one / 2).unwrap();
     let kept_of_bond = bond - 3 * fee;
     let a = w.worker_account(&honest_worker.account).await;
     assert_eq!(
@@ -1278,7 +1457,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
     let slashed_again = terms.dispute.fraud_slash(submitted.collateral).unwrap();
     assert_eq!(
         w.worker_account(&hand.account).await.stake,
-        2 * SOL - slashed - slashed_again
+        2 * one - slashed - slashed_again
     );
 
     // To the lamport: the poster paid two rewards and one bond and got back the cheat's
@@ -1292,7 +1471,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
             &[
                 (
                     &[w.key("poster")],
-                    -(SOL as i128 / 2) - bond as i128 + slashed as i128 - 3 * fee as i128
+                    -(one as i128 / 2) - bond as i128 + slashed as i128 - 3 * fee as i128
                         + slashed_again as i128
                         - 3 * fee as i128,
                 ),
@@ -1326,13 +1505,18 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
     honest_worker.stop().await;
 }
 
+in_both_units!(
+    a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_worker_in,
+    a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_worker,
+    a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_worker_in_usdc
+);
+
 /// A worker goes down after claiming and misses its deadline: a stranger reclaims the job for
 /// the bounty, the rest of the slash goes into the job's escrow for the poster, and the
 /// reopened job, cancelled, returns reward, compensation and rent.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missed_deadline_is_reclaimed_by_a_stranger_for_the_bounty() {
+async fn a_missed_deadline_is_reclaimed_by_a_stranger_for_the_bounty_in(usdc: bool) {
     let _one = serial().lock().await;
-    let w = world().await;
+    let w = world_in(usdc).await;
     let mut ledger = Ledger::open(&w).await;
     let worker = w.start_worker("op1", "").await;
     ledger.add(worker.account);
@@ -1381,12 +1565,17 @@ async fn a_missed_deadline_is_reclaimed_by_a_stranger_for_the_bounty() {
         .await;
 }
 
+in_both_units!(
+    a_missed_deadline_is_reclaimed_by_a_stranger_for_the_bounty_in,
+    a_missed_deadline_is_reclaimed_by_a_stranger_for_the_bounty,
+    a_missed_deadline_is_reclaimed_by_a_stranger_for_the_bounty_in_usdc
+);
+
 /// A job no worker takes (its reward is below what the running worker asks for) is cancelled
 /// by its poster: everything comes back but the fees; a stranger cannot cancel it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_cancelled_before_any_claim_returns_everything() {
+async fn a_job_cancelled_before_any_claim_returns_everything_in(usdc: bool) {
     let _one = serial().lock().await;
-    let w = world().await;
+    let w = world_in(usdc).await;
     let mut ledger = Ledger::open(&w).await;
     let worker = w
         .start_worker("op1", "min_reward_per_hour_sol = \"1000\"")
@@ -1422,6 +1611,12 @@ async fn a_job_cancelled_before_any_claim_returns_everything() {
     );
     worker.stop().await;
 }
+
+in_both_units!(
+    a_job_cancelled_before_any_claim_returns_everything_in,
+    a_job_cancelled_before_any_claim_returns_everything,
+    a_job_cancelled_before_any_claim_returns_everything_in_usdc
+);
 
 /// The worker is stopped mid-training and started again: it resumes from its checkpoint, and
 /// its result is the one an uninterrupted run gives (the same hash), verified and paid once.
