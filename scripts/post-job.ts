@@ -86,6 +86,19 @@ export function toBaseUnits(text: string, decimals: number): bigint {
   return units;
 }
 
+/** Base units as a decimal with `decimals` decimals ("12.5"), trailing zeros trimmed. */
+export function fromBaseUnits(units: bigint, decimals: number): string {
+  const digits = units.toString().padStart(decimals + 1, "0");
+  const whole = digits.slice(0, digits.length - decimals);
+  const frac = digits.slice(digits.length - decimals).replace(/0+$/, "");
+  return frac ? `${whole}.${frac}` : whole;
+}
+
+const TOKEN_PROGRAMS = [
+  "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
+  "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb",
+];
+
 /** The amount a token account holds (bytes 64..72 of both token programs' layouts); 0 when it does not exist. */
 async function tokenBalance(connection: Connection, account: Address): Promise<bigint> {
   const info = await connection.rpc
@@ -93,7 +106,9 @@ async function tokenBalance(connection: Connection, account: Address): Promise<b
     .send();
   if (!info.value) return 0n;
   const data = Buffer.from(info.value.data[0], "base64");
-  if (data.length < 72) throw new Error(`${account} is not a token account`);
+  if (!TOKEN_PROGRAMS.includes(info.value.owner) || data.length < 72) {
+    throw new Error(`${account} is not a token account`);
+  }
   return data.readBigUInt64LE(64);
 }
 
@@ -191,7 +206,7 @@ async function main(): Promise<number> {
     const held = await tokenBalance(connection, token!);
     if (held < reward) {
       throw new Error(
-        `token account ${token} of wallet ${poster.address} (mint ${m.mint}) holds ${held} base units; the reward is ${reward}`,
+        `token account ${token} of wallet ${poster.address} (mint ${m.mint}) holds ${fromBaseUnits(held, decimals)} tokens; the reward is ${fromBaseUnits(reward, decimals)}`,
       );
     }
   }

@@ -394,6 +394,20 @@ impl FileConfig {
                 "max_parallel_checks: {max_parallel_checks}; 1 to 64"
             ));
         }
+        for (flag, v) in [
+            ("--stake", &self.market_unit_flags.stake),
+            (
+                "--min-reward-per-hour",
+                &self.market_unit_flags.min_reward_per_hour,
+            ),
+        ] {
+            if let Some(Err(e)) = v
+                .as_deref()
+                .map(|v| tensorgrid_client::currency::check_amount_text(v.trim()))
+            {
+                problems.push(format!("{flag}: {e}"));
+            }
+        }
         let mut mints = BTreeMap::new();
         for (key, amounts) in self.mint.unwrap_or_default() {
             match key.parse::<Pubkey>() {

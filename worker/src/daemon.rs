@@ -72,9 +72,9 @@ pub(crate) const DATASET_CACHE_BYTES: u64 = 4 << 30;
 /// A stake short of the market's minimum that the day's cap kept from being topped up is
 /// tried again this often (the cap counts the last 24 h).
 const TOPUP_RETRY: Duration = Duration::from_secs(600);
-/// Part of the setting named in the pause a short stake causes (`max_stake_topup_per_day_sol`
-/// or `mint.<mint>.max_stake_topup_per_day`): how that pause is told apart.
-const TOPUP_CAP_MARK: &str = "max_stake_topup_per_day";
+/// How the pause a short stake causes (the day's top-up cap reached, or too few tokens to top
+/// it up) ends: told apart from other pauses by it.
+const STAKE_SHORT_MARK: &str = "claims wait for the operator";
 /// How soon a job seen while the stake is short is looked at again.
 const STAKE_SHORT_RECHECK: Duration = Duration::from_secs(30);
 
@@ -265,6 +265,13 @@ impl Daemon {
         .ok_or(StartError::Stopped)?
         .ok_or_else(|| StartError::Setup(format!("market {market} does not exist")))?;
         let money = Money::for_market(&config, &market, &account).map_err(StartError::Setup)?;
+        if config.verify_disputes && money.verifier_pledge >= money.stake {
+            tracing::warn!(
+                pledge = %money.unit.show(money.verifier_pledge),
+                stake = %money.unit.show(money.stake),
+                "the whole stake is pledged to the verifier pool: claims need stake beyond the pledge, so this worker verifies but takes no job (raise the stake or lower the pledge)"
+            );
+        }
         if let Some(mint) = money.unit.currency.mint() {
             tracing::info!(%mint, decimals = money.unit.decimals, stake = %money.unit.show(money.stake), min_reward_per_hour = %money.unit.show(money.min_reward_per_hour), "a market priced in a mint");
         }
@@ -430,34 +437,50 @@ impl Daemon {
                     // Refills come from the operator's wallet: at most the configured amount a
                     // day, so a run of losses cannot drain it.
                     let topups = Topups::new(&w.work);
-                    let used = topups.last_day(status::unix_now());
-                    if used.saturating_add(want) > money.max_stake_topup_per_day {
-                        let why = format!(
-                            "the stake ({}) is below the market's minimum ({}); topping it up would take {} from the operator's wallet today, more than {} ({}): claims wait for the operator",
+                    let used = topups.last_day(status::unix_now(), &w.market);
+                    let short = if used.saturating_add(want) > money.max_stake_topup_per_day {
+                        Some(format!(
+                            "the stake ({}) is below the market's minimum ({}); topping it up would take {} from the operator's wallet today, more than {} ({})",
                             unit.show(a.stake),
                             unit.show(min_stake),
                             unit.show(used.saturating_add(want)),
                             money.topup_cap_field(),
                             unit.show(money.max_stake_topup_per_day)
-                        );
-                        tracing::error!("{why}");
-                        w.status.update(|s| s.paused = Some(why));
-                        self.set_stake_short(Some(min_stake));
+                        ))
                     } else {
-                        args.add_stake = want;
+                        self.token_shortfall(want).await?.map(|why| {
+                            format!(
+                                "the stake ({}) is below the market's minimum ({}); {why}",
+                                unit.show(a.stake),
+                                unit.show(min_stake)
+                            )
+                        })
+                    };
+                    match short {
+                        Some(why) => {
+                            let why = format!("{why}: {STAKE_SHORT_MARK}");
+                            tracing::error!("{why}");
+                            w.status.update(|s| s.paused = Some(why));
+                            self.set_stake_short(Some(min_stake));
+                        }
+                        None => args.add_stake = want,
                     }
                 } else {
                     self.set_stake_short(None);
                 }
                 if args.hardware.is_some() || args.add_stake > 0 {
                     let added = args.add_stake;
-                    if added > 0 {
-                        self.check_token_funds(added).await?;
-                    }
+                    // A hardware-only update moves no tokens and names no token account: one
+                    // the operator closed cannot hold it up.
+                    let currency = if added > 0 {
+                        unit.currency
+                    } else {
+                        tensorgrid_client::Currency::Sol
+                    };
                     let landed = send(
                         "updating the worker",
                         vec![ix::worker_update_in(
-                            &unit.currency,
+                            &currency,
                             keys.operator,
                             w.market,
                             keys.worker,
@@ -466,7 +489,9 @@ impl Daemon {
                     )
                     .await?;
                     if added > 0 {
-                        if let Err(e) = Topups::new(&w.work).record(status::unix_now(), added) {
+                        if let Err(e) =
+                            Topups::new(&w.work).record(status::unix_now(), added, &w.market)
+                        {
                             tracing::warn!(error = %e, "the top-up was not recorded");
                         }
                         self.set_stake_short(None);
@@ -488,7 +513,9 @@ impl Daemon {
                     )));
                 }
                 let stake = money.stake;
-                self.check_token_funds(stake).await?;
+                if let Some(why) = self.token_shortfall(stake).await? {
+                    return Err(Registration::Fatal(why));
+                }
                 let landed = send(
                     "registering the worker",
                     vec![ix::worker_register_in(
@@ -509,13 +536,14 @@ impl Daemon {
         Ok(())
     }
 
-    /// In a token market, refuses to stake `amount` plainly when the operator's token account
-    /// does not hold it (the transaction would fail with a token program error otherwise).
-    async fn check_token_funds(&self, amount: u64) -> Result<(), Registration> {
+    /// In a token market, why staking `amount` cannot be done when the operator's token
+    /// account does not hold it (the transaction would fail with a token program error);
+    /// `None` when it can, and always in a SOL market.
+    async fn token_shortfall(&self, amount: u64) -> Result<Option<String>, Registration> {
         let w = &self.worker;
         let unit = w.money.unit;
         let Some(account) = unit.currency.token_account(&w.operator.pubkey()) else {
-            return Ok(());
+            return Ok(None);
         };
         let held = w
             .chain
@@ -525,15 +553,14 @@ impl Daemon {
                 Registration::Transient(format!("reading the operator's token account: {e}"))
             })?
             .unwrap_or(0);
-        if held < amount {
-            return Err(Registration::Fatal(format!(
+        Ok((held < amount).then(|| {
+            format!(
                 "staking {} needs the operator's token account {account} (mint {}) to hold it; it holds {}",
                 unit.show(amount),
                 unit.currency.mint().unwrap_or_default(),
                 unit.show(held)
-            )));
-        }
-        Ok(())
+            )
+        }))
     }
 
     /// Records that the stake is short of `min_stake` (the day's cap kept it from a refill), or
@@ -548,7 +575,7 @@ impl Daemon {
             self.worker.status.update(|s| {
                 if s.paused
                     .as_deref()
-                    .is_some_and(|p| p.contains(TOPUP_CAP_MARK))
+                    .is_some_and(|p| p.contains(STAKE_SHORT_MARK))
                 {
                     s.paused = None;
                 }
@@ -596,6 +623,7 @@ impl Daemon {
                 w.status.chain_contact();
                 w.status.update(|s| {
                     s.stake_lamports = a.stake;
+                    s.pledged_lamports = a.pooled_stake;
                     s.earnings_balance_lamports = a.earnings;
                     s.total_earned_lamports = a.record.total_earned;
                     s.rpc_url = w.chain.active_url().to_string();
@@ -827,18 +855,23 @@ impl Daemon {
         // The claim puts this much of the stake at risk; the program refuses it beyond the
         // stake (and topping up is the operator's decision, not a stranger's).
         let collateral = account.terms.collateral(account.reward).unwrap_or(u64::MAX);
-        let stake = w.status.snapshot().stake_lamports;
+        let snapshot = w.status.snapshot();
+        let stake = snapshot.stake_lamports;
+        // The program locks collateral out of the stake the verifier pledge leaves free.
+        let free = stake.saturating_sub(snapshot.pledged_lamports);
         // Below the market's minimum with the day's refill spent: the operator's condition,
         // not the job's (looked at again once there is stake, never refused).
         if self.stake_is_short(stake) {
             return defer(deferred, job, STAKE_SHORT_RECHECK);
         }
-        if collateral > stake {
+        if collateral > free {
             let unit = w.money.unit;
             let why = format!(
-                "needs {} of stake as collateral, this worker has {}",
+                "needs {} of stake as collateral, this worker has {} free (stake {}, pledged to the verifier pool {})",
                 unit.show(collateral),
-                unit.show(stake)
+                unit.show(free),
+                unit.show(stake),
+                unit.show(snapshot.pledged_lamports)
             );
             return self.reject(job, &account.poster.to_string(), Kind::Settings, &why);
         }
@@ -1355,7 +1388,7 @@ impl Daemon {
                 .total_earned
                 .saturating_sub(before.record.total_earned);
             if earned > 0 {
-                tracing::info!(%job, amount = %w.money.unit.show(earned), "paid");
+                tracing::info!(%job, base_units = earned, amount = %w.money.unit.show(earned), "paid");
                 w.status.update(|s| {
                     s.jobs_paid += 1;
                     s.earned_lamports += earned;
@@ -1390,13 +1423,13 @@ impl Daemon {
             let amount = unit.show(e.lamports);
             match e.kind {
                 LedgerKind::Paid => {
-                    tracing::info!(job = %e.job, %amount, signature = %e.signature, "paid")
+                    tracing::info!(job = %e.job, base_units = e.lamports, %amount, signature = %e.signature, "paid")
                 }
                 LedgerKind::DisputeCompensation | LedgerKind::VerifierFee => {
-                    tracing::info!(job = %e.job, %amount, kind = ?e.kind, signature = %e.signature, "earned")
+                    tracing::info!(job = %e.job, base_units = e.lamports, %amount, kind = ?e.kind, signature = %e.signature, "earned")
                 }
                 kind => {
-                    tracing::warn!(job = %e.job, %amount, ?kind, signature = %e.signature, "stake lost")
+                    tracing::warn!(job = %e.job, base_units = e.lamports, %amount, ?kind, signature = %e.signature, "stake lost")
                 }
             }
             w.status.update(|s| {

@@ -209,31 +209,60 @@ impl<'a> Ledger<'a> {
     }
 }
 
-/// Stake top-ups from the operator's wallet (`topups.json`), for the daily cap.
+/// Stake top-ups from the operator's wallet (`topups.json`), for the daily cap: each with the
+/// market it went to, so a work directory used for a SOL market and a USDC market never adds
+/// lamports to base units of the mint.
 pub struct Topups<'a> {
     work: &'a WorkDir,
 }
 
 const TOPUPS: &str = "topups.json";
 
+/// One top-up as recorded: `[at, amount, market]`, or `[at, lamports]` as written before
+/// markets were told apart (counted against every market's cap: never less than spent).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Topup {
+    InMarket(i64, u64, String),
+    Unmarked(i64, u64),
+}
+
+impl Topup {
+    fn at(&self) -> i64 {
+        match self {
+            Topup::InMarket(at, ..) | Topup::Unmarked(at, _) => *at,
+        }
+    }
+}
+
 impl<'a> Topups<'a> {
     pub fn new(work: &'a WorkDir) -> Self {
         Self { work }
     }
 
-    /// Lamports added in the 24 h before `now`.
-    pub fn last_day(&self, now: i64) -> u64 {
-        let all: Vec<(i64, u64)> = self.work.read_json(TOPUPS);
+    /// Base units added to the stake in `market` in the 24 h before `now`.
+    pub fn last_day(&self, now: i64, market: &Pubkey) -> u64 {
+        let market = market.to_string();
+        let all: Vec<Topup> = self.work.read_json(TOPUPS);
         all.iter()
-            .filter(|(at, _)| now.saturating_sub(*at) < 86_400)
-            .map(|(_, l)| *l)
+            .filter(|t| now.saturating_sub(t.at()) < 86_400)
+            .filter_map(|t| match t {
+                Topup::InMarket(_, amount, m) if *m == market => Some(*amount),
+                Topup::InMarket(..) => None,
+                Topup::Unmarked(_, amount) => Some(*amount),
+            })
             .fold(0u64, u64::saturating_add)
     }
 
-    pub fn record(&self, now: i64, lamports: u64) -> Result<(), crate::state::StateError> {
-        let mut all: Vec<(i64, u64)> = self.work.read_json(TOPUPS);
-        all.retain(|(at, _)| now.saturating_sub(*at) < 86_400);
-        all.push((now, lamports));
+    pub fn record(
+        &self,
+        now: i64,
+        amount: u64,
+        market: &Pubkey,
+    ) -> Result<(), crate::state::StateError> {
+        let mut all: Vec<Topup> = self.work.read_json(TOPUPS);
+        all.retain(|t| now.saturating_sub(t.at()) < 86_400);
+        all.push(Topup::InMarket(now, amount, market.to_string()));
         self.work.write_json(TOPUPS, &all)
     }
 }
@@ -241,6 +270,23 @@ impl<'a> Topups<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A top-up counts against its own market's cap only; one recorded before markets were
+    /// told apart counts against every market's.
+    #[test]
+    fn top_ups_count_against_their_own_market() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = WorkDir::open(dir.path()).unwrap();
+        let (sol, usdc) = (Pubkey::new_unique(), Pubkey::new_unique());
+        std::fs::write(dir.path().join(TOPUPS), b"[[1000, 7]]").unwrap();
+        let t = Topups::new(&work);
+        t.record(1_000, 25_000_000, &usdc).unwrap();
+        t.record(1_001, 1_000_000_000, &sol).unwrap();
+        assert_eq!(t.last_day(2_000, &usdc), 25_000_007);
+        assert_eq!(t.last_day(2_000, &sol), 1_000_000_007);
+        // A day later none of them counts.
+        assert_eq!(t.last_day(1_000 + 86_400 + 2, &sol), 0);
+    }
     use tensorgrid_client::event_types::*;
 
     #[test]
@@ -285,11 +331,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = WorkDir::open(dir.path()).unwrap();
         let t = Topups::new(&w);
-        t.record(1_000, 5).unwrap();
-        t.record(50_000, 7).unwrap();
-        assert_eq!(t.last_day(60_000), 12);
+        let m = Pubkey::new_unique();
+        t.record(1_000, 5, &m).unwrap();
+        t.record(50_000, 7, &m).unwrap();
+        assert_eq!(t.last_day(60_000, &m), 12);
         assert_eq!(
-            t.last_day(1_000 + 86_400),
+            t.last_day(1_000 + 86_400, &m),
             7,
             "a day later the first no longer counts"
         );

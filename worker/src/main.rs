@@ -186,12 +186,12 @@ impl Settings {
             )*};
         }
         set!(ws_url => ws_url, keypair => keypair, commitment => commitment, market => market, device => device,
-            work_dir => work_dir, store => store, stake => stake_sol,
-            min_reward_per_hour => min_reward_per_hour_sol, max_dataset_bytes => max_dataset_bytes,
+            work_dir => work_dir, store => store, max_dataset_bytes => max_dataset_bytes,
             max_concurrent_jobs => max_concurrent_jobs, poll_interval => poll_interval,
             priority_fee_cap => priority_fee_cap, log_format => log_format,
             status_listen => status_listen);
-        // In whatever unit the market is priced in: a token market reads them from here.
+        // In whatever unit the market is priced in (SOL, or its mint's): applied once the
+        // market is read, over the file's amounts for that unit.
         f.market_unit_flags.stake = self.stake.clone();
         f.market_unit_flags.min_reward_per_hour = self.min_reward_per_hour.clone();
         if self.allow_http {
@@ -475,8 +475,15 @@ fn print_config(c: &Config, path: &Path) {
         "min pay/hour: {} (in a SOL market)",
         sol(c.min_reward_per_hour)
     );
-    for (mint, a) in &c.mints {
-        let given = a.overlaid(&c.market_unit_flags);
+    let flags = &c.market_unit_flags;
+    if flags.stake.is_some() || flags.min_reward_per_hour.is_some() {
+        println!(
+            "flags:        --stake {}, --min-reward-per-hour {} (in the market's unit, over the file's)",
+            flags.stake.as_deref().unwrap_or("(not given)"),
+            flags.min_reward_per_hour.as_deref().unwrap_or("(not given)")
+        );
+    }
+    for (mint, given) in &c.mints {
         let text = |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.into());
         println!(
             "mint {mint}: stake {}, min pay/hour {}, pledge {}, top-up cap {} (in its tokens)",

@@ -27,20 +27,6 @@ pub struct AmountsText {
 }
 
 impl AmountsText {
-    /// Each field with what `over` sets replaced.
-    pub fn overlaid(&self, over: &AmountsText) -> AmountsText {
-        let pick = |a: &Option<String>, b: &Option<String>| b.clone().or_else(|| a.clone());
-        AmountsText {
-            stake: pick(&self.stake, &over.stake),
-            min_reward_per_hour: pick(&self.min_reward_per_hour, &over.min_reward_per_hour),
-            verifier_pledge: pick(&self.verifier_pledge, &over.verifier_pledge),
-            max_stake_topup_per_day: pick(
-                &self.max_stake_topup_per_day,
-                &over.max_stake_topup_per_day,
-            ),
-        }
-    }
-
     /// Problems with the form of each amount set (`where_` names the table or flag).
     pub fn check(&self, where_: &str, problems: &mut Vec<String>) {
         for (name, v) in self.fields() {
@@ -122,31 +108,62 @@ impl Money {
         }
     }
 
-    /// The settings for `market` (at `address`): the SOL ones, or its mint's table with the
-    /// command line's amounts over it. A token market without a stake set is refused: the
-    /// daemon does not guess what a token is worth.
+    /// The settings for `market` (at `address`): the SOL ones, or its mint's table; the
+    /// command line's `--stake` / `--min-reward-per-hour` over either, in the market's unit.
+    /// A token market without a stake set is refused (the daemon does not guess what a token
+    /// is worth), and so is one without a pay floor for its mint when a SOL floor is set (the
+    /// operator asked for one).
     pub fn for_market(
         config: &crate::Config,
         address: &Pubkey,
         market: &Market,
     ) -> Result<Self, String> {
         let unit = Unit::of(market);
+        let flags = &config.market_unit_flags;
+        let flag = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|v| {
+                    parse_units(v.trim(), unit.decimals).map_err(|e| {
+                        format!("--{name}: {e} (in the market's unit, {})", unit.name())
+                    })
+                })
+                .transpose()
+        };
+        let flag_stake = flag("stake", &flags.stake)?;
+        let flag_floor = flag("min-reward-per-hour", &flags.min_reward_per_hour)?;
         let Some(mint) = unit.currency.mint() else {
-            return Ok(Money::sol(config));
+            let sol = Money::sol(config);
+            return Ok(Money {
+                stake: flag_stake.unwrap_or(sol.stake),
+                min_reward_per_hour: flag_floor.unwrap_or(sol.min_reward_per_hour),
+                ..sol
+            });
         };
         let table = config.mints.get(&mint).cloned().unwrap_or_default();
-        let text = table.overlaid(&config.market_unit_flags);
-        let Some(stake_text) = &text.stake else {
-            return Err(format!(
-                "market {address} is priced in the token mint {mint} ({} decimals): set the worker's amounts in its units under [mint.{mint}] in worker.toml (stake = \"…\", min_reward_per_hour = \"…\"), or pass --stake",
-                unit.decimals
-            ));
-        };
         let amount = |name: &str, v: &str| {
-            parse_units(v.trim(), unit.decimals)
-                .map_err(|e| format!("mint.{mint}.{name}: {e} (the mint's decimals)"))
+            parse_units(v.trim(), unit.decimals).map_err(|e| format!("mint.{mint}.{name}: {e}"))
         };
-        let stake = amount("stake", stake_text)?;
+        let stake = match (flag_stake, &table.stake) {
+            (Some(s), _) => s,
+            (None, Some(v)) => amount("stake", v)?,
+            (None, None) => {
+                return Err(format!(
+                    "market {address} is priced in the token mint {mint} ({} decimals): set the worker's amounts in its units under [mint.{mint}] in worker.toml (stake = \"…\", min_reward_per_hour = \"…\"), or pass --stake",
+                    unit.decimals
+                ))
+            }
+        };
+        let min_reward_per_hour = match (flag_floor, &table.min_reward_per_hour) {
+            (Some(f), _) => f,
+            (None, Some(v)) => amount("min_reward_per_hour", v)?,
+            (None, None) if config.min_reward_per_hour > 0 => {
+                return Err(format!(
+                    "min_reward_per_hour_sol is set ({}), but market {address} is priced in the token mint {mint}: its pay floor is mint.{mint}.min_reward_per_hour, in the mint's units (or --min-reward-per-hour); set it (\"0\" for none)",
+                    Unit::SOL.show(config.min_reward_per_hour)
+                ))
+            }
+            (None, None) => 0,
+        };
         let or_stake = |name: &str, v: &Option<String>| match v {
             Some(v) => amount(name, v),
             None => Ok(stake),
@@ -154,14 +171,11 @@ impl Money {
         Ok(Money {
             unit,
             stake,
-            min_reward_per_hour: match &text.min_reward_per_hour {
-                Some(v) => amount("min_reward_per_hour", v)?,
-                None => 0,
-            },
-            verifier_pledge: or_stake("verifier_pledge", &text.verifier_pledge)?,
+            min_reward_per_hour,
+            verifier_pledge: or_stake("verifier_pledge", &table.verifier_pledge)?,
             max_stake_topup_per_day: or_stake(
                 "max_stake_topup_per_day",
-                &text.max_stake_topup_per_day,
+                &table.max_stake_topup_per_day,
             )?,
         })
     }
@@ -279,6 +293,69 @@ mod tests {
                 .unwrap()
                 .stake,
             7_500_000
+        );
+    }
+
+    /// The flags are read in the market's unit in a SOL market too (9 decimals), and named
+    /// when wrong.
+    #[test]
+    fn the_flags_are_in_the_markets_unit_in_a_sol_market_too() {
+        let flags = AmountsText {
+            stake: Some("2.5".into()),
+            min_reward_per_hour: Some("0.1".into()),
+            ..AmountsText::default()
+        };
+        let c = config("stake_sol = \"3\"\n", flags).unwrap();
+        let m = Money::for_market(&c, &Pubkey::new_unique(), &market(None, 0)).unwrap();
+        assert_eq!(
+            (m.stake, m.min_reward_per_hour),
+            (2_500_000_000, 100_000_000)
+        );
+        // 1.0000001 is fine for an 18-decimal mint, too fine for USDC: named as the flag.
+        let (_, usdc) = usdc();
+        let fine = AmountsText {
+            stake: Some("1.0000001".into()),
+            ..AmountsText::default()
+        };
+        let c = config("", fine).unwrap();
+        let why = Money::for_market(&c, &Pubkey::new_unique(), &usdc).unwrap_err();
+        assert!(
+            why.starts_with("--stake:") && why.contains("6 decimals"),
+            "{why}"
+        );
+        let eighteen = market(Some(Pubkey::new_unique()), 18);
+        assert_eq!(
+            Money::for_market(&c, &Pubkey::new_unique(), &eighteen)
+                .unwrap()
+                .stake,
+            1_000_000_100_000_000_000
+        );
+    }
+
+    /// A SOL pay floor the operator set is not silently dropped in a token market.
+    #[test]
+    fn a_sol_pay_floor_without_the_mints_is_refused() {
+        let (_, m) = usdc();
+        let c = config(
+            &format!("min_reward_per_hour_sol = \"0.5\"\n[mint.{MINT}]\nstake = \"25\"\n"),
+            AmountsText::default(),
+        )
+        .unwrap();
+        let why = Money::for_market(&c, &Pubkey::new_unique(), &m).unwrap_err();
+        assert!(
+            why.contains(&format!("mint.{MINT}.min_reward_per_hour")),
+            "{why}"
+        );
+        let c = config(
+            &format!("min_reward_per_hour_sol = \"0.5\"\n[mint.{MINT}]\nstake = \"25\"\nmin_reward_per_hour = \"0\"\n"),
+            AmountsText::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            Money::for_market(&c, &Pubkey::new_unique(), &m)
+                .unwrap()
+                .min_reward_per_hour,
+            0
         );
     }
 

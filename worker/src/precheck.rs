@@ -134,15 +134,15 @@ pub fn precheck(
             estimated_secs * TIME_FACTOR
         ));
     }
-    // Paid per estimated hour, at least a minute counted.
-    let hours = (estimated_secs.max(60.0)) / 3_600.0;
-    let per_hour = offer.payout as f64 / hours;
-    if per_hour < money.min_reward_per_hour as f64 {
-        // Whole base units per hour, shown in the market's unit (truncated: never above the
-        // configured floor it is compared with).
+    // Paid per estimated hour, at least a minute counted; compared in integers (the estimate
+    // rounded up to whole seconds), so a job paying exactly the floor is taken.
+    let secs = u128::from(estimated_secs.max(60.0).ceil() as u64);
+    let pays = u128::from(offer.payout) * 3_600;
+    if pays < u128::from(money.min_reward_per_hour) * secs {
+        let per_hour = u64::try_from(pays / secs).unwrap_or(u64::MAX);
         return reject(format!(
             "pays {} per estimated hour, below the configured {}",
-            money.unit.show(per_hour as u64),
+            money.unit.show(per_hour),
             money.unit.show(money.min_reward_per_hour)
         ));
     }

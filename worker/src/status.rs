@@ -83,6 +83,9 @@ pub struct Snapshot {
     /// From the chain: lamports earned by this worker ever, stake, unwithdrawn earnings.
     pub total_earned_lamports: u64,
     pub stake_lamports: u64,
+    /// Of the stake, pledged to the verifier pool (claims use only the rest).
+    #[serde(default)]
+    pub pledged_lamports: u64,
     pub earnings_balance_lamports: u64,
     /// Unix seconds of the last successful answer from the chain.
     pub last_chain_contact: Option<i64>,

@@ -163,7 +163,8 @@ async fn a_payment_made_while_the_worker_was_down_is_logged_and_shown() {
         w.log().lines().any(|l| {
             l.contains("\"message\":\"paid\"")
                 && l.contains(&job.to_string())
-                && l.contains(&format!("\"lamports\":{payout}"))
+                && l.contains(&format!("\"base_units\":{payout}"))
+                && l.contains("\"amount\":\"0.4875 SOL\"")
         })
     })
     .await;

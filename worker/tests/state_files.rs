@@ -35,7 +35,7 @@ proptest! {
             let _ = w.in_progress();
             let _ = Refusals::new(&w).all();
             let _ = ledger::Ledger::new(&w).entries();
-            let _ = ledger::Topups::new(&w).last_day(1_000_000);
+            let _ = ledger::Topups::new(&w).last_day(1_000_000, &Default::default());
             let _ = crashguard::crashed_check(&w);
             let _ = crashguard::begin_training(&w, job);
             crashguard::end_training(&w, job);

@@ -164,4 +164,33 @@ async fn a_worker_stakes_earns_reclaims_and_tops_up_in_usdc() {
         98 * USDC + split.bounty - 2 * USDC
     );
     assert!(w.terminate().success(), "{}", w.log());
+
+    // The minimum rises to 200 USDC and the operator allows a stake of 300 (and so a day's
+    // top-up of 300), but its token account holds 96.1: claiming pauses with the reason, the
+    // daemon runs on, nothing is sent.
+    rig.set_params(|p| p.min_stake = 200 * USDC).await;
+    let log = rig.dir.path().join("w1-short.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let child = rig
+        .command_staking("w1", &key, rig.net.rpc_url(), rig.net.ws_url(), "300")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let mut w = Proc { child, log };
+    wait_until("paused for want of tokens", 60, &w, || {
+        rig.status("w1")["paused"].as_str().is_some_and(|p| {
+            p.contains("staking 297 tokens needs the operator's token account")
+                && p.contains("claims wait for the operator")
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        w.child.try_wait().unwrap().is_none(),
+        "still running:\n{}",
+        w.log()
+    );
+    assert_eq!(rig.worker_account(&op).await.stake, 3 * USDC);
+    assert!(w.terminate().success(), "{}", w.log());
 }

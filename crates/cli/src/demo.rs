@@ -381,9 +381,18 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         // A job the worker refused would wait here for good: say why instead.
         if status.snapshot().jobs_rejected > 0 {
             cancel.cancel();
+            // The count moves just before the reason is written: give it a moment.
+            let mut why = None;
+            for _ in 0..20 {
+                why = refusal(&dir.join("worker"), &job);
+                if why.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             bail!(
                 "the worker refused the job: {}",
-                refusal(&dir.join("worker"), &job)
+                why.unwrap_or_else(|| "(no reason recorded)".into())
             );
         }
         if Instant::now() > deadline {
@@ -505,12 +514,11 @@ async fn start_worker(
 }
 
 /// Why the worker whose work directory is `work_dir` refused `job`, as it recorded it.
-fn refusal(work_dir: &Path, job: &Pubkey) -> String {
+fn refusal(work_dir: &Path, job: &Pubkey) -> Option<String> {
     std::fs::read(work_dir.join("rejected.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v[job.to_string()]["reason"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "(no reason recorded)".into())
 }
 
 fn print_next_steps(mint: DemoMint) {

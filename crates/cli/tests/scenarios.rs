@@ -350,17 +350,21 @@ async fn tokens_held(w: &World, k: &Pubkey) -> u64 {
         state::{Market, Poster},
     };
     let client = w.net.client();
-    let Some(account) = client.account(k).await.unwrap() else {
-        return 0;
-    };
-    if account.owner != tensorgrid_client::program_id() {
-        let currency = w.currency();
+    if WALLETS.iter().any(|n| w.key(n) == *k) {
         return client
-            .token_balance(&currency.token_account(k).unwrap())
+            .token_balance(&w.currency().token_account(k).unwrap())
             .await
             .unwrap()
             .unwrap_or(0);
     }
+    let Some(account) = client.account(k).await.unwrap() else {
+        return 0;
+    };
+    assert_eq!(
+        account.owner,
+        tensorgrid_client::program_id(),
+        "{k}: neither a wallet of the scenario nor the program's"
+    );
     let disc = &account.data[..8];
     if disc == Market::DISCRIMINATOR {
         client.market(k).await.unwrap().fees_unclaimed

@@ -175,6 +175,18 @@ impl Rig {
 
     /// The worker binary for `name`; `rpc` may list several URLs, comma-separated (failover).
     pub fn command(&self, name: &str, keypair: &Path, rpc: &str, ws: &str) -> Command {
+        self.command_staking(name, keypair, rpc, ws, "2")
+    }
+
+    /// [`Self::command`] with `--stake STAKE` (in the market's unit).
+    pub fn command_staking(
+        &self,
+        name: &str,
+        keypair: &Path,
+        rpc: &str,
+        ws: &str,
+        stake: &str,
+    ) -> Command {
         // `TENSORGRID_WORKER_BIN` runs the suite against another build (the release binary a
         // rig runs, say); the test profile's by default.
         let bin = std::env::var("TENSORGRID_WORKER_BIN")
@@ -196,7 +208,7 @@ impl Rig {
                 "--poll-interval",
                 "1s",
                 "--stake",
-                "2",
+                stake,
                 "--status-listen",
                 "127.0.0.1:0",
                 "--log-format",
