@@ -506,6 +506,7 @@ fn main() -> ExitCode {
     // Training runs in this process: keep freed tensor buffers in the heap (see the engine's
     // `alloc` module; about a fifth of a step's time otherwise goes to page faults).
     tensorgrid_train::alloc::keep_freed_memory();
+    tensorgrid_client::process::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let publishing = !matches!(cli.command, Some(Command::Status { .. }));
     let config = match cli.settings.resolve(publishing) {

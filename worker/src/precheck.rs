@@ -181,6 +181,23 @@ mod tests {
         tensorgrid_client::defaults::cpu("test")
     }
 
+    /// `precheck` with the default settings and a training estimate of `secs`.
+    fn check(
+        offer: &Offer,
+        spec: &[u8],
+        hardware: &Hardware,
+        secs: f64,
+    ) -> Result<Plan, Rejection> {
+        precheck(
+            offer,
+            spec,
+            hardware,
+            &config(),
+            &Money::sol(&config()),
+            |_| secs,
+        )
+    }
+
     fn config() -> Config {
         crate::FileConfig::parse("store = \"s3://b/r\"")
             .unwrap()
@@ -195,33 +212,16 @@ mod tests {
     #[test]
     fn a_fitting_job_is_planned() {
         let b = spec_bytes(|_| {});
-        let plan = precheck(
-            &offer(&b),
-            &b,
-            &cpu(),
-            &config(),
-            &Money::sol(&config()),
-            |_| 30.0,
-        )
-        .unwrap();
+        let plan = check(&offer(&b), &b, &cpu(), 30.0).unwrap();
         assert_eq!(plan.estimated_secs, 30.0);
     }
 
     #[test]
     fn hostile_or_unfit_jobs_are_refused_with_their_reason() {
         let b = spec_bytes(|_| {});
-        let cfg = config();
         let mut wrong = offer(&b);
         wrong.spec_hash = [1; 32];
-        assert!(reason(precheck(
-            &wrong,
-            &b,
-            &cpu(),
-            &cfg,
-            &Money::sol(&config()),
-            |_| 1.0
-        ))
-        .contains("spec hash mismatch"));
+        assert!(reason(check(&wrong, &b, &cpu(), 1.0)).contains("spec hash mismatch"));
 
         for (uri, why) in [
             ("file:///etc/passwd", "never local files"),
@@ -230,15 +230,7 @@ mod tests {
         ] {
             let b = spec_bytes(|v| v["dataset"]["uri"] = uri.into());
             assert!(
-                reason(precheck(
-                    &offer(&b),
-                    &b,
-                    &cpu(),
-                    &cfg,
-                    &Money::sol(&config()),
-                    |_| 1.0
-                ))
-                .contains(why),
+                reason(check(&offer(&b), &b, &cpu(), 1.0)).contains(why),
                 "{uri}"
             );
         }
@@ -247,79 +239,28 @@ mod tests {
         let file =
             |uri: &str| serde_json::json!({"uri": uri, "sha256": "ab".repeat(32), "bytes": 10});
         let b = spec_bytes(|v| v["model"]["init"] = file("file:///etc/shadow"));
-        let why = reason(precheck(
-            &offer(&b),
-            &b,
-            &cpu(),
-            &cfg,
-            &Money::sol(&config()),
-            |_| 1.0,
-        ));
+        let why = reason(check(&offer(&b), &b, &cpu(), 1.0));
         assert!(
             why.contains("model.init URI") && why.contains("never local files"),
             "{why}"
         );
         let b = spec_bytes(|v| v["model"]["init"] = file("http://10.0.0.1/w"));
-        let why = reason(precheck(
-            &offer(&b),
-            &b,
-            &cpu(),
-            &cfg,
-            &Money::sol(&config()),
-            |_| 1.0,
-        ));
+        let why = reason(check(&offer(&b), &b, &cpu(), 1.0));
         assert!(why.contains("model.init URI"), "{why}");
         let b = spec_bytes(|v| v["model"]["init"] = file("s3://bucket/w.safetensors"));
-        assert!(
-            precheck(&offer(&b), &b, &cpu(), &cfg, &Money::sol(&config()), |_| {
-                1.0
-            })
-            .is_ok()
-        );
+        assert!(check(&offer(&b), &b, &cpu(), 1.0).is_ok());
 
         let b = spec_bytes(|v| v["training"]["optimizer"]["lr"] = f64::NAN.into());
-        assert!(reason(precheck(
-            &offer(&b),
-            &b,
-            &cpu(),
-            &cfg,
-            &Money::sol(&config()),
-            |_| 1.0
-        ))
-        .contains("invalid spec"));
+        assert!(reason(check(&offer(&b), &b, &cpu(), 1.0)).contains("invalid spec"));
         let b = spec_bytes(|v| v["model"]["hidden"] = serde_json::json!([1_000_000]));
-        assert!(reason(precheck(
-            &offer(&b),
-            &b,
-            &cpu(),
-            &cfg,
-            &Money::sol(&config()),
-            |_| 1.0
-        ))
-        .contains("invalid spec"));
+        assert!(reason(check(&offer(&b), &b, &cpu(), 1.0)).contains("invalid spec"));
         let b = spec_bytes(|v| v["training"]["steps"] = 1_000_000_000u64.into());
-        assert!(reason(precheck(
-            &offer(&b),
-            &b,
-            &cpu(),
-            &cfg,
-            &Money::sol(&config()),
-            |_| 1.0
-        ))
-        .contains("invalid spec"));
+        assert!(reason(check(&offer(&b), &b, &cpu(), 1.0)).contains("invalid spec"));
 
         let b = spec_bytes(|_| {});
         let mut gpu = offer(&b);
         gpu.device = DeviceRequirement::Gpu;
-        assert!(reason(precheck(
-            &gpu,
-            &b,
-            &cpu(),
-            &cfg,
-            &Money::sol(&config()),
-            |_| 1.0
-        ))
-        .contains("needs"));
+        assert!(reason(check(&gpu, &b, &cpu(), 1.0)).contains("needs"));
         let mut vram = offer(&b);
         vram.min_vram_mib = 8_192;
         let card = Hardware {
@@ -327,35 +268,11 @@ mod tests {
             vram_mib: 4_096,
             label: "small".into(),
         };
-        assert!(reason(precheck(
-            &vram,
-            &b,
-            &card,
-            &cfg,
-            &Money::sol(&config()),
-            |_| 1.0
-        ))
-        .contains("8192 MiB"));
+        assert!(reason(check(&vram, &b, &card, 1.0)).contains("8192 MiB"));
 
-        assert!(reason(precheck(
-            &offer(&b),
-            &b,
-            &cpu(),
-            &cfg,
-            &Money::sol(&config()),
-            |_| 3_000.0
-        ))
-        .contains("cannot finish in time"));
+        assert!(reason(check(&offer(&b), &b, &cpu(), 3_000.0)).contains("cannot finish in time"));
         let b2 = spec_bytes(|v| v["limits"]["max_wall_time_s"] = 10.into());
-        assert!(reason(precheck(
-            &offer(&b2),
-            &b2,
-            &cpu(),
-            &cfg,
-            &Money::sol(&config()),
-            |_| 100.0
-        ))
-        .contains("own limit"));
+        assert!(reason(check(&offer(&b2), &b2, &cpu(), 100.0)).contains("own limit"));
 
         let greedy = Money {
             min_reward_per_hour: 10_000_000_000,

@@ -37,6 +37,7 @@ use clap::Parser;
 /// Runs the command line; errors are printed once, on one line, without a backtrace (a
 /// backtrace is for bugs: panics keep theirs).
 pub fn main() -> ExitCode {
+    tensorgrid_client::process::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     tensorgrid_train::alloc::keep_freed_memory();
     tracing_subscriber::fmt()

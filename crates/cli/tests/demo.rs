@@ -4,20 +4,30 @@
 
 use std::{path::Path, process::Command};
 
-#[test]
-fn the_demo_posts_trains_verifies_and_pays() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+fn repo() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `tensorgrid demo ARGS --dir HOME/demo` from the repository root, as a newcomer with `HOME`
+/// as home and no market or store set runs it.
+fn demo(home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
         .arg("demo")
+        .args(args)
         .arg("--dir")
-        .arg(home.path().join("demo"))
-        .current_dir(&repo)
-        .env("HOME", home.path())
+        .arg(home.join("demo"))
+        .current_dir(repo())
+        .env("HOME", home)
         .env_remove("TENSORGRID_MARKET")
         .env_remove("TENSORGRID_STORE")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn the_demo_posts_trains_verifies_and_pays() {
+    let home = tempfile::tempdir().unwrap();
+    let out = demo(home.path(), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -67,17 +77,8 @@ fn the_demo_posts_trains_verifies_and_pays() {
 /// it, and the by-hand commands name the USDC chain and the worker's stake in it.
 #[test]
 fn the_demo_runs_in_usdc() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
-        .args(["demo", "--mint", "usdc", "--reward", "2.5", "--dir"])
-        .arg(home.path().join("demo"))
-        .current_dir(&repo)
-        .env("HOME", home.path())
-        .env_remove("TENSORGRID_MARKET")
-        .env_remove("TENSORGRID_STORE")
-        .output()
-        .unwrap();
+    let out = demo(home.path(), &["--mint", "usdc", "--reward", "2.5"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -108,17 +109,9 @@ fn the_demo_runs_in_usdc() {
 /// it from the same shards.
 #[test]
 fn the_demo_runs_the_sharded_job_end_to_end() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = repo();
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
-        .args(["demo", "--job", "jobs/kjv-gpt2-shards.json", "--dir"])
-        .arg(home.path().join("demo"))
-        .current_dir(&repo)
-        .env("HOME", home.path())
-        .env_remove("TENSORGRID_MARKET")
-        .env_remove("TENSORGRID_STORE")
-        .output()
-        .unwrap();
+    let out = demo(home.path(), &["--job", "jobs/kjv-gpt2-shards.json"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -159,7 +152,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn the_demo_refuses_to_empty_a_directory_it_did_not_make() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = repo();
     let home = tempfile::tempdir().unwrap();
     let precious = home.path().join("mine/notes.txt");
     std::fs::create_dir_all(precious.parent().unwrap()).unwrap();

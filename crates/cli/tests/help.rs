@@ -1,6 +1,6 @@
 //! Every command's help is complete: each flag and argument says what it is, each command
 //! that does something shows an example, and commands that neither spend nor train do not
-//! offer --yes or --threads.
+//! offer --yes or --threads; output into a closed pipe ends quietly.
 
 use clap::CommandFactory;
 use tensorgrid_cli::Cli;
@@ -142,4 +142,26 @@ fn every_example_parses() {
     }
     assert!(seen >= 30, "only {seen} examples");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// Output piped into a reader that stopped (`tensorgrid … | head -1`) ends the command
+/// quietly with the shell's code for it (141), not a panic with a backtrace.
+#[test]
+fn a_reader_that_stops_ends_the_command_quietly() {
+    let home = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tensorgrid"))
+        .args(["keygen", "-o"])
+        .arg(home.path().join("k.json"))
+        .env("HOME", home.path())
+        .env("RUST_BACKTRACE", "1")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The work before the write was done: the keypair is there.
+    assert!(home.path().join("k.json").is_file());
 }

@@ -11,6 +11,7 @@ pub mod instructions;
 pub mod layout;
 pub mod pda;
 pub mod post;
+pub mod process;
 #[cfg(feature = "rpc")]
 pub mod rpc;
 pub mod state_requests;
