@@ -132,6 +132,9 @@ pub struct Ctx {
     /// The signer, read once: `stdin` can be read once, and a prompt or a hardware wallet
     /// should ask once.
     signer: std::cell::OnceCell<Box<dyn Signer>>,
+    /// The market of the job the command works on, read once (for its unit, then its
+    /// currency): the unit and mint a market is created with never change.
+    job_market: std::cell::OnceCell<(Pubkey, Market)>,
 }
 
 impl Ctx {
@@ -155,6 +158,7 @@ impl Ctx {
             yes,
             market: args.market,
             signer: std::cell::OnceCell::new(),
+            job_market: std::cell::OnceCell::new(),
         })
     }
 
@@ -179,10 +183,22 @@ impl Ctx {
     /// token market's job: a SOL job's terms say it all).
     pub async fn use_job_unit(&self, job: &tensorgrid_client::state::Job) -> Result<()> {
         if job.terms.mint != Pubkey::default() {
-            let market = self.chain.market(&job.market).await?;
+            let market = self.market_of(job).await?;
             crate::units::use_market_unit(crate::units::Unit::of(&market));
         }
         Ok(())
+    }
+
+    /// The market of `job`, read from the chain once per command.
+    pub async fn market_of(&self, job: &tensorgrid_client::state::Job) -> Result<Market> {
+        if let Some((key, market)) = self.job_market.get() {
+            if *key == job.market {
+                return Ok(market.clone());
+            }
+        }
+        let market = self.chain.market(&job.market).await?;
+        let _ = self.job_market.set((job.market, market.clone()));
+        Ok(market)
     }
 
     async fn market_unshown(&self) -> Result<(Pubkey, Market)> {

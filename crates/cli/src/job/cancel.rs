@@ -28,7 +28,7 @@ pub async fn run(a: CancelArgs, out: OutputFormat) -> Result<std::process::ExitC
         .job
         .load_for(&ctx, None, Action::Cancel, &signer.pubkey())
         .await?;
-    let market = ctx.chain.market(&job.market).await?;
+    let market = ctx.market_of(&job).await?;
     let (unit, currency) = (Unit::of(&market), Currency::of(&market));
     let back = job.reward.saturating_add(job.compensation);
     ctx.confirm(&format!(

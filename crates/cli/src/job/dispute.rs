@@ -63,7 +63,7 @@ pub async fn run(a: DisputeArgs, out: OutputFormat) -> Result<std::process::Exit
     let (start_hash, end_hash) = quote(&job, a.segment, &a.store.read_policy()).await?;
     let bond = job.terms.dispute.bond(job.reward)?;
     let fee = job.terms.dispute.verifier_fee(job.reward)?;
-    let market = ctx.chain.market(&job.market).await?;
+    let market = ctx.market_of(&job).await?;
     let unit = crate::units::Unit::of(&market);
     ctx.confirm(&format!(
         "Dispute segment {} of job {address}, posting a bond of {}? Three verifiers drawn by \

@@ -128,7 +128,7 @@ impl JobRef {
         let (address, job) = self.load(ctx, poster).await?;
         let now = ctx.chain.chain_time().await?;
         let authority = match action {
-            preflight::Action::Resolve => ctx.chain.market(&job.market).await?.authority,
+            preflight::Action::Resolve => ctx.market_of(&job).await?.authority,
             _ => Pubkey::default(),
         };
         preflight::check(action, &address, &job, signer, &authority, now)?;

@@ -62,7 +62,7 @@ pub async fn run(a: ReclaimArgs, out: OutputFormat) -> Result<std::process::Exit
         .load_for(&ctx, None, Action::Reclaim, &cranker)
         .await?;
     ctx.confirm(&format!("Reclaim job {address} from its worker?"))?;
-    let currency = tensorgrid_client::Currency::of(&ctx.chain.market(&job.market).await?);
+    let currency = tensorgrid_client::Currency::of(&ctx.market_of(&job).await?);
     let mut ixs: Vec<_> = currency
         .ensure_token_account(&cranker, &cranker)
         .into_iter()
