@@ -1432,6 +1432,9 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
         pay.to_worker + kept_of_bond,
         "paid, plus the bond less the fees"
     );
+    // Its daemon would race the hand-driven worker for the next job: it has done its part.
+    let honest_party = [honest_worker.operator, honest_worker.account];
+    honest_worker.stop().await;
 
     // 3. A worker that never serves the disputed segment's state: past the middle of the
     // commit window (the chain's clock moved there) the verifiers count it withheld, a fraud.
@@ -1483,10 +1486,7 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
                     &[w.key("op1"), hand.account],
                     -(slashed as i128) - slashed_again as i128,
                 ),
-                (
-                    &[honest_worker.operator, honest_worker.account],
-                    pay.to_worker as i128 + kept_of_bond as i128,
-                ),
+                (&honest_party, pay.to_worker as i128 + kept_of_bond as i128),
                 (
                     &[
                         w.key("v1"),
@@ -1506,7 +1506,6 @@ async fn a_cheat_is_caught_by_re_execution_and_a_frivolous_dispute_pays_the_work
     for v in verifiers {
         v.stop().await;
     }
-    honest_worker.stop().await;
 }
 
 in_both_units!(
