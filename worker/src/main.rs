@@ -506,6 +506,8 @@ fn main() -> ExitCode {
     // Training runs in this process: keep freed tensor buffers in the heap (see the engine's
     // `alloc` module; about a fifth of a step's time otherwise goes to page faults).
     tensorgrid_train::alloc::keep_freed_memory();
+    // Before any thread starts: every CPU thread training uses is rayon's (see `threads`).
+    tensorgrid_train::threads::configure(None);
     tensorgrid_client::process::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let publishing = !matches!(cli.command, Some(Command::Status { .. }));

@@ -113,11 +113,9 @@ pub struct Threads {
 }
 
 impl Threads {
-    /// Must run before candle's first operation (rayon's pool reads it once).
+    /// Must run before candle's first operation (its thread pools read their size once).
     pub fn apply(&self) {
-        if let Some(n) = self.threads {
-            std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-        }
+        tensorgrid_train::threads::configure(self.threads);
     }
 }
 

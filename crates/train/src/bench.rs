@@ -4,14 +4,14 @@
 
 use std::{path::Path, time::Instant};
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 use crate::{
     data::{self, Split},
     optim::Optimizer,
     spec::JobSpec,
-    trainer::{loss, Built},
+    trainer::Built,
     Result,
 };
 
@@ -56,59 +56,6 @@ pub fn matmul_gflops_in(device: &Device, n: usize, dtype: candle_core::DType) ->
         best = best.max(2.0 * (n as f64).powi(3) / t.elapsed().as_secs_f64() / 1e9);
     }
     Ok(best)
-}
-
-/// Forward FLOPs per sample/token of the spec's model (multiply-adds × 2).
-fn forward_flops(spec: &JobSpec, split: &Split) -> f64 {
-    use crate::spec::ModelSpec::*;
-    match (&spec.model, split) {
-        (Mlp { hidden, .. }, Split::Table { train, classes, .. }) => {
-            let sizes: Vec<usize> = std::iter::once(train.dim)
-                .chain(hidden.iter().copied())
-                .chain([*classes])
-                .collect();
-            sizes.windows(2).map(|w| 2.0 * (w[0] * w[1]) as f64).sum()
-        }
-        (
-            Cnn {
-                input_shape,
-                channels,
-                ..
-            },
-            Split::Table { classes, .. },
-        ) => {
-            let (h, w) = (input_shape[1], input_shape[2]);
-            let mut c_in = input_shape[0];
-            let mut f = 0.0;
-            for &c in channels {
-                f += 2.0 * (c * c_in * 9 * h * w) as f64;
-                c_in = c;
-            }
-            f + 2.0 * (c_in * (h / 2) * (w / 2) * classes) as f64
-        }
-        (
-            Resnet {
-                input_shape,
-                widths,
-                blocks,
-                ..
-            },
-            Split::Table { classes, .. },
-        ) => {
-            let convs = crate::models::resnet::convs(*input_shape, widths, *blocks);
-            convs.iter().map(|v| v.forward_flops()).sum::<f64>()
-                + 2.0 * widths.last().copied().unwrap_or(0) as f64 * *classes as f64
-        }
-        (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {
-            let t = m.transformer().expect("a transformer");
-            let d = t.d_model as f64;
-            // qkv + proj + 4d MLP = 12 d² per layer; attention scores and weighted sum ≈ 2·T·d
-            // per token on average (causal half of 4·T·d); the output head 2·d·V.
-            let per_layer = 2.0 * 12.0 * d * d + 2.0 * (t.context as f64) * d;
-            t.layers as f64 * per_layer + 2.0 * d * vocab.len() as f64
-        }
-        _ => 0.0,
-    }
 }
 
 /// How a model's training step is timed: `rounds` rounds of about `round_secs` each, after a
@@ -174,22 +121,12 @@ pub fn bench_spec(
     let (x, y, items) = sample_batch(&split, bs, ctx, device)?;
     let dtype = crate::precision::compute_dtype(&spec.training, device);
     let step = || -> Result<()> {
-        if dtype == candle_core::DType::F16 {
-            // f16's step is the trainer's own: its loss scale and the check of every
-            // gradient are part of what it costs.
-            crate::trainer::update(&spec, &built, &mut opt, &x, &y, 1.0)?;
-            return Ok(());
-        }
-        // The step's model, built from the parameters as training builds it (under mixed
-        // precision a cast of each, every step).
-        let l = loss(&built.step_model()?.forward(&x)?, &y)?;
-        opt.backward_step(&l)?;
-        l.to_scalar::<f32>()?; // synchronise (GPU) and match a real loop's per-step readback
+        crate::trainer::update(&spec, &built, &mut opt, &x, &y, 1.0)?;
         Ok(())
     };
     let (secs, steps) = median_step_secs(timing, step)?;
     let throughput = items as f64 / secs;
-    let flops_per_item = 3.0 * forward_flops(&spec, &split);
+    let flops_per_item = 3.0 * crate::models::forward_flops(&spec.model, &split);
     let name = spec_path
         .file_stem()
         .and_then(|s| s.to_str())

@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod memory;
 pub mod models;
 pub mod optim;
+pub mod parts;
 pub mod precision;
 #[cfg(test)]
 mod precision_tests;
@@ -29,6 +30,7 @@ pub mod rng;
 pub mod sample;
 pub mod schedule;
 pub mod spec;
+pub mod threads;
 pub mod tokenizer;
 pub mod trainer;
 pub mod verify;

@@ -78,7 +78,7 @@ fn grads_at(spec: &JobSpec, data: &Split, dtype: DType, scale: f64) -> Vec<(Stri
         .unwrap();
     let model = built.step_model().unwrap();
     assert_eq!(model.dtype(), dtype);
-    let (grads, lv) = gradients(spec, &model, &opt, &x, &y, scale).unwrap();
+    let (grads, lv) = gradients(built.parts, &model, &opt, &x, &y, scale).unwrap();
     assert!(lv.is_finite());
     assert_eq!(
         grads.len(),
@@ -196,9 +196,9 @@ fn f16s_loss_scale_keeps_small_gradients_and_backs_off_on_overflow() {
     let mut batches = Batches::new(&spec, &data, &device).unwrap();
     let (x, y) = batches.batch(spec.training.seed, 0, 64, &device).unwrap();
     let model = built.step_model().unwrap();
-    let (huge, _) = gradients(&spec, &model, &opt, &x, &y, 2f64.powi(30)).unwrap();
+    let (huge, _) = gradients(built.parts, &model, &opt, &x, &y, 2f64.powi(30)).unwrap();
     assert!(!all_finite(&huge).unwrap(), "2³⁰ must overflow f16");
-    let (fine, _) = gradients(&spec, &model, &opt, &x, &y, 1.0).unwrap();
+    let (fine, _) = gradients(built.parts, &model, &opt, &x, &y, 1.0).unwrap();
     assert!(all_finite(&fine).unwrap());
     drop(model);
     for _ in 0..3 {

@@ -21,6 +21,7 @@ use crate::{
     manifest::{self, Manifest},
     models::{init, Arch, Model},
     optim::Optimizer,
+    parts::Parts,
     rng,
     spec::{JobSpec, Metric},
     Error, Result,
@@ -137,6 +138,8 @@ pub struct Built {
     pub varmap: VarMap,
     /// Under mixed precision, what each step builds its model from.
     half: Option<HalfBuild>,
+    /// How each step splits its batch ([`crate::parts`]).
+    pub(crate) parts: Parts,
 }
 
 /// What [`Built::step_model`] gives: the f32 model, or one built for the step.
@@ -195,6 +198,7 @@ impl Built {
             model,
             varmap,
             half,
+            parts: Parts::of(spec, data, device),
         })
     }
 
@@ -572,14 +576,14 @@ pub(crate) fn update(
 ) -> Result<f32> {
     let model = built.step_model()?;
     let (mut grads, lv) = match crate::precision::loss_scales(model.dtype()) {
-        [1.0] => gradients(spec, &model, opt, x, y, 1.0)?,
+        [1.0] => gradients(built.parts, &model, opt, x, y, 1.0)?,
         scales => {
             // f16: the first scale whose gradients are all finite. A loss that is not finite
             // is the run's own divergence, and gradients that overflow even unscaled are too:
             // no step is taken, and the caller sees a loss that is not finite.
             let mut found = None;
             for &scale in scales {
-                let (grads, lv) = gradients(spec, &model, opt, x, y, scale)?;
+                let (grads, lv) = gradients(built.parts, &model, opt, x, y, scale)?;
                 if !lv.is_finite() {
                     return Ok(lv);
                 }
@@ -605,18 +609,18 @@ pub(crate) fn update(
     Ok(lv)
 }
 
-/// The batch's gradients (the whole batch, or the spec's micro-batches summed, each weighted
-/// by its share of the rows) and its mean loss, the loss multiplied by `scale` before the
-/// backward pass and the gradients divided by it after (`scale` 1: neither).
+/// The batch's gradients and its mean loss: the batch whole, or in `parts` (their gradients
+/// summed in order, each weighted by its share of the rows; side by side on the CPU's threads
+/// when `parts` says so, [`crate::parts`]), the loss multiplied by `scale` before the backward
+/// pass and the gradients divided by it after (`scale` 1: neither).
 pub(crate) fn gradients(
-    spec: &JobSpec,
+    parts: Parts,
     model: &Model,
     opt: &Optimizer,
     x: &Tensor,
     y: &Tensor,
     scale: f64,
 ) -> Result<(BTreeMap<String, Tensor>, f32)> {
-    let parts = spec.training.grad_accumulation.unwrap_or(1).max(1) as usize;
     let rows = x.dim(0)?;
     let backward = |l: &Tensor| -> Result<BTreeMap<String, Tensor>> {
         if scale == 1.0 {
@@ -627,27 +631,50 @@ pub(crate) fn gradients(
             .map(|(name, g)| Ok((name, (g * (1.0 / scale))?)))
             .collect()
     };
-    if parts == 1 || rows <= 1 {
+    if parts.count <= 1 || rows <= 1 {
         let l = loss(&model.forward(x)?, y)?;
         return Ok((backward(&l)?, l.to_scalar::<f32>()?));
     }
-    let per = rows.div_ceil(parts);
-    let mut sum: BTreeMap<String, Tensor> = BTreeMap::new();
-    let mut lv = 0f64;
-    let mut at = 0;
-    while at < rows {
-        let n = per.min(rows - at);
+    // A batch shorter than the spec's (an epoch's last) is split the same way, into parts of
+    // `per` rows.
+    let per = rows.div_ceil(parts.count);
+    let ranges: Vec<(usize, usize)> = (0..rows)
+        .step_by(per)
+        .map(|at| (at, per.min(rows - at)))
+        .collect();
+    let part = |&(at, n): &(usize, usize)| -> Result<(BTreeMap<String, Tensor>, f32)> {
         let (xs, ys) = (x.narrow(0, at, n)?, y.narrow(0, at, n)?);
         let l = (loss(&model.forward(&xs)?, &ys)? * (n as f64 / rows as f64))?;
-        lv += l.to_scalar::<f32>()? as f64;
-        for (name, g) in backward(&l)? {
-            let g = match sum.remove(&name) {
-                Some(acc) => (acc + g)?,
-                None => g,
-            };
-            sum.insert(name, g);
+        let lv = l.to_scalar::<f32>()?;
+        Ok((backward(&l)?, lv))
+    };
+    // Side by side: as many parts at a time as the pool has threads (each holds its own
+    // gradients until they are summed); the sum is in the parts' order either way.
+    let at_once = if parts.side_by_side {
+        rayon::current_num_threads().max(1)
+    } else {
+        1
+    };
+    let mut sum: BTreeMap<String, Tensor> = BTreeMap::new();
+    let mut lv = 0f64;
+    for wave in ranges.chunks(at_once) {
+        let done: Vec<Result<_>> = if wave.len() == 1 {
+            vec![part(&wave[0])]
+        } else {
+            use rayon::prelude::*;
+            wave.par_iter().map(part).collect()
+        };
+        for result in done {
+            let (grads, l) = result?;
+            lv += l as f64;
+            for (name, g) in grads {
+                let g = match sum.remove(&name) {
+                    Some(acc) => (acc + g)?,
+                    None => g,
+                };
+                sum.insert(name, g);
+            }
         }
-        at += n;
     }
     Ok((sum, lv as f32))
 }
@@ -1059,8 +1086,21 @@ mod update_tests {
     /// The parameters after one update at `step` of `total` (from the seed's initial state),
     /// with the parameters before.
     fn one_update(spec: &JobSpec, step: u64, total: u64) -> (Vec<f32>, Vec<f32>) {
+        one_update_in(spec, step, total, None)
+    }
+
+    /// [`one_update`] with the batch split in `parts` (else as the spec says).
+    fn one_update_in(
+        spec: &JobSpec,
+        step: u64,
+        total: u64,
+        parts: Option<Parts>,
+    ) -> (Vec<f32>, Vec<f32>) {
         let (data, device) = (data(), Device::Cpu);
-        let built = Built::new(spec, &data, &device).unwrap();
+        let mut built = Built::new(spec, &data, &device).unwrap();
+        if let Some(p) = parts {
+            built.parts = p;
+        }
         let flat = |b: &Built| -> Vec<f32> {
             b.params()
                 .values()
@@ -1093,6 +1133,53 @@ mod update_tests {
 
     fn norm(v: &[f64]) -> f64 {
         v.iter().map(|x| x * x).sum::<f64>().sqrt()
+    }
+
+    /// Parts side by side: the same bits on one thread, two and three (a pool of each), and
+    /// as the same parts one after another; the whole batch's update up to rounding.
+    #[test]
+    fn parts_side_by_side_give_the_same_bits_on_any_thread_count() {
+        // Wide enough (35 MFLOP a step) that the CPU splits it in four.
+        let spec = spec(|v| v["model"]["hidden"] = serde_json::json!([512, 512]));
+        let split = Parts::on_cpu(&spec, &data());
+        assert_eq!(
+            split,
+            Parts {
+                count: 4,
+                side_by_side: true
+            }
+        );
+        let on = |threads: usize, parts: Parts| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| one_update_in(&spec, 0, 10, Some(parts)))
+        };
+        let one = on(1, split);
+        assert_ne!(one.0, one.1, "no update");
+        for threads in [2, 3] {
+            assert!(on(threads, split) == one, "{threads} threads");
+        }
+        let in_turn = Parts {
+            side_by_side: false,
+            ..split
+        };
+        assert!(on(2, in_turn) == one, "parts one after another");
+        // Five parts over 64 rows (13 + 13 + 13 + 13 + 12), side by side on two threads: two
+        // waves and a last part alone, summed in order all the same.
+        let five = Parts {
+            count: 5,
+            side_by_side: true,
+        };
+        assert!(on(2, five) == on(1, five), "uneven parts in waves");
+        let whole = delta(&on(2, Parts::WHOLE));
+        let worst = whole
+            .iter()
+            .zip(&delta(&one))
+            .map(|(w, a)| (w - a).abs())
+            .fold(0f64, f64::max);
+        assert!(worst < 1e-7 * norm(&whole).max(1.0), "{worst}");
     }
 
     #[test]

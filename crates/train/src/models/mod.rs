@@ -55,6 +55,59 @@ pub(crate) fn wide_param(
     vb.get_with_hints_dtype(shape, name, Default::default(), dtype)
 }
 
+/// Forward FLOPs per sample/token of the spec's model (multiply-adds × 2).
+pub fn forward_flops(model: &crate::spec::ModelSpec, split: &Split) -> f64 {
+    use crate::spec::ModelSpec::*;
+    match (model, split) {
+        (Mlp { hidden, .. }, Split::Table { train, classes, .. }) => {
+            let sizes: Vec<usize> = std::iter::once(train.dim)
+                .chain(hidden.iter().copied())
+                .chain([*classes])
+                .collect();
+            sizes.windows(2).map(|w| 2.0 * (w[0] * w[1]) as f64).sum()
+        }
+        (
+            Cnn {
+                input_shape,
+                channels,
+                ..
+            },
+            Split::Table { classes, .. },
+        ) => {
+            let (h, w) = (input_shape[1], input_shape[2]);
+            let mut c_in = input_shape[0];
+            let mut f = 0.0;
+            for &c in channels {
+                f += 2.0 * (c * c_in * 9 * h * w) as f64;
+                c_in = c;
+            }
+            f + 2.0 * (c_in * (h / 2) * (w / 2) * classes) as f64
+        }
+        (
+            Resnet {
+                input_shape,
+                widths,
+                blocks,
+                ..
+            },
+            Split::Table { classes, .. },
+        ) => {
+            let convs = crate::models::resnet::convs(*input_shape, widths, *blocks);
+            convs.iter().map(|v| v.forward_flops()).sum::<f64>()
+                + 2.0 * widths.last().copied().unwrap_or(0) as f64 * *classes as f64
+        }
+        (m, Split::Text { vocab, .. }) if m.transformer().is_some() => {
+            let t = m.transformer().expect("a transformer");
+            let d = t.d_model as f64;
+            // qkv + proj + 4d MLP = 12 d² per layer; attention scores and weighted sum ≈ 2·T·d
+            // per token on average (causal half of 4·T·d); the output head 2·d·V.
+            let per_layer = 2.0 * 12.0 * d * d + 2.0 * (t.context as f64) * d;
+            t.layers as f64 * per_layer + 2.0 * d * vocab.len() as f64
+        }
+        _ => 0.0,
+    }
+}
+
 impl Arch {
     pub fn of(data: &Split) -> Self {
         match data {
