@@ -239,8 +239,15 @@ fn dataset_bytes(data: &Split) -> u128 {
     .saturating_add(data.shards().map_or(0, |s| u128::from(s.resident_bytes())))
 }
 
-/// Peak memory of training `spec` on `data` (see [`Footprint`]).
+/// Peak memory of training `spec` on `data` (see [`Footprint`]), its batch split as on the CPU
+/// (on a GPU a step takes no more: the batch whole, or the spec's micro-batches).
 pub fn footprint(spec: &JobSpec, data: &Split) -> Footprint {
+    let parts = crate::parts::Parts::of(spec, data, &candle_core::Device::Cpu);
+    footprint_split(spec, data, parts)
+}
+
+/// [`footprint`] with each step's batch split in `parts`.
+fn footprint_split(spec: &JobSpec, data: &Split, parts: crate::parts::Parts) -> Footprint {
     let params = params(&spec.model, data);
     // Weights and gradients, the optimizer's state, and a checkpoint's serialised copy of
     // weights and state.
@@ -249,9 +256,18 @@ pub fn footprint(spec: &JobSpec, data: &Split) -> Footprint {
         OptimizerSpec::Sgd { .. } => 1,
     };
     // Micro-batches keep one more copy of the gradients (their sum) and the activations of
-    // one micro-batch only.
-    let parts = spec.training.grad_accumulation.unwrap_or(1).max(1) as usize;
-    let summed: u128 = u128::from(parts > 1);
+    // one micro-batch only. Parts side by side on the CPU ([`crate::parts`]) each hold their
+    // own gradients until they are summed, and their activations together are the batch's:
+    // counted for every part at once (a machine with fewer threads runs fewer at a time).
+    let summed: u128 = match parts {
+        p if p.side_by_side => p.count as u128,
+        p => u128::from(p.count > 1),
+    };
+    let micro_rows = if parts.side_by_side {
+        spec.training.batch_size
+    } else {
+        spec.training.batch_size.div_ceil(parts.count)
+    };
     // Mixed precision adds, per parameter, the step's half-precision copy and that copy's
     // gradient before it is cast back to f32: 2 + 2 bytes; and keeps, beside a step's half
     // activations, the f32 copies layer norm, softmax and GELU compute in: a step's
@@ -264,8 +280,7 @@ pub fn footprint(spec: &JobSpec, data: &Split) -> Footprint {
     // The largest batch of a step: the training (micro-)batch, or an evaluation chunk (1,024
     // rows, or 32 sequences, forward only, so half the per-sample figure).
     let per_sample = activations_per_sample(&spec.model, data);
-    let micro = spec.training.batch_size.div_ceil(parts);
-    let train_batch = (micro as u128)
+    let train_batch = (micro_rows as u128)
         .saturating_mul(per_sample)
         .saturating_mul(if mixed { 2 } else { 1 });
     let eval_batch = match data {
@@ -372,6 +387,20 @@ mod tests {
         let built = crate::trainer::Built::new(&small, &data, &candle_core::Device::Cpu).unwrap();
         let counted: usize = built.params().values().map(|v| v.elem_count()).sum();
         assert_eq!(counted as u64, params(&small.model, &data));
+    }
+
+    /// Parts side by side hold a copy of the gradients each, and the batch's activations
+    /// between them (as the batch whole does).
+    #[test]
+    fn parts_side_by_side_count_a_copy_of_the_gradients_each() {
+        let data = table(4_096, 784, 10);
+        let s = spec(serde_json::json!({"kind": "mlp", "hidden": [512, 512]}));
+        let four = crate::parts::Parts::on_cpu(&s, &data);
+        assert!(four.side_by_side && four.count == 4, "{four:?}");
+        let split = footprint(&s, &data);
+        assert_eq!(split, footprint_split(&s, &data, four));
+        let whole = footprint_split(&s, &data, crate::parts::Parts::WHOLE);
+        assert_eq!(split.bytes - whole.bytes, 4 * split.params * 4);
     }
 
     /// Micro-batches hold one micro-batch's activations (and one more copy of the gradients):

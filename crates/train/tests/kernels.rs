@@ -70,6 +70,82 @@ fn gelu_matches_candle() {
     );
 }
 
+/// ReLU and a residual's ReLU(a + b) give candle's bits exactly, values and gradients: zeros
+/// included (an input of exactly 0 passes its gradient, as candle's `x ≥ 0` mask does).
+#[test]
+fn relu_and_add_relu_are_candles_to_the_bit() {
+    let bits = |t: &Tensor| -> Vec<u32> {
+        let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+        v.iter().map(|f| f.to_bits()).collect()
+    };
+    // Every fourth value exactly 0 (and its negation), more than one parallel chunk.
+    let zeroed = |seed| {
+        let t = rand(&[3, 70, 129], seed, 2.0);
+        let keep = Tensor::from_vec(
+            (0..t.elem_count())
+                .map(|i| if i % 4 == 0 { 0f32 } else { 1.0 })
+                .collect::<Vec<_>>(),
+            t.dims(),
+            &Device::Cpu,
+        )
+        .unwrap();
+        Var::from_tensor(&(t * keep).unwrap()).unwrap()
+    };
+    let (x, a) = (zeroed(41), zeroed(42));
+    // b = -a at every third element (those sums exactly 0), random elsewhere.
+    let third = |i: usize| i % 3 == 0;
+    let av: Vec<f32> = a.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+    let rv: Vec<f32> = rand(&[3, 70, 129], 43, 2.0)
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let bv: Vec<f32> = (0..av.len())
+        .map(|i| if third(i) { -av[i] } else { rv[i] })
+        .collect();
+    let b = Var::from_tensor(&Tensor::from_vec(bv, a.dims(), &Device::Cpu).unwrap()).unwrap();
+    let pairs = [
+        (kernels::relu(&x).unwrap(), x.relu().unwrap(), vec![&x]),
+        (
+            kernels::add_relu(&a, &b).unwrap(),
+            (a.as_tensor() + b.as_tensor()).unwrap().relu().unwrap(),
+            vec![&a, &b],
+        ),
+    ];
+    for (fused, reference, vars) in &pairs {
+        assert_eq!(bits(fused), bits(reference), "forward");
+        let zeros = reference
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .filter(|v| **v == 0.0)
+            .count();
+        assert!(zeros > 0);
+        for (g, r) in grads(fused, vars).iter().zip(&grads(reference, vars)) {
+            assert_eq!(bits(g), bits(r), "gradient");
+        }
+    }
+    // The sums that are exactly zero pass their gradient (R, the upstream, is never 0).
+    let g: Vec<f32> = grads(&pairs[1].0, &[&a])[0]
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let passed = (0..g.len()).filter(|&i| third(i) && g[i] != 0.0).count();
+    assert_eq!(
+        passed,
+        g.len().div_ceil(3),
+        "a zero sum blocked its gradient"
+    );
+    let blocked = g.iter().filter(|v| **v == 0.0).count();
+    assert!(
+        blocked > g.len() / 4,
+        "negative sums passed theirs: {blocked}"
+    );
+}
+
 #[test]
 fn causal_softmax_matches_masked_candle_softmax() {
     let s = var(&[2, 3, 9, 9], 2, 4.0);
@@ -266,6 +342,8 @@ fn all_kernels_bits(threads: usize) -> Vec<Vec<u32>> {
                 kernels::cross_entropy(&flat.narrow(0, 0, 3072).unwrap(), &targets).unwrap(),
                 vec![&x],
             ),
+            (kernels::relu(&x).unwrap(), vec![&x]),
+            (kernels::add_relu(&x, &x).unwrap(), vec![&x]),
         ];
         let bits = |t: &Tensor| -> Vec<u32> {
             let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();

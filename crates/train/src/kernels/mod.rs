@@ -1,6 +1,6 @@
 //! Fused CPU kernels, as candle `CustomOp`s with their backward passes, for the ops that
 //! dominate CPU training time when composed from candle's generic element-wise ops: GELU,
-//! softmax, layer norm, cross-entropy, convolution (im2col + gemm) and max-pooling.
+//! softmax, layer norm, cross-entropy, convolution (im2col + gemm), max-pooling and ReLU.
 //!
 //! Composed, each of these is a chain of strided maps, each allocating its result, with
 //! scalar libm `exp`/`tanh`/`powf` inside; fused, it is one or two contiguous passes whose
@@ -23,6 +23,7 @@ mod fastmath;
 mod gelu;
 mod layer_norm;
 mod pool;
+mod relu;
 mod softmax;
 
 use candle_core::{backend::BackendStorage, bail, CpuStorage, DType, Layout, Tensor};
@@ -34,6 +35,7 @@ pub use cross_entropy::cross_entropy;
 pub use gelu::gelu;
 pub use layer_norm::layer_norm;
 pub use pool::{max_pool2_nchw, max_pool2_nhwc};
+pub use relu::{add_relu, relu};
 pub use softmax::{causal_mask, causal_softmax};
 
 /// Rows handed to one rayon task: large enough that scheduling costs nothing next to the work.

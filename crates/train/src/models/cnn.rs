@@ -47,7 +47,12 @@ impl Cnn {
     fn features_nhwc(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let mut x = x.permute((0, 2, 3, 1))?;
         for conv in &self.convs {
-            x = kernels::conv2d_nhwc(&x, conv.weight(), conv.bias(), PADDING)?.relu()?;
+            x = kernels::relu(&kernels::conv2d_nhwc(
+                &x,
+                conv.weight(),
+                conv.bias(),
+                PADDING,
+            )?)?;
         }
         kernels::max_pool2_nhwc(&x)?.permute((0, 3, 1, 2))
     }
@@ -57,7 +62,7 @@ impl Cnn {
     fn features_nchw(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let mut x = x.clone();
         for conv in &self.convs {
-            x = conv.forward(&x)?.relu()?;
+            x = kernels::relu(&conv.forward(&x)?)?;
         }
         kernels::max_pool2_nchw(&x)
     }

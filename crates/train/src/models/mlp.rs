@@ -30,7 +30,7 @@ impl Module for Mlp {
         for (i, layer) in self.layers.iter().enumerate() {
             x = kernels::dense(layer, &x)?;
             if i < last {
-                x = x.relu()?;
+                x = kernels::relu(&x)?;
             }
         }
         Ok(x)

@@ -136,13 +136,13 @@ struct Block {
 
 impl Block {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = self.conv1.forward(x)?.relu()?;
+        let y = kernels::relu(&self.conv1.forward(x)?)?;
         let y = self.conv2.forward(&y)?;
         let skip = match &self.proj {
             Some(p) => conv_nhwc(x, p, 0)?,
             None => x.clone(),
         };
-        (y + skip)?.relu()
+        kernels::add_relu(&y, &skip)
     }
 }
 
@@ -216,7 +216,7 @@ impl Module for Resnet {
             .reshape((x.dim(0)?, c, h, w))?
             .permute((0, 2, 3, 1))?
             .contiguous()?;
-        let mut x = self.stem.forward(&x)?.relu()?;
+        let mut x = kernels::relu(&self.stem.forward(&x)?)?;
         for (s, stage) in self.stages.iter().enumerate() {
             if s > 0 {
                 x = kernels::max_pool2_nhwc(&x)?;
