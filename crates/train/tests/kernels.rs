@@ -83,7 +83,7 @@ fn relu_and_add_relu_are_candles_to_the_bit() {
         let t = rand(&[3, 70, 129], seed, 2.0);
         let keep = Tensor::from_vec(
             (0..t.elem_count())
-                .map(|i| if i % 4 == 0 { 0f32 } else { 1.0 })
+                .map(|i| if i.is_multiple_of(4) { 0f32 } else { 1.0 })
                 .collect::<Vec<_>>(),
             t.dims(),
             &Device::Cpu,
@@ -93,7 +93,7 @@ fn relu_and_add_relu_are_candles_to_the_bit() {
     };
     let (x, a) = (zeroed(41), zeroed(42));
     // b = -a at every third element (those sums exactly 0), random elsewhere.
-    let third = |i: usize| i % 3 == 0;
+    let third = |i: usize| i.is_multiple_of(3);
     let av: Vec<f32> = a.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
     let rv: Vec<f32> = rand(&[3, 70, 129], 43, 2.0)
         .flatten_all()
