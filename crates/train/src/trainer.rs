@@ -515,6 +515,10 @@ pub fn loss(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
 
 /// Eval loss (and accuracy for classification) over the whole eval split.
 pub fn evaluate(model: &Model, data: &Split, device: &Device) -> Result<(f64, Option<f64>)> {
+    if device.is_cpu() && rayon::current_thread_index().is_none() {
+        // On one of the pool's threads, as a training step ([`update`]).
+        return rayon::scope(|_| evaluate(model, data, device));
+    }
     const CHUNK: usize = 1_024;
     match data {
         Split::Table { eval, .. } => {
@@ -574,6 +578,13 @@ pub(crate) fn update(
     y: &Tensor,
     lr_factor: f64,
 ) -> Result<f32> {
+    if x.device().is_cpu() && rayon::current_thread_index().is_none() {
+        // The whole step on one of the pool's threads: an op called from outside the pool
+        // hands its work to the pool and sleeps until it is done, a wake-up per op (a few
+        // percent of a step even on one thread); from inside, an op runs where it is called
+        // and only its spare pieces go to other threads.
+        return rayon::scope(|_| update(spec, built, opt, x, y, lr_factor));
+    }
     let model = built.step_model()?;
     let (mut grads, lv) = match crate::precision::loss_scales(model.dtype()) {
         [1.0] => gradients(built.parts, &model, opt, x, y, 1.0)?,
