@@ -74,14 +74,8 @@ pub fn ready(spec: &JobSpec, data: &Split, m: &Manifest, device: &Device) -> Res
     if let Some(first) = problems.first() {
         bail!("cannot spot-check: {first}");
     }
-    let (kind, isa) = checkpoint::platform(device);
-    if m.device != kind || m.cpu_isa != isa {
-        bail!(
-            "cannot spot-check here: the result was trained on {} {}, this is {kind} {isa}; \
-             a re-run agrees to the bit only on the same device class",
-            m.device,
-            m.cpu_isa
-        );
+    if let Some(why) = checkpoint::cannot_rerun(m, device) {
+        bail!("cannot spot-check here: {why}");
     }
     Ok(total)
 }

@@ -21,8 +21,42 @@ use crate::{optim::Optimizer, trainer::MetricsRecord, Error, Result};
 const FILE: &str = "state.safetensors";
 /// The metadata rides in the same file as a `u8` tensor of JSON.
 const META_TENSOR: &str = "__meta__";
-/// Written into every checkpoint; a checkpoint from another engine is not resumed.
-pub const ENGINE: &str = concat!("tensorgrid-train ", env!("CARGO_PKG_VERSION"));
+/// The engine's version as a manifest records it: the crate's, and the revision of its
+/// arithmetic after the `+`, bumped whenever the same spec trains to other bits on the same
+/// device class (numerics 2: a CPU step's batch in parts side by side, [`crate::parts`]). A
+/// result of another revision is never resumed, spot-checked or judged here.
+pub const ENGINE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+numerics.2");
+/// Written into every checkpoint; a checkpoint from another engine is not resumed. (The same
+/// as [`ENGINE_VERSION`]: `concat!` takes literals only.)
+pub const ENGINE: &str = concat!(
+    "tensorgrid-train ",
+    env!("CARGO_PKG_VERSION"),
+    "+numerics.2"
+);
+
+/// Why a re-run of the result `m` made here would not agree with it to the bit (another
+/// device kind or class, another engine), or `None` when it would.
+pub fn cannot_rerun(m: &crate::manifest::Manifest, device: &Device) -> Option<String> {
+    let (kind, isa) = platform(device);
+    if m.device != kind || m.cpu_isa != isa {
+        return Some(format!(
+            "the result was trained on {} {}, this is {kind} {isa}: a re-run agrees to the bit \
+             only on the same device class",
+            m.device, m.cpu_isa
+        ));
+    }
+    let theirs = m
+        .software
+        .get("tensorgrid-train")
+        .map_or("unknown", String::as_str);
+    if theirs != ENGINE_VERSION {
+        return Some(format!(
+            "the result was trained by tensorgrid-train {theirs}, this is {ENGINE_VERSION}: a \
+             re-run agrees to the bit only with the same engine"
+        ));
+    }
+    None
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Meta {
@@ -254,6 +288,58 @@ mod tests {
             commitments: vec!["cd".repeat(32)],
             train_secs: 1.5,
         }
+    }
+
+    /// A re-run is refused, each with its reason, for a result of another device class or of
+    /// another engine (an older engine's arithmetic, or a manifest naming none); one of this
+    /// machine and engine is re-run.
+    #[test]
+    fn a_rerun_needs_the_same_device_class_and_engine() {
+        use crate::manifest::{FileEntry, FinalMetric, Manifest};
+        let (kind, isa) = platform(&Device::Cpu);
+        let file = FileEntry {
+            path: "model.safetensors".into(),
+            sha256: "00".repeat(32),
+            bytes: 1,
+        };
+        let here = Manifest {
+            version: crate::manifest::MANIFEST_VERSION,
+            spec_sha256: "ab".repeat(32),
+            weights: file.clone(),
+            metrics: file,
+            result: FinalMetric {
+                metric: crate::spec::Metric::Loss,
+                value: 1.0,
+                threshold: 2.0,
+                meets_threshold: true,
+            },
+            steps: 10,
+            device: kind,
+            cpu_isa: isa,
+            compute_dtype: None,
+            software: BTreeMap::from([("tensorgrid-train".into(), ENGINE_VERSION.into())]),
+            commitments: Default::default(),
+            extra: Vec::new(),
+            init_sha256: None,
+        };
+        assert_eq!(cannot_rerun(&here, &Device::Cpu), None);
+        let mut other_isa = here.clone();
+        other_isa.cpu_isa = "x86_64-v4 (avx512f, avx2, fma)x".into();
+        assert!(cannot_rerun(&other_isa, &Device::Cpu)
+            .is_some_and(|why| why.contains("same device class")));
+        let mut older = here.clone();
+        older
+            .software
+            .insert("tensorgrid-train".into(), "0.1.0".into());
+        let why = cannot_rerun(&older, &Device::Cpu).expect("refused");
+        assert!(
+            why.contains("tensorgrid-train 0.1.0") && why.contains("same engine"),
+            "{why}"
+        );
+        let mut unnamed = here;
+        unnamed.software.clear();
+        assert!(cannot_rerun(&unnamed, &Device::Cpu).is_some());
+        assert_eq!(ENGINE, format!("tensorgrid-train {ENGINE_VERSION}"));
     }
 
     /// The metrics carried in the metadata must come back bit for bit, or a resumed run's

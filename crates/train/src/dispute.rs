@@ -92,7 +92,6 @@ pub fn segment_verdict(
     {
         return Ok(SegmentVerdict::Broken(first));
     }
-    let (kind, isa) = checkpoint::platform(device);
     // The worker writes its manifest: a device kind other than the one its account registers
     // (which decided who was drawn) is a result that cannot be judged by anyone it was
     // disputed before, so it counts against it.
@@ -103,11 +102,8 @@ pub fn segment_verdict(
             disputed_device.name()
         )));
     }
-    if m.device != kind || m.cpu_isa != isa {
-        return Err(Error::Device(format!(
-            "the result was trained on {} {}, this is {kind} {isa}: a re-run agrees to the bit only on the same device class",
-            m.device, m.cpu_isa
-        )));
+    if let Some(why) = checkpoint::cannot_rerun(m, device) {
+        return Err(Error::Device(why));
     }
     let (total, _) = crate::verify::run_shape(spec, data)?;
     let check = commit::check_segment(spec, data, dir, &m.commitments, total, segment, device)?;

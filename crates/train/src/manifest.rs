@@ -145,7 +145,10 @@ pub fn write(
         cpu_isa: device::accelerator_class(dev),
         compute_dtype: crate::precision::manifest_name(&spec.training, device::name(dev)),
         software: BTreeMap::from([
-            ("tensorgrid-train".into(), env!("CARGO_PKG_VERSION").into()),
+            (
+                "tensorgrid-train".into(),
+                crate::checkpoint::ENGINE_VERSION.into(),
+            ),
             ("candle-core".into(), "0.11.1".into()),
         ]),
         commitments,

@@ -3,9 +3,9 @@
 //! On the CPU, a small model's step is hundreds of ops each too small to share between
 //! threads at a profit: handing an op to the pool and waiting for it costs about what the op
 //! computes, so a second thread bought almost nothing (measured in `BENCHMARKS.md`). So the
-//! step splits its batch into a few parts and computes their gradients side by side, one part
-//! per thread, each op of a part on the thread that runs it; the gradients are then summed in
-//! the parts' order. The parts depend only on the spec and the device class — never on the
+//! step splits its batch into a few parts and computes their gradients side by side, a part to
+//! each thread (a part's larger ops — matrix products, the fused kernels — still lend their
+//! spare pieces to idle threads); the gradients are then summed in the parts' order. The parts depend only on the spec and the device class — never on the
 //! thread count — so a run gives the same bits on one thread as on sixteen.
 //!
 //! A spec's `grad_accumulation` is a different thing: micro-batches computed one after
@@ -52,7 +52,8 @@ impl Parts {
         Self::on(spec, data, device.is_cpu())
     }
 
-    fn on(spec: &JobSpec, data: &Split, cpu: bool) -> Self {
+    /// [`Self::of`] on the CPU (`cpu`) or on an accelerator.
+    pub(crate) fn on(spec: &JobSpec, data: &Split, cpu: bool) -> Self {
         match spec.training.grad_accumulation {
             Some(n) if n > 1 => Parts {
                 count: n as usize,
@@ -73,7 +74,7 @@ impl Parts {
         let rows = spec.training.batch_size.max(1);
         // A row of a language model's batch is a window of `context` tokens.
         let per_row = spec.model.transformer().map_or(1, |t| t.context.max(1));
-        let flops = crate::models::forward_flops(&spec.model, data) * (rows * per_row) as f64;
+        let flops = crate::models::forward_flops(&spec.model, data) * rows as f64 * per_row as f64;
         let count = ((flops / MIN_PART_FLOPS) as usize).clamp(1, MAX_PARTS.min(rows));
         Parts {
             count,

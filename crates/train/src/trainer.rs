@@ -198,7 +198,9 @@ impl Built {
             model,
             varmap,
             half,
-            parts: Parts::of(spec, data, device),
+            // The CPU trains in f32 only: a half type here is a test standing in for a GPU,
+            // and takes a GPU's split.
+            parts: Parts::on(spec, data, device.is_cpu() && dtype == DType::F32),
         })
     }
 
@@ -566,10 +568,10 @@ pub fn evaluate(model: &Model, data: &Split, device: &Device) -> Result<(f64, Op
 }
 
 /// One optimizer update from the batch (`x`, `y`) at `lr_factor` × the optimizer's rate (the
-/// schedule's, [`crate::schedule::lr_factor`]): the batch whole or in the spec's micro-batches
-/// (gradients summed, each weighted by its share of the rows), the gradients clipped when the
-/// spec says so. Returns the batch's mean loss. Without those settings and at factor 1 this is
-/// exactly `loss → backward → step`.
+/// schedule's, [`crate::schedule::lr_factor`]): the batch whole, in the spec's micro-batches or
+/// in the CPU's parts ([`crate::parts`]; gradients summed, each weighted by its share of the
+/// rows), the gradients clipped when the spec says so. Returns the batch's mean loss. Without
+/// those settings and at factor 1 this is exactly `loss → backward → step`.
 pub(crate) fn update(
     spec: &JobSpec,
     built: &Built,

@@ -55,7 +55,8 @@ pub(crate) fn wide_param(
     vb.get_with_hints_dtype(shape, name, Default::default(), dtype)
 }
 
-/// Forward FLOPs per sample/token of the spec's model (multiply-adds × 2).
+/// Forward FLOPs per sample/token of the spec's model (multiply-adds × 2), in f64 throughout:
+/// it sizes strangers' specs before anything is built.
 pub fn forward_flops(model: &crate::spec::ModelSpec, split: &Split) -> f64 {
     use crate::spec::ModelSpec::*;
     match (model, split) {
@@ -64,7 +65,10 @@ pub fn forward_flops(model: &crate::spec::ModelSpec, split: &Split) -> f64 {
                 .chain(hidden.iter().copied())
                 .chain([*classes])
                 .collect();
-            sizes.windows(2).map(|w| 2.0 * (w[0] * w[1]) as f64).sum()
+            sizes
+                .windows(2)
+                .map(|w| 2.0 * w[0] as f64 * w[1] as f64)
+                .sum()
         }
         (
             Cnn {
@@ -78,10 +82,10 @@ pub fn forward_flops(model: &crate::spec::ModelSpec, split: &Split) -> f64 {
             let mut c_in = input_shape[0];
             let mut f = 0.0;
             for &c in channels {
-                f += 2.0 * (c * c_in * 9 * h * w) as f64;
+                f += 2.0 * c as f64 * c_in as f64 * 9.0 * h as f64 * w as f64;
                 c_in = c;
             }
-            f + 2.0 * (c_in * (h / 2) * (w / 2) * classes) as f64
+            f + 2.0 * c_in as f64 * (h / 2) as f64 * (w / 2) as f64 * *classes as f64
         }
         (
             Resnet {
