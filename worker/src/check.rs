@@ -724,7 +724,7 @@ fn rehearse(
             ));
         }
     }
-    let footprint = memory::footprint(spec, &split);
+    let footprint = memory::footprint_on(spec, &split, device);
     if let Some(b) = budget.filter(|b| footprint.bytes > *b) {
         return Err(Verdict::Refuse(
             Kind::Settings,

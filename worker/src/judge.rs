@@ -248,7 +248,7 @@ pub async fn judge(
         .stopping(w.cancel.clone(), None);
     let run = tokio::task::spawn_blocking(move || {
         let split = data::split_with(&spec, &data_bytes, Some(std::sync::Arc::new(store)))?;
-        let needs = memory::footprint(&spec, &split).bytes;
+        let needs = memory::footprint_on(&spec, &split, &device).bytes;
         if let Some(b) = budget.filter(|b| needs > *b) {
             return Err(tensorgrid_train::Error::Device(format!(
                 "the re-run needs about {} MiB, this worker has {} MiB for a job",

@@ -239,11 +239,15 @@ fn dataset_bytes(data: &Split) -> u128 {
     .saturating_add(data.shards().map_or(0, |s| u128::from(s.resident_bytes())))
 }
 
-/// Peak memory of training `spec` on `data` (see [`Footprint`]), its batch split as on the CPU
-/// (on a GPU a step takes no more: the batch whole, or the spec's micro-batches).
+/// Peak memory of training `spec` on `data` (see [`Footprint`]) on the CPU, where it is
+/// largest (parts side by side each hold a copy of the gradients; a GPU takes the batch whole).
 pub fn footprint(spec: &JobSpec, data: &Split) -> Footprint {
-    let parts = crate::parts::Parts::of(spec, data, &candle_core::Device::Cpu);
-    footprint_split(spec, data, parts)
+    footprint_on(spec, data, &candle_core::Device::Cpu)
+}
+
+/// [`footprint`] on `device`, its batch split as that device splits it ([`crate::parts`]).
+pub fn footprint_on(spec: &JobSpec, data: &Split, device: &candle_core::Device) -> Footprint {
+    footprint_split(spec, data, crate::parts::Parts::of(spec, data, device))
 }
 
 /// [`footprint`] with each step's batch split in `parts`.
