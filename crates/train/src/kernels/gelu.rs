@@ -1,9 +1,7 @@
 //! GELU, tanh approximation (what candle's `gelu` and PyTorch's `approximate="tanh"` compute).
 
+use super::{f32s, fastmath, fused, map, map2};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
-
-use super::{f32s, fastmath, fused, PAR_ELEMS};
 
 const K: f32 = 0.797_884_6; // √(2/π)
 const C: f32 = 0.044_715;
@@ -29,15 +27,7 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = f32s(s, l, self.name())?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(PAR_ELEMS)
-            .zip(x.par_chunks(PAR_ELEMS))
-            .for_each(|(y, x)| {
-                for (y, &x) in y.iter_mut().zip(x) {
-                    *y = forward(x);
-                }
-            });
-        Ok((CpuStorage::F32(y), l.shape().clone()))
+        Ok((CpuStorage::F32(map(x, forward)), l.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -61,15 +51,10 @@ impl CustomOp2 for GeluGrad {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, g) = (f32s(s1, l1, self.name())?, f32s(s2, l2, self.name())?);
-        let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(PAR_ELEMS)
-            .zip(x.par_chunks(PAR_ELEMS).zip(g.par_chunks(PAR_ELEMS)))
-            .for_each(|(dx, (x, g))| {
-                for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(g) {
-                    *dx = g * derivative(x);
-                }
-            });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        Ok((
+            CpuStorage::F32(map2(x, g, |x, g| g * derivative(x))),
+            l1.shape().clone(),
+        ))
     }
 }
 

@@ -27,6 +27,7 @@ mod relu;
 mod softmax;
 
 use candle_core::{backend::BackendStorage, bail, CpuStorage, DType, Layout, Tensor};
+use rayon::prelude::*;
 
 pub use adamw::{adamw_step, AdamW};
 pub use bias::{dense, linear, linear_in_out};
@@ -60,6 +61,32 @@ fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a 
         Some((start, end)) => Ok(&v[start..end]),
         None => bail!("{op}: expected a contiguous tensor"),
     }
+}
+
+/// `f` of each element of `x`, in parallel chunks (each element by one thread).
+fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(PAR_ELEMS)
+        .zip(x.par_chunks(PAR_ELEMS))
+        .for_each(|(y, x)| {
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = f(x);
+            }
+        });
+    y
+}
+
+/// `f` of each pair of elements of `a` and `b`.
+fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    let mut y = vec![0f32; a.len()];
+    y.par_chunks_mut(PAR_ELEMS)
+        .zip(a.par_chunks(PAR_ELEMS).zip(b.par_chunks(PAR_ELEMS)))
+        .for_each(|(y, (a, b))| {
+            for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
+                *y = f(a, b);
+            }
+        });
+    y
 }
 
 /// Rows per parallel task for rows of `width` elements.

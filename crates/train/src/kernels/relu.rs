@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{f32s, fused, PAR_ELEMS};
+use super::{f32s, fused, map, map2, PAR_ELEMS};
 
 /// candle's ReLU backward factor: 1 where the input is ≥ 0 (zero included), else 0.
 #[inline(always)]
@@ -19,32 +19,6 @@ fn mask(x: f32) -> f32 {
     } else {
         0.0
     }
-}
-
-/// `f` of each element of `x`, in parallel chunks (each element by one thread).
-fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
-    y.par_chunks_mut(PAR_ELEMS)
-        .zip(x.par_chunks(PAR_ELEMS))
-        .for_each(|(y, x)| {
-            for (y, &x) in y.iter_mut().zip(x) {
-                *y = f(x);
-            }
-        });
-    y
-}
-
-/// `f` of each pair of elements of `a` and `b`.
-fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    let mut y = vec![0f32; a.len()];
-    y.par_chunks_mut(PAR_ELEMS)
-        .zip(a.par_chunks(PAR_ELEMS).zip(b.par_chunks(PAR_ELEMS)))
-        .for_each(|(y, (a, b))| {
-            for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
-                *y = f(a, b);
-            }
-        });
-    y
 }
 
 struct Relu;
