@@ -96,12 +96,13 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
-    /// The digits' shape (8 × 8 pixels, 10 classes); rows do not matter here.
-    fn digits() -> Split {
+    /// A table of `dim` features and 10 classes (the digits' 8 × 8, CIFAR's 3 × 32 × 32); its
+    /// rows do not matter here.
+    fn table(dim: usize) -> Split {
         let t = || Table {
-            features: vec![0.0; 64],
+            features: vec![0.0; dim],
             labels: vec![0],
-            dim: 64,
+            dim,
         };
         Split::Table {
             train: t(),
@@ -109,6 +110,14 @@ mod tests {
             classes: 10,
             shards: None,
         }
+    }
+
+    fn digits() -> Split {
+        table(64)
+    }
+
+    fn cifar() -> Split {
+        table(3 * 32 * 32)
     }
 
     fn text(vocab: usize) -> Split {
@@ -116,20 +125,6 @@ mod tests {
             train: vec![0; 2],
             eval: vec![0; 2],
             vocab: Vocab::Ids(vocab),
-            shards: None,
-        }
-    }
-
-    fn cifar() -> Split {
-        let t = || Table {
-            features: vec![0.0; 3 * 32 * 32],
-            labels: vec![0],
-            dim: 3 * 32 * 32,
-        };
-        Split::Table {
-            train: t(),
-            eval: t(),
-            classes: 10,
             shards: None,
         }
     }

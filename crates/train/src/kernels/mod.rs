@@ -89,6 +89,20 @@ fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     y
 }
 
+/// `f` of each triple of elements of `a`, `b` and `c`.
+fn map3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) -> Vec<f32> {
+    let mut y = vec![0f32; a.len()];
+    y.par_chunks_mut(PAR_ELEMS)
+        .zip(a.par_chunks(PAR_ELEMS))
+        .zip(b.par_chunks(PAR_ELEMS).zip(c.par_chunks(PAR_ELEMS)))
+        .for_each(|((y, a), (b, c))| {
+            for (((y, &a), &b), &c) in y.iter_mut().zip(a).zip(b).zip(c) {
+                *y = f(a, b, c);
+            }
+        });
+    y
+}
+
 /// Rows per parallel task for rows of `width` elements.
 fn rows_per_task(width: usize) -> usize {
     (PAR_ELEMS / width.max(1)).max(1)

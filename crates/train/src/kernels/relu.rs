@@ -6,10 +6,8 @@
 //! forward is candle's `max(x, 0)`, the backward `g · [x ≥ 0]` (its mask, so the bits are
 //! candle's own).
 
+use super::{f32s, fused, map, map2, map3};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
-
-use super::{f32s, fused, map, map2, PAR_ELEMS};
 
 /// candle's ReLU backward factor: 1 where the input is ≥ 0 (zero included), else 0.
 #[inline(always)]
@@ -120,16 +118,10 @@ impl CustomOp3 for AddReluGrad {
             f32s(s2, l2, name)?,
             f32s(s3, l3, name)?,
         );
-        let mut dx = vec![0f32; a.len()];
-        dx.par_chunks_mut(PAR_ELEMS)
-            .zip(a.par_chunks(PAR_ELEMS))
-            .zip(b.par_chunks(PAR_ELEMS).zip(g.par_chunks(PAR_ELEMS)))
-            .for_each(|((dx, a), (b, g))| {
-                for (((dx, &a), &b), &g) in dx.iter_mut().zip(a).zip(b).zip(g) {
-                    *dx = g * mask(a + b);
-                }
-            });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        Ok((
+            CpuStorage::F32(map3(a, b, g, |a, b, g| g * mask(a + b))),
+            l1.shape().clone(),
+        ))
     }
 }
 
