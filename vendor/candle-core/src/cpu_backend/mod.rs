@@ -1478,7 +1478,11 @@ impl Map2 for MatMul {
         let dst_rs = dst_strides[0];
         let dst_cs = dst_strides[1];
 
-        let mut dst = vec![T::zero(); b * m * n];
+        // tensorgrid patch: gemm writes every element of the destination without reading it
+        // (`read_dst` false, alpha zero; zeros when k is 0), so it starts unzeroed rather than
+        // being filled with zeros first; `set_len` follows the writes.
+        let dst_len = b * m * n;
+        let mut dst: Vec<T> = Vec::with_capacity(dst_len);
         let num_threads = crate::utils::get_num_threads();
         let parallelism = if num_threads > 1 {
             Parallelism::Rayon(num_threads)
@@ -1502,13 +1506,14 @@ impl Map2 for MatMul {
         for step in 0..b {
             let lhs_p = &lhs[step * a_skip..];
             let rhs_p = &rhs[step * b_skip..];
-            let dst_p = &mut dst[step * c_skip..];
+            // In bounds of the capacity: step < b and c_skip = m * n.
+            let dst_p = dst.spare_capacity_mut()[step * c_skip..].as_mut_ptr() as *mut T;
             unsafe {
                 gemm(
                     /* m: usize = */ m,
                     /* n: usize = */ n,
                     /* k: usize = */ k,
-                    /* dst: *mut T = */ dst_p.as_mut_ptr(),
+                    /* dst: *mut T = */ dst_p,
                     /* dst_cs: isize = */ dst_cs as isize,
                     /* dst_rs: isize = */ dst_rs as isize,
                     /* read_dst: bool = */ false,
@@ -1527,6 +1532,8 @@ impl Map2 for MatMul {
                 )
             }
         }
+        // Safety: the gemms above wrote all `dst_len` elements (b blocks of m × n).
+        unsafe { dst.set_len(dst_len) };
         Ok(dst)
     }
 
