@@ -244,9 +244,18 @@ fn linear_matches_candle() {
 
 #[test]
 fn conv_and_pool_match_candle_nchw() {
-    for (c_in, h, w, pad) in [(1, 8, 8, 1), (3, 7, 6, 1), (2, 5, 5, 0)] {
+    // 3×3 "same" and unpadded, 1×1 (the ResNet's projections), 5×5 at several paddings.
+    for (c_in, h, w, ks, pad) in [
+        (1, 8, 8, 3, 1),
+        (3, 7, 6, 3, 1),
+        (2, 5, 5, 3, 0),
+        (5, 6, 7, 1, 0),
+        (2, 9, 8, 5, 2),
+        (3, 8, 7, 5, 1),
+        (2, 6, 6, 5, 4),
+    ] {
         let x = var(&[3, c_in, h, w], 10, 1.0); // NCHW
-        let k = var(&[4, c_in, 3, 3], 11, 0.5);
+        let k = var(&[4, c_in, ks, ks], 11, 0.5);
         let b = var(&[4], 12, 0.5);
         let cfg = candle_nn::Conv2dConfig {
             padding: pad,
@@ -257,7 +266,7 @@ fn conv_and_pool_match_candle_nchw() {
         let reference = candle_core::Module::forward(&reference, &x).unwrap();
         let nhwc = x.permute((0, 2, 3, 1)).unwrap();
         let fused = kernels::conv2d_nhwc(&nhwc, &k, Some(&b), pad).unwrap();
-        let name = format!("conv c_in={c_in} {h}×{w} pad={pad}");
+        let name = format!("conv c_in={c_in} {h}×{w} k={ks} pad={pad}");
         check(
             &name,
             &[&x, &k, &b],
@@ -279,6 +288,17 @@ fn conv_and_pool_match_candle_nchw() {
             1e-5,
         );
     }
+    // An image batch (no variable) gets no gradient; the kernel's is the same as above.
+    let x = rand(&[2, 5, 6, 3], 13, 1.0);
+    let k = var(&[4, 3, 3, 3], 14, 0.5);
+    let y = kernels::conv2d_nhwc(&x, &k, None, 1).unwrap();
+    let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(g.get(&x).is_none(), "the image batch got a gradient");
+    let xv = Var::from_tensor(&x).unwrap();
+    let yv = kernels::conv2d_nhwc(&xv, &k, None, 1).unwrap();
+    let gv = yv.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(gv.get(&xv).is_some());
+    assert_close("kernel gradient", g.get(&k).unwrap(), gv.get(&k).unwrap(), 0.0);
     let x = rand(&[1, 4, 4, 2], 1, 1.0);
     assert!(kernels::conv2d_nhwc(&x, &rand(&[3, 1, 3, 3], 1, 1.0), None, 1).is_err());
     assert!(kernels::max_pool2_nhwc(&rand(&[1, 1, 4, 2], 1, 1.0)).is_err());
