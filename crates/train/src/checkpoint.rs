@@ -23,15 +23,16 @@ const FILE: &str = "state.safetensors";
 const META_TENSOR: &str = "__meta__";
 /// The engine's version as a manifest records it: the crate's, and the revision of its
 /// arithmetic after the `+`, bumped whenever the same spec trains to other bits on the same
-/// device class (numerics 2: a CPU step's batch in parts side by side, [`crate::parts`]). A
+/// device class (numerics 2: a CPU step's batch in parts side by side, [`crate::parts`];
+/// numerics 3: layer and group norms sum their rows over eight running sums). A
 /// result of another revision is never resumed, spot-checked or judged here.
-pub const ENGINE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+numerics.2");
+pub const ENGINE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+numerics.3");
 /// Written into every checkpoint; a checkpoint from another engine is not resumed. (The same
 /// as [`ENGINE_VERSION`]: `concat!` takes literals only.)
 pub const ENGINE: &str = concat!(
     "tensorgrid-train ",
     env!("CARGO_PKG_VERSION"),
-    "+numerics.2"
+    "+numerics.3"
 );
 
 /// Why a re-run of the result `m` made here would not agree with it to the bit (another

@@ -298,7 +298,12 @@ fn conv_and_pool_match_candle_nchw() {
     let yv = kernels::conv2d_nhwc(&xv, &k, None, 1).unwrap();
     let gv = yv.sqr().unwrap().sum_all().unwrap().backward().unwrap();
     assert!(gv.get(&xv).is_some());
-    assert_close("kernel gradient", g.get(&k).unwrap(), gv.get(&k).unwrap(), 0.0);
+    assert_close(
+        "kernel gradient",
+        g.get(&k).unwrap(),
+        gv.get(&k).unwrap(),
+        0.0,
+    );
     let x = rand(&[1, 4, 4, 2], 1, 1.0);
     assert!(kernels::conv2d_nhwc(&x, &rand(&[3, 1, 3, 3], 1, 1.0), None, 1).is_err());
     assert!(kernels::max_pool2_nhwc(&rand(&[1, 1, 4, 2], 1, 1.0)).is_err());

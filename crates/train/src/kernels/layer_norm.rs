@@ -4,18 +4,19 @@
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{f32s, fused, rows_per_task};
+use super::{f32s, fold_lanes, fold_lanes2, fused, rows_per_task};
 
 struct LayerNorm {
     eps: f32,
 }
 
-/// `(mean, 1/σ)` of one row.
+/// `(mean, 1/σ)` of one row (sums in [`fold_lanes`]'s order: a ResNet's group norm takes a
+/// whole 32×32×16 map as its row, where one running sum spent a fifth of the step).
 #[inline(always)]
 fn moments(x: &[f32], eps: f32) -> (f32, f32) {
     let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = fold_lanes(x, |v| v) / n;
+    let var = fold_lanes(x, |v| (v - mean) * (v - mean)) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 
@@ -106,7 +107,10 @@ impl CustomOp3 for LayerNormGrad {
         let d = width(l1, l2, w.len(), self.name())?;
         let rows = x.len() / d;
         // Each row's (mean, 1/σ), once: both passes below need them.
-        let stats: Vec<(f32, f32)> = x.chunks_exact(d).map(|x| moments(x, self.eps)).collect();
+        let stats: Vec<(f32, f32)> = x
+            .par_chunks_exact(d)
+            .map(|x| moments(x, self.eps))
+            .collect();
         let mut out = vec![0f32; (rows + 2) * d];
         let (dx, dwb) = out.split_at_mut(rows * d);
         let per_task = rows_per_task(d);
@@ -120,12 +124,11 @@ impl CustomOp3 for LayerNormGrad {
                     .chunks_exact_mut(d)
                     .zip(x.chunks_exact(d).zip(g.chunks_exact(d)));
                 for ((dx, (x, g)), &(mean, rstd)) in rows.zip(stats) {
-                    let (mut sum_gw, mut sum_gwx) = (0f32, 0f32);
-                    for (((gw, &g), &w), &x) in gw.iter_mut().zip(g).zip(w).zip(x) {
+                    for ((gw, &g), &w) in gw.iter_mut().zip(g).zip(w) {
                         *gw = g * w;
-                        sum_gw += *gw;
-                        sum_gwx += *gw * ((x - mean) * rstd);
                     }
+                    let sum_gw = fold_lanes(&gw, |gw| gw);
+                    let sum_gwx = fold_lanes2(&gw, x, |gw, x| gw * ((x - mean) * rstd));
                     let (a, c) = (sum_gw / d as f32, sum_gwx / d as f32);
                     for ((dx, &gw), &x) in dx.iter_mut().zip(&gw).zip(x) {
                         *dx = rstd * (gw - a - (x - mean) * rstd * c);
