@@ -9,24 +9,25 @@ use rayon::prelude::*;
 
 use super::{f32s, fused};
 
-/// Offsets (in pixels) of the four inputs of output pixel (oy, ox), in scan order; the first
-/// maximum wins, so forward and backward agree on ties.
+/// Offset (in pixels) of the top-left input of output pixel (oy, ox); the window is it, the
+/// pixel to its right, and the two below them.
 #[inline(always)]
-fn window(oy: usize, ox: usize, w: usize) -> [usize; 4] {
-    let top = 2 * oy * w + 2 * ox;
-    [top, top + 1, top + w, top + w + 1]
+fn corner(oy: usize, ox: usize, w: usize) -> usize {
+    2 * oy * w + 2 * ox
 }
 
-/// Index within `window` of the maximum of channel `ch` (first one on ties).
+/// Which of the window's four inputs (scan order) holds the maximum: the first on ties, so
+/// forward and backward agree; a NaN is never greater, so the scan passes it by. Branch-free
+/// selects over a pixel's channels, which vectorise.
 #[inline(always)]
-fn argmax(x: &[f32], win: &[usize; 4], c: usize, ch: usize) -> usize {
-    let mut best = win[0];
-    for &p in &win[1..] {
-        if x[p * c + ch] > x[best * c + ch] {
-            best = p;
-        }
+fn winner(v: [f32; 4]) -> (f32, u8) {
+    let (mut m, mut k) = (v[0], 0);
+    for (i, &x) in v.iter().enumerate().skip(1) {
+        let greater = x > m;
+        m = if greater { x } else { m };
+        k = if greater { i as u8 } else { k };
     }
-    best
+    (m, k)
 }
 
 struct MaxPool2;
@@ -45,9 +46,12 @@ impl CustomOp1 for MaxPool2 {
             .zip(x.par_chunks((h * w * c).max(1)))
             .for_each(|(y, x)| {
                 for (p, y) in y.chunks_exact_mut(c).enumerate() {
-                    let win = window(p / wo, p % wo, w);
-                    for (ch, y) in y.iter_mut().enumerate() {
-                        *y = x[argmax(x, &win, c, ch) * c + ch];
+                    let top = corner(p / wo, p % wo, w) * c;
+                    let (r0, r1) = (&x[top..top + 2 * c], &x[top + w * c..top + (w + 2) * c]);
+                    let (a, b) = r0.split_at(c);
+                    let (d, e) = r1.split_at(c);
+                    for ((((y, &a), &b), &d), &e) in y.iter_mut().zip(a).zip(b).zip(d).zip(e) {
+                        *y = winner([a, b, d, e]).0;
                     }
                 }
             });
@@ -95,9 +99,24 @@ impl CustomOp2 for MaxPool2Grad {
             )
             .for_each(|(dx, (x, g))| {
                 for (p, g) in g.chunks_exact(c).enumerate() {
-                    let win = window(p / wo, p % wo, w);
-                    for (ch, &g) in g.iter().enumerate() {
-                        dx[argmax(x, &win, c, ch) * c + ch] += g;
+                    let top = corner(p / wo, p % wo, w) * c;
+                    let (r0, r1) = (&x[top..top + 2 * c], &x[top + w * c..top + (w + 2) * c]);
+                    let (a, b) = r0.split_at(c);
+                    let (d, e) = r1.split_at(c);
+                    // Windows do not overlap: each input gets its window's gradient or 0
+                    // (`0 + g`, as the sum into a zeroed gradient gave).
+                    let (upper, lower) = dx.split_at_mut(top + w * c);
+                    let (da, db) = upper[top..top + 2 * c].split_at_mut(c);
+                    let (dd, de) = lower[..2 * c].split_at_mut(c);
+                    let xs = a.iter().zip(b).zip(d).zip(e);
+                    let ds = da.iter_mut().zip(db.iter_mut()).zip(dd.iter_mut()).zip(de);
+                    for (((((&a, &b), &d), &e), (((da, db), dd), de)), &g) in xs.zip(ds).zip(g) {
+                        let k = winner([a, b, d, e]).1;
+                        let g = 0.0 + g;
+                        *da = if k == 0 { g } else { 0.0 };
+                        *db = if k == 1 { g } else { 0.0 };
+                        *dd = if k == 2 { g } else { 0.0 };
+                        *de = if k == 3 { g } else { 0.0 };
                     }
                 }
             });
