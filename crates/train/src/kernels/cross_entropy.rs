@@ -5,6 +5,7 @@ use candle_core::{
     backend::BackendStorage, bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 use super::{f32s, fastmath, fused, rows_per_task};
 
@@ -64,7 +65,28 @@ fn log_sum_exp(row: &[f32]) -> f32 {
     max + sum.ln()
 }
 
-struct CrossEntropy;
+/// Keeps each row's log Σ exp from the forward pass for the backward pass, which needs the
+/// same numbers (recomputing them was two of the five passes over the logits, a tenth of a
+/// GPT-2 step at a 2,048-word vocabulary).
+#[derive(Default)]
+struct CrossEntropy {
+    lse: Mutex<Option<Vec<f32>>>,
+}
+
+/// Each row's log Σ exp, in parallel (each row by one thread, so the same numbers whatever
+/// the thread count).
+fn row_lse(x: &[f32], classes: usize) -> Vec<f32> {
+    let mut lse = vec![0f32; x.len() / classes];
+    let per_task = rows_per_task(classes);
+    lse.par_chunks_mut(per_task)
+        .zip(x.par_chunks(per_task * classes))
+        .for_each(|(lse, x)| {
+            for (lse, row) in lse.iter_mut().zip(x.chunks_exact(classes)) {
+                *lse = log_sum_exp(row);
+            }
+        });
+    lse
+}
 
 impl CustomOp2 for CrossEntropy {
     fn name(&self) -> &'static str {
@@ -80,12 +102,15 @@ impl CustomOp2 for CrossEntropy {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, t, classes) = logits_and_targets(s1, l1, s2, l2, self.name())?;
         let rows = t.len();
+        let lse = row_lse(x, classes);
         // Summed in f64, in row order: exact enough and independent of threading.
         let total: f64 = x
             .chunks_exact(classes)
             .zip(&t)
-            .map(|(row, &t)| (log_sum_exp(row) - row[t]) as f64)
+            .zip(&lse)
+            .map(|((row, &t), &lse)| (lse - row[t]) as f64)
             .sum();
+        *self.lse.lock().unwrap_or_else(|e| e.into_inner()) = Some(lse);
         Ok((
             CpuStorage::F32(vec![(total / rows as f64) as f32]),
             Shape::from(()),
@@ -99,13 +124,17 @@ impl CustomOp2 for CrossEntropy {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let d = logits.apply_op3_no_bwd(targets, &grad.contiguous()?, &CrossEntropyGrad)?;
+        let lse = self.lse.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let d = logits.apply_op3_no_bwd(targets, &grad.contiguous()?, &CrossEntropyGrad { lse })?;
         Ok((Some(d), None))
     }
 }
 
-/// (logits, targets, upstream scalar gradient) → `g/rows · (softmax(logits) − onehot(target))`.
-struct CrossEntropyGrad;
+/// (logits, targets, upstream scalar gradient) → `g/rows · (softmax(logits) − onehot(target))`,
+/// with the forward pass's per-row log Σ exp when it kept them.
+struct CrossEntropyGrad {
+    lse: Option<Vec<f32>>,
+}
 
 impl CustomOp3 for CrossEntropyGrad {
     fn name(&self) -> &'static str {
@@ -128,17 +157,22 @@ impl CustomOp3 for CrossEntropyGrad {
             bail!("{}: expected a scalar gradient", self.name())
         };
         let coeff = g / rows as f32;
+        let lse = match &self.lse {
+            Some(lse) if lse.len() == rows => std::borrow::Cow::Borrowed(lse),
+            _ => std::borrow::Cow::Owned(row_lse(x, classes)),
+        };
         let mut dx = vec![0f32; x.len()];
         let chunk = rows_per_task(classes);
         dx.par_chunks_mut(chunk * classes)
             .zip(x.par_chunks(chunk * classes).zip(t.par_chunks(chunk)))
-            .for_each(|(dx, (x, t))| {
-                for ((dx, x), &t) in dx
+            .zip(lse.par_chunks(chunk))
+            .for_each(|((dx, (x, t)), lse)| {
+                for (((dx, x), &t), &lse) in dx
                     .chunks_exact_mut(classes)
                     .zip(x.chunks_exact(classes))
                     .zip(t)
+                    .zip(lse)
                 {
-                    let lse = log_sum_exp(x);
                     for (dx, &x) in dx.iter_mut().zip(x) {
                         *dx = fastmath::exp(x - lse) * coeff;
                     }
@@ -154,7 +188,7 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     if fused(logits) {
         logits
             .contiguous()?
-            .apply_op2(&targets.contiguous()?, CrossEntropy)
+            .apply_op2(&targets.contiguous()?, CrossEntropy::default())
     } else {
         candle_nn::loss::cross_entropy(logits, targets)
     }
