@@ -75,7 +75,7 @@ fn gelu_matches_candle() {
 /// gradient's zero may differ in sign only: candle's composed backward masks by multiplying
 /// (a negative upstream times 0 is −0) and hands that product over as it is (the patched
 /// backward, vendor/README.md), the kernel writes +0; no zero's sign reaches a parameter
-/// (AdamW's moments start at +0, and +0 + (−0) is +0).
+/// (the optimizers take gradients through `g·c + 0`, which makes −0 +0).
 #[test]
 fn relu_and_add_relu_are_candles_to_the_bit() {
     let exact = |t: &Tensor| -> Vec<u32> {
@@ -306,6 +306,9 @@ fn conv_and_pool_match_candle_nchw() {
     );
     let x = rand(&[1, 4, 4, 2], 1, 1.0);
     assert!(kernels::conv2d_nhwc(&x, &rand(&[3, 1, 3, 3], 1, 1.0), None, 1).is_err());
+    // An empty map that only padding would turn into outputs is refused.
+    let empty = rand(&[1, 0, 4, 2], 1, 1.0);
+    assert!(kernels::conv2d_nhwc(&empty, &rand(&[3, 2, 1, 1], 1, 1.0), None, 1).is_err());
     assert!(kernels::max_pool2_nhwc(&rand(&[1, 1, 4, 2], 1, 1.0)).is_err());
 }
 

@@ -47,6 +47,13 @@ fn im2col(x: &[f32], g: &Geometry) -> Vec<f32> {
     let (ho, wo) = g.out_hw();
     let (row, c) = (g.row_len(), g.c);
     let len = g.batch * ho * wo * row;
+    // Every image's rows come from its own pixels: without them (an empty map that padding
+    // alone would give outputs) the zip below would write nothing before `set_len`.
+    assert!(
+        g.h > 0 && g.w > 0 && x.len() == g.batch * g.h * g.w * c,
+        "im2col: input of {} elements for {g:?}",
+        x.len()
+    );
     let mut cols: Vec<f32> = Vec::with_capacity(len);
     // One task per image: each writes only its own rows, every element of them.
     cols.spare_capacity_mut()[..len]
@@ -170,7 +177,15 @@ pub fn conv2d_nhwc(
 ) -> Result<Tensor> {
     let (batch, h, w, c_in) = x.dims4()?;
     let (c_out, wc_in, k, k2) = weight.dims4()?;
-    if wc_in != c_in || c_in == 0 || k != k2 || k == 0 || h + 2 * pad < k || w + 2 * pad < k {
+    if wc_in != c_in
+        || c_in == 0
+        || h == 0
+        || w == 0
+        || k != k2
+        || k == 0
+        || h + 2 * pad < k
+        || w + 2 * pad < k
+    {
         bail!(
             "conv2d_nhwc: input {:?} does not fit kernel {:?} with padding {pad}",
             x.shape(),

@@ -78,7 +78,11 @@ impl CustomOp3 for LayerNorm {
         let rows = x.elem_count() / w.elem_count();
         let all = x.apply_op3_no_bwd(w, &grad.contiguous()?, &LayerNormGrad { eps: self.eps })?;
         let dx = all.narrow(0, 0, rows)?.reshape(x.shape())?;
-        Ok((Some(dx), Some(all.get(rows)?), Some(all.get(rows + 1)?)))
+        // dw and db copied out: as views they would keep the whole `(rows + 2, d)` buffer
+        // alive as long as the parameters' gradients (the backward keeps a first gradient as
+        // it is, vendor/README.md).
+        let (dw, db) = (all.get(rows)?.copy()?, all.get(rows + 1)?.copy()?);
+        Ok((Some(dx), Some(dw), Some(db)))
     }
 }
 

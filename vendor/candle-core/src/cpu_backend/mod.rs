@@ -1479,10 +1479,16 @@ impl Map2 for MatMul {
         let dst_cs = dst_strides[1];
 
         // tensorgrid patch: gemm writes every element of the destination without reading it
-        // (`read_dst` false, alpha zero; zeros when k is 0), so it starts unzeroed rather than
-        // being filled with zeros first; `set_len` follows the writes.
+        // (`read_dst` false, alpha zero; zeros when k is 0), so a matrix product's destination
+        // starts unzeroed rather than being filled with zeros first; `set_len` follows the
+        // writes. A vector product (m or n of 1, cheap to zero) keeps the zeros: gemm's gemv
+        // paths make a `&mut [T]` of the destination, which must be initialised memory.
         let dst_len = b * m * n;
-        let mut dst: Vec<T> = Vec::with_capacity(dst_len);
+        let mut dst: Vec<T> = if m <= 1 || n <= 1 {
+            vec![T::zero(); dst_len]
+        } else {
+            Vec::with_capacity(dst_len)
+        };
         let num_threads = crate::utils::get_num_threads();
         let parallelism = if num_threads > 1 {
             Parallelism::Rayon(num_threads)
@@ -1506,8 +1512,8 @@ impl Map2 for MatMul {
         for step in 0..b {
             let lhs_p = &lhs[step * a_skip..];
             let rhs_p = &rhs[step * b_skip..];
-            // In bounds of the capacity: step < b and c_skip = m * n.
-            let dst_p = dst.spare_capacity_mut()[step * c_skip..].as_mut_ptr() as *mut T;
+            // In bounds of the allocation: step < b and c_skip = m * n.
+            let dst_p = unsafe { dst.as_mut_ptr().add(step * c_skip) };
             unsafe {
                 gemm(
                     /* m: usize = */ m,
@@ -1532,7 +1538,8 @@ impl Map2 for MatMul {
                 )
             }
         }
-        // Safety: the gemms above wrote all `dst_len` elements (b blocks of m × n).
+        // Safety: the gemms above wrote all `dst_len` elements (b blocks of m × n), into the
+        // capacity of an empty vector or over its zeros.
         unsafe { dst.set_len(dst_len) };
         Ok(dst)
     }
