@@ -134,37 +134,25 @@ fn backward_sums_gradients_as_the_published_crate_did() {
     let dh: Vec<f64> = (0..30)
         .map(|p| dv[p] as f64 + (0..4).map(|i| xv[(p / 5) * 4 + i] as f64).sum::<f64>())
         .collect();
-    for r in 0..6 {
-        for c in 0..4 {
-            let through_h: f64 = (0..5).map(|j| dh[r * 5 + j] * wv[c * 5 + j] as f64).sum();
-            let direct = 10.0 * xv[r * 4 + c] as f64 + (0..5).map(|j| hv[r * 5 + j]).sum::<f64>();
-            let want = through_h + direct;
-            let got = gx
-                .get(r)
-                .unwrap()
-                .get(c)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap() as f64;
+    assert_matches("dx", gx, |r, c| {
+        let through_h: f64 = (0..5).map(|j| dh[r * 5 + j] * wv[c * 5 + j] as f64).sum();
+        let direct = 10.0 * xv[r * 4 + c] as f64 + (0..5).map(|j| hv[r * 5 + j]).sum::<f64>();
+        through_h + direct
+    });
+    assert_matches("dw", gw, |i, j| {
+        (0..6).map(|r| xv[r * 4 + i] as f64 * dh[r * 5 + j]).sum()
+    });
+}
+
+/// Every element `[r][c]` of the 2-D `got` within 1e-4 (relative) of `want(r, c)`.
+fn assert_matches(what: &str, got: &Tensor, want: impl Fn(usize, usize) -> f64) {
+    let got: Vec<Vec<f32>> = got.to_vec2().unwrap();
+    for (r, row) in got.iter().enumerate() {
+        for (c, &g) in row.iter().enumerate() {
+            let (g, want) = (g as f64, want(r, c));
             assert!(
-                (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                "dx[{r}][{c}]: {got} vs {want}"
-            );
-        }
-    }
-    for i in 0..4 {
-        for j in 0..5 {
-            let want: f64 = (0..6).map(|r| xv[r * 4 + i] as f64 * dh[r * 5 + j]).sum();
-            let got = gw
-                .get(i)
-                .unwrap()
-                .get(j)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap() as f64;
-            assert!(
-                (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                "dw[{i}][{j}]: {got} vs {want}"
+                (g - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "{what}[{r}][{c}]: {g} vs {want}"
             );
         }
     }

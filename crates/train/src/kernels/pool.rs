@@ -9,11 +9,21 @@ use rayon::prelude::*;
 
 use super::{f32s, fused};
 
-/// Offset (in pixels) of the top-left input of output pixel (oy, ox); the window is it, the
-/// pixel to its right, and the two below them.
+/// Element offset of output pixel `p`'s window in an image of rows `w` pixels wide and `c`
+/// channels (outputs `wo` to a row): the window is that pixel, the one to its right and the
+/// two below them, each `c` elements from the offset (and `w·c` for the row below).
 #[inline(always)]
-fn corner(oy: usize, ox: usize, w: usize) -> usize {
-    2 * oy * w + 2 * ox
+fn corner(p: usize, wo: usize, w: usize, c: usize) -> usize {
+    (2 * (p / wo) * w + 2 * (p % wo)) * c
+}
+
+/// The window's four inputs at `top` (from [`corner`]), each a pixel's `c` channels, in scan
+/// order.
+#[inline(always)]
+fn window(x: &[f32], top: usize, w: usize, c: usize) -> [&[f32]; 4] {
+    let (a, b) = x[top..top + 2 * c].split_at(c);
+    let (d, e) = x[top + w * c..top + (w + 2) * c].split_at(c);
+    [a, b, d, e]
 }
 
 /// Which of the window's four inputs (scan order) holds the maximum: the first on ties, so
@@ -46,10 +56,7 @@ impl CustomOp1 for MaxPool2 {
             .zip(x.par_chunks((h * w * c).max(1)))
             .for_each(|(y, x)| {
                 for (p, y) in y.chunks_exact_mut(c).enumerate() {
-                    let top = corner(p / wo, p % wo, w) * c;
-                    let (r0, r1) = (&x[top..top + 2 * c], &x[top + w * c..top + (w + 2) * c]);
-                    let (a, b) = r0.split_at(c);
-                    let (d, e) = r1.split_at(c);
+                    let [a, b, d, e] = window(x, corner(p, wo, w, c), w, c);
                     for ((((y, &a), &b), &d), &e) in y.iter_mut().zip(a).zip(b).zip(d).zip(e) {
                         *y = winner([a, b, d, e]).0;
                     }
@@ -99,10 +106,8 @@ impl CustomOp2 for MaxPool2Grad {
             )
             .for_each(|(dx, (x, g))| {
                 for (p, g) in g.chunks_exact(c).enumerate() {
-                    let top = corner(p / wo, p % wo, w) * c;
-                    let (r0, r1) = (&x[top..top + 2 * c], &x[top + w * c..top + (w + 2) * c]);
-                    let (a, b) = r0.split_at(c);
-                    let (d, e) = r1.split_at(c);
+                    let top = corner(p, wo, w, c);
+                    let [a, b, d, e] = window(x, top, w, c);
                     // Windows do not overlap: each input gets its window's gradient or 0
                     // (`0 + g`, as the sum into a zeroed gradient gave).
                     let (upper, lower) = dx.split_at_mut(top + w * c);
